@@ -1,0 +1,36 @@
+// Bundle every widget entry into ../xai_widgets/static/<name>.js as one
+// self-contained, minified ES module (what anywidget's `_esm` loads).
+// To add a widget, add one line to ENTRIES.
+import * as esbuild from "esbuild";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const outdir = path.resolve(here, "..", "xai_widgets", "static");
+
+const ENTRIES = {
+  similarity: "similarity.js",
+  // channel_grid: "channel_grid.js",
+  tensor: "lib/tensor.js", // exports decode/bytesOf; used by browser tests
+};
+
+const options = {
+  entryPoints: Object.fromEntries(
+    Object.entries(ENTRIES).map(([name, file]) => [name, path.join(here, file)]),
+  ),
+  outdir,
+  bundle: true,
+  format: "esm",
+  minify: true,
+  splitting: false,
+  target: ["es2020"],
+  legalComments: "none",
+  logLevel: "info",
+};
+
+if (process.argv.includes("--watch")) {
+  const ctx = await esbuild.context(options);
+  await ctx.watch();
+} else {
+  await esbuild.build(options);
+}

@@ -1,0 +1,91 @@
+import pytest
+import torch
+from torch import nn
+
+import xai_widgets as xw
+from xai_widgets.capture import as_spatial, capture, layers
+
+from conftest import Raises, SharedReLUNet, assert_untouched, snapshot
+
+
+def test_layers_lists_shared_module_calls_with_distinct_names(shared_net):
+    x = torch.rand(2, 3, 10, 12)
+    before = snapshot(shared_net)
+    found = xw.layers(shared_net, x)
+    assert_untouched(shared_net, before)
+    names = found.names
+    assert names == ["conv1", "bn1", "relu", "conv2", "relu:1", "pool", "fc"]
+    shapes = {info.name: info.shape for info in found}
+    assert shapes["conv1"] == (2, 8, 10, 12)
+    assert shapes["fc"] == (2, 4)
+    assert "relu:1" in repr(found)
+
+
+def test_capture_matches_manual_forward_and_inplace_does_not_corrupt(shared_net):
+    torch.manual_seed(1)
+    x = torch.randn(3, 3, 9, 9)
+    shared_net.train()  # capture must run in eval mode and restore this flag
+    for p in shared_net.conv2.parameters():
+        p.requires_grad_(False)
+    before = snapshot(shared_net)
+    out = capture(shared_net, x, ["bn1", "relu", "conv2", "relu:1", "fc"])
+    assert_untouched(shared_net, before)
+    m = shared_net.eval()
+    with torch.no_grad():  # independent reference, computed by hand
+        bn1 = m.bn1(m.conv1(x))
+        relu0 = bn1.clamp_min(0)
+        conv2 = m.conv2(relu0)
+        relu1 = (conv2 + relu0).clamp_min(0)
+        fc = m.fc(relu1.mean((2, 3)))
+    # bn1's output is overwritten in place by the shared ReLU; the capture is not.
+    assert (out["bn1"] < 0).any()
+    torch.testing.assert_close(out["bn1"], bn1)
+    torch.testing.assert_close(out["relu"], relu0)
+    torch.testing.assert_close(out["conv2"], conv2)
+    torch.testing.assert_close(out["relu:1"], relu1)
+    torch.testing.assert_close(out["fc"], fc)
+    assert as_spatial(out["fc"]).shape == (3, 4, 1, 1)
+
+
+def test_capture_stops_early_after_last_requested_layer(shared_net):
+    seen = []
+    shared_net.fc.register_forward_pre_hook(lambda *a: seen.append("fc"))
+    capture(shared_net, torch.rand(1, 3, 8, 8), ["conv1"])
+    assert seen == []  # fc never ran
+    shared_net.fc._forward_pre_hooks.clear()
+
+
+def test_unknown_layer_names_suggest_close_matches(shared_net):
+    before = snapshot(shared_net)
+    with pytest.raises(ValueError, match=r"unknown layer 'conv3'.*'conv1'|unknown layer 'conv3'.*'conv2'"):
+        capture(shared_net, torch.rand(1, 3, 8, 8), ["conv3"])
+    with pytest.raises(ValueError, match="did not run"):
+        capture(shared_net, torch.rand(1, 3, 8, 8), ["relu:5"])
+    assert_untouched(shared_net, before)
+
+
+def test_hygiene_when_forward_raises():
+    model = Raises().train()
+    before = snapshot(model)
+    with pytest.raises(RuntimeError):
+        capture(model, torch.rand(1, 3, 8, 8), ["bad"])
+    assert_untouched(model, before)
+    with pytest.raises(RuntimeError):
+        layers(model, torch.rand(1, 3, 8, 8))
+    assert_untouched(model, before)
+
+
+def test_existing_grads_and_hooks_of_the_user_are_kept(shared_net):
+    shared_net(torch.rand(1, 3, 6, 6)).sum().backward()
+    grad = shared_net.conv1.weight.grad.clone()
+    capture(shared_net, torch.rand(1, 3, 6, 6), ["conv1"])
+    assert torch.equal(shared_net.conv1.weight.grad, grad)
+
+
+def test_rejects_bad_inputs(shared_net):
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        capture(shared_net, [[1.0]], ["conv1"])
+    with pytest.raises(ValueError, match="at least one layer"):
+        capture(shared_net, torch.rand(1, 3, 6, 6), [])
+    with pytest.raises(ValueError, match="neither"):
+        as_spatial(torch.rand(2, 3, 4), "seq")

@@ -1,0 +1,171 @@
+"""Procedural "shapes" image set: our own synthetic data, generated offline.
+
+Each image shows 1 to 3 objects of a single class (the label) on a random
+textured background, plus one tight bounding box per object, so attribution
+maps can be scored against known object locations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+CLASSES = ("circle", "square", "triangle", "star", "cross", "ring")
+
+SUPERSAMPLE = 2  # draw masks at 2x and downsample: cheap antialiasing
+MIN_SIZE, MAX_SIZE = 18, 56  # object diameter range in pixels (at size=128)
+MIN_CONTRAST = 110  # RGB distance between object and the background it covers
+RING_HOLE = 0.55  # inner radius of a ring, relative to its outer radius
+
+
+@dataclass
+class ShapesSet:
+    """Images with labels and per-object boxes; indexable like a torch dataset.
+
+    Boxes are ``(x0, y0, x1, y1)`` pixel coordinates with exclusive ends, so an
+    object lies in ``image[y0:y1, x0:x1]``.
+    """
+
+    images: np.ndarray  # uint8, (N, H, W, 3)
+    labels: np.ndarray  # int64, (N,)
+    boxes: list[list[tuple[int, int, int, int]]]
+    classes: tuple[str, ...] = CLASSES
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
+        return self.images[i], int(self.labels[i])
+
+
+def make_shapes(n: int, seed: int = 0, size: int = 128) -> ShapesSet:
+    """Generate ``n`` images of our own procedural shapes data set.
+
+    Deterministic given ``seed``; image ``i`` does not depend on ``n``, so a
+    larger set extends a smaller one with the same seed.
+    """
+    images = np.empty((n, size, size, 3), np.uint8)
+    labels = np.empty(n, np.int64)
+    boxes = []
+    for i, child in enumerate(np.random.SeedSequence(seed).spawn(n)):
+        images[i], labels[i], image_boxes = _render(np.random.default_rng(child), size)
+        boxes.append(image_boxes)
+    return ShapesSet(images, labels, boxes)
+
+
+def _render(rng: np.random.Generator, size: int):
+    label = int(rng.integers(len(CLASSES)))
+    image = _background(rng, size)  # channels first: faster numpy broadcasting
+    boxes = []
+    scale = size / 128  # object sizes are defined for 128 px images
+    for cx, cy, diameter in _layout(rng, size, MIN_SIZE * scale, MAX_SIZE * scale):
+        alpha = _object_mask(CLASSES[label], cx, cy, diameter, rng.uniform(0, 2 * np.pi), size)
+        colour = _contrasting_colour(rng, image, alpha)
+        image += alpha * (colour[:, None, None] - image)
+        boxes.append(_tight_box(alpha))
+    image += rng.uniform(0, 16) * rng.standard_normal(image.shape, np.float32)
+    return np.clip(image, 0, 255).astype(np.uint8).transpose(1, 2, 0), label, boxes
+
+
+def _layout(rng: np.random.Generator, size: int, min_d: float, max_d: float):
+    """Place 1-3 objects inside the image whose bounding circles may touch but not overlap."""
+    placed: list[tuple[float, float, float]] = []
+    wanted = int(rng.integers(1, 4))
+    for _ in range(30):  # rejection sampling; keep what fits
+        if len(placed) == wanted:
+            break
+        d = rng.uniform(min_d, max_d)
+        r = d / 2
+        cx, cy = rng.uniform(r + 2, size - r - 2, size=2)
+        if all(np.hypot(cx - x, cy - y) >= r + d2 / 2 - 2 for x, y, d2 in placed):
+            placed.append((cx, cy, d))
+    return placed
+
+
+def _unit_polygon(shape: str) -> np.ndarray:
+    """Vertices (K, 2) of a polygon shape, scaled to fit the unit circle."""
+    if shape == "square":
+        angles, radii = np.pi / 4 + np.arange(4) * np.pi / 2, np.ones(4)
+    elif shape == "triangle":
+        angles, radii = -np.pi / 2 + np.arange(3) * 2 * np.pi / 3, np.ones(3)
+    elif shape == "star":
+        angles, radii = -np.pi / 2 + np.arange(10) * np.pi / 5, np.tile([1.0, 0.45], 5)
+    elif shape == "cross":
+        w = 0.3  # half-width of an arm
+        q = np.array([(w, 1), (w, w), (1, w)])  # one quarter; rotate it 4 times
+        pts = np.concatenate([q @ _rotation(-k * np.pi / 2).T for k in range(4)])
+        return pts / np.linalg.norm(pts, axis=1).max()
+    else:
+        raise ValueError(f"not a polygon shape: {shape}")
+    return np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
+
+
+def _rotation(theta: float) -> np.ndarray:
+    c, s = np.cos(theta), np.sin(theta)
+    return np.array([[c, -s], [s, c]])
+
+
+def _object_mask(shape: str, cx: float, cy: float, diameter: float, angle: float, size: int) -> np.ndarray:
+    """Antialiased coverage in [0, 1], shape (size, size), of one object."""
+    k = SUPERSAMPLE
+    mask = Image.new("L", (size * k, size * k), 0)
+    draw = ImageDraw.Draw(mask)
+    r = diameter / 2 * k
+    x, y = cx * k, cy * k
+    if shape in ("circle", "ring"):
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=255)
+        if shape == "ring":
+            h = r * RING_HOLE
+            draw.ellipse((x - h, y - h, x + h, y + h), fill=0)
+    else:
+        pts = _unit_polygon(shape) @ _rotation(angle).T * r + (x, y)
+        draw.polygon([tuple(p) for p in pts], fill=255)
+    small = mask.resize((size, size), Image.Resampling.BOX)
+    return np.asarray(small, np.float32) / 255
+
+
+def _tight_box(alpha: np.ndarray) -> tuple[int, int, int, int]:
+    """Box around the pixels that are at least half covered by the object."""
+    ys, xs = np.nonzero(alpha >= 0.5)
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def _contrasting_colour(rng: np.random.Generator, image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """A random colour far enough from the mean background under the object."""
+    under = image.reshape(3, -1) @ alpha.ravel() / alpha.sum()
+    candidates = rng.uniform(0, 255, (8, 3)).astype(np.float32)
+    distance = np.linalg.norm(candidates - under, axis=1)
+    far = np.flatnonzero(distance >= MIN_CONTRAST)
+    return candidates[far[0] if far.size else distance.argmax()]
+
+
+def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Float (3, size, size) background: a colour gradient plus a random mix of textures.
+
+    Gaussian noise is added to the whole image later, objects included.
+    """
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    theta = rng.uniform(0, 2 * np.pi)
+    along = xx * np.cos(theta) + yy * np.sin(theta)  # pixel coordinate along a random direction
+    across = -xx * np.sin(theta) + yy * np.cos(theta)
+    t = (along - along.min()) / (along.max() - along.min())
+    c0, c1 = rng.uniform(30, 225, (2, 3, 1, 1)).astype(np.float32)
+    image = c0 + t * (c1 - c0)
+
+    textures = []
+    if rng.random() < 0.5:  # stripes, soft or hard
+        wave = np.sin(2 * np.pi * along / rng.uniform(6, 32) + rng.uniform(0, 2 * np.pi))
+        textures.append(np.sign(wave) if rng.random() < 0.5 else wave)
+    if rng.random() < 0.4:  # checkerboard in the same rotated frame
+        cell = rng.uniform(4, 24)
+        textures.append((np.floor(along / cell) + np.floor(across / cell)) % 2 * 2 - 1)
+    if rng.random() < 0.5:  # smooth blotches: coarse noise upsampled
+        k = int(rng.integers(3, 11))
+        coarse = Image.fromarray(rng.uniform(-1, 1, (k, k)).astype(np.float32))
+        textures.append(np.asarray(coarse.resize((size, size), Image.Resampling.BICUBIC)))
+    for texture in textures:
+        tint = rng.uniform(-1, 1, (3, 1, 1)).astype(np.float32)  # texture colour direction
+        image += tint * (rng.uniform(10, 35) * texture)
+    return image

@@ -1,0 +1,134 @@
+"""User images in (PIL, numpy or torch; any size, RGB or greyscale) -> model input + display pixels.
+
+Accepted forms of one image:
+
+* ``PIL.Image.Image`` of any mode (converted to RGB, or L for greyscale);
+* ``numpy.ndarray`` H x W, H x W x 1, H x W x 3 or H x W x 4 (alpha is dropped), either
+  ``uint8`` in [0, 255] or floating point in [0, 1];
+* ``torch.Tensor`` C x H x W (C = 1 or 3), H x W, or 1 x C x H x W, float in [0, 1] or uint8.
+
+Without ``preprocess`` the model gets a float tensor in [0, 1] whose channel count is
+matched to the model's first convolution (grey is repeated to RGB, RGB is averaged to
+grey). With ``preprocess`` (for example a torchvision transform) the image is handed over
+as an RGB ``PIL.Image`` and the result must be a C x H x W (or 1 x C x H x W) tensor.
+
+Display pixels are the original image resized to the model input's aspect ratio, so that
+activation cells line up with what the user sees.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+__all__ = ["to_rgb_array", "model_input", "display_pixels", "input_channels"]
+
+ACCEPTED = (
+    "a PIL image, a numpy array (H x W, H x W x 1/3/4; uint8 or float in [0, 1]) or "
+    "a torch tensor (C x H x W with C = 1 or 3, H x W, or 1 x C x H x W)"
+)
+
+
+def _numpy_hwc(img, index: int) -> np.ndarray:
+    """Any accepted image as an H x W x C numpy array (C = 1 or 3), uint8 or float."""
+    where = f"image {index}"
+    if isinstance(img, Image.Image):
+        if img.mode not in ("L", "RGB"):
+            img = img.convert("RGB")
+        arr = np.asarray(img)
+    elif isinstance(img, torch.Tensor):
+        t = img.detach().cpu()
+        if t.dim() == 4 and t.shape[0] == 1:
+            t = t[0]
+        if t.dim() == 2:
+            t = t[None]
+        if t.dim() != 3 or t.shape[0] not in (1, 3):
+            raise ValueError(f"{where}: tensor of shape {tuple(img.shape)}; expected {ACCEPTED}")
+        arr = t.permute(1, 2, 0).numpy()
+    elif isinstance(img, np.ndarray):
+        arr = img
+    else:
+        raise TypeError(f"{where}: got {type(img).__name__}; expected {ACCEPTED}")
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
+        raise ValueError(f"{where}: array of shape {arr.shape}; expected {ACCEPTED}")
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(f"{where}: empty image of shape {arr.shape}")
+    if arr.shape[2] == 4:
+        arr = arr[:, :, :3]
+    if arr.dtype == np.uint8:
+        return arr
+    if not np.issubdtype(arr.dtype, np.floating) and arr.dtype != np.bool_:
+        raise ValueError(f"{where}: dtype {arr.dtype}; expected uint8 or float in [0, 1]")
+    arr = arr.astype(np.float32)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{where}: contains NaN or infinity")
+    if arr.min() < -1e-3 or arr.max() > 1 + 1e-3:
+        raise ValueError(
+            f"{where}: float values span [{arr.min():.3g}, {arr.max():.3g}]; float images must "
+            "be in [0, 1] (divide uint8 data by 255, or pass it as uint8)"
+        )
+    return arr.clip(0, 1)
+
+
+def to_rgb_array(img, index: int = 0) -> np.ndarray:
+    """An accepted image as H x W x 3 uint8 RGB (grey repeated)."""
+    arr = _numpy_hwc(img, index)
+    if arr.dtype != np.uint8:
+        arr = (arr * 255).round().astype(np.uint8)
+    if arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    return np.ascontiguousarray(arr)
+
+
+def input_channels(model: nn.Module) -> int | None:
+    """in_channels of the first Conv2d the model contains, if any."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            return module.in_channels
+    return None
+
+
+def model_input(
+    img, model: nn.Module, preprocess: Callable | None = None, index: int = 0
+) -> torch.Tensor:
+    """One image as a 1 x C x H x W float tensor for ``model`` (on the CPU; capture moves it)."""
+    if preprocess is not None:
+        pil = Image.fromarray(to_rgb_array(img, index))
+        try:
+            t = preprocess(pil)
+        except Exception as exc:  # the user's transform: say which image broke it
+            raise ValueError(f"image {index}: preprocess raised {type(exc).__name__}: {exc}") from exc
+        if not isinstance(t, torch.Tensor) or t.dim() not in (3, 4):
+            raise ValueError(
+                f"image {index}: preprocess must return a C x H x W tensor, got "
+                f"{type(t).__name__}{tuple(t.shape) if isinstance(t, torch.Tensor) else ''}"
+            )
+        return (t if t.dim() == 4 else t[None]).float()
+    arr = _numpy_hwc(img, index)
+    t = torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1).float()  # PIL arrays are read-only
+    if arr.dtype == np.uint8:
+        t = t / 255.0
+    want = input_channels(model)
+    if want == 3 and t.shape[0] == 1:
+        t = t.repeat(3, 1, 1)
+    elif want == 1 and t.shape[0] == 3:
+        t = t.mean(0, keepdim=True)
+    return t[None]
+
+
+def display_pixels(img, input_hw: Sequence[int], long_side: int, index: int = 0) -> np.ndarray:
+    """RGB uint8 pixels of ``img`` resized to the aspect of the model input, long side ``long_side``."""
+    h, w = input_hw
+    if h >= w:
+        size = (max(1, round(long_side * w / h)), long_side)
+    else:
+        size = (long_side, max(1, round(long_side * h / w)))
+    pil = Image.fromarray(to_rgb_array(img, index))
+    if pil.size != size:
+        pil = pil.resize(size, Image.Resampling.LANCZOS)
+    return np.asarray(pil)

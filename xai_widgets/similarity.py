@@ -1,0 +1,53 @@
+"""Similarity of activation vectors, the maths behind the interactive similarity overlays.
+
+Fong, Mordvintsev, Vedaldi and Olah, "Interactive Similarity Overlays", VISxAI 2021
+(also chapter 6 of R. Fong's DPhil thesis, 2020): for a layer l with activations
+z = f_l(x) of shape C x H x W, the overlay of a query cell (i, j) is the map
+(u, v) -> s(z[:, i, j], z[:, u, v]) over every cell of every image, with s the cosine
+similarity. Activations are unit-normalised once along the channel axis so that
+every overlay is a batch of dot products.
+
+Zero vectors (common after a ReLU) are left at zero length, so their similarity to
+anything is 0 (the reference code instead adds 1e-4 to every norm, which makes a query's
+self-similarity slightly below 1).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+__all__ = ["unit_vectors", "cosine_map", "synced_cell"]
+
+EPS = 1e-8
+
+
+def unit_vectors(acts: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """``acts`` divided by its L2 norm along ``dim`` (channels); zero vectors stay zero."""
+    norms = acts.norm(dim=dim, keepdim=True)
+    return acts / norms.clamp_min(EPS)
+
+
+def cosine_map(acts: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity of every cell of ``acts`` (N x C x H x W) to the vector ``query`` (C).
+
+    Returns N x H x W. Computed in the dtype of ``acts`` on its device.
+    """
+    if acts.dim() != 4 or query.dim() != 1 or query.shape[0] != acts.shape[1]:
+        raise ValueError(
+            f"expected acts N x C x H x W and a query of C values, got {tuple(acts.shape)} "
+            f"and {tuple(query.shape)}"
+        )
+    q = query.to(acts) / query.norm().clamp_min(EPS)
+    return torch.einsum("nchw,c->nhw", unit_vectors(acts), q)
+
+
+def synced_cell(row: int, col: int, from_grid: Sequence[int], to_grid: Sequence[int]) -> tuple[int, int]:
+    """The cell of ``to_grid`` (h, w) under the centre of cell (row, col) of ``from_grid``.
+
+    This is how a query moves between layers of different resolution (the seed's
+    layer-synced view): the same image location, not the same index.
+    """
+    fh, fw = from_grid
+    th, tw = to_grid
+    return (min(th - 1, int((row + 0.5) * th / fh)), min(tw - 1, int((col + 0.5) * tw / fw)))

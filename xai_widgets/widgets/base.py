@@ -1,0 +1,88 @@
+"""What every xai_widgets widget shares: the built front end, input validation, reports."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import anywidget
+import traitlets
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def bundle(name: str) -> Path:
+    """Path of a built front-end module, with a clear error when the npm build has not run."""
+    path = STATIC / f"{name}.js"
+    if not path.exists():
+        raise RuntimeError(
+            f"the front end {path.name} is not built. Install the package with "
+            "`pip install -e .` (it runs `npm install && npm run build` in js/), "
+            "or run `npm --prefix js install && npm --prefix js run build`."
+        )
+    return path
+
+
+class XaiWidget(anywidget.AnyWidget):
+    """Base class: validates what the browser sends and provides the report exports.
+
+    Subclasses list in ``_browser_traits`` the traits the front end may set; anything
+    else, or a value that fails validation, is ignored and explained in ``message``
+    (shown in the widget) instead of raising inside the comm handler.
+    """
+
+    message = traitlets.Unicode("").tag(sync=True)
+    _bundle: str = ""  # name of the module in static/ (built from js/<name>.js)
+    _browser_traits: frozenset[str] = frozenset()
+
+    def __init__(self, **kwargs):
+        # Read at construction, not import, so the package imports before the npm build.
+        self._esm = bundle(self._bundle).read_text(encoding="utf-8")
+        super().__init__(**kwargs)
+        self.on_msg(self._on_custom_msg)
+
+    def set_state(self, sync_data):
+        """Apply a state update from the browser, one key at a time, never raising."""
+        for key, value in sync_data.items():
+            if key not in self._browser_traits:
+                self.message = f"Ignored an update of {key!r} from the browser: it is read-only."
+                continue
+            try:
+                super().set_state({key: value})
+            except (traitlets.TraitError, ValueError, TypeError) as exc:
+                self.message = f"Ignored {key} = {value!r} from the browser: {exc}"
+                self.send_state(key)  # put the front end back in step with Python
+
+    def _on_custom_msg(self, _widget, content, _buffers):
+        if isinstance(content, dict) and content.get("kind") == "anywidget-command":
+            return  # answered by anywidget's own command dispatcher
+        kind = content.get("type") if isinstance(content, dict) else None
+        self.message = f"Ignored an unknown message from the browser (type {kind!r})."
+
+    def _repr_mimebundle_(self, **kwargs):
+        """The live widget, plus a PNG that nbconvert and other static viewers show instead."""
+        data, metadata = super()._repr_mimebundle_(**kwargs)
+        try:
+            buf = io.BytesIO()
+            self.render_png(panel=self.size).save(buf, format="PNG")
+            data["image/png"] = buf.getvalue()
+        except Exception as exc:  # a fallback must never break the live view
+            self.message = f"Static preview unavailable: {exc}"
+        return data, metadata
+
+    def render_png(self):
+        """The widget's current view as a PIL image (subclasses implement)."""
+        raise NotImplementedError
+
+    def to_png(self, path, **kwargs) -> Path:
+        """Write the current view as a PNG (see ``render_png`` for options)."""
+        self.render_png(**kwargs).save(path, format="PNG", dpi=(300, 300))
+        return Path(path)
+
+    def to_html(self, path, title: str | None = None) -> Path:
+        """Write one self-contained HTML file in which the view still reacts to the mouse.
+
+        No kernel and no network are needed to open it.
+        """
+        from ..export import write_html
+
+        return write_html(self, path, title=title or type(self).__name__)

@@ -1,0 +1,293 @@
+"""``SimilarityOverlay``: hover a patch, see how similar every patch of every image is.
+
+Fong, Mordvintsev, Vedaldi and Olah, "Interactive Similarity Overlays", VISxAI 2021.
+The kernel runs the model once, ships unit-normalised float16 activations, and the
+browser computes the dot products for each hovered cell, so hovering never calls the
+kernel. The numbers the browser shades are returned by :meth:`similarity_map`.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import traitlets
+from PIL import Image
+from torch import nn
+
+from .. import colormaps, render, wire
+from ..capture import as_spatial, capture
+from ..images import display_pixels, model_input, to_rgb_array
+from ..similarity import synced_cell, unit_vectors
+from .base import XaiWidget
+
+__all__ = ["SimilarityOverlay"]
+
+MiB = 1 << 20
+
+
+def _fmt_bytes(n: int) -> str:
+    return f"{n / MiB:.1f} MiB" if n >= MiB else f"{n / 1024:.1f} KiB"
+
+
+class SimilarityOverlay(XaiWidget):
+    """Interactive similarity overlays over one or more images and layers of a live model.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Any PyTorch model, on any device; it is run once per distinct input size, in eval
+        mode, and left exactly as given.
+    images : sequence
+        PIL images, numpy arrays or tensors, any size and aspect, RGB or greyscale
+        (see :mod:`xai_widgets.images`).
+    layers : str or sequence of str
+        Layer names (``xw.layers(model, x)`` lists them); one row of panels per layer.
+    preprocess : callable, optional
+        PIL image -> C x H x W tensor. Default: [0, 1] floats, channels matched to the model.
+    titles : sequence of str, optional
+        One title per image (default ``image 0``, ``image 1``, ...).
+    colormap : "gray" | "viridis" | "diverging", optional
+        Default: "gray" over [0, 1] when all activations are non-negative (post-ReLU, so
+        cosines are in [0, 1]), otherwise "diverging" over [-1, 1].
+    vrange : (lo, hi), optional
+        Fixed colour range, the same for every image and layer so they can be compared.
+    auto_range : bool
+        Use the min and max of the shaded values instead of ``vrange``.
+    opacity : float
+        Overlay opacity, 0 to 1 (default 0.7, the reference package's).
+    size : int
+        Long side of each image panel in CSS pixels.
+    max_bytes : int
+        Payload budget: construction refuses (ValueError saying what to change) when the
+        activations and pixels to ship would exceed it.
+
+    The pinned query is ``w.query`` (``{"image", "layer", "row", "col"}`` or None); setting
+    it from Python pins it in the view. Changing ``w.images`` or ``w.layers`` recomputes.
+    """
+
+    _bundle = "similarity"
+    _data = traitlets.Dict().tag(sync=True)
+    _colormaps = traitlets.Dict().tag(sync=True)
+    query = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
+    colormap = traitlets.Enum(sorted(colormaps.LUTS), default_value="gray").tag(sync=True)
+    vrange = traitlets.List(traitlets.Float(), default_value=[0.0, 1.0], minlen=2, maxlen=2).tag(sync=True)
+    auto_range = traitlets.Bool(False).tag(sync=True)
+    opacity = traitlets.Float(0.7).tag(sync=True)
+    size = traitlets.Int(192).tag(sync=True)
+
+    _browser_traits = frozenset({"query", "colormap", "vrange", "auto_range", "opacity"})
+
+    def __init__(
+        self,
+        model: nn.Module,
+        images: Sequence,
+        layers: str | Sequence[str],
+        *,
+        preprocess: Callable | None = None,
+        titles: Sequence[str] | None = None,
+        colormap: str | None = None,
+        vrange: Sequence[float] | None = None,
+        auto_range: bool = False,
+        opacity: float = 0.7,
+        size: int = 192,
+        max_bytes: int = 64 * MiB,
+    ):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        self.model = model
+        self.preprocess = preprocess
+        self.max_bytes = int(max_bytes)
+        self._titles = titles
+        super().__init__(
+            _colormaps={name: table.tobytes() for name, table in colormaps.LUTS.items()},
+            opacity=opacity,
+            size=size,
+            auto_range=auto_range,
+        )
+        self._images: list = []
+        self._layers: list[str] = []
+        self._state: dict = {}
+        self._apply(images, layers)
+        signed = self._signed()
+        self.colormap = colormap or ("diverging" if signed else "gray")
+        self.vrange = list(vrange) if vrange is not None else ([-1.0, 1.0] if signed else [0.0, 1.0])
+
+    # ----------------------------------------------------------------- inputs
+    @property
+    def images(self) -> list:
+        """The images shown; assign a new sequence to recompute."""
+        return list(self._images)
+
+    @images.setter
+    def images(self, images: Sequence) -> None:
+        self._apply(images, self._layers)
+
+    @property
+    def layers(self) -> list[str]:
+        """The layers shown, one row each; assign a new list to recompute."""
+        return list(self._layers)
+
+    @layers.setter
+    def layers(self, layers: str | Sequence[str]) -> None:
+        self._apply(self._images, layers)
+
+    def set_inputs(self, images: Sequence | None = None, layers=None, titles=None) -> None:
+        """Change images, layers and titles together (one recomputation)."""
+        if titles is not None:
+            self._titles = titles
+        self._apply(self._images if images is None else images, self._layers if layers is None else layers)
+
+    def _apply(self, images: Sequence, layers) -> None:
+        """Compute everything for new inputs, then commit; on error nothing changes."""
+        images = list(images) if not isinstance(images, (Image.Image, np.ndarray, torch.Tensor)) else [images]
+        if not images:
+            raise ValueError("no images: pass at least one image")
+        layers = [layers] if isinstance(layers, str) else list(layers)
+        if not layers or not all(isinstance(n, str) for n in layers):
+            raise ValueError(f"layers must be a layer name or a list of names, got {layers!r}")
+        titles = list(self._titles) if self._titles is not None else [f"image {i}" for i in range(len(images))]
+        if len(titles) != len(images):
+            raise ValueError(f"{len(titles)} titles for {len(images)} images")
+        state = self._compute(images, layers, titles)
+        self._images, self._layers, self._state = images, layers, state
+        self.query = None
+        self._data = state["data"]
+        self.message = ""
+
+    def _compute(self, images: list, layers: list[str], titles: list[str]) -> dict:
+        inputs = [model_input(img, self.model, self.preprocess, i) for i, img in enumerate(images)]
+        groups: dict[tuple, list[int]] = defaultdict(list)  # one forward per input size
+        for i, x in enumerate(inputs):
+            groups[tuple(x.shape)].append(i)
+        unit: dict[str, list] = {name: [None] * len(images) for name in layers}
+        for idx in groups.values():
+            acts = capture(self.model, torch.cat([inputs[i] for i in idx]), layers)
+            for name in layers:
+                maps = unit_vectors(as_spatial(acts[name], name).float())
+                for k, i in enumerate(idx):
+                    unit[name][i] = maps[k].permute(1, 2, 0)  # h x w x C: one cell = one contiguous vector
+        self._check_budget(unit, inputs)
+        pixels = [display_pixels(img, x.shape[-2:], self.size, i) for i, (img, x) in enumerate(zip(images, inputs))]
+        payloads = {name: [wire.encode(m, "float16") for m in unit[name]] for name in layers}
+        data = {
+            "images": [{"title": str(t), "pixels": wire.encode(p, "uint8")} for t, p in zip(titles, pixels)],
+            "layers": [{"name": name, "acts": payloads[name]} for name in layers],
+        }
+        negative = any(bool((m < 0).any()) for maps in unit.values() for m in maps)
+        return {"data": data, "payloads": payloads, "input_hw": [tuple(x.shape[-2:]) for x in inputs],
+                "titles": titles, "negative": negative}
+
+    def _check_budget(self, unit: dict, inputs: list) -> None:
+        act_bytes = {name: sum(m.numel() * 2 for m in maps) for name, maps in unit.items()}
+        total = sum(act_bytes.values()) + len(inputs) * 3 * self.size * self.size
+        if total <= self.max_bytes:
+            return
+        biggest = max(act_bytes, key=act_bytes.get)
+        h, w, c = unit[biggest][0].shape
+        raise ValueError(
+            f"this view would ship {_fmt_bytes(total)} to the browser, over max_bytes="
+            f"{_fmt_bytes(self.max_bytes)}. The largest layer is {biggest!r} "
+            f"({h}x{w}x{c} per image, {_fmt_bytes(act_bytes[biggest])} in all). Show fewer "
+            "images or layers, choose deeper (smaller) layers, use smaller inputs, or raise "
+            "max_bytes if the browser can take it."
+        )
+
+    def _signed(self) -> bool:
+        return self._state["negative"]
+
+    # ---------------------------------------------------------------- queries
+    def grid(self, image: int, layer: str) -> tuple[int, int]:
+        """The (rows, cols) of ``image``'s activation grid at ``layer``."""
+        h, w, _ = self._payload(layer, image)["shape"]
+        return h, w
+
+    def _payload(self, layer: str, image: int) -> dict:
+        if layer not in self._state["payloads"]:
+            raise ValueError(f"unknown layer {layer!r}; this view shows {self._layers}")
+        if not (isinstance(image, int) and 0 <= image < len(self._images)):
+            raise ValueError(f"image must be an index in 0..{len(self._images) - 1}, got {image!r}")
+        return self._state["payloads"][layer][image]
+
+    @traitlets.validate("query")
+    def _validate_query(self, proposal):
+        q = proposal["value"]
+        if q is None:
+            return None
+        if set(q) != {"image", "layer", "row", "col"}:
+            raise traitlets.TraitError(
+                f"query must be None or a dict with keys image, layer, row, col; got keys {sorted(q)}"
+            )
+        image, layer, row, col = q["image"], q["layer"], q["row"], q["col"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (image, row, col)):
+            raise traitlets.TraitError(f"query image, row and col must be integers, got {q!r}")
+        if not isinstance(layer, str) or layer not in self._layers:
+            raise traitlets.TraitError(f"query layer {layer!r} is not shown; shown layers: {self._layers}")
+        if not 0 <= image < len(self._images):
+            raise traitlets.TraitError(f"query image {image} out of range 0..{len(self._images) - 1}")
+        h, w = self.grid(image, layer)
+        if not (0 <= row < h and 0 <= col < w):
+            raise traitlets.TraitError(f"query cell ({row}, {col}) outside the {h}x{w} grid of {layer!r}")
+        return dict(q)
+
+    def query_cells(self, image: int, layer: str, row: int, col: int) -> dict[str, tuple[int, int]]:
+        """The query cell in every shown layer: the same image location (cell centre) as (row, col)."""
+        src = self.grid(image, layer)
+        return {name: synced_cell(row, col, src, self.grid(image, name)) for name in self._layers}
+
+    def similarity_map(self, image: int, layer: str, row: int, col: int) -> torch.Tensor | list[torch.Tensor]:
+        """Cosine similarity of every cell of every image to cell (row, col) of ``image`` at ``layer``.
+
+        Computed from exactly the float16 unit vectors shipped to the browser, so these are
+        the numbers it shades. Returns an N x h x w tensor, or a list of h_n x w_n tensors
+        when the images have different grid sizes at this layer.
+        """
+        self._validate_query({"value": {"image": image, "layer": layer, "row": row, "col": col}})
+        maps = [wire.decode(p).astype(np.float64) for p in self._state["payloads"][layer]]
+        q = maps[image][row, col]
+        sims = [torch.from_numpy(m @ q) for m in maps]
+        if len({tuple(s.shape) for s in sims}) == 1:
+            return torch.stack(sims)
+        return sims
+
+    # ---------------------------------------------------------------- reports
+    def render_png(self, query: dict | None = None, panel: int = 400, opacity: float | None = None) -> Image.Image:
+        """The view as a PIL image: images, overlays, query outlines, layer labels and legend.
+
+        ``query`` defaults to the pinned query, else the centre cell of image 0 at the first
+        layer. ``panel`` is the long side of each image panel in pixels.
+        """
+        q = query or self.query or self._default_query()
+        q = self._validate_query({"value": q})
+        opacity = self.opacity if opacity is None else opacity
+        cells = self.query_cells(q["image"], q["layer"], q["row"], q["col"])
+        maps = {name: self.similarity_map(q["image"], name, *cells[name]) for name in self._layers}
+        lo, hi = self.vrange
+        if self.auto_range:
+            values = np.concatenate([np.asarray(m).ravel() for ms in maps.values() for m in ms])
+            lo, hi = float(values.min()), float(values.max())
+        bases = [display_pixels(img, hw, panel, i) for i, (img, hw) in
+                 enumerate(zip(self._images, self._state["input_hw"]))]
+        rows = []
+        for name in self._layers:
+            row = []
+            for n, base in enumerate(bases):
+                rgb = colormaps.apply(np.asarray(maps[name][n]), self.colormap, lo, hi)
+                panel_img = Image.fromarray(render.overlay(base, rgb, opacity))
+                if n == q["image"]:
+                    render.outline_cell(panel_img, self.grid(n, name), *cells[name], width=max(2, panel // 150))
+                row.append(panel_img)
+            rows.append(row)
+        labels = [f"{name} ({'x'.join(map(str, self.grid(0, name)))})" for name in self._layers]
+        key = render.legend(self.colormap, lo, hi, width=min(600, 2 * panel), height=max(48, panel // 6),
+                            label="cosine similarity")
+        return render.grid_figure(rows, self._state["titles"], labels, footer=key)
+
+    def _default_query(self) -> dict:
+        layer = self._layers[0]
+        h, w = self.grid(0, layer)
+        return {"image": 0, "layer": layer, "row": h // 2, "col": w // 2}
+
+    def __repr__(self) -> str:
+        return f"SimilarityOverlay({len(self._images)} images, layers={self._layers})"

@@ -1,0 +1,75 @@
+"""Tensors on the wire: ``{shape, dtype, scale, offset, data}`` dicts held in widget traits.
+
+``data`` is little-endian, C-contiguous bytes; ipywidgets sends it as a binary buffer
+(no JSON, no base64) and the browser receives a ``DataView`` (decoded once by
+``js/lib/tensor.js``). Values are ``raw`` for float32/float16 and ``raw * scale + offset``
+for uint8 (affine quantisation over ``[lo, hi]``).
+
+Conversion and quantisation run on the tensor's own device; there is exactly one copy
+to the host, of the already packed bytes.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import torch
+
+__all__ = ["encode", "decode", "payload_bytes", "DTYPES"]
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "uint8": torch.uint8}
+_NUMPY = {"float32": np.dtype("<f4"), "float16": np.dtype("<f2"), "uint8": np.dtype("u1")}
+
+
+def encode(
+    t: torch.Tensor | np.ndarray,
+    dtype: str = "float16",
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+) -> dict:
+    """Pack a tensor for the browser.
+
+    ``dtype`` is ``"float32"``, ``"float16"`` or ``"uint8"``. For ``"uint8"`` the values are
+    quantised affinely over ``[lo, hi]`` (default: the tensor's min and max); an input that
+    is already ``uint8`` is sent as is (scale 1, offset 0).
+    """
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    t = torch.as_tensor(t)
+    scale, offset = 1.0, 0.0
+    if dtype == "uint8" and t.dtype != torch.uint8:
+        t = t.float()
+        lo = float(t.min()) if lo is None else float(lo)
+        hi = float(t.max()) if hi is None else float(hi)
+        scale = (hi - lo) / 255.0 if hi > lo else 1.0
+        offset = lo
+        t = ((t - lo) / scale).round().clamp_(0, 255)
+    packed = t.to(DTYPES[dtype]).contiguous()
+    host = packed.cpu().numpy()  # the one device -> host copy
+    if sys.byteorder != "little":
+        host = host.astype(_NUMPY[dtype])
+    return {
+        "shape": list(packed.shape),
+        "dtype": dtype,
+        "scale": scale,
+        "offset": offset,
+        "data": host.tobytes(),
+    }
+
+
+def decode(payload: dict) -> np.ndarray:
+    """The float32 array a payload stands for (the same numbers the browser decodes)."""
+    dtype = payload["dtype"]
+    if dtype not in _NUMPY:
+        raise ValueError(f"unknown wire dtype {dtype!r}; expected one of {sorted(_NUMPY)}")
+    raw = np.frombuffer(bytes(payload["data"]), dtype=_NUMPY[dtype]).reshape(payload["shape"])
+    values = raw.astype(np.float32)
+    if dtype == "uint8" and (payload["scale"] != 1.0 or payload["offset"] != 0.0):
+        values = values * np.float32(payload["scale"]) + np.float32(payload["offset"])
+    return values
+
+
+def payload_bytes(payload: dict) -> int:
+    """Bytes of binary data in a payload."""
+    return len(payload["data"])
