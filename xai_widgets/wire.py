@@ -36,6 +36,8 @@ def encode(
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    if isinstance(t, np.ndarray):
+        t = np.require(t, requirements="W")  # torch refuses read-only arrays (e.g. from PIL)
     t = torch.as_tensor(t)
     scale, offset = 1.0, 0.0
     if dtype == "uint8" and t.dtype != torch.uint8:

@@ -1,0 +1,131 @@
+"""A real JupyterLab on 127.0.0.1 driven by headless Chromium, for the browser tests.
+
+``JupyterLab`` starts a server in a temporary folder; ``open_notebook`` writes a notebook
+there, opens it in a page, runs all cells and waits for the kernel to go idle;
+``kernel(...)`` connects a jupyter_client to the notebook's own kernel, so a test can
+read or change the live widget's Python state while the page shows it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class JupyterLab:
+    """A JupyterLab server in a fresh temporary root folder."""
+
+    def __init__(self):
+        self.root = Path(tempfile.mkdtemp(prefix="xw-lab-"))
+        self.runtime = self.root / ".runtime"
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, JUPYTER_CONFIG_DIR=str(self.root / ".cfg"), JUPYTER_RUNTIME_DIR=str(self.runtime))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={self.port}", "--ip=127.0.0.1",
+             "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
+             f"--ServerApp.root_dir={self.root}", "--allow-root",
+             "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+            stdout=open(self.root / "lab.log", "w"), stderr=subprocess.STDOUT, env=env,
+            start_new_session=True, cwd=str(self.root),
+        )
+        self._wait("/api", 90)
+
+    def _wait(self, path: str, timeout: float) -> None:
+        end = time.time() + timeout
+        while time.time() < end:
+            try:
+                urllib.request.urlopen(self.base + path, timeout=2)
+                return
+            except Exception:
+                time.sleep(0.3)
+        raise RuntimeError(f"JupyterLab did not start; log:\n{(self.root / 'lab.log').read_text()[-3000:]}")
+
+    def write_notebook(self, name: str, cells: list[str]) -> Path:
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
+        path = self.root / name
+        nbformat.write(nb, path)
+        return path
+
+    def open_notebook(self, page, name: str, cells: list[str], timeout: float = 240) -> None:
+        """Write, open and run a notebook; raise with the cell's traceback if one fails."""
+        self.write_notebook(name, cells)
+        page.goto(f"{self.base}/lab/tree/{name}")
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+        page.wait_for_function(
+            "() => document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status === 'idle'",
+            timeout=120_000,
+        )
+        page.click('.lm-MenuBar-itemLabel:text-is("Run")')
+        page.click('.lm-Menu-itemLabel:text-is("Run All Cells")')
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.jp-InputArea-prompt')].every(p => !p.textContent.includes('*'))"
+            " && document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status === 'idle'",
+            timeout=timeout * 1000,
+        )
+        errors = page.query_selector_all('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
+        for err in errors:
+            text = err.inner_text()
+            if "Error" in text or "Traceback" in text:
+                raise AssertionError(f"a notebook cell failed:\n{text[:3000]}")
+
+    def kernel(self):
+        """A jupyter_client connected to the (single) running kernel."""
+        from jupyter_client import BlockingKernelClient
+
+        with urllib.request.urlopen(self.base + "/api/kernels") as r:
+            kernels = json.load(r)
+        assert len(kernels) == 1, f"expected one kernel, found {len(kernels)}"
+        client = BlockingKernelClient(connection_file=str(self.runtime / f"kernel-{kernels[0]['id']}.json"))
+        client.load_connection_file()
+        client.start_channels()
+        client.wait_for_ready(timeout=30)
+        return client
+
+    def run(self, code: str, timeout: float = 60):
+        """Execute ``code`` in the notebook's kernel; return the value of the last line (via JSON)."""
+        client = self.kernel()
+        try:
+            out: list[str] = []
+            reply = client.execute_interactive(
+                code, timeout=timeout,
+                output_hook=lambda msg: out.append(msg["content"].get("text", ""))
+                if msg["msg_type"] == "stream" else None,
+            )
+            if reply["content"]["status"] != "ok":
+                raise AssertionError(f"kernel code failed: {reply['content'].get('evalue')}")
+            return "".join(out)
+        finally:
+            client.stop_channels()
+
+    def close(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=15)
+        except (subprocess.TimeoutExpired, ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,176 @@
+"""SimilarityOverlay in Python: payload, numbers, validation, hygiene, static exports."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import traitlets
+from PIL import Image
+
+import xai_widgets as xw
+from xai_widgets import colormaps, wire
+from xai_widgets.capture import capture
+
+from conftest import SharedReLUNet, assert_untouched, snapshot
+
+
+@pytest.fixture
+def images():
+    rng = np.random.default_rng(0)
+    return [
+        rng.integers(0, 256, (12, 16, 3), dtype=np.uint8),  # non-square numpy
+        Image.fromarray(rng.integers(0, 256, (12, 16), dtype=np.uint8)),  # greyscale PIL
+        torch.rand(3, 12, 16),  # tensor
+    ]
+
+
+def reference_maps(model, images, layer, image, row, col):
+    """Independent reference: full-precision activations and explicit numpy cosines."""
+    x = torch.cat([xw.images.model_input(im, model, None, i) for i, im in enumerate(images)])
+    acts = capture(model, x, [layer])[layer].double().numpy()
+    q = acts[image, :, row, col]
+    dots = np.einsum("nchw,c->nhw", acts, q)
+    norms = np.linalg.norm(acts, axis=1) * np.linalg.norm(q)
+    return np.where(norms > 0, dots / np.maximum(norms, 1e-30), 0.0)
+
+
+def test_payload_is_unit_float16_channels_last_and_within_two_bytes_per_activation(shared_net, images):
+    before = snapshot(shared_net)
+    w = xw.SimilarityOverlay(shared_net, images, ["conv1", "relu:1", "fc"])
+    assert_untouched(shared_net, before)
+    layers = w._data["layers"]
+    assert [lay["name"] for lay in layers] == ["conv1", "relu:1", "fc"]
+    conv1 = layers[0]["acts"][0]
+    assert conv1["dtype"] == "float16" and conv1["shape"] == [12, 16, 8]
+    assert wire.payload_bytes(conv1) == 12 * 16 * 8 * 2
+    norms = np.linalg.norm(wire.decode(conv1), axis=-1)
+    np.testing.assert_allclose(norms[norms > 0], 1.0, atol=2e-3)
+    assert layers[2]["acts"][0]["shape"] == [1, 1, 4]  # linear layer as a 1x1 map
+    pixels = w._data["images"][1]["pixels"]
+    assert pixels["dtype"] == "uint8" and pixels["shape"] == [144, 192, 3]  # long side = size
+
+
+def test_similarity_map_matches_an_independent_reference(shared_net, images):
+    w = xw.SimilarityOverlay(shared_net, images, ["relu:1"])
+    got = w.similarity_map(2, "relu:1", 5, 9)
+    assert got.shape == (3, 12, 16)
+    ref = reference_maps(shared_net, images, "relu:1", 2, 5, 9)
+    np.testing.assert_allclose(got.numpy(), ref, atol=3e-3)  # float16 on the wire
+    assert got[2, 5, 9] == pytest.approx(1.0, abs=2e-3)
+
+
+def test_images_of_different_sizes_get_their_own_grids(shared_net):
+    w = xw.SimilarityOverlay(shared_net, [np.zeros((8, 8, 3), np.uint8) + 40, torch.rand(3, 10, 14)], "conv2")
+    assert w.grid(0, "conv2") == (8, 8) and w.grid(1, "conv2") == (10, 14)
+    maps = w.similarity_map(1, "conv2", 9, 13)
+    assert isinstance(maps, list) and [tuple(m.shape) for m in maps] == [(8, 8), (10, 14)]
+
+
+def test_default_colour_scale_follows_the_sign_of_the_activations(shared_net, images):
+    post_relu = xw.SimilarityOverlay(shared_net, images, "relu")
+    assert (post_relu.colormap, post_relu.vrange) == ("gray", [0.0, 1.0])
+    signed = xw.SimilarityOverlay(shared_net, images, "conv1")
+    assert (signed.colormap, signed.vrange) == ("diverging", [-1.0, 1.0])
+    chosen = xw.SimilarityOverlay(shared_net, images, "conv1", colormap="viridis", vrange=(0, 0.5))
+    assert (chosen.colormap, chosen.vrange) == ("viridis", [0.0, 0.5])
+    assert set(chosen._colormaps) == set(colormaps.LUTS)
+
+
+def test_query_sync_layers_and_validation(shared_net, images):
+    w = xw.SimilarityOverlay(shared_net, images, ["relu", "fc"])
+    w.query = {"image": 1, "layer": "relu", "row": 11, "col": 0}
+    assert w.query_cells(1, "relu", 11, 0) == {"relu": (11, 0), "fc": (0, 0)}
+    for bad in ({"image": 3, "layer": "relu", "row": 0, "col": 0},
+                {"image": 0, "layer": "conv9", "row": 0, "col": 0},
+                {"image": 0, "layer": "relu", "row": 12, "col": 0},
+                {"image": "0", "layer": "relu", "row": 0, "col": 0},
+                {"image": 0, "row": 0}):
+        with pytest.raises(traitlets.TraitError):
+            w.query = bad
+    assert w.query == {"image": 1, "layer": "relu", "row": 11, "col": 0}
+
+
+def test_messages_from_the_browser_are_validated_never_raised(shared_net, images):
+    w = xw.SimilarityOverlay(shared_net, images, "relu")
+    w.set_state({"query": {"image": 0, "layer": "relu", "row": 99, "col": 0}})
+    assert w.query is None and "outside the 12x16 grid" in w.message
+    w.set_state({"_data": {}})
+    assert "read-only" in w.message and w._data["layers"]
+    w.set_state({"opacity": "lots"})
+    assert w.opacity == 0.7 and "opacity" in w.message
+    w.set_state({"query": {"image": 2, "layer": "relu", "row": 3, "col": 4}, "colormap": "viridis"})
+    assert w.query["row"] == 3 and w.colormap == "viridis"
+    w._handle_custom_msg({"type": "explode"}, [])
+    assert "unknown message" in w.message
+    w._handle_custom_msg("not a dict", [])
+    assert "unknown message" in w.message
+
+
+def test_changing_images_or_layers_recomputes_and_bad_changes_change_nothing(shared_net, images):
+    w = xw.SimilarityOverlay(shared_net, images, "relu")
+    w.query = {"image": 0, "layer": "relu", "row": 0, "col": 0}
+    w.images = images[:2]
+    assert len(w._data["images"]) == 2 and w.query is None
+    w.layers = ["conv2", "relu:1"]
+    assert [lay["name"] for lay in w._data["layers"]] == ["conv2", "relu:1"]
+    before = w._data
+    with pytest.raises(ValueError, match="unknown layer 'conv7'"):
+        w.layers = ["conv7"]
+    with pytest.raises(ValueError, match="image 0"):
+        w.images = [np.zeros((3, 3, 7))]
+    assert w._data is before and w.layers == ["conv2", "relu:1"]
+    w.set_inputs(images=images[:1], titles=["only"])
+    assert w._data["images"][0]["title"] == "only"
+
+
+def test_payload_budget_refuses_with_what_to_change(shared_net):
+    big = [np.zeros((64, 64, 3), np.uint8)] * 4
+    with pytest.raises(ValueError, match=r"over max_bytes=.*'conv1' \(64x64x8 per image.*fewer"):
+        xw.SimilarityOverlay(shared_net, big, ["conv1"], max_bytes=50_000)
+
+
+def test_bad_constructor_arguments(shared_net, images):
+    with pytest.raises(TypeError, match="nn.Module"):
+        xw.SimilarityOverlay("resnet", images, "relu")
+    with pytest.raises(ValueError, match="no images"):
+        xw.SimilarityOverlay(shared_net, [], "relu")
+    with pytest.raises(ValueError, match="2 titles for 3 images"):
+        xw.SimilarityOverlay(shared_net, images, "relu", titles=["a", "b"])
+
+
+def test_hygiene_over_every_public_call(shared_net, images):
+    shared_net.train()
+    before = snapshot(shared_net)
+    w = xw.SimilarityOverlay(shared_net, images, ["bn1", "relu:1"])
+    w.layers = ["conv2"]
+    w.images = images[:1]
+    w.similarity_map(0, "conv2", 1, 1)
+    w.render_png()
+    assert_untouched(shared_net, before)
+
+
+def test_png_render_matches_the_browser_geometry(shared_net, images, tmp_path):
+    w = xw.SimilarityOverlay(shared_net, images[:1], "relu:1", opacity=1.0)
+    q = {"image": 0, "layer": "relu:1", "row": 4, "col": 6}
+    fig = np.asarray(w.render_png(query=q, panel=160))
+    # find the panel: the only 160x120 block whose colours are gray levels of the map
+    sims = w.similarity_map(0, "relu:1", 4, 6)[0].numpy()
+    expected = colormaps.apply(sims, "gray", 0.0, 1.0)
+    yellow = np.argwhere((fig[..., 0] == 255) & (fig[..., 1] == 255) & (fig[..., 2] == 0))
+    assert len(yellow) > 0
+    # the outline's top-left corner is the top-left of cell (4, 6): 10 px cells
+    y0, x0 = yellow.min(axis=0)
+    top, left = y0 - 4 * 10, x0 - 6 * 10
+    for r in range(12):
+        for c in range(16):
+            centre = fig[top + r * 10 + 5, left + c * 10 + 5]
+            np.testing.assert_array_equal(centre, expected[r, c])
+    out = w.to_png(tmp_path / "fig.png", query=q)
+    assert Image.open(out).size[0] > 400
+
+
+def test_static_fallback_for_nbconvert(shared_net, images):
+    w = xw.SimilarityOverlay(shared_net, images, "relu")
+    data, _ = w._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert data["image/png"][:8] == b"\x89PNG\r\n\x1a\n"
