@@ -5,7 +5,7 @@ from torch import nn
 import xai_widgets as xw
 from xai_widgets.capture import as_spatial, capture, layers
 
-from conftest import Raises, SharedReLUNet, assert_untouched, snapshot
+from toy_models import Raises, SharedReLUNet, assert_untouched, snapshot
 
 
 def test_layers_lists_shared_module_calls_with_distinct_names(shared_net):

@@ -11,7 +11,7 @@ import xai_widgets as xw
 from xai_widgets import colormaps, wire
 from xai_widgets.capture import capture
 
-from conftest import SharedReLUNet, assert_untouched, snapshot
+from toy_models import SharedReLUNet, assert_untouched, snapshot
 
 
 @pytest.fixture
