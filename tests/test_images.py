@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from xai_widgets.images import display_pixels, model_input, to_rgb_array
+from xai_widgets.images import display_pixels, model_input, to_batch, to_rgb_array
 
 rgb_model = nn.Sequential(nn.Conv2d(3, 2, 1))
 grey_model = nn.Sequential(nn.Conv2d(1, 2, 1))
@@ -53,3 +53,10 @@ def test_display_pixels_follow_model_input_aspect():
     img = np.zeros((50, 100, 3), np.uint8)
     assert display_pixels(img, (50, 100), 200).shape == (100, 200, 3)
     assert display_pixels(img, (100, 50), 120).shape == (120, 60, 3)
+
+
+def test_to_batch_stacks_same_size_images_and_refuses_mixed_sizes():
+    batch = to_batch([np.zeros((4, 5, 3), np.uint8), torch.ones(3, 4, 5)], rgb_model)
+    assert batch.shape == (2, 3, 4, 5) and batch[1].min() == 1.0
+    with pytest.raises(ValueError, match="differ in size"):
+        to_batch([np.zeros((4, 5, 3), np.uint8), np.zeros((5, 5, 3), np.uint8)], rgb_model)

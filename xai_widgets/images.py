@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-__all__ = ["to_rgb_array", "model_input", "display_pixels", "input_channels"]
+__all__ = ["to_rgb_array", "model_input", "display_pixels", "input_channels", "to_batch"]
 
 ACCEPTED = (
     "a PIL image, a numpy array (H x W, H x W x 1/3/4; uint8 or float in [0, 1]) or "
@@ -132,3 +132,12 @@ def display_pixels(img, input_hw: Sequence[int], long_side: int, index: int = 0)
     if pil.size != size:
         pil = pil.resize(size, Image.Resampling.LANCZOS)
     return np.asarray(pil)
+
+
+def to_batch(images: Sequence, model: nn.Module, preprocess: Callable | None = None) -> torch.Tensor:
+    """Same-size images as one N x C x H x W batch for ``model`` (e.g. for ``xw.layers``)."""
+    inputs = [model_input(img, model, preprocess, i) for i, img in enumerate(images)]
+    shapes = {tuple(x.shape) for x in inputs}
+    if len(shapes) != 1:
+        raise ValueError(f"images differ in size ({sorted(shapes)}); resize them or pass a preprocess")
+    return torch.cat(inputs)
