@@ -47,6 +47,6 @@ class ShapesNet(nn.Module):
         return self.fc(self.gap(x).flatten(1))
 
 
-def to_tensor(images: np.ndarray) -> torch.Tensor:
+def to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 images (N, H, W, 3) to the float (N, 3, H, W) tensor in [0, 1] the model expects."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(255)
+    return torch.as_tensor(images).permute(0, 3, 1, 2).float().div(255)

@@ -22,8 +22,9 @@ RING_HOLE = 0.55  # inner radius of a ring, relative to its outer radius
 
 @dataclass
 class ShapesSet:
-    """Images with labels and per-object boxes; indexable like a torch dataset.
+    """Images with labels and per-object boxes.
 
+    Indexable like a torch dataset: ``data[i]`` is ``(uint8 HWC image, int label)``.
     Boxes are ``(x0, y0, x1, y1)`` pixel coordinates with exclusive ends, so an
     object lies in ``image[y0:y1, x0:x1]``.
     """
@@ -56,6 +57,7 @@ def make_shapes(n: int, seed: int = 0, size: int = 128) -> ShapesSet:
 
 
 def _render(rng: np.random.Generator, size: int):
+    """One image: background, 1-3 objects of one random class, then noise over all."""
     label = int(rng.integers(len(CLASSES)))
     image = _background(rng, size)  # channels first: faster numpy broadcasting
     boxes = []
@@ -70,7 +72,7 @@ def _render(rng: np.random.Generator, size: int):
 
 
 def _layout(rng: np.random.Generator, size: int, min_d: float, max_d: float):
-    """Place 1-3 objects inside the image whose bounding circles may touch but not overlap."""
+    """Centres and diameters of 1-3 objects inside the image; their bounding circles may touch."""
     placed: list[tuple[float, float, float]] = []
     wanted = int(rng.integers(1, 4))
     for _ in range(30):  # rejection sampling; keep what fits
