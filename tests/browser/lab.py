@@ -22,6 +22,8 @@ from pathlib import Path
 import nbformat
 
 CHROMIUM = "/usr/bin/chromium"
+# The widget marks its host element once the first frame is painted.
+PAINTED = "[data-xw-painted] .xw-similarity"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -80,18 +82,37 @@ class JupyterLab:
             "() => document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status === 'idle'",
             timeout=120_000,
         )
-        page.click('.lm-MenuBar-itemLabel:text-is("Run")')
-        page.click('.lm-Menu-itemLabel:text-is("Run All Cells")')
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('.jp-InputArea-prompt')].every(p => !p.textContent.includes('*'))"
-            " && document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status === 'idle'",
-            timeout=timeout * 1000,
-        )
+        done = ("() => [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]"
+                ".every(p => /\\[\\d+\\]/.test(p.textContent))")
+        for attempt in range(3):  # the menu can be clicked before the kernel is ready: retry
+            self._wait_kernel_idle()
+            if page.query_selector(".jp-Dialog"):  # e.g. kernel selection: take the default
+                page.click(".jp-Dialog .jp-mod-accept")
+            page.click('.lm-MenuBar-itemLabel:text-is("Run")')
+            page.click('.lm-Menu-itemLabel:text-is("Run All Cells")')
+            try:
+                page.wait_for_function(
+                    "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]"
+                    ".some(p => /\\[[\\d*]+\\]/.test(p.textContent))", timeout=15_000)
+                break
+            except Exception:
+                if attempt == 2:
+                    raise
+        page.wait_for_function(done, timeout=timeout * 1000)
         errors = page.query_selector_all('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
         for err in errors:
             text = err.inner_text()
             if "Error" in text or "Traceback" in text:
                 raise AssertionError(f"a notebook cell failed:\n{text[:3000]}")
+
+    def _wait_kernel_idle(self, timeout: float = 60) -> None:
+        end = time.time() + timeout
+        while time.time() < end:
+            with urllib.request.urlopen(self.base + "/api/kernels") as r:
+                if any(k["execution_state"] == "idle" for k in json.load(r)):
+                    return
+            time.sleep(0.3)
+        raise RuntimeError("the notebook's kernel did not become idle")
 
     def kernel(self):
         """A jupyter_client connected to the (single) running kernel."""

@@ -13,6 +13,8 @@ import pytest
 
 from xai_widgets import colormaps
 
+from lab import PAINTED
+
 SETUP = """
 import json, torch
 import xai_widgets as xw
@@ -54,7 +56,7 @@ def view(lab, chromium):
     sent: list[tuple[float, str]] = []
     page.on("websocket", lambda ws: ws.on("framesent", lambda _f: sent.append((time.time(), ws.url))))
     lab.open_notebook(page, "similarity.ipynb", [SETUP])
-    page.wait_for_selector(".xw-similarity[data-xw-painted]", timeout=30_000)
+    page.wait_for_selector(PAINTED, timeout=30_000)
     grids = json.loads(lab.run("print(json.dumps({f'{k}/{n}': w.grid(n, name) "
                                "for k, name in enumerate(w.layers) for n in range(3)}))"))
     yield page, grids, sent

@@ -1,0 +1,286 @@
+"""Hover speed, payload and first-frame time of SimilarityOverlay, against two baselines, in one run.
+
+    .venv/bin/python bench/hover.py [--quick]
+
+Rows: 1, 8 and 16 images at layer sizes 28x28x512 and 56x56x256 (a 1x1 convolution of the
+right width stands in for the layer, so only the sizes matter).
+
+* hover: pointer event to painted canvas, measured in headless Chromium on the widget's own
+  page (the ``xw-paint`` event the widget fires after each repaint), 150 moves per row;
+* payload: bytes the widget ships (float16 activations + uint8 display pixels);
+* baseline (a), the reference package's design: every similarity map precomputed in Python
+  and shipped as grey PNG sprite sheets, one per ordered image pair; payload and precompute
+  time (measured on one pair with vectorised numpy, multiplied by the number of pairs);
+* baseline (b), a kernel round trip per hover: browser -> kernel message, map computed in
+  torch, bytes back, drawn; measured in JupyterLab (see ``--lab``);
+* first frame: Python call to first painted frame in JupyterLab, against the bare model
+  forward plus the transfer of the same bytes (a do-nothing widget shipping the payload).
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "browser"))
+from lab import CHROMIUM, CHROMIUM_ARGS, PAINTED, JupyterLab  # noqa: E402
+
+import xai_widgets as xw  # noqa: E402
+from xai_widgets import wire  # noqa: E402
+
+SIZES = {"28x28x512": (28, 512), "56x56x256": (56, 256)}
+COUNTS = (1, 8, 16)
+MOVES = 150
+
+
+def layer_model(channels: int) -> nn.Module:
+    """A stand-in whose layer 'act' outputs N x channels x H x W for an H x W input."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, channels, 1), nn.ReLU())
+
+
+def inputs(n: int, hw: int) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(n)
+    return [torch.rand(3, hw, hw, generator=g) for _ in range(n)]
+
+
+def percentile(values, q) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def hover_latencies(page, path: Path, moves: int) -> list[float]:
+    """Move the pointer over cells of the first panel and collect paint latencies."""
+    page.goto(path.as_uri())
+    page.wait_for_selector(PAINTED, timeout=60_000)
+    page.evaluate("""() => { window.__lat = [];
+        document.querySelector('[data-xw-painted]').addEventListener('xw-paint', e => window.__lat.push(e.detail.latency)); }""")
+    box = page.locator("canvas.xw-panel").first.bounding_box()
+    rng = np.random.default_rng(0)
+    for _ in range(moves):
+        fx, fy = rng.uniform(0.05, 0.95, 2)
+        page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+        page.wait_for_timeout(20)
+    page.wait_for_timeout(200)
+    return page.evaluate("() => window.__lat")
+
+
+def sprite_baseline(acts: np.ndarray) -> tuple[int, float]:
+    """Bytes and seconds of the precomputed-sprite design, from one image pair, times N^2 pairs."""
+    n, h, w, c = acts.shape
+    a = acts[0].reshape(h * w, c)
+    b = acts[min(1, n - 1)].reshape(h * w, c)
+    t0 = time.perf_counter()
+    sims = (a @ b.T).clip(0, 1)  # every query cell of image a against every cell of image b
+    sheet = sims.reshape(h, w, h, w).transpose(0, 2, 1, 3).reshape(h * h, w * w)
+    buf = io.BytesIO()
+    Image.fromarray((sheet * 255).astype(np.uint8)).save(buf, format="PNG")
+    seconds = time.perf_counter() - t0
+    pairs = n * n
+    return len(buf.getvalue()) * pairs * 4 // 3, seconds * pairs  # base64 in the notebook: +33 %
+
+
+def browser_rows(quick: bool) -> list[dict]:
+    from playwright.sync_api import sync_playwright
+
+    rows = []
+    tmp = Path(tempfile.mkdtemp(prefix="xw-bench-"))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1900, "height": 1200})
+        for label, (hw, channels) in SIZES.items():
+            model = layer_model(channels)
+            for n in COUNTS:
+                w = xw.SimilarityOverlay(model, inputs(n, hw), "1", size=160, max_bytes=1 << 30)
+                payload = sum(wire.payload_bytes(a) for lay in w._data["layers"] for a in lay["acts"])
+                pixels = sum(wire.payload_bytes(im["pixels"]) for im in w._data["images"])
+                path = w.to_html(tmp / f"{label}-{n}.html")
+                lat = hover_latencies(page, path, 40 if quick else MOVES)
+                acts = np.stack([wire.decode(a) for a in w._data["layers"][0]["acts"]])
+                sprite_bytes, sprite_s = sprite_baseline(acts)
+                rows.append({"layer": label, "images": n, "hover_median_ms": statistics.median(lat),
+                             "hover_p95_ms": percentile(lat, 95), "paints": len(lat),
+                             "payload_bytes": payload + pixels,
+                             "bytes_per_activation": payload / acts.size,
+                             "sprite_bytes": sprite_bytes, "sprite_precompute_s": sprite_s})
+        browser.close()
+    return rows
+
+
+ROUND_TRIP_ESM = """
+export default { render({ model, el }) {
+  const c = document.createElement('canvas'); c.className = 'rt-panel'; c.width = 160; c.height = 160;
+  el.appendChild(c); const ctx = c.getContext('2d'); let t0 = 0;
+  const move = (ev) => { t0 = performance.now(); const r = c.getBoundingClientRect();
+    model.send({ x: (ev.clientX - r.left) / r.width, y: (ev.clientY - r.top) / r.height }); };
+  c.addEventListener('pointermove', move);
+  model.on('msg:custom', (msg, buffers) => {
+    const v = new Uint8Array(buffers[0].buffer, buffers[0].byteOffset, buffers[0].byteLength);
+    const img = ctx.createImageData(msg.w, msg.h);
+    for (let i = 0; i < v.length; i++) { img.data[4*i] = img.data[4*i+1] = img.data[4*i+2] = v[i]; img.data[4*i+3] = 255; }
+    ctx.putImageData(img, 0, 0);
+    requestAnimationFrame(() => el.dispatchEvent(new CustomEvent('rt-paint', { detail: performance.now() - t0 })));
+  });
+  return () => c.removeEventListener('pointermove', move);
+} };
+"""
+
+TRANSFER_ESM = """
+export default { render({ model, el }) {
+  const mark = () => { el.dataset.received = String(performance.timeOrigin + performance.now()); };
+  if (model.get('blob')) requestAnimationFrame(mark);
+} };
+"""
+
+LAB_SETUP = f"""
+import time, json, torch, anywidget, traitlets
+from torch import nn
+import xai_widgets as xw
+
+def layer_model(channels):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, channels, 1), nn.ReLU())
+
+class RoundTrip(anywidget.AnyWidget):
+    _esm = {ROUND_TRIP_ESM!r}
+    def __init__(self, acts):
+        super().__init__()
+        self.acts = acts  # N x H x W x C unit vectors, on the model's device
+        self.on_msg(self._answer)
+    def _answer(self, _w, msg, _b):
+        n, h, w, c = self.acts.shape
+        q = self.acts[0, min(h - 1, int(msg['y'] * h)), min(w - 1, int(msg['x'] * w))]
+        sims = (self.acts @ q).clamp(0, 1).mul(255).byte()
+        self.send({{'h': h, 'w': w * n}}, buffers=[sims.permute(1, 0, 2).reshape(h, n * w).contiguous().numpy().tobytes()])
+
+class Transfer(anywidget.AnyWidget):
+    _esm = {TRANSFER_ESM!r}
+    blob = traitlets.Bytes().tag(sync=True)
+"""
+
+
+def lab_rows(quick: bool) -> list[dict]:
+    """First-frame time and kernel round-trip hover latency, measured in JupyterLab."""
+    from playwright.sync_api import sync_playwright
+
+    lab = JupyterLab()
+    rows = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1900, "height": 1200})
+            sent = []
+            page.on("websocket", lambda ws: ws.on("framesent", lambda _f: sent.append(1)))
+            lab.open_notebook(page, "bench.ipynb", [LAB_SETUP])
+            for label, (hw, channels) in SIZES.items():
+                for n in (1, 8) if quick else COUNTS:
+                    rows.append(lab_row(lab, page, sent, label, hw, channels, n))
+            browser.close()
+    finally:
+        lab.close()
+    return rows
+
+
+def _run_cell(page, code: str) -> None:
+    """Type code into a new last cell and run it (so its output renders in this page)."""
+    page.keyboard.press("Escape")
+    page.locator(".jp-Notebook .jp-Cell").last.click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")
+    editor = page.locator(".jp-Notebook .jp-Cell").last.locator(".cm-content")
+    editor.click()
+    editor.fill(code)
+    page.keyboard.press("Shift+Enter")
+    page.wait_for_function(
+        "() => document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status === 'idle'"
+        " && ![...document.querySelectorAll('.jp-InputArea-prompt')].some(p => p.textContent.includes('*'))",
+        timeout=180_000)
+
+
+def lab_row(lab, page, sent, label, hw, channels, n) -> dict:
+    tag = f"{label}_{n}".replace("x", "_")
+    # bare forward and transfer of the same bytes, measured in the kernel
+    lab.run(f"m_{tag} = layer_model({channels}); xs_{tag} = [torch.rand(3, {hw}, {hw}) for _ in range({n})]\n"
+            f"t = time.perf_counter(); _ = m_{tag}(torch.stack(xs_{tag})); fwd_{tag} = time.perf_counter() - t")
+    _run_cell(page, f"t0_{tag} = time.time()\nTransfer(blob=bytes({n} * {hw * hw * channels * 2 + 3 * 160 * 160}))")
+    page.wait_for_function("() => [...document.querySelectorAll('[data-received]')].length > 0")
+    received = page.evaluate("() => Math.max(...[...document.querySelectorAll('[data-received]')].map(e => +e.dataset.received))")
+    page.evaluate("() => document.querySelectorAll('[data-received]').forEach(e => e.removeAttribute('data-received'))")
+    _run_cell(page, f"t1_{tag} = time.time()\nxw.SimilarityOverlay(m_{tag}, xs_{tag}, '1', size=160, max_bytes=1 << 30)")
+    page.wait_for_selector(f".jp-Cell:last-child {PAINTED}", timeout=120_000)
+    times = json.loads(lab.run(f"print(json.dumps([t0_{tag}, t1_{tag}, fwd_{tag}]))"))
+    first = page.evaluate("() => Date.now()")  # upper bound if the widget set no timestamp
+    painted = page.evaluate(
+        "() => { const e = [...document.querySelectorAll('[data-xw-painted]')].pop();"
+        " return +(e.dataset.xwPaintedAt || 0); }")
+    first_frame = ((painted or first) / 1000 - times[1])
+    transfer = received / 1000 - times[0]
+    # hover: zero kernel messages while moving over the live widget
+    canvas = page.locator(".jp-Cell:last-child canvas.xw-panel").first
+    box = canvas.bounding_box()
+    before = len(sent)
+    for i in range(30):
+        page.mouse.move(box["x"] + (i % 10 + 0.5) / 10 * box["width"], box["y"] + box["height"] / 2)
+        page.wait_for_timeout(15)
+    hover_msgs = len(sent) - before
+    # baseline (b): a kernel round trip per hover
+    lab.run(f"w_{tag} = xw.SimilarityOverlay(m_{tag}, xs_{tag}, '1', size=160, max_bytes=1 << 30)\n"
+            f"acts_{tag} = torch.stack([torch.from_numpy(xw.wire.decode(a)).float() for a in w_{tag}._data['layers'][0]['acts']])")
+    _run_cell(page, f"RoundTrip(acts_{tag})")
+    rt = page.locator(".jp-Cell:last-child canvas.rt-panel").first
+    page.evaluate("""() => { window.__rt = []; const els = document.querySelectorAll('canvas.rt-panel');
+        els[els.length - 1].parentElement.addEventListener('rt-paint', e => window.__rt.push(e.detail)); }""")
+    box = rt.bounding_box()
+    for i in range(40):
+        page.mouse.move(box["x"] + (i % 8 + 0.5) / 8 * box["width"], box["y"] + (i // 8 + 0.5) / 5 * box["height"])
+        page.wait_for_timeout(60)
+    page.wait_for_timeout(500)
+    rtl = page.evaluate("() => window.__rt")
+    return {"layer": label, "images": n, "forward_s": times[2], "transfer_s": transfer,
+            "first_frame_s": first_frame, "first_frame_ratio": first_frame / (times[2] + transfer),
+            "kernel_msgs_per_hover": hover_msgs / 30,
+            "roundtrip_median_ms": statistics.median(rtl) if rtl else float("nan"),
+            "roundtrip_p95_ms": percentile(rtl, 95) if rtl else float("nan")}
+
+
+def fmt_bytes(n: float) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 1024:.0f} KiB"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer moves and rows, for a smoke run")
+    ap.add_argument("--json", type=Path, help="also write the raw rows here")
+    args = ap.parse_args()
+    hover = browser_rows(args.quick)
+    lab = lab_rows(args.quick)
+    print("\n| layer | images | hover median / p95 (ms) | kernel round trip median / p95 (ms) | ratio p95 | "
+          "kernel msgs per hover | payload | bytes / activation | PNG-sprite payload | sprite precompute (s) | "
+          "first frame (s) | forward + transfer (s) | ratio |")
+    print("|" + " --- |" * 13)
+    by_key = {(r["layer"], r["images"]): r for r in lab}
+    for h in hover:
+        r = by_key.get((h["layer"], h["images"]), {})
+        rt95 = r.get("roundtrip_p95_ms", float("nan"))
+        print(f"| {h['layer']} | {h['images']} | {h['hover_median_ms']:.2f} / {h['hover_p95_ms']:.2f} | "
+              f"{r.get('roundtrip_median_ms', float('nan')):.1f} / {rt95:.1f} | {rt95 / h['hover_p95_ms']:.0f}x | "
+              f"{r.get('kernel_msgs_per_hover', float('nan')):.0f} | {fmt_bytes(h['payload_bytes'])} | "
+              f"{h['bytes_per_activation']:.2f} | {fmt_bytes(h['sprite_bytes'])} | {h['sprite_precompute_s']:.2f} | "
+              f"{r.get('first_frame_s', float('nan')):.2f} | "
+              f"{r.get('forward_s', float('nan')) + r.get('transfer_s', float('nan')):.2f} | "
+              f"{r.get('first_frame_ratio', float('nan')):.2f} |")
+    if args.json:
+        args.json.write_text(json.dumps({"hover": hover, "lab": lab}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
