@@ -78,18 +78,12 @@ function alignedView(bytes, Ctor, n) {
   return new Ctor(bytes.slice(0, need).buffer, 0, n);
 }
 
-const cache = new WeakMap();
-
 /**
  * Decode a tensor payload into {shape, data: Float32Array} (C order).
- * The result is cached per payload object, so decoding happens once.
- * For aligned float32 data the result may be a view on the payload's buffer.
+ * Not cached: callers decode once (e.g. when `_data` changes) and keep the result.
+ * For aligned little-endian float32 data the result is a view on the payload's buffer.
  */
 export function decode(payload) {
-  if (payload && typeof payload === "object") {
-    const hit = cache.get(payload);
-    if (hit) return hit;
-  }
   const shape = Array.from(payload.shape, Number);
   const n = numel(shape);
   const dtype = payload.dtype;
@@ -118,16 +112,17 @@ export function decode(payload) {
     if (bytes.byteLength < n) throw new RangeError(`tensor data has ${bytes.byteLength} bytes, shape needs ${n}`);
     const scale = payload.scale == null ? 1 : Number(payload.scale);
     const offset = payload.offset == null ? 0 : Number(payload.offset);
-    // value = raw * scale + offset, evaluated in double precision and rounded
-    // once to float32 (same as numpy: (raw.astype(float64) * scale + offset).astype(float32)).
+    // value = raw * scale + offset in float32 arithmetic, like xai_widgets.wire.decode:
+    // raw.astype(float32) * float32(scale) + float32(offset). (Each double-precision op
+    // rounded with Math.fround is the correctly rounded float32 op.)
+    const fs = Math.fround(scale);
+    const fo = Math.fround(offset);
     const lut = new Float32Array(256);
-    for (let k = 0; k < 256; k++) lut[k] = k * scale + offset;
+    for (let k = 0; k < 256; k++) lut[k] = Math.fround(k * fs) + fo;
     out = new Float32Array(n);
     for (let i = 0; i < n; i++) out[i] = lut[bytes[i]];
   } else {
     throw new TypeError(`unsupported tensor dtype ${dtype}`);
   }
-  const result = { shape, data: out };
-  if (payload && typeof payload === "object") cache.set(payload, result);
-  return result;
+  return { shape, data: out };
 }
