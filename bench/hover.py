@@ -19,6 +19,7 @@ right width stands in for the layer, so only the sizes matter).
 from __future__ import annotations
 
 import argparse
+import inspect
 import io
 import json
 import statistics
@@ -146,10 +147,7 @@ import time, json, torch, anywidget, traitlets
 from torch import nn
 import xai_widgets as xw
 
-def layer_model(channels):
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, channels, 1), nn.ReLU())
-
+{inspect.getsource(layer_model)}
 class RoundTrip(anywidget.AnyWidget):
     _esm = {ROUND_TRIP_ESM!r}
     def __init__(self, acts):
@@ -168,10 +166,29 @@ class Transfer(anywidget.AnyWidget):
 """
 
 
+def lab_cells(configs) -> list[str]:
+    """Per config: bare forward + transfer of the same bytes, the widget, a round-trip widget."""
+    cells = [LAB_SETUP, "stamps = {}"]
+    for label, hw, channels, n in configs:
+        tag = f"{label}_{n}"
+        nbytes = n * (hw * hw * channels * 2 + 3 * 160 * 160)
+        cells += [
+            f"m = layer_model({channels}); xs = [torch.rand(3, {hw}, {hw}) for _ in range({n})]\n"
+            f"t = time.perf_counter(); _ = m(torch.stack(xs)); fwd = time.perf_counter() - t\n"
+            f"stamps['{tag}'] = {{'fwd': fwd, 't_transfer': time.time()}}\n"
+            f"Transfer(blob=bytes({nbytes}))",
+            f"stamps['{tag}']['t_widget'] = time.time()\n"
+            f"w = xw.SimilarityOverlay(m, xs, '1', size=160, max_bytes=1 << 30)\nw",
+            "RoundTrip(torch.stack([torch.from_numpy(xw.wire.decode(a)) for a in w._data['layers'][0]['acts']]))",
+        ]
+    return cells
+
+
 def lab_rows(quick: bool) -> list[dict]:
-    """First-frame time and kernel round-trip hover latency, measured in JupyterLab."""
+    """First-frame time, kernel messages per hover and the kernel round-trip baseline, in JupyterLab."""
     from playwright.sync_api import sync_playwright
 
+    configs = [(label, hw, ch, n) for label, (hw, ch) in SIZES.items() for n in ((1, 8) if quick else COUNTS)]
     lab = JupyterLab()
     rows = []
     try:
@@ -180,76 +197,53 @@ def lab_rows(quick: bool) -> list[dict]:
             page = browser.new_page(viewport={"width": 1900, "height": 1200})
             sent = []
             page.on("websocket", lambda ws: ws.on("framesent", lambda _f: sent.append(1)))
-            lab.open_notebook(page, "bench.ipynb", [LAB_SETUP])
-            for label, (hw, channels) in SIZES.items():
-                for n in (1, 8) if quick else COUNTS:
-                    rows.append(lab_row(lab, page, sent, label, hw, channels, n))
+            lab.open_notebook(page, "bench.ipynb", lab_cells(configs), timeout=600)
+            page.wait_for_function(f"() => document.querySelectorAll('[data-xw-painted]').length >= {len(configs)}",
+                                   timeout=120_000)
+            stamps = json.loads(lab.run("print(json.dumps(stamps))"))
+            received = page.evaluate("() => [...document.querySelectorAll('[data-received]')].map(e => +e.dataset.received)")
+            painted = page.evaluate("() => [...document.querySelectorAll('[data-xw-painted]')].map(e => +e.dataset.xwPainted)")
+            for k, (label, hw, ch, n) in enumerate(configs):
+                st = stamps[f"{label}_{n}"]
+                transfer = received[k] / 1000 - st["t_transfer"]
+                first = painted[k] / 1000 - st["t_widget"]
+                panel = page.locator("[data-xw-painted]").nth(k).locator("canvas.xw-panel").first
+                rtl = round_trip_latencies(page, page.locator("canvas.rt-panel").nth(k))
+                rows.append({"layer": label, "images": n, "forward_s": st["fwd"], "transfer_s": transfer,
+                             "first_frame_s": first, "first_frame_ratio": first / (st["fwd"] + transfer),
+                             "kernel_msgs_per_hover": kernel_messages_while_hovering(page, panel, sent),
+                             "roundtrip_median_ms": statistics.median(rtl),
+                             "roundtrip_p95_ms": percentile(rtl, 95)})
             browser.close()
     finally:
         lab.close()
     return rows
 
 
-def _run_cell(page, code: str) -> None:
-    """Type code into a new last cell and run it (so its output renders in this page)."""
-    page.keyboard.press("Escape")
-    page.locator(".jp-Notebook .jp-Cell").last.click()
-    page.keyboard.press("Escape")
-    page.keyboard.press("b")
-    editor = page.locator(".jp-Notebook .jp-Cell").last.locator(".cm-content")
-    editor.click()
-    editor.fill(code)
-    page.keyboard.press("Shift+Enter")
-    page.wait_for_function(
-        "() => document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status === 'idle'"
-        " && ![...document.querySelectorAll('.jp-InputArea-prompt')].some(p => p.textContent.includes('*'))",
-        timeout=180_000)
-
-
-def lab_row(lab, page, sent, label, hw, channels, n) -> dict:
-    tag = f"{label}_{n}".replace("x", "_")
-    # bare forward and transfer of the same bytes, measured in the kernel
-    lab.run(f"m_{tag} = layer_model({channels}); xs_{tag} = [torch.rand(3, {hw}, {hw}) for _ in range({n})]\n"
-            f"t = time.perf_counter(); _ = m_{tag}(torch.stack(xs_{tag})); fwd_{tag} = time.perf_counter() - t")
-    _run_cell(page, f"t0_{tag} = time.time()\nTransfer(blob=bytes({n} * {hw * hw * channels * 2 + 3 * 160 * 160}))")
-    page.wait_for_function("() => [...document.querySelectorAll('[data-received]')].length > 0")
-    received = page.evaluate("() => Math.max(...[...document.querySelectorAll('[data-received]')].map(e => +e.dataset.received))")
-    page.evaluate("() => document.querySelectorAll('[data-received]').forEach(e => e.removeAttribute('data-received'))")
-    _run_cell(page, f"t1_{tag} = time.time()\nxw.SimilarityOverlay(m_{tag}, xs_{tag}, '1', size=160, max_bytes=1 << 30)")
-    page.wait_for_selector(f".jp-Cell:last-child {PAINTED}", timeout=120_000)
-    times = json.loads(lab.run(f"print(json.dumps([t0_{tag}, t1_{tag}, fwd_{tag}]))"))
-    first = page.evaluate("() => Date.now()")  # upper bound if the widget set no timestamp
-    painted = page.evaluate(
-        "() => { const e = [...document.querySelectorAll('[data-xw-painted]')].pop();"
-        " return +(e.dataset.xwPaintedAt || 0); }")
-    first_frame = ((painted or first) / 1000 - times[1])
-    transfer = received / 1000 - times[0]
-    # hover: zero kernel messages while moving over the live widget
-    canvas = page.locator(".jp-Cell:last-child canvas.xw-panel").first
+def kernel_messages_while_hovering(page, canvas, sent) -> float:
+    """Websocket frames the page sends per pointer move over a live widget (should be 0)."""
+    canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
+    page.wait_for_timeout(300)
     before = len(sent)
     for i in range(30):
-        page.mouse.move(box["x"] + (i % 10 + 0.5) / 10 * box["width"], box["y"] + box["height"] / 2)
+        page.mouse.move(box["x"] + (i % 10 + 0.5) / 10 * box["width"], box["y"] + (i // 10 + 0.5) / 3 * box["height"])
         page.wait_for_timeout(15)
-    hover_msgs = len(sent) - before
-    # baseline (b): a kernel round trip per hover
-    lab.run(f"w_{tag} = xw.SimilarityOverlay(m_{tag}, xs_{tag}, '1', size=160, max_bytes=1 << 30)\n"
-            f"acts_{tag} = torch.stack([torch.from_numpy(xw.wire.decode(a)).float() for a in w_{tag}._data['layers'][0]['acts']])")
-    _run_cell(page, f"RoundTrip(acts_{tag})")
-    rt = page.locator(".jp-Cell:last-child canvas.rt-panel").first
-    page.evaluate("""() => { window.__rt = []; const els = document.querySelectorAll('canvas.rt-panel');
-        els[els.length - 1].parentElement.addEventListener('rt-paint', e => window.__rt.push(e.detail)); }""")
-    box = rt.bounding_box()
+    page.wait_for_timeout(300)
+    return (len(sent) - before) / 30
+
+
+def round_trip_latencies(page, canvas) -> list[float]:
+    """Pointer move -> kernel computes the map -> bytes back -> painted, per hover (baseline b)."""
+    canvas.scroll_into_view_if_needed()
+    page.evaluate("(c) => { window.__rt = []; c.parentElement.addEventListener('rt-paint', e => window.__rt.push(e.detail)); }",
+                  canvas.element_handle())
+    box = canvas.bounding_box()
     for i in range(40):
         page.mouse.move(box["x"] + (i % 8 + 0.5) / 8 * box["width"], box["y"] + (i // 8 + 0.5) / 5 * box["height"])
         page.wait_for_timeout(60)
     page.wait_for_timeout(500)
-    rtl = page.evaluate("() => window.__rt")
-    return {"layer": label, "images": n, "forward_s": times[2], "transfer_s": transfer,
-            "first_frame_s": first_frame, "first_frame_ratio": first_frame / (times[2] + transfer),
-            "kernel_msgs_per_hover": hover_msgs / 30,
-            "roundtrip_median_ms": statistics.median(rtl) if rtl else float("nan"),
-            "roundtrip_p95_ms": percentile(rtl, 95) if rtl else float("nan")}
+    return page.evaluate("() => window.__rt")
 
 
 def fmt_bytes(n: float) -> str:
