@@ -166,3 +166,34 @@ def test_titles_are_text_not_html_and_bad_browser_input_is_reported(view, lab):
     page.wait_for_timeout(500)
     assert "out of range" in page.locator(".xw-similarity .xw-message").inner_text()
     lab.run("w.message = ''")
+
+
+def test_changing_layers_and_images_from_python_redraws(view, lab):
+    page, _, _ = view
+    lab.run("w.set_inputs(images=images[:2], layers=['relu4'], titles=['a', 'b'])")
+    page.wait_for_function("() => document.querySelectorAll('.xw-similarity canvas.xw-panel').length === 2")
+    assert page.locator(".xw-similarity canvas.xw-panel[data-layer='0'][data-image='1']").count() == 1
+    # and the new view is live: hover shades it as similarity_map says
+    grid = json.loads(lab.run("print(json.dumps(w.grid(1, 'relu4')))"))
+    x, y = panel_point(page, 0, 1, 2, 9, grid)
+    page.mouse.move(x, y)
+    page.wait_for_timeout(300)
+    drawn = page.evaluate(READ_CELLS, [{"0/0": grid, "0/1": grid}])
+    maps = json.loads(lab.run("print(json.dumps([m.tolist() for m in w.similarity_map(1, 'relu4', 2, 9)]))"))
+    expected = {f"0/{n}": colormaps.apply(np.asarray(maps[n]).ravel(), "gray", 0.0, 1.0) for n in range(2)}
+    assert_pixels_match(drawn, expected)
+
+
+def test_keyboard_moves_pins_and_unpins(view, lab):
+    page, _, _ = view
+    lab.run("w.query = None")
+    page.locator(".xw-similarity .xw-grid").focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("]")
+    page.wait_for_timeout(500)
+    layer = json.loads(lab.run("print(json.dumps(w.layers[0]))"))
+    assert json.loads(lab.run("print(json.dumps(w.query))")) == {"image": 1, "layer": layer, "row": 1, "col": 1}
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(500)
+    assert lab.run("print(w.query)").strip() == "None"

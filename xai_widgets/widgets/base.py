@@ -63,7 +63,7 @@ class XaiWidget(anywidget.AnyWidget):
         data, metadata = super()._repr_mimebundle_(**kwargs)
         try:
             buf = io.BytesIO()
-            self.render_png(panel=self.size).save(buf, format="PNG")
+            self.render_png(panel=self.size).save(buf, format="PNG", compress_level=1)  # speed over size
             data["image/png"] = buf.getvalue()
         except Exception as exc:  # a fallback must never break the live view
             self.message = f"Static preview unavailable: {exc}"

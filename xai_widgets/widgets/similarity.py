@@ -240,16 +240,24 @@ class SimilarityOverlay(XaiWidget):
         """Cosine similarity of every cell of every image to cell (row, col) of ``image`` at ``layer``.
 
         Computed from exactly the float16 unit vectors shipped to the browser, so these are
-        the numbers it shades. Returns an N x h x w tensor, or a list of h_n x w_n tensors
-        when the images have different grid sizes at this layer.
+        the numbers it shades (summed in float32 here and in float64 there: they agree to
+        about 1e-6). Returns an N x h x w tensor, or a list of h_n x w_n tensors when the
+        images have different grid sizes at this layer.
         """
         self._validate_query({"value": {"image": image, "layer": layer, "row": row, "col": col}})
-        maps = [wire.decode(p).astype(np.float64) for p in self._state["payloads"][layer]]
+        maps = self._decoded(layer)
         q = maps[image][row, col]
         sims = [torch.from_numpy(m @ q) for m in maps]
         if len({tuple(s.shape) for s in sims}) == 1:
             return torch.stack(sims)
         return sims
+
+    def _decoded(self, layer: str) -> list[np.ndarray]:
+        """The shipped vectors of ``layer`` as float32 arrays, decoded once per input change."""
+        cache = self._state.setdefault("decoded", {})
+        if layer not in cache:
+            cache[layer] = [wire.decode(p) for p in self._state["payloads"][layer]]
+        return cache[layer]
 
     # ---------------------------------------------------------------- reports
     def render_png(self, query: dict | None = None, panel: int = 400, opacity: float | None = None) -> Image.Image:
