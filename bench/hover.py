@@ -14,7 +14,8 @@ right width stands in for the layer, so only the sizes matter).
 * baseline (b), a kernel round trip per hover: browser -> kernel message, map computed in
   torch, bytes back, drawn; measured in JupyterLab (see ``--lab``);
 * first frame: Python call to first painted frame in JupyterLab, against the bare model
-  forward plus the transfer of the same bytes (a do-nothing widget shipping the payload).
+  forward plus the transfer of the same bytes (a do-nothing widget shipping the payload);
+  medians of 3 repeats, the ratio being the median of the per-repeat ratios.
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ from xai_widgets import wire  # noqa: E402
 SIZES = {"28x28x512": (28, 512), "56x56x256": (56, 256)}
 COUNTS = (1, 8, 16)
 MOVES = 150
+REPEATS = 3  # first-frame timings are single events: take the median of a few
 
 
 def layer_model(channels: int) -> nn.Module:
@@ -167,20 +169,22 @@ class Transfer(anywidget.AnyWidget):
 
 
 def lab_cells(configs) -> list[str]:
-    """Per config: bare forward + transfer of the same bytes, the widget, a round-trip widget."""
+    """Per config and repeat: bare forward + transfer of the same bytes, the widget; then one
+    round-trip widget per config."""
     cells = [LAB_SETUP, "stamps = {}"]
     for label, hw, channels, n in configs:
-        tag = f"{label}_{n}"
         nbytes = n * (hw * hw * channels * 2 + 3 * 160 * 160)
-        cells += [
-            f"m = layer_model({channels}); xs = [torch.rand(3, {hw}, {hw}) for _ in range({n})]\n"
-            f"t = time.perf_counter(); _ = m(torch.stack(xs)); fwd = time.perf_counter() - t\n"
-            f"stamps['{tag}'] = {{'fwd': fwd, 't_transfer': time.time()}}\n"
-            f"Transfer(blob=bytes({nbytes}))",
-            f"stamps['{tag}']['t_widget'] = time.time()\n"
-            f"w = xw.SimilarityOverlay(m, xs, '1', size=160, max_bytes=1 << 30)\nw",
-            "RoundTrip(torch.stack([torch.from_numpy(xw.wire.decode(a)) for a in w._data['layers'][0]['acts']]))",
-        ]
+        for rep in range(REPEATS):
+            tag = f"{label}_{n}_{rep}"
+            cells += [
+                f"m = layer_model({channels}); xs = [torch.rand(3, {hw}, {hw}) for _ in range({n})]\n"
+                f"t = time.perf_counter(); _ = m(torch.stack(xs)); fwd = time.perf_counter() - t\n"
+                f"stamps['{tag}'] = {{'fwd': fwd, 't_transfer': time.time()}}\n"
+                f"Transfer(blob=bytes({nbytes}))",
+                f"stamps['{tag}']['t_widget'] = time.time()\n"
+                f"w = xw.SimilarityOverlay(m, xs, '1', size=160, max_bytes=1 << 30)\nw",
+            ]
+        cells.append("RoundTrip(torch.stack([torch.from_numpy(xw.wire.decode(a)) for a in w._data['layers'][0]['acts']]))")
     return cells
 
 
@@ -189,7 +193,7 @@ def lab_rows(quick: bool) -> list[dict]:
     from playwright.sync_api import sync_playwright
 
     configs = [(label, hw, ch, n) for label, (hw, ch) in SIZES.items() for n in ((1, 8) if quick else COUNTS)]
-    lab = JupyterLab()
+    lab = JupyterLab(windowing="contentVisibility")  # JupyterLab's default, as users have it
     rows = []
     try:
         with sync_playwright() as p:
@@ -198,19 +202,24 @@ def lab_rows(quick: bool) -> list[dict]:
             sent = []
             page.on("websocket", lambda ws: ws.on("framesent", lambda _f: sent.append(1)))
             lab.open_notebook(page, "bench.ipynb", lab_cells(configs), timeout=600)
-            page.wait_for_function(f"() => document.querySelectorAll('[data-xw-painted]').length >= {len(configs)}",
+            page.wait_for_function(f"() => document.querySelectorAll('[data-xw-painted]').length >= {len(configs) * REPEATS}",
                                    timeout=120_000)
             stamps = json.loads(lab.run("print(json.dumps(stamps))"))
             received = page.evaluate("() => [...document.querySelectorAll('[data-received]')].map(e => +e.dataset.received)")
             painted = page.evaluate("() => [...document.querySelectorAll('[data-xw-painted]')].map(e => +e.dataset.xwPainted)")
             for k, (label, hw, ch, n) in enumerate(configs):
-                st = stamps[f"{label}_{n}"]
-                transfer = received[k] / 1000 - st["t_transfer"]
-                first = painted[k] / 1000 - st["t_widget"]
-                panel = page.locator("[data-xw-painted]").nth(k).locator("canvas.xw-panel").first
+                first, ratio, fwd, transfer = [], [], [], []
+                for rep in range(REPEATS):
+                    st, i = stamps[f"{label}_{n}_{rep}"], k * REPEATS + rep
+                    transfer.append(received[i] / 1000 - st["t_transfer"])
+                    first.append(painted[i] / 1000 - st["t_widget"])
+                    fwd.append(st["fwd"])
+                    ratio.append(first[-1] / (fwd[-1] + transfer[-1]))
+                panel = page.locator("[data-xw-painted]").nth(k * REPEATS).locator("canvas.xw-panel").first
                 rtl = round_trip_latencies(page, page.locator("canvas.rt-panel").nth(k))
-                rows.append({"layer": label, "images": n, "forward_s": st["fwd"], "transfer_s": transfer,
-                             "first_frame_s": first, "first_frame_ratio": first / (st["fwd"] + transfer),
+                rows.append({"layer": label, "images": n, "forward_s": statistics.median(fwd),
+                             "transfer_s": statistics.median(transfer),
+                             "first_frame_s": statistics.median(first), "first_frame_ratio": statistics.median(ratio),
                              "kernel_msgs_per_hover": kernel_messages_while_hovering(page, panel, sent),
                              "roundtrip_median_ms": statistics.median(rtl),
                              "roundtrip_p95_ms": percentile(rtl, 95)})
@@ -238,12 +247,16 @@ def round_trip_latencies(page, canvas) -> list[float]:
     canvas.scroll_into_view_if_needed()
     page.evaluate("(c) => { window.__rt = []; c.parentElement.addEventListener('rt-paint', e => window.__rt.push(e.detail)); }",
                   canvas.element_handle())
+    page.wait_for_timeout(300)
     box = canvas.bounding_box()
     for i in range(40):
         page.mouse.move(box["x"] + (i % 8 + 0.5) / 8 * box["width"], box["y"] + (i // 8 + 0.5) / 5 * box["height"])
         page.wait_for_timeout(60)
     page.wait_for_timeout(500)
-    return page.evaluate("() => window.__rt")
+    latencies = page.evaluate("() => window.__rt")
+    if not latencies:
+        raise RuntimeError("the round-trip baseline painted nothing: was the pointer over its canvas?")
+    return latencies
 
 
 def fmt_bytes(n: float) -> str:

@@ -61,7 +61,7 @@ const STYLE = `
   box-shadow: 0 0 0 1px var(--jp-border-color2, #e0e0e0);
 }
 .xw-similarity .xw-readout {
-  margin-top: 6px; min-height: 1.35em; white-space: pre; overflow: hidden; text-overflow: ellipsis;
+  margin-top: 6px; min-height: 1.35em; white-space: pre-wrap;
   font-variant-numeric: tabular-nums; color: var(--jp-ui-font-color1, #222);
 }
 .xw-similarity .xw-message, .xw-similarity .xw-error {
@@ -428,15 +428,16 @@ function render({ model, el }) {
 
   let pointerCell = null; // cell under the pointer, kept for the readout while pinned
   function updateReadout() {
-    let text = "";
-    const active = pinned || hover;
-    if (D && pointerCell && active) {
+    const parts = [];
+    if (D && pinned) {
+      parts.push(`pinned: layer ${D.layers[pinned.layer].name} · image ${pinned.image} · cell (${pinned.row}, ${pinned.col})`);
+    }
+    if (D && pointerCell && (pinned || hover)) {
       const { layer: j, image: n, row, col } = pointerCell;
       const s = D.layers[j].sims[n][row * D.layers[j].grids[n].w + col];
-      text = `layer ${D.layers[j].name} · image ${n} · cell (${row}, ${col}) · similarity ${fmtSim(s)}`;
-    } else if (D && pinned) {
-      text = `pinned: layer ${D.layers[pinned.layer].name} · image ${pinned.image} · cell (${pinned.row}, ${pinned.col})`;
+      parts.push(`${pinned ? "pointer: " : ""}layer ${D.layers[j].name} · image ${n} · cell (${row}, ${col}) · similarity ${fmtSim(s)}`);
     }
+    const text = parts.join("   |   ");
     if (readout.textContent !== text) readout.textContent = text;
   }
 

@@ -39,12 +39,19 @@ def _free_port() -> int:
 class JupyterLab:
     """A JupyterLab server in a fresh temporary root folder."""
 
-    def __init__(self):
+    def __init__(self, windowing: str = "none"):
+        """``windowing="none"`` renders every cell, so tests can find any output by position;
+        pass JupyterLab's own default ``"contentVisibility"`` to measure what users get."""
         self.root = Path(tempfile.mkdtemp(prefix="xw-lab-"))
         self.runtime = self.root / ".runtime"
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, JUPYTER_CONFIG_DIR=str(self.root / ".cfg"), JUPYTER_RUNTIME_DIR=str(self.runtime))
+        settings = self.root / ".settings"
+        env = dict(os.environ, JUPYTER_CONFIG_DIR=str(self.root / ".cfg"), JUPYTER_RUNTIME_DIR=str(self.runtime),
+                   JUPYTERLAB_SETTINGS_DIR=str(settings))
+        tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+        tracker.parent.mkdir(parents=True)
+        tracker.write_text(json.dumps({"windowingMode": windowing}))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={self.port}", "--ip=127.0.0.1",
              "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
@@ -108,9 +115,12 @@ class JupyterLab:
     def _wait_kernel_idle(self, timeout: float = 60) -> None:
         end = time.time() + timeout
         while time.time() < end:
-            with urllib.request.urlopen(self.base + "/api/kernels") as r:
-                if any(k["execution_state"] == "idle" for k in json.load(r)):
-                    return
+            try:
+                with urllib.request.urlopen(self.base + "/api/kernels") as r:
+                    if any(k["execution_state"] == "idle" for k in json.load(r)):
+                        return
+            except OSError:  # the server can answer 500 while a kernel is starting
+                pass
             time.sleep(0.3)
         raise RuntimeError("the notebook's kernel did not become idle")
 
