@@ -168,28 +168,27 @@ class Transfer(anywidget.AnyWidget):
 """
 
 
-def lab_cells(configs) -> list[str]:
-    """Per config and repeat: bare forward + transfer of the same bytes, the widget; then one
-    round-trip widget per config."""
-    cells = [LAB_SETUP, "stamps = {}"]
-    for label, hw, channels, n in configs:
-        nbytes = n * (hw * hw * channels * 2 + 3 * 160 * 160)
-        for rep in range(REPEATS):
-            tag = f"{label}_{n}_{rep}"
-            cells += [
-                f"m = layer_model({channels}); xs = [torch.rand(3, {hw}, {hw}) for _ in range({n})]\n"
-                f"t = time.perf_counter(); _ = m(torch.stack(xs)); fwd = time.perf_counter() - t\n"
-                f"stamps['{tag}'] = {{'fwd': fwd, 't_transfer': time.time()}}\n"
-                f"Transfer(blob=bytes({nbytes}))",
-                f"stamps['{tag}']['t_widget'] = time.time()\n"
-                f"w = xw.SimilarityOverlay(m, xs, '1', size=160, max_bytes=1 << 30)\nw",
-            ]
-        cells.append("RoundTrip(torch.stack([torch.from_numpy(xw.wire.decode(a)) for a in w._data['layers'][0]['acts']]))")
+def lab_cells(hw: int, channels: int, n: int) -> list[str]:
+    """Per repeat: bare forward + transfer of the same bytes, then the widget; last, a
+    round-trip widget on the same activations."""
+    cells = [LAB_SETUP, "stamps = []"]
+    nbytes = n * (hw * hw * channels * 2 + 3 * 160 * 160)
+    for _ in range(REPEATS):
+        cells += [
+            f"m = layer_model({channels}); xs = [torch.rand(3, {hw}, {hw}) for _ in range({n})]\n"
+            f"t = time.perf_counter(); _ = m(torch.stack(xs)); fwd = time.perf_counter() - t\n"
+            f"stamps.append({{'fwd': fwd, 't_transfer': time.time()}})\n"
+            f"Transfer(blob=bytes({nbytes}))",
+            f"stamps[-1]['t_widget'] = time.time()\n"
+            f"w = xw.SimilarityOverlay(m, xs, '1', size=160, max_bytes=1 << 30)\nw",
+        ]
+    cells.append("RoundTrip(torch.stack([torch.from_numpy(xw.wire.decode(a)) for a in w._data['layers'][0]['acts']]))")
     return cells
 
 
 def lab_rows(quick: bool) -> list[dict]:
-    """First-frame time, kernel messages per hover and the kernel round-trip baseline, in JupyterLab."""
+    """First-frame time, kernel messages per hover and the kernel round-trip baseline, in
+    JupyterLab; each size in a fresh notebook and kernel, as a user would meet it."""
     from playwright.sync_api import sync_playwright
 
     configs = [(label, hw, ch, n) for label, (hw, ch) in SIZES.items() for n in ((1, 8) if quick else COUNTS)]
@@ -201,32 +200,33 @@ def lab_rows(quick: bool) -> list[dict]:
             page = browser.new_page(viewport={"width": 1900, "height": 1200})
             sent = []
             page.on("websocket", lambda ws: ws.on("framesent", lambda _f: sent.append(1)))
-            lab.open_notebook(page, "bench.ipynb", lab_cells(configs), timeout=600)
-            page.wait_for_function(f"() => document.querySelectorAll('[data-xw-painted]').length >= {len(configs) * REPEATS}",
-                                   timeout=120_000)
-            stamps = json.loads(lab.run("print(json.dumps(stamps))"))
-            received = page.evaluate("() => [...document.querySelectorAll('[data-received]')].map(e => +e.dataset.received)")
-            painted = page.evaluate("() => [...document.querySelectorAll('[data-xw-painted]')].map(e => +e.dataset.xwPainted)")
-            for k, (label, hw, ch, n) in enumerate(configs):
-                first, ratio, fwd, transfer = [], [], [], []
-                for rep in range(REPEATS):
-                    st, i = stamps[f"{label}_{n}_{rep}"], k * REPEATS + rep
-                    transfer.append(received[i] / 1000 - st["t_transfer"])
-                    first.append(painted[i] / 1000 - st["t_widget"])
-                    fwd.append(st["fwd"])
-                    ratio.append(first[-1] / (fwd[-1] + transfer[-1]))
-                panel = page.locator("[data-xw-painted]").nth(k * REPEATS).locator("canvas.xw-panel").first
-                rtl = round_trip_latencies(page, page.locator("canvas.rt-panel").nth(k))
-                rows.append({"layer": label, "images": n, "forward_s": statistics.median(fwd),
-                             "transfer_s": statistics.median(transfer),
-                             "first_frame_s": statistics.median(first), "first_frame_ratio": statistics.median(ratio),
-                             "kernel_msgs_per_hover": kernel_messages_while_hovering(page, panel, sent),
-                             "roundtrip_median_ms": statistics.median(rtl),
-                             "roundtrip_p95_ms": percentile(rtl, 95)})
+            for k, config in enumerate(configs):
+                lab.open_notebook(page, f"bench{k}.ipynb", lab_cells(*config[1:]), timeout=600)
+                rows.append(lab_row(lab, page, sent, *config))
+                lab.shutdown_kernels()
             browser.close()
     finally:
         lab.close()
     return rows
+
+
+def lab_row(lab, page, sent, label, hw, channels, n) -> dict:
+    page.wait_for_function(f"() => document.querySelectorAll('[data-xw-painted]').length >= {REPEATS}",
+                           timeout=120_000)
+    stamps = json.loads(lab.run("print(json.dumps(stamps))"))
+    received = page.evaluate("() => [...document.querySelectorAll('[data-received]')].map(e => +e.dataset.received)")
+    painted = page.evaluate("() => [...document.querySelectorAll('[data-xw-painted]')].map(e => +e.dataset.xwPainted)")
+    transfer = [r / 1000 - st["t_transfer"] for r, st in zip(received, stamps)]
+    first = [p / 1000 - st["t_widget"] for p, st in zip(painted, stamps)]
+    fwd = [st["fwd"] for st in stamps]
+    ratio = [f / (w + t) for f, w, t in zip(first, fwd, transfer)]
+    panel = page.locator("[data-xw-painted] canvas.xw-panel").first
+    rtl = round_trip_latencies(page, page.locator("canvas.rt-panel").first)
+    return {"layer": label, "images": n, "forward_s": statistics.median(fwd),
+            "transfer_s": statistics.median(transfer), "first_frame_s": statistics.median(first),
+            "first_frame_ratio": statistics.median(ratio),
+            "kernel_msgs_per_hover": kernel_messages_while_hovering(page, panel, sent),
+            "roundtrip_median_ms": statistics.median(rtl), "roundtrip_p95_ms": percentile(rtl, 95)}
 
 
 def kernel_messages_while_hovering(page, canvas, sent) -> float:

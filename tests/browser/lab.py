@@ -81,9 +81,10 @@ class JupyterLab:
         return path
 
     def open_notebook(self, page, name: str, cells: list[str], timeout: float = 240) -> None:
-        """Write, open and run a notebook; raise with the cell's traceback if one fails."""
+        """Write, open (alone, in a workspace of its own) and run a notebook; raise with the
+        cell's traceback if one fails."""
         self.write_notebook(name, cells)
-        page.goto(f"{self.base}/lab/tree/{name}")
+        page.goto(f"{self.base}/lab/workspaces/{Path(name).stem}/tree/{name}")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
         page.wait_for_function(
             "() => document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status === 'idle'",
@@ -152,6 +153,13 @@ class JupyterLab:
             return "".join(out)
         finally:
             client.stop_channels()
+
+    def shutdown_kernels(self) -> None:
+        """Stop every running kernel (e.g. before opening the next notebook)."""
+        with urllib.request.urlopen(self.base + "/api/kernels") as r:
+            ids = [k["id"] for k in json.load(r)]
+        for kid in ids:
+            urllib.request.urlopen(urllib.request.Request(f"{self.base}/api/kernels/{kid}", method="DELETE"))
 
     def close(self) -> None:
         try:
