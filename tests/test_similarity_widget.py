@@ -174,3 +174,25 @@ def test_static_fallback_for_nbconvert(shared_net, images):
     data, _ = w._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in data
     assert data["image/png"][:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_several_models_share_one_query_each_with_its_own_layers(images):
+    torch.manual_seed(0)
+    trained, other = SharedReLUNet(), SharedReLUNet()
+    before = [snapshot(trained), snapshot(other)]
+    w = xw.SimilarityOverlay({"trained": trained, "random init": other}, images,
+                             {"trained": ["relu", "relu:1"], "random init": "conv2"})
+    assert w.rows == ["trained/relu", "trained/relu:1", "random init/conv2"]
+    assert [lay["name"] for lay in w._data["layers"]] == w.rows
+    assert_untouched(trained, before[0])
+    assert_untouched(other, before[1])
+    # each row holds its own model's numbers
+    alone = xw.SimilarityOverlay(other, images, "conv2")
+    torch.testing.assert_close(w.similarity_map(1, "random init/conv2", 3, 4), alone.similarity_map(1, "conv2", 3, 4))
+    w.query = {"image": 0, "layer": "random init/conv2", "row": 2, "col": 5}
+    assert w.query_cells(0, "random init/conv2", 2, 5)["trained/relu"] == (2, 5)
+    with pytest.raises(ValueError, match="unknown models"):
+        w.layers = {"untrained": ["relu"]}
+    with pytest.raises(ValueError, match="listed twice"):
+        xw.SimilarityOverlay(trained, images, ["relu", "relu"])
+    assert w.rows == ["trained/relu", "trained/relu:1", "random init/conv2"]

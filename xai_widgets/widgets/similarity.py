@@ -36,14 +36,17 @@ class SimilarityOverlay(XaiWidget):
 
     Parameters
     ----------
-    model : nn.Module
+    model : nn.Module or dict of name -> nn.Module
         Any PyTorch model, on any device; it is run once per distinct input size, in eval
-        mode, and left exactly as given.
+        mode, and left exactly as given. Several models (``{"trained": m1, "random init":
+        m2}``) are shown one block of rows each, all driven by one shared query.
     images : sequence
         PIL images, numpy arrays or tensors, any size and aspect, RGB or greyscale
         (see :mod:`xai_widgets.images`).
-    layers : str or sequence of str
-        Layer names (``xw.layers(model, x)`` lists them); one row of panels per layer.
+    layers : str, sequence of str, or dict of model name -> layers
+        Layer names (``xw.layers(model, x)`` lists them); one row of panels per layer. With
+        several models, a dict gives each model its own layers (a plain list applies to all);
+        rows are then named ``"model/layer"``.
     preprocess : callable, optional
         PIL image -> C x H x W tensor. Default: [0, 1] floats, channels matched to the model.
     titles : sequence of str, optional
@@ -81,9 +84,9 @@ class SimilarityOverlay(XaiWidget):
 
     def __init__(
         self,
-        model: nn.Module,
+        model: nn.Module | dict[str, nn.Module],
         images: Sequence,
-        layers: str | Sequence[str],
+        layers: str | Sequence[str] | dict,
         *,
         preprocess: Callable | None = None,
         titles: Sequence[str] | None = None,
@@ -94,9 +97,10 @@ class SimilarityOverlay(XaiWidget):
         size: int = 192,
         max_bytes: int = 64 * MiB,
     ):
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        self.model = model
+        models = model if isinstance(model, dict) else {"": model}
+        if not models or not all(isinstance(m, nn.Module) for m in models.values()):
+            raise TypeError(f"model must be a torch.nn.Module or a dict of them, got {model!r:.80}")
+        self.models = models
         self.preprocess = preprocess
         self.max_bytes = int(max_bytes)
         self._titles = titles
@@ -107,7 +111,8 @@ class SimilarityOverlay(XaiWidget):
             auto_range=auto_range,
         )
         self._images: list = []
-        self._layers: list[str] = []
+        self._layers = None  # as the user gave them
+        self._rows: list[tuple[str, str, str]] = []  # (row name, model key, layer name)
         self._state: dict = {}
         self._apply(images, layers)
         signed = self._signed()
@@ -125,13 +130,40 @@ class SimilarityOverlay(XaiWidget):
         self._apply(images, self._layers)
 
     @property
-    def layers(self) -> list[str]:
-        """The layers shown, one row each; assign a new list to recompute."""
-        return list(self._layers)
+    def layers(self):
+        """The layers shown, as given (a list, or a dict per model); assign to recompute."""
+        return list(self._layers) if isinstance(self._layers, list) else dict(self._layers)
 
     @layers.setter
-    def layers(self, layers: str | Sequence[str]) -> None:
+    def layers(self, layers) -> None:
         self._apply(self._images, layers)
+
+    @property
+    def rows(self) -> list[str]:
+        """The names of the rows shown: layer names, or ``"model/layer"`` with several models."""
+        return [row for row, _, _ in self._rows]
+
+    def _row_specs(self, layers) -> list[tuple[str, str, str]]:
+        """(row name, model key, layer name) for every row, validating the layers argument."""
+        if isinstance(layers, dict):
+            unknown = set(layers) - set(self.models)
+            if unknown:
+                raise ValueError(f"layers given for unknown models {sorted(unknown)}; models: {sorted(self.models)}")
+            per_model = {key: layers.get(key, []) for key in self.models}
+        else:
+            per_model = {key: layers for key in self.models}
+        rows = []
+        for key, names in per_model.items():
+            names = [names] if isinstance(names, str) else list(names)
+            if not all(isinstance(n, str) for n in names):
+                raise ValueError(f"layers must be layer names, got {names!r}")
+            rows += [(f"{key}/{name}" if key else name, key, name) for name in names]
+        if not rows:
+            raise ValueError(f"no layers: pass a layer name, a list of names or a dict per model, got {layers!r}")
+        names = [row for row, _, _ in rows]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a layer is listed twice: {names}")
+        return rows
 
     def set_inputs(self, images: Sequence | None = None, layers=None, titles=None) -> None:
         """Change images, layers and titles together (one recomputation)."""
@@ -144,36 +176,42 @@ class SimilarityOverlay(XaiWidget):
         images = list(images) if not isinstance(images, (Image.Image, np.ndarray, torch.Tensor)) else [images]
         if not images:
             raise ValueError("no images: pass at least one image")
-        layers = [layers] if isinstance(layers, str) else list(layers)
-        if not layers or not all(isinstance(n, str) for n in layers):
-            raise ValueError(f"layers must be a layer name or a list of names, got {layers!r}")
+        layers = [layers] if isinstance(layers, str) else layers if isinstance(layers, dict) else list(layers)
+        rows = self._row_specs(layers)
         titles = list(self._titles) if self._titles is not None else [f"image {i}" for i in range(len(images))]
         if len(titles) != len(images):
             raise ValueError(f"{len(titles)} titles for {len(images)} images")
-        state = self._compute(images, layers, titles)
-        self._images, self._layers, self._state = images, layers, state
+        state = self._compute(images, rows, titles)
+        self._images, self._layers, self._rows, self._state = images, layers, rows, state
         self.query = None
         self._data = state["data"]
         self.message = ""
 
-    def _compute(self, images: list, layers: list[str], titles: list[str]) -> dict:
-        inputs = [model_input(img, self.model, self.preprocess, i) for i, img in enumerate(images)]
-        groups: dict[tuple, list[int]] = defaultdict(list)  # one forward per input size
-        for i, x in enumerate(inputs):
-            groups[tuple(x.shape)].append(i)
-        unit: dict[str, list] = {name: [None] * len(images) for name in layers}
-        for idx in groups.values():
-            acts = capture(self.model, torch.cat([inputs[i] for i in idx]), layers)
-            for name in layers:
-                maps = unit_vectors(as_spatial(acts[name], name).float())
-                for k, i in enumerate(idx):
-                    unit[name][i] = maps[k].permute(1, 2, 0)  # h x w x C: one cell = one contiguous vector
+    def _compute(self, images: list, rows: list[tuple[str, str, str]], titles: list[str]) -> dict:
+        unit: dict[str, list] = {row: [None] * len(images) for row, _, _ in rows}
+        display_inputs = None  # the first model's inputs set the display geometry
+        for key, model in self.models.items():
+            wanted = {layer: row for row, k, layer in rows if k == key}
+            if not wanted:
+                continue
+            inputs = [model_input(img, model, self.preprocess, i) for i, img in enumerate(images)]
+            display_inputs = display_inputs or inputs
+            groups: dict[tuple, list[int]] = defaultdict(list)  # one forward per input size
+            for i, x in enumerate(inputs):
+                groups[tuple(x.shape)].append(i)
+            for idx in groups.values():
+                acts = capture(model, torch.cat([inputs[i] for i in idx]), list(wanted))
+                for layer, row in wanted.items():
+                    maps = unit_vectors(as_spatial(acts[layer], layer).float())
+                    for k, i in enumerate(idx):
+                        unit[row][i] = maps[k].permute(1, 2, 0)  # h x w x C: one cell = one contiguous vector
+        inputs = display_inputs
         self._check_budget(unit, inputs)
         pixels = [display_pixels(img, x.shape[-2:], self.size, i) for i, (img, x) in enumerate(zip(images, inputs))]
-        payloads = {name: [wire.encode(m, "float16") for m in unit[name]] for name in layers}
+        payloads = {row: [wire.encode(m, "float16") for m in maps] for row, maps in unit.items()}
         data = {
             "images": [{"title": str(t), "pixels": wire.encode(p, "uint8")} for t, p in zip(titles, pixels)],
-            "layers": [{"name": name, "acts": payloads[name]} for name in layers],
+            "layers": [{"name": row, "acts": payloads[row]} for row in payloads],
         }
         negative = any(bool((m < 0).any()) for maps in unit.values() for m in maps)
         return {"data": data, "payloads": payloads, "input_hw": [tuple(x.shape[-2:]) for x in inputs],
@@ -205,7 +243,7 @@ class SimilarityOverlay(XaiWidget):
 
     def _payload(self, layer: str, image: int) -> dict:
         if layer not in self._state["payloads"]:
-            raise ValueError(f"unknown layer {layer!r}; this view shows {self._layers}")
+            raise ValueError(f"unknown layer {layer!r}; this view shows {self.rows}")
         if not (isinstance(image, int) and 0 <= image < len(self._images)):
             raise ValueError(f"image must be an index in 0..{len(self._images) - 1}, got {image!r}")
         return self._state["payloads"][layer][image]
@@ -222,8 +260,8 @@ class SimilarityOverlay(XaiWidget):
         image, layer, row, col = q["image"], q["layer"], q["row"], q["col"]
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (image, row, col)):
             raise traitlets.TraitError(f"query image, row and col must be integers, got {q!r}")
-        if not isinstance(layer, str) or layer not in self._layers:
-            raise traitlets.TraitError(f"query layer {layer!r} is not shown; shown layers: {self._layers}")
+        if not isinstance(layer, str) or layer not in self.rows:
+            raise traitlets.TraitError(f"query layer {layer!r} is not shown; shown rows: {self.rows}")
         if not 0 <= image < len(self._images):
             raise traitlets.TraitError(f"query image {image} out of range 0..{len(self._images) - 1}")
         h, w = self.grid(image, layer)
@@ -234,7 +272,7 @@ class SimilarityOverlay(XaiWidget):
     def query_cells(self, image: int, layer: str, row: int, col: int) -> dict[str, tuple[int, int]]:
         """The query cell in every shown layer: the same image location (cell centre) as (row, col)."""
         src = self.grid(image, layer)
-        return {name: synced_cell(row, col, src, self.grid(image, name)) for name in self._layers}
+        return {name: synced_cell(row, col, src, self.grid(image, name)) for name in self.rows}
 
     def similarity_map(self, image: int, layer: str, row: int, col: int) -> torch.Tensor | list[torch.Tensor]:
         """Cosine similarity of every cell of every image to cell (row, col) of ``image`` at ``layer``.
@@ -270,7 +308,7 @@ class SimilarityOverlay(XaiWidget):
         q = self._validate_query({"value": q})
         opacity = self.opacity if opacity is None else opacity
         cells = self.query_cells(q["image"], q["layer"], q["row"], q["col"])
-        maps = {name: self.similarity_map(q["image"], name, *cells[name]) for name in self._layers}
+        maps = {name: self.similarity_map(q["image"], name, *cells[name]) for name in self.rows}
         lo, hi = self.vrange
         if self.auto_range:
             values = np.concatenate([np.asarray(m).ravel() for ms in maps.values() for m in ms])
@@ -278,7 +316,7 @@ class SimilarityOverlay(XaiWidget):
         bases = [display_pixels(img, hw, panel, i) for i, (img, hw) in
                  enumerate(zip(self._images, self._state["input_hw"]))]
         rows = []
-        for name in self._layers:
+        for name in self.rows:
             row = []
             for n, base in enumerate(bases):
                 rgb = colormaps.apply(np.asarray(maps[name][n]), self.colormap, lo, hi)
@@ -287,15 +325,15 @@ class SimilarityOverlay(XaiWidget):
                     render.outline_cell(panel_img, self.grid(n, name), *cells[name], width=max(2, panel // 150))
                 row.append(panel_img)
             rows.append(row)
-        labels = [f"{name} ({'x'.join(map(str, self.grid(0, name)))})" for name in self._layers]
+        labels = [f"{name} ({'x'.join(map(str, self.grid(0, name)))})" for name in self.rows]
         key = render.legend(self.colormap, lo, hi, width=min(600, 2 * panel), height=max(48, panel // 6),
                             label="cosine similarity")
         return render.grid_figure(rows, self._state["titles"], labels, footer=key)
 
     def _default_query(self) -> dict:
-        layer = self._layers[0]
+        layer = self.rows[0]
         h, w = self.grid(0, layer)
         return {"image": 0, "layer": layer, "row": h // 2, "col": w // 2}
 
     def __repr__(self) -> str:
-        return f"SimilarityOverlay({len(self._images)} images, layers={self._layers})"
+        return f"SimilarityOverlay({len(self._images)} images, rows={self.rows})"
