@@ -196,3 +196,30 @@ def test_several_models_share_one_query_each_with_its_own_layers(images):
     with pytest.raises(ValueError, match="listed twice"):
         xw.SimilarityOverlay(trained, images, ["relu", "relu"])
     assert w.rows == ["trained/relu", "trained/relu:1", "random init/conv2"]
+
+
+def test_factor_groups_shipped_as_shown_and_validated(shared_net, images):
+    from xai_widgets.widgets.similarity import factor_strengths
+
+    w = xw.SimilarityOverlay(shared_net, images, ["relu", "relu:1"])
+    before = snapshot(shared_net)
+    result = w.show_factors("relu:1", k=3)
+    assert_untouched(shared_net, before)
+    assert result is w.factors("relu:1", 3)  # the view's factorisation, not a new one
+    f = w._factors
+    assert (f["layer"], f["k"], len(f["colors"]), len(f["maps"])) == ("relu:1", 3, 3, 3)
+    strengths = factor_strengths(result)
+    np.testing.assert_allclose(strengths.amax(dim=(0, 2, 3)).numpy(), 1.0)
+    shipped = np.stack([wire.decode(m) for m in f["maps"]])  # N x h x w x k, uint8 steps of 1/255
+    np.testing.assert_allclose(shipped, strengths.permute(0, 2, 3, 1).numpy(), atol=0.5 / 255 + 1e-6)
+    w.set_state({"factor_focus": 3})
+    assert w.factor_focus == -1 and "factor_focus" in w.message
+    w.set_state({"factor_focus": 1})
+    assert w.factor_focus == 1
+    with pytest.raises(ValueError, match="unknown row"):
+        w.factors("conv9")
+    w.layers = ["relu"]  # new inputs clear the groups
+    assert w._factors is None and w.factor_focus == -1
+    w.show_factors("relu", k=2)
+    w.show_factors(None)
+    assert w._factors is None

@@ -3,6 +3,8 @@
 * ``gray``: black to white, the seed's "brighter is more similar".
 * ``viridis``: perceptually uniform sequential map of van der Walt and Smith (matplotlib,
   2015), rebuilt here by linear interpolation between 16 of its published colours.
+* ``QUALITATIVE``: Okabe and Ito's colour-blind-safe palette ("Color Universal Design",
+  2008) without its black, for categories such as NMF factor groups.
 * ``diverging``: Moreland's cool-warm diverging map ("Diverging Color Maps for Scientific
   Visualization", 2009) anchored at its blue, neutral grey and red end points, for signed
   values (negative blue, zero grey, positive red).
@@ -11,7 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LUTS", "lut", "apply"]
+__all__ = ["LUTS", "QUALITATIVE", "lut", "apply"]
+
+QUALITATIVE = [(230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66),
+               (0, 114, 178), (213, 94, 0), (204, 121, 167)]
 
 _VIRIDIS_ANCHORS = [
     (68, 1, 84), (72, 26, 108), (71, 47, 125), (65, 68, 135), (57, 86, 140), (49, 104, 142),

@@ -18,17 +18,24 @@ from torch import nn
 
 from .. import colormaps, render, wire
 from ..capture import as_spatial, capture
+from ..factorize import Factors, activation_factors
 from ..images import display_pixels, model_input, to_rgb_array
 from ..similarity import synced_cell, unit_vectors
 from .base import XaiWidget
 
-__all__ = ["SimilarityOverlay"]
+__all__ = ["SimilarityOverlay", "factor_strengths"]
 
 MiB = 1 << 20
 
 
 def _fmt_bytes(n: int) -> str:
     return f"{n / MiB:.1f} MiB" if n >= MiB else f"{n / 1024:.1f} KiB"
+
+
+def factor_strengths(factors: Factors) -> torch.Tensor:
+    """N x k x h x w strengths in [0, 1]: each group's map divided by its maximum over all images."""
+    peak = factors.maps.amax(dim=(0, 2, 3), keepdim=True)
+    return factors.maps / peak.clamp_min(1e-12)
 
 
 class SimilarityOverlay(XaiWidget):
@@ -79,8 +86,10 @@ class SimilarityOverlay(XaiWidget):
     auto_range = traitlets.Bool(False).tag(sync=True)
     opacity = traitlets.Float(0.7).tag(sync=True)
     size = traitlets.Int(192).tag(sync=True)
+    _factors = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
+    factor_focus = traitlets.Int(-1).tag(sync=True)
 
-    _browser_traits = frozenset({"query", "colormap", "vrange", "auto_range", "opacity"})
+    _browser_traits = frozenset({"query", "colormap", "vrange", "auto_range", "opacity", "factor_focus"})
 
     def __init__(
         self,
@@ -184,12 +193,16 @@ class SimilarityOverlay(XaiWidget):
         state = self._compute(images, rows, titles)
         self._images, self._layers, self._rows, self._state = images, layers, rows, state
         self.query = None
+        self._factors = None
+        self.factor_focus = -1
         self._data = state["data"]
         self.message = ""
 
-    def _compute(self, images: list, rows: list[tuple[str, str, str]], titles: list[str]) -> dict:
-        unit: dict[str, list] = {row: [None] * len(images) for row, _, _ in rows}
-        display_inputs = None  # the first model's inputs set the display geometry
+    def _activations(self, images: list, rows: list[tuple[str, str, str]]) -> tuple[dict, list]:
+        """Raw activations ``{row: [C x h x w per image]}`` on the model's device, and the
+        model inputs of the first model (they set the display geometry)."""
+        acts_by_row: dict[str, list] = {row: [None] * len(images) for row, _, _ in rows}
+        display_inputs = None
         for key, model in self.models.items():
             wanted = {layer: row for row, k, layer in rows if k == key}
             if not wanted:
@@ -202,10 +215,15 @@ class SimilarityOverlay(XaiWidget):
             for idx in groups.values():
                 acts = capture(model, torch.cat([inputs[i] for i in idx]), list(wanted))
                 for layer, row in wanted.items():
-                    maps = unit_vectors(as_spatial(acts[layer], layer).float())
+                    maps = as_spatial(acts[layer], layer).float()
                     for k, i in enumerate(idx):
-                        unit[row][i] = maps[k].permute(1, 2, 0)  # h x w x C: one cell = one contiguous vector
-        inputs = display_inputs
+                        acts_by_row[row][i] = maps[k]
+        return acts_by_row, display_inputs
+
+    def _compute(self, images: list, rows: list[tuple[str, str, str]], titles: list[str]) -> dict:
+        raw, inputs = self._activations(images, rows)
+        # h x w x C unit vectors: one cell = one contiguous vector for the browser's dot products
+        unit = {row: [unit_vectors(m, dim=0).permute(1, 2, 0) for m in maps] for row, maps in raw.items()}
         self._check_budget(unit, inputs)
         pixels = [display_pixels(img, x.shape[-2:], self.size, i) for i, (img, x) in enumerate(zip(images, inputs))]
         payloads = {row: [wire.encode(m, "float16") for m in maps] for row, maps in unit.items()}
@@ -296,6 +314,58 @@ class SimilarityOverlay(XaiWidget):
         if layer not in cache:
             cache[layer] = [wire.decode(p) for p in self._state["payloads"][layer]]
         return cache[layer]
+
+    # ---------------------------------------------------------------- factors
+    def factors(self, layer: str, k: int = 4, **options) -> Factors:
+        """NMF groups of the activations of row ``layer`` over every cell of every image.
+
+        The seed's "NMF companion" of the overlays; computed in torch on the model's device by
+        :func:`xai_widgets.factorize.activation_factors` (``options`` go to it). Deterministic,
+        so this returns the factorisation :meth:`show_factors` displays.
+        """
+        spec = [r for r in self._rows if r[0] == layer]
+        if not spec:
+            raise ValueError(f"unknown row {layer!r}; this view shows {self.rows}")
+        key = (layer, k, tuple(sorted(options.items())))
+        cache = self._state.setdefault("factors", {})
+        if key not in cache:
+            maps = self._activations(self._images, spec)[0][layer]
+            if len({tuple(m.shape) for m in maps}) != 1:
+                raise ValueError("factor groups need images with the same grid size at this layer; "
+                                 "resize the images or pass a preprocess that does")
+            cache[key] = activation_factors(torch.stack(maps), k, **options)
+        return cache[key]
+
+    def show_factors(self, layer: str | None, k: int = 4, **options) -> Factors | None:
+        """Colour every image of row ``layer`` by its NMF groups (``None`` hides them).
+
+        Each cell takes the colour of its strongest group, with an opacity that grows with
+        that group's strength relative to the group's maximum over all images
+        (``factor_strengths``); clicking a group in the legend (``factor_focus``) shows it alone.
+        """
+        if layer is None:
+            self._factors = None
+            return None
+        result = self.factors(layer, k, **options)
+        strengths = factor_strengths(result)
+        colors = [colormaps.QUALITATIVE[f % len(colormaps.QUALITATIVE)] for f in range(result.maps.shape[1])]
+        self.factor_focus = -1
+        self._factors = {
+            "layer": layer,
+            "k": int(result.maps.shape[1]),
+            "colors": [list(c) for c in colors],
+            "labels": [f"group {f}" for f in range(result.maps.shape[1])],
+            "maps": [wire.encode(m.permute(1, 2, 0), "uint8", lo=0.0, hi=1.0) for m in strengths],
+        }
+        return result
+
+    @traitlets.validate("factor_focus")
+    def _validate_factor_focus(self, proposal):
+        f = proposal["value"]
+        k = self._factors["k"] if self._factors else 0
+        if not -1 <= f < k:
+            raise traitlets.TraitError(f"factor_focus must be -1 (all) or a group index below {k}, got {f}")
+        return f
 
     # ---------------------------------------------------------------- reports
     def render_png(self, query: dict | None = None, panel: int = 400, opacity: float | None = None) -> Image.Image:

@@ -1,0 +1,337 @@
+"""Matrix-factorisation groups of activations, the "NMF companion" of the similarity overlays.
+
+Fong, Mordvintsev, Vedaldi and Olah, "Interactive Similarity Overlays", VISxAI 2021, show
+next to the overlays a non-negative matrix factorisation of a layer's activations: every
+cell of every image is a row, every channel a column, and the k factors group cells that the
+layer represents alike (Olah et al., "The Building Blocks of Interpretability", Distill 2018,
+used the same factorisation to split a layer into a few "neuron groups").
+
+Everything here is plain torch on the input's device (CPU or CUDA), in float32:
+
+* :func:`nmf` factorises a non-negative n x d matrix X ~ W H by accelerated HALS (hierarchical
+  alternating least squares: Cichocki and Phan 2009, with the inner-loop acceleration of Gillis
+  and Glineur 2012), started from NNDSVD (Boutsidis and Gallopoulos 2008);
+* :func:`activation_factors` factorises one layer (N x C x H x W) and returns the factor maps;
+* :func:`dominant` is the strongest factor at each cell.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["NMFResult", "Factors", "nmf", "activation_factors", "dominant"]
+
+_INITS = ("nndsvd", "random")
+_NEGATIVES = ("split", "shift", "clip")
+_TINY = 1e-30  # floor for the diagonal of a Gram matrix (a factor that is identically 0)
+
+
+@dataclass
+class NMFResult:
+    """``W`` (n x k) and ``H`` (k x d), both >= 0 and float32 on X's device; ``error`` is the
+    relative reconstruction error ||X - WH||_F / ||X||_F; ``iters`` the outer iterations run."""
+
+    W: torch.Tensor
+    H: torch.Tensor
+    error: float
+    iters: int
+
+
+@dataclass
+class Factors:
+    """The NMF of one layer (see :func:`activation_factors`).
+
+    ``maps``: N x k x H x W, the strength of each factor at each cell (activation units, since
+    each row of ``components`` has unit L2 norm); ``components``: k x C (k x 2C for
+    ``negative="split"``: the first C columns are the positive parts, the last C the negative
+    parts); ``error``: ||X - WH|| / ||X|| for the matrix actually factorised; ``negative``:
+    how negative activations were handled ("split", "shift", "clip", or "none" when the input
+    had none and no choice was asked for). Factor 0 is the strongest.
+    """
+
+    maps: torch.Tensor
+    components: torch.Tensor
+    error: float
+    negative: str
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _check_k(k, n: int, d: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise ValueError(f"k must be an int, got {k!r}")
+    if k < 1 or k > min(n, d):
+        raise ValueError(f"k must be between 1 and min(n, d) = min({n}, {d}) = {min(n, d)}, got {k}")
+    return k
+
+
+def _check_finite(x: torch.Tensor, what: str) -> None:
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{what} contains NaN or infinite values")
+
+
+# ----------------------------------------------------------------------------- NMF
+
+
+def _nndsvd(X: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """NNDSVD initialisation (Boutsidis and Gallopoulos, "SVD based initialization: a head start
+    for nonnegative matrix factorization", Pattern Recognition 41(4), 2008), as k x n W^T and k x d H.
+
+    The leading singular triplets come from the eigen-decomposition of the Gram matrix of the
+    smaller side (one pass over X, float32 product, float64 eigh); no randomness.
+    """
+    n, d = X.shape
+    if n >= d:
+        G = (X.T @ X).double()
+        vals, vecs = torch.linalg.eigh(G)  # ascending
+        s = vals.flip(0)[:k].clamp_min(0).sqrt()
+        V = vecs.flip(1)[:, :k]  # d x k
+        U = (X @ V.to(X.dtype)).double() / s.clamp_min(1e-300)  # n x k
+    else:
+        G = (X @ X.T).double()
+        vals, vecs = torch.linalg.eigh(G)
+        s = vals.flip(0)[:k].clamp_min(0).sqrt()
+        U = vecs.flip(1)[:, :k]  # n x k
+        V = (X.T @ U.to(X.dtype)).double() / s.clamp_min(1e-300)  # d x k
+    Wt = torch.zeros(k, n, dtype=torch.float64, device=X.device)
+    H = torch.zeros(k, d, dtype=torch.float64, device=X.device)
+    # The leading pair of a non-negative matrix is non-negative up to a global sign.
+    Wt[0] = s[0].sqrt() * U[:, 0].abs()
+    H[0] = s[0].sqrt() * V[:, 0].abs()
+    for j in range(1, k):
+        x, y = U[:, j], V[:, j]
+        xp, xn, yp, yn = x.clamp_min(0), (-x).clamp_min(0), y.clamp_min(0), (-y).clamp_min(0)
+        nxp, nxn, nyp, nyn = xp.norm(), xn.norm(), yp.norm(), yn.norm()
+        mp, mn = nxp * nyp, nxn * nyn
+        # Keep the sign pattern with the larger mass (a tensor comparison: no host sync).
+        pos = mp >= mn
+        u = torch.where(pos, xp / nxp.clamp_min(1e-300), xn / nxn.clamp_min(1e-300))
+        v = torch.where(pos, yp / nyp.clamp_min(1e-300), yn / nyn.clamp_min(1e-300))
+        scale = (s[j] * torch.where(pos, mp, mn)).sqrt()
+        Wt[j] = scale * u
+        H[j] = scale * v
+    return Wt.float(), H.float()
+
+
+def _random_init(X: torch.Tensor, k: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Uniform [0, 1) factors scaled so that W H has the mean of X."""
+    n, d = X.shape
+    g = torch.Generator(device=X.device).manual_seed(seed)
+    scale = math.sqrt(max(float(X.mean()), 1e-30) / k) * 2.0
+    Wt = torch.rand(k, n, generator=g, device=X.device) * scale
+    H = torch.rand(k, d, generator=g, device=X.device) * scale
+    return Wt, H
+
+
+def _hals_sweeps(F: torch.Tensor, P: torch.Tensor, G: torch.Tensor, max_sweeps: int, delta: float) -> None:
+    """HALS sweeps over the rows of one factor, in place.
+
+    F (k x m) is W^T (m = n) or H (m = d); P = (other factor) . X on the matching side (k x m)
+    and G the other factor's k x k Gram matrix. Row j's exact non-negative least-squares update
+    with the other rows fixed is F_j <- max(0, F_j + (P_j - G_j F) / G_jj). P and G cost O(kdm)
+    and a sweep O(k^2 m), so up to ``max_sweeps`` sweeps reuse them (Gillis and Glineur 2012),
+    stopping once a sweep changes F by less than ``delta`` times what the first one did.
+    """
+    k = F.shape[0]
+    diag = G.diagonal().clamp_min(_TINY)
+    first = None
+    for sweep in range(max_sweeps):
+        change = F.new_zeros(())
+        for j in range(k):
+            step = (P[j] - G[j] @ F) / diag[j]
+            new = (F[j] + step).clamp_min_(0)
+            change = change + (new - F[j]).square().sum()
+            F[j] = new
+        if max_sweeps == 1:
+            return
+        c = float(change)
+        if first is None:
+            first = c
+        elif c <= delta * delta * first:
+            return
+
+
+def nmf(
+    X: torch.Tensor,
+    k: int = 4,
+    *,
+    iters: int = 200,
+    tol: float = 1e-4,
+    seed: int = 0,
+    init: str = "nndsvd",
+) -> NMFResult:
+    """Non-negative matrix factorisation X ~ W H minimising ||X - WH||_F, W, H >= 0.
+
+    ``X``: n x d, non-negative, any float dtype, on any device; computed in float32 there.
+
+    Algorithm: HALS, the exact block-coordinate descent on the columns of W and rows of H
+    (Cichocki and Phan, "Fast local algorithms for large scale nonnegative matrix and tensor
+    factorizations", IEICE Trans. Fundamentals E92-A(3), 2009; also Gillis, "The why and how of
+    nonnegative matrix factorization", 2014), accelerated as in Gillis and Glineur, "Accelerated
+    multiplicative updates and hierarchical ALS algorithms for nonnegative matrix
+    factorization", Neural Computation 24(4), 2012: the expensive products X H^T and W^T X
+    (O(ndk), all matmuls) are reused for several cheap O(nk^2) sweeps. Each outer iteration
+    updates W then H; it stops after ``iters`` iterations or once the relative error improves
+    by less than ``tol`` (relative to the current error) in an iteration. The error is tracked
+    from the k x k and k x d products, so it costs no extra pass over X.
+
+    ``init``: "nndsvd" (Boutsidis and Gallopoulos 2008; deterministic, ``seed`` unused) or
+    "random" (uniform, from ``seed`` on X's device). The same inputs and seed give the same
+    result on the same device.
+
+    Returns :class:`NMFResult` with the relative error ||X - WH||_F / ||X||_F.
+    """
+    if not isinstance(X, torch.Tensor):
+        raise ValueError(f"X must be a torch.Tensor, got {type(X).__name__}")
+    if X.dim() != 2:
+        raise ValueError(f"X must be a matrix (n x d), got shape {tuple(X.shape)}")
+    if X.is_complex():
+        raise ValueError(f"X must be real, got {X.dtype}")
+    n, d = X.shape
+    if n == 0 or d == 0:
+        raise ValueError(f"X is empty: shape {tuple(X.shape)}")
+    k = _check_k(k, n, d)
+    if init not in _INITS:
+        raise ValueError(f"init must be one of {_INITS}, got {init!r}")
+    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
+        raise ValueError(f"iters must be a positive int, got {iters!r}")
+    if not (tol >= 0):
+        raise ValueError(f"tol must be >= 0, got {tol!r}")
+    X = X.detach().float()
+    _check_finite(X, "X")
+    if bool((X < 0).any()):
+        raise ValueError("X must be non-negative (see activation_factors(negative=...) for signed data)")
+    if not X.is_contiguous():
+        X = X.contiguous()
+
+    xx = float(X.double().square().sum())
+    if xx == 0.0:  # X = 0: the zero factorisation is exact
+        return NMFResult(X.new_zeros(n, k), X.new_zeros(k, d), 0.0, 0)
+
+    Wt, H = _nndsvd(X, k) if init == "nndsvd" else _random_init(X, k, seed)
+
+    # Inner sweeps per product (Gillis and Glineur 2012: 1 + alpha * rho with alpha = 0.5,
+    # rho the cost ratio of a product to a sweep), capped; stop a sweep run at delta = 0.1.
+    sweeps_W = max(1, min(10, 1 + int(0.5 * d / (k + 1))))
+    sweeps_H = max(1, min(10, 1 + int(0.5 * n / (k + 1))))
+    prev = math.inf
+    done = 0
+    for it in range(1, iters + 1):
+        # W step: minimise over W with H fixed. P = H X^T (k x n), G = H H^T (k x k).
+        _hals_sweeps(Wt, H @ X.T, H @ H.T, sweeps_W, 0.1)
+        # H step with W fixed: P = W^T X (k x d), G = W^T W.
+        P = Wt @ X
+        G = Wt @ Wt.T
+        _hals_sweeps(H, P, G, sweeps_H, 0.1)
+        done = it
+        # ||X - WH||^2 = ||X||^2 - 2 <W^T X, H> + <W^T W, H H^T>, in float64 from small matrices.
+        Hd = H.double()
+        err2 = xx - 2.0 * float((P.double() * Hd).sum()) + float((G.double() * (Hd @ Hd.T)).sum())
+        err = math.sqrt(max(err2, 0.0) / xx)
+        if prev - err <= tol * max(err, 1e-12) and it > 1:
+            break
+        prev = err
+
+    W = Wt.T.contiguous()
+    return NMFResult(W, H, _relative_error(X, W, H, xx), done)
+
+
+def _relative_error(X: torch.Tensor, W: torch.Tensor, H: torch.Tensor, xx: float, rows: int = 1 << 16) -> float:
+    """||X - WH||_F / ||X||_F computed directly, in row blocks (bounded memory)."""
+    total = 0.0
+    for start in range(0, X.shape[0], rows):
+        R = X[start:start + rows] - W[start:start + rows] @ H
+        total += float(R.double().square().sum())
+    return math.sqrt(total / xx)
+
+
+# ----------------------------------------------------------------------------- activations
+
+
+def activation_factors(
+    acts: torch.Tensor,
+    k: int = 4,
+    *,
+    negative: str | None = None,
+    iters: int = 200,
+    tol: float = 1e-4,
+    seed: int = 0,
+    init: str = "nndsvd",
+) -> Factors:
+    """NMF of one layer's activations ``acts`` (N x C x H x W, all images of the batch).
+
+    Every cell of every image is a row of X (N*H*W rows), every channel a column, so the
+    factors are shared by all images and ``maps[i, j]`` shows where image i uses factor j.
+
+    NMF needs X >= 0. Post-ReLU layers are non-negative already; for signed activations
+    (pre-activation convolutions, batch-norm outputs, residual streams) ``negative`` chooses:
+
+    * ``"split"`` (the default when ``acts`` has negatives): X = [relu(a), relu(-a)], 2C
+      columns, so "channel c strongly negative" is a feature of its own and nothing is lost.
+      Best for signed layers where both signs carry meaning; components are k x 2C.
+    * ``"shift"``: X = a - min(a) (the global minimum, only when it is negative). Keeps the
+      geometry (differences between cells) intact but every cell gets the offset, which tends
+      to become a factor of its own; suits layers whose negatives are a small, roughly constant
+      floor (e.g. a bias or batch-norm shift).
+    * ``"clip"``: X = relu(a), dropping negatives: what the next layer sees when a ReLU
+      follows, so it is the right view of a pre-ReLU layer; negative evidence is ignored.
+
+    On non-negative input the three choices give X = a (``"split"`` with an all-zero second
+    half); with ``negative=None`` the result then reports ``negative="none"``.
+
+    Each row of ``components`` is scaled to unit L2 norm (the scale moved to ``maps``), and
+    factors are ordered by total strength, ``maps[:, j].sum()``, descending. Other keywords go
+    to :func:`nmf`.
+    """
+    if not isinstance(acts, torch.Tensor):
+        raise ValueError(f"acts must be a torch.Tensor, got {type(acts).__name__}")
+    if acts.dim() != 4:
+        raise ValueError(f"acts must be N x C x H x W (one layer, all images), got shape {tuple(acts.shape)}")
+    if negative is not None and negative not in _NEGATIVES:
+        raise ValueError(f"negative must be one of {_NEGATIVES} or None, got {negative!r}")
+    N, C, Hh, Ww = acts.shape
+    if acts.numel() == 0:
+        raise ValueError(f"acts is empty: shape {tuple(acts.shape)}")
+    a = acts.detach().float()
+    _check_finite(a, "acts")
+    X = a.permute(0, 2, 3, 1).reshape(-1, C)  # (N*H*W) x C, rows in image, row, col order
+    has_neg = bool((X < 0).any())
+    if negative is None:
+        negative = "split" if has_neg else "none"
+    _check_k(k, X.shape[0], 2 * C if negative == "split" else C)
+
+    if negative == "split":
+        X = torch.cat([X.clamp_min(0), (-X).clamp_min(0)], dim=1)
+    elif negative == "shift":
+        X = X - X.min().clamp_max(0)
+    elif negative == "clip":
+        X = X.clamp_min(0)
+    res = nmf(X, k, iters=iters, tol=tol, seed=seed, init=init)
+
+    norms = res.H.norm(dim=1)
+    H = res.H / norms.clamp_min(1e-30)[:, None]
+    W = res.W * norms[None, :]
+    order = torch.argsort(W.sum(dim=0), descending=True, stable=True)
+    W, H = W[:, order], H[order]
+    maps = W.reshape(N, Hh, Ww, k).permute(0, 3, 1, 2).contiguous()
+    return Factors(maps=maps, components=H, error=res.error, negative=negative)
+
+
+def dominant(maps: torch.Tensor, *, blank: int | None = None) -> torch.Tensor:
+    """The strongest factor at each cell: ``maps`` (N x k x H x W) -> N x H x W long tensor.
+
+    Ties go to the lower index (so a cell where every factor is 0 gets factor 0); pass
+    ``blank`` (e.g. -1) to label such empty cells with that value instead.
+    """
+    if not isinstance(maps, torch.Tensor) or maps.dim() != 4:
+        shape = tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__
+        raise ValueError(f"maps must be N x k x H x W, got {shape}")
+    if maps.shape[1] < 1:
+        raise ValueError("maps has no factors (k = 0)")
+    idx = maps.argmax(dim=1)
+    if blank is not None:
+        idx = torch.where((maps > 0).any(dim=1), idx, torch.full_like(idx, blank))
+    return idx
