@@ -223,3 +223,24 @@ def test_factor_groups_shipped_as_shown_and_validated(shared_net, images):
     w.show_factors("relu", k=2)
     w.show_factors(None)
     assert w._factors is None
+
+
+@pytest.mark.parametrize("similarity", ["dot", "centred"])
+def test_similarity_choices_match_numpy(shared_net, images, similarity):
+    x = torch.cat([xw.images.model_input(im, shared_net, None, i) for i, im in enumerate(images)])
+    acts = capture(shared_net, x, ["relu:1"])["relu:1"].double().numpy()  # N x C x h x w
+    vecs = np.moveaxis(acts, 1, -1).reshape(-1, acts.shape[1])  # all cells of all images
+    if similarity == "centred":
+        vecs = vecs - vecs.mean(axis=0)
+        vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-8)
+    ref = (vecs @ vecs.reshape(acts.shape[0], *acts.shape[2:], -1)[1, 4, 7]).reshape(acts.shape[0], *acts.shape[2:])
+    w = xw.SimilarityOverlay(shared_net, images, "relu:1", similarity=similarity)
+    got = w.similarity_map(1, "relu:1", 4, 7).numpy()
+    scale = np.abs(ref).max()
+    np.testing.assert_allclose(got / scale, ref / scale, atol=4e-3)  # float16 on the wire
+    if similarity == "centred":
+        assert got.min() < -0.1 and (w.colormap, w.vrange) == ("diverging", [-1.0, 1.0])
+    else:
+        assert w.auto_range and w.similarity == "dot"
+    with pytest.raises(ValueError, match="similarity must be one of"):
+        xw.SimilarityOverlay(shared_net, images, "relu:1", similarity="euclid")

@@ -20,7 +20,8 @@ from .. import colormaps, render, wire
 from ..capture import as_spatial, capture
 from ..factorize import Factors, activation_factors
 from ..images import display_pixels, model_input, to_rgb_array
-from ..similarity import synced_cell, unit_vectors
+from ..projection import SIMILARITIES, prepare_vectors
+from ..similarity import synced_cell
 from .base import XaiWidget
 
 __all__ = ["SimilarityOverlay", "factor_strengths"]
@@ -69,6 +70,11 @@ class SimilarityOverlay(XaiWidget):
         Overlay opacity, 0 to 1 (default 0.7, the reference package's).
     size : int
         Long side of each image panel in CSS pixels.
+    similarity : "cosine" | "dot" | "centred"
+        Cosine (default, the seed's choice: direction only); plain dot product (magnitude
+        counts too: strongly active cells dominate; auto range by default); or cosine after
+        subtracting the mean activation vector of all shown cells (removes the shared
+        component that makes every post-ReLU cosine positive; signed, diverging map).
     max_bytes : int
         Payload budget: construction refuses (ValueError saying what to change) when the
         activations and pixels to ship would exceed it.
@@ -104,6 +110,7 @@ class SimilarityOverlay(XaiWidget):
         auto_range: bool = False,
         opacity: float = 0.7,
         size: int = 192,
+        similarity: str = "cosine",
         max_bytes: int = 64 * MiB,
     ):
         models = model if isinstance(model, dict) else {"": model}
@@ -112,6 +119,9 @@ class SimilarityOverlay(XaiWidget):
         self.models = models
         self.preprocess = preprocess
         self.max_bytes = int(max_bytes)
+        if similarity not in SIMILARITIES:
+            raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
+        self._similarity = similarity
         self._titles = titles
         super().__init__(
             _colormaps={name: table.tobytes() for name, table in colormaps.LUTS.items()},
@@ -127,6 +137,8 @@ class SimilarityOverlay(XaiWidget):
         signed = self._signed()
         self.colormap = colormap or ("diverging" if signed else "gray")
         self.vrange = list(vrange) if vrange is not None else ([-1.0, 1.0] if signed else [0.0, 1.0])
+        if similarity == "dot" and vrange is None:
+            self.auto_range = True  # dot products have no natural fixed range
 
     # ----------------------------------------------------------------- inputs
     @property
@@ -146,6 +158,11 @@ class SimilarityOverlay(XaiWidget):
     @layers.setter
     def layers(self, layers) -> None:
         self._apply(self._images, layers)
+
+    @property
+    def similarity(self) -> str:
+        """The similarity the view shades: "cosine", "dot" or "centred" (set at construction)."""
+        return self._similarity
 
     @property
     def rows(self) -> list[str]:
@@ -222,8 +239,7 @@ class SimilarityOverlay(XaiWidget):
 
     def _compute(self, images: list, rows: list[tuple[str, str, str]], titles: list[str]) -> dict:
         raw, inputs = self._activations(images, rows)
-        # h x w x C unit vectors: one cell = one contiguous vector for the browser's dot products
-        unit = {row: [unit_vectors(m, dim=0).permute(1, 2, 0) for m in maps] for row, maps in raw.items()}
+        unit = {row: self._vectors(maps) for row, maps in raw.items()}
         self._check_budget(unit, inputs)
         pixels = [display_pixels(img, x.shape[-2:], self.size, i) for i, (img, x) in enumerate(zip(images, inputs))]
         payloads = {row: [wire.encode(m, "float16") for m in maps] for row, maps in unit.items()}
@@ -231,9 +247,20 @@ class SimilarityOverlay(XaiWidget):
             "images": [{"title": str(t), "pixels": wire.encode(p, "uint8")} for t, p in zip(titles, pixels)],
             "layers": [{"name": row, "acts": payloads[row]} for row in payloads],
         }
-        negative = any(bool((m < 0).any()) for maps in unit.values() for m in maps)
+        negative = self._similarity == "centred" or any(bool((m < 0).any()) for maps in unit.values() for m in maps)
         return {"data": data, "payloads": payloads, "input_hw": [tuple(x.shape[-2:]) for x in inputs],
                 "titles": titles, "negative": negative}
+
+    def _vectors(self, maps: list[torch.Tensor]) -> list[torch.Tensor]:
+        """h x w x C vectors per image whose plain dot products are the chosen similarity
+        (one cell = one contiguous vector for the browser). All cells of all images are
+        prepared together, so "centred" subtracts one mean over the whole set."""
+        cells = torch.cat([m.flatten(1) for m in maps], dim=1)  # C x (all cells of all images)
+        vecs = prepare_vectors(cells[None, :, None, :], self._similarity)[0, :, 0]
+        out = []
+        for m, part in zip(maps, vecs.split([m.shape[1] * m.shape[2] for m in maps], dim=1)):
+            out.append(part.reshape(m.shape).permute(1, 2, 0))
+        return out
 
     def _check_budget(self, unit: dict, inputs: list) -> None:
         act_bytes = {name: sum(m.numel() * 2 for m in maps) for name, maps in unit.items()}
@@ -293,7 +320,7 @@ class SimilarityOverlay(XaiWidget):
         return {name: synced_cell(row, col, src, self.grid(image, name)) for name in self.rows}
 
     def similarity_map(self, image: int, layer: str, row: int, col: int) -> torch.Tensor | list[torch.Tensor]:
-        """Cosine similarity of every cell of every image to cell (row, col) of ``image`` at ``layer``.
+        """Similarity (cosine by default) of every cell of every image to cell (row, col) of ``image`` at ``layer``.
 
         Computed from exactly the float16 unit vectors shipped to the browser, so these are
         the numbers it shades (summed in float32 here and in float64 there: they agree to
@@ -397,7 +424,7 @@ class SimilarityOverlay(XaiWidget):
             rows.append(row)
         labels = [f"{name} ({'x'.join(map(str, self.grid(0, name)))})" for name in self.rows]
         key = render.legend(self.colormap, lo, hi, width=min(600, 2 * panel), height=max(48, panel // 6),
-                            label="cosine similarity")
+                            label=f"{self._similarity} similarity")
         return render.grid_figure(rows, self._state["titles"], labels, footer=key)
 
     def _default_query(self) -> dict:
