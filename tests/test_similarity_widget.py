@@ -126,7 +126,7 @@ def test_changing_images_or_layers_recomputes_and_bad_changes_change_nothing(sha
 def test_payload_budget_refuses_with_what_to_change(shared_net):
     big = [np.zeros((64, 64, 3), np.uint8)] * 4
     with pytest.raises(ValueError, match=r"over max_bytes=.*'conv1' \(64x64x8 per image.*fewer"):
-        xw.SimilarityOverlay(shared_net, big, ["conv1"], max_bytes=50_000)
+        xw.SimilarityOverlay(shared_net, big, ["conv1"], max_bytes=50_000, reduce=False)
 
 
 def test_bad_constructor_arguments(shared_net, images):
@@ -244,3 +244,24 @@ def test_similarity_choices_match_numpy(shared_net, images, similarity):
         assert w.auto_range and w.similarity == "dot"
     with pytest.raises(ValueError, match="similarity must be one of"):
         xw.SimilarityOverlay(shared_net, images, "relu:1", similarity="euclid")
+
+
+def test_over_budget_rows_are_projected_keeping_the_maps(images):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 64, 3, padding=1), torch.nn.ReLU())
+    rng = np.random.default_rng(5)
+    imgs = [rng.integers(0, 256, (20, 20, 3), dtype=np.uint8) for _ in range(4)]
+    full = xw.SimilarityOverlay(model, imgs, "1", size=32)
+    budget = wire.payload_bytes(full._data["layers"][0]["acts"][0]) * 4 // 2 + 4 * 3 * 32 * 32
+    w = xw.SimilarityOverlay(model, imgs, "1", size=32, max_bytes=budget)
+    r = w.reduction["1"]
+    assert r["d"] < 64 and r["fidelity"] >= 0.99 and "projected to" in w.message
+    assert (w.colormap, w.vrange) == ("gray", [0.0, 1.0])  # still post-ReLU cosines
+    assert w._data["layers"][0]["acts"][0]["shape"] == [20, 20, r["d"]]
+    assert full.reduction == {} and full.message == ""
+    # the shipped maps still agree with the full-precision ones
+    corr = [np.corrcoef(w.similarity_map(n, "1", 7, 11).numpy().ravel(),
+                        full.similarity_map(n, "1", 7, 11).numpy().ravel())[0, 1] for n in range(4)]
+    assert min(corr) > 0.95
+    with pytest.raises(ValueError, match="over the budget"):
+        xw.SimilarityOverlay(model, imgs, "1", size=32, max_bytes=4 * 3 * 32 * 32 + 100)

@@ -20,7 +20,7 @@ from .. import colormaps, render, wire
 from ..capture import as_spatial, capture
 from ..factorize import Factors, activation_factors
 from ..images import display_pixels, model_input, to_rgb_array
-from ..projection import SIMILARITIES, prepare_vectors
+from ..projection import SIMILARITIES, prepare_vectors, reduce_to_budget
 from ..similarity import synced_cell
 from .base import XaiWidget
 
@@ -29,8 +29,24 @@ __all__ = ["SimilarityOverlay", "factor_strengths"]
 MiB = 1 << 20
 
 
+def _nbytes(vectors: dict) -> int:
+    """float16 bytes of {row: [h x w x C per image]}."""
+    return sum(m.numel() * 2 for maps in vectors.values() for m in maps)
+
+
 def _fmt_bytes(n: int) -> str:
     return f"{n / MiB:.1f} MiB" if n >= MiB else f"{n / 1024:.1f} KiB"
+
+
+def _all_cells(maps: list[torch.Tensor]) -> torch.Tensor:
+    """Per-image C x h x w maps as one 1 x C x 1 x (all cells) pseudo-image."""
+    return torch.cat([m.flatten(1) for m in maps], dim=1)[None, :, None, :]
+
+
+def _split_cells(cells: torch.Tensor, like: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Undo :func:`_all_cells` (the channel count may have changed): h x w x C' per image."""
+    parts = cells[0, :, 0].split([m.shape[1] * m.shape[2] for m in like], dim=1)
+    return [part.reshape(-1, *m.shape[1:]).permute(1, 2, 0) for part, m in zip(parts, like)]
 
 
 def factor_strengths(factors: Factors) -> torch.Tensor:
@@ -76,8 +92,11 @@ class SimilarityOverlay(XaiWidget):
         subtracting the mean activation vector of all shown cells (removes the shared
         component that makes every post-ReLU cosine positive; signed, diverging map).
     max_bytes : int
-        Payload budget: construction refuses (ValueError saying what to change) when the
-        activations and pixels to ship would exceed it.
+        Payload budget for activations and pixels. Over it, with ``reduce=True`` (default)
+        each row's vectors are projected onto as few principal directions as keep the
+        similarity maps' correlation with the full ones >= ``min_fidelity`` (0.99), and
+        ``w.reduction`` reports what was done; if that still does not fit, or with
+        ``reduce=False``, construction refuses with a ValueError saying what to change.
 
     The pinned query is ``w.query`` (``{"image", "layer", "row", "col"}`` or None); setting
     it from Python pins it in the view. Changing ``w.images`` or ``w.layers`` recomputes.
@@ -112,6 +131,8 @@ class SimilarityOverlay(XaiWidget):
         size: int = 192,
         similarity: str = "cosine",
         max_bytes: int = 64 * MiB,
+        reduce: bool = True,
+        min_fidelity: float = 0.99,
     ):
         models = model if isinstance(model, dict) else {"": model}
         if not models or not all(isinstance(m, nn.Module) for m in models.values()):
@@ -119,6 +140,7 @@ class SimilarityOverlay(XaiWidget):
         self.models = models
         self.preprocess = preprocess
         self.max_bytes = int(max_bytes)
+        self.reduce, self.min_fidelity = bool(reduce), float(min_fidelity)
         if similarity not in SIMILARITIES:
             raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
         self._similarity = similarity
@@ -213,7 +235,14 @@ class SimilarityOverlay(XaiWidget):
         self._factors = None
         self.factor_focus = -1
         self._data = state["data"]
-        self.message = ""
+        self.message = "; ".join(
+            f"{row}: {r['channels']} channels projected to {r['d']} to fit max_bytes (map fidelity {r['fidelity']:.3f})"
+            for row, r in state["reduction"].items())
+
+    @property
+    def reduction(self) -> dict:
+        """Per row projected to fit the budget: {"d", "channels", "fidelity"}; empty if none."""
+        return dict(self._state["reduction"])
 
     def _activations(self, images: list, rows: list[tuple[str, str, str]]) -> tuple[dict, list]:
         """Raw activations ``{row: [C x h x w per image]}`` on the model's device, and the
@@ -240,41 +269,49 @@ class SimilarityOverlay(XaiWidget):
     def _compute(self, images: list, rows: list[tuple[str, str, str]], titles: list[str]) -> dict:
         raw, inputs = self._activations(images, rows)
         unit = {row: self._vectors(maps) for row, maps in raw.items()}
-        self._check_budget(unit, inputs)
+        pixel_bytes = len(inputs) * 3 * self.size * self.size
+        reduction: dict = {}
+        if _nbytes(unit) + pixel_bytes > self.max_bytes:
+            if not self.reduce:
+                raise self._budget_error(unit, pixel_bytes)
+            unit, reduction = self._reduce(raw, self.max_bytes - pixel_bytes)
         pixels = [display_pixels(img, x.shape[-2:], self.size, i) for i, (img, x) in enumerate(zip(images, inputs))]
         payloads = {row: [wire.encode(m, "float16") for m in maps] for row, maps in unit.items()}
         data = {
             "images": [{"title": str(t), "pixels": wire.encode(p, "uint8")} for t, p in zip(titles, pixels)],
             "layers": [{"name": row, "acts": payloads[row]} for row in payloads],
         }
-        negative = self._similarity == "centred" or any(bool((m < 0).any()) for maps in unit.values() for m in maps)
-        return {"data": data, "payloads": payloads, "input_hw": [tuple(x.shape[-2:]) for x in inputs],
+        negative = self._similarity == "centred" or any(bool((m < 0).any()) for maps in raw.values() for m in maps)
+        return {"data": data, "payloads": payloads, "reduction": reduction, "input_hw": [tuple(x.shape[-2:]) for x in inputs],
                 "titles": titles, "negative": negative}
 
     def _vectors(self, maps: list[torch.Tensor]) -> list[torch.Tensor]:
         """h x w x C vectors per image whose plain dot products are the chosen similarity
         (one cell = one contiguous vector for the browser). All cells of all images are
         prepared together, so "centred" subtracts one mean over the whole set."""
-        cells = torch.cat([m.flatten(1) for m in maps], dim=1)  # C x (all cells of all images)
-        vecs = prepare_vectors(cells[None, :, None, :], self._similarity)[0, :, 0]
-        out = []
-        for m, part in zip(maps, vecs.split([m.shape[1] * m.shape[2] for m in maps], dim=1)):
-            out.append(part.reshape(m.shape).permute(1, 2, 0))
-        return out
+        return _split_cells(prepare_vectors(_all_cells(maps), self._similarity), maps)
 
-    def _check_budget(self, unit: dict, inputs: list) -> None:
-        act_bytes = {name: sum(m.numel() * 2 for m in maps) for name, maps in unit.items()}
-        total = sum(act_bytes.values()) + len(inputs) * 3 * self.size * self.size
-        if total <= self.max_bytes:
-            return
+    def _reduce(self, raw: dict, budget: int) -> tuple[dict, dict]:
+        """Project every row onto its top principal directions, as few as keep the maps'
+        fidelity >= ``min_fidelity`` (see :func:`xai_widgets.projection.reduce_to_budget`)."""
+        reductions = reduce_to_budget({row: _all_cells(maps) for row, maps in raw.items()}, budget,
+                                      similarity=self._similarity, min_fidelity=self.min_fidelity)
+        vectors = {row: _split_cells(r.payload.float(), raw[row]) for row, r in reductions.items()}
+        report = {row: {"d": r.d, "channels": r.channels, "fidelity": round(r.fidelity, 4)}
+                  for row, r in reductions.items()}
+        return vectors, report
+
+    def _budget_error(self, unit: dict, pixel_bytes: int) -> ValueError:
+        act_bytes = {name: _nbytes({name: maps}) for name, maps in unit.items()}
+        total = sum(act_bytes.values()) + pixel_bytes
         biggest = max(act_bytes, key=act_bytes.get)
         h, w, c = unit[biggest][0].shape
-        raise ValueError(
+        return ValueError(
             f"this view would ship {_fmt_bytes(total)} to the browser, over max_bytes="
             f"{_fmt_bytes(self.max_bytes)}. The largest layer is {biggest!r} "
             f"({h}x{w}x{c} per image, {_fmt_bytes(act_bytes[biggest])} in all). Show fewer "
-            "images or layers, choose deeper (smaller) layers, use smaller inputs, or raise "
-            "max_bytes if the browser can take it."
+            "images or layers, choose deeper (smaller) layers, use smaller inputs, pass "
+            "reduce=True to project channels, or raise max_bytes if the browser can take it."
         )
 
     def _signed(self) -> bool:

@@ -1,0 +1,277 @@
+"""Geometric transformation sweeps: rotate or zoom an image and follow each patch to its new place.
+
+The rotation and scale charts of the similarity-overlay work (Fong, Mordvintsev, Vedaldi
+and Olah, VISxAI 2021; chapter 6 of R. Fong's DPhil thesis) plot, against the transform
+value, the similarity of a patch's activation vector to the activation vector of the SAME
+image content in a transformed copy. That needs two things computed from one map:
+
+* the transformed images (:func:`rotate`, :func:`scale`, :func:`sweep`), and
+* for every cell of a layer's activation grid of the original image, the cell of the
+  transformed image's grid showing the same content (:func:`cell_correspondence`).
+
+Coordinates. Everything is one linear map ``M`` (2 x 2, about the image centre) in the
+normalised coordinates of ``torch.nn.functional.affine_grid`` with ``align_corners=False``:
+x runs from -1 (left edge of the first column) to +1 (right edge of the last column), y
+from -1 (top edge) to +1 (bottom edge), y pointing DOWN as on screen. ``M`` sends a point of
+the original to where that content appears in the transformed image
+(:func:`affine_matrix`); the images are resampled with ``M``'s inverse (``grid_sample``
+asks, for each output pixel, where to read the input) and the correspondence maps cell
+centres with ``M`` itself, so the two agree exactly.
+
+* ``"rotate"``, value in degrees: positive turns the content COUNTER-CLOCKWISE as displayed
+  (the convention of ``PIL.Image.rotate`` and torchvision's ``rotate``): at +90 the content
+  on the right edge moves to the top edge, and cell (i, j) of an n x n grid goes to
+  (n - 1 - j, i). The rotation is a true rotation in pixel space, also for non-square images.
+* ``"scale"``, value a zoom factor > 0 about the centre, keeping the H x W size: 2 shows the
+  central half (the outer cells of the original fall outside and are invalid), 0.5 shows
+  the whole image at half size inside a zero border.
+
+Sampling is bilinear with zero fill: corners uncovered by a rotation and the border of a
+zoom-out are black, and stay black. These border artefacts are part of what the charts show
+(a network sees a black wedge as content), so nothing here masks or crops them; ``valid``
+below only says whether a cell's content is still inside the transformed image.
+
+Cells. A layer's h x w grid is taken to tile the image uniformly (cell (i, j) is centred on
+((j + 0.5) W / w, (i + 0.5) H / h) in pixels), the same assumption as
+:func:`xai_widgets.similarity.synced_cell`.
+
+Your own transform. Pass a callable ``transform(images, value) -> images`` (N x C x H x W
+in, the same shape out) as ``kind`` together with
+``correspondence(x, y, value) -> (x2, y2)``: ``x``, ``y`` are float64 tensors of normalised
+coordinates (as above) of points of the original image, and ``x2``, ``y2`` (same shape)
+where that content lands in the transformed image. Normalised x spans W pixels and y spans
+H, so a map that depends on the aspect ratio (a rotation of a non-square image) must use the
+image size itself. Example, a horizontal flip::
+
+    flip = lambda images, value: images.flip(-1)
+    mirror = lambda x, y, value: (-x, y)
+    s = sweep(image, flip, [0], correspondence=mirror)
+
+Everything runs on the device of the images (CPU or CUDA) with no other change.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+
+from .similarity import unit_vectors
+
+__all__ = ["affine_matrix", "rotate", "scale", "cell_correspondence", "sweep", "Sweep", "KINDS"]
+
+KINDS = ("rotate", "scale")
+
+Kind = Union[str, Callable[[torch.Tensor, float], torch.Tensor]]
+Correspondence = Callable[[torch.Tensor, torch.Tensor, float], "tuple[torch.Tensor, torch.Tensor]"]
+
+
+def affine_matrix(kind: str, value: float, image_hw: Sequence[int]) -> torch.Tensor:
+    """The 2 x 2 float64 map ``M`` (original -> transformed, normalised coordinates, about the centre).
+
+    ``image_hw`` matters for rotations only (a rotation in pixels is not one in normalised
+    coordinates unless the image is square); only its aspect ratio is used.
+    """
+    if kind == "rotate":
+        h, w = _hw(image_hw, "image_hw")
+        t = math.radians(float(value))
+        c, s = math.cos(t), math.sin(t)
+        # In pixels (y down) counter-clockwise on screen is [[c, s], [-s, c]]; conjugated by
+        # diag(W, H) to act on normalised coordinates.
+        return torch.tensor([[c, s * h / w], [-s * w / h, c]], dtype=torch.float64)
+    if kind == "scale":
+        f = float(value)
+        if not math.isfinite(f) or f <= 0:
+            raise ValueError(f"scale factor must be a positive number, got {value!r}")
+        return torch.tensor([[f, 0.0], [0.0, f]], dtype=torch.float64)
+    raise ValueError(f"unknown transform kind {kind!r}; expected one of {KINDS} or a callable")
+
+
+def rotate(images: torch.Tensor, degrees: float) -> torch.Tensor:
+    """``images`` (N x C x H x W or C x H x W) turned ``degrees`` counter-clockwise about the centre.
+
+    Bilinear, zero fill outside, same size, same device and dtype.
+    """
+    return _warp(images, [affine_matrix("rotate", degrees, images.shape[-2:])])
+
+
+def scale(images: torch.Tensor, factor: float) -> torch.Tensor:
+    """``images`` zoomed by ``factor`` about the centre, same H x W: > 1 crops, < 1 adds a zero border."""
+    return _warp(images, [affine_matrix("scale", factor, images.shape[-2:])])
+
+
+def cell_correspondence(
+    kind: Kind,
+    value: float,
+    grid_hw: Sequence[int],
+    image_hw: Sequence[int] | None = None,
+    *,
+    correspondence: Correspondence | None = None,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Where each cell of an h x w grid of the original lands in the transformed image's grid.
+
+    Returns ``rows``, ``cols`` (int64) and ``valid`` (bool), each h x w: the content of cell
+    (i, j) of the original is in cell (rows[i, j], cols[i, j]) of the transformed image,
+    found by mapping the centre of cell (i, j) through the transform. Where the centre falls
+    outside the transformed image, ``valid`` is False and rows and cols are -1 (mask them
+    before indexing: -1 is a valid Python index). A centre landing exactly on a cell edge
+    goes to the cell below / to the right.
+
+    ``image_hw`` (pixels) is needed for rotations of images whose aspect ratio differs from
+    the grid's; by default the image has the grid's aspect ratio. ``kind`` may be a callable
+    transform, in which case ``correspondence`` (see the module docstring) is required.
+    """
+    h, w = _hw(grid_hw, "grid_hw")
+    image_hw = (h, w) if image_hw is None else _hw(image_hw, "image_hw")
+    y = (torch.arange(h, dtype=torch.float64, device=device) * 2 + 1) / h - 1
+    x = (torch.arange(w, dtype=torch.float64, device=device) * 2 + 1) / w - 1
+    y, x = torch.meshgrid(y, x, indexing="ij")
+    x2, y2 = _map_points(kind, value, x, y, image_hw, correspondence)
+    # Snap to a 1e-9 cell lattice first so that centres mapped exactly onto a cell edge
+    # (a zoom by 2, say) do not flip cells on rounding noise.
+    u = torch.floor(torch.round((x2 + 1) / 2 * w * 1e9) / 1e9)
+    v = torch.floor(torch.round((y2 + 1) / 2 * h * 1e9) / 1e9)
+    valid = (u >= 0) & (u < w) & (v >= 0) & (v < h)  # also False for NaN
+    minus = torch.full_like(u, -1)
+    rows = torch.where(valid, v, minus).long()
+    cols = torch.where(valid, u, minus).long()
+    return rows, cols, valid
+
+
+@dataclass
+class Sweep:
+    """Transformed copies of one image and the cell correspondence for any layer grid.
+
+    ``images`` is V x C x H x W, one copy per entry of ``values`` (include the identity,
+    0 degrees or factor 1, if you want it in the chart).
+    """
+
+    kind: Kind
+    values: list
+    images: torch.Tensor
+    correspondence_fn: Correspondence | None = None
+
+    def correspondence(self, grid_hw: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``rows, cols, valid``, each V x h x w, for an h x w activation grid (see :func:`cell_correspondence`)."""
+        per_value = [
+            cell_correspondence(
+                self.kind, v, grid_hw, self.images.shape[-2:],
+                correspondence=self.correspondence_fn, device=self.images.device,
+            )
+            for v in self.values
+        ]
+        return tuple(torch.stack(parts) for parts in zip(*per_value))  # type: ignore[return-value]
+
+    def similarity(self, original_acts: torch.Tensor, swept_acts: torch.Tensor) -> torch.Tensor:
+        """Cosine similarity of every cell of the original to its corresponding cell in each copy.
+
+        ``original_acts``: the layer's activations of the original image (1 x C x h x w or
+        C x h x w); ``swept_acts``: those of ``self.images`` (V x C x h x w). Returns
+        V x h x w, NaN where the cell's content left the image. ``result[:, i, j]`` against
+        ``values`` is the chart for patch (i, j); ``result.nanmean((1, 2))`` the average.
+        """
+        orig = original_acts[None] if original_acts.dim() == 3 else original_acts
+        if orig.dim() != 4 or orig.shape[0] != 1:
+            raise ValueError(f"original_acts must be 1 x C x h x w, got {tuple(original_acts.shape)}")
+        n_values = len(self.values)
+        if swept_acts.dim() != 4 or swept_acts.shape[0] != n_values or swept_acts.shape[1:] != orig.shape[1:]:
+            raise ValueError(
+                f"swept_acts must be {n_values} x {orig.shape[1]} x {orig.shape[2]} x {orig.shape[3]} "
+                f"(one per value, same layer), got {tuple(swept_acts.shape)}"
+            )
+        rows, cols, valid = self.correspondence(orig.shape[-2:])
+        a = unit_vectors(orig)[0]  # C x h x w
+        b = unit_vectors(swept_acts)  # V x C x h x w
+        idx = torch.arange(n_values, device=b.device)[:, None, None]
+        matched = b.permute(0, 2, 3, 1)[idx, rows.clamp_min(0), cols.clamp_min(0)]  # V x h x w x C
+        sims = (matched * a.permute(1, 2, 0)[None]).sum(-1)
+        return sims.masked_fill(~valid.to(sims.device), float("nan"))
+
+
+def sweep(
+    image: torch.Tensor,
+    kind: Kind,
+    values: Sequence[float],
+    *,
+    correspondence: Correspondence | None = None,
+) -> Sweep:
+    """Copies of one image (1 x C x H x W or C x H x W) transformed by each of ``values``.
+
+    ``kind`` is ``"rotate"`` (degrees), ``"scale"`` (zoom factors) or a callable
+    ``transform(images, value)`` together with ``correspondence``. The copies are computed
+    in one batched ``grid_sample`` for the built-in kinds.
+    """
+    x = _as_batch(image)
+    if x.shape[0] != 1:
+        raise ValueError(f"sweep takes one image, got a batch of {x.shape[0]}; sweep each image separately")
+    values = list(values)
+    if not values:
+        raise ValueError("no transform values given")
+    if callable(kind):
+        if correspondence is None:
+            raise ValueError("a callable transform needs a correspondence callable too (see the module docstring)")
+        copies = [kind(x, v) for v in values]
+        bad = [tuple(c.shape) for c in copies if not isinstance(c, torch.Tensor) or c.shape != x.shape]
+        if bad:
+            raise ValueError(f"the transform must return a tensor of the input's shape {tuple(x.shape)}, got {bad[0]}")
+        out = torch.cat(copies)
+    else:
+        out = _warp(x, [affine_matrix(kind, v, x.shape[-2:]) for v in values])
+    return Sweep(kind, values, out, correspondence)
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _hw(hw: Sequence[int], name: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in hw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be (height, width), got {hw!r}") from None
+    if h < 1 or w < 1:
+        raise ValueError(f"{name} must be positive, got {(h, w)}")
+    return h, w
+
+
+def _as_batch(images: torch.Tensor) -> torch.Tensor:
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
+    x = images[None] if images.dim() == 3 else images
+    if x.dim() != 4:
+        raise ValueError(f"images must be N x C x H x W or C x H x W, got {tuple(images.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"images must be floating point (values in [0, 1]), got {x.dtype}")
+    return x
+
+
+def _warp(images: torch.Tensor, matrices: list[torch.Tensor]) -> torch.Tensor:
+    """Resample with each forward map: one matrix for the whole batch, or one per copy of a single image."""
+    x = _as_batch(images)
+    inverse = torch.linalg.inv(torch.stack(matrices))  # output point -> where to read the input
+    theta = torch.cat([inverse, torch.zeros(len(matrices), 2, 1, dtype=torch.float64)], dim=2)
+    theta = theta.to(device=x.device, dtype=x.dtype)
+    if len(matrices) == 1:
+        theta = theta.expand(x.shape[0], 2, 3)
+    else:
+        x = x.expand(len(matrices), *x.shape[1:])
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out[0] if images.dim() == 3 else out
+
+
+def _map_points(kind, value, x, y, image_hw, correspondence):
+    if callable(kind):
+        if correspondence is None:
+            raise ValueError("a callable transform needs a correspondence callable too (see the module docstring)")
+        x2, y2 = correspondence(x, y, value)
+        x2, y2 = torch.as_tensor(x2, dtype=torch.float64), torch.as_tensor(y2, dtype=torch.float64)
+        if x2.shape != x.shape or y2.shape != y.shape:
+            raise ValueError(f"correspondence must return two tensors of shape {tuple(x.shape)}")
+        return x2.to(x.device), y2.to(x.device)
+    if correspondence is not None:
+        raise ValueError(f"correspondence is for callable transforms; {kind!r} has its own")
+    m = affine_matrix(kind, value, image_hw).to(x.device)
+    return m[0, 0] * x + m[0, 1] * y, m[1, 0] * x + m[1, 1] * y
