@@ -3,12 +3,17 @@
 // image is shaded by the cosine similarity of its activation vector to the
 // hovered cell's vector, one grid row per layer, one column per image.
 //
+// With `_factors` set, one row also shows its NMF groups (lib/factors.js): every
+// panel of that row is tinted by factor under the similarity overlay, with a
+// legend of chips that focus one group (`factor_focus`).
+//
 // Synced traits (see xai_widgets/widgets): _data, query, colormap, _colormaps,
-// vrange, auto_range, opacity, size, message. Hover never talks to the kernel;
-// only clicks / keys / controls call model.set + model.save_changes.
+// vrange, auto_range, opacity, size, message, _factors, factor_focus. Hover never
+// talks to the kernel; only clicks / keys / controls call model.set + model.save_changes.
 import { decode, bytesOf } from "./lib/tensor.js";
 import { makeLut, drawColorbar } from "./lib/colormap.js";
 import { DotArena, arenaBytes } from "./lib/simdot.js";
+import { loadFactors, fillFactorPixels } from "./lib/factors.js";
 
 const STYLE = `
 .xw-similarity {
@@ -36,6 +41,22 @@ const STYLE = `
   display: flex; justify-content: space-between; gap: 8px;
   font-size: var(--jp-ui-font-size0, 11px); color: var(--jp-ui-font-color2, #555);
   font-variant-numeric: tabular-nums;
+}
+.xw-similarity .xw-factors { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 6px; margin-top: 6px; }
+.xw-similarity .xw-factor-caption { color: var(--jp-ui-font-color2, #616161); margin-right: 2px; }
+.xw-similarity .xw-factor-chip {
+  display: inline-flex; align-items: center; gap: 5px; padding: 1px 8px 1px 5px; cursor: pointer;
+  font: inherit; color: var(--jp-ui-font-color1, #222); background: var(--jp-layout-color2, #eee);
+  border: 1px solid var(--jp-border-color1, #bdbdbd); border-radius: 10px;
+}
+.xw-similarity .xw-factor-chip:hover { border-color: var(--jp-brand-color1, #1976d2); }
+.xw-similarity .xw-factor-chip:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: 1px; }
+.xw-similarity .xw-factor-chip[aria-pressed="true"] {
+  border-color: var(--jp-brand-color1, #1976d2); box-shadow: inset 0 0 0 1px var(--jp-brand-color1, #1976d2); font-weight: 600;
+}
+.xw-similarity .xw-factors.xw-focused .xw-factor-chip[aria-pressed="false"] { color: var(--jp-ui-font-color2, #616161); }
+.xw-similarity .xw-swatch {
+  width: 12px; height: 12px; border-radius: 2px; box-shadow: 0 0 0 1px var(--jp-border-color2, #e0e0e0);
 }
 .xw-similarity .xw-hint { margin: 4px 0 6px; font-size: var(--jp-ui-font-size0, 11px); color: var(--jp-ui-font-color2, #616161); }
 .xw-similarity .xw-hint kbd {
@@ -247,6 +268,14 @@ function render({ model, el }) {
   legend.append(colorbar, ticks);
   header.append(cmapLabel, opLabel, autoLabel, legend);
 
+  // NMF legend: caption + one toggle chip per group; shown only while `_factors` is set.
+  const factorBar = elem("div", "xw-factors");
+  factorBar.setAttribute("role", "group");
+  factorBar.hidden = true;
+  const factorCaption = elem("span", "xw-factor-caption");
+  const factorChips = elem("span", "xw-factor-chips");
+  factorBar.append(factorCaption, factorChips);
+
   const hint = elem("div", "xw-hint");
   const hintParts = [
     ["", "hover: compare · click: pin / unpin · focus the grid, then "],
@@ -273,7 +302,7 @@ function render({ model, el }) {
   const messageBox = elem("div", "xw-message");
   messageBox.setAttribute("role", "status");
   messageBox.hidden = true;
-  root.append(header, hint, grid, readout, errorBox, messageBox);
+  root.append(header, factorBar, hint, grid, readout, errorBox, messageBox);
   el.appendChild(root);
 
   // ---------------------------------------------------------------- state
@@ -282,6 +311,7 @@ function render({ model, el }) {
   let bases = []; // bases[n]: canvas holding the image scaled to its panel backing size
   let pinned = null; // internal query {image, layer (index), row, col}
   let hover = null; // internal cell under the pointer (same shape) or null
+  let factors = null; // loadFactors() result + tints: one small canvas per image (the factor row's tint)
   let lut = null;
   let lutName = "";
   let painted = false;
@@ -374,6 +404,11 @@ function render({ model, el }) {
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.globalAlpha = 1;
     ctx.drawImage(bases[n], 0, 0);
+    if (factors && j === factors.row) {
+      // one texel per cell, nearest neighbour: the same cell geometry as the similarity overlay
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(factors.tints[n], 0, 0, P.w, P.h, 0, 0, bw, bh);
+    }
     if (!active) return;
     const L = D.layers[j];
     const sims = L.sims[n];
@@ -529,7 +564,68 @@ function render({ model, el }) {
     errorBox.hidden = !text;
   }
 
-  function rebuild() {
+  // -------------------------------------------------------------- factors
+  function focusedFactor() {
+    const f = model.get("factor_focus");
+    return factors && Number.isInteger(f) && f >= 0 && f < factors.k ? f : -1;
+  }
+
+  /** Load `_factors` for the current data: the legend and one small canvas per image. */
+  function setFactors(raw) {
+    factors = null;
+    if (D) {
+      try {
+        factors = loadFactors(raw, D.layers);
+        showError("");
+      } catch (err) {
+        showError(`factor groups: ${err && err.message ? err.message : err}`);
+      }
+    }
+    factorBar.hidden = !factors;
+    factorChips.replaceChildren();
+    if (!factors) return;
+    const grids = D.layers[factors.row].grids;
+    factors.tints = grids.map(({ h, w }) => {
+      const canvas = elem("canvas");
+      canvas.width = w;
+      canvas.height = h;
+      return canvas;
+    });
+    factorCaption.textContent = `NMF groups of ${factors.name}`;
+    factorBar.setAttribute("aria-label", factorCaption.textContent);
+    factorChips.append(
+      ...factors.labels.map((label, f) => {
+        const chip = elem("button", "xw-factor-chip");
+        chip.type = "button";
+        chip.dataset.factor = String(f);
+        const swatch = elem("span", "xw-swatch");
+        swatch.style.background = `rgb(${factors.colors[f].join(", ")})`;
+        chip.append(swatch, elem("span", null, label));
+        return chip;
+      }),
+    );
+    fillFactorLayers();
+  }
+
+  /** Colour the factor canvases for the current `factor_focus` and mark the focused chip. */
+  function fillFactorLayers() {
+    if (!factors) return;
+    const focus = focusedFactor();
+    factors.tints.forEach((canvas, n) => {
+      const fctx = canvas.getContext("2d");
+      const img = fctx.createImageData(canvas.width, canvas.height);
+      fillFactorPixels(img.data, factors, n, focus);
+      fctx.putImageData(img, 0, 0);
+    });
+    factorBar.classList.toggle("xw-focused", focus >= 0);
+    for (const chip of factorChips.children) {
+      const pressed = Number(chip.dataset.factor) === focus;
+      chip.setAttribute("aria-pressed", String(pressed));
+      chip.title = pressed ? "show all groups" : "show this group alone";
+    }
+  }
+
+  function rebuild(rawFactors) {
     hover = null;
     pointerCell = null;
     try {
@@ -541,6 +637,7 @@ function render({ model, el }) {
     }
     pinned = validateQuery(model.get("query"));
     layout();
+    setFactors(rawFactors);
     paint();
   }
 
@@ -724,7 +821,24 @@ function render({ model, el }) {
     model.save_changes();
   });
 
-  onModel("change:_data", rebuild);
+  listen(factorChips, "click", (ev) => {
+    const chip = ev.target.closest(".xw-factor-chip");
+    if (!chip || !factors) return;
+    const f = Number(chip.dataset.factor);
+    model.set("factor_focus", f === focusedFactor() ? -1 : f);
+    model.save_changes();
+  });
+
+  // New data makes the factors stale (Python resets `_factors` with it).
+  onModel("change:_data", () => rebuild(null));
+  onModel("change:_factors", () => {
+    setFactors(model.get("_factors"));
+    paint();
+  });
+  onModel("change:factor_focus", () => {
+    fillFactorLayers();
+    paint();
+  });
   onModel("change:size", relayout);
   onModel("change:query", syncPinned);
   onModel("change:colormap", () => {
@@ -749,7 +863,7 @@ function render({ model, el }) {
   updateLut();
   syncControls();
   syncMessage();
-  rebuild();
+  rebuild(model.get("_factors"));
 
   return () => {
     for (const dispose of disposers.splice(0)) dispose();
@@ -758,6 +872,7 @@ function render({ model, el }) {
     pending = null;
     root.remove();
     D = null;
+    factors = null;
     panels = [];
     bases = [];
   };
