@@ -64,3 +64,27 @@ def test_exported_file_hovers_and_pins_offline(chromium, tmp_path):
     context.close()
     assert not errors, errors
     assert not requests, f"the exported page tried the network: {requests}"
+
+
+def test_two_models_share_the_hovered_location(chromium, tmp_path):
+    torch.manual_seed(0)
+    models = {"a": SharedReLUNet(), "b": SharedReLUNet()}
+    rng = np.random.default_rng(4)
+    images = [rng.integers(0, 256, (12, 12, 3), dtype=np.uint8) for _ in range(2)]
+    w = xw.SimilarityOverlay(models, images, {"a": ["relu:1"], "b": ["conv2"]}, size=192, opacity=1.0,
+                             colormap="gray", vrange=(0, 1))
+    path = w.to_html(tmp_path / "two.html")
+    page = chromium.new_page(viewport={"width": 1000, "height": 900})
+    page.goto(path.as_uri())
+    page.wait_for_selector(PAINTED, timeout=20_000)
+    grid = w.grid(0, "a/relu:1")
+    box = page.locator('canvas.xw-panel[data-layer="0"][data-image="0"]').bounding_box()
+    page.mouse.move(box["x"] + (3 + 0.5) * box["width"] / grid[1], box["y"] + (9 + 0.5) * box["height"] / grid[0])
+    page.wait_for_timeout(300)
+    for layer, row in enumerate(w.rows):  # model b's row follows model a's hovered cell
+        for image in range(2):
+            drawn = cell_centre_colours(page, layer, image, grid)
+            expected = colormaps.apply(w.similarity_map(0, row, 9, 3)[image].numpy().ravel(), "gray", 0.0, 1.0)
+            assert np.abs(drawn.astype(int) - expected.astype(int)).max() <= 1, (row, image)
+    assert "b/conv2" in page.locator(".xw-similarity").inner_text()
+    page.close()
