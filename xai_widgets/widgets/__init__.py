@@ -1,4 +1,5 @@
 """Widget classes: traits and commands only, delegating every number to the core modules."""
 from .similarity import SimilarityOverlay
+from .sweep import TransformSweep
 
-__all__ = ["SimilarityOverlay"]
+__all__ = ["SimilarityOverlay", "TransformSweep"]
