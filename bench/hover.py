@@ -92,6 +92,12 @@ def sprite_baseline(acts: np.ndarray) -> tuple[int, float]:
     return len(buf.getvalue()) * pairs * 4 // 3, seconds * pairs  # base64 in the notebook: +33 %
 
 
+def overlay_page(tmp: Path, hw: int, channels: int, n: int) -> tuple[Path, xw.SimilarityOverlay]:
+    """An exported SimilarityOverlay of n images whose one layer is hw x hw x channels."""
+    w = xw.SimilarityOverlay(layer_model(channels), inputs(n, hw), "1", size=160, max_bytes=1 << 30)
+    return w.to_html(tmp / f"{hw}x{hw}x{channels}-{n}.html"), w
+
+
 def browser_rows(quick: bool) -> list[dict]:
     from playwright.sync_api import sync_playwright
 
@@ -101,12 +107,10 @@ def browser_rows(quick: bool) -> list[dict]:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1900, "height": 1200})
         for label, (hw, channels) in SIZES.items():
-            model = layer_model(channels)
             for n in COUNTS:
-                w = xw.SimilarityOverlay(model, inputs(n, hw), "1", size=160, max_bytes=1 << 30)
+                path, w = overlay_page(tmp, hw, channels, n)
                 payload = sum(wire.payload_bytes(a) for lay in w._data["layers"] for a in lay["acts"])
                 pixels = sum(wire.payload_bytes(im["pixels"]) for im in w._data["images"])
-                path = w.to_html(tmp / f"{label}-{n}.html")
                 lat = hover_latencies(page, path, 40 if quick else MOVES)
                 acts = np.stack([wire.decode(a) for a in w._data["layers"][0]["acts"]])
                 sprite_bytes, sprite_s = sprite_baseline(acts)
