@@ -142,8 +142,7 @@ def _offline_page(browser, html_path: Path):
 @pytest.mark.parametrize("module", ["source", "bundle"])
 def test_decode_matches_numpy_bit_for_bit(browser, tmp_path, module):
     path = SOURCE if module == "source" else BUNDLE
-    if not path.exists():
-        pytest.skip(f"{path} not built (npm --prefix js run build)")
+    assert path.exists(), f"{path} not built (npm --prefix js run build)"
     payloads = cases()
     wire = {
         name: {**{k: v for k, v in p.items() if k != "data"}, "data": base64.b64encode(p["data"]).decode()}
@@ -211,9 +210,9 @@ class _FakeWidget:
 
 
 def test_standalone_export_hands_dataviews_to_decoder(browser, tmp_path):
-    export = pytest.importorskip("xai_widgets.export")
-    if not BUNDLE.exists():
-        pytest.skip(f"{BUNDLE} not built (npm --prefix js run build)")
+    from xai_widgets import export
+
+    assert BUNDLE.exists(), f"{BUNDLE} not built (npm --prefix js run build)"
     f16 = np.array([[0.5, -0.0, np.inf], [6e-8, -2.0, np.nan]], dtype=np.float16)
     u8 = np.array([[0, 17, 255]], dtype=np.uint8)
     state = {
