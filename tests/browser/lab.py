@@ -7,6 +7,7 @@ read or change the live widget's Python state while the page shows it.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -34,6 +35,51 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# JS run in the page: the colour at the centre of every cell of every panel,
+# {"layer/image": [[r, g, b], ...]} for the grids {"layer/image": [h, w]} passed in.
+READ_CELLS = """
+([grids]) => {
+  const out = {};
+  for (const c of document.querySelectorAll('.xw-similarity canvas.xw-panel')) {
+    const key = c.dataset.layer + '/' + c.dataset.image;
+    const [h, w] = grids[key];
+    const css = c.getBoundingClientRect();
+    const sx = c.width / css.width, sy = c.height / css.height;
+    const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const rgb = [];
+    for (let r = 0; r < h; r++) for (let q = 0; q < w; q++) {
+      const x = Math.floor((q + 0.5) * css.width / w * sx), y = Math.floor((r + 0.5) * css.height / h * sy);
+      const i = 4 * (y * c.width + x);
+      rgb.push([px[i], px[i + 1], px[i + 2]]);
+    }
+    out[key] = rgb;
+  }
+  return out;
+}
+"""
+
+
+@contextlib.contextmanager
+def offline_page(chromium, path: Path, ready: str = PAINTED, viewport=(1200, 1000)):
+    """An exported page opened from disk with the network off; on exit, assert it raised no
+    error and requested nothing but the file itself."""
+    context = chromium.new_context(offline=True, viewport={"width": viewport[0], "height": viewport[1]})
+    requests: list[str] = []
+    context.route("**/*", lambda route: (requests.append(route.request.url), route.abort())
+                  if not route.request.url.startswith(("file:", "blob:", "data:")) else route.continue_())
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(Path(path).as_uri())
+    page.wait_for_selector(ready, timeout=20_000)
+    try:
+        yield page
+    finally:
+        context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
+    assert not requests, f"the exported page tried the network: {requests}"
 
 
 class JupyterLab:

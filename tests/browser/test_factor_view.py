@@ -23,28 +23,10 @@ import xai_widgets as xw
 from xai_widgets import colormaps, wire
 from xai_widgets.widgets.similarity import factor_strengths
 
-from lab import PAINTED
+from lab import PAINTED, READ_CELLS
 
 ROW, K, OPACITY = "relu4", 3, 0.5
 
-# The colour at the centre of every cell of every panel: {"layer/image": [[r, g, b], ...]}.
-READ_CELLS = """
-([grids]) => {
-  const out = {};
-  for (const c of document.querySelectorAll('.xw-similarity canvas.xw-panel')) {
-    const key = c.dataset.layer + '/' + c.dataset.image;
-    const [h, w] = grids[key];
-    const css = c.getBoundingClientRect(), sx = c.width / css.width, sy = c.height / css.height;
-    const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, rgb = [];
-    for (let r = 0; r < h; r++) for (let q = 0; q < w; q++) {
-      const i = 4 * (Math.floor((r + 0.5) * css.height / h * sy) * c.width + Math.floor((q + 0.5) * css.width / w * sx));
-      rgb.push([px[i], px[i + 1], px[i + 2]]);
-    }
-    out[key] = rgb;
-  }
-  return out;
-}
-"""
 
 
 @pytest.fixture(scope="module")

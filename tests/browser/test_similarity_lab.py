@@ -13,7 +13,7 @@ import pytest
 
 from xai_widgets import colormaps
 
-from lab import PAINTED
+from lab import PAINTED, READ_CELLS
 
 SETUP = """
 import json, torch
@@ -25,27 +25,6 @@ w = xw.SimilarityOverlay(model, images, ["relu3", "relu4"], size=256, opacity=1.
 w
 """
 
-# JS run in the page: the colour at the centre of every cell of every panel.
-READ_CELLS = """
-([grids]) => {
-  const out = {};
-  for (const c of document.querySelectorAll('.xw-similarity canvas.xw-panel')) {
-    const key = c.dataset.layer + '/' + c.dataset.image;
-    const [h, w] = grids[key];
-    const css = c.getBoundingClientRect();
-    const sx = c.width / css.width, sy = c.height / css.height;
-    const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    const rgb = [];
-    for (let r = 0; r < h; r++) for (let q = 0; q < w; q++) {
-      const x = Math.floor((q + 0.5) * css.width / w * sx), y = Math.floor((r + 0.5) * css.height / h * sy);
-      const i = 4 * (y * c.width + x);
-      rgb.push([px[i], px[i + 1], px[i + 2]]);
-    }
-    out[key] = rgb;
-  }
-  return out;
-}
-"""
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import torch
 from xai_widgets import colormaps
 from xai_widgets.widgets.sweep import TransformSweep
 
+from lab import offline_page
 from toy_models import SharedReLUNet
 
 READY = "[data-xw-painted] .xw-sweep"
@@ -44,20 +45,8 @@ def widget():
 
 @pytest.fixture
 def sweep_page(chromium, widget, tmp_path):
-    path = widget.to_html(tmp_path / "sweep.html")
-    context = chromium.new_context(offline=True, viewport={"width": 1400, "height": 1000})
-    requests: list[str] = []
-    context.route("**/*", lambda route: (requests.append(route.request.url), route.abort())
-                  if not route.request.url.startswith(("file:", "blob:", "data:")) else route.continue_())
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(path.as_uri())
-    page.wait_for_selector(READY, timeout=20_000)
-    yield page
-    context.close()
-    assert not errors, errors
-    assert not requests, f"the exported page tried the network: {requests}"
+    with offline_page(chromium, widget.to_html(tmp_path / "sweep.html"), ready=READY, viewport=(1400, 1000)) as page:
+        yield page
 
 
 def hover_cell(page, copy, row, col, grid):

@@ -7,6 +7,8 @@ from pathlib import Path
 import anywidget
 import traitlets
 
+from .. import colormaps
+
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
@@ -86,3 +88,21 @@ class XaiWidget(anywidget.AnyWidget):
         from ..export import write_html
 
         return write_html(self, path, title=title or type(self).__name__)
+
+
+class OverlayWidget(XaiWidget):
+    """An image view shaded by a colour scale, with a pinned query: the traits such views share.
+
+    ``_data`` holds the shipped tensors (wire payloads), ``_colormaps`` the lookup tables the
+    browser colours with (the same ones :mod:`xai_widgets.colormaps` applies in Python).
+    """
+
+    _data = traitlets.Dict().tag(sync=True)
+    _colormaps = traitlets.Dict().tag(sync=True)
+    query = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
+    colormap = traitlets.Enum(sorted(colormaps.LUTS), default_value="gray").tag(sync=True)
+    vrange = traitlets.List(traitlets.Float(), default_value=[0.0, 1.0], minlen=2, maxlen=2).tag(sync=True)
+    opacity = traitlets.Float(0.7).tag(sync=True)
+
+    def __init__(self, **kwargs):
+        super().__init__(_colormaps={name: table.tobytes() for name, table in colormaps.LUTS.items()}, **kwargs)

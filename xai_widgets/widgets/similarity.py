@@ -22,7 +22,7 @@ from ..factorize import Factors, activation_factors
 from ..images import display_pixels, model_input, to_rgb_array
 from ..projection import SIMILARITIES, prepare_vectors, reduce_to_budget
 from ..similarity import synced_cell
-from .base import XaiWidget
+from .base import OverlayWidget
 
 __all__ = ["SimilarityOverlay", "factor_strengths"]
 
@@ -55,7 +55,7 @@ def factor_strengths(factors: Factors) -> torch.Tensor:
     return factors.maps / peak.clamp_min(1e-12)
 
 
-class SimilarityOverlay(XaiWidget):
+class SimilarityOverlay(OverlayWidget):
     """Interactive similarity overlays over one or more images and layers of a live model.
 
     Parameters
@@ -103,13 +103,7 @@ class SimilarityOverlay(XaiWidget):
     """
 
     _bundle = "similarity"
-    _data = traitlets.Dict().tag(sync=True)
-    _colormaps = traitlets.Dict().tag(sync=True)
-    query = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
-    colormap = traitlets.Enum(sorted(colormaps.LUTS), default_value="gray").tag(sync=True)
-    vrange = traitlets.List(traitlets.Float(), default_value=[0.0, 1.0], minlen=2, maxlen=2).tag(sync=True)
     auto_range = traitlets.Bool(False).tag(sync=True)
-    opacity = traitlets.Float(0.7).tag(sync=True)
     size = traitlets.Int(192).tag(sync=True)
     _factors = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
     factor_focus = traitlets.Int(-1).tag(sync=True)
@@ -146,7 +140,6 @@ class SimilarityOverlay(XaiWidget):
         self._similarity = similarity
         self._titles = titles
         super().__init__(
-            _colormaps={name: table.tobytes() for name, table in colormaps.LUTS.items()},
             opacity=opacity,
             size=size,
             auto_range=auto_range,

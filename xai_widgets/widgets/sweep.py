@@ -30,7 +30,7 @@ from ..capture import as_spatial, capture, model_device
 from ..images import display_pixels, model_input
 from ..similarity import unit_vectors
 from ..transforms import KINDS, sweep
-from .base import XaiWidget
+from .base import OverlayWidget
 
 __all__ = ["TransformSweep", "DEFAULT_VALUES"]
 
@@ -58,7 +58,7 @@ def _is_index(v) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
-class TransformSweep(XaiWidget):
+class TransformSweep(OverlayWidget):
     """Similarity of a patch to the same content in rotated or zoomed copies of the image.
 
     Parameters
@@ -102,12 +102,6 @@ class TransformSweep(XaiWidget):
     """
 
     _bundle = "transform_sweep"
-    _data = traitlets.Dict().tag(sync=True)
-    _colormaps = traitlets.Dict().tag(sync=True)
-    query = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
-    colormap = traitlets.Enum(sorted(colormaps.LUTS), default_value="gray").tag(sync=True)
-    vrange = traitlets.List(traitlets.Float(), default_value=[0.0, 1.0], minlen=2, maxlen=2).tag(sync=True)
-    opacity = traitlets.Float(0.7).tag(sync=True)
     size = traitlets.Int(160).tag(sync=True)
 
     _browser_traits = frozenset({"query", "colormap", "opacity"})
@@ -157,7 +151,6 @@ class TransformSweep(XaiWidget):
         signed = self._state["negative"]
         super().__init__(
             _data=self._state["data"],
-            _colormaps={name: table.tobytes() for name, table in colormaps.LUTS.items()},
             colormap=colormap or ("diverging" if signed else "gray"),
             vrange=[-1.0, 1.0] if signed else [0.0, 1.0],
             opacity=float(opacity),
