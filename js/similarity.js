@@ -11,37 +11,18 @@
 // vrange, auto_range, opacity, size, message, _factors, factor_focus. Hover never
 // talks to the kernel; only clicks / keys / controls call model.set + model.save_changes.
 import { decode, bytesOf } from "./lib/tensor.js";
-import { makeLut, drawColorbar } from "./lib/colormap.js";
 import { DotArena, arenaBytes } from "./lib/simdot.js";
 import { loadFactors, fillFactorPixels } from "./lib/factors.js";
+import { elem, widgetRoot, lifecycle, getNum, hintLine, statusBoxes } from "./lib/dom.js";
+import { headerControls, bindControls, loadColormap, vrangeOf, setTicks } from "./lib/controls.js";
+import { widgetStyle } from "./lib/style.js";
+import { clampInt, displaySize, scaledImage, makePanel, drawBase, drawOverlay, outlineCell } from "./lib/panels.js";
+import { frameQueue, listenMoves, isPanel, leavesPanels, dispatchPaint, firstPaintMarker, pinKeys } from "./lib/hover.js";
 
-const STYLE = `
-.xw-similarity {
-  font-family: var(--jp-ui-font-family, system-ui, -apple-system, "Segoe UI", Roboto, sans-serif);
-  font-size: var(--jp-ui-font-size1, 13px);
-  color: var(--jp-ui-font-color1, #222);
-  background: var(--jp-layout-color1, #fff);
-  padding: 8px;
-  box-sizing: border-box;
-  max-width: 100%;
-  line-height: 1.35;
-}
-.xw-similarity * { box-sizing: border-box; }
-.xw-similarity .xw-header { display: flex; flex-wrap: wrap; gap: 6px 16px; align-items: center; }
-.xw-similarity .xw-header label { display: inline-flex; align-items: center; gap: 6px; cursor: pointer; }
-.xw-similarity select {
-  font: inherit; color: var(--jp-ui-font-color1, #222); background: var(--jp-layout-color1, #fff);
-  border: 1px solid var(--jp-border-color1, #bdbdbd); border-radius: 2px; padding: 1px 4px;
-}
-.xw-similarity input[type="range"] { width: 100px; accent-color: var(--jp-brand-color1, #1976d2); }
+const STYLE = widgetStyle(
+  ".xw-similarity",
+  `
 .xw-similarity input[type="checkbox"] { accent-color: var(--jp-brand-color1, #1976d2); margin: 0; }
-.xw-similarity .xw-legend { display: inline-flex; flex-direction: column; gap: 1px; }
-.xw-similarity .xw-colorbar { display: block; box-shadow: 0 0 0 1px var(--jp-border-color2, #e0e0e0); }
-.xw-similarity .xw-ticks {
-  display: flex; justify-content: space-between; gap: 8px;
-  font-size: var(--jp-ui-font-size0, 11px); color: var(--jp-ui-font-color2, #555);
-  font-variant-numeric: tabular-nums;
-}
 .xw-similarity .xw-factors { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 6px; margin-top: 6px; }
 .xw-similarity .xw-factor-caption { color: var(--jp-ui-font-color2, #616161); margin-right: 2px; }
 .xw-similarity .xw-factor-chip {
@@ -57,12 +38,6 @@ const STYLE = `
 .xw-similarity .xw-factors.xw-focused .xw-factor-chip[aria-pressed="false"] { color: var(--jp-ui-font-color2, #616161); }
 .xw-similarity .xw-swatch {
   width: 12px; height: 12px; border-radius: 2px; box-shadow: 0 0 0 1px var(--jp-border-color2, #e0e0e0);
-}
-.xw-similarity .xw-hint { margin: 4px 0 6px; font-size: var(--jp-ui-font-size0, 11px); color: var(--jp-ui-font-color2, #616161); }
-.xw-similarity .xw-hint kbd {
-  font-family: var(--jp-code-font-family, monospace); font-size: inherit;
-  border: 1px solid var(--jp-border-color2, #e0e0e0); border-radius: 3px; padding: 0 3px;
-  background: var(--jp-layout-color2, #eee);
 }
 .xw-similarity .xw-grid {
   display: grid; gap: 6px 8px; align-items: start; justify-items: start;
@@ -85,31 +60,8 @@ const STYLE = `
   margin-top: 6px; min-height: 1.35em; white-space: pre-wrap;
   font-variant-numeric: tabular-nums; color: var(--jp-ui-font-color1, #222);
 }
-.xw-similarity .xw-message, .xw-similarity .xw-error {
-  margin-top: 6px; padding: 6px 8px; border-radius: 3px; white-space: pre-wrap;
-  color: var(--jp-ui-font-color1, #222);
-}
-.xw-similarity .xw-message {
-  border: 1px solid var(--jp-warn-color1, #f57c00); background: rgba(245, 124, 0, 0.12);
-}
-.xw-similarity .xw-error {
-  border: 1px solid var(--jp-error-color1, #d32f2f); background: rgba(211, 47, 47, 0.12);
-}
-.xw-similarity [hidden] { display: none !important; }
-`;
-
-const OUTLINE = "#ffff00";
-
-function elem(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text != null) node.textContent = text;
-  return node;
-}
-
-function clampInt(v, lo, hi) {
-  return v < lo ? lo : v > hi ? hi : v;
-}
+`,
+);
 
 function fmtTick(v) {
   if (!Number.isFinite(v)) return String(v);
@@ -119,12 +71,6 @@ function fmtTick(v) {
 
 function fmtSim(v) {
   return Number.isFinite(v) ? v.toFixed(3) : String(v);
-}
-
-/** Display size (CSS px) of an image W0 x H0 whose long side is `size` (rounded half up, >= 1). */
-function displaySize(W0, H0, size) {
-  if (W0 >= H0) return [size, Math.max(1, Math.floor((size * H0) / W0 + 0.5))];
-  return [Math.max(1, Math.floor((size * W0) / H0 + 0.5)), size];
 }
 
 /** Decode and validate `_data`; activations go into one DotArena (contiguous per layer). */
@@ -229,44 +175,20 @@ function computeSims(D, q) {
 }
 
 function render({ model, el }) {
-  const disposers = [];
-  const listen = (target, type, fn, opts) => {
-    target.addEventListener(type, fn, opts);
-    disposers.push(() => target.removeEventListener(type, fn, opts));
-  };
-  const onModel = (name, fn) => {
-    model.on(name, fn);
-    disposers.push(() => model.off(name, fn));
-  };
+  const life = lifecycle(model);
+  const { listen, onModel } = life;
 
   // ------------------------------------------------------------------ DOM
-  const root = elem("div", "xw-similarity");
-  root.appendChild(elem("style", null, STYLE));
+  const root = widgetRoot("xw-similarity", STYLE);
 
   const header = elem("div", "xw-header");
-  const cmapLabel = elem("label", null, "colormap");
-  const cmapSelect = elem("select", "xw-colormap");
-  cmapLabel.appendChild(cmapSelect);
-  const opLabel = elem("label", null, "opacity");
-  const opInput = elem("input", "xw-opacity");
-  opInput.type = "range";
-  opInput.min = "0";
-  opInput.max = "1";
-  opInput.step = "0.05";
-  opLabel.appendChild(opInput);
+  const controls = headerControls(true);
+  const { opInput } = controls;
   const autoLabel = elem("label");
   const autoInput = elem("input", "xw-auto-range");
   autoInput.type = "checkbox";
   autoLabel.append(autoInput, document.createTextNode("auto range"));
-  const legend = elem("div", "xw-legend");
-  const colorbar = elem("canvas", "xw-colorbar");
-  const ticks = elem("div", "xw-ticks");
-  const tickLo = elem("span", "xw-tick xw-tick-lo");
-  const tickMid = elem("span", "xw-tick xw-tick-mid");
-  const tickHi = elem("span", "xw-tick xw-tick-hi");
-  ticks.append(tickLo, tickMid, tickHi);
-  legend.append(colorbar, ticks);
-  header.append(cmapLabel, opLabel, autoLabel, legend);
+  header.append(controls.cmapLabel, controls.opLabel, autoLabel, controls.legend);
 
   // NMF legend: caption + one toggle chip per group; shown only while `_factors` is set.
   const factorBar = elem("div", "xw-factors");
@@ -276,8 +198,7 @@ function render({ model, el }) {
   const factorChips = elem("span", "xw-factor-chips");
   factorBar.append(factorCaption, factorChips);
 
-  const hint = elem("div", "xw-hint");
-  const hintParts = [
+  const hint = hintLine([
     ["", "hover: compare · click: pin / unpin · focus the grid, then "],
     ["kbd", "←↑↓→"],
     ["", " move & pin · "],
@@ -287,22 +208,15 @@ function render({ model, el }) {
     ["", " previous / next image · "],
     ["kbd", "Esc"],
     ["", " unpin"],
-  ];
-  for (const [tag, text] of hintParts) hint.append(tag ? elem(tag, null, text) : document.createTextNode(text));
+  ]);
 
   const grid = elem("div", "xw-grid");
   grid.tabIndex = 0;
   grid.setAttribute("role", "application");
   grid.setAttribute("aria-label", "similarity grid");
   grid.setAttribute("data-lm-suppress-shortcuts", "true");
-  const readout = elem("div", "xw-readout");
-  readout.setAttribute("aria-live", "polite");
-  const errorBox = elem("div", "xw-error");
-  errorBox.hidden = true;
-  const messageBox = elem("div", "xw-message");
-  messageBox.setAttribute("role", "status");
-  messageBox.hidden = true;
-  root.append(header, factorBar, hint, grid, readout, errorBox, messageBox);
+  const status = statusBoxes(model);
+  root.append(header, factorBar, hint, grid, status.readout, status.errorBox, status.messageBox);
   el.appendChild(root);
 
   // ---------------------------------------------------------------- state
@@ -313,13 +227,7 @@ function render({ model, el }) {
   let hover = null; // internal cell under the pointer (same shape) or null
   let factors = null; // loadFactors() result + tints: one small canvas per image (the factor row's tint)
   let lut = null;
-  let lutName = "";
-  let painted = false;
-
-  const getNum = (name, dflt) => {
-    const v = Number(model.get(name));
-    return Number.isFinite(v) ? v : dflt;
-  };
+  const markPainted = firstPaintMarker(el);
 
   function toExternal(q) {
     return q && D ? { image: q.image, layer: D.layers[q.layer].name, row: q.row, col: q.col } : null;
@@ -351,94 +259,33 @@ function render({ model, el }) {
   // ------------------------------------------------------------- drawing
   function currentRange(active) {
     if (model.get("auto_range") && active && D && Number.isFinite(D.smin)) return [D.smin, D.smax];
-    const vr = model.get("vrange");
-    const lo = Array.isArray(vr) ? Number(vr[0]) : NaN;
-    const hi = Array.isArray(vr) ? Number(vr[1]) : NaN;
-    return [Number.isFinite(lo) ? lo : 0, Number.isFinite(hi) ? hi : 1];
+    return vrangeOf(model);
   }
 
   function updateLut() {
-    const maps = model.get("_colormaps") || {};
-    let name = model.get("colormap");
-    if (!(name in maps)) name = Object.keys(maps)[0] || "";
-    lutName = name;
-    lut = makeLut(maps[name]);
-    if (!lut) {
-      // No table from Python: a plain grey ramp keeps the widget usable.
-      const ramp = new Uint8Array(768);
-      for (let i = 0; i < 768; i++) ramp[i] = Math.floor(i / 3);
-      lut = makeLut(ramp);
-    }
-    const names = Object.keys(maps);
-    if (cmapSelect.options.length !== names.length || names.some((n, i) => cmapSelect.options[i].value !== n)) {
-      cmapSelect.replaceChildren(
-        ...names.map((n) => {
-          const o = elem("option", null, n);
-          o.value = n;
-          return o;
-        }),
-      );
-    }
-    cmapSelect.value = lutName;
-    drawColorbar(colorbar, lut, 160, 10);
+    lut = loadColormap(model, controls);
   }
 
   function updateLegend(active) {
     if (model.get("auto_range") && !active) {
-      tickLo.textContent = "";
-      tickMid.textContent = "auto range";
-      tickHi.textContent = "";
+      setTicks(controls, "", "auto range", "");
       return;
     }
     const [lo, hi] = currentRange(active);
-    tickLo.textContent = fmtTick(lo);
-    tickMid.textContent = fmtTick((lo + hi) / 2);
-    tickHi.textContent = fmtTick(hi);
+    setTicks(controls, fmtTick(lo), fmtTick((lo + hi) / 2), fmtTick(hi));
   }
 
   function drawPanel(j, n, active, lo, hi, alpha) {
     const P = panels[j][n];
-    const ctx = P.ctx;
-    const bw = P.canvas.width;
-    const bh = P.canvas.height;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.globalAlpha = 1;
-    ctx.drawImage(bases[n], 0, 0);
+    drawBase(P, bases[n]);
     if (factors && j === factors.row) {
       // one texel per cell, nearest neighbour: the same cell geometry as the similarity overlay
-      ctx.imageSmoothingEnabled = false;
-      ctx.drawImage(factors.tints[n], 0, 0, P.w, P.h, 0, 0, bw, bh);
+      P.ctx.imageSmoothingEnabled = false;
+      P.ctx.drawImage(factors.tints[n], 0, 0, P.w, P.h, 0, 0, P.canvas.width, P.canvas.height);
     }
     if (!active) return;
-    const L = D.layers[j];
-    const sims = L.sims[n];
-    const px = P.px;
-    const table = lut.rgba32;
-    const span = hi > lo ? hi - lo : 1; // degenerate range: as colormaps.apply in Python
-    for (let i = 0; i < sims.length; i++) {
-      let t = (sims[i] - lo) / span;
-      if (t < 0) t = 0;
-      else if (t > 1) t = 1;
-      // NaN similarity -> transparent cell
-      px[i] = t === t ? table[Math.floor(t * 255 + 0.5)] : 0;
-    }
-    P.sctx.putImageData(P.img, 0, 0);
-    ctx.imageSmoothingEnabled = false;
-    ctx.globalAlpha = alpha;
-    ctx.drawImage(P.small, 0, 0, P.w, P.h, 0, 0, bw, bh);
-    ctx.globalAlpha = 1;
-    if (n === active.image) {
-      const [r, c] = cellAt(D, active, j);
-      ctx.setTransform(bw / P.W, 0, 0, bh / P.H, 0, 0);
-      const x0 = (c * P.W) / P.w;
-      const x1 = ((c + 1) * P.W) / P.w;
-      const y0 = (r * P.H) / P.h;
-      const y1 = ((r + 1) * P.H) / P.h;
-      ctx.lineWidth = 2;
-      ctx.strokeStyle = OUTLINE;
-      ctx.strokeRect(x0 + 1, y0 + 1, Math.max(0, x1 - x0 - 2), Math.max(0, y1 - y0 - 2));
-      ctx.setTransform(1, 0, 0, 1, 0, 0);
-    }
+    drawOverlay(P, D.layers[j].sims[n], lut, lo, hi, alpha);
+    if (n === active.image) outlineCell(P, ...cellAt(D, active, j));
   }
 
   /** Redraw everything that depends on the active query; returns the active query. */
@@ -447,17 +294,13 @@ function render({ model, el }) {
     const active = pinned || hover;
     if (active) computeSims(D, active);
     const [lo, hi] = currentRange(active);
-    const alpha = Math.min(1, Math.max(0, getNum("opacity", 0.7)));
+    const alpha = Math.min(1, Math.max(0, getNum(model, "opacity", 0.7)));
     for (let j = 0; j < panels.length; j++) {
       for (let n = 0; n < panels[j].length; n++) drawPanel(j, n, active, lo, hi, alpha);
     }
     updateLegend(active);
     updateReadout();
-    if (!painted) {
-      painted = true;
-      // the wall-clock time of the first frame (benchmarks compare it with the kernel's clock)
-      el.dataset.xwPainted = String(performance.timeOrigin + performance.now());
-    }
+    markPainted();
     return active;
   }
 
@@ -472,8 +315,7 @@ function render({ model, el }) {
       const s = D.layers[j].sims[n][row * D.layers[j].grids[n].w + col];
       parts.push(`${pinned ? "pointer: " : ""}layer ${D.layers[j].name} · image ${n} · cell (${row}, ${col}) · similarity ${fmtSim(s)}`);
     }
-    const text = parts.join("   |   ");
-    if (readout.textContent !== text) readout.textContent = text;
+    status.setReadout(parts.join("   |   "));
   }
 
   // --------------------------------------------------------------- layout
@@ -482,8 +324,7 @@ function render({ model, el }) {
     panels = [];
     bases = [];
     if (!D) return;
-    const size = Math.max(1, Math.round(getNum("size", 256)));
-    const dpr = window.devicePixelRatio || 1;
+    const size = Math.max(1, Math.round(getNum(model, "size", 256)));
     const N = D.images.length;
     grid.style.gridTemplateColumns = `auto repeat(${N}, max-content)`;
     grid.appendChild(elem("div", "xw-corner"));
@@ -493,31 +334,7 @@ function render({ model, el }) {
       t.title = im.title;
       t.style.maxWidth = `${dims[n][0]}px`;
       grid.appendChild(t);
-      // Source pixels -> canvas, then scaled (smoothed) once to the panel backing size.
-      const src = elem("canvas");
-      src.width = im.W0;
-      src.height = im.H0;
-      const sctx = src.getContext("2d");
-      const img = sctx.createImageData(im.W0, im.H0);
-      const d = img.data;
-      const b = im.bytes;
-      const ch = im.ch;
-      for (let i = 0, p = 0, o = 0; i < im.W0 * im.H0; i++, p += ch, o += 4) {
-        d[o] = b[p];
-        d[o + 1] = ch >= 3 ? b[p + 1] : b[p];
-        d[o + 2] = ch >= 3 ? b[p + 2] : b[p];
-        d[o + 3] = 255;
-      }
-      sctx.putImageData(img, 0, 0);
-      const [W, H] = dims[n];
-      const base = elem("canvas");
-      base.width = Math.max(1, Math.round(W * dpr));
-      base.height = Math.max(1, Math.round(H * dpr));
-      const bctx = base.getContext("2d");
-      bctx.imageSmoothingEnabled = true;
-      bctx.imageSmoothingQuality = "high";
-      bctx.drawImage(src, 0, 0, im.W0, im.H0, 0, 0, base.width, base.height);
-      bases.push(base);
+      bases.push(scaledImage(im, ...dims[n]));
     });
     D.layers.forEach((L, j) => {
       const label = elem("div", "xw-rowlabel");
@@ -528,40 +345,13 @@ function render({ model, el }) {
       const row = [];
       D.images.forEach((im, n) => {
         const [W, H] = dims[n];
-        const canvas = elem("canvas", "xw-panel");
-        canvas.dataset.layer = String(j);
-        canvas.dataset.image = String(n);
-        canvas.width = bases[n].width;
-        canvas.height = bases[n].height;
-        canvas.style.width = `${W}px`;
-        canvas.style.height = `${H}px`;
-        grid.appendChild(canvas);
         const { h, w } = L.grids[n];
-        const small = elem("canvas");
-        small.width = w;
-        small.height = h;
-        const sctx = small.getContext("2d");
-        const img = sctx.createImageData(w, h);
-        row.push({
-          canvas,
-          ctx: canvas.getContext("2d"),
-          W,
-          H,
-          w,
-          h,
-          small,
-          sctx,
-          img,
-          px: new Uint32Array(img.data.buffer),
-        });
+        const P = makePanel(W, H, w, h, { layer: String(j), image: String(n) });
+        grid.appendChild(P.canvas);
+        row.push(P);
       });
       panels.push(row);
     });
-  }
-
-  function showError(text) {
-    errorBox.textContent = text;
-    errorBox.hidden = !text;
   }
 
   // -------------------------------------------------------------- factors
@@ -572,15 +362,7 @@ function render({ model, el }) {
 
   /** Load `_factors` for the current data: the legend and one small canvas per image. */
   function setFactors(raw) {
-    factors = null;
-    if (D) {
-      try {
-        factors = loadFactors(raw, D.layers);
-        showError("");
-      } catch (err) {
-        showError(`factor groups: ${err && err.message ? err.message : err}`);
-      }
-    }
+    factors = D ? status.attempt("factor groups", () => loadFactors(raw, D.layers)) : null;
     factorBar.hidden = !factors;
     factorChips.replaceChildren();
     if (!factors) return;
@@ -628,13 +410,7 @@ function render({ model, el }) {
   function rebuild(rawFactors) {
     hover = null;
     pointerCell = null;
-    try {
-      D = loadData(model.get("_data"));
-      showError("");
-    } catch (err) {
-      D = null;
-      showError(`similarity widget: ${err && err.message ? err.message : err}`);
-    }
+    D = status.attempt("similarity widget", () => loadData(model.get("_data")));
     pinned = validateQuery(model.get("query"));
     layout();
     setFactors(rawFactors);
@@ -654,27 +430,16 @@ function render({ model, el }) {
   }
 
   function syncControls() {
-    opInput.value = String(getNum("opacity", 0.7));
+    opInput.value = String(getNum(model, "opacity", 0.7));
     autoInput.checked = !!model.get("auto_range");
   }
 
-  function syncMessage() {
-    const m = model.get("message");
-    const text = m == null ? "" : String(m);
-    messageBox.textContent = text;
-    messageBox.hidden = text.length === 0;
-  }
-
   // ---------------------------------------------------------------- hover
-  // Pointer moves are throttled to animation frames: when no frame callback is
-  // pending the move is handled at once (lowest latency); moves arriving while
-  // one is pending are coalesced and the latest is handled in the next frame.
-  let pending = null; // {ev, cell}
-  let rafId = 0;
+  const frames = frameQueue();
 
   function hitTest(ev) {
     const t = ev.target;
-    if (!D || !t || !t.classList || !t.classList.contains("xw-panel")) return null;
+    if (!D || !isPanel(t)) return null;
     const j = Number(t.dataset.layer);
     const n = Number(t.dataset.image);
     const P = panels[j] && panels[j][n];
@@ -699,60 +464,24 @@ function render({ model, el }) {
     pointerCell = cell;
     hover = cell;
     const active = pinned || hover;
-    let repainted = false;
     if (!sameQuery(before, active)) {
       paint();
-      repainted = true;
+      dispatchPaint(el, ev, t0, toExternal(active));
     } else if (!sameQuery(beforePointer, cell)) {
       updateReadout();
     }
-    // latency: pointer event creation -> painted (includes the browser's input delivery);
-    // work: time spent here (hit-test excluded), i.e. recompute + redraw.
-    if (!repainted) return;
-    const now = performance.now();
-    el.dispatchEvent(
-      new CustomEvent("xw-paint", {
-        detail: { latency: now - ev.timeStamp, work: now - t0, query: toExternal(active) },
-      }),
-    );
   }
 
-  function onFrame() {
-    rafId = 0;
-    if (!pending) return;
-    const p = pending;
-    pending = null;
-    rafId = requestAnimationFrame(onFrame);
-    processHover(p.ev, p.cell);
-  }
-
-  function queueHover(ev, cell) {
-    if (rafId) {
-      pending = { ev, cell };
-      return;
-    }
-    rafId = requestAnimationFrame(onFrame);
-    processHover(ev, cell);
-  }
-
-  // pointerrawupdate (Chromium, secure contexts) is delivered as soon as the input
-  // arrives, while pointermove waits for the next animation frame (rAF-aligned input),
-  // which costs up to a frame of latency. Listen to both: whichever comes first does the
-  // work, the other finds the same cell and repaints nothing.
-  listen(grid, "pointermove", (ev) => queueHover(ev, hitTest(ev)));
-  if ("onpointerrawupdate" in window) listen(grid, "pointerrawupdate", (ev) => queueHover(ev, hitTest(ev)));
+  const queueHover = (ev, cell) => frames.queue(() => processHover(ev, cell));
+  listenMoves(listen, grid, (ev) => queueHover(ev, hitTest(ev)));
   listen(grid, "pointerout", (ev) => {
-    const t = ev.target;
-    if (!t || !t.classList || !t.classList.contains("xw-panel")) return;
-    const to = ev.relatedTarget;
-    if (to && to.classList && to.classList.contains("xw-panel") && grid.contains(to)) return;
-    queueHover(ev, null);
+    if (leavesPanels(ev, grid)) queueHover(ev, null);
   });
   listen(grid, "click", (ev) => {
     const cell = hitTest(ev);
     if (!cell) return;
     pointerCell = cell;
-    if (pending) pending = null;
+    frames.drop();
     if (pinned) {
       hover = cell;
       setQuery(null);
@@ -760,16 +489,8 @@ function render({ model, el }) {
       setQuery(cell);
     }
   });
-  listen(root, "keydown", (ev) => {
-    if (!D || ev.altKey || ev.ctrlKey || ev.metaKey) return;
-    if (ev.key === "Escape") {
-      if (!pinned) return;
-      ev.preventDefault();
-      ev.stopPropagation();
-      setQuery(null);
-      return;
-    }
-    if (ev.target !== grid || D.images.length === 0 || D.layers.length === 0) return;
+  const moveTo = (ev) => {
+    if (!D || ev.target !== grid || D.images.length === 0 || D.layers.length === 0) return null;
     const q = pinned ? { ...pinned } : { image: 0, layer: 0, row: 0, col: 0 };
     switch (ev.key) {
       case "ArrowUp":
@@ -795,27 +516,18 @@ function render({ model, el }) {
         break;
       }
       default:
-        return;
+        return null;
     }
     const g = D.layers[q.layer].grids[q.image];
     q.row = clampInt(q.row, 0, g.h - 1);
     q.col = clampInt(q.col, 0, g.w - 1);
-    ev.preventDefault();
-    ev.stopPropagation();
     pointerCell = null;
-    setQuery(q);
-  });
+    return q;
+  };
+  listen(root, "keydown", pinKeys(() => pinned, setQuery, moveTo));
 
   // ------------------------------------------------------------- controls
-  listen(cmapSelect, "change", () => {
-    model.set("colormap", cmapSelect.value);
-    model.save_changes();
-  });
-  listen(opInput, "input", () => model.set("opacity", Number(opInput.value)));
-  listen(opInput, "change", () => {
-    model.set("opacity", Number(opInput.value));
-    model.save_changes();
-  });
+  bindControls(listen, model, controls);
   listen(autoInput, "change", () => {
     model.set("auto_range", autoInput.checked);
     model.save_changes();
@@ -858,18 +570,16 @@ function render({ model, el }) {
     paint();
   });
   onModel("change:vrange", () => paint());
-  onModel("change:message", syncMessage);
+  onModel("change:message", status.syncMessage);
 
   updateLut();
   syncControls();
-  syncMessage();
+  status.syncMessage();
   rebuild(model.get("_factors"));
 
   return () => {
-    for (const dispose of disposers.splice(0)) dispose();
-    if (rafId) cancelAnimationFrame(rafId);
-    rafId = 0;
-    pending = null;
+    life.dispose();
+    frames.dispose();
     root.remove();
     D = null;
     factors = null;

@@ -10,38 +10,17 @@
 // vrange, opacity, size, message. Hover never talks to the kernel; clicks, keys and
 // the controls call model.set + model.save_changes.
 import { decode, bytesOf } from "./lib/tensor.js";
-import { makeLut, drawColorbar } from "./lib/colormap.js";
 import { DotArena, arenaBytes } from "./lib/simdot.js";
 import { LineChart, CHART_STYLE, fmtNumber } from "./lib/chart.js";
+import { elem, widgetRoot, lifecycle, getNum, hintLine, statusBoxes } from "./lib/dom.js";
+import { headerControls, bindControls, loadColormap, vrangeOf, setTicks } from "./lib/controls.js";
+import { widgetStyle } from "./lib/style.js";
+import { clampInt, displaySize, scaledImage, makePanel, drawBase, drawOverlay, outlineCell } from "./lib/panels.js";
+import { frameQueue, listenMoves, isPanel, leavesPanels, dispatchPaint, firstPaintMarker, pinKeys } from "./lib/hover.js";
 
-const STYLE = `
-.xw-sweep {
-  font-family: var(--jp-ui-font-family, system-ui, -apple-system, "Segoe UI", Roboto, sans-serif);
-  font-size: var(--jp-ui-font-size1, 13px);
-  color: var(--jp-ui-font-color1, #222);
-  background: var(--jp-layout-color1, #fff);
-  padding: 8px; box-sizing: border-box; max-width: 100%; line-height: 1.35;
-}
-.xw-sweep * { box-sizing: border-box; }
-.xw-sweep .xw-header { display: flex; flex-wrap: wrap; gap: 6px 16px; align-items: center; }
-.xw-sweep .xw-header label { display: inline-flex; align-items: center; gap: 6px; cursor: pointer; }
+const STYLE =
+  widgetStyle(".xw-sweep", `
 .xw-sweep .xw-caption { font-weight: 600; }
-.xw-sweep select {
-  font: inherit; color: var(--jp-ui-font-color1, #222); background: var(--jp-layout-color1, #fff);
-  border: 1px solid var(--jp-border-color1, #bdbdbd); border-radius: 2px; padding: 1px 4px;
-}
-.xw-sweep input[type="range"] { width: 100px; accent-color: var(--jp-brand-color1, #1976d2); }
-.xw-sweep .xw-legend { display: inline-flex; flex-direction: column; gap: 1px; }
-.xw-sweep .xw-colorbar { display: block; box-shadow: 0 0 0 1px var(--jp-border-color2, #e0e0e0); }
-.xw-sweep .xw-ticks {
-  display: flex; justify-content: space-between; gap: 8px;
-  font-size: var(--jp-ui-font-size0, 11px); color: var(--jp-ui-font-color2, #555); font-variant-numeric: tabular-nums;
-}
-.xw-sweep .xw-hint { margin: 4px 0 6px; font-size: var(--jp-ui-font-size0, 11px); color: var(--jp-ui-font-color2, #616161); }
-.xw-sweep .xw-hint kbd {
-  font-family: var(--jp-code-font-family, monospace); font-size: inherit;
-  border: 1px solid var(--jp-border-color2, #e0e0e0); border-radius: 3px; padding: 0 3px; background: var(--jp-layout-color2, #eee);
-}
 .xw-sweep .xw-body { width: max-content; max-width: 100%; }
 .xw-sweep .xw-strip {
   display: flex; flex-wrap: nowrap; gap: 8px; align-items: flex-start; padding: 4px; border-radius: 3px; outline: none;
@@ -66,31 +45,9 @@ const STYLE = `
 .xw-sweep .xw-key-cell::before { border-top: 2px solid var(--jp-brand-color1, #1976d2); }
 .xw-sweep .xw-key-mean::before { border-top: 2px dashed var(--jp-ui-font-color3, #9e9e9e); }
 .xw-sweep .xw-readout { margin-top: 6px; min-height: 1.35em; white-space: pre-wrap; font-variant-numeric: tabular-nums; }
-.xw-sweep .xw-message, .xw-sweep .xw-error {
-  margin-top: 6px; padding: 6px 8px; border-radius: 3px; white-space: pre-wrap; color: var(--jp-ui-font-color1, #222);
-}
-.xw-sweep .xw-message { border: 1px solid var(--jp-warn-color1, #f57c00); background: rgba(245, 124, 0, 0.12); }
-.xw-sweep .xw-error { border: 1px solid var(--jp-error-color1, #d32f2f); background: rgba(211, 47, 47, 0.12); }
-.xw-sweep [hidden] { display: none !important; }
-${CHART_STYLE}
-`;
+`) + CHART_STYLE;
 
-const OUTLINE = "#ffff00";
-
-function elem(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text != null) node.textContent = text;
-  return node;
-}
-
-const clampInt = (v, lo, hi) => (v < lo ? lo : v > hi ? hi : v);
 const fmtSim = (v) => (Number.isFinite(v) ? v.toFixed(3) : "none");
-
-function displaySize(W0, H0, size) {
-  if (W0 >= H0) return [size, Math.max(1, Math.floor((size * H0) / W0 + 0.5))];
-  return [Math.max(1, Math.floor((size * W0) / H0 + 0.5)), size];
-}
 
 function loadPixels(p, what) {
   if (!p || !Array.isArray(p.shape) || p.shape.length !== 3 || Number(p.shape[2]) !== 3) {
@@ -149,43 +106,21 @@ function loadData(raw) {
 }
 
 function render({ model, el }) {
-  const disposers = [];
-  const listen = (target, type, fn, opts) => {
-    target.addEventListener(type, fn, opts);
-    disposers.push(() => target.removeEventListener(type, fn, opts));
-  };
-  const onModel = (name, fn) => {
-    model.on(name, fn);
-    disposers.push(() => model.off(name, fn));
-  };
+  const life = lifecycle(model);
+  const { listen, onModel } = life;
 
   // ------------------------------------------------------------------ DOM
-  const root = elem("div", "xw-sweep");
-  root.appendChild(elem("style", null, STYLE));
+  const root = widgetRoot("xw-sweep", STYLE);
   const header = elem("div", "xw-header");
   const caption = elem("span", "xw-caption");
-  const cmapLabel = elem("label", null, "colormap");
-  const cmapSelect = elem("select", "xw-colormap");
-  cmapLabel.appendChild(cmapSelect);
-  const opLabel = elem("label", null, "opacity");
-  const opInput = elem("input", "xw-opacity");
-  Object.assign(opInput, { type: "range", min: "0", max: "1", step: "0.05" });
-  opLabel.appendChild(opInput);
-  const legend = elem("div", "xw-legend");
-  const colorbar = elem("canvas", "xw-colorbar");
-  const ticks = elem("div", "xw-ticks");
-  const tickLo = elem("span", "xw-tick");
-  const tickMid = elem("span", "xw-tick");
-  const tickHi = elem("span", "xw-tick");
-  ticks.append(tickLo, tickMid, tickHi);
-  legend.append(colorbar, ticks);
-  header.append(caption, cmapLabel, opLabel, legend);
+  const controls = headerControls(false);
+  const { opInput } = controls;
+  header.append(caption, controls.cmapLabel, controls.opLabel, controls.legend);
 
-  const hint = elem("div", "xw-hint");
-  for (const [tag, text] of [
+  const hint = hintLine([
     ["", "hover a cell of the original · click: pin / unpin · hover a copy or a chart point to pair them · "],
     ["kbd", "←↑↓→"], ["", " move & pin · "], ["kbd", "Esc"], ["", " unpin"],
-  ]) hint.append(tag ? elem(tag, null, text) : document.createTextNode(text));
+  ]);
 
   const body = elem("div", "xw-body");
   const strip = elem("div", "xw-strip");
@@ -198,14 +133,8 @@ function render({ model, el }) {
   const chartKey = elem("div", "xw-chart-key");
   chartKey.append(elem("span", "xw-key-cell", "hovered cell"), elem("span", "xw-key-mean", "mean over all cells"));
   body.append(strip, chart.el, chartKey);
-  const readout = elem("div", "xw-readout");
-  readout.setAttribute("aria-live", "polite");
-  const errorBox = elem("div", "xw-error");
-  errorBox.hidden = true;
-  const messageBox = elem("div", "xw-message");
-  messageBox.setAttribute("role", "status");
-  messageBox.hidden = true;
-  root.append(header, hint, body, readout, errorBox, messageBox);
+  const status = statusBoxes(model);
+  root.append(header, hint, body, status.readout, status.errorBox, status.messageBox);
   el.appendChild(root);
 
   // ---------------------------------------------------------------- state
@@ -217,12 +146,7 @@ function render({ model, el }) {
   let pointer = null; // {image, row, col} under the pointer (image 0 = original)
   let curve = [];
   let lut = null;
-  let painted = false;
-
-  const getNum = (name, dflt) => {
-    const v = Number(model.get(name));
-    return Number.isFinite(v) ? v : dflt;
-  };
+  const markPainted = firstPaintMarker(el);
   const same = (a, b) => a === b || (!!a && !!b && a.row === b.row && a.col === b.col);
 
   function validateQuery(q) {
@@ -261,74 +185,19 @@ function render({ model, el }) {
   }
 
   // ------------------------------------------------------------- drawing
-  function range() {
-    const vr = model.get("vrange");
-    const lo = Array.isArray(vr) ? Number(vr[0]) : NaN;
-    const hi = Array.isArray(vr) ? Number(vr[1]) : NaN;
-    return [Number.isFinite(lo) ? lo : 0, Number.isFinite(hi) ? hi : 1];
-  }
-
   function updateLut() {
-    const maps = model.get("_colormaps") || {};
-    let name = model.get("colormap");
-    if (!(name in maps)) name = Object.keys(maps)[0] || "";
-    lut = makeLut(maps[name]);
-    if (!lut) {
-      const ramp = new Uint8Array(768);
-      for (let i = 0; i < 768; i++) ramp[i] = Math.floor(i / 3);
-      lut = makeLut(ramp);
-    }
-    const names = Object.keys(maps);
-    if (cmapSelect.options.length !== names.length || names.some((n, i) => cmapSelect.options[i].value !== n)) {
-      cmapSelect.replaceChildren(...names.map((n) => Object.assign(elem("option", null, n), { value: n })));
-    }
-    cmapSelect.value = name;
-    drawColorbar(colorbar, lut, 160, 10);
-    const [lo, hi] = range();
-    tickLo.textContent = fmtNumber(lo);
-    tickMid.textContent = fmtNumber((lo + hi) / 2);
-    tickHi.textContent = fmtNumber(hi);
-  }
-
-  function outline(P, r, c) {
-    const { ctx } = P;
-    const bw = P.canvas.width;
-    const bh = P.canvas.height;
-    ctx.setTransform(bw / P.W, 0, 0, bh / P.H, 0, 0);
-    const x0 = (c * P.W) / D.w;
-    const x1 = ((c + 1) * P.W) / D.w;
-    const y0 = (r * P.H) / D.h;
-    const y1 = ((r + 1) * P.H) / D.h;
-    ctx.lineWidth = 2;
-    ctx.strokeStyle = OUTLINE;
-    ctx.strokeRect(x0 + 1, y0 + 1, Math.max(0, x1 - x0 - 2), Math.max(0, y1 - y0 - 2));
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    lut = loadColormap(model, controls);
+    const [lo, hi] = vrangeOf(model);
+    setTicks(controls, fmtNumber(lo), fmtNumber((lo + hi) / 2), fmtNumber(hi));
   }
 
   function drawPanel(i, active, lo, hi, alpha) {
     const P = panels[i];
-    const { ctx } = P;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.globalAlpha = 1;
-    ctx.drawImage(P.base, 0, 0);
+    drawBase(P, P.base);
     if (!active) return;
-    const sims = D.images[i].sims;
-    const px = P.px;
-    const table = lut.rgba32;
-    const span = hi > lo ? hi - lo : 1;
-    for (let j = 0; j < sims.length; j++) {
-      let t = (sims[j] - lo) / span;
-      if (t < 0) t = 0;
-      else if (t > 1) t = 1;
-      px[j] = t === t ? table[Math.floor(t * 255 + 0.5)] : 0;
-    }
-    P.sctx.putImageData(P.img, 0, 0);
-    ctx.imageSmoothingEnabled = false;
-    ctx.globalAlpha = alpha;
-    ctx.drawImage(P.small, 0, 0, D.w, D.h, 0, 0, P.canvas.width, P.canvas.height);
-    ctx.globalAlpha = 1;
+    drawOverlay(P, D.images[i].sims, lut, lo, hi, alpha);
     const rc = i === 0 ? [active.row, active.col] : corresponding(i - 1, active);
-    if (rc) outline(P, rc[0], rc[1]);
+    if (rc) outlineCell(P, rc[0], rc[1]);
   }
 
   function tipText(k) {
@@ -343,7 +212,7 @@ function render({ model, el }) {
       xs: D.values,
       ys: active ? curve : D.values.map(() => NaN),
       ref: D.mean,
-      yRange: range(),
+      yRange: vrangeOf(model),
       highlight,
       xTitle: D.axis,
       yTitle: active ? `similarity of cell (${active.row}, ${active.col}) to the same content` : "similarity to the same content (hover a cell of the original)",
@@ -372,24 +241,20 @@ function render({ model, el }) {
       const s = D.images[pointer.image].sims[pointer.row * D.w + pointer.col];
       parts.push(`pointer: ${D.images[pointer.image].title} cell (${pointer.row}, ${pointer.col}) ${fmtSim(s)}`);
     }
-    const text = parts.join("   |   ");
-    if (readout.textContent !== text) readout.textContent = text;
+    status.setReadout(parts.join("   |   "));
   }
 
   function paint() {
     if (!D) return null;
     const active = pinned || hover;
     if (active) computeSims(active);
-    const [lo, hi] = range();
-    const alpha = Math.min(1, Math.max(0, getNum("opacity", 0.7)));
+    const [lo, hi] = vrangeOf(model);
+    const alpha = Math.min(1, Math.max(0, getNum(model, "opacity", 0.7)));
     for (let i = 0; i < panels.length; i++) drawPanel(i, active, lo, hi, alpha);
     root.dataset.query = active ? `${active.row},${active.col}` : "";
     drawChart();
     updateReadout();
-    if (!painted) {
-      painted = true;
-      el.dataset.xwPainted = String(performance.timeOrigin + performance.now());
-    }
+    markPainted();
     return active;
   }
 
@@ -399,8 +264,7 @@ function render({ model, el }) {
     copiesGrid.replaceChildren();
     panels = [];
     if (!D) return;
-    const size = Math.max(16, Math.round(getNum("size", 160)));
-    const dpr = window.devicePixelRatio || 1;
+    const size = Math.max(16, Math.round(getNum(model, "size", 160)));
     caption.textContent = `${D.layer} · ${D.h}×${D.w}×${D.C}`;
     D.images.forEach((im, i) => {
       const [W, H] = displaySize(im.W0, im.H0, size);
@@ -408,41 +272,10 @@ function render({ model, el }) {
       const cap = elem("figcaption", null, im.title);
       cap.title = im.title;
       cap.style.maxWidth = `${W}px`;
-      const canvas = elem("canvas", "xw-panel");
-      canvas.dataset.copy = String(i - 1);
-      canvas.width = Math.max(1, Math.round(W * dpr));
-      canvas.height = Math.max(1, Math.round(H * dpr));
-      canvas.style.width = `${W}px`;
-      canvas.style.height = `${H}px`;
-      cell.append(cap, canvas);
+      const P = makePanel(W, H, D.w, D.h, { copy: String(i - 1) });
+      cell.append(cap, P.canvas);
       (i === 0 ? strip : copiesGrid).appendChild(cell);
-      // source pixels -> canvas -> scaled (smoothed) once to the backing size
-      const src = elem("canvas");
-      src.width = im.W0;
-      src.height = im.H0;
-      const sctx0 = src.getContext("2d");
-      const img0 = sctx0.createImageData(im.W0, im.H0);
-      const d = img0.data;
-      for (let p = 0, s = 0, o = 0; p < im.W0 * im.H0; p++, s += 3, o += 4) {
-        d[o] = im.bytes[s];
-        d[o + 1] = im.bytes[s + 1];
-        d[o + 2] = im.bytes[s + 2];
-        d[o + 3] = 255;
-      }
-      sctx0.putImageData(img0, 0, 0);
-      const base = elem("canvas");
-      base.width = canvas.width;
-      base.height = canvas.height;
-      const bctx = base.getContext("2d");
-      bctx.imageSmoothingEnabled = true;
-      bctx.imageSmoothingQuality = "high";
-      bctx.drawImage(src, 0, 0, im.W0, im.H0, 0, 0, base.width, base.height);
-      const small = elem("canvas");
-      small.width = D.w;
-      small.height = D.h;
-      const sctx = small.getContext("2d");
-      const img = sctx.createImageData(D.w, D.h);
-      panels.push({ cell, canvas, ctx: canvas.getContext("2d"), W, H, base, small, sctx, img, px: new Uint32Array(img.data.buffer) });
+      panels.push({ ...P, cell, base: scaledImage(im, W, H) });
     });
     strip.appendChild(copiesGrid);
     fitColumns();
@@ -471,22 +304,11 @@ function render({ model, el }) {
     pointer = null;
     highlight = -1;
     curve = [];
-    try {
-      D = loadData(model.get("_data"));
-      showError("");
-    } catch (err) {
-      D = null;
-      showError(`transform sweep: ${err && err.message ? err.message : err}`);
-    }
+    D = status.attempt("transform sweep", () => loadData(model.get("_data")));
     pinned = validateQuery(model.get("query"));
     layout();
     updateHighlight();
     paint();
-  }
-
-  function showError(text) {
-    errorBox.textContent = text;
-    errorBox.hidden = !text;
   }
 
   function syncPinned() {
@@ -496,21 +318,13 @@ function render({ model, el }) {
     paint();
   }
 
-  function syncMessage() {
-    const m = model.get("message");
-    const text = m == null ? "" : String(m);
-    messageBox.textContent = text;
-    messageBox.hidden = text.length === 0;
-  }
-
   // ---------------------------------------------------------------- hover
-  let pending = null;
-  let rafId = 0;
+  const frames = frameQueue();
 
   /** {image, row, col} under the pointer (image 0 = original, k + 1 = copy k) or null. */
   function hitTest(ev) {
     const t = ev.target;
-    if (!D || !t || !t.classList || !t.classList.contains("xw-panel")) return null;
+    if (!D || !isPanel(t)) return null;
     const i = Number(t.dataset.copy) + 1;
     const P = panels[i];
     if (!P) return null;
@@ -529,7 +343,7 @@ function render({ model, el }) {
     const active = pinned || hover;
     if (!same(before, active)) {
       paint();
-      el.dispatchEvent(new CustomEvent("xw-paint", { detail: { latency: performance.now() - ev.timeStamp, work: performance.now() - t0, query: active } }));
+      dispatchPaint(el, ev, t0, active);
     }
     if (nextHighlight !== highlight) {
       highlight = nextHighlight;
@@ -539,35 +353,15 @@ function render({ model, el }) {
     }
   }
 
-  function onFrame() {
-    rafId = 0;
-    if (!pending) return;
-    const p = pending;
-    pending = null;
-    rafId = requestAnimationFrame(onFrame);
-    p.fn();
-  }
-
-  function queue(fn) {
-    if (rafId) {
-      pending = { fn };
-      return;
-    }
-    rafId = requestAnimationFrame(onFrame);
-    fn();
-  }
+  const queue = frames.queue;
 
   const onStripMove = (ev) => {
     const hit = hitTest(ev);
     queue(() => processHover(ev, hit));
   };
-  listen(strip, "pointermove", onStripMove);
-  if ("onpointerrawupdate" in window) listen(strip, "pointerrawupdate", onStripMove);
+  listenMoves(listen, strip, onStripMove);
   listen(strip, "pointerout", (ev) => {
-    const t = ev.target;
-    if (!t || !t.classList || !t.classList.contains("xw-panel")) return;
-    const to = ev.relatedTarget;
-    if (to && to.classList && to.classList.contains("xw-panel") && strip.contains(to)) return;
+    if (!leavesPanels(ev, strip)) return;
     // off the panels: keep the hovered cell (to reach the chart), drop the pointer readout
     queue(() => {
       pointer = null;
@@ -605,7 +399,7 @@ function render({ model, el }) {
   listen(strip, "click", (ev) => {
     const hit = hitTest(ev);
     if (!hit || hit.image !== 0) return;
-    pending = null;
+    frames.drop();
     pointer = hit;
     if (pinned) {
       hover = { row: hit.row, col: hit.col };
@@ -614,36 +408,18 @@ function render({ model, el }) {
       setQuery(hit);
     }
   });
-  listen(root, "keydown", (ev) => {
-    if (!D || ev.altKey || ev.ctrlKey || ev.metaKey) return;
-    if (ev.key === "Escape") {
-      if (!pinned) return;
-      ev.preventDefault();
-      ev.stopPropagation();
-      setQuery(null);
-      return;
-    }
-    if (ev.target !== strip) return;
-    const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
+  const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
+  const moveTo = (ev) => {
     const m = moves[ev.key];
-    if (!m) return;
+    if (!D || ev.target !== strip || !m) return null;
     const q = pinned || hover || { row: D.h >> 1, col: D.w >> 1 };
-    ev.preventDefault();
-    ev.stopPropagation();
     pointer = null;
-    setQuery({ row: clampInt(q.row + m[0], 0, D.h - 1), col: clampInt(q.col + m[1], 0, D.w - 1) });
-  });
+    return { row: clampInt(q.row + m[0], 0, D.h - 1), col: clampInt(q.col + m[1], 0, D.w - 1) };
+  };
+  listen(root, "keydown", pinKeys(() => pinned, setQuery, moveTo));
 
   // ------------------------------------------------------------- controls
-  listen(cmapSelect, "change", () => {
-    model.set("colormap", cmapSelect.value);
-    model.save_changes();
-  });
-  listen(opInput, "input", () => model.set("opacity", Number(opInput.value)));
-  listen(opInput, "change", () => {
-    model.set("opacity", Number(opInput.value));
-    model.save_changes();
-  });
+  bindControls(listen, model, controls);
 
   onModel("change:_data", rebuild);
   onModel("change:query", syncPinned);
@@ -659,31 +435,29 @@ function render({ model, el }) {
     });
   }
   onModel("change:opacity", () => {
-    opInput.value = String(getNum("opacity", 0.7));
+    opInput.value = String(getNum(model, "opacity", 0.7));
     paint();
   });
-  onModel("change:message", syncMessage);
+  onModel("change:message", status.syncMessage);
 
   const resizeObserver = new ResizeObserver(() => fitColumns());
   resizeObserver.observe(root);
-  disposers.push(() => resizeObserver.disconnect());
+  life.add(() => resizeObserver.disconnect());
 
   // A JupyterLab theme switch changes the CSS variables the chart's canvas reads.
   const themeObserver = new MutationObserver(() => drawChart());
   themeObserver.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light", "data-jp-theme-name", "class", "style"] });
   themeObserver.observe(document.documentElement, { attributes: true, attributeFilter: ["class", "style"] });
-  disposers.push(() => themeObserver.disconnect());
+  life.add(() => themeObserver.disconnect());
 
-  opInput.value = String(getNum("opacity", 0.7));
+  opInput.value = String(getNum(model, "opacity", 0.7));
   updateLut();
-  syncMessage();
+  status.syncMessage();
   rebuild();
 
   return () => {
-    for (const dispose of disposers.splice(0)) dispose();
-    if (rafId) cancelAnimationFrame(rafId);
-    rafId = 0;
-    pending = null;
+    life.dispose();
+    frames.dispose();
     root.remove();
     D = null;
     panels = [];

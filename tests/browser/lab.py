@@ -44,6 +44,7 @@ READ_CELLS = """
   const out = {};
   for (const c of document.querySelectorAll('.xw-similarity canvas.xw-panel')) {
     const key = c.dataset.layer + '/' + c.dataset.image;
+    if (!(key in grids)) continue;  // only the panels asked for
     const [h, w] = grids[key];
     const css = c.getBoundingClientRect();
     const sx = c.width / css.width, sy = c.height / css.height;

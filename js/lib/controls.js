@@ -1,0 +1,69 @@
+// Header controls shared by the widgets: colormap select, opacity slider and colorbar legend.
+import { makeLut, drawColorbar } from "./colormap.js";
+import { elem } from "./dom.js";
+
+/** The controls' elements; `namedTicks` gives the tick spans xw-tick-lo / -mid / -hi classes too. */
+export function headerControls(namedTicks) {
+  const cmapLabel = elem("label", null, "colormap");
+  const cmapSelect = elem("select", "xw-colormap");
+  cmapLabel.appendChild(cmapSelect);
+  const opLabel = elem("label", null, "opacity");
+  const opInput = elem("input", "xw-opacity");
+  Object.assign(opInput, { type: "range", min: "0", max: "1", step: "0.05" });
+  opLabel.appendChild(opInput);
+  const legend = elem("div", "xw-legend");
+  const colorbar = elem("canvas", "xw-colorbar");
+  const ticks = elem("div", "xw-ticks");
+  const [tickLo, tickMid, tickHi] = ["lo", "mid", "hi"].map((k) => elem("span", namedTicks ? `xw-tick xw-tick-${k}` : "xw-tick"));
+  ticks.append(tickLo, tickMid, tickHi);
+  legend.append(colorbar, ticks);
+  return { cmapLabel, cmapSelect, opLabel, opInput, legend, colorbar, tickLo, tickMid, tickHi };
+}
+
+/** Controls -> model: colormap on change, opacity live while dragging and saved on release. */
+export function bindControls(listen, model, { cmapSelect, opInput }) {
+  listen(cmapSelect, "change", () => {
+    model.set("colormap", cmapSelect.value);
+    model.save_changes();
+  });
+  listen(opInput, "input", () => model.set("opacity", Number(opInput.value)));
+  listen(opInput, "change", () => {
+    model.set("opacity", Number(opInput.value));
+    model.save_changes();
+  });
+}
+
+/** LUT of the `colormap` trait (first of `_colormaps` if unknown); syncs the select and colorbar. */
+export function loadColormap(model, { cmapSelect, colorbar }) {
+  const maps = model.get("_colormaps") || {};
+  let name = model.get("colormap");
+  if (!(name in maps)) name = Object.keys(maps)[0] || "";
+  let lut = makeLut(maps[name]);
+  if (!lut) {
+    // No table from Python: a plain grey ramp keeps the widget usable.
+    const ramp = new Uint8Array(768);
+    for (let i = 0; i < 768; i++) ramp[i] = Math.floor(i / 3);
+    lut = makeLut(ramp);
+  }
+  const names = Object.keys(maps);
+  if (cmapSelect.options.length !== names.length || names.some((n, i) => cmapSelect.options[i].value !== n)) {
+    cmapSelect.replaceChildren(...names.map((n) => Object.assign(elem("option", null, n), { value: n })));
+  }
+  cmapSelect.value = name;
+  drawColorbar(colorbar, lut, 160, 10);
+  return lut;
+}
+
+/** The `vrange` trait as finite [lo, hi] (default [0, 1]). */
+export function vrangeOf(model) {
+  const vr = model.get("vrange");
+  const lo = Array.isArray(vr) ? Number(vr[0]) : NaN;
+  const hi = Array.isArray(vr) ? Number(vr[1]) : NaN;
+  return [Number.isFinite(lo) ? lo : 0, Number.isFinite(hi) ? hi : 1];
+}
+
+export function setTicks({ tickLo, tickMid, tickHi }, lo, mid, hi) {
+  tickLo.textContent = lo;
+  tickMid.textContent = mid;
+  tickHi.textContent = hi;
+}
