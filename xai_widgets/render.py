@@ -49,20 +49,23 @@ def outline_cell(img: Image.Image, grid: Sequence[int], row: int, col: int, widt
     )
 
 
-def legend(name: str, lo: float, hi: float, width: int, height: int, label: str) -> Image.Image:
-    """A horizontal colour bar with lo / mid / hi tick labels and a caption."""
-    fnt = font(max(10, height // 3))
-    bar_h = max(8, height // 3)
+def legend(name: str, lo: float, hi: float, width: int, font_size: int, label: str) -> Image.Image:
+    """A horizontal colour bar with lo / mid / hi tick labels and a caption under them."""
+    fnt = font(font_size)
+    ticks = [(0.0, lo), (0.5, (lo + hi) / 2), (1.0, hi)]
+    pad = max(int(fnt.getlength(f"{v:.2f}")) for _, v in ticks) // 2 + 4  # room for end labels
+    bar_h = font_size
+    height = bar_h + 6 + 2 * (font_size + 6)
     img = Image.new("RGB", (width, height), BACKGROUND)
-    bar = colormaps.lut(name)[np.linspace(0, 255, width - 20).round().astype(int)]
-    img.paste(Image.fromarray(np.repeat(bar[None], bar_h, axis=0)), (10, 0))
+    bar = colormaps.lut(name)[np.linspace(0, 255, width - 2 * pad).round().astype(int)]
+    img.paste(Image.fromarray(np.repeat(bar[None], bar_h, axis=0)), (pad, 0))
     draw = ImageDraw.Draw(img)
-    draw.rectangle([10, 0, width - 11, bar_h - 1], outline=TEXT)
-    for frac, value in ((0.0, lo), (0.5, (lo + hi) / 2), (1.0, hi)):
-        x = 10 + frac * (width - 21)
+    draw.rectangle([pad, 0, width - pad - 1, bar_h - 1], outline=TEXT)
+    for frac, value in ticks:
+        x = pad + frac * (width - 2 * pad - 1)
         draw.line([x, bar_h, x, bar_h + 4], fill=TEXT)
-        draw.text((x, bar_h + 5), f"{value:.2f}", fill=TEXT, font=fnt, anchor="ma")
-    draw.text((width // 2, height - 2), label, fill=TEXT, font=fnt, anchor="md")
+        draw.text((x, bar_h + 6), f"{value:.2f}", fill=TEXT, font=fnt, anchor="ma")
+    draw.text((width // 2, bar_h + 6 + font_size + 6), label, fill=TEXT, font=fnt, anchor="ma")
     return img
 
 

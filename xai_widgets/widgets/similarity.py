@@ -453,7 +453,7 @@ class SimilarityOverlay(OverlayWidget):
                 row.append(panel_img)
             rows.append(row)
         labels = [f"{name} ({'x'.join(map(str, self.grid(0, name)))})" for name in self.rows]
-        key = render.legend(self.colormap, lo, hi, width=min(600, 2 * panel), height=max(48, panel // 6),
+        key = render.legend(self.colormap, lo, hi, width=min(600, 2 * panel), font_size=max(12, panel // 20),
                             label=f"{self._similarity} similarity")
         return render.grid_figure(rows, self._state["titles"], labels, footer=key)
 
