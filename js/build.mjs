@@ -11,7 +11,7 @@ const outdir = path.resolve(here, "..", "xai_widgets", "static");
 const ENTRIES = {
   similarity: "similarity.js",
   transform_sweep: "transform_sweep.js",
-  // channel_grid: "channel_grid.js",
+  channel_grid: "channel_grid.js",
   tensor: "lib/tensor.js", // exports decode/bytesOf; used by browser tests
 };
 

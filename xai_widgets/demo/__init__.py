@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -22,6 +23,7 @@ __all__ = [
     "ShapesSet",
     "make_shapes",
     "photos",
+    "shapes_concepts",
     "shapes_dataset",
     "shapes_images",
     "shapes_model",
@@ -38,9 +40,22 @@ def shapes_model(device: str | torch.device = "cpu") -> ShapesNet:
     return model.to(device).eval()
 
 
-def shapes_dataset(n: int, seed: int = 0) -> ShapesSet:
-    """``n`` procedural shapes images (128 px) with labels and per-object boxes."""
-    return make_shapes(n, seed=seed)
+def shapes_dataset(n: int, seed: int = 0, masks: bool = False) -> ShapesSet:
+    """``n`` procedural shapes images (128 px) with labels, per-object boxes and, with
+    ``masks=True``, object masks (the images are the same either way)."""
+    return make_shapes(n, seed=seed, masks=masks)
+
+
+def shapes_concepts(data: ShapesSet) -> dict[str, np.ndarray]:
+    """One concept per shape class for Network Dissection (``xai_widgets.scan.dissect``):
+    ``{class name: N x H x W bool}``, the object pixels of the images of that class
+    (all False in the other images). ``data`` must come from ``shapes_dataset(..., masks=True)``."""
+    if data.masks is None:
+        raise ValueError("this shapes set has no masks; make it with shapes_dataset(n, seed, masks=True)")
+    return {
+        name: data.masks & (data.labels == label)[:, None, None]
+        for label, name in enumerate(data.classes)
+    }
 
 
 def shapes_images(n: int = 8, seed: int = 0) -> list[Image.Image]:

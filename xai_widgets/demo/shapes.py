@@ -22,17 +22,20 @@ RING_HOLE = 0.55  # inner radius of a ring, relative to its outer radius
 
 @dataclass
 class ShapesSet:
-    """Images with labels and per-object boxes.
+    """Images with labels, per-object boxes and (on request) object masks.
 
     Indexable like a torch dataset: ``data[i]`` is ``(uint8 HWC image, int label)``.
     Boxes are ``(x0, y0, x1, y1)`` pixel coordinates with exclusive ends, so an
-    object lies in ``image[y0:y1, x0:x1]``.
+    object lies in ``image[y0:y1, x0:x1]``. ``masks`` (``make_shapes(..., masks=True)``)
+    marks the pixels at least half covered by one of the image's objects, the same
+    rule as the boxes.
     """
 
     images: np.ndarray  # uint8, (N, H, W, 3)
     labels: np.ndarray  # int64, (N,)
     boxes: list[list[tuple[int, int, int, int]]]
     classes: tuple[str, ...] = CLASSES
+    masks: np.ndarray | None = None  # bool, (N, H, W): union of the image's objects
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -41,19 +44,23 @@ class ShapesSet:
         return self.images[i], int(self.labels[i])
 
 
-def make_shapes(n: int, seed: int = 0, size: int = 128) -> ShapesSet:
+def make_shapes(n: int, seed: int = 0, size: int = 128, masks: bool = False) -> ShapesSet:
     """Generate ``n`` images of our own procedural shapes data set.
 
     Deterministic given ``seed``; image ``i`` does not depend on ``n``, so a
-    larger set extends a smaller one with the same seed.
+    larger set extends a smaller one with the same seed. ``masks=True`` also keeps
+    each image's object mask (it draws no extra random numbers: the images are the same).
     """
     images = np.empty((n, size, size, 3), np.uint8)
     labels = np.empty(n, np.int64)
+    object_masks = np.empty((n, size, size), bool) if masks else None
     boxes = []
     for i, child in enumerate(np.random.SeedSequence(seed).spawn(n)):
-        images[i], labels[i], image_boxes = _render(np.random.default_rng(child), size)
+        images[i], labels[i], image_boxes, mask = _render(np.random.default_rng(child), size)
         boxes.append(image_boxes)
-    return ShapesSet(images, labels, boxes)
+        if masks:
+            object_masks[i] = mask
+    return ShapesSet(images, labels, boxes, masks=object_masks)
 
 
 def _render(rng: np.random.Generator, size: int):
@@ -61,14 +68,16 @@ def _render(rng: np.random.Generator, size: int):
     label = int(rng.integers(len(CLASSES)))
     image = _background(rng, size)  # channels first: faster numpy broadcasting
     boxes = []
+    mask = np.zeros((size, size), bool)
     scale = size / 128  # object sizes are defined for 128 px images
     for cx, cy, diameter in _layout(rng, size, MIN_SIZE * scale, MAX_SIZE * scale):
         alpha = _object_mask(CLASSES[label], cx, cy, diameter, rng.uniform(0, 2 * np.pi), size)
         colour = _contrasting_colour(rng, image, alpha)
         image += alpha * (colour[:, None, None] - image)
         boxes.append(_tight_box(alpha))
+        mask |= alpha >= 0.5  # the rule of _tight_box
     image += rng.uniform(0, 16) * rng.standard_normal(image.shape, np.float32)
-    return np.clip(image, 0, 255).astype(np.uint8).transpose(1, 2, 0), label, boxes
+    return np.clip(image, 0, 255).astype(np.uint8).transpose(1, 2, 0), label, boxes, mask
 
 
 def _layout(rng: np.random.Generator, size: int, min_d: float, max_d: float):

@@ -1,0 +1,779 @@
+// Channel grid (the Deep Visualization Toolbox of Yosinski et al. 2015) as an anywidget
+// front end. All channels of one layer are tiles on one canvas; the browser normalises
+// and colours them (lib/normalise.js), so images, normalisation, boost, gamma, zoom and
+// pattern mode change without the kernel. The kernel is asked (through traits and
+// messages) for a new layer, the back view, a dataset scan and activation maximisation.
+//
+// Synced traits (xai_widgets/widgets/channel_grid.py): _layer_list, _images, _acts,
+// _probs, _back, _patches, _units, _visuals, _colormaps, _can_scan, progress, message,
+// layer, image, selected, normalisation, vrange, boost, gamma, colormap, back_mode,
+// back_filter, zoom, pattern, opacity, size.
+import { decode, bytesOf } from "./lib/tensor.js";
+import { makeLut, drawColorbar } from "./lib/colormap.js";
+import { elem, widgetRoot, lifecycle, getNum, hintLine, statusBoxes } from "./lib/dom.js";
+import { widgetStyle } from "./lib/style.js";
+import { clampInt, scaledImage, makePanel, drawBase, drawOverlay } from "./lib/panels.js";
+import { frameQueue, listenMoves, firstPaintMarker } from "./lib/hover.js";
+import { normaliseInto, channelStats } from "./lib/normalise.js";
+import { tileGeometry, tileAt, tileCanvas, drawTiles, tileRect } from "./lib/tiles.js";
+
+const GAMMAS = [1, 0.7, 0.5, 0.3]; // DeepVis `t`
+const BOOSTS = [0, 0.3, 0.5, 0.8, 1]; // DeepVis `T`
+const BACK_CYCLE = [["off", "raw"], ["grad", "raw"], ["grad", "norm"], ["deconv", "raw"], ["guided", "raw"]];
+const ZOOMS = ["unit", "back", "off"];
+const NORMS = ["layer", "channel", "fixed"];
+const SELECTED = "#80ff80"; // DeepVis cursor (.5, 1, .5)
+const HOVER = "#ffff00";
+const DEAD = "#e53935";
+const CONSTANT = "#fb8c00";
+const DETECTOR = "#1e88e5";
+const ZOOM_PX = 224;
+const SIDE_PX = 112;
+const THUMB_PX = 48;
+const PATCH_PX = 56;
+
+const STYLE = widgetStyle(
+  ".xw-channel-grid",
+  `
+.xw-channel-grid:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: -2px; }
+.xw-channel-grid .xw-body { display: flex; gap: 12px; align-items: flex-start; margin-top: 6px; }
+.xw-channel-grid .xw-layers {
+  display: flex; flex-direction: column; gap: 1px; min-width: 120px; max-height: 600px; overflow-y: auto;
+  border-right: 1px solid var(--jp-border-color2, #e0e0e0); padding-right: 6px;
+}
+.xw-channel-grid button {
+  font: inherit; color: var(--jp-ui-font-color1, #222); background: var(--jp-layout-color2, #eee);
+  border: 1px solid var(--jp-border-color1, #bdbdbd); border-radius: 3px; padding: 1px 8px; cursor: pointer;
+}
+.xw-channel-grid button:disabled { color: var(--jp-ui-font-color3, #999); cursor: default; }
+.xw-channel-grid button:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: 1px; }
+.xw-channel-grid .xw-layer {
+  display: flex; justify-content: space-between; gap: 8px; text-align: left; background: transparent;
+  border-color: transparent; padding: 1px 4px;
+}
+.xw-channel-grid .xw-layer .xw-shape { color: var(--jp-ui-font-color2, #616161); font-size: var(--jp-ui-font-size0, 11px); font-variant-numeric: tabular-nums; }
+.xw-channel-grid .xw-layer[aria-current="true"] { border-color: var(--jp-brand-color1, #1976d2); background: var(--jp-layout-color2, #eee); font-weight: 600; }
+.xw-channel-grid .xw-strip { display: flex; flex-wrap: wrap; gap: 4px; margin-bottom: 6px; }
+.xw-channel-grid .xw-thumb { padding: 1px; border-width: 2px; border-color: transparent; background: transparent; }
+.xw-channel-grid .xw-thumb[aria-current="true"] { border-color: var(--jp-brand-color1, #1976d2); }
+.xw-channel-grid .xw-thumb canvas { display: block; }
+.xw-channel-grid .xw-gridwrap { position: relative; line-height: 0; }
+.xw-channel-grid canvas.xw-tiles, .xw-channel-grid canvas.xw-patterns { image-rendering: pixelated; display: block; cursor: pointer; }
+.xw-channel-grid canvas.xw-marks { position: absolute; left: 0; top: 0; pointer-events: none; }
+.xw-channel-grid .xw-side { display: flex; flex-direction: column; gap: 6px; min-width: ${ZOOM_PX}px; }
+.xw-channel-grid .xw-caption { font-weight: 600; }
+.xw-channel-grid .xw-sub { color: var(--jp-ui-font-color2, #616161); font-size: var(--jp-ui-font-size0, 11px); font-variant-numeric: tabular-nums; white-space: pre-wrap; }
+.xw-channel-grid .xw-pair { display: flex; gap: 6px; }
+.xw-channel-grid canvas.xw-panel, .xw-channel-grid .xw-pair canvas, .xw-channel-grid canvas.xw-patchgrid, .xw-channel-grid canvas.xw-visual {
+  display: block; box-shadow: 0 0 0 1px var(--jp-border-color2, #e0e0e0);
+}
+.xw-channel-grid .xw-probs { display: grid; grid-template-columns: max-content 80px max-content; gap: 1px 6px; align-items: center; font-variant-numeric: tabular-nums; }
+.xw-channel-grid .xw-bar { height: 8px; background: var(--jp-brand-color1, #1976d2); border-radius: 1px; }
+.xw-channel-grid .xw-progress { display: flex; gap: 6px; align-items: center; }
+.xw-channel-grid progress { width: 160px; }
+.xw-channel-grid .xw-legend-caption { color: var(--jp-ui-font-color2, #616161); font-size: var(--jp-ui-font-size0, 11px); }
+.xw-channel-grid .xw-readout { margin-top: 4px; min-height: 1.35em; white-space: pre-wrap; font-variant-numeric: tabular-nums; line-height: 1.35; }
+.xw-channel-grid .xw-range input { width: 64px; font: inherit; color: var(--jp-ui-font-color1, #222); background: var(--jp-layout-color1, #fff); border: 1px solid var(--jp-border-color1, #bdbdbd); }
+`,
+);
+
+const fmt = (v) => (Number.isFinite(v) ? (Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(3)) : String(v));
+
+function shapeText(shape) {
+  return Array.isArray(shape) ? shape.join("×") : "";
+}
+
+/** `_acts` -> {layer, signed, N, C, H, W, x: Float32Array N*C*H*W}. */
+function loadActs(raw) {
+  if (!raw || !raw.acts) return null;
+  const shape = (raw.acts.shape || []).map(Number);
+  if (shape.length !== 4 || !shape.every((d) => d > 0)) throw new Error(`activations must be N x C x H x W, got [${shape}]`);
+  const [N, C, H, W] = shape;
+  return { layer: String(raw.layer), signed: !!raw.signed, N, C, H, W, x: decode(raw.acts).data };
+}
+
+/** `_images` -> [{bytes, W0, H0, ch}] per image. */
+function loadImages(raw) {
+  if (!raw || !raw.pixels) return [];
+  const [N, H0, W0, ch] = raw.pixels.shape.map(Number);
+  const bytes = bytesOf(raw.pixels);
+  const per = H0 * W0 * ch;
+  return Array.from({ length: N }, (_, n) => ({ bytes: bytes.subarray(n * per, (n + 1) * per), W0, H0, ch }));
+}
+
+/** A uint8 payload of K x h x w x 3 (or C x k x h x w x 3) as per-item image records. */
+function loadStack(payload, lead) {
+  if (!payload) return null;
+  const shape = payload.shape.map(Number);
+  const [h, w, ch] = shape.slice(lead);
+  const per = h * w * ch;
+  const bytes = bytesOf(payload);
+  const count = shape.slice(0, lead).reduce((a, b) => a * b, 1);
+  return { shape, items: Array.from({ length: count }, (_, i) => ({ bytes: bytes.subarray(i * per, (i + 1) * per), W0: w, H0: h, ch })) };
+}
+
+function render({ model, el }) {
+  const life = lifecycle(model);
+  const { listen, onModel } = life;
+  const root = widgetRoot("xw-channel-grid", STYLE);
+  root.tabIndex = 0;
+  root.setAttribute("role", "application");
+  root.setAttribute("aria-label", "channel grid: arrows move the unit, u/o change layer, z zoom, b back view, t/T gamma/boost");
+  const markPainted = firstPaintMarker(el);
+  const status = statusBoxes(model);
+
+  // ------------------------------------------------------------ controls
+  const header = elem("div", "xw-header");
+  const select = (label, cls, options) => {
+    const lab = elem("label", null, label);
+    const s = elem("select", cls);
+    s.append(...options.map(([v, text]) => Object.assign(elem("option", null, text), { value: v })));
+    lab.appendChild(s);
+    header.appendChild(lab);
+    return s;
+  };
+  const normSelect = select("normalise", "xw-norm", [["layer", "whole layer"], ["channel", "per channel"], ["fixed", "fixed range"]]);
+  const rangeBox = elem("span", "xw-range");
+  const loInput = Object.assign(elem("input", "xw-lo"), { type: "number", step: "any", title: "low end of the fixed range" });
+  const hiInput = Object.assign(elem("input", "xw-hi"), { type: "number", step: "any", title: "high end of the fixed range" });
+  rangeBox.append(loInput, document.createTextNode(" – "), hiInput);
+  header.appendChild(rangeBox);
+  const boostSelect = select("boost", "xw-boost", BOOSTS.map((b) => [String(b), String(b)]));
+  const gammaSelect = select("gamma", "xw-gamma", GAMMAS.map((g) => [String(g), String(g)]));
+  const cmapSelect = select("colormap", "xw-colormap", [["gray", "gray"], ["viridis", "viridis"]]);
+  const backSelect = select("back view", "xw-backmode", BACK_CYCLE.map(([m, f]) => [`${m}/${f}`, m === "off" ? "off" : `${m} (${f})`]));
+  const zoomSelect = select("zoom", "xw-zoom", ZOOMS.map((z) => [z, z]));
+  const patternLabel = elem("label", null, "patterns");
+  const patternBox = Object.assign(elem("input", "xw-pattern"), { type: "checkbox", title: "tiles show each unit's best dataset patch (needs a scan)" });
+  patternLabel.prepend(patternBox);
+  const opLabel = elem("label", null, "opacity");
+  const opInput = Object.assign(elem("input", "xw-opacity"), { type: "range", min: "0", max: "1", step: "0.05" });
+  opLabel.appendChild(opInput);
+  header.append(patternLabel, opLabel);
+
+  const actions = elem("div", "xw-header xw-actions");
+  const scanButton = elem("button", "xw-scan", "Scan dataset");
+  const visButton = elem("button", "xw-vis-unit", "What does this unit want to see?");
+  const visAllButton = elem("button", "xw-vis-all", "… every unit");
+  const progressBox = elem("span", "xw-progress");
+  const progressBar = elem("progress");
+  const progressText = elem("span", "xw-sub");
+  const cancelButton = elem("button", "xw-cancel", "Cancel");
+  progressBox.append(progressBar, progressText, cancelButton);
+  actions.append(scanButton, visButton, visAllButton, progressBox);
+
+  // ------------------------------------------------------------ body
+  const layerList = elem("div", "xw-layers");
+  layerList.setAttribute("aria-label", "layers");
+  const middle = elem("div", "xw-middle");
+  const strip = elem("div", "xw-strip");
+  const gridWrap = elem("div", "xw-gridwrap");
+  const legend = elem("div", "xw-legend");
+  const colorbar = elem("canvas", "xw-colorbar");
+  const ticks = elem("div", "xw-ticks");
+  const [tickLo, tickMid, tickHi] = ["lo", "mid", "hi"].map((k) => elem("span", `xw-tick xw-tick-${k}`));
+  ticks.append(tickLo, tickMid, tickHi);
+  const legendCaption = elem("div", "xw-legend-caption");
+  legend.append(colorbar, ticks, legendCaption);
+  middle.append(strip, gridWrap, legend);
+
+  const side = elem("div", "xw-side");
+  const zoomCaption = elem("div", "xw-caption");
+  const zoomBox = elem("div", "xw-zoombox");
+  const backCaption = elem("div", "xw-sub");
+  const backPair = elem("div", "xw-pair");
+  const unitInfo = elem("div", "xw-sub xw-unitinfo");
+  const patchCaption = elem("div", "xw-sub");
+  const patchCanvas = elem("canvas", "xw-patchgrid");
+  const visCaption = elem("div", "xw-sub");
+  const visCanvas = elem("canvas", "xw-visual");
+  const probsBox = elem("div", "xw-probs");
+  side.append(zoomCaption, zoomBox, backCaption, backPair, unitInfo, patchCaption, patchCanvas, visCaption, visCanvas, probsBox);
+
+  const body = elem("div", "xw-body");
+  body.append(layerList, middle, side);
+  const hint = hintLine([
+    ["", "Click a tile or use "], ["kbd", "←↑→↓"], ["", " to select a unit; "], ["kbd", "u"], ["", "/"], ["kbd", "o"],
+    ["", " layer, "], ["kbd", "["], ["", "/"], ["kbd", "]"], ["", " image, "], ["kbd", "z"], ["", " zoom, "], ["kbd", "b"],
+    ["", " back view, "], ["kbd", "t"], ["", "/"], ["kbd", "T"], ["", " gamma/boost, "], ["kbd", "n"], ["", " normalisation, "],
+    ["kbd", "s"], ["", " patterns, "], ["kbd", "Esc"], ["", " reset."],
+  ]);
+  root.append(header, actions, body, status.readout, hint, status.errorBox, status.messageBox);
+  el.appendChild(root);
+
+  // ------------------------------------------------------------ state
+  let A = null; // activations of the current layer
+  let images = [];
+  let G = null; // tile geometry
+  let T = null; // tile canvas
+  let marks = null; // overlay canvas for outlines and badges
+  let patternCanvas = null;
+  let idx = null; // colour index of every cell of the shown image
+  let scratch = null;
+  let range = null;
+  let hover = null;
+  let patches = null;
+  let visuals = null;
+  let units = null;
+  let luts = {};
+  let zoomPanel = null;
+  let zoomBase = null;
+
+  const num = (name, d) => getNum(model, name, d);
+  const setTrait = (name, value) => {
+    model.set(name, value);
+    model.save_changes();
+  };
+  const opts = () => {
+    const vr = model.get("vrange") || [0, 1];
+    return {
+      mode: NORMS.includes(model.get("normalisation")) ? model.get("normalisation") : "layer",
+      vrange: [Number(vr[0]) || 0, Number(vr[1]) || 0],
+      boost: num("boost", 0),
+      gamma: num("gamma", 1),
+      signed: A ? A.signed : false,
+    };
+  };
+  const lutName = () => (A && A.signed ? "diverging" : model.get("colormap"));
+  const currentImage = () => (A ? clampInt(num("image", 0), 0, A.N - 1) : 0);
+  const currentUnit = () => (A ? clampInt(num("selected", 0), 0, A.C - 1) : 0);
+
+  function loadLuts() {
+    const maps = model.get("_colormaps") || {};
+    luts = {};
+    for (const name of Object.keys(maps)) luts[name] = makeLut(maps[name]);
+  }
+
+  // ------------------------------------------------------------ layout
+  function buildLayerList() {
+    const current = model.get("layer");
+    const infos = model.get("_layer_list") || [];
+    layerList.replaceChildren(
+      ...infos.map((L) => {
+        const b = elem("button", "xw-layer");
+        b.type = "button";
+        b.dataset.layer = String(L.name);
+        b.setAttribute("aria-current", String(L.name === current));
+        b.append(elem("span", null, String(L.name)), elem("span", "xw-shape", shapeText(L.shape)));
+        b.title = `${L.name} (${L.type})`;
+        return b;
+      }),
+    );
+  }
+
+  function buildStrip() {
+    const titles = (model.get("_images") || {}).titles || [];
+    const n0 = currentImage();
+    strip.replaceChildren(
+      ...images.map((im, n) => {
+        const b = elem("button", "xw-thumb");
+        b.type = "button";
+        b.dataset.image = String(n);
+        b.title = titles[n] != null ? String(titles[n]) : `image ${n}`;
+        b.setAttribute("aria-current", String(n === n0));
+        const [w, h] = im.W0 >= im.H0 ? [THUMB_PX, Math.max(1, Math.round((THUMB_PX * im.H0) / im.W0))] : [Math.max(1, Math.round((THUMB_PX * im.W0) / im.H0)), THUMB_PX];
+        const c = scaledImage(im, w, h);
+        c.style.width = `${w}px`;
+        c.style.height = `${h}px`;
+        b.appendChild(c);
+        return b;
+      }),
+    );
+  }
+
+  function buildGrid() {
+    gridWrap.replaceChildren();
+    if (!A) return;
+    G = tileGeometry(A.C, A.H, A.W, Math.max(64, num("size", 560)));
+    T = tileCanvas(G, "xw-tiles");
+    T.canvas.dataset.cols = String(G.cols);
+    T.canvas.dataset.tileH = String(G.H);
+    T.canvas.dataset.tileW = String(G.W);
+    idx = new Uint8Array(A.C * A.H * A.W);
+    scratch = new Float64Array(A.H * A.W);
+    marks = elem("canvas", "xw-marks");
+    const dpr = window.devicePixelRatio || 1;
+    marks.width = Math.round(G.cssW * dpr);
+    marks.height = Math.round(G.cssH * dpr);
+    marks.style.width = `${G.cssW}px`;
+    marks.style.height = `${G.cssH}px`;
+    patternCanvas = elem("canvas", "xw-patterns");
+    patternCanvas.width = marks.width;
+    patternCanvas.height = marks.height;
+    patternCanvas.style.width = marks.style.width;
+    patternCanvas.style.height = marks.style.height;
+    gridWrap.append(T.canvas, patternCanvas, marks);
+    const [H0, W0] = [images[0] ? images[0].H0 : A.H, images[0] ? images[0].W0 : A.W];
+    const [zw, zh] = W0 >= H0 ? [ZOOM_PX, Math.round((ZOOM_PX * H0) / W0)] : [Math.round((ZOOM_PX * W0) / H0), ZOOM_PX];
+    zoomPanel = makePanel(zw, zh, A.W, A.H, {});
+    zoomBox.replaceChildren(zoomPanel.canvas);
+    zoomBase = null;
+  }
+
+  // ------------------------------------------------------------ drawing
+  function redraw() {
+    if (!A || !G) return;
+    const t0 = performance.now();
+    const n = currentImage();
+    range = normaliseInto(idx, scratch, A.x, n * A.C * A.H * A.W, A.C, A.H * A.W, opts());
+    const lut = luts[lutName()] || luts.gray;
+    if (lut) drawTiles(T, G, idx, lut);
+    const showPatterns = !!model.get("pattern") && patches && patches.layer === A.layer;
+    patternCanvas.hidden = !showPatterns;
+    T.canvas.hidden = showPatterns;
+    if (showPatterns) drawPatterns();
+    drawMarks();
+    drawLegend(lut);
+    drawZoom(lut);
+    updateUnitInfo();
+    markPainted();
+    el.dispatchEvent(new CustomEvent("xw-paint", { detail: { work: performance.now() - t0 } }));
+  }
+
+  function drawPatterns() {
+    const ctx = patternCanvas.getContext("2d");
+    const dpr = patternCanvas.width / G.cssW;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, G.cssW, G.cssH);
+    ctx.imageSmoothingEnabled = true;
+    const k = patches.shape[1];
+    for (let c = 0; c < G.C; c++) {
+      const [x, y, w, h] = tileRect(G, c);
+      const rec = patches.items[c * k];
+      if (!rec.canvas) rec.canvas = scaledImage(rec, rec.W0, rec.H0);
+      ctx.drawImage(rec.canvas, x, y, w, h);
+    }
+  }
+
+  function drawMarks() {
+    const ctx = marks.getContext("2d");
+    const dpr = marks.width / G.cssW;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, G.cssW, G.cssH);
+    const u = units && units.layer === A.layer ? units : null;
+    if (u) {
+      for (let c = 0; c < G.C; c++) {
+        const color = u.dead[c] ? DEAD : u.constant[c] ? CONSTANT : u.concept && u.concept[c] ? DETECTOR : null;
+        if (!color) continue;
+        const [x, y, w] = tileRect(G, c);
+        const s = Math.max(5, Math.min(12, w / 3));
+        ctx.fillStyle = color;
+        ctx.beginPath();
+        ctx.moveTo(x + w - s, y);
+        ctx.lineTo(x + w, y);
+        ctx.lineTo(x + w, y + s);
+        ctx.fill();
+        if (color === DETECTOR && w >= 40) {
+          ctx.font = "10px sans-serif";
+          const label = u.concept[c];
+          const tw = Math.min(w, ctx.measureText(label).width + 4);
+          ctx.fillStyle = "rgba(0,0,0,0.6)";
+          const [, , , h] = tileRect(G, c);
+          ctx.fillRect(x, y + h - 12, tw, 12);
+          ctx.fillStyle = "#fff";
+          ctx.fillText(label, x + 2, y + h - 3, w - 4);
+        }
+      }
+    }
+    const outline = (c, color, width) => {
+      const [x, y, w, h] = tileRect(G, c);
+      ctx.strokeStyle = color;
+      ctx.lineWidth = width;
+      ctx.strokeRect(x - width / 2, y - width / 2, w + width, h + width);
+    };
+    if (hover && hover.channel !== currentUnit()) outline(hover.channel, HOVER, 1.5);
+    outline(currentUnit(), SELECTED, 2.5);
+  }
+
+  function drawLegend(lut) {
+    drawColorbar(colorbar, lut, 160, 10);
+    const o = opts();
+    let lo;
+    let hi;
+    if (o.mode === "channel") [lo, hi] = A.signed ? [-1, 1] : [0, 1];
+    else if (o.mode === "fixed") [lo, hi] = A.signed ? [-Math.max(Math.abs(o.vrange[0]), Math.abs(o.vrange[1])), Math.max(Math.abs(o.vrange[0]), Math.abs(o.vrange[1]))] : o.vrange;
+    else [lo, hi] = A.signed ? [-range.m, range.m] : [range.lo, range.hi];
+    tickLo.textContent = fmt(lo);
+    tickMid.textContent = fmt((lo + hi) / 2);
+    tickHi.textContent = fmt(hi);
+    const what = { layer: "one range for the whole layer (DeepVis)", channel: "each channel scaled to its own range", fixed: "fixed range" }[o.mode];
+    const extras = [o.boost ? `boost ${o.boost}` : "", o.gamma !== 1 ? `gamma ${o.gamma}` : "", A.signed ? "signed: blue < 0 < red" : ""].filter(Boolean);
+    legendCaption.textContent = `${A.layer}: ${what}${extras.length ? ` · ${extras.join(" · ")}` : ""}`;
+  }
+
+  function drawZoom(lut) {
+    const zoom = model.get("zoom");
+    const c = currentUnit();
+    const n = currentImage();
+    zoomBox.hidden = zoom === "off";
+    zoomCaption.hidden = zoom === "off";
+    if (zoom === "off" || !zoomPanel) return;
+    const back = backRecord();
+    if (zoom === "back" && back) {
+      zoomCaption.textContent = `back view (${model.get("back_mode")}, ${model.get("back_filter")}) of unit ${c}`;
+      drawBase(zoomPanel, scaledImage(back, zoomPanel.W, zoomPanel.H));
+      return;
+    }
+    zoomCaption.textContent = zoom === "back" ? `unit ${c} (back view off: press b)` : `unit ${c} of ${A.layer} over image ${n}`;
+    if (!zoomBase || zoomBase.n !== n) zoomBase = { n, canvas: images[n] ? scaledImage(images[n], zoomPanel.W, zoomPanel.H) : null };
+    if (zoomBase.canvas) drawBase(zoomPanel, zoomBase.canvas);
+    const HW = A.H * A.W;
+    drawOverlay(zoomPanel, idx.subarray(c * HW, (c + 1) * HW), lut, 0, 255, num("opacity", 0.6));
+  }
+
+  let backCache = null;
+  function backRecord() {
+    const raw = model.get("_back");
+    if (!raw || !raw.pixels) return null;
+    if (!backCache || backCache.raw !== raw) {
+      const [H0, W0, ch] = raw.pixels.shape.map(Number);
+      backCache = { raw, rec: { bytes: bytesOf(raw.pixels), W0, H0, ch } };
+    }
+    const r = backCache.raw;
+    const current = r.layer === model.get("layer") && r.channel === currentUnit() && r.image === currentImage();
+    return current ? backCache.rec : null;
+  }
+
+  function drawBackPair() {
+    const n = currentImage();
+    const mode = model.get("back_mode");
+    const back = backRecord();
+    const cells = [];
+    if (images[n]) cells.push(scaledImage(images[n], SIDE_PX, Math.round((SIDE_PX * images[n].H0) / images[n].W0)));
+    if (back) {
+      const c = scaledImage(back, SIDE_PX, Math.round((SIDE_PX * back.H0) / back.W0));
+      c.classList.add("xw-back");
+      cells.push(c);
+    }
+    for (const c of cells) {
+      c.style.width = `${SIDE_PX}px`;
+      c.style.height = `${(SIDE_PX * c.height) / c.width}px`;
+    }
+    backPair.replaceChildren(...cells);
+    backCaption.textContent = mode === "off" ? "input · back view off (b cycles grad / deconv / guided)"
+      : back ? `input · ${mode} (${model.get("back_filter")}) of unit ${currentUnit()}` : `input · computing ${mode}…`;
+  }
+
+  function updateUnitInfo() {
+    if (!A) return;
+    const c = currentUnit();
+    const n = currentImage();
+    const s = channelStats(A.x, n * A.C * A.H * A.W, c, A.H, A.W);
+    const lines = [`unit ${c} of ${A.layer} · image ${n}: max ${fmt(s.max)} at (${s.row}, ${s.col}), mean ${fmt(s.mean)}`];
+    const u = units && units.layer === A.layer ? units : null;
+    if (u) {
+      const flags = [u.dead[c] ? "DEAD (never active)" : "", u.constant[c] ? "CONSTANT" : ""].filter(Boolean);
+      lines.push(`dataset: active in ${(100 * u.frac_active[c]).toFixed(1)}% of images${flags.length ? ` · ${flags.join(" · ")}` : ""}`);
+      if (u.selectivity) lines.push(`class selectivity ${fmt(u.selectivity[c])} (prefers ${u.selective_class[c]})`);
+      if (u.concept) lines.push(`concept: ${u.concept[c] || "none above threshold"} (IoU ${fmt(u.iou[c])}) · ${u.unique_detectors} unique detectors in layer`);
+    }
+    unitInfo.textContent = lines.join("\n");
+    drawPatchGrid(c);
+    drawVisual(c);
+  }
+
+  function drawPatchGrid(c) {
+    const ok = patches && patches.layer === A.layer;
+    patchCanvas.hidden = !ok;
+    if (!ok) {
+      patchCaption.textContent = model.get("_can_scan") ? "top patches: press Scan dataset" : "top patches: pass dataset= to scan";
+      return;
+    }
+    const k = patches.shape[1];
+    const per = Math.ceil(Math.sqrt(k));
+    const rowsN = Math.ceil(k / per);
+    const dpr = window.devicePixelRatio || 1;
+    patchCanvas.width = Math.round(per * (PATCH_PX + 2) * dpr);
+    patchCanvas.height = Math.round(rowsN * (PATCH_PX + 2) * dpr);
+    patchCanvas.style.width = `${per * (PATCH_PX + 2)}px`;
+    patchCanvas.style.height = `${rowsN * (PATCH_PX + 2)}px`;
+    const ctx = patchCanvas.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.imageSmoothingEnabled = false;
+    for (let j = 0; j < k; j++) {
+      const rec = patches.items[c * k + j];
+      if (!rec.canvas) rec.canvas = scaledImage(rec, rec.W0, rec.H0);
+      ctx.drawImage(rec.canvas, (j % per) * (PATCH_PX + 2) + 1, Math.floor(j / per) * (PATCH_PX + 2) + 1, PATCH_PX, PATCH_PX);
+    }
+    const vals = patches.values[c] || [];
+    patchCaption.textContent = `top ${k} patches of ${patches.n_images} images (max ${fmt(vals[0])} … ${fmt(vals[k - 1])})`;
+  }
+
+  function drawVisual(c) {
+    const ok = visuals && visuals.layer === A.layer ? visuals.channels.indexOf(c) : -1;
+    visCanvas.hidden = ok < 0;
+    if (ok < 0) {
+      visCaption.textContent = "what it wants to see: not computed yet (v, or the button above)";
+      return;
+    }
+    const rec = visuals.items[ok];
+    const img = scaledImage(rec, SIDE_PX, SIDE_PX);
+    visCanvas.width = img.width;
+    visCanvas.height = img.height;
+    visCanvas.style.width = `${SIDE_PX}px`;
+    visCanvas.style.height = `${SIDE_PX}px`;
+    visCanvas.getContext("2d").drawImage(img, 0, 0);
+    visCaption.textContent = "what it wants to see (activation maximisation)";
+  }
+
+  function drawProbs() {
+    const all = model.get("_probs") || [];
+    const rows = all[currentImage()] || [];
+    probsBox.replaceChildren();
+    if (!rows.length) return;
+    probsBox.appendChild(Object.assign(elem("div", "xw-caption", "top classes"), { style: "grid-column: 1 / -1" }));
+    for (const [name, p] of rows) {
+      const bar = elem("div", "xw-bar");
+      bar.style.width = `${Math.max(1, Math.round(80 * Number(p)))}px`;
+      probsBox.append(elem("span", null, String(name)), bar, elem("span", "xw-sub", `${(100 * Number(p)).toFixed(1)}%`));
+    }
+  }
+
+  function updateReadout() {
+    if (!A) {
+      status.setReadout("");
+      return;
+    }
+    const n = currentImage();
+    const back = model.get("back_mode");
+    const parts = [`layer ${A.layer} (${A.C}×${A.H}×${A.W}) · unit ${currentUnit()} · image ${n} · back ${back === "off" ? "off" : `${back}/${model.get("back_filter")}`}`];
+    if (hover) {
+      const s = channelStats(A.x, n * A.C * A.H * A.W, hover.channel, A.H, A.W);
+      const i = n * A.C * A.H * A.W + hover.channel * A.H * A.W + hover.row * A.W + hover.col;
+      parts.push(`hover: unit ${hover.channel} · max ${fmt(s.max)} at (${s.row}, ${s.col}) · mean ${fmt(s.mean)} · cell (${hover.row}, ${hover.col}) = ${fmt(A.x[i])}`);
+      const u = units && units.layer === A.layer ? units : null;
+      if (u && u.concept && u.concept[hover.channel]) parts.push(`concept ${u.concept[hover.channel]}`);
+    }
+    status.setReadout(parts.join("\n"));
+  }
+
+  function syncControls() {
+    normSelect.value = model.get("normalisation");
+    const vr = model.get("vrange") || [0, 1];
+    if (document.activeElement !== loInput) loInput.value = String(vr[0]);
+    if (document.activeElement !== hiInput) hiInput.value = String(vr[1]);
+    rangeBox.hidden = model.get("normalisation") !== "fixed";
+    boostSelect.value = String(num("boost", 0));
+    gammaSelect.value = String(num("gamma", 1));
+    cmapSelect.value = model.get("colormap");
+    cmapSelect.disabled = !!(A && A.signed);
+    cmapSelect.title = A && A.signed ? "this layer has negative values: shown in the diverging map" : "";
+    const bm = `${model.get("back_mode")}/${model.get("back_mode") === "off" ? "raw" : model.get("back_filter")}`;
+    if (![...backSelect.options].some((o) => o.value === bm)) {
+      backSelect.appendChild(Object.assign(elem("option", null, bm.replace("/", " (") + ")"), { value: bm }));
+    }
+    backSelect.value = bm;
+    zoomSelect.value = model.get("zoom");
+    patternBox.checked = !!model.get("pattern");
+    patternBox.disabled = !(patches && A && patches.layer === A.layer);
+    opInput.value = String(num("opacity", 0.6));
+    for (const b of layerList.children) b.setAttribute("aria-current", String(b.dataset.layer === model.get("layer")));
+    for (const b of strip.children) b.setAttribute("aria-current", String(Number(b.dataset.image) === currentImage()));
+    const p = model.get("progress") || {};
+    const running = !!p.running;
+    progressBox.hidden = !running;
+    if (running) {
+      if (p.total) {
+        progressBar.max = Number(p.total);
+        progressBar.value = Number(p.done) || 0;
+      } else progressBar.removeAttribute("value");
+      progressText.textContent = `${p.task}: ${p.done}${p.total ? ` / ${p.total}` : ""}`;
+    }
+    scanButton.disabled = running || !model.get("_can_scan");
+    scanButton.title = model.get("_can_scan") ? "top-k patches and unit statistics over the dataset" : "pass dataset= to ChannelGrid to scan";
+    visButton.disabled = running;
+    visAllButton.disabled = running;
+  }
+
+  // ------------------------------------------------------------ data loading
+  function loadAll() {
+    A = status.attempt("activations", () => loadActs(model.get("_acts")));
+    images = status.attempt("images", () => loadImages(model.get("_images"))) || [];
+    loadUnitData();
+    buildLayerList();
+    buildStrip();
+    buildGrid();
+    refresh();
+  }
+
+  function loadUnitData() {
+    const raw = model.get("_patches");
+    patches = raw ? status.attempt("patches", () => ({ ...loadStack(raw.patches, 2), layer: raw.layer, values: raw.values, n_images: raw.n_images })) : null;
+    units = model.get("_units") || null;
+    const vis = model.get("_visuals");
+    visuals = vis ? status.attempt("visualisations", () => ({ ...loadStack(vis.images, 1), layer: vis.layer, channels: vis.channels })) : null;
+  }
+
+  function refresh() {
+    syncControls();
+    redraw();
+    drawBackPair();
+    drawProbs();
+    updateReadout();
+  }
+
+  // ------------------------------------------------------------ interaction
+  const frames = frameQueue();
+  function pointerTile(ev) {
+    if (!G || (ev.target !== T.canvas && ev.target !== patternCanvas)) return null;
+    const rect = ev.target.getBoundingClientRect();
+    const x = ((ev.clientX - rect.left) * G.gw) / rect.width;
+    const y = ((ev.clientY - rect.top) * G.gh) / rect.height;
+    return tileAt(G, Math.floor(x), Math.floor(y));
+  }
+  listenMoves(listen, gridWrap, (ev) =>
+    frames.queue(() => {
+      const h = pointerTile(ev);
+      const same = (h && hover && h.channel === hover.channel && h.row === hover.row && h.col === hover.col) || (!h && !hover);
+      if (same) return;
+      hover = h;
+      drawMarks();
+      updateReadout();
+    }),
+  );
+  listen(gridWrap, "pointerleave", () =>
+    frames.queue(() => {
+      hover = null;
+      if (G) drawMarks();
+      updateReadout();
+    }),
+  );
+  listen(gridWrap, "click", (ev) => {
+    const h = pointerTile(ev);
+    if (h) setTrait("selected", h.channel);
+    root.focus({ preventScroll: true });
+  });
+  listen(layerList, "click", (ev) => {
+    const b = ev.target.closest(".xw-layer");
+    if (b) setTrait("layer", b.dataset.layer);
+  });
+  listen(strip, "click", (ev) => {
+    const b = ev.target.closest(".xw-thumb");
+    if (b) setTrait("image", Number(b.dataset.image));
+  });
+  listen(normSelect, "change", () => setTrait("normalisation", normSelect.value));
+  const setRange = () => {
+    const lo = Number(loInput.value);
+    const hi = Number(hiInput.value);
+    if (Number.isFinite(lo) && Number.isFinite(hi)) setTrait("vrange", [lo, hi]);
+  };
+  listen(loInput, "change", setRange);
+  listen(hiInput, "change", setRange);
+  listen(boostSelect, "change", () => setTrait("boost", Number(boostSelect.value)));
+  listen(gammaSelect, "change", () => setTrait("gamma", Number(gammaSelect.value)));
+  listen(cmapSelect, "change", () => setTrait("colormap", cmapSelect.value));
+  listen(backSelect, "change", () => setBack(...backSelect.value.split("/")));
+  listen(zoomSelect, "change", () => setTrait("zoom", zoomSelect.value));
+  listen(patternBox, "change", () => setTrait("pattern", patternBox.checked));
+  listen(opInput, "input", () => model.set("opacity", Number(opInput.value)));
+  listen(opInput, "change", () => setTrait("opacity", Number(opInput.value)));
+  listen(scanButton, "click", () => model.send({ type: "scan" }));
+  listen(visButton, "click", () => model.send({ type: "visualise", channels: "selected" }));
+  listen(visAllButton, "click", () => model.send({ type: "visualise", channels: "all" }));
+  listen(cancelButton, "click", () => model.send({ type: "cancel" }));
+
+  function setBack(mode, filter) {
+    model.set("back_mode", mode);
+    if (mode !== "off") model.set("back_filter", filter);
+    model.save_changes();
+  }
+
+  const cycle = (list, value, step = 1) => list[(Math.max(0, list.indexOf(value)) + step + list.length) % list.length];
+
+  function onKey(ev) {
+    if (ev.altKey || ev.ctrlKey || ev.metaKey || !A) return;
+    if (ev.target !== root && ev.target.tagName !== "CANVAS") return; // typing in an input
+    const c = currentUnit();
+    const step = ev.shiftKey ? 3 : 1; // DeepVis: capital I/J/K/L move 3 cells
+    const infos = model.get("_layer_list") || [];
+    const li = infos.findIndex((L) => L.name === model.get("layer"));
+    const key = ev.key;
+    let handled = true;
+    if (key === "ArrowLeft") setTrait("selected", clampInt(c - step, 0, A.C - 1));
+    else if (key === "ArrowRight") setTrait("selected", clampInt(c + step, 0, A.C - 1));
+    else if (key === "ArrowUp") setTrait("selected", c - step * G.cols >= 0 ? c - step * G.cols : c % G.cols);
+    else if (key === "ArrowDown") setTrait("selected", c + step * G.cols < A.C ? c + step * G.cols : c);
+    else if (key === "u" || key === "o") {
+      const to = clampInt(li + (key === "o" ? 1 : -1), 0, infos.length - 1);
+      if (to !== li) setTrait("layer", infos[to].name);
+    } else if (key === "[" || key === "]" || key === "w" || key === "e") {
+      setTrait("image", clampInt(currentImage() + (key === "]" || key === "e" ? 1 : -1), 0, A.N - 1));
+    } else if (key === "z") setTrait("zoom", cycle(ZOOMS, model.get("zoom")));
+    else if (key === "b") {
+      const cur = BACK_CYCLE.findIndex(([m, f]) => m === model.get("back_mode") && (m === "off" || f === model.get("back_filter")));
+      setBack(...BACK_CYCLE[(cur + 1) % BACK_CYCLE.length]);
+    } else if (key === "t") setTrait("gamma", cycle(GAMMAS, num("gamma", 1)));
+    else if (key === "T") setTrait("boost", cycle(BOOSTS, num("boost", 0)));
+    else if (key === "n") setTrait("normalisation", cycle(NORMS, model.get("normalisation")));
+    else if (key === "s") {
+      if (patches && patches.layer === A.layer) setTrait("pattern", !model.get("pattern"));
+    } else if (key === "v") model.send({ type: "visualise", channels: "selected" });
+    else if (key === "Escape") {
+      for (const [k, v] of [["boost", 0], ["gamma", 1], ["back_mode", "off"], ["zoom", "unit"], ["pattern", false], ["normalisation", "layer"]]) model.set(k, v);
+      model.save_changes();
+    } else handled = false;
+    if (handled) {
+      ev.preventDefault();
+      ev.stopPropagation();
+    }
+  }
+  listen(root, "keydown", onKey);
+
+  // ------------------------------------------------------------ model events
+  onModel("change:_acts", () => {
+    hover = null;
+    A = status.attempt("activations", () => loadActs(model.get("_acts")));
+    buildGrid();
+    refresh();
+  });
+  onModel("change:_images", loadAll);
+  onModel("change:_layer_list", buildLayerList);
+  for (const name of ["_patches", "_units", "_visuals"]) {
+    onModel(`change:${name}`, () => {
+      loadUnitData();
+      refresh();
+    });
+  }
+  onModel("change:image", () => {
+    zoomBase = null;
+    refresh();
+  });
+  for (const name of ["selected", "normalisation", "vrange", "boost", "gamma", "colormap", "zoom", "pattern", "opacity"]) {
+    onModel(`change:${name}`, refresh);
+  }
+  for (const name of ["_back", "back_mode", "back_filter"]) {
+    onModel(`change:${name}`, () => {
+      syncControls();
+      drawBackPair();
+      if (model.get("zoom") === "back") redraw();
+      updateReadout();
+    });
+  }
+  onModel("change:layer", syncControls);
+  onModel("change:progress", syncControls);
+  onModel("change:_can_scan", syncControls);
+  onModel("change:_probs", drawProbs);
+  onModel("change:size", () => {
+    buildGrid();
+    redraw();
+  });
+  onModel("change:_colormaps", () => {
+    loadLuts();
+    redraw();
+  });
+  onModel("change:message", status.syncMessage);
+
+  loadLuts();
+  status.syncMessage();
+  loadAll();
+
+  return () => {
+    life.dispose();
+    frames.dispose();
+    root.remove();
+    A = null;
+    T = null;
+  };
+}
+
+export default { render };

@@ -1,0 +1,965 @@
+"""Dataset scans of one layer: top-k activating patches, unit statistics, Network Dissection.
+
+* :func:`scan` streams a dataset through the model once and keeps, per channel, the k images
+  that activate it most with the patch of the image under the unit's receptive field, as the
+  Deep Visualization Toolbox's top-9 images (Yosinski, Clune, Nguyen, Fuchs and Lipson,
+  "Understanding Neural Networks Through Deep Visualization", ICML DL workshop 2015) and
+  "feature visualisation by dataset examples" (Olah, Mordvintsev and Schubert, "Feature
+  Visualization", Distill 2017). It also gathers unit statistics: dead and constant units
+  (Palacio et al., "What do Deep Networks Like to See?", CVPR 2018, flag units whose output
+  carries no information) and the class selectivity index of Morcos, Barrett, Rabinowitz and
+  Botvinick, "On the importance of single directions for generalization", ICLR 2018.
+* :func:`receptive_field` measures where in the input one activation cell looks.
+* :func:`dissect` scores units against concept masks as Network Dissection (Bau, Zhou, Khosla,
+  Oliva and Torralba, "Network Dissection: Quantifying Interpretability of Deep Visual
+  Representations", CVPR 2017).
+
+Everything runs in eval mode under ``torch.no_grad`` on the model's device and leaves the
+model as it was (see :mod:`xai_widgets.capture`), also when the forward raises or the scan is
+cancelled. Maths only: no widget code here.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from . import tasks
+from .capture import (
+    _call_hooks,
+    _preserved,
+    _StopForward,
+    _unknown_layer_error,
+    as_spatial,
+    model_device,
+)
+from .images import model_input
+
+__all__ = [
+    "ReceptiveField",
+    "UnitStats",
+    "TopK",
+    "Dissection",
+    "receptive_field",
+    "scan",
+    "dissect",
+    "CONSTANT_EPS",
+]
+
+GRAY = 128  # patch pixels that fall outside the image
+CONSTANT_EPS = 1e-3  # a unit is constant when its std across images <= this x the layer's RMS
+_RF_SAMPLES = 4  # random inputs per measured cell (their gradient supports are united)
+_RF_EXAMPLES = 2  # example inputs (e.g. dataset images) used on top of the random ones
+_RF_GROWTH = (2, 4)  # larger inputs tried when the receptive field touches the image border
+_CACHE_VERSION = 1
+_FINGERPRINT_ITEMS = 3  # items hashed at each end of a dataset without a dataset_key
+_DISSECT_CHUNK = 1 << 24  # upsampled values per chunk of units in dissect (64 MiB float32)
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Where activation cell (row, col) of a layer looks in the input, in input pixels.
+
+    ``size`` (h, w) of the box; ``stride`` (sy, sx), input pixels per activation cell;
+    ``origin`` (y0, x0), the top-left corner of cell (0, 0)'s box (negative with padding);
+    ``grid`` (H_act, W_act), the layer's spatial size; ``input_hw`` (H, W) of the input.
+    Along an axis with a single cell the stride is the input size; it is 0 when every cell
+    sees the whole image (non-local layers, see :func:`receptive_field`).
+    """
+
+    size: tuple[int, int]
+    stride: tuple[int, int]
+    origin: tuple[int, int]
+    grid: tuple[int, int]
+    input_hw: tuple[int, int]
+
+    def box(self, row: int, col: int) -> tuple[int, int, int, int]:
+        """``(y0, x0, y1, x1)`` of cell (row, col), exclusive ends; may extend outside the image."""
+        if not (0 <= row < self.grid[0] and 0 <= col < self.grid[1]):
+            raise ValueError(f"cell ({row}, {col}) is outside the {self.grid[0]} x {self.grid[1]} grid")
+        y0 = self.origin[0] + row * self.stride[0]
+        x0 = self.origin[1] + col * self.stride[1]
+        return y0, x0, y0 + self.size[0], x0 + self.size[1]
+
+
+@dataclass
+class UnitStats:
+    """Per-channel statistics of a scan (numpy arrays of length C).
+
+    ``max``, ``mean``, ``std`` (population, ddof 0): of the per-image channel score (the
+    spatial max of the channel map) over the dataset. ``frac_active``: fraction of images
+    whose score is > 0. ``dead``: the score is never > 0 (for a ReLU layer: the unit never
+    fires). ``constant``: the channel map is the same for every image, i.e. the largest,
+    over the cells, of the std across images is <= ``CONSTANT_EPS`` x the RMS of the whole
+    layer's activations (a dead ReLU unit is constant too). ``selectivity``: class
+    selectivity index (Morcos et al. 2018) (mu_max - mu_rest) / (mu_max + mu_rest) of the
+    per-class mean scores, mu_max the largest and mu_rest the mean of the other classes'
+    (classes without images are left out); in [0, 1] for non-negative scores, NaN where the
+    denominator is <= 0 or fewer than two classes occur. ``selective_class``: the class with
+    the largest mean score. Both are None when the dataset has no labels.
+    """
+
+    max: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    frac_active: np.ndarray
+    dead: np.ndarray
+    constant: np.ndarray
+    selectivity: np.ndarray | None = None
+    selective_class: np.ndarray | None = None
+
+
+@dataclass
+class TopK:
+    """The k images that activate each channel most (see :func:`scan`).
+
+    ``values`` C x k, descending: the image's channel score, the max over space of the
+    channel map (DeepVis keeps the max too); ties keep the earlier image first.
+    ``indices`` C x k: position of the image in the dataset's iteration order.
+    ``locations`` C x k x 2: (row, col) of that max in the activation grid (the first in
+    row-major order when it is reached at several cells). ``patches`` C x k x ph x pw x 3
+    uint8: the receptive field box around the max, cropped from the image as the model
+    saw it, gray (128) outside the image; ph x pw is ``rf.size``, clipped to the input
+    size (a window centred on the box) when the receptive field is larger than the image.
+    ``k`` is the number kept: the k asked for, or the number of images when fewer.
+    """
+
+    layer: str
+    k: int
+    n_images: int
+    values: np.ndarray
+    indices: np.ndarray
+    locations: np.ndarray
+    patches: np.ndarray
+    stats: UnitStats
+    rf: ReceptiveField
+
+
+@dataclass
+class Dissection:
+    """Network Dissection of one layer (see :func:`dissect`).
+
+    ``iou`` C x n_concepts: dataset-wide IoU of each unit's thresholded map with each
+    concept; ``concepts``: their names; ``thresholds`` (C): each unit's activation
+    threshold T_k; ``best`` (C): the index of the unit's highest-IoU concept, -1 when that
+    IoU is not above ``threshold``.
+    """
+
+    layer: str
+    concepts: list[str]
+    iou: np.ndarray
+    thresholds: np.ndarray
+    best: np.ndarray
+    threshold: float
+
+    def label(self, c: int) -> str | None:
+        """The concept unit ``c`` detects, or None."""
+        j = int(self.best[c])
+        return self.concepts[j] if j >= 0 else None
+
+    @property
+    def unique_detectors(self) -> int:
+        """How many distinct concepts have a detector in this layer (Bau et al.'s measure)."""
+        return len({int(j) for j in self.best if j >= 0})
+
+
+# ----------------------------------------------------------------------------- forward
+
+
+def _check_layer(model: nn.Module, layer: str) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(layer, str):
+        raise TypeError(f"layer must be a layer name (str), got {type(layer).__name__}")
+    names = sorted(name for name, _ in model.named_modules() if name)
+    if layer.split(":")[0] not in names:
+        raise _unknown_layer_error([layer], names)
+
+
+def _forward_to(model: nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
+    """``layer``'s output for ``x`` as N x C x H x W; the rest of the forward is skipped.
+
+    Call inside ``_preserved``. Nothing after the layer runs, so a later in-place op
+    cannot alter the returned tensor. Gradients flow when grad mode is on.
+    """
+    found: list[torch.Tensor] = []
+
+    def record(name, _module, output):
+        if name == layer:
+            if not isinstance(output, torch.Tensor):
+                raise TypeError(f"layer {layer!r} returns {type(output).__name__}, not a tensor")
+            found.append(output)
+            raise _StopForward
+
+    with _call_hooks(model, record):
+        try:
+            model(x)
+        except _StopForward:
+            pass
+    if not found:
+        raise ValueError(f"layer {layer!r} did not run in the forward pass")
+    return as_spatial(found[0], layer)
+
+
+# ----------------------------------------------------------------------------- receptive field
+
+
+def _random_inputs(shape, generator) -> torch.Tensor:
+    """``_RF_SAMPLES`` inputs in [0, 1]: white noise and smooth noise (coarse noise upsampled
+    by 4 and 16), because a trained network can be silent on white noise alone (the demo
+    model's relu3 is)."""
+    c, h, w = shape
+    out = []
+    for i in range(_RF_SAMPLES):
+        factor = 4 ** (i % 3)
+        coarse = torch.rand((1, c, max(1, h // factor), max(1, w // factor)), generator=generator)
+        out.append(F.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False))
+    return torch.cat(out)
+
+
+def _support_boxes(model, layer, samples, cells, generator) -> list[tuple[int, int, int, int]]:
+    """Bounding boxes (y0, x0, y1, x1) of the input-gradient support of each cell.
+
+    Every cell gets all ``samples``; the gradient of a random positive mix of its channels
+    is taken w.r.t. all of them in one backward pass (eval mode keeps the samples
+    independent), and the supports are united.
+    """
+    m, hw = len(samples), samples.shape[2:]
+    x = samples.repeat(len(cells), 1, 1, 1).to(model_device(model)).requires_grad_(True)
+    with torch.enable_grad():
+        out = _forward_to(model, x, layer)
+        mix = torch.rand(out.shape[1], generator=generator).to(out) + 0.5  # no exact cancellation
+        picked = torch.stack([out[i * m:(i + 1) * m, :, r, c] for i, (r, c) in enumerate(cells)])
+        (grad,) = torch.autograd.grad((picked * mix).sum(), x)
+    support = grad.detach().abs().sum(1).reshape(len(cells), m, *hw).sum(1) > 0
+    boxes = []
+    for cell, mask in zip(cells, support):
+        ys, xs = torch.nonzero(mask.any(1)).flatten(), torch.nonzero(mask.any(0)).flatten()
+        if ys.numel() == 0:
+            raise ValueError(
+                f"layer {layer!r}: activation cell {cell} does not depend on the input for the "
+                "random inputs tried (the layer is silent on them); pass example inputs "
+                "(receptive_field(..., inputs=batch)) to measure its receptive field"
+            )
+        boxes.append((int(ys[0]), int(xs[0]), int(ys[-1]) + 1, int(xs[-1]) + 1))
+    return boxes
+
+
+def _touches_border(box, hw) -> bool:
+    y0, x0, y1, x1 = box
+    return y0 <= 0 or x0 <= 0 or y1 >= hw[0] or x1 >= hw[1]
+
+
+def _measure(model, layer, shape, examples, generator):
+    """The grid and the boxes of two diagonal neighbours near the centre at input ``shape``
+    (random inputs plus ``examples`` resized to ``shape``)."""
+    samples = _random_inputs(shape, generator)
+    if examples is not None:
+        resized = F.interpolate(examples, size=shape[1:], mode="bilinear", align_corners=False)
+        samples = torch.cat([samples, resized.to(samples)])
+    with torch.no_grad():
+        grid = tuple(_forward_to(model, samples[:1].to(model_device(model)), layer).shape[2:])
+    a = ((grid[0] - 1) // 2, (grid[1] - 1) // 2)
+    b = (min(a[0] + 1, grid[0] - 1), min(a[1] + 1, grid[1] - 1))
+    return grid, (a, b), _support_boxes(model, layer, samples, [a, b], generator)
+
+
+def _field_from(boxes, cells, grid, input_hw) -> ReceptiveField:
+    """Size, stride and origin from the boxes of two cells (the larger box is the reference:
+    a random input can only hide part of the support, never add to it)."""
+    (ba, bb), (ca, cb) = boxes, cells
+    stride = []
+    for axis in (0, 1):
+        if ca[axis] == cb[axis]:
+            stride.append(input_hw[axis])
+        else:
+            centre_shift = (bb[axis] + bb[axis + 2] - ba[axis] - ba[axis + 2]) / 2
+            stride.append(round(centre_shift / (cb[axis] - ca[axis])))
+    area = [(b[2] - b[0]) * (b[3] - b[1]) for b in boxes]
+    ref, cell = (ba, ca) if area[0] >= area[1] else (bb, cb)
+    size = (ref[2] - ref[0], ref[3] - ref[1])
+    origin = (ref[0] - cell[0] * stride[0], ref[1] - cell[1] * stride[1])
+    return ReceptiveField(size, tuple(stride), origin, tuple(grid), tuple(input_hw))
+
+
+def receptive_field(
+    model: nn.Module, layer: str, input_shape: tuple[int, int, int], *, inputs: torch.Tensor | None = None
+) -> ReceptiveField:
+    """The receptive field of ``layer``'s cells for inputs of ``input_shape`` (C, H, W), measured.
+
+    Empirical rather than derived from module arithmetic, so it works for any model
+    (residual branches, dilations, custom modules): the box is the bounding box of the
+    union of the nonzero input-gradient support of one activation cell over a few random
+    inputs. Several inputs are needed because ReLUs and max-pools route gradient through
+    only part of the region a cell depends on, and a different part for each input; the
+    union recovers the whole region. The random inputs mix white and smooth noise, and
+    ``inputs`` (optional model inputs, N x C x H x W, e.g. dataset images; the first few are
+    used) join them for layers that random inputs leave silent. Two diagonal neighbours
+    near the centre give the box size and the stride.
+
+    When the box touches the image border the field may be larger than the image shows,
+    so it is measured again at 2x and 4x the input size (for fully convolutional layers the
+    field does not depend on the input size); if that does not fit either, or the model
+    cannot take larger inputs, the box measured at ``input_shape`` (clipped to the image) is
+    returned. Layers with non-local operations (attention, squeeze-and-excitation) depend on
+    every pixel: their box is the whole image. Runs on the model's device, in eval mode,
+    leaving the model untouched; seeded, so the result is reproducible.
+    """
+    _check_layer(model, layer)
+    shape = tuple(int(v) for v in input_shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"input_shape must be (C, H, W) of positive sizes, got {input_shape!r}")
+    examples = None
+    if inputs is not None:
+        if not isinstance(inputs, torch.Tensor) or inputs.dim() != 4 or tuple(inputs.shape[1:2]) != shape[:1]:
+            got = getattr(inputs, "shape", inputs)
+            raise ValueError(f"inputs must be an N x {shape[0]} x H x W tensor, got {got!r}")
+        examples = inputs[:_RF_EXAMPLES].detach().float().cpu()
+    generator = torch.Generator().manual_seed(0)
+    with _preserved(model, eval_mode=True):
+        grid, cells, boxes = _measure(model, layer, shape, examples, generator)
+        field = _field_from(boxes, cells, grid, shape[1:])
+        if grid == (1, 1) or not any(_touches_border(b, shape[1:]) for b in boxes):
+            return field
+        for factor in _RF_GROWTH:
+            big = (shape[0], shape[1] * factor, shape[2] * factor)
+            try:
+                big_grid, big_cells, big_boxes = _measure(model, layer, big, examples, generator)
+            except (RuntimeError, ValueError):
+                break  # the model takes only its own input size (or the layer is degenerate there)
+            if big_grid[0] <= grid[0] or big_grid[1] <= grid[1]:
+                break  # the grid does not grow with the input: not fully convolutional
+            if not any(_touches_border(b, big[1:]) for b in big_boxes):
+                found = _field_from(big_boxes, big_cells, big_grid, big[1:])
+                return ReceptiveField(found.size, found.stride, found.origin, grid, tuple(shape[1:]))
+    return field
+
+
+# ----------------------------------------------------------------------------- datasets
+
+
+@dataclass
+class _Batch:
+    x: torch.Tensor  # N x C x H x W float, CPU
+    labels: torch.Tensor | None  # N int64
+    raw: bool  # x holds pixels in [0, 1] (shown as is) rather than preprocessed values
+
+
+def _is_dataloader(dataset) -> bool:
+    return isinstance(dataset, torch.utils.data.DataLoader)
+
+
+def _items(dataset) -> Iterator:
+    """Iterate a dataset: by index when it is map-style (len and getitem, no iter)."""
+    if hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__") and not hasattr(dataset, "__iter__"):
+        return (dataset[i] for i in range(len(dataset)))
+    try:
+        return iter(dataset)
+    except TypeError:
+        raise TypeError(
+            f"dataset must be an iterable of images or (image, label) pairs, or a DataLoader; "
+            f"got {type(dataset).__name__}"
+        ) from None
+
+
+def _label(value, index: int) -> int:
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
+        value = value.item()
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0:
+        return int(value)
+    raise TypeError(f"item {index}: labels must be class indices (non-negative ints), got {value!r}")
+
+
+def _split(item, index: int, what: str = "item"):
+    """An item (or a DataLoader batch) as (image, label or None); a 1-tuple, as a
+    ``TensorDataset`` of images yields, holds only the image."""
+    if not isinstance(item, (tuple, list)):
+        return item, None
+    if len(item) == 1:
+        return item[0], None
+    if len(item) == 2:
+        return item[0], item[1]
+    raise ValueError(f"{what} {index}: a tuple of {len(item)} values; expected an image or (image, label)")
+
+
+def _pack(inputs: list, labels: list, raw: bool, start: int) -> _Batch:
+    shapes = {tuple(x.shape[1:]) for x in inputs}
+    if len(shapes) != 1:
+        raise ValueError(
+            f"images {start}-{start + len(inputs) - 1} differ in size ({sorted(shapes)}); all images "
+            "must share one size: resize them or pass a preprocess that does"
+        )
+    if len({lab is None for lab in labels}) != 1:
+        raise ValueError(f"images {start}-{start + len(inputs) - 1}: some items have labels and some do not")
+    y = None if labels[0] is None else torch.tensor(labels, dtype=torch.int64)
+    return _Batch(torch.cat(inputs), y, raw)
+
+
+def _image_batches(items: Iterable, model, preprocess, batch_size: int, start: int = 0) -> Iterator[_Batch]:
+    """Images or (image, label) pairs converted by ``images.model_input``, ``batch_size`` at a time."""
+    inputs, labels = [], []
+    for i, item in enumerate(items, start):
+        image, label = _split(item, i)
+        inputs.append(model_input(image, model, preprocess, i))
+        labels.append(None if label is None else _label(label, i))
+        if len(inputs) == batch_size:
+            yield _pack(inputs, labels, preprocess is None, i + 1 - batch_size)
+            inputs, labels = [], []
+    if inputs:
+        yield _pack(inputs, labels, preprocess is None, i + 1 - len(inputs))
+
+
+def _loader_batches(loader, model, preprocess) -> Iterator[_Batch]:
+    """A DataLoader's batches: float N x C x H x W tensors are model inputs as they are
+    (already preprocessed); other batches are split into images for ``model_input``."""
+    start = 0
+    for i, batch in enumerate(loader):
+        batch, labels = _split(batch, i, "batch")
+        if not isinstance(batch, torch.Tensor):
+            raise TypeError(f"batch {i}: expected a tensor of images, got {type(batch).__name__}")
+        if batch.is_floating_point() and batch.dim() == 4:
+            y = None
+            if labels is not None:
+                y = torch.tensor([_label(v, start + j) for j, v in enumerate(labels)], dtype=torch.int64)
+            yield _Batch(batch.float(), y, False)
+        else:
+            pairs = batch if labels is None else zip(batch, labels)
+            yield from _image_batches(pairs, model, preprocess, len(batch), start)
+        start += len(batch)
+
+
+def _batches(dataset, model, preprocess, batch_size: int) -> Iterator[_Batch]:
+    if _is_dataloader(dataset):
+        return _loader_batches(dataset, model, preprocess)
+    return _image_batches(_items(dataset), model, preprocess, batch_size)
+
+
+def _length(dataset) -> int | None:
+    """Number of images when known without iterating."""
+    if _is_dataloader(dataset):
+        if dataset.batch_size is None:
+            return None
+        try:
+            n = len(dataset.sampler)
+        except TypeError:
+            return None
+        return n - n % dataset.batch_size if dataset.drop_last else n
+    try:
+        return len(dataset)
+    except TypeError:
+        return None
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+class _Moments:
+    """Running mean and sum of squared deviations over the batch axis (Chan, Golub and
+    LeVeque's pairwise update, float64 accumulators: no cancellation over long scans)."""
+
+    def __init__(self):
+        self.n = 0
+        self.mean = self.m2 = None
+
+    def update(self, x: torch.Tensor) -> None:
+        var, mean = torch.var_mean(x.float(), dim=0, correction=0)
+        nb = x.shape[0]
+        mean, m2 = mean.double(), var.double() * nb
+        if self.n == 0:
+            self.n, self.mean, self.m2 = nb, mean, m2
+            return
+        delta = mean - self.mean
+        total = self.n + nb
+        self.mean = self.mean + delta * (nb / total)
+        self.m2 = self.m2 + m2 + delta.square() * (self.n * nb / total)
+        self.n = total
+
+    @property
+    def std(self) -> torch.Tensor:
+        return (self.m2 / self.n).clamp_min(0).sqrt()
+
+
+class _StatsAccumulator:
+    """Everything UnitStats needs, accumulated batch by batch on the device."""
+
+    def __init__(self):
+        self.scores = _Moments()  # per-image channel scores
+        self.cells = _Moments()  # every cell of every channel, across images
+        self.active = None
+        self.class_sums = self.class_counts = None
+
+    def update(self, acts: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor | None) -> None:
+        self.scores.update(scores)
+        self.cells.update(acts)
+        active = (scores > 0).sum(0)
+        self.active = active if self.active is None else self.active + active
+        if labels is not None:
+            self._add_classes(scores, labels)
+
+    def _add_classes(self, scores, labels) -> None:
+        n_classes = int(labels.max()) + 1  # labels are on the CPU: no device sync
+        labels = labels.to(scores.device)
+        if self.class_sums is None:
+            self.class_sums = scores.new_zeros((0, scores.shape[1]), dtype=torch.float64)
+            self.class_counts = labels.new_zeros(0)
+        grow = n_classes - self.class_sums.shape[0]
+        if grow > 0:  # labels are discovered as they come
+            self.class_sums = F.pad(self.class_sums, (0, 0, 0, grow))
+            self.class_counts = F.pad(self.class_counts, (0, grow))
+        self.class_sums.index_add_(0, labels, scores.double())
+        self.class_counts += torch.bincount(labels, minlength=self.class_sums.shape[0])
+
+    def result(self, maxima: torch.Tensor) -> UnitStats:
+        n = self.scores.n
+        cells = self.cells
+        layer_rms = (cells.m2 / n + cells.mean.square()).mean().sqrt()
+        cell_std = cells.std.flatten(1).amax(1)
+        stats = UnitStats(
+            max=_np(maxima),
+            mean=_np(self.scores.mean.float()),
+            std=_np(self.scores.std.float()),
+            frac_active=_np((self.active.double() / n).float()),
+            dead=_np(maxima <= 0),
+            constant=_np(cell_std <= CONSTANT_EPS * layer_rms),
+        )
+        if self.class_sums is not None:
+            stats.selectivity, stats.selective_class = _selectivity(self.class_sums, self.class_counts)
+        return stats
+
+
+def _selectivity(class_sums: torch.Tensor, counts: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Morcos et al.'s class selectivity index from per-class score sums (classes x C)."""
+    present = counts > 0
+    means = (class_sums[present] / counts[present, None]).T  # C x present classes
+    best = means.argmax(1)
+    classes = torch.nonzero(present).flatten()[best]
+    if means.shape[1] < 2:
+        return np.full(means.shape[0], np.nan, np.float32), _np(classes)
+    top = means.max(1).values
+    rest = (means.sum(1) - top) / (means.shape[1] - 1)
+    denominator = top + rest
+    index = torch.where(denominator > 0, (top - rest) / denominator.where(denominator > 0, 1), torch.nan)
+    return _np(index.float()), _np(classes)
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy()
+
+
+# ----------------------------------------------------------------------------- top-k
+
+
+class _RunningTopK:
+    """Per channel, the k best (score, image, location) so far and their patches, on the device.
+
+    Patches live in k fixed slots per channel; a new entry takes the slot of the entry it
+    evicts, so each batch writes only the patches that enter the top k.
+    """
+
+    def __init__(self, channels: int, k: int, patch_hw: tuple[int, int], device):
+        self.k = k
+        self.values = torch.full((channels, k), -math.inf, device=device)
+        self.index = torch.full((channels, k), -1, dtype=torch.int64, device=device)
+        self.where = torch.zeros((channels, k), dtype=torch.int64, device=device)
+        self.slot = torch.arange(k, device=device).expand(channels, k).clone()
+        self.patches = torch.full((channels, k, *patch_hw, 3), GRAY, dtype=torch.uint8, device=device)
+
+    def update(self, scores: torch.Tensor, where: torch.Tensor, first: int, crop: Callable) -> None:
+        """Merge a batch: ``scores``/``where`` B x C (score, flat cell), ``first`` its first dataset
+        index, ``crop(images, cells)`` the patches of (batch image, flat cell) pairs."""
+        k, (channels, batch) = self.k, scores.T.shape
+        merged = torch.cat([self.values, scores.T], 1)
+        # Stable: equal scores keep the running entries (earlier images) first, then batch order.
+        order = torch.sort(merged, dim=1, descending=True, stable=True).indices
+        top, is_new = order[:, :k], order[:, :k] >= k
+        images = (first + torch.arange(batch, device=scores.device)).expand(channels, batch)
+        self.values = merged.gather(1, top)
+        self.index = torch.cat([self.index, images], 1).gather(1, top)
+        self.where = torch.cat([self.where, where.T], 1).gather(1, top)
+        self.slot = self._reassign_slots(order, is_new)
+        channel, rank = torch.nonzero(is_new, as_tuple=True)
+        if channel.numel():
+            cells = self.where[channel, rank]
+            self.patches[channel, self.slot[channel, rank]] = crop(self.index[channel, rank] - first, cells)
+
+    def _reassign_slots(self, order: torch.Tensor, is_new: torch.Tensor) -> torch.Tensor:
+        k = self.k
+        none = torch.full_like(order, -1)  # C x (k + B)
+        slots = torch.cat([self.slot, none[:, k:]], 1).gather(1, order)  # -1: a batch entry
+        # Slots freed by evicted entries (>= 0) sort first; the i-th new entry takes the i-th.
+        freed = torch.cat([slots[:, k:], none[:, :k]], 1).sort(dim=1, descending=True).values
+        rank = (is_new.cumsum(1) - 1).clamp_min(0)
+        return torch.where(is_new, freed.gather(1, rank), slots[:, :k])
+
+    def result(self, n_images: int, grid_w: int):
+        k = min(self.k, n_images)
+        rows = torch.arange(self.slot.shape[0], device=self.slot.device)[:, None]
+        where = self.where[:, :k]
+        return (
+            _np(self.values[:, :k]),
+            _np(self.index[:, :k]),
+            _np(torch.stack([where // grid_w, where % grid_w], -1)),
+            _np(self.patches[rows, self.slot[:, :k]]),
+        )
+
+
+def _patch_window(rf: ReceptiveField) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Patch size (the box clipped to the input size) and its offset inside the box."""
+    size = tuple(min(s, n) for s, n in zip(rf.size, rf.input_hw))
+    return size, tuple((s - p) // 2 for s, p in zip(rf.size, size))
+
+
+def _cropper(x: torch.Tensor, raw: bool, rf: ReceptiveField) -> Callable:
+    """``crop(images, cells)``: uint8 patches (E x ph x pw x 3) of batch ``x`` around flat cells.
+
+    Raw inputs (pixels in [0, 1]) are shown as they are; preprocessed inputs are min-max
+    mapped to [0, 255] per image. Inputs with other than 1 or 3 channels show their mean.
+    """
+    (ph, pw), (dy, dx) = _patch_window(rf)
+    h, w = x.shape[2:]
+
+    def crop(images: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+        if raw:
+            lo, span = x.new_zeros(len(x)), x.new_ones(len(x))
+        else:
+            lo, hi = x.amin((1, 2, 3)), x.amax((1, 2, 3))
+            span = (hi - lo).where(hi > lo, 1)
+        row, col = cells // rf.grid[1], cells % rf.grid[1]
+        ys = (rf.origin[0] + row * rf.stride[0] + dy)[:, None] + torch.arange(ph, device=x.device)
+        xs = (rf.origin[1] + col * rf.stride[1] + dx)[:, None] + torch.arange(pw, device=x.device)
+        inside = ((ys >= 0) & (ys < h))[:, :, None] & ((xs >= 0) & (xs < w))[:, None, :]
+        pixels = x[images[:, None, None], :, ys.clamp(0, h - 1)[:, :, None], xs.clamp(0, w - 1)[:, None, :]]
+        scaled = (pixels - lo[images].view(-1, 1, 1, 1)) / span[images].view(-1, 1, 1, 1)  # E ph pw C
+        if scaled.shape[-1] != 3:
+            scaled = scaled.mean(-1, keepdim=True).expand(*scaled.shape[:-1], 3)
+        out = (scaled * 255).round().clamp(0, 255).to(torch.uint8)
+        return out.where(inside[..., None], torch.tensor(GRAY, dtype=torch.uint8, device=x.device))
+
+    return crop
+
+
+# ----------------------------------------------------------------------------- scan
+
+
+def _check_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def scan(
+    model: nn.Module,
+    layer: str,
+    dataset,
+    *,
+    k: int = 9,
+    preprocess=None,
+    batch_size: int = 64,
+    progress=None,
+    cancel=None,
+    cache_dir: str | Path | None = None,
+    cache: bool = True,
+    dataset_key: str | None = None,
+) -> TopK:
+    """One streaming pass of ``dataset`` through ``model``: the top-``k`` images per channel of
+    ``layer`` with their receptive-field patches, and unit statistics (see :class:`TopK`,
+    :class:`UnitStats`). DeepVis top-9 images (Yosinski et al. 2015); statistics after
+    Palacio et al. 2018 and Morcos et al. 2018 (see the module docstring).
+
+    ``dataset``: an iterable of images in any form :mod:`xai_widgets.images` accepts, or of
+    (image, label) pairs (a torch map-style Dataset such as the demo ShapesSet is read by
+    index); images go through ``images.model_input`` with ``preprocess``, ``batch_size`` at a
+    time, and must all have one size. Or a torch DataLoader yielding float N x C x H x W
+    batches, alone or with labels: these are model inputs as they are (already
+    preprocessed; ``preprocess`` is not applied) and keep the loader's batching; non-float
+    batches are split into images.
+    ``indices`` count images in iteration order (use an unshuffled loader).
+
+    Patches show the image as the model saw it: without ``preprocess`` the input pixels
+    (colour or grey, whichever the model takes); with ``preprocess`` or preprocessed batches
+    the model input min-max mapped to [0, 255] per image (exact geometry, colours up to
+    the normalisation). ``k`` larger than the dataset is clamped (``TopK.k``).
+
+    Runs on the model's device; the running top-k, the patches and the statistics stay on
+    the device. ``progress(done, total)`` is called after each batch (images done; total
+    from ``len`` when known, else None); ``cancel`` (see :mod:`xai_widgets.tasks`) is checked
+    before each batch and raises ``tasks.Cancelled``, leaving model and cache as they were.
+
+    Cache: with ``cache=True`` the result is stored as an ``.npz`` (no pickles) in
+    ``cache_dir`` (default: ``$XAI_WIDGETS_CACHE`` or ``~/.cache/xai_widgets``), keyed by a
+    hash of the model's class and state_dict bytes, ``layer``, ``k``, ``repr(preprocess)``
+    and the dataset: ``dataset_key`` when given, else a hash of ``len(dataset)`` and its
+    first and last few items. That fingerprint does not notice a dataset changed only in
+    the middle (pass ``dataset_key``), and datasets without ``len`` and indexing (generators,
+    iterable datasets) are not cached without a ``dataset_key``; a preprocess whose repr
+    changes between sessions (a lambda) always misses. A cached result loads with no
+    forward pass.
+    """
+    _check_layer(model, layer)
+    k = _check_int(k, "k")
+    batch_size = _check_int(batch_size, "batch_size")
+    path = _cache_path(model, layer, k, preprocess, dataset, cache_dir, dataset_key) if cache else None
+    if path is not None and path.exists():
+        loaded = _load(path)
+        if loaded is not None:
+            return loaded
+    result = _scan(model, layer, dataset, k, preprocess, batch_size, progress, cancel)
+    if path is not None:
+        _save(path, result)
+    return result
+
+
+def _scan(model, layer, dataset, k, preprocess, batch_size, progress, cancel) -> TopK:
+    device = model_device(model)
+    total = _length(dataset)
+    stats = _StatsAccumulator()
+    running = rf = input_shape = None
+    done = 0
+    tasks.check(cancel)
+    batches = _batches(dataset, model, preprocess, batch_size)
+    with _preserved(model, eval_mode=True):
+        for batch in batches:
+            tasks.check(cancel)
+            if input_shape is None:
+                input_shape = tuple(batch.x.shape[1:])
+                rf = receptive_field(model, layer, input_shape, inputs=batch.x)
+            elif tuple(batch.x.shape[1:]) != input_shape:
+                raise ValueError(
+                    f"images {done}-{done + len(batch.x) - 1} have model input shape "
+                    f"{tuple(batch.x.shape[1:])} but the first had {input_shape}; all images must "
+                    "share one size: resize them or pass a preprocess that does"
+                )
+            x = batch.x.to(device)
+            with torch.no_grad():
+                acts = _forward_to(model, x, layer)
+                scores, where = acts.flatten(2).max(2)
+                if running is None:
+                    running = _RunningTopK(acts.shape[1], k, _patch_window(rf)[0], device)
+                if (stats.class_sums is None) != (batch.labels is None) and done:
+                    raise ValueError(f"images from {done} on: some items have labels and some do not")
+                stats.update(acts, scores, batch.labels)
+                running.update(scores, where, done, _cropper(x, batch.raw, rf))
+            done += len(x)
+            tasks.report(progress, done, total)
+    if running is None:
+        raise ValueError("the dataset is empty: it yielded no images")
+    values, indices, locations, patches = running.result(done, rf.grid[1])
+    unit_stats = stats.result(running.values[:, 0])
+    if not np.isfinite(unit_stats.mean).all():
+        raise ValueError(f"layer {layer!r} produced NaN or infinite activations on this dataset")
+    return TopK(layer, values.shape[1], done, values, indices, locations, patches, unit_stats, rf)
+
+
+# ----------------------------------------------------------------------------- cache
+
+
+def _hash_value(h, obj) -> None:
+    """Feed an item (image, label, tuple of them) into hash ``h`` by content."""
+    if isinstance(obj, torch.Tensor):
+        obj = obj.detach().cpu()
+        h.update(f"tensor{tuple(obj.shape)}{obj.dtype}".encode())
+        h.update(obj.contiguous().reshape(-1).view(torch.uint8).numpy())  # a view: no copy
+    elif isinstance(obj, np.ndarray):
+        h.update(f"array{obj.shape}{obj.dtype}".encode())
+        h.update(np.ascontiguousarray(obj).reshape(-1).view(np.uint8))
+    elif isinstance(obj, Image.Image):
+        h.update(f"pil{obj.mode}{obj.size}".encode())
+        h.update(obj.tobytes())
+    elif isinstance(obj, (tuple, list)):
+        h.update(f"seq{len(obj)}".encode())
+        for part in obj:
+            _hash_value(h, part)
+    else:
+        h.update(repr(obj).encode())
+
+
+def _dataset_fingerprint(dataset) -> str | None:
+    """len plus the first and last few items, or None when that cannot be read cheaply."""
+    source = dataset.dataset if _is_dataloader(dataset) else dataset
+    if not (hasattr(source, "__len__") and hasattr(source, "__getitem__")):
+        return None
+    try:
+        n = len(source)
+    except TypeError:
+        return None
+    h = hashlib.sha256(f"{type(source).__qualname__}:{n}".encode())
+    picked = sorted(set(range(min(n, _FINGERPRINT_ITEMS))) | set(range(max(0, n - _FINGERPRINT_ITEMS), n)))
+    try:
+        for i in picked:
+            _hash_value(h, source[i])
+    except (NotImplementedError, IndexError, KeyError, TypeError):
+        return None  # not indexable after all (e.g. an IterableDataset with a len)
+    if _is_dataloader(dataset):
+        h.update(f"loader{dataset.batch_size}{dataset.drop_last}{type(dataset.sampler).__name__}".encode())
+    return h.hexdigest()
+
+
+def _model_hash(model: nn.Module) -> str:
+    h = hashlib.sha256(type(model).__qualname__.encode())
+    for name, value in model.state_dict().items():
+        h.update(name.encode())
+        _hash_value(h, value)
+    return h.hexdigest()
+
+
+def _cache_path(model, layer, k, preprocess, dataset, cache_dir, dataset_key) -> Path | None:
+    if dataset_key is not None:
+        data = f"key:{dataset_key}"
+    else:
+        data = _dataset_fingerprint(dataset)
+        if data is None:
+            return None
+    parts = [_CACHE_VERSION, _model_hash(model), layer, k, None if preprocess is None else repr(preprocess), data]
+    key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
+    root = cache_dir or os.environ.get("XAI_WIDGETS_CACHE") or Path.home() / ".cache" / "xai_widgets"
+    return Path(root) / f"scan-{key}.npz"
+
+
+def _save(path: Path, result: TopK) -> None:
+    rf = result.rf
+    arrays = {
+        "meta": np.array(json.dumps({"layer": result.layer, "k": result.k, "n_images": result.n_images})),
+        "rf": np.array([*rf.size, *rf.stride, *rf.origin, *rf.grid, *rf.input_hw], np.int64),
+        "values": result.values,
+        "indices": result.indices,
+        "locations": result.locations,
+        "patches": result.patches,
+    }
+    for name, value in vars(result.stats).items():
+        if value is not None:
+            arrays[f"stats_{name}"] = value
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)  # atomic: readers never see half a file
+    except OSError as exc:
+        warnings.warn(f"could not write the scan cache {path}: {exc}", stacklevel=3)
+        tmp.unlink(missing_ok=True)
+
+
+def _load(path: Path) -> TopK | None:
+    """The cached result, or None when the file is unreadable (it is then recomputed)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            meta = json.loads(str(f["meta"]))
+            v = [int(a) for a in f["rf"]]
+            rf = ReceptiveField(tuple(v[0:2]), tuple(v[2:4]), tuple(v[4:6]), tuple(v[6:8]), tuple(v[8:10]))
+            stats = UnitStats(**{
+                name: f[f"stats_{name}"] if f"stats_{name}" in f.files else None
+                for name in UnitStats.__dataclass_fields__
+            })
+            return TopK(meta["layer"], meta["k"], meta["n_images"], f["values"], f["indices"],
+                        f["locations"], f["patches"], stats, rf)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        warnings.warn(f"ignoring unreadable scan cache {path}: {exc}", stacklevel=3)
+        return None
+
+
+# ----------------------------------------------------------------------------- dissection
+
+
+def _concept_masks(masks, n_images: int, hw: tuple[int, int]) -> tuple[list[str], torch.Tensor]:
+    if not isinstance(masks, dict) or not masks:
+        raise TypeError("masks must be a non-empty dict {concept name: N x H x W bool array}")
+    names, stack = [], []
+    for name, mask in masks.items():
+        m = np.asarray(mask.cpu() if isinstance(mask, torch.Tensor) else mask)
+        if m.dtype != bool:
+            if not np.isin(m, (0, 1)).all():
+                raise ValueError(f"concept {name!r}: masks must be bool (or 0/1), got values other than 0 and 1")
+            m = m.astype(bool)
+        if m.shape != (n_images, *hw):
+            raise ValueError(
+                f"concept {name!r}: mask of shape {m.shape}; expected (N, H, W) = {(n_images, *hw)}, "
+                "one mask per image at the model input size"
+            )
+        names.append(str(name))
+        stack.append(torch.from_numpy(m))
+    return names, torch.stack(stack)
+
+
+def dissect(
+    model: nn.Module,
+    layer: str,
+    images,
+    masks: dict[str, np.ndarray],
+    *,
+    quantile: float = 0.005,
+    threshold: float = 0.04,
+    preprocess=None,
+    batch_size: int = 64,
+) -> Dissection:
+    """Network Dissection (Bau et al. 2017) of ``layer`` against concept masks.
+
+    Each unit's map is upsampled bilinearly (``align_corners=False``: cell centres at their
+    stride-scaled positions) to the input size; the unit's threshold T_k is exceeded by the
+    top ``quantile`` of all its upsampled values over the dataset (T_k is the (m + 1)-th
+    largest of the n values, m = max(1, round(quantile n)); the mask is A > T_k, so a unit
+    that is zero everywhere has an empty mask). IoU_{k,c} = sum_x |M_k(x) & L_c(x)| /
+    sum_x |M_k(x) | L_c(x)| over all images (every image counts for every concept; the
+    paper's per-category image filter does not apply to plain masks). A unit detects its
+    best concept when that IoU is above ``threshold``.
+
+    ``images``: as ``scan``'s dataset (labels are ignored); ``masks``: ``{name: N x H x W
+    bool}`` with H x W the model input size. The layer's maps are kept on the CPU (N x C x
+    h x w float32) between the forward pass and the scoring.
+    """
+    _check_layer(model, layer)
+    batch_size = _check_int(batch_size, "batch_size")
+    if not 0 < quantile < 1:
+        raise ValueError(f"quantile must be in (0, 1), got {quantile!r}")
+    maps, input_hw = _layer_maps(model, layer, images, preprocess, batch_size)
+    names, concepts = _concept_masks(masks, len(maps), input_hw)
+    device = model_device(model)
+    concepts = concepts.to(device).flatten(1).T.float()  # (N H W) x concepts
+    concept_area = concepts.sum(0)
+    n_values = len(maps) * input_hw[0] * input_hw[1]
+    above = max(1, round(quantile * n_values))  # values above each unit's threshold
+    step = max(1, _DISSECT_CHUNK // n_values)
+    ious, thresholds = [], []
+    for first in range(0, maps.shape[1], step):
+        chunk = maps[:, first:first + step].transpose(0, 1).to(device)  # units as the batch axis
+        up = F.interpolate(chunk, size=input_hw, mode="bilinear", align_corners=False)
+        values = up.reshape(len(up), -1)  # units x (N H W), image-major like the concepts
+        if above < n_values:  # T_k: the (above + 1)-th largest value (topk beats kthvalue here)
+            t = values.topk(above + 1, dim=1, sorted=False).values.amin(1)
+        else:
+            t = values.amin(1) - 1
+        fired = (values > t[:, None]).float()
+        inter = fired @ concepts
+        union = fired.sum(1, keepdim=True) + concept_area - inter
+        ious.append(torch.where(union > 0, inter / union.clamp_min(1), 0))
+        thresholds.append(t)
+    iou, t = _np(torch.cat(ious)), _np(torch.cat(thresholds))
+    best = np.where(iou.max(1) > threshold, iou.argmax(1), -1)
+    return Dissection(layer, names, iou, t, best, float(threshold))
+
+
+def _layer_maps(model, layer, images, preprocess, batch_size) -> tuple[torch.Tensor, tuple[int, int]]:
+    """The layer's maps for every image (CPU, N x C x h x w) and the model input size."""
+    maps, shape = [], None
+    with _preserved(model, eval_mode=True), torch.no_grad():
+        for batch in _batches(images, model, preprocess, batch_size):
+            if shape is None:
+                shape = tuple(batch.x.shape[1:])
+            elif tuple(batch.x.shape[1:]) != shape:
+                raise ValueError(f"images differ in model input shape ({shape} and {tuple(batch.x.shape[1:])})")
+            maps.append(_forward_to(model, batch.x.to(model_device(model)), layer).float().cpu())
+    if not maps:
+        raise ValueError("no images: dissect needs at least one image")
+    return torch.cat(maps), shape[1:]

@@ -1,0 +1,508 @@
+"""``ChannelGrid``: every channel of a layer at a glance, live in a notebook.
+
+The Deep Visualization Toolbox of Yosinski, Clune, Nguyen, Fuchs and Lipson
+("Understanding Neural Networks Through Deep Visualization", ICML Deep Learning
+Workshop 2015), for any PyTorch model: a grid of all channels of one layer, a zoom
+pane, the back view (gradient, deconvnet, guided backprop) of the selected unit, its
+top-activating dataset patches and its activation-maximisation image, computed on
+demand instead of in a 40-hour offline precompute.
+
+The kernel ships one layer's activations for all images (float16); the browser
+normalises, colours and redraws the grid itself, so switching images, normalisation,
+boost, gamma and the selected unit's zoom never wait for the kernel. The kernel is
+called for a new layer, the back view, a dataset scan and activation maximisation.
+Every number the browser shows can be recomputed in Python: :meth:`tile_values` gives
+the normalised values the tiles are coloured by.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import traitlets
+from PIL import Image, ImageDraw
+from torch import nn
+
+from .. import backview, colormaps, featurevis, grid, render, scan, wire
+from ..capture import _preserved, as_spatial, capture, layers, model_device
+from ..images import display_pixels, to_batch
+from .base import XaiWidget
+from .long_tasks import LongTasks
+
+__all__ = ["ChannelGrid"]
+
+MiB = 1 << 20
+DISPLAY = 256  # long side of the shipped input pixels (zoom and back panes)
+ZOOM_MODES = ("unit", "back", "off")
+BACK_MODES = ("off",) + backview.MODES
+TOP = 5  # class probabilities shown
+SELECTED_RGB = (128, 255, 128)  # DeepVis's cursor colour, (.5, 1, .5)
+
+
+def _tile_layers(model: nn.Module, x: torch.Tensor) -> list[dict]:
+    """The layers a grid can show (N x C x H x W or N x C outputs) with their shapes."""
+    out = []
+    for info in layers(model, x):
+        shape = tuple(info.shape[1:])
+        if len(shape) == 3 or len(shape) == 1:
+            out.append({"name": info.name, "type": info.type, "shape": list(shape)})
+    return out
+
+
+def _probabilities(model: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
+    """Softmax of the model's output for a batch, or None when it is not N x K logits."""
+    with _preserved(model, eval_mode=True), torch.no_grad():
+        out = model(x.to(model_device(model)))
+    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[1] < 2:
+        return None
+    return out.float().softmax(1).cpu()
+
+
+class ChannelGrid(LongTasks, XaiWidget):
+    """All channels of one layer of a live model as tiles, with DeepVis's panes.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Any PyTorch model on any device; run in eval mode and left exactly as given.
+    images : sequence
+        The input strip: PIL images, arrays or tensors (see :mod:`xai_widgets.images`)
+        that give model inputs of one size.
+    layer : str, optional
+        The layer shown first (default: the first with a spatial output). ``u``/``o`` or
+        the layer list switch layers; ``w.layer = name`` too.
+    preprocess : callable, optional
+        PIL image -> C x H x W tensor; default [0, 1] floats matched to the model.
+    classes : sequence of str, optional
+        Class names for the top-5 probabilities (default ``class 0``, ``class 1``, ...).
+    dataset : iterable, optional
+        Images (or (image, label) pairs, a torch Dataset or DataLoader) for the top-k scan
+        (:meth:`scan`, or the Scan button). Labels, when present, give each unit's class
+        selectivity.
+    concepts : dict of name -> N x H x W bool masks, optional
+        Per-pixel concept masks aligned with ``dataset``; the scan then also scores every
+        unit by Network Dissection IoU and labels its tile with its best concept.
+    normalise : callable, optional
+        Differentiable tensor transform applied to optimised images before the model
+        (for example an ImageNet mean/std normalisation) when ``preprocess`` normalises.
+    size : int
+        Width of the grid in CSS pixels (default 560).
+    max_bytes : int
+        Payload budget for one layer's activations of all images (default 64 MiB).
+
+    Synced state: ``layer``, ``image`` (index in the strip), ``selected`` (the channel),
+    ``normalisation`` ("layer", "channel" or "fixed" with ``vrange``), ``boost``,
+    ``gamma``, ``colormap`` (for non-negative layers; signed layers use the diverging
+    map), ``back_mode`` ("off", "grad", "deconv", "guided"), ``back_filter`` ("raw",
+    "norm"), ``zoom`` ("unit", "back", "off"), ``pattern`` (tiles show each unit's best
+    patch), ``opacity`` (of the unit over the input in the zoom pane).
+    """
+
+    _bundle = "channel_grid"
+    _layer_list = traitlets.List().tag(sync=True)
+    _images = traitlets.Dict().tag(sync=True)
+    _acts = traitlets.Dict().tag(sync=True)
+    _probs = traitlets.List().tag(sync=True)
+    _back = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
+    _patches = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
+    _units = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
+    _visuals = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
+    _colormaps = traitlets.Dict().tag(sync=True)
+    _can_scan = traitlets.Bool(False).tag(sync=True)
+
+    layer = traitlets.Unicode("").tag(sync=True)
+    image = traitlets.Int(0).tag(sync=True)
+    selected = traitlets.Int(0).tag(sync=True)
+    normalisation = traitlets.Enum(grid.NORMALISATIONS, default_value="layer").tag(sync=True)
+    vrange = traitlets.List(traitlets.Float(), default_value=[0.0, 1.0], minlen=2, maxlen=2).tag(sync=True)
+    boost = traitlets.Float(0.0).tag(sync=True)
+    gamma = traitlets.Float(1.0).tag(sync=True)
+    colormap = traitlets.Enum(("gray", "viridis"), default_value="gray").tag(sync=True)
+    back_mode = traitlets.Enum(BACK_MODES, default_value="off").tag(sync=True)
+    back_filter = traitlets.Enum(backview.FILTERS, default_value="raw").tag(sync=True)
+    zoom = traitlets.Enum(ZOOM_MODES, default_value="unit").tag(sync=True)
+    pattern = traitlets.Bool(False).tag(sync=True)
+    opacity = traitlets.Float(0.6).tag(sync=True)
+    size = traitlets.Int(560).tag(sync=True)
+
+    _browser_traits = frozenset({"layer", "image", "selected", "normalisation", "vrange", "boost", "gamma",
+                                 "colormap", "back_mode", "back_filter", "zoom", "pattern", "opacity"})
+
+    def __init__(
+        self,
+        model: nn.Module,
+        images: Sequence,
+        *,
+        layer: str | None = None,
+        preprocess: Callable | None = None,
+        classes: Sequence[str] | None = None,
+        dataset=None,
+        concepts: dict | None = None,
+        normalise: Callable | None = None,
+        size: int = 560,
+        max_bytes: int = 64 * MiB,
+    ):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        images = list(images) if not isinstance(images, (Image.Image, np.ndarray, torch.Tensor)) else [images]
+        if not images:
+            raise ValueError("no images: pass at least one image for the input strip")
+        self.model, self.preprocess, self.dataset = model, preprocess, dataset
+        self.concepts, self.normalise, self.max_bytes = concepts, normalise, int(max_bytes)
+        self._inputs = to_batch(images, model, preprocess)  # N x C x H x W on the CPU
+        self._layer_infos = _tile_layers(model, self._inputs[:1])
+        if not self._layer_infos:
+            raise ValueError("the model has no layer with an N x C x H x W or N x C output to show")
+        self._cache: dict[str, torch.Tensor] = {}  # layer -> N x C x H x W float32 (CPU), as captured
+        self._payload: dict = {}
+        self.tops: dict[str, scan.TopK] = {}  # layer -> top-k scan result
+        self.dissections: dict[str, scan.Dissection] = {}  # layer -> Network Dissection
+        self.visuals: dict[str, dict[int, torch.Tensor]] = {}  # layer -> {channel: 3 x H x W image}
+        self.back_gradient: torch.Tensor | None = None  # the raw gradient behind the back pane
+        probs = _probabilities(model, self._inputs)
+        names = list(classes) if classes is not None else None
+        if probs is not None and names is not None and len(names) != probs.shape[1]:
+            raise ValueError(f"{len(names)} class names for a model with {probs.shape[1]} outputs")
+        self.probabilities = probs
+        self.classes = names
+        first = layer or next((L["name"] for L in self._layer_infos if len(L["shape"]) == 3),
+                              self._layer_infos[0]["name"])
+        hw = tuple(self._inputs.shape[-2:])
+        pixels = np.stack([display_pixels(img, hw, DISPLAY, i) for i, img in enumerate(images)])
+        super().__init__(
+            size=size,
+            _layer_list=self._layer_infos,
+            _images={"pixels": wire.encode(pixels, "uint8"), "titles": [f"image {i}" for i in range(len(images))]},
+            _probs=self._top_classes(probs, names),
+            _colormaps={name: table.tobytes() for name, table in colormaps.LUTS.items()},
+            _can_scan=dataset is not None,
+        )
+        self.layer = first  # validated and loaded by the observers below
+
+    # ------------------------------------------------------------------ layers
+    @staticmethod
+    def _top_classes(probs, names) -> list:
+        if probs is None:
+            return []
+        p, idx = probs.topk(min(TOP, probs.shape[1]), dim=1)
+        label = (lambda k: names[k]) if names is not None else (lambda k: f"class {k}")
+        return [[[label(int(k)), float(v)] for v, k in zip(pv, ik)] for pv, ik in zip(p, idx)]
+
+    @property
+    def layer_names(self) -> list[str]:
+        """The layers the grid can show, in execution order."""
+        return [L["name"] for L in self._layer_infos]
+
+    @traitlets.validate("layer")
+    def _validate_layer(self, proposal):
+        name = proposal["value"]
+        if name not in self.layer_names:
+            import difflib
+
+            close = difflib.get_close_matches(name, self.layer_names, n=4, cutoff=0.4)
+            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise traitlets.TraitError(f"unknown layer {name!r}{hint} (w.layer_names lists the layers)")
+        acts = self._layer_acts(name)
+        nbytes = acts.numel() * 2
+        if nbytes > self.max_bytes:
+            raise traitlets.TraitError(
+                f"layer {name!r} would ship {nbytes / MiB:.1f} MiB ({tuple(acts.shape)} float16) over "
+                f"max_bytes={self.max_bytes / MiB:.1f} MiB; show fewer images, a deeper layer, or raise max_bytes")
+        return name
+
+    def _layer_acts(self, name: str) -> torch.Tensor:
+        if name not in self._cache:
+            acts = capture(self.model, self._inputs, [name])[name]
+            self._cache[name] = as_spatial(acts, name).float().cpu()
+        return self._cache[name]
+
+    @traitlets.observe("layer")
+    def _on_layer(self, change):
+        acts = self._cache[change["new"]]
+        payload = wire.encode(acts, "float16")
+        self._payload = payload
+        signed = bool((acts < 0).any())
+        self.selected = min(self.selected, acts.shape[1] - 1)
+        self._acts = {"layer": change["new"], "signed": signed, "acts": payload}
+        self._send_unit_data()
+        self._update_back()
+
+    @property
+    def signed(self) -> bool:
+        """Whether the current layer has negative values (then tiles use the diverging map)."""
+        return bool(self._acts.get("signed"))
+
+    @property
+    def channels(self) -> int:
+        return int(self._payload["shape"][1])
+
+    # ------------------------------------------------------------------ validation
+    @traitlets.validate("image")
+    def _validate_image(self, proposal):
+        n = proposal["value"]
+        if not 0 <= n < len(self._inputs):
+            raise traitlets.TraitError(f"image must be an index in 0..{len(self._inputs) - 1}, got {n}")
+        return n
+
+    @traitlets.validate("selected")
+    def _validate_selected(self, proposal):
+        c = proposal["value"]
+        if self._payload and not 0 <= c < self.channels:
+            raise traitlets.TraitError(f"selected must be a channel index in 0..{self.channels - 1}, got {c}")
+        return c
+
+    @traitlets.validate("boost")
+    def _validate_boost(self, proposal):
+        if not 0.0 <= proposal["value"] <= 1.0:
+            raise traitlets.TraitError(f"boost must be in [0, 1], got {proposal['value']}")
+        return proposal["value"]
+
+    @traitlets.validate("gamma")
+    def _validate_gamma(self, proposal):
+        if not proposal["value"] > 0:
+            raise traitlets.TraitError(f"gamma must be > 0, got {proposal['value']}")
+        return proposal["value"]
+
+    @traitlets.validate("vrange")
+    def _validate_vrange(self, proposal):
+        lo, hi = proposal["value"]
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise traitlets.TraitError(f"vrange must be two finite numbers [lo, hi] with lo < hi, got {[lo, hi]}")
+        return proposal["value"]
+
+    @traitlets.validate("opacity")
+    def _validate_opacity(self, proposal):
+        if not 0.0 <= proposal["value"] <= 1.0:
+            raise traitlets.TraitError(f"opacity must be in [0, 1], got {proposal['value']}")
+        return proposal["value"]
+
+    # ------------------------------------------------------------------ what the tiles show
+    def activations(self, image: int | None = None) -> torch.Tensor:
+        """The current layer's C x H x W activations of ``image`` (default: the one shown), float32."""
+        return self._cache[self.layer][self.image if image is None else image].clone()
+
+    def tile_values(self, image: int | None = None) -> torch.Tensor:
+        """The values in [0, 1] the tiles are coloured by (see :func:`xai_widgets.grid.normalise`).
+
+        Computed from the float16 values the browser received, with the widget's
+        normalisation, range, boost and gamma; colour index ``floor(t * 255 + 0.5)``.
+        """
+        n = self.image if image is None else image
+        acts = torch.from_numpy(wire.decode(self._payload)[n])
+        return grid.normalise(acts, self.normalisation, vrange=self.vrange, boost=self.boost,
+                              gamma=self.gamma, signed=self.signed)
+
+    def channel_stats(self, image: int | None = None) -> dict:
+        """Per channel max, mean and (row, col) of the max: what hovering a tile shows."""
+        n = self.image if image is None else image
+        return grid.channel_stats(torch.from_numpy(wire.decode(self._payload)[n]))
+
+    # ------------------------------------------------------------------ back view
+    @traitlets.observe("image", "selected", "back_mode", "back_filter")
+    def _on_unit(self, change):
+        self._update_back()
+
+    def back_view(self, channel: int | None = None, mode: str | None = None, image: int | None = None,
+                  filter: str | None = None) -> np.ndarray:
+        """H x W x 3 image in [0, 1] of what drives ``channel`` (see :mod:`xai_widgets.backview`).
+
+        Defaults are the widget's: the selected channel, ``back_mode`` (``"grad"`` when
+        off), the shown image and ``back_filter``. Also sets ``w.back_gradient``.
+        """
+        mode = mode or (self.back_mode if self.back_mode != "off" else "grad")
+        n = self.image if image is None else image
+        c = self.selected if channel is None else channel
+        g = backview.unit_backprop(self.model, self._inputs[n:n + 1], self.layer, c, mode=mode)
+        self.back_gradient = g.detach().cpu()
+        return backview.back_display(self.back_gradient, filter or self.back_filter)
+
+    def _update_back(self) -> None:
+        if self.back_mode == "off" or not self._payload:
+            self._back = None
+            return
+        try:
+            shown = self.back_view()
+        except ValueError as exc:  # e.g. deconv on a model without nn.ReLU modules
+            self.message = f"back view: {exc}"
+            self._back = None
+            return
+        pixels = (np.clip(shown, 0, 1) * 255).round().astype(np.uint8)
+        self._back = {"image": self.image, "layer": self.layer, "channel": self.selected,
+                      "mode": self.back_mode, "filter": self.back_filter, "pixels": wire.encode(pixels, "uint8")}
+
+    # ------------------------------------------------------------------ dataset scan
+    def scan(self, dataset=None, *, k: int = 9, cache: bool = True, background: bool = False, **kwargs):
+        """Top-``k`` activating patches and unit statistics of the current layer over a dataset.
+
+        One streaming pass (see :func:`xai_widgets.scan.scan`); cached on disk, so a second
+        call with the same model, layer and data is instant. With ``concepts`` given at
+        construction, also Network Dissection (:func:`xai_widgets.scan.dissect`). Returns
+        the :class:`~xai_widgets.scan.TopK` (None when cancelled), also kept in ``w.tops``.
+        """
+        data = self.dataset if dataset is None else dataset
+        if data is None:
+            raise ValueError("no dataset: pass one here or as ChannelGrid(..., dataset=...)")
+        layer = self.layer
+
+        def work(progress, cancel):
+            top = scan.scan(self.model, layer, data, k=k, preprocess=self.preprocess, progress=progress,
+                            cancel=cancel, cache=cache, **kwargs)
+            if self.concepts is not None:
+                self.dissections[layer] = scan.dissect(self.model, layer, data, self.concepts,
+                                                       preprocess=self.preprocess)
+            self.tops[layer] = top
+            if layer == self.layer:
+                self._send_unit_data()
+            return top
+
+        return self._run_task(f"scan of {layer}", work, background=background)
+
+    def _send_unit_data(self) -> None:
+        """Patches and statistics of the current layer, when it has been scanned."""
+        top = self.tops.get(self.layer)
+        if top is None:
+            self._patches = self._units = None
+        else:
+            self._patches = {"layer": self.layer, "patches": wire.encode(top.patches, "uint8"),
+                             "values": top.values.astype(np.float32).tolist(),
+                             "indices": top.indices.tolist(), "n_images": top.n_images}
+            self._units = self._unit_summary(top)
+        shown = self.visuals.get(self.layer, {})
+        self._visuals = None if not shown else self._visuals_payload(shown)
+
+    def _unit_summary(self, top) -> dict:
+        s = top.stats
+        names = None
+        if s.selective_class is not None:
+            names = [self.classes[int(k)] if self.classes and 0 <= int(k) < len(self.classes) else f"class {int(k)}"
+                     for k in s.selective_class]
+        summary = {"layer": self.layer, "dead": s.dead.tolist(), "constant": s.constant.tolist(),
+                   "frac_active": _json_floats(s.frac_active),
+                   "selectivity": None if s.selectivity is None else _json_floats(s.selectivity),
+                   "selective_class": names, "concept": None, "iou": None}
+        dis = self.dissections.get(self.layer)
+        if dis is not None:
+            summary["concept"] = [dis.label(c) or "" for c in range(len(dis.best))]
+            summary["iou"] = _json_floats(dis.iou.max(axis=1))
+            summary["unique_detectors"] = int(dis.unique_detectors)
+        return summary
+
+    # ------------------------------------------------------------------ activation maximisation
+    def visualise(self, channels: int | Sequence[int] | str | None = None, *, background: bool = False,
+                  **params):
+        """What units "want to see": activation maximisation (:func:`xai_widgets.featurevis.visualise_channels`).
+
+        ``channels``: None for the selected unit, an index or list, or ``"all"`` for the
+        whole layer in batches. ``params`` go to ``visualise_channels`` (steps, lr, jitter,
+        ...); the image size defaults to the model input's. Results are kept in
+        ``w.visuals[layer]`` and shown in the unit pane. Returns the
+        :class:`~xai_widgets.featurevis.FeatureVis` (None when cancelled).
+        """
+        layer = self.layer
+        if channels is None:
+            chosen = [self.selected]
+        elif isinstance(channels, str):
+            if channels != "all":
+                raise ValueError(f"channels must be None, an index, a list of indices or 'all', got {channels!r}")
+            chosen = list(range(self.channels))
+        else:
+            chosen = [int(channels)] if isinstance(channels, (int, np.integer)) else [int(c) for c in channels]
+        params.setdefault("size", tuple(self._inputs.shape[-2:]))
+        if self.normalise is not None:
+            params.setdefault("normalise", self.normalise)
+
+        def work(progress, cancel):
+            fv = featurevis.visualise_channels(self.model, layer, chosen, progress=progress, cancel=cancel, **params)
+            store = self.visuals.setdefault(layer, {})
+            for c, img in zip(fv.channels, fv.images):
+                store[int(c)] = img
+            if layer == self.layer:
+                self._visuals = self._visuals_payload(store)
+            return fv
+
+        return self._run_task(f"activation maximisation ({layer})", work, background=background)
+
+    def _visuals_payload(self, store: dict) -> dict:
+        chans = sorted(store)
+        imgs = torch.stack([store[c] for c in chans])  # M x C x H x W in [0, 1]
+        if imgs.shape[1] == 1:
+            imgs = imgs.repeat(1, 3, 1, 1)
+        pixels = (imgs.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
+        return {"layer": self.layer, "channels": chans, "images": wire.encode(pixels, "uint8")}
+
+    # ------------------------------------------------------------------ messages from the buttons
+    def _on_custom_msg(self, widget, content, buffers):
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "cancel":
+            self.cancel()
+        elif kind == "scan":
+            self._start(lambda: self.scan(background=True))
+        elif kind == "visualise":
+            which = content.get("channels")
+            self._start(lambda: self.visualise("all" if which == "all" else None, background=True))
+        else:
+            super()._on_custom_msg(widget, content, buffers)
+
+    def _start(self, launch) -> None:
+        try:
+            launch()
+        except (RuntimeError, ValueError) as exc:  # busy, or no dataset: say so in the widget
+            self.message = str(exc)
+
+    # ------------------------------------------------------------------ static figure
+    def render_png(self, panel: int | None = None) -> Image.Image:
+        """The grid (selected unit outlined in green), the zoom pane and the legend, as a PIL image.
+
+        ``panel`` is the grid's width in pixels (default ``size``); tiles are scaled by
+        whole pixels so every cell stays a sharp square.
+        """
+        t = self.tile_values().numpy()
+        C, H, W = t.shape
+        rows, cols = grid.tile_layout(C)
+        name = "diverging" if self.signed else self.colormap
+        table = colormaps.lut(name)
+        tiles = grid.tile_image(t, table, rows, cols, pad=1, background=render.BACKGROUND)
+        scale = max(1, (panel or self.size) // tiles.shape[1])
+        fig_grid = Image.fromarray(tiles).resize((tiles.shape[1] * scale, tiles.shape[0] * scale), Image.NEAREST)
+        r, c = divmod(self.selected, cols)
+        x0, y0 = (1 + c * (W + 1)) * scale, (1 + r * (H + 1)) * scale
+        ImageDraw.Draw(fig_grid).rectangle([x0 - 1, y0 - 1, x0 + W * scale, y0 + H * scale],
+                                           outline=SELECTED_RGB, width=max(2, scale // 2))
+        unit_rgb = table[np.floor(t[self.selected] * 255 + 0.5).astype(np.int64)]
+        zoom = Image.fromarray(render.overlay(self._display_pixels(), unit_rgb, self.opacity))
+        key = render.legend(name, *self._legend_range(), width=min(480, fig_grid.size[0]), font_size=14,
+                            label=self._legend_caption())
+        return render.grid_figure([[fig_grid, zoom]], [f"{self.layer}: {C} channels", f"unit {self.selected}"],
+                                  [f"image {self.image}"], footer=key)
+
+    def _display_pixels(self) -> np.ndarray:
+        return wire.decode(self._images["pixels"])[self.image].astype(np.uint8)
+
+    def _legend_range(self) -> tuple[float, float]:
+        """The activation values at the ends of the colour bar (relative ones per channel)."""
+        if self.normalisation == "channel":
+            return (-1.0, 1.0) if self.signed else (0.0, 1.0)
+        if self.normalisation == "fixed":
+            lo, hi = self.vrange
+            m = max(abs(lo), abs(hi))
+        else:
+            acts = self.activations()
+            lo, hi = float(acts.min()), float(acts.max())
+            m = float(acts.abs().max())
+        return (-m, m) if self.signed else (lo, hi)
+
+    def _legend_caption(self) -> str:
+        what = {"layer": "one range for the whole layer", "channel": "each channel scaled to its own range",
+                "fixed": "fixed range"}[self.normalisation]
+        extra = "".join([f", boost {self.boost:g}" if self.boost else "", f", gamma {self.gamma:g}" if self.gamma != 1 else ""])
+        return f"{self.layer}: {what}{extra}"
+
+    def __repr__(self) -> str:
+        return f"ChannelGrid({len(self._inputs)} images, layer={self.layer!r}, {len(self.layer_names)} layers)"
+
+
+
+def _json_floats(values: np.ndarray) -> list:
+    """Rounded floats for JSON, NaN (undefined, e.g. the selectivity of a dead unit) as None."""
+    return [None if not np.isfinite(v) else round(float(v), 4) for v in values]
