@@ -36,9 +36,9 @@ const STYLE = widgetStyle(
   ".xw-channel-grid",
   `
 .xw-channel-grid:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: -2px; }
-.xw-channel-grid .xw-body { display: flex; gap: 12px; align-items: flex-start; margin-top: 6px; }
+.xw-channel-grid .xw-body { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; margin-top: 6px; }
 .xw-channel-grid .xw-layers {
-  display: flex; flex-direction: column; gap: 1px; min-width: 120px; max-height: 600px; overflow-y: auto;
+  display: flex; flex-direction: column; gap: 1px; flex: none; max-height: 600px; overflow-y: auto; white-space: nowrap;
   border-right: 1px solid var(--jp-border-color2, #e0e0e0); padding-right: 6px;
 }
 .xw-channel-grid button {

@@ -235,3 +235,21 @@ def test_scan_button_runs_in_the_background(demo, shapes, tmp_path, monkeypatch)
     w._on_custom_msg(w, {"type": "scan"}, [])
     w.wait(120)
     assert "relu4" in w.tops and w._patches["layer"] == "relu4" and not w.progress["running"]
+
+
+def test_visualise_ships_the_optimised_images_of_the_chosen_units(demo):
+    model, imgs = demo
+    before = snapshot(model)
+    w = xw.ChannelGrid(model, imgs, layer="relu3")
+    w.selected = 7
+    fv = w.visualise(steps=6)
+    ref = xw.featurevis.visualise_channels(model, "relu3", [7], size=(128, 128), steps=6)
+    torch.testing.assert_close(fv.images, ref.images)
+    assert w._visuals["channels"] == [7] and w._visuals["images"]["shape"] == [1, 128, 128, 3]
+    np.testing.assert_allclose(wire.decode(w._visuals["images"])[0], np.round(ref.images[0].permute(1, 2, 0).numpy() * 255),
+                               atol=1)
+    w.visualise([1, 2], steps=6, batch_size=2)
+    assert w._visuals["channels"] == [1, 2, 7] and sorted(w.visuals["relu3"]) == [1, 2, 7]
+    with pytest.raises(ValueError, match="'all'"):
+        w.visualise("every")
+    assert_untouched(model, before)

@@ -1,5 +1,6 @@
 """Widget classes: traits and commands only, delegating every number to the core modules."""
+from .channel_grid import ChannelGrid
 from .similarity import SimilarityOverlay
 from .sweep import TransformSweep
 
-__all__ = ["SimilarityOverlay", "TransformSweep"]
+__all__ = ["ChannelGrid", "SimilarityOverlay", "TransformSweep"]
