@@ -154,3 +154,10 @@ def test_live_layer_switch_back_view_and_scan(page, lab):
     out = lab.run("print(sorted(w.tops), w.tops['pool2'].patches.shape)").strip()
     assert out.startswith("['pool2']")
     assert "top 9 patches of 48 images" in page.locator(".xw-channel-grid").inner_text()
+    page.focus(".xw-channel-grid")
+    page.keyboard.press("s")  # pattern mode: each tile shows its unit's best patch
+    page.wait_for_selector(".xw-channel-grid canvas.xw-patterns:not([hidden])", timeout=10_000)
+    assert page.locator(".xw-channel-grid canvas.xw-tiles").is_hidden()
+    assert lab.run("print(w.pattern)").strip() == "True"
+    patterns = read_canvas(page, ".xw-channel-grid canvas.xw-patterns")
+    assert patterns[..., 3].mean() > 200 and patterns[..., :3].std() > 20  # drawn patches, not a blank
