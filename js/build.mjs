@@ -12,6 +12,7 @@ const ENTRIES = {
   similarity: "similarity.js",
   transform_sweep: "transform_sweep.js",
   channel_grid: "channel_grid.js",
+  path_morph: "path_morph.js",
   tensor: "lib/tensor.js", // exports decode/bytesOf; used by browser tests
 };
 

@@ -95,11 +95,17 @@ export class LineChart {
 
   /**
    * spec: {xs, ys, ref (optional, NaN gaps), yRange: [lo, hi], highlight: index or -1,
-   *        xTitle, yTitle, fmtX (value -> label), tip (text for the highlighted point)}
+   *        xTitle, yTitle, fmtX (value -> label), tip (text for the highlighted point),
+   *        series (optional extra lines [{ys, color, width, dash}], drawn under ys),
+   *        bands (optional shaded spans [{axis: "x" | "y", lo, hi, color}]),
+   *        dots (default true: a dot at every point of ys; false: no dots, and the highlight
+   *        is a cursor that moveHighlight moves without redrawing the plot)}
    */
   draw(spec) {
     const { xs, ys } = spec;
     const ref = spec.ref || [];
+    const series = spec.series || [];
+    const bands = spec.bands || [];
     const n = xs.length;
     let xlo = n ? xs[0] : 0;
     let xhi = n ? xs[n - 1] : 1;
@@ -108,7 +114,8 @@ export class LineChart {
       xhi += 1;
     }
     let [ylo, yhi] = spec.yRange || [0, 1];
-    for (const v of ys.concat(ref)) {
+    const bandValues = bands.filter((b) => b.axis === "y").flatMap((b) => [b.lo, b.hi]);
+    for (const v of ys.concat(ref, ...series.map((S) => S.ys), bandValues)) {
       if (Number.isFinite(v)) {
         if (v < ylo) ylo = v;
         if (v > yhi) yhi = v;
@@ -138,6 +145,17 @@ export class LineChart {
     const ctx = this.canvas.getContext("2d");
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
     ctx.clearRect(0, 0, this.W, this.H);
+    for (const band of bands) {
+      ctx.fillStyle = band.color;
+      const clip = (v, a, b) => Math.min(Math.max(v, a), b); // bands may extend past the axes
+      if (band.axis === "x") {
+        const [a, b] = [clip(X(band.lo), P.x0, P.x1), clip(X(band.hi), P.x0, P.x1)];
+        ctx.fillRect(a, P.y0, b - a, P.y1 - P.y0);
+      } else {
+        const [a, b] = [clip(Y(band.hi), P.y0, P.y1), clip(Y(band.lo), P.y0, P.y1)];
+        ctx.fillRect(P.x0, a, P.x1 - P.x0, b - a);
+      }
+    }
     ctx.lineWidth = 1;
     ctx.strokeStyle = grid;
     ctx.beginPath();
@@ -160,7 +178,8 @@ export class LineChart {
     ctx.stroke();
 
     const hl = Number.isInteger(spec.highlight) && spec.highlight >= 0 && spec.highlight < n ? spec.highlight : -1;
-    if (hl >= 0) {
+    const cursorMode = spec.dots === false; // the cursor is drawn over a cached plot by moveHighlight
+    if (hl >= 0 && !cursorMode) {
       ctx.strokeStyle = grid;
       ctx.lineWidth = 3;
       ctx.beginPath();
@@ -189,17 +208,18 @@ export class LineChart {
       ctx.setLineDash([]);
     };
     if (ref.length === n) polyline(ref, refColor, 1.5, [4, 3]);
+    for (const S of series) polyline(S.ys, S.color || refColor, S.width || 1.5, S.dash || []);
     polyline(ys, line, 2, []);
     this.points = xs.map((x, i) => [X(x), Number.isFinite(ys[i]) ? Y(ys[i]) : NaN]);
     ctx.fillStyle = line;
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < n && spec.dots !== false; i++) {
       const [x, y] = this.points[i];
       if (!Number.isFinite(y)) continue;
       ctx.beginPath();
       ctx.arc(x, y, i === hl ? 5 : 3, 0, 2 * Math.PI);
       ctx.fill();
     }
-    if (hl >= 0 && Number.isFinite(this.points[hl][1])) {
+    if (hl >= 0 && !cursorMode && Number.isFinite(this.points[hl][1])) {
       ctx.strokeStyle = line;
       ctx.lineWidth = 2;
       ctx.beginPath();
@@ -220,21 +240,61 @@ export class LineChart {
       nodes.push(this.tip);
       this.labels.replaceChildren(...nodes);
     }
-    if (hl >= 0 && spec.tip) {
-      const [x, y] = this.points[hl];
-      this.tip.textContent = spec.tip;
+    const json = (a) => JSON.stringify(a.map((v) => (Number.isFinite(v) ? v : null)));
+    this.canvas.dataset.x = json(xs);
+    this.canvas.dataset.values = json(ys);
+    this.canvas.dataset.points = JSON.stringify(this.points.map(([x, y]) => [x, Number.isFinite(y) ? y : null]));
+    this.colors = { grid, line };
+    if (cursorMode) {
+      if (!this.base) this.base = document.createElement("canvas");
+      [this.base.width, this.base.height] = [this.canvas.width, this.canvas.height];
+      this.base.getContext("2d").drawImage(this.canvas, 0, 0);
+    } else this.base = null;
+    this.moveHighlight(hl, spec.tip);
+  }
+
+  /**
+   * Move the highlighted point (and its tip). For a chart drawn with `dots: false` this
+   * repaints only the cursor over the cached plot: cheap enough for every slider frame.
+   */
+  moveHighlight(hl, tip) {
+    const n = this.points.length;
+    const i = Number.isInteger(hl) && hl >= 0 && hl < n ? hl : -1;
+    const P = this.plot();
+    if (this.base) {
+      const ctx = this.canvas.getContext("2d");
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+      ctx.drawImage(this.base, 0, 0);
+      if (i >= 0) {
+        const [x, y] = this.points[i];
+        ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+        ctx.strokeStyle = this.colors.grid;
+        ctx.lineWidth = 3;
+        ctx.beginPath();
+        ctx.moveTo(x, P.y0);
+        ctx.lineTo(x, P.y1);
+        ctx.stroke();
+        if (Number.isFinite(y)) {
+          ctx.strokeStyle = this.colors.line;
+          ctx.lineWidth = 2;
+          ctx.beginPath();
+          ctx.arc(x, y, 6, 0, 2 * Math.PI);
+          ctx.stroke();
+        }
+        ctx.setTransform(1, 0, 0, 1, 0, 0);
+      }
+    }
+    if (i >= 0 && tip) {
+      const [x, y] = this.points[i];
+      this.tip.textContent = tip;
       this.tip.style.left = `${Math.min(Math.max(x, P.x0 + 30), P.x1 - 30)}px`;
       this.tip.style.top = `${(Number.isFinite(y) ? y : P.y1) - 11}px`;
       this.tip.hidden = false;
     } else {
       this.tip.hidden = true;
     }
-
-    const json = (a) => JSON.stringify(a.map((v) => (Number.isFinite(v) ? v : null)));
-    this.canvas.dataset.x = json(xs);
-    this.canvas.dataset.values = json(ys);
-    this.canvas.dataset.points = JSON.stringify(this.points.map(([x, y]) => [x, Number.isFinite(y) ? y : null]));
-    this.canvas.dataset.highlight = String(hl);
+    this.canvas.dataset.highlight = String(i);
   }
 
   /** Index of the point nearest in x to a pointer event (-1 outside the plot's x span). */

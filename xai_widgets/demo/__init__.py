@@ -4,6 +4,12 @@ and a few natural photos. Nothing here downloads anything.
     model = shapes_model()
     data = shapes_dataset(16)
     logits = model(to_tensor(data.images))
+
+For the path-mask method (``xai_widgets.morph``): ``digits()`` and ``letters()`` give the
+seed's MNIST classifier and VAE trained on handwritten digits and on font-rendered letters
+A-J (``demo/glyphs.py``, trained by ``python -m xai_widgets.demo.train_morph``).
+
+    classifier, vae, images, labels = digits()
 """
 
 from __future__ import annotations
@@ -14,13 +20,19 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..morph.models import ConvVAE, SeedCNN
+from .glyphs import digits_data, letters_data
 from .model import ShapesNet, to_tensor
 from .shapes import CLASSES, ShapesSet, make_shapes
 
 __all__ = [
     "CLASSES",
+    "DIGIT_CLASSES",
+    "LETTER_CLASSES",
     "ShapesNet",
     "ShapesSet",
+    "digits",
+    "letters",
     "make_shapes",
     "photos",
     "shapes_concepts",
@@ -70,3 +82,44 @@ def photos() -> dict[str, Image.Image]:
 
     names = ("china", "flower")
     return {name: Image.fromarray(load_sample_image(f"{name}.jpg")).convert("RGB") for name in names}
+
+
+DIGIT_CLASSES = tuple("0123456789")
+LETTER_CLASSES = tuple("ABCDEFGHIJ")
+
+
+MorphDemo = tuple[SeedCNN, ConvVAE, torch.Tensor, torch.Tensor]
+
+
+def digits(split: str = "test", device: str | torch.device = "cpu") -> MorphDemo:
+    """The digits demo of the path-mask method: ``(classifier, vae, images, labels)``.
+
+    The seed's MNIST CNN and VAE (``xai_widgets.morph.models``) trained on scikit-learn's
+    handwritten digits made MNIST-like (``demo/glyphs.py``), in eval mode on ``device``; the
+    images of ``split`` ("test": the 300 held out from training, "train" or "all") as an
+    N x 1 x 28 x 28 float tensor in [0, 1] on ``device``, and their int64 labels (0-9, see
+    ``DIGIT_CLASSES``). Training record: ``demo/weights/digits_cnn.json``, ``digits_vae.json``.
+    """
+    return _morph_demo("digits", digits_data(split), device)
+
+
+def letters(split: str = "test", device: str | torch.device = "cpu") -> MorphDemo:
+    """The letters demo (notMNIST-like A-J rendered from fonts, shipped as
+    ``demo/weights/letters_data.npz``): ``(classifier, vae, images, labels)`` as in
+    :func:`digits`; "test" holds 500 images, labels 0-9 stand for ``LETTER_CLASSES``."""
+    return _morph_demo("letters", letters_data(split), device)
+
+
+def _morph_demo(name: str, data: tuple[torch.Tensor, torch.Tensor], device) -> MorphDemo:
+    images, labels = data
+    classifier = load_half_weights(SeedCNN(), WEIGHTS.with_name(f"{name}_cnn.pt"), device)
+    vae = load_half_weights(ConvVAE(), WEIGHTS.with_name(f"{name}_vae.pt"), device)
+    return classifier, vae, images.to(device), labels.to(device)
+
+
+def load_half_weights(model: torch.nn.Module, path: Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Load a state dict stored in float16 (to halve the files) into ``model``, cast to its
+    own dtype; returns the model on ``device`` in eval mode."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state)  # copy_ casts float16 to the parameters' dtype
+    return model.to(device).eval()

@@ -1,0 +1,599 @@
+// Path-mask attribution with a morphing slider (seed 000, "Path-mask attribution" via VAE
+// semantic morphing) as an anywidget front end. Every frame of the latent path, the mask,
+// the step differences, per-step charts and the Semantic Morphing history arrive once
+// (`_morph`); scrubbing, playing, overlays and the pixel probe run in the browser only.
+// The kernel is asked for one thing: a new target class (`target`), with progress.
+//
+// Synced traits (xai_widgets/widgets/path_morph.py): _morph, _colormaps, progress, message,
+// step, overlay, opacity, pixel, sm_step, target, size.
+import { decode, bytesOf } from "./lib/tensor.js";
+import { makeLut, drawColorbar } from "./lib/colormap.js";
+import { elem, widgetRoot, lifecycle, getNum, hintLine, statusBoxes } from "./lib/dom.js";
+import { widgetStyle } from "./lib/style.js";
+import { clampInt, scaledImage, makePanel, drawBase } from "./lib/panels.js";
+import { LineChart, CHART_STYLE, fmtNumber } from "./lib/chart.js";
+import { firstPaintMarker } from "./lib/hover.js";
+
+const SELF = "#0072b2"; // Okabe-Ito blue: the self class
+const OTHER = "#d55e00"; // vermillion: the other class
+const FAINT = "rgba(128,128,128,0.35)";
+const WINDOW = "rgba(213,94,0,0.15)";
+const BAND_S = "rgba(0,114,178,0.15)";
+const BAND_O = "rgba(213,94,0,0.15)";
+const OVERLAYS = [["none", "none"], ["mask", "mask (green)"], ["diff", "step difference"], ["masked", "masked step difference"]];
+const PLAY_MS = 60; // per frame while playing
+const STRIP = 16; // frames in the clickable strip
+
+const STYLE = widgetStyle(
+  ".xw-path-morph",
+  `
+.xw-path-morph:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: -2px; }
+.xw-path-morph button {
+  font: inherit; color: var(--jp-ui-font-color1, #222); background: var(--jp-layout-color2, #eee);
+  border: 1px solid var(--jp-border-color1, #bdbdbd); border-radius: 3px; padding: 1px 8px; cursor: pointer;
+}
+.xw-path-morph .xw-row { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; margin-top: 8px; }
+.xw-path-morph .xw-col { display: flex; flex-direction: column; gap: 4px; }
+.xw-path-morph .xw-caption { font-weight: 600; }
+.xw-path-morph .xw-sub { color: var(--jp-ui-font-color2, #616161); font-size: var(--jp-ui-font-size0, 11px); font-variant-numeric: tabular-nums; }
+.xw-path-morph canvas.xw-panel, .xw-path-morph canvas.xw-thumb { display: block; image-rendering: pixelated; box-shadow: 0 0 0 1px var(--jp-border-color2, #e0e0e0); }
+.xw-path-morph canvas.xw-panel { cursor: crosshair; }
+.xw-path-morph .xw-strip { display: flex; gap: 2px; margin-top: 4px; }
+.xw-path-morph .xw-strip canvas { cursor: pointer; image-rendering: pixelated; outline-offset: 1px; }
+.xw-path-morph .xw-strip canvas[aria-current="true"] { outline: 2px solid var(--jp-brand-color1, #1976d2); }
+.xw-path-morph input[type="range"].xw-slider { width: 100%; min-width: 224px; }
+.xw-path-morph .xw-bars { display: grid; grid-template-columns: max-content 100px max-content; gap: 1px 6px; align-items: center; font-variant-numeric: tabular-nums; }
+.xw-path-morph .xw-bars button { text-align: left; padding: 0 6px; border-color: transparent; background: transparent; }
+.xw-path-morph .xw-bars button.xw-self { color: ${SELF}; font-weight: 600; }
+.xw-path-morph .xw-bars button.xw-other { color: ${OTHER}; font-weight: 600; }
+.xw-path-morph .xw-bar { height: 8px; border-radius: 1px; background: var(--jp-ui-font-color3, #9e9e9e); }
+.xw-path-morph .xw-warn { color: var(--jp-warn-color0, #e65100); white-space: pre-wrap; flex-basis: 100%; }
+.xw-path-morph .xw-progress { display: flex; gap: 6px; align-items: center; }
+${CHART_STYLE}
+`,
+);
+
+/** `_morph` decoded once: typed arrays and per-frame image records. */
+function loadMorph(raw) {
+  if (!raw || !raw.frames) return null;
+  const [n, H, W, ch] = raw.frames.shape.map(Number);
+  const bytes = bytesOf(raw.frames);
+  const per = H * W * ch;
+  const frames = Array.from({ length: n }, (_, i) => ({ bytes: bytes.subarray(i * per, (i + 1) * per), W0: W, H0: H, ch }));
+  const image = (p) => (p ? { bytes: bytesOf(p), H0: p.shape[0], W0: p.shape[1], ch: p.shape[2] } : null);
+  const probs = decode(raw.probs);
+  const K = probs.shape[1];
+  const sm = raw.sm && raw.sm.frames ? { ...raw.sm, images: loadStack(raw.sm.frames) } : null;
+  return {
+    n, H, W, ch, K, frames,
+    classes: raw.classes, s: raw.s, o: raw.o,
+    alphas: raw.alphas,
+    diffs: decode(raw.diffs).data, // (n-1) x H x W
+    mask: decode(raw.mask).data, // H x W in [0, 1]
+    signed: decode(raw.signed).data,
+    grads: raw.grads ? decode(raw.grads).data : null, // n x H x W
+    probs: probs.data,
+    entropy: raw.entropy, window: raw.window, gains: raw.gains, cumulative: raw.cumulative,
+    norms: raw.norms, bands: raw.bands, summary: raw.summary,
+    endpoints: Object.fromEntries(Object.entries(raw.endpoints || {}).map(([k, v]) => [k, image(v)])),
+    labels: raw.labels || {}, warnings: raw.warnings || [], diffMax: raw.diff_max, signedMax: raw.signed_max,
+    sm,
+  };
+}
+
+function loadStack(p) {
+  const [T, H, W, ch] = p.shape.map(Number);
+  const bytes = bytesOf(p);
+  const per = H * W * ch;
+  return Array.from({ length: T }, (_, i) => ({ bytes: bytes.subarray(i * per, (i + 1) * per), W0: W, H0: H, ch }));
+}
+
+function render({ model, el }) {
+  const life = lifecycle(model);
+  const { listen, onModel } = life;
+  const root = widgetRoot("xw-path-morph", STYLE);
+  root.tabIndex = 0;
+  root.setAttribute("aria-label", "path morph: left/right arrows step along the path, space plays");
+  const status = statusBoxes(model);
+  const markPainted = firstPaintMarker(el);
+
+  // ------------------------------------------------------------ controls
+  const header = elem("div", "xw-header");
+  const ovLabel = elem("label", null, "overlay");
+  const ovSelect = elem("select", "xw-overlay");
+  ovSelect.append(...OVERLAYS.map(([v, t]) => Object.assign(elem("option", null, t), { value: v })));
+  ovLabel.appendChild(ovSelect);
+  const opLabel = elem("label", null, "opacity");
+  const opInput = Object.assign(elem("input", "xw-opacity"), { type: "range", min: "0", max: "1", step: "0.05" });
+  opLabel.appendChild(opInput);
+  const legend = elem("div", "xw-legend");
+  const colorbar = elem("canvas", "xw-colorbar");
+  const ticks = elem("div", "xw-ticks");
+  const [tickLo, tickMid, tickHi] = ["lo", "mid", "hi"].map((k) => elem("span", `xw-tick xw-tick-${k}`));
+  ticks.append(tickLo, tickMid, tickHi);
+  const legendCaption = elem("div", "xw-sub");
+  legend.append(colorbar, ticks, legendCaption);
+  const progressBox = elem("span", "xw-progress");
+  const progressBar = elem("progress");
+  const progressText = elem("span", "xw-sub");
+  const cancelButton = elem("button", "xw-cancel", "Cancel");
+  progressBox.append(progressBar, progressText, cancelButton);
+  header.append(ovLabel, opLabel, legend, progressBox);
+
+  // endpoints and the red/blue maps
+  const endRow = elem("div", "xw-row xw-endpoints");
+  // the path: frame, slider, strip, class bars
+  const pathRow = elem("div", "xw-row");
+  const frameCol = elem("div", "xw-col");
+  const frameCaption = elem("div", "xw-caption");
+  const frameBox = elem("div");
+  const sliderRow = elem("div", "xw-header");
+  const playButton = elem("button", "xw-play", "▶ play");
+  const slider = Object.assign(elem("input", "xw-slider"), { type: "range", min: "0", step: "1" });
+  sliderRow.append(playButton, slider);
+  const strip = elem("div", "xw-strip");
+  frameCol.append(frameCaption, frameBox, sliderRow, strip);
+  const barsCol = elem("div", "xw-col");
+  const barsCaption = elem("div", "xw-caption", "classes at this frame");
+  const bars = elem("div", "xw-bars");
+  const barsHint = elem("div", "xw-sub", "click a class to morph toward it");
+  barsCol.append(barsCaption, bars, barsHint);
+  pathRow.append(frameCol, barsCol);
+  // linked charts
+  const chartRow = elem("div", "xw-row");
+  const mk = (label) => new LineChart({ width: 300, height: 170, label });
+  const probChart = mk("class probabilities along the path");
+  const entropyChart = mk("two-class entropy along the path");
+  const gainChart = mk("per-step and cumulative gain");
+  const normChart = mk("latent norm along the path");
+  const pixelChart = mk("pixel along the path");
+  pixelChart.el.hidden = true;
+  for (const [c, cls] of [[probChart, "probs"], [entropyChart, "entropy"], [gainChart, "gains"], [normChart, "norms"], [pixelChart, "pixel"]]) {
+    c.el.classList.add(`xw-chart-${cls}`);
+  }
+  chartRow.append(probChart.el, entropyChart.el, gainChart.el, normChart.el, pixelChart.el);
+  // Semantic Morphing replay
+  const smRow = elem("div", "xw-row xw-sm");
+  const smCol = elem("div", "xw-col");
+  const smCaption = elem("div", "xw-caption", "Semantic Morphing, replayed");
+  const smCanvas = elem("canvas", "xw-thumb xw-sm-image");
+  const smSlider = Object.assign(elem("input", "xw-slider xw-sm-slider"), { type: "range", min: "0", step: "1" });
+  const smText = elem("div", "xw-sub");
+  smCol.append(smCaption, smCanvas, smSlider, smText);
+  const smLoss = mk("Semantic Morphing losses");
+  const smEntropy = mk("Semantic Morphing entropy");
+  smRow.append(smCol, smLoss.el, smEntropy.el);
+  const hint = hintLine([["kbd", "←"], ["", "/"], ["kbd", "→"], ["", " step, "], ["kbd", "Home"], ["", "/"], ["kbd", "End"],
+    ["", " ends, "], ["kbd", "Space"], ["", " play; click the frame for a pixel's curve along the path."]]);
+  root.append(header, endRow, pathRow, chartRow, smRow, status.readout, hint, status.errorBox, status.messageBox);
+  el.appendChild(root);
+
+  // ------------------------------------------------------------ state
+  let M = null;
+  let panel = null;
+  let diverging = null;
+  let playing = 0; // timer id
+  let barCells = [];
+  let pixelSeries = null;
+  const num = (name, d) => getNum(model, name, d);
+  const step = () => (M ? clampInt(Math.round(num("step", 0)), 0, M.n - 1) : 0);
+  const setTrait = (name, value) => {
+    model.set(name, value);
+    model.save_changes();
+  };
+  const className = (k) => (M && M.classes[k] != null ? String(M.classes[k]) : `class ${k}`);
+
+  function loadLut() {
+    const maps = model.get("_colormaps") || {};
+    diverging = makeLut(maps.diverging);
+  }
+
+  // ------------------------------------------------------------ layout
+  function build() {
+    M = status.attempt("path morph", () => loadMorph(model.get("_morph")));
+    endRow.replaceChildren();
+    frameBox.replaceChildren();
+    strip.replaceChildren();
+    if (!M) return;
+    const size = Math.max(64, num("size", 224));
+    const thumb = Math.round(size / 2);
+    const E = M.endpoints;
+    const endpoint = (rec, caption, cls) => {
+      const col = elem("div", `xw-col ${cls}`);
+      col.append(elem("div", "xw-sub", caption));
+      if (rec) col.appendChild(sized(scaledImage(rec, thumb, thumb), thumb, "xw-thumb"));
+      return col;
+    };
+    endRow.append(
+      endpoint(E.original, `original: ${M.labels.original || ""}`, "xw-end-original"),
+      endpoint(E.reconstruction, `reconstruction: ${M.labels.reconstruction || ""}`, "xw-end-reconstruction"),
+      endpoint(E.morphed, `morphed: ${M.labels.morphed || ""}`, "xw-end-morphed"),
+      signedPanel(E.reconstruction, "red/blue over self", thumb, "xw-signed-self"),
+      signedPanel(E.morphed, "red/blue over other", thumb, "xw-signed-other"),
+    );
+    const warn = elem("div", "xw-sub xw-warn");
+    warn.textContent = M.warnings.join("\n");
+    warn.hidden = !M.warnings.length;
+    endRow.appendChild(warn);
+    panel = makePanel(size, size, M.W, M.H, { role: "frame" });
+    frameBox.appendChild(panel.canvas);
+    slider.max = String(M.n - 1);
+    for (let j = 0; j < STRIP; j++) {
+      const i = Math.round((j * (M.n - 1)) / (STRIP - 1));
+      const c = sized(scaledImage(M.frames[i], 28, 28), 28);
+      c.dataset.step = String(i);
+      c.title = `step ${i + 1} of ${M.n}`;
+      strip.appendChild(c);
+    }
+    if (M.sm) {
+      smSlider.max = String(M.sm.images.length - 1);
+      smRow.hidden = false;
+    } else smRow.hidden = true;
+  }
+
+  function sized(canvas, w, cls) {
+    canvas.style.width = `${w}px`;
+    canvas.style.height = `${(w * canvas.height) / canvas.width}px`;
+    if (cls) canvas.classList.add(cls);
+    return canvas;
+  }
+
+  /** The signed map S = m (x_n - x_1) in red/blue over an endpoint image (seed Fig 4.12). */
+  function signedPanel(rec, caption, w, cls) {
+    const col = elem("div", `xw-col ${cls}`);
+    col.append(elem("div", "xw-sub", caption));
+    if (!rec) return col;
+    const P = makePanel(w, w, M.W, M.H, { role: cls });
+    drawBase(P, scaledImage(rec, w, w));
+    tintSigned(P, M.signed, M.signedMax, 0.85);
+    P.canvas.classList.add("xw-thumb");
+    col.appendChild(P.canvas);
+    return col;
+  }
+
+  // ------------------------------------------------------------ drawing
+  /** Overlay signed values (red > 0, blue < 0, through the diverging map) with alpha by magnitude. */
+  function tintSigned(P, values, max, opacity) {
+    const px = P.img.data;
+    const m = max > 0 ? max : 1;
+    for (let i = 0; i < values.length; i++) {
+      let t = values[i] / m;
+      t = t < -1 ? -1 : t > 1 ? 1 : t;
+      const k = Math.floor((0.5 + 0.5 * t) * 255 + 0.5);
+      px[4 * i] = diverging.rgb[3 * k];
+      px[4 * i + 1] = diverging.rgb[3 * k + 1];
+      px[4 * i + 2] = diverging.rgb[3 * k + 2];
+      px[4 * i + 3] = Math.round(255 * opacity * Math.abs(t));
+    }
+    blit(P);
+  }
+
+  function tintMask(P, mask, opacity) {
+    const px = P.img.data;
+    for (let i = 0; i < mask.length; i++) {
+      px[4 * i] = 0;
+      px[4 * i + 1] = 255;
+      px[4 * i + 2] = 0;
+      px[4 * i + 3] = Math.round(255 * opacity * mask[i]);
+    }
+    blit(P);
+  }
+
+  function blit(P) {
+    P.sctx.putImageData(P.img, 0, 0);
+    P.ctx.imageSmoothingEnabled = false;
+    P.ctx.drawImage(P.small, 0, 0, P.w, P.h, 0, 0, P.canvas.width, P.canvas.height);
+  }
+
+  let stepDiff = null;
+  function drawFrame() {
+    if (!M || !panel) return;
+    const t0 = performance.now();
+    const i = step();
+    panel.ctx.imageSmoothingEnabled = false;
+    panel.ctx.setTransform(1, 0, 0, 1, 0, 0);
+    panel.ctx.drawImage(frameCanvas(i), 0, 0, panel.canvas.width, panel.canvas.height);
+    const ov = model.get("overlay");
+    const alpha = num("opacity", 0.6);
+    const HW = M.H * M.W;
+    if (ov === "mask") tintMask(panel, M.mask, alpha);
+    else if ((ov === "diff" || ov === "masked") && i < M.n - 1) {
+      if (!stepDiff) stepDiff = new Float32Array(HW);
+      for (let p = 0; p < HW; p++) stepDiff[p] = M.diffs[i * HW + p] * (ov === "masked" ? M.mask[p] : 1);
+      tintSigned(panel, stepDiff, M.diffMax, alpha);
+    }
+    if (pixel()) {
+      const { row, col } = pixel();
+      const ctx = panel.ctx;
+      ctx.strokeStyle = "#ffff00";
+      ctx.lineWidth = 2;
+      const sx = panel.canvas.width / M.W;
+      const sy = panel.canvas.height / M.H;
+      ctx.strokeRect(col * sx + 1, row * sy + 1, sx - 2, sy - 2);
+    }
+    panel.canvas.dataset.step = String(i);
+    frameCaption.textContent = `step ${i + 1} of ${M.n} (α = ${fmtNumber(M.alphas[i])}): ${i === 0 ? "other (morphed)" : i === M.n - 1 ? "self (reconstruction)" : "on the path"}`;
+    for (const c of strip.children) c.setAttribute("aria-current", String(Number(c.dataset.step) === nearestStrip(i)));
+    if (slider.value !== String(i)) slider.value = String(i);
+    drawLegend(ov);
+    drawBars(i);
+    moveCursors(i);
+    markPainted();
+    el.dispatchEvent(new CustomEvent("xw-paint", { detail: { work: performance.now() - t0, step: i } }));
+  }
+
+  const frameCache = new Map();
+  function frameCanvas(i) {
+    if (!frameCache.has(i)) frameCache.set(i, scaledImage(M.frames[i], M.W, M.H));
+    return frameCache.get(i);
+  }
+
+  function nearestStrip(i) {
+    let best = 0;
+    for (const c of strip.children) {
+      const s = Number(c.dataset.step);
+      if (Math.abs(s - i) < Math.abs(best - i)) best = s;
+    }
+    return best;
+  }
+
+  let legendFor = null;
+  function drawLegend(ov) {
+    if (legendFor === ov) return; // the legend depends on the overlay only
+    legendFor = ov;
+    legend.hidden = ov === "none";
+    if (ov === "mask") {
+      colorbar.hidden = true;
+      ticks.hidden = true;
+      legendCaption.textContent = "green: the mask m in [0, 1] (opacity = m × opacity)";
+      return;
+    }
+    colorbar.hidden = false;
+    ticks.hidden = false;
+    drawColorbar(colorbar, diverging, 160, 10);
+    const m = M.diffMax;
+    tickLo.textContent = fmtNumber(-m);
+    tickMid.textContent = "0";
+    tickHi.textContent = fmtNumber(m);
+    legendCaption.textContent = `${ov === "masked" ? "m × " : ""}(x[i+1] − x[i]): red brighter, blue darker at the next step; one scale for the whole path`;
+  }
+
+  function probsAt(i) {
+    return Array.from(M.probs.subarray(i * M.K, (i + 1) * M.K));
+  }
+
+  /** The class bars, one per class in class order (a fixed order reads better while scrubbing). */
+  function buildBars() {
+    bars.replaceChildren();
+    barCells = [];
+    for (let k = 0; k < M.K; k++) {
+      const b = elem("button", k === M.s ? "xw-self" : k === M.o ? "xw-other" : null, className(k));
+      b.type = "button";
+      b.dataset.class = String(k);
+      b.title = k === M.s ? "self (the reconstruction's class)" : k === M.o ? "other (the morph target)" : `morph toward ${className(k)}`;
+      const bar = elem("div", "xw-bar");
+      if (k === M.s) bar.style.background = SELF;
+      if (k === M.o) bar.style.background = OTHER;
+      const pct = elem("span", "xw-sub");
+      bars.append(b, bar, pct);
+      barCells.push([bar, pct]);
+    }
+  }
+
+  function drawBars(i) {
+    probsAt(i).forEach((v, k) => {
+      const [bar, pct] = barCells[k];
+      bar.style.width = `${Math.max(1, Math.round(100 * v))}px`;
+      pct.textContent = `${(100 * v).toFixed(1)}%`;
+    });
+  }
+
+  const steps = () => Array.from({ length: M.n }, (_, k) => k + 1);
+  const probColumn = (k) => Array.from({ length: M.n }, (_, j) => M.probs[j * M.K + k]);
+
+  /** Draw the linked charts (once per result, or when the probed pixel changes). */
+  function buildCharts(i) {
+    const xs = steps();
+    const others = [];
+    for (let k = 0; k < M.K; k++) if (k !== M.s && k !== M.o) others.push({ ys: probColumn(k), color: FAINT, width: 1 });
+    probChart.draw({ xs, ys: probColumn(M.s), series: [...others, { ys: probColumn(M.o), color: OTHER, width: 2 }],
+      yRange: [0, 1], highlight: i, dots: false, xTitle: "path step",
+      yTitle: `p(${className(M.s)}) blue, p(${className(M.o)}) red` });
+    const w = M.window;
+    entropyChart.draw({ xs, ys: M.entropy, yRange: [0, 1], highlight: i, dots: false, xTitle: "path step",
+      yTitle: "two-class entropy (bits)", bands: [{ axis: "x", lo: w.lo + 1, hi: w.hi + 1, color: WINDOW }],
+      series: [{ ys: xs.map((x) => (Math.abs(x - (w.mean + 1)) < 0.5 ? 1 : NaN)), color: OTHER }] });
+    gainChart.draw({ xs, ys: [...M.gains, NaN], series: [{ ys: M.cumulative, color: OTHER, width: 1.5 }], yRange: [0, 0],
+      highlight: i, dots: false, xTitle: "path step", yTitle: "gain per step (blue), cumulative (red)" });
+    const b = M.bands;
+    normChart.draw({ xs, ys: M.norms, yRange: [M.norms[0], M.norms[0]], highlight: i, dots: false, xTitle: "path step",
+      yTitle: "‖z‖ vs class norms (mean ± std)",
+      bands: [{ axis: "y", lo: b.s[0] - b.s[1], hi: b.s[0] + b.s[1], color: BAND_S }, { axis: "y", lo: b.o[0] - b.o[1], hi: b.o[0] + b.o[1], color: BAND_O }] });
+    const px = pixel();
+    pixelChart.el.hidden = !px;
+    if (px) {
+      const at = px.row * M.W + px.col;
+      const ch = M.ch;
+      pixelSeries = M.frames.map((f) => {
+        let v = 0;
+        for (let c = 0; c < ch; c++) v += f.bytes[at * ch + c];
+        return v / (255 * ch);
+      });
+      const series = [];
+      if (M.grads) {
+        const g = xs.map((_, j) => M.grads[j * M.H * M.W + at]);
+        const gm = Math.max(...g.map(Math.abs)) || 1;
+        series.push({ ys: g.map((v) => 0.5 + 0.5 * (v / gm)), color: OTHER, dash: [4, 3] });
+      }
+      pixelChart.draw({ xs, ys: pixelSeries, series, yRange: [0, 1], highlight: i, dots: false, xTitle: "path step",
+        yTitle: `pixel (${px.row}, ${px.col}): intensity; gradient (dashed, 0.5 = 0)` });
+    }
+    moveCursors(i);
+  }
+
+  /** Per frame: only the cursors and their tips move. */
+  function moveCursors(i) {
+    const w = M.window;
+    probChart.moveHighlight(i, `${fmtNumber(M.probs[i * M.K + M.s])} / ${fmtNumber(M.probs[i * M.K + M.o])}`);
+    entropyChart.moveHighlight(i, `${fmtNumber(M.entropy[i])}${i >= w.lo && i <= w.hi ? " · in the decision window" : ""}`);
+    gainChart.moveHighlight(i, `${i < M.n - 1 ? `${fmtNumber(M.gains[i])} · ` : ""}Σ ${fmtNumber(M.cumulative[i])}`);
+    normChart.moveHighlight(i, fmtNumber(M.norms[i]));
+    if (pixel() && pixelSeries) pixelChart.moveHighlight(i, fmtNumber(pixelSeries[i]));
+  }
+
+  function pixel() {
+    const p = model.get("pixel");
+    if (!M || !p || !Number.isInteger(p.row) || !Number.isInteger(p.col)) return null;
+    return p.row >= 0 && p.row < M.H && p.col >= 0 && p.col < M.W ? p : null;
+  }
+
+  function drawReplay() {
+    if (!M || !M.sm) return;
+    const T = M.sm.images.length;
+    const t = clampInt(Math.round(num("sm_step", T - 1)), 0, T - 1);
+    const img = scaledImage(M.sm.images[t], M.W, M.H);
+    smCanvas.width = img.width;
+    smCanvas.height = img.height;
+    smCanvas.getContext("2d").drawImage(img, 0, 0);
+    sized(smCanvas, 112);
+    if (smSlider.value !== String(t)) smSlider.value = String(t);
+    const xs = M.sm.iters;
+    smLoss.draw({ xs, ys: M.sm.total, series: [{ ys: M.sm.objective, color: OTHER }, { ys: M.sm.likelihood, color: SELF, dash: [4, 3] }],
+      yRange: [0, 0], highlight: t, dots: false, xTitle: "iteration", yTitle: "loss: total, −logit(other) red, norm term dashed",
+      tip: fmtNumber(M.sm.total[t]) });
+    smEntropy.draw({ xs, ys: M.sm.entropy, series: [{ ys: M.sm.p_other, color: OTHER }], yRange: [0, 1], highlight: t, dots: false,
+      xTitle: "iteration", yTitle: "entropy (blue), p(other) (red)", tip: fmtNumber(M.sm.entropy[t]) });
+    smText.textContent = `iteration ${xs[t]} of ${xs[xs.length - 1]}${M.sm.success ? " · reached the target" : " · did not reach the target"}`;
+  }
+
+  function syncControls() {
+    ovSelect.value = model.get("overlay");
+    opInput.value = String(num("opacity", 0.6));
+    const p = model.get("progress") || {};
+    progressBox.hidden = !p.running;
+    if (p.running) {
+      if (p.total) {
+        progressBar.max = Number(p.total);
+        progressBar.value = Number(p.done) || 0;
+      } else progressBar.removeAttribute("value");
+      progressText.textContent = `${p.task}: ${p.done}${p.total ? ` / ${p.total}` : ""}`;
+    }
+    playButton.textContent = playing ? "❚❚ pause" : "▶ play";
+    if (M) {
+      const sum = M.summary || {};
+      status.setReadout(`self ${className(M.s)}, other ${className(M.o)} · the mask explains ${fmtNumber(100 * (sum.fraction ?? NaN))}% of the gain `
+        + `(J = ${fmtNumber(sum.J)}, f_s(x_n) − f_s(x_1) = ${fmtNumber(sum.total_gain)})`);
+    }
+  }
+
+  function refreshAll() {
+    frameCache.clear();
+    legendFor = null;
+    stepDiff = null;
+    build();
+    if (M) {
+      buildBars();
+      buildCharts(step());
+    }
+    syncControls();
+    drawFrame();
+    drawReplay();
+  }
+
+  // ------------------------------------------------------------ interaction
+  const setStep = (i, save) => {
+    if (!M) return;
+    model.set("step", clampInt(i, 0, M.n - 1));
+    if (save) model.save_changes(); // scrubbing stays in the browser; the kernel hears where it stopped
+  };
+  function stop() {
+    if (!playing) return;
+    clearInterval(playing);
+    playing = 0;
+    model.save_changes();
+    syncControls();
+  }
+  function play() {
+    if (playing || !M) return;
+    if (step() >= M.n - 1) setStep(0, false);
+    playing = setInterval(() => {
+      if (step() >= M.n - 1) stop();
+      else setStep(step() + 1, false);
+    }, PLAY_MS);
+    syncControls();
+  }
+  listen(playButton, "click", () => (playing ? stop() : play()));
+  listen(slider, "input", () => {
+    stop();
+    setStep(Number(slider.value), false);
+  });
+  listen(slider, "change", () => setStep(Number(slider.value), true));
+  listen(strip, "click", (ev) => {
+    if (ev.target.dataset && ev.target.dataset.step) {
+      stop();
+      setStep(Number(ev.target.dataset.step), true);
+    }
+  });
+  listen(frameBox, "click", (ev) => {
+    if (!panel || ev.target !== panel.canvas) return;
+    const rect = panel.canvas.getBoundingClientRect();
+    const col = clampInt(Math.floor(((ev.clientX - rect.left) * M.W) / rect.width), 0, M.W - 1);
+    const row = clampInt(Math.floor(((ev.clientY - rect.top) * M.H) / rect.height), 0, M.H - 1);
+    const p = pixel();
+    setTrait("pixel", p && p.row === row && p.col === col ? null : { row, col });
+  });
+  listen(bars, "click", (ev) => {
+    const b = ev.target.closest("button");
+    if (!b || !M) return;
+    const k = Number(b.dataset.class);
+    if (k !== M.s && k !== M.o) setTrait("target", k);
+  });
+  listen(ovSelect, "change", () => setTrait("overlay", ovSelect.value));
+  listen(opInput, "input", () => model.set("opacity", Number(opInput.value)));
+  listen(opInput, "change", () => setTrait("opacity", Number(opInput.value)));
+  listen(smSlider, "input", () => model.set("sm_step", Number(smSlider.value)));
+  listen(smSlider, "change", () => setTrait("sm_step", Number(smSlider.value)));
+  listen(cancelButton, "click", () => model.send({ type: "cancel" }));
+  listen(root, "keydown", (ev) => {
+    if (ev.altKey || ev.ctrlKey || ev.metaKey || !M || ev.target.tagName === "INPUT" || ev.target.tagName === "SELECT") return;
+    const keys = { ArrowLeft: step() - 1, ArrowRight: step() + 1, Home: 0, End: M.n - 1 };
+    if (ev.key in keys) {
+      stop();
+      setStep(keys[ev.key], true);
+    } else if (ev.key === " ") playing ? stop() : play();
+    else return;
+    ev.preventDefault();
+    ev.stopPropagation();
+  });
+
+  onModel("change:_morph", refreshAll);
+  onModel("change:_colormaps", () => {
+    loadLut();
+    refreshAll();
+  });
+  onModel("change:size", refreshAll);
+  for (const name of ["step", "overlay", "opacity"]) onModel(`change:${name}`, () => {
+    syncControls();
+    drawFrame();
+  });
+  onModel("change:pixel", () => {
+    if (M) buildCharts(step());
+    drawFrame();
+  });
+  onModel("change:sm_step", drawReplay);
+  onModel("change:progress", syncControls);
+  onModel("change:message", status.syncMessage);
+
+  loadLut();
+  status.syncMessage();
+  refreshAll();
+
+  return () => {
+    stop();
+    life.dispose();
+    root.remove();
+    M = null;
+  };
+}
+
+export default { render };

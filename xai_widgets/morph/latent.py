@@ -1,0 +1,320 @@
+"""The VAE side of path-mask attribution: the model plumbing, the per-class latent-norm
+prior and best-of-K reconstruction code selection.
+
+Source: seed 000 (a thesis on path-mask attribution); spec ``000-path-mask.md`` sections
+2.14-2.16. The VAE is Kingma and Welling's ("Auto-Encoding Variational Bayes", ICLR 2014).
+
+**The VAE interface.** Every function here takes ``vae`` as an ``nn.Module`` with
+``encode(x) -> (mu, logvar)`` (each B x d; the log-variance head of spec 2.14 [IMPL]) and
+``decode(z) -> images`` (B x C x H x W in the classifier's input range, [0, 1] for the
+seed's sigmoid decoders). Other VAEs go through :class:`VAEAdapter`, or pass the pair
+``(encoder, decoder)``, whose encoder returns ``(mu, logvar)``::
+
+    vae = VAEAdapter(my_encoder, my_decoder, scale="std")  # encoder returns (mu, sigma)
+
+**Classifier preprocessing.** ``preprocess`` (a differentiable callable or None) is applied
+to decoded images before the classifier: the decoder makes [0, 1] images and the classifier
+may expect mean/std normalised ones (spec 2.0 [IMPL]).
+
+**Model hygiene** (as in :mod:`xai_widgets.capture`, for the classifier and the VAE, also
+when cancelled or when a forward raises): both run in eval mode (the seed's models have
+BatchNorm and Dropout, spec 3.2) and their training flags are restored afterwards;
+parameters, buffers and ``requires_grad`` flags are untouched; no hook, no new ``.grad``.
+Everything runs on the models' devices.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+
+from ..capture import _preserved, model_device
+from ..tasks import check, report
+
+__all__ = ["VAEAdapter", "as_vae", "NormTable", "class_norms", "Reconstruction", "reconstruct"]
+
+Preprocess = Callable[[torch.Tensor], torch.Tensor] | None
+
+_SCALES = ("logvar", "std", "logstd")
+_RULES = ("top2", "top1", "none")
+
+
+# ------------------------------------------------------------------ VAE plumbing
+
+
+class VAEAdapter(nn.Module):
+    """An encoder and a decoder module seen as one VAE with ``encode``/``decode``.
+
+    ``encoder(x)`` must return ``(mu, s)`` where ``s`` is the log-variance (``scale="logvar"``),
+    the standard deviation (``"std"``) or its logarithm (``"logstd"``); ``decoder(z)`` returns
+    images. The modules are held, not copied: hygiene guarantees apply to them.
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, scale: str = "logvar"):
+        super().__init__()
+        if not isinstance(encoder, nn.Module) or not isinstance(decoder, nn.Module):
+            raise TypeError("VAEAdapter(encoder, decoder): both must be torch.nn.Module instances, got "
+                            f"{type(encoder).__name__} and {type(decoder).__name__}")
+        if scale not in _SCALES:
+            raise ValueError(f"scale must be one of {_SCALES}, got {scale!r}")
+        self.encoder, self.decoder, self.scale = encoder, decoder, scale
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, s = self.encoder(x)
+        if self.scale == "std":
+            return mu, 2 * torch.log(s)
+        if self.scale == "logstd":
+            return mu, 2 * s
+        return mu, s
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+
+def as_vae(vae) -> nn.Module:
+    """``vae`` itself when it is an ``nn.Module`` with ``encode`` and ``decode``; a pair
+    ``(encoder, decoder)`` of modules wrapped in :class:`VAEAdapter` (log-variance head)."""
+    if isinstance(vae, nn.Module) and callable(getattr(vae, "encode", None)) and callable(getattr(vae, "decode", None)):
+        return vae
+    if isinstance(vae, (tuple, list)) and len(vae) == 2:
+        return VAEAdapter(*vae)
+    raise TypeError(
+        f"vae must be an nn.Module with encode(x) -> (mu, logvar) and decode(z) -> images, or a pair "
+        f"(encoder, decoder) of modules; got {type(vae).__name__}. Wrap other VAEs with "
+        "xai_widgets.morph.VAEAdapter(encoder, decoder, scale='logvar'|'std'|'logstd')"
+    )
+
+
+@contextlib.contextmanager
+def _models(classifier: nn.Module, vae: nn.Module) -> Iterator[None]:
+    """Eval mode for both models inside; flags and .grad restored afterwards, whatever happens."""
+    if not isinstance(classifier, nn.Module):
+        raise TypeError(f"classifier must be a torch.nn.Module, got {type(classifier).__name__}")
+    with _preserved(classifier, eval_mode=True), _preserved(vae, eval_mode=True):
+        yield
+
+
+def _encode(vae: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    out = vae.encode(x.to(model_device(vae)))
+    if not (isinstance(out, (tuple, list)) and len(out) == 2 and all(isinstance(t, torch.Tensor) for t in out)):
+        raise TypeError("vae.encode(x) must return a pair (mu, logvar) of B x d tensors; "
+                        "wrap other encoders with VAEAdapter(encoder, decoder, scale=...)")
+    mu, logvar = out
+    if mu.dim() != 2 or mu.shape != logvar.shape:
+        raise ValueError(f"vae.encode returned mu {tuple(mu.shape)} and logvar {tuple(logvar.shape)}; "
+                         "both must be B x d")
+    return mu, logvar
+
+
+def _decode(vae: nn.Module, z: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Decode codes on the VAE's device and hand the images over on ``device`` (the classifier's)."""
+    return vae.decode(z.to(model_device(vae))).to(device)
+
+
+def _logits(classifier: nn.Module, x: torch.Tensor, preprocess: Preprocess) -> torch.Tensor:
+    return classifier(x if preprocess is None else preprocess(x))
+
+
+def _images(x, name: str = "images") -> torch.Tensor:
+    """A float B x C x H x W batch (a single C x H x W image gets a batch axis)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor (B x C x H x W or C x H x W), got {type(x).__name__}")
+    if x.dim() == 3:
+        x = x[None]
+    if x.dim() != 4 or not x.is_floating_point():
+        raise ValueError(f"{name} must be a float tensor B x C x H x W or C x H x W, got "
+                         f"{x.dtype} of shape {tuple(x.shape)}")
+    return x
+
+
+# ------------------------------------------------------------------ the latent-norm prior
+
+
+@dataclass
+class NormTable:
+    """Per-class statistics of the latent norm ||mu_E(x)|| (spec 2.15), all CPU tensors.
+
+    ``mean``, ``std`` (sample std), ``count``: K-vectors (NaN for a class with no image);
+    ``mean_code_norm``: K-vector, the norm of each class's mean code; ``hist`` (K x bins)
+    with shared ``edges`` (bins + 1) for the display; ``target``: which K-vector
+    :meth:`targets` returns as the Semantic Morphing norm target, ``"mean_norm"`` (default,
+    the mean of the norms: the seed's prose and the Gaussian rationale, L1547-1549) or
+    ``"norm_of_mean"`` (the seed's formula ``||c_o||``, L1553-1557; spec 6.3).
+    """
+
+    mean: torch.Tensor
+    std: torch.Tensor
+    count: torch.Tensor
+    mean_code_norm: torch.Tensor
+    hist: torch.Tensor
+    edges: torch.Tensor
+    target: str = "mean_norm"
+
+    def targets(self, classes: torch.Tensor) -> torch.Tensor:
+        """The norm target r_o for each class in ``classes`` (a long tensor)."""
+        table = self.mean if self.target == "mean_norm" else self.mean_code_norm
+        classes = classes.cpu()
+        if (classes < 0).any() or (classes >= len(table)).any():
+            raise ValueError(f"class out of range for a norm table of {len(table)} classes: {classes.tolist()}")
+        empty = self.count[classes] == 0
+        if empty.any():
+            raise ValueError(f"the norm table has no images of class(es) {classes[empty].tolist()}; "
+                             "compute it from images covering every class")
+        return table[classes]
+
+
+def class_norms(vae, images: torch.Tensor, labels, num_classes: int | None = None, *,
+                target: str = "mean_norm", bins: int = 40, batch_size: int = 256) -> NormTable:
+    """The per-class latent-norm prior of spec 2.15 (seed Figs 4.2-4.3, L1327-1343).
+
+    Every image is encoded with the encoder mean (spec [IMPL]) and r = ||mu||_2; each class
+    gets the mean and the sample standard deviation of its norms (the seed's Normal
+    approximation of a right-skewed distribution), the norm of its mean code, and a
+    histogram. Pass the training images (the seed uses the training set).
+    """
+    vae = as_vae(vae)
+    images = _images(images)
+    labels = torch.as_tensor(labels).long().cpu()
+    if labels.shape != (len(images),):
+        raise ValueError(f"labels must be a vector of {len(images)} class indices, got shape {tuple(labels.shape)}")
+    if target not in ("mean_norm", "norm_of_mean"):
+        raise ValueError(f"target must be 'mean_norm' or 'norm_of_mean', got {target!r}")
+    k = int(labels.max()) + 1 if num_classes is None else num_classes
+    if labels.min() < 0 or labels.max() >= k:
+        raise ValueError(f"labels must lie in 0..{k - 1}")
+    with _preserved(vae, eval_mode=True), torch.no_grad():
+        mu = torch.cat([_encode(vae, images[i:i + batch_size])[0].float().cpu()
+                        for i in range(0, len(images), batch_size)])
+    norms = mu.norm(dim=1)
+    edges = torch.linspace(0, float(norms.max()) * 1.05, bins + 1)
+    mean, std, code_norm = (torch.full((k,), float("nan")) for _ in range(3))
+    count, hist = torch.zeros(k, dtype=torch.long), torch.zeros(k, bins)
+    for c in range(k):
+        r = norms[labels == c]
+        count[c] = len(r)
+        if len(r):
+            mean[c], code_norm[c] = r.mean(), mu[labels == c].mean(0).norm()
+            std[c] = r.std() if len(r) > 1 else 0.0
+            hist[c] = torch.histogram(r, edges).hist
+    return NormTable(mean, std, count, code_norm, hist, edges, target)
+
+
+# ------------------------------------------------------------------ best-of-K reconstruction
+
+
+@dataclass
+class Reconstruction:
+    """Best-of-K reconstruction codes for a batch of B images (spec 2.16), CPU tensors.
+
+    ``code`` (B x d): the chosen code c_self; ``image`` (B x C x H x W): D(c_self);
+    ``mu``/``logvar`` (B x d): the encoder's output; ``index`` (B): the chosen candidate
+    (0 is mu itself, k >= 1 the k-th sample); ``l1`` (B): ||D(c_self) - x||_1;
+    ``ok`` (B, bool): a candidate passed the rule; ``matching`` (B): how many passed;
+    ``original_top2`` / ``top2`` (B x 2): the ordered top-2 classes of the original and of
+    the reconstruction; ``logits`` (B x K): of the reconstruction; ``candidate_l1`` and
+    ``candidate_match`` (B x (K+1)): every candidate's L1 distance and rule result;
+    ``warnings``: one entry per image, None or the reason the fallback was used.
+    """
+
+    code: torch.Tensor
+    image: torch.Tensor
+    mu: torch.Tensor
+    logvar: torch.Tensor
+    index: torch.Tensor
+    l1: torch.Tensor
+    ok: torch.Tensor
+    matching: torch.Tensor
+    original_top2: torch.Tensor
+    top2: torch.Tensor
+    logits: torch.Tensor
+    candidate_l1: torch.Tensor
+    candidate_match: torch.Tensor
+    warnings: list
+    settings: dict = field(default_factory=dict)
+
+
+def _matches(top2: torch.Tensor, reference: torch.Tensor, rule: str) -> torch.Tensor:
+    if rule == "top2":
+        return (top2 == reference).all(1)
+    if rule == "top1":
+        return top2[:, 0] == reference[0]
+    return torch.ones(len(top2), dtype=torch.bool, device=top2.device)
+
+
+def reconstruct(classifier: nn.Module, vae, x: torch.Tensor, K: int = 256, rule: str = "top2", seed: int = 0, *,
+                preprocess: Preprocess = None, progress=None, cancel=None) -> Reconstruction:
+    """Best-of-K reconstruction code selection (seed L1713-1733, spec 2.16).
+
+    For each image: (mu, logvar) = E(x); candidates are mu and K samples
+    mu + sigma * eps_k (eps drawn at once as ``torch.randn(B, K, d)`` from a CPU generator
+    seeded with ``seed``, so results do not depend on the device); all K + 1 are decoded and
+    classified in one batch. ``rule`` keeps the candidates whose ordered top-2 classes equal
+    the original's (``"top2"``, default, L1718-1720), whose top-1 does (``"top1"``,
+    L1731-1732), or all (``"none"``); the kept candidate closest to x in L1 wins (L1733).
+    When none passes, the L1-closest of all is used, ``ok`` is False and a warning says how
+    the label changed (the seed's 8 -> 7 and 6 -> 5 failures, L1713-1716, Fig 5.4).
+    """
+    vae = as_vae(vae)
+    x = _images(x, "x")
+    if not isinstance(K, int) or K < 0:
+        raise ValueError(f"K must be a non-negative int (samples besides mu), got {K!r}")
+    if rule not in _RULES:
+        raise ValueError(f"rule must be one of {_RULES}, got {rule!r}")
+    dev = model_device(classifier)
+    x = x.to(dev)
+    out = {k: [] for k in ("code", "image", "index", "l1", "ok", "matching", "top2", "logits", "cl1", "cmatch")}
+    warnings = []
+    with _models(classifier, vae), torch.no_grad():
+        original_top2 = _logits(classifier, x, preprocess).topk(2, dim=1).indices
+        mu, logvar = _encode(vae, x)
+        eps = torch.randn(len(x), K, mu.shape[1], generator=torch.Generator().manual_seed(seed)).to(mu)
+        for b in range(len(x)):
+            check(cancel)
+            codes = torch.cat([mu[b:b + 1], mu[b] + torch.exp(0.5 * logvar[b]) * eps[b]])
+            images = _decode(vae, codes, dev)
+            logits = _logits(classifier, images, preprocess)
+            top2 = logits.topk(2, dim=1).indices
+            l1 = (images - x[b]).abs().flatten(1).sum(1)
+            match = _matches(top2, original_top2[b], rule)
+            pick = int(torch.where(match, l1, torch.inf).argmin()) if match.any() else int(l1.argmin())
+            warnings.append(None if match.any() else
+                            f"no reconstruction among {K + 1} codes keeps the classifier's {_rule_text(rule)} "
+                            f"{original_top2[b].tolist()}; using the closest one, classified {top2[pick].tolist()}")
+            for key, value in (("code", codes[pick]), ("image", images[pick]), ("index", pick), ("l1", l1[pick]),
+                               ("ok", bool(match.any())), ("matching", int(match.sum())), ("top2", top2[pick]),
+                               ("logits", logits[pick]), ("cl1", l1), ("cmatch", match)):
+                out[key].append(torch.as_tensor(value).cpu())
+            report(progress, b + 1, len(x))
+    stack = {k: torch.stack(v) for k, v in out.items()}
+    return Reconstruction(
+        code=stack["code"], image=stack["image"], mu=mu.cpu(), logvar=logvar.cpu(), index=stack["index"],
+        l1=stack["l1"], ok=stack["ok"], matching=stack["matching"], original_top2=original_top2.cpu(),
+        top2=stack["top2"], logits=stack["logits"], candidate_l1=stack["cl1"], candidate_match=stack["cmatch"],
+        warnings=warnings, settings={"K": K, "rule": rule, "seed": seed},
+    )
+
+
+def _rule_text(rule: str) -> str:
+    return {"top2": "ordered top-2 classes", "top1": "top class", "none": "classes"}[rule]
+
+
+def _class_vector(values, n: int, k: int, name: str) -> torch.Tensor:
+    """``values`` (an int or n ints) as a long n-vector of classes in 0..k-1."""
+    t = torch.as_tensor(values).long().flatten().cpu()
+    if len(t) == 1:
+        t = t.expand(n).clone()
+    if len(t) != n:
+        raise ValueError(f"{name} must be one class or {n} classes, got {len(t)}")
+    if (t < 0).any() or (t >= k).any():
+        raise ValueError(f"{name} must be classes in 0..{k - 1}, got {t.tolist()}")
+    return t
+
+
+def _as_codes(codes, name: str = "codes") -> torch.Tensor:
+    if not isinstance(codes, torch.Tensor) or not codes.is_floating_point() or codes.dim() not in (1, 2):
+        raise ValueError(f"{name} must be a float tensor d or B x d, got "
+                         f"{getattr(codes, 'shape', type(codes).__name__)}")
+    return codes[None] if codes.dim() == 1 else codes

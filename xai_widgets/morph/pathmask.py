@@ -1,0 +1,224 @@
+"""Path-Mask attribution: one blurred pixel mask that explains a transformation path.
+
+Source: seed 000 section 4.6 (L1606-1692; results L1755-1770), spec 2.22-2.22.1, after the
+"meaningful perturbation" masks of Fong and Vedaldi ("Interpretable Explanations of Black
+Boxes by Meaningful Perturbation", ICCV 2017), with the path's own on-manifold step changes
+in place of their blur/noise perturbation.
+
+Given frames x_1 (the morphed "other" image) ... x_n (self) and the self class s, the mask
+transformation of step i applies the step's change only where the mask is on,
+m(x_i, x_{i+1}) = (1 - m) * x_i + m * x_{i+1}, and the mask maximises the summed gain in
+the softmax probability of s (the seed writes f_o, but means the self label: spec 6.3)
+
+    J(m) = sum_{i<n} f_s(m(x_i, x_{i+1})) - f_s(x_i)
+
+minus an L1 penalty with weight ``l1`` (1 in the seed, L1757) rescaled by the running loss
+scale of spec 2.20. A mask of ones gives J = f_s(x_n) - f_s(x_1) (the sum telescopes), a mask
+of zeros J = 0, so J / (f_s(x_n) - f_s(x_1)) is the fraction of the path's gain the mask
+explains. The mask is m = sigmoid(G * theta) with G a Gaussian blur (the seed's smoothing
+"between the image variable and the optimisation", L1650-1656; sigma 1 px, 5 x 5 by default,
+spec [IMPL]) and theta = 0 at the start (m = 0.5); ``init="clamp"`` gives Fong's
+m = clamp(G * theta, 0, 1) from theta = 0.5. Adam, lr 1e-3, 3,000 iterations (L1658, L1757).
+One H x W mask is shared by all channels (spec [IMPL] for colour images).
+
+All n - 1 steps go through the classifier as one batch per iteration; ``batch_steps=False``
+(or an int) runs the same algorithm one step (or that many) at a time, accumulating dJ/dm.
+Model hygiene as in :mod:`xai_widgets.morph.latent` (gradients via ``torch.autograd.grad``
+with respect to the mask only).
+"""
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..capture import _preserved, model_device
+from ..tasks import check, report
+from .latent import Preprocess, _class_vector, _images, _logits
+from .semantic import LossScale
+
+__all__ = ["PathMaskResult", "path_mask", "step_gains", "gaussian_blur"]
+
+_INITS = ("sigmoid", "clamp")
+_REPORT_EVERY = 10
+
+
+@dataclass
+class PathMaskResult:
+    """The learned mask and what it explains (spec 2.22 outputs), CPU tensors.
+
+    ``mask`` (H x W, in [0, 1]); ``gains`` (n - 1): g_i = f_s(m(x_i, x_{i+1})) - f_s(x_i) with
+    the final mask; ``cumulative`` (n - 1): running sum of the gains; ``base`` (n): f_s(x_i)
+    of the frames; ``J``: sum of the gains; ``total_gain``: f_s(x_n) - f_s(x_1); ``fraction``:
+    J / total_gain (NaN when the path gains nothing); ``signed`` (C x H x W): m * (x_n - x_1)
+    = sum_i m * (x_{i+1} - x_i), positive where intensity must rise from other to self (the
+    seed's red), negative where it must fall (blue) (spec 2.22.1 [IMPL]); per iteration,
+    before its Adam step: ``loss`` (-J + l1 * factor * ||m||_1), ``objective`` (J),
+    ``l1_norm`` (||m||_1) and ``scale`` (the normalisation factor).
+    """
+
+    mask: torch.Tensor
+    gains: torch.Tensor
+    cumulative: torch.Tensor
+    base: torch.Tensor
+    J: float
+    total_gain: float
+    fraction: float
+    signed: torch.Tensor
+    loss: torch.Tensor
+    objective: torch.Tensor
+    l1_norm: torch.Tensor
+    scale: torch.Tensor
+    settings: dict = field(default_factory=dict)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float, size: int) -> torch.Tensor:
+    """Separable Gaussian blur of N x 1 x H x W maps, reflected borders (identity for sigma 0)."""
+    if sigma == 0 or size == 1:
+        return x
+    r = torch.arange(size, dtype=x.dtype, device=x.device) - (size - 1) / 2
+    k = torch.exp(-r ** 2 / (2 * sigma ** 2))
+    k = k / k.sum()
+    p = size // 2
+    x = F.pad(x, (p, p, p, p), mode="reflect")
+    return F.conv2d(F.conv2d(x, k.view(1, 1, 1, -1)), k.view(1, 1, -1, 1))
+
+
+def _mask(theta: torch.Tensor, init: str, sigma: float, size: int) -> torch.Tensor:
+    g = gaussian_blur(theta, sigma, size)
+    return torch.sigmoid(g) if init == "sigmoid" else g.clamp(0, 1)
+
+
+def _f_s(classifier: nn.Module, x: torch.Tensor, s: int, preprocess: Preprocess) -> torch.Tensor:
+    """The softmax probability of the self class (full softmax over all classes, spec [IMPL])."""
+    return _logits(classifier, x, preprocess).softmax(1)[:, s]
+
+
+def _base(classifier: nn.Module, x: torch.Tensor, s: int, preprocess: Preprocess) -> torch.Tensor:
+    """f_s of every frame, checking that ``s`` is one of the classifier's classes."""
+    probs = _logits(classifier, x, preprocess).softmax(1)
+    _class_vector(s, 1, probs.shape[1], "s")
+    return probs[:, s]
+
+
+def _mixed(frames: torch.Tensor, m: torch.Tensor, a: int, b: int) -> torch.Tensor:
+    """The mask transformations m(x_i, x_{i+1}) of steps a..b-1."""
+    return (1 - m) * frames[a:b] + m * frames[a + 1:b + 1]
+
+
+def _mask_tensor(mask, frames: torch.Tensor) -> torch.Tensor:
+    m = torch.as_tensor(mask, dtype=frames.dtype, device=frames.device)
+    try:
+        torch.broadcast_shapes(m.shape, frames.shape[1:])
+    except RuntimeError:
+        raise ValueError(f"mask of shape {tuple(m.shape)} does not broadcast to the frames' "
+                         f"C x H x W {tuple(frames.shape[1:])}; pass H x W, C x H x W or a number") from None
+    return m
+
+
+def _frames_and_class(classifier, frames, s) -> tuple[torch.Tensor, int]:
+    if not isinstance(classifier, nn.Module):
+        raise TypeError(f"classifier must be a torch.nn.Module, got {type(classifier).__name__}")
+    x = _images(frames, "frames")
+    if len(x) < 2:
+        raise ValueError(f"a path needs at least 2 frames, got {len(x)}")
+    if isinstance(s, bool) or not hasattr(s, "__index__"):
+        raise TypeError(f"s must be the self class as an int, got {type(s).__name__}")
+    return x.to(model_device(classifier)), operator.index(s)
+
+
+def step_gains(classifier: nn.Module, frames: torch.Tensor, s: int, mask, *,
+               preprocess: Preprocess = None) -> torch.Tensor:
+    """Per-step gains g_i = f_s(m(x_i, x_{i+1})) - f_s(x_i) of any mask (n - 1 values, CPU).
+
+    ``frames``: n x C x H x W, x_1 = other ... x_n = self; ``mask``: H x W, C x H x W or a
+    number. A mask of ones sums to f_s(x_n) - f_s(x_1) (telescoping), zeros to 0.
+    """
+    x, s = _frames_and_class(classifier, frames, s)
+    m = _mask_tensor(mask, x)
+    with _preserved(classifier, eval_mode=True), torch.no_grad():
+        base = _base(classifier, x, s, preprocess)
+        gains = _f_s(classifier, _mixed(x, m, 0, len(x) - 1), s, preprocess) - base[:-1]
+    return gains.cpu()
+
+
+def path_mask(classifier: nn.Module, frames: torch.Tensor, s: int, *, iterations: int = 3000, lr: float = 1e-3,
+              l1: float = 1.0, blur_sigma: float = 1.0, blur_size: int = 5, init: str = "sigmoid",
+              batch_steps: bool | int = True, scale_decay: float | None = None, preprocess: Preprocess = None,
+              progress=None, cancel=None) -> PathMaskResult:
+    """Learn the path mask (seed 000 section 4.6, spec 2.22; see the module doc).
+
+    ``frames``: the decoded path, n x C x H x W, x_1 = other ... x_n = self (held fixed);
+    ``s``: the self class. ``batch_steps``: True puts all n - 1 steps in one batch, False one
+    step at a time, an int that many per batch (same algorithm; gradients accumulate).
+    ``progress(done, iterations)`` every few iterations; ``cancel`` checked every iteration.
+    """
+    x, s = _frames_and_class(classifier, frames, s)
+    _check_mask_settings(iterations, lr, l1, blur_sigma, blur_size, init, x.shape[-2:])
+    steps = len(x) - 1
+    chunk = steps if batch_steps is True else 1 if batch_steps is False else batch_steps
+    if not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"batch_steps must be True, False or a positive int, got {batch_steps!r}")
+    theta = torch.full((1, 1, *x.shape[-2:]), 0.0 if init == "sigmoid" else 0.5, device=x.device,
+                       dtype=x.dtype, requires_grad=True)
+    opt = torch.optim.Adam([theta], lr=lr)
+    scale = LossScale(1, decay=scale_decay)  # on the CPU: J and ||m||_1 are read back each iteration anyway
+    history = torch.zeros(4, iterations, dtype=torch.float64)  # loss, J, ||m||_1, scale
+
+    with _preserved(classifier, eval_mode=True):
+        with torch.no_grad():
+            base = _base(classifier, x, s, preprocess)
+        with torch.enable_grad():
+            for it in range(iterations):
+                check(cancel)
+                m = _mask(theta, init, blur_sigma, blur_size)
+                leaf = m.detach().requires_grad_(True)
+                dJ, J = torch.zeros_like(leaf), 0.0
+                for a in range(0, steps, chunk):
+                    b = min(a + chunk, steps)
+                    gain = (_f_s(classifier, _mixed(x, leaf, a, b), s, preprocess) - base[a:b]).sum()
+                    dJ += torch.autograd.grad(gain, [leaf])[0]
+                    J += float(gain.detach())
+                norm = float(leaf.detach().abs().sum())
+                w = float(scale.update(torch.tensor([-J]), torch.tensor([norm]))[0])
+                # chain rule through the blur: dL/dtheta = (dm/dtheta)^T (-dJ/dm + l1 * w * sign(m))
+                (theta.grad,) = torch.autograd.grad(m, [theta], -dJ + l1 * w * leaf.detach().sign())
+                opt.step()
+                history[:, it] = torch.tensor([-J + l1 * w * norm, J, norm, w], dtype=torch.float64)
+                if (it + 1) % _REPORT_EVERY == 0 or it + 1 == iterations:
+                    report(progress, it + 1, iterations)
+        with torch.no_grad():
+            m = _mask(theta, init, blur_sigma, blur_size)[0]
+            gains = _f_s(classifier, _mixed(x, m, 0, steps), s, preprocess) - base[:-1]
+
+    total = float(base[-1] - base[0])
+    J = float(gains.sum())
+    return PathMaskResult(
+        mask=m[0].detach().cpu(), gains=gains.cpu(), cumulative=gains.cumsum(0).cpu(), base=base.cpu(), J=J,
+        total_gain=total, fraction=J / total if total != 0 else math.nan,
+        signed=(m * (x[-1] - x[0])).detach().cpu(),
+        loss=history[0].float(), objective=history[1].float(), l1_norm=history[2].float(), scale=history[3].float(),
+        settings={"iterations": iterations, "lr": lr, "l1": l1, "blur_sigma": blur_sigma, "blur_size": blur_size,
+                  "init": init, "batch_steps": chunk, "scale_decay": scale_decay, "optimiser": "Adam",
+                  "f_s": "full softmax"},
+    )
+
+
+def _check_mask_settings(iterations, lr, l1, blur_sigma, blur_size, init, hw) -> None:
+    if not (isinstance(iterations, int) and iterations >= 0):
+        raise ValueError(f"iterations must be an int >= 0, got {iterations!r}")
+    if not (isinstance(lr, (int, float)) and lr > 0):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if not (isinstance(l1, (int, float)) and l1 >= 0):
+        raise ValueError(f"l1 must be a number >= 0, got {l1!r}")
+    if not (isinstance(blur_sigma, (int, float)) and blur_sigma >= 0):
+        raise ValueError(f"blur_sigma must be a number >= 0 (0: no blur), got {blur_sigma!r}")
+    if not (isinstance(blur_size, int) and blur_size >= 1 and blur_size % 2 == 1 and blur_size // 2 < min(hw)):
+        raise ValueError(f"blur_size must be an odd int >= 1 smaller than twice the image side, got {blur_size!r}")
+    if init not in _INITS:
+        raise ValueError(f"init must be one of {_INITS} (mask = sigmoid(blur(theta)) from theta = 0, or "
+                         f"clamp(blur(theta), 0, 1) from theta = 0.5), got {init!r}")

@@ -1,0 +1,331 @@
+"""``PathMorph``: path-mask attribution with a clickable morphing slider.
+
+Seed 000 ("Path-mask attribution" via VAE semantic morphing; spec sections 2.15-2.25): the
+image is morphed in a VAE's latent space toward another class (Semantic Morphing), the
+radial latent path between the two codes is decoded, and a mask is optimised so that the
+path's own step changes, applied only where the mask is on, carry the classifier from
+"other" to "self". The widget ships every frame, the mask, the step differences, the
+per-step curves and the morphing history once; the slider, the overlays and the pixel probe
+then run in the browser. Clicking another class re-runs the method in the kernel, in the
+background, with progress and cancel. ``w.result`` holds the Python objects behind every
+panel (:class:`xai_widgets.morph.pipeline.MorphResult`).
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import traitlets
+from PIL import Image, ImageDraw
+from torch import nn
+
+from .. import colormaps, render, wire
+from ..images import model_input
+from ..morph import pipeline
+from .base import XaiWidget
+from .long_tasks import LongTasks
+
+__all__ = ["PathMorph"]
+
+OVERLAYS = ("none", "mask", "diff", "masked")
+STRIP = 12  # frames in the PNG's path strip
+
+
+def _pixels(x: torch.Tensor) -> np.ndarray:
+    """C x H x W (or N x C x H x W) in [0, 1] -> H x W x C (N x H x W x C) uint8."""
+    t = (x.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
+    return t.movedim(-3, -1).numpy()
+
+
+def _floats(values) -> list:
+    """A JSON list of floats; NaN and infinities (undefined values) become None."""
+    arr = np.asarray(torch.as_tensor(values).detach().cpu(), dtype=np.float64).ravel()
+    return [float(v) if np.isfinite(v) else None for v in arr]
+
+
+class PathMorph(LongTasks, XaiWidget):
+    """Morph an image from its class to another in a VAE's latent space, and attribute the change.
+
+    Parameters
+    ----------
+    classifier : nn.Module
+        Image -> logits; left exactly as given.
+    vae : object with ``encode(x) -> (mu, logvar)`` and ``decode(z) -> images in [0, 1]``
+        For example :class:`xai_widgets.morph.models.ConvVAE`; left exactly as given.
+    image : image
+        PIL image, array or tensor (see :mod:`xai_widgets.images`), or a 1 x C x H x W tensor.
+    target : int, optional
+        The class to morph toward ("other"); default the second most probable class.
+    true_label : int, optional
+        The image's true class. When the classifier gets it wrong, the widget runs the seed's
+        misclassification mode: the path runs from the true class to the wrong prediction.
+    steps : int
+        Frames on the latent path (default 100, the seed's).
+    classes : sequence of str, optional
+        Class names for the bars and charts.
+    norms : optional
+        Per-class latent-norm table (:func:`xai_widgets.morph.latent.class_norms`); computed from
+        nothing if omitted, so pass it for the seed's norm prior (the demos do).
+    options : dict, optional
+        More keyword arguments for :func:`xai_widgets.morph.pipeline.explain` (for example
+        ``sm={"alpha_lk": 10}`` or ``mask={"iterations": 1000}``).
+    size : int
+        Side of the frame panel in CSS pixels.
+    """
+
+    _bundle = "path_morph"
+    _morph = traitlets.Dict().tag(sync=True)
+    _colormaps = traitlets.Dict().tag(sync=True)
+    step = traitlets.Int(0).tag(sync=True)
+    overlay = traitlets.Enum(OVERLAYS, default_value="mask").tag(sync=True)
+    opacity = traitlets.Float(0.6).tag(sync=True)
+    pixel = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
+    sm_step = traitlets.Int(0).tag(sync=True)
+    target = traitlets.Int(-1).tag(sync=True)
+    size = traitlets.Int(224).tag(sync=True)
+
+    _browser_traits = frozenset({"step", "overlay", "opacity", "pixel", "sm_step", "target"})
+
+    def __init__(
+        self,
+        classifier: nn.Module,
+        vae,
+        image,
+        *,
+        target: int | None = None,
+        true_label: int | None = None,
+        steps: int = 100,
+        preprocess: Callable | None = None,
+        classes: Sequence[str] | None = None,
+        norms=None,
+        options: dict | None = None,
+        size: int = 224,
+    ):
+        if not isinstance(classifier, nn.Module):
+            raise TypeError(f"classifier must be a torch.nn.Module, got {type(classifier).__name__}")
+        if not (callable(getattr(vae, "encode", None)) and callable(getattr(vae, "decode", None))):
+            raise TypeError("vae must have encode(x) -> (mu, logvar) and decode(z) -> images, "
+                            f"got {type(vae).__name__}")
+        self.classifier, self.vae = classifier, vae
+        x = image if isinstance(image, torch.Tensor) and image.dim() == 4 else model_input(image, classifier, preprocess)
+        self._x = x
+        self._classes = list(classes) if classes is not None else None
+        # on_failure="continue": a failed morph still gets its path, shown with a warning
+        self._settings = {"true_label": true_label, "steps": steps, "norms": norms, "on_failure": "continue",
+                          **(options or {})}
+        super().__init__(size=size, _colormaps={n: t.tobytes() for n, t in colormaps.LUTS.items()})
+        self.result = None
+        self._run(target)
+        if self.result is None:
+            raise RuntimeError(self.message or "the path could not be computed")
+
+    # ------------------------------------------------------------------ computing
+    def _run(self, target: int | None, background: bool = False) -> None:
+        # Re-targeting keeps the best-of-K reconstruction: its choice does not depend on the target.
+        again = {"reconstruction": self.result.reconstruction} if self.result is not None else {}
+
+        def work(progress, cancel):
+            result = pipeline.explain(self.classifier, self.vae, self._x, target=target, progress=progress,
+                                      cancel=cancel, **again, **self._settings)
+            self._show(result)
+            return result
+
+        self._run_task("path morph", work, background=background)
+
+    def _show(self, result) -> None:
+        """Commit a new result: every panel's data in one trait update."""
+        self.result = result
+        self._morph = self._payload(result)
+        self.step = result.frames.shape[0] - 1  # start at self, the reconstruction
+        self.sm_step = max(0, len(self._morph["sm"]["iters"]) - 1) if self._morph.get("sm") else 0
+        self.pixel = None
+        self.set_trait("target", int(result.o))
+
+    def retarget(self, target: int) -> None:
+        """Morph toward class ``target`` instead (in the calling cell, with a progress bar)."""
+        self._check_class(target)
+        self._run(int(target))
+
+    def _check_class(self, k) -> None:
+        K = int(self.result.probs.shape[-1]) if self.result is not None else None
+        if not isinstance(k, (int, np.integer)) or (K is not None and not 0 <= k < K):
+            raise ValueError(f"target must be a class index in 0..{K - 1 if K else '?'}, got {k!r}")
+
+    @traitlets.validate("target")
+    def _validate_target(self, proposal):
+        k = proposal["value"]
+        if self.result is not None:
+            self._check_class(k)
+            if k == int(self.result.s):
+                raise traitlets.TraitError(f"target {k} is the image's own class; choose another class")
+        return k
+
+    @traitlets.observe("target")
+    def _on_target(self, change):
+        if self.result is not None and change["new"] != int(self.result.o) and not self.busy:
+            self._run(change["new"], background=True)  # from the class bars: the kernel stays free for Cancel
+
+    @traitlets.validate("step")
+    def _validate_step(self, proposal):
+        n = self.result.frames.shape[0] if self.result is not None else None
+        if n is not None and not 0 <= proposal["value"] < n:
+            raise traitlets.TraitError(f"step must be in 0..{n - 1}, got {proposal['value']}")
+        return proposal["value"]
+
+    @traitlets.validate("opacity")
+    def _validate_opacity(self, proposal):
+        if not 0.0 <= proposal["value"] <= 1.0:
+            raise traitlets.TraitError(f"opacity must be in [0, 1], got {proposal['value']}")
+        return proposal["value"]
+
+    @traitlets.validate("pixel")
+    def _validate_pixel(self, proposal):
+        p = proposal["value"]
+        if p is None:
+            return None
+        H, W = self.result.frames.shape[-2:]
+        if not (isinstance(p, dict) and set(p) == {"row", "col"} and 0 <= p["row"] < H and 0 <= p["col"] < W):
+            raise traitlets.TraitError(f"pixel must be None or {{'row', 'col'}} inside {H} x {W}, got {p!r}")
+        return p
+
+    def _on_custom_msg(self, widget, content, buffers):
+        if isinstance(content, dict) and content.get("type") == "cancel":
+            self.cancel()
+        else:
+            super()._on_custom_msg(widget, content, buffers)
+
+    # ------------------------------------------------------------------ what the browser shows
+    def class_name(self, k: int) -> str:
+        return self._classes[k] if self._classes and 0 <= k < len(self._classes) else f"class {k}"
+
+    def _payload(self, r) -> dict:
+        frames = r.frames.detach().float().cpu()  # n x C x H x W
+        diffs = (frames[1:] - frames[:-1]).mean(dim=1)  # grey step change, (n-1) x H x W
+        pm = r.mask
+        signed = pm.signed.float().cpu().mean(dim=0)  # grey: one red/blue map
+        w = r.window
+        bands = r.bands or {}
+        return {
+            "classes": [self.class_name(k) for k in range(r.frame_probs.shape[1])],
+            "s": int(r.s), "o": int(r.o), "mode": r.mode,
+            "frames": wire.encode(_pixels(frames), "uint8"),
+            "alphas": _floats(r.alpha),
+            "diffs": wire.encode(diffs, "float16"),
+            "diff_max": float(diffs.abs().max()),
+            "mask": wire.encode(pm.mask.float().cpu(), "float32"),
+            "signed": wire.encode(signed, "float16"),
+            "signed_max": float(signed.abs().max()),
+            "grads": None if r.gradients is None else wire.encode(r.gradients.float().cpu().sum(dim=1), "float16"),
+            "probs": wire.encode(r.frame_probs.float().cpu(), "float32"),
+            "entropy": _floats(r.frame_entropy),
+            "window": {"mean": _floats([w.mean])[0], "lo": _floats([w.low])[0], "hi": _floats([w.high])[0]},
+            "gains": _floats(pm.gains),
+            "cumulative": _floats(torch.cat([torch.zeros(1), pm.cumulative.double()])),
+            "norms": _floats(r.diagnostics.norms),
+            "bands": {"s": _floats(bands.get(int(r.s), (np.nan, np.nan))),
+                      "o": _floats(bands.get(int(r.o), (np.nan, np.nan)))},
+            "summary": {"J": float(pm.J), "total_gain": float(pm.total_gain), "fraction": _floats([pm.fraction])[0]},
+            "endpoints": {"original": wire.encode(_pixels(r.image), "uint8"),
+                          "reconstruction": wire.encode(_pixels(frames[-1]), "uint8"),
+                          "morphed": wire.encode(_pixels(frames[0]), "uint8")},
+            "labels": {"original": self._label_text(int(r.probs.argmax()), r.true_label),
+                       "reconstruction": self.class_name(int(r.reconstruction.logits[0].argmax())),
+                       "morphed": self.class_name(int(r.frame_probs[0].argmax()))},
+            "warnings": list(r.warnings),
+            "sm": self._replay(r.morph),
+        }
+
+    def _replay(self, h) -> dict | None:
+        """The Semantic Morphing history of the (single) image, for the replay slider."""
+        if h.thumbnails is None:
+            return None
+        real = h.active[:, 0]
+        p_other = h.trace_probs[:, 0, int(h.o[0])]
+        return {"frames": wire.encode(h.thumbnails[real, 0].movedim(1, -1).contiguous(), "uint8"),
+                "iters": [int(t) for t in h.t[real]],
+                "objective": _floats(h.loss_objective[real, 0]), "likelihood": _floats(h.loss_likelihood[real, 0]),
+                "total": _floats(h.loss_total[real, 0]), "entropy": _floats(h.trace_entropy[real, 0]),
+                "p_other": _floats(p_other[real]), "success": bool(h.success[0])}
+
+    def _label_text(self, predicted: int, true_label: int | None) -> str:
+        text = f"predicted {self.class_name(int(predicted))}"
+        return text if true_label is None else f"{text}, true {self.class_name(int(true_label))}"
+
+    # ------------------------------------------------------------------ the numbers behind the overlays
+    def step_difference(self, step: int | None = None, masked: bool = False) -> torch.Tensor:
+        """H x W grey change from frame ``step`` to the next (times the mask when ``masked``)."""
+        i = self.step if step is None else step
+        frames = self.result.frames.detach().float().cpu()
+        d = (frames[i + 1] - frames[i]).mean(dim=0)
+        return d * self.result.mask.mask.float().cpu() if masked else d
+
+    # ------------------------------------------------------------------ static figure
+    def render_png(self, panel: int | None = None) -> Image.Image:
+        """The seed's Fig 4.12 layout: endpoints; the path; mask (green) and red/blue maps over
+        self and other; the per-step gains."""
+        r = self.result
+        side = max(56, (panel or self.size) // 2)
+        frames = r.frames.detach().float().cpu()
+        big = lambda x: Image.fromarray(_rgb(_pixels(x))).resize((side, side), Image.NEAREST)  # noqa: E731
+        mask = r.mask.mask.float().cpu().numpy()
+        signed = r.mask.signed.float().cpu().mean(dim=0).numpy()
+        m = float(np.abs(signed).max()) or 1.0
+        green = np.zeros(mask.shape + (3,), np.uint8)
+        green[..., 1] = 255
+        red_blue = colormaps.apply(signed, "diverging", -m, m)
+
+        def over(base, rgb, alpha):
+            base = _rgb(_pixels(base)).astype(np.float32)
+            a = alpha[..., None]
+            out = (base * (1 - a) + rgb.astype(np.float32) * a).round().astype(np.uint8)
+            return Image.fromarray(out).resize((side, side), Image.NEAREST)
+
+        self_img, other_img = frames[-1], frames[0]
+        top = [big(r.image), big(self_img), big(other_img)]
+        top_titles = [f"original ({self._label_text(int(r.probs.argmax()), r.true_label)})",
+                      f"reconstruction ({self.class_name(int(r.s))})", f"morphed ({self.class_name(int(r.o))})"]
+        strip_idx = np.linspace(0, len(frames) - 1, STRIP).round().astype(int)
+        strip = Image.new("RGB", (STRIP * (side // 2 + 2), side // 2), render.BACKGROUND)
+        for j, i in enumerate(strip_idx):
+            strip.paste(big(frames[i]).resize((side // 2, side // 2)), (j * (side // 2 + 2), 0))
+        alpha_mask = np.clip(mask, 0, 1) * 0.8
+        alpha_signed = np.clip(np.abs(signed) / m, 0, 1) * 0.85
+        maps = [over(self_img, green, alpha_mask), over(other_img, green, alpha_mask),
+                over(self_img, red_blue, alpha_signed), over(other_img, red_blue, alpha_signed)]
+        map_titles = ["mask over self", "mask over other", "red/blue over self", "red/blue over other"]
+        gains = _gain_chart(r.mask.gains.double().numpy(), width=2 * side, height=side)
+        parts = [render.grid_figure([top], top_titles, [""]),
+                 render.grid_figure([[strip]], ["the path, other -> self"], [""]),
+                 render.grid_figure([maps], map_titles, [""]),
+                 render.grid_figure([[gains]], ["gain per step (f_s after the masked step - before)"], [""])]
+        out = Image.new("RGB", (max(p.size[0] for p in parts), sum(p.size[1] for p in parts)), render.BACKGROUND)
+        y = 0
+        for part in parts:
+            out.paste(part, (0, y))
+            y += part.size[1]
+        return out
+
+    def __repr__(self) -> str:
+        r = self.result
+        return (f"PathMorph(self={self.class_name(int(r.s))!r}, other={self.class_name(int(r.o))!r}, "
+                f"{r.frames.shape[0]} steps)") if r is not None else "PathMorph()"
+
+
+def _rgb(pixels: np.ndarray) -> np.ndarray:
+    return np.repeat(pixels, 3, axis=-1) if pixels.shape[-1] == 1 else pixels
+
+
+def _gain_chart(gains: np.ndarray, width: int, height: int) -> Image.Image:
+    """Per-step gains as a bar chart (PIL), zero line in the middle when gains are signed."""
+    img = Image.new("RGB", (width, height), render.BACKGROUND)
+    draw = ImageDraw.Draw(img)
+    lo, hi = min(0.0, float(gains.min())), max(0.0, float(gains.max()))
+    span = hi - lo or 1.0
+    zero = height - 4 - (0 - lo) / span * (height - 8)
+    w = width / len(gains)
+    for i, g in enumerate(gains):
+        y = height - 4 - (g - lo) / span * (height - 8)
+        draw.rectangle([i * w, min(y, zero), (i + 1) * w - 1, max(y, zero)], fill=(0, 114, 178))
+    draw.line([0, zero, width, zero], fill=render.TEXT)
+    return img
