@@ -17,6 +17,7 @@ import { firstPaintMarker } from "./lib/hover.js";
 const SELF = "#0072b2"; // Okabe-Ito blue: the self class
 const OTHER = "#d55e00"; // vermillion: the other class
 const FAINT = "rgba(128,128,128,0.35)";
+const CURSOR = "rgba(128,128,128,0.55)";
 const WINDOW = "rgba(213,94,0,0.15)";
 const BAND_S = "rgba(0,114,178,0.15)";
 const BAND_O = "rgba(213,94,0,0.15)";
@@ -397,16 +398,16 @@ function render({ model, el }) {
     const others = [];
     for (let k = 0; k < M.K; k++) if (k !== M.s && k !== M.o) others.push({ ys: probColumn(k), color: FAINT, width: 1 });
     probChart.draw({ xs, ys: probColumn(M.s), series: [...others, { ys: probColumn(M.o), color: OTHER, width: 2 }],
-      yRange: [0, 1], highlight: i, dots: false, xTitle: "path step",
+      yRange: [0, 1], highlight: i, dots: false, color: SELF, cursor: CURSOR, xTitle: "path step",
       yTitle: `p(${className(M.s)}) blue, p(${className(M.o)}) red` });
     const w = M.window;
-    entropyChart.draw({ xs, ys: M.entropy, yRange: [0, 1], highlight: i, dots: false, xTitle: "path step",
+    entropyChart.draw({ xs, ys: M.entropy, yRange: [0, 1], highlight: i, dots: false, color: SELF, cursor: CURSOR, xTitle: "path step",
       yTitle: "two-class entropy (bits)", bands: [{ axis: "x", lo: w.lo + 1, hi: w.hi + 1, color: WINDOW }],
       series: [{ ys: xs.map((x) => (Math.abs(x - (w.mean + 1)) < 0.5 ? 1 : NaN)), color: OTHER }] });
     gainChart.draw({ xs, ys: [...M.gains, NaN], series: [{ ys: M.cumulative, color: OTHER, width: 1.5 }], yRange: [0, 0],
-      highlight: i, dots: false, xTitle: "path step", yTitle: "gain per step (blue), cumulative (red)" });
+      highlight: i, dots: false, color: SELF, cursor: CURSOR, xTitle: "path step", yTitle: "gain per step (blue), cumulative (red)" });
     const b = M.bands;
-    normChart.draw({ xs, ys: M.norms, yRange: [M.norms[0], M.norms[0]], highlight: i, dots: false, xTitle: "path step",
+    normChart.draw({ xs, ys: M.norms, yRange: [M.norms[0], M.norms[0]], highlight: i, dots: false, color: SELF, cursor: CURSOR, xTitle: "path step",
       yTitle: "‖z‖ vs class norms (mean ± std)",
       bands: [{ axis: "y", lo: b.s[0] - b.s[1], hi: b.s[0] + b.s[1], color: BAND_S }, { axis: "y", lo: b.o[0] - b.o[1], hi: b.o[0] + b.o[1], color: BAND_O }] });
     const px = pixel();
@@ -425,7 +426,7 @@ function render({ model, el }) {
         const gm = Math.max(...g.map(Math.abs)) || 1;
         series.push({ ys: g.map((v) => 0.5 + 0.5 * (v / gm)), color: OTHER, dash: [4, 3] });
       }
-      pixelChart.draw({ xs, ys: pixelSeries, series, yRange: [0, 1], highlight: i, dots: false, xTitle: "path step",
+      pixelChart.draw({ xs, ys: pixelSeries, series, yRange: [0, 1], highlight: i, dots: false, color: SELF, cursor: CURSOR, xTitle: "path step",
         yTitle: `pixel (${px.row}, ${px.col}): intensity; gradient (dashed, 0.5 = 0)` });
     }
     moveCursors(i);
@@ -459,9 +460,9 @@ function render({ model, el }) {
     if (smSlider.value !== String(t)) smSlider.value = String(t);
     const xs = M.sm.iters;
     smLoss.draw({ xs, ys: M.sm.total, series: [{ ys: M.sm.objective, color: OTHER }, { ys: M.sm.likelihood, color: SELF, dash: [4, 3] }],
-      yRange: [0, 0], highlight: t, dots: false, xTitle: "iteration", yTitle: "loss: total, −logit(other) red, norm term dashed",
+      yRange: [0, 0], highlight: t, dots: false, color: SELF, cursor: CURSOR, xTitle: "iteration", yTitle: "loss: total, −logit(other) red, norm term dashed",
       tip: fmtNumber(M.sm.total[t]) });
-    smEntropy.draw({ xs, ys: M.sm.entropy, series: [{ ys: M.sm.p_other, color: OTHER }], yRange: [0, 1], highlight: t, dots: false,
+    smEntropy.draw({ xs, ys: M.sm.entropy, series: [{ ys: M.sm.p_other, color: OTHER }], yRange: [0, 1], highlight: t, dots: false, color: SELF, cursor: CURSOR,
       xTitle: "iteration", yTitle: "entropy (blue), p(other) (red)", tip: fmtNumber(M.sm.entropy[t]) });
     smText.textContent = `iteration ${xs[t]} of ${xs[xs.length - 1]}${M.sm.success ? " · reached the target" : " · did not reach the target"}`;
   }

@@ -99,7 +99,8 @@ export class LineChart {
    *        series (optional extra lines [{ys, color, width, dash}], drawn under ys),
    *        bands (optional shaded spans [{axis: "x" | "y", lo, hi, color}]),
    *        dots (default true: a dot at every point of ys; false: no dots, and the highlight
-   *        is a cursor that moveHighlight moves without redrawing the plot)}
+   *        is a cursor that moveHighlight moves without redrawing the plot),
+   *        color / cursor (optional: ys's colour and the cursor's, instead of the theme's)}
    */
   draw(spec) {
     const { xs, ys } = spec;
@@ -139,7 +140,7 @@ export class LineChart {
     const style = getComputedStyle(this.el);
     const axis = style.color;
     const grid = style.borderTopColor;
-    const line = style.outlineColor;
+    const line = spec.color || style.outlineColor;
     const refColor = style.columnRuleColor;
 
     const ctx = this.canvas.getContext("2d");
@@ -244,7 +245,7 @@ export class LineChart {
     this.canvas.dataset.x = json(xs);
     this.canvas.dataset.values = json(ys);
     this.canvas.dataset.points = JSON.stringify(this.points.map(([x, y]) => [x, Number.isFinite(y) ? y : null]));
-    this.colors = { grid, line };
+    this.colors = { grid: spec.cursor || grid, line };
     if (cursorMode) {
       if (!this.base) this.base = document.createElement("canvas");
       [this.base.width, this.base.height] = [this.canvas.width, this.canvas.height];

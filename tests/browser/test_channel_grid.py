@@ -123,9 +123,17 @@ def test_click_and_arrow_keys_select_units_and_the_legend_states_the_range(chrom
     assert not errors
 
 
-def test_live_layer_switch_back_view_and_scan(page, lab):
+@pytest.fixture
+def own_kernel(lab):
+    """The lab is shared: stop this test's kernel so later tests find only their own."""
+    yield lab
+    lab.shutdown_kernels()
+
+
+def test_live_layer_switch_back_view_and_scan(page, own_kernel):
     """In JupyterLab: clicks and keys reach Python; the kernel answers with a new layer, the
     back view and, after the Scan button, the top patches."""
+    lab = own_kernel
     lab.open_notebook(page, "grid_live.ipynb", [
         "import xai_widgets as xw\n"
         "model = xw.demo.shapes_model()\n"

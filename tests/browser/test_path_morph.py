@@ -119,3 +119,4 @@ def test_scrubbing_in_jupyterlab_sends_nothing_until_release(lab, chromium):
         assert int(lab.run("print(w.step)").strip()) == shown  # the release told Python where it stopped
     finally:
         context.close()
+        lab.shutdown_kernels()  # the lab is shared: later tests expect to find only their own kernel
