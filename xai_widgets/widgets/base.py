@@ -24,6 +24,14 @@ def bundle(name: str) -> Path:
     return path
 
 
+def in_unit_interval(_widget, proposal):
+    """A traitlets validator (``traitlets.validate(name)(in_unit_interval)``): values in [0, 1]."""
+    value = proposal["value"]
+    if not 0.0 <= value <= 1.0:
+        raise traitlets.TraitError(f"{proposal['trait'].name} must be in [0, 1], got {value}")
+    return value
+
+
 class XaiWidget(anywidget.AnyWidget):
     """Base class: validates what the browser sends and provides the report exports.
 

@@ -27,7 +27,7 @@ from torch import nn
 from .. import backview, colormaps, featurevis, grid, render, scan, wire
 from ..capture import _preserved, as_spatial, capture, layers, model_device
 from ..images import display_pixels, to_batch
-from .base import XaiWidget
+from .base import XaiWidget, in_unit_interval
 from .long_tasks import LongTasks
 
 __all__ = ["ChannelGrid"]
@@ -252,11 +252,7 @@ class ChannelGrid(LongTasks, XaiWidget):
             raise traitlets.TraitError(f"selected must be a channel index in 0..{self.channels - 1}, got {c}")
         return c
 
-    @traitlets.validate("boost")
-    def _validate_boost(self, proposal):
-        if not 0.0 <= proposal["value"] <= 1.0:
-            raise traitlets.TraitError(f"boost must be in [0, 1], got {proposal['value']}")
-        return proposal["value"]
+    _validate_fractions = traitlets.validate("boost", "opacity")(in_unit_interval)
 
     @traitlets.validate("gamma")
     def _validate_gamma(self, proposal):
@@ -269,12 +265,6 @@ class ChannelGrid(LongTasks, XaiWidget):
         lo, hi = proposal["value"]
         if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
             raise traitlets.TraitError(f"vrange must be two finite numbers [lo, hi] with lo < hi, got {[lo, hi]}")
-        return proposal["value"]
-
-    @traitlets.validate("opacity")
-    def _validate_opacity(self, proposal):
-        if not 0.0 <= proposal["value"] <= 1.0:
-            raise traitlets.TraitError(f"opacity must be in [0, 1], got {proposal['value']}")
         return proposal["value"]
 
     # ------------------------------------------------------------------ what the tiles show

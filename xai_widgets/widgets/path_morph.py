@@ -23,7 +23,7 @@ from torch import nn
 from .. import colormaps, render, wire
 from ..images import model_input
 from ..morph import pipeline
-from .base import XaiWidget
+from .base import XaiWidget, in_unit_interval
 from .long_tasks import LongTasks
 
 __all__ = ["PathMorph"]
@@ -173,11 +173,7 @@ class PathMorph(LongTasks, XaiWidget):
             raise traitlets.TraitError(f"step must be in 0..{n - 1}, got {proposal['value']}")
         return proposal["value"]
 
-    @traitlets.validate("opacity")
-    def _validate_opacity(self, proposal):
-        if not 0.0 <= proposal["value"] <= 1.0:
-            raise traitlets.TraitError(f"opacity must be in [0, 1], got {proposal['value']}")
-        return proposal["value"]
+    _validate_opacity = traitlets.validate("opacity")(in_unit_interval)
 
     @traitlets.validate("pixel")
     def _validate_pixel(self, proposal):
