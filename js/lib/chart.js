@@ -138,10 +138,12 @@ export class LineChart {
     const yticks = niceTicks(ylo, yhi, 4);
 
     const style = getComputedStyle(this.el);
-    const axis = style.color;
-    const grid = style.borderTopColor;
-    const line = spec.color || style.outlineColor;
-    const refColor = style.columnRuleColor;
+    // A chart drawn before its element is in the document gets no computed colours: use
+    // greys that read on light and dark themes alike.
+    const axis = style.color || "#808080";
+    const grid = style.borderTopColor || "rgba(128, 128, 128, 0.3)";
+    const line = spec.color || style.outlineColor || "#1976d2";
+    const refColor = style.columnRuleColor || "#9e9e9e";
 
     const ctx = this.canvas.getContext("2d");
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
