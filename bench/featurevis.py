@@ -23,10 +23,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
+
+from timing import timed  # bench/ is on sys.path when a script runs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from xai_widgets.demo import shapes_model  # noqa: E402
@@ -34,16 +35,6 @@ from xai_widgets.featurevis import visualise_channels  # noqa: E402
 
 LAYER = "relu3"
 CHANNELS = 64
-
-
-def timed(fn, device: str):
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    t = time.perf_counter()
-    out = fn()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return time.perf_counter() - t, out
 
 
 def main() -> None:

@@ -26,13 +26,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from timing import timed  # bench/ is on sys.path when a script runs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from xai_widgets.factorize import nmf  # noqa: E402
@@ -57,16 +58,6 @@ def layer_matrix(hw: int, channels: int, device: str) -> torch.Tensor:
 def rel_error(X: torch.Tensor, W: torch.Tensor, H: torch.Tensor) -> float:
     X = X.double().cpu()
     return float((X - W.double().cpu() @ H.double().cpu()).norm() / X.norm())
-
-
-def timed(fn, device: str):
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    t = time.perf_counter()
-    out = fn()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return time.perf_counter() - t, out
 
 
 def run_sklearn(Xn: np.ndarray):

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
+
+from timing import timed  # bench/ is on sys.path when a script runs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from xai_widgets.demo import digits  # noqa: E402
@@ -35,16 +36,6 @@ from xai_widgets.morph import (class_norms, decode_path, entropy_window, latent_
 from xai_widgets.morph.pipeline import _frame_analysis  # noqa: E402  (explain's stage 5)
 
 ITERATIONS = 3000
-
-
-def timed(fn, device: str):
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    t = time.perf_counter()
-    out = fn()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return time.perf_counter() - t, out
 
 
 def main() -> None:

@@ -21,13 +21,7 @@ from xai_widgets.tasks import Cancelled
 WEIGHTS = demo.WEIGHTS.parent
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # these small models train several times faster on one thread than on two busy cores
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def record(name: str) -> dict:

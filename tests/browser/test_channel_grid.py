@@ -8,6 +8,7 @@ browser decoded, normalised by :func:`xai_widgets.grid.normalise`).
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 
 import numpy as np
@@ -16,6 +17,8 @@ from PIL import Image
 
 import xai_widgets as xw
 from xai_widgets import colormaps, grid
+
+from lab import offline_page
 
 READY = "[data-xw-painted] .xw-channel-grid"
 READ_CANVAS = """(sel) => document.querySelector(sel).toDataURL('image/png')"""
@@ -51,16 +54,13 @@ def demo():
     return xw.demo.shapes_model(), xw.demo.shapes_images(3, seed=4)
 
 
-def open_export(chromium, w, path):
+@contextlib.contextmanager
+def export_page(chromium, w, path):
+    """``w.to_html(path)`` open offline (lab.offline_page checks errors and requests), focused."""
     w.to_html(path)
-    context = chromium.new_context(offline=True, viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(path.as_uri())
-    page.wait_for_selector(READY, timeout=20_000)
-    page.focus(".xw-channel-grid")
-    return context, page, errors
+    with offline_page(chromium, path, ready=READY, viewport=(1400, 1000)) as page:
+        page.focus(".xw-channel-grid")
+        yield page
 
 
 @pytest.mark.parametrize("layer, colormap", [("conv2", "gray"), ("relu3", "viridis")])
@@ -71,8 +71,7 @@ def test_tiles_match_python_under_every_normalisation_key(chromium, demo, tmp_pa
     w = xw.ChannelGrid(model, images, layer=layer)
     w.colormap = colormap
     w.vrange = [-0.5, 2.0]
-    context, page, errors = open_export(chromium, w, tmp_path / "grid.html")
-    try:
+    with export_page(chromium, w, tmp_path / "grid.html") as page:
         assert_tiles_match(page, w, "whole-layer range")
         steps = [("n", "normalisation", "channel"), ("n", "normalisation", "fixed"), ("t", "gamma", 0.7),
                  ("T", "boost", 0.3), ("]", "image", 1), ("n", "normalisation", "layer"), ("t", "gamma", 0.5)]
@@ -80,16 +79,12 @@ def test_tiles_match_python_under_every_normalisation_key(chromium, demo, tmp_pa
             page.keyboard.press(key)
             setattr(w, trait, value)
             assert_tiles_match(page, w, f"after {key!r} ({trait} = {value})")
-    finally:
-        context.close()
-    assert not errors
 
 
 def test_click_and_arrow_keys_select_units_and_the_legend_states_the_range(chromium, demo, tmp_path):
     model, images = demo
     w = xw.ChannelGrid(model, images, layer="relu2")  # 32 channels: 6 tiles wide
-    context, page, errors = open_export(chromium, w, tmp_path / "keys.html")
-    try:
+    with export_page(chromium, w, tmp_path / "keys.html") as page:
         box = page.locator(".xw-channel-grid canvas.xw-tiles").bounding_box()
         scale = box["width"] / page.evaluate("document.querySelector('.xw-channel-grid canvas.xw-tiles').width")
         tile = 64 + 1  # 64 x 64 cells + padding
@@ -118,9 +113,6 @@ def test_click_and_arrow_keys_select_units_and_the_legend_states_the_range(chrom
         ticks = page.locator(".xw-channel-grid .xw-ticks").inner_text().split()
         assert float(ticks[0]) == pytest.approx(lo, abs=1e-2) and float(ticks[-1]) == pytest.approx(hi, rel=1e-2)
         assert "one range for the whole layer" in page.locator(".xw-legend-caption").inner_text()
-    finally:
-        context.close()
-    assert not errors
 
 
 @pytest.fixture
