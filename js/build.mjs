@@ -13,6 +13,9 @@ const ENTRIES = {
   transform_sweep: "transform_sweep.js",
   channel_grid: "channel_grid.js",
   path_morph: "path_morph.js",
+  attribution: "attribution.js",
+  occlusion: "occlusion.js",
+  metrics_chart: "metrics_chart.js",
   tensor: "lib/tensor.js", // exports decode/bytesOf; used by browser tests
 };
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install everything into ./.venv: PyTorch, this package (its pip install runs the npm
+# Install everything into ./.venv: PyTorch, this package with its LRP extra (its pip install runs the npm
 # build of js/ into xai_widgets/static/) and the test tools. With --browser, also
 # Debian's Chromium for the browser tests (never a browser download of Playwright's own).
 set -euo pipefail
@@ -11,8 +11,5 @@ if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-# The small CPU build of torch when the machine has it; any torch otherwise.
-.venv/bin/python -c "import torch" 2>/dev/null \
-  || .venv/bin/python -m pip install -q "torch==2.13.0" \
-  || .venv/bin/python -m pip install -q torch
-.venv/bin/python -m pip install -q -e ".[test]"
+# [lrp] brings zennit, which needs torchvision and so the torch build that matches it.
+.venv/bin/python -m pip install -q -e ".[test,lrp]"

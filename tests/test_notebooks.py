@@ -14,7 +14,8 @@ from PIL import Image
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-OURS = ("SimilarityOverlay", "TransformSweep", "ChannelGrid", "PathMorph")  # not e.g. tqdm's progress bars
+OURS = ("SimilarityOverlay", "TransformSweep", "ChannelGrid", "PathMorph", "AttributionExplorer", "OcclusionExplorer",
+        "MetricsChart")  # not e.g. tqdm's progress bars
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])

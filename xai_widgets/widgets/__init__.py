@@ -1,7 +1,11 @@
 """Widget classes: traits and commands only, delegating every number to the core modules."""
+from .attribution import AttributionExplorer
 from .channel_grid import ChannelGrid
+from .metrics_chart import MetricsChart
+from .occlusion import OcclusionExplorer
 from .path_morph import PathMorph
 from .similarity import SimilarityOverlay
 from .sweep import TransformSweep
 
-__all__ = ["ChannelGrid", "PathMorph", "SimilarityOverlay", "TransformSweep"]
+__all__ = ["AttributionExplorer", "ChannelGrid", "MetricsChart", "OcclusionExplorer", "PathMorph",
+           "SimilarityOverlay", "TransformSweep"]

@@ -1,0 +1,121 @@
+"""OcclusionExplorer in Chromium: hovering a feature tints its pixels red with no kernel, and
+toggling features in JupyterLab updates the top-5 and the occluded image without re-running cells."""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from xai_widgets import features, wire
+
+from lab import offline_page
+
+READY = "[data-xw-painted] .xw-occlusion"
+# The colour at the centre of every image pixel of a panel: [[r, g, b], ...] row-major.
+READ_PANEL = """
+([role, h, w]) => {
+  const c = document.querySelector(`.xw-occlusion canvas.xw-panel[data-role="${role}"]`);
+  const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const out = [];
+  for (let r = 0; r < h; r++) for (let q = 0; q < w; q++) {
+    const x = Math.floor((q + 0.5) * c.width / w), y = Math.floor((r + 0.5) * c.height / h);
+    const i = 4 * (y * c.width + x);
+    out.push([px[i], px[i + 1], px[i + 2]]);
+  }
+  return out;
+}
+"""
+HOVERED = "(k) => document.querySelector('canvas.xw-panel[data-role=features]').dataset.hover === k"
+MAKE = ("import xai_widgets as xw\n"
+        "w = xw.OcclusionExplorer(xw.demo.shapes_model(), xw.demo.shapes_dataset(2, seed=1).images[0],\n"
+        "                         attribution='grad_x_input', classes=xw.demo.CLASSES)\n")
+
+
+@pytest.fixture(scope="module")
+def widget():
+    exec(MAKE, namespace := {})
+    return namespace["w"]
+
+
+def panel(page, role: str, h: int = 128, w: int = 128) -> np.ndarray:
+    return np.asarray(page.evaluate(READ_PANEL, [role, h, w]), dtype=float).reshape(h, w, 3)
+
+
+def expected_features(w, hover: int) -> np.ndarray:
+    """The features panel as the widget defines it: feature colours at `opacity`, the hovered one red at 0.8."""
+    base = wire.decode(w._data["image"]).astype(float)
+    labels = features.label_map(w.features, base.shape[:2])
+    out = base.copy()
+    for k, info in enumerate(w._data["features"]):
+        colour, a = (np.array([255, 0, 0]), 0.8) if k == hover else (np.array(info["color"]), w.opacity)
+        on = labels == k + 1
+        out[on] = base[on] * (1 - a) + colour * a
+    return out
+
+
+def move_to_pixel(page, role: str, row: int, col: int) -> None:
+    box = page.locator(f'.xw-occlusion canvas.xw-panel[data-role="{role}"]').bounding_box()
+    page.mouse.move(box["x"] + (col + 0.5) * box["width"] / 128, box["y"] + (row + 0.5) * box["height"] / 128)
+
+
+def test_hovering_a_feature_tints_its_pixels_red_without_a_kernel(chromium, widget, tmp_path):
+    w = widget
+    path = w.to_html(tmp_path / "occlusion.html")
+    with offline_page(chromium, path, ready=READY, viewport=(1400, 1100)) as page:
+        assert np.abs(panel(page, "features") - expected_features(w, -1)).max() <= 1, "features at rest"
+        k = 1
+        row, col = w.features[k][len(w.features[k]) // 2]
+        move_to_pixel(page, "features", row, col)
+        page.wait_for_function(HOVERED, arg=str(k))
+        drawn = panel(page, "features")
+        assert np.abs(drawn - expected_features(w, k)).max() <= 1, "hovered feature"
+        labels = features.label_map(w.features, (128, 128))
+        red = drawn[labels == k + 1]
+        assert (red[:, 0] > red[:, 1] + 60).all() and (red[:, 0] > red[:, 2] + 60).all()
+        assert page.get_attribute(f'.xw-feature[data-index="{k}"]', "class").endswith("xw-hover")
+        page.hover('.xw-feature[data-index="0"]')  # the list highlights too
+        page.wait_for_function(HOVERED, arg="0")
+        assert np.abs(panel(page, "features") - expected_features(w, 0)).max() <= 1, "hovered from the list"
+        page.mouse.move(5, 5)
+        page.wait_for_function(HOVERED, arg="-1")
+
+
+def test_toggling_in_jupyterlab_updates_top5_and_occluded_image(lab, chromium):
+    context = chromium.new_context(viewport={"width": 1400, "height": 1100})
+    page = context.new_page()
+    sent: list[float] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda _f: sent.append(time.time())))
+    try:
+        lab.open_notebook(page, "occlusion_live.ipynb", [MAKE + "w"])
+        page.wait_for_selector(READY, timeout=60_000)
+        before = len(sent)
+        for k in range(3):  # hovering stays in the browser
+            move_to_pixel(page, "features", 40 + 10 * k, 40 + 10 * k)
+            page.wait_for_timeout(50)
+        page.mouse.move(5, 5)
+        page.wait_for_timeout(300)
+        assert len(sent) == before, "hovering sent messages to the kernel"
+
+        def check(occluded: list[int]) -> None:
+            shown = json.dumps(occluded, separators=(",", ":"))  # as JSON.stringify writes it
+            page.wait_for_selector(f"canvas.xw-panel[data-role=occluded][data-occluded='{shown}']", timeout=30_000)
+            want = json.loads(lab.run("import json\nprint(json.dumps({'pixels': w._pixels(w.occluded_image()).tolist(),"
+                                      " 'top5': [xw.demo.CLASSES[k] for k, _ in w._view['top5']],"
+                                      " 'occluded': w.occluded}))"))
+            assert want["occluded"] == occluded
+            assert np.abs(panel(page, "occluded") - np.asarray(want["pixels"], dtype=float)).max() <= 1
+            names = page.locator(".xw-top-occlusion > span:nth-child(4n+1)").all_inner_texts()
+            assert names == want["top5"]
+
+        page.click('.xw-feature[data-index="0"]')  # a toggle in the list
+        check([0])
+        page.focus(".xw-occlusion")
+        page.keyboard.press("3")  # a number key
+        check([0, 2])
+        page.keyboard.press("Escape")
+        check([])
+    finally:
+        context.close()
+        lab.shutdown_kernels()  # the lab is shared: later tests expect to find only their own kernel

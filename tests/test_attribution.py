@@ -1,0 +1,509 @@
+"""Gradient-family attribution (xai_widgets.attribution) against independent references."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import xai_widgets as xw
+from xai_widgets import attribution as A
+from xai_widgets.demo.shapes import make_shapes
+from xai_widgets.tasks import Cancelled
+from toy_models import assert_untouched, snapshot
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+# ------------------------------------------------------------------ fixtures and toy models
+
+@pytest.fixture(scope="module")
+def shapes():
+    model = xw.demo.shapes_model()
+    x = xw.demo.to_tensor(make_shapes(2, seed=5, size=64).images)
+    return model, x
+
+
+class SqrtModel(nn.Module):
+    """y = x1 + sqrt(x2), the book's salience toy (Ch. 9, L3202): one output."""
+
+    def forward(self, x):
+        return (x[:, 0] + torch.sqrt(x[:, 1]))[:, None]
+
+
+def linear_book_model():
+    """E[y | x] = 1.05 x1 + 1.50 x2 (book Eq. 9.3), float64 so 1.05 is exact enough."""
+    lin = nn.Linear(2, 1, bias=False).double()
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[1.05, 1.50]], dtype=torch.float64))
+    return lin
+
+
+class TinyNet(nn.Module):
+    def __init__(self, classes=3):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool2d(2)
+        self.fc = nn.Linear(16, classes)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.relu(self.conv(x))).flatten(1))
+
+
+class RaisesLater(nn.Module):
+    """Runs normally ``ok`` times, then raises inside forward after its conv layer ran."""
+
+    def __init__(self, ok=1):
+        super().__init__()
+        self.ok = ok
+        self.calls = 0
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        h = self.bn(self.conv(x))
+        self.calls += 1
+        if self.calls > self.ok:
+            raise RuntimeError("boom")
+        return self.fc(h.mean((2, 3)))
+
+
+def hooks_left(model):
+    return [(name, attr) for name, m in model.named_modules()
+            for attr in ("_forward_hooks", "_backward_hooks", "_forward_pre_hooks")
+            if getattr(m, attr)]
+
+
+def top1(model, x):
+    with torch.no_grad():
+        return model(x).argmax(1)
+
+
+# ------------------------------------------------------------------ book anchors
+
+def test_ig_book_sqrt_anchor_and_grad_x_input_incomplete():
+    x = torch.tensor([[4.0, 4.0]])
+    ig, delta = A.integrated_gradients(SqrtModel(), x, target=0, steps=200)
+    assert torch.allclose(ig[0], torch.tensor([4.0, 2.0]), atol=1e-2), ig
+    assert abs(float(ig.sum()) - 6.0) < 1e-2 and abs(float(delta)) < 1e-2
+    gxi = A.grad_x_input(SqrtModel(), x, target=0)
+    assert torch.allclose(gxi[0], torch.tensor([4.0, 1.0]), atol=1e-5), gxi
+
+
+def test_linear_book_anchor_gradient_vs_grad_x_input():
+    model = linear_book_model()
+    x = torch.tensor([[100000.0, 10000.0]], dtype=torch.float64)
+    g = A.gradient(model, x, target=0)
+    gxi = A.grad_x_input(model, x, target=0)
+    assert torch.allclose(g[0].double(), torch.tensor([1.05, 1.50], dtype=torch.float64), rtol=1e-6)
+    assert torch.allclose(gxi[0].double(), torch.tensor([105000.0, 15000.0], dtype=torch.float64), rtol=1e-6)
+    assert abs(float(gxi.sum()) - 120000.0) < 0.1
+
+
+# ------------------------------------------------------------------ references
+
+def test_gradient_matches_autograd(shapes):
+    model, x = shapes
+    t = top1(model, x)
+    xr = x.clone().requires_grad_(True)
+    out = model(xr)
+    (ref,) = torch.autograd.grad(out.gather(1, t[:, None]).sum(), xr)
+    model.zero_grad(set_to_none=True)
+    got = A.gradient(model, x)
+    assert torch.allclose(got, ref, atol=1e-6, rtol=1e-5)
+    assert torch.allclose(A.grad_x_input(model, x), ref * x, atol=1e-6, rtol=1e-5)
+    assert torch.equal(A.attribute(model, x, "gradient").maps, A.pixel_map(got))
+    assert torch.equal(A.pixel_map(got), got.sum(1))
+
+
+def test_ig_completeness_and_delta_on_shapes(shapes):
+    model, x = shapes
+    x = x[:1]
+    t = top1(model, x)
+    with torch.no_grad():
+        gap = float(model(x)[0, t] - model(torch.zeros_like(x))[0, t])
+    deltas = []
+    for steps in (4, 16, 64):
+        attr, delta = A.integrated_gradients(model, x, steps=steps, method="riemann_trapezoid")
+        total = float(attr.sum())
+        # the reported delta is exactly sum(attr) - (f(x) - f(baseline))
+        assert abs(float(delta[0]) - (total - gap)) < 1e-3 * max(1.0, abs(gap))
+        deltas.append(abs(float(delta[0])))
+    assert deltas[2] < deltas[1] < deltas[0]  # the Riemann error shrinks as steps grow
+    attr, delta = A.integrated_gradients(model, x, steps=64)  # Gauss-Legendre
+    assert abs(float(attr.sum()) - gap) < 0.01 * abs(gap) + 0.05, (float(attr.sum()), gap)
+    assert abs(float(delta[0])) < 0.01 * abs(gap) + 0.05
+
+
+def test_ig_baselines(shapes):
+    model, x = shapes
+    x = x[:1]
+    for baseline in (0.5, "mean", "blur", torch.full((3, 1, 1), 0.25)):
+        attr, delta = A.integrated_gradients(model, x, target=1, baseline=baseline, steps=32)
+        b = A._baseline(x, baseline)
+        with torch.no_grad():
+            gap = float(model(x)[0, 1] - model(b)[0, 1])
+        assert abs(float(attr.sum()) - gap - float(delta[0])) < 1e-3 * max(1.0, abs(gap))
+    with pytest.raises(ValueError, match="baseline"):
+        A.integrated_gradients(model, x, baseline="sky")
+    with pytest.raises(ValueError, match="broadcast"):
+        A.integrated_gradients(model, x, baseline=torch.zeros(2, 5))
+    with pytest.raises(ValueError, match="IG method"):
+        A.integrated_gradients(model, x, method="simpson")
+
+
+def test_grad_cam_matches_hand_formula(shapes):
+    model, x = shapes
+    t = top1(model, x)
+    store = {}
+    handle = model.conv3.register_forward_hook(lambda m, i, o: store.__setitem__("a", o))
+    try:
+        out = model(x)
+        act = store["a"]
+        (g,) = torch.autograd.grad(out.gather(1, t[:, None]).sum(), act)
+    finally:
+        handle.remove()
+    alpha = g.mean((2, 3), keepdim=True)
+    cam = F.relu((alpha * act).sum(1, keepdim=True)).detach()
+    ref = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    got = A.grad_cam(model, x, layer="conv3")
+    assert got.shape == (2, 1, 64, 64)
+    assert torch.allclose(got, ref, atol=1e-6, rtol=1e-4)
+    assert (got >= 0).all()
+    signed = A.grad_cam(model, x, layer="conv3", relu=False)
+    assert (signed < 0).any()
+    # the default layer is the last Conv2d
+    res = A.attribute(model, x, "grad_cam")
+    assert res.info["layer"] == "conv4"
+
+
+def test_grad_cam_layer_errors(shapes):
+    model, x = shapes
+    with pytest.raises(ValueError, match="did you mean 'conv4'"):
+        A.grad_cam(model, x, layer="conv5")
+    with pytest.raises(ValueError, match="no nn.Conv2d"):
+        A.grad_cam(nn.Sequential(nn.Flatten(), nn.Linear(12, 2)), torch.rand(1, 3, 2, 2))
+
+
+def test_occlusion_matches_hand_loop():
+    torch.manual_seed(0)
+    model = TinyNet().eval()
+    x = torch.rand(2, 3, 9, 8)
+    window, stride, fill = (3, 2), 2, 0.5
+    t = top1(model, x)
+    ref = torch.zeros(2, 9, 8)
+    count = torch.zeros(9, 8)
+    with torch.no_grad():
+        base = model(x).gather(1, t[:, None])[:, 0]
+        for r in range(0, 9 - 3 + 1, 2):
+            for c in range(0, 8 - 2 + 1, 2):
+                xo = x.clone()
+                xo[:, :, r:r + 3, c:c + 2] = fill
+                drop = base - model(xo).gather(1, t[:, None])[:, 0]
+                ref[:, r:r + 3, c:c + 2] += drop[:, None, None]
+                count[r:r + 3, c:c + 2] += 1
+    ref = torch.where(count > 0, ref / count.clamp(min=1), torch.zeros(()))
+    got = A.occlusion(model, x, window=window, stride=stride, fill=fill, batch_size=5)
+    assert got.shape == x.shape
+    for ch in range(3):
+        assert torch.allclose(got[:, ch], ref, atol=1e-6)
+    assert torch.allclose(A.attribute(model, x, "occlusion", window=window, stride=stride, fill=fill).maps,
+                          3 * ref, atol=1e-5)
+
+
+def test_smoothgrad_noise_zero_is_gradient_and_seeded(shapes):
+    model, x = shapes
+    g = A.gradient(model, x)
+    sg0 = A.smoothgrad(model, x, noise=0.0, samples=3)
+    assert torch.allclose(sg0, g, atol=1e-6)
+    a = A.smoothgrad(model, x, noise=0.2, samples=4, seed=3)
+    state = torch.get_rng_state()
+    b = A.smoothgrad(model, x, noise=0.2, samples=4, seed=3)
+    assert torch.equal(state, torch.get_rng_state())  # global RNG untouched
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, g, atol=1e-4)
+
+
+def test_smoothgrad_noise_scale_is_fraction_of_range():
+    # A model whose gradient is the input itself: d/dx (x^2 / 2) = x, so the smoothgrad
+    # of one sample is x + noise, whose std reveals sigma = noise * (max - min).
+    class Half(nn.Module):
+        def forward(self, x):
+            return (0.5 * x ** 2).flatten(1).sum(1, keepdim=True)
+
+    x = torch.zeros(1, 1, 64, 64)
+    x[..., 0, 0] = 10.0  # range 10
+    sg = A.smoothgrad(Half(), x, target=0, noise=0.1, samples=1, seed=0)
+    assert abs(float((sg - x).std()) - 1.0) < 0.05
+
+
+# ------------------------------------------------------------------ contrast
+
+def test_contrast_equals_difference_for_linear_methods(shapes):
+    model, x = shapes
+    for name, kw in (("gradient", {}), ("grad_x_input", {}), ("integrated_gradients", {"steps": 8}),
+                     ("occlusion", {"window": 32, "stride": 16})):
+        both = A.attribute(model, x, name, target=[1, 2], contrast=3, **kw)
+        a = A.attribute(model, x, name, target=[1, 2], **kw).maps
+        b = A.attribute(model, x, name, target=3, **kw).maps
+        assert torch.allclose(both.maps, a - b, atol=1e-5, rtol=1e-4), name
+        assert both.contrast.tolist() == [3, 3] and both.target.tolist() == [1, 2]
+    # grad-cam's contrast is Grad-CAM of the score difference (not linear because of ReLU)
+    cam = A.grad_cam(model, x, target=1, contrast=2, relu=False)
+    diff = A.grad_cam(model, x, target=1, relu=False) - A.grad_cam(model, x, target=2, relu=False)
+    assert torch.allclose(cam, diff, atol=1e-5)
+
+
+def test_contrastive_score_module(shapes):
+    model, x = shapes
+    s = A.ContrastiveScore(model)(x, torch.tensor([1, 2]), torch.tensor([0, 0]))
+    with torch.no_grad():
+        out = model(x)
+    assert torch.allclose(s[:, 0], torch.stack([out[0, 1] - out[0, 0], out[1, 2] - out[1, 0]]).detach())
+
+
+# ------------------------------------------------------------------ captum passthrough
+
+def test_captum_objects_pass_through(shapes):
+    from captum.attr import IntegratedGradients, LayerGradCam, Saliency
+
+    model, x = shapes
+    sal = A.attribute(model, x, Saliency(model), abs=False, target=[0, 4])
+    assert sal.method == "Saliency"
+    assert torch.allclose(sal.maps, A.attribute(model, x, "gradient", target=[0, 4]).maps, atol=1e-6)
+    ig = A.attribute(model, x, IntegratedGradients(model), n_steps=8, return_convergence_delta=True)
+    named = A.attribute(model, x, "integrated_gradients", steps=8)
+    assert torch.allclose(ig.maps, named.maps, atol=1e-5)
+    assert torch.allclose(ig.info["delta"], named.info["delta"], atol=1e-5)
+    cam = A.attribute(model, x, LayerGradCam(model, model.conv4))
+    assert cam.maps.shape == (2, 64, 64)
+    assert torch.allclose(cam.maps, A.attribute(model, x, "grad_cam", relu=False).maps, atol=1e-6)
+    with pytest.raises(ValueError, match="contrast is not supported"):
+        A.attribute(model, x, Saliency(model), contrast=1)
+
+
+# ------------------------------------------------------------------ sliders
+
+def test_ig_alpha_slider(shapes):
+    from captum.attr import IntegratedGradients
+
+    model, x = shapes
+    res = A.attribute(model, x, "integrated_gradients", sweep=True, steps=32, positions=8, baseline=0.25)
+    s = res.slider
+    assert s.name == "alpha" and s.values[-1] == 1.0 and len(s.values) == 8
+    assert s.values == sorted(s.values) and s.values[0] > 0
+    assert s.maps.shape == (2, 8, 64, 64) and s.images.shape == (2, 8, 3, 64, 64) and s.scores.shape == (2, 8)
+    assert s.index == 7 and torch.equal(s.maps[:, -1], res.maps)
+    for j, a in enumerate(s.values):
+        assert torch.allclose(s.images[:, j], 0.25 + a * (x - 0.25), atol=1e-6)
+    with torch.no_grad():
+        ref_scores = torch.stack([model(s.images[:, j]).gather(1, res.target[:, None])[:, 0]
+                                  for j in range(8)], 1)
+    assert torch.allclose(s.scores, ref_scores, atol=1e-4)
+    # the full map is the right-Riemann IG; independent check against Captum
+    ref = IntegratedGradients(model).attribute(x.clone().requires_grad_(), baselines=0.25, target=res.target,
+                                               n_steps=32, method="riemann_right")
+    assert torch.allclose(res.info["attr"], ref, atol=1e-5)
+    # completeness along the path: sum IG(alpha) ~ S(image at alpha) - S(baseline)
+    with torch.no_grad():
+        fb = model(torch.full_like(x, 0.25)).gather(1, res.target[:, None])[:, 0]
+    assert torch.allclose(res.info["delta"], s.maps[:, -1].flatten(1).sum(1) - (s.scores[:, -1] - fb), atol=1e-4)
+    assert res.info["scheme"] == "riemann_right"
+
+
+def test_smoothgrad_noise_slider(shapes):
+    model, x = shapes
+    res = A.attribute(model, x, "smoothgrad", sweep=True, noise=0.12, samples=3,
+                      noise_levels=(0.0, 0.1, 0.2))
+    s = res.slider
+    assert s.name == "noise" and s.values == [0.0, 0.1, 0.12, 0.2] and s.index == 2
+    assert s.maps.shape == (2, 4, 64, 64)
+    assert torch.allclose(s.maps[:, 0], A.attribute(model, x, "gradient").maps, atol=1e-5, rtol=1e-4)
+    assert torch.equal(s.maps[:, 2], res.maps)
+    plain = A.attribute(model, x, "smoothgrad", noise=0.12, samples=3)
+    assert plain.slider is None and torch.allclose(plain.maps, res.maps, atol=1e-6)
+
+
+def test_sweep_ignored_by_other_methods(shapes):
+    model, x = shapes
+    assert A.attribute(model, x, "grad_x_input", sweep=True).slider is None
+
+
+# ------------------------------------------------------------------ perturbation delegation
+
+def test_extremal_and_meaningful_delegate(shapes, monkeypatch):
+    from dataclasses import dataclass
+
+    from xai_widgets import perturbation
+
+    model, x = shapes
+    n, areas = 2, [0.1, 0.2, 0.4]
+
+    @dataclass
+    class FakeExtremal:
+        areas: list
+        masks: torch.Tensor
+        scores: torch.Tensor
+        full_score: torch.Tensor
+        best: torch.Tensor
+        perturbed: torch.Tensor
+        objective: torch.Tensor
+        image_scores: torch.Tensor
+
+    @dataclass
+    class FakeMeaningful:
+        mask: torch.Tensor
+        scores: torch.Tensor
+        perturbed: torch.Tensor
+
+    seen = {}
+
+    def fake_ep(model, inputs, target=None, *, contrast=None, areas=(0.1,), iterations=800, seed=0,
+                progress=None, cancel=None):
+        seen.update(target=target, contrast=contrast, areas=areas, iterations=iterations)
+        masks = torch.arange(n * len(areas) * 64 * 64, dtype=torch.float32).reshape(n, len(areas), 64, 64)
+        return FakeExtremal(list(areas), masks, torch.rand(n, len(areas)), torch.rand(n),
+                            torch.tensor([1, 2]), torch.rand(n, len(areas), 3, 64, 64), torch.rand(n, len(areas)),
+                            torch.rand(n, len(areas)))
+
+    def fake_mp(model, inputs, target=None, *, contrast=None, iterations=300, progress=None, cancel=None):
+        return FakeMeaningful(torch.full((n, 64, 64), 0.25), torch.rand(n), inputs.clone())
+
+    monkeypatch.setattr(perturbation, "extremal_perturbation", fake_ep, raising=False)
+    monkeypatch.setattr(perturbation, "meaningful_perturbation", fake_mp, raising=False)
+    res = A.attribute(model, x, "extremal_perturbation", target=2, contrast=[0, 1], sweep=True,
+                      areas=areas, iterations=5)
+    assert seen["target"].tolist() == [2, 2] and seen["contrast"].tolist() == [0, 1]
+    assert seen["iterations"] == 5
+    masks = fake_ep(model, x, areas=areas).masks
+    assert torch.equal(res.maps[0], masks[0, 1]) and torch.equal(res.maps[1], masks[1, 2])
+    assert res.info["best"].tolist() == [1, 2] and res.info["best_area"].tolist() == pytest.approx([0.2, 0.4])
+    assert res.slider.name == "area" and res.slider.values == areas and res.slider.maps.shape == (2, 3, 64, 64)
+    assert res.slider.images.shape == (2, 3, 3, 64, 64) and res.slider.scores.shape == (2, 3)
+    assert A.attribute(model, x, "extremal_perturbation", areas=areas).slider is None
+    with pytest.raises(TypeError, match="unknown option"):
+        A.attribute(model, x, "extremal_perturbation", nonsense=1)
+    mp = A.attribute(model, x, "meaningful_perturbation")
+    assert torch.allclose(mp.maps, torch.full((2, 64, 64), 0.75))
+
+
+# ------------------------------------------------------------------ hygiene
+
+ALL_FAST = (("gradient", {}), ("grad_x_input", {}), ("smoothgrad", {"samples": 2}),
+            ("integrated_gradients", {"steps": 4}), ("grad_cam", {}),
+            ("occlusion", {"window": 16, "stride": 16}))
+
+
+@pytest.mark.parametrize("name,kw", ALL_FAST + (("integrated_gradients", {"steps": 4, "sweep": True}),
+                                                ("smoothgrad", {"samples": 2, "sweep": True})))
+def test_hygiene_after_every_method(shared_net, name, kw):
+    model = shared_net.train()
+    model.conv2.weight.requires_grad_(False)
+    snap = snapshot(model)
+    x = torch.rand(2, 3, 16, 16, requires_grad=True)
+    x0 = x.detach().clone()
+    with torch.no_grad():  # a user's no_grad must not break gradient methods
+        res = A.attribute(model, x, name, target=[2, 3], contrast=[1, 0], **kw)
+    assert res.maps.shape == (2, 16, 16) and torch.isfinite(res.maps).all()
+    assert_untouched(model, snap)
+    assert not hooks_left(model)
+    assert torch.equal(x.detach(), x0) and x.grad is None and x.requires_grad
+
+
+@pytest.mark.parametrize("name,kw", ALL_FAST)
+def test_hygiene_when_model_raises(name, kw):
+    torch.manual_seed(0)
+    model = RaisesLater(ok=1).train()
+    snap = snapshot(model)
+    with pytest.raises(RuntimeError, match="boom"):
+        A.attribute(model, torch.rand(1, 3, 16, 16), name, **kw)
+    assert_untouched(model, snap)
+    assert not hooks_left(model)
+    from toy_models import Raises
+    model = Raises()
+    snap = snapshot(model)
+    with pytest.raises(RuntimeError):
+        A.attribute(model, torch.rand(1, 3, 8, 8), name, target=0, **kw)
+    assert_untouched(model, snap)
+
+
+# ------------------------------------------------------------------ progress, cancel, errors
+
+def test_progress_and_cancel(shapes):
+    model, x = shapes
+    calls = []
+    A.attribute(model, x, "integrated_gradients", steps=4, progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(1, 2), (2, 2)]
+    calls.clear()
+    A.attribute(model, x, "occlusion", window=32, stride=32, progress=lambda d, t: calls.append((d, t)))
+    assert calls[-1] == (2, 2)
+    snap = snapshot(model)
+    stop = threading.Event()
+    stop.set()
+    for name in ("smoothgrad", "integrated_gradients", "occlusion", "gradient"):
+        with pytest.raises(Cancelled):
+            A.attribute(model, x, name, cancel=stop)
+    with pytest.raises(Cancelled):
+        A.attribute(model, x, "integrated_gradients", sweep=True, cancel=lambda: True)
+    assert_untouched(model, snap)
+
+
+def test_errors(shapes):
+    model, x = shapes
+    with pytest.raises(ValueError, match="integrated_gradients") as err:
+        A.attribute(model, x, "integrated_gradient")
+    assert "gradient, grad_x_input" in str(err.value)
+    with pytest.raises(ValueError, match="out of range"):
+        A.attribute(model, x, "gradient", target=6)
+    with pytest.raises(ValueError, match="out of range"):
+        A.attribute(model, x, "gradient", target=[0, -1])
+    with pytest.raises(ValueError, match="one class per image"):
+        A.attribute(model, x, "gradient", target=[0, 1, 2])
+    with pytest.raises(ValueError, match="two different classes"):
+        A.attribute(model, x, "gradient", target=1, contrast=[1, 2])
+    with pytest.raises(TypeError, match="bool"):
+        A.attribute(model, x, "gradient", target=True)
+    with pytest.raises(ValueError, match="N x C x H x W"):
+        A.attribute(model, x[0], "gradient")
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        A.attribute(model, x.numpy(), "gradient")
+    with pytest.raises(TypeError, match="float tensor"):
+        A.attribute(model, (x * 255).to(torch.uint8), "gradient")
+    with pytest.raises(ValueError, match="captum.attr Attribution object"):
+        A.attribute(model, x, len)
+    with pytest.raises(TypeError, match="unknown option.*'steps'"):
+        A.attribute(model, x, "gradient", steps=3)
+    with pytest.raises(ValueError, match="window"):
+        A.occlusion(model, x, window=100)
+    with pytest.raises(ValueError, match="steps"):
+        A.integrated_gradients(model, x, steps=0)
+    with pytest.raises(ValueError, match="pixel_map"):
+        A.pixel_map(torch.zeros(2, 3))
+
+
+def test_resolve_targets(shapes):
+    model, x = shapes
+    t, c = A.resolve_targets(model, x)
+    assert t.dtype == torch.long and torch.equal(t, top1(model, x)) and c is None
+    t, c = A.resolve_targets(model, x, torch.tensor(3), (1, 2))
+    assert t.tolist() == [3, 3] and c.tolist() == [1, 2]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_follows_model(exact_float32):
+    model = xw.demo.shapes_model("cuda")
+    x = xw.demo.to_tensor(make_shapes(2, seed=5, size=64).images)  # CPU input
+    snap = snapshot(model)
+    for name, kw in ALL_FAST:
+        res = A.attribute(model, x, name, **kw)
+        assert res.maps.device.type == "cuda"
+    res = A.attribute(model, x, "integrated_gradients", steps=4, sweep=True)
+    assert res.slider.maps.device.type == "cuda"
+    ref = A.attribute(model.cpu(), x, "gradient").maps
+    model.cuda()
+    assert torch.allclose(A.attribute(model, x, "gradient").maps.cpu(), ref, atol=1e-4)
+    assert_untouched(model, snap)

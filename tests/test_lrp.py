@@ -1,0 +1,313 @@
+"""LRP (xai_widgets.lrp, via zennit) against the book's identities and a hand-merged reference."""
+from __future__ import annotations
+
+import copy
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+import zennit  # noqa: F401,E402  (the [lrp] extra: installed by scripts/install.sh, so a missing one fails)
+
+import xai_widgets as xw  # noqa: E402
+from xai_widgets import attribution as A  # noqa: E402
+from xai_widgets import lrp as L  # noqa: E402
+from xai_widgets.demo.shapes import make_shapes  # noqa: E402
+from toy_models import assert_untouched, snapshot  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def shapes():
+    model = xw.demo.shapes_model()
+    x = xw.demo.to_tensor(make_shapes(4, seed=3, size=64).images)
+    return model, x
+
+
+class BiasFreeNet(nn.Module):
+    """conv / linear without bias, ReLU, max pooling: f(0) = 0 and f is positively homogeneous."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 3, padding=1, bias=False)
+        self.relu1 = nn.ReLU()
+        self.pool1 = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(6, 8, 3, padding=1, bias=False)
+        self.relu2 = nn.ReLU()
+        self.pool2 = nn.AdaptiveAvgPool2d(2)
+        self.fc1 = nn.Linear(32, 16, bias=False)
+        self.relu3 = nn.ReLU()
+        self.fc2 = nn.Linear(16, 4, bias=False)
+
+    def forward(self, x):
+        h = self.pool1(self.relu1(self.conv1(x)))
+        h = self.pool2(self.relu2(self.conv2(h)))
+        return self.fc2(self.relu3(self.fc1(h.flatten(1))))
+
+
+@pytest.fixture
+def bias_free():
+    torch.manual_seed(1)
+    model = BiasFreeNet().eval()
+    x = torch.rand(3, 3, 12, 12)
+    return model, x
+
+
+def hooks_left(model):
+    return [(name, attr) for name, m in model.named_modules()
+            for attr in ("_forward_hooks", "_backward_hooks", "_forward_pre_hooks")
+            if getattr(m, attr)]
+
+
+def target_logits(model, x, t=None):
+    with torch.no_grad():
+        out = model(x)
+    t = out.argmax(1) if t is None else t
+    return out.gather(1, t[:, None])[:, 0]
+
+
+# ------------------------------------------------------------------ book identities
+
+def test_epsilon_lrp_equals_grad_x_input_on_bias_free_relu_net(bias_free):
+    model, x = bias_free
+    gxi = A.grad_x_input(model, x)
+    for comp, eps in (("epsilon", 1e-9), ("zero", 0.25)):
+        r = L.lrp(model, x, composite=comp, epsilon=eps)
+        assert r.shape == x.shape
+        rel = float((r - gxi).abs().max() / gxi.abs().max())
+        assert rel < 1e-4, (comp, rel)
+    # a large epsilon absorbs relevance: no longer gradient x input
+    r = L.lrp(model, x, composite="epsilon", epsilon=1.0)
+    assert float((r - gxi).abs().max() / gxi.abs().max()) > 1e-2
+
+
+def test_conservation_bias_free(bias_free):
+    model, x = bias_free
+    logit = target_logits(model, x)
+    for comp in ("zero", "epsilon", "alpha1beta0"):
+        r = L.lrp(model, x, composite=comp, epsilon=1e-9)
+        assert torch.allclose(r.flatten(1).sum(1), logit, rtol=1e-4, atol=1e-6), comp
+
+
+def test_gamma_to_infinity_is_alpha1beta0(bias_free):
+    # book L3532: LRP-gamma with gamma -> infinity equals LRP-alpha1beta0 (z+) on positive inputs
+    model, x = bias_free
+    big = L.lrp(model, x, composite="gamma", gamma=1e6)
+    ab = L.lrp(model, x, composite="alpha1beta0")
+    assert float((big - ab).abs().max() / ab.abs().max()) < 1e-3
+
+
+def test_book_composite_conservation_on_shapes(shapes):
+    """What we check: on ShapesNet (BN canonised, so every conv has a bias), with biases left
+    out of the rules' denominators (bias=False) and ε -> 0, the book composite
+    (z^B, γ, LRP-0) conserves relevance: |sum R - logit| <= 2 % of the logit. The 2 % is
+    zennit's generalised γ rule, which picks the positive / negative branch by the sign of
+    the full pre-activation (bias included); z^B and LRP-0 alone conserve to 0.2 %.
+    With the default bias=True, biases absorb their share (the book's "trapped" relevance)
+    and the sum is only roughly the logit."""
+    model, x = shapes
+    logit = target_logits(model, x)
+    book = L.lrp(model, x, composite="book", epsilon=1e-9, bias=False).flatten(1).sum(1)
+    assert ((book - logit).abs() <= 0.02 * logit.abs()).all(), (book, logit)
+    for comp in ("zero", "alpha1beta0"):
+        s = L.lrp(model, x, composite=comp, bias=False).flatten(1).sum(1)
+        assert ((s - logit).abs() <= 2e-3 * logit.abs()).all(), (comp, s, logit)
+    default = L.lrp(model, x).flatten(1).sum(1)
+    assert not torch.allclose(default, logit, rtol=1e-3)  # biases do absorb relevance
+
+
+def merge_bn_by_hand(model):
+    """Our own BN fold: w' = w·γ/√(var+eps), b' = β − μ·γ/√(var+eps) (conv has no bias)."""
+    merged = copy.deepcopy(model)
+    for i in range(1, 5):
+        conv, bn = getattr(merged, f"conv{i}"), getattr(merged, f"bn{i}")
+        scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+        new = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, padding=conv.padding, bias=True)
+        with torch.no_grad():
+            new.weight.copy_(conv.weight * scale[:, None, None, None])
+            new.bias.copy_(bn.bias - bn.running_mean * scale)
+        setattr(merged, f"conv{i}", new)
+        setattr(merged, f"bn{i}", nn.Identity())
+    return merged.eval()
+
+
+@pytest.mark.parametrize("composite", ["book", "epsilon", "alpha2beta1"])
+def test_canonisation_equals_hand_merged_model(shapes, composite):
+    model, x = shapes
+    snap = snapshot(model)
+    merged = merge_bn_by_hand(model)
+    with torch.no_grad():
+        assert torch.allclose(merged(x), model(x), atol=1e-4)
+    got = L.lrp(model, x, target=[0, 1, 2, 3], composite=composite)
+    ref = L.lrp(merged, x, target=[0, 1, 2, 3], composite=composite, canonize=False)
+    assert float((got - ref).abs().max() / ref.abs().max()) < 1e-4
+    # without canonisation BN only passes relevance: a different answer
+    raw = L.lrp(model, x, target=[0, 1, 2, 3], composite=composite, canonize=False)
+    assert float((raw - ref).abs().max() / ref.abs().max()) > 1e-2
+    assert_untouched(model, snap)
+    assert model.conv1.bias is None and not hooks_left(model)
+
+
+def test_contrastive_lrp_is_difference(shapes):
+    model, x = shapes
+    both = L.lrp(model, x, target=1, contrast=[2, 0, 0, 4])
+    a = L.lrp(model, x, target=1)
+    b = L.lrp(model, x, target=[2, 0, 0, 4])
+    assert torch.allclose(both, a - b, atol=1e-5 * float(a.abs().max()))
+    res = A.attribute(model, x, "lrp", target=1, contrast=[2, 0, 0, 4], composite="book")
+    assert torch.allclose(res.maps, A.pixel_map(both), atol=1e-5)
+
+
+def test_relevance_read_at_first_layer_input(shapes):
+    # ShapesNet normalises inside forward; relevance must not be scaled by 1/std: with
+    # LRP-0 everywhere and no biases in the denominators, the sum is the logit, not 5x it.
+    model, x = shapes
+    s = L.lrp(model, x, composite="zero", bias=False).flatten(1).sum(1)
+    assert torch.allclose(s, target_logits(model, x), rtol=2e-3)
+
+
+# ------------------------------------------------------------------ rules per layer
+
+def test_book_plan_and_overrides(shapes):
+    model, x = shapes
+    assert L.layer_rules(model, x) == {"conv1": "zbox", "conv2": "gamma", "conv3": "epsilon",
+                                       "conv4": "epsilon", "fc": "zero"}
+    plan = L.layer_rules(model, x, overrides={"conv3": "gamma"})
+    assert plan["conv3"] == "gamma"
+    base = L.lrp(model, x)
+    over = L.lrp(model, x, layer_rules={"conv3": "gamma"})
+    assert not torch.allclose(base, over)
+    import zennit.rules
+    obj = L.lrp(model, x, layer_rules={"conv3": zennit.rules.Gamma(gamma=0.25)})
+    assert torch.allclose(obj, over, atol=1e-6)
+    with pytest.raises(ValueError, match="did you mean 'conv3'"):
+        L.lrp(model, x, layer_rules={"conv33": "gamma"})
+    with pytest.raises(ValueError, match="unknown LRP rule"):
+        L.lrp(model, x, layer_rules={"conv3": "omega"})
+    with pytest.raises(ValueError, match="unknown LRP composite"):
+        L.lrp(model, x, composite="fancy")
+    with pytest.raises(TypeError, match="unknown option"):
+        A.attribute(model, x, "lrp", colour="red")
+
+
+def test_zbox_box_default_and_explicit(shapes):
+    model, x = shapes
+    # default box = per-channel min / max of conv1's (normalised) input over the batch
+    norm = (x - model.mean) / model.std
+    low = norm.amin(dim=(0, 2, 3), keepdim=True)
+    high = norm.amax(dim=(0, 2, 3), keepdim=True)
+    assert torch.allclose(L.lrp(model, x), L.lrp(model, x, low=low, high=high), atol=1e-6)
+    wide = L.lrp(model, x, low=-2.5, high=2.5)
+    assert not torch.allclose(wide, L.lrp(model, x), atol=1e-4)
+    with pytest.raises(ValueError, match="low must be <= high"):
+        L.lrp(model, x, low=1.0, high=-1.0)
+
+
+# ------------------------------------------------------------------ hygiene, resnet, errors
+
+class BNRaises(nn.Module):
+    """conv -> bn (canonised by zennit), raises in forward after the first call."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.relu = nn.ReLU()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        h = self.relu(self.bn(self.conv(x)))
+        self.calls += 1
+        if self.calls > 3:
+            raise RuntimeError("boom")
+        return self.fc(h.mean((2, 3)))
+
+
+def test_hygiene_when_model_raises_inside_canonised_context():
+    torch.manual_seed(0)
+    model = BNRaises()
+    with torch.no_grad():
+        model.bn.running_mean.uniform_(-1, 1)
+        model.bn.running_var.uniform_(0.5, 2)
+    model.train()
+    snap = snapshot(model)
+    with pytest.raises(RuntimeError, match="boom"):
+        L.lrp(model, torch.rand(2, 3, 8, 8))
+    assert_untouched(model, snap)
+    assert not hooks_left(model)
+
+
+def test_hygiene_inputs_and_flags(shapes):
+    model, x = shapes
+    model.train()
+    model.fc.weight.requires_grad_(False)
+    try:
+        snap = snapshot(model)
+        xi = x.clone().requires_grad_(True)
+        with torch.no_grad():
+            L.lrp(model, xi, composite="book")
+        assert_untouched(model, snap)
+        assert torch.equal(xi.detach(), x) and xi.grad is None
+        assert not hooks_left(model)
+    finally:
+        model.fc.weight.requires_grad_(True)
+        model.eval()
+
+
+def test_torchvision_resnet_canonizer():
+    import torchvision as tv
+    torch.manual_seed(0)
+    model = tv.models.resnet18(weights=None, num_classes=4).eval()
+    with torch.no_grad():  # non-trivial BN statistics
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+    snap = snapshot(model)
+    names = [n for n, _ in model.named_modules()]
+    x = torch.rand(1, 3, 32, 32)
+    r = L.lrp(model, x, composite="epsilon", epsilon=1e-6)
+    assert r.shape == x.shape and torch.isfinite(r).all()
+    assert_untouched(model, snap)
+    assert [n for n, _ in model.named_modules()] == names and not hooks_left(model)
+
+
+def test_layers_called_twice_are_refused():
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 3, padding=1)
+            self.fc = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.fc(self.conv(self.conv(x)).mean((2, 3)))
+
+    with pytest.raises(ValueError, match="more than once"):
+        L.lrp(Twice(), torch.rand(1, 3, 8, 8))
+
+
+def test_missing_zennit_message(monkeypatch, shapes):
+    model, x = shapes
+    for name in [m for m in sys.modules if m == "zennit" or m.startswith("zennit.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "zennit", None)
+    with pytest.raises(ImportError, match=r'pip install "xai_widgets\[lrp\]"'):
+        L.lrp(model, x)
+    with pytest.raises(ImportError, match="xai_widgets"):
+        A.attribute(model, x, "lrp")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_lrp_cuda(shapes, exact_float32):
+    model, x = shapes
+    ref = L.lrp(model, x)
+    gpu = copy.deepcopy(model).cuda()
+    snap = snapshot(gpu)
+    r = L.lrp(gpu, x)
+    assert r.device.type == "cuda"
+    assert torch.allclose(r.cpu(), ref, atol=1e-4 * float(ref.abs().max()))
+    assert_untouched(gpu, snap)

@@ -1,0 +1,207 @@
+"""OcclusionExplorer in Python: what it shows against the core calls, browser input, the
+background analysis, the paint sandbox and model hygiene."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+import xai_widgets as xw
+from xai_widgets import features, wire
+from xai_widgets.widgets.occlusion import OcclusionExplorer
+
+from toy_models import SharedReLUNet, assert_untouched, snapshot
+
+
+@pytest.fixture(scope="module")
+def setup():
+    model = xw.demo.shapes_model().train()  # train mode on purpose: every forward must use eval and restore it
+    before = snapshot(model)
+    image = xw.demo.shapes_dataset(2, seed=1).images[0]
+    w = OcclusionExplorer(model, image, attribution="grad_x_input", classes=xw.demo.CLASSES)
+    return model, before, w
+
+
+def top5(probs: torch.Tensor) -> list:
+    t = torch.topk(probs, 5)
+    return [[int(k), float(p)] for p, k in zip(t.values, t.indices)]
+
+
+def test_features_are_the_flood_fill_numbered_by_single_feature_drop(setup):
+    model, _, w = setup
+    raw = features.find_features(w.relevance, threshold=5.0, distance=1.5, min_size=20)
+    assert sorted(map(lambda f: f.tobytes(), raw)) == sorted(map(lambda f: f.tobytes(), w.features))
+    x = w.input[0]
+    p0 = float(w.base_probs[w.target])
+    singles = features.class_probs(model, torch.stack([features.occlude(x, w.features, [k], **w.occluder_options)
+                                                       for k in range(len(w.features))]))
+    np.testing.assert_allclose(w.drops.numpy(), p0 - singles[:, w.target].numpy(), atol=1e-6)
+    assert (np.diff(w.drops.numpy()) <= 0).all()
+    info = w._data["features"]
+    assert [f["size"] for f in info] == [len(f) for f in w.features]
+    labels = wire.decode(w._data["labels"])
+    np.testing.assert_array_equal(labels, features.label_map(w.features, labels.shape))
+    assert w.method == "grad_x_input" and w._data["method"] == "grad_x_input"
+    assert w.value_range == (0.0, 1.0)
+
+
+def test_toggles_show_the_top5_of_a_direct_forward_of_occlude(setup):
+    model, _, w = setup
+    for chosen in ([0], [0, 2], list(range(len(w.features))), []):
+        w.set_state({"occluded": list(reversed(chosen))})  # as the browser sends it
+        assert w.occluded == sorted(chosen)
+        img = features.occlude(w.input[0], w.features, chosen, mode=w.mode, patch=w.patch, seed=w.seed,
+                               value_range=w.value_range)
+        want = features.class_probs(model, img[None])[0]
+        got = w._view["top5"]
+        assert [k for k, _ in got] == [k for k, _ in top5(want)]
+        np.testing.assert_allclose([p for _, p in got], [p for _, p in top5(want)], atol=1e-6)
+        assert w._view["occluded"] == sorted(chosen)
+        np.testing.assert_array_equal(wire.decode(w._view["image"]),
+                                      np.round(img.permute(1, 2, 0).numpy() * 255))
+        assert torch.equal(w.occluded_image(), img)
+
+
+def test_occluder_changes_keep_the_occluded_pixels_and_settings_refind_features(setup):
+    _, _, w = setup
+    w.occluded = [0, 1]
+    pixels_before = {tuple(p) for k in w.occluded for p in w.features[k].tolist()}
+    w.set_state({"patch": 4})
+    assert {tuple(p) for k in w.occluded for p in w.features[k].tolist()} == pixels_before
+    assert w._view["occluded"] == w.occluded
+    w.set_state({"mode": "noise"})
+    assert torch.equal(w.occluded_image(), features.occlude(w.input[0], w.features, w.occluded, mode="noise",
+                                                            patch=4, value_range=(0.0, 1.0)))
+    w.set_state({"mode": "pixelate", "patch": 8, "threshold": 3.0})
+    raw = features.find_features(w.relevance, threshold=3.0, distance=1.5, min_size=20)
+    assert len(w.features) == len(raw) and w.occluded == [] and w._data["features"]
+    w.set_state({"threshold": 5.0})
+
+
+def test_bad_browser_values_are_refused_with_a_message(setup):
+    _, _, w = setup
+    n = len(w.features)
+    w.occluded = [0]
+    for update, text in [({"occluded": [n]}, f"0..{n - 1}"), ({"occluded": ["x"]}, "occluded"),
+                         ({"threshold": -1.0}, "threshold"), ({"distance": 40.0}, "distance"),
+                         ({"min_size": -3}, "min_size"), ({"patch": 0}, "patch"), ({"mode": "blur"}, "mode"),
+                         ({"sandbox_mask": memoryview(b"abc")}, "H x W"), ({"opacity": 2.0}, "opacity"),
+                         ({"_data": {}}, "read-only")]:
+        w.set_state(update)
+        assert text in w.message, (update, w.message)
+    assert w.occluded == [0] and w.threshold == 5.0 and w.patch == 8 and w.mode == "pixelate"
+
+
+def test_analyse_in_the_background_equals_the_core_call(setup):
+    model, _, w = setup
+    w._on_custom_msg(w, {"type": "analyse"}, [])
+    w.wait(120)
+    assert not w.busy and w.analysis is not None
+    direct = features.analyse(model, w.input[0], w.features, target=w.target, **w.occluder_options)
+    assert [f and f.occluded for f in w.analysis.findings] == [f and f.occluded for f in direct.findings]
+    shown = w._analysis["findings"]
+    assert [f["kind"] for f in shown] == ["most_important", "smallest_keep", "smallest_flip", "largest_change"]
+    for entry, f in zip(shown, direct.findings):
+        if f is None:
+            assert entry["missing"]
+        else:
+            assert entry["occluded"] == list(f.occluded) and entry["change"] == pytest.approx(f.change, abs=1e-6)
+            np.testing.assert_array_equal(wire.decode(entry["image"]), np.round(f.image.permute(1, 2, 0).numpy() * 255))
+    w.set_state({"patch": 4})  # a new occluder makes the analysis stale
+    assert w.analysis is None and w._analysis == {}
+    w.set_state({"patch": 8})
+
+
+def test_sandbox_prediction_equals_perturb_directly(setup):
+    model, _, w = setup
+    painted = np.zeros((128, 128), np.uint8)
+    painted[30:70, 40:90] = 1
+    w.set_state({"sandbox_mask": memoryview(painted.tobytes())})  # what the browser sends on release
+    assert w.painted().sum() == painted.sum()
+    for kind in features.SANDBOX_KINDS:
+        w.set_state({"sandbox_kind": kind})
+        keep = torch.from_numpy(1.0 - painted)
+        img = xw.perturbation.perturb(w.input, keep[None].float(), kind=kind)
+        want = features.class_probs(model, img)[0]
+        assert [k for k, _ in w._sandbox["top5"]] == [k for k, _ in top5(want)]
+        np.testing.assert_allclose([p for _, p in w._sandbox["top5"]], [p for _, p in top5(want)], atol=1e-6)
+        assert w._sandbox["painted"] == pytest.approx(painted.mean())
+    w.paint(np.zeros((128, 128)))
+    assert w._sandbox["painted"] == 0 and torch.equal(w.sandbox_image(), w.input[0])
+    with pytest.raises(ValueError, match="H x W"):
+        w.paint(np.zeros((4, 4)))
+
+
+def test_png_and_html_exports(setup, tmp_path):
+    _, _, w = setup
+    w.analyse()
+    w.paint(np.pad(np.ones((28, 28)), 50))
+    img = w.render_png()
+    assert img.size[0] > 3 * w.size and img.size[1] > 3 * w.size  # three rows: features, analysis, sandbox
+    data, _ = w._repr_mimebundle_()
+    assert data["image/png"][:8] == b"\x89PNG\r\n\x1a\n"
+    assert repr(w).startswith("OcclusionExplorer(")
+    html = w.to_html(tmp_path / "occ.html").read_text()
+    assert "xw-state" in html and len(html) < 3_000_000
+    w.paint(np.zeros((128, 128)))
+
+
+def test_the_model_is_untouched_after_every_call(setup):
+    model, before, w = setup
+    assert_untouched(model, before)
+    assert model.training
+
+
+class Gated(SharedReLUNet):
+    """Forward passes wait for `gate` while `hold` is set: an analysis that runs as long as a test wants."""
+
+    def __init__(self):
+        super().__init__()
+        self.hold, self.gate = threading.Event(), threading.Event()
+
+    def forward(self, x):
+        if self.hold.is_set():
+            self.gate.wait(30)
+        return super().forward(x)
+
+
+def test_toggles_during_an_analysis_wait_for_it_then_apply():
+    torch.manual_seed(0)
+    model = Gated()
+    x = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0))
+    r = torch.zeros(24, 24)
+    for k in range(4):
+        r[2 + 5 * k:5 + 5 * k, 3:20] = 1.0 + k
+    w = OcclusionExplorer(model, x, attribution=r, threshold=0.5, min_size=5)
+    assert len(w.features) == 4
+    model.hold.set()
+    w._on_custom_msg(w, {"type": "analyse"}, [])
+    w.set_state({"occluded": [1, 2]})
+    assert w.occluded == [1, 2] and w._view["occluded"] == [] and "Analysing" in w.message
+    model.hold.clear()
+    model.gate.set()
+    w.wait(60)
+    assert w._view["occluded"] == [1, 2] and w.analysis is not None and w.message == ""
+    want = features.class_probs(model, w.occluded_image()[None])[0]
+    assert w._view["top1"] == int(want.argmax())
+
+
+def test_bad_construction_is_refused_clearly():
+    model = SharedReLUNet()
+    x = torch.rand(1, 3, 16, 16)
+    with pytest.raises(TypeError, match="nn.Module"):
+        OcclusionExplorer("model", x)
+    with pytest.raises(ValueError, match="class index in 0..3"):
+        OcclusionExplorer(model, x, attribution=torch.zeros(16, 16), target=4)
+    with pytest.raises(ValueError, match="classes has 2 names"):
+        OcclusionExplorer(model, x, attribution=torch.zeros(16, 16), classes=["a", "b"])
+    with pytest.raises(ValueError, match="must match the model input, 16 x 16"):
+        OcclusionExplorer(model, x, attribution=torch.zeros(8, 8))
+    w = OcclusionExplorer(model, x, attribution=torch.zeros(16, 16))  # no relevance: no features
+    assert w.features == [] and w._data["features"] == []
+    with pytest.raises(ValueError, match="no features"):
+        w.analyse()
+    w._on_custom_msg(w, {"type": "analyse"}, [])
+    assert "no features" in w.message

@@ -1,0 +1,826 @@
+"""Attribution maps for image classifiers: the gradient family (via Captum), LRP, perturbations.
+
+One entry point, :func:`attribute`, returns an :class:`Attribution` (signed N x H x W pixel
+maps plus the resolved targets and, for methods with a natural slider, a precomputed
+:class:`Slider`). The individual methods are plain functions returning input-shaped
+(N x C x H x W) signed attributions on the model's device::
+
+    maps = attribute(model, x, "integrated_gradients", steps=64).maps   # N x H x W
+    attr, delta = integrated_gradients(model, x, target=3)              # N x C x H x W, N
+
+Methods (``METHOD_NAMES``) and their papers:
+
+========================== ===================================================== ===========
+name                       what it computes                                       contrast
+========================== ===================================================== ===========
+``gradient``               signed gradient dS/dx (Simonyan et al. 2014)           yes
+``grad_x_input``           x * dS/dx (Shrikumar et al. 2016; Kindermans 2016)      yes
+``smoothgrad``             mean gradient under Gaussian noise (Smilkov 2017)      yes
+``integrated_gradients``   (x - x̄) * path-averaged gradient (Sundararajan 2017)   yes
+``grad_cam``               ReLU(sum_k alpha_k A_k) (Selvaraju et al. 2017)        yes
+``occlusion``              score drop under a sliding patch (Zeiler & Fergus 2014) yes
+``lrp``                    layer-wise relevance (Bach 2015; Montavon 2019), zennit yes
+``meaningful_perturbation`` 1 - learned deletion mask (Fong & Vedaldi 2017)       yes*
+``extremal_perturbation``  extremal masks at fixed areas (Fong et al. 2019)       yes*
+========================== ===================================================== ===========
+
+(*) delegated to :mod:`xai_widgets.perturbation`, which receives ``contrast`` as given.
+A Captum ``Attribution`` object passed as ``method`` does not support ``contrast`` (it is
+built on the user's model, not on our contrastive score); a clear error says so.
+
+Conventions
+-----------
+- ``S`` is the pre-softmax logit of the target class. With ``contrast`` (class A versus
+  class B) the model is wrapped in a module whose single output is ``logit[A] - logit[B]``
+  per image, and that output is explained; for the methods that are linear in the score
+  (gradient, grad x input, IG, smoothgrad, occlusion) this equals method(A) - method(B).
+- Pixel maps (``Attribution.maps``, :func:`pixel_map`) are the **sum over input channels**
+  of the N x C x H x W attribution, at input resolution, signed. For occlusion every
+  channel of a pixel carries the window's score drop, so its pixel map is C times the mean
+  score drop; for Grad-CAM (one channel) the sum is the map itself.
+- Hygiene: every model use runs under ``capture._preserved(model, eval_mode=True)``; Captum
+  and zennit hooks are removed (also when the model raises); requires_grad flags,
+  parameters, buffers and training flags are untouched; no ``.grad`` is left; the user's
+  input tensor is never modified (we differentiate with respect to a private copy).
+- Captum is imported lazily (it takes seconds to import), zennit only for ``lrp``.
+"""
+from __future__ import annotations
+
+import contextlib
+import difflib
+import inspect
+import math
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .capture import _preserved, _unknown_layer_error, model_device
+from .tasks import check, report
+
+__all__ = [
+    "METHOD_NAMES", "CONTRASTIVE_METHODS", "Slider", "Attribution", "resolve_targets", "attribute",
+    "gradient", "grad_x_input", "smoothgrad", "integrated_gradients", "grad_cam", "occlusion",
+    "pixel_map", "ContrastiveScore",
+]
+
+METHOD_NAMES = ("gradient", "grad_x_input", "smoothgrad", "integrated_gradients", "grad_cam",
+                "occlusion", "lrp", "meaningful_perturbation", "extremal_perturbation")
+# Methods that explain logit[A] - logit[B] when ``contrast`` is given (all named methods;
+# a Captum object passed as ``method`` is the exception).
+CONTRASTIVE_METHODS = METHOD_NAMES
+
+DEFAULT_NOISE_LEVELS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
+DEFAULT_ALPHA_POSITIONS = 16
+
+
+@dataclass
+class Slider:
+    """A method's natural slider, precomputed so the browser scrubs it without the kernel.
+
+    ``maps`` is N x S x H x W (signed pixel maps, one per position), ``index`` the position
+    whose maps equal :attr:`Attribution.maps`. ``images`` (N x S x C x H x W) is the image
+    shown at each position (IG: the interpolated image; EP: the perturbed image), ``scores``
+    (N x S) the model score (target, or target - contrast) there.
+    """
+
+    name: str
+    values: list
+    maps: torch.Tensor
+    index: int
+    images: torch.Tensor | None = None
+    scores: torch.Tensor | None = None
+
+
+@dataclass
+class Attribution:
+    """Result of :func:`attribute`: signed N x H x W pixel maps and how they were made."""
+
+    method: str
+    maps: torch.Tensor
+    target: torch.Tensor
+    contrast: torch.Tensor | None
+    slider: Slider | None = None
+    info: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------
+# inputs, targets, the score module
+# --------------------------------------------------------------------------------------
+
+def _model_dtype(model: nn.Module) -> torch.dtype:
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.float32
+
+
+def _prepare(model: nn.Module, inputs, *, image: bool = True) -> torch.Tensor:
+    """The input batch on the model's device and dtype, detached (never the user's tensor)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(inputs, torch.Tensor):
+        raise TypeError(
+            f"inputs must be a float torch.Tensor (N x C x H x W), got {type(inputs).__name__}; "
+            "xw.to_batch(images, model) converts PIL / numpy images"
+        )
+    if image and inputs.dim() != 4:
+        raise ValueError(
+            f"inputs must be a batch of images N x C x H x W, got shape {tuple(inputs.shape)}"
+            + ("; add the batch dimension with x[None]" if inputs.dim() == 3 else "")
+        )
+    if not image and inputs.dim() < 2:
+        raise ValueError(f"inputs must be batch-first (N x ...), got shape {tuple(inputs.shape)}")
+    if inputs.shape[0] == 0:
+        raise ValueError("inputs is an empty batch")
+    if not inputs.is_floating_point():
+        raise TypeError(
+            f"inputs must be a float tensor, got dtype {inputs.dtype}; convert uint8 images with "
+            "xw.to_batch(images, model) or xw.demo.to_tensor(images)"
+        )
+    return inputs.detach().to(device=model_device(model), dtype=_model_dtype(model))
+
+
+def _as_index_tensor(value, n: int, k: int, what: str) -> torch.Tensor:
+    if isinstance(value, bool) or (isinstance(value, torch.Tensor) and value.dtype == torch.bool):
+        raise TypeError(f"{what} must be an int or a sequence of ints, got a bool")
+    if isinstance(value, int) or (hasattr(value, "__index__") and not hasattr(value, "__len__")):
+        t = torch.full((n,), int(value), dtype=torch.long)
+    else:
+        try:
+            t = torch.as_tensor(value)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(
+                f"{what} must be None, an int, or a sequence / 1-D tensor of {n} ints; got {value!r}"
+            ) from err
+        if t.dim() == 0:
+            t = t.reshape(1).expand(n)
+        if t.dim() != 1 or t.shape[0] != n:
+            raise ValueError(
+                f"{what} must be an int or one class per image ({n} values); got shape {tuple(t.shape)}"
+            )
+        if t.is_floating_point() or t.dtype == torch.bool:
+            if t.is_floating_point() and torch.equal(t, t.round()):
+                t = t.long()
+            else:
+                raise TypeError(f"{what} must hold integer class indices, got dtype {t.dtype}")
+        t = t.long().cpu()
+    bad = (t < 0) | (t >= k)
+    if bool(bad.any()):
+        i = int(bad.nonzero()[0])
+        raise ValueError(
+            f"{what} {int(t[i])} (image {i}) is out of range: the model has {k} outputs, "
+            f"so classes are 0..{k - 1}"
+        )
+    return t
+
+
+def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with _preserved(model, eval_mode=True), torch.no_grad():
+        out = model(x)
+    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != x.shape[0]:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(
+            f"the model must return logits of shape N x K (here N = {x.shape[0]}), got {shape}"
+        )
+    return out
+
+
+def resolve_targets(model: nn.Module, inputs: torch.Tensor, target=None, contrast=None,
+                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Resolve ``target`` and ``contrast`` to LongTensors of N class indices (model's device).
+
+    ``target``: None (each image's top-1 prediction), an int (all images), or a sequence /
+    1-D tensor of N ints. ``contrast``: None or the same forms. One forward pass (no grad)
+    gives the number of classes K (for the range check) and the top-1 predictions.
+    """
+    x = _prepare(model, inputs, image=False)
+    out = _logits(model, x)
+    return _resolve_from_logits(out, target, contrast)
+
+
+def _resolve_from_logits(out: torch.Tensor, target, contrast):
+    n, k = out.shape
+    device = out.device
+    if target is None:
+        t = out.argmax(1).long()
+    else:
+        t = _as_index_tensor(target, n, k, "target").to(device)
+    c = None
+    if contrast is not None:
+        c = _as_index_tensor(contrast, n, k, "contrast").to(device)
+        same = (c == t)
+        if bool(same.any()):
+            i = int(same.nonzero()[0])
+            raise ValueError(
+                f"contrast equals target ({int(t[i])}) for image {i}: class A versus class B needs "
+                "two different classes"
+            )
+    return t, c
+
+
+class ContrastiveScore(nn.Module):
+    """The score a method explains, as a one-output model: ``forward(x, a, b=None)``.
+
+    Returns ``logit[a]`` (or ``logit[a] - logit[b]``, class A versus class B) per image as
+    an N x 1 tensor, so every Captum method explains output 0. ``a`` and ``b`` travel as
+    Captum's ``additional_forward_args``, which Captum expands in step with the inputs
+    (IG steps, NoiseTunnel samples, occlusion windows). Holding ``model`` as a child does
+    not change it.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, a, b=None):
+        out = self.model(x)
+        score = out.gather(1, a.reshape(-1, 1))
+        if b is not None:
+            score = score - out.gather(1, b.reshape(-1, 1))
+        return score
+
+
+def _fargs(t: torch.Tensor, c: torch.Tensor | None, sel=slice(None)) -> tuple:
+    return (t[sel],) if c is None else (t[sel], c[sel])
+
+
+@contextlib.contextmanager
+def _clean(model: nn.Module):
+    """Training flags restored, no new .grad, grad enabled (even inside a user's no_grad)."""
+    with _preserved(model, eval_mode=True), torch.enable_grad():
+        yield
+
+
+def _leaf(x: torch.Tensor) -> torch.Tensor:
+    return x.detach().clone().requires_grad_(True)
+
+
+def _captum():
+    try:
+        import captum.attr as ca
+    except ImportError as err:  # pragma: no cover - captum is a hard dependency
+        raise ImportError("the gradient methods need Captum: pip install captum") from err
+    return ca
+
+
+def _chunks(n: int, size: int):
+    size = max(1, int(size))
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+def _pair(value, name: str) -> tuple[int, int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value, value)
+    try:
+        a, b = (int(v) for v in value)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be an int or a pair of ints (height, width), got {value!r}") from err
+    if a < 1 or b < 1:
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    return a, b
+
+
+# --------------------------------------------------------------------------------------
+# the gradient family (Captum)
+# --------------------------------------------------------------------------------------
+
+def gradient(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=None) -> torch.Tensor:
+    """Signed input gradient dS/dx, N x C x H x W (Simonyan, Vedaldi & Zisserman 2014).
+
+    Captum ``Saliency(abs=False)``: the raw signed gradient, not Simonyan's absolute value
+    (take ``.abs()`` or the channel max of it for the paper's display). It answers "where
+    would a change of the input change the score most" (the book's sensitivity), not
+    "what contributed"; for a linear model it is the weight vector whatever the input.
+    """
+    x = _prepare(model, inputs, image=False)
+    t, c = resolve_targets(model, x, target, contrast)
+    return _gradient(model, x, t, c)
+
+
+def _gradient(model, x, t, c):
+    ca = _captum()
+    with _clean(model):
+        out = ca.Saliency(ContrastiveScore(model)).attribute(
+            _leaf(x), target=0, abs=False, additional_forward_args=_fargs(t, c))
+    return out.detach().float()
+
+
+def grad_x_input(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=None) -> torch.Tensor:
+    """Gradient x input, x * dS/dx, N x C x H x W (Shrikumar et al. 2016; Kindermans et al. 2016).
+
+    Captum ``InputXGradient``. For a ReLU network without biases it sums to the score
+    (and equals LRP-0 / epsilon-LRP with epsilon -> 0, Montavon et al. 2019, Prop. 3).
+    """
+    x = _prepare(model, inputs, image=False)
+    t, c = resolve_targets(model, x, target, contrast)
+    return _grad_x_input(model, x, t, c)
+
+
+def _grad_x_input(model, x, t, c):
+    ca = _captum()
+    with _clean(model):
+        out = ca.InputXGradient(ContrastiveScore(model)).attribute(
+            _leaf(x), target=0, additional_forward_args=_fargs(t, c))
+    return out.detach().float()
+
+
+def _fork_rng(device: torch.device):
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else []
+    return torch.random.fork_rng(devices=devices)
+
+
+def smoothgrad(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=None, noise: float = 0.15,
+               samples: int = 25, seed: int = 0, batch_size: int | None = None,
+               progress=None, cancel=None) -> torch.Tensor:
+    """SmoothGrad: the gradient averaged over noisy copies of the input (Smilkov et al. 2017).
+
+    Captum ``NoiseTunnel(Saliency, nt_type="smoothgrad")`` with ``nt_samples=samples``. The
+    noise standard deviation is ``noise x (max - min)`` of *each* input image (the paper's
+    "noise level" as a fraction of the input range, 10-20 % recommended; Captum's own
+    ``stdevs`` is absolute, so we convert per image). Signed (no abs / square).
+    ``seed`` makes the noise reproducible without touching the global RNG state (forked);
+    image i uses seed ``seed + i``. ``batch_size`` = noisy samples per forward (default all).
+    Progress is reported between images.
+    """
+    x = _prepare(model, inputs, image=False)
+    t, c = resolve_targets(model, x, target, contrast)
+    return _smoothgrad(model, x, t, c, (float(noise),), samples, seed, batch_size, progress, cancel)[:, 0]
+
+
+def _smoothgrad(model, x, t, c, levels, samples, seed, batch_size, progress, cancel):
+    """N x S x (C x H x W): one smoothgrad map per noise level; the same noise draws (scaled)."""
+    ca = _captum()
+    samples = int(samples)
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    for level in levels:
+        if not (level >= 0 and math.isfinite(level)):
+            raise ValueError(f"noise must be a finite fraction >= 0 of the input range, got {level}")
+    n = x.shape[0]
+    out = torch.empty((n, len(levels)) + tuple(x.shape[1:]), device=x.device, dtype=torch.float32)
+    total = n * len(levels)
+    done = 0
+    with _clean(model), _fork_rng(x.device):
+        nt = ca.NoiseTunnel(ca.Saliency(ContrastiveScore(model)))
+        for i in range(n):
+            xi = x[i:i + 1]
+            span = float(xi.max() - xi.min())
+            for s, level in enumerate(levels):
+                check(cancel)
+                torch.manual_seed(int(seed) + i)
+                out[i, s] = nt.attribute(
+                    _leaf(xi), nt_type="smoothgrad", nt_samples=samples,
+                    nt_samples_batch_size=batch_size, stdevs=float(level) * span,
+                    target=0, abs=False, additional_forward_args=_fargs(t, c, slice(i, i + 1)),
+                ).detach()[0].float()
+                done += 1
+                report(progress, done, total)
+    return out
+
+
+def _baseline(x: torch.Tensor, baseline) -> torch.Tensor:
+    """x̄ for IG: None/"zero" = zeros, a number = constant, "blur" = Gaussian blur (σ = 5 % of
+    the image size), "mean" = each image's per-channel mean, or a tensor broadcastable to x."""
+    if baseline is None or (isinstance(baseline, str) and baseline in ("zero", "zeros", "black")):
+        return torch.zeros_like(x)
+    if isinstance(baseline, (int, float)) and not isinstance(baseline, bool):
+        return torch.full_like(x, float(baseline))
+    if isinstance(baseline, str):
+        if baseline == "mean":
+            if x.dim() < 3:
+                return x.mean(dim=tuple(range(1, x.dim())), keepdim=True).expand_as(x).clone()
+            return x.mean(dim=tuple(range(2, x.dim())), keepdim=True).expand_as(x).clone()
+        if baseline == "blur":
+            if x.dim() != 4:
+                raise ValueError("baseline='blur' needs N x C x H x W images")
+            sigma = max(1.0, 0.05 * max(x.shape[-2:]))
+            r = int(math.ceil(3 * sigma))
+            k = torch.arange(-r, r + 1, device=x.device, dtype=x.dtype)
+            k = torch.exp(-0.5 * (k / sigma) ** 2)
+            k = k / k.sum()
+            ch = x.shape[1]
+            y = F.pad(x, (r, r, r, r), mode="replicate")
+            y = F.conv2d(y, k.view(1, 1, 1, -1).repeat(ch, 1, 1, 1), groups=ch)
+            return F.conv2d(y, k.view(1, 1, -1, 1).repeat(ch, 1, 1, 1), groups=ch)
+        raise ValueError(
+            f"unknown baseline {baseline!r}: use None / 'zero', 'mean', 'blur', a number, or a tensor"
+        )
+    if isinstance(baseline, torch.Tensor):
+        b = baseline.detach().to(device=x.device, dtype=x.dtype)
+        try:
+            return torch.broadcast_to(b, x.shape).clone()
+        except RuntimeError as err:
+            raise ValueError(
+                f"baseline of shape {tuple(b.shape)} does not broadcast to the inputs {tuple(x.shape)}"
+            ) from err
+    raise TypeError(f"baseline must be None, a string, a number or a tensor, got {type(baseline).__name__}")
+
+
+_IG_METHODS = ("gausslegendre", "riemann_right", "riemann_left", "riemann_middle", "riemann_trapezoid")
+
+
+def integrated_gradients(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=None, baseline=None,
+                         steps: int = 50, method: str = "gausslegendre", internal_batch_size: int | None = None,
+                         progress=None, cancel=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Integrated Gradients, (x - x̄) * integral_0^1 dS(x̄ + α(x - x̄))/dx dα (Sundararajan et al. 2017).
+
+    Captum ``IntegratedGradients(...).attribute(n_steps=steps, method=method,
+    return_convergence_delta=True)``. ``baseline`` x̄: None / "zero" (default, zeros),
+    "mean", "blur", a number, or a tensor broadcastable to the inputs. ``method``:
+    Captum's quadrature ("gausslegendre" default, or "riemann_right|left|middle|trapezoid").
+    Returns ``(attributions N x C x H x W, delta N)`` where delta is Captum's convergence
+    delta, ``sum(attr) - (S(x) - S(x̄))`` per image (completeness: it shrinks as ``steps``
+    grows). Images are processed one at a time (progress between images);
+    ``internal_batch_size`` bounds the path points per forward (memory).
+    """
+    x = _prepare(model, inputs, image=False)
+    t, c = resolve_targets(model, x, target, contrast)
+    return _integrated_gradients(model, x, t, c, baseline, steps, method, internal_batch_size, progress, cancel)
+
+
+def _check_steps(steps) -> int:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    return steps
+
+
+def _integrated_gradients(model, x, t, c, baseline, steps, method, internal_batch_size, progress, cancel):
+    ca = _captum()
+    steps = _check_steps(steps)
+    if method not in _IG_METHODS:
+        raise ValueError(f"unknown IG method {method!r}; choose one of {', '.join(_IG_METHODS)}")
+    base = _baseline(x, baseline)
+    n = x.shape[0]
+    attrs, deltas = [], []
+    with _clean(model):
+        ig = ca.IntegratedGradients(ContrastiveScore(model))
+        for i in range(n):
+            check(cancel)
+            a, d = ig.attribute(
+                _leaf(x[i:i + 1]), baselines=base[i:i + 1], target=0,
+                additional_forward_args=_fargs(t, c, slice(i, i + 1)), n_steps=steps, method=method,
+                internal_batch_size=internal_batch_size, return_convergence_delta=True,
+            )
+            attrs.append(a.detach().float())
+            deltas.append(d.detach().float().reshape(-1))
+            report(progress, i + 1, n)
+    return torch.cat(attrs), torch.cat(deltas)
+
+
+def _ig_path(model, x, t, c, baseline, steps, positions, internal_batch_size, progress, cancel):
+    """IG along the path from one batch of path gradients (right Riemann sum), with the
+    accumulated attribution at S slider positions.
+
+    Scheme: with α_k = k / steps (k = 1..steps) and g_k = dS/dx at x̄ + α_k (x - x̄),
+    IG(α) = (x - x̄) * (1/steps) * sum_{k : α_k <= α} g_k. At the S positions
+    α_j = k_j / steps, k_j = round(j * steps / S) (j = 1..S, so the last is α = 1), the maps
+    are these partial sums (IG(1) is the full map) and the scores S(x̄ + α_j (x - x̄)) come
+    from the same forward passes. Completeness along the path: sum IG(α) ≈ S(x̄ + α(x-x̄)) - S(x̄).
+    """
+    steps = _check_steps(steps)
+    positions = int(positions)
+    if positions < 1:
+        raise ValueError(f"positions must be >= 1, got {positions}")
+    s_count = min(positions, steps)
+    ks = sorted({max(1, int(round(j * steps / s_count))) for j in range(1, s_count + 1)})
+    base = _baseline(x, baseline)
+    n = x.shape[0]
+    fwd = ContrastiveScore(model)
+    chunk = int(internal_batch_size) if internal_batch_size else steps
+    alphas = torch.arange(1, steps + 1, device=x.device, dtype=x.dtype) / steps
+    full = torch.empty((n,) + tuple(x.shape[1:]), device=x.device, dtype=torch.float32)
+    maps = torch.empty((n, len(ks)) + tuple(x.shape[1:]), device=x.device, dtype=torch.float32)
+    scores = torch.empty((n, len(ks)), device=x.device, dtype=torch.float32)
+    base_scores = torch.empty(n, device=x.device, dtype=torch.float32)
+    view = (-1,) + (1,) * (x.dim() - 1)
+    k_index = torch.tensor([k - 1 for k in ks], device=x.device)
+    with _clean(model):
+        for i in range(n):
+            check(cancel)
+            xi, bi = x[i:i + 1], base[i:i + 1]
+            grads, outs = [], []
+            for sl in _chunks(steps, chunk):
+                check(cancel)
+                a = alphas[sl].view(view)
+                pts = (bi + a * (xi - bi)).detach().requires_grad_(True)
+                m = pts.shape[0]
+                args = tuple(v[i:i + 1].expand(m) for v in _fargs(t, c))
+                s = fwd(pts, *args)
+                (g,) = torch.autograd.grad(s.sum(), pts)
+                grads.append(g.detach())
+                outs.append(s.detach().reshape(-1))
+            g = torch.cat(grads)
+            cum = torch.cumsum(g, 0) / steps * (xi - bi)
+            maps[i] = cum[k_index].float()
+            full[i] = cum[-1].float()
+            scores[i] = torch.cat(outs)[k_index].float()
+            with torch.no_grad():
+                base_scores[i] = fwd(bi, *(v[i:i + 1] for v in _fargs(t, c))).reshape(()).float()
+            report(progress, i + 1, n)
+    values = [k / steps for k in ks]
+    a_t = torch.tensor(values, device=x.device, dtype=x.dtype).view((1, -1) + (1,) * (x.dim() - 1))
+    images = (base[:, None] + a_t * (x - base)[:, None]).float()
+    delta = full.flatten(1).sum(1) - (scores[:, -1] - base_scores)
+    return full, delta, values, maps, images, scores
+
+
+def _resolve_layer(model: nn.Module, layer) -> tuple[str, nn.Module]:
+    if isinstance(layer, nn.Module):
+        for name, module in model.named_modules():
+            if module is layer:
+                return name, module
+        raise ValueError("layer is a module that is not part of the model")
+    modules = dict(model.named_modules())
+    if layer is None:
+        convs = [name for name, m in modules.items() if isinstance(m, nn.Conv2d)]
+        if not convs:
+            raise ValueError("the model has no nn.Conv2d layer: pass layer='name' (a layer with "
+                             "N x C x h x w output) to grad_cam")
+        return convs[-1], modules[convs[-1]]
+    if not isinstance(layer, str):
+        raise TypeError(f"layer must be a dotted layer name, an nn.Module or None, got {type(layer).__name__}")
+    if layer not in modules or not layer:
+        raise _unknown_layer_error([layer], sorted(n for n in modules if n))
+    return layer, modules[layer]
+
+
+def grad_cam(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=None, layer=None,
+             relu: bool = True) -> torch.Tensor:
+    """Grad-CAM: ReLU(sum_k α_k A_k), α_k = spatial mean of dS/dA_k (Selvaraju et al. 2017).
+
+    Captum ``LayerGradCam`` at ``layer`` (a dotted module name or the module; default: the
+    last ``nn.Conv2d`` in ``model.named_modules()``), upsampled to the input size with
+    ``LayerAttribution.interpolate(..., "bilinear")``. Returns N x 1 x H x W.
+    ``relu=False`` keeps the signed map (useful for contrastive explanations).
+    """
+    x = _prepare(model, inputs)
+    t, c = resolve_targets(model, x, target, contrast)
+    return _grad_cam(model, x, t, c, layer, relu)
+
+
+def _grad_cam(model, x, t, c, layer, relu):
+    ca = _captum()
+    name, module = _resolve_layer(model, layer)
+    with _clean(model):
+        cam = ca.LayerGradCam(ContrastiveScore(model), module).attribute(
+            _leaf(x), target=0, additional_forward_args=_fargs(t, c), relu_attributions=bool(relu))
+    if cam.dim() != 4:
+        raise ValueError(f"grad_cam needs a layer with N x C x h x w output; {name!r} gives "
+                         f"{tuple(cam.shape)} after channel weighting")
+    return _upsample(cam.detach(), x.shape[-2:])
+
+
+def _upsample(attr: torch.Tensor, size) -> torch.Tensor:
+    ca = _captum()
+    if tuple(attr.shape[-2:]) == tuple(size):
+        return attr.float()
+    return ca.LayerAttribution.interpolate(attr.float(), tuple(size), interpolate_mode="bilinear")
+
+
+def occlusion(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=None, window=16, stride=8,
+              fill: float = 0.0, batch_size: int = 16, progress=None, cancel=None) -> torch.Tensor:
+    """Occlusion: the score drop S(x) - S(x with a patch set to ``fill``) (Zeiler & Fergus 2014).
+
+    Captum ``Occlusion`` with a ``window`` (int or (h, w)) sliding by ``stride`` over the
+    spatial dims, covering all channels; every input element gets the mean drop of the
+    windows covering it (N x C x H x W, all channels equal). ``batch_size`` occluded images
+    per forward (Captum's ``perturbations_per_eval``). Images one at a time, progress between.
+    """
+    x = _prepare(model, inputs)
+    t, c = resolve_targets(model, x, target, contrast)
+    return _occlusion(model, x, t, c, window, stride, fill, batch_size, progress, cancel)
+
+
+def _occlusion(model, x, t, c, window, stride, fill, batch_size, progress, cancel):
+    ca = _captum()
+    wh, ww = _pair(window, "window")
+    sh, sw = _pair(stride, "stride")
+    ch, h, w = x.shape[1:]
+    if wh > h or ww > w:
+        raise ValueError(f"window {wh}x{ww} is larger than the image {h}x{w}")
+    n = x.shape[0]
+    out = []
+    with _clean(model):
+        occ = ca.Occlusion(ContrastiveScore(model))
+        for i in range(n):
+            check(cancel)
+            a = occ.attribute(
+                x[i:i + 1].clone(), sliding_window_shapes=(ch, wh, ww), strides=(ch, sh, sw),
+                baselines=float(fill), target=0, additional_forward_args=_fargs(t, c, slice(i, i + 1)),
+                perturbations_per_eval=max(1, int(batch_size)),
+            )
+            out.append(a.detach().float())
+            report(progress, i + 1, n)
+    return torch.cat(out)
+
+
+def pixel_map(attr: torch.Tensor) -> torch.Tensor:
+    """N x C x H x W attributions -> N x H x W pixel maps: the **sum over input channels**."""
+    if not isinstance(attr, torch.Tensor) or attr.dim() != 4:
+        raise ValueError(
+            f"pixel_map needs N x C x H x W attributions, got "
+            f"{tuple(attr.shape) if isinstance(attr, torch.Tensor) else type(attr).__name__}"
+        )
+    return attr.sum(1)
+
+
+# --------------------------------------------------------------------------------------
+# the registry
+# --------------------------------------------------------------------------------------
+
+_OPTIONS = {
+    "gradient": (),
+    "grad_x_input": (),
+    "smoothgrad": ("noise", "samples", "seed", "batch_size", "noise_levels"),
+    "integrated_gradients": ("baseline", "steps", "method", "internal_batch_size", "positions"),
+    "grad_cam": ("layer", "relu"),
+    "occlusion": ("window", "stride", "fill", "batch_size"),
+    "lrp": None,       # checked by lrp.lrp's signature
+    "meaningful_perturbation": None,
+    "extremal_perturbation": None,
+}
+
+
+def _check_options(name: str, options: dict, func=None) -> None:
+    allowed = _OPTIONS.get(name)
+    if allowed is None and func is not None:
+        params = inspect.signature(func).parameters
+        allowed = tuple(p for p in params if p not in ("model", "inputs", "target", "contrast",
+                                                        "progress", "cancel"))
+    if allowed is None:
+        return
+    unknown = [k for k in options if k not in allowed]
+    if unknown:
+        raise TypeError(
+            f"{name} got unknown option(s) {', '.join(repr(k) for k in unknown)}; "
+            f"it accepts: {', '.join(allowed) if allowed else '(no options)'}"
+        )
+
+
+def _unknown_method(method) -> ValueError:
+    close = difflib.get_close_matches(str(method), METHOD_NAMES, n=3, cutoff=0.5)
+    hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+    return ValueError(
+        f"unknown attribution method {method!r}{hint}; the methods are: {', '.join(METHOD_NAMES)}, "
+        "or a captum.attr Attribution object built on the model"
+    )
+
+
+def _is_captum_object(method) -> bool:
+    ca = sys.modules.get("captum.attr")
+    if ca is None:
+        return False
+    return isinstance(method, ca.Attribution)
+
+
+def attribute(model: nn.Module, inputs: torch.Tensor, method, *, target=None, contrast=None, sweep: bool = False,
+              progress=None, cancel=None, **options) -> Attribution:
+    """Explain ``model``'s score for ``inputs`` (N x C x H x W) with ``method``; see the module doc.
+
+    ``method`` is a name from :data:`METHOD_NAMES` or a ``captum.attr`` Attribution object
+    built on ``model`` (its ``.attribute(inputs, target=..., **options)`` is called; layer
+    attributions such as ``LayerGradCam`` are upsampled bilinearly to the input size; the
+    name is the class name). ``options`` are the method's keyword options. ``target`` and
+    ``contrast`` follow :func:`resolve_targets`; with ``contrast`` the map explains
+    ``logit[target] - logit[contrast]``.
+
+    ``sweep=True`` precomputes the method's natural :class:`Slider`:
+
+    - ``smoothgrad``: ``"noise"`` over ``noise_levels`` (default 0, .05, .1, .15, .2, .3;
+      ``noise`` is added if missing), index = position of ``noise``; the same noise draws
+      (scaled) at every level, so level 0 is the plain gradient.
+    - ``integrated_gradients``: ``"alpha"`` over ``positions`` (default 16) values in (0, 1];
+      images x̄ + α(x - x̄), maps = IG accumulated from 0 to α, scores = S at the image.
+      All from ONE batch of ``steps`` path gradients (right Riemann sum, see
+      :func:`_ig_path`), so with ``sweep=True`` the IG map is the right-Riemann estimate
+      (``info["scheme"]``) rather than Captum's ``method``; delta is computed the same way.
+    - ``extremal_perturbation``: ``"area"`` over the optimised areas, maps = masks,
+      images = perturbed images, scores = the model scores; ``index`` = the most common
+      best area (per image: ``info["best"]``).
+
+    Other methods ignore ``sweep``. ``info`` holds method extras: ``delta`` (IG),
+    ``layer`` (Grad-CAM), ``best``/``best_area``/``full_score`` (EP), ``mask``/``scores``
+    (MP), ``attr`` (the N x C x H x W attribution for the gradient family and LRP).
+    """
+    if isinstance(method, str):
+        if method not in METHOD_NAMES:
+            raise _unknown_method(method)
+    elif not _is_captum_object(method):
+        raise _unknown_method(method)
+
+    x = _prepare(model, inputs)
+    out = _logits(model, x)
+    t, c = _resolve_from_logits(out, target, contrast)
+    info: dict[str, Any] = {}
+    slider = None
+
+    if not isinstance(method, str):
+        if c is not None:
+            raise ValueError(
+                f"contrast is not supported for a Captum object ({type(method).__name__}): it is built on "
+                "the model, not on the contrastive score. Build it on "
+                "xw.attribution.ContrastiveScore(model) and pass additional_forward_args=(target, contrast), "
+                f"or use a named method ({', '.join(CONTRASTIVE_METHODS)})"
+            )
+        name = type(method).__name__
+        with _clean(model):
+            res = method.attribute(_leaf(x), target=t.tolist(), **options)
+        if isinstance(res, tuple):
+            if len(res) == 2 and isinstance(res[1], torch.Tensor) and res[1].dim() <= 1:
+                info["delta"] = res[1].detach().float()
+            res = res[0]
+        if not isinstance(res, torch.Tensor) or res.dim() != 4:
+            raise ValueError(f"{name} returned {getattr(res, 'shape', type(res).__name__)}; "
+                             "expected N x C x h x w attributions")
+        res = _upsample(res.detach(), x.shape[-2:])
+        info["attr"] = res
+        report(progress, 1, 1)
+        return Attribution(name, pixel_map(res), t, c, None, info)
+
+    name = method
+    if name in ("gradient", "grad_x_input"):
+        _check_options(name, options)
+        check(cancel)
+        attr = (_gradient if name == "gradient" else _grad_x_input)(model, x, t, c)
+        report(progress, 1, 1)
+    elif name == "smoothgrad":
+        _check_options(name, options)
+        noise = float(options.get("noise", 0.15))
+        levels = [noise]
+        if sweep:
+            levels = sorted({float(v) for v in options.get("noise_levels", DEFAULT_NOISE_LEVELS)} | {noise})
+        maps = _smoothgrad(model, x, t, c, tuple(levels), options.get("samples", 25), options.get("seed", 0),
+                           options.get("batch_size"), progress, cancel)
+        index = levels.index(noise)
+        attr = maps[:, index]
+        info["noise"] = noise
+        if sweep:
+            pm = maps.sum(2)
+            slider = Slider("noise", levels, pm, index)
+    elif name == "integrated_gradients":
+        _check_options(name, options)
+        steps = options.get("steps", 50)
+        if sweep:
+            attr, delta, values, maps, images, scores = _ig_path(
+                model, x, t, c, options.get("baseline"), steps, options.get("positions", DEFAULT_ALPHA_POSITIONS),
+                options.get("internal_batch_size"), progress, cancel)
+            slider = Slider("alpha", values, maps.sum(2), len(values) - 1, images, scores)
+            info["scheme"] = "riemann_right"
+        else:
+            method_ = options.get("method", "gausslegendre")
+            attr, delta = _integrated_gradients(model, x, t, c, options.get("baseline"), steps, method_,
+                                                options.get("internal_batch_size"), progress, cancel)
+            info["scheme"] = method_
+        info["delta"] = delta
+        info["steps"] = steps
+    elif name == "grad_cam":
+        _check_options(name, options)
+        layer_name, _ = _resolve_layer(model, options.get("layer"))
+        check(cancel)
+        attr = _grad_cam(model, x, t, c, options.get("layer"), options.get("relu", True))
+        info["layer"] = layer_name
+        report(progress, 1, 1)
+    elif name == "occlusion":
+        _check_options(name, options)
+        attr = _occlusion(model, x, t, c, options.get("window", 16), options.get("stride", 8),
+                          options.get("fill", 0.0), options.get("batch_size", 16), progress, cancel)
+    elif name == "lrp":
+        from . import lrp as _lrp
+        _check_options(name, options, _lrp.lrp)
+        check(cancel)
+        attr = _lrp._lrp(model, x, t, c, _plain_logits=out, **options)
+        report(progress, 1, 1)
+    elif name == "extremal_perturbation":
+        from . import perturbation
+        _check_options(name, options, perturbation.extremal_perturbation)
+        ep = perturbation.extremal_perturbation(model, x, target=t, contrast=c, progress=progress,
+                                                cancel=cancel, **options)
+        n = x.shape[0]
+        best = ep.best.to(device=ep.masks.device, dtype=torch.long)
+        maps = ep.masks[torch.arange(n, device=ep.masks.device), best].float()
+        info.update(best=best, best_area=torch.tensor([ep.areas[int(b)] for b in best.tolist()]),
+                    areas=list(ep.areas), scores=ep.scores, full_score=ep.full_score,
+                    objective=getattr(ep, "objective", None))
+        if sweep:
+            index = int(torch.mode(best.cpu()).values) if n > 1 else int(best[0])
+            slider = Slider("area", [float(a) for a in ep.areas], ep.masks.float(), index,
+                            ep.perturbed, ep.image_scores)  # the score of the image shown
+        return Attribution(name, maps, t, c, slider, info)
+    elif name == "meaningful_perturbation":
+        from . import perturbation
+        _check_options(name, options, perturbation.meaningful_perturbation)
+        mp = perturbation.meaningful_perturbation(model, x, target=t, contrast=c, progress=progress,
+                                                  cancel=cancel, **options)
+        info.update(mask=mp.mask, scores=mp.scores, perturbed=mp.perturbed)
+        return Attribution(name, (1.0 - mp.mask).float(), t, c, None, info)
+    else:  # pragma: no cover - guarded above
+        raise _unknown_method(name)
+
+    info["attr"] = attr
+    return Attribution(name, pixel_map(attr), t, c, slider, info)

@@ -1,0 +1,537 @@
+"""``OcclusionExplorer``: the seed's feature occlusion tool, live in a notebook.
+
+Norton, "Deep Introspection: Explaining Neural Networks Through Feature Occlusion and
+Synthesis" (Imperial College London, 2018), ch. 3 and 5.2: the relevant pixels of an
+attribution map are grouped into numbered features (flood fill), each feature can be toggled
+off (occluded, by pixelisation by default) and the top-5 re-predicted at once; "Analyse"
+finds the most important feature, the smallest sets that keep or flip the prediction and the
+largest change. A paint sandbox (the extension Fong's thesis suggests, 7.3) perturbs any
+drawn region with blur, a constant or noise.
+
+The browser draws everything that must be instant (the feature colours, the hover highlight,
+the brush) from data shipped once; the kernel is asked for what needs the model: one forward
+pass per toggle (the browser sends only the occluded feature numbers), features for new
+flood-fill settings, the analysis (in the background, with progress and Cancel) and the
+sandbox's prediction (the painted mask is sent once, on pointer release). Every number shown
+comes from :mod:`xai_widgets.features`: ``w.occluded_image()`` equals
+``features.occlude(w.input[0], w.features, w.occluded, mode=w.mode, patch=w.patch,
+seed=w.seed, value_range=w.value_range)``.
+"""
+from __future__ import annotations
+
+import colorsys
+import threading
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import traitlets
+from PIL import Image, ImageDraw
+from torch import nn
+
+from .. import colormaps, features, render, wire
+from ..capture import model_device
+from ..images import model_input
+from .base import XaiWidget, in_unit_interval
+from .long_tasks import LongTasks
+
+__all__ = ["OcclusionExplorer"]
+
+TOP = 5
+TABS = ("occlusion", "sandbox")
+MAX_DISTANCE = 16.0  # px; neighbourhoods grow with its square
+MAX_PATCH = 64
+KIND_TITLES = {  # the seed's four metrics (§3.5): title, short title for the PNG
+    "most_important": ("most important feature", "most important"),
+    "smallest_keep": ("smallest set to keep the prediction", "smallest kept set"),
+    "smallest_flip": ("smallest set that flips the prediction", "smallest flipping set"),
+    "largest_change": ("largest change of confidence", "largest change"),
+}
+
+
+def palette(n: int) -> list[tuple[int, int, int]]:
+    """n distinct feature colours: Okabe & Ito's colour-blind-safe set (2008) without black and
+    vermillion (red is the hover highlight), then golden-angle hues away from red."""
+    base = [c for c in colormaps.QUALITATIVE if c != (213, 94, 0)]
+    out = list(base[:n])
+    h = 0.11
+    while len(out) < n:
+        h = (h + 0.618033988749895) % 1.0
+        hue = 0.06 + 0.86 * h  # skip the reds around hue 0
+        out.append(tuple(int(round(255 * v)) for v in colorsys.hsv_to_rgb(hue, 0.75, 0.95)))
+    return out
+
+
+def _uint8(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> np.ndarray:
+    """C x H x W model-input values -> H x W x 3 display pixels through the fixed per-channel range."""
+    t = ((x.detach().float().cpu() - lo) / (hi - lo).clamp_min(1e-12)).clamp(0, 1)
+    t = (t * 255).round().to(torch.uint8)
+    if t.shape[0] == 1:
+        t = t.repeat(3, 1, 1)
+    return np.ascontiguousarray(t[:3].permute(1, 2, 0).numpy())
+
+
+def _mask_from_json(value, _widget):
+    return b"" if value is None else bytes(value)
+
+
+class OcclusionExplorer(LongTasks, XaiWidget):
+    """Toggle the features an attribution map finds and watch the prediction (Norton 2018, ch. 3).
+
+    Parameters
+    ----------
+    model : nn.Module
+        Any classifier (N x K logits) on any device; run in eval mode, left exactly as given.
+    image : image
+        PIL image, array or tensor (see :mod:`xai_widgets.images`), or a 1 x C x H x W
+        model-input tensor used as is.
+    attribution : optional
+        Where the relevance comes from: None (LRP when zennit is installed, as the seed used,
+        else Integrated Gradients), a method name or Captum object for
+        :func:`xai_widgets.attribution.attribute`, an ``Attribution``, or a ready map at the
+        input's resolution (H x W, 1 x H x W or 1 x C x H x W).
+    target : int, optional
+        The class explained and followed (default: the image's top-1).
+    classes : sequence of str, optional
+        Class names for the top-5 (default ``class 0``, ``class 1``, ...).
+    preprocess : callable, optional
+        PIL image -> C x H x W tensor; default [0, 1] floats matched to the model.
+    threshold, distance, min_size :
+        The flood fill's settings (:func:`xai_widgets.features.find_features`; the seed's 5,
+        1.5 px, 20 px).
+    mode, patch :
+        The occluder (:class:`xai_widgets.features.Occluder`): "pixelate" (the seed's), "noise"
+        or "box"; the pixelisation patch side in pixels.
+    seed : int
+        The occlusion noise's seed (occlusion is deterministic).
+    max_sets : int
+        Forward passes "Analyse" may spend (:func:`xai_widgets.features.analyse`).
+    size : int
+        Side of each image panel in CSS pixels.
+    """
+
+    _bundle = "occlusion"
+    _data = traitlets.Dict().tag(sync=True)
+    _view = traitlets.Dict().tag(sync=True)
+    _analysis = traitlets.Dict().tag(sync=True)
+    _sandbox = traitlets.Dict().tag(sync=True)
+    _colormaps = traitlets.Dict().tag(sync=True)
+    occluded = traitlets.List(traitlets.Int()).tag(sync=True)
+    threshold = traitlets.Float(5.0).tag(sync=True)
+    distance = traitlets.Float(1.5).tag(sync=True)
+    min_size = traitlets.Int(20).tag(sync=True)
+    mode = traitlets.Enum(features.MODES, default_value="pixelate").tag(sync=True)
+    patch = traitlets.Int(8).tag(sync=True)
+    opacity = traitlets.Float(0.55).tag(sync=True)
+    sandbox_mask = traitlets.Bytes(b"").tag(sync=True, from_json=_mask_from_json)
+    sandbox_kind = traitlets.Enum(features.SANDBOX_KINDS, default_value="blur").tag(sync=True)
+    brush = traitlets.Int(6).tag(sync=True)
+    tab = traitlets.Enum(TABS, default_value="occlusion").tag(sync=True)
+    size = traitlets.Int(256).tag(sync=True)
+
+    _browser_traits = frozenset({"occluded", "threshold", "distance", "min_size", "mode", "patch", "opacity",
+                                 "sandbox_mask", "sandbox_kind", "brush", "tab"})
+
+    def __init__(self, model: nn.Module, image, *, attribution=None, target: int | None = None,
+                 classes: Sequence[str] | None = None, preprocess: Callable | None = None,
+                 threshold: float = 5.0, distance: float = 1.5, min_size: int = 20, mode: str = "pixelate",
+                 patch: int = 8, seed: int = 0, max_sets: int = 1024, size: int = 256):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        self.model = model
+        x = image if isinstance(image, torch.Tensor) and image.dim() == 4 else model_input(image, model, preprocess)
+        if x.shape[0] != 1 or not x.is_floating_point():
+            raise ValueError(f"image must be one image; as a tensor, 1 x C x H x W float, got {tuple(x.shape)}")
+        self.input = x.detach().float()
+        self.base_probs = features.class_probs(model, self.input)[0].cpu()
+        K = self.base_probs.shape[0]
+        if target is None:
+            target = int(self.base_probs.argmax())
+        if isinstance(target, bool) or not isinstance(target, (int, np.integer)) or not 0 <= target < K:
+            raise ValueError(f"target must be a class index in 0..{K - 1} or None, got {target!r}")
+        if classes is not None and len(classes) != K:
+            raise ValueError(f"classes has {len(classes)} names; the model has {K} classes")
+        self.target = int(target)
+        self.classes = [str(c) for c in classes] if classes is not None else [f"class {k}" for k in range(K)]
+        self.seed = int(seed)
+        self.max_sets = int(max_sets)
+        x0 = self.input[0]
+        in_unit = preprocess is None and float(x0.min()) >= 0.0 and float(x0.max()) <= 1.0
+        # Noise and display share one range: [0, 1] for plain images, else each channel's own range.
+        self.value_range = (0.0, 1.0) if in_unit else None
+        flat = x0.reshape(x0.shape[0], -1).cpu()
+        self._lo = torch.zeros(x0.shape[0], 1, 1) if in_unit else flat.min(1).values.view(-1, 1, 1)
+        self._hi = torch.ones(x0.shape[0], 1, 1) if in_unit else flat.max(1).values.view(-1, 1, 1)
+        self.relevance, self.method = features.relevance_map(model, self.input, attribution, target=self.target)
+        self._lock = threading.RLock()
+        self._analysing = False
+        self._pending: list[str] = []
+        self._internal = False
+        self._ready = False  # observers wait for the first full computation
+        self.analysis = None
+        self.features: list[np.ndarray] = []
+        super().__init__(size=size, threshold=threshold, distance=distance, min_size=min_size, mode=mode, patch=patch,
+                         _colormaps={"diverging": colormaps.LUTS["diverging"].tobytes()})
+        self._compute_features()
+        self._update_sandbox()
+        self._ready = True
+
+    # ------------------------------------------------------------------ validation of browser input
+    @traitlets.validate("occluded")
+    def _validate_occluded(self, proposal):
+        ids = proposal["value"]
+        n = len(self.features)
+        if ids and not n:
+            raise traitlets.TraitError("there are no features to occlude: lower the threshold or the minimum size")
+        if any(not 0 <= i < n for i in ids):
+            raise traitlets.TraitError(f"occluded must list feature numbers in 0..{n - 1} (shown as 1..{n}), got {ids}")
+        return sorted(set(ids))
+
+    @traitlets.validate("threshold")
+    def _validate_threshold(self, proposal):
+        v = proposal["value"]
+        if not np.isfinite(v) or v < 0:
+            raise traitlets.TraitError(f"threshold must be a finite number >= 0, got {v}")
+        return v
+
+    @traitlets.validate("distance")
+    def _validate_distance(self, proposal):
+        v = proposal["value"]
+        if not (np.isfinite(v) and 0 < v <= MAX_DISTANCE):
+            raise traitlets.TraitError(f"distance must be in (0, {MAX_DISTANCE}] pixels, got {v}")
+        return v
+
+    @traitlets.validate("min_size")
+    def _validate_min_size(self, proposal):
+        if proposal["value"] < 0:
+            raise traitlets.TraitError(f"min_size must be >= 0 pixels, got {proposal['value']}")
+        return proposal["value"]
+
+    @traitlets.validate("patch")
+    def _validate_patch(self, proposal):
+        if not 1 <= proposal["value"] <= MAX_PATCH:
+            raise traitlets.TraitError(f"patch must be in 1..{MAX_PATCH} pixels, got {proposal['value']}")
+        return proposal["value"]
+
+    @traitlets.validate("brush")
+    def _validate_brush(self, proposal):
+        if not 1 <= proposal["value"] <= MAX_PATCH:
+            raise traitlets.TraitError(f"brush must be a radius in 1..{MAX_PATCH} pixels, got {proposal['value']}")
+        return proposal["value"]
+
+    @traitlets.validate("sandbox_mask")
+    def _validate_sandbox_mask(self, proposal):
+        v = proposal["value"]
+        H, W = self.input.shape[-2:]
+        if len(v) not in (0, H * W):
+            raise traitlets.TraitError(f"sandbox_mask must hold H x W = {H * W} bytes (one per pixel, "
+                                       f"nonzero = painted) or none, got {len(v)}")
+        return v
+
+    _validate_opacity = traitlets.validate("opacity")(in_unit_interval)
+
+    # ------------------------------------------------------------------ reacting (deferred while analysing)
+    @traitlets.observe("threshold", "distance", "min_size")
+    def _on_flood_fill(self, _change):
+        self._refresh("features")
+
+    @traitlets.observe("mode", "patch")
+    def _on_occluder(self, _change):
+        self._refresh("occluder")
+
+    @traitlets.observe("occluded")
+    def _on_occluded(self, _change):
+        if not self._internal:
+            self._refresh("view")
+
+    @traitlets.observe("sandbox_mask", "sandbox_kind")
+    def _on_sandbox(self, _change):
+        self._refresh("sandbox")
+
+    def _refresh(self, what: str) -> None:
+        """Recompute now, or after the running analysis (one thread uses the model at a time)."""
+        if not self._ready:
+            return
+        with self._lock:
+            if self._analysing:
+                if what not in self._pending:
+                    self._pending.append(what)
+                self.message = "Analysing: the view updates when the analysis ends (or press Cancel)."
+                return
+            self._do(what)
+
+    def _do(self, what: str) -> None:
+        if what == "features":
+            self._compute_features()
+        elif what == "occluder":
+            self._sort_features(keep_selection=True)
+        elif what == "view":
+            self._update_view()
+        else:
+            self._update_sandbox()
+
+    def _flush(self) -> None:
+        with self._lock:
+            self._analysing = False
+            pending, self._pending = self._pending, []
+            for what in ("features", "occluder", "view", "sandbox"):
+                if what in pending:
+                    self._do(what)
+            if pending and self.message.startswith("Analysing"):
+                self.message = ""
+
+    # ------------------------------------------------------------------ features, occlusion, prediction
+    def _compute_features(self) -> None:
+        """Flood fill the relevance with the current settings, then number by importance."""
+        self._raw = features.find_features(self.relevance, threshold=self.threshold, distance=self.distance,
+                                           min_size=self.min_size)
+        self._order = list(range(len(self._raw)))
+        self._sort_features(keep_selection=False)
+
+    def _sort_features(self, keep_selection: bool) -> None:
+        """Occlude each feature alone (one batch) and number them by the drop of p(target) (seed §3.5.2)."""
+        raw_selected = [self._order[i] for i in self.occluded] if keep_selection else []
+        kw = self.occluder_options
+        x0 = self.input[0].to(model_device(self.model))  # occlusion runs where the model runs
+        if self._raw:
+            singles = features.Occluder(x0, self._raw, **kw)([[k] for k in range(len(self._raw))])
+            p = features.class_probs(self.model, singles)[:, self.target].cpu()
+            drops = float(self.base_probs[self.target]) - p
+        else:
+            drops = torch.zeros(0)
+        self._order = sorted(range(len(self._raw)), key=lambda k: (-float(drops[k]), k))
+        self.features = [self._raw[k] for k in self._order]
+        self.drops = drops[self._order] if len(self._raw) else drops
+        self._occluder = features.Occluder(x0, self.features, **kw)
+        self.analysis = None
+        position = {raw: i for i, raw in enumerate(self._order)}
+        self._internal = True
+        try:
+            self.occluded = sorted(position[r] for r in raw_selected)
+        finally:
+            self._internal = False
+        self._data = self._payload()
+        self._analysis = {}
+        self._update_view()
+
+    @property
+    def occluder_options(self) -> dict:
+        """The keyword options of :class:`xai_widgets.features.Occluder` the widget uses."""
+        return {"mode": self.mode, "patch": self.patch, "seed": self.seed, "value_range": self.value_range}
+
+    def occluded_image(self, occluded: Sequence[int] | None = None) -> torch.Tensor:
+        """C x H x W model input (on the model's device) with the features ``occluded`` (default: the
+        current ones) occluded."""
+        return self._occluder([self.occluded if occluded is None else occluded])[0]
+
+    def _update_view(self) -> None:
+        img = self.occluded_image()
+        self.probs = features.class_probs(self.model, img[None])[0].cpu()
+        self._view = {"image": wire.encode(self._pixels(img), "uint8"), "occluded": list(self.occluded),
+                      **self._prediction(self.probs)}
+
+    def _prediction(self, probs: torch.Tensor) -> dict:
+        top = torch.topk(probs, min(TOP, probs.shape[0]))
+        return {"top5": [[int(k), float(p)] for p, k in zip(top.values, top.indices)],
+                "target_prob": float(probs[self.target]), "top1": int(probs.argmax())}
+
+    def _pixels(self, x: torch.Tensor) -> np.ndarray:
+        return _uint8(x, self._lo, self._hi)
+
+    # ------------------------------------------------------------------ sandbox
+    def painted(self) -> np.ndarray:
+        """H x W bool: the sandbox's painted region."""
+        H, W = self.input.shape[-2:]
+        if not self.sandbox_mask:
+            return np.zeros((H, W), dtype=bool)
+        return np.frombuffer(self.sandbox_mask, dtype=np.uint8).reshape(H, W) != 0
+
+    def paint(self, mask) -> None:
+        """Set the sandbox's painted region from an H x W array (nonzero = painted)."""
+        m = np.asarray(mask.detach().cpu() if isinstance(mask, torch.Tensor) else mask)
+        H, W = self.input.shape[-2:]
+        if m.shape != (H, W):
+            raise ValueError(f"the painted mask must be H x W = ({H}, {W}), got {m.shape}")
+        self.sandbox_mask = (m != 0).astype(np.uint8).tobytes()
+
+    def sandbox_image(self) -> torch.Tensor:
+        """C x H x W model input (on the model's device) perturbed where painted
+        (:func:`xai_widgets.features.perturb_region`)."""
+        painted = self.painted()
+        x = self.input[0].to(model_device(self.model))
+        return features.perturb_region(x, painted, kind=self.sandbox_kind) if painted.any() else x.clone()
+
+    def _update_sandbox(self) -> None:
+        img = self.sandbox_image()
+        self.sandbox_probs = features.class_probs(self.model, img[None])[0].cpu()
+        self._sandbox = {"image": wire.encode(self._pixels(img), "uint8"), "kind": self.sandbox_kind,
+                         "painted": float(self.painted().mean()), **self._prediction(self.sandbox_probs)}
+
+    # ------------------------------------------------------------------ analysis
+    def analyse(self, *, background: bool = False, max_sets: int | None = None):
+        """Run the seed's four metrics (:func:`xai_widgets.features.analyse`) on the current features.
+
+        In the calling cell with a progress bar (returns the :class:`~xai_widgets.features.Analysis`,
+        also kept in ``w.analysis``), or, from the widget's button, in the background.
+        """
+        if not self.features:
+            raise ValueError("there are no features to analyse: lower the threshold or the minimum size")
+        budget = self.max_sets if max_sets is None else max_sets
+        snapshot = list(self.features)
+
+        def work(progress, cancel):
+            with self._lock:
+                self._analysing = True
+            try:
+                result = features.analyse(self.model, self.input[0], snapshot, target=self.target, max_sets=budget,
+                                          progress=progress, cancel=cancel, **self.occluder_options)
+                self.analysis = result
+                self._analysis = self._analysis_payload(result)
+                return result
+            finally:
+                self._flush()
+
+        return self._run_task("analyse", work, background=background)
+
+    def _analysis_payload(self, a: features.Analysis) -> dict:
+        findings = []
+        within = "" if a.exhaustive else f" within {a.evaluated} forward passes"
+        missing = {"smallest_flip": f"no set of features changes the top-1{within}",
+                   "smallest_keep": f"no kept set keeps the prediction{within}"}
+        for kind, f in zip(KIND_TITLES, a.findings):
+            entry = {"kind": kind, "title": KIND_TITLES[kind][0]}
+            if f is None:
+                entry["missing"] = missing[kind]
+            else:
+                entry.update(occluded=list(f.occluded), kept=list(f.kept),
+                             image=wire.encode(self._pixels(f.image), "uint8"), target_prob=f.target_prob,
+                             change=f.change, top1=f.top1, exhaustive=f.exhaustive)
+            findings.append(entry)
+        return {"findings": findings, "evaluated": a.evaluated, "exhaustive": a.exhaustive,
+                "base_prob": float(a.base_probs[a.target]), "notes": list(a.notes)}
+
+    def _on_custom_msg(self, widget, content, buffers):
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "cancel":
+            self.cancel()
+        elif kind == "analyse":
+            if self.busy:
+                self.message = "An analysis is already running."
+            elif not self.features:
+                self.message = "There are no features to analyse: lower the threshold or the minimum size."
+            else:
+                self.analyse(background=True)
+        else:
+            super()._on_custom_msg(widget, content, buffers)
+
+    # ------------------------------------------------------------------ what the browser gets
+    def _payload(self) -> dict:
+        H, W = self.input.shape[-2:]
+        n = len(self.features)
+        labels = features.label_map(self.features, (H, W))
+        rel_max = float(np.abs(self.relevance).max()) or 1.0
+        positive = float(self.relevance[self.relevance > 0].sum())
+        colours = palette(n)
+        info = []
+        for k, f in enumerate(self.features):
+            centre = f.mean(axis=0)
+            anchor = f[np.argmin(((f - centre) ** 2).sum(axis=1))]  # a pixel of the feature near its centre
+            info.append({"size": int(len(f)), "relevance": float(self.relevance[f[:, 0], f[:, 1]].sum()),
+                         "drop": float(self.drops[k]), "anchor": [int(anchor[0]), int(anchor[1])],
+                         "bbox": [int(f[:, 0].min()), int(f[:, 1].min()), int(f[:, 0].max()) + 1,
+                                  int(f[:, 1].max()) + 1], "color": list(colours[k])})
+        return {
+            "H": int(H), "W": int(W),
+            "image": wire.encode(self._pixels(self.input[0]), "uint8"),
+            "relevance": wire.encode(torch.from_numpy(self.relevance / rel_max), "float16"),
+            "rel_max": rel_max,
+            "rel_scale": self.relevance_scale(),
+            "tau": self.threshold * positive / (H * W),
+            "labels": wire.encode(labels.astype(np.uint8) if n < 256 else labels.astype(np.float32),
+                                  "uint8" if n < 256 else "float32"),
+            "features": info,
+            "classes": self.classes,
+            "target": self.target,
+            "method": self.method,
+            "base": self._prediction(self.base_probs),
+            "base_probs": [float(p) for p in self.base_probs],
+        }
+
+    def relevance_scale(self) -> float:
+        """The relevance panel's colour scale: +-(99th percentile of |r|), larger values saturate
+        (as Captum's visualisations clip outliers); the maximum when that percentile is 0."""
+        a = np.abs(self.relevance)
+        return float(np.percentile(a, 99)) or float(a.max()) or 1.0
+
+    # ------------------------------------------------------------------ static figure
+    def render_png(self, panel: int | None = None) -> Image.Image:
+        """The explorer's view as a PIL image: numbered features, relevance, occluded image and
+        top-5; the analysis and the sandbox when they have results."""
+        side = max(96, panel or self.size)
+        H, W = self.input.shape[-2:]
+        fnt = render.font(max(11, side // 18))
+        small = render.font(max(10, side // 22))
+
+        def big(arr):
+            return Image.fromarray(arr).resize((side, round(side * H / W)), Image.NEAREST)
+
+        base = self._pixels(self.input[0]).astype(np.float32)
+        labels = features.label_map(self.features, (H, W))
+        colours = np.array([(0, 0, 0)] + palette(len(self.features)), dtype=np.float32)
+        a = np.where(labels > 0, self.opacity, 0.0)[..., None]
+        feat = big((base * (1 - a) + colours[labels] * a).round().clip(0, 255).astype(np.uint8))
+        draw = ImageDraw.Draw(feat)
+        for k, f in enumerate(self.features):
+            centre = f.mean(axis=0)
+            r, c = f[np.argmin(((f - centre) ** 2).sum(axis=1))]
+            draw.text(((c + 0.5) * side / W, (r + 0.5) * feat.size[1] / H), str(k + 1), fill=(255, 255, 255),
+                      font=fnt, anchor="mm", stroke_width=2, stroke_fill=(0, 0, 0))
+        m = self.relevance_scale()
+        rel = big(colormaps.apply(self.relevance, "diverging", -m, m))
+        occ = big(self._pixels(self.occluded_image()))
+        rows = [([feat, rel, occ], [f"{len(self.features)} features", f"relevance ({self.method})",
+                                    f"occluded: {', '.join(str(i + 1) for i in self.occluded) or 'none'}"],
+                 self._top5_lines(self.probs, "occluded"))]
+        if self.analysis is not None:
+            thumbs, titles = [], []
+            for kind, f in zip(KIND_TITLES, self.analysis.findings):
+                blank = Image.new("RGB", feat.size, render.BACKGROUND)
+                thumbs.append(big(self._pixels(f.image)) if f is not None else blank)
+                occluded = "none found" if f is None else ", ".join(str(i + 1) for i in f.occluded) or "nothing"
+                titles.append(f"{KIND_TITLES[kind][1]}: occlude {occluded}")
+            rows.append((thumbs, titles, []))
+        if self.painted().any():
+            painted = self.painted()[..., None]
+            tint = (base * (1 - 0.5 * painted) + np.array([255, 0, 255]) * 0.5 * painted).round().astype(np.uint8)
+            panels = [big(tint), big(self._pixels(self.sandbox_image()))]
+            rows.append((panels, ["painted", f"perturbed ({self.sandbox_kind})"],
+                         self._top5_lines(self.sandbox_probs, "sandbox")))
+        gap = 10
+        text_w = int(side * 1.2)
+        width = gap + max(len(p) * (side + gap) + (text_w if t else 0) for p, _, t in rows)
+        heights = [fnt.size + 2 * gap + max(p.size[1] for p in panels) for panels, _, _ in rows]
+        fig = Image.new("RGB", (width, sum(heights) + gap), render.BACKGROUND)
+        d = ImageDraw.Draw(fig)
+        y = gap
+        for (panels, titles, text), h in zip(rows, heights):
+            for j, (p, t) in enumerate(zip(panels, titles)):
+                x = gap + j * (side + gap)
+                d.text((x + side // 2, y), t, fill=render.TEXT, font=small, anchor="ma")
+                fig.paste(p, (x, y + fnt.size + gap))
+            x = gap + len(panels) * (side + gap)
+            for i, line in enumerate(text):
+                d.text((x, y + i * (small.size + 6)), line, fill=render.TEXT, font=small)
+            y += h
+        return fig
+
+    def _top5_lines(self, probs: torch.Tensor, what: str) -> list[str]:
+        top = torch.topk(probs, min(TOP, probs.shape[0]))
+        lines = [f"top-5 ({what}), was:"]
+        for p, k in zip(top.values, top.indices):
+            before = 100 * float(self.base_probs[int(k)])
+            lines.append(f"{self.classes[int(k)]}: {100 * float(p):.1f}%  ({before:.1f}%)")
+        return lines
+
+    def __repr__(self) -> str:
+        return (f"OcclusionExplorer({len(self.features)} features from {self.method!r}, "
+                f"target {self.classes[self.target]!r}, occluded {[i + 1 for i in self.occluded]})")
