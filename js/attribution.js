@@ -14,11 +14,12 @@
 // targets, contrasts, positions, view, opacity, size, progress, message.
 import { decode, bytesOf } from "./lib/tensor.js";
 import { makeLut, lutIndex, drawColorbar } from "./lib/colormap.js";
-import { elem, widgetRoot, lifecycle, getNum, hintLine, statusBoxes } from "./lib/dom.js";
+import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
+import { progressControl } from "./lib/controls.js";
 import { widgetStyle } from "./lib/style.js";
 import { clampInt, displaySize } from "./lib/panels.js";
 import { fmtNumber } from "./lib/chart.js";
-import { frameQueue, listenMoves, firstPaintMarker } from "./lib/hover.js";
+import { frameQueue, listenMoves } from "./lib/hover.js";
 import { greyed, alphaTable, shadeSigned, fmtSigned } from "./lib/diverging.js";
 
 const CLASS_A = "#0072b2"; // Okabe-Ito blue: the explained class
@@ -117,13 +118,8 @@ function load(rawImages, rawProbs, rawMaps) {
 }
 
 function render({ model, el }) {
-  const life = lifecycle(model);
-  const { listen, onModel } = life;
-  const root = widgetRoot("xw-attribution", STYLE);
-  root.tabIndex = 0;
-  root.setAttribute("aria-label", "attribution explorer: arrow keys move between cells, sliders and classes");
-  const status = statusBoxes(model);
-  const markPainted = firstPaintMarker(el);
+  const { life, listen, onModel, root, status, markPainted } = widgetShell(
+    model, el, "xw-attribution", STYLE, "attribution explorer: arrow keys move between cells, sliders and classes");
   const frames = frameQueue();
   life.add(() => frames.dispose());
 
@@ -143,15 +139,11 @@ function render({ model, el }) {
   const contrastBox = Object.assign(elem("input", "xw-contrast"), { type: "checkbox" });
   contrastLabel.title = "when on, clicking a class picks it as the contrast class B (same as Shift-click)";
   contrastLabel.append(contrastBox, document.createTextNode("click picks contrast B"));
-  const progressBox = elem("span", "xw-progress");
-  const progressBar = elem("progress");
-  const progressText = elem("span", "xw-sub");
-  const cancelButton = elem("button", "xw-cancel", "Cancel");
-  cancelButton.type = "button";
-  progressBox.append(progressBar, progressText, cancelButton);
-  progressBox.hidden = true;
+  const progress = progressControl(model, listen, (p) => (p.total
+    ? `${p.task}: ${Math.floor((100 * (Number(p.done) || 0)) / Number(p.total))}%`
+    : String(p.task || "")));
   const sizeNote = elem("span", "xw-sub xw-bytes");
-  header.append(viewLabel, opLabel, contrastLabel, sizeNote, progressBox);
+  header.append(viewLabel, opLabel, contrastLabel, sizeNote, progress.box);
   const scroll = elem("div", "xw-scroll");
   const grid = elem("div", "xw-grid");
   scroll.appendChild(grid);
@@ -487,18 +479,7 @@ function render({ model, el }) {
     opInput.disabled = view() === "side";
     contrastBox.checked = contrastMode;
     contrastLabel.classList.toggle("xw-contrast-on", contrastMode);
-    const p = model.get("progress") || {};
-    progressBox.hidden = !p.running;
-    if (p.running) {
-      if (p.total) {
-        progressBar.max = Number(p.total);
-        progressBar.value = Number(p.done) || 0;
-        progressText.textContent = `${p.task}: ${Math.floor((100 * (Number(p.done) || 0)) / Number(p.total))}%`;
-      } else {
-        progressBar.removeAttribute("value");
-        progressText.textContent = String(p.task || "");
-      }
-    }
+    progress.sync();
   }
 
   // ------------------------------------------------------------ probe and readout
@@ -743,7 +724,6 @@ function render({ model, el }) {
     contrastMode = contrastBox.checked;
     syncControls();
   });
-  listen(cancelButton, "click", () => model.send({ type: "cancel" }));
 
   function refreshAll() {
     build();
@@ -778,10 +758,8 @@ function render({ model, el }) {
     syncControls();
     classesChanged();
   });
-  onModel("change:message", status.syncMessage);
 
   loadLut();
-  status.syncMessage();
   refreshAll();
 
   return () => {

@@ -10,10 +10,11 @@
 // back_filter, zoom, pattern, opacity, size.
 import { decode, bytesOf } from "./lib/tensor.js";
 import { makeLut, drawColorbar } from "./lib/colormap.js";
-import { elem, widgetRoot, lifecycle, getNum, hintLine, statusBoxes } from "./lib/dom.js";
+import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
+import { colorLegend, progressControl } from "./lib/controls.js";
 import { widgetStyle } from "./lib/style.js";
 import { clampInt, scaledImage, makePanel, drawBase, drawOverlay } from "./lib/panels.js";
-import { frameQueue, listenMoves, firstPaintMarker } from "./lib/hover.js";
+import { frameQueue, listenMoves } from "./lib/hover.js";
 import { normaliseInto, channelStats } from "./lib/normalise.js";
 import { tileGeometry, tileAt, tileCanvas, drawTiles, tileRect } from "./lib/tiles.js";
 
@@ -113,14 +114,10 @@ function loadStack(payload, lead) {
 }
 
 function render({ model, el }) {
-  const life = lifecycle(model);
-  const { listen, onModel } = life;
-  const root = widgetRoot("xw-channel-grid", STYLE);
-  root.tabIndex = 0;
+  const { life, listen, onModel, root, status, markPainted } = widgetShell(
+    model, el, "xw-channel-grid", STYLE,
+    "channel grid: arrows move the unit, u/o change layer, z zoom, b back view, t/T gamma/boost");
   root.setAttribute("role", "application");
-  root.setAttribute("aria-label", "channel grid: arrows move the unit, u/o change layer, z zoom, b back view, t/T gamma/boost");
-  const markPainted = firstPaintMarker(el);
-  const status = statusBoxes(model);
 
   // ------------------------------------------------------------ controls
   const header = elem("div", "xw-header");
@@ -155,12 +152,8 @@ function render({ model, el }) {
   const scanButton = elem("button", "xw-scan", "Scan dataset");
   const visButton = elem("button", "xw-vis-unit", "What does this unit want to see?");
   const visAllButton = elem("button", "xw-vis-all", "… every unit");
-  const progressBox = elem("span", "xw-progress");
-  const progressBar = elem("progress");
-  const progressText = elem("span", "xw-sub");
-  const cancelButton = elem("button", "xw-cancel", "Cancel");
-  progressBox.append(progressBar, progressText, cancelButton);
-  actions.append(scanButton, visButton, visAllButton, progressBox);
+  const progress = progressControl(model, listen);
+  actions.append(scanButton, visButton, visAllButton, progress.box);
 
   // ------------------------------------------------------------ body
   const layerList = elem("div", "xw-layers");
@@ -168,13 +161,9 @@ function render({ model, el }) {
   const middle = elem("div", "xw-middle");
   const strip = elem("div", "xw-strip");
   const gridWrap = elem("div", "xw-gridwrap");
-  const legend = elem("div", "xw-legend");
-  const colorbar = elem("canvas", "xw-colorbar");
-  const ticks = elem("div", "xw-ticks");
-  const [tickLo, tickMid, tickHi] = ["lo", "mid", "hi"].map((k) => elem("span", `xw-tick xw-tick-${k}`));
-  ticks.append(tickLo, tickMid, tickHi);
+  const { legend, colorbar, tickLo, tickMid, tickHi } = colorLegend();
   const legendCaption = elem("div", "xw-legend-caption");
-  legend.append(colorbar, ticks, legendCaption);
+  legend.append(legendCaption);
   middle.append(strip, gridWrap, legend);
 
   const side = elem("div", "xw-side");
@@ -569,16 +558,7 @@ function render({ model, el }) {
     opInput.value = String(num("opacity", 0.6));
     for (const b of layerList.children) b.setAttribute("aria-current", String(b.dataset.layer === model.get("layer")));
     for (const b of strip.children) b.setAttribute("aria-current", String(Number(b.dataset.image) === currentImage()));
-    const p = model.get("progress") || {};
-    const running = !!p.running;
-    progressBox.hidden = !running;
-    if (running) {
-      if (p.total) {
-        progressBar.max = Number(p.total);
-        progressBar.value = Number(p.done) || 0;
-      } else progressBar.removeAttribute("value");
-      progressText.textContent = `${p.task}: ${p.done}${p.total ? ` / ${p.total}` : ""}`;
-    }
+    const running = progress.sync();
     scanButton.disabled = running || !model.get("_can_scan");
     scanButton.title = model.get("_can_scan") ? "top-k patches and unit statistics over the dataset" : "pass dataset= to ChannelGrid to scan";
     visButton.disabled = running;
@@ -670,7 +650,6 @@ function render({ model, el }) {
   listen(scanButton, "click", () => model.send({ type: "scan" }));
   listen(visButton, "click", () => model.send({ type: "visualise", channels: "selected" }));
   listen(visAllButton, "click", () => model.send({ type: "visualise", channels: "all" }));
-  listen(cancelButton, "click", () => model.send({ type: "cancel" }));
 
   function setBack(mode, filter) {
     model.set("back_mode", mode);
@@ -761,10 +740,8 @@ function render({ model, el }) {
     loadLuts();
     redraw();
   });
-  onModel("change:message", status.syncMessage);
 
   loadLuts();
-  status.syncMessage();
   loadAll();
 
   return () => {

@@ -11,9 +11,8 @@
 //
 // Synced traits (xai_widgets/widgets/metrics_chart.py): _chart, size, message.
 import { LineChart, CHART_STYLE, fmtNumber } from "./lib/chart.js";
-import { elem, widgetRoot, lifecycle, getNum, hintLine, statusBoxes } from "./lib/dom.js";
+import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
 import { widgetStyle } from "./lib/style.js";
-import { firstPaintMarker } from "./lib/hover.js";
 
 const CURSOR = "rgba(128,128,128,0.55)";
 
@@ -73,13 +72,8 @@ function swatch(color, dash) {
 }
 
 function render({ model, el }) {
-  const life = lifecycle(model);
-  const { listen, onModel } = life;
-  const root = widgetRoot("xw-metrics", STYLE);
-  root.tabIndex = 0;
-  root.setAttribute("aria-label", "metrics chart: left/right arrows read the values at each point");
-  const status = statusBoxes(model);
-  const markPainted = firstPaintMarker(el);
+  const { life, listen, onModel, root, status, markPainted } = widgetShell(
+    model, el, "xw-metrics", STYLE, "metrics chart: left/right arrows read the values at each point");
   const body = elem("div", "xw-panels");
   const hint = hintLine([["", "Hover a chart, or "], ["kbd", "←"], ["", "/"], ["kbd", "→"], ["", " to read every method's value at one point."]]);
   root.append(body, status.readout, hint, status.errorBox, status.messageBox);
@@ -182,8 +176,6 @@ function render({ model, el }) {
 
   onModel("change:_chart", build);
   onModel("change:size", build);
-  onModel("change:message", status.syncMessage);
-  status.syncMessage();
   build();
 
   return () => {

@@ -11,10 +11,11 @@
 // sandbox_kind, brush, tab, size, progress, message.
 import { decode, bytesOf } from "./lib/tensor.js";
 import { makeLut, drawColorbar } from "./lib/colormap.js";
-import { elem, widgetRoot, lifecycle, getNum, hintLine, statusBoxes } from "./lib/dom.js";
+import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
+import { colorLegend, progressControl } from "./lib/controls.js";
 import { widgetStyle } from "./lib/style.js";
 import { clampInt } from "./lib/panels.js";
-import { frameQueue, firstPaintMarker } from "./lib/hover.js";
+import { frameQueue } from "./lib/hover.js";
 import { fmtNumber } from "./lib/chart.js";
 
 const HOVER = [255, 0, 0]; // the seed highlights a hovered feature's pixels in red (L1662)
@@ -130,13 +131,8 @@ const points = (d) => `${d >= 0 ? "−" : "+"}${Math.abs(100 * d).toFixed(1)} pt
 const numbers = (ids) => (ids.length ? ids.map((i) => i + 1).join(", ") : "none");
 
 function render({ model, el }) {
-  const life = lifecycle(model);
-  const { listen, onModel } = life;
-  const root = widgetRoot("xw-occlusion", STYLE);
-  root.tabIndex = 0;
-  root.setAttribute("aria-label", "feature occlusion: number keys toggle features, arrows move the highlight");
-  const status = statusBoxes(model);
-  const markPainted = firstPaintMarker(el);
+  const { life, listen, onModel, root, status, markPainted } = widgetShell(
+    model, el, "xw-occlusion", STYLE, "feature occlusion: number keys toggle features, arrows move the highlight");
   const hoverQueue = frameQueue();
   const paintQueue = frameQueue();
   life.add(() => {
@@ -198,13 +194,8 @@ function render({ model, el }) {
   const relCol = elem("div", "xw-col");
   const relCaption = elem("div", "xw-caption");
   const relBox = elem("div");
-  const legend = elem("div", "xw-legend");
-  const colorbar = elem("canvas", "xw-colorbar");
-  const ticks = elem("div", "xw-ticks");
-  const [tickLo, tickMid, tickHi] = ["lo", "mid", "hi"].map((k) => elem("span", `xw-tick xw-tick-${k}`));
-  ticks.append(tickLo, tickMid, tickHi);
+  const { legend, colorbar, tickLo, tickMid, tickHi } = colorLegend();
   const legendCaption = elem("div", "xw-sub");
-  legend.append(colorbar, ticks);
   relCol.append(relCaption, relBox, legend, legendCaption);
   const occCol = elem("div", "xw-col");
   const occCaption = elem("div", "xw-caption");
@@ -229,12 +220,8 @@ function render({ model, el }) {
   const anaHead = elem("div", "xw-header");
   const analyseButton = Object.assign(elem("button", "xw-analyse", "Analyse"), { type: "button" });
   analyseButton.title = "find the most important feature, the smallest sets that keep or flip the prediction, and the largest change";
-  const progressBox = elem("span", "xw-progress");
-  const progressBar = elem("progress");
-  const progressText = elem("span", "xw-sub");
-  const cancelButton = Object.assign(elem("button", "xw-cancel", "Cancel"), { type: "button" });
-  progressBox.append(progressBar, progressText, cancelButton);
-  anaHead.append(analyseButton, progressBox);
+  const progress = progressControl(model, listen, (p) => `${p.task}: ${p.done}${p.total ? ` / ${p.total}` : ""} sets`);
+  anaHead.append(analyseButton, progress.box);
   const findings = elem("div", "xw-findings");
   const anaSub = elem("div", "xw-sub");
   anaCol.append(anaHead, findings, anaSub);
@@ -571,17 +558,9 @@ function render({ model, el }) {
     patchSelect.value = String(patch);
     patchLabel.hidden = model.get("mode") !== "pixelate";
     kindSelect.value = model.get("sandbox_kind");
-    const p = model.get("progress") || {};
-    progressBox.hidden = !p.running;
-    analyseButton.disabled = !!p.running || !D || D.n === 0;
+    const running = progress.sync();
+    analyseButton.disabled = running || !D || D.n === 0;
     allButton.disabled = noneButton.disabled = !D || D.n === 0;
-    if (p.running) {
-      if (p.total) {
-        progressBar.max = Number(p.total);
-        progressBar.value = Number(p.done) || 0;
-      } else progressBar.removeAttribute("value");
-      progressText.textContent = `${p.task}: ${p.done}${p.total ? ` / ${p.total}` : ""} sets`;
-    }
     if (D) {
       note.textContent = `Relevance from ${D.method}. Features are the pixels the network found relevant, grouped into islands; `
         + "they need not be parts a person would name. Toggling one occludes it and re-runs the model.";
@@ -655,7 +634,6 @@ function render({ model, el }) {
     if (card && card.dataset.occluded) setTrait("occluded", JSON.parse(card.dataset.occluded));
   });
   listen(analyseButton, "click", () => model.send({ type: "analyse" }));
-  listen(cancelButton, "click", () => model.send({ type: "cancel" }));
   for (const [c, name, parse] of [[thr, "threshold", Number], [dist, "distance", Number], [minSize, "min_size", (v) => Math.round(Number(v))],
     [brush, "brush", (v) => Math.round(Number(v))]]) {
     listen(c.input, "input", () => {
@@ -783,10 +761,8 @@ function render({ model, el }) {
     onModel(`change:${name}`, syncControls);
   }
   onModel("change:brush", drawPaint);
-  onModel("change:message", status.syncMessage);
 
   diverging = makeLut((model.get("_colormaps") || {}).diverging);
-  status.syncMessage();
   refreshAll();
 
   return () => {

@@ -8,11 +8,11 @@
 // step, overlay, opacity, pixel, sm_step, target, size.
 import { decode, bytesOf } from "./lib/tensor.js";
 import { makeLut, drawColorbar } from "./lib/colormap.js";
-import { elem, widgetRoot, lifecycle, getNum, hintLine, statusBoxes } from "./lib/dom.js";
+import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
+import { colorLegend, progressControl } from "./lib/controls.js";
 import { widgetStyle } from "./lib/style.js";
 import { clampInt, scaledImage, makePanel, drawBase } from "./lib/panels.js";
 import { LineChart, CHART_STYLE, fmtNumber } from "./lib/chart.js";
-import { firstPaintMarker } from "./lib/hover.js";
 
 const SELF = "#0072b2"; // Okabe-Ito blue: the self class
 const OTHER = "#d55e00"; // vermillion: the other class
@@ -90,13 +90,8 @@ function loadStack(p) {
 }
 
 function render({ model, el }) {
-  const life = lifecycle(model);
-  const { listen, onModel } = life;
-  const root = widgetRoot("xw-path-morph", STYLE);
-  root.tabIndex = 0;
-  root.setAttribute("aria-label", "path morph: left/right arrows step along the path, space plays");
-  const status = statusBoxes(model);
-  const markPainted = firstPaintMarker(el);
+  const { life, listen, onModel, root, status, markPainted } = widgetShell(
+    model, el, "xw-path-morph", STYLE, "path morph: left/right arrows step along the path, space plays");
 
   // ------------------------------------------------------------ controls
   const header = elem("div", "xw-header");
@@ -107,19 +102,11 @@ function render({ model, el }) {
   const opLabel = elem("label", null, "opacity");
   const opInput = Object.assign(elem("input", "xw-opacity"), { type: "range", min: "0", max: "1", step: "0.05" });
   opLabel.appendChild(opInput);
-  const legend = elem("div", "xw-legend");
-  const colorbar = elem("canvas", "xw-colorbar");
-  const ticks = elem("div", "xw-ticks");
-  const [tickLo, tickMid, tickHi] = ["lo", "mid", "hi"].map((k) => elem("span", `xw-tick xw-tick-${k}`));
-  ticks.append(tickLo, tickMid, tickHi);
+  const { legend, colorbar, ticks, tickLo, tickMid, tickHi } = colorLegend();
   const legendCaption = elem("div", "xw-sub");
-  legend.append(colorbar, ticks, legendCaption);
-  const progressBox = elem("span", "xw-progress");
-  const progressBar = elem("progress");
-  const progressText = elem("span", "xw-sub");
-  const cancelButton = elem("button", "xw-cancel", "Cancel");
-  progressBox.append(progressBar, progressText, cancelButton);
-  header.append(ovLabel, opLabel, legend, progressBox);
+  legend.append(legendCaption);
+  const progress = progressControl(model, listen);
+  header.append(ovLabel, opLabel, legend, progress.box);
 
   // endpoints and the red/blue maps
   const endRow = elem("div", "xw-row xw-endpoints");
@@ -470,15 +457,7 @@ function render({ model, el }) {
   function syncControls() {
     ovSelect.value = model.get("overlay");
     opInput.value = String(num("opacity", 0.6));
-    const p = model.get("progress") || {};
-    progressBox.hidden = !p.running;
-    if (p.running) {
-      if (p.total) {
-        progressBar.max = Number(p.total);
-        progressBar.value = Number(p.done) || 0;
-      } else progressBar.removeAttribute("value");
-      progressText.textContent = `${p.task}: ${p.done}${p.total ? ` / ${p.total}` : ""}`;
-    }
+    progress.sync();
     playButton.textContent = playing ? "❚❚ pause" : "▶ play";
     if (M) {
       const sum = M.summary || {};
@@ -554,7 +533,6 @@ function render({ model, el }) {
   listen(opInput, "change", () => setTrait("opacity", Number(opInput.value)));
   listen(smSlider, "input", () => model.set("sm_step", Number(smSlider.value)));
   listen(smSlider, "change", () => setTrait("sm_step", Number(smSlider.value)));
-  listen(cancelButton, "click", () => model.send({ type: "cancel" }));
   listen(root, "keydown", (ev) => {
     if (ev.altKey || ev.ctrlKey || ev.metaKey || !M || ev.target.tagName === "INPUT" || ev.target.tagName === "SELECT") return;
     const keys = { ArrowLeft: step() - 1, ArrowRight: step() + 1, Home: 0, End: M.n - 1 };
@@ -583,10 +561,8 @@ function render({ model, el }) {
   });
   onModel("change:sm_step", drawReplay);
   onModel("change:progress", syncControls);
-  onModel("change:message", status.syncMessage);
 
   loadLut();
-  status.syncMessage();
   refreshAll();
 
   return () => {

@@ -13,11 +13,11 @@
 import { decode, bytesOf } from "./lib/tensor.js";
 import { DotArena, arenaBytes } from "./lib/simdot.js";
 import { loadFactors, fillFactorPixels } from "./lib/factors.js";
-import { elem, widgetRoot, lifecycle, getNum, hintLine, statusBoxes } from "./lib/dom.js";
+import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
 import { headerControls, bindControls, loadColormap, vrangeOf, setTicks } from "./lib/controls.js";
 import { widgetStyle } from "./lib/style.js";
 import { clampInt, displaySize, scaledImage, makePanel, drawBase, drawOverlay, outlineCell } from "./lib/panels.js";
-import { frameQueue, listenMoves, isPanel, leavesPanels, dispatchPaint, firstPaintMarker, pinKeys } from "./lib/hover.js";
+import { frameQueue, listenMoves, isPanel, leavesPanels, dispatchPaint, pinKeys } from "./lib/hover.js";
 
 const STYLE = widgetStyle(
   ".xw-similarity",
@@ -175,12 +175,9 @@ function computeSims(D, q) {
 }
 
 function render({ model, el }) {
-  const life = lifecycle(model);
-  const { listen, onModel } = life;
+  const { life, listen, onModel, root, status, markPainted } = widgetShell(model, el, "xw-similarity", STYLE);
 
   // ------------------------------------------------------------------ DOM
-  const root = widgetRoot("xw-similarity", STYLE);
-
   const header = elem("div", "xw-header");
   const controls = headerControls(true);
   const { opInput } = controls;
@@ -215,7 +212,6 @@ function render({ model, el }) {
   grid.setAttribute("role", "application");
   grid.setAttribute("aria-label", "similarity grid");
   grid.setAttribute("data-lm-suppress-shortcuts", "true");
-  const status = statusBoxes(model);
   root.append(header, factorBar, hint, grid, status.readout, status.errorBox, status.messageBox);
   el.appendChild(root);
 
@@ -227,7 +223,6 @@ function render({ model, el }) {
   let hover = null; // internal cell under the pointer (same shape) or null
   let factors = null; // loadFactors() result + tints: one small canvas per image (the factor row's tint)
   let lut = null;
-  const markPainted = firstPaintMarker(el);
 
   function toExternal(q) {
     return q && D ? { image: q.image, layer: D.layers[q.layer].name, row: q.row, col: q.col } : null;
@@ -570,11 +565,9 @@ function render({ model, el }) {
     paint();
   });
   onModel("change:vrange", () => paint());
-  onModel("change:message", status.syncMessage);
 
   updateLut();
   syncControls();
-  status.syncMessage();
   rebuild(model.get("_factors"));
 
   return () => {

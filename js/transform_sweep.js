@@ -12,11 +12,11 @@
 import { decode, bytesOf } from "./lib/tensor.js";
 import { DotArena, arenaBytes } from "./lib/simdot.js";
 import { LineChart, CHART_STYLE, fmtNumber } from "./lib/chart.js";
-import { elem, widgetRoot, lifecycle, getNum, hintLine, statusBoxes } from "./lib/dom.js";
+import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
 import { headerControls, bindControls, loadColormap, vrangeOf, setTicks } from "./lib/controls.js";
 import { widgetStyle } from "./lib/style.js";
 import { clampInt, displaySize, scaledImage, makePanel, drawBase, drawOverlay, outlineCell } from "./lib/panels.js";
-import { frameQueue, listenMoves, isPanel, leavesPanels, dispatchPaint, firstPaintMarker, pinKeys } from "./lib/hover.js";
+import { frameQueue, listenMoves, isPanel, leavesPanels, dispatchPaint, pinKeys } from "./lib/hover.js";
 
 const STYLE =
   widgetStyle(".xw-sweep", `
@@ -106,11 +106,9 @@ function loadData(raw) {
 }
 
 function render({ model, el }) {
-  const life = lifecycle(model);
-  const { listen, onModel } = life;
+  const { life, listen, onModel, root, status, markPainted } = widgetShell(model, el, "xw-sweep", STYLE);
 
   // ------------------------------------------------------------------ DOM
-  const root = widgetRoot("xw-sweep", STYLE);
   const header = elem("div", "xw-header");
   const caption = elem("span", "xw-caption");
   const controls = headerControls(false);
@@ -133,7 +131,6 @@ function render({ model, el }) {
   const chartKey = elem("div", "xw-chart-key");
   chartKey.append(elem("span", "xw-key-cell", "hovered cell"), elem("span", "xw-key-mean", "mean over all cells"));
   body.append(strip, chart.el, chartKey);
-  const status = statusBoxes(model);
   root.append(header, hint, body, status.readout, status.errorBox, status.messageBox);
   el.appendChild(root);
 
@@ -146,7 +143,6 @@ function render({ model, el }) {
   let pointer = null; // {image, row, col} under the pointer (image 0 = original)
   let curve = [];
   let lut = null;
-  const markPainted = firstPaintMarker(el);
   const same = (a, b) => a === b || (!!a && !!b && a.row === b.row && a.col === b.col);
 
   function validateQuery(q) {
@@ -438,7 +434,6 @@ function render({ model, el }) {
     opInput.value = String(getNum(model, "opacity", 0.7));
     paint();
   });
-  onModel("change:message", status.syncMessage);
 
   const resizeObserver = new ResizeObserver(() => fitColumns());
   resizeObserver.observe(root);
@@ -452,7 +447,6 @@ function render({ model, el }) {
 
   opInput.value = String(getNum(model, "opacity", 0.7));
   updateLut();
-  status.syncMessage();
   rebuild();
 
   return () => {

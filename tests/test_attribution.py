@@ -10,9 +10,8 @@ from torch import nn
 
 import xai_widgets as xw
 from xai_widgets import attribution as A
-from xai_widgets.demo.shapes import make_shapes
 from xai_widgets.tasks import Cancelled
-from toy_models import assert_untouched, snapshot
+from toy_models import assert_untouched, shapes_batch, snapshot
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -21,9 +20,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def shapes():
-    model = xw.demo.shapes_model()
-    x = xw.demo.to_tensor(make_shapes(2, seed=5, size=64).images)
-    return model, x
+    return xw.demo.shapes_model(), shapes_batch(2, seed=5)
 
 
 class SqrtModel(nn.Module):
@@ -336,45 +333,25 @@ def test_sweep_ignored_by_other_methods(shapes):
 # ------------------------------------------------------------------ perturbation delegation
 
 def test_extremal_and_meaningful_delegate(shapes, monkeypatch):
-    from dataclasses import dataclass
-
     from xai_widgets import perturbation
 
     model, x = shapes
     n, areas = 2, [0.1, 0.2, 0.4]
-
-    @dataclass
-    class FakeExtremal:
-        areas: list
-        masks: torch.Tensor
-        scores: torch.Tensor
-        full_score: torch.Tensor
-        best: torch.Tensor
-        perturbed: torch.Tensor
-        objective: torch.Tensor
-        image_scores: torch.Tensor
-
-    @dataclass
-    class FakeMeaningful:
-        mask: torch.Tensor
-        scores: torch.Tensor
-        perturbed: torch.Tensor
-
     seen = {}
 
     def fake_ep(model, inputs, target=None, *, contrast=None, areas=(0.1,), iterations=800, seed=0,
                 progress=None, cancel=None):
         seen.update(target=target, contrast=contrast, areas=areas, iterations=iterations)
         masks = torch.arange(n * len(areas) * 64 * 64, dtype=torch.float32).reshape(n, len(areas), 64, 64)
-        return FakeExtremal(list(areas), masks, torch.rand(n, len(areas)), torch.rand(n),
-                            torch.tensor([1, 2]), torch.rand(n, len(areas), 3, 64, 64), torch.rand(n, len(areas)),
-                            torch.rand(n, len(areas)))
+        return perturbation.Extremal(list(areas), masks, torch.rand(n, len(areas)), torch.rand(n),
+                                     torch.tensor([1, 2]), torch.rand(n, len(areas), 3, 64, 64),
+                                     torch.rand(n, len(areas)), torch.rand(n, len(areas)))
 
     def fake_mp(model, inputs, target=None, *, contrast=None, iterations=300, progress=None, cancel=None):
-        return FakeMeaningful(torch.full((n, 64, 64), 0.25), torch.rand(n), inputs.clone())
+        return perturbation.Meaningful(torch.full((n, 64, 64), 0.25), torch.rand(n), inputs.clone())
 
-    monkeypatch.setattr(perturbation, "extremal_perturbation", fake_ep, raising=False)
-    monkeypatch.setattr(perturbation, "meaningful_perturbation", fake_mp, raising=False)
+    monkeypatch.setattr(perturbation, "extremal_perturbation", fake_ep)
+    monkeypatch.setattr(perturbation, "meaningful_perturbation", fake_mp)
     res = A.attribute(model, x, "extremal_perturbation", target=2, contrast=[0, 1], sweep=True,
                       areas=areas, iterations=5)
     assert seen["target"].tolist() == [2, 2] and seen["contrast"].tolist() == [0, 1]
@@ -496,7 +473,7 @@ def test_resolve_targets(shapes):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_follows_model(exact_float32):
     model = xw.demo.shapes_model("cuda")
-    x = xw.demo.to_tensor(make_shapes(2, seed=5, size=64).images)  # CPU input
+    x = shapes_batch(2, seed=5)  # CPU input
     snap = snapshot(model)
     for name, kw in ALL_FAST:
         res = A.attribute(model, x, name, **kw)

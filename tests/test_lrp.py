@@ -13,17 +13,14 @@ import zennit  # noqa: F401,E402  (the [lrp] extra: installed by scripts/install
 import xai_widgets as xw  # noqa: E402
 from xai_widgets import attribution as A  # noqa: E402
 from xai_widgets import lrp as L  # noqa: E402
-from xai_widgets.demo.shapes import make_shapes  # noqa: E402
-from toy_models import assert_untouched, snapshot  # noqa: E402
+from toy_models import assert_untouched, shapes_batch, snapshot  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def shapes():
-    model = xw.demo.shapes_model()
-    x = xw.demo.to_tensor(make_shapes(4, seed=3, size=64).images)
-    return model, x
+    return xw.demo.shapes_model(), shapes_batch(4, seed=3)
 
 
 class BiasFreeNet(nn.Module):

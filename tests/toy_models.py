@@ -1,8 +1,11 @@
-"""Small models with the traps real models have, and a hygiene check."""
+"""Small models with the traps real models have, a batch of demo images, and a hygiene check."""
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from xai_widgets.demo import to_tensor
+from xai_widgets.demo.shapes import make_shapes
 
 
 class SharedReLUNet(nn.Module):
@@ -33,6 +36,11 @@ class Raises(nn.Module):
 
     def forward(self, x):
         return self.bad(self.conv(x))  # shape mismatch -> RuntimeError
+
+
+def shapes_batch(n: int, seed: int) -> torch.Tensor:
+    """``n`` demo shapes images at 64 px as an N x 3 x 64 x 64 batch in [0, 1]."""
+    return to_tensor(make_shapes(n, seed=seed, size=64).images)
 
 
 def snapshot(model: nn.Module) -> dict:

@@ -302,11 +302,13 @@ def gradient(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=No
     return _gradient(model, x, t, c)
 
 
-def _gradient(model, x, t, c):
+def _gradient(model, x, t, c, times_input: bool = False):
+    """Captum ``Saliency(abs=False)``, or ``InputXGradient`` with ``times_input``."""
     ca = _captum()
+    score = ContrastiveScore(model)
+    explainer, kw = (ca.InputXGradient(score), {}) if times_input else (ca.Saliency(score), {"abs": False})
     with _clean(model):
-        out = ca.Saliency(ContrastiveScore(model)).attribute(
-            _leaf(x), target=0, abs=False, additional_forward_args=_fargs(t, c))
+        out = explainer.attribute(_leaf(x), target=0, additional_forward_args=_fargs(t, c), **kw)
     return out.detach().float()
 
 
@@ -318,15 +320,7 @@ def grad_x_input(model: nn.Module, inputs: torch.Tensor, target=None, *, contras
     """
     x = _prepare(model, inputs, image=False)
     t, c = resolve_targets(model, x, target, contrast)
-    return _grad_x_input(model, x, t, c)
-
-
-def _grad_x_input(model, x, t, c):
-    ca = _captum()
-    with _clean(model):
-        out = ca.InputXGradient(ContrastiveScore(model)).attribute(
-            _leaf(x), target=0, additional_forward_args=_fargs(t, c))
-    return out.detach().float()
+    return _gradient(model, x, t, c, times_input=True)
 
 
 def _fork_rng(device: torch.device):
@@ -747,7 +741,7 @@ def attribute(model: nn.Module, inputs: torch.Tensor, method, *, target=None, co
     if name in ("gradient", "grad_x_input"):
         _check_options(name, options)
         check(cancel)
-        attr = (_gradient if name == "gradient" else _grad_x_input)(model, x, t, c)
+        attr = _gradient(model, x, t, c, times_input=name == "grad_x_input")
         report(progress, 1, 1)
     elif name == "smoothgrad":
         _check_options(name, options)

@@ -1,4 +1,4 @@
-// Header controls shared by the widgets: colormap select, opacity slider and colorbar legend.
+// Header controls shared by the widgets: colormap select, opacity slider, colorbar legend, task progress.
 import { makeLut, drawColorbar } from "./colormap.js";
 import { elem } from "./dom.js";
 
@@ -11,13 +11,51 @@ export function headerControls(namedTicks) {
   const opInput = elem("input", "xw-opacity");
   Object.assign(opInput, { type: "range", min: "0", max: "1", step: "0.05" });
   opLabel.appendChild(opInput);
+  const { legend, colorbar, tickLo, tickMid, tickHi } = colorLegend(namedTicks);
+  return { cmapLabel, cmapSelect, opLabel, opInput, legend, colorbar, tickLo, tickMid, tickHi };
+}
+
+/** div.xw-legend: a colour-bar canvas over lo / mid / hi tick spans (`namedTicks`: as in headerControls). */
+export function colorLegend(namedTicks = true) {
   const legend = elem("div", "xw-legend");
   const colorbar = elem("canvas", "xw-colorbar");
   const ticks = elem("div", "xw-ticks");
   const [tickLo, tickMid, tickHi] = ["lo", "mid", "hi"].map((k) => elem("span", namedTicks ? `xw-tick xw-tick-${k}` : "xw-tick"));
   ticks.append(tickLo, tickMid, tickHi);
   legend.append(colorbar, ticks);
-  return { cmapLabel, cmapSelect, opLabel, opInput, legend, colorbar, tickLo, tickMid, tickHi };
+  return { legend, colorbar, ticks, tickLo, tickMid, tickHi };
+}
+
+const stepsDone = (p) => `${p.task}: ${p.done}${p.total ? ` / ${p.total}` : ""}`;
+
+/**
+ * span.xw-progress showing the `progress` trait ({running, task, done, total}): a bar (indeterminate
+ * without a total), the text `caption(p)` and a Cancel button that sends {type: "cancel"}.
+ * sync() shows the trait and returns whether a task is running.
+ */
+export function progressControl(model, listen, caption = stepsDone) {
+  const box = elem("span", "xw-progress");
+  const bar = elem("progress");
+  const text = elem("span", "xw-sub");
+  const cancel = Object.assign(elem("button", "xw-cancel", "Cancel"), { type: "button" });
+  box.append(bar, text, cancel);
+  box.hidden = true;
+  listen(cancel, "click", () => model.send({ type: "cancel" }));
+  return {
+    box,
+    sync() {
+      const p = model.get("progress") || {};
+      box.hidden = !p.running;
+      if (p.running) {
+        if (p.total) {
+          bar.max = Number(p.total);
+          bar.value = Number(p.done) || 0;
+        } else bar.removeAttribute("value");
+        text.textContent = caption(p);
+      }
+      return !!p.running;
+    },
+  };
 }
 
 /** Controls -> model: colormap on change, opacity live while dragging and saved on release. */

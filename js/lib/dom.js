@@ -1,4 +1,5 @@
 // DOM helpers shared by the widget front ends: elements, listener bookkeeping, hint and status lines.
+import { firstPaintMarker } from "./hover.js";
 
 export function elem(tag, className, text) {
   const node = document.createElement(tag);
@@ -85,4 +86,22 @@ export function statusBoxes(model) {
       messageBox.hidden = text.length === 0;
     },
   };
+}
+
+/**
+ * What every render() starts with: its lifecycle (spread: life, listen, onModel), the root div
+ * (focusable and labelled when `label` is given), the status boxes with the `message` trait
+ * kept in sync, and the first-paint marker of `el`.
+ */
+export function widgetShell(model, el, className, css, label) {
+  const life = lifecycle(model);
+  const root = widgetRoot(className, css);
+  if (label) {
+    root.tabIndex = 0;
+    root.setAttribute("aria-label", label);
+  }
+  const status = statusBoxes(model);
+  life.onModel("change:message", status.syncMessage);
+  status.syncMessage();
+  return { life, listen: life.listen, onModel: life.onModel, root, status, markPainted: firstPaintMarker(el) };
 }

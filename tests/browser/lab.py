@@ -61,6 +61,41 @@ READ_CELLS = """
 }
 """
 
+# JS run in the page: the colour at the centre of every cell of an h x w grid laid over the
+# backing pixels of the canvas `selector`, [[r, g, b], ...] row-major.
+READ_GRID = """
+([selector, h, w]) => {
+  const c = document.querySelector(selector);
+  const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const out = [];
+  for (let r = 0; r < h; r++) for (let q = 0; q < w; q++) {
+    const x = Math.floor((q + 0.5) * c.width / w), y = Math.floor((r + 0.5) * c.height / h);
+    const i = 4 * (y * c.width + x);
+    out.push([px[i], px[i + 1], px[i + 2]]);
+  }
+  return out;
+}
+"""
+
+
+@contextlib.contextmanager
+def live_page(chromium, lab: JupyterLab, viewport=(1400, 1200)):
+    """A page for a notebook of the shared ``lab``, with the times of the websocket frames it
+    sends. On exit the page closes and the kernels stop (later tests expect to find only their
+    own), then assert the page raised no error."""
+    context = chromium.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    sent: list[float] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda _f: sent.append(time.time())))
+    try:
+        yield page, sent
+    finally:
+        context.close()
+        lab.shutdown_kernels()
+    assert not errors, f"uncaught errors in the page: {errors}"
+
 
 @contextlib.contextmanager
 def offline_page(chromium, path: Path, ready: str = PAINTED, viewport=(1200, 1000)):

@@ -3,7 +3,6 @@ slider scrubbing that redraws without the kernel, and a top-5 click that re-targ
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ import torch.nn.functional as F
 
 import xai_widgets as xw
 
-from lab import offline_page
+from lab import live_page, offline_page
 
 READY = "[data-xw-painted] .xw-attribution"
 IG = {"steps": 8, "positions": 4}
@@ -42,13 +41,7 @@ def python_pixels(lab, call: str) -> np.ndarray:
 
 
 def test_pixels_sliders_and_retargeting_in_jupyterlab(lab, chromium):
-    context = chromium.new_context(viewport={"width": 1400, "height": 1200})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    sent: list[float] = []
-    page.on("websocket", lambda ws: ws.on("framesent", lambda _f: sent.append(time.time())))
-    try:
+    with live_page(chromium, lab) as (page, sent):
         lab.open_notebook(page, "attribution_live.ipynb", [SETUP])
         page.wait_for_selector(READY, timeout=60_000)
         # 1. every heatmap cell is byte for byte what Python says the browser draws
@@ -115,10 +108,6 @@ def test_pixels_sliders_and_retargeting_in_jupyterlab(lab, chromium):
         assert json.loads(lab.run("w.wait(60); print(json.dumps(w.contrasts))")) == [None, kb]
         assert " vs " in page.locator('.xw-attribution .xw-image-cell[data-image="1"] .xw-explains').inner_text()
         assert np.abs(drawn(page, 1, "gradient")[0] - python_pixels(lab, "w.pixels(1, 'gradient')")).max() <= 1
-    finally:
-        context.close()
-        lab.shutdown_kernels()  # the lab is shared: later tests expect to find only their own kernel
-    assert not errors, errors
 
 
 @pytest.fixture(scope="module")

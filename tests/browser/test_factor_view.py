@@ -23,7 +23,7 @@ import xai_widgets as xw
 from xai_widgets import colormaps, wire
 from xai_widgets.widgets.similarity import factor_strengths
 
-from lab import PAINTED, READ_CELLS
+from lab import PAINTED, READ_CELLS, live_page
 
 ROW, K, OPACITY = "relu4", 3, 0.5
 
@@ -205,11 +205,7 @@ w
 
 def test_live_widget_chips_set_factor_focus_in_python(lab, chromium):
     lab.shutdown_kernels()  # lab.run talks to the one running kernel
-    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    try:
+    with live_page(chromium, lab, viewport=(1400, 1000)) as (page, _):
         lab.open_notebook(page, "factors.ipynb", [SETUP])
         page.wait_for_selector(PAINTED, timeout=30_000)
         lab.run(f"w.show_factors({ROW!r}, k={K})")
@@ -228,7 +224,3 @@ def test_live_widget_chips_set_factor_focus_in_python(lab, chromium):
         page.wait_for_function("() => document.querySelectorAll('.xw-similarity canvas.xw-panel').length === 2")
         assert page.locator(".xw-similarity .xw-factors").is_hidden()
         assert lab.run("print(w._factors)").strip() == "None"
-    finally:
-        context.close()
-        lab.shutdown_kernels()
-    assert not errors, errors

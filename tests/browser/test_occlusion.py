@@ -3,30 +3,15 @@ toggling features in JupyterLab updates the top-5 and the occluded image without
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
 
 from xai_widgets import features, wire
 
-from lab import offline_page
+from lab import READ_GRID, live_page, offline_page
 
 READY = "[data-xw-painted] .xw-occlusion"
-# The colour at the centre of every image pixel of a panel: [[r, g, b], ...] row-major.
-READ_PANEL = """
-([role, h, w]) => {
-  const c = document.querySelector(`.xw-occlusion canvas.xw-panel[data-role="${role}"]`);
-  const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  const out = [];
-  for (let r = 0; r < h; r++) for (let q = 0; q < w; q++) {
-    const x = Math.floor((q + 0.5) * c.width / w), y = Math.floor((r + 0.5) * c.height / h);
-    const i = 4 * (y * c.width + x);
-    out.push([px[i], px[i + 1], px[i + 2]]);
-  }
-  return out;
-}
-"""
 HOVERED = "(k) => document.querySelector('canvas.xw-panel[data-role=features]').dataset.hover === k"
 MAKE = ("import xai_widgets as xw\n"
         "w = xw.OcclusionExplorer(xw.demo.shapes_model(), xw.demo.shapes_dataset(2, seed=1).images[0],\n"
@@ -40,7 +25,9 @@ def widget():
 
 
 def panel(page, role: str, h: int = 128, w: int = 128) -> np.ndarray:
-    return np.asarray(page.evaluate(READ_PANEL, [role, h, w]), dtype=float).reshape(h, w, 3)
+    """The colour at the centre of every image pixel of a panel."""
+    selector = f'.xw-occlusion canvas.xw-panel[data-role="{role}"]'
+    return np.asarray(page.evaluate(READ_GRID, [selector, h, w]), dtype=float).reshape(h, w, 3)
 
 
 def expected_features(w, hover: int) -> np.ndarray:
@@ -83,11 +70,7 @@ def test_hovering_a_feature_tints_its_pixels_red_without_a_kernel(chromium, widg
 
 
 def test_toggling_in_jupyterlab_updates_top5_and_occluded_image(lab, chromium):
-    context = chromium.new_context(viewport={"width": 1400, "height": 1100})
-    page = context.new_page()
-    sent: list[float] = []
-    page.on("websocket", lambda ws: ws.on("framesent", lambda _f: sent.append(time.time())))
-    try:
+    with live_page(chromium, lab, viewport=(1400, 1100)) as (page, sent):
         lab.open_notebook(page, "occlusion_live.ipynb", [MAKE + "w"])
         page.wait_for_selector(READY, timeout=60_000)
         before = len(sent)
@@ -116,6 +99,3 @@ def test_toggling_in_jupyterlab_updates_top5_and_occluded_image(lab, chromium):
         check([0, 2])
         page.keyboard.press("Escape")
         check([])
-    finally:
-        context.close()
-        lab.shutdown_kernels()  # the lab is shared: later tests expect to find only their own kernel

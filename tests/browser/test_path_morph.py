@@ -12,22 +12,11 @@ import xai_widgets as xw
 from xai_widgets import colormaps, wire
 from xai_widgets.morph import ConvVAE, SeedCNN
 
+from lab import READ_GRID, live_page, offline_page
+
 READY = "[data-xw-painted] .xw-path-morph"
 FAST = {"sm": {"max_iter": 25}, "mask": {"iterations": 15}, "K": 8}
-# The colour at the centre of every cell of the frame panel: [[r, g, b], ...] row-major.
-READ_FRAME = """
-([h, w]) => {
-  const c = document.querySelector('.xw-path-morph canvas.xw-panel[data-role="frame"]');
-  const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  const out = [];
-  for (let r = 0; r < h; r++) for (let q = 0; q < w; q++) {
-    const x = Math.floor((q + 0.5) * c.width / w), y = Math.floor((r + 0.5) * c.height / h);
-    const i = 4 * (y * c.width + x);
-    out.push([px[i], px[i + 1], px[i + 2]]);
-  }
-  return out;
-}
-"""
+FRAME = '.xw-path-morph canvas.xw-panel[data-role="frame"]'
 
 
 @pytest.fixture(scope="module")
@@ -44,19 +33,14 @@ def over(base: np.ndarray, colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 
 def drawn_frame(page) -> np.ndarray:
-    return np.asarray(page.evaluate(READ_FRAME, [28, 28]), dtype=float)
+    """The colour at the centre of every cell of the frame panel, row-major."""
+    return np.asarray(page.evaluate(READ_GRID, [FRAME, 28, 28]), dtype=float)
 
 
 def test_overlays_match_python_and_the_cursor_follows_the_keys(chromium, widget, tmp_path):
     widget.step, widget.overlay, widget.opacity = 5, "mask", 0.6
     path = widget.to_html(tmp_path / "morph.html")
-    context = chromium.new_context(offline=True, viewport={"width": 1400, "height": 1200})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    try:
-        page.goto(path.as_uri())
-        page.wait_for_selector(READY, timeout=20_000)
+    with offline_page(chromium, path, ready=READY, viewport=(1400, 1200)) as page:
         frames = wire.decode(widget._morph["frames"])[..., 0].reshape(12, -1)
         mask = widget.result.mask.mask.numpy().ravel()
         base = np.repeat(frames[5][:, None], 3, axis=1)
@@ -83,17 +67,10 @@ def test_overlays_match_python_and_the_cursor_follows_the_keys(chromium, widget,
         t0 = np.clip(wire.decode(widget._morph["diffs"])[0].ravel() / m, -1, 1)
         expected0 = over(base0, lut[np.floor((0.5 + 0.5 * t0) * 255 + 0.5).astype(int)], 0.6 * np.abs(t0))
         assert np.abs(drawn_frame(page) - expected0).max() <= 2, "overlay after moving to step 0"
-    finally:
-        context.close()
-    assert not errors
 
 
 def test_scrubbing_in_jupyterlab_sends_nothing_until_release(lab, chromium):
-    context = chromium.new_context(viewport={"width": 1400, "height": 1200})
-    page = context.new_page()
-    sent: list[float] = []
-    page.on("websocket", lambda ws: ws.on("framesent", lambda _f: sent.append(time.time())))
-    try:
+    with live_page(chromium, lab) as (page, sent):
         lab.open_notebook(page, "morph_live.ipynb", [
             "import torch\nimport xai_widgets as xw\nfrom xai_widgets.morph import ConvVAE, SeedCNN\n"
             "torch.manual_seed(0)\n"
@@ -117,6 +94,3 @@ def test_scrubbing_in_jupyterlab_sends_nothing_until_release(lab, chromium):
         assert during == 0, f"scrubbing sent {during} websocket frames"
         assert shown < 29  # the frame followed the pointer
         assert int(lab.run("print(w.step)").strip()) == shown  # the release told Python where it stopped
-    finally:
-        context.close()
-        lab.shutdown_kernels()  # the lab is shared: later tests expect to find only their own kernel

@@ -6,14 +6,13 @@ slow part); each test then drives the same live widget.
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
 
 from xai_widgets import colormaps
 
-from lab import PAINTED, READ_CELLS
+from lab import PAINTED, READ_CELLS, live_page
 
 SETUP = """
 import json, torch
@@ -30,16 +29,12 @@ w
 @pytest.fixture(scope="module")
 def view(lab, chromium):
     """The notebook open in one page, with a log of every websocket frame the page sends."""
-    context = chromium.new_context(viewport={"width": 1500, "height": 1200})
-    page = context.new_page()
-    sent: list[tuple[float, str]] = []
-    page.on("websocket", lambda ws: ws.on("framesent", lambda _f: sent.append((time.time(), ws.url))))
-    lab.open_notebook(page, "similarity.ipynb", [SETUP])
-    page.wait_for_selector(PAINTED, timeout=30_000)
-    grids = json.loads(lab.run("print(json.dumps({f'{k}/{n}': w.grid(n, name) "
-                               "for k, name in enumerate(w.layers) for n in range(3)}))"))
-    yield page, grids, sent
-    context.close()
+    with live_page(chromium, lab, viewport=(1500, 1200)) as (page, sent):
+        lab.open_notebook(page, "similarity.ipynb", [SETUP])
+        page.wait_for_selector(PAINTED, timeout=30_000)
+        grids = json.loads(lab.run("print(json.dumps({f'{k}/{n}': w.grid(n, name) "
+                                   "for k, name in enumerate(w.layers) for n in range(3)}))"))
+        yield page, grids, sent
 
 
 def panel_point(page, layer: int, image: int, row: int, col: int, grid) -> tuple[float, float]:

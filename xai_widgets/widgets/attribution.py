@@ -545,15 +545,20 @@ class AttributionExplorer(LongTasks, XaiWidget):
         return (t.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
     # ------------------------------------------------------------------ validation of what the browser sets
-    @traitlets.validate("targets")
-    def _validate_targets(self, proposal):
-        v = list(proposal["value"])
+    def _class_list(self, proposal, entry: str) -> list:
+        """The proposed targets or contrasts: one ``entry`` per image, each a class index (or None)."""
+        v, name = list(proposal["value"]), proposal["trait"].name
         n, K = len(self.inputs), int(self.probabilities.shape[1])
         if len(v) != n:
-            raise traitlets.TraitError(f"targets must hold one class per image ({n}), got {len(v)}")
-        for i, t in enumerate(v):
-            if not 0 <= t < K:
-                raise traitlets.TraitError(f"target {t} (image {i}) is out of range: classes are 0..{K - 1}")
+            raise traitlets.TraitError(f"{name} must hold {entry} per image ({n}), got {len(v)}")
+        for i, k in enumerate(v):
+            if k is not None and not 0 <= k < K:
+                raise traitlets.TraitError(f"{name[:-1]} {k} (image {i}) is out of range: classes are 0..{K - 1}")
+        return v
+
+    @traitlets.validate("targets")
+    def _validate_targets(self, proposal):
+        v = self._class_list(proposal, "one class")
         if self._ready and not self._deferred and not self._publishing:
             for i, (t, c) in enumerate(zip(v, self.contrasts)):
                 if c is not None and c == t:
@@ -563,13 +568,7 @@ class AttributionExplorer(LongTasks, XaiWidget):
 
     @traitlets.validate("contrasts")
     def _validate_contrasts(self, proposal):
-        v = list(proposal["value"])
-        n, K = len(self.inputs), int(self.probabilities.shape[1])
-        if len(v) != n:
-            raise traitlets.TraitError(f"contrasts must hold one class or None per image ({n}), got {len(v)}")
-        for i, c in enumerate(v):
-            if c is not None and not 0 <= c < K:
-                raise traitlets.TraitError(f"contrast {c} (image {i}) is out of range: classes are 0..{K - 1}")
+        v = self._class_list(proposal, "one class or None")
         if self._ready and not self._deferred and not self._publishing:
             for i, (t, c) in enumerate(zip(self.targets, v)):
                 if c is not None and c == t:
