@@ -8,7 +8,7 @@
 //
 // Synced traits (xai_widgets/widgets/occlusion.py): _data, _view, _analysis, _sandbox,
 // _colormaps, occluded, threshold, distance, min_size, mode, patch, opacity, sandbox_mask,
-// sandbox_kind, brush, tab, size, progress, message.
+// sandbox_kind, brush, tab, size, progress, message; in a to_html page only, _offline_views.
 import { decode, bytesOf } from "./lib/tensor.js";
 import { makeLut, drawColorbar } from "./lib/colormap.js";
 import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
@@ -427,17 +427,26 @@ function render({ model, el }) {
     }
   }
 
+  // The view of the current set: the kernel's `_view`, or in a to_html page (no kernel) the
+  // precomputed view of that set from `_offline_views`, when the export could ship every set.
+  function currentView() {
+    const offline = model.get("_offline_views");
+    const key = [...new Set(occluded())].sort((a, b) => a - b).join(",");
+    return (offline && offline[key]) || model.get("_view") || {};
+  }
+
   function drawView() {
-    const V = model.get("_view") || {};
+    const V = currentView();
     if (!D || !occPanel) return;
-    const occ = occluded();
+    const occ = [...new Set(occluded())].sort((a, b) => a - b);
     const same = Array.isArray(V.occluded) && V.occluded.length === occ.length && V.occluded.every((v, i) => v === occ[i]);
+    const pending = model.get("_offline_views") ? "needs the live kernel" : "computing…";
     if (V.image) {
       putRGB(occPanel, bytesOf(V.image));
       blit(occPanel);
     }
     occPanel.canvas.dataset.occluded = JSON.stringify(V.occluded || []);
-    occCaption.textContent = same ? `occluded: ${numbers(occ)}` : `occluded: ${numbers(occ)} (computing…)`;
+    occCaption.textContent = same ? `occluded: ${numbers(occ)}` : `occluded: ${numbers(occ)} (${pending})`;
     drawTop(topList, V);
     drawReadout();
   }
@@ -445,7 +454,7 @@ function render({ model, el }) {
   function drawReadout() {
     if (!D) return;
     const sandbox = model.get("tab") === "sandbox";
-    const V = model.get(sandbox ? "_sandbox" : "_view") || {};
+    const V = sandbox ? model.get("_sandbox") || {} : currentView();
     if (!V.top5) return;
     const what = sandbox ? (V.painted ? `${pct(V.painted)} of the image perturbed (${V.kind})` : "nothing painted")
       : (V.occluded || []).length ? `features ${numbers(V.occluded)} occluded` : "nothing occluded";

@@ -148,6 +148,24 @@ def test_png_and_html_exports(setup, tmp_path):
     w.paint(np.zeros((128, 128)))
 
 
+def test_export_ships_the_view_of_every_occlusion_set_up_to_six_features(setup):
+    model, _, w = setup
+    n = len(w.features)
+    views = w._export_state()["_offline_views"]
+    assert len(views) == 2 ** n
+    for key in ("", "0", ",".join(map(str, range(n)))):
+        chosen = [int(k) for k in key.split(",") if k]
+        img = features.occlude(w.input[0], w.features, chosen, mode=w.mode, patch=w.patch, seed=w.seed,
+                               value_range=w.value_range)
+        want = features.class_probs(model, img[None])[0]
+        assert views[key]["occluded"] == chosen
+        assert [k for k, _ in views[key]["top5"]] == [k for k, _ in top5(want)]
+        np.testing.assert_allclose([p for _, p in views[key]["top5"]], [p for _, p in top5(want)], atol=1e-5)
+        np.testing.assert_array_equal(wire.decode(views[key]["image"]), np.round(img.permute(1, 2, 0).numpy() * 255))
+    many = OcclusionExplorer(model, w.input, attribution="grad_x_input", threshold=1.0, min_size=0)
+    assert len(many.features) > 6 and many._export_state() == {"_offline_views": {}}
+
+
 def test_the_model_is_untouched_after_every_call(setup):
     model, before, w = setup
     assert_untouched(model, before)

@@ -272,6 +272,8 @@ def standalone_html(widget: Any, title: str = "xai_widgets") -> str:
     available, everything handled in the front-end works.
     """
     state = dict(widget.get_state())
+    # a widget may ship extra state for the page alone, e.g. precomputed answers to what the kernel would do
+    state.update(getattr(widget, "_export_state", dict)())
     src = _esm_source(widget, state)
     css = state.get("_css")
     css = css if isinstance(css, str) else ""

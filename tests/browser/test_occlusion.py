@@ -1,5 +1,6 @@
-"""OcclusionExplorer in Chromium: hovering a feature tints its pixels red with no kernel, and
-toggling features in JupyterLab updates the top-5 and the occluded image without re-running cells."""
+"""OcclusionExplorer in Chromium: hovering a feature tints its pixels red with no kernel,
+toggling features in JupyterLab updates the top-5 and the occluded image without re-running
+cells, and in a to_html page toggles show the views precomputed at export."""
 from __future__ import annotations
 
 import json
@@ -69,6 +70,27 @@ def test_hovering_a_feature_tints_its_pixels_red_without_a_kernel(chromium, widg
         page.wait_for_function(HOVERED, arg="-1")
 
 
+TOP_NAMES = ".xw-top-occlusion > span:nth-child(4n+1)"
+
+
+def test_toggling_in_an_exported_page_shows_each_sets_view(chromium, widget, tmp_path):
+    w = widget
+    assert 2 <= len(w.features) <= 6, "the export ships every set only up to 6 features"
+    path = w.to_html(tmp_path / "occlusion.html")
+    with offline_page(chromium, path, ready=READY, viewport=(1400, 1100)) as page:
+        page.focus(".xw-occlusion")
+        for key, occluded in (("2", [1]), ("1", [0, 1]), ("2", [0])):  # number keys toggle
+            page.keyboard.press(key)
+            page.wait_for_function("(s) => document.querySelector('canvas.xw-panel[data-role=occluded]')"
+                                   ".dataset.occluded === s", arg=json.dumps(occluded, separators=(",", ":")))
+            img = w.occluded_image(occluded)
+            assert np.abs(panel(page, "occluded") - w._pixels(img).astype(float)).max() <= 1
+            probs = features.class_probs(w.model, img[None])[0]
+            want = [w.classes[int(k)] for k in probs.topk(5).indices]
+            assert page.locator(TOP_NAMES).all_inner_texts() == want
+            assert "needs the live kernel" not in page.inner_text(".xw-occlusion")
+
+
 def test_toggling_in_jupyterlab_updates_top5_and_occluded_image(lab, chromium):
     with live_page(chromium, lab, viewport=(1400, 1100)) as (page, sent):
         lab.open_notebook(page, "occlusion_live.ipynb", [MAKE + "w"])
@@ -89,7 +111,7 @@ def test_toggling_in_jupyterlab_updates_top5_and_occluded_image(lab, chromium):
                                       " 'occluded': w.occluded}))"))
             assert want["occluded"] == occluded
             assert np.abs(panel(page, "occluded") - np.asarray(want["pixels"], dtype=float)).max() <= 1
-            names = page.locator(".xw-top-occlusion > span:nth-child(4n+1)").all_inner_texts()
+            names = page.locator(TOP_NAMES).all_inner_texts()
             assert names == want["top5"]
 
         page.click('.xw-feature[data-index="0"]')  # a toggle in the list

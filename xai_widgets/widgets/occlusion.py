@@ -20,6 +20,7 @@ seed=w.seed, value_range=w.value_range)``.
 from __future__ import annotations
 
 import colorsys
+import itertools
 import threading
 from typing import Callable, Sequence
 
@@ -38,6 +39,7 @@ from .long_tasks import LongTasks
 __all__ = ["OcclusionExplorer"]
 
 TOP = 5
+OFFLINE_SETS = 64  # to_html ships the view of every occlusion set up to this many (6 features)
 TABS = ("occlusion", "sandbox")
 MAX_DISTANCE = 16.0  # px; neighbourhoods grow with its square
 MAX_PATCH = 64
@@ -327,8 +329,24 @@ class OcclusionExplorer(LongTasks, XaiWidget):
     def _update_view(self) -> None:
         img = self.occluded_image()
         self.probs = features.class_probs(self.model, img[None])[0].cpu()
-        self._view = {"image": wire.encode(self._pixels(img), "uint8"), "occluded": list(self.occluded),
-                      **self._prediction(self.probs)}
+        self._view = self._view_payload(img, self.occluded, self.probs)
+
+    def _view_payload(self, img: torch.Tensor, occluded: Sequence[int], probs: torch.Tensor) -> dict:
+        return {"image": wire.encode(self._pixels(img), "uint8"), "occluded": list(occluded),
+                **self._prediction(probs)}
+
+    def _export_state(self) -> dict:
+        """Extra state for :meth:`to_html`: the view of every occlusion set, keyed "0,2" (sorted
+        feature indices), so toggling works in the page with no kernel; none past
+        :data:`OFFLINE_SETS` sets (then a toggle there says it needs the kernel)."""
+        n = len(self.features)
+        if 2 ** n > OFFLINE_SETS:
+            return {"_offline_views": {}}
+        sets = [list(c) for k in range(n + 1) for c in itertools.combinations(range(n), k)]
+        images = self._occluder(sets)
+        probs = features.class_probs(self.model, images).cpu()
+        return {"_offline_views": {",".join(map(str, s)): self._view_payload(img, s, p)
+                                   for s, img, p in zip(sets, images, probs)}}
 
     def _prediction(self, probs: torch.Tensor) -> dict:
         top = torch.topk(probs, min(TOP, probs.shape[0]))
