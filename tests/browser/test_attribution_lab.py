@@ -147,3 +147,32 @@ def test_exported_page_draws_views_and_keys_offline(chromium, widget, tmp_path):
         expected = float(w.shipped_values(1, "gradient")[20, 10]) * w.scale("gradient")
         assert probe["value"] == pytest.approx(expected, rel=1e-5, abs=1e-9)
         assert "row 20, col 10" in page.locator(".xw-attribution .xw-readout").inner_text()
+
+
+EP = {"iterations": 4, "areas": (0.1, 0.2, 0.4), "step": 4, "sigma": 4.0, "max_blur": 4.0}
+
+
+def test_extremal_area_slider_scrubs_every_area_without_a_kernel(chromium, tmp_path):
+    model = xw.demo.shapes_model()
+    x = F.interpolate(xw.demo.to_tensor(xw.demo.shapes_dataset(12, seed=1).images[[5]]), size=40, mode="area")
+    w = xw.AttributionExplorer(model, x, methods=["extremal_perturbation"], classes=xw.demo.CLASSES,
+                               options={"extremal_perturbation": EP}, size=120)
+    a = w.attribution("extremal_perturbation", 0)
+    with offline_page(chromium, w.to_html(tmp_path / "extremal.html"), ready=READY) as page:
+        slider = page.locator('.xw-attribution input.xw-slider[data-method="extremal_perturbation"][data-image="0"]')
+        slider.focus()
+        page.keyboard.press("Home")
+        for p, area in enumerate(EP["areas"]):
+            if p:
+                page.keyboard.press("ArrowRight")
+            page.wait_for_function("(p) => document.querySelector('.xw-attribution canvas.xw-panel"
+                                   "[data-method=extremal_perturbation]').dataset.position === p", arg=str(p))
+            px, _ = drawn(page, 0, "extremal_perturbation")
+            assert np.abs(px - w.pixels(0, "extremal_perturbation", p)).max() <= 1, f"area {area}"
+            ratio = float(a.slider.scores[0, p] / a.info["full_score"][0])
+            caption = page.locator(".xw-attribution .xw-slider-caption").inner_text()
+            assert f"area a = {area:g}" in caption and f"Φ(m⊗x)/Φ(x) = {ratio:.2f}" in caption
+            shows = page.get_attribute('.xw-attribution canvas.xw-image[data-image="0"]', "data-showing")
+            assert shows == "extremal_perturbation"  # the perturbed image m ⊗ x while the slider is active
+        masks = [w.pixels(0, "extremal_perturbation", p) for p in range(len(EP["areas"]))]
+        assert np.abs(masks[0].astype(int) - masks[-1]).max() > 20, "the areas' maps differ, so the check can fail"
