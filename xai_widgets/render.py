@@ -53,7 +53,7 @@ def legend(name: str, lo: float, hi: float, width: int, font_size: int, label: s
     """A horizontal colour bar with lo / mid / hi tick labels and a caption under them."""
     fnt = font(font_size)
     ticks = [(0.0, lo), (0.5, (lo + hi) / 2), (1.0, hi)]
-    pad = max(int(fnt.getlength(f"{v:.2f}")) for _, v in ticks) // 2 + 4  # room for end labels
+    pad = max(int(fnt.getlength(f"{v:.3g}")) for _, v in ticks) // 2 + 4  # room for end labels
     bar_h = font_size
     height = bar_h + 6 + 2 * (font_size + 6)
     img = Image.new("RGB", (width, height), BACKGROUND)
@@ -64,7 +64,7 @@ def legend(name: str, lo: float, hi: float, width: int, font_size: int, label: s
     for frac, value in ticks:
         x = pad + frac * (width - 2 * pad - 1)
         draw.line([x, bar_h, x, bar_h + 4], fill=TEXT)
-        draw.text((x, bar_h + 6), f"{value:.2f}", fill=TEXT, font=fnt, anchor="ma")
+        draw.text((x, bar_h + 6), f"{value:.3g}", fill=TEXT, font=fnt, anchor="ma")  # small ranges keep digits
     draw.text((width // 2, bar_h + 6 + font_size + 6), label, fill=TEXT, font=fnt, anchor="ma")
     return img
 
