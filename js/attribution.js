@@ -15,7 +15,7 @@
 import { decode, bytesOf } from "./lib/tensor.js";
 import { makeLut, lutIndex, drawColorbar } from "./lib/colormap.js";
 import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
-import { progressControl } from "./lib/controls.js";
+import { colorLegend, progressControl, setTicks } from "./lib/controls.js";
 import { widgetStyle } from "./lib/style.js";
 import { clampInt, displaySize } from "./lib/panels.js";
 import { fmtNumber } from "./lib/chart.js";
@@ -236,16 +236,14 @@ function render({ model, el }) {
       h.dataset.method = m.key;
       const title = elem("div", "xw-caption", m.title);
       title.title = m.title;
-      const bar = elem("canvas", "xw-colorbar");
-      drawColorbar(bar, lut, cssW, 10);
-      const ticks = elem("div", "xw-ticks");
-      ticks.style.width = `${cssW}px`;
+      const L = colorLegend();
+      drawColorbar(L.colorbar, lut, cssW, 10);
+      L.ticks.style.width = `${cssW}px`;
       const s3 = fmtTick(m.scale); // 3 digits fit a narrow column; the title has more
-      ticks.append(elem("span", "xw-tick xw-tick-lo", `−${s3}`), elem("span", "xw-tick xw-tick-mid", "0"),
-        elem("span", "xw-tick xw-tick-hi", `+${s3}`));
+      setTicks(L, `−${s3}`, "0", `+${s3}`);
       const rule = elem("div", "xw-sub xw-rule", `s = ${m.rule}`);
       rule.title = `one fixed scale for the whole column: ±${fmtNumber(m.scale)}, the ${m.rule} over all images${m.slider ? " and slider positions" : ""}`;
-      h.append(title, bar, ticks, rule);
+      h.append(title, L.legend, rule);
       grid.appendChild(h);
       h.dataset.col = String(j);
     });

@@ -56,9 +56,10 @@ from typing import Any
 
 import torch
 from torch import nn
-import torch.nn.functional as F
 
 from .capture import _preserved, _unknown_layer_error, model_device
+from .featurevis import _model_dtype
+from .metrics import _blur
 from .tasks import check, report
 
 __all__ = [
@@ -110,13 +111,6 @@ class Attribution:
 # --------------------------------------------------------------------------------------
 # inputs, targets, the score module
 # --------------------------------------------------------------------------------------
-
-def _model_dtype(model: nn.Module) -> torch.dtype:
-    for p in model.parameters():
-        if p.is_floating_point():
-            return p.dtype
-    return torch.float32
-
 
 def _prepare(model: nn.Module, inputs, *, image: bool = True) -> torch.Tensor:
     """The input batch on the model's device and dtype, detached (never the user's tensor)."""
@@ -324,8 +318,8 @@ def grad_x_input(model: nn.Module, inputs: torch.Tensor, target=None, *, contras
 
 
 def _fork_rng(device: torch.device):
-    devices = [device.index if device.index is not None else torch.cuda.current_device()] \
-        if device.type == "cuda" else []
+    # torch.manual_seed reseeds every GPU, so every GPU's generator is restored afterwards
+    devices = list(range(torch.cuda.device_count())) if device.type == "cuda" else []
     return torch.random.fork_rng(devices=devices)
 
 
@@ -393,15 +387,7 @@ def _baseline(x: torch.Tensor, baseline) -> torch.Tensor:
         if baseline == "blur":
             if x.dim() != 4:
                 raise ValueError("baseline='blur' needs N x C x H x W images")
-            sigma = max(1.0, 0.05 * max(x.shape[-2:]))
-            r = int(math.ceil(3 * sigma))
-            k = torch.arange(-r, r + 1, device=x.device, dtype=x.dtype)
-            k = torch.exp(-0.5 * (k / sigma) ** 2)
-            k = k / k.sum()
-            ch = x.shape[1]
-            y = F.pad(x, (r, r, r, r), mode="replicate")
-            y = F.conv2d(y, k.view(1, 1, 1, -1).repeat(ch, 1, 1, 1), groups=ch)
-            return F.conv2d(y, k.view(1, 1, -1, 1).repeat(ch, 1, 1, 1), groups=ch)
+            return _blur(x, max(1.0, 0.05 * max(x.shape[-2:])))
         raise ValueError(
             f"unknown baseline {baseline!r}: use None / 'zero', 'mean', 'blur', a number, or a tensor"
         )
@@ -555,10 +541,11 @@ def grad_cam(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=No
     """
     x = _prepare(model, inputs)
     t, c = resolve_targets(model, x, target, contrast)
-    return _grad_cam(model, x, t, c, layer, relu)
+    return _grad_cam(model, x, t, c, layer, relu)[0]
 
 
 def _grad_cam(model, x, t, c, layer, relu):
+    """The upsampled map and the resolved layer name."""
     ca = _captum()
     name, module = _resolve_layer(model, layer)
     with _clean(model):
@@ -567,7 +554,7 @@ def _grad_cam(model, x, t, c, layer, relu):
     if cam.dim() != 4:
         raise ValueError(f"grad_cam needs a layer with N x C x h x w output; {name!r} gives "
                          f"{tuple(cam.shape)} after channel weighting")
-    return _upsample(cam.detach(), x.shape[-2:])
+    return _upsample(cam.detach(), x.shape[-2:]), name
 
 
 def _upsample(attr: torch.Tensor, size) -> torch.Tensor:
@@ -738,13 +725,12 @@ def attribute(model: nn.Module, inputs: torch.Tensor, method, *, target=None, co
         return Attribution(name, pixel_map(res), t, c, None, info)
 
     name = method
+    _check_options(name, options)  # lrp and the perturbations: checked below, by their signatures
     if name in ("gradient", "grad_x_input"):
-        _check_options(name, options)
         check(cancel)
         attr = _gradient(model, x, t, c, times_input=name == "grad_x_input")
         report(progress, 1, 1)
     elif name == "smoothgrad":
-        _check_options(name, options)
         noise = float(options.get("noise", 0.15))
         levels = [noise]
         if sweep:
@@ -758,7 +744,6 @@ def attribute(model: nn.Module, inputs: torch.Tensor, method, *, target=None, co
             pm = maps.sum(2)
             slider = Slider("noise", levels, pm, index)
     elif name == "integrated_gradients":
-        _check_options(name, options)
         steps = options.get("steps", 50)
         if sweep:
             attr, delta, values, maps, images, scores = _ig_path(
@@ -774,21 +759,17 @@ def attribute(model: nn.Module, inputs: torch.Tensor, method, *, target=None, co
         info["delta"] = delta
         info["steps"] = steps
     elif name == "grad_cam":
-        _check_options(name, options)
-        layer_name, _ = _resolve_layer(model, options.get("layer"))
         check(cancel)
-        attr = _grad_cam(model, x, t, c, options.get("layer"), options.get("relu", True))
-        info["layer"] = layer_name
+        attr, info["layer"] = _grad_cam(model, x, t, c, options.get("layer"), options.get("relu", True))
         report(progress, 1, 1)
     elif name == "occlusion":
-        _check_options(name, options)
         attr = _occlusion(model, x, t, c, options.get("window", 16), options.get("stride", 8),
                           options.get("fill", 0.0), options.get("batch_size", 16), progress, cancel)
     elif name == "lrp":
         from . import lrp as _lrp
         _check_options(name, options, _lrp.lrp)
         check(cancel)
-        attr = _lrp._lrp(model, x, t, c, _plain_logits=out, **options)
+        attr = _lrp._lrp(model, x, t, c, out, **options)
         report(progress, 1, 1)
     elif name == "extremal_perturbation":
         from . import perturbation

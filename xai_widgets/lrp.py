@@ -197,8 +197,8 @@ def lrp(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=None, c
     x = _prepare(model, inputs)
     out = _logits(model, x)
     t, c = _resolve_from_logits(out, target, contrast)
-    return _lrp(model, x, t, c, composite=composite, epsilon=epsilon, gamma=gamma, low=low, high=high,
-                layer_rules=layer_rules, canonize=canonize, bias=bias, _plain_logits=out)
+    return _lrp(model, x, t, c, out, composite=composite, epsilon=epsilon, gamma=gamma, low=low, high=high,
+                layer_rules=layer_rules, canonize=canonize, bias=bias)
 
 
 def _first_input_range(model: nn.Module, module: nn.Module, x: torch.Tensor):
@@ -220,8 +220,9 @@ def _first_input_range(model: nn.Module, module: nn.Module, x: torch.Tensor):
     return seen["low"], seen["high"]
 
 
-def _lrp(model, x, t, c, *, composite="book", epsilon=0.25, gamma=0.25, low=None, high=None, layer_rules=None,
-         canonize=True, bias=True, _plain_logits=None):
+def _lrp(model, x, t, c, logits, *, composite="book", epsilon=0.25, gamma=0.25, low=None, high=None,
+         layer_rules=None, canonize=True, bias=True):
+    """:func:`lrp` on prepared inputs, resolved classes and the model's plain ``logits`` for ``x``."""
     zn = _zennit()
     plan = _plan(model, x, composite, layer_rules)
     modules = dict(model.named_modules())
@@ -247,8 +248,6 @@ def _lrp(model, x, t, c, *, composite="book", epsilon=0.25, gamma=0.25, low=None
     comp = zn.composites.NameLayerMapComposite(
         name_map=name_map, layer_map=zn.composites.layer_map_base(stabilizer=_LRP0_EPSILON), canonizers=canonizers)
 
-    if _plain_logits is None:
-        _plain_logits = _logits(model, x)
     first_relevance = {}
 
     def grab(_m, inp):
@@ -261,8 +260,8 @@ def _lrp(model, x, t, c, *, composite="book", epsilon=0.25, gamma=0.25, low=None
     try:
         with _clean(model), comp.context(model) as modified:
             out = modified(leaf)
-            if canonize and not torch.allclose(out.detach(), _plain_logits, rtol=1e-3,
-                                               atol=1e-4 * float(_plain_logits.abs().max()) + 1e-5):
+            if canonize and not torch.allclose(out.detach(), logits, rtol=1e-3,
+                                               atol=1e-4 * float(logits.abs().max()) + 1e-5):
                 raise ValueError(
                     "batch-norm canonisation changed the model's output (a batch norm that does not directly "
                     "follow the conv / linear layer before it in module order?); pass canonize=False, or "

@@ -10,7 +10,7 @@
 //   out   = floor((grey * (255 - a8) + lut[k] * a8 + 127) / 255)   per channel; NaN: grey
 import { lutIndex } from "./colormap.js";
 
-export const NAN_GREY = 128; // a NaN value drawn alone
+const NAN_GREY = 128; // a NaN value drawn alone
 
 /**
  * The image in faded grey (96..223) that maps are shaded over: 96 + (luma >> 1), luma =

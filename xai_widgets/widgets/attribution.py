@@ -38,7 +38,6 @@ from PIL import Image, ImageDraw
 from torch import nn
 
 from .. import attribution, colormaps, render, wire
-from ..capture import _preserved, model_device
 from ..images import display_pixels, to_batch
 from ..tasks import check
 from .base import XaiWidget, in_unit_interval
@@ -214,17 +213,13 @@ class AttributionExplorer(LongTasks, XaiWidget):
         N, _, H, W = self.inputs.shape
         self._methods = self._method_list(methods)  # [(key, spec)]
         self._options = self._option_map(options)
-        with _preserved(model, eval_mode=True), torch.no_grad():
-            logits = model(self.inputs.to(model_device(model)))
-        if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != N:
-            raise ValueError("the model must return logits of shape N x K, got "
-                             f"{tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__}")
+        logits = attribution._logits(model, attribution._prepare(model, self.inputs))
         self.probabilities = logits.float().softmax(1).cpu()
         K = int(self.probabilities.shape[1])
         if classes is not None and len(classes) != K:
             raise ValueError(f"{len(classes)} class names for a model with {K} outputs")
         self.classes = [str(c) for c in classes] if classes is not None else None
-        t, c = attribution.resolve_targets(model, self.inputs, target, self._contrast_arg(contrast, N))
+        t, c = attribution._resolve_from_logits(logits, target, self._contrast_arg(contrast, N))
         self._computed = ([int(v) for v in t.tolist()],
                           self._contrast_list(contrast, c, N))
         self._check_pairs(*self._computed)
@@ -281,12 +276,7 @@ class AttributionExplorer(LongTasks, XaiWidget):
         for m in methods:
             if isinstance(m, str):
                 if m not in attribution.METHOD_NAMES:
-                    import difflib
-
-                    close = difflib.get_close_matches(m, attribution.METHOD_NAMES, n=3, cutoff=0.5)
-                    hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
-                    raise ValueError(f"unknown attribution method {m!r}{hint}; the methods are "
-                                     f"{', '.join(attribution.METHOD_NAMES)}, or a Captum attribution object")
+                    raise attribution._unknown_method(m)
                 if m == "lrp" and importlib.util.find_spec("zennit") is None:
                     raise ImportError('the "lrp" method needs zennit: pip install "xai_widgets[lrp]"')
                 key = m
@@ -715,8 +705,9 @@ class AttributionExplorer(LongTasks, XaiWidget):
         col_w = max(cw, int(fnt.getlength("Integrated Gradients")) + 4)
         line = fs + 4
         text_h = (TOP + 3) * line  # explains, top-5 (+ A and B when not in it) under the image
-        head_h = line + 2
-        legend_h = fs + 8 + 2 * line
+        head_h = gap // 2 + line + 4  # the titles, drawn from gap // 2, with their descenders
+        lfs = max(9, fs - 2)
+        legend_h = 3 * lfs + 20  # render.legend's height and a gap
         M = len(self._methods)
         width = gap + (M + 1) * (col_w + gap)
         height = head_h + legend_h + N * (ch + text_h + gap) + gap
@@ -728,7 +719,8 @@ class AttributionExplorer(LongTasks, XaiWidget):
         for j, (key, _) in enumerate(self._methods, start=1):
             e = entries[key]
             draw.text((x0(j), gap // 2), _ellipsis(e["title"], fnt, col_w), fill=render.TEXT, font=fnt)
-            fig.paste(_legend(e["scale"], e["rule"], col_w, fs, small), (x0(j), head_h))
+            rule = _ellipsis(f"±{_fmt(e['scale'])} ({e['rule']})", small, col_w)
+            fig.paste(render.legend("diverging", -e["scale"], e["scale"], col_w, lfs, rule), (x0(j), head_h))
         y = head_h + legend_h
         probs = self.probabilities
         for i in range(N):
@@ -792,19 +784,3 @@ def _ellipsis(text: str, fnt, width: int) -> str:
     while text and fnt.getlength(text + "…") > width:
         text = text[:-1]
     return text + "…"
-
-
-def _legend(s: float, rule: str, width: int, fs: int, fnt) -> Image.Image:
-    """Colour bar over [-s, s] with its three ticks and the stated rule (PIL)."""
-    bar_h = max(8, fs - 2)
-    line = fs + 4
-    img = Image.new("RGB", (width, bar_h + 6 + 2 * line), render.BACKGROUND)
-    bar = colormaps.lut("diverging")[np.linspace(0, 255, width).round().astype(int)]
-    img.paste(Image.fromarray(np.repeat(bar[None], bar_h, axis=0)), (0, 0))
-    draw = ImageDraw.Draw(img)
-    draw.rectangle([0, 0, width - 1, bar_h - 1], outline=render.TEXT)
-    for x, label, anchor in ((0, f"-{_fmt(s)}", "la"), (width // 2, "0", "ma"), (width - 1, f"+{_fmt(s)}", "ra")):
-        draw.line([x, bar_h, x, bar_h + 3], fill=render.TEXT)
-        draw.text((x, bar_h + 4), label, fill=render.TEXT, font=fnt, anchor=anchor)
-    draw.text((0, bar_h + 4 + line), _ellipsis(f"±{_fmt(s)} ({rule})", fnt, width), fill=render.TEXT, font=fnt)
-    return img
