@@ -49,8 +49,6 @@ function yRangeOf(panel) {
   return [lo, hi];
 }
 
-const finite = (ys) => ys.map((v) => (v == null ? NaN : Number(v)));
-
 /** A small swatch of a series' line (dashes included) for the key. */
 function swatch(color, dash) {
   const c = elem("canvas");
@@ -118,7 +116,7 @@ function render({ model, el }) {
   function draw() {
     for (const { panel, chart } of views) {
       const xs = panel.xs.map(Number);
-      const series = panel.series.map((s) => ({ ...s, ys: finite(s.ys) }));
+      const series = panel.series; // null values are gaps: LineChart skips non-finite values
       // The main series (LineChart's `ys`, drawn last, on top) is the first solid one.
       let main = series.findIndex((s) => !s.dash || s.dash.length === 0);
       if (main < 0) main = 0;

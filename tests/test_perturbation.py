@@ -310,6 +310,22 @@ def test_extremal_delete_and_dual_rewards():
     torch.testing.assert_close(u.scores[0, 0], expected, rtol=1e-4, atol=1e-4)
 
 
+def test_a_spatial_output_is_averaged_over_space():
+    """A fully convolutional model (N x K x h x w) is scored, and its targets resolved, on the
+    space-averaged output (TorchRay's reward)."""
+    model = nn.Sequential(nn.Conv2d(3, 3, 3, padding=1), nn.ReLU(), nn.Conv2d(3, 2, 3, padding=1))
+    torch.manual_seed(0)
+    x = texture(2, seed=3)
+    with torch.no_grad():
+        mean = model(x).mean(dim=(2, 3))
+    r = P.extremal_perturbation(model, x, areas=(0.3,), step=4, sigma=6.0, iterations=2)
+    assert r.settings["target"].tolist() == mean.argmax(1).tolist()
+    torch.testing.assert_close(r.full_score, mean.gather(1, r.settings["target"][:, None])[:, 0])
+    m = P.meaningful_perturbation(model, x, 1, iterations=2, mask_scale=4)
+    with torch.no_grad():
+        torch.testing.assert_close(m.scores, model(m.perturbed).mean(dim=(2, 3)).softmax(1)[:, 1])
+
+
 def test_extremal_paper_schedule():
     lam = P._lambdas("paper", 9, 300.0, 1.0)
     assert lam == [300.0] * 3 + [600.0] * 3 + [1200.0] * 3

@@ -153,15 +153,20 @@ def pointing_game(maps, masks, labels, *, tolerance: float = 15) -> PointingGame
     return _score_points(points, distances, lab.astype(np.int64), tolerance)
 
 
+def _map_shape(shape: Sequence[int]) -> tuple[int, ...]:
+    shape = tuple(int(s) for s in shape)
+    if len(shape) not in (2, 3) or min(shape) < 1:
+        raise ValueError(f"shape must be (H, W) or (N, H, W) with positive sizes, got {shape}")
+    return shape
+
+
 def centre_map(shape: Sequence[int]) -> torch.Tensor:
     """The centre baseline of the pointing game: a map whose single maximum is the image centre
     (row H // 2, column W // 2), falling off with the distance from it.
 
     ``shape`` is (H, W) or (N, H, W); the result has that shape (float32).
     """
-    shape = tuple(int(s) for s in shape)
-    if len(shape) not in (2, 3) or min(shape) < 1:
-        raise ValueError(f"shape must be (H, W) or (N, H, W) with positive sizes, got {shape}")
+    shape = _map_shape(shape)
     H, W = shape[-2:]
     rows = torch.arange(H, dtype=torch.float32)[:, None] - H // 2
     cols = torch.arange(W, dtype=torch.float32)[None, :] - W // 2
@@ -175,10 +180,7 @@ def random_map(shape: Sequence[int], seed: int = 0) -> torch.Tensor:
     Its maximum is a uniformly random pixel (pointing game) and its order a random pixel order
     (deletion game). The global random state is not used.
     """
-    shape = tuple(int(s) for s in shape)
-    if len(shape) not in (2, 3) or min(shape) < 1:
-        raise ValueError(f"shape must be (H, W) or (N, H, W) with positive sizes, got {shape}")
-    return torch.rand(shape, generator=torch.Generator().manual_seed(int(seed)))
+    return torch.rand(_map_shape(shape), generator=torch.Generator().manual_seed(int(seed)))
 
 
 # ---------------------------------------------------------------------------------------- deletion game
@@ -573,16 +575,12 @@ def randomisation_check(model: nn.Module, inputs: torch.Tensor, method, *, targe
                         f"callable (model, inputs, target) -> maps, got {type(method).__name__}")
 
     known = parameter_layers(net, x)
-    if layers is None:
-        names = known
-    else:
-        names = [str(n) for n in layers]
-        if not names:
-            raise ValueError("layers is empty: name at least one module with parameters")
-        for n in names:
-            _resolve_module(net, n, known)
+    names = known if layers is None else [str(n) for n in layers]
+    if layers is not None and not names:
+        raise ValueError("layers is empty: name at least one module with parameters")
     if not names:
         raise ValueError("the model has no modules with parameters to randomise")
+    modules = [_resolve_module(net, n, known) for n in names]
 
     def maps_of(m: nn.Module, expl) -> torch.Tensor:
         if isinstance(expl, str) or hasattr(expl, "attribute"):
@@ -605,12 +603,11 @@ def randomisation_check(model: nn.Module, inputs: torch.Tensor, method, *, targe
     pristine = {k: v.detach().clone() for k, v in net.state_dict().items()} if order == "independent" else None
     maps = [original]
     sim_abs, sim_signed = [], []
-    seeds = {n: seed + i for i, n in enumerate(names)}
-    for i, layer in enumerate(names):
+    for i, module in enumerate(modules):
         check(cancel)
         if order == "independent" and i > 0:
             net.load_state_dict(pristine)
-        _randomise(_resolve_module(net, layer, known), seeds[layer])
+        _randomise(module, seed + i)
         current = maps_of(net, explainer)
         if similarity == "spearman":
             sim_abs.append(spearman(original.abs(), current.abs()))

@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attribution import _resolve_from_logits
 from .capture import _preserved, model_device
 from .tasks import check, report
 
@@ -493,9 +494,10 @@ def extremal_perturbation(model: nn.Module, inputs: torch.Tensor, target=None, *
     total = iterations * len(groups)
     done = 0
 
-    params_out = torch.empty(n * n_areas, *grid, device=dev, dtype=x.dtype)
-    history = torch.zeros(n * n_areas, iterations, device=dev, dtype=torch.float32)
-    final = {key: torch.empty(n * n_areas, device=dev, dtype=torch.float32) for key in ("reward", "image", "objective")}
+    masks = torch.empty(pairs, h, w, device=dev, dtype=x.dtype)
+    shown = torch.empty(pairs, c, h, w, device=dev, dtype=x.dtype)
+    history = torch.zeros(pairs, iterations, device=dev, dtype=torch.float32)
+    final = {key: torch.empty(pairs, device=dev, dtype=torch.float32) for key in ("reward", "image", "objective")}
 
     with _preserved(model, eval_mode=True):
         tgt, con = _targets(model, x, target, contrast)
@@ -506,20 +508,19 @@ def extremal_perturbation(model: nn.Module, inputs: torch.Tensor, target=None, *
         full = {"preserve": phi_x, "delete": -phi_0, "dual": phi_x - phi_0}[variant]
 
         def evaluate(p: torch.Tensor, rows: torch.Tensor, flip: bool):
-            """(masks P x H x W, reward P, Phi of the shown image P) for parameters p."""
+            """(masks P x H x W, reward P, Phi of the shown image P, the shown image P x C x H x W
+            before its flip) for parameters p."""
             m = smooth_masks(p, step=step, sigma=sigma, coldness=coldness, size=(h, w))
             keep = {"preserve": m, "delete": 1 - m, "dual": torch.cat([m, 1 - m])}[variant]
             r = torch.cat([rows, rows]) if variant == "dual" else rows
             xhat = pert.apply(keep, r)
-            if flip:
-                xhat = xhat.flip(-1)
-            phi = _phi(model, xhat, tgt[r], None if con is None else con[r])
+            phi = _phi(model, xhat.flip(-1) if flip else xhat, tgt[r], None if con is None else con[r])
             if variant == "preserve":
-                return m, phi, phi
+                return m, phi, phi, xhat
             if variant == "delete":
-                return m, -phi, phi
+                return m, -phi, phi, xhat
             k = len(rows)
-            return m, phi[:k] - phi[k:], phi[:k]
+            return m, phi[:k] - phi[k:], phi[:k], xhat[:k]
 
         for idx in groups:
             rows = torch.div(idx, n_areas, rounding_mode="floor")
@@ -529,7 +530,7 @@ def extremal_perturbation(model: nn.Module, inputs: torch.Tensor, target=None, *
             with torch.enable_grad():
                 for t in range(iterations):
                     check(cancel)
-                    m, reward, _ = evaluate(p, rows, flip=jitter and t % 2 == 0)
+                    m, reward, _, _ = evaluate(p, rows, flip=jitter and t % 2 == 0)
                     energy = reward - lambdas[t] * _sorted_loss(m, ref)
                     (p.grad,) = torch.autograd.grad(-energy.sum(), [p])
                     opt.step()
@@ -539,16 +540,11 @@ def extremal_perturbation(model: nn.Module, inputs: torch.Tensor, target=None, *
                     done += 1
                     report(progress, done, total)
             with torch.no_grad():
-                m, reward, phi = evaluate(p, rows, flip=False)
-                params_out[idx] = p.detach()
+                m, reward, phi, image = evaluate(p, rows, flip=False)
+                masks[idx], shown[idx] = m, image
                 final["reward"][idx] = reward.float()
                 final["image"][idx] = phi.float()
                 final["objective"][idx] = (reward - lambdas[-1] * _sorted_loss(m, ref)).float()
-
-        with torch.no_grad():
-            masks = smooth_masks(params_out, step=step, sigma=sigma, coldness=coldness, size=(h, w))
-            rows_all = torch.arange(n, device=dev).repeat_interleave(n_areas)
-            shown = pert.apply(1 - masks if variant == "delete" else masks, rows_all)
 
     scores = final["reward"].view(n, n_areas)
     reached = scores >= full.float()[:, None]
@@ -684,15 +680,18 @@ def meaningful_perturbation(model: nn.Module, inputs: torch.Tensor, target=None,
         tgt, con = _targets(model, x, target, contrast)
         pert = _Perturber(x, kind, levels, max_blur, seed)
 
-        def prob(keep: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
-            r = torch.arange(n, device=dev) if rows is None else rows
-            probs = torch.softmax(_logits(model, pert.apply(keep, rows)), dim=1)
+        everyone = torch.arange(n, device=dev)
+
+        def f_c(probs: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
             f = probs.gather(1, tgt[r][:, None])[:, 0]
             return f if con is None else f - probs.gather(1, con[r][:, None])[:, 0]
 
-        def objective(m: torch.Tensor, shifted: torch.Tensor) -> torch.Tensor:
+        def prob(keep: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+            return f_c(torch.softmax(_logits(model, pert.apply(keep, rows)), dim=1), everyone if rows is None else rows)
+
+        def objective(m: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
             area = (1 - m).sum(dim=(1, 2)) if game == "deletion" else m.sum(dim=(1, 2))
-            return l1 * area + tv * _total_variation(m, tv_beta) + sign * prob(shifted)
+            return l1 * area + tv * _total_variation(m, tv_beta) + sign * f
 
         with torch.no_grad():
             if init == "circle":
@@ -707,7 +706,7 @@ def meaningful_perturbation(model: nn.Module, inputs: torch.Tensor, target=None,
                 check(cancel)
                 dy, dx = (int(v) for v in torch.randint(0, jitter, (2,), generator=gen))
                 m = _upsample(p, (h, w), mask_blur)
-                loss = objective(m, _shift(m, dy, dx))
+                loss = objective(m, prob(_shift(m, dy, dx)))
                 (p.grad,) = torch.autograd.grad(loss.sum(), [p])
                 opt.step()
                 with torch.no_grad():
@@ -716,10 +715,10 @@ def meaningful_perturbation(model: nn.Module, inputs: torch.Tensor, target=None,
                 report(progress, t + 1, iterations)
         with torch.no_grad():
             mask = _upsample(p.detach(), (h, w), mask_blur).clamp(0, 1)
-            final = objective(mask, mask)
             shown = pert.apply(mask)
             probs = torch.softmax(_logits(model, shown), dim=1)
             scores = probs.gather(1, tgt[:, None])[:, 0]
+            final = objective(mask, f_c(probs, everyone))
 
     return Meaningful(
         mask=mask.float(), scores=scores.float(), perturbed=shown.float(), objective=final.float(), history=history,
@@ -835,30 +834,7 @@ def _phi(model: nn.Module, x: torch.Tensor, tgt: torch.Tensor, con: torch.Tensor
 
 
 def _targets(model: nn.Module, x: torch.Tensor, target, contrast) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``attribution.resolve_targets`` (the shared rule); a local copy while it is not there."""
-    try:
-        from .attribution import resolve_targets
-    except ImportError:
-        resolve_targets = None
-    if resolve_targets is not None:
-        tgt, con = resolve_targets(model, x, target, contrast)
-        return tgt.to(x.device).long(), None if con is None else con.to(x.device).long()
-    n = x.shape[0]
+    """The shared target rule (``attribution.resolve_targets``) on :func:`_logits`, so that a model
+    with spatial outputs gets its targets from the space-averaged scores it is explained by."""
     with torch.no_grad():
-        k = _logits(model, x)
-    classes = k.shape[1]
-
-    def one(value, name):
-        if value is None:
-            return k.argmax(dim=1)
-        t = torch.as_tensor(value).to(x.device)
-        if t.is_floating_point() or t.dim() > 1:
-            raise TypeError(f"{name} must be None, an int or a sequence of N ints, got {value!r}")
-        t = t.long().expand(n).clone() if t.dim() == 0 else t.long()
-        if t.numel() != n:
-            raise ValueError(f"{name}: {t.numel()} classes for {n} images")
-        if int(t.min()) < 0 or int(t.max()) >= classes:
-            raise ValueError(f"{name} classes must lie in [0, {classes - 1}], got {t.tolist()}")
-        return t
-
-    return one(target, "target"), None if contrast is None else one(contrast, "contrast")
+        return _resolve_from_logits(_logits(model, x), target, contrast)

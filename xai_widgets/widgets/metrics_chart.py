@@ -212,11 +212,6 @@ class MetricsChart(XaiWidget):
         return f"MetricsChart({self.kind!r}, panels={[p['id'] for p in self.panels]}, methods={names})"
 
 
-def _hex(colour: str) -> tuple[int, int, int]:
-    c = colour.lstrip("#")
-    return tuple(int(c[i:i + 2], 16) for i in (0, 2, 4))
-
-
 def _dashed(draw: ImageDraw.ImageDraw, pts, fill, width, dash) -> None:
     if not dash:
         draw.line(pts, fill=fill, width=width)
@@ -285,18 +280,17 @@ def _chart_png(p: dict, width: int) -> Image.Image:
     draw.text(((left + width - right) / 2, title_h + height - 4), p["xTitle"], fill=render.TEXT, font=fnt, anchor="md")
     draw.text((left, top - 6), p["yTitle"], fill=render.TEXT, font=fnt, anchor="ld")
     for s in series[1:] + series[:1]:  # the first method on top, as in the browser
-        colour = _hex(s["color"])
         run: list = []
         for x, y in list(zip(xs, s["ys"])) + [(None, None)]:
             if y is not None:
                 run.append((px(x), py(y)))
                 continue
             if len(run) > 1:
-                _dashed(draw, run, colour, 3 if s is series[0] else 2, s["dash"])
+                _dashed(draw, run, s["color"], 3 if s is series[0] else 2, s["dash"])
             run = []
     y = title_h + height + 4
     for s in series:
-        _dashed(draw, [(left, y + fnt.size / 2), (left + 28, y + fnt.size / 2)], _hex(s["color"]), 3, s["dash"])
+        _dashed(draw, [(left, y + fnt.size / 2), (left + 28, y + fnt.size / 2)], s["color"], 3, s["dash"])
         draw.text((left + 36, y), s["label"], fill=render.TEXT, font=fnt)
         y += fnt.size + 6
     return img
