@@ -17,6 +17,7 @@ import { widgetStyle } from "./lib/style.js";
 import { clampInt } from "./lib/panels.js";
 import { frameQueue } from "./lib/hover.js";
 import { fmtNumber } from "./lib/chart.js";
+import { shadeSigned } from "./lib/diverging.js";
 
 const HOVER = [255, 0, 0]; // the seed highlights a hovered feature's pixels in red (L1662)
 const HOVER_ALPHA = 0.8;
@@ -86,8 +87,7 @@ function loadData(raw) {
   const relevance = decode(raw.relevance).data; // r / rel_max
   const feats = raw.features || [];
   return { H, W, image, labels, relevance, feats, n: feats.length, classes: raw.classes || [], target: raw.target,
-    method: raw.method, relMax: raw.rel_max, relScale: raw.rel_scale || raw.rel_max, tau: raw.tau, base: raw.base,
-    baseProbs: raw.base_probs || [] };
+    method: raw.method, relMax: raw.rel_max, relScale: raw.rel_scale, tau: raw.tau, baseProbs: raw.base_probs || [] };
 }
 
 /** A panel of W x H image pixels shown `css` px wide: an integer zoom of a small canvas, nearest neighbour. */
@@ -163,18 +163,19 @@ function render({ model, el }) {
   // occlusion tab
   const occTab = elem("div", "xw-tabpanel xw-tabpanel-occlusion");
   const controls = elem("div", "xw-header");
-  const rangeControl = (label, cls, min, max, step) => {
+  const px = (v) => `${fmtNumber(v)} px`;
+  const rangeControl = (label, cls, min, max, step, fmt) => {
     const l = elem("label", null, label);
     const input = Object.assign(elem("input", cls), { type: "range", min: String(min), max: String(max), step: String(step) });
     const value = elem("span", "xw-value xw-sub");
     l.append(input, value);
-    return { label: l, input, value };
+    return { label: l, input, value, fmt };
   };
-  const thr = rangeControl("threshold ×", "xw-threshold", 0.5, 15, 0.5);
+  const thr = rangeControl("threshold ×", "xw-threshold", 0.5, 15, 0.5, fmtNumber);
   thr.label.title = "candidate pixels: relevance above this many times the mean positive relevance (seed: 5/(H·W))";
-  const dist = rangeControl("distance", "xw-distance", 1, 4, 0.5);
+  const dist = rangeControl("distance", "xw-distance", 1, 4, 0.5, px);
   dist.label.title = "pixels this close (px, Euclidean) join one feature (seed: 1.5 = 8-neighbours)";
-  const minSize = rangeControl("min size", "xw-min-size", 0, 100, 5);
+  const minSize = rangeControl("min size", "xw-min-size", 0, 100, 5, px);
   minSize.label.title = "features with fewer pixels are dropped (seed: 20)";
   const modeLabel = elem("label", null, "occluder");
   const modeSelect = elem("select", "xw-mode");
@@ -183,7 +184,7 @@ function render({ model, el }) {
   const patchLabel = elem("label", null, "patch");
   const patchSelect = elem("select", "xw-patch");
   patchLabel.appendChild(patchSelect);
-  const opac = rangeControl("colour", "xw-opacity", 0, 1, 0.05);
+  const opac = rangeControl("colour", "xw-opacity", 0, 1, 0.05, () => "");
   controls.append(thr.label, dist.label, minSize.label, modeLabel, patchLabel, opac.label);
 
   const panelRow = elem("div", "xw-row");
@@ -231,7 +232,7 @@ function render({ model, el }) {
   // sandbox tab
   const sbTab = elem("div", "xw-tabpanel xw-tabpanel-sandbox");
   const sbControls = elem("div", "xw-header");
-  const brush = rangeControl("brush radius", "xw-brush", 1, 32, 1);
+  const brush = rangeControl("brush radius", "xw-brush", 1, 32, 1, px);
   const kindLabel = elem("label", null, "perturbation");
   const kindSelect = elem("select", "xw-kind");
   kindSelect.append(...KINDS.map(([v, t]) => Object.assign(elem("option", null, t), { value: v })));
@@ -309,6 +310,7 @@ function render({ model, el }) {
     pertPanel = pixelPanel(D.W, D.H, css, "perturbed");
     pertBox.appendChild(pertPanel.canvas);
     if (hover >= D.n) hover = -1;
+    const maxDrop = Math.max(1e-9, ...D.feats.map((g) => Math.abs(g.drop)));
     D.feats.forEach((f, i) => {
       const b = elem("button", "xw-feature");
       b.type = "button";
@@ -317,7 +319,6 @@ function render({ model, el }) {
       badge.style.background = `rgb(${f.color.join(",")})`;
       const bar = elem("div", "xw-dropbar");
       const fill = elem("div");
-      const maxDrop = Math.max(1e-9, ...D.feats.map((g) => Math.abs(g.drop)));
       const w = (60 * Math.abs(f.drop)) / maxDrop;
       fill.style.width = `${w}px`;
       fill.style.left = f.drop >= 0 ? "60px" : `${60 - w}px`;
@@ -374,16 +375,15 @@ function render({ model, el }) {
     ctx.clearRect(0, 0, labelCanvas.width, labelCanvas.height);
     const dpr = window.devicePixelRatio || 1;
     ctx.scale(dpr, dpr);
-    const sx = featPanel.css / D.W;
-    const sy = (featPanel.css * D.H) / D.W / D.H;
+    const s = featPanel.css / D.W; // CSS px per image pixel, both axes
     const occ = new Set(occluded());
     ctx.font = "bold 12px system-ui, sans-serif";
     ctx.textAlign = "center";
     ctx.textBaseline = "middle";
     ctx.lineJoin = "round";
     D.feats.forEach((f, i) => {
-      const x = (f.anchor[1] + 0.5) * sx;
-      const y = (f.anchor[0] + 0.5) * sy;
+      const x = (f.anchor[1] + 0.5) * s;
+      const y = (f.anchor[0] + 0.5) * s;
       const text = String(i + 1);
       ctx.lineWidth = 3;
       ctx.strokeStyle = "rgba(0,0,0,0.85)";
@@ -395,17 +395,7 @@ function render({ model, el }) {
 
   function drawRelevance() {
     if (!D || !relPanel || !diverging) return;
-    const d = relPanel.img.data;
-    const k = D.relMax / (D.relScale || 1);
-    for (let i = 0, o = 0; i < D.W * D.H; i++, o += 4) {
-      let t = D.relevance[i] * k;
-      t = t < -1 ? -1 : t > 1 ? 1 : t;
-      const j = Math.floor((0.5 + 0.5 * t) * 255 + 0.5);
-      d[o] = diverging.rgb[3 * j];
-      d[o + 1] = diverging.rgb[3 * j + 1];
-      d[o + 2] = diverging.rgb[3 * j + 2];
-      d[o + 3] = 255;
-    }
+    shadeSigned(relPanel.img.data, D.relevance, D.relScale / D.relMax, diverging, null, null); // relevance is r / rel_max
     blit(relPanel);
     relCaption.textContent = `relevance (${D.method})`;
     drawColorbar(colorbar, diverging, 160, 10);
@@ -458,7 +448,7 @@ function render({ model, el }) {
     if (!V.top5) return;
     const what = sandbox ? (V.painted ? `${pct(V.painted)} of the image perturbed (${V.kind})` : "nothing painted")
       : (V.occluded || []).length ? `features ${numbers(V.occluded)} occluded` : "nothing occluded";
-    status.setReadout(`${className(D.target)}: p = ${pct(D.base.target_prob)} → ${pct(V.target_prob)} with ${what}`
+    status.setReadout(`${className(D.target)}: p = ${pct(D.baseProbs[D.target])} → ${pct(V.target_prob)} with ${what}`
       + `${V.top1 !== D.target ? ` · top-1 now ${className(V.top1)}` : ""}`);
   }
 
@@ -481,7 +471,7 @@ function render({ model, el }) {
         card.appendChild(P.canvas);
         card.append(elem("div", "xw-caption", f.title), elem("div", null, f.kind === "smallest_keep"
           ? `keep ${numbers(f.kept)} (occlude ${numbers(f.occluded)})` : `occlude ${numbers(f.occluded)}`),
-        elem("div", "xw-sub", `p(${className(D.target)}) ${pct(A.base_prob)} → ${pct(f.target_prob)} (${points(f.change)})`),
+        elem("div", "xw-sub", `p(${className(D.target)}) ${pct(D.baseProbs[D.target])} → ${pct(f.target_prob)} (${points(f.change)})`),
         elem("div", "xw-sub", `top-1: ${className(f.top1)}${f.exhaustive ? "" : " · best of those evaluated"}`));
         card.dataset.occluded = JSON.stringify(f.occluded);
         card.title = "click to apply this set";
@@ -549,15 +539,15 @@ function render({ model, el }) {
     occTab.hidden = t !== "occlusion";
     sbTab.hidden = t !== "sandbox";
     drawReadout();
-    const set = (c, v, text) => {
+    const set = (c, v) => {
       if (document.activeElement !== c.input) c.input.value = String(v);
-      c.value.textContent = text;
+      c.value.textContent = c.fmt(v);
     };
-    set(thr, num("threshold", 5), fmtNumber(num("threshold", 5)));
-    set(dist, num("distance", 1.5), `${fmtNumber(num("distance", 1.5))} px`);
-    set(minSize, num("min_size", 20), `${num("min_size", 20)} px`);
-    set(opac, num("opacity", 0.55), "");
-    set(brush, num("brush", 6), `${num("brush", 6)} px`);
+    set(thr, num("threshold", 5));
+    set(dist, num("distance", 1.5));
+    set(minSize, num("min_size", 20));
+    set(opac, num("opacity", 0.55));
+    set(brush, num("brush", 6));
     modeSelect.value = model.get("mode");
     const patch = num("patch", 8);
     const opts = PATCHES.includes(patch) ? PATCHES : [...PATCHES, patch].sort((a, b) => a - b);
@@ -646,7 +636,7 @@ function render({ model, el }) {
   for (const [c, name, parse] of [[thr, "threshold", Number], [dist, "distance", Number], [minSize, "min_size", (v) => Math.round(Number(v))],
     [brush, "brush", (v) => Math.round(Number(v))]]) {
     listen(c.input, "input", () => {
-      c.value.textContent = name === "threshold" ? fmtNumber(Number(c.input.value)) : `${c.input.value} px`;
+      c.value.textContent = c.fmt(Number(c.input.value));
     });
     listen(c.input, "change", () => setTrait(name, parse(c.input.value)));
   }

@@ -29,12 +29,12 @@ from torch import nn
 from .capture import _preserved, model_device
 from .tasks import check, report
 
-__all__ = ["MODES", "SANDBOX_KINDS", "Analysis", "Finding", "Occluder", "analyse", "class_probs",
-           "default_method", "find_features", "label_map", "occlude", "perturb_region", "relevance_map"]
+__all__ = ["MODES", "SANDBOX_KINDS", "Analysis", "Finding", "Occluder", "analyse", "class_probs", "cutoff",
+           "default_method", "find_features", "label_map", "occlude", "perturb_region", "relevance_map",
+           "resolve_target", "value_bounds"]
 
 MODES = ("pixelate", "noise", "box")
 SANDBOX_KINDS = ("blur", "constant", "noise")
-_TINY = 1e-12
 
 
 # ---------------------------------------------------------------------------------------- flood fill
@@ -62,6 +62,12 @@ def _offsets(distance: float) -> np.ndarray:
     out = [(dy, dx) for dy in range(0, k + 1) for dx in range(-k, k + 1)
            if (dy > 0 or dx > 0) and dy * dy + dx * dx <= distance * distance + 1e-9]
     return np.asarray(out, dtype=np.int64).reshape(-1, 2)
+
+
+def cutoff(relevance, threshold: float = 5.0) -> float:
+    """The flood fill's candidate cut: ``threshold * S / (H * W)``, ``S`` the map's positive sum."""
+    r = _as_map(relevance)
+    return float(threshold) * float(r[r > 0].sum()) / r.size
 
 
 def find_features(relevance, *, threshold: float = 5.0, distance: float = 1.5,
@@ -94,10 +100,7 @@ def find_features(relevance, *, threshold: float = 5.0, distance: float = 1.5,
     if isinstance(min_size, bool) or not isinstance(min_size, (int, np.integer)) or min_size < 0:
         raise ValueError(f"min_size must be an int >= 0 (the seed's is 20), got {min_size!r}")
     H, W = r.shape
-    positive = float(r[r > 0].sum())
-    if positive <= 0:
-        return []
-    candidate = r > threshold * positive / (H * W)
+    candidate = r > cutoff(r, threshold)
     index = np.full((H, W), -1, dtype=np.int64)
     flat = np.flatnonzero(candidate)
     if flat.size == 0:
@@ -217,7 +220,7 @@ class Occluder:
         self.features = _check_features(features, (H, W))
         self.n = len(self.features)
         dev = x.device
-        low, high = self._range(x, value_range)
+        low, high = value_bounds(x, value_range)
         g = torch.Generator().manual_seed(self.seed)
         self.noise = (low + (high - low) * torch.rand(C, H, W, generator=g).to(dev)).float()
         pix = [torch.as_tensor(f[:, 0] * W + f[:, 1], device=dev) for f in self.features]
@@ -232,23 +235,6 @@ class Occluder:
             self._prepare_patches(pix)
         elif mode == "box":
             self._prepare_boxes(pix)
-
-    @staticmethod
-    def _range(x: torch.Tensor, value_range):
-        C = x.shape[0]
-        if value_range is None:
-            flat = x.reshape(C, -1)
-            return flat.min(1).values.view(C, 1, 1), flat.max(1).values.view(C, 1, 1)
-        try:
-            lo, hi = value_range
-            lo = torch.as_tensor(lo, dtype=torch.float32, device=x.device).reshape(-1, 1, 1).expand(C, 1, 1)
-            hi = torch.as_tensor(hi, dtype=torch.float32, device=x.device).reshape(-1, 1, 1).expand(C, 1, 1)
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise ValueError("value_range must be None, (low, high) floats or (low, high) per-channel sequences "
-                             f"of length {C}, got {value_range!r}") from exc
-        if not bool((hi >= lo).all()):
-            raise ValueError(f"value_range needs low <= high, got {value_range!r}")
-        return lo, hi
 
     def _prepare_patches(self, pix) -> None:
         x, P = self.image, self.patch
@@ -303,8 +289,6 @@ class Occluder:
         C, H, W = x.shape
         B = A.shape[0]
         flat = x.reshape(1, C, -1).expand(B, C, H * W)
-        if self.n == 0:
-            return flat.reshape(B, C, H, W).clone()
         if self.mode == "box":
             out = flat.clone()
             for k, box in enumerate(self._boxes):
@@ -322,6 +306,25 @@ class Occluder:
             means = (sums / self._count)[:, :, self._pid]  # B x C x HW
             out = torch.where(touched[:, None, :], means, out)
         return out.reshape(B, C, H, W)
+
+
+def value_bounds(image: torch.Tensor, value_range=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel (low, high), each C x 1 x 1 on the image's device: ``value_range`` (see
+    :class:`Occluder`) or, for None, each channel's own [min, max] in the C x H x W ``image``."""
+    C = image.shape[0]
+    if value_range is None:
+        flat = image.reshape(C, -1)
+        return flat.min(1).values.view(C, 1, 1), flat.max(1).values.view(C, 1, 1)
+    try:
+        lo, hi = value_range
+        lo = torch.as_tensor(lo, dtype=torch.float32, device=image.device).reshape(-1, 1, 1).expand(C, 1, 1)
+        hi = torch.as_tensor(hi, dtype=torch.float32, device=image.device).reshape(-1, 1, 1).expand(C, 1, 1)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError("value_range must be None, (low, high) floats or (low, high) per-channel sequences "
+                         f"of length {C}, got {value_range!r}") from exc
+    if not bool((hi >= lo).all()):
+        raise ValueError(f"value_range needs low <= high, got {value_range!r}")
+    return lo, hi
 
 
 def _check_selected(selected, n: int) -> list[int]:
@@ -345,9 +348,8 @@ def occlude(image, features, selected: Iterable[int], *, mode: str = "pixelate",
     ``features`` a list from :func:`find_features` or an int label map. See :class:`Occluder`
     for the modes (Norton 2018, §3.4); deterministic for a given ``seed``.
     """
-    x = image
-    out = Occluder(x, features, mode=mode, patch=patch, seed=seed, value_range=value_range)([selected])
-    return out if isinstance(x, torch.Tensor) and x.dim() == 4 else out[0]
+    out = Occluder(image, features, mode=mode, patch=patch, seed=seed, value_range=value_range)([selected])
+    return out if image.dim() == 4 else out[0]
 
 
 # ---------------------------------------------------------------------------------------- prediction
@@ -368,6 +370,16 @@ def class_probs(model: nn.Module, images: torch.Tensor, *, batch_size: int = 64)
                                  f"{getattr(logits, 'shape', type(logits).__name__)}")
             out.append(logits.float().softmax(dim=1))
     return torch.cat(out)
+
+
+def resolve_target(probs: torch.Tensor, target: int | None = None) -> int:
+    """The class followed: ``target`` checked against the K ``probs``, or their top-1 for None."""
+    K = probs.shape[0]
+    if target is None:
+        return int(probs.argmax())
+    if isinstance(target, bool) or not isinstance(target, (int, np.integer)) or not 0 <= target < K:
+        raise ValueError(f"target must be a class index in 0..{K - 1} or None, got {target!r}")
+    return int(target)
 
 
 # ---------------------------------------------------------------------------------------- analysis
@@ -457,12 +469,7 @@ def analyse(model: nn.Module, image, features, *, target: int | None = None, max
         raise ValueError(f"max_sets must be an int >= n + 1 = {n + 1} (the single features and the full set), "
                          f"got {max_sets!r}")
     base = class_probs(model, x[None])[0].cpu()
-    K = base.shape[0]
-    if target is None:
-        target = int(base.argmax())
-    if isinstance(target, bool) or not isinstance(target, (int, np.integer)) or not 0 <= target < K:
-        raise ValueError(f"target must be a class index in 0..{K - 1} or None, got {target!r}")
-    target = int(target)
+    target = resolve_target(base, target)
     p0 = float(base[target])
     full = (1 << n) - 1
     total = min(full, int(max_sets))
@@ -608,11 +615,10 @@ def perturb_region(image, painted, *, kind: str = "blur", **options) -> torch.Te
     x = _as_image(image)
     if kind not in SANDBOX_KINDS:
         raise ValueError(f"kind must be one of {SANDBOX_KINDS}, got {kind!r}")
-    m = torch.as_tensor(np.asarray(painted) if not isinstance(painted, torch.Tensor) else painted)
+    m = torch.as_tensor(painted)
     while m.dim() > 2 and m.shape[0] == 1:
         m = m[0]
     if tuple(m.shape) != tuple(x.shape[-2:]):
         raise ValueError(f"the painted mask must be H x W = {tuple(x.shape[-2:])}, got {tuple(m.shape)}")
-    keep = (m == 0).float().to(x.device)[None, None]
-    out = perturbation.perturb(x[None], keep, kind=kind, **options)
+    out = perturbation.perturb(x[None], m == 0, kind=kind, **options)
     return out if isinstance(image, torch.Tensor) and image.dim() == 4 else out[0]

@@ -73,6 +73,11 @@ def _uint8(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t[:3].permute(1, 2, 0).numpy())
 
 
+def _anchor(f: np.ndarray) -> np.ndarray:
+    """The (row, col) of a feature's pixel nearest its centre, where its number is drawn."""
+    return f[np.argmin(((f - f.mean(axis=0)) ** 2).sum(axis=1))]
+
+
 def _mask_from_json(value, _widget):
     return b"" if value is None else bytes(value)
 
@@ -146,14 +151,10 @@ class OcclusionExplorer(LongTasks, XaiWidget):
             raise ValueError(f"image must be one image; as a tensor, 1 x C x H x W float, got {tuple(x.shape)}")
         self.input = x.detach().float()
         self.base_probs = features.class_probs(model, self.input)[0].cpu()
+        self.target = features.resolve_target(self.base_probs, target)
         K = self.base_probs.shape[0]
-        if target is None:
-            target = int(self.base_probs.argmax())
-        if isinstance(target, bool) or not isinstance(target, (int, np.integer)) or not 0 <= target < K:
-            raise ValueError(f"target must be a class index in 0..{K - 1} or None, got {target!r}")
         if classes is not None and len(classes) != K:
             raise ValueError(f"classes has {len(classes)} names; the model has {K} classes")
-        self.target = int(target)
         self.classes = [str(c) for c in classes] if classes is not None else [f"class {k}" for k in range(K)]
         self.seed = int(seed)
         self.max_sets = int(max_sets)
@@ -161,9 +162,7 @@ class OcclusionExplorer(LongTasks, XaiWidget):
         in_unit = preprocess is None and float(x0.min()) >= 0.0 and float(x0.max()) <= 1.0
         # Noise and display share one range: [0, 1] for plain images, else each channel's own range.
         self.value_range = (0.0, 1.0) if in_unit else None
-        flat = x0.reshape(x0.shape[0], -1).cpu()
-        self._lo = torch.zeros(x0.shape[0], 1, 1) if in_unit else flat.min(1).values.view(-1, 1, 1)
-        self._hi = torch.ones(x0.shape[0], 1, 1) if in_unit else flat.max(1).values.view(-1, 1, 1)
+        self._lo, self._hi = features.value_bounds(x0.cpu(), self.value_range)
         self.relevance, self.method = features.relevance_map(model, self.input, attribution, target=self.target)
         self._lock = threading.RLock()
         self._analysing = False
@@ -425,8 +424,7 @@ class OcclusionExplorer(LongTasks, XaiWidget):
                              image=wire.encode(self._pixels(f.image), "uint8"), target_prob=f.target_prob,
                              change=f.change, top1=f.top1, exhaustive=f.exhaustive)
             findings.append(entry)
-        return {"findings": findings, "evaluated": a.evaluated, "exhaustive": a.exhaustive,
-                "base_prob": float(a.base_probs[a.target]), "notes": list(a.notes)}
+        return {"findings": findings, "evaluated": a.evaluated, "exhaustive": a.exhaustive}
 
     def _on_custom_msg(self, widget, content, buffers):
         kind = content.get("type") if isinstance(content, dict) else None
@@ -448,30 +446,23 @@ class OcclusionExplorer(LongTasks, XaiWidget):
         n = len(self.features)
         labels = features.label_map(self.features, (H, W))
         rel_max = float(np.abs(self.relevance).max()) or 1.0
-        positive = float(self.relevance[self.relevance > 0].sum())
         colours = palette(n)
-        info = []
-        for k, f in enumerate(self.features):
-            centre = f.mean(axis=0)
-            anchor = f[np.argmin(((f - centre) ** 2).sum(axis=1))]  # a pixel of the feature near its centre
-            info.append({"size": int(len(f)), "relevance": float(self.relevance[f[:, 0], f[:, 1]].sum()),
-                         "drop": float(self.drops[k]), "anchor": [int(anchor[0]), int(anchor[1])],
-                         "bbox": [int(f[:, 0].min()), int(f[:, 1].min()), int(f[:, 0].max()) + 1,
-                                  int(f[:, 1].max()) + 1], "color": list(colours[k])})
+        info = [{"size": int(len(f)), "relevance": float(self.relevance[f[:, 0], f[:, 1]].sum()),
+                 "drop": float(self.drops[k]), "anchor": [int(v) for v in _anchor(f)], "color": list(colours[k])}
+                for k, f in enumerate(self.features)]
         return {
             "H": int(H), "W": int(W),
             "image": wire.encode(self._pixels(self.input[0]), "uint8"),
             "relevance": wire.encode(torch.from_numpy(self.relevance / rel_max), "float16"),
             "rel_max": rel_max,
             "rel_scale": self.relevance_scale(),
-            "tau": self.threshold * positive / (H * W),
+            "tau": features.cutoff(self.relevance, self.threshold),
             "labels": wire.encode(labels.astype(np.uint8) if n < 256 else labels.astype(np.float32),
                                   "uint8" if n < 256 else "float32"),
             "features": info,
             "classes": self.classes,
             "target": self.target,
             "method": self.method,
-            "base": self._prediction(self.base_probs),
             "base_probs": [float(p) for p in self.base_probs],
         }
 
@@ -500,8 +491,7 @@ class OcclusionExplorer(LongTasks, XaiWidget):
         feat = big((base * (1 - a) + colours[labels] * a).round().clip(0, 255).astype(np.uint8))
         draw = ImageDraw.Draw(feat)
         for k, f in enumerate(self.features):
-            centre = f.mean(axis=0)
-            r, c = f[np.argmin(((f - centre) ** 2).sum(axis=1))]
+            r, c = _anchor(f)
             draw.text(((c + 0.5) * side / W, (r + 0.5) * feat.size[1] / H), str(k + 1), fill=(255, 255, 255),
                       font=fnt, anchor="mm", stroke_width=2, stroke_fill=(0, 0, 0))
         m = self.relevance_scale()
@@ -543,11 +533,9 @@ class OcclusionExplorer(LongTasks, XaiWidget):
         return fig
 
     def _top5_lines(self, probs: torch.Tensor, what: str) -> list[str]:
-        top = torch.topk(probs, min(TOP, probs.shape[0]))
         lines = [f"top-5 ({what}), was:"]
-        for p, k in zip(top.values, top.indices):
-            before = 100 * float(self.base_probs[int(k)])
-            lines.append(f"{self.classes[int(k)]}: {100 * float(p):.1f}%  ({before:.1f}%)")
+        for k, p in self._prediction(probs)["top5"]:
+            lines.append(f"{self.classes[k]}: {100 * p:.1f}%  ({100 * float(self.base_probs[k]):.1f}%)")
         return lines
 
     def __repr__(self) -> str:
