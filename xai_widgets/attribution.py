@@ -60,6 +60,7 @@ from torch import nn
 from .capture import _preserved, _unknown_layer_error, model_device
 from .featurevis import _model_dtype
 from .metrics import _blur
+from .rng import seeded
 from .tasks import check, report
 
 __all__ = [
@@ -317,12 +318,6 @@ def grad_x_input(model: nn.Module, inputs: torch.Tensor, target=None, *, contras
     return _gradient(model, x, t, c, times_input=True)
 
 
-def _fork_rng(device: torch.device):
-    # torch.manual_seed reseeds every GPU, so every GPU's generator is restored afterwards
-    devices = list(range(torch.cuda.device_count())) if device.type == "cuda" else []
-    return torch.random.fork_rng(devices=devices)
-
-
 def smoothgrad(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=None, noise: float = 0.15,
                samples: int = 25, seed: int = 0, batch_size: int | None = None,
                progress=None, cancel=None) -> torch.Tensor:
@@ -354,19 +349,19 @@ def _smoothgrad(model, x, t, c, levels, samples, seed, batch_size, progress, can
     out = torch.empty((n, len(levels)) + tuple(x.shape[1:]), device=x.device, dtype=torch.float32)
     total = n * len(levels)
     done = 0
-    with _clean(model), _fork_rng(x.device):
+    with _clean(model):
         nt = ca.NoiseTunnel(ca.Saliency(ContrastiveScore(model)))
         for i in range(n):
             xi = x[i:i + 1]
             span = float(xi.max() - xi.min())
             for s, level in enumerate(levels):
                 check(cancel)
-                torch.manual_seed(int(seed) + i)
-                out[i, s] = nt.attribute(
-                    _leaf(xi), nt_type="smoothgrad", nt_samples=samples,
-                    nt_samples_batch_size=batch_size, stdevs=float(level) * span,
-                    target=0, abs=False, additional_forward_args=_fargs(t, c, slice(i, i + 1)),
-                ).detach()[0].float()
+                with seeded(int(seed) + i, x.device):
+                    out[i, s] = nt.attribute(
+                        _leaf(xi), nt_type="smoothgrad", nt_samples=samples,
+                        nt_samples_batch_size=batch_size, stdevs=float(level) * span,
+                        target=0, abs=False, additional_forward_args=_fargs(t, c, slice(i, i + 1)),
+                    ).detach()[0].float()
                 done += 1
                 report(progress, done, total)
     return out

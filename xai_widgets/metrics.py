@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from .capture import _preserved, model_device
+from .rng import seeded
 from .tasks import check, report
 
 __all__ = ["PointingGame", "PointingResult", "Curve", "Randomisation", "pointing_game", "centre_map",
@@ -495,10 +496,7 @@ def _randomise(module: nn.Module, seed: int) -> None:
     which for batch norm also resets the running statistics), seeded; without one, each own
     parameter gets Gaussian values with the trained parameter's standard deviation."""
     device = next(module.parameters(recurse=False)).device
-    # torch.manual_seed seeds every GPU, so every GPU's generator is restored afterwards
-    devices = list(range(torch.cuda.device_count())) if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), torch.no_grad():
-        torch.manual_seed(seed)
+    with seeded(seed, device), torch.no_grad():
         if callable(getattr(module, "reset_parameters", None)):
             module.reset_parameters()
         else:

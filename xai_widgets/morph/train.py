@@ -34,6 +34,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from ..capture import model_device
+from ..rng import seeded
 from ..tasks import CancelFlag, Cancelled, Progress, check, report
 
 __all__ = ["train_vae", "train_classifier", "kl_divergence", "vae_loss"]
@@ -136,7 +137,7 @@ def _fit(
     optimizer = torch.optim.Adam(params, lr=lr)
     total = epochs * len(loader)
     done, losses = 0, []
-    with _restored_on_cancel(model), _seeded(seed, device):
+    with _restored_on_cancel(model), seeded(seed, device):
         model.train()
         for _ in range(epochs):
             epoch_loss, seen = 0.0, 0
@@ -218,15 +219,6 @@ def _as_dataset(dataset: TrainingData) -> Dataset:
     if images.min() < 0 or images.max() > 1:
         raise ValueError(f"images must lie in [0, 1], got values in [{images.min():.3g}, {images.max():.3g}]")
     return TensorDataset(images, labels.long())
-
-
-@contextlib.contextmanager
-def _seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed the global generators (dropout, sampling) inside, restore the caller's after."""
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
 
 
 @contextlib.contextmanager
