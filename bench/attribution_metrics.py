@@ -39,7 +39,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from xai_widgets import attribution, demo, metrics  # noqa: E402
-from xai_widgets.metrics import _blur  # noqa: E402
+from xai_widgets.blur import gaussian_blur  # noqa: E402
 
 # Cut-down options that fit the 10-minute budget on 2 CPU cores (None = the method's defaults).
 FAST = {
@@ -55,7 +55,7 @@ def smoothed_sum(masks: torch.Tensor) -> torch.Tensor:
     """TorchRay's pointing map for extremal perturbation: N x A x H x W masks summed over the areas,
     then blurred with sigma = 9% of the shorter side."""
     s = masks.float().sum(dim=1, keepdim=True)
-    return _blur(s, 0.09 * min(s.shape[-2:]))[:, 0]
+    return gaussian_blur(s, 0.09 * min(s.shape[-2:]))[:, 0]
 
 
 def main(argv=None) -> None:

@@ -57,9 +57,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from .blur import gaussian_blur
 from .capture import _preserved, _unknown_layer_error, model_device
 from .featurevis import _model_dtype
-from .metrics import _blur
 from .rng import seeded
 from .tasks import check, report
 
@@ -382,7 +382,7 @@ def _baseline(x: torch.Tensor, baseline) -> torch.Tensor:
         if baseline == "blur":
             if x.dim() != 4:
                 raise ValueError("baseline='blur' needs N x C x H x W images")
-            return _blur(x, max(1.0, 0.05 * max(x.shape[-2:])))
+            return gaussian_blur(x, max(1.0, 0.05 * max(x.shape[-2:])))
         raise ValueError(
             f"unknown baseline {baseline!r}: use None / 'zero', 'mean', 'blur', a number, or a tensor"
         )

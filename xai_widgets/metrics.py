@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .blur import gaussian_blur
 from .capture import _preserved, model_device
 from .rng import seeded
 from .tasks import check, report
@@ -222,23 +223,10 @@ def _gaussian_kernel(sigma: float, radius: int, device, dtype) -> torch.Tensor:
     return k / k.sum()
 
 
-def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of N x C x H x W, edges replicated (radius 3 sigma)."""
-    if sigma <= 0:
-        return x.clone()
-    C, H, W = x.shape[1:]
-    radius = max(1, int(math.ceil(3 * sigma)))
-    k = _gaussian_kernel(sigma, radius, x.device, x.dtype)
-    out = torch.nn.functional.pad(x, (radius, radius, 0, 0), mode="replicate")
-    out = torch.nn.functional.conv2d(out, k.view(1, 1, 1, -1).expand(C, 1, 1, -1), groups=C)
-    out = torch.nn.functional.pad(out, (0, 0, radius, radius), mode="replicate")
-    return torch.nn.functional.conv2d(out, k.view(1, 1, -1, 1).expand(C, 1, -1, 1), groups=C)
-
-
 def _baseline(x: torch.Tensor, baseline, blur_sigma: float) -> tuple[torch.Tensor, str]:
     if isinstance(baseline, str):
         if baseline == "blur":
-            return _blur(x, blur_sigma), f"blur (sigma {blur_sigma:g} px)"
+            return gaussian_blur(x, blur_sigma), f"blur (sigma {blur_sigma:g} px)"
         if baseline == "zero":
             return torch.zeros_like(x), "zero"
         if baseline == "mean":
