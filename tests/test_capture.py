@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 import xai_widgets as xw
-from xai_widgets.capture import as_spatial, capture, layers
+from xai_widgets.capture import capture, capture_maps, layers
 
 from toy_models import Raises, SharedReLUNet, assert_untouched, snapshot
 
@@ -44,7 +44,7 @@ def test_capture_matches_manual_forward_and_inplace_does_not_corrupt(shared_net)
     torch.testing.assert_close(out["conv2"], conv2)
     torch.testing.assert_close(out["relu:1"], relu1)
     torch.testing.assert_close(out["fc"], fc)
-    assert as_spatial(out["fc"]).shape == (3, 4, 1, 1)
+    assert capture_maps(m, x, ["fc"])["fc"].maps.shape == (3, 4, 1, 1)
 
 
 def test_capture_stops_early_after_last_requested_layer(shared_net):
@@ -87,5 +87,5 @@ def test_rejects_bad_inputs(shared_net):
         capture(shared_net, [[1.0]], ["conv1"])
     with pytest.raises(ValueError, match="at least one layer"):
         capture(shared_net, torch.rand(1, 3, 6, 6), [])
-    with pytest.raises(ValueError, match="neither"):
-        as_spatial(torch.rand(2, 3, 4), "seq")
+    with pytest.raises(TypeError, match="layer names must be strings"):
+        capture(shared_net, torch.rand(1, 3, 6, 6), [3])

@@ -203,7 +203,7 @@ def test_bad_input():
     for d in (0, 33, 2.5, True):
         with pytest.raises(ValueError, match="d must be an integer"):
             pca_basis(acts, d)
-    with pytest.raises(ValueError, match="neither N x C"):
+    with pytest.raises(ValueError, match="must be N x C x H x W maps or N x C vectors"):
         prepare_vectors(torch.zeros(2, 3, 4))
     with pytest.raises(TypeError, match="torch.Tensor"):
         prepare_vectors(np.zeros((1, 2, 3, 3)))

@@ -48,6 +48,7 @@ def snapshot(model: nn.Module) -> dict:
         "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
         "training": {n: m.training for n, m in model.named_modules()},
         "requires_grad": {n: p.requires_grad for n, p in model.named_parameters()},
+        "objects": {n: id(t) for n, t in [*model.named_parameters(), *model.named_buffers()]},
     }
 
 
@@ -61,6 +62,8 @@ def assert_untouched(model: nn.Module, before: dict) -> None:
     assert {n: p.requires_grad for n, p in model.named_parameters()} == before["requires_grad"]
     for name, p in model.named_parameters():
         assert p.grad is None, f".grad left on {name}"
+    assert {n: id(t) for n, t in [*model.named_parameters(), *model.named_buffers()]} == before["objects"], \
+        "parameters or buffers were added, removed or replaced"
     after = model.state_dict()
     for k, v in before["state"].items():
         assert torch.equal(after[k], v), f"{k} changed"

@@ -55,11 +55,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .blur import gaussian_blur
-from .capture import _preserved, _unknown_layer_error, model_device
-from .featurevis import _model_dtype
+from .capture import _call_hooks, _preserved, _unknown_layer_error, model_device, model_dtype
+from .layouts import NC, Layout, Tracker, check_layouts
+from .outputs import Logits, pick, with_output
 from .rng import seeded
 from .tasks import check, report
 
@@ -136,7 +138,7 @@ def _prepare(model: nn.Module, inputs, *, image: bool = True) -> torch.Tensor:
             f"inputs must be a float tensor, got dtype {inputs.dtype}; convert uint8 images with "
             "xw.to_batch(images, model) or xw.demo.to_tensor(images)"
         )
-    return inputs.detach().to(device=model_device(model), dtype=_model_dtype(model))
+    return inputs.detach().to(device=model_device(model), dtype=model_dtype(model))
 
 
 def _as_index_tensor(value, n: int, k: int, what: str) -> torch.Tensor:
@@ -175,8 +177,8 @@ def _as_index_tensor(value, n: int, k: int, what: str) -> torch.Tensor:
 
 def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     with _preserved(model, eval_mode=True), torch.no_grad():
-        out = model(x)
-    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != x.shape[0]:
+        out = pick(model(x))
+    if out.dim() != 2 or out.shape[0] != x.shape[0]:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ValueError(
             f"the model must return logits of shape N x K (here N = {x.shape[0]}), got {shape}"
@@ -232,7 +234,7 @@ class ContrastiveScore(nn.Module):
         self.model = model
 
     def forward(self, x, a, b=None):
-        out = self.model(x)
+        out = pick(self.model(x))
         score = out.gather(1, a.reshape(-1, 1))
         if b is not None:
             score = score - out.gather(1, b.reshape(-1, 1))
@@ -506,6 +508,8 @@ def _ig_path(model, x, t, c, baseline, steps, positions, internal_batch_size, pr
 
 
 def _resolve_layer(model: nn.Module, layer) -> tuple[str, nn.Module]:
+    if isinstance(model, Logits):  # layer names are the user's model's
+        model = model.model
     if isinstance(layer, nn.Module):
         for name, module in model.named_modules():
             if module is layer:
@@ -526,30 +530,73 @@ def _resolve_layer(model: nn.Module, layer) -> tuple[str, nn.Module]:
 
 
 def grad_cam(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=None, layer=None,
-             relu: bool = True) -> torch.Tensor:
-    """Grad-CAM: ReLU(sum_k α_k A_k), α_k = spatial mean of dS/dA_k (Selvaraju et al. 2017).
+             relu: bool = True, layouts: dict | None = None) -> torch.Tensor:
+    """Grad-CAM: ReLU(sum_k α_k A_k), α_k = spatial mean of dS/dA_k (Selvaraju et al. 2017, eqs. 1-2).
 
-    Captum ``LayerGradCam`` at ``layer`` (a dotted module name or the module; default: the
-    last ``nn.Conv2d`` in ``model.named_modules()``), upsampled to the input size with
-    ``LayerAttribution.interpolate(..., "bilinear")``. Returns N x 1 x H x W.
+    ``A`` is the output of ``layer`` (a dotted module name or the module) as N x C x h x w
+    maps, whatever its layout (:mod:`xai_widgets.layouts`): channels-last maps are permuted
+    and a token layer is reshaped to its patch grid with its prefix tokens left out, as
+    Gildenblat's pytorch-grad-cam does for ViT and Swin with a ``reshape_transform``.
+    Default layer: the last ``nn.Conv2d`` of a CNN; for a model with channels-last or token
+    feature maps (ConvNeXt, Swin, ViT), the last such layer (in execution order) that the
+    score's gradient reaches (after a ViT's last attention, only the class token does).
+    The map is upsampled bilinearly to the input size. Returns N x 1 x H x W;
     ``relu=False`` keeps the signed map (useful for contrastive explanations).
     """
     x = _prepare(model, inputs)
     t, c = resolve_targets(model, x, target, contrast)
-    return _grad_cam(model, x, t, c, layer, relu)[0]
+    return _grad_cam(model, x, t, c, layer, relu, layouts)[0]
 
 
-def _grad_cam(model, x, t, c, layer, relu):
-    """The upsampled map and the resolved layer name."""
-    ca = _captum()
-    name, module = _resolve_layer(model, layer)
-    with _clean(model):
-        cam = ca.LayerGradCam(ContrastiveScore(model), module).attribute(
-            _leaf(x), target=0, additional_forward_args=_fargs(t, c), relu_attributions=bool(relu))
-    if cam.dim() != 4:
-        raise ValueError(f"grad_cam needs a layer with N x C x h x w output; {name!r} gives "
-                         f"{tuple(cam.shape)} after channel weighting")
-    return _upsample(cam.detach(), x.shape[-2:]), name
+def _grad_cam(model, x, t, c, layer, relu, layouts=None):
+    """The upsampled map and the resolved layer name (see :func:`grad_cam`)."""
+    base = model.model if isinstance(model, Logits) else model
+    wanted = _resolve_layer(model, layer)[0] if layer is not None else None
+    tracker = Tracker(base, x, check_layouts(layouts))
+    kept: dict[str, tuple[torch.Tensor, Layout]] = {}
+
+    def keep(name, _module, output):
+        layout = tracker.layouts.get(name)
+        if wanted is not None and name == wanted and not isinstance(layout, Layout):
+            raise ValueError(f"grad_cam needs a layer with feature maps; {name!r} has output "
+                             f"{getattr(output, 'shape', type(output).__name__)} of layout {layout} "
+                             "(pass layouts={layer: ...} if it is a map whose layout is not detected)")
+        if (wanted is None or name == wanted) and isinstance(layout, Layout) and layout is not NC:
+            kept[name] = (output, layout)
+            return output.clone()  # later in-place ops (ReLU(inplace=True)) change the clone, not A
+
+    with _clean(model), _call_hooks(base, keep, tracker):
+        score = ContrastiveScore(model)(_leaf(x), *_fargs(t, c)).sum()
+        names = list(kept)
+        grads = torch.autograd.grad(score, [kept[n][0] for n in names], allow_unused=True) if names else ()
+    grads = dict(zip(names, grads))
+    name = wanted or _default_cam_layer(model, kept, grads)
+    if name not in kept:
+        raise ValueError(f"layer {name!r} did not run in the forward pass")
+    output, layout = kept[name]
+    if not _reaches(grads[name], layout):
+        raise ValueError(f"grad_cam at {name!r}: the score's gradient is zero at every cell there (after a "
+                         "ViT's last attention only the class token reaches the head); pick an earlier layer, "
+                         "e.g. the first norm of the last block")
+    acts, g = layout.maps(output.detach()).float(), layout.maps(grads[name]).float()
+    cam = (g.mean((2, 3), keepdim=True) * acts).sum(1, keepdim=True)
+    return _upsample(F.relu(cam) if relu else cam, x.shape[-2:]), name
+
+
+def _reaches(grad: torch.Tensor | None, layout: Layout) -> bool:
+    """Whether the score's gradient is nonzero somewhere on the layer's maps (prefix tokens aside)."""
+    return grad is not None and bool(layout.maps(grad).any())
+
+
+def _default_cam_layer(model, kept: dict, grads: dict) -> str:
+    """The last nn.Conv2d of a CNN; else the last channels-last / token map the gradient reaches."""
+    if all(layout.name == "NCHW" for _, layout in kept.values()):
+        return _resolve_layer(model, None)[0]
+    reached = [n for n in kept if _reaches(grads[n], kept[n][1])
+               and tuple(kept[n][1].maps(kept[n][0]).shape[-2:]) != (1, 1)]
+    if not reached:
+        raise ValueError("grad_cam found no feature map that the score's gradient reaches; pass layer=")
+    return reached[-1]
 
 
 def _upsample(attr: torch.Tensor, size) -> torch.Tensor:
@@ -615,7 +662,7 @@ _OPTIONS = {
     "grad_x_input": (),
     "smoothgrad": ("noise", "samples", "seed", "batch_size", "noise_levels"),
     "integrated_gradients": ("baseline", "steps", "method", "internal_batch_size", "positions"),
-    "grad_cam": ("layer", "relu"),
+    "grad_cam": ("layer", "relu", "layouts"),
     "occlusion": ("window", "stride", "fill", "batch_size"),
     "lrp": None,       # checked by lrp.lrp's signature
     "meaningful_perturbation": None,
@@ -656,7 +703,7 @@ def _is_captum_object(method) -> bool:
 
 
 def attribute(model: nn.Module, inputs: torch.Tensor, method, *, target=None, contrast=None, sweep: bool = False,
-              progress=None, cancel=None, **options) -> Attribution:
+              output=None, progress=None, cancel=None, **options) -> Attribution:
     """Explain ``model``'s score for ``inputs`` (N x C x H x W) with ``method``; see the module doc.
 
     ``method`` is a name from :data:`METHOD_NAMES` or a ``captum.attr`` Attribution object
@@ -683,6 +730,9 @@ def attribute(model: nn.Module, inputs: torch.Tensor, method, *, target=None, co
     Other methods ignore ``sweep``. ``info`` holds method extras: ``delta`` (IG),
     ``layer`` (Grad-CAM), ``best``/``best_area``/``full_score`` (EP), ``mask``/``scores``
     (MP), ``attr`` (the N x C x H x W attribution for the gradient family and LRP).
+
+    ``output``: which part of the model's output holds the logits when it is not a plain
+    tensor (an index, a key or a callable; see :mod:`xai_widgets.outputs`).
     """
     if isinstance(method, str):
         if method not in METHOD_NAMES:
@@ -690,6 +740,7 @@ def attribute(model: nn.Module, inputs: torch.Tensor, method, *, target=None, co
     elif not _is_captum_object(method):
         raise _unknown_method(method)
 
+    model = with_output(model, output)
     x = _prepare(model, inputs)
     out = _logits(model, x)
     t, c = _resolve_from_logits(out, target, contrast)
@@ -755,7 +806,8 @@ def attribute(model: nn.Module, inputs: torch.Tensor, method, *, target=None, co
         info["steps"] = steps
     elif name == "grad_cam":
         check(cancel)
-        attr, info["layer"] = _grad_cam(model, x, t, c, options.get("layer"), options.get("relu", True))
+        attr, info["layer"] = _grad_cam(model, x, t, c, options.get("layer"), options.get("relu", True),
+                                        options.get("layouts"))
         report(progress, 1, 1)
     elif name == "occlusion":
         attr = _occlusion(model, x, t, c, options.get("window", 16), options.get("stride", 8),

@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .capture import _StopForward, _call_hooks, _preserved, _unknown_layer_error, as_spatial, model_device
+from .capture import _StopForward, _call_hooks, _preserved, _unknown_layer_error, model_device, model_dtype
+from .layouts import Ambiguous, Tracker, ambiguous_error, check_layouts
 
 __all__ = ["MODES", "FILTERS", "unit_backprop", "back_display"]
 
@@ -65,7 +66,7 @@ def _model_input(x, model: nn.Module) -> torch.Tensor:
         raise ValueError(f"x must be one image, C x H x W or 1 x C x H x W, got shape {tuple(x.shape)}")
     if not batch.is_floating_point():
         raise TypeError(f"x must be a floating-point tensor (the model's input), got dtype {x.dtype}")
-    return batch.detach().to(model_device(model), copy=True).requires_grad_()
+    return batch.detach().to(model_device(model), model_dtype(model), copy=True).requires_grad_()
 
 
 def _check_layer(model: nn.Module, layer) -> None:
@@ -88,13 +89,15 @@ def _index(value, size: int, what: str) -> int:
     return i
 
 
-def _objective(output, layer: str, channel, location) -> torch.Tensor:
+def _objective(output, layout, layer: str, channel, location) -> torch.Tensor:
     """The unit's value: channel ``channel`` of ``output`` summed over space, or at ``location``."""
     if output is None:
         raise ValueError(f"layer {layer!r} did not run in the forward pass")
     if not isinstance(output, torch.Tensor):
         raise TypeError(f"layer {layer!r} returns {type(output).__name__}, not a tensor")
-    maps = as_spatial(output, layer)[0]  # C x H x W; linear outputs are C x 1 x 1
+    if isinstance(layout, Ambiguous):
+        raise ambiguous_error(layer, output.shape, layout.reason)
+    maps = layout.maps(output)[0]  # C x H x W whatever the layout; linear outputs are C x 1 x 1
     unit = maps[_index(channel, maps.shape[0], "channel")]
     if location is None:
         return unit.sum()
@@ -126,6 +129,7 @@ def unit_backprop(
     *,
     mode: str = "grad",
     location: tuple[int, int] | None = None,
+    layouts: dict | None = None,
 ) -> torch.Tensor:
     """The back view of one unit: C x H x W at the input, on the model's device.
 
@@ -134,6 +138,9 @@ def unit_backprop(
     cell ``location = (row, col)``; for linear layers (N x C outputs) it is the channel's
     value and the only cell is (0, 0). ``mode`` is one of :data:`MODES` (see the module
     docstring). ``x`` is one image, C x H x W or 1 x C x H x W, as the model takes it.
+    Channels and cells are those of the layer's maps (:mod:`xai_widgets.layouts`; a token
+    layer's channels are its embedding dimensions over the patch grid); ``layouts`` gives
+    the layout of a layer that is not detected.
     """
     if mode not in MODES:
         raise ValueError(f"unknown back-view mode {mode!r}; choose one of {MODES}")
@@ -142,22 +149,23 @@ def unit_backprop(
     rule = _RELU_RULES[mode]
     found: dict[str, torch.Tensor] = {}
     node_hooks = []
+    tracker = Tracker(model, x, check_layouts(layouts))
 
     def on_output(name, module, output):
         if rule is not None and isinstance(module, nn.ReLU) and getattr(output, "grad_fn", None) is not None:
             node_hooks.append(output.grad_fn.register_hook(rule))
         if name == layer:
-            found["output"] = output
+            found["output"], found["layout"] = output, tracker.layouts.get(name)
             raise _StopForward
 
     try:
         with _preserved(model, eval_mode=True), torch.enable_grad():
-            with _call_hooks(model, on_output):
+            with _call_hooks(model, on_output, tracker):
                 try:
                     model(x)
                 except _StopForward:
                     pass
-            objective = _objective(found.get("output"), layer, channel, location)
+            objective = _objective(found.get("output"), found.get("layout"), layer, channel, location)
             if rule is not None and not node_hooks:
                 raise ValueError(
                     f"mode {mode!r} changes the backward pass at nn.ReLU modules, but no nn.ReLU "

@@ -17,24 +17,41 @@ from __future__ import annotations
 import contextlib
 import difflib
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
 
-__all__ = ["LayerInfo", "layers", "capture", "model_device", "as_spatial"]
+from .layouts import Ambiguous, Layout, Tracker, ambiguous_error, check_layouts
+
+__all__ = ["LayerInfo", "Maps", "layers", "capture", "capture_maps", "layer_output", "model_device", "model_dtype"]
 
 
 @dataclass(frozen=True)
 class LayerInfo:
-    """One capturable layer: its name, module type and output shape (batch first)."""
+    """One capturable layer: its name, module type, output shape (batch first) and layout."""
 
     name: str
     type: str
     shape: tuple[int, ...]
+    layout: Layout | Ambiguous | None = None
 
     def __str__(self) -> str:
-        return f"{self.name:<32} {self.type:<20} {tuple(self.shape)}"
+        return f"{self.name:<32} {self.type:<20} {str(tuple(self.shape)):<20} {self.layout or ''}"
+
+
+@dataclass
+class Maps:
+    """A captured layer as the widgets use it.
+
+    ``maps``: N x C x h x w (channels first, whatever the layer's own layout);
+    ``prefix``: N x P x C prefix tokens of a token layer (class, distillation, register
+    tokens), else None; ``layout``: the layer's :class:`~xai_widgets.layouts.Layout`.
+    """
+
+    maps: torch.Tensor
+    prefix: torch.Tensor | None
+    layout: Layout
 
 
 class LayerList(list):
@@ -64,16 +81,12 @@ def _chain(*iterables: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
         yield from iterable
 
 
-def as_spatial(t: torch.Tensor, name: str = "layer") -> torch.Tensor:
-    """Batch-first activations as N x C x H x W: linear outputs (N x C) become 1 x 1 maps."""
-    if t.dim() == 2:
-        return t[:, :, None, None]
-    if t.dim() == 4:
-        return t
-    raise ValueError(
-        f"{name}: output of shape {tuple(t.shape)} is neither N x C (linear) nor "
-        "N x C x H x W (convolutional); pick a linear or convolutional layer"
-    )
+def model_dtype(model: nn.Module) -> torch.dtype:
+    """The floating dtype of the model's first floating parameter or buffer (float32 if none)."""
+    for tensor in _chain(model.parameters(), model.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return torch.float32
 
 
 @contextlib.contextmanager
@@ -94,16 +107,22 @@ def _preserved(model: nn.Module, eval_mode: bool) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _call_hooks(model: nn.Module, on_output) -> Iterator[None]:
-    """Call ``on_output(layer_name, module, output)`` for every module call; unhook in finally."""
+def _call_hooks(model: nn.Module, on_output, tracker: Tracker | None = None) -> Iterator[None]:
+    """Call ``on_output(layer_name, module, output)`` for every module call; unhook in finally.
+
+    A ``tracker`` sees every call first (with the inputs), to follow the layouts.
+    """
     calls: dict[str, int] = {}
     handles = []
 
     def make_hook(name: str):
-        def hook(module, _inputs, output):
+        def hook(module, inputs, output):
             k = calls.get(name, 0)
             calls[name] = k + 1
-            on_output(name if k == 0 else f"{name}:{k}", module, output)
+            layer = name if k == 0 else f"{name}:{k}"
+            if tracker is not None:
+                tracker.record(layer, module, inputs, output)
+            return on_output(layer, module, output)
 
         return hook
 
@@ -118,25 +137,30 @@ def _call_hooks(model: nn.Module, on_output) -> Iterator[None]:
 
 
 def _to_device(x: torch.Tensor, model: nn.Module) -> torch.Tensor:
+    """The input on the model's device, floating inputs in the model's dtype (bfloat16 models
+    get bfloat16 images)."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"model input must be a torch.Tensor, got {type(x).__name__}")
-    return x.to(model_device(model))
+    return x.to(model_device(model), model_dtype(model) if x.is_floating_point() else None)
 
 
-def layers(model: nn.Module, example_input: torch.Tensor, *, eval_mode: bool = True) -> LayerList:
-    """List every layer of ``model`` in execution order with its output shape for ``example_input``.
+def layers(model: nn.Module, example_input: torch.Tensor, *, eval_mode: bool = True,
+           layouts: Mapping | None = None) -> LayerList:
+    """List every layer of ``model`` in execution order with its output shape and layout.
 
     ``example_input`` is a batch (N x C x H x W for images). Modules whose output is not a
-    tensor (tuples, dicts) are skipped.
+    tensor (tuples, dicts) are skipped. The layout column is the detected (or given)
+    :mod:`~xai_widgets.layouts` layout; ``?`` marks a layer that needs a ``layouts=`` entry.
     """
     found: LayerList = LayerList()
+    x = _to_device(example_input, model)
+    tracker = Tracker(model, x, check_layouts(layouts))
 
     def record(name, module, output):
         if isinstance(output, torch.Tensor):
-            found.append(LayerInfo(name, type(module).__name__, tuple(output.shape)))
+            found.append(LayerInfo(name, type(module).__name__, tuple(output.shape), tracker.layouts.get(name)))
 
-    x = _to_device(example_input, model)
-    with _preserved(model, eval_mode), _call_hooks(model, record), torch.no_grad():
+    with _preserved(model, eval_mode), _call_hooks(model, record, tracker), torch.no_grad():
         model(x)
     return found
 
@@ -151,44 +175,44 @@ def _unknown_layer_error(missing: Sequence[str], known: Sequence[str]) -> ValueE
     return ValueError("\n".join(lines))
 
 
-def capture(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    layer_names: Sequence[str],
-    *,
-    eval_mode: bool = True,
-) -> dict[str, torch.Tensor]:
-    """Outputs of ``layer_names`` for one batch, from one forward pass on the model's device.
-
-    Returns ``{name: tensor}``, batch-first, on the model's device, detached and cloned at
-    the moment the layer produced them (so a later in-place op such as
-    ``ReLU(inplace=True)`` cannot alter them). The forward stops as soon as the last
-    requested layer has run.
-    """
+def _wanted(model: nn.Module, layer_names) -> list[str]:
     if isinstance(layer_names, str):
         layer_names = [layer_names]
     wanted = list(dict.fromkeys(layer_names))
     if not wanted:
         raise ValueError("no layers requested: pass at least one layer name")
+    if not all(isinstance(n, str) for n in wanted):
+        raise TypeError(f"layer names must be strings, got {wanted!r:.120}")
     module_names = {name for name, _ in model.named_modules() if name}
     unknown = [n for n in wanted if n.split(":")[0] not in module_names]
     if unknown:
         raise _unknown_layer_error(unknown, sorted(module_names))
+    return wanted
 
+
+def _run_to(model: nn.Module, x: torch.Tensor, wanted: list[str], keep, layouts: Mapping | None
+            ) -> tuple[dict[str, torch.Tensor], dict[str, Layout]]:
+    """One forward up to the last of ``wanted``: ``{name: keep(output)}`` and each one's layout.
+
+    Call inside ``_preserved``; grad mode is the caller's.
+    """
     out: dict[str, torch.Tensor] = {}
     seen: set[str] = set()
+    tracker = Tracker(model, x, check_layouts(layouts))
 
     def record(name, _module, output):
         seen.add(name)
         if name in wanted:
             if not isinstance(output, torch.Tensor):
                 raise TypeError(f"layer {name!r} returns {type(output).__name__}, not a tensor")
-            out[name] = output.detach().clone()
+            layout = tracker.layouts[name]
+            if isinstance(layout, Ambiguous):
+                raise ambiguous_error(name, output.shape, layout.reason)
+            out[name] = keep(output)
             if len(out) == len(wanted):
                 raise _StopForward
 
-    x = _to_device(inputs, model)
-    with _preserved(model, eval_mode), _call_hooks(model, record), torch.no_grad():
+    with _call_hooks(model, record, tracker):
         try:
             model(x)
         except _StopForward:
@@ -200,4 +224,59 @@ def capture(
             + ", ".join(repr(n) for n in missing)
             + (f" (layers that ran: {', '.join(sorted(seen)[:12])}...)" if seen else "")
         )
+    return out, {name: tracker.layouts[name] for name in wanted}
+
+
+def capture(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    layer_names: Sequence[str],
+    *,
+    eval_mode: bool = True,
+) -> dict[str, torch.Tensor]:
+    """Outputs of ``layer_names`` for one batch, from one forward pass on the model's device.
+
+    Returns ``{name: tensor}``, batch-first, as the layer gives it (see
+    :func:`capture_maps` for channels-first maps), on the model's device, detached and
+    cloned at the moment the layer produced them (so a later in-place op such as
+    ``ReLU(inplace=True)`` cannot alter them). The forward stops as soon as the last
+    requested layer has run. Floating inputs are cast to the model's dtype.
+    """
+    wanted = _wanted(model, layer_names)
+    x = _to_device(inputs, model)
+    with _preserved(model, eval_mode), torch.no_grad():
+        out, _ = _run_to(model, x, wanted, lambda t: t.detach().clone(), None)
     return out
+
+
+def capture_maps(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    layer_names: Sequence[str],
+    *,
+    layouts: Mapping | None = None,
+    eval_mode: bool = True,
+) -> dict[str, Maps]:
+    """Like :func:`capture`, but each layer as :class:`Maps`: N x C x h x w maps plus prefix tokens.
+
+    The layout of each layer is detected (:mod:`xai_widgets.layouts`) or taken from
+    ``layouts={name: "NHWC" | "NCHW" | "NC" | xw.Tokens(...)}``; an ambiguous layer raises
+    an error saying which entry to add. Values stay in the model's dtype and device.
+    """
+    wanted = _wanted(model, layer_names)
+    x = _to_device(inputs, model)
+    with _preserved(model, eval_mode), torch.no_grad():
+        raw, found = _run_to(model, x, wanted, lambda t: t.detach().clone(), layouts)
+    return {name: Maps(found[name].maps(t), found[name].prefix_tokens(t), found[name]) for name, t in raw.items()}
+
+
+def layer_output(model: nn.Module, x: torch.Tensor, layer: str, layouts: Mapping | None = None) -> Maps:
+    """``layer``'s output as :class:`Maps`, with its graph, running the model only up to it.
+
+    Call inside ``_preserved``; ``x`` is moved to the model's device and dtype. Nothing after
+    the layer runs, so a later in-place op cannot alter the result. Gradients flow when
+    grad mode is on (through the layout's permute or reshape too).
+    """
+    out, found = _run_to(model, _to_device(x, model), _wanted(model, layer), lambda t: t, layouts)
+    layout = found[layer]
+    return Maps(layout.maps(out[layer]), layout.prefix_tokens(out[layer]), layout)

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .capture import _preserved, model_device
+from .capture import _preserved, model_device, model_dtype
+from .outputs import pick
 from .tasks import check, report
 
 __all__ = ["MODES", "SANDBOX_KINDS", "Analysis", "Finding", "Occluder", "analyse", "class_probs", "cutoff",
@@ -364,8 +365,8 @@ def class_probs(model: nn.Module, images: torch.Tensor, *, batch_size: int = 64)
     out = []
     with _preserved(model, eval_mode=True), torch.no_grad():
         for i in range(0, images.shape[0], batch_size):
-            logits = model(images[i:i + batch_size].to(dev))
-            if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
+            logits = pick(model(images[i:i + batch_size].to(dev, model_dtype(model))))
+            if logits.dim() != 2:
                 raise ValueError("the model must return N x K logits, got "
                                  f"{getattr(logits, 'shape', type(logits).__name__)}")
             out.append(logits.float().softmax(dim=1))

@@ -68,7 +68,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .capture import _call_hooks, _preserved, _StopForward, as_spatial, capture, model_device
+from .capture import _preserved, capture_maps, layer_output, model_device, model_dtype
 from .images import input_channels
 from .tasks import CancelFlag, Progress, check, report
 from .transforms import affine_matrix
@@ -240,25 +240,6 @@ def _total_variation(images: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------ the model side
 
 
-def _layer_output(model: nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
-    """``layer``'s output (N x C x h x w, with its graph), running the model only up to it."""
-    grabbed = []
-
-    def grab(name, _module, output):
-        if name == layer:
-            grabbed.append(output)
-            raise _StopForward
-
-    with _call_hooks(model, grab):  # per forward: the hooks number repeated calls per pass
-        try:
-            model(x)
-        except _StopForward:
-            pass
-    if not grabbed:
-        raise ValueError(f"layer {layer!r} did not run in the forward pass")
-    return as_spatial(grabbed[0], layer)
-
-
 def _channel_objective(acts: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
     """Mean over space of channel ``channels[i]`` of batch element i."""
     return acts[torch.arange(len(channels), device=acts.device), channels].mean((1, 2))
@@ -273,13 +254,6 @@ def _initial_coeffs(channels: list[int], shape: tuple[int, ...], seed: int, devi
         gen = torch.Generator(device=device).manual_seed(key)
         starts.append(torch.randn(shape, generator=gen, device=device) * _INIT_STD)
     return torch.stack(starts).requires_grad_(True)
-
-
-def _model_dtype(model: nn.Module) -> torch.dtype:
-    for t in list(model.parameters()) + list(model.buffers()):
-        if t.is_floating_point():
-            return t.dtype
-    return torch.float32
 
 
 # ------------------------------------------------------------------ the optimisation
@@ -304,6 +278,7 @@ def visualise_channels(
     blur_sigma: float = 0.5,
     normalise: Callable[[torch.Tensor], torch.Tensor] | None = None,
     seed: int = 0,
+    layouts: dict | None = None,
     progress: Progress = None,
     cancel: CancelFlag = None,
 ) -> FeatureVis:
@@ -319,20 +294,21 @@ def visualise_channels(
     mean/std), None when the model takes [0, 1] itself. ``tv`` 0 or ``blur_every`` 0 turns a
     regulariser off. ``progress(done, total)`` is called every few steps, with ``total`` =
     steps x number of batches; ``cancel`` (a ``threading.Event`` or a callable) is checked
-    every step and raises :class:`xai_widgets.tasks.Cancelled`.
+    every step and raises :class:`xai_widgets.tasks.Cancelled`. ``layouts``: ``{layer: layout}``
+    for a layer whose layout is not detected (:mod:`xai_widgets.layouts`); the channels of a
+    token layer are its embedding dimensions over the patch grid.
     """
     size = _size(size)
     _check_settings(steps, lr, batch_size, jitter, scales, angles, tv, blur_every, blur_sigma, normalise, seed)
     in_channels = _in_channels(model, in_channels)
     colour = _colour(decorrelate, in_channels)
     prep = normalise if normalise is not None else (lambda x: x)
-    dev, dtype = model_device(model), _model_dtype(model)
+    dev, dtype = model_device(model), model_dtype(model)
 
     # One plain forward names the layer's channel count, and raises capture's errors for an
     # unknown layer or one that does not run.
     grey = torch.full((1, in_channels, *size), 0.5, device=dev)
-    probe = capture(model, prep(grey).to(dtype), [layer])[layer]
-    n_channels = as_spatial(probe, layer).shape[1]
+    n_channels = capture_maps(model, prep(grey).to(dtype), [layer], layouts=layouts)[layer].maps.shape[1]
     channels = _channel_list(channels, n_channels, layer)
 
     fourier = _Fourier(size, colour, dev)
@@ -345,7 +321,7 @@ def visualise_channels(
     images, objective = [], []
 
     def model_objective(x, idx):
-        return _channel_objective(_layer_output(model, prep(x).to(dtype), layer), idx)
+        return _channel_objective(layer_output(model, prep(x).to(dtype), layer, layouts).maps, idx)
 
     done = 0
     with _preserved(model, eval_mode=True), torch.enable_grad():

@@ -47,8 +47,8 @@ def _layer(acts, name: str = "acts") -> torch.Tensor:
     x = torch.as_tensor(acts).detach()
     if x.dim() != 3 or x.numel() == 0:
         raise ValueError(
-            f"{name} must be one image's layer, C x H x W (linear layers as C x 1 x 1, see "
-            f"xai_widgets.capture.as_spatial), got shape {tuple(x.shape)}"
+            f"{name} must be one image's layer, C x H x W (linear layers as C x 1 x 1; "
+            f"xai_widgets.capture_maps gives any layer so), got shape {tuple(x.shape)}"
         )
     if x.dtype == torch.bool or x.is_complex():
         raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")

@@ -7,6 +7,9 @@ Accepted forms of one image:
   ``uint8`` in [0, 255] or floating point in [0, 1];
 * ``torch.Tensor`` C x H x W (C = 1 or 3), H x W, or 1 x C x H x W, float in [0, 1] or uint8.
 
+Wherever several images are taken, a batch tensor N x C x H x W (or an N x H x W x C
+array) counts as N images, and so does a list of any of the forms above.
+
 Without ``preprocess`` the model gets a float tensor in [0, 1] whose channel count is
 matched to the model's first convolution (grey is repeated to RGB, RGB is averaged to
 grey). With ``preprocess`` (for example a torchvision transform) the image is handed over
@@ -24,7 +27,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-__all__ = ["to_rgb_array", "model_input", "display_pixels", "input_channels", "to_batch"]
+__all__ = ["as_image_list", "to_rgb_array", "model_input", "display_pixels", "input_channels", "to_batch"]
 
 ACCEPTED = (
     "a PIL image, a numpy array (H x W, H x W x 1/3/4; uint8 or float in [0, 1]) or "
@@ -41,6 +44,8 @@ def _numpy_hwc(img, index: int) -> np.ndarray:
         arr = np.asarray(img)
     elif isinstance(img, torch.Tensor):
         t = img.detach().cpu()
+        if t.dtype in (torch.bfloat16, torch.float16):
+            t = t.float()  # numpy has no bfloat16
         if t.dim() == 4 and t.shape[0] == 1:
             t = t[0]
         if t.dim() == 2:
@@ -73,6 +78,20 @@ def _numpy_hwc(img, index: int) -> np.ndarray:
             "be in [0, 1] (divide uint8 data by 255, or pass it as uint8)"
         )
     return arr.clip(0, 1)
+
+
+def as_image_list(images) -> list:
+    """Images as a list: one image, a sequence of images, or a batch (N x C x H x W tensor,
+    N x H x W x C array) split into its N images."""
+    if isinstance(images, (torch.Tensor, np.ndarray)) and images.ndim == 4:
+        return list(images)
+    if isinstance(images, (Image.Image, np.ndarray, torch.Tensor)):
+        return [images]
+    try:
+        return list(images)
+    except TypeError:
+        raise TypeError(f"images: got {type(images).__name__}; expected one image, a list of images or an "
+                        f"N x C x H x W batch, each {ACCEPTED}") from None
 
 
 def to_rgb_array(img, index: int = 0) -> np.ndarray:
@@ -136,7 +155,9 @@ def display_pixels(img, input_hw: Sequence[int], long_side: int, index: int = 0)
 
 def to_batch(images: Sequence, model: nn.Module, preprocess: Callable | None = None) -> torch.Tensor:
     """Same-size images as one N x C x H x W batch for ``model`` (e.g. for ``xw.layers``)."""
-    inputs = [model_input(img, model, preprocess, i) for i, img in enumerate(images)]
+    inputs = [model_input(img, model, preprocess, i) for i, img in enumerate(as_image_list(images))]
+    if not inputs:
+        raise ValueError("no images: pass at least one image")
     shapes = {tuple(x.shape) for x in inputs}
     if len(shapes) != 1:
         raise ValueError(f"images differ in size ({sorted(shapes)}); resize them or pass a preprocess")

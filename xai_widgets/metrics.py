@@ -32,6 +32,7 @@ from torch import nn
 
 from .blur import gaussian_blur
 from .capture import _preserved, model_device
+from .outputs import pick
 from .rng import seeded
 from .tasks import check, report
 
@@ -327,7 +328,7 @@ def deletion_curve(model: nn.Module, inputs: torch.Tensor, maps, target=None, *,
                 batch = torch.where(chosen, base[n], x[n])
             else:
                 batch = torch.where(chosen, x[n], base[n])
-            logits = model(batch)
+            logits = pick(model(batch))
             if logits.dim() != 2:
                 raise ValueError(f"the model must return logits N x K, got shape {tuple(logits.shape)}")
             values = logits.float().softmax(dim=1) if score == "probability" else logits.float()

@@ -44,6 +44,7 @@ from torch import nn
 from .attribution import _resolve_from_logits
 from .blur import gaussian_blur
 from .capture import _preserved, model_device
+from .outputs import pick
 from .tasks import check, report
 
 __all__ = [
@@ -781,8 +782,8 @@ def _number_at_least(value, low: float, name: str, strict: bool = False) -> floa
 
 def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The model's N x K output; spatial outputs (N x K x h x w) are averaged over space."""
-    out = model(x)
-    if not isinstance(out, torch.Tensor) or out.dim() < 2:
+    out = pick(model(x))
+    if out.dim() < 2:
         raise ValueError("the model must return an N x K tensor of class scores "
                          f"(got {type(out).__name__}{'' if not isinstance(out, torch.Tensor) else tuple(out.shape)})")
     return out.flatten(2).mean(dim=2) if out.dim() > 2 else out

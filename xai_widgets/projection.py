@@ -59,7 +59,6 @@ from typing import Mapping
 
 import torch
 
-from .capture import as_spatial
 from .similarity import unit_vectors
 
 __all__ = [
@@ -303,10 +302,20 @@ class _Probe:
         )
 
 
+def _maps(t: torch.Tensor, name: str) -> torch.Tensor:
+    """N x C x H x W maps as given; N x C vectors as 1 x 1 maps."""
+    if t.dim() == 2:
+        return t[:, :, None, None]
+    if t.dim() != 4:
+        raise ValueError(f"{name} must be N x C x H x W maps or N x C vectors (xw.capture_maps gives maps "
+                         f"for any layout), got shape {tuple(t.shape)}")
+    return t
+
+
 def _check_acts(acts: torch.Tensor) -> torch.Tensor:
     if not isinstance(acts, torch.Tensor):
         raise TypeError(f"activations must be a torch.Tensor, got {type(acts).__name__}")
-    x = as_spatial(acts, "activations")
+    x = _maps(acts, "activations")
     if not x.is_floating_point():
         raise ValueError(f"activations must be floating point, got {x.dtype}")
     if x.numel() == 0:
@@ -323,7 +332,7 @@ def _check_d(d, c: int) -> int:
 
 
 def _check_reduced(acts: torch.Tensor, reduced: torch.Tensor) -> torch.Tensor:
-    x, r = as_spatial(acts, "activations"), as_spatial(reduced, "reduced")
+    x, r = _maps(acts, "activations"), _maps(reduced, "reduced")
     if r.shape[0] != x.shape[0] or r.shape[2:] != x.shape[2:]:
         raise ValueError(
             f"reduced must have the same images and grid as acts: {tuple(x.shape)} vs {tuple(r.shape)} (N x d x H x W)"

@@ -36,14 +36,7 @@ from PIL import Image
 from torch import nn
 
 from . import tasks
-from .capture import (
-    _call_hooks,
-    _preserved,
-    _StopForward,
-    _unknown_layer_error,
-    as_spatial,
-    model_device,
-)
+from .capture import _preserved, _unknown_layer_error, layer_output, model_device
 from .images import model_input
 
 __all__ = [
@@ -190,32 +183,9 @@ def _check_layer(model: nn.Module, layer: str) -> None:
         raise _unknown_layer_error([layer], names)
 
 
-def _forward_to(model: nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
-    """``layer``'s output for ``x`` as N x C x H x W; the rest of the forward is skipped.
-
-    Call inside ``_preserved``. Nothing after the layer runs, so a later in-place op
-    cannot alter the returned tensor. Gradients flow when grad mode is on.
-    """
-    found: list[torch.Tensor] = []
-
-    def record(name, _module, output):
-        if name == layer:
-            if not isinstance(output, torch.Tensor):
-                raise TypeError(f"layer {layer!r} returns {type(output).__name__}, not a tensor")
-            found.append(output)
-            raise _StopForward
-
-    with _call_hooks(model, record):
-        try:
-            model(x)
-        except _StopForward:
-            pass
-    if not found:
-        raise ValueError(f"layer {layer!r} did not run in the forward pass")
-    return as_spatial(found[0], layer)
-
-
-# ----------------------------------------------------------------------------- receptive field
+def _forward_to(model: nn.Module, x: torch.Tensor, layer: str, layouts) -> torch.Tensor:
+    """``layer``'s output for ``x`` as N x C x H x W (whatever its layout); the rest of the forward is skipped."""
+    return layer_output(model, x, layer, layouts).maps
 
 
 def _random_inputs(shape, generator) -> torch.Tensor:
@@ -231,7 +201,7 @@ def _random_inputs(shape, generator) -> torch.Tensor:
     return torch.cat(out)
 
 
-def _support_boxes(model, layer, samples, cells, generator) -> list[tuple[int, int, int, int]]:
+def _support_boxes(model, layer, samples, cells, generator, layouts) -> list[tuple[int, int, int, int]]:
     """Bounding boxes (y0, x0, y1, x1) of the input-gradient support of each cell.
 
     Every cell gets all ``samples``; the gradient of a random positive mix of its channels
@@ -241,7 +211,7 @@ def _support_boxes(model, layer, samples, cells, generator) -> list[tuple[int, i
     m, hw = len(samples), samples.shape[2:]
     x = samples.repeat(len(cells), 1, 1, 1).to(model_device(model)).requires_grad_(True)
     with torch.enable_grad():
-        out = _forward_to(model, x, layer)
+        out = _forward_to(model, x, layer, layouts)
         mix = torch.rand(out.shape[1], generator=generator).to(out) + 0.5  # no exact cancellation
         picked = torch.stack([out[i * m:(i + 1) * m, :, r, c] for i, (r, c) in enumerate(cells)])
         (grad,) = torch.autograd.grad((picked * mix).sum(), x)
@@ -264,7 +234,7 @@ def _touches_border(box, hw) -> bool:
     return y0 <= 0 or x0 <= 0 or y1 >= hw[0] or x1 >= hw[1]
 
 
-def _measure(model, layer, shape, examples, generator):
+def _measure(model, layer, shape, examples, generator, layouts):
     """The grid and the boxes of two diagonal neighbours near the centre at input ``shape``
     (random inputs plus ``examples`` resized to ``shape``)."""
     samples = _random_inputs(shape, generator)
@@ -272,10 +242,10 @@ def _measure(model, layer, shape, examples, generator):
         resized = F.interpolate(examples, size=shape[1:], mode="bilinear", align_corners=False)
         samples = torch.cat([samples, resized.to(samples)])
     with torch.no_grad():
-        grid = tuple(_forward_to(model, samples[:1].to(model_device(model)), layer).shape[2:])
+        grid = tuple(_forward_to(model, samples[:1].to(model_device(model)), layer, layouts).shape[2:])
     a = ((grid[0] - 1) // 2, (grid[1] - 1) // 2)
     b = (min(a[0] + 1, grid[0] - 1), min(a[1] + 1, grid[1] - 1))
-    return grid, (a, b), _support_boxes(model, layer, samples, [a, b], generator)
+    return grid, (a, b), _support_boxes(model, layer, samples, [a, b], generator, layouts)
 
 
 def _field_from(boxes, cells, grid, input_hw) -> ReceptiveField:
@@ -297,7 +267,8 @@ def _field_from(boxes, cells, grid, input_hw) -> ReceptiveField:
 
 
 def receptive_field(
-    model: nn.Module, layer: str, input_shape: tuple[int, int, int], *, inputs: torch.Tensor | None = None
+    model: nn.Module, layer: str, input_shape: tuple[int, int, int], *, inputs: torch.Tensor | None = None,
+    layouts: dict | None = None,
 ) -> ReceptiveField:
     """The receptive field of ``layer``'s cells for inputs of ``input_shape`` (C, H, W), measured.
 
@@ -331,14 +302,14 @@ def receptive_field(
         examples = inputs[:_RF_EXAMPLES].detach().float().cpu()
     generator = torch.Generator().manual_seed(0)
     with _preserved(model, eval_mode=True):
-        grid, cells, boxes = _measure(model, layer, shape, examples, generator)
+        grid, cells, boxes = _measure(model, layer, shape, examples, generator, layouts)
         field = _field_from(boxes, cells, grid, shape[1:])
         if grid == (1, 1) or not any(_touches_border(b, shape[1:]) for b in boxes):
             return field
         for factor in _RF_GROWTH:
             big = (shape[0], shape[1] * factor, shape[2] * factor)
             try:
-                big_grid, big_cells, big_boxes = _measure(model, layer, big, examples, generator)
+                big_grid, big_cells, big_boxes = _measure(model, layer, big, examples, generator, layouts)
             except (RuntimeError, ValueError):
                 break  # the model takes only its own input size (or the layer is degenerate there)
             if big_grid[0] <= grid[0] or big_grid[1] <= grid[1]:
@@ -674,6 +645,7 @@ def scan(
     cache_dir: str | Path | None = None,
     cache: bool = True,
     dataset_key: str | None = None,
+    layouts: dict | None = None,
 ) -> TopK:
     """One streaming pass of ``dataset`` through ``model``: the top-``k`` images per channel of
     ``layer`` with their receptive-field patches, and unit statistics (see :class:`TopK`,
@@ -712,18 +684,18 @@ def scan(
     _check_layer(model, layer)
     k = _check_int(k, "k")
     batch_size = _check_int(batch_size, "batch_size")
-    path = _cache_path(model, layer, k, preprocess, dataset, cache_dir, dataset_key) if cache else None
+    path = _cache_path(model, layer, k, preprocess, dataset, cache_dir, dataset_key, layouts) if cache else None
     if path is not None and path.exists():
         loaded = _load(path)
         if loaded is not None:
             return loaded
-    result = _scan(model, layer, dataset, k, preprocess, batch_size, progress, cancel)
+    result = _scan(model, layer, dataset, k, preprocess, batch_size, progress, cancel, layouts)
     if path is not None:
         _save(path, result)
     return result
 
 
-def _scan(model, layer, dataset, k, preprocess, batch_size, progress, cancel) -> TopK:
+def _scan(model, layer, dataset, k, preprocess, batch_size, progress, cancel, layouts) -> TopK:
     device = model_device(model)
     total = _length(dataset)
     stats = _StatsAccumulator()
@@ -736,7 +708,7 @@ def _scan(model, layer, dataset, k, preprocess, batch_size, progress, cancel) ->
             tasks.check(cancel)
             if input_shape is None:
                 input_shape = tuple(batch.x.shape[1:])
-                rf = receptive_field(model, layer, input_shape, inputs=batch.x)
+                rf = receptive_field(model, layer, input_shape, inputs=batch.x, layouts=layouts)
             elif tuple(batch.x.shape[1:]) != input_shape:
                 raise ValueError(
                     f"images {done}-{done + len(batch.x) - 1} have model input shape "
@@ -745,7 +717,7 @@ def _scan(model, layer, dataset, k, preprocess, batch_size, progress, cancel) ->
                 )
             x = batch.x.to(device)
             with torch.no_grad():
-                acts = _forward_to(model, x, layer)
+                acts = _forward_to(model, x, layer, layouts)
                 scores, where = acts.flatten(2).max(2)
                 if running is None:
                     running = _RunningTopK(acts.shape[1], k, _patch_window(rf)[0], device)
@@ -816,14 +788,15 @@ def _model_hash(model: nn.Module) -> str:
     return h.hexdigest()
 
 
-def _cache_path(model, layer, k, preprocess, dataset, cache_dir, dataset_key) -> Path | None:
+def _cache_path(model, layer, k, preprocess, dataset, cache_dir, dataset_key, layouts) -> Path | None:
     if dataset_key is not None:
         data = f"key:{dataset_key}"
     else:
         data = _dataset_fingerprint(dataset)
         if data is None:
             return None
-    parts = [_CACHE_VERSION, _model_hash(model), layer, k, None if preprocess is None else repr(preprocess), data]
+    parts = [_CACHE_VERSION, _model_hash(model), layer, k, None if preprocess is None else repr(preprocess), data,
+             None if not layouts else repr(sorted((str(n), repr(v)) for n, v in layouts.items()))]
     key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
     root = cache_dir or os.environ.get("XAI_WIDGETS_CACHE") or Path.home() / ".cache" / "xai_widgets"
     return Path(root) / f"scan-{key}.npz"
@@ -903,6 +876,7 @@ def dissect(
     threshold: float = 0.04,
     preprocess=None,
     batch_size: int = 64,
+    layouts: dict | None = None,
 ) -> Dissection:
     """Network Dissection (Bau et al. 2017) of ``layer`` against concept masks.
 
@@ -923,7 +897,7 @@ def dissect(
     batch_size = _check_int(batch_size, "batch_size")
     if not 0 < quantile < 1:
         raise ValueError(f"quantile must be in (0, 1), got {quantile!r}")
-    maps, input_hw = _layer_maps(model, layer, images, preprocess, batch_size)
+    maps, input_hw = _layer_maps(model, layer, images, preprocess, batch_size, layouts)
     names, concepts = _concept_masks(masks, len(maps), input_hw)
     device = model_device(model)
     concepts = concepts.to(device).flatten(1).T.float()  # (N H W) x concepts
@@ -950,7 +924,7 @@ def dissect(
     return Dissection(layer, names, iou, t, best, float(threshold))
 
 
-def _layer_maps(model, layer, images, preprocess, batch_size) -> tuple[torch.Tensor, tuple[int, int]]:
+def _layer_maps(model, layer, images, preprocess, batch_size, layouts) -> tuple[torch.Tensor, tuple[int, int]]:
     """The layer's maps for every image (CPU, N x C x h x w) and the model input size."""
     maps, shape = [], None
     with _preserved(model, eval_mode=True), torch.no_grad():
@@ -959,7 +933,7 @@ def _layer_maps(model, layer, images, preprocess, batch_size) -> tuple[torch.Ten
                 shape = tuple(batch.x.shape[1:])
             elif tuple(batch.x.shape[1:]) != shape:
                 raise ValueError(f"images differ in model input shape ({shape} and {tuple(batch.x.shape[1:])})")
-            maps.append(_forward_to(model, batch.x.to(model_device(model)), layer).float().cpu())
+            maps.append(_forward_to(model, batch.x.to(model_device(model)), layer, layouts).float().cpu())
     if not maps:
         raise ValueError("no images: dissect needs at least one image")
     return torch.cat(maps), shape[1:]

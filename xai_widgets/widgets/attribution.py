@@ -38,7 +38,8 @@ from PIL import Image, ImageDraw
 from torch import nn
 
 from .. import attribution, colormaps, render, wire
-from ..images import display_pixels, to_batch
+from ..images import as_image_list, display_pixels, to_batch
+from ..outputs import with_output
 from ..tasks import check
 from .base import XaiWidget, in_unit_interval
 from .long_tasks import LongTasks
@@ -171,6 +172,10 @@ class AttributionExplorer(LongTasks, XaiWidget):
     max_bytes : int
         Payload budget (default 64 MiB): the widget refuses to build past it, saying what
         would be shipped.
+    output : int, str or callable, optional
+        Which part of the model's output holds the logits when it is not a plain tensor
+        (a tuple, a dict, a Hugging Face output): an index, a key or a callable
+        (:mod:`xai_widgets.outputs`).
 
     Synced state: ``targets`` (class per image), ``contrasts`` (class B or None per image),
     ``positions`` ({method: slider position per image}; synced when a slider is released),
@@ -204,11 +209,15 @@ class AttributionExplorer(LongTasks, XaiWidget):
         options: dict | None = None,
         size: int | None = None,
         max_bytes: int = 64 * MiB,
+        output=None,
     ):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        model = with_output(model, output)
         self.model, self.preprocess, self.max_bytes = model, preprocess, int(max_bytes)
-        images = self._image_list(images)
+        images = as_image_list(images)
+        if not images:
+            raise ValueError("no images: pass at least one image (PIL image, array or tensor)")
         self.inputs = to_batch(images, model, preprocess)  # N x C x H x W on the CPU
         N, _, H, W = self.inputs.shape
         self._methods = self._method_list(methods)  # [(key, spec)]
@@ -252,18 +261,6 @@ class AttributionExplorer(LongTasks, XaiWidget):
         self._ready = True
 
     # ------------------------------------------------------------------ inputs
-    @staticmethod
-    def _image_list(images) -> list:
-        if isinstance(images, (torch.Tensor, np.ndarray)) and images.ndim == 4:
-            images = list(images)
-        elif isinstance(images, (Image.Image, np.ndarray, torch.Tensor)):
-            images = [images]
-        else:
-            images = list(images)
-        if not images:
-            raise ValueError("no images: pass at least one image (PIL image, array or tensor)")
-        return images
-
     @staticmethod
     def _method_list(methods) -> list[tuple[str, object]]:
         methods = default_methods() if methods is None else methods

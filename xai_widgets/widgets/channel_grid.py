@@ -25,8 +25,10 @@ from PIL import Image, ImageDraw
 from torch import nn
 
 from .. import backview, colormaps, featurevis, grid, render, scan, wire
-from ..capture import _preserved, as_spatial, capture, layers, model_device
-from ..images import display_pixels, to_batch
+from ..capture import _preserved, capture_maps, layers, model_device, model_dtype
+from ..outputs import pick
+from ..images import as_image_list, display_pixels, to_batch
+from ..layouts import Ambiguous, ambiguous_error, prefix_names
 from .base import XaiWidget, in_unit_interval
 from .long_tasks import LongTasks
 
@@ -40,21 +42,31 @@ TOP = 5  # class probabilities shown
 SELECTED_RGB = (128, 255, 128)  # DeepVis's cursor colour, (.5, 1, .5)
 
 
-def _tile_layers(model: nn.Module, x: torch.Tensor) -> list[dict]:
-    """The layers a grid can show (N x C x H x W or N x C outputs) with their shapes."""
-    out = []
-    for info in layers(model, x):
-        shape = tuple(info.shape[1:])
-        if len(shape) == 3 or len(shape) == 1:
-            out.append({"name": info.name, "type": info.type, "shape": list(shape)})
-    return out
+def _tile_layers(model: nn.Module, x: torch.Tensor, layouts) -> tuple[list[dict], dict]:
+    """The layers a grid can show, with the shape of their maps (C x h x w, or C for linear
+    layers) and layout; and the layers left out because their layout is ambiguous."""
+    out, ambiguous = [], {}
+    for info in layers(model, x, layouts=layouts):
+        if isinstance(info.layout, Ambiguous):
+            ambiguous[info.name] = ambiguous_error(info.name, info.shape, info.layout.reason)
+        elif info.layout is not None:
+            maps = info.layout.maps(torch.empty(info.shape, device="meta"))
+            shape = [maps.shape[1]] if info.layout.name == "NC" else list(maps.shape[1:])
+            out.append({"name": info.name, "type": info.type, "shape": shape, "layout": str(info.layout)})
+    return out, ambiguous
 
 
-def _probabilities(model: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
+def _probabilities(model: nn.Module, x: torch.Tensor, output) -> torch.Tensor | None:
     """Softmax of the model's output for a batch, or None when it is not N x K logits."""
     with _preserved(model, eval_mode=True), torch.no_grad():
-        out = model(x.to(model_device(model)))
-    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[1] < 2:
+        out = model(x.to(model_device(model), model_dtype(model)))
+    try:
+        out = pick(out, output)
+    except ValueError:
+        if output is not None:
+            raise
+        return None  # a feature extractor (dict of maps ...): the grid works without the top-5
+    if out.dim() != 2 or out.shape[1] < 2:
         return None
     return out.float().softmax(1).cpu()
 
@@ -90,6 +102,16 @@ class ChannelGrid(LongTasks, XaiWidget):
         Width of the grid in CSS pixels (default 560).
     max_bytes : int
         Payload budget for one layer's activations of all images (default 64 MiB).
+    layouts : dict, optional
+        ``{layer: "NCHW" | "NHWC" | xw.Tokens(prefix, grid)}`` for layers whose layout is
+        not detected (:mod:`xai_widgets.layouts`). A channels-last layer's tiles are its
+        channels; a token layer's tiles are its embedding dimensions over the patch grid,
+        and its prefix tokens' values (class token, ...) are in ``w.prefix`` and shown in
+        the unit pane.
+    output : int, str or callable, optional
+        Which part of the model's output holds the logits when it is not a plain tensor
+        (a tuple, a dict, a Hugging Face output): an index, a key or a callable
+        (:mod:`xai_widgets.outputs`).
 
     Synced state: ``layer``, ``image`` (index in the strip), ``selected`` (the channel),
     ``normalisation`` ("layer", "channel" or "fixed" with ``vrange``), ``boost``,
@@ -142,25 +164,30 @@ class ChannelGrid(LongTasks, XaiWidget):
         normalise: Callable | None = None,
         size: int = 560,
         max_bytes: int = 64 * MiB,
+        layouts: dict | None = None,
+        output=None,
     ):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        images = list(images) if not isinstance(images, (Image.Image, np.ndarray, torch.Tensor)) else [images]
+        images = as_image_list(images)
         if not images:
             raise ValueError("no images: pass at least one image for the input strip")
         self.model, self.preprocess, self.dataset = model, preprocess, dataset
         self.concepts, self.normalise, self.max_bytes = concepts, normalise, int(max_bytes)
+        self.layouts = layouts
         self._inputs = to_batch(images, model, preprocess)  # N x C x H x W on the CPU
-        self._layer_infos = _tile_layers(model, self._inputs[:1])
+        self._layer_infos, self._ambiguous = _tile_layers(model, self._inputs[:1], layouts)
         if not self._layer_infos:
-            raise ValueError("the model has no layer with an N x C x H x W or N x C output to show")
+            raise ValueError("the model has no layer with feature maps (N x C x H x W, N x H x W x C), tokens "
+                             "or an N x C output to show")
         self._cache: dict[str, torch.Tensor] = {}  # layer -> N x C x H x W float32 (CPU), as captured
+        self.prefix: dict[str, tuple[list[str], torch.Tensor]] = {}  # token layer -> (names, N x P x C)
         self._payload: dict = {}
         self.tops: dict[str, scan.TopK] = {}  # layer -> top-k scan result
         self.dissections: dict[str, scan.Dissection] = {}  # layer -> Network Dissection
         self.visuals: dict[str, dict[int, torch.Tensor]] = {}  # layer -> {channel: 3 x H x W image}
         self.back_gradient: torch.Tensor | None = None  # the raw gradient behind the back pane
-        probs = _probabilities(model, self._inputs)
+        probs = _probabilities(model, self._inputs, output)
         names = list(classes) if classes is not None else None
         if probs is not None and names is not None and len(names) != probs.shape[1]:
             raise ValueError(f"{len(names)} class names for a model with {probs.shape[1]} outputs")
@@ -197,6 +224,8 @@ class ChannelGrid(LongTasks, XaiWidget):
     @traitlets.validate("layer")
     def _validate_layer(self, proposal):
         name = proposal["value"]
+        if name in self._ambiguous:
+            raise traitlets.TraitError(str(self._ambiguous[name]))
         if name not in self.layer_names:
             import difflib
 
@@ -213,8 +242,10 @@ class ChannelGrid(LongTasks, XaiWidget):
 
     def _layer_acts(self, name: str) -> torch.Tensor:
         if name not in self._cache:
-            acts = capture(self.model, self._inputs, [name])[name]
-            self._cache[name] = as_spatial(acts, name).float().cpu()
+            acts = capture_maps(self.model, self._inputs, [name], layouts=self.layouts)[name]
+            self._cache[name] = acts.maps.float().cpu()
+            if acts.prefix is not None:
+                self.prefix[name] = (prefix_names(self.model, acts.layout), acts.prefix.float().cpu())
         return self._cache[name]
 
     @traitlets.observe("layer")
@@ -225,6 +256,9 @@ class ChannelGrid(LongTasks, XaiWidget):
         signed = bool((acts < 0).any())
         self.selected = min(self.selected, acts.shape[1] - 1)
         self._acts = {"layer": change["new"], "signed": signed, "acts": payload}
+        if change["new"] in self.prefix:  # a token layer's class / register tokens, N x P x C
+            names, tokens = self.prefix[change["new"]]
+            self._acts = {**self._acts, "prefix": wire.encode(tokens, "float16"), "prefix_names": names}
         self._send_unit_data()
         self._update_back()
 
@@ -303,7 +337,7 @@ class ChannelGrid(LongTasks, XaiWidget):
         mode = mode or (self.back_mode if self.back_mode != "off" else "grad")
         n = self.image if image is None else image
         c = self.selected if channel is None else channel
-        g = backview.unit_backprop(self.model, self._inputs[n:n + 1], self.layer, c, mode=mode)
+        g = backview.unit_backprop(self.model, self._inputs[n:n + 1], self.layer, c, mode=mode, layouts=self.layouts)
         self.back_gradient = g.detach().cpu()
         return backview.back_display(self.back_gradient, filter or self.back_filter)
 
@@ -337,10 +371,10 @@ class ChannelGrid(LongTasks, XaiWidget):
 
         def work(progress, cancel):
             top = scan.scan(self.model, layer, data, k=k, preprocess=self.preprocess, progress=progress,
-                            cancel=cancel, cache=cache, **kwargs)
+                            cancel=cancel, cache=cache, layouts=self.layouts, **kwargs)
             if self.concepts is not None:
                 self.dissections[layer] = scan.dissect(self.model, layer, data, self.concepts,
-                                                       preprocess=self.preprocess)
+                                                       preprocess=self.preprocess, layouts=self.layouts)
             self.tops[layer] = top
             if layer == self.layer:
                 self._send_unit_data()
@@ -403,7 +437,8 @@ class ChannelGrid(LongTasks, XaiWidget):
             params.setdefault("normalise", self.normalise)
 
         def work(progress, cancel):
-            fv = featurevis.visualise_channels(self.model, layer, chosen, progress=progress, cancel=cancel, **params)
+            fv = featurevis.visualise_channels(self.model, layer, chosen, progress=progress, cancel=cancel,
+                                               layouts=self.layouts, **params)
             store = self.visuals.setdefault(layer, {})
             for c, img in zip(fv.channels, fv.images):
                 store[int(c)] = img

@@ -33,6 +33,7 @@ from torch import nn
 from .. import colormaps, features, render, wire
 from ..capture import model_device
 from ..images import model_input
+from ..outputs import with_output
 from .base import XaiWidget, in_unit_interval
 from .long_tasks import LongTasks
 
@@ -115,6 +116,10 @@ class OcclusionExplorer(LongTasks, XaiWidget):
         Forward passes "Analyse" may spend (:func:`xai_widgets.features.analyse`).
     size : int
         Side of each image panel in CSS pixels.
+    output : int, str or callable, optional
+        Which part of the model's output holds the logits when it is not a plain tensor
+        (a tuple, a dict, a Hugging Face output): an index, a key or a callable
+        (:mod:`xai_widgets.outputs`).
     """
 
     _bundle = "occlusion"
@@ -142,10 +147,10 @@ class OcclusionExplorer(LongTasks, XaiWidget):
     def __init__(self, model: nn.Module, image, *, attribution=None, target: int | None = None,
                  classes: Sequence[str] | None = None, preprocess: Callable | None = None,
                  threshold: float = 5.0, distance: float = 1.5, min_size: int = 20, mode: str = "pixelate",
-                 patch: int = 8, seed: int = 0, max_sets: int = 1024, size: int = 256):
+                 patch: int = 8, seed: int = 0, max_sets: int = 1024, size: int = 256, output=None):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        self.model = model
+        model = self.model = with_output(model, output)
         x = image if isinstance(image, torch.Tensor) and image.dim() == 4 else model_input(image, model, preprocess)
         if x.shape[0] != 1 or not x.is_floating_point():
             raise ValueError(f"image must be one image; as a tensor, 1 x C x H x W float, got {tuple(x.shape)}")

@@ -17,9 +17,10 @@ from PIL import Image
 from torch import nn
 
 from .. import colormaps, render, wire
-from ..capture import as_spatial, capture
+from ..capture import capture_maps
 from ..factorize import Factors, activation_factors
-from ..images import display_pixels, model_input, to_rgb_array
+from ..images import as_image_list, display_pixels, model_input, to_rgb_array
+from ..layouts import prefix_names
 from ..projection import SIMILARITIES, prepare_vectors, reduce_to_budget
 from ..similarity import synced_cell
 from .base import OverlayWidget
@@ -30,23 +31,32 @@ MiB = 1 << 20
 
 
 def _nbytes(vectors: dict) -> int:
-    """float16 bytes of {row: [h x w x C per image]}."""
-    return sum(m.numel() * 2 for maps in vectors.values() for m in maps)
+    """float16 bytes of {row: ([h x w x C per image], [P x C or None per image])}."""
+    return sum(t.numel() * 2 for pair in vectors.values() for part in pair for t in part if t is not None)
 
 
 def _fmt_bytes(n: int) -> str:
     return f"{n / MiB:.1f} MiB" if n >= MiB else f"{n / 1024:.1f} KiB"
 
 
-def _all_cells(maps: list[torch.Tensor]) -> torch.Tensor:
-    """Per-image C x h x w maps as one 1 x C x 1 x (all cells) pseudo-image."""
-    return torch.cat([m.flatten(1) for m in maps], dim=1)[None, :, None, :]
+def _all_cells(maps: list[torch.Tensor], prefix: list[torch.Tensor | None] | None = None) -> torch.Tensor:
+    """Per-image C x h x w maps (and each image's P x C prefix tokens after its cells) as
+    one 1 x C x 1 x (all cells) pseudo-image."""
+    prefix = prefix or [None] * len(maps)
+    return torch.cat([torch.cat([m.flatten(1)] + ([] if p is None else [p.T]), dim=1)
+                      for m, p in zip(maps, prefix)], dim=1)[None, :, None, :]
 
 
-def _split_cells(cells: torch.Tensor, like: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Undo :func:`_all_cells` (the channel count may have changed): h x w x C' per image."""
-    parts = cells[0, :, 0].split([m.shape[1] * m.shape[2] for m in like], dim=1)
-    return [part.reshape(-1, *m.shape[1:]).permute(1, 2, 0) for part, m in zip(parts, like)]
+def _split_cells(cells: torch.Tensor, like: list[torch.Tensor], prefix: list | None = None
+                 ) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
+    """Undo :func:`_all_cells` (the channel count may have changed): h x w x C' maps and
+    P x C' prefix tokens (or None) per image."""
+    prefix = prefix or [None] * len(like)
+    counts = [0 if p is None else len(p) for p in prefix]
+    parts = cells[0, :, 0].split([m.shape[1] * m.shape[2] + k for m, k in zip(like, counts)], dim=1)
+    maps = [part[:, :part.shape[1] - k].reshape(-1, *m.shape[1:]).permute(1, 2, 0)
+            for part, m, k in zip(parts, like, counts)]
+    return maps, [part[:, part.shape[1] - k:].T if k else None for part, k in zip(parts, counts)]
 
 
 def factor_strengths(factors: Factors) -> torch.Tensor:
@@ -97,6 +107,11 @@ class SimilarityOverlay(OverlayWidget):
         similarity maps' correlation with the full ones >= ``min_fidelity`` (0.99), and
         ``w.reduction`` reports what was done; if that still does not fit, or with
         ``reduce=False``, construction refuses with a ValueError saying what to change.
+    layouts : dict, optional
+        ``{layer: "NCHW" | "NHWC" | xw.Tokens(prefix, grid)}`` for layers whose layout is
+        not detected (see :mod:`xai_widgets.layouts`); with several models, a dict per model.
+        A token layer (ViT) is shown as its patch grid; its prefix tokens (class,
+        distillation, register tokens) are shipped too and shown apart, under each image.
 
     The pinned query is ``w.query`` (``{"image", "layer", "row", "col"}`` or None); setting
     it from Python pins it in the view. Changing ``w.images`` or ``w.layers`` recomputes.
@@ -127,6 +142,7 @@ class SimilarityOverlay(OverlayWidget):
         max_bytes: int = 64 * MiB,
         reduce: bool = True,
         min_fidelity: float = 0.99,
+        layouts: dict | None = None,
     ):
         models = model if isinstance(model, dict) else {"": model}
         if not models or not all(isinstance(m, nn.Module) for m in models.values()):
@@ -139,6 +155,8 @@ class SimilarityOverlay(OverlayWidget):
             raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
         self._similarity = similarity
         self._titles = titles
+        self._layouts = layouts
+        self._prefix_names: dict[str, list[str]] = {}
         super().__init__(
             opacity=opacity,
             size=size,
@@ -214,7 +232,7 @@ class SimilarityOverlay(OverlayWidget):
 
     def _apply(self, images: Sequence, layers) -> None:
         """Compute everything for new inputs, then commit; on error nothing changes."""
-        images = list(images) if not isinstance(images, (Image.Image, np.ndarray, torch.Tensor)) else [images]
+        images = as_image_list(images)
         if not images:
             raise ValueError("no images: pass at least one image")
         layers = [layers] if isinstance(layers, str) else layers if isinstance(layers, dict) else list(layers)
@@ -237,10 +255,12 @@ class SimilarityOverlay(OverlayWidget):
         """Per row projected to fit the budget: {"d", "channels", "fidelity"}; empty if none."""
         return dict(self._state["reduction"])
 
-    def _activations(self, images: list, rows: list[tuple[str, str, str]]) -> tuple[dict, list]:
-        """Raw activations ``{row: [C x h x w per image]}`` on the model's device, and the
-        model inputs of the first model (they set the display geometry)."""
+    def _activations(self, images: list, rows: list[tuple[str, str, str]]) -> tuple[dict, dict, list]:
+        """Raw maps ``{row: [C x h x w per image]}`` and prefix tokens ``{row: [P x C or None
+        per image]}`` in float32 on the model's device, and the model inputs of the first
+        model (they set the display geometry)."""
         acts_by_row: dict[str, list] = {row: [None] * len(images) for row, _, _ in rows}
+        prefix_by_row: dict[str, list] = {row: [None] * len(images) for row, _, _ in rows}
         display_inputs = None
         for key, model in self.models.items():
             wanted = {layer: row for row, k, layer in rows if k == key}
@@ -252,53 +272,72 @@ class SimilarityOverlay(OverlayWidget):
             for i, x in enumerate(inputs):
                 groups[tuple(x.shape)].append(i)
             for idx in groups.values():
-                acts = capture(model, torch.cat([inputs[i] for i in idx]), list(wanted))
+                acts = capture_maps(model, torch.cat([inputs[i] for i in idx]), list(wanted),
+                                    layouts=self._layouts_for(key))
                 for layer, row in wanted.items():
-                    maps = as_spatial(acts[layer], layer).float()
+                    self._prefix_names[row] = prefix_names(model, acts[layer].layout)
+                    maps, prefix = acts[layer].maps.float(), acts[layer].prefix
                     for k, i in enumerate(idx):
                         acts_by_row[row][i] = maps[k]
-        return acts_by_row, display_inputs
+                        prefix_by_row[row][i] = None if prefix is None else prefix[k].float()
+        return acts_by_row, prefix_by_row, display_inputs
+
+    def _layouts_for(self, key: str) -> dict | None:
+        """The ``layouts=`` entries for one model: a per-model dict, or one dict for all."""
+        layouts = self._layouts
+        if layouts and key in layouts and isinstance(layouts[key], dict):
+            return layouts[key]
+        return layouts
 
     def _compute(self, images: list, rows: list[tuple[str, str, str]], titles: list[str]) -> dict:
-        raw, inputs = self._activations(images, rows)
-        unit = {row: self._vectors(maps) for row, maps in raw.items()}
+        raw, prefix, inputs = self._activations(images, rows)
+        unit = {row: self._vectors(maps, prefix[row]) for row, maps in raw.items()}
         pixel_bytes = len(inputs) * 3 * self.size * self.size
         reduction: dict = {}
         if _nbytes(unit) + pixel_bytes > self.max_bytes:
             if not self.reduce:
                 raise self._budget_error(unit, pixel_bytes)
-            unit, reduction = self._reduce(raw, self.max_bytes - pixel_bytes)
+            unit, reduction = self._reduce(raw, prefix, self.max_bytes - pixel_bytes)
         pixels = [display_pixels(img, x.shape[-2:], self.size, i) for i, (img, x) in enumerate(zip(images, inputs))]
-        payloads = {row: [wire.encode(m, "float16") for m in maps] for row, maps in unit.items()}
+        payloads = {row: [wire.encode(m, "float16") for m in maps] for row, (maps, _) in unit.items()}
+        prefix_payloads = {row: [wire.encode(p, "float16") for p in tokens] for row, (_, tokens) in unit.items()
+                           if tokens[0] is not None}
+        layers = []
+        for row in payloads:
+            layer = {"name": row, "acts": payloads[row]}
+            if row in prefix_payloads:
+                layer.update(prefix=prefix_payloads[row], prefix_names=self._prefix_names[row])
+            layers.append(layer)
         data = {
             "images": [{"title": str(t), "pixels": wire.encode(p, "uint8")} for t, p in zip(titles, pixels)],
-            "layers": [{"name": row, "acts": payloads[row]} for row in payloads],
+            "layers": layers,
         }
         negative = self._similarity == "centred" or any(bool((m < 0).any()) for maps in raw.values() for m in maps)
-        return {"data": data, "payloads": payloads, "reduction": reduction, "input_hw": [tuple(x.shape[-2:]) for x in inputs],
-                "titles": titles, "negative": negative}
+        return {"data": data, "payloads": payloads, "prefix_payloads": prefix_payloads, "reduction": reduction,
+                "input_hw": [tuple(x.shape[-2:]) for x in inputs], "titles": titles, "negative": negative}
 
-    def _vectors(self, maps: list[torch.Tensor]) -> list[torch.Tensor]:
-        """h x w x C vectors per image whose plain dot products are the chosen similarity
-        (one cell = one contiguous vector for the browser). All cells of all images are
-        prepared together, so "centred" subtracts one mean over the whole set."""
-        return _split_cells(prepare_vectors(_all_cells(maps), self._similarity), maps)
+    def _vectors(self, maps: list[torch.Tensor], prefix: list) -> tuple[list[torch.Tensor], list]:
+        """h x w x C vectors (and P x C prefix tokens) per image whose plain dot products are
+        the chosen similarity (one cell = one contiguous vector for the browser). All cells and
+        tokens of all images are prepared together, so "centred" subtracts one mean over the
+        whole set."""
+        return _split_cells(prepare_vectors(_all_cells(maps, prefix), self._similarity), maps, prefix)
 
-    def _reduce(self, raw: dict, budget: int) -> tuple[dict, dict]:
+    def _reduce(self, raw: dict, prefix: dict, budget: int) -> tuple[dict, dict]:
         """Project every row onto its top principal directions, as few as keep the maps'
         fidelity >= ``min_fidelity`` (see :func:`xai_widgets.projection.reduce_to_budget`)."""
-        reductions = reduce_to_budget({row: _all_cells(maps) for row, maps in raw.items()}, budget,
+        reductions = reduce_to_budget({row: _all_cells(maps, prefix[row]) for row, maps in raw.items()}, budget,
                                       similarity=self._similarity, min_fidelity=self.min_fidelity)
-        vectors = {row: _split_cells(r.payload.float(), raw[row]) for row, r in reductions.items()}
+        vectors = {row: _split_cells(r.payload.float(), raw[row], prefix[row]) for row, r in reductions.items()}
         report = {row: {"d": r.d, "channels": r.channels, "fidelity": round(r.fidelity, 4)}
                   for row, r in reductions.items()}
         return vectors, report
 
     def _budget_error(self, unit: dict, pixel_bytes: int) -> ValueError:
-        act_bytes = {name: _nbytes({name: maps}) for name, maps in unit.items()}
+        act_bytes = {name: _nbytes({name: pair}) for name, pair in unit.items()}
         total = sum(act_bytes.values()) + pixel_bytes
         biggest = max(act_bytes, key=act_bytes.get)
-        h, w, c = unit[biggest][0].shape
+        h, w, c = unit[biggest][0][0].shape
         return ValueError(
             f"this view would ship {_fmt_bytes(total)} to the browser, over max_bytes="
             f"{_fmt_bytes(self.max_bytes)}. The largest layer is {biggest!r} "
@@ -328,9 +367,12 @@ class SimilarityOverlay(OverlayWidget):
         q = proposal["value"]
         if q is None:
             return None
+        if set(q) == {"image", "layer", "token"}:
+            return self._validate_token_query(q)
         if set(q) != {"image", "layer", "row", "col"}:
             raise traitlets.TraitError(
-                f"query must be None or a dict with keys image, layer, row, col; got keys {sorted(q)}"
+                "query must be None, a dict with keys image, layer, row, col (a patch) or with keys "
+                f"image, layer, token (a prefix token of a token layer); got keys {sorted(q)}"
             )
         image, layer, row, col = q["image"], q["layer"], q["row"], q["col"]
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (image, row, col)):
@@ -343,6 +385,47 @@ class SimilarityOverlay(OverlayWidget):
         if not (0 <= row < h and 0 <= col < w):
             raise traitlets.TraitError(f"query cell ({row}, {col}) outside the {h}x{w} grid of {layer!r}")
         return dict(q)
+
+    def _validate_token_query(self, q: dict) -> dict:
+        image, layer, token = q["image"], q["layer"], q["token"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (image, token)):
+            raise traitlets.TraitError(f"query image and token must be integers, got {q!r}")
+        if not isinstance(layer, str) or layer not in self.rows:
+            raise traitlets.TraitError(f"query layer {layer!r} is not shown; shown rows: {self.rows}")
+        if not 0 <= image < len(self._images):
+            raise traitlets.TraitError(f"query image {image} out of range 0..{len(self._images) - 1}")
+        names = self.prefix_names(layer)
+        if not 0 <= token < len(names):
+            have = f"prefix tokens {names}" if names else "no prefix tokens"
+            raise traitlets.TraitError(f"query token {token}: layer {layer!r} has {have}")
+        return dict(q)
+
+    def prefix_names(self, layer: str) -> list[str]:
+        """The prefix tokens of a token layer (``["class"]`` for a ViT), [] for other layers."""
+        if layer not in self._state["payloads"]:
+            raise ValueError(f"unknown layer {layer!r}; this view shows {self.rows}")
+        return list(self._prefix_names.get(layer, [])) if layer in self._state["prefix_payloads"] else []
+
+    def token_map(self, image: int, layer: str, token: int) -> torch.Tensor | list[torch.Tensor]:
+        """Similarity of prefix token ``token`` of ``image`` (e.g. the class token) to every
+        patch of every image at ``layer``: N x h x w (a list for different grid sizes), the
+        numbers the browser shades when that token is hovered."""
+        self._validate_token_query({"image": image, "layer": layer, "token": token})
+        q = self._decoded_prefix(layer)[image][token]
+        return self._stacked([torch.from_numpy(m @ q) for m in self._decoded(layer)])
+
+    def token_scores(self, image: int, layer: str, row: int, col: int) -> torch.Tensor:
+        """Similarity of patch (row, col) of ``image`` to every image's prefix tokens: N x P,
+        the numbers the browser shades the token chips with while that patch is hovered."""
+        self._validate_query({"value": {"image": image, "layer": layer, "row": row, "col": col}})
+        if not self.prefix_names(layer):
+            raise ValueError(f"layer {layer!r} has no prefix tokens")
+        q = self._decoded(layer)[image][row, col]
+        return torch.stack([torch.from_numpy(p @ q) for p in self._decoded_prefix(layer)])
+
+    @staticmethod
+    def _stacked(maps: list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
+        return torch.stack(maps) if len({tuple(m.shape) for m in maps}) == 1 else maps
 
     def query_cells(self, image: int, layer: str, row: int, col: int) -> dict[str, tuple[int, int]]:
         """The query cell in every shown layer: the same image location (cell centre) as (row, col)."""
@@ -360,16 +443,20 @@ class SimilarityOverlay(OverlayWidget):
         self._validate_query({"value": {"image": image, "layer": layer, "row": row, "col": col}})
         maps = self._decoded(layer)
         q = maps[image][row, col]
-        sims = [torch.from_numpy(m @ q) for m in maps]
-        if len({tuple(s.shape) for s in sims}) == 1:
-            return torch.stack(sims)
-        return sims
+        return self._stacked([torch.from_numpy(m @ q) for m in maps])
 
     def _decoded(self, layer: str) -> list[np.ndarray]:
         """The shipped vectors of ``layer`` as float32 arrays, decoded once per input change."""
-        cache = self._state.setdefault("decoded", {})
+        return self._decoded_from("payloads", layer)
+
+    def _decoded_prefix(self, layer: str) -> list[np.ndarray]:
+        """The shipped P x C prefix tokens of ``layer`` as float32 arrays."""
+        return self._decoded_from("prefix_payloads", layer)
+
+    def _decoded_from(self, which: str, layer: str) -> list[np.ndarray]:
+        cache = self._state.setdefault("decoded", {}).setdefault(which, {})
         if layer not in cache:
-            cache[layer] = [wire.decode(p) for p in self._state["payloads"][layer]]
+            cache[layer] = [wire.decode(p) for p in self._state[which][layer]]
         return cache[layer]
 
     # ---------------------------------------------------------------- factors
@@ -429,13 +516,18 @@ class SimilarityOverlay(OverlayWidget):
         """The view as a PIL image: images, overlays, query outlines, layer labels and legend.
 
         ``query`` defaults to the pinned query, else the centre cell of image 0 at the first
-        layer. ``panel`` is the long side of each image panel in pixels.
+        layer; a prefix-token query (``{"image", "layer", "token"}``) shades its own row.
+        ``panel`` is the long side of each image panel in pixels.
         """
         q = query or self.query or self._default_query()
         q = self._validate_query({"value": q})
         opacity = self.opacity if opacity is None else opacity
-        cells = self.query_cells(q["image"], q["layer"], q["row"], q["col"])
-        maps = {name: self.similarity_map(q["image"], name, *cells[name]) for name in self.rows}
+        if "token" in q:  # a prefix token's query shades its own row only: other rows have no such token
+            cells = {}
+            maps = {q["layer"]: self.token_map(q["image"], q["layer"], q["token"])}
+        else:
+            cells = self.query_cells(q["image"], q["layer"], q["row"], q["col"])
+            maps = {name: self.similarity_map(q["image"], name, *cells[name]) for name in self.rows}
         lo, hi = self.vrange
         if self.auto_range:
             values = np.concatenate([np.asarray(m).ravel() for ms in maps.values() for m in ms])
@@ -446,9 +538,11 @@ class SimilarityOverlay(OverlayWidget):
         for name in self.rows:
             row = []
             for n, base in enumerate(bases):
-                rgb = colormaps.apply(np.asarray(maps[name][n]), self.colormap, lo, hi)
-                panel_img = Image.fromarray(render.overlay(base, rgb, opacity))
-                if n == q["image"]:
+                panel_img = Image.fromarray(base)
+                if name in maps:
+                    rgb = colormaps.apply(np.asarray(maps[name][n]), self.colormap, lo, hi)
+                    panel_img = Image.fromarray(render.overlay(base, rgb, opacity))
+                if n == q["image"] and name in cells:
                     render.outline_cell(panel_img, self.grid(n, name), *cells[name], width=max(2, panel // 150))
                 row.append(panel_img)
             rows.append(row)

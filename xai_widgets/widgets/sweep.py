@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 from torch import nn
 
 from .. import colormaps, render, wire
-from ..capture import as_spatial, capture, model_device
+from ..capture import capture_maps, model_device
 from ..images import display_pixels, model_input
 from ..similarity import unit_vectors
 from ..transforms import KINDS, sweep
@@ -95,6 +95,9 @@ class TransformSweep(OverlayWidget):
     max_bytes : int
         Payload budget (activations + pixels); over it the constructor refuses, saying what
         to change.
+    layouts : dict, optional
+        ``{layer: "NCHW" | "NHWC" | xw.Tokens(prefix, grid)}`` when the layer's layout is
+        not detected (:mod:`xai_widgets.layouts`); a token layer is compared patch by patch.
 
     ``w.query`` (``{"row", "col"}`` of the original's grid, or None) is the pinned cell;
     setting it from Python pins it in the view. :meth:`similarity_curve` and
@@ -120,6 +123,7 @@ class TransformSweep(OverlayWidget):
         opacity: float = 0.7,
         colormap: str | None = None,
         max_bytes: int = 64 * MiB,
+        layouts: dict | None = None,
     ):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -146,6 +150,7 @@ class TransformSweep(OverlayWidget):
         self._values = values
         self._correspondence = correspondence
         self.preprocess = preprocess
+        self.layouts = layouts
         self.max_bytes = int(max_bytes)
         self._state = self._compute(int(size))
         signed = self._state["negative"]
@@ -201,8 +206,8 @@ class TransformSweep(OverlayWidget):
         x = model_input(self._image, self.model, self.preprocess, 0).to(device)
         kind, values = self._kind, self._values
         s = sweep(x, kind, values, correspondence=self._correspondence)
-        acts = capture(self.model, torch.cat([x, s.images]), [self._layer])[self._layer]
-        acts = as_spatial(acts, self._layer).float()  # (V + 1) x C x h x w
+        acts = capture_maps(self.model, torch.cat([x, s.images]), [self._layer], layouts=self.layouts)[self._layer]
+        acts = acts.maps.float()  # (V + 1) x C x h x w; a token layer's patch grid (prefix tokens unused)
         n, c, h, w = acts.shape
         input_hw = tuple(x.shape[-2:])
         base = display_pixels(self._image, input_hw, size)
