@@ -16,6 +16,7 @@ import { widgetStyle } from "./lib/style.js";
 import { clampInt, scaledImage, makePanel, drawBase, drawOverlay } from "./lib/panels.js";
 import { frameQueue, listenMoves } from "./lib/hover.js";
 import { normaliseInto, channelStats } from "./lib/normalise.js";
+import { prefixNames } from "./lib/tokens.js";
 import { tileGeometry, tileAt, tileCanvas, drawTiles, tileRect } from "./lib/tiles.js";
 
 const GAMMAS = [1, 0.7, 0.5, 0.3]; // DeepVis `t`
@@ -84,13 +85,21 @@ function shapeText(shape) {
   return Array.isArray(shape) ? shape.join("×") : "";
 }
 
-/** `_acts` -> {layer, signed, N, C, H, W, x: Float32Array N*C*H*W}. */
+/** `_acts` -> {layer, signed, N, C, H, W, x: Float32Array N*C*H*W, prefix}. */
 function loadActs(raw) {
   if (!raw || !raw.acts) return null;
   const shape = (raw.acts.shape || []).map(Number);
   if (shape.length !== 4 || !shape.every((d) => d > 0)) throw new Error(`activations must be N x C x H x W, got [${shape}]`);
   const [N, C, H, W] = shape;
-  return { layer: String(raw.layer), signed: !!raw.signed, N, C, H, W, x: decode(raw.acts).data };
+  return { layer: String(raw.layer), signed: !!raw.signed, N, C, H, W, x: decode(raw.acts).data, prefix: loadPrefix(raw, N, C) };
+}
+
+/** A token layer's prefix tokens (class, register tokens...): {names, P, x: Float32Array N*P*C}, or null. */
+function loadPrefix(raw, N, C) {
+  if (!raw.prefix) return null;
+  const shape = (raw.prefix.shape || []).map(Number);
+  if (shape.length !== 3 || shape[0] !== N || shape[2] !== C) throw new Error(`prefix tokens must be ${N} x P x ${C}, got [${shape}]`);
+  return { names: prefixNames(raw.prefix_names, shape[1]), P: shape[1], x: decode(raw.prefix).data };
 }
 
 /** `_images` -> [{bytes, W0, H0, ch}] per image. */
@@ -169,6 +178,8 @@ function render({ model, el }) {
   const side = elem("div", "xw-side");
   const zoomCaption = elem("div", "xw-caption");
   const zoomBox = elem("div", "xw-zoombox");
+  const prefixInfo = elem("div", "xw-sub xw-prefix");
+  prefixInfo.setAttribute("aria-label", "prefix tokens");
   const backCaption = elem("div", "xw-sub");
   const backPair = elem("div", "xw-pair");
   const unitInfo = elem("div", "xw-sub xw-unitinfo");
@@ -177,7 +188,7 @@ function render({ model, el }) {
   const visCaption = elem("div", "xw-sub");
   const visCanvas = elem("canvas", "xw-visual");
   const probsBox = elem("div", "xw-probs");
-  side.append(zoomCaption, zoomBox, backCaption, backPair, unitInfo, patchCaption, patchCanvas, visCaption, visCanvas, probsBox);
+  side.append(zoomCaption, zoomBox, prefixInfo, backCaption, backPair, unitInfo, patchCaption, patchCanvas, visCaption, visCanvas, probsBox);
 
   const body = elem("div", "xw-body");
   body.append(layerList, middle, side);
@@ -457,8 +468,17 @@ function render({ model, el }) {
       if (u.concept) lines.push(`concept: ${u.concept[c] || "none above threshold"} (IoU ${fmt(u.iou[c])}) · ${u.unique_detectors} unique detectors in layer`);
     }
     unitInfo.textContent = lines.join("\n");
+    showPrefix(n, c);
     drawPatchGrid(c);
     drawVisual(c);
+  }
+
+  /** The prefix tokens' values (not in the tile grid, which holds the patches) for image n, channel c. */
+  function showPrefix(n, c) {
+    const p = A.prefix;
+    prefixInfo.hidden = !p;
+    if (!p) return;
+    prefixInfo.textContent = p.names.map((name, t) => `${name} token: ${p.x[(n * p.P + t) * A.C + c].toFixed(3)}`).join("\n");
   }
 
   function drawPatchGrid(c) {

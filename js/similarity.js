@@ -3,6 +3,10 @@
 // image is shaded by the cosine similarity of its activation vector to the
 // hovered cell's vector, one grid row per layer, one column per image.
 //
+// A token layer (ViT) may carry prefix tokens (class, distillation, register tokens): a
+// strip of chips under each of its panels, one per token. Hovering a chip shades its row by
+// that token's similarity; while a patch is the query the chips show their own similarity.
+//
 // With `_factors` set, one row also shows its NMF groups (lib/factors.js): every
 // panel of that row is tinted by factor under the similarity overlay, with a
 // legend of chips that focus one group (`factor_focus`).
@@ -13,10 +17,12 @@
 import { decode, bytesOf } from "./lib/tensor.js";
 import { DotArena, arenaBytes } from "./lib/simdot.js";
 import { loadFactors, fillFactorPixels } from "./lib/factors.js";
+import { lutIndex } from "./lib/colormap.js";
+import { prefixNames } from "./lib/tokens.js";
 import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
 import { headerControls, bindControls, loadColormap, vrangeOf, setTicks } from "./lib/controls.js";
 import { widgetStyle } from "./lib/style.js";
-import { clampInt, displaySize, scaledImage, makePanel, drawBase, drawOverlay, outlineCell } from "./lib/panels.js";
+import { OUTLINE, clampInt, displaySize, scaledImage, makePanel, drawBase, drawOverlay, outlineCell } from "./lib/panels.js";
 import { frameQueue, listenMoves, isPanel, leavesPanels, dispatchPaint, pinKeys } from "./lib/hover.js";
 
 const STYLE = widgetStyle(
@@ -56,6 +62,23 @@ const STYLE = widgetStyle(
   display: block; cursor: crosshair; touch-action: none;
   box-shadow: 0 0 0 1px var(--jp-border-color2, #e0e0e0);
 }
+.xw-similarity .xw-rowlabel.xw-tokencaption {
+  align-self: start; color: var(--jp-ui-font-color2, #616161); font-size: var(--jp-ui-font-size0, 11px);
+}
+.xw-similarity .xw-tokens { display: flex; flex-wrap: wrap; gap: 2px 4px; margin-top: -3px; }
+.xw-similarity .xw-token {
+  display: inline-flex; align-items: center; gap: 3px; padding: 1px 3px 1px 1px; cursor: pointer;
+  font: inherit; font-size: var(--jp-ui-font-size0, 11px); line-height: 1.2; color: var(--jp-ui-font-color1, #222);
+  background: transparent; border: 1px solid transparent; border-radius: 3px;
+}
+.xw-similarity .xw-token:hover { border-color: var(--jp-border-color1, #bdbdbd); }
+.xw-similarity .xw-token:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: 0; }
+.xw-similarity .xw-chip {
+  display: block; width: 14px; height: 14px; border-radius: 2px;
+  background: var(--jp-layout-color2, #eee); box-shadow: 0 0 0 1px var(--jp-border-color1, #bdbdbd);
+}
+.xw-similarity .xw-token.xw-query .xw-chip { box-shadow: 0 0 0 1px #000, 0 0 0 3px ${OUTLINE}; }
+.xw-similarity .xw-token[aria-pressed="true"] { font-weight: 600; }
 .xw-similarity .xw-readout {
   margin-top: 6px; min-height: 1.35em; white-space: pre-wrap;
   font-variant-numeric: tabular-nums; color: var(--jp-ui-font-color1, #222);
@@ -69,14 +92,36 @@ function fmtTick(v) {
   return s === "-0" ? "0" : s;
 }
 
+const TOKEN_ABBREVIATIONS = new Map([["class", "cls"], ["distillation", "dist"]]);
+
+/** A chip's label: "cls", "dist", "r1" for "register 1", "p0" for "prefix 0", else the first 4 letters. */
+function shortTokenName(name) {
+  if (TOKEN_ABBREVIATIONS.has(name)) return TOKEN_ABBREVIATIONS.get(name);
+  const numbered = /^(register|prefix) (\d+)$/.exec(name);
+  return numbered ? `${numbered[1][0]}${numbered[2]}` : name.slice(0, 4);
+}
+
 function fmtSim(v) {
   return Number.isFinite(v) ? v.toFixed(3) : String(v);
 }
 
-/** Decode and validate `_data`; activations go into one DotArena (contiguous per layer). */
-function loadData(raw) {
+/** The [h, w, C] or [P, C] shape of a tensor payload, checked to have `rank` dimensions. */
+function shapeOf(t, rank, what) {
+  const shape = t && Array.isArray(t.shape) ? t.shape.map(Number) : [];
+  if (shape.length !== rank || !shape.every((d) => d >= 0)) throw new Error(`${what} has shape [${shape}]`);
+  return shape;
+}
+
+/** The one value of `values` (all images' channel or token counts), else a throw. */
+function common(values, what) {
+  if (values.some((v) => v !== values[0])) throw new Error(`${what} differs between images`);
+  return values.length ? values[0] : 0;
+}
+
+/** Pixels of `_data.images`. */
+function loadImages(raw) {
   if (!raw || !Array.isArray(raw.images)) throw new Error("_data.images is missing");
-  const images = raw.images.map((im, n) => {
+  return raw.images.map((im, n) => {
     const p = im && im.pixels;
     if (!p || !Array.isArray(p.shape)) throw new Error(`image ${n}: pixels tensor missing`);
     const [H0, W0, ch = 1] = p.shape.map(Number);
@@ -87,54 +132,69 @@ function loadData(raw) {
     if (bytes.length < H0 * W0 * ch) throw new Error(`image ${n}: pixel data too short`);
     return { title: im.title == null ? `image ${n}` : String(im.title), W0, H0, ch, bytes };
   });
+}
+
+/** One `_data.layers` entry checked: its grids, channel count and prefix tokens (P may be 0). */
+function layerSpec(L, k, N) {
+  const name = L && L.name != null ? String(L.name) : `layer ${k}`;
+  const acts = L && Array.isArray(L.acts) ? L.acts : [];
+  if (acts.length !== N) throw new Error(`layer ${name}: ${acts.length} activation tensors for ${N} images`);
+  const shapes = acts.map((a, n) => shapeOf(a, 3, `layer ${name}, image ${n}: activations [h, w, C]`));
+  if (shapes.some((s) => !s.every((d) => d > 0))) throw new Error(`layer ${name}: empty activations`);
+  const C = common(shapes.map((s) => s[2]), `layer ${name}: channel count`);
+  const prefix = L && Array.isArray(L.prefix) ? L.prefix : [];
+  if (prefix.length && prefix.length !== N) throw new Error(`layer ${name}: ${prefix.length} prefix tensors for ${N} images`);
+  const tokenShapes = prefix.map((t, n) => shapeOf(t, 2, `layer ${name}, image ${n}: prefix tokens [P, C]`));
+  if (tokenShapes.some((s) => s[1] !== C)) throw new Error(`layer ${name}: prefix tokens need ${C} channels`);
+  const P = common(tokenShapes.map((s) => s[0]), `layer ${name}: prefix token count`);
+  const names = prefixNames(L && L.prefix_names, P);
+  const grids = shapes.map(([h, w]) => ({ h, w }));
+  return { name, acts, grids, C, prefix, P, prefixNames: names, cells: grids.reduce((s, g) => s + g.h * g.w, 0) };
+}
+
+/**
+ * A layer's vectors in the arena, all images' cells then all their prefix tokens (each
+ * contiguous, so one dots() call serves each), with the query vector and the output buffers.
+ */
+function packLayer(arena, spec, N) {
+  const { acts, grids, C, cells, prefix, P } = spec;
+  const all = arena.allocF32(cells * C);
+  const tokens = arena.allocF32(N * P * C);
+  const q = arena.allocF64(C);
+  const out = arena.allocF64(cells);
+  const tokenOut = arena.allocF64(N * P);
+  const vecs = [];
+  const sims = [];
+  let start = 0;
+  grids.forEach((g, n) => {
+    const count = g.h * g.w;
+    const dst = all.subarray(start * C, (start + count) * C);
+    dst.set(decode(acts[n]).data.subarray(0, count * C));
+    vecs.push(dst);
+    sims.push(out.subarray(start, start + count));
+    start += count;
+  });
+  prefix.forEach((t, n) => tokens.set(decode(t).data.subarray(0, P * C), n * P * C));
+  return { ...spec, acts: null, prefix: null, all, tokens, q, out, tokenOut, vecs, sims, shaded: false };
+}
+
+/** Decode and validate `_data`; activations go into one DotArena (contiguous per layer). */
+function loadData(raw) {
+  const images = loadImages(raw);
   const N = images.length;
-  const layerSpecs = (Array.isArray(raw.layers) ? raw.layers : []).map((L, k) => {
-    const name = L && L.name != null ? String(L.name) : `layer ${k}`;
-    const acts = L && Array.isArray(L.acts) ? L.acts : [];
-    if (acts.length !== N) throw new Error(`layer ${name}: ${acts.length} activation tensors for ${N} images`);
-    let C = -1;
-    const grids = acts.map((a, n) => {
-      const shape = a && Array.isArray(a.shape) ? a.shape.map(Number) : [];
-      if (shape.length !== 3 || !(shape[0] > 0 && shape[1] > 0 && shape[2] > 0)) {
-        throw new Error(`layer ${name}, image ${n}: activations must have shape [h, w, C]`);
-      }
-      if (C < 0) C = shape[2];
-      else if (shape[2] !== C) throw new Error(`layer ${name}: channel count differs between images`);
-      return { h: shape[0], w: shape[1] };
-    });
-    return { name, acts, grids, C: Math.max(C, 0) };
-  });
-  // One arena: per layer [all images' vectors f32][query f64][similarities f64].
-  const f32 = [];
-  const f64 = [];
-  for (const L of layerSpecs) {
-    L.cells = L.grids.reduce((s, g) => s + g.h * g.w, 0);
-    f32.push(L.cells * L.C);
-    f64.push(L.C, L.cells);
-  }
+  const specs = (Array.isArray(raw.layers) ? raw.layers : []).map((L, k) => layerSpec(L, k, N));
+  // One arena: per layer [cells f32][prefix tokens f32][query f64][cell sims f64][token sims f64].
+  const f32 = specs.flatMap((L) => [L.cells * L.C, N * L.P * L.C]);
+  const f64 = specs.flatMap((L) => [L.C, L.cells, N * L.P]);
   const arena = new DotArena(arenaBytes(f32, f64));
-  const layers = layerSpecs.map((spec) => {
-    const { name, acts, grids, C, cells } = spec;
-    const all = arena.allocF32(cells * C);
-    const q = arena.allocF64(C);
-    const out = arena.allocF64(cells);
-    const vecs = [];
-    const sims = [];
-    let start = 0;
-    grids.forEach((g, n) => {
-      const count = g.h * g.w;
-      const dst = all.subarray(start * C, (start + count) * C);
-      dst.set(decode(acts[n]).data.subarray(0, count * C));
-      vecs.push(dst);
-      sims.push(out.subarray(start, start + count));
-      start += count;
-    });
-    return { name, C, cells, grids, all, q, out, vecs, sims };
-  });
+  const layers = specs.map((spec) => packLayer(arena, spec, N));
   return { images, layers, arena, key: null, smin: NaN, smax: NaN };
 }
 
-/** Query cell (row, col) at layer j for internal query q (layer index, image index). */
+/** A query of a prefix token ({image, layer, token}) rather than of a patch ({image, layer, row, col}). */
+const isToken = (q) => !!q && q.token !== undefined;
+
+/** Query cell (row, col) at layer j for internal patch query q (layer index, image index). */
 function cellAt(D, q, j) {
   if (j === q.layer) return [q.row, q.col];
   const gk = D.layers[q.layer].grids[q.image];
@@ -147,28 +207,46 @@ function cellAt(D, q, j) {
   ];
 }
 
-/** Fill every layer's similarity buffers for query q (skipped when unchanged). */
+/**
+ * Copy layer j's query vector for q into L.q; false when q shades nothing there. A patch
+ * query shades every layer (at the same image location); a token query only its own layer,
+ * since other layers have no such token.
+ */
+function loadQueryVector(D, q, j) {
+  const L = D.layers[j];
+  let src;
+  let base;
+  if (isToken(q)) {
+    if (j !== q.layer) return false;
+    src = L.tokens;
+    base = (q.image * L.P + q.token) * L.C;
+  } else {
+    const [r, c] = cellAt(D, q, j);
+    src = L.vecs[q.image];
+    base = (r * L.grids[q.image].w + c) * L.C;
+  }
+  for (let i = 0; i < L.C; i++) L.q[i] = src[base + i];
+  return true;
+}
+
+/** Fill every layer's similarity buffers for query q (skipped when unchanged); the range is the cells'. */
 function computeSims(D, q) {
-  const key = `${q.image},${q.layer},${q.row},${q.col}`;
+  const key = `${q.image},${q.layer},${q.row},${q.col},${q.token}`;
   if (D.key === key) return;
   let smin = Infinity;
   let smax = -Infinity;
-  for (let j = 0; j < D.layers.length; j++) {
-    const L = D.layers[j];
-    const [r, c] = cellAt(D, q, j);
-    const g = L.grids[q.image];
-    const src = L.vecs[q.image];
-    const base = (r * g.w + c) * L.C;
-    const qv = L.q;
-    for (let i = 0; i < L.C; i++) qv[i] = src[base + i];
-    D.arena.dots(qv, L.all, L.C, L.cells, L.out);
+  D.layers.forEach((L, j) => {
+    L.shaded = loadQueryVector(D, q, j);
+    if (!L.shaded) return;
+    D.arena.dots(L.q, L.all, L.C, L.cells, L.out);
+    if (L.P) D.arena.dots(L.q, L.tokens, L.C, L.tokenOut.length, L.tokenOut);
     const out = L.out;
     for (let i = 0; i < out.length; i++) {
       const s = out[i];
       if (s < smin) smin = s;
       if (s > smax) smax = s;
     }
-  }
+  });
   D.key = key;
   D.smin = smin;
   D.smax = smax;
@@ -218,14 +296,17 @@ function render({ model, el }) {
   // ---------------------------------------------------------------- state
   let D = null; // decoded data
   let panels = []; // panels[j][n] = {canvas, ctx, W, H, small, sctx, img, px}
+  let chips = []; // one per prefix token of each image of each token row: {chip, swatch, j, n, k, bg}
   let bases = []; // bases[n]: canvas holding the image scaled to its panel backing size
-  let pinned = null; // internal query {image, layer (index), row, col}
-  let hover = null; // internal cell under the pointer (same shape) or null
+  let pinned = null; // internal query {image, layer (index), row, col} or {image, layer, token}
+  let hover = null; // internal query under the pointer or the keyboard focus (same shapes) or null
   let factors = null; // loadFactors() result + tints: one small canvas per image (the factor row's tint)
   let lut = null;
 
   function toExternal(q) {
-    return q && D ? { image: q.image, layer: D.layers[q.layer].name, row: q.row, col: q.col } : null;
+    if (!q || !D) return null;
+    const layer = D.layers[q.layer].name;
+    return isToken(q) ? { image: q.image, layer, token: q.token } : { image: q.image, layer, row: q.row, col: q.col };
   }
 
   function validateQuery(q) {
@@ -237,13 +318,18 @@ function render({ model, el }) {
     const { row, col } = q;
     if (!(layer >= 0 && layer < D.layers.length)) return null;
     if (!(Number.isInteger(image) && image >= 0 && image < D.images.length)) return null;
+    if (q.token !== undefined) {
+      const ok = Number.isInteger(q.token) && q.token >= 0 && q.token < D.layers[layer].P;
+      return ok ? { image, layer, token: q.token } : null;
+    }
     const g = D.layers[layer].grids[image];
     if (!(Number.isInteger(row) && Number.isInteger(col) && row >= 0 && col >= 0 && row < g.h && col < g.w)) return null;
     return { image, layer, row, col };
   }
 
   const sameQuery = (a, b) =>
-    a === b || (!!a && !!b && a.image === b.image && a.layer === b.layer && a.row === b.row && a.col === b.col);
+    a === b ||
+    (!!a && !!b && a.image === b.image && a.layer === b.layer && a.row === b.row && a.col === b.col && a.token === b.token);
 
   function setQuery(q) {
     model.set("query", toExternal(q));
@@ -278,9 +364,22 @@ function render({ model, el }) {
       P.ctx.imageSmoothingEnabled = false;
       P.ctx.drawImage(factors.tints[n], 0, 0, P.w, P.h, 0, 0, P.canvas.width, P.canvas.height);
     }
-    if (!active) return;
+    if (!active || !D.layers[j].shaded) return;
     drawOverlay(P, D.layers[j].sims[n], lut, lo, hi, alpha);
-    if (n === active.image) outlineCell(P, ...cellAt(D, active, j));
+    if (!isToken(active) && n === active.image) outlineCell(P, ...cellAt(D, active, j));
+  }
+
+  /** Fill each chip with its token's similarity to the query (empty where its row is not shaded). */
+  function paintChips(active, lo, hi) {
+    for (const c of chips) {
+      const L = D.layers[c.j];
+      const i = lutIndex(active && L.shaded ? L.tokenOut[c.n * L.P + c.k] : NaN, lo, hi);
+      const bg = i < 0 ? "" : `rgb(${lut.rgb[3 * i]}, ${lut.rgb[3 * i + 1]}, ${lut.rgb[3 * i + 2]})`;
+      if (bg !== c.bg) c.swatch.style.backgroundColor = c.bg = bg;
+      const isQuery = isToken(active) && active.layer === c.j && active.image === c.n && active.token === c.k;
+      c.chip.classList.toggle("xw-query", isQuery);
+      c.chip.setAttribute("aria-pressed", String(isQuery && active === pinned));
+    }
   }
 
   /** Redraw everything that depends on the active query; returns the active query. */
@@ -293,31 +392,62 @@ function render({ model, el }) {
     for (let j = 0; j < panels.length; j++) {
       for (let n = 0; n < panels[j].length; n++) drawPanel(j, n, active, lo, hi, alpha);
     }
+    paintChips(active, lo, hi);
     updateLegend(active);
     updateReadout();
     markPainted();
     return active;
   }
 
-  let pointerCell = null; // cell under the pointer, kept for the readout while pinned
+  let pointerCell = null; // cell or token under the pointer, kept for the readout while pinned
+
+  function describe(q) {
+    const L = D.layers[q.layer];
+    if (isToken(q)) return `${L.prefixNames[q.token]} token of image ${q.image} · layer ${L.name}`;
+    return `layer ${L.name} · image ${q.image} · cell (${q.row}, ${q.col})`;
+  }
+
+  /** The active query's similarity at cell or token q; null where q's row is not shaded. */
+  function valueAt(q) {
+    const L = D.layers[q.layer];
+    if (!L.shaded) return null;
+    return isToken(q) ? L.tokenOut[q.image * L.P + q.token] : L.sims[q.image][q.row * L.grids[q.image].w + q.col];
+  }
+
   function updateReadout() {
     const parts = [];
-    if (D && pinned) {
-      parts.push(`pinned: layer ${D.layers[pinned.layer].name} · image ${pinned.image} · cell (${pinned.row}, ${pinned.col})`);
-    }
-    if (D && pointerCell && (pinned || hover)) {
-      const { layer: j, image: n, row, col } = pointerCell;
-      const s = D.layers[j].sims[n][row * D.layers[j].grids[n].w + col];
-      parts.push(`${pinned ? "pointer: " : ""}layer ${D.layers[j].name} · image ${n} · cell (${row}, ${col}) · similarity ${fmtSim(s)}`);
-    }
+    if (D && pinned) parts.push(`pinned: ${describe(pinned)}`);
+    const s = D && pointerCell && (pinned || hover) ? valueAt(pointerCell) : null;
+    if (s !== null) parts.push(`${pinned ? "pointer: " : ""}${describe(pointerCell)} · similarity ${fmtSim(s)}`);
     status.setReadout(parts.join("   |   "));
   }
 
   // --------------------------------------------------------------- layout
+  /** The chips of image n's prefix tokens at token row j, at most `width` px wide. */
+  function tokenStrip(L, j, n, width) {
+    const strip = elem("div", "xw-tokens");
+    strip.style.maxWidth = `${width}px`;
+    strip.setAttribute("role", "group");
+    strip.setAttribute("aria-label", `prefix tokens of image ${n} at ${L.name}`);
+    L.prefixNames.forEach((name, k) => {
+      const chip = elem("button", "xw-token");
+      chip.type = "button";
+      Object.assign(chip.dataset, { layer: String(j), image: String(n), token: String(k) });
+      chip.title = `${name} token · hover: compare · click: pin / unpin`;
+      chip.setAttribute("aria-label", `${name} token of image ${n}`);
+      const swatch = elem("span", "xw-chip");
+      chip.append(swatch, elem("span", "xw-chip-label", shortTokenName(name)));
+      chips.push({ chip, swatch, j, n, k, bg: "" });
+      strip.appendChild(chip);
+    });
+    return strip;
+  }
+
   function layout() {
     grid.replaceChildren();
     panels = [];
     bases = [];
+    chips = [];
     if (!D) return;
     const size = Math.max(1, Math.round(getNum(model, "size", 256)));
     const N = D.images.length;
@@ -346,6 +476,10 @@ function render({ model, el }) {
         row.push(P);
       });
       panels.push(row);
+      if (!L.P) return;
+      // prefix tokens are not patches: a row of chips of their own, under the panels
+      grid.appendChild(elem("div", "xw-rowlabel xw-tokencaption", L.P > 1 ? "tokens" : "token"));
+      D.images.forEach((im, n) => grid.appendChild(tokenStrip(L, j, n, dims[n][0])));
     });
   }
 
@@ -432,7 +566,7 @@ function render({ model, el }) {
   // ---------------------------------------------------------------- hover
   const frames = frameQueue();
 
-  function hitTest(ev) {
+  function panelCell(ev) {
     const t = ev.target;
     if (!D || !isPanel(t)) return null;
     const j = Number(t.dataset.layer);
@@ -452,6 +586,19 @@ function render({ model, el }) {
     };
   }
 
+  const chipOf = (node) => (node && node.closest ? node.closest(".xw-token") : null);
+  const hoverable = (node) => isPanel(node) || !!chipOf(node);
+
+  /** The token query of the chip holding `node`, or null. */
+  function chipQuery(node) {
+    const chip = chipOf(node);
+    if (!chip) return null;
+    const { layer, image, token } = chip.dataset;
+    return validateQuery({ layer: Number(layer), image: Number(image), token: Number(token) });
+  }
+
+  const hitTest = (ev) => panelCell(ev) || chipQuery(ev.target);
+
   function processHover(ev, cell) {
     const t0 = performance.now();
     const before = pinned || hover;
@@ -470,7 +617,16 @@ function render({ model, el }) {
   const queueHover = (ev, cell) => frames.queue(() => processHover(ev, cell));
   listenMoves(listen, grid, (ev) => queueHover(ev, hitTest(ev)));
   listen(grid, "pointerout", (ev) => {
-    if (leavesPanels(ev, grid)) queueHover(ev, null);
+    if (leavesPanels(ev, grid, hoverable)) queueHover(ev, null);
+  });
+  // A focused chip queries its token like a hovered one (Enter / Space click it: pin).
+  listen(grid, "focusin", (ev) => {
+    const q = chipQuery(ev.target);
+    if (q) queueHover(ev, q);
+  });
+  listen(grid, "focusout", (ev) => {
+    const q = chipQuery(ev.target);
+    if (q && sameQuery(q, hover) && !chipQuery(ev.relatedTarget)) queueHover(ev, null);
   });
   listen(grid, "click", (ev) => {
     const cell = hitTest(ev);
@@ -486,7 +642,10 @@ function render({ model, el }) {
   });
   const moveTo = (ev) => {
     if (!D || ev.target !== grid || D.images.length === 0 || D.layers.length === 0) return null;
-    const q = pinned ? { ...pinned } : { image: 0, layer: 0, row: 0, col: 0 };
+    // from the pinned cell, else from the first cell of the pinned token's panel (or of the first panel)
+    const q = pinned && !isToken(pinned)
+      ? { ...pinned }
+      : { image: pinned ? pinned.image : 0, layer: pinned ? pinned.layer : 0, row: 0, col: 0 };
     switch (ev.key) {
       case "ArrowUp":
         q.row -= 1;
@@ -578,6 +737,7 @@ function render({ model, el }) {
     factors = null;
     panels = [];
     bases = [];
+    chips = [];
   };
 }
 

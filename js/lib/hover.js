@@ -49,9 +49,12 @@ export function listenMoves(listen, target, fn) {
 
 export const isPanel = (node) => !!node && !!node.classList && node.classList.contains("xw-panel");
 
-/** Whether a pointerout leaves the panels of `container` (not merely moves to another panel). */
-export const leavesPanels = (ev, container) =>
-  isPanel(ev.target) && !(isPanel(ev.relatedTarget) && container.contains(ev.relatedTarget));
+/**
+ * Whether a pointerout leaves the panels of `container` (not merely moves to another panel);
+ * `isTarget` widens what counts as a panel (e.g. to other hoverable elements).
+ */
+export const leavesPanels = (ev, container, isTarget = isPanel) =>
+  isTarget(ev.target) && !(isTarget(ev.relatedTarget) && container.contains(ev.relatedTarget));
 
 /**
  * The "xw-paint" event benchmarks listen to. latency: pointer event creation -> painted

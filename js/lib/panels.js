@@ -1,7 +1,7 @@
 // Image panels shared by the widgets: sizing, the scaled base image, the per-cell similarity overlay.
 import { elem } from "./dom.js";
 
-const OUTLINE = "#ffff00";
+export const OUTLINE = "#ffff00"; // the query cell's outline (widgets reuse it for other query marks)
 
 export const clampInt = (v, lo, hi) => (v < lo ? lo : v > hi ? hi : v);
 
