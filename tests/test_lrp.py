@@ -205,22 +205,46 @@ def test_zbox_box_default_and_explicit(shapes):
 # ------------------------------------------------------------------ hygiene, resnet, errors
 
 class BNRaises(nn.Module):
-    """conv -> bn (canonised by zennit), raises in forward after the first call."""
+    """conv -> bn (canonised by zennit); raises in forward once its batch norm has been merged
+    into the conv (zennit then sets it to the identity), i.e. inside the canonised context."""
 
     def __init__(self):
         super().__init__()
-        self.calls = 0
         self.conv = nn.Conv2d(3, 4, 3, padding=1)
         self.bn = nn.BatchNorm2d(4)
         self.relu = nn.ReLU()
         self.fc = nn.Linear(4, 3)
 
     def forward(self, x):
-        h = self.relu(self.bn(self.conv(x)))
-        self.calls += 1
-        if self.calls > 3:
+        if bool((self.bn.running_mean == 0).all()):
             raise RuntimeError("boom")
+        h = self.relu(self.bn(self.conv(x)))
         return self.fc(h.mean((2, 3)))
+
+
+def state(model):
+    """What LRP must leave as it found it: our own record, independent of the code under test."""
+    return {
+        "state": {k: v.clone() for k, v in model.state_dict().items()},
+        "objects": [(n, id(t)) for n, t in [*model.named_parameters(), *model.named_buffers()]],
+        "modules": [(n, id(m)) for n, m in model.named_modules()],
+        "attrs": {n: sorted(vars(m)) for n, m in model.named_modules()},
+        "training": {n: m.training for n, m in model.named_modules()},
+        "requires_grad": {n: p.requires_grad for n, p in model.named_parameters()},
+    }
+
+
+def assert_as_given(model, before):
+    after = state(model)
+    for key in ("objects", "modules", "attrs", "training", "requires_grad"):
+        assert after[key] == before[key], key
+    assert after["state"].keys() == before["state"].keys()
+    for k, v in before["state"].items():
+        assert torch.equal(after["state"][k], v), f"{k} changed"
+    for name, m in model.named_modules():
+        for attr, hooks in vars(m).items():
+            assert not ("hooks" in attr and isinstance(hooks, dict) and hooks), f"{attr} left on {name or 'root'}"
+    assert all(p.grad is None for p in model.parameters())
 
 
 def test_hygiene_when_model_raises_inside_canonised_context():
@@ -230,11 +254,93 @@ def test_hygiene_when_model_raises_inside_canonised_context():
         model.bn.running_mean.uniform_(-1, 1)
         model.bn.running_var.uniform_(0.5, 2)
     model.train()
-    snap = snapshot(model)
-    with pytest.raises(RuntimeError, match="boom"):
+    before = state(model)
+    with pytest.raises(RuntimeError, match="LRP failed part-way.*boom.*restored") as info:
         L.lrp(model, torch.rand(2, 3, 8, 8))
-    assert_untouched(model, snap)
-    assert not hooks_left(model)
+    assert isinstance(info.value.__cause__, RuntimeError) and str(info.value.__cause__) == "boom"
+    assert_as_given(model, before)
+
+
+def _fail_on_call(monkeypatch, owner, attr, k, *, wrap=True):
+    """Replace ``owner.attr`` by one that runs the original, then raises on its k-th call."""
+    original = getattr(owner, attr)
+    calls = []
+
+    def failing(*args, **kwargs):
+        out = original(*args, **kwargs) if wrap else None
+        calls.append(1)
+        if len(calls) == k:
+            raise RuntimeError("provoked")
+        return out
+
+    monkeypatch.setattr(owner, attr, staticmethod(failing) if isinstance(owner.__dict__.get(attr), staticmethod)
+                        else failing)
+    return calls
+
+
+def _resnet():
+    import torchvision as tv
+    torch.manual_seed(0)
+    return tv.models.resnet18(weights=None, num_classes=4).eval(), torch.rand(2, 3, 32, 32)
+
+
+@pytest.mark.parametrize("where", ["merge", "attribute", "hooks", "backward"])
+def test_failure_part_way_leaves_model_as_given(monkeypatch, shapes, where):
+    """A failure provoked at each stage after zennit has started changing the model: batch-norm
+    merge (after two merges, with a bias parameter added to each bias-free conv), the ResNet
+    block canonizer (after some blocks got an instance forward and a Sum module), hook
+    registration, and the backward pass."""
+    import zennit.canonizers
+    import zennit.core
+    model, x = _resnet() if where == "attribute" else shapes
+    model.train()
+    model.fc.weight.requires_grad_(False)
+    try:
+        with torch.no_grad():
+            ref = model.eval()(x)
+        model.train()
+        expected = L.lrp(model, x)
+        before = state(model)
+        if where == "merge":
+            calls = _fail_on_call(monkeypatch, zennit.canonizers.MergeBatchNorm, "merge_batch_norm", 3)
+        elif where == "attribute":
+            calls = _fail_on_call(monkeypatch, zennit.canonizers.AttributeCanonizer, "register", 3)
+        elif where == "hooks":
+            calls = _fail_on_call(monkeypatch, zennit.core.Hook, "register", 4)
+        else:
+            calls = _fail_on_call(monkeypatch, zennit.core.BasicHook, "backward", 2, wrap=False)
+        with pytest.raises(RuntimeError) as info:
+            L.lrp(model, x)
+        assert len(calls) >= 2  # the failure did come part-way
+        msg = str(info.value)
+        assert "LRP failed part-way" in msg and "provoked" in msg and "restored exactly" in msg
+        assert "LRP here supports CNNs" in msg and "Grad-CAM" in msg
+        assert str(info.value.__cause__) == "provoked"
+        assert_as_given(model, before)
+        monkeypatch.undo()
+        with torch.no_grad():
+            assert torch.equal(model.eval()(x), ref)
+        model.train()
+        assert torch.equal(L.lrp(model, x), expected)  # and LRP still works on it
+    finally:
+        model.fc.weight.requires_grad_(True)
+        model.eval()
+
+
+def test_provoked_failure_does_corrupt_without_the_rollback(monkeypatch, shapes):
+    """The provocation above is real: with the rollback switched off the model is left broken."""
+    import contextlib
+    import zennit.canonizers
+    model = copy.deepcopy(shapes[0])
+    x = shapes[1]
+    before = state(model)
+    _fail_on_call(monkeypatch, zennit.canonizers.MergeBatchNorm, "merge_batch_norm", 3)
+    monkeypatch.setattr(L, "rollback_on_error", contextlib.nullcontext)
+    with pytest.raises(RuntimeError):
+        L.lrp(model, x)
+    with pytest.raises(AssertionError):
+        assert_as_given(model, before)
+    assert model.conv1.bias is not None  # zennit added it and nothing took it away
 
 
 def test_hygiene_inputs_and_flags(shapes):
@@ -271,6 +377,153 @@ def test_torchvision_resnet_canonizer():
     assert r.shape == x.shape and torch.isfinite(r).all()
     assert_untouched(model, snap)
     assert [n for n, _ in model.named_modules()] == names and not hooks_left(model)
+
+
+# ------------------------------------------------------------------ architectures
+
+def _nontrivial_bn(model):
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.1, 0.1)
+    return model.eval()
+
+
+def _tv(name, **kw):
+    import torchvision as tv
+    torch.manual_seed(0)
+    return _nontrivial_bn(getattr(tv.models, name)(weights=None, **kw))
+
+
+def _small_densenet():
+    """torchvision's DenseNet class (same forward, same blocks) at a size the tests can afford."""
+    import torchvision as tv
+    torch.manual_seed(0)
+    return _nontrivial_bn(tv.models.DenseNet(growth_rate=4, block_config=(2, 2), num_init_features=8,
+                                             bn_size=2, num_classes=5))
+
+
+def test_zennit_sequential_merge_corrupts_densenet_and_the_rollback_restores_it():
+    """Why the rollback exists: zennit's module-order batch-norm merge pairs a dense layer's
+    conv2 with the next layer's norm1 (which sees the concatenation) and raises part-way."""
+    import zennit.canonizers
+    from xai_widgets.hygiene import rollback_on_error
+    model = _small_densenet()
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        ref = model(x)
+    before = state(model)
+    broken = copy.deepcopy(model)
+    with pytest.raises(RuntimeError, match="size of tensor"):
+        zennit.canonizers.SequentialMergeBatchNorm().apply(broken)
+    assert len(list(broken.parameters())) > len(list(model.parameters()))  # bias parameters added
+    with pytest.raises(RuntimeError, match="size of tensor"):
+        with rollback_on_error(model):
+            zennit.canonizers.SequentialMergeBatchNorm().apply(model)
+    assert_as_given(model, before)
+    with torch.no_grad():
+        assert torch.equal(model(x), ref)
+
+
+def test_densenet121_works_and_is_untouched():
+    model = _tv("densenet121")
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        ref = model(x)
+    before = state(model)
+    r = L.lrp(model, x)
+    assert r.shape == x.shape and torch.isfinite(r).all() and r.abs().sum() > 0
+    assert_as_given(model, before)
+    with torch.no_grad():
+        assert torch.equal(model(x), ref)
+
+
+def merge_densenet_bn_by_hand(model):
+    """Our own fold of each batch norm that directly follows a conv (conv0 -> norm0, and
+    conv1 -> norm2 in every dense layer); the others come after a concatenation and stay."""
+    merged = copy.deepcopy(model)
+    pairs = [(merged.features, "conv0", "norm0")]
+    pairs += [(layer, "conv1", "norm2") for name, layer in merged.features.named_modules()
+              if name.split(".")[-1].startswith("denselayer")]
+    assert len(pairs) == 5
+    for parent, conv_name, bn_name in pairs:
+        conv, bn = getattr(parent, conv_name), getattr(parent, bn_name)
+        scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+        new = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
+                        padding=conv.padding, bias=True).to(conv.weight.dtype)
+        with torch.no_grad():
+            new.weight.copy_(conv.weight * scale[:, None, None, None])
+            new.bias.copy_(bn.bias - bn.running_mean * scale)
+        setattr(parent, conv_name, new)
+        setattr(parent, bn_name, nn.Identity())
+    return merged.eval()
+
+
+@pytest.mark.parametrize("composite", ["book", "epsilon", "alpha2beta1"])
+def test_densenet_canonisation_equals_hand_merged_model(composite):
+    model = _small_densenet()
+    x = torch.rand(2, 3, 32, 32)
+    merged = merge_densenet_bn_by_hand(model)
+    with torch.no_grad():
+        assert torch.allclose(merged(x), model(x), atol=1e-6)
+    got = L.lrp(model, x, target=[0, 3], composite=composite)
+    ref = L.lrp(merged, x, target=[0, 3], composite=composite, canonize=False)
+    assert float((got - ref).abs().max() / ref.abs().max()) < 1e-5
+    raw = L.lrp(model, x, target=[0, 3], composite=composite, canonize=False)  # BN passing only: different
+    assert float((raw - ref).abs().max() / ref.abs().max()) > 1e-2
+
+
+@pytest.mark.parametrize("name", ["densenet", "resnet18", "googlenet"])
+def test_supported_torchvision_models_conserve_relevance(name):
+    """z+ with biases out of the denominators conserves exactly on a ReLU CNN: sum R = logit.
+    Relevance crossing a residual sum as a gradient, or DenseNet's functional pooling head,
+    would miss this by 10 % or more."""
+    if name == "densenet":
+        model, x = _small_densenet(), torch.rand(2, 3, 32, 32)
+    elif name == "googlenet":
+        model, x = _tv("googlenet", aux_logits=False, init_weights=True), torch.rand(1, 3, 64, 64)
+    else:
+        model, x = _tv(name, num_classes=4), torch.rand(2, 3, 32, 32)
+    logit = target_logits(model, x)
+    s = L.lrp(model, x, composite="alpha1beta0", bias=False).flatten(1).sum(1)
+    assert ((s - logit).abs() <= 1e-3 * logit.abs()).all(), (s, logit)
+    L.check_supported(model, x)
+
+
+@pytest.mark.parametrize("name,kw,feature,where", [
+    ("vit_b_16", {"image_size": 64}, "attention layers", "MultiheadAttention at encoder.layers.encoder_layer_0.self_attention"),
+    ("swin_t", {}, "attention layers", "ShiftedWindowAttention at features.1.0.attn"),
+    ("convnext_tiny", {}, "layer / group / instance normalisation", "in features.0.1 (LayerNorm2d)"),
+    ("mobilenet_v3_small", {}, "multiplicative gating", "in features.1.block.1 (SqueezeExcitation)"),
+    ("efficientnet_b0", {}, "multiplicative gating", "in features.1.0.block.1 (SqueezeExcitation)"),
+])
+def test_unsupported_architectures_are_refused_up_front(monkeypatch, name, kw, feature, where):
+    import zennit.core
+    model = _tv(name, **kw)
+    x = torch.rand(1, 3, 64, 64)
+    before = state(model)
+    registered = []
+    monkeypatch.setattr(zennit.core.Composite, "register", lambda *a: registered.append(a))
+    with pytest.raises(ValueError) as info:
+        L.lrp(model, x)
+    msg = str(info.value)
+    assert msg.startswith(f"LRP does not support {feature}") and where in msg, msg
+    assert "LRP here supports CNNs" in msg and "for transformers" in msg and "Grad-CAM" in msg
+    assert not registered  # refused before zennit touched the model
+    assert_as_given(model, before)
+    with pytest.raises(ValueError, match=feature):
+        L.check_supported(model, x)
+    if name == "mobilenet_v3_small":  # the attribution front door says the same
+        with pytest.raises(ValueError, match=feature):
+            A.attribute(model, x, "lrp")
+
+
+def test_residual_addition_in_a_custom_block_is_refused(shared_net):
+    with pytest.raises(ValueError, match=r"residual additions \(torch add in the model's own forward\)"):
+        L.lrp(shared_net.eval(), torch.rand(1, 3, 8, 8))
 
 
 def test_layers_called_twice_are_refused():

@@ -39,12 +39,39 @@ autograd through it would multiply relevance by 1 / std and break conservation).
 box of z^B (``low``, ``high``) lives in that same first-layer input space; by default it
 is the per-channel min / max of that input over the batch (which satisfies l <= x <= h).
 
-Batch-norm canonisation (``canonize=True``): zennit's ``SequentialMergeBatchNorm`` (a BN
-right after a conv / linear layer in module order, e.g. ShapesNet's ``conv -> bn``) folds
-w' = w·γ/√(var+eps), b' = β − (μ − b)·γ/√(var+eps) into the layer for the duration of the
-call; for a torchvision ResNet zennit's ``ResNetCanonizer`` is used. Both are undone
-afterwards (parameters bit-identical). The canonised model's logits are checked against the
-original's, and a mismatch raises instead of returning wrong relevance.
+Batch-norm canonisation (``canonize=True``): a batch norm whose input is exactly a conv /
+linear layer's output (found by following the tensors in one forward pass, not by module
+order) is folded into that layer for the duration of the call, w' = w·γ/√(var+eps),
+b' = β − (μ − b)·γ/√(var+eps) (zennit's ``NamedMergeBatchNorm``); torchvision ResNet blocks
+also get zennit's canonizers that turn the residual addition into a module with the
+z-rule. A batch norm that follows something else (DenseNet's BN → ReLU → conv after a
+concatenation) stays and passes relevance unchanged: LRP-0 for an elementwise affine layer
+with its shift left out (Hui & Binder 2019 discuss the alternatives). The canonised model's
+logits are checked against the original's, and a mismatch raises instead of returning
+wrong relevance.
+
+Supported architectures. zennit applies the rules to conv / linear / batch-norm / pooling
+/ activation modules; relevance crosses anything else as a plain gradient. That is right for
+reshapes, concatenation and max pooling, and wrong elsewhere: a sum of two branches copies
+the relevance into both, a product scales it by the other factor, a normalisation by its
+Jacobian, and an attention layer counts as an activation. So before touching the model,
+one forward pass looks for these and refuses with a ValueError naming the first one found:
+attention layers, layer / group / instance normalisation, additions of two activations
+(residual connections outside torchvision's ResNet blocks) and products of two activations
+(squeeze-and-excitation gating, attention). Checked on torchvision at 64 px, random init:
+VGG (vgg11_bn), ResNet (resnet18), GoogLeNet and DenseNet (densenet121) work and conserve
+relevance (z+ without biases: sum R = logit to 1e-3); MobileNet v3 and EfficientNet (gating
+and residual additions), ConvNeXt (layer norm) and the transformers ViT and Swin (attention)
+are refused. AttnLRP's ``lxt`` package (Achtibat et al. 2024) would cover transformers, but
+it monkey-patches library functions globally, and this package leaves the user's model and
+environment exactly as given, so it is not used.
+
+Hygiene: everything that touches the model runs inside
+:func:`xai_widgets.hygiene.rollback_on_error`, so whatever fails, the model is put back
+exactly as given. A failure once zennit has started changing it (a canonizer, the hooks,
+the model's forward or backward under them) is re-raised as a RuntimeError that says LRP
+failed part-way, that the model was restored, and what LRP supports, with the original
+error as its ``__cause__``; the refusals and option errors above are ValueErrors.
 """
 from __future__ import annotations
 
@@ -53,11 +80,13 @@ import sys
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from .attribution import _clean, _leaf, _logits, _prepare, _resolve_from_logits
 from .capture import _preserved, _unknown_layer_error, layers
+from .hygiene import rollback_on_error
 
-__all__ = ["lrp", "COMPOSITES", "RULES", "layer_rules"]
+__all__ = ["lrp", "COMPOSITES", "RULES", "layer_rules", "check_supported", "SUPPORTED"]
 
 COMPOSITES = ("book", "epsilon", "zero", "gamma", "alpha1beta0", "alpha2beta1")
 RULES = ("zero", "epsilon", "gamma", "zbox", "alpha1beta0", "alpha2beta1", "flat", "wsquare", "pass")
@@ -175,9 +204,175 @@ def _plan(model: nn.Module, x: torch.Tensor, composite, overrides) -> dict:
     return plan
 
 
-def _is_torchvision_resnet(model: nn.Module) -> bool:
+SUPPORTED = ("LRP here supports CNNs built of conv / linear / batch-norm / pooling / ReLU-like layers, joined "
+             "by concatenation or torchvision ResNet blocks (e.g. VGG, ResNet, GoogLeNet, DenseNet); for "
+             "transformers and other networks use gradient, IG, SmoothGrad, occlusion or Grad-CAM")
+
+# torch function names (trailing / surrounding underscores stripped, "i"/"r" variants folded)
+_SUMS = {"add", "sub", "subtract"}
+_PRODUCTS = {"mul", "multiply", "div", "divide", "truediv", "addcmul", "addcdiv"}
+_MATMULS = {"matmul", "mm", "bmm", "baddbmm", "einsum", "scaled_dot_product_attention"}
+_NORMS = {"layer_norm", "group_norm", "instance_norm", "local_response_norm", "rms_norm"}
+
+
+def _resnet_blocks() -> tuple:
+    """torchvision's ResNet block types (zennit has canonizers for them), if torchvision is loaded."""
     tv = sys.modules.get("torchvision.models.resnet")
-    return tv is not None and isinstance(model, tv.ResNet)
+    return () if tv is None else (tv.BasicBlock, tv.Bottleneck)
+
+
+def _densenet_canonizer(zn):
+    """torchvision's DenseNet ends in ``F.relu`` and ``F.adaptive_avg_pool2d``; as functions,
+    relevance crosses them as a gradient, spread evenly over the pooled positions, and the
+    ReLU's gradient then drops the share of the positions it had zeroed (13 % of the logit on
+    densenet121 at random init). This canonizer gives that forward modules for the two (the
+    ReLU passes relevance, the average pooling takes the z-rule), as zennit's ResNet
+    canonizer does for the residual sum."""
+    tv = sys.modules.get("torchvision.models.densenet")
+
+    def forward(self, x):
+        out = self.canonizer_pool(self.canonizer_relu(self.features(x)))
+        return self.classifier(torch.flatten(out, 1))
+
+    def attributes(_name, module):
+        if tv is not None and getattr(type(module), "forward", None) is tv.DenseNet.forward:
+            return {"forward": forward.__get__(module), "canonizer_relu": nn.ReLU(),
+                    "canonizer_pool": nn.AdaptiveAvgPool2d(1)}
+        return None
+
+    return zn.canonizers.AttributeCanonizer(attributes)
+
+
+def _merge_batch_norm(zn, pairs):
+    """zennit's ``NamedMergeBatchNorm``, with the merged batch norm made exactly the identity:
+    zennit sets its running variance to 1, which leaves x / sqrt(1 + eps), 0.05 % per layer
+    at GoogLeNet's eps = 1e-3 and 1 % over its depth; 1 - eps removes that."""
+
+    class Merge(zn.canonizers.NamedMergeBatchNorm):
+        @staticmethod
+        def merge_batch_norm(modules, batch_norm):
+            zn.canonizers.MergeBatchNorm.merge_batch_norm(modules, batch_norm)
+            batch_norm.running_var.data = torch.full_like(batch_norm.running_var.data, 1 - batch_norm.eps)
+
+    return Merge(pairs)
+
+
+def _tensors(obj):
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, (list, tuple)):
+        for o in obj:
+            yield from _tensors(o)
+    elif isinstance(obj, dict):
+        for o in obj.values():
+            yield from _tensors(o)
+
+
+class _Watch(TorchFunctionMode):
+    """Sees every torch function of one forward pass and reports the first operation that
+    relevance cannot cross as a gradient. ``live`` holds the tensors that carry relevance
+    (from the first conv / linear output on; kept alive so their ids stay unique)."""
+
+    def __init__(self, skip: tuple):
+        super().__init__()
+        self.live: dict[int, torch.Tensor] = {}
+        self.stack: list[tuple[str, nn.Module]] = []  # modules running, innermost last
+        self.skip = skip
+        self.problem: str | None = None
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        n = sum(id(a) in self.live for a in _tensors((args, kwargs)))
+        if n:
+            for o in _tensors(out):
+                self.live[id(o)] = o
+            if self.problem is None:
+                self.problem = self._check(getattr(func, "__name__", ""), n)
+        return out
+
+    def _check(self, name: str, n: int) -> str | None:
+        name = name.strip("_")
+        if name[:1] in ("i", "r") and name[1:] in _SUMS | _PRODUCTS | _MATMULS:
+            name = name[1:]
+        where, module = self.stack[-1] if self.stack else ("", None)
+        if isinstance(module, self.skip):
+            return None
+        if name in _NORMS:
+            feature = "layer / group / instance normalisation"
+        elif n >= 2 and name in _SUMS:
+            feature = "residual additions"
+        elif n >= 2 and name in _PRODUCTS:
+            feature = "multiplicative gating (e.g. squeeze-and-excitation)"
+        elif n >= 2 and name in _MATMULS:
+            feature = "products of two activations (attention)"
+        else:
+            return None
+        place = f"in {where} ({type(module).__name__})" if where else "in the model's own forward"
+        return f"{feature} (torch {name} {place})"
+
+
+def _attention_module(model: nn.Module) -> str | None:
+    for name, m in model.named_modules():
+        # class names too: torchvision's Swin, timm and Hugging Face attention blocks are no MultiheadAttention
+        if isinstance(m, nn.MultiheadAttention) or (name and "attention" in type(m).__name__.lower()):
+            return f"attention layers ({type(m).__name__} at {name or 'the model itself'})"
+    return None
+
+
+def _inspect(model: nn.Module, x: torch.Tensor):
+    """One forward pass on ``x[:1]``: the first unsupported feature (or None) and the
+    batch norms to merge, ``[((conv / linear name,), bn name)]``: those whose input is that
+    layer's output tensor, not modified in place since (an in-place ReLU in between would
+    bump its version)."""
+    zn = _zennit()
+    watch = _Watch(_resnet_blocks())
+    produced: dict[int, tuple[str, torch.Tensor, int]] = {}
+    merge: dict[str, str | None] = {}
+
+    def before(name, module):
+        def hook(_m, args):
+            watch.stack.append((name, module))
+            if isinstance(module, zn.types.BatchNorm) and args and isinstance(args[0], torch.Tensor):
+                hit = produced.get(id(args[0]))
+                ok = hit is not None and hit[1] is args[0] and hit[2] == args[0]._version
+                # a batch norm called twice, or after something else once, is not merged
+                merge[name] = hit[0] if ok and name not in merge else None
+        return hook
+
+    def after(name, module):
+        def hook(_m, _args, out):
+            watch.stack.pop()
+            if isinstance(module, zn.types.Linear) and isinstance(out, torch.Tensor):
+                produced[id(out)] = (name, out, out._version)
+                watch.live[id(out)] = out
+        return hook
+
+    handles = []
+    try:
+        for name, module in model.named_modules():
+            handles.append(module.register_forward_pre_hook(before(name, module)))
+            handles.append(module.register_forward_hook(after(name, module)))
+        with _preserved(model, eval_mode=True), torch.no_grad(), watch:
+            model(x[:1])
+    finally:
+        for h in handles:
+            h.remove()
+    return watch.problem, [((lin,), bn) for bn, lin in merge.items() if lin is not None]
+
+
+def check_supported(model: nn.Module, example_input: torch.Tensor) -> None:
+    """Raise a ValueError naming the first feature of ``model`` that LRP here cannot
+    propagate relevance through (see the module doc); return None when it is supported."""
+    x = _prepare(model, example_input)
+    _refuse(_attention_module(model))
+    with rollback_on_error(model):
+        _refuse(_inspect(model, x)[0])
+
+
+def _refuse(problem: str | None) -> None:
+    if problem is not None:
+        raise ValueError(f"LRP does not support {problem}: {SUPPORTED}")
 
 
 def lrp(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=None, composite: str = "book",
@@ -189,7 +384,8 @@ def lrp(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=None, c
     parameters; ``low``/``high``: the z^B box in the first layer's input space (numbers
     or tensors broadcastable to it, e.g. 1 x C x 1 x 1), default the per-channel min / max
     of that input over the batch; ``layer_rules``: ``{layer name: rule}`` overrides;
-    ``canonize``: merge batch norm into the preceding layer for the call; ``bias``:
+    ``canonize``: merge each batch norm into the conv / linear layer whose output it takes,
+    for the call (the ResNet and DenseNet canonizers apply either way); ``bias``:
     True (default, the book's rules) lets biases absorb their share of relevance, False
     leaves them out of the rules' denominators (zennit ``zero_params=["bias"]``), which
     makes z^B, γ, α1β0 and LRP-0 exactly conservative (sum R = seed up to stabilisers).
@@ -224,7 +420,16 @@ def _lrp(model, x, t, c, logits, *, composite="book", epsilon=0.25, gamma=0.25, 
          layer_rules=None, canonize=True, bias=True):
     """:func:`lrp` on prepared inputs, resolved classes and the model's plain ``logits`` for ``x``."""
     zn = _zennit()
-    plan = _plan(model, x, composite, layer_rules)
+    _refuse(_attention_module(model))  # looks at module types only: before any copy or forward
+    with rollback_on_error(model):  # whatever fails below, the model comes back as given
+        problem, pairs = _inspect(model, x)
+        _refuse(problem)
+        plan = _plan(model, x, composite, layer_rules)
+        return _propagate(zn, model, x, t, c, logits, plan, pairs, epsilon=epsilon, gamma=gamma, low=low,
+                          high=high, canonize=canonize, bias=bias)
+
+
+def _propagate(zn, model, x, t, c, logits, plan, pairs, *, epsilon, gamma, low, high, canonize, bias):
     modules = dict(model.named_modules())
     first_name = next(iter(plan))
     first = modules[first_name]
@@ -241,10 +446,13 @@ def _lrp(model, x, t, c, logits, *, composite="book", epsilon=0.25, gamma=0.25, 
     for name, rule in plan.items():
         name_map.append(((name,), _rule(rule, epsilon=epsilon, gamma=gamma, low=low, high=high,
                                               bias=bias)))
-    canonizers = []
+    # the structural canonizers apply whatever ``canonize`` says: without them the relevance is wrong
+    canonizers = [_densenet_canonizer(zn)]
+    if any(isinstance(m, _resnet_blocks()) for m in modules.values()):
+        from zennit.torchvision import ResNetBasicBlockCanonizer, ResNetBottleneckCanonizer
+        canonizers += [ResNetBottleneckCanonizer(), ResNetBasicBlockCanonizer()]
     if canonize:
-        canonizers = ([zn.canonizers.SequentialMergeBatchNorm()] if not _is_torchvision_resnet(model)
-                      else [__import__("zennit.torchvision", fromlist=["ResNetCanonizer"]).ResNetCanonizer()])
+        canonizers.insert(0, _merge_batch_norm(zn, pairs))
     comp = zn.composites.NameLayerMapComposite(
         name_map=name_map, layer_map=zn.composites.layer_map_base(stabilizer=_LRP0_EPSILON), canonizers=canonizers)
 
@@ -260,22 +468,27 @@ def _lrp(model, x, t, c, logits, *, composite="book", epsilon=0.25, gamma=0.25, 
     try:
         with _clean(model), comp.context(model) as modified:
             out = modified(leaf)
-            if canonize and not torch.allclose(out.detach(), logits, rtol=1e-3,
-                                               atol=1e-4 * float(logits.abs().max()) + 1e-5):
-                raise ValueError(
-                    "batch-norm canonisation changed the model's output (a batch norm that does not directly "
-                    "follow the conv / linear layer before it in module order?); pass canonize=False, or "
-                    "merge the batch norms yourself"
-                )
-            n = out.shape[0]
-            rows = torch.arange(n, device=out.device)
-            seed = torch.zeros_like(out)
-            seed[rows, t] = out.detach()[rows, t]
-            if c is not None:
-                seed[rows, c] = -out.detach()[rows, c]
-            (grad,) = torch.autograd.grad(out, leaf, grad_outputs=seed)
+            same = torch.allclose(out.detach(), logits, rtol=1e-3, atol=1e-4 * float(logits.abs().max()) + 1e-5)
+            if same:
+                n = out.shape[0]
+                rows = torch.arange(n, device=out.device)
+                seed = torch.zeros_like(out)
+                seed[rows, t] = out.detach()[rows, t]
+                if c is not None:
+                    seed[rows, c] = -out.detach()[rows, c]
+                (grad,) = torch.autograd.grad(out, leaf, grad_outputs=seed)
+    except Exception as err:  # zennit had started changing the model: say it was put back
+        raise RuntimeError(
+            f"LRP failed part-way ({type(err).__name__}: {err}); the model was restored exactly as it was "
+            f"given (weights, parameters, hooks, flags). {SUPPORTED}"
+        ) from err
     finally:
         handle.remove()
+    if not same:
+        raise ValueError(
+            "canonisation changed the model's output (a conv / linear output used both by its batch norm and "
+            "elsewhere?); pass canonize=False, or merge the batch norms yourself"
+        )
     r = first_relevance.get("r")
     if r is None or r.shape != x.shape:
         r = grad
