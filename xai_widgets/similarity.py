@@ -19,13 +19,17 @@ import torch
 
 __all__ = ["unit_vectors", "cosine_map", "synced_cell"]
 
-EPS = 1e-8
-
-
 def unit_vectors(acts: torch.Tensor, dim: int = 1) -> torch.Tensor:
-    """``acts`` divided by its L2 norm along ``dim`` (channels); zero vectors stay zero."""
-    norms = acts.norm(dim=dim, keepdim=True)
-    return acts / norms.clamp_min(EPS)
+    """``acts`` divided by its L2 norm along ``dim`` (channels); zero vectors stay zero.
+
+    Each vector is first divided by its largest magnitude, so tiny activations (randomly
+    initialised deep nets reach 1e-9 and below) are normalised exactly instead of being
+    lost to a norm floor or to float32 underflow of their squares.
+    """
+    peak = acts.abs().amax(dim=dim, keepdim=True)
+    scaled = torch.where(peak > 0, acts / torch.where(peak > 0, peak, 1), 0)
+    norms = scaled.norm(dim=dim, keepdim=True)  # in [1, sqrt(C)] for nonzero vectors
+    return scaled / norms.clamp_min(1)
 
 
 def cosine_map(acts: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
@@ -38,7 +42,7 @@ def cosine_map(acts: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
             f"expected acts N x C x H x W and a query of C values, got {tuple(acts.shape)} "
             f"and {tuple(query.shape)}"
         )
-    q = query.to(acts) / query.norm().clamp_min(EPS)
+    q = unit_vectors(query.to(acts)[None])[0]
     return torch.einsum("nchw,c->nhw", unit_vectors(acts), q)
 
 

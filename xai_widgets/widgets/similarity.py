@@ -113,8 +113,9 @@ class SimilarityOverlay(OverlayWidget):
         A token layer (ViT) is shown as its patch grid; its prefix tokens (class,
         distillation, register tokens) are shipped too and shown apart, under each image.
 
-    The pinned query is ``w.query`` (``{"image", "layer", "row", "col"}`` or None); setting
-    it from Python pins it in the view. Changing ``w.images`` or ``w.layers`` recomputes.
+    The pinned query is ``w.query``: a patch ``{"image", "layer", "row", "col"}``, a prefix
+    token of a token layer ``{"image", "layer", "token"}`` (its own row is shaded), or None;
+    setting it from Python pins it in the view. Changing ``w.images`` or ``w.layers`` recomputes.
     """
 
     _bundle = "similarity"
