@@ -537,9 +537,11 @@ def grad_cam(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=No
     maps, whatever its layout (:mod:`xai_widgets.layouts`): channels-last maps are permuted
     and a token layer is reshaped to its patch grid with its prefix tokens left out, as
     Gildenblat's pytorch-grad-cam does for ViT and Swin with a ``reshape_transform``.
-    Default layer: the last ``nn.Conv2d`` of a CNN; for a model with channels-last or token
-    feature maps (ConvNeXt, Swin, ViT), the last such layer (in execution order) that the
-    score's gradient reaches (after a ViT's last attention, only the class token does).
+    Default layer: the last ``nn.Conv2d`` of a CNN that the score's gradient reaches (a
+    freshly initialised timm ResNet zero-initialises its blocks' last scale); for a model with
+    channels-last or token feature maps (ConvNeXt, Swin, ViT), the last such layer (in
+    execution order) that the gradient reaches (after a ViT's last attention, only the class
+    token does). A layer the gradient does not reach is refused with an error.
     The map is upsampled bilinearly to the input size. Returns N x 1 x H x W;
     ``relu=False`` keeps the signed map (useful for contrastive explanations).
     """
@@ -575,9 +577,10 @@ def _grad_cam(model, x, t, c, layer, relu, layouts=None):
         raise ValueError(f"layer {name!r} did not run in the forward pass")
     output, layout = kept[name]
     if not _reaches(grads[name], layout):
-        raise ValueError(f"grad_cam at {name!r}: the score's gradient is zero at every cell there (after a "
-                         "ViT's last attention only the class token reaches the head); pick an earlier layer, "
-                         "e.g. the first norm of the last block")
+        raise ValueError(f"grad_cam at {name!r}: the score's gradient is zero at every cell there, so nothing "
+                         "after it reaches the score (a zero-initialised scale, or a ViT after its last attention, "
+                         "where only the class token reaches the head); pick an earlier layer, e.g. the first "
+                         "norm of a ViT's last block")
     acts, g = layout.maps(output.detach()).float(), layout.maps(grads[name]).float()
     cam = (g.mean((2, 3), keepdim=True) * acts).sum(1, keepdim=True)
     return _upsample(F.relu(cam) if relu else cam, x.shape[-2:]), name
@@ -589,10 +592,15 @@ def _reaches(grad: torch.Tensor | None, layout: Layout) -> bool:
 
 
 def _default_cam_layer(model, kept: dict, grads: dict) -> str:
-    """The last nn.Conv2d of a CNN; else the last channels-last / token map the gradient reaches."""
-    if all(layout.name == "NCHW" for _, layout in kept.values()):
-        return _resolve_layer(model, None)[0]
-    reached = [n for n in kept if _reaches(grads[n], kept[n][1])
+    """The last nn.Conv2d of a CNN that the gradient reaches; for a model with channels-last
+    or token maps, the last such map the gradient reaches."""
+    base = model.model if isinstance(model, Logits) else model
+    modules = dict(base.named_modules())
+    cnn = all(layout.name == "NCHW" for _, layout in kept.values())
+    candidates = [n for n in kept if not cnn or isinstance(modules.get(n), nn.Conv2d)]
+    if cnn and not candidates:
+        _resolve_layer(model, None)  # raises: no nn.Conv2d
+    reached = [n for n in candidates if _reaches(grads[n], kept[n][1])
                and tuple(kept[n][1].maps(kept[n][0]).shape[-2:]) != (1, 1)]
     if not reached:
         raise ValueError("grad_cam found no feature map that the score's gradient reaches; pass layer=")

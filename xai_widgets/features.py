@@ -17,7 +17,6 @@ Features are the pixels the *network* found relevant, not human parts: the seed'
 """
 from __future__ import annotations
 
-import importlib.util
 import itertools
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
@@ -568,9 +567,12 @@ def analyse(model: nn.Module, image, features, *, target: int | None = None, max
 
 
 # ---------------------------------------------------------------------------------------- relevance
-def default_method() -> str:
-    """``"lrp"`` when zennit is installed (the seed used LRP, §3.2), else ``"integrated_gradients"``."""
-    return "lrp" if importlib.util.find_spec("zennit") is not None else "integrated_gradients"
+def default_method(model: nn.Module | None = None, inputs: torch.Tensor | None = None) -> str:
+    """``"lrp"`` when zennit is installed and LRP supports ``model`` (the seed used LRP, §3.2),
+    else ``"integrated_gradients"`` (transformers, gated or layer-normalised CNNs)."""
+    from . import lrp
+
+    return "lrp" if lrp.available(model, inputs) else "integrated_gradients"
 
 
 def relevance_map(model: nn.Module, inputs: torch.Tensor, source=None, *, target: int | None = None,
@@ -593,7 +595,7 @@ def relevance_map(model: nn.Module, inputs: torch.Tensor, source=None, *, target
     else:
         from . import attribution
 
-        result = attribution.attribute(model, inputs, default_method() if source is None else source,
+        result = attribution.attribute(model, inputs, default_method(model, inputs) if source is None else source,
                                        target=target, **options)
         r, name = result.maps[0], result.method
     r = _as_map(r, "the relevance map")

@@ -370,6 +370,22 @@ def check_supported(model: nn.Module, example_input: torch.Tensor) -> None:
         _refuse(_inspect(model, x)[0])
 
 
+def available(model: nn.Module | None = None, example_input: torch.Tensor | None = None) -> bool:
+    """Whether LRP can run here: zennit is installed and, given a model and an example
+    batch, :func:`check_supported` accepts it (what the widgets' defaults ask)."""
+    import importlib.util
+
+    if importlib.util.find_spec("zennit") is None:
+        return False
+    if model is None:
+        return True
+    try:
+        check_supported(model, example_input)
+    except ValueError:
+        return False
+    return True
+
+
 def _refuse(problem: str | None) -> None:
     if problem is not None:
         raise ValueError(f"LRP does not support {problem}: {SUPPORTED}")

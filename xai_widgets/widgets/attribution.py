@@ -37,7 +37,7 @@ import traitlets
 from PIL import Image, ImageDraw
 from torch import nn
 
-from .. import attribution, colormaps, render, wire
+from .. import attribution, colormaps, lrp, render, wire
 from ..images import as_image_list, display_pixels, to_batch
 from ..outputs import with_output
 from ..tasks import check
@@ -67,10 +67,11 @@ TITLES = {
 SLIDER_UNITS = {"noise": "× range"}
 
 
-def default_methods() -> tuple[str, ...]:
-    """The fast methods: the gradient family, Grad-CAM, and LRP when zennit is installed."""
+def default_methods(model: nn.Module | None = None, inputs: torch.Tensor | None = None) -> tuple[str, ...]:
+    """The fast methods: the gradient family, Grad-CAM, and LRP when zennit is installed and
+    supports the model (not transformers, nor gated or layer-normalised CNNs)."""
     fast = ("gradient", "grad_x_input", "smoothgrad", "integrated_gradients", "grad_cam")
-    return fast + (("lrp",) if importlib.util.find_spec("zennit") is not None else ())
+    return fast + (("lrp",) if lrp.available(model, inputs) else ())
 
 
 # ---------------------------------------------------------------------- the drawing rule
@@ -220,7 +221,7 @@ class AttributionExplorer(LongTasks, XaiWidget):
             raise ValueError("no images: pass at least one image (PIL image, array or tensor)")
         self.inputs = to_batch(images, model, preprocess)  # N x C x H x W on the CPU
         N, _, H, W = self.inputs.shape
-        self._methods = self._method_list(methods)  # [(key, spec)]
+        self._methods = self._method_list(default_methods(model, self.inputs) if methods is None else methods)
         self._options = self._option_map(options)
         logits = attribution._logits(model, attribution._prepare(model, self.inputs))
         self.probabilities = logits.float().softmax(1).cpu()
@@ -263,7 +264,6 @@ class AttributionExplorer(LongTasks, XaiWidget):
     # ------------------------------------------------------------------ inputs
     @staticmethod
     def _method_list(methods) -> list[tuple[str, object]]:
-        methods = default_methods() if methods is None else methods
         if isinstance(methods, str) or not isinstance(methods, Sequence):
             methods = [methods]
         if not methods:
