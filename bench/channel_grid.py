@@ -44,11 +44,13 @@ def percentile(values, q) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def redraw_times(chromium) -> list[float]:
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 512, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, 10))
-    images = [torch.rand(3, 28, 28, generator=torch.Generator().manual_seed(i)) for i in range(8)]
-    w = xw.ChannelGrid(model, images, layer="1")
+def redraw_times(chromium, w: xw.ChannelGrid | None = None) -> list[float]:
+    """Redraw times (ms) of ``w``'s exported page; default a 512-channel 28 x 28 stand-in, 8 images."""
+    if w is None:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(3, 512, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, 10))
+        images = [torch.rand(3, 28, 28, generator=torch.Generator().manual_seed(i)) for i in range(8)]
+        w = xw.ChannelGrid(model, images, layer="1")
     with tempfile.TemporaryDirectory() as tmp:
         path = w.to_html(Path(tmp) / "grid.html")
         page = chromium.new_page(viewport={"width": 1400, "height": 1000})

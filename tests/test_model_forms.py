@@ -129,3 +129,13 @@ def test_output_picks_the_logits_and_the_error_says_how():
     with pytest.raises(ValueError, match="output='scores'"):
         A.attribute(DictOut(net), x, "gradient", output="scores")
     assert_untouched(wrapped, before)
+
+
+def test_receptive_field_of_a_fixed_size_vit_is_the_whole_image():
+    """Attention mixes every patch, so every token sees the whole image; the ViT refuses the
+    larger inputs the measurement tries when a box touches the border (it asserts its size)."""
+    model = tiny_vit()
+    before = snapshot(model)
+    rf = xw.scan.receptive_field(model, "encoder.layers.encoder_layer_1", (3, 32, 32))
+    assert rf.size == (32, 32) and rf.grid == (4, 4)
+    assert_untouched(model, before)
