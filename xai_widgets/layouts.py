@@ -245,7 +245,10 @@ class Tracker:
                 raise ValueError(f"layer {name!r}: no {self.hw[0]} x {self.hw[1]}-shaped grid of "
                                  f"{output.shape[1] - layout.prefix} patches; give Tokens(grid=(h, w))")
             layout = grids[0]
-        layout.maps(output)  # raises, naming the shape, if the override does not fit
+        try:
+            layout.maps(output)
+        except ValueError as err:
+            raise ValueError(f"layouts[{name!r}] does not fit the layer's output: {err}") from None
         return layout
 
     # ------------------------------------------------------------------ detection
