@@ -38,7 +38,7 @@ const STYLE = widgetStyle(
 .xw-attribution .xw-grid { display: grid; gap: 10px 12px; align-items: start; margin-top: 10px; width: max-content; }
 .xw-attribution .xw-scroll { overflow-x: auto; max-width: 100%; }
 .xw-attribution .xw-colhead { display: flex; flex-direction: column; gap: 2px; align-self: end; }
-.xw-attribution .xw-caption { font-weight: 600; line-height: 1.2; }
+.xw-attribution .xw-caption { font-weight: 600; line-height: 1.2; overflow-wrap: anywhere; } /* long layer names wrap */
 .xw-attribution .xw-sub { color: var(--jp-ui-font-color2, #616161); font-size: var(--jp-ui-font-size0, 11px); font-variant-numeric: tabular-nums; }
 .xw-attribution .xw-rule { white-space: nowrap; }
 .xw-attribution .xw-cell { position: relative; display: flex; flex-direction: column; gap: 3px; }

@@ -762,7 +762,8 @@ class AttributionExplorer(LongTasks, XaiWidget):
     def __repr__(self) -> str:
         if not self._maps:
             return "AttributionExplorer()"
-        return (f"AttributionExplorer({len(self.inputs)} images x {len(self._methods)} methods: "
+        n, k = len(self.inputs), len(self._methods)
+        return (f"AttributionExplorer({n} image{'s' * (n != 1)} x {k} method{'s' * (k != 1)}: "
                 f"{', '.join(self.methods)}; ships {self.payload_bytes / MiB:.1f} MiB)")
 
 
