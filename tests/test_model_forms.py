@@ -139,3 +139,25 @@ def test_receptive_field_of_a_fixed_size_vit_is_the_whole_image():
     rf = xw.scan.receptive_field(model, "encoder.layers.encoder_layer_1", (3, 32, 32))
     assert rf.size == (32, 32) and rf.grid == (4, 4)
     assert_untouched(model, before)
+
+
+def test_grad_cam_at_a_token_layer_is_the_hand_formula_on_the_patch_grid():
+    """Selvaraju et al.'s weights and sum on the patch tokens reshaped to their grid (the
+    class token left out), as pytorch-grad-cam's reshape_transform does for a ViT."""
+    model = tiny_vit()
+    x = torch.rand(2, 3, 32, 32)
+    layer = "encoder.layers.encoder_layer_1.ln_1"
+    store = {}
+    handle = dict(model.named_modules())[layer].register_forward_hook(lambda m, i, o: store.__setitem__("a", o))
+    try:
+        out = model(x)
+        (g,) = torch.autograd.grad(out[:, 3].sum(), store["a"])
+    finally:
+        handle.remove()
+    grid = lambda t: t[:, 1:].transpose(1, 2).reshape(2, 16, 4, 4)  # noqa: E731
+    cam = (grid(g).mean((2, 3), keepdim=True) * grid(store["a"].detach())).sum(1, keepdim=True)
+    ref = nn.functional.interpolate(cam, size=(32, 32), mode="bilinear", align_corners=False)
+    got = A.grad_cam(model, x, target=3, layer=layer, relu=False)
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-6)
+    sweep = xw.TransformSweep(model, x[0], "encoder.layers.encoder_layer_1", values=[0, 90])
+    assert "1 prefix token(s)" in sweep.message

@@ -97,7 +97,8 @@ class TransformSweep(OverlayWidget):
         to change.
     layouts : dict, optional
         ``{layer: "NCHW" | "NHWC" | xw.Tokens(prefix, grid)}`` when the layer's layout is
-        not detected (:mod:`xai_widgets.layouts`); a token layer is compared patch by patch.
+        not detected (:mod:`xai_widgets.layouts`); a token layer is compared patch by patch
+        (its prefix tokens have no position under the transform; the widget's message says so).
 
     ``w.query`` (``{"row", "col"}`` of the original's grid, or None) is the pinned cell;
     setting it from Python pins it in the view. :meth:`similarity_curve` and
@@ -161,6 +162,9 @@ class TransformSweep(OverlayWidget):
             opacity=float(opacity),
             size=int(size),
         )
+        if self._state["prefix"]:  # said, not silently dropped
+            self.message = (f"{self._layer!r} is a token layer: the sweep follows its patches; its "
+                            f"{self._state['prefix']} prefix token(s) (class, ...) have no position to follow")
 
     # ------------------------------------------------------------ validation
     @staticmethod
@@ -206,8 +210,8 @@ class TransformSweep(OverlayWidget):
         x = model_input(self._image, self.model, self.preprocess, 0).to(device)
         kind, values = self._kind, self._values
         s = sweep(x, kind, values, correspondence=self._correspondence)
-        acts = capture_maps(self.model, torch.cat([x, s.images]), [self._layer], layouts=self.layouts)[self._layer]
-        acts = acts.maps.float()  # (V + 1) x C x h x w; a token layer's patch grid (prefix tokens unused)
+        captured = capture_maps(self.model, torch.cat([x, s.images]), [self._layer], layouts=self.layouts)[self._layer]
+        acts = captured.maps.float()  # (V + 1) x C x h x w; a token layer's patch grid
         n, c, h, w = acts.shape
         input_hw = tuple(x.shape[-2:])
         base = display_pixels(self._image, input_hw, size)
@@ -263,6 +267,7 @@ class TransformSweep(OverlayWidget):
             "titles": titles,
             "negative": bool((acts < 0).any()),
             "grid": (h, w),
+            "prefix": 0 if captured.prefix is None else captured.prefix.shape[1],
         }
 
     def _display_copies(self, base: np.ndarray) -> np.ndarray:
