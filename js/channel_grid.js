@@ -217,7 +217,7 @@ function render({ model, el }) {
   let units = null;
   let luts = {};
   let zoomPanel = null;
-  let zoomBase = null;
+  const zoomBases = new Map(); // image index -> its picture scaled to the zoom pane, made once
 
   const num = (name, d) => getNum(model, name, d);
   const setTrait = (name, value) => {
@@ -307,7 +307,7 @@ function render({ model, el }) {
     const [zw, zh] = W0 >= H0 ? [ZOOM_PX, Math.round((ZOOM_PX * H0) / W0)] : [Math.round((ZOOM_PX * W0) / H0), ZOOM_PX];
     zoomPanel = makePanel(zw, zh, A.W, A.H, {});
     zoomBox.replaceChildren(zoomPanel.canvas);
-    zoomBase = null;
+    zoomBases.clear();
   }
 
   // ------------------------------------------------------------ drawing
@@ -415,8 +415,8 @@ function render({ model, el }) {
       return;
     }
     zoomCaption.textContent = zoom === "back" ? `unit ${c} (back view off: press b)` : `unit ${c} of ${A.layer} over image ${n}`;
-    if (!zoomBase || zoomBase.n !== n) zoomBase = { n, canvas: images[n] ? scaledImage(images[n], zoomPanel.W, zoomPanel.H) : null };
-    if (zoomBase.canvas) drawBase(zoomPanel, zoomBase.canvas);
+    if (!zoomBases.has(n)) zoomBases.set(n, images[n] ? scaledImage(images[n], zoomPanel.W, zoomPanel.H) : null);
+    if (zoomBases.get(n)) drawBase(zoomPanel, zoomBases.get(n));
     const HW = A.H * A.W;
     drawOverlay(zoomPanel, idx.subarray(c * HW, (c + 1) * HW), lut, 0, 255, num("opacity", 0.6));
   }
@@ -733,10 +733,7 @@ function render({ model, el }) {
       refresh();
     });
   }
-  onModel("change:image", () => {
-    zoomBase = null;
-    refresh();
-  });
+  onModel("change:image", refresh);
   for (const name of ["selected", "normalisation", "vrange", "boost", "gamma", "colormap", "zoom", "pattern", "opacity"]) {
     onModel(`change:${name}`, refresh);
   }
