@@ -192,3 +192,11 @@ def test_bfloat16_model_gets_bfloat16_inputs_and_float_maps_are_exact():
     with torch.no_grad():
         manual = half.fc(half.norm(half.conv(x.bfloat16()).permute(0, 2, 3, 1))).permute(0, 3, 1, 2)
     torch.testing.assert_close(got.maps, manual, rtol=0, atol=0)
+
+
+def test_raw_capture_takes_any_layer_even_an_ambiguous_one():
+    torch.manual_seed(0)
+    model = Cube().eval()
+    x = torch.rand(1, 3, 8, 8)
+    raw = xw.capture(model, x, ["mystery"])["mystery"]  # as the layer gives it: no layout needed
+    torch.testing.assert_close(raw, xw.capture(model, x, ["conv"])["conv"].permute(0, 2, 3, 1), rtol=0, atol=0)

@@ -194,6 +194,9 @@ def _run_to(model: nn.Module, x: torch.Tensor, wanted: list[str], keep, layouts:
             ) -> tuple[dict[str, torch.Tensor], dict[str, Layout]]:
     """One forward up to the last of ``wanted``: ``{name: keep(output)}`` and each one's layout.
 
+    ``layouts`` None: raw outputs, any layout (nothing is refused); a mapping (possibly
+    empty): every wanted layer must have a settled layout, else the error says what to add.
+
     Call inside ``_preserved``; grad mode is the caller's.
     """
     out: dict[str, torch.Tensor] = {}
@@ -206,7 +209,7 @@ def _run_to(model: nn.Module, x: torch.Tensor, wanted: list[str], keep, layouts:
             if not isinstance(output, torch.Tensor):
                 raise TypeError(f"layer {name!r} returns {type(output).__name__}, not a tensor")
             layout = tracker.layouts[name]
-            if isinstance(layout, Ambiguous):
+            if layouts is not None and isinstance(layout, Ambiguous):
                 raise ambiguous_error(name, output.shape, layout.reason)
             out[name] = keep(output)
             if len(out) == len(wanted):
@@ -266,8 +269,8 @@ def capture_maps(
     wanted = _wanted(model, layer_names)
     x = _to_device(inputs, model)
     with _preserved(model, eval_mode), torch.no_grad():
-        raw, found = _run_to(model, x, wanted, lambda t: t.detach().clone(), layouts)
-    return {name: Maps(found[name].maps(t), found[name].prefix_tokens(t), found[name]) for name, t in raw.items()}
+        raw, found = _run_to(model, x, wanted, lambda t: t.detach().clone(), layouts or {})
+    return {name: _as_maps(t, found[name]) for name, t in raw.items()}
 
 
 def layer_output(model: nn.Module, x: torch.Tensor, layer: str, layouts: Mapping | None = None) -> Maps:
@@ -277,6 +280,9 @@ def layer_output(model: nn.Module, x: torch.Tensor, layer: str, layouts: Mapping
     the layer runs, so a later in-place op cannot alter the result. Gradients flow when
     grad mode is on (through the layout's permute or reshape too).
     """
-    out, found = _run_to(model, _to_device(x, model), _wanted(model, layer), lambda t: t, layouts)
-    layout = found[layer]
-    return Maps(layout.maps(out[layer]), layout.prefix_tokens(out[layer]), layout)
+    out, found = _run_to(model, _to_device(x, model), _wanted(model, layer), lambda t: t, layouts or {})
+    return _as_maps(out[layer], found[layer])
+
+
+def _as_maps(t: torch.Tensor, layout: Layout) -> Maps:
+    return Maps(layout.maps(t), layout.prefix_tokens(t), layout)
