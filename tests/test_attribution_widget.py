@@ -190,7 +190,7 @@ def test_browser_values_are_validated_with_a_message(widget):
     w.set_state({"contrasts": list(t0)})
     assert w.contrasts == c0 and "two different classes" in w.message
     w.set_state({"positions": {"gradient": [0, 0, 0]}})
-    assert w.positions == p0 and "has no slider" in w.message
+    assert w.positions == p0 and "must map each slider method" in w.message
     w.set_state({"positions": {**p0, "integrated_gradients": [0, 99, 0]}})
     assert w.positions == p0 and "0..3" in w.message
     w.set_state({"view": "sideways"})

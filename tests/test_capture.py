@@ -1,3 +1,6 @@
+import threading
+import time
+
 import pytest
 import torch
 from torch import nn
@@ -89,3 +92,47 @@ def test_rejects_bad_inputs(shared_net):
         capture(shared_net, torch.rand(1, 3, 6, 6), [])
     with pytest.raises(TypeError, match="layer names must be strings"):
         capture(shared_net, torch.rand(1, 3, 6, 6), [3])
+
+
+class _Slow(nn.Module):
+    """A conv whose forward sleeps, so that two threads' calls overlap."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.bn = nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        time.sleep(0.01)
+        return self.bn(self.conv(x))
+
+
+def test_threads_using_one_model_take_turns():
+    """A widget's background task and a call from a cell on the same model: without the
+    model's lock, the second saves the first's eval flags as the user's and restores them
+    (leaving the model in eval mode), and each records the other's forward in its hooks."""
+    model = _Slow().train()
+    before = snapshot(model)
+    failures = []
+
+    def work(seed):
+        g = torch.Generator().manual_seed(seed)
+        for _ in range(6):
+            x = torch.rand(1, 3, 8, 8, generator=g)
+            try:
+                got = capture(model, x, ["conv", "bn"])
+            except ValueError as exc:  # e.g. "these layers did not run": another thread's hooks fired
+                failures.append(str(exc))
+                continue
+            with xw.model_lock(model), torch.no_grad():  # as user code would
+                want = model.conv(x)
+            if set(got) != {"conv", "bn"} or not torch.equal(got["conv"], want):
+                failures.append(sorted(got))
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+    assert_untouched(model, before)

@@ -110,9 +110,9 @@ def test_browser_updates_are_validated_not_raised(demo):
     w.set_state({"selected": 99})
     assert w.selected == 0 and "0..31" in w.message
     w.set_state({"boost": 2.0})
-    assert w.boost == 0 and "boost must be in [0, 1]" in w.message
+    assert w.boost == 0 and "boost must be a finite number in [0, 1]" in w.message
     w.set_state({"gamma": 0})
-    assert w.gamma == 1 and "gamma must be > 0" in w.message
+    assert w.gamma == 1 and "gamma must be a finite number in [0.05, 20]" in w.message
     w.set_state({"image": 7})
     assert w.image == 0 and "0..3" in w.message
     w.set_state({"_acts": {}})

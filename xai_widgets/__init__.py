@@ -1,7 +1,7 @@
 """xai_widgets: interactive interpretability widgets for PyTorch vision models (CNNs and transformers) in Jupyter."""
 from . import (attribution, backview, demo, factorize, features, featurevis, grid, layouts, metrics, morph, outputs,
                perturbation, projection, scan, transforms)
-from .capture import LayerInfo, Maps, capture, capture_maps, layers
+from .capture import LayerInfo, Maps, capture, capture_maps, layers, model_lock
 from .layouts import Tokens
 from .images import to_batch
 from .similarity import cosine_map, unit_vectors
@@ -11,5 +11,5 @@ from .widgets import (AttributionExplorer, ChannelGrid, MetricsChart, OcclusionE
 __all__ = ["AttributionExplorer", "ChannelGrid", "MetricsChart", "OcclusionExplorer", "PathMorph", "SimilarityOverlay",
            "TransformSweep", "attribution", "backview", "demo", "factorize", "features", "featurevis", "grid", "layouts",
            "metrics", "morph", "outputs", "perturbation", "projection", "scan", "transforms", "LayerInfo", "Maps", "Tokens",
-           "capture", "capture_maps", "cosine_map", "layers", "to_batch", "unit_vectors"]
+           "capture", "capture_maps", "cosine_map", "layers", "model_lock", "to_batch", "unit_vectors"]
 __version__ = "0.1.0"

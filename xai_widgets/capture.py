@@ -11,11 +11,18 @@ no hook is left registered; every module's ``training`` flag, every parameter's
 no ``.grad`` is created. By default the forward runs in eval mode (so batch-norm
 statistics are neither used from the batch nor updated) and the training flags are
 restored afterwards.
+
+Every use of a model by xai_widgets holds that model's lock (:func:`model_lock`), so a
+widget's background task (a scan, an optimisation) and a call from a cell take turns:
+otherwise one could save the other's eval flags as "the user's" and restore them, or
+record activations from the other's forward pass through its hooks.
 """
 from __future__ import annotations
 
 import contextlib
 import difflib
+import threading
+import weakref
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping, Sequence
 
@@ -24,7 +31,8 @@ from torch import nn
 
 from .layouts import Ambiguous, Layout, Tracker, ambiguous_error, check_layouts
 
-__all__ = ["LayerInfo", "Maps", "layers", "capture", "capture_maps", "layer_output", "model_device", "model_dtype"]
+__all__ = ["LayerInfo", "Maps", "layers", "capture", "capture_maps", "layer_output", "model_device", "model_dtype",
+           "model_lock"]
 
 
 @dataclass(frozen=True)
@@ -89,21 +97,35 @@ def model_dtype(model: nn.Module) -> torch.dtype:
     return torch.float32
 
 
+_LOCKS: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def model_lock(model: nn.Module) -> threading.RLock:
+    """The re-entrant lock xai_widgets holds while it uses ``model`` (one per model object)."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(model)
+        if lock is None:
+            lock = _LOCKS[model] = threading.RLock()
+        return lock
+
+
 @contextlib.contextmanager
 def _preserved(model: nn.Module, eval_mode: bool) -> Iterator[None]:
-    """Restore training flags and drop any new .grad, whatever happens inside."""
-    flags = [(m, m.training) for m in model.modules()]
-    had_grad = {id(p) for p in model.parameters() if p.grad is not None}
-    if eval_mode:
-        model.eval()
-    try:
-        yield
-    finally:
-        for module, flag in flags:
-            module.training = flag
-        for p in model.parameters():
-            if p.grad is not None and id(p) not in had_grad:
-                p.grad = None
+    """Hold the model's lock; restore training flags and drop any new .grad, whatever happens inside."""
+    with model_lock(model):
+        flags = [(m, m.training) for m in model.modules()]
+        had_grad = {id(p) for p in model.parameters() if p.grad is not None}
+        if eval_mode:
+            model.eval()
+        try:
+            yield
+        finally:
+            for module, flag in flags:
+                module.training = flag
+            for p in model.parameters():
+                if p.grad is not None and id(p) not in had_grad:
+                    p.grad = None
 
 
 @contextlib.contextmanager

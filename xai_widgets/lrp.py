@@ -83,7 +83,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from .attribution import _clean, _leaf, _logits, _prepare, _resolve_from_logits
-from .capture import _preserved, _unknown_layer_error, layers
+from .capture import _preserved, _unknown_layer_error, layers, model_lock
 from .hygiene import rollback_on_error
 
 __all__ = ["lrp", "COMPOSITES", "RULES", "layer_rules", "check_supported", "SUPPORTED"]
@@ -349,15 +349,16 @@ def _inspect(model: nn.Module, x: torch.Tensor):
         return hook
 
     handles = []
-    try:
-        for name, module in model.named_modules():
-            handles.append(module.register_forward_pre_hook(before(name, module)))
-            handles.append(module.register_forward_hook(after(name, module)))
-        with _preserved(model, eval_mode=True), torch.no_grad(), watch:
-            model(x[:1])
-    finally:
-        for h in handles:
-            h.remove()
+    with _preserved(model, eval_mode=True), torch.no_grad():
+        try:
+            for name, module in model.named_modules():
+                handles.append(module.register_forward_pre_hook(before(name, module)))
+                handles.append(module.register_forward_hook(after(name, module)))
+            with watch:
+                model(x[:1])
+        finally:
+            for h in handles:
+                h.remove()
     return watch.problem, [((lin,), bn) for bn, lin in merge.items() if lin is not None]
 
 
@@ -423,12 +424,12 @@ def _first_input_range(model: nn.Module, module: nn.Module, x: torch.Tensor):
         seen["low"] = a.amin(dim=dims).reshape(shape)
         seen["high"] = a.amax(dim=dims).reshape(shape)
 
-    handle = module.register_forward_pre_hook(hook)
-    try:
-        with _preserved(model, eval_mode=True), torch.no_grad():
+    with _preserved(model, eval_mode=True), torch.no_grad():
+        handle = module.register_forward_pre_hook(hook)
+        try:
             model(x)
-    finally:
-        handle.remove()
+        finally:
+            handle.remove()
     return seen["low"], seen["high"]
 
 
@@ -437,7 +438,8 @@ def _lrp(model, x, t, c, logits, *, composite="book", epsilon=0.25, gamma=0.25, 
     """:func:`lrp` on prepared inputs, resolved classes and the model's plain ``logits`` for ``x``."""
     zn = _zennit()
     _refuse(_attention_module(model))  # looks at module types only: before any copy or forward
-    with rollback_on_error(model):  # whatever fails below, the model comes back as given
+    # the lock: canonizers rewrite weights in place, which no other thread may see
+    with model_lock(model), rollback_on_error(model):  # whatever fails below, the model comes back as given
         problem, pairs = _inspect(model, x)
         _refuse(problem)
         plan = _plan(model, x, composite, layer_rules)

@@ -467,16 +467,16 @@ def parameter_layers(model: nn.Module, example_input: torch.Tensor | None = None
     order: list[str] = []
     wanted = set(owners)
     handles = []
-    for name, mod in model.named_modules():
-        if name in wanted:
-            handles.append(mod.register_forward_hook(
-                lambda _m, _i, _o, name=name: order.append(name) if name not in order else None))
-    try:
-        with _preserved(model, eval_mode=True), torch.no_grad():
+    with _preserved(model, eval_mode=True), torch.no_grad():
+        try:
+            for name, mod in model.named_modules():
+                if name in wanted:
+                    handles.append(mod.register_forward_hook(
+                        lambda _m, _i, _o, name=name: order.append(name) if name not in order else None))
             model(example_input.to(model_device(model))[:1])
-    finally:
-        for h in handles:
-            h.remove()
+        finally:
+            for h in handles:
+                h.remove()
     return order[::-1]
 
 

@@ -41,7 +41,8 @@ from .. import attribution, colormaps, lrp, render, wire
 from ..images import as_image_list, display_pixels, to_batch
 from ..outputs import with_output
 from ..tasks import check
-from .base import XaiWidget, in_unit_interval
+from .base import XaiWidget
+from .checks import Choice, Fraction, Index, PanelSize, Refused, index_in, validates
 from .long_tasks import LongTasks
 
 __all__ = ["AttributionExplorer", "default_methods", "shade", "greyed", "SCALE_PERCENTILE", "SCALE_RULE"]
@@ -188,12 +189,12 @@ class AttributionExplorer(LongTasks, XaiWidget):
     _probs = traitlets.Dict().tag(sync=True)
     _maps = traitlets.Dict().tag(sync=True)
     _colormaps = traitlets.Dict().tag(sync=True)
-    targets = traitlets.List(traitlets.Int()).tag(sync=True)
-    contrasts = traitlets.List(traitlets.Int(allow_none=True)).tag(sync=True)
+    targets = traitlets.List(Index()).tag(sync=True)
+    contrasts = traitlets.List(Index(allow_none=True)).tag(sync=True)
     positions = traitlets.Dict().tag(sync=True)
-    view = traitlets.Enum(VIEWS, default_value="overlay").tag(sync=True)
-    opacity = traitlets.Float(0.8).tag(sync=True)
-    size = traitlets.Int(128).tag(sync=True)
+    view = Choice(VIEWS, default_value="overlay").tag(sync=True)
+    opacity = Fraction(0.8).tag(sync=True)
+    size = PanelSize(128).tag(sync=True)
 
     _browser_traits = frozenset({"targets", "contrasts", "positions", "view", "opacity"})
 
@@ -537,57 +538,44 @@ class AttributionExplorer(LongTasks, XaiWidget):
         v, name = list(proposal["value"]), proposal["trait"].name
         n, K = len(self.inputs), int(self.probabilities.shape[1])
         if len(v) != n:
-            raise traitlets.TraitError(f"{name} must hold {entry} per image ({n}), got {len(v)}")
-        for i, k in enumerate(v):
-            if k is not None and not 0 <= k < K:
-                raise traitlets.TraitError(f"{name[:-1]} {k} (image {i}) is out of range: classes are 0..{K - 1}")
-        return v
+            raise Refused(f"{name} must hold {entry} per image ({n}), got {len(v)}")
+        return [None if k is None else index_in(f"{name[:-1]} of image {i}", k, K, "a class index")
+                for i, k in enumerate(v)]
 
-    @traitlets.validate("targets")
+    @validates("targets")
     def _validate_targets(self, proposal):
         v = self._class_list(proposal, "one class")
         if self._ready and not self._deferred and not self._publishing:
             for i, (t, c) in enumerate(zip(v, self.contrasts)):
                 if c is not None and c == t:
-                    raise traitlets.TraitError(f"image {i}: target {t} equals its contrast class; clear the "
-                                               "contrast first (or use w.retarget)")
+                    raise Refused(f"image {i}: target {t} equals its contrast class; clear the "
+                                  "contrast first (or use w.retarget)")
         return v
 
-    @traitlets.validate("contrasts")
+    @validates("contrasts")
     def _validate_contrasts(self, proposal):
         v = self._class_list(proposal, "one class or None")
         if self._ready and not self._deferred and not self._publishing:
             for i, (t, c) in enumerate(zip(self.targets, v)):
                 if c is not None and c == t:
-                    raise traitlets.TraitError(f"image {i}: contrast {c} equals the target; A vs B needs two classes")
+                    raise Refused(f"image {i}: contrast {c} equals the target; A vs B needs two classes")
         return v
 
-    @traitlets.validate("positions")
+    @validates("positions")
     def _validate_positions(self, proposal):
         v = proposal["value"]
         if not self._maps:
             return v
         sliders = {m["key"]: len(m["slider"]["values"]) for m in self._maps["methods"] if m.get("slider")}
+        if set(v) != set(sliders):  # every slider column always has its positions
+            raise Refused(f"positions must map each slider method ({', '.join(sliders) or 'none'}) to one "
+                          f"position per image, got keys {sorted(map(str, v))}")
         n = len(self.inputs)
         for key, pos in v.items():
-            if key not in sliders:
-                raise traitlets.TraitError(
-                    f"positions: {key!r} has no slider (sliders: {', '.join(sliders) or 'none'})")
             if not isinstance(pos, list) or len(pos) != n:
-                raise traitlets.TraitError(f"positions[{key!r}] must list one position per image ({n})")
-            for i, p in enumerate(pos):
-                if not isinstance(p, (int, np.integer)) or isinstance(p, bool) or not 0 <= p < sliders[key]:
-                    raise traitlets.TraitError(
-                        f"positions[{key!r}][{i}] must be an int in 0..{sliders[key] - 1}, got {p!r}")
-        return v
-
-    _validate_opacity = traitlets.validate("opacity")(in_unit_interval)
-
-    @traitlets.validate("size")
-    def _validate_size(self, proposal):
-        if not 16 <= proposal["value"] <= 2048:
-            raise traitlets.TraitError(f"size must be in 16..2048 CSS pixels, got {proposal['value']}")
-        return proposal["value"]
+                raise Refused(f"positions[{key!r}] must list one position per image ({n})")
+        return {key: [index_in(f"positions[{key!r}][{i}]", p, sliders[key], "a slider position")
+                      for i, p in enumerate(pos)] for key, pos in v.items()}
 
     @traitlets.observe("targets", "contrasts")
     def _on_request(self, _change):

@@ -8,6 +8,7 @@ import anywidget
 import traitlets
 
 from .. import colormaps
+from .checks import Choice, Fraction, Span
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -24,12 +25,10 @@ def bundle(name: str) -> Path:
     return path
 
 
-def in_unit_interval(_widget, proposal):
-    """A traitlets validator (``traitlets.validate(name)(in_unit_interval)``): values in [0, 1]."""
-    value = proposal["value"]
-    if not 0.0 <= value <= 1.0:
-        raise traitlets.TraitError(f"{proposal['trait'].name} must be in [0, 1], got {value}")
-    return value
+def _short(value, limit: int = 120) -> str:
+    """A value's repr cut to a length a message line can hold."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 class XaiWidget(anywidget.AnyWidget):
@@ -37,7 +36,9 @@ class XaiWidget(anywidget.AnyWidget):
 
     Subclasses list in ``_browser_traits`` the traits the front end may set; anything
     else, or a value that fails validation, is ignored and explained in ``message``
-    (shown in the widget) instead of raising inside the comm handler.
+    (shown in the widget) instead of raising inside the comm handler. Every such trait
+    validates itself (the types in :mod:`.checks`, ``Enum``, ``Bool``) or has a
+    :func:`.checks.validates` check, so a refused value never stays.
     """
 
     message = traitlets.Unicode("").tag(sync=True)
@@ -56,10 +57,13 @@ class XaiWidget(anywidget.AnyWidget):
             if key not in self._browser_traits:
                 self.message = f"Ignored an update of {key!r} from the browser: it is read-only."
                 continue
+            before = getattr(self, key)
             try:
                 super().set_state({key: value})
-            except (traitlets.TraitError, ValueError, TypeError) as exc:
-                self.message = f"Ignored {key} = {value!r} from the browser: {exc}"
+            except Exception as exc:  # a comm handler must not raise: say what was refused
+                if getattr(self, key) is not before:  # a failure after validation: keep the old value
+                    self.set_trait(key, before)
+                self.message = f"Ignored {key} = {_short(value)} from the browser: {exc}"
                 self.send_state(key)  # put the front end back in step with Python
 
     def _on_custom_msg(self, _widget, content, _buffers):
@@ -108,9 +112,9 @@ class OverlayWidget(XaiWidget):
     _data = traitlets.Dict().tag(sync=True)
     _colormaps = traitlets.Dict().tag(sync=True)
     query = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
-    colormap = traitlets.Enum(sorted(colormaps.LUTS), default_value="gray").tag(sync=True)
-    vrange = traitlets.List(traitlets.Float(), default_value=[0.0, 1.0], minlen=2, maxlen=2).tag(sync=True)
-    opacity = traitlets.Float(0.7).tag(sync=True)
+    colormap = Choice(sorted(colormaps.LUTS), default_value="gray").tag(sync=True)
+    vrange = Span().tag(sync=True)
+    opacity = Fraction(0.7).tag(sync=True)
 
     def __init__(self, **kwargs):
         super().__init__(_colormaps={name: table.tobytes() for name, table in colormaps.LUTS.items()}, **kwargs)

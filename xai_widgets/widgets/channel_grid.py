@@ -29,7 +29,8 @@ from ..capture import _preserved, capture_maps, layers, model_device, model_dtyp
 from ..outputs import pick
 from ..images import as_image_list, display_pixels, to_batch
 from ..layouts import Ambiguous, ambiguous_error, prefix_names
-from .base import XaiWidget, in_unit_interval
+from .base import XaiWidget
+from .checks import Choice, Fraction, Index, PanelSize, Real, Refused, Span, index_in, validates
 from .long_tasks import LongTasks
 
 __all__ = ["ChannelGrid"]
@@ -40,6 +41,9 @@ ZOOM_MODES = ("unit", "back", "off")
 BACK_MODES = ("off",) + backview.MODES
 TOP = 5  # class probabilities shown
 SELECTED_RGB = (128, 255, 128)  # DeepVis's cursor colour, (.5, 1, .5)
+# Beyond these, nearly every value lands at one end of the 256-colour scale
+# ((1/255) ** 0.05 = 0.76; 0.9 ** 20 = 0.12).
+MIN_GAMMA, MAX_GAMMA = 0.05, 20.0
 
 
 def _tile_layers(model: nn.Module, x: torch.Tensor, layouts) -> tuple[list[dict], dict]:
@@ -134,19 +138,19 @@ class ChannelGrid(LongTasks, XaiWidget):
     _can_scan = traitlets.Bool(False).tag(sync=True)
 
     layer = traitlets.Unicode("").tag(sync=True)
-    image = traitlets.Int(0).tag(sync=True)
-    selected = traitlets.Int(0).tag(sync=True)
-    normalisation = traitlets.Enum(grid.NORMALISATIONS, default_value="layer").tag(sync=True)
-    vrange = traitlets.List(traitlets.Float(), default_value=[0.0, 1.0], minlen=2, maxlen=2).tag(sync=True)
-    boost = traitlets.Float(0.0).tag(sync=True)
-    gamma = traitlets.Float(1.0).tag(sync=True)
-    colormap = traitlets.Enum(("gray", "viridis"), default_value="gray").tag(sync=True)
-    back_mode = traitlets.Enum(BACK_MODES, default_value="off").tag(sync=True)
-    back_filter = traitlets.Enum(backview.FILTERS, default_value="raw").tag(sync=True)
-    zoom = traitlets.Enum(ZOOM_MODES, default_value="unit").tag(sync=True)
+    image = Index(0).tag(sync=True)
+    selected = Index(0).tag(sync=True)
+    normalisation = Choice(grid.NORMALISATIONS, default_value="layer").tag(sync=True)
+    vrange = Span().tag(sync=True)
+    boost = Fraction(0.0).tag(sync=True)
+    gamma = Real(1.0, min=MIN_GAMMA, max=MAX_GAMMA).tag(sync=True)
+    colormap = Choice(("gray", "viridis"), default_value="gray").tag(sync=True)
+    back_mode = Choice(BACK_MODES, default_value="off").tag(sync=True)
+    back_filter = Choice(backview.FILTERS, default_value="raw").tag(sync=True)
+    zoom = Choice(ZOOM_MODES, default_value="unit").tag(sync=True)
     pattern = traitlets.Bool(False).tag(sync=True)
-    opacity = traitlets.Float(0.6).tag(sync=True)
-    size = traitlets.Int(560).tag(sync=True)
+    opacity = Fraction(0.6).tag(sync=True)
+    size = PanelSize(560).tag(sync=True)
 
     _browser_traits = frozenset({"layer", "image", "selected", "normalisation", "vrange", "boost", "gamma",
                                  "colormap", "back_mode", "back_filter", "zoom", "pattern", "opacity"})
@@ -221,21 +225,21 @@ class ChannelGrid(LongTasks, XaiWidget):
         """The layers the grid can show, in execution order."""
         return [L["name"] for L in self._layer_infos]
 
-    @traitlets.validate("layer")
+    @validates("layer")
     def _validate_layer(self, proposal):
         name = proposal["value"]
         if name in self._ambiguous:
-            raise traitlets.TraitError(str(self._ambiguous[name]))
+            raise Refused(str(self._ambiguous[name]))
         if name not in self.layer_names:
             import difflib
 
             close = difflib.get_close_matches(name, self.layer_names, n=4, cutoff=0.4)
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise traitlets.TraitError(f"unknown layer {name!r}{hint} (w.layer_names lists the layers)")
+            raise Refused(f"unknown layer {name!r}{hint} (w.layer_names lists the layers)")
         acts = self._layer_acts(name)
         nbytes = acts.numel() * 2
         if nbytes > self.max_bytes:
-            raise traitlets.TraitError(
+            raise Refused(
                 f"layer {name!r} would ship {nbytes / MiB:.1f} MiB ({tuple(acts.shape)} float16) over "
                 f"max_bytes={self.max_bytes / MiB:.1f} MiB; show fewer images, a deeper layer, or raise max_bytes")
         return name
@@ -272,34 +276,15 @@ class ChannelGrid(LongTasks, XaiWidget):
         return int(self._payload["shape"][1])
 
     # ------------------------------------------------------------------ validation
-    @traitlets.validate("image")
+    @validates("image")
     def _validate_image(self, proposal):
-        n = proposal["value"]
-        if not 0 <= n < len(self._inputs):
-            raise traitlets.TraitError(f"image must be an index in 0..{len(self._inputs) - 1}, got {n}")
-        return n
+        return index_in("image", proposal["value"], len(self._inputs), "an image index")
 
-    @traitlets.validate("selected")
+    @validates("selected")
     def _validate_selected(self, proposal):
-        c = proposal["value"]
-        if self._payload and not 0 <= c < self.channels:
-            raise traitlets.TraitError(f"selected must be a channel index in 0..{self.channels - 1}, got {c}")
-        return c
-
-    _validate_fractions = traitlets.validate("boost", "opacity")(in_unit_interval)
-
-    @traitlets.validate("gamma")
-    def _validate_gamma(self, proposal):
-        if not proposal["value"] > 0:
-            raise traitlets.TraitError(f"gamma must be > 0, got {proposal['value']}")
-        return proposal["value"]
-
-    @traitlets.validate("vrange")
-    def _validate_vrange(self, proposal):
-        lo, hi = proposal["value"]
-        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-            raise traitlets.TraitError(f"vrange must be two finite numbers [lo, hi] with lo < hi, got {[lo, hi]}")
-        return proposal["value"]
+        if not self._payload:
+            return proposal["value"]
+        return index_in("selected", proposal["value"], self.channels, "a channel index")
 
     # ------------------------------------------------------------------ what the tiles show
     def activations(self, image: int | None = None) -> torch.Tensor:

@@ -28,6 +28,7 @@ from PIL import Image, ImageDraw
 from .. import render
 from ..metrics import Curve, Randomisation
 from .base import XaiWidget
+from .checks import PanelSize
 from .sweep import nice_ticks
 
 __all__ = ["MetricsChart", "PALETTE"]
@@ -163,7 +164,7 @@ class MetricsChart(XaiWidget):
 
     _bundle = "metrics_chart"
     _chart = traitlets.Dict().tag(sync=True)
-    size = traitlets.Int(440).tag(sync=True)
+    size = PanelSize(440).tag(sync=True)
     _browser_traits = frozenset()
 
     def __init__(self, kind: str, results: Mapping, *, signed: bool = False, size: int = 440):

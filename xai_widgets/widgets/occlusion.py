@@ -34,7 +34,8 @@ from .. import colormaps, features, render, wire
 from ..capture import model_device
 from ..images import model_input
 from ..outputs import with_output
-from .base import XaiWidget, in_unit_interval
+from .base import XaiWidget
+from .checks import Choice, Fraction, Index, PanelSize, Real, Refused, index_in, validates
 from .long_tasks import LongTasks
 
 __all__ = ["OcclusionExplorer"]
@@ -128,18 +129,18 @@ class OcclusionExplorer(LongTasks, XaiWidget):
     _analysis = traitlets.Dict().tag(sync=True)
     _sandbox = traitlets.Dict().tag(sync=True)
     _colormaps = traitlets.Dict().tag(sync=True)
-    occluded = traitlets.List(traitlets.Int()).tag(sync=True)
-    threshold = traitlets.Float(5.0).tag(sync=True)
-    distance = traitlets.Float(1.5).tag(sync=True)
-    min_size = traitlets.Int(20).tag(sync=True)
-    mode = traitlets.Enum(features.MODES, default_value="pixelate").tag(sync=True)
-    patch = traitlets.Int(8).tag(sync=True)
-    opacity = traitlets.Float(0.55).tag(sync=True)
+    occluded = traitlets.List(Index()).tag(sync=True)
+    threshold = Real(5.0, min=0.0).tag(sync=True)
+    distance = Real(1.5, min=0.0, max=MAX_DISTANCE).tag(sync=True)
+    min_size = Index(20, min=0).tag(sync=True)
+    mode = Choice(features.MODES, default_value="pixelate").tag(sync=True)
+    patch = Index(8, min=1, max=MAX_PATCH).tag(sync=True)
+    opacity = Fraction(0.55).tag(sync=True)
     sandbox_mask = traitlets.Bytes(b"").tag(sync=True, from_json=_mask_from_json)
-    sandbox_kind = traitlets.Enum(features.SANDBOX_KINDS, default_value="blur").tag(sync=True)
-    brush = traitlets.Int(6).tag(sync=True)
-    tab = traitlets.Enum(TABS, default_value="occlusion").tag(sync=True)
-    size = traitlets.Int(256).tag(sync=True)
+    sandbox_kind = Choice(features.SANDBOX_KINDS, default_value="blur").tag(sync=True)
+    brush = Index(6, min=1, max=MAX_PATCH).tag(sync=True)
+    tab = Choice(TABS, default_value="occlusion").tag(sync=True)
+    size = PanelSize(256).tag(sync=True)
 
     _browser_traits = frozenset({"occluded", "threshold", "distance", "min_size", "mode", "patch", "opacity",
                                  "sandbox_mask", "sandbox_kind", "brush", "tab"})
@@ -183,58 +184,28 @@ class OcclusionExplorer(LongTasks, XaiWidget):
         self._ready = True
 
     # ------------------------------------------------------------------ validation of browser input
-    @traitlets.validate("occluded")
+    @validates("occluded")
     def _validate_occluded(self, proposal):
         ids = proposal["value"]
         n = len(self.features)
         if ids and not n:
-            raise traitlets.TraitError("there are no features to occlude: lower the threshold or the minimum size")
-        if any(not 0 <= i < n for i in ids):
-            raise traitlets.TraitError(f"occluded must list feature numbers in 0..{n - 1} (shown as 1..{n}), got {ids}")
-        return sorted(set(ids))
+            raise Refused("there are no features to occlude: lower the threshold or the minimum size")
+        return sorted({index_in("occluded", i, n, f"a list of feature numbers (shown as 1..{n}), each") for i in ids})
 
-    @traitlets.validate("threshold")
-    def _validate_threshold(self, proposal):
-        v = proposal["value"]
-        if not np.isfinite(v) or v < 0:
-            raise traitlets.TraitError(f"threshold must be a finite number >= 0, got {v}")
-        return v
-
-    @traitlets.validate("distance")
+    @validates("distance")
     def _validate_distance(self, proposal):
-        v = proposal["value"]
-        if not (np.isfinite(v) and 0 < v <= MAX_DISTANCE):
-            raise traitlets.TraitError(f"distance must be in (0, {MAX_DISTANCE}] pixels, got {v}")
-        return v
-
-    @traitlets.validate("min_size")
-    def _validate_min_size(self, proposal):
-        if proposal["value"] < 0:
-            raise traitlets.TraitError(f"min_size must be >= 0 pixels, got {proposal['value']}")
+        if not proposal["value"] > 0:
+            raise Refused(f"distance must be in (0, {MAX_DISTANCE}] pixels, got {proposal['value']}")
         return proposal["value"]
 
-    @traitlets.validate("patch")
-    def _validate_patch(self, proposal):
-        if not 1 <= proposal["value"] <= MAX_PATCH:
-            raise traitlets.TraitError(f"patch must be in 1..{MAX_PATCH} pixels, got {proposal['value']}")
-        return proposal["value"]
-
-    @traitlets.validate("brush")
-    def _validate_brush(self, proposal):
-        if not 1 <= proposal["value"] <= MAX_PATCH:
-            raise traitlets.TraitError(f"brush must be a radius in 1..{MAX_PATCH} pixels, got {proposal['value']}")
-        return proposal["value"]
-
-    @traitlets.validate("sandbox_mask")
+    @validates("sandbox_mask")
     def _validate_sandbox_mask(self, proposal):
         v = proposal["value"]
         H, W = self.input.shape[-2:]
         if len(v) not in (0, H * W):
-            raise traitlets.TraitError(f"sandbox_mask must hold H x W = {H * W} bytes (one per pixel, "
-                                       f"nonzero = painted) or none, got {len(v)}")
+            raise Refused(f"sandbox_mask must hold H x W = {H * W} bytes (one per pixel, "
+                          f"nonzero = painted) or none, got {len(v)}")
         return v
-
-    _validate_opacity = traitlets.validate("opacity")(in_unit_interval)
 
     # ------------------------------------------------------------------ reacting (deferred while analysing)
     @traitlets.observe("threshold", "distance", "min_size")

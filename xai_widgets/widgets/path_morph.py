@@ -23,7 +23,8 @@ from torch import nn
 from .. import colormaps, render, wire
 from ..images import model_input
 from ..morph import pipeline
-from .base import XaiWidget, in_unit_interval
+from .base import XaiWidget
+from .checks import Choice, Fraction, Index, PanelSize, Refused, index_in, validates
 from .long_tasks import LongTasks
 
 __all__ = ["PathMorph"]
@@ -77,13 +78,13 @@ class PathMorph(LongTasks, XaiWidget):
     _bundle = "path_morph"
     _morph = traitlets.Dict().tag(sync=True)
     _colormaps = traitlets.Dict().tag(sync=True)
-    step = traitlets.Int(0).tag(sync=True)
-    overlay = traitlets.Enum(OVERLAYS, default_value="mask").tag(sync=True)
-    opacity = traitlets.Float(0.6).tag(sync=True)
+    step = Index(0).tag(sync=True)
+    overlay = Choice(OVERLAYS, default_value="mask").tag(sync=True)
+    opacity = Fraction(0.6).tag(sync=True)
     pixel = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
-    sm_step = traitlets.Int(0).tag(sync=True)
-    target = traitlets.Int(-1).tag(sync=True)
-    size = traitlets.Int(224).tag(sync=True)
+    sm_step = Index(0).tag(sync=True)
+    target = Index(-1).tag(sync=True)
+    size = PanelSize(224).tag(sync=True)
 
     _browser_traits = frozenset({"step", "overlay", "opacity", "pixel", "sm_step", "target"})
 
@@ -147,43 +148,44 @@ class PathMorph(LongTasks, XaiWidget):
         self._check_class(target)
         self._run(int(target))
 
-    def _check_class(self, k) -> None:
-        K = int(self.result.probs.shape[-1]) if self.result is not None else None
-        if not isinstance(k, (int, np.integer)) or (K is not None and not 0 <= k < K):
-            raise ValueError(f"target must be a class index in 0..{K - 1 if K else '?'}, got {k!r}")
-
-    @traitlets.validate("target")
-    def _validate_target(self, proposal):
-        k = proposal["value"]
-        if self.result is not None:
-            self._check_class(k)
-            if k == int(self.result.s):
-                raise traitlets.TraitError(f"target {k} is the image's own class; choose another class")
+    def _check_class(self, k) -> int:
+        k = index_in("target", k, int(self.result.probs.shape[-1]), "a class index")
+        if k == int(self.result.s):
+            raise Refused(f"target {k} is the image's own class; choose another class")
         return k
+
+    @validates("target")
+    def _validate_target(self, proposal):
+        return proposal["value"] if self.result is None else self._check_class(proposal["value"])
 
     @traitlets.observe("target")
     def _on_target(self, change):
         if self.result is not None and change["new"] != int(self.result.o) and not self.busy:
             self._run(change["new"], background=True)  # from the class bars: the kernel stays free for Cancel
 
-    @traitlets.validate("step")
+    @validates("step")
     def _validate_step(self, proposal):
-        n = self.result.frames.shape[0] if self.result is not None else None
-        if n is not None and not 0 <= proposal["value"] < n:
-            raise traitlets.TraitError(f"step must be in 0..{n - 1}, got {proposal['value']}")
-        return proposal["value"]
+        if self.result is None:
+            return proposal["value"]
+        return index_in("step", proposal["value"], self.result.frames.shape[0], "a frame index")
 
-    _validate_opacity = traitlets.validate("opacity")(in_unit_interval)
+    @validates("sm_step")
+    def _validate_sm_step(self, proposal):
+        sm = self._morph.get("sm") if self._morph else None
+        if not sm:
+            return proposal["value"]
+        return index_in("sm_step", proposal["value"], len(sm["iters"]), "a recorded iteration")
 
-    @traitlets.validate("pixel")
+    @validates("pixel")
     def _validate_pixel(self, proposal):
         p = proposal["value"]
         if p is None:
             return None
         H, W = self.result.frames.shape[-2:]
-        if not (isinstance(p, dict) and set(p) == {"row", "col"} and 0 <= p["row"] < H and 0 <= p["col"] < W):
-            raise traitlets.TraitError(f"pixel must be None or {{'row', 'col'}} inside {H} x {W}, got {p!r}")
-        return p
+        if not (isinstance(p, dict) and set(p) == {"row", "col"}):
+            raise Refused(f"pixel must be None or {{'row': r, 'col': c}}, got {p!r}")
+        frame = f"(the frames are {H} x {W})"
+        return {"row": index_in(f"pixel row {frame}", p["row"], H), "col": index_in(f"pixel col {frame}", p["col"], W)}
 
     def _on_custom_msg(self, widget, content, buffers):
         if isinstance(content, dict) and content.get("type") == "cancel":

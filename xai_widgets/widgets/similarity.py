@@ -19,11 +19,12 @@ from torch import nn
 from .. import colormaps, render, wire
 from ..capture import capture_maps
 from ..factorize import Factors, activation_factors
-from ..images import as_image_list, display_pixels, model_input, to_rgb_array
+from ..images import as_image_list, display_pixels, model_input
 from ..layouts import prefix_names
 from ..projection import SIMILARITIES, prepare_vectors, reduce_to_budget
 from ..similarity import synced_cell
 from .base import OverlayWidget
+from .checks import Index, PanelSize, Refused, index_in, is_index, validates
 
 __all__ = ["SimilarityOverlay", "factor_strengths"]
 
@@ -120,9 +121,9 @@ class SimilarityOverlay(OverlayWidget):
 
     _bundle = "similarity"
     auto_range = traitlets.Bool(False).tag(sync=True)
-    size = traitlets.Int(192).tag(sync=True)
+    size = PanelSize(192).tag(sync=True)
     _factors = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
-    factor_focus = traitlets.Int(-1).tag(sync=True)
+    factor_focus = Index(-1).tag(sync=True)
 
     _browser_traits = frozenset({"query", "colormap", "vrange", "auto_range", "opacity", "factor_focus"})
 
@@ -158,11 +159,10 @@ class SimilarityOverlay(OverlayWidget):
         self._titles = titles
         self._layouts = layouts
         self._prefix_names: dict[str, list[str]] = {}
-        super().__init__(
-            opacity=opacity,
-            size=size,
-            auto_range=auto_range,
-        )
+        # The traits check opacity, size, vrange and colormap before any work.
+        super().__init__(opacity=opacity, size=size, auto_range=auto_range,
+                         **({} if vrange is None else {"vrange": list(vrange)}),
+                         **({} if colormap is None else {"colormap": colormap}))
         self._images: list = []
         self._layers = None  # as the user gave them
         self._rows: list[tuple[str, str, str]] = []  # (row name, model key, layer name)
@@ -359,47 +359,41 @@ class SimilarityOverlay(OverlayWidget):
     def _payload(self, layer: str, image: int) -> dict:
         if layer not in self._state["payloads"]:
             raise ValueError(f"unknown layer {layer!r}; this view shows {self.rows}")
-        if not (isinstance(image, int) and 0 <= image < len(self._images)):
+        if not (is_index(image) and 0 <= image < len(self._images)):
             raise ValueError(f"image must be an index in 0..{len(self._images) - 1}, got {image!r}")
         return self._state["payloads"][layer][image]
 
-    @traitlets.validate("query")
+    @validates("query")
     def _validate_query(self, proposal):
-        q = proposal["value"]
+        return self._check_query(proposal["value"])
+
+    def _check_query(self, q) -> dict | None:
+        """A query as the widget holds it, or :class:`~.checks.Refused` saying what is accepted."""
         if q is None:
             return None
-        if set(q) == {"image", "layer", "token"}:
-            return self._validate_token_query(q)
-        if set(q) != {"image", "layer", "row", "col"}:
-            raise traitlets.TraitError(
+        keys = set(q) if isinstance(q, dict) else None
+        if keys not in ({"image", "layer", "row", "col"}, {"image", "layer", "token"}):
+            raise Refused(
                 "query must be None, a dict with keys image, layer, row, col (a patch) or with keys "
-                f"image, layer, token (a prefix token of a token layer); got keys {sorted(q)}"
+                f"image, layer, token (a prefix token of a token layer); got {q!r:.80}"
             )
-        image, layer, row, col = q["image"], q["layer"], q["row"], q["col"]
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (image, row, col)):
-            raise traitlets.TraitError(f"query image, row and col must be integers, got {q!r}")
+        layer = q["layer"]
         if not isinstance(layer, str) or layer not in self.rows:
-            raise traitlets.TraitError(f"query layer {layer!r} is not shown; shown rows: {self.rows}")
-        if not 0 <= image < len(self._images):
-            raise traitlets.TraitError(f"query image {image} out of range 0..{len(self._images) - 1}")
+            raise Refused(f"query layer {layer!r:.80} is not shown; shown rows: {self.rows}")
+        image = index_in("query image", q["image"], len(self._images), "an image index")
+        if "token" in q:
+            names = self.prefix_names(layer)
+            if not is_index(q["token"]) or not 0 <= q["token"] < len(names):
+                have = f"prefix tokens {names}" if names else "no prefix tokens"
+                raise Refused(f"query token {q['token']!r}: layer {layer!r} has {have}")
+            return {"image": image, "layer": layer, "token": int(q["token"])}
         h, w = self.grid(image, layer)
+        row, col = q["row"], q["col"]
+        if not (is_index(row) and is_index(col)):
+            raise Refused(f"query row and col must be integers, got {row!r:.40}, {col!r:.40}")
         if not (0 <= row < h and 0 <= col < w):
-            raise traitlets.TraitError(f"query cell ({row}, {col}) outside the {h}x{w} grid of {layer!r}")
-        return dict(q)
-
-    def _validate_token_query(self, q: dict) -> dict:
-        image, layer, token = q["image"], q["layer"], q["token"]
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (image, token)):
-            raise traitlets.TraitError(f"query image and token must be integers, got {q!r}")
-        if not isinstance(layer, str) or layer not in self.rows:
-            raise traitlets.TraitError(f"query layer {layer!r} is not shown; shown rows: {self.rows}")
-        if not 0 <= image < len(self._images):
-            raise traitlets.TraitError(f"query image {image} out of range 0..{len(self._images) - 1}")
-        names = self.prefix_names(layer)
-        if not 0 <= token < len(names):
-            have = f"prefix tokens {names}" if names else "no prefix tokens"
-            raise traitlets.TraitError(f"query token {token}: layer {layer!r} has {have}")
-        return dict(q)
+            raise Refused(f"query cell ({row}, {col}) is outside the {h}x{w} grid of {layer!r}")
+        return {"image": image, "layer": layer, "row": int(row), "col": int(col)}
 
     def prefix_names(self, layer: str) -> list[str]:
         """The prefix tokens of a token layer (``["class"]`` for a ViT), [] for other layers."""
@@ -411,14 +405,14 @@ class SimilarityOverlay(OverlayWidget):
         """Similarity of prefix token ``token`` of ``image`` (e.g. the class token) to every
         patch of every image at ``layer``: N x h x w (a list for different grid sizes), the
         numbers the browser shades when that token is hovered."""
-        self._validate_token_query({"image": image, "layer": layer, "token": token})
+        self._check_query({"image": image, "layer": layer, "token": token})
         q = self._decoded_prefix(layer)[image][token]
         return self._stacked([torch.from_numpy(m @ q) for m in self._decoded(layer)])
 
     def token_scores(self, image: int, layer: str, row: int, col: int) -> torch.Tensor:
         """Similarity of patch (row, col) of ``image`` to every image's prefix tokens: N x P,
         the numbers the browser shades the token chips with while that patch is hovered."""
-        self._validate_query({"value": {"image": image, "layer": layer, "row": row, "col": col}})
+        self._check_query({"image": image, "layer": layer, "row": row, "col": col})
         if not self.prefix_names(layer):
             raise ValueError(f"layer {layer!r} has no prefix tokens")
         q = self._decoded(layer)[image][row, col]
@@ -441,7 +435,7 @@ class SimilarityOverlay(OverlayWidget):
         about 1e-6). Returns an N x h x w tensor, or a list of h_n x w_n tensors when the
         images have different grid sizes at this layer.
         """
-        self._validate_query({"value": {"image": image, "layer": layer, "row": row, "col": col}})
+        self._check_query({"image": image, "layer": layer, "row": row, "col": col})
         maps = self._decoded(layer)
         q = maps[image][row, col]
         return self._stacked([torch.from_numpy(m @ q) for m in maps])
@@ -504,12 +498,12 @@ class SimilarityOverlay(OverlayWidget):
         }
         return result
 
-    @traitlets.validate("factor_focus")
+    @validates("factor_focus")
     def _validate_factor_focus(self, proposal):
         f = proposal["value"]
         k = self._factors["k"] if self._factors else 0
         if not -1 <= f < k:
-            raise traitlets.TraitError(f"factor_focus must be -1 (all) or a group index below {k}, got {f}")
+            raise Refused(f"factor_focus must be -1 (all) or a group index below {k}, got {f}")
         return f
 
     # ---------------------------------------------------------------- reports
@@ -521,7 +515,7 @@ class SimilarityOverlay(OverlayWidget):
         ``panel`` is the long side of each image panel in pixels.
         """
         q = query or self.query or self._default_query()
-        q = self._validate_query({"value": q})
+        q = self._check_query(q)
         opacity = self.opacity if opacity is None else opacity
         if "token" in q:  # a prefix token's query shades its own row only: other rows have no such token
             cells = {}

@@ -21,7 +21,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-import traitlets
 from PIL import Image, ImageDraw
 from torch import nn
 
@@ -31,6 +30,7 @@ from ..images import display_pixels, model_input
 from ..similarity import unit_vectors
 from ..transforms import KINDS, sweep
 from .base import OverlayWidget
+from .checks import PanelSize, Refused, is_index, validates
 
 __all__ = ["TransformSweep", "DEFAULT_VALUES"]
 
@@ -52,10 +52,6 @@ def _fmt_value(v: float) -> str:
 
 def _fmt_bytes(n: int) -> str:
     return f"{n / MiB:.1f} MiB" if n >= MiB else f"{n / 1024:.1f} KiB"
-
-
-def _is_index(v) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
 class TransformSweep(OverlayWidget):
@@ -106,7 +102,7 @@ class TransformSweep(OverlayWidget):
     """
 
     _bundle = "transform_sweep"
-    size = traitlets.Int(160).tag(sync=True)
+    size = PanelSize(160).tag(sync=True)
 
     _browser_traits = frozenset({"query", "colormap", "opacity"})
 
@@ -135,13 +131,7 @@ class TransformSweep(OverlayWidget):
             raise TypeError(f"layer must be one layer name (a str), got {layer!r:.80}")
         kind = self._check_transform(transform, correspondence)
         values = self._check_values(kind, values)
-        if not (_is_index(size) and size >= 16):
-            raise ValueError(f"size must be an integer >= 16 (CSS pixels), got {size!r}")
-        if not (isinstance(opacity, numbers.Real) and 0.0 <= float(opacity) <= 1.0):
-            raise ValueError(f"opacity must be a number in [0, 1], got {opacity!r}")
-        if colormap is not None and colormap not in colormaps.LUTS:
-            raise ValueError(f"colormap must be one of {sorted(colormaps.LUTS)} or None, got {colormap!r}")
-        if not (_is_index(max_bytes) and max_bytes > 0):
+        if not (is_index(max_bytes) and max_bytes > 0):
             raise ValueError(f"max_bytes must be a positive integer, got {max_bytes!r}")
 
         self.model = model
@@ -153,15 +143,15 @@ class TransformSweep(OverlayWidget):
         self.preprocess = preprocess
         self.layouts = layouts
         self.max_bytes = int(max_bytes)
-        self._state = self._compute(int(size))
+        self._state = {}
+        # The traits check size, opacity and colormap before any work.
+        super().__init__(opacity=opacity, size=size, colormap=colormap or "gray")
+        self._state = self._compute(self.size)
         signed = self._state["negative"]
-        super().__init__(
-            _data=self._state["data"],
-            colormap=colormap or ("diverging" if signed else "gray"),
-            vrange=[-1.0, 1.0] if signed else [0.0, 1.0],
-            opacity=float(opacity),
-            size=int(size),
-        )
+        with self.hold_sync():
+            self._data = self._state["data"]
+            self.colormap = colormap or ("diverging" if signed else "gray")
+            self.vrange = [-1.0, 1.0] if signed else [0.0, 1.0]
         if self._state["prefix"]:  # said, not silently dropped
             self.message = (f"{self._layer!r} is a token layer: the sweep follows its patches; its "
                             f"{self._state['prefix']} prefix token(s) (class, ...) have no position to follow")
@@ -326,31 +316,23 @@ class TransformSweep(OverlayWidget):
     # ---------------------------------------------------------------- queries
     def _check_cell(self, row, col) -> tuple[int, int]:
         h, w = self.grid
-        if not (_is_index(row) and _is_index(col)):
+        if not (is_index(row) and is_index(col)):
             raise ValueError(f"row and col must be integers, got {row!r}, {col!r}")
         if not (0 <= row < h and 0 <= col < w):
             raise ValueError(f"cell ({row}, {col}) is outside the {h}x{w} grid of {self._layer!r}")
         return int(row), int(col)
 
-    @traitlets.validate("query")
+    @validates("query")
     def _validate_query(self, proposal):
-        q = proposal["value"]
+        return self._check_query(proposal["value"])
+
+    def _check_query(self, q) -> dict | None:
         if q is None:
             return None
         if not isinstance(q, dict) or set(q) != {"row", "col"}:
-            raise traitlets.TraitError(f"query must be None or a dict with keys row, col; got {q!r:.80}")
-        try:
-            row, col = self._check_cell(q["row"], q["col"])
-        except ValueError as exc:
-            raise traitlets.TraitError(f"query: {exc}") from None
+            raise Refused(f"query must be None or a dict with keys row, col; got {q!r:.80}")
+        row, col = self._check_cell(q["row"], q["col"])
         return {"row": row, "col": col}
-
-    @traitlets.validate("opacity")
-    def _validate_opacity(self, proposal):
-        v = proposal["value"]
-        if not 0.0 <= v <= 1.0:
-            raise traitlets.TraitError(f"opacity must be in [0, 1], got {v}")
-        return v
 
     def similarity_curve(self, row: int, col: int) -> torch.Tensor:
         """Cosine similarity of cell (row, col) of the original to its corresponding cell in
@@ -375,7 +357,7 @@ class TransformSweep(OverlayWidget):
         vecs = self._state["vectors"]
         if copy is None:
             k = 0
-        elif _is_index(copy) and 0 <= copy < len(self._values):
+        elif is_index(copy) and 0 <= copy < len(self._values):
             k = int(copy) + 1
         else:
             raise ValueError(f"copy must be an index in 0..{len(self._values) - 1} (into values) or None "
@@ -396,7 +378,7 @@ class TransformSweep(OverlayWidget):
         ``panel`` is the long side of each image panel in pixels; ``columns`` panels per row
         of copies (default: balanced rows of at most 6), right of the original.
         """
-        q = self._validate_query({"value": query or self.query or self._default_query()})
+        q = self._check_query(query or self.query or self._default_query())
         row, col = q["row"], q["col"]
         opacity = self.opacity if opacity is None else float(opacity)
         lo, hi = self.vrange

@@ -1,0 +1,129 @@
+"""One validation layer for every widget trait: typed traits that refuse bad values
+themselves, and :func:`validates` for checks that depend on the widget's data.
+
+A bad value, sent by the browser or assigned in Python, must raise ``TraitError`` and
+nothing else: traitlets keeps the previous value only then (inside
+``hold_trait_notifications``, which ipywidgets uses for browser updates, it rolls back on
+``TraitError`` alone, so a ``ValueError`` from a check would leave the bad value in place
+and notify observers with it). :class:`~.base.XaiWidget` shows the refusal in ``message``.
+
+Python's ``True`` is an ``int`` and ``float("nan")`` a ``float``; traitlets' ``Int`` and
+``Float`` accept both. The traits here do not.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import traitlets
+
+__all__ = ["Refused", "Index", "Real", "Choice", "Fraction", "Span", "PanelSize", "validates", "is_index", "index_in"]
+
+
+class Refused(traitlets.TraitError, ValueError):
+    """A refused value: a ``TraitError`` for traitlets (the old value stays) and a
+    ``ValueError`` for Python callers of the methods that share these checks."""
+
+
+def is_index(value) -> bool:
+    """An integer that is not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_finite_number(value) -> bool:
+    return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+            and math.isfinite(value))
+
+
+def _bounds(lo, hi, fmt=str) -> str:
+    if lo is not None and hi is not None:
+        return f" in [{fmt(lo)}, {fmt(hi)}]"
+    if lo is not None:
+        return f" >= {fmt(lo)}"
+    return f" <= {fmt(hi)}" if hi is not None else ""
+
+
+class Index(traitlets.Int):
+    """An integer (never a bool), optionally within ``[min, max]``."""
+
+    def validate(self, obj, value):
+        if not is_index(value) or (self.min is not None and value < self.min) or (
+                self.max is not None and value > self.max):
+            raise Refused(f"{self.name} must be an integer{_bounds(self.min, self.max)}, got {value!r:.80}")
+        return int(value)
+
+
+class Real(traitlets.Float):
+    """A finite number (never a bool, NaN or infinity), optionally within ``[min, max]``."""
+
+    def validate(self, obj, value):
+        if not _is_finite_number(value) or (self.min is not None and value < self.min) or (
+                self.max is not None and value > self.max):
+            raise Refused(f"{self.name} must be a finite number{_bounds(self.min, self.max, '{:g}'.format)}, "
+                          f"got {value!r:.80}")
+        return float(value)
+
+
+class Choice(traitlets.Enum):
+    """One of the listed strings."""
+
+    def validate(self, obj, value):
+        if not isinstance(value, str) or value not in self.values:
+            raise Refused(f"{self.name} must be one of {', '.join(map(repr, self.values))}, got {value!r:.80}")
+        return value
+
+
+def Fraction(default: float) -> Real:
+    """A finite number in [0, 1] (opacities, boosts)."""
+    return Real(default, min=0.0, max=1.0)
+
+
+def PanelSize(default: int) -> Index:
+    """A panel's side in CSS pixels: at least 32 (smaller shows nothing legible), at most 2048."""
+    return Index(default, min=32, max=2048)
+
+
+class Span(traitlets.List):
+    """``[lo, hi]``: two finite numbers with ``lo < hi`` (a colour scale's range)."""
+
+    info_text = "[lo, hi], two finite numbers with lo < hi"
+
+    def __init__(self, default=(0.0, 1.0), **kwargs):
+        super().__init__(Real(), default_value=list(default), minlen=2, maxlen=2, **kwargs)
+
+    def validate(self, obj, value):
+        value = super().validate(obj, value)
+        if not value[0] < value[1]:
+            raise Refused(f"{self.name} must be [lo, hi] with lo < hi, got {value}")
+        return value
+
+
+def validates(*names: str):
+    """Like ``traitlets.validate``, but whatever the check raises reaches traitlets as a
+    ``TraitError`` (:class:`Refused`) naming the trait, so the previous value is always kept."""
+
+    def wrap(check):
+        @functools.wraps(check)
+        def checked(widget, proposal):
+            try:
+                return check(widget, proposal)
+            except traitlets.TraitError:
+                raise
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+                raise Refused(f"{proposal['trait'].name}: {exc}") from None
+
+        checked.refuses_with_trait_error = True
+        return traitlets.validate(*names)(checked)
+
+    return wrap
+
+
+def index_in(name: str, value, n: int, what: str = "an index") -> int:
+    """``value`` as an int in ``0..n-1``, or :class:`Refused` saying what is accepted."""
+    accepted = f"{what} in 0..{n - 1}" if n else f"{what}, but there is none"
+    if not is_index(value):
+        raise Refused(f"{name} must be {accepted} (an integer), got {value!r:.80}")
+    if not 0 <= value < n:
+        raise Refused(f"{name} {value} is out of range: must be {accepted}")
+    return int(value)
