@@ -11,13 +11,15 @@
 // colours however small the raw values); the readout multiplies back.
 //
 // Synced traits (xai_widgets/widgets/attribution.py): _images, _probs, _maps, _colormaps,
-// targets, contrasts, positions, view, opacity, size, progress, message.
+// targets, contrasts, positions, view, opacity, size, progress, message; in a to_html page
+// only, _no_kernel (lib/kernel.js).
 import { decode, bytesOf } from "./lib/tensor.js";
 import { makeLut, lutIndex, drawColorbar } from "./lib/colormap.js";
 import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
 import { colorLegend, progressControl, setTicks } from "./lib/controls.js";
 import { widgetStyle } from "./lib/style.js";
 import { clampInt, displaySize } from "./lib/panels.js";
+import { NEEDS_KERNEL, noKernel } from "./lib/kernel.js";
 import { fmtNumber } from "./lib/chart.js";
 import { frameQueue, listenMoves } from "./lib/hover.js";
 import { greyed, alphaTable, shadeSigned, fmtSigned } from "./lib/diverging.js";
@@ -426,7 +428,8 @@ function render({ model, el }) {
     if (stale) {
       const p = model.get("progress") || {};
       const want = rc == null ? className(rt) : `${className(rt)} vs ${className(rc)}`;
-      row.explains.append(elem("div", "xw-sub xw-pending", p.running ? `computing ${want}…` : `asked for ${want}: waiting for the kernel`));
+      const note = noKernel(model) ? `explaining ${want} ${NEEDS_KERNEL}` : p.running ? `computing ${want}…` : `asked for ${want}: waiting for the kernel`;
+      row.explains.append(elem("div", "xw-sub xw-pending", note));
     }
     row.first.classList.toggle("xw-row-stale", stale);
     for (const rec of row.cells) rec.cell.classList.toggle("xw-row-stale", stale);

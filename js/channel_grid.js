@@ -7,7 +7,7 @@
 // Synced traits (xai_widgets/widgets/channel_grid.py): _layer_list, _images, _acts,
 // _probs, _back, _patches, _units, _visuals, _colormaps, _can_scan, progress, message,
 // layer, image, selected, normalisation, vrange, boost, gamma, colormap, back_mode,
-// back_filter, zoom, pattern, opacity, size.
+// back_filter, zoom, pattern, opacity, size; in a to_html page only, _no_kernel (lib/kernel.js).
 import { decode, bytesOf } from "./lib/tensor.js";
 import { makeLut, drawColorbar } from "./lib/colormap.js";
 import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
@@ -18,6 +18,7 @@ import { frameQueue, listenMoves } from "./lib/hover.js";
 import { normaliseInto, channelStats } from "./lib/normalise.js";
 import { prefixNames } from "./lib/tokens.js";
 import { tileGeometry, tileAt, tileCanvas, drawTiles, tileRect } from "./lib/tiles.js";
+import { NEEDS_KERNEL, noKernel, kernelOnly } from "./lib/kernel.js";
 
 const GAMMAS = [1, 0.7, 0.5, 0.3]; // DeepVis `t`
 const BOOSTS = [0, 0.3, 0.5, 0.8, 1]; // DeepVis `T`
@@ -414,7 +415,8 @@ function render({ model, el }) {
       drawBase(zoomPanel, scaledImage(back, zoomPanel.W, zoomPanel.H));
       return;
     }
-    zoomCaption.textContent = zoom === "back" ? `unit ${c} (back view off: press b)` : `unit ${c} of ${A.layer} over image ${n}`;
+    zoomCaption.textContent = zoom !== "back" ? `unit ${c} of ${A.layer} over image ${n}`
+      : noKernel(model) && model.get("back_mode") !== "off" ? `unit ${c} (its back view ${NEEDS_KERNEL})` : `unit ${c} (back view off: press b)`;
     if (!zoomBases.has(n)) zoomBases.set(n, images[n] ? scaledImage(images[n], zoomPanel.W, zoomPanel.H) : null);
     if (zoomBases.get(n)) drawBase(zoomPanel, zoomBases.get(n));
     const HW = A.H * A.W;
@@ -430,7 +432,8 @@ function render({ model, el }) {
       backCache = { raw, rec: { bytes: bytesOf(raw.pixels), W0, H0, ch } };
     }
     const r = backCache.raw;
-    const current = r.layer === model.get("layer") && r.channel === currentUnit() && r.image === currentImage();
+    const current = r.layer === model.get("layer") && r.channel === currentUnit() && r.image === currentImage()
+      && (!noKernel(model) || (r.mode === model.get("back_mode") && r.filter === model.get("back_filter")));
     return current ? backCache.rec : null;
   }
 
@@ -451,7 +454,8 @@ function render({ model, el }) {
     }
     backPair.replaceChildren(...cells);
     backCaption.textContent = mode === "off" ? "input · back view off (b cycles grad / deconv / guided)"
-      : back ? `input · ${mode} (${model.get("back_filter")}) of unit ${currentUnit()}` : `input · computing ${mode}…`;
+      : back ? `input · ${mode} (${model.get("back_filter")}) of unit ${currentUnit()}`
+        : noKernel(model) ? `input · the ${mode} back view of unit ${currentUnit()} ${NEEDS_KERNEL}` : `input · computing ${mode}…`;
   }
 
   function updateUnitInfo() {
@@ -485,7 +489,8 @@ function render({ model, el }) {
     const ok = patches && patches.layer === A.layer;
     patchCanvas.hidden = !ok;
     if (!ok) {
-      patchCaption.textContent = model.get("_can_scan") ? "top patches: press Scan dataset" : "top patches: pass dataset= to scan";
+      patchCaption.textContent = !model.get("_can_scan") ? "top patches: pass dataset= to scan"
+        : noKernel(model) ? `top patches: the dataset scan ${NEEDS_KERNEL}` : "top patches: press Scan dataset";
       return;
     }
     const k = patches.shape[1];
@@ -512,7 +517,8 @@ function render({ model, el }) {
     const ok = visuals && visuals.layer === A.layer ? visuals.channels.indexOf(c) : -1;
     visCanvas.hidden = ok < 0;
     if (ok < 0) {
-      visCaption.textContent = "what it wants to see: not computed yet (v, or the button above)";
+      visCaption.textContent = noKernel(model) ? `what it wants to see: activation maximisation ${NEEDS_KERNEL}`
+        : "what it wants to see: not computed yet (v, or the button above)";
       return;
     }
     const rec = visuals.items[ok];
@@ -643,9 +649,15 @@ function render({ model, el }) {
     if (h) setTrait("selected", h.channel);
     root.focus({ preventScroll: true });
   });
+  const setLayer = (name) => {
+    if (name !== model.get("layer") && !kernelOnly(model, `Showing layer ${name}`)) setTrait("layer", name);
+  };
+  const ask = (msg, what) => {
+    if (!kernelOnly(model, what)) model.send(msg);
+  };
   listen(layerList, "click", (ev) => {
     const b = ev.target.closest(".xw-layer");
-    if (b) setTrait("layer", b.dataset.layer);
+    if (b) setLayer(b.dataset.layer);
   });
   listen(strip, "click", (ev) => {
     const b = ev.target.closest(".xw-thumb");
@@ -667,9 +679,9 @@ function render({ model, el }) {
   listen(patternBox, "change", () => setTrait("pattern", patternBox.checked));
   listen(opInput, "input", () => model.set("opacity", Number(opInput.value)));
   listen(opInput, "change", () => setTrait("opacity", Number(opInput.value)));
-  listen(scanButton, "click", () => model.send({ type: "scan" }));
-  listen(visButton, "click", () => model.send({ type: "visualise", channels: "selected" }));
-  listen(visAllButton, "click", () => model.send({ type: "visualise", channels: "all" }));
+  listen(scanButton, "click", () => ask({ type: "scan" }, "Scanning the dataset"));
+  listen(visButton, "click", () => ask({ type: "visualise", channels: "selected" }, "Activation maximisation"));
+  listen(visAllButton, "click", () => ask({ type: "visualise", channels: "all" }, "Activation maximisation"));
 
   function setBack(mode, filter) {
     model.set("back_mode", mode);
@@ -694,7 +706,7 @@ function render({ model, el }) {
     else if (key === "ArrowDown") setTrait("selected", c + step * G.cols < A.C ? c + step * G.cols : c);
     else if (key === "u" || key === "o") {
       const to = clampInt(li + (key === "o" ? 1 : -1), 0, infos.length - 1);
-      if (to !== li) setTrait("layer", infos[to].name);
+      if (to !== li) setLayer(infos[to].name);
     } else if (key === "[" || key === "]" || key === "w" || key === "e") {
       setTrait("image", clampInt(currentImage() + (key === "]" || key === "e" ? 1 : -1), 0, A.N - 1));
     } else if (key === "z") setTrait("zoom", cycle(ZOOMS, model.get("zoom")));
@@ -706,7 +718,7 @@ function render({ model, el }) {
     else if (key === "n") setTrait("normalisation", cycle(NORMS, model.get("normalisation")));
     else if (key === "s") {
       if (patches && patches.layer === A.layer) setTrait("pattern", !model.get("pattern"));
-    } else if (key === "v") model.send({ type: "visualise", channels: "selected" });
+    } else if (key === "v") ask({ type: "visualise", channels: "selected" }, "Activation maximisation");
     else if (key === "Escape") {
       for (const [k, v] of [["boost", 0], ["gamma", 1], ["back_mode", "off"], ["zoom", "unit"], ["pattern", false], ["normalisation", "layer"]]) model.set(k, v);
       model.save_changes();

@@ -8,7 +8,8 @@
 //
 // Synced traits (xai_widgets/widgets/occlusion.py): _data, _view, _analysis, _sandbox,
 // _colormaps, occluded, threshold, distance, min_size, mode, patch, opacity, sandbox_mask,
-// sandbox_kind, brush, tab, size, progress, message; in a to_html page only, _offline_views.
+// sandbox_kind, brush, tab, size, progress, message; in a to_html page only, _offline_views and
+// _no_kernel (lib/kernel.js).
 import { decode, bytesOf } from "./lib/tensor.js";
 import { makeLut, drawColorbar } from "./lib/colormap.js";
 import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
@@ -18,6 +19,7 @@ import { clampInt } from "./lib/panels.js";
 import { frameQueue } from "./lib/hover.js";
 import { fmtNumber } from "./lib/chart.js";
 import { shadeSigned } from "./lib/diverging.js";
+import { NEEDS_KERNEL, kernelOnly } from "./lib/kernel.js";
 
 const HOVER = [255, 0, 0]; // the seed highlights a hovered feature's pixels in red (L1662)
 const HOVER_ALPHA = 0.8;
@@ -632,18 +634,28 @@ function render({ model, el }) {
     const card = ev.target.closest(".xw-finding");
     if (card && card.dataset.occluded) setTrait("occluded", JSON.parse(card.dataset.occluded));
   });
-  listen(analyseButton, "click", () => model.send({ type: "analyse" }));
+  listen(analyseButton, "click", () => kernelOnly(model, "Analysing the features") || model.send({ type: "analyse" }));
+  // what the kernel recomputes: in a to_html page the select goes back and the message says why
+  const kernelTrait = (name, value, what) => {
+    if (kernelOnly(model, what)) syncControls();
+    else setTrait(name, value);
+  };
   for (const [c, name, parse] of [[thr, "threshold", Number], [dist, "distance", Number], [minSize, "min_size", (v) => Math.round(Number(v))],
     [brush, "brush", (v) => Math.round(Number(v))]]) {
     listen(c.input, "input", () => {
       c.value.textContent = c.fmt(Number(c.input.value));
     });
-    listen(c.input, "change", () => setTrait(name, parse(c.input.value)));
+    listen(c.input, "change", () => {
+      if (name !== "brush" && kernelOnly(model, "Finding features with new settings")) {
+        c.input.value = String(model.get(name)); // back to the features this page shows
+        c.value.textContent = c.fmt(Number(model.get(name)));
+      } else setTrait(name, parse(c.input.value));
+    });
   }
   listen(opac.input, "input", () => model.set("opacity", Number(opac.input.value)));
   listen(opac.input, "change", () => setTrait("opacity", Number(opac.input.value)));
-  listen(modeSelect, "change", () => setTrait("mode", modeSelect.value));
-  listen(patchSelect, "change", () => setTrait("patch", Number(patchSelect.value)));
+  listen(modeSelect, "change", () => kernelTrait("mode", modeSelect.value, "Occluding with another occluder"));
+  listen(patchSelect, "change", () => kernelTrait("patch", Number(patchSelect.value), "Occluding with another patch size"));
   listen(tabs, "click", (ev) => {
     const b = ev.target.closest("button");
     if (b && b.dataset.tab) setTrait("tab", b.dataset.tab);
@@ -671,6 +683,7 @@ function render({ model, el }) {
   }
   function sendMask() {
     setTrait("sandbox_mask", new DataView(mask.slice().buffer));
+    if (kernelOnly(model, "The prediction for a new painting")) pertCaption.textContent = `perturbed: the prediction for this painting ${NEEDS_KERNEL}`;
   }
   listen(paintBox, "pointerdown", (ev) => {
     if (!D || ev.target !== paintPanel.canvas || ev.button !== 0) return;
@@ -702,7 +715,7 @@ function render({ model, el }) {
     cursor = null;
     paintQueue.queue(drawPaint);
   });
-  listen(kindSelect, "change", () => setTrait("sandbox_kind", kindSelect.value));
+  listen(kindSelect, "change", () => kernelTrait("sandbox_kind", kindSelect.value, "Perturbing with another kind"));
   const clearMask = () => {
     if (!mask) return;
     mask.fill(0);

@@ -5,11 +5,13 @@
 // The kernel is asked for one thing: a new target class (`target`), with progress.
 //
 // Synced traits (xai_widgets/widgets/path_morph.py): _morph, _colormaps, progress, message,
-// step, overlay, opacity, pixel, sm_step, target, size.
+// step, overlay, opacity, pixel, sm_step, target, size; in a to_html page only, _no_kernel
+// (lib/kernel.js).
 import { decode, bytesOf } from "./lib/tensor.js";
 import { makeLut, drawColorbar } from "./lib/colormap.js";
 import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
 import { colorLegend, progressControl } from "./lib/controls.js";
+import { kernelOnly } from "./lib/kernel.js";
 import { widgetStyle } from "./lib/style.js";
 import { clampInt, scaledImage, makePanel, drawBase } from "./lib/panels.js";
 import { LineChart, CHART_STYLE, fmtNumber } from "./lib/chart.js";
@@ -526,7 +528,7 @@ function render({ model, el }) {
     const b = ev.target.closest("button");
     if (!b || !M) return;
     const k = Number(b.dataset.class);
-    if (k !== M.s && k !== M.o) setTrait("target", k);
+    if (k !== M.s && k !== M.o && !kernelOnly(model, `Morphing toward ${className(k)}`)) setTrait("target", k);
   });
   listen(ovSelect, "change", () => setTrait("overlay", ovSelect.value));
   listen(opInput, "input", () => model.set("opacity", Number(opInput.value)));

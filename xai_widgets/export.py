@@ -29,7 +29,7 @@ Design
   ``change``, synchronously, like Backbone; callbacks receive
   ``(model, value)``), ``save_changes()`` (no-op), ``on(events, cb)`` /
   ``off(events?, cb?)`` (space-separated event names allowed), ``send()``
-  (no-op) and a ``widget_manager`` stub. Both anywidget module shapes are
+  (see *No kernel* below) and a ``widget_manager`` stub. Both anywidget module shapes are
   supported: ``export default {initialize?, render}``, a default export that is
   a function returning that object, and named ``render`` exports. The model is
   exposed as ``window.xwModel`` (and the render cleanup as ``window.xwCleanup``)
@@ -41,6 +41,24 @@ Design
   ``<``, ``>``, ``&``, U+2028 and U+2029 are written as ``\\uXXXX`` escapes,
   so no ``</script>`` or ``<!--`` sequence can end or confuse a script block.
   The page title is HTML-escaped.
+* **No kernel.** The page adds ``_no_kernel: true`` to the state, so a front end can say
+  "needs the live notebook kernel" where it would otherwise wait for the kernel forever; a task
+  that was running at export is shown as not running (it can never finish here). A custom
+  message the front end sends (``model.send``) goes nowhere: the page puts a sentence saying
+  so in the widget's ``message`` line instead.
+
+Notebooks exported with nbconvert
+---------------------------------
+Every xai_widgets widget's display carries a PNG of its current view next to the widget view
+(``XaiWidget._repr_mimebundle_``). ``jupyter nbconvert --to html`` shows that PNG only when the
+notebook holds no widget state (JupyterLab saves none by default); when it does -- any notebook
+run by nbclient, i.e. ``jupyter nbconvert --execute``, ``jupyter execute`` or papermill, or saved
+with JupyterLab's "save widget state" on -- nbconvert picks the widget view instead and writes an
+empty placeholder that only a widget manager downloaded from a CDN could fill (nothing at all
+offline). :func:`static_previews` is an nbconvert preprocessor that removes the xai_widgets
+models from the saved state of the exported copy, so nbconvert falls back to the PNG::
+
+    jupyter nbconvert --to html --HTMLExporter.preprocessors=xai_widgets.export.static_previews nb.ipynb
 """
 
 from __future__ import annotations
@@ -53,9 +71,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["standalone_html", "write_html"]
+__all__ = ["standalone_html", "static_previews", "write_html"]
 
 B64_KEY = "__xw_b64__"
+NO_KERNEL_KEY = "_no_kernel"  # set in the page's state only: a front end reads it to say what needs the kernel
+WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
+MODEL_REF = "IPY_MODEL_"
 
 # Light-theme defaults for the JupyterLab CSS variables used by the widgets.
 JP_LIGHT_VARS: dict[str, str] = {
@@ -200,7 +222,11 @@ class StandaloneModel {{
     }}
   }}
   save_changes() {{}}
-  send() {{}}
+  send(content) {{
+    // a custom message is a request to the kernel, and this page has none: say so in the widget
+    const what = content && typeof content.type === "string" ? "\u201c" + content.type + "\u201d" : "This request";
+    this.set("message", what + " needs the live notebook kernel: this page was exported without one.");
+  }}
   on(events, cb, context) {{
     for (const ev of String(events).split(/\\s+/).filter(Boolean)) {{
       if (!this._listeners.has(ev)) this._listeners.set(ev, []);
@@ -268,8 +294,8 @@ def standalone_html(widget: Any, title: str = "xai_widgets") -> str:
 
     ``widget`` is an :class:`anywidget.AnyWidget` whose ``_esm`` is (a path to) a
     self-contained ES module bundle. The page renders the widget's current
-    synced state; interaction that needs the kernel (Python callbacks) is not
-    available, everything handled in the front-end works.
+    synced state; everything handled in the front-end works, and what needs the
+    kernel (Python callbacks) says so in the page instead of waiting.
     """
     state = dict(widget.get_state())
     # a widget may ship extra state for the page alone, e.g. precomputed answers to what the kernel would do
@@ -279,6 +305,10 @@ def standalone_html(widget: Any, title: str = "xai_widgets") -> str:
     css = css if isinstance(css, str) else ""
     for key in _EXCLUDED_STATE:
         state.pop(key, None)
+    state[NO_KERNEL_KEY] = True
+    progress = state.get("progress")
+    if isinstance(progress, dict) and progress.get("running"):
+        state["progress"] = {**progress, "running": False}  # no kernel here to finish it
     css_vars = "\n".join(f"  {name}: {value};" for name, value in JP_LIGHT_VARS.items())
     return _PAGE.format(
         title=html.escape(str(title)),
@@ -296,3 +326,57 @@ def write_html(widget: Any, path: str | os.PathLike[str], title: str = "xai_widg
     out = Path(path)
     out.write_text(text, encoding="utf-8")
     return out
+
+
+def _model_refs(value: Any) -> set[str]:
+    """Ids of the widget models a state value refers to (``"IPY_MODEL_<id>"`` strings)."""
+    if isinstance(value, str):
+        return {value[len(MODEL_REF):]} if value.startswith(MODEL_REF) else set()
+    if isinstance(value, dict):
+        return set().union(*(_model_refs(v) for v in value.values())) if value else set()
+    if isinstance(value, (list, tuple)):
+        return set().union(*(_model_refs(v) for v in value)) if value else set()
+    return set()
+
+
+def static_previews(nb: Any, resources: Any = None) -> tuple[Any, Any]:
+    """nbconvert preprocessor: each xai_widgets widget output shows as its PNG in the export.
+
+    nbconvert's HTML exporter renders a widget output as the live widget (an empty placeholder
+    plus a widget manager fetched from a CDN) whenever the notebook's metadata holds that
+    widget's state, which nbclient always saves. This removes from the notebook (the copy
+    nbconvert exports) the state of every xai_widgets model whose every displayed output
+    carries a PNG, and the models (their layouts) that only they referred to, so nbconvert falls
+    back to the PNG. Other widgets' state is kept, with everything it refers to. Use it as
+    ``jupyter nbconvert --to html --HTMLExporter.preprocessors=xai_widgets.export.static_previews nb.ipynb``
+    (it runs after ``--execute``), or ``HTMLExporter(preprocessors=[static_previews])``.
+    """
+    widgets = nb.get("metadata", {}).get("widgets")
+    doc = widgets.get(WIDGET_STATE_MIME) if isinstance(widgets, dict) else None
+    states = doc.get("state") if isinstance(doc, dict) else None
+    if not isinstance(states, dict) or not states:
+        return nb, resources
+    ours = {mid for mid, entry in states.items()
+            if str(((entry or {}).get("state") or {}).get("_anywidget_id", "")).startswith("xai_widgets.")}
+    with_png: set[str] = set()
+    without_png: set[str] = set()
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            view = (out.get("data") or {}).get(WIDGET_VIEW_MIME)
+            if isinstance(view, dict) and view.get("model_id") in ours:
+                (with_png if "image/png" in out["data"] else without_png).add(view["model_id"])
+    drop = with_png - without_png
+    if not drop:
+        return nb, resources
+    refs = {mid: _model_refs((entry or {}).get("state")) for mid, entry in states.items()}
+    referred = set().union(*refs.values())
+    kept, todo = set(), [mid for mid in states if mid not in drop and mid not in referred]
+    while todo:  # from every other top-level model, keep what it refers to (a layout, a child...)
+        mid = todo.pop()
+        if mid in states and mid not in kept:
+            kept.add(mid)
+            todo.extend(refs[mid])
+    doc["state"] = {mid: entry for mid, entry in states.items() if mid in kept}
+    if not doc["state"] and set(widgets) == {WIDGET_STATE_MIME}:
+        del nb["metadata"]["widgets"]  # no state left: nbconvert then adds no widget-manager script either
+    return nb, resources
