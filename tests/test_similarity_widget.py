@@ -126,7 +126,21 @@ def test_changing_images_or_layers_recomputes_and_bad_changes_change_nothing(sha
 def test_payload_budget_refuses_with_what_to_change(shared_net):
     big = [np.zeros((64, 64, 3), np.uint8)] * 4
     with pytest.raises(ValueError, match=r"over max_bytes=.*'conv1' \(64x64x8 per image.*fewer"):
-        xw.SimilarityOverlay(shared_net, big, ["conv1"], max_bytes=50_000, reduce=False)
+        xw.SimilarityOverlay(shared_net, big, ["conv1"], max_bytes=50_000, reduce=False, size=32)
+
+
+def test_a_budget_smaller_than_the_display_pixels_says_so_before_any_forward(shared_net):
+    """Four 192 px panels are 4 * 3 * 192**2 bytes = 432 KiB: over a 100 KiB budget before any
+    activation is counted (this once reported a negative budget for the activations)."""
+    big = [np.zeros((64, 64, 3), np.uint8)] * 4
+    calls = []
+    handle = shared_net.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        with pytest.raises(ValueError, match=r"display pixels alone \(4 images at size=192: 432.0 KiB\)"):
+            xw.SimilarityOverlay(shared_net, big, ["conv1"], max_bytes=100 * 1024)
+    finally:
+        handle.remove()
+    assert not calls
 
 
 def test_bad_constructor_arguments(shared_net, images):

@@ -110,9 +110,53 @@ def model_lock(model: nn.Module) -> threading.RLock:
         return lock
 
 
+# torch's words when a convolution, pooling or padding gets an input smaller than it needs
+_TOO_SMALL = ("output size is too small", "kernel size can't be greater than actual input size",
+              "smaller than kernel size", "padding size should be less than")
+
+
+def _smallest_input(model: nn.Module) -> int | None:
+    """The smallest square side (pixels) whose forward pass runs: doubling, then bisection."""
+    from .images import input_channels
+
+    channels = input_channels(model) or 3
+
+    def runs(side: int) -> bool:
+        x = torch.zeros(1, channels, side, side, device=model_device(model), dtype=model_dtype(model))
+        try:
+            with torch.no_grad():
+                model(x)
+            return True
+        except Exception:
+            return False
+
+    hi = 1
+    while not runs(hi):
+        if hi >= 1024:
+            return None
+        hi *= 2
+    lo = hi // 2  # fails (or is 0)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if runs(mid) else (mid, hi)
+    return hi
+
+
+def _too_small_error(model: nn.Module, exc: RuntimeError) -> ValueError:
+    side = _smallest_input(model)
+    smallest = (f"The smallest square input it accepts is {side} x {side} pixels: below that its "
+                "convolutions and pooling shrink the maps to nothing. " if side else "")
+    return ValueError(f"the input is too small for this model. {smallest}Resize the image (or pass a "
+                      f"preprocess that resizes it). torch said: {exc}")
+
+
 @contextlib.contextmanager
 def _preserved(model: nn.Module, eval_mode: bool) -> Iterator[None]:
-    """Hold the model's lock; restore training flags and drop any new .grad, whatever happens inside."""
+    """Hold the model's lock; restore training flags and drop any new .grad, whatever happens inside.
+
+    A forward that fails because the input is smaller than the model's convolutions need is
+    re-raised as a ValueError that names the smallest input the model accepts.
+    """
     with model_lock(model):
         flags = [(m, m.training) for m in model.modules()]
         had_grad = {id(p) for p in model.parameters() if p.grad is not None}
@@ -120,6 +164,10 @@ def _preserved(model: nn.Module, eval_mode: bool) -> Iterator[None]:
             model.eval()
         try:
             yield
+        except RuntimeError as exc:
+            if any(words in str(exc).lower() for words in _TOO_SMALL):
+                raise _too_small_error(model, exc) from exc
+            raise
         finally:
             for module, flag in flags:
                 module.training = flag

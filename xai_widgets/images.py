@@ -27,7 +27,14 @@ import torch
 from PIL import Image
 from torch import nn
 
-__all__ = ["as_image_list", "to_rgb_array", "model_input", "display_pixels", "input_channels", "to_batch"]
+__all__ = ["as_image_list", "to_rgb_array", "model_input", "display_pixels", "input_channels", "to_batch",
+           "check_input_size", "MAX_PIXELS"]
+
+# Model-input pixels per image the widgets accept by default. A 4000 x 4000 photo is 16 M
+# pixels: one float32 copy is 192 MB, and Integrated Gradients or an occlusion batch runs
+# dozens of copies through the model at once (tens of GB), while the widgets show images at
+# a few hundred CSS pixels anyway. 1024 x 1024 keeps every widget within a few GB.
+MAX_PIXELS = 1024 * 1024
 
 ACCEPTED = (
     "a PIL image, a numpy array (H x W, H x W x 1/3/4; uint8 or float in [0, 1]) or "
@@ -162,3 +169,18 @@ def to_batch(images: Sequence, model: nn.Module, preprocess: Callable | None = N
     if len(shapes) != 1:
         raise ValueError(f"images differ in size ({sorted(shapes)}); resize them or pass a preprocess")
     return torch.cat(inputs)
+
+
+def check_input_size(x: torch.Tensor, max_pixels: int, widget: str) -> None:
+    """Refuse model inputs over ``max_pixels`` per image, before any forward pass."""
+    if not (isinstance(max_pixels, int) and not isinstance(max_pixels, bool) and max_pixels > 0):
+        raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}")
+    h, w = x.shape[-2:]
+    if h * w > max_pixels:
+        raise ValueError(
+            f"the model input is {h} x {w} = {h * w / 1e6:.1f} M pixels per image, over {widget}'s "
+            f"max_pixels={max_pixels:,} (about {round(max_pixels ** 0.5)} x {round(max_pixels ** 0.5)}), "
+            "which bounds the memory its methods need. Resize the images (for example "
+            "preprocess=torchvision.transforms.Compose([Resize(224), ToTensor()])), or pass a larger "
+            "max_pixels if the machine has the memory."
+        )

@@ -38,11 +38,11 @@ from PIL import Image, ImageDraw
 from torch import nn
 
 from .. import attribution, colormaps, lrp, render, wire
-from ..images import as_image_list, display_pixels, to_batch
+from ..images import MAX_PIXELS, check_input_size, as_image_list, display_pixels, to_batch
 from ..outputs import with_output
 from ..tasks import check
 from .base import XaiWidget
-from .checks import Choice, Fraction, Index, PanelSize, Refused, index_in, validates
+from .checks import Choice, Fraction, Index, PanelSize, Refused, index_in, validates, at_least
 from .long_tasks import LongTasks
 
 __all__ = ["AttributionExplorer", "default_methods", "shade", "greyed", "SCALE_PERCENTILE", "SCALE_RULE"]
@@ -174,6 +174,9 @@ class AttributionExplorer(LongTasks, XaiWidget):
     max_bytes : int
         Payload budget (default 64 MiB): the widget refuses to build past it, saying what
         would be shipped.
+    max_pixels : int
+        Model-input pixels per image accepted (default 1024 x 1024); larger inputs are refused
+        before any forward pass.
     output : int, str or callable, optional
         Which part of the model's output holds the logits when it is not a plain tensor
         (a tuple, a dict, a Hugging Face output): an index, a key or a callable
@@ -211,19 +214,26 @@ class AttributionExplorer(LongTasks, XaiWidget):
         options: dict | None = None,
         size: int | None = None,
         max_bytes: int = 64 * MiB,
+        max_pixels: int = MAX_PIXELS,
         output=None,
     ):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         model = with_output(model, output)
-        self.model, self.preprocess, self.max_bytes = model, preprocess, int(max_bytes)
+        self.model, self.preprocess, self.max_bytes = model, preprocess, at_least("max_bytes", max_bytes)
         images = as_image_list(images)
         if not images:
             raise ValueError("no images: pass at least one image (PIL image, array or tensor)")
         self.inputs = to_batch(images, model, preprocess)  # N x C x H x W on the CPU
+        check_input_size(self.inputs, max_pixels, "AttributionExplorer")
         N, _, H, W = self.inputs.shape
         self._methods = self._method_list(default_methods(model, self.inputs) if methods is None else methods)
         self._options = self._option_map(options)
+        self._display = self._display_pixels(images)  # N x H x W x 3 uint8
+        # what ships before any slider, from shapes, before the work: maps (float16) and images
+        base = N * len(self._methods) * H * W * 2 + self._display.nbytes
+        if base > self.max_bytes:
+            raise ValueError(self._budget_text(base, "the maps alone"))
         logits = attribution._logits(model, attribution._prepare(model, self.inputs))
         self.probabilities = logits.float().softmax(1).cpu()
         K = int(self.probabilities.shape[1])
@@ -234,11 +244,6 @@ class AttributionExplorer(LongTasks, XaiWidget):
         self._computed = ([int(v) for v in t.tolist()],
                           self._contrast_list(contrast, c, N))
         self._check_pairs(*self._computed)
-        self._display = self._display_pixels(images)  # N x H x W x 3 uint8
-        # what ships before any slider: maps (float16), images, probabilities
-        base = N * len(self._methods) * H * W * 2 + self._display.nbytes + N * K * 4
-        if base > self.max_bytes:
-            raise ValueError(self._budget_text(base, "the maps alone"))
         self.results: dict[str, list] = {key: [None] * N for key, _ in self._methods}
         self._scales: dict[str, tuple[float, str]] = {}
         self._publishing = False

@@ -18,7 +18,7 @@ import math
 import numpy as np
 import traitlets
 
-__all__ = ["Refused", "Index", "Real", "Choice", "Fraction", "Span", "PanelSize", "validates", "is_index", "index_in"]
+__all__ = ["Refused", "Index", "Real", "Choice", "Fraction", "Span", "PanelSize", "validates", "is_index", "index_in", "at_least"]
 
 
 class Refused(traitlets.TraitError, ValueError):
@@ -117,6 +117,13 @@ def validates(*names: str):
         return traitlets.validate(*names)(checked)
 
     return wrap
+
+
+def at_least(name: str, value, minimum: int = 1) -> int:
+    """A constructor's integer argument (a budget, a count) as an int, or :class:`Refused`."""
+    if not is_index(value) or value < minimum:
+        raise Refused(f"{name} must be an integer >= {minimum}, got {value!r:.80}")
+    return int(value)
 
 
 def index_in(name: str, value, n: int, what: str = "an index") -> int:

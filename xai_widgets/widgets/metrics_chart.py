@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw
 from .. import render
 from ..metrics import Curve, Randomisation
 from .base import XaiWidget
-from .checks import PanelSize
+from .checks import Index
 from .sweep import nice_ticks
 
 __all__ = ["MetricsChart", "PALETTE"]
@@ -164,7 +164,7 @@ class MetricsChart(XaiWidget):
 
     _bundle = "metrics_chart"
     _chart = traitlets.Dict().tag(sync=True)
-    size = PanelSize(440).tag(sync=True)
+    size = Index(440, min=200, max=2048).tag(sync=True)  # CSS pixels: narrower charts crowd their labels
     _browser_traits = frozenset()
 
     def __init__(self, kind: str, results: Mapping, *, signed: bool = False, size: int = 440):
@@ -174,8 +174,6 @@ class MetricsChart(XaiWidget):
             payload = _randomisation_payload(_check_results(results, kind), bool(signed))
         else:
             raise ValueError(f"kind must be 'deletion' or 'randomisation', got {kind!r}")
-        if not (isinstance(size, int) and size >= 200):
-            raise ValueError(f"size must be an int >= 200 (CSS pixels), got {size!r}")
         self.kind = kind
         self.results = dict(results)
         super().__init__(_chart=payload, size=size)

@@ -19,12 +19,12 @@ from torch import nn
 from .. import colormaps, render, wire
 from ..capture import capture_maps
 from ..factorize import Factors, activation_factors
-from ..images import as_image_list, display_pixels, model_input
+from ..images import MAX_PIXELS, as_image_list, check_input_size, display_pixels, model_input
 from ..layouts import prefix_names
 from ..projection import SIMILARITIES, prepare_vectors, reduce_to_budget
 from ..similarity import synced_cell
 from .base import OverlayWidget
-from .checks import Index, PanelSize, Refused, index_in, is_index, validates
+from .checks import Index, PanelSize, Refused, index_in, is_index, validates, at_least
 
 __all__ = ["SimilarityOverlay", "factor_strengths"]
 
@@ -108,6 +108,9 @@ class SimilarityOverlay(OverlayWidget):
         similarity maps' correlation with the full ones >= ``min_fidelity`` (0.99), and
         ``w.reduction`` reports what was done; if that still does not fit, or with
         ``reduce=False``, construction refuses with a ValueError saying what to change.
+    max_pixels : int
+        Model-input pixels per image accepted (default 1024 x 1024); larger inputs are refused
+        before any forward pass.
     layouts : dict, optional
         ``{layer: "NCHW" | "NHWC" | xw.Tokens(prefix, grid)}`` for layers whose layout is
         not detected (see :mod:`xai_widgets.layouts`); with several models, a dict per model.
@@ -142,6 +145,7 @@ class SimilarityOverlay(OverlayWidget):
         size: int = 192,
         similarity: str = "cosine",
         max_bytes: int = 64 * MiB,
+        max_pixels: int = MAX_PIXELS,
         reduce: bool = True,
         min_fidelity: float = 0.99,
         layouts: dict | None = None,
@@ -151,7 +155,7 @@ class SimilarityOverlay(OverlayWidget):
             raise TypeError(f"model must be a torch.nn.Module or a dict of them, got {model!r:.80}")
         self.models = models
         self.preprocess = preprocess
-        self.max_bytes = int(max_bytes)
+        self.max_bytes, self.max_pixels = at_least("max_bytes", max_bytes), at_least("max_pixels", max_pixels)
         self.reduce, self.min_fidelity = bool(reduce), float(min_fidelity)
         if similarity not in SIMILARITIES:
             raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
@@ -241,6 +245,12 @@ class SimilarityOverlay(OverlayWidget):
         titles = list(self._titles) if self._titles is not None else [f"image {i}" for i in range(len(images))]
         if len(titles) != len(images):
             raise ValueError(f"{len(titles)} titles for {len(images)} images")
+        pixel_bytes = len(images) * 3 * self.size * self.size  # checked from shapes, before any forward
+        if pixel_bytes >= self.max_bytes:
+            raise ValueError(
+                f"the display pixels alone ({len(images)} images at size={self.size}: {_fmt_bytes(pixel_bytes)}) "
+                f"fill max_bytes={_fmt_bytes(self.max_bytes)}, leaving nothing for the activations. Show "
+                "fewer images, pass a smaller size, or raise max_bytes.")
         state = self._compute(images, rows, titles)
         self._images, self._layers, self._rows, self._state = images, layers, rows, state
         self.query = None
@@ -268,6 +278,8 @@ class SimilarityOverlay(OverlayWidget):
             if not wanted:
                 continue
             inputs = [model_input(img, model, self.preprocess, i) for i, img in enumerate(images)]
+            for x in inputs:
+                check_input_size(x, self.max_pixels, "SimilarityOverlay")
             display_inputs = display_inputs or inputs
             groups: dict[tuple, list[int]] = defaultdict(list)  # one forward per input size
             for i, x in enumerate(inputs):

@@ -26,11 +26,11 @@ from torch import nn
 
 from .. import colormaps, render, wire
 from ..capture import capture_maps, model_device
-from ..images import display_pixels, model_input
+from ..images import MAX_PIXELS, check_input_size, display_pixels, model_input
 from ..similarity import unit_vectors
 from ..transforms import KINDS, sweep
 from .base import OverlayWidget
-from .checks import PanelSize, Refused, is_index, validates
+from .checks import PanelSize, Refused, is_index, validates, at_least
 
 __all__ = ["TransformSweep", "DEFAULT_VALUES"]
 
@@ -91,6 +91,9 @@ class TransformSweep(OverlayWidget):
     max_bytes : int
         Payload budget (activations + pixels); over it the constructor refuses, saying what
         to change.
+    max_pixels : int
+        Model-input pixels per image accepted (default 1024 x 1024); larger inputs are refused
+        before any forward pass.
     layouts : dict, optional
         ``{layer: "NCHW" | "NHWC" | xw.Tokens(prefix, grid)}`` when the layer's layout is
         not detected (:mod:`xai_widgets.layouts`); a token layer is compared patch by patch
@@ -120,6 +123,7 @@ class TransformSweep(OverlayWidget):
         opacity: float = 0.7,
         colormap: str | None = None,
         max_bytes: int = 64 * MiB,
+        max_pixels: int = MAX_PIXELS,
         layouts: dict | None = None,
     ):
         if not isinstance(model, nn.Module):
@@ -131,8 +135,6 @@ class TransformSweep(OverlayWidget):
             raise TypeError(f"layer must be one layer name (a str), got {layer!r:.80}")
         kind = self._check_transform(transform, correspondence)
         values = self._check_values(kind, values)
-        if not (is_index(max_bytes) and max_bytes > 0):
-            raise ValueError(f"max_bytes must be a positive integer, got {max_bytes!r}")
 
         self.model = model
         self._image = image
@@ -142,7 +144,7 @@ class TransformSweep(OverlayWidget):
         self._correspondence = correspondence
         self.preprocess = preprocess
         self.layouts = layouts
-        self.max_bytes = int(max_bytes)
+        self.max_bytes, self.max_pixels = at_least("max_bytes", max_bytes), at_least("max_pixels", max_pixels)
         self._state = {}
         # The traits check size, opacity and colormap before any work.
         super().__init__(opacity=opacity, size=size, colormap=colormap or "gray")
@@ -197,7 +199,9 @@ class TransformSweep(OverlayWidget):
     # ------------------------------------------------------------ computation
     def _compute(self, size: int) -> dict:
         device = model_device(self.model)
-        x = model_input(self._image, self.model, self.preprocess, 0).to(device)
+        x = model_input(self._image, self.model, self.preprocess, 0)
+        check_input_size(x, self.max_pixels, "TransformSweep")
+        x = x.to(device)
         kind, values = self._kind, self._values
         s = sweep(x, kind, values, correspondence=self._correspondence)
         captured = capture_maps(self.model, torch.cat([x, s.images]), [self._layer], layouts=self.layouts)[self._layer]
