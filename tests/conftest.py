@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import settings
 
 from toy_models import SharedReLUNet
 
@@ -30,3 +31,9 @@ def exact_float32():
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     yield
     torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+# Property tests: the suite's profile, and a longer one (pytest --hypothesis-profile=long).
+settings.register_profile("default", max_examples=200, deadline=None)
+settings.register_profile("long", max_examples=3000, deadline=None)
+settings.load_profile("default")
