@@ -134,7 +134,7 @@ def test_oversize_images_are_refused_from_their_shape_before_any_forward(build):
     calls, handle = _count_forwards(model)
     start = time.perf_counter()
     try:
-        with pytest.raises(ValueError, match=r"4000 x 4000 = 16.0 M pixels .*max_pixels=1,048,576.*Resize"):
+        with pytest.raises(ValueError, match=r"4000 x 4000 = 16.0 M pixels per image, over the 1,048,576 .*Resize"):
             build(model, huge)
     finally:
         handle.remove()
@@ -143,11 +143,13 @@ def test_oversize_images_are_refused_from_their_shape_before_any_forward(build):
     assert_untouched(model, before)
 
 
-def test_max_pixels_lets_a_user_take_larger_inputs(net):
-    w = xw.SimilarityOverlay(net, [np.zeros((40, 40, 3), np.uint8)], ["conv1"], max_pixels=40 * 40)
+def test_raising_the_pixel_limit_lets_a_user_take_larger_inputs(net, monkeypatch):
+    monkeypatch.setattr(xw.images, "MAX_PIXELS", 40 * 40)
+    w = xw.SimilarityOverlay(net, [np.zeros((40, 40, 3), np.uint8)], ["conv1"])
     assert w.grid(0, "conv1") == (40, 40)
-    with pytest.raises(ValueError, match="max_pixels=1,599"):
-        xw.SimilarityOverlay(net, [np.zeros((40, 40, 3), np.uint8)], ["conv1"], max_pixels=40 * 40 - 1)
+    monkeypatch.setattr(xw.images, "MAX_PIXELS", 40 * 40 - 1)
+    with pytest.raises(ValueError, match="over the 1,599"):
+        xw.SimilarityOverlay(net, [np.zeros((40, 40, 3), np.uint8)], ["conv1"])
 
 
 def _smallest_square(model):

@@ -60,6 +60,7 @@ from torch import nn
 
 from .blur import gaussian_blur
 from .capture import _call_hooks, _preserved, _unknown_layer_error, model_device, model_dtype
+from .images import check_model_input
 from .layouts import NC, Layout, Tracker, check_layouts
 from .outputs import Logits, pick, with_output
 from .rng import seeded
@@ -119,25 +120,12 @@ def _prepare(model: nn.Module, inputs, *, image: bool = True) -> torch.Tensor:
     """The input batch on the model's device and dtype, detached (never the user's tensor)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(inputs, torch.Tensor):
-        raise TypeError(
-            f"inputs must be a float torch.Tensor (N x C x H x W), got {type(inputs).__name__}; "
-            "xw.to_batch(images, model) converts PIL / numpy images"
-        )
-    if image and inputs.dim() != 4:
-        raise ValueError(
-            f"inputs must be a batch of images N x C x H x W, got shape {tuple(inputs.shape)}"
-            + ("; add the batch dimension with x[None]" if inputs.dim() == 3 else "")
-        )
+    check_model_input(inputs, model, "this method", image=image)
     if not image and inputs.dim() < 2:
         raise ValueError(f"inputs must be batch-first (N x ...), got shape {tuple(inputs.shape)}")
-    if inputs.shape[0] == 0:
-        raise ValueError("inputs is an empty batch")
     if not inputs.is_floating_point():
-        raise TypeError(
-            f"inputs must be a float tensor, got dtype {inputs.dtype}; convert uint8 images with "
-            "xw.to_batch(images, model) or xw.demo.to_tensor(images)"
-        )
+        raise TypeError(f"inputs must be a float tensor, got dtype {inputs.dtype}; convert uint8 images with "
+                        "xw.to_batch(images, model), or x.float() / 255")
     return inputs.detach().to(device=model_device(model), dtype=model_dtype(model))
 
 

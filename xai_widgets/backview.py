@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from .capture import _StopForward, _call_hooks, _preserved, _unknown_layer_error, model_device, model_dtype
+from .images import check_model_input
 from .layouts import Ambiguous, Tracker, ambiguous_error, check_layouts
 
 __all__ = ["MODES", "FILTERS", "unit_backprop", "back_display"]
@@ -64,6 +65,7 @@ def _model_input(x, model: nn.Module) -> torch.Tensor:
     batch = x[None] if x.dim() == 3 else x
     if batch.dim() != 4 or batch.shape[0] != 1:
         raise ValueError(f"x must be one image, C x H x W or 1 x C x H x W, got shape {tuple(x.shape)}")
+    check_model_input(batch, model, "unit_backprop", name="x")
     if not batch.is_floating_point():
         raise TypeError(f"x must be a floating-point tensor (the model's input), got dtype {x.dtype}")
     return batch.detach().to(model_device(model), model_dtype(model), copy=True).requires_grad_()

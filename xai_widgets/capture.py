@@ -29,6 +29,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
+from .images import check_model_input, input_channels
 from .layouts import Ambiguous, Layout, Tracker, ambiguous_error, check_layouts
 
 __all__ = ["LayerInfo", "Maps", "layers", "capture", "capture_maps", "layer_output", "model_device", "model_dtype",
@@ -117,8 +118,6 @@ _TOO_SMALL = ("output size is too small", "kernel size can't be greater than act
 
 def _smallest_input(model: nn.Module) -> int | None:
     """The smallest square side (pixels) whose forward pass runs: doubling, then bisection."""
-    from .images import input_channels
-
     channels = input_channels(model) or 3
 
     def runs(side: int) -> bool:
@@ -206,11 +205,10 @@ def _call_hooks(model: nn.Module, on_output, tracker: Tracker | None = None) -> 
             handle.remove()
 
 
-def _to_device(x: torch.Tensor, model: nn.Module) -> torch.Tensor:
-    """The input on the model's device, floating inputs in the model's dtype (bfloat16 models
-    get bfloat16 images)."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"model input must be a torch.Tensor, got {type(x).__name__}")
+def _to_device(x: torch.Tensor, model: nn.Module, name: str = "inputs") -> torch.Tensor:
+    """The input, checked (:func:`~xai_widgets.images.check_model_input`), on the model's
+    device, floating inputs in the model's dtype (bfloat16 models get bfloat16 images)."""
+    check_model_input(x, model, "capture", name, image=False)
     return x.to(model_device(model), model_dtype(model) if x.is_floating_point() else None)
 
 
@@ -223,7 +221,7 @@ def layers(model: nn.Module, example_input: torch.Tensor, *, eval_mode: bool = T
     :mod:`~xai_widgets.layouts` layout; ``?`` marks a layer that needs a ``layouts=`` entry.
     """
     found: LayerList = LayerList()
-    x = _to_device(example_input, model)
+    x = _to_device(example_input, model, "example_input")
     tracker = Tracker(model, x, check_layouts(layouts))
 
     def record(name, module, output):

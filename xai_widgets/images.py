@@ -28,12 +28,13 @@ from PIL import Image
 from torch import nn
 
 __all__ = ["as_image_list", "to_rgb_array", "model_input", "display_pixels", "input_channels", "to_batch",
-           "check_input_size", "MAX_PIXELS"]
+           "check_input_size", "check_model_input", "MAX_PIXELS"]
 
-# Model-input pixels per image the widgets accept by default. A 4000 x 4000 photo is 16 M
+# Model-input pixels per image accepted, read at each call (like PIL's MAX_IMAGE_PIXELS):
+# set ``xai_widgets.images.MAX_PIXELS`` to take larger inputs. A 4000 x 4000 photo is 16 M
 # pixels: one float32 copy is 192 MB, and Integrated Gradients or an occlusion batch runs
 # dozens of copies through the model at once (tens of GB), while the widgets show images at
-# a few hundred CSS pixels anyway. 1024 x 1024 keeps every widget within a few GB.
+# a few hundred CSS pixels anyway. 1024 x 1024 keeps every method within a few GB.
 MAX_PIXELS = 1024 * 1024
 
 ACCEPTED = (
@@ -171,16 +172,48 @@ def to_batch(images: Sequence, model: nn.Module, preprocess: Callable | None = N
     return torch.cat(inputs)
 
 
-def check_input_size(x: torch.Tensor, max_pixels: int, widget: str) -> None:
-    """Refuse model inputs over ``max_pixels`` per image, before any forward pass."""
-    if not (isinstance(max_pixels, int) and not isinstance(max_pixels, bool) and max_pixels > 0):
-        raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}")
+def check_input_size(x: torch.Tensor, who: str, name: str = "the model input") -> None:
+    """Refuse model inputs over :data:`MAX_PIXELS` per image, before any forward pass."""
     h, w = x.shape[-2:]
-    if h * w > max_pixels:
+    if h * w > MAX_PIXELS:
         raise ValueError(
-            f"the model input is {h} x {w} = {h * w / 1e6:.1f} M pixels per image, over {widget}'s "
-            f"max_pixels={max_pixels:,} (about {round(max_pixels ** 0.5)} x {round(max_pixels ** 0.5)}), "
-            "which bounds the memory its methods need. Resize the images (for example "
-            "preprocess=torchvision.transforms.Compose([Resize(224), ToTensor()])), or pass a larger "
-            "max_pixels if the machine has the memory."
+            f"{name} is {h} x {w} = {h * w / 1e6:.1f} M pixels per image, over the {MAX_PIXELS:,} "
+            f"(about {round(MAX_PIXELS ** 0.5)} x {round(MAX_PIXELS ** 0.5)}) that {who} accepts to bound the "
+            "memory its methods need. Resize the images (for example with a preprocess that starts with "
+            "torchvision.transforms.Resize(224)), or raise xai_widgets.images.MAX_PIXELS if the machine "
+            "has the memory."
         )
+
+
+def check_model_input(x, model: nn.Module, who: str, name: str = "inputs", *, image: bool = True) -> None:
+    """Refuse, before any work, a model input that cannot be right, saying what is accepted.
+
+    ``image``: an N x C x H x W batch is required. Whenever the model starts with a
+    convolution and ``x`` is 4-D, ``x`` must be floating point, have the convolution's channel
+    count and at most :data:`MAX_PIXELS` pixels per image. Floating inputs must be finite.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor (N x C x H x W), got {type(x).__name__}; "
+                        "xw.to_batch(images, model) converts PIL images and arrays")
+    if image and x.dim() != 4:
+        raise ValueError(f"{name} must be a batch of images N x C x H x W, got shape {tuple(x.shape)}"
+                         + ("; add the batch dimension with x[None]" if x.dim() == 3 else ""))
+    if x.dim() == 0 or x.numel() == 0:
+        raise ValueError(f"{name} is an empty batch (shape {tuple(x.shape)}): pass at least one image")
+    channels = input_channels(model)
+    if x.dim() == 3 and channels is not None:  # a convolution would take it as one unbatched image
+        raise ValueError(f"{name} must be a batch N x C x H x W, got shape {tuple(x.shape)}; add the batch "
+                         "dimension with x[None]")
+    if x.dim() == 4 and channels is not None:
+        if not x.is_floating_point():
+            raise TypeError(f"{name} must be a float tensor, got dtype {x.dtype}; convert uint8 images with "
+                            "xw.to_batch(images, model), or x.float() / 255")
+        if x.shape[1] != channels:
+            raise ValueError(f"{name} has {x.shape[1]} channels (shape {tuple(x.shape)}); the model's first "
+                             f"convolution takes {channels}")
+        check_input_size(x, who, name)
+    if x.is_floating_point():
+        finite = torch.isfinite(x.detach()).flatten(1) if x.dim() > 1 else torch.isfinite(x.detach())[:, None]
+        bad = (~finite.all(1)).nonzero().flatten().tolist()
+        if bad:
+            raise ValueError(f"{name} contains NaN or infinity (in batch entries {bad[:8]})")

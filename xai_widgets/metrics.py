@@ -32,6 +32,7 @@ from torch import nn
 
 from .blur import gaussian_blur
 from .capture import _preserved, model_device
+from .images import check_model_input
 from .outputs import pick
 from .rng import seeded
 from .tasks import check, report
@@ -295,9 +296,9 @@ def deletion_curve(model: nn.Module, inputs: torch.Tensor, maps, target=None, *,
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(inputs, torch.Tensor) or inputs.dim() != 4 or not inputs.is_floating_point():
-        raise ValueError("inputs must be a float tensor N x C x H x W, got "
-                         f"{type(inputs).__name__} {tuple(getattr(inputs, 'shape', ()))}")
+    check_model_input(inputs, model, "deletion_curve")
+    if not inputs.is_floating_point():
+        raise TypeError(f"inputs must be a float tensor, got dtype {inputs.dtype}")
     from .attribution import resolve_targets
 
     device = model_device(model)

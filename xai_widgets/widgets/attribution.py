@@ -38,7 +38,7 @@ from PIL import Image, ImageDraw
 from torch import nn
 
 from .. import attribution, colormaps, lrp, render, wire
-from ..images import MAX_PIXELS, check_input_size, as_image_list, display_pixels, to_batch
+from ..images import check_input_size, as_image_list, display_pixels, to_batch
 from ..outputs import with_output
 from ..tasks import check
 from .base import XaiWidget
@@ -174,9 +174,6 @@ class AttributionExplorer(LongTasks, XaiWidget):
     max_bytes : int
         Payload budget (default 64 MiB): the widget refuses to build past it, saying what
         would be shipped.
-    max_pixels : int
-        Model-input pixels per image accepted (default 1024 x 1024); larger inputs are refused
-        before any forward pass.
     output : int, str or callable, optional
         Which part of the model's output holds the logits when it is not a plain tensor
         (a tuple, a dict, a Hugging Face output): an index, a key or a callable
@@ -214,7 +211,6 @@ class AttributionExplorer(LongTasks, XaiWidget):
         options: dict | None = None,
         size: int | None = None,
         max_bytes: int = 64 * MiB,
-        max_pixels: int = MAX_PIXELS,
         output=None,
     ):
         if not isinstance(model, nn.Module):
@@ -225,7 +221,7 @@ class AttributionExplorer(LongTasks, XaiWidget):
         if not images:
             raise ValueError("no images: pass at least one image (PIL image, array or tensor)")
         self.inputs = to_batch(images, model, preprocess)  # N x C x H x W on the CPU
-        check_input_size(self.inputs, max_pixels, "AttributionExplorer")
+        check_input_size(self.inputs, "AttributionExplorer")
         N, _, H, W = self.inputs.shape
         self._methods = self._method_list(default_methods(model, self.inputs) if methods is None else methods)
         self._options = self._option_map(options)

@@ -27,7 +27,7 @@ from torch import nn
 from .. import backview, colormaps, featurevis, grid, render, scan, wire
 from ..capture import _preserved, capture_maps, layers, model_device, model_dtype
 from ..outputs import pick
-from ..images import MAX_PIXELS, check_input_size, as_image_list, display_pixels, to_batch
+from ..images import check_input_size, as_image_list, display_pixels, to_batch
 from ..layouts import Ambiguous, ambiguous_error, prefix_names
 from .base import XaiWidget
 from .checks import Choice, Fraction, Index, PanelSize, Real, Refused, Span, index_in, validates, at_least
@@ -106,9 +106,6 @@ class ChannelGrid(LongTasks, XaiWidget):
         Width of the grid in CSS pixels (default 560).
     max_bytes : int
         Payload budget for one layer's activations of all images (default 64 MiB).
-    max_pixels : int
-        Model-input pixels per image accepted (default 1024 x 1024); larger inputs are refused
-        before any forward pass.
     layouts : dict, optional
         ``{layer: "NCHW" | "NHWC" | xw.Tokens(prefix, grid)}`` for layers whose layout is
         not detected (:mod:`xai_widgets.layouts`). A channels-last layer's tiles are its
@@ -171,7 +168,6 @@ class ChannelGrid(LongTasks, XaiWidget):
         normalise: Callable | None = None,
         size: int = 560,
         max_bytes: int = 64 * MiB,
-        max_pixels: int = MAX_PIXELS,
         layouts: dict | None = None,
         output=None,
     ):
@@ -184,7 +180,7 @@ class ChannelGrid(LongTasks, XaiWidget):
         self.concepts, self.normalise, self.max_bytes = concepts, normalise, at_least("max_bytes", max_bytes)
         self.layouts = layouts
         self._inputs = to_batch(images, model, preprocess)  # N x C x H x W on the CPU
-        check_input_size(self._inputs, max_pixels, "ChannelGrid")
+        check_input_size(self._inputs, "ChannelGrid")
         self._layer_infos, self._ambiguous = _tile_layers(model, self._inputs[:1], layouts)
         if not self._layer_infos:
             raise ValueError("the model has no layer with feature maps (N x C x H x W, N x H x W x C), tokens "

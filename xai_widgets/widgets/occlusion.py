@@ -32,7 +32,7 @@ from torch import nn
 
 from .. import colormaps, features, render, wire
 from ..capture import model_device
-from ..images import MAX_PIXELS, check_input_size, model_input
+from ..images import check_input_size, model_input
 from ..outputs import with_output
 from .base import XaiWidget
 from .checks import Choice, Fraction, Index, PanelSize, Real, Refused, index_in, validates, at_least
@@ -121,9 +121,6 @@ class OcclusionExplorer(LongTasks, XaiWidget):
         Which part of the model's output holds the logits when it is not a plain tensor
         (a tuple, a dict, a Hugging Face output): an index, a key or a callable
         (:mod:`xai_widgets.outputs`).
-    max_pixels : int
-        Model-input pixels per image accepted (default 1024 x 1024); larger inputs are refused
-        before any forward pass.
     """
 
     _bundle = "occlusion"
@@ -151,13 +148,12 @@ class OcclusionExplorer(LongTasks, XaiWidget):
     def __init__(self, model: nn.Module, image, *, attribution=None, target: int | None = None,
                  classes: Sequence[str] | None = None, preprocess: Callable | None = None,
                  threshold: float = 5.0, distance: float = 1.5, min_size: int = 20, mode: str = "pixelate",
-                 patch: int = 8, seed: int = 0, max_sets: int = 1024, size: int = 256, output=None,
-                 max_pixels: int = MAX_PIXELS):
+                 patch: int = 8, seed: int = 0, max_sets: int = 1024, size: int = 256, output=None):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         model = self.model = with_output(model, output)
         x = image if isinstance(image, torch.Tensor) and image.dim() == 4 else model_input(image, model, preprocess)
-        check_input_size(x, max_pixels, "OcclusionExplorer")
+        check_input_size(x, "OcclusionExplorer")
         if x.shape[0] != 1 or not x.is_floating_point():
             raise ValueError(f"image must be one image; as a tensor, 1 x C x H x W float, got {tuple(x.shape)}")
         self.input = x.detach().float()

@@ -19,7 +19,7 @@ from torch import nn
 from .. import colormaps, render, wire
 from ..capture import capture_maps
 from ..factorize import Factors, activation_factors
-from ..images import MAX_PIXELS, as_image_list, check_input_size, display_pixels, model_input
+from ..images import as_image_list, check_input_size, display_pixels, model_input
 from ..layouts import prefix_names
 from ..projection import SIMILARITIES, prepare_vectors, reduce_to_budget
 from ..similarity import synced_cell
@@ -108,9 +108,6 @@ class SimilarityOverlay(OverlayWidget):
         similarity maps' correlation with the full ones >= ``min_fidelity`` (0.99), and
         ``w.reduction`` reports what was done; if that still does not fit, or with
         ``reduce=False``, construction refuses with a ValueError saying what to change.
-    max_pixels : int
-        Model-input pixels per image accepted (default 1024 x 1024); larger inputs are refused
-        before any forward pass.
     layouts : dict, optional
         ``{layer: "NCHW" | "NHWC" | xw.Tokens(prefix, grid)}`` for layers whose layout is
         not detected (see :mod:`xai_widgets.layouts`); with several models, a dict per model.
@@ -145,7 +142,6 @@ class SimilarityOverlay(OverlayWidget):
         size: int = 192,
         similarity: str = "cosine",
         max_bytes: int = 64 * MiB,
-        max_pixels: int = MAX_PIXELS,
         reduce: bool = True,
         min_fidelity: float = 0.99,
         layouts: dict | None = None,
@@ -155,7 +151,7 @@ class SimilarityOverlay(OverlayWidget):
             raise TypeError(f"model must be a torch.nn.Module or a dict of them, got {model!r:.80}")
         self.models = models
         self.preprocess = preprocess
-        self.max_bytes, self.max_pixels = at_least("max_bytes", max_bytes), at_least("max_pixels", max_pixels)
+        self.max_bytes = at_least("max_bytes", max_bytes)
         self.reduce, self.min_fidelity = bool(reduce), float(min_fidelity)
         if similarity not in SIMILARITIES:
             raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
@@ -279,7 +275,7 @@ class SimilarityOverlay(OverlayWidget):
                 continue
             inputs = [model_input(img, model, self.preprocess, i) for i, img in enumerate(images)]
             for x in inputs:
-                check_input_size(x, self.max_pixels, "SimilarityOverlay")
+                check_input_size(x, "SimilarityOverlay")
             display_inputs = display_inputs or inputs
             groups: dict[tuple, list[int]] = defaultdict(list)  # one forward per input size
             for i, x in enumerate(inputs):

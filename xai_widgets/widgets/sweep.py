@@ -26,7 +26,7 @@ from torch import nn
 
 from .. import colormaps, render, wire
 from ..capture import capture_maps, model_device
-from ..images import MAX_PIXELS, check_input_size, display_pixels, model_input
+from ..images import check_input_size, display_pixels, model_input
 from ..similarity import unit_vectors
 from ..transforms import KINDS, sweep
 from .base import OverlayWidget
@@ -91,9 +91,6 @@ class TransformSweep(OverlayWidget):
     max_bytes : int
         Payload budget (activations + pixels); over it the constructor refuses, saying what
         to change.
-    max_pixels : int
-        Model-input pixels per image accepted (default 1024 x 1024); larger inputs are refused
-        before any forward pass.
     layouts : dict, optional
         ``{layer: "NCHW" | "NHWC" | xw.Tokens(prefix, grid)}`` when the layer's layout is
         not detected (:mod:`xai_widgets.layouts`); a token layer is compared patch by patch
@@ -123,7 +120,6 @@ class TransformSweep(OverlayWidget):
         opacity: float = 0.7,
         colormap: str | None = None,
         max_bytes: int = 64 * MiB,
-        max_pixels: int = MAX_PIXELS,
         layouts: dict | None = None,
     ):
         if not isinstance(model, nn.Module):
@@ -144,7 +140,7 @@ class TransformSweep(OverlayWidget):
         self._correspondence = correspondence
         self.preprocess = preprocess
         self.layouts = layouts
-        self.max_bytes, self.max_pixels = at_least("max_bytes", max_bytes), at_least("max_pixels", max_pixels)
+        self.max_bytes = at_least("max_bytes", max_bytes)
         self._state = {}
         # The traits check size, opacity and colormap before any work.
         super().__init__(opacity=opacity, size=size, colormap=colormap or "gray")
@@ -200,7 +196,7 @@ class TransformSweep(OverlayWidget):
     def _compute(self, size: int) -> dict:
         device = model_device(self.model)
         x = model_input(self._image, self.model, self.preprocess, 0)
-        check_input_size(x, self.max_pixels, "TransformSweep")
+        check_input_size(x, "TransformSweep")
         x = x.to(device)
         kind, values = self._kind, self._values
         s = sweep(x, kind, values, correspondence=self._correspondence)
