@@ -44,6 +44,7 @@ from torch import nn
 from .attribution import _resolve_from_logits
 from .blur import gaussian_blur
 from .capture import _preserved, model_device
+from .images import check_model_input
 from .outputs import pick
 from .tasks import check, report
 
@@ -743,6 +744,7 @@ def _images(inputs) -> torch.Tensor:
 
 
 def _inputs_for(model: nn.Module, inputs) -> torch.Tensor:
+    check_model_input(inputs, model, "this perturbation method")
     return _images(inputs).to(model_device(model))
 
 
