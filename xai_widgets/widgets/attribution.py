@@ -664,7 +664,7 @@ class AttributionExplorer(LongTasks, XaiWidget):
             raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
         values = self.shipped_values(image, method, position)
         grey = greyed(self._display[self._row(image)]) if view == "overlay" else None
-        return shade(values, 1.0, grey, self.opacity if opacity is None else opacity)
+        return shade(values, 1.0, grey, self.opacity if opacity is None else type(self).opacity.validate(self, opacity))
 
     def retarget(self, image: int, target: int, contrast: int | None = None) -> None:
         """Explain class ``target`` (versus ``contrast``, if given) for one image, in the calling cell."""

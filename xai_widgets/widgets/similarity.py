@@ -524,7 +524,7 @@ class SimilarityOverlay(OverlayWidget):
         """
         q = query or self.query or self._default_query()
         q = self._check_query(q)
-        opacity = self.opacity if opacity is None else opacity
+        opacity = self.opacity if opacity is None else type(self).opacity.validate(self, opacity)
         if "token" in q:  # a prefix token's query shades its own row only: other rows have no such token
             cells = {}
             maps = {q["layer"]: self.token_map(q["image"], q["layer"], q["token"])}

@@ -380,7 +380,7 @@ class TransformSweep(OverlayWidget):
         """
         q = self._check_query(query or self.query or self._default_query())
         row, col = q["row"], q["col"]
-        opacity = self.opacity if opacity is None else float(opacity)
+        opacity = self.opacity if opacity is None else type(self).opacity.validate(self, opacity)
         lo, hi = self.vrange
         h, w = self.grid
         base = display_pixels(self._image, self._state["input_hw"], panel)
