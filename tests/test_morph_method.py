@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from float_bounds import EPS32, rounded_tol, sum_tol
 from toy_models import assert_untouched, snapshot
 from xai_widgets.morph import (LossScale, VAEAdapter, class_norms, decode_path, entropy_window, explain,
                                latent_path, path_diagnostics, path_mask, reconstruct, semantic_morph, step_gains,
@@ -17,6 +18,13 @@ from xai_widgets.morph import (LossScale, VAEAdapter, class_norms, decode_path, 
 from xai_widgets.tasks import Cancelled
 
 D, K = 5, 4
+EPS64 = torch.finfo(torch.float64).eps
+# Tests that compare two kernel paths (batched vs one at a time, recorded vs recomputed in
+# another batch) run the toy models in float64. Their float64 rounding: logits are 36-term dot
+# products plus bias and BatchNorm, sum|w x| < 25 on these toys, so two evaluations differ by
+# < sum_tol(40, 25, EPS64) = 2.2e-13; the decoder (5 terms) by less; 1e-10 leaves room for
+# the few steps of amplification between them, and is far below any real discrepancy.
+F64_ATOL = 1e-10
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -97,6 +105,18 @@ def eval_logits(model, x):
     for m, f in flags:
         m.training = f
     return out
+
+
+def decode_tol(vae, z):
+    """How far two float32 decodings of the codes ``z`` may differ (other batch sizes run other
+    kernels): the pre-activation is a D-term dot product plus bias and eval BatchNorm (3 more
+    roundings), bounded by ``sum_tol`` on its absolute terms; the sigmoid's slope is <= 1/4,
+    and its own rounding (vectorised or not) is a few eps of values <= 1."""
+    lin, bn = vae.decoder.net[0], vae.decoder.net[1]
+    with torch.no_grad():
+        k = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).abs()
+        S = ((z.abs() @ lin.weight.abs().T + lin.bias.abs() + bn.running_mean.abs()) * k + bn.bias.abs()).max()
+    return sum_tol(D + 4, S) / 4 + 4 * EPS32
 
 
 def eval_decode(vae, z):
@@ -191,6 +211,8 @@ def test_radial_path_inflates_between_near_parallel_codes_as_derived():
     z1 = 2.0 * torch.tensor([rho, math.sqrt(1 - rho ** 2), 0.0])
     radial, linear, slerp = (latent_path(z0, z1, 101, k) for k in ("radial", "linear", "slerp"))
     # equal norms: ||z(1/2)|| = ||z0|| sqrt(1 + rho) radially, ||z0|| sqrt((1 + rho) / 2) linearly
+    # paths are computed in float64 and rounded once to float32; a float32 norm of 3 terms adds
+    # (3 + 1) roundings: within 5 eps = 6e-7 relative, so 1e-6 (8 eps) is derived, not tuned
     assert float(radial[50].norm()) == pytest.approx(2 * math.sqrt(1 + rho), rel=1e-6)
     assert float(linear[50].norm()) == pytest.approx(2 * math.sqrt((1 + rho) / 2), rel=1e-6)
     d = path_diagnostics(radial)
@@ -218,7 +240,7 @@ def test_decode_path_is_one_batched_eval_decode():
     before = snapshot(vae)
     Z = torch.randn(7, D)
     X = decode_path(vae, Z, batch=3)
-    torch.testing.assert_close(X, eval_decode(vae, Z))
+    torch.testing.assert_close(X, eval_decode(vae, Z), atol=decode_tol(vae, Z), rtol=0)
     assert_untouched(vae, before)
 
 
@@ -226,8 +248,11 @@ def test_decode_path_is_one_batched_eval_decode():
 
 
 def test_class_norms_against_numpy():
+    # float64 encoder (batches of 7 here, of 30 below: other kernels); the table is float32:
+    # codes rounded once, then float32 norms (D terms) and class means (10 images)
     _, vae = toys()
-    x, y = images(30), torch.arange(30) % 3
+    vae.double()
+    x, y = images(30).double(), torch.arange(30) % 3
     table = class_norms(vae, x, y, batch_size=7)
     flags = [(m, m.training) for m in vae.modules()]
     vae.eval()
@@ -238,9 +263,13 @@ def test_class_norms_against_numpy():
     r = np.linalg.norm(mu, axis=1)
     for c in range(3):
         sel = y.numpy() == c
-        assert float(table.mean[c]) == pytest.approx(r[sel].mean(), rel=1e-5)
-        assert float(table.std[c]) == pytest.approx(r[sel].std(ddof=1), rel=1e-4)
-        assert float(table.mean_code_norm[c]) == pytest.approx(np.linalg.norm(mu[sel].mean(0)), rel=1e-5)
+        n = int(sel.sum())
+        rel = (1 + D + 1 + n) * EPS32  # rounding of the codes, the norms' sums and sqrt, the mean
+        assert float(table.mean[c]) == pytest.approx(r[sel].mean(), rel=rel)
+        # the deviations r - mean carry the mean's error (twice): relative to the std, mean / std times more
+        assert float(table.std[c]) == pytest.approx(r[sel].std(ddof=1), rel=2 * rel * r[sel].mean() / r[sel].std(ddof=1))
+        bound = np.linalg.norm(np.abs(mu[sel]).mean(0))  # class means of codes may cancel: bound by |mu|
+        assert float(table.mean_code_norm[c]) == pytest.approx(np.linalg.norm(mu[sel].mean(0)), abs=rel * bound)
         assert int(table.hist[c].sum()) == sel.sum() == int(table.count[c])
     assert torch.equal(table.targets(torch.tensor([2, 0])), table.mean[[2, 0]])
     table.target = "norm_of_mean"
@@ -280,7 +309,7 @@ def test_best_of_k_picks_the_l1_closest_matching_candidate(rule):
     picks, found = _reference_best_of_k(clf, vae, x, 40, 5, rule)
     assert rec.index.tolist() == picks and rec.ok.tolist() == found
     assert [w is None for w in rec.warnings] == found
-    torch.testing.assert_close(rec.image, eval_decode(vae, rec.code))
+    torch.testing.assert_close(rec.image, eval_decode(vae, rec.code), atol=decode_tol(vae, rec.code), rtol=0)
     assert (rec.matching == rec.candidate_match.sum(1)).all()
     assert torch.equal(rec.l1, rec.candidate_l1[torch.arange(4), rec.index])
     if rule == "top2":
@@ -348,20 +377,20 @@ def _toy_pairs(clf, vae, n=3):
 
 
 def test_semantic_morph_reaches_the_target_and_its_history_replays():
-    clf, vae = toys()
+    clf, vae = (m.double() for m in toys())  # replays run other batches than the morph: float64
     codes, s, o = _toy_pairs(clf, vae)
     h = _morph(clf, vae, codes, s, o)
     assert h.success.all() and h.failure_rate == 0
     logits = eval_logits(clf, h.image)
     q_o = torch.sigmoid(logits.gather(1, o[:, None]) - logits.gather(1, s[:, None])).squeeze(1)
     assert (q_o > 0.5).all() and (two_class_entropy(logits, s, o) < 0.01).all()
-    torch.testing.assert_close(logits, h.logits, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(h.image, eval_decode(vae, h.code))
+    torch.testing.assert_close(logits, h.logits, atol=F64_ATOL, rtol=0)
+    torch.testing.assert_close(h.image, eval_decode(vae, h.code), atol=F64_ATOL, rtol=0)
     # replay: every recorded code decodes to its thumbnail and classifies to its logits
     act = h.active
     assert act[0].all() and h.t[0] == 0 and h.t[-1] == h.iterations.max()
     codes_k = h.trace_codes[act]
-    torch.testing.assert_close(eval_logits(clf, eval_decode(vae, codes_k)), h.trace_logits[act], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(eval_logits(clf, eval_decode(vae, codes_k)), h.trace_logits[act], atol=F64_ATOL, rtol=0)
     thumbs = (eval_decode(vae, codes_k) * 255).round()
     assert (thumbs - h.thumbnails[act].float()).abs().max() <= 1
     assert torch.equal(h.trace_codes[0], codes)
@@ -405,7 +434,7 @@ def test_semantic_morph_batch_equals_one_element_at_a_time():
     for b in range(3):
         one = _morph(clf, vae, codes[b], int(s[b]), int(o[b]), record_every=25, thumbnails=False)
         assert int(one.iterations[0]) == int(batch.iterations[b])
-        torch.testing.assert_close(one.code[0], batch.code[b], atol=1e-9, rtol=0)
+        torch.testing.assert_close(one.code[0], batch.code[b], atol=1e-9, rtol=0)  # not F64_ATOL: Adam
 
 
 def test_semantic_morph_failure_is_flagged():
@@ -429,17 +458,20 @@ def _frames(n=9, seed=6):
 
 
 def test_step_gains_telescope():
-    clf, _ = toys()
-    X = _frames()
+    # float64: step_gains classifies the 9 frames and the 8 mixed images in two batches, the
+    # references in others (probabilities <= 1, so F64_ATOL bounds their rounding)
+    clf = toys()[0].double()
+    X = _frames().double()
     f = eval_logits(clf, X).softmax(1)[:, 2].numpy()
     ones = step_gains(clf, X, 2, torch.ones(6, 6))
-    assert float(ones.sum()) == pytest.approx(f[-1] - f[0], abs=1e-6)
-    np.testing.assert_allclose(ones.numpy(), np.diff(f), atol=1e-6)
-    np.testing.assert_allclose(step_gains(clf, X, 2, 0.0).numpy(), 0, atol=1e-6)
-    m = torch.rand(6, 6, generator=torch.Generator().manual_seed(1))
+    assert ones.dtype == torch.float64
+    assert float(ones.sum()) == pytest.approx(f[-1] - f[0], abs=F64_ATOL)
+    np.testing.assert_allclose(ones.numpy(), np.diff(f), atol=F64_ATOL, rtol=0)
+    np.testing.assert_allclose(step_gains(clf, X, 2, 0.0).numpy(), 0, atol=F64_ATOL, rtol=0)
+    m = torch.rand(6, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     mixed = (1 - m) * X[:-1] + m * X[1:]
     ref = eval_logits(clf, mixed).softmax(1)[:, 2].numpy() - f[:-1]
-    np.testing.assert_allclose(step_gains(clf, X, 2, m).numpy(), ref, atol=1e-6)
+    np.testing.assert_allclose(step_gains(clf, X, 2, m).numpy(), ref, atol=F64_ATOL, rtol=0)
 
 
 @pytest.mark.parametrize("init", ["sigmoid", "clamp"])
@@ -457,8 +489,8 @@ def _plain_reference(clf, X, s, iterations, lr):
     of the classifier (so .backward may touch its parameters)."""
     model = copy.deepcopy(clf).eval()
     k = np.exp(-np.arange(-2, 3) ** 2 / 2.0)
-    kern = torch.tensor(np.outer(k, k) / k.sum() ** 2, dtype=torch.float32)[None, None]
-    theta = torch.zeros(1, 1, 6, 6, requires_grad=True)
+    kern = torch.tensor(np.outer(k, k) / k.sum() ** 2, dtype=X.dtype)[None, None]
+    theta = torch.zeros(1, 1, 6, 6, dtype=X.dtype, requires_grad=True)
     opt = torch.optim.Adam([theta], lr=lr)
     with torch.no_grad():
         base = model(X).softmax(1)[:, s]
@@ -478,15 +510,20 @@ def _plain_reference(clf, X, s, iterations, lr):
 
 
 def test_batched_path_mask_equals_one_step_at_a_time_and_the_plain_loss():
-    clf, _ = toys()
-    X = _frames()
+    # float64: batches of 8, 1 and 3 steps and the plain loss run other kernels, and 25 Adam
+    # steps amplify float32 rounding (as in the Semantic Morphing batch test); in float64 the
+    # masks agree to ~1e-14, so 1e-9 is safe and still far below a mask change of one Adam step
+    clf = toys()[0].double()
+    X = _frames().double()
     runs = [path_mask(clf, X, 2, iterations=25, lr=0.05, batch_steps=b) for b in (True, False, 3)]
     ref_J, _ = _plain_reference(clf, X, 2, 25, 0.05)
     for r in runs:
-        np.testing.assert_allclose(r.objective.numpy(), ref_J, rtol=1e-4, atol=1e-6)
-        torch.testing.assert_close(r.mask, runs[0].mask, atol=1e-5, rtol=1e-5)
+        assert r.mask.dtype == torch.float64
+        # the objective history is returned as float32: one rounding of a float64 value
+        np.testing.assert_allclose(r.objective.numpy(), ref_J, atol=rounded_tol(np.abs(ref_J).max()), rtol=0)
+        torch.testing.assert_close(r.mask, runs[0].mask, atol=1e-9, rtol=0)
     r = runs[0]
-    assert r.J == pytest.approx(float(step_gains(clf, X, 2, r.mask).sum()), abs=1e-6)
+    assert r.J == pytest.approx(float(step_gains(clf, X, 2, r.mask).sum()), abs=F64_ATOL)
     assert r.total_gain == pytest.approx(float(r.base[-1] - r.base[0]))
     assert r.fraction == pytest.approx(r.J / r.total_gain)
     torch.testing.assert_close(r.signed, r.mask * (X[-1] - X[0]))
@@ -511,8 +548,9 @@ def test_explain_default_target_and_misclassification_modes():
     assert (r.s, r.o, r.mode, r.success) == (order[0], order[1], "second", True)
     assert ticks[-1] == (1 + 400 + 1 + 5,) * 2 and all(a[0] <= b[0] for a, b in zip(ticks, ticks[1:]))
     assert r.frames.shape == (7, 1, 6, 6) and r.gradients.shape == (7, 1, 6, 6)
-    torch.testing.assert_close(r.frames[-1], r.reconstruction.image[0])
-    torch.testing.assert_close(r.frames[0], r.morph.image[0])
+    tol = decode_tol(vae, r.codes)  # the path is decoded in one batch, its ends were decoded in others
+    torch.testing.assert_close(r.frames[-1], r.reconstruction.image[0], atol=tol, rtol=0)
+    torch.testing.assert_close(r.frames[0], r.morph.image[0], atol=tol, rtol=0)
     assert int(r.frame_logits[0].argmax()) == r.o and r.frame_probs.shape == (7, K)
     torch.testing.assert_close(r.frame_entropy, two_class_entropy(r.frame_logits, r.s, r.o))
     assert r.window.mean == pytest.approx(entropy_window(r.frame_entropy).mean)
