@@ -1,10 +1,10 @@
-"""OcclusionExplorer toggles against one bare forward pass of the model (issue 6: "occlusion
+"""OcclusionExplorer toggles against one bare forward pass of the model (the goal: "occlusion
 toggles answered within one forward pass of the model").
 
     .venv/bin/python bench/occlusion.py [--device cpu|cuda] [--threads 1] [--repeats 30]
 
 Workloads: the demo shapes CNN on a demo image (128 px; features from its Gradient x Input
-map with the seed's flood-fill defaults), and a torchvision ResNet-50 with random weights
+map with Norton's flood-fill defaults), and a torchvision ResNet-50 with random weights
 (``weights=None``: nothing is downloaded) on a random 224 px image, whose features come from a
 synthetic relevance map of 12 Gaussian blobs (a relevance method on random weights would
 only time the method). Per workload the widget is built once, then timed, each as the median

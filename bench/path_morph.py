@@ -3,7 +3,7 @@ path steps against one step at a time.
 
     .venv/bin/python bench/path_morph.py [--device cpu|cuda] [--index 0] [--threads 1] [--ref-iters 20]
 
-Workload: ``xai_widgets.demo.digits()`` (the seed's MNIST CNN and VAE, d = 100, trained on
+Workload: ``xai_widgets.demo.digits()`` (the path-mask thesis's MNIST CNN and VAE, d = 100, trained on
 our bundled digits) and held-out image ``--index``; the class-norm table from the training
 split. The stages are those of ``xai_widgets.morph.explain`` with its defaults, run one by
 one so each is timed: best-of-K reconstruction (K = 256), Semantic Morphing (Adam 1e-3,

@@ -1,4 +1,4 @@
-// AttributionExplorer (issue 6 §2): a grid of images x attribution methods, each map in the
+// AttributionExplorer: a grid of images x attribution methods, each map in the
 // diverging colour map on one fixed, stated scale per method, over the image or beside it.
 // Everything the grid shows arrives once: the images (`_images`), the class probabilities
 // (`_probs`), every method's maps and, where a method has a natural slider (extremal

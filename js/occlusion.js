@@ -1,4 +1,4 @@
-// Feature occlusion (seed 002: Norton, "Deep Introspection", 2018, ch. 3 and 5.2) as an
+// Feature occlusion (Norton, "Deep Introspection", 2018, ch. 3 and 5.2) as an
 // anywidget front end. The image, relevance map and feature label map arrive once (`_data`);
 // colouring the features, the hover highlight, the brush and the sandbox mask are drawn here
 // without the kernel. The kernel is asked for: the occluded image + top-5 of a new set of
@@ -21,7 +21,7 @@ import { fmtNumber } from "./lib/chart.js";
 import { shadeSigned } from "./lib/diverging.js";
 import { NEEDS_KERNEL, kernelOnly } from "./lib/kernel.js";
 
-const HOVER = [255, 0, 0]; // the seed highlights a hovered feature's pixels in red (L1662)
+const HOVER = [255, 0, 0]; // Norton 2018 highlights a hovered feature's pixels in red (§5.3.5)
 const HOVER_ALPHA = 0.8;
 const PAINT = [255, 0, 255]; // the sandbox's painted region
 const PAINT_ALPHA = 0.5;

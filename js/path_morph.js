@@ -1,5 +1,5 @@
-// Path-mask attribution with a morphing slider (seed 000, "Path-mask attribution" via VAE
-// semantic morphing) as an anywidget front end. Every frame of the latent path, the mask,
+// Path-mask attribution with a morphing slider ("Path-mask attribution" via VAE semantic
+// morphing, from a thesis) as an anywidget front end. Every frame of the latent path, the mask,
 // the step differences, per-step charts and the Semantic Morphing history arrive once
 // (`_morph`); scrubbing, playing, overlays and the pixel probe run in the browser only.
 // The kernel is asked for one thing: a new target class (`target`), with progress.
@@ -228,7 +228,7 @@ function render({ model, el }) {
     return canvas;
   }
 
-  /** The signed map S = m (x_n - x_1) in red/blue over an endpoint image (seed Fig 4.12). */
+  /** The signed map S = m (x_n - x_1) in red/blue over an endpoint image, as in the thesis's result figures. */
   function signedPanel(rec, caption, w, cls) {
     const col = elem("div", `xw-col ${cls}`);
     col.append(elem("div", "xw-sub", caption));

@@ -26,7 +26,8 @@ def shapes():
 
 
 class SqrtModel(nn.Module):
-    """y = x1 + sqrt(x2), the book's salience toy (Ch. 9, L3202): one output."""
+    """y = x1 + sqrt(x2), the salience toy of Ancona et al. (ch. 9 of "Explainable AI", LNAI 11700,
+    2019, §9.3.1): one output."""
 
     def forward(self, x):
         return (x[:, 0] + torch.sqrt(x[:, 1]))[:, None]

@@ -90,7 +90,7 @@ def test_deconv_and_guided_by_hand(inplace):
     #   grad:   g_h = w2 * mask             = (0, -2, 1) -> W1^T g_h = (0 - 4 + 1, 0 - 2 + 1) = (-3, -1)
     #   deconv: g_h = relu(w2)              = (3,  0, 1) -> W1^T g_h = (3 + 0 + 1, -3 + 0 + 1) = (4, -2)
     #   guided: g_h = relu(w2) * mask       = (0,  0, 1) -> W1^T g_h = (1, 1)
-    # Unit 0 of the ReLU layer itself (h = -1, off): the seed is 1, so grad and guided give
+    # Unit 0 of the ReLU layer itself (h = -1, off): the backward seed is 1, so grad and guided give
     # 1 * mask_0 * W1[0] = 0, deconv relu(1) * W1[0] = (1, -1).
     net = hand_net(inplace)
     x = torch.tensor([1.0, 2.0])[:, None, None]  # C x H x W = 2 x 1 x 1
@@ -110,7 +110,7 @@ def test_guided_equals_grad_when_every_grad_output_is_positive():
     torch.manual_seed(2)
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU())
     with torch.no_grad():
-        net[2].weight.abs_()  # the seed (1 on channel 2) reaches the first ReLU as W2^T(...) >= 0
+        net[2].weight.abs_()  # the backward seed (1 on channel 2) reaches the first ReLU as W2^T(...) >= 0
     x = torch.randn(3, 9, 9)
     grad = unit_backprop(net, x, "3", 2, mode="grad")
     torch.testing.assert_close(unit_backprop(net, x, "3", 2, mode="guided"), grad)

@@ -1,4 +1,4 @@
-"""Feature occlusion (seed 002): flood fill, occluders and the four analysis metrics, against
+"""Feature occlusion (Norton 2018, ch. 3): flood fill, occluders and the four analysis metrics, against
 hand-drawn maps, a naive BFS, a numpy pixelisation and a toy model with hand-derived answers."""
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def test_threshold_is_a_multiple_of_the_mean_positive_relevance():
 
 
 def naive_flood_fill(r, threshold, distance, min_size):
-    """A plain BFS from each unvisited candidate (the seed's algorithm as written)."""
+    """A plain BFS from each unvisited candidate (Norton's algorithm as written)."""
     H, W = r.shape
     tau = threshold * r[r > 0].sum() / (H * W)
     cand = r > tau
@@ -147,7 +147,7 @@ def reference_noise(x, seed, lo=0.0, hi=1.0):
 
 
 def numpy_pixelate(x, feats, selected, patch, noise):
-    """Seed §3.4.3 as written: noise the feature pixels, then average every patch holding one."""
+    """Norton 2018, §3.4.3 as written: noise the feature pixels, then average every patch holding one."""
     img = x.numpy().copy()
     C, H, W = img.shape
     on = np.zeros((H, W), bool)

@@ -97,7 +97,8 @@ def test_conservation_bias_free(bias_free):
 
 
 def test_gamma_to_infinity_is_alpha1beta0(bias_free):
-    # book L3532: LRP-gamma with gamma -> infinity equals LRP-alpha1beta0 (z+) on positive inputs
+    # Montavon et al. 2019 (ch. 10 of "Explainable AI", LNAI 11700, §10.2.1): LRP-gamma with
+    # gamma -> infinity equals LRP-alpha1beta0 (z+) on positive inputs
     model, x = bias_free
     big = L.lrp(model, x, composite="gamma", gamma=1e6)
     ab = L.lrp(model, x, composite="alpha1beta0")

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class ToyClassifier(nn.Module):
-    """1 x 6 x 6 -> 4 logits, with the seed's BatchNorm and Dropout (so eval mode matters)."""
+    """1 x 6 x 6 -> 4 logits, with the path-mask thesis's BatchNorm and Dropout (so eval mode matters)."""
 
     def __init__(self):
         super().__init__()
@@ -485,7 +485,7 @@ def test_path_mask_stays_in_unit_interval(init):
 
 
 def _plain_reference(clf, X, s, iterations, lr):
-    """The seed's loss written out directly: m = sigmoid(blur(theta)), one autograd graph, a copy
+    """The thesis's loss written out directly: m = sigmoid(blur(theta)), one autograd graph, a copy
     of the classifier (so .backward may touch its parameters)."""
     model = copy.deepcopy(clf).eval()
     k = np.exp(-np.arange(-2, 3) ** 2 / 2.0)
@@ -652,11 +652,11 @@ def test_bad_input_is_rejected_clearly():
         _explain(clf, vae, images(1)[0], target="cat")
 
 
-# ------------------------------------------------------------------ the demo digits (seed's models)
+# ------------------------------------------------------------------ the demo digits (the thesis's models)
 
 
 def test_semantic_morphing_reaches_the_second_class_on_100_held_out_digits():
-    """The seed reports a 3% failure rate on 100 MNIST images (L1748-1751); we ask <= 10%.
+    """The path-mask thesis reports a 3% failure rate on 100 MNIST images; we ask <= 10%.
     One batched run; best-of-K with K = 32 instead of 256 to keep the test fast."""
     from xai_widgets.demo import digits
 

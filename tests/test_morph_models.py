@@ -1,4 +1,4 @@
-"""The seed's CNN and VAE, their training, the digits/letters demo sets and shipped weights."""
+"""The path-mask thesis's CNN and VAE, their training, the digits/letters demo sets and shipped weights."""
 from __future__ import annotations
 
 import hashlib
@@ -42,7 +42,7 @@ def letters():
 
 
 def test_parameter_counts_match_the_listings():
-    # spec 3.2: counted from Listings C.1 and C.2 (trainable, BN running stats excluded)
+    # counted from the thesis's "MNIST CNN" and "MNIST VAE" listings (trainable, BN running stats excluded)
     assert sum(p.numel() for p in SeedCNN().parameters()) == 320_122
     vae = ConvVAE()
     assert sum(p.numel() for p in vae.parameters()) == 605_482

@@ -32,7 +32,7 @@ def test_cosine_map_matches_numpy_and_self_similarity_is_one():
     np.testing.assert_allclose(got, numpy_cosine(acts, q.astype(np.float64)), atol=tol, rtol=0)
     assert got[0, 1, 4] == pytest.approx(1.0, abs=tol)
     assert got[1, 2, 3] == 0.0
-    assert got.min() >= 0  # post-ReLU vectors: cosine in [0, 1] (seed footnote 17)
+    assert got.min() >= 0  # post-ReLU vectors: cosine in [0, 1] (Fong, DPhil thesis, 2020, footnote 17)
 
 
 def test_unit_vectors_have_unit_norm():

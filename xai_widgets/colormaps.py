@@ -1,6 +1,6 @@
 """Colour lookup tables (256 x 3 uint8), the single source for the browser and for PNG export.
 
-* ``gray``: black to white, the seed's "brighter is more similar".
+* ``gray``: black to white: "brighter denotes more similar" (Fong, DPhil thesis, 2020, Fig 1.5).
 * ``viridis``: perceptually uniform sequential map of van der Walt and Smith (matplotlib,
   2015), rebuilt here by linear interpolation between 16 of its published colours.
 * ``QUALITATIVE``: Okabe and Ito's colour-blind-safe palette ("Color Universal Design",

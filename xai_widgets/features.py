@@ -1,19 +1,19 @@
-"""Feature occlusion (seed 002: Norton, "Deep Introspection", Imperial College London, 2018, ch. 3).
+"""Feature occlusion (Norton, "Deep Introspection", Imperial College London, 2018, ch. 3).
 
 Relevant pixels of an attribution map are grouped into numbered *features* by a modified
 flood fill; features are occluded (pixelisation by default) and the image is fed back to the
 model; an automatic analysis finds the feature sets that matter most. Everything here is plain
 torch / numpy: :class:`xai_widgets.OcclusionExplorer` only shows these numbers.
 
-* :func:`find_features` - the flood fill of seed §3.3.2 (L1133-L1157).
-* :class:`Occluder`, :func:`occlude` - the occluders of seed §3.4 (L1168-L1221): random pixels,
+* :func:`find_features` - the flood fill of Norton 2018, §3.3.2.
+* :class:`Occluder`, :func:`occlude` - the occluders of Norton 2018, §3.4: random pixels,
   bounding rectangles, pixelisation.
-* :func:`analyse` - the four metrics of seed §3.5 (L1223-L1241).
+* :func:`analyse` - the four metrics of Norton 2018, §3.5.
 * :func:`relevance_map` - the relevance the features come from (any attribution map or method).
-* :func:`perturb_region` - the paint-to-perturb sandbox (Fong's thesis, 7.3, seed 001 L2596).
+* :func:`perturb_region` - the paint-to-perturb sandbox (Fong's DPhil thesis, Oxford 2020, §7.3).
 
-Features are the pixels the *network* found relevant, not human parts: the seed's user study
-(L1872) found users surprised by that, so the widget says it.
+Features are the pixels the *network* found relevant, not human parts: Norton's user study
+(§6.2.3) found users surprised by that, so the widget says it.
 """
 from __future__ import annotations
 
@@ -72,17 +72,17 @@ def cutoff(relevance, threshold: float = 5.0) -> float:
 
 def find_features(relevance, *, threshold: float = 5.0, distance: float = 1.5,
                   min_size: int = 20) -> list[np.ndarray]:
-    """Group relevant pixels into features with the seed's modified flood fill (Norton 2018, §3.3.2).
+    """Group relevant pixels into features with Norton's modified flood fill (Norton 2018, §3.3.2).
 
     1. Candidates: pixels with ``r > threshold * S / (H * W)``, where ``S`` is the sum of the
-       map's *positive* relevance. The seed's threshold is ``5 / (H W)`` for LRP relevance that
-       sums to 1 (L1149); normalising by ``S`` makes the rule the same for any attribution map
+       map's *positive* relevance. Norton's threshold is ``5 / (H W)`` for LRP relevance that
+       sums to 1; normalising by ``S`` makes the rule the same for any attribution map
        and any scale: ``threshold`` times the mean positive relevance per pixel. Only positive
        relevance (evidence *for* the class) can be a feature.
     2. Two candidates are neighbours when their Euclidean distance is at most ``distance``
-       pixels (1.5, the seed's default, is 8-connectivity; 2 or 3 bridge small gaps, L1161-L1166).
+       pixels (1.5, Norton's default, is 8-connectivity; 2 or 3 bridge small gaps).
     3. Each connected island is a feature; islands with fewer than ``min_size`` pixels are
-       dropped (seed: 20, L1174).
+       dropped (Norton: 20).
 
     Returns the features as a list of K x 2 int64 arrays of (row, col), pixels in row-major
     order, features sorted by their total relevance, largest first (ties: the feature whose
@@ -94,11 +94,11 @@ def find_features(relevance, *, threshold: float = 5.0, distance: float = 1.5,
     r = _as_map(relevance)
     threshold, distance = float(threshold), float(distance)
     if not np.isfinite(threshold) or threshold < 0:
-        raise ValueError(f"threshold must be a finite number >= 0 (the seed's is 5), got {threshold}")
+        raise ValueError(f"threshold must be a finite number >= 0 (Norton 2018 uses 5), got {threshold}")
     if not np.isfinite(distance) or distance <= 0:
-        raise ValueError(f"distance must be a finite number of pixels > 0 (the seed's is 1.5), got {distance}")
+        raise ValueError(f"distance must be a finite number of pixels > 0 (Norton 2018 uses 1.5), got {distance}")
     if isinstance(min_size, bool) or not isinstance(min_size, (int, np.integer)) or min_size < 0:
-        raise ValueError(f"min_size must be an int >= 0 (the seed's is 20), got {min_size!r}")
+        raise ValueError(f"min_size must be an int >= 0 (Norton 2018 uses 20), got {min_size!r}")
     H, W = r.shape
     candidate = r > cutoff(r, threshold)
     index = np.full((H, W), -1, dtype=np.int64)
@@ -188,16 +188,16 @@ class Occluder:
 
     Modes (``mode``):
 
-    * ``"pixelate"`` (the seed's choice, §3.4.3, L1201-L1219): the feature pixels are replaced
+    * ``"pixelate"`` (Norton's choice, §3.4.3): the feature pixels are replaced
       by uniform noise (no colour bias), then every square patch of a fixed grid (side
       ``patch``, aligned with the image's top-left corner) containing a feature pixel is
       replaced by its per-channel mean, which breaks up the feature's outline (shape bias).
-      The seed's optimisation visits only patches inside each feature's bounding box; we go one
+      Norton's optimisation visits only patches inside each feature's bounding box; we go one
       step further and precompute, per feature, the patches it touches and its contribution to
       their sums (features are disjoint, so the contributions of a subset add up), so a batch
       of B subsets costs two small matrix products.
-    * ``"noise"`` (§3.4.1, L1182-L1197): the feature pixels get uniform random colours.
-    * ``"box"`` (§3.4.2, heading only in the seed; Fig 3.14): each selected feature's bounding
+    * ``"noise"`` (§3.4.1): the feature pixels get uniform random colours.
+    * ``"box"`` (§3.4.2, a heading only in Norton 2018; Fig 3.14): each selected feature's bounding
       rectangle is filled with one colour, its per-channel mean after the feature's pixels are
       noised (the pixelisation rule with the rectangle as the patch). Overlapping rectangles:
       the feature with the higher index is drawn last.
@@ -400,7 +400,7 @@ class Finding:
 
 @dataclass
 class Analysis:
-    """The seed's four "Analyse" metrics (Norton 2018, §3.5) for one image and feature list."""
+    """The four "Analyse" metrics of Norton 2018, §3.5, for one image and feature list."""
 
     target: int
     base_probs: torch.Tensor   # K, of the unoccluded image
@@ -430,7 +430,7 @@ def _members(mask: int, n: int) -> tuple[int, ...]:
 def analyse(model: nn.Module, image, features, *, target: int | None = None, max_sets: int = 1024,
             batch_size: int = 32, mode: str = "pixelate", patch: int = 8, seed: int = 0, value_range=None,
             progress=None, cancel=None) -> Analysis:
-    """The automatic analysis of the seed's occlusion tool (Norton 2018, §3.5, L1223-L1241).
+    """The automatic analysis of Norton's occlusion tool (Norton 2018, §3.5).
 
     With ``c`` the target class (default: the image's top-1) and ``O(S)`` the image with the
     features in ``S`` occluded (see :class:`Occluder` for ``mode``, ``patch``, ``seed``,
@@ -444,7 +444,7 @@ def analyse(model: nn.Module, image, features, *, target: int | None = None, max
     3. smallest set whose occlusion changes the top-1 (§3.5.4, their smallest destroying
        region); among sets of that size, the one with the largest drop;
     4. largest change of confidence: the evaluated set with the largest drop ``p_c(x) -
-       p_c(O(S))`` (§3.5.1). The seed writes ``|.|``; its question, "what do I need to occlude to
+       p_c(O(S))`` (§3.5.1). Norton writes ``|.|``; its question, "what do I need to occlude to
        break the classification", is about a drop, so a rise does not count.
 
     Search: when the ``2^n - 1`` non-empty subsets fit in ``max_sets`` forward passes, all are
@@ -452,7 +452,7 @@ def analyse(model: nn.Module, image, features, *, target: int | None = None, max
     first, then subsets by increasing size for metric 3 and by increasing kept size for metric 2
     (alternating; candidates in order of single-feature drop, the most promising first) until
     both are found or the budget is spent; any budget left goes to random subsets (seeded) for
-    metric 4, as the seed sampled "a constant number" of combinations. The sizes found are
+    metric 4, as Norton sampled "a constant number" of combinations. The sizes found are
     minimal whenever the smaller sizes were evaluated in full (``Finding.exhaustive`` says
     whether the answer's own size was). Occlusion and forward passes run in batches of
     ``batch_size`` on the model's device (``Finding.image`` is there too); ``cancel`` is checked
@@ -568,7 +568,7 @@ def analyse(model: nn.Module, image, features, *, target: int | None = None, max
 
 # ---------------------------------------------------------------------------------------- relevance
 def default_method(model: nn.Module | None = None, inputs: torch.Tensor | None = None) -> str:
-    """``"lrp"`` when zennit is installed and LRP supports ``model`` (the seed used LRP, §3.2),
+    """``"lrp"`` when zennit is installed and LRP supports ``model`` (Norton 2018 used LRP, §3.2),
     else ``"integrated_gradients"`` (transformers, gated or layer-normalised CNNs)."""
     from . import lrp
 
@@ -608,7 +608,7 @@ def relevance_map(model: nn.Module, inputs: torch.Tensor, source=None, *, target
 def perturb_region(image, painted, *, kind: str = "blur", **options) -> torch.Tensor:
     """``image`` (C x H x W or 1 x C x H x W) perturbed where ``painted`` (H x W, nonzero = painted).
 
-    The paint-to-perturb sandbox Fong's thesis suggests (seed 001, §7.3, L2596): the painted
+    The paint-to-perturb sandbox Fong's DPhil thesis suggests (Oxford 2020, §7.3): the painted
     region is blurred, set to a constant or noised with the operators of Fong & Vedaldi (2017)
     in :func:`xai_widgets.perturbation.perturb` (``options`` are its keyword options), the rest
     is kept. Returned in the shape given.

@@ -19,7 +19,7 @@ Pezzotti, Schubert and Olah ("Differentiable Image Parameterizations", Distill 2
   with :func:`colour_correlation`), so that the optimiser steps along decorrelated colour axes;
 * a sigmoid squashes the result into [0, 1] (:func:`fourier_image`).
 
-Regularisers (seed 004, chapter 4, section 4.2; seed 000 section 2.3, Olah's three families):
+Regularisers (Nguyen, Yosinski and Clune 2019, section 4.2; the three families of Olah et al. 2017):
 
 * transformation robustness (Mordvintsev, Olah and Tyka, "Inceptionism", 2015; Olah et al.
   2017): every step each image is seen jittered by up to ``jitter`` pixels, scaled by a
@@ -34,12 +34,12 @@ Regularisers (seed 004, chapter 4, section 4.2; seed 000 section 2.3, Olah's thr
   deviation ``blur_sigma`` pixels. The parametrisation is linear up to the sigmoid, so the
   blur is done on the Fourier coefficients, as a product with the Gaussian's frequency
   response exp(-2 pi^2 sigma^2 f^2) (f in cycles per pixel; the boundary is periodic as the
-  Fourier image is). It is the regularisation *operator* of Eq. 4.5 of seed 004.
+  Fourier image is). It is the regularisation *operator* of Eq. 4.5 of Nguyen, Yosinski and
+  Clune (2019).
 
 Defaults (128 px, chosen by eye and objective on the demo model's ``relu3``; ``bench/featurevis.py``
-times them): Adam on the coefficients with lr 0.05 and 256 steps (seed 000 section 2.2
-[IMPL]); ``jitter`` 4 px, ``scales`` 0.95..1.05, ``angles`` -5..5 degrees; ``tv`` 0.05 and a
-blur of sigma 0.5 px every 8 steps. The seed's 28 px starting point is sigma 0.5 every 4 steps;
+times them): Adam on the coefficients with lr 0.05 and 256 steps; ``jitter`` 4 px, ``scales``
+0.95..1.05, ``angles`` -5..5 degrees; ``tv`` 0.05 and a blur of sigma 0.5 px every 8 steps. Our 28 px starting point was sigma 0.5 every 4 steps;
 at 128 px the 1/f envelope already damps high frequencies: no TV and no blur left pixel-level
 speckle, while tv 0.3 with sigma 0.75 every 4 steps washed the patterns out and halved the
 objective. The start is 1/f noise with real and imaginary parts drawn from N(0, 1) (pixels of

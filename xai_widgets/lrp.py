@@ -17,7 +17,8 @@ Composites (``composite=``):
   after batch norm pre-activations are near unit std, so 0.25 is about 0.25 std).
 - ``"epsilon"`` (LRP-ε everywhere), ``"zero"`` (LRP-0 everywhere, which equals
   gradient x input on ReLU nets), ``"gamma"`` (LRP-γ everywhere), ``"alpha1beta0"``
-  (z+ / excitation backprop, positive maps), ``"alpha2beta1"`` (seed 002's αβ rule).
+  (z+ / excitation backprop, positive maps), ``"alpha2beta1"`` (the αβ rule of Bach et al. 2015
+  with α = 2, β = 1, as in Norton 2018).
 - ``layer_rules={name: rule}`` overrides any layer: a rule name from :data:`RULES` or any
   zennit rule object (``zennit.rules.Epsilon(0.1)``).
 
@@ -30,7 +31,7 @@ Relevance is seeded at the output with the target's logit (R = logit[A] at A, 0
 elsewhere), so sum_i R_i = logit[A] up to the relevance absorbed by biases and
 stabilisers. Contrastive LRP (class A versus class B) seeds +logit[A] at A and
 -logit[B] at B: the relevance of logit[A] - logit[B], equal to lrp(A) - lrp(B) (the
-rules are linear in the seed once the forward is fixed).
+rules are linear in the seeded relevance once the forward is fixed).
 
 The relevance returned is the one arriving at the **first layer's input**; when the
 model preprocesses elementwise inside ``forward`` (ShapesNet's ``(x - mean) / std``) the

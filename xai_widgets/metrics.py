@@ -1,4 +1,4 @@
-"""Metrics that tell a good attribution map from a bad one (issue 6 section 4).
+"""Metrics that tell a good attribution map from a bad one.
 
 Three families, each a plain function on tensors (no widget imports); the chart view
 :class:`xai_widgets.MetricsChart` draws their results.

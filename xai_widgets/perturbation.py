@@ -1,27 +1,27 @@
 """Meaningful and extremal perturbations: saliency masks learned by perturbing the image.
 
-Two methods, written from the papers (TorchRay's code was not consulted: only the parameter
-list of spec ``method-libraries.md`` section 1 was used for its defaults):
+Two methods, written from the papers (TorchRay's code was not consulted: only a list of its
+parameters was used for its defaults):
 
 * **Meaningful perturbation**, Fong & Vedaldi, "Interpretable Explanations of Black Boxes by
-  Meaningful Perturbation", ICCV 2017 (seed 001 chapter 3, spec 001 sections 3.1-3.5):
+  Meaningful Perturbation", ICCV 2017 (chapter 3 of Fong's DPhil thesis, Oxford 2020):
   :func:`meaningful_perturbation`, the deletion and preservation games of eq 3 with the
   artefact remedies of eq 4 (low-resolution mask upsampled and blurred, total variation,
   random jitter).
 * **Extremal perturbation**, Fong, Patrick & Vedaldi, "Understanding Deep Networks via
-  Extremal Perturbations and Smooth Masks", ICCV 2019 (seed 001 chapter 4, spec 001
-  sections 3.6-3.8): :func:`extremal_perturbation`, a mask of each fixed area that maximises
+  Extremal Perturbations and Smooth Masks", ICCV 2019 (chapter 4 of the
+  thesis): :func:`extremal_perturbation`, a mask of each fixed area that maximises
   the model's score (eq 2), the area imposed by the sorted-mask loss (eq 4), masks made
   smooth by a smooth-max convolution of a low-resolution parameter mask (eqs 6-7), and the
   smallest area reaching the whole image's score (eq 3).
 
 Mask convention everywhere: **1 = keep the pixel, 0 = perturb it fully** (the papers'
-convention; seed 001 chapter 1 uses the opposite one). A meaningful-perturbation saliency map
+convention; chapter 1 of the thesis uses the opposite one). A meaningful-perturbation saliency map
 is ``1 - mask``; an extremal mask is the salient region itself (see :class:`Extremal`).
 
 The perturbation operators (:func:`perturb`, :func:`blur_pyramid`) are shared with the
-occlusion sandbox: blur with sigma = max_blur * (1 - m) (the ch 3 formula corrected as in
-spec 001 section 8 item 2, and ch 4's sigma_max * (1 - m)), computed from a pyramid of
+occlusion sandbox: blur with sigma = max_blur * (1 - m) (the ch 3 formula, printed as
+sigma_0 * m, corrected for 1 = keep, and ch 4's sigma_max * (1 - m)), computed from a pyramid of
 progressively blurred images interpolated per pixel (Fong et al. 2019 footnote 2); fade to
 black (2019 footnote 1); the mean colour; Gaussian noise (2017 section 4.1).
 
@@ -58,10 +58,10 @@ VARIANTS = ("preserve", "delete", "dual")
 SCHEDULES = ("torchray", "paper")
 GAMES = ("deletion", "preservation")
 
-# Defaults of the two extremal schedules (spec 001 section 3.7): iterations and the lambda growth per iteration
+# Defaults of the two extremal schedules (TorchRay's and the paper's): iterations and the lambda growth per iteration
 _SCHEDULE_ITERATIONS = {"torchray": 800, "paper": 1600}
 _SCHEDULE_GROWTH = {"torchray": 1.0035, "paper": 1.0}
-_MOMENTUM, _DAMPENING = 0.9, 0.9  # TorchRay's SGD (spec method-libraries 1.1); the paper gives momentum 0.9 only
+_MOMENTUM, _DAMPENING = 0.9, 0.9  # TorchRay's SGD; the paper gives momentum 0.9 only
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,7 +177,7 @@ def mask_grid(size: Sequence[int], step: int = 7) -> tuple[int, int]:
 
 def _radius(step: int, sigma: float) -> int:
     # neighbourhood of coarse cells each pixel looks at: 1 + ceil(sigma / step) cells each way
-    # (spec method-libraries 1.1's radius), where the kernel has fallen well below 1
+    # (TorchRay's radius), where the kernel has fallen well below 1
     return 1 + int(math.ceil(sigma / step))
 
 
@@ -225,9 +225,8 @@ def smooth_masks(params: torch.Tensor, *, step: int = 7, sigma: float = 21.0, co
     the max-convolution of eq 6 upsampled like a transposed convolution (section 3.5,
     "Implementation details"), with the max replaced by the smooth max of eq 7,
     smax_T f = sum f e^{f/T} / sum e^{f/T}, coldness = 1/T (20 in the paper and TorchRay).
-    The kernel is the one in TorchRay's parameter list (spec 001 section 3.7: flat out to
-    sigma / 2, then a Gaussian fall-off); the paper's printed exp(max{0, z - 1}^2 / 4) lost
-    its minus sign. v runs over the cells within ``1 + ceil(sigma / step)`` cells of u's cell
+    The kernel is TorchRay's (flat out to sigma / 2, then a Gaussian fall-off); the paper's
+    printed exp(max{0, z - 1}^2 / 4) lost its minus sign. v runs over the cells within ``1 + ceil(sigma / step)`` cells of u's cell
     (cells outside the grid are left out of the smooth max, not counted as zeros).
     ``coldness=math.inf`` gives the hard max of eq 6, for which Lemma 1 holds exactly:
     k(0) = 1, so m-bar(cell of u) <= m(u) <= 1. The smooth max is a weighted mean of the same
@@ -299,7 +298,7 @@ def area_loss(masks: torch.Tensor, areas, *, reduction: str = "mean") -> torch.T
     r_a holds (1 - a)|Omega| zeros followed by a|Omega| ones (a|Omega| rounded to the nearest
     pixel count). Returns (..., A). ``reduction="mean"`` (default) divides by |Omega| = H*W,
     the scale the extremal-perturbation weight lambda = 300 is meant for (TorchRay averages
-    the squared differences, spec method-libraries 1.1); ``"sum"`` is eq 4 as printed.
+    the squared differences); ``"sum"`` is eq 4 as printed.
     A mask with exactly round(a H W) ones and zeros elsewhere gives 0.
     """
     if not isinstance(masks, torch.Tensor) or masks.dim() < 3:
@@ -383,7 +382,7 @@ def extremal_perturbation(model: nn.Module, inputs: torch.Tensor, target=None, *
                           regul_growth: float | None = None, coldness: float = 20.0, jitter: bool = True,
                           schedule: str = "torchray", batch_areas: bool | int = True, seed: int = 0,
                           progress=None, cancel=None) -> Extremal:
-    """Extremal perturbations (Fong, Patrick & Vedaldi, ICCV 2019; spec 001 sections 3.6-3.7).
+    """Extremal perturbations (Fong, Patrick & Vedaldi, ICCV 2019).
 
     For each image and each area a in ``areas`` (fractions in (0, 1)), finds the smooth mask
     m_a maximising ``reward(m) - lambda * area_loss(m, a)`` (eq 4), then a* (eq 3, ``best``).
@@ -402,7 +401,7 @@ def extremal_perturbation(model: nn.Module, inputs: torch.Tensor, target=None, *
     left-right on even iterations (0, 2, ...). Area loss: :func:`area_loss` (mean over the
     image's pixels; measured on the image only, not on a margin around it).
 
-    ``schedule="torchray"`` (default; TorchRay's settings, spec method-libraries 1.1): 800
+    ``schedule="torchray"`` (default; TorchRay's settings): 800
     iterations, lambda = ``regul_weight`` (300) multiplied by ``regul_growth`` (1.0035) every
     iteration. ``schedule="paper"`` (section 4): 1600 iterations, lambda = 300 doubled at 1/3
     and 2/3 of the iterations (``regul_growth`` 1.0 by default); the paper gives no learning
@@ -582,7 +581,7 @@ def meaningful_perturbation(model: nn.Module, inputs: torch.Tensor, target=None,
                             mask_scale: int = 8, mask_blur: float = 5.0, jitter: int = 4, max_blur: float = 10.0,
                             levels: int = 8, init="circle", seed: int = 0, progress=None,
                             cancel=None) -> Meaningful:
-    """Meaningful perturbation (Fong & Vedaldi, ICCV 2017; spec 001 sections 3.1-3.4).
+    """Meaningful perturbation (Fong & Vedaldi, ICCV 2017).
 
     Learns a mask m (1 = keep) minimising eq 4 of the paper:
 

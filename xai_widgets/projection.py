@@ -39,7 +39,7 @@ Choices made here, and why (numbers from ``bench/projection.py``):
 
 Similarity choices (:func:`prepare_vectors`), all ending in plain dot products:
 
-* ``"cosine"`` (the seed's default): unit vectors; direction only, so a weakly and a
+* ``"cosine"`` (the default, as in Fong et al. 2021): unit vectors; direction only, so a weakly and a
   strongly activated patch of the same kind look alike.
 * ``"dot"``: the raw vectors; magnitude counts too, so strongly activated cells dominate
   every map (useful to see where a layer responds at all, not what it responds to).

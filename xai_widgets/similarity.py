@@ -49,7 +49,7 @@ def cosine_map(acts: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
 def synced_cell(row: int, col: int, from_grid: Sequence[int], to_grid: Sequence[int]) -> tuple[int, int]:
     """The cell of ``to_grid`` (h, w) under the centre of cell (row, col) of ``from_grid``.
 
-    This is how a query moves between layers of different resolution (the seed's
+    This is how a query moves between layers of different resolution (Fong et al.'s
     layer-synced view): the same image location, not the same index.
     """
     fh, fw = from_grid

@@ -6,7 +6,7 @@ and a few natural photos. Nothing here downloads anything.
     logits = model(to_tensor(data.images))
 
 For the path-mask method (``xai_widgets.morph``): ``digits()`` and ``letters()`` give the
-seed's MNIST classifier and VAE trained on handwritten digits and on font-rendered letters
+path-mask thesis's MNIST classifier and VAE trained on handwritten digits and on font-rendered letters
 A-J (``demo/glyphs.py``, trained by ``python -m xai_widgets.demo.train_morph``).
 
     classifier, vae, images, labels = digits()
@@ -94,7 +94,7 @@ MorphDemo = tuple[SeedCNN, ConvVAE, torch.Tensor, torch.Tensor]
 def digits(split: str = "test", device: str | torch.device = "cpu") -> MorphDemo:
     """The digits demo of the path-mask method: ``(classifier, vae, images, labels)``.
 
-    The seed's MNIST CNN and VAE (``xai_widgets.morph.models``) trained on scikit-learn's
+    The path-mask thesis's MNIST CNN and VAE (``xai_widgets.morph.models``) trained on scikit-learn's
     handwritten digits made MNIST-like (``demo/glyphs.py``), in eval mode on ``device``; the
     images of ``split`` ("test": the 300 held out from training, "train" or "all") as an
     N x 1 x 28 x 28 float tensor in [0, 1] on ``device``, and their int64 labels (0-9, see

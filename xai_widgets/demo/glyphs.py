@@ -1,7 +1,7 @@
 """Two offline, MNIST-like demo sets for the path-mask method: digits and letters A-J.
 
 Both are 1 x 28 x 28 float images in [0, 1], a white glyph on black, ten classes, like the
-seed's MNIST and notMNIST (spec 3.1), which cannot be downloaded here.
+MNIST and notMNIST of the path-mask thesis (:mod:`xai_widgets.morph`), which cannot be downloaded here.
 
 * **Digits** (:func:`digits_data`): the 1,797 real handwritten digits that scikit-learn
   bundles (``sklearn.datasets.load_digits``: UCI "Optical Recognition of Handwritten

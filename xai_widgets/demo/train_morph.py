@@ -3,10 +3,10 @@
     python -m xai_widgets.demo.train_morph [digits|letters|all] [--seed 0] [--render-letters]
                                            [--cnn-epochs N] [--vae-epochs N] [--out DIR]
 
-For each set (``demo/glyphs.py``) the seed's MNIST CNN and VAE (``xai_widgets.morph.models``)
+For each set (``demo/glyphs.py``) the path-mask thesis's MNIST CNN and VAE (``xai_widgets.morph.models``)
 are trained on the "train" split, every batch freshly distorted (:func:`glyphs.distort`),
 with :func:`~xai_widgets.morph.train.train_classifier` (Adam 1e-3, batch 128) and
-:func:`~xai_widgets.morph.train.train_vae` (summed squared error + beta KL, spec 2.14 [IMPL];
+:func:`~xai_widgets.morph.train.train_vae` (summed squared error + beta KL;
 beta and lr chosen by measurement, see ``SETTINGS``). The epochs keep each model within
 about five minutes on two CPU cores (measured times are in the .json records). Everything is
 deterministic given ``--seed`` on one machine and torch version.

@@ -1,24 +1,24 @@
 """The VAE side of path-mask attribution: the model plumbing, the per-class latent-norm
 prior and best-of-K reconstruction code selection.
 
-Source: seed 000 (a thesis on path-mask attribution); spec ``000-path-mask.md`` sections
-2.14-2.16. The VAE is Kingma and Welling's ("Auto-Encoding Variational Bayes", ICLR 2014).
+Source: a thesis on path-mask attribution via VAE semantic morphing ("the source thesis" in
+this package). The VAE is Kingma and Welling's ("Auto-Encoding Variational Bayes", ICLR 2014).
 
 **The VAE interface.** Every function here takes ``vae`` as an ``nn.Module`` with
-``encode(x) -> (mu, logvar)`` (each B x d; the log-variance head of spec 2.14 [IMPL]) and
+``encode(x) -> (mu, logvar)`` (each B x d; the second head holds the log variance) and
 ``decode(z) -> images`` (B x C x H x W in the classifier's input range, [0, 1] for the
-seed's sigmoid decoders). Other VAEs go through :class:`VAEAdapter`, or pass the pair
+source thesis's sigmoid decoders). Other VAEs go through :class:`VAEAdapter`, or pass the pair
 ``(encoder, decoder)``, whose encoder returns ``(mu, logvar)``::
 
     vae = VAEAdapter(my_encoder, my_decoder, scale="std")  # encoder returns (mu, sigma)
 
 **Classifier preprocessing.** ``preprocess`` (a differentiable callable or None) is applied
 to decoded images before the classifier: the decoder makes [0, 1] images and the classifier
-may expect mean/std normalised ones (spec 2.0 [IMPL]).
+may expect mean/std normalised ones.
 
 **Model hygiene** (as in :mod:`xai_widgets.capture`, for the classifier and the VAE, also
-when cancelled or when a forward raises): both run in eval mode (the seed's models have
-BatchNorm and Dropout, spec 3.2) and their training flags are restored afterwards;
+when cancelled or when a forward raises): both run in eval mode (the source thesis's models have
+BatchNorm and Dropout) and their training flags are restored afterwards;
 parameters, buffers and ``requires_grad`` flags are untouched; no hook, no new ``.grad``.
 Everything runs on the models' devices.
 """
@@ -135,14 +135,14 @@ def _images(x, name: str = "images") -> torch.Tensor:
 
 @dataclass
 class NormTable:
-    """Per-class statistics of the latent norm ||mu_E(x)|| (spec 2.15), all CPU tensors.
+    """Per-class statistics of the latent norm ||mu_E(x)||, all CPU tensors.
 
     ``mean``, ``std`` (sample std), ``count``: K-vectors (NaN for a class with no image);
     ``mean_code_norm``: K-vector, the norm of each class's mean code; ``hist`` (K x bins)
     with shared ``edges`` (bins + 1) for the display; ``target``: which K-vector
     :meth:`targets` returns as the Semantic Morphing norm target, ``"mean_norm"`` (default,
-    the mean of the norms: the seed's prose and the Gaussian rationale, L1547-1549) or
-    ``"norm_of_mean"`` (the seed's formula ``||c_o||``, L1553-1557; spec 6.3).
+    the mean of the norms: the source thesis's prose and the Gaussian rationale) or
+    ``"norm_of_mean"`` (the source thesis's formula ``||c_o||``, which its prose contradicts).
     """
 
     mean: torch.Tensor
@@ -168,12 +168,12 @@ class NormTable:
 
 def class_norms(vae, images: torch.Tensor, labels, num_classes: int | None = None, *,
                 target: str = "mean_norm", bins: int = 40, batch_size: int = 256) -> NormTable:
-    """The per-class latent-norm prior of spec 2.15 (seed Figs 4.2-4.3, L1327-1343).
+    """The per-class latent-norm prior of the source thesis.
 
-    Every image is encoded with the encoder mean (spec [IMPL]) and r = ||mu||_2; each class
-    gets the mean and the sample standard deviation of its norms (the seed's Normal
+    Every image is encoded with the encoder mean (our choice) and r = ||mu||_2; each class
+    gets the mean and the sample standard deviation of its norms (the source thesis's Normal
     approximation of a right-skewed distribution), the norm of its mean code, and a
-    histogram. Pass the training images (the seed uses the training set).
+    histogram. Pass the training images (as the source thesis does).
     """
     vae = as_vae(vae)
     images = _images(images)
@@ -207,7 +207,7 @@ def class_norms(vae, images: torch.Tensor, labels, num_classes: int | None = Non
 
 @dataclass
 class Reconstruction:
-    """Best-of-K reconstruction codes for a batch of B images (spec 2.16), CPU tensors.
+    """Best-of-K reconstruction codes for a batch of B images, CPU tensors.
 
     ``code`` (B x d): the chosen code c_self; ``image`` (B x C x H x W): D(c_self);
     ``mu``/``logvar`` (B x d): the encoder's output; ``index`` (B): the chosen candidate
@@ -246,16 +246,16 @@ def _matches(top2: torch.Tensor, reference: torch.Tensor, rule: str) -> torch.Te
 
 def reconstruct(classifier: nn.Module, vae, x: torch.Tensor, K: int = 256, rule: str = "top2", seed: int = 0, *,
                 preprocess: Preprocess = None, progress=None, cancel=None) -> Reconstruction:
-    """Best-of-K reconstruction code selection (seed L1713-1733, spec 2.16).
+    """Best-of-K reconstruction code selection, as in the source thesis.
 
     For each image: (mu, logvar) = E(x); candidates are mu and K samples
     mu + sigma * eps_k (eps drawn at once as ``torch.randn(B, K, d)`` from a CPU generator
     seeded with ``seed``, so results do not depend on the device); all K + 1 are decoded and
     classified in one batch. ``rule`` keeps the candidates whose ordered top-2 classes equal
-    the original's (``"top2"``, default, L1718-1720), whose top-1 does (``"top1"``,
-    L1731-1732), or all (``"none"``); the kept candidate closest to x in L1 wins (L1733).
+    the original's (``"top2"``, default), whose top-1 does (``"top1"``), or all
+    (``"none"``); the kept candidate closest to x in L1 wins.
     When none passes, the L1-closest of all is used, ``ok`` is False and a warning says how
-    the label changed (the seed's 8 -> 7 and 6 -> 5 failures, L1713-1716, Fig 5.4).
+    the label changed (the source thesis shows 8 -> 7 and 6 -> 5 failures).
     """
     vae = as_vae(vae)
     x = _images(x, "x")

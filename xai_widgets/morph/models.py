@@ -1,9 +1,9 @@
-"""The seed's MNIST classifier and variational autoencoder, layer for layer.
+"""The source thesis's MNIST classifier and variational autoencoder, layer for layer.
 
-Source: seed 000 (thesis), Appendix C, Listings C.1 "MNIST CNN" and C.2 "MNIST VAE"
-(L2286-2336; the notMNIST models are the same, L2338-2340), as rewritten in
-spec 000-path-mask.md section 3.2. The VAE follows Kingma & Welling, "Auto-Encoding
-Variational Bayes" (ICLR 2014), as the seed's Appendix B (L2204-2270) describes it.
+Source: the listings "MNIST CNN" and "MNIST VAE" in the appendix of the thesis on path-mask
+attribution ("the source thesis", see :mod:`xai_widgets.morph.latent`; its notMNIST models
+are the same). The VAE follows Kingma & Welling, "Auto-Encoding Variational Bayes"
+(ICLR 2014), as the source thesis describes it.
 
 Both take 1 x 28 x 28 images in [0, 1] (white glyph on black, like MNIST). The layers are
 the listings' own, in their order and with their names readable in ``named_modules()``::
@@ -15,7 +15,7 @@ then ``fc2`` (the logits) in :class:`SeedCNN`, or the ``mu`` and ``logvar`` head
 :class:`ConvVAE`, whose decoder mirrors the trunk back to 1 x 28 x 28 through a
 ``BatchNorm2d(1)`` and a ``Sigmoid``.
 
-Gotchas (spec 3.2): both models hold BatchNorm and Dropout, the decoder too, and its last
+Gotchas: both models hold BatchNorm and Dropout, the decoder too, and its last
 BatchNorm sits right before the Sigmoid: always call ``eval()`` before explaining (the
 functions in :mod:`xai_widgets.morph` do it for you and restore the flags). A single image
 in training mode makes BatchNorm1d raise.
@@ -30,12 +30,12 @@ from torch import nn
 __all__ = ["SeedCNN", "ConvVAE", "IMAGE_SIZE"]
 
 IMAGE_SIZE = 28
-_FEATURES = 64 * 6 * 6  # conv3's output, flattened (spec 3.2)
+_FEATURES = 64 * 6 * 6  # conv3's output, flattened
 _HIDDEN = 128
 
 
 def _trunk(in_channels: int, dropout: float) -> "OrderedDict[str, nn.Module]":
-    """The convolutional trunk shared by Listing C.1 and the encoder of Listing C.2."""
+    """The convolutional trunk shared by the "MNIST CNN" listing and the encoder of the "MNIST VAE" one."""
     return OrderedDict(
         conv1=nn.Conv2d(in_channels, 16, kernel_size=5, stride=3, padding=2, bias=False),
         bn1=nn.BatchNorm2d(16),
@@ -64,14 +64,14 @@ def _check_images(x: torch.Tensor, in_channels: int) -> None:
         got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(
             f"expected a batch of images N x {in_channels} x {IMAGE_SIZE} x {IMAGE_SIZE} "
-            f"(the seed's models are fixed at {IMAGE_SIZE} px), got {got}"
+            f"(these models are fixed at {IMAGE_SIZE} px), got {got}"
         )
 
 
 class SeedCNN(nn.Sequential):
-    """The seed's MNIST/notMNIST classifier (Listing C.1, L2286-2302): logits N x num_classes.
+    """The source thesis's MNIST/notMNIST classifier (its "MNIST CNN" listing): logits N x num_classes.
 
-    About 320k parameters with the defaults (320,122, spec 3.2). ``dropout`` is the
+    About 320k parameters with the defaults (320,122). ``dropout`` is the
     listing's ``nn.Dropout()`` probability, 0.5.
     """
 
@@ -90,18 +90,18 @@ class SeedCNN(nn.Sequential):
 
 
 class ConvVAE(nn.Module):
-    """The seed's MNIST/notMNIST VAE (Listing C.2, L2304-2336), about 605k parameters.
+    """The source thesis's MNIST/notMNIST VAE (its "MNIST VAE" listing), about 605k parameters.
 
     * ``encode(x) -> (mu, logvar)``, each N x latent_dim. The listing calls the second head
-      "encoder std" without saying what it holds (spec 2.14 [GAP]); here it is the log
-      variance, log sigma^2 (spec 2.14 [IMPL]), so sigma = exp(logvar / 2).
+      "encoder std" without saying what it holds; here it is the log
+      variance, log sigma^2, so sigma = exp(logvar / 2).
     * ``decode(z) -> images`` N x in_channels x 28 x 28 in [0, 1] (Sigmoid output).
     * ``forward(x) -> (recon, mu, logvar)``: in training mode the decoder sees the
       reparameterised sample z = mu + sigma * eps, eps ~ N(0, I) (Kingma & Welling 2014,
       section 2.4); in eval mode it sees z = mu, "at test time we normally take the mean"
-      (L2257-2258).
+      (the source thesis).
 
-    ``latent_dim`` is the seed's 100 by default (L2320-2321).
+    ``latent_dim`` is the source thesis's 100 by default.
     """
 
     def __init__(self, latent_dim: int = 100, in_channels: int = 1, dropout: float = 0.5):

@@ -1,6 +1,7 @@
 """Path-Mask attribution: one blurred pixel mask that explains a transformation path.
 
-Source: seed 000 section 4.6 (L1606-1692; results L1755-1770), spec 2.22-2.22.1, after the
+Source: the thesis on path-mask attribution ("the source thesis", see
+:mod:`xai_widgets.morph.latent`), after the
 "meaningful perturbation" masks of Fong and Vedaldi ("Interpretable Explanations of Black
 Boxes by Meaningful Perturbation", ICCV 2017), with the path's own on-manifold step changes
 in place of their blur/noise perturbation.
@@ -8,18 +9,19 @@ in place of their blur/noise perturbation.
 Given frames x_1 (the morphed "other" image) ... x_n (self) and the self class s, the mask
 transformation of step i applies the step's change only where the mask is on,
 m(x_i, x_{i+1}) = (1 - m) * x_i + m * x_{i+1}, and the mask maximises the summed gain in
-the softmax probability of s (the seed writes f_o, but means the self label: spec 6.3)
+the softmax probability of s (the source thesis writes f_o, but means the self label)
 
     J(m) = sum_{i<n} f_s(m(x_i, x_{i+1})) - f_s(x_i)
 
-minus an L1 penalty with weight ``l1`` (1 in the seed, L1757) rescaled by the running loss
-scale of spec 2.20. A mask of ones gives J = f_s(x_n) - f_s(x_1) (the sum telescopes), a mask
-of zeros J = 0, so J / (f_s(x_n) - f_s(x_1)) is the fraction of the path's gain the mask
-explains. The mask is m = sigmoid(G * theta) with G a Gaussian blur (the seed's smoothing
-"between the image variable and the optimisation", L1650-1656; sigma 1 px, 5 x 5 by default,
-spec [IMPL]) and theta = 0 at the start (m = 0.5); ``init="clamp"`` gives Fong's
-m = clamp(G * theta, 0, 1) from theta = 0.5. Adam, lr 1e-3, 3,000 iterations (L1658, L1757).
-One H x W mask is shared by all channels (spec [IMPL] for colour images).
+minus an L1 penalty with weight ``l1`` (1 in the source thesis) rescaled by the running loss
+scale of :class:`~xai_widgets.morph.semantic.LossScale`. A mask of ones gives
+J = f_s(x_n) - f_s(x_1) (the sum telescopes), a mask of zeros J = 0, so
+J / (f_s(x_n) - f_s(x_1)) is the fraction of the path's gain the mask explains. The mask is
+m = sigmoid(G * theta) with G a Gaussian blur (the source thesis's smoothing "between the
+image variable and the optimisation"; sigma 1 px, 5 x 5 by default, our choice) and
+theta = 0 at the start (m = 0.5); ``init="clamp"`` gives Fong's m = clamp(G * theta, 0, 1)
+from theta = 0.5. Adam, lr 1e-3, 3,000 iterations (as in the source thesis). One H x W mask
+is shared by all channels (our choice for colour images).
 
 All n - 1 steps go through the classifier as one batch per iteration; ``batch_steps=False``
 (or an int) runs the same algorithm one step (or that many) at a time, accumulating dJ/dm.
@@ -49,14 +51,14 @@ _REPORT_EVERY = 10
 
 @dataclass
 class PathMaskResult:
-    """The learned mask and what it explains (spec 2.22 outputs), CPU tensors.
+    """The learned mask and what it explains, CPU tensors.
 
     ``mask`` (H x W, in [0, 1]); ``gains`` (n - 1): g_i = f_s(m(x_i, x_{i+1})) - f_s(x_i) with
     the final mask; ``cumulative`` (n - 1): running sum of the gains; ``base`` (n): f_s(x_i)
     of the frames; ``J``: sum of the gains; ``total_gain``: f_s(x_n) - f_s(x_1); ``fraction``:
     J / total_gain (NaN when the path gains nothing); ``signed`` (C x H x W): m * (x_n - x_1)
     = sum_i m * (x_{i+1} - x_i), positive where intensity must rise from other to self (the
-    seed's red), negative where it must fall (blue) (spec 2.22.1 [IMPL]); per iteration,
+    source thesis's red), negative where it must fall (blue); per iteration,
     before its Adam step: ``loss`` (-J + l1 * factor * ||m||_1), ``objective`` (J),
     ``l1_norm`` (||m||_1) and ``scale`` (the normalisation factor).
     """
@@ -94,7 +96,7 @@ def _mask(theta: torch.Tensor, init: str, sigma: float, size: int) -> torch.Tens
 
 
 def _f_s(classifier: nn.Module, x: torch.Tensor, s: int, preprocess: Preprocess) -> torch.Tensor:
-    """The softmax probability of the self class (full softmax over all classes, spec [IMPL])."""
+    """The softmax probability of the self class (full softmax over all classes, our choice)."""
     return _logits(classifier, x, preprocess).softmax(1)[:, s]
 
 
@@ -150,7 +152,7 @@ def path_mask(classifier: nn.Module, frames: torch.Tensor, s: int, *, iterations
               l1: float = 1.0, blur_sigma: float = 1.0, blur_size: int = 5, init: str = "sigmoid",
               batch_steps: bool | int = True, scale_decay: float | None = None, preprocess: Preprocess = None,
               progress=None, cancel=None) -> PathMaskResult:
-    """Learn the path mask (seed 000 section 4.6, spec 2.22; see the module doc).
+    """Learn the path mask (see the module doc).
 
     ``frames``: the decoded path, n x C x H x W, x_1 = other ... x_n = self (held fixed);
     ``s``: the self class. ``batch_steps``: True puts all n - 1 steps in one batch, False one

@@ -1,17 +1,18 @@
 """Latent interpolation paths between two VAE codes, their norm diagnostics, and decoding.
 
-Source: seed 000 section 4.3 (L1398-1434), spec 2.18. The seed builds the transformation
-path in latent space and decodes it, x(alpha) = D(z(alpha)), and proposes the *radial*
+Source: the thesis on path-mask attribution ("the source thesis", see
+:mod:`xai_widgets.morph.latent`). It builds the transformation path in latent space and
+decodes it, x(alpha) = D(z(alpha)), and proposes the *radial*
 interpolation z(alpha) = sqrt(1 - alpha) z0 + sqrt(alpha) z1 because the linear one dips to
-lower (less likely) norms between equal-norm codes (Fig 4.5).
+lower (less likely) norms between equal-norm codes.
 
-Why radial keeps norms only sometimes (spec 2.18 analysis, 6.3): with rho the cosine of z0
+Why radial keeps norms only sometimes: with rho the cosine of z0
 and z1, ||z(alpha)||^2 = (1 - alpha)||z0||^2 + alpha||z1||^2 + 2 sqrt(alpha(1 - alpha)) z0.z1,
 so the squared norm is the linear interpolation of the endpoints' squared norms exactly
-when z0 is orthogonal to z1 (random pairs of 100-d codes, the seed's experiment). For
+when z0 is orthogonal to z1 (random pairs of 100-d codes, the source thesis's experiment). For
 nearby codes (rho -> 1, the Semantic Morphing case) the norm inflates mid-path, by
 sqrt(1 + rho) at alpha = 1/2 for equal norms; sqrt(1 + rho) bounds the inflation for any
-norms (AM-GM). Slerp (spec [IMPL] option) rotates at constant angular speed and, scaled by
+norms (AM-GM). Slerp (our addition) rotates at constant angular speed and, scaled by
 the linearly interpolated norm, keeps the norm exactly on the line between the endpoints'.
 """
 from __future__ import annotations
@@ -30,7 +31,7 @@ KINDS = ("radial", "linear", "slerp")
 
 
 def alphas(n: int) -> torch.Tensor:
-    """alpha_i = i / (n - 1), i = 0..n-1 (spec 2.18 [IMPL]: alpha_1 = 0 ... alpha_n = 1)."""
+    """alpha_i = i / (n - 1), i = 0..n-1 (the first step has alpha = 0, the last alpha = 1)."""
     if not isinstance(n, int) or n < 2:
         raise ValueError(f"a path needs n >= 2 steps, got {n!r}")
     return torch.linspace(0, 1, n, dtype=torch.float64)
@@ -39,11 +40,11 @@ def alphas(n: int) -> torch.Tensor:
 def latent_path(z0: torch.Tensor, z1: torch.Tensor, n: int = 100, kind: str = "radial") -> torch.Tensor:
     """n codes from z0 (alpha = 0) to z1 (alpha = 1), as an n x d tensor on z0's device.
 
-    ``kind``: ``"radial"`` (the seed's default, sqrt(1 - a) z0 + sqrt(a) z1), ``"linear"``
+    ``kind``: ``"radial"`` (default, the source thesis's: sqrt(1 - a) z0 + sqrt(a) z1), ``"linear"``
     ((1 - a) z0 + a z1) or ``"slerp"`` (great-circle interpolation of the directions, scaled
     by (1 - a)||z0|| + a||z1||; undefined for opposite codes). Computed in float64 and cast back.
     For path-mask attribution z0 is the morphed code c_other and z1 the self code c_self
-    (x_1 = other, x_n = self; spec 2.22).
+    (x_1 = other, x_n = self).
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -97,7 +98,7 @@ class PathDiagnostics:
 
 
 def path_diagnostics(Z: torch.Tensor) -> PathDiagnostics:
-    """Norms along a path against the norm-preserving reference (spec 2.18, seed Fig 4.5)."""
+    """Norms along a path against the norm-preserving reference."""
     if not isinstance(Z, torch.Tensor) or Z.dim() != 2 or len(Z) < 2:
         raise ValueError(f"Z must be an n x d tensor of codes with n >= 2, got {getattr(Z, 'shape', type(Z).__name__)}")
     Z = Z.detach().double().cpu()

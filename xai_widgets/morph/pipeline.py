@@ -1,17 +1,18 @@
-"""One call from an image to its path-mask explanation (seed 000 chapter 4; spec 2.24).
+"""One call from an image to its path-mask explanation.
 
-:func:`explain` runs the seed's pipeline for one image:
+:func:`explain` runs the pipeline of the source thesis (see :mod:`xai_widgets.morph.latent`)
+for one image:
 
 1. classify it: self-label s = the top class, other-label o = the second most probable class,
-   or ``target`` (spec [IMPL]: any class), or, in misclassification mode (``true_label`` given
-   and different from the prediction; seed Fig 5.5, L1784-1801, spec 2.23), the true label;
+   or ``target`` (our extension: any class), or, in misclassification mode (``true_label`` given
+   and different from the prediction; as in the source thesis), the true label;
 2. best-of-K reconstruction code c_self (:func:`~xai_widgets.morph.latent.reconstruct`);
 3. Semantic Morphing c_self -> c_other (:func:`~xai_widgets.morph.semantic.semantic_morph`);
    when it fails the pipeline stops there and says so (``on_failure="continue"`` goes on);
 4. the radial latent path from c_other to c_self, decoded in one batch (x_1 = other,
    x_n = self; :mod:`~xai_widgets.morph.paths`);
 5. per-frame class probabilities, two-class entropy of (s, o), the entropy window and the
-   gradients d p_s / d x_i of every frame (full softmax; seed L1479-1484), in one batch;
+   gradients d p_s / d x_i of every frame (full softmax, as in the source thesis), in one batch;
 6. the path mask (:func:`~xai_widgets.morph.pathmask.path_mask`).
 
 Model hygiene as in :mod:`xai_widgets.morph.latent`.
@@ -90,7 +91,7 @@ def _staged(progress, sizes: list[int]):
 
 
 def _roles(probs: torch.Tensor, target, true_label) -> tuple[int, int, str]:
-    """(s, o, mode) from the original's probabilities (spec 2.21 step 1, 2.23)."""
+    """(s, o, mode) from the original's probabilities."""
     k = len(probs)
     top = probs.argsort(descending=True).tolist()
     s = top[0]
@@ -126,7 +127,7 @@ def explain(classifier: nn.Module, vae, image: torch.Tensor, *, target: int | No
 
     ``norms``: the class-norm prior (``class_norms`` of the training set); None keeps the
     start code's norm in Semantic Morphing and adds a warning. ``steps``, ``path``: the path
-    (100 radial steps by default, spec 2.18); ``K``, ``rule``, ``seed``: best-of-K
+    (100 radial steps by default); ``K``, ``rule``, ``seed``: best-of-K
     (:func:`reconstruct`); ``sm``: keyword arguments for :func:`semantic_morph` (e.g.
     ``dict(alpha_lk=10)`` for notMNIST-like data); ``mask``: keyword arguments for
     :func:`path_mask` (e.g. ``dict(iterations=1000)``). ``reconstruction``: reuse an earlier
@@ -159,7 +160,7 @@ def explain(classifier: nn.Module, vae, image: torch.Tensor, *, target: int | No
     warnings = [w for w in reconstruction.warnings if w]
     if norms is None:
         warnings.append("no class-norm table: the likelihood term keeps the start code's norm; pass "
-                        "norms=class_norms(vae, train_images, train_labels) for the seed's prior")
+                        "norms=class_norms(vae, train_images, train_labels) for the per-class norm prior")
     morph = semantic_morph(classifier, vae, reconstruction.code, s, o, norms=norms, preprocess=preprocess,
                            progress=stage[1], cancel=cancel, **sm)
     success = bool(morph.success[0])

@@ -1,17 +1,18 @@
 """Two-class entropy, the entropy window, loss-scale normalisation and Semantic Morphing.
 
-Source: seed 000 sections 4.4-4.5 (L1440-1604), spec 2.19-2.21.
+Source: the thesis on path-mask attribution ("the source thesis", see
+:mod:`xai_widgets.morph.latent`).
 
-* Two-class entropy (L1455-1463): (q_A, q_B) = softmax([l_A, l_B]) over the two logits
+* Two-class entropy: (q_A, q_B) = softmax([l_A, l_B]) over the two logits
   only, H = -q_A log2 q_A - q_B log2 q_B in [0, 1] bit.
-* Entropy window (L1471-1477): the entropy-weighted mean step mu_H and standard deviation
+* Entropy window: the entropy-weighted mean step mu_H and standard deviation
   sigma_H of a path, and the window mu_H -+ 1.96 sigma_H where the class decision happens.
-* Loss-scale normalisation (L1588-1596): "a progressive average of each loss term" rescales
-  the regulariser to the objective's scale (:class:`LossScale`, spec 2.20 [IMPL] form).
-* Semantic Morphing (L1521-1604): Adam on the VAE code from c_self, minimising
+* Loss-scale normalisation: "a progressive average of each loss term" rescales
+  the regulariser to the objective's scale (:class:`LossScale`, in our form).
+* Semantic Morphing: Adam on the VAE code from c_self, minimising
   -l_o(D(c)) + alpha_lk (||c|| - r_o)^2 (no similarity term: early stopping keeps the result
-  close, L1560-1574) until the two-class entropy of (s, o) drops below 0.01 bit with
-  q_o > 0.5 (L1575-1581), at most 5,000 iterations (L1752).
+  close) until the two-class entropy of (s, o) drops below 0.01 bit with
+  q_o > 0.5, at most 5,000 iterations.
 
 Model hygiene: see :mod:`xai_widgets.morph.latent`; gradients are taken with
 ``torch.autograd.grad`` with respect to the codes only.
@@ -47,7 +48,7 @@ def two_class_probs(logits: torch.Tensor, s, o) -> tuple[torch.Tensor, torch.Ten
 
 
 def two_class_entropy(logits: torch.Tensor, s, o) -> torch.Tensor:
-    """The seed's two-class entropy in bits (L1455-1463) for each row of ``logits``."""
+    """The source thesis's two-class entropy in bits for each row of ``logits``."""
     l_s, l_o = _pair(logits, s, o)
     return _entropy_bits(l_s - l_o)
 
@@ -76,9 +77,9 @@ class EntropyWindow:
     ``mean`` = sum_i i H_i / sum_i H_i; ``std`` = sqrt(sum_i H_i (i - mean)^2 / sum_i H_i);
     ``low``/``high`` = mean -+ z std (z = 1.96); ``inside`` (n, bool): steps in the window;
     ``position``: ``"left"`` if the window includes the first step (the start is already
-    ambiguous), ``"right"`` if it includes the last, ``"both"``, or ``"centre"`` (seed Fig 4.8,
-    L1497-1503); ``"none"`` with NaN statistics when H is 0 everywhere.
-    The seed numbers steps 1..n: add 1 to ``mean``, ``low`` and ``high`` for its figures.
+    ambiguous), ``"right"`` if it includes the last, ``"both"``, or ``"centre"``;
+    ``"none"`` with NaN statistics when H is 0 everywhere.
+    The source thesis numbers steps 1..n: add 1 to ``mean``, ``low`` and ``high`` for its figures.
     """
 
     mean: float
@@ -90,7 +91,7 @@ class EntropyWindow:
 
 
 def entropy_window(H, z: float = 1.96) -> EntropyWindow:
-    """The seed's entropy window (L1471-1477, spec 2.19) of an entropy sequence H_1..H_n."""
+    """The source thesis's entropy window of an entropy sequence H_1..H_n."""
     h = np.asarray(H.detach().cpu() if isinstance(H, torch.Tensor) else H, dtype=np.float64)
     if h.ndim != 1 or len(h) < 1 or (h < 0).any() or not np.isfinite(h).all():
         raise ValueError("H must be a 1-d sequence of finite, non-negative entropies")
@@ -110,7 +111,7 @@ def entropy_window(H, z: float = 1.96) -> EntropyWindow:
 
 
 class LossScale:
-    """The seed's progressive loss normalisation (L1588-1596; spec 2.20 [IMPL] form).
+    """The source thesis's progressive loss normalisation (in our form).
 
     Keeps running averages A_obj of |objective| and A_reg of |regulariser| for each of
     ``size`` independent problems (detached: they carry no gradient) and returns the factor
@@ -151,7 +152,7 @@ class LossScale:
 
 @dataclass
 class MorphHistory:
-    """Semantic Morphing of B codes (spec 2.21 outputs), CPU tensors.
+    """Semantic Morphing of B codes, CPU tensors.
 
     Final state per element: ``code`` (B x d) c_other; ``image`` (B x C x H x W) D(c_other);
     ``success`` (B, bool): stopped by the criterion; ``iterations`` (B): Adam steps taken
@@ -194,7 +195,7 @@ class MorphHistory:
 
     @property
     def failure_rate(self) -> float:
-        """The seed's Semantic Morphing error rate (L1745-1751): failures / elements."""
+        """The source thesis's Semantic Morphing error rate: failures / elements."""
         return float((~self.success).float().mean())
 
 
@@ -236,15 +237,15 @@ def semantic_morph(classifier: nn.Module, vae, c_self: torch.Tensor, s, o, *, no
                    require_argmax: bool = False, scale_decay: float | None = None, record_every: int = 1,
                    thumbnails: bool = True, preprocess: Preprocess = None, progress=None,
                    cancel=None) -> MorphHistory:
-    """Semantic Morphing (seed 000 section 4.5, L1521-1604; spec 2.21) of B codes at once.
+    """Semantic Morphing (see the module doc) of B codes at once.
 
     ``c_self`` (d or B x d): the start codes (best-of-K, :func:`reconstruct`); ``s``/``o``:
     the self and target classes (ints or B-vectors). ``norms``: the norm target r_o, from a
-    :class:`NormTable` (``class_norms`` of the training set: the seed's prior), one number or
-    B numbers; None keeps each code's starting norm ([IMPL] fallback when no training data
-    is at hand). Defaults are the seed's MNIST settings: Adam lr 1e-3, alpha_lk 0.1 (10 for
-    notMNIST and FashionMNIST, L1827-1830), at most 5,000 iterations, stop when
-    H(q_s, q_o) < 0.01 bit and q_o > 0.5 (two-class q, spec [IMPL]; ``require_argmax`` also
+    :class:`NormTable` (``class_norms`` of the training set: the source thesis's prior), one number or
+    B numbers; None keeps each code's starting norm (our fallback when no training data
+    is at hand). Defaults are the source thesis's MNIST settings: Adam lr 1e-3, alpha_lk 0.1 (10 for
+    notMNIST and FashionMNIST), at most 5,000 iterations, stop when
+    H(q_s, q_o) < 0.01 bit and q_o > 0.5 (two-class q, our reading; ``require_argmax`` also
     asks the full softmax's argmax to be o).
 
     Each iteration evaluates D(c) and the classifier on the still-running elements, updates

@@ -1,9 +1,10 @@
 """Training the VAE and the classifier of the path-mask method.
 
-The seed trains its VAE with "the L2 norm of x~ - x" plus the KL divergence to an isotropic
-N(0, I) (Appendix B, L2214-2215 and L2265-2268; Kingma & Welling, "Auto-Encoding Variational
-Bayes", ICLR 2014) and gives neither optimiser, epochs, batch size nor KL weight (spec 3.3
-[GAP]). The defaults here are the spec's proposal (2.14 [IMPL]): summed squared error plus
+The thesis on path-mask attribution ("the source thesis", see :mod:`xai_widgets.morph.latent`)
+trains its VAE with "the L2 norm of x~ - x" plus the KL divergence to an isotropic
+N(0, I) (its appendix; Kingma & Welling, "Auto-Encoding Variational
+Bayes", ICLR 2014) and gives neither optimiser, epochs, batch size nor KL weight. The
+defaults here are our choice: summed squared error plus
 ``beta`` times the KL term, Adam at 1e-3, batch 128. The classifier's training is not given
 either; it gets cross-entropy and Adam at the same settings.
 
@@ -11,7 +12,7 @@ Both functions train the module given to them in place (that is their job), on i
 device unless ``device`` is given (the module is moved there), and leave it in eval mode
 with no ``.grad`` on its parameters. With ``recalibrate`` (the default) a last pass over the
 undistorted training data re-estimates the BatchNorm running statistics in eval conditions
-(see :func:`_recalibrate_batchnorm`: the seed's decoder has Dropout before BatchNorm).
+(see :func:`_recalibrate_batchnorm`: the source thesis's decoder has Dropout before BatchNorm).
 They are deterministic given ``seed`` on one machine (shuffling, dropout and the VAE's
 samples draw from generators seeded by it; the caller's global random state is left as it
 was). ``progress(done, total)`` is called after every
@@ -47,7 +48,7 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, diag(exp(logvar))) || N(0, I)) per row, summed over the latent dimensions.
 
     The closed form of Kingma & Welling (2014), Appendix B:
-    ``-1/2 sum_d (1 + log sigma_d^2 - mu_d^2 - sigma_d^2)`` (spec 2.14 [EXT]).
+    ``-1/2 sum_d (1 + log sigma_d^2 - mu_d^2 - sigma_d^2)``.
     """
     return -0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(dim=1)
 
@@ -166,7 +167,7 @@ def _recalibrate_batchnorm(model: nn.Module, loader: DataLoader, device: torch.d
     training data, the model otherwise in eval mode (no dropout; a VAE decodes z = mu).
 
     Training-mode statistics carry variance that eval mode does not have: Dropout before a
-    BatchNorm (the seed's decoder: Dropout, ConvTranspose2d, BatchNorm2d) scales the kept
+    BatchNorm (the source thesis's decoder: Dropout, ConvTranspose2d, BatchNorm2d) scales the kept
     units by 1 / (1 - p), the "variance shift" of Li, Chen, Hu and Yang (CVPR 2019), and
     the VAE's decoder sees sampled codes. Measured on the digits VAE after 15 epochs: eval
     mode reconstructed its training images with a mean squared error of 0.105 per pixel

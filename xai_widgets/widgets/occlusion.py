@@ -1,4 +1,4 @@
-"""``OcclusionExplorer``: the seed's feature occlusion tool, live in a notebook.
+"""``OcclusionExplorer``: Norton's feature occlusion tool, live in a notebook.
 
 Norton, "Deep Introspection: Explaining Neural Networks Through Feature Occlusion and
 Synthesis" (Imperial College London, 2018), ch. 3 and 5.2: the relevant pixels of an
@@ -45,7 +45,7 @@ OFFLINE_SETS = 64  # to_html ships the view of every occlusion set up to this ma
 TABS = ("occlusion", "sandbox")
 MAX_DISTANCE = 16.0  # px; neighbourhoods grow with its square
 MAX_PATCH = 64
-KIND_TITLES = {  # the seed's four metrics (§3.5): title, short title for the PNG
+KIND_TITLES = {  # Norton 2018's four metrics (§3.5): title, short title for the PNG
     "most_important": ("most important feature", "most important"),
     "smallest_keep": ("smallest set to keep the prediction", "smallest kept set"),
     "smallest_flip": ("smallest set that flips the prediction", "smallest flipping set"),
@@ -95,7 +95,7 @@ class OcclusionExplorer(LongTasks, XaiWidget):
         PIL image, array or tensor (see :mod:`xai_widgets.images`), or a 1 x C x H x W
         model-input tensor used as is.
     attribution : optional
-        Where the relevance comes from: None (LRP when zennit is installed, as the seed used,
+        Where the relevance comes from: None (LRP when zennit is installed, as Norton 2018 used,
         else Integrated Gradients), a method name or Captum object for
         :func:`xai_widgets.attribution.attribute`, an ``Attribution``, or a ready map at the
         input's resolution (H x W, 1 x H x W or 1 x C x H x W).
@@ -106,10 +106,10 @@ class OcclusionExplorer(LongTasks, XaiWidget):
     preprocess : callable, optional
         PIL image -> C x H x W tensor; default [0, 1] floats matched to the model.
     threshold, distance, min_size :
-        The flood fill's settings (:func:`xai_widgets.features.find_features`; the seed's 5,
+        The flood fill's settings (:func:`xai_widgets.features.find_features`; Norton 2018's 5,
         1.5 px, 20 px).
     mode, patch :
-        The occluder (:class:`xai_widgets.features.Occluder`): "pixelate" (the seed's), "noise"
+        The occluder (:class:`xai_widgets.features.Occluder`): "pixelate" (Norton 2018's), "noise"
         or "box"; the pixelisation patch side in pixels.
     seed : int
         The occlusion noise's seed (occlusion is deterministic).
@@ -267,7 +267,7 @@ class OcclusionExplorer(LongTasks, XaiWidget):
         self._sort_features(keep_selection=False)
 
     def _sort_features(self, keep_selection: bool) -> None:
-        """Occlude each feature alone (one batch) and number them by the drop of p(target) (seed §3.5.2)."""
+        """Occlude each feature alone (one batch) and number them by the drop of p(target) (Norton 2018, §3.5.2)."""
         raw_selected = [self._order[i] for i in self.occluded] if keep_selection else []
         kw = self.occluder_options
         x0 = self.input[0].to(model_device(self.model))  # occlusion runs where the model runs
@@ -363,7 +363,7 @@ class OcclusionExplorer(LongTasks, XaiWidget):
 
     # ------------------------------------------------------------------ analysis
     def analyse(self, *, background: bool = False, max_sets: int | None = None):
-        """Run the seed's four metrics (:func:`xai_widgets.features.analyse`) on the current features.
+        """Run Norton 2018's four metrics (:func:`xai_widgets.features.analyse`) on the current features.
 
         In the calling cell with a progress bar (returns the :class:`~xai_widgets.features.Analysis`,
         also kept in ``w.analysis``), or, from the widget's button, in the background.

@@ -1,6 +1,6 @@
 """``PathMorph``: path-mask attribution with a clickable morphing slider.
 
-Seed 000 ("Path-mask attribution" via VAE semantic morphing; spec sections 2.15-2.25): the
+"Path-mask attribution" via VAE semantic morphing, a method from a thesis ("the thesis"): the
 image is morphed in a VAE's latent space toward another class (Semantic Morphing), the
 radial latent path between the two codes is decoded, and a mask is optimised so that the
 path's own step changes, applied only where the mask is on, carry the classifier from
@@ -59,15 +59,15 @@ class PathMorph(LongTasks, XaiWidget):
     target : int, optional
         The class to morph toward ("other"); default the second most probable class.
     true_label : int, optional
-        The image's true class. When the classifier gets it wrong, the widget runs the seed's
+        The image's true class. When the classifier gets it wrong, the widget runs the thesis's
         misclassification mode: the path runs from the true class to the wrong prediction.
     steps : int
-        Frames on the latent path (default 100, the seed's).
+        Frames on the latent path (default 100, the thesis's).
     classes : sequence of str, optional
         Class names for the bars and charts.
     norms : optional
         Per-class latent-norm table (:func:`xai_widgets.morph.latent.class_norms`); computed from
-        nothing if omitted, so pass it for the seed's norm prior (the demos do).
+        nothing if omitted, so pass it for the thesis's norm prior (the demos do).
     options : dict, optional
         More keyword arguments for :func:`xai_widgets.morph.pipeline.explain` (for example
         ``sm={"alpha_lk": 10}`` or ``mask={"iterations": 1000}``).
@@ -260,7 +260,7 @@ class PathMorph(LongTasks, XaiWidget):
 
     # ------------------------------------------------------------------ static figure
     def render_png(self, panel: int | None = None) -> Image.Image:
-        """The seed's Fig 4.12 layout: endpoints; the path; mask (green) and red/blue maps over
+        """The thesis's result-figure layout: endpoints; the path; mask (green) and red/blue maps over
         self and other; the per-step gains."""
         r = self.result
         side = max(56, (panel or self.size) // 2)

@@ -98,7 +98,7 @@ class SimilarityOverlay(OverlayWidget):
     size : int
         Long side of each image panel in CSS pixels.
     similarity : "cosine" | "dot" | "centred"
-        Cosine (default, the seed's choice: direction only); plain dot product (magnitude
+        Cosine (default, Fong et al.'s choice: direction only); plain dot product (magnitude
         counts too: strongly active cells dominate; auto range by default); or cosine after
         subtracting the mean activation vector of all shown cells (removes the shared
         component that makes every post-ReLU cosine positive; signed, diverging map).
@@ -466,7 +466,8 @@ class SimilarityOverlay(OverlayWidget):
     def factors(self, layer: str, k: int = 4, **options) -> Factors:
         """NMF groups of the activations of row ``layer`` over every cell of every image.
 
-        The seed's "NMF companion" of the overlays; computed in torch on the model's device by
+        The matrix-factorisation companion of the overlays (Fong et al. 2021); computed in
+        torch on the model's device by
         :func:`xai_widgets.factorize.activation_factors` (``options`` go to it). Deterministic,
         so this returns the factorisation :meth:`show_factors` displays.
         """
