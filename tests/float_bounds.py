@@ -27,9 +27,13 @@ def sum_tol(n_terms: int, abs_sum: float, eps: float = EPS32) -> float:
     nu = n_terms * eps / 2
     if nu >= 1:
         raise ValueError(f"{n_terms} terms: the rounding bound is meaningless at eps = {eps}")
-    return 2 * nu / (1 - nu) * float(abs_sum)
+    return 2 * nu / (1 - nu) * _number(abs_sum)
 
 
 def rounded_tol(scale: float, eps: float = EPS32) -> float:
     """Largest difference between two float64 results up to ``scale`` rounded once to float32."""
-    return 2 * eps * float(scale)
+    return 2 * eps * _number(scale)
+
+
+def _number(x) -> float:
+    return float(x.detach()) if isinstance(x, torch.Tensor) else float(x)
