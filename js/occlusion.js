@@ -174,11 +174,11 @@ function render({ model, el }) {
     return { label: l, input, value, fmt };
   };
   const thr = rangeControl("threshold ×", "xw-threshold", 0.5, 15, 0.5, fmtNumber);
-  thr.label.title = "candidate pixels: relevance above this many times the mean positive relevance (seed: 5/(H·W))";
+  thr.label.title = "candidate pixels: relevance above this many times the mean positive relevance (default 5, as Norton 2018: 5/(H·W))";
   const dist = rangeControl("distance", "xw-distance", 1, 4, 0.5, px);
-  dist.label.title = "pixels this close (px, Euclidean) join one feature (seed: 1.5 = 8-neighbours)";
+  dist.label.title = "pixels this close (px, Euclidean) join one feature (default 1.5 = 8-neighbours)";
   const minSize = rangeControl("min size", "xw-min-size", 0, 100, 5, px);
-  minSize.label.title = "features with fewer pixels are dropped (seed: 20)";
+  minSize.label.title = "features with fewer pixels are dropped (default 20)";
   const modeLabel = elem("label", null, "occluder");
   const modeSelect = elem("select", "xw-mode");
   modeSelect.append(...MODES.map(([v, t]) => Object.assign(elem("option", null, t), { value: v })));
