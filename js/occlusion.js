@@ -174,7 +174,7 @@ function render({ model, el }) {
     return { label: l, input, value, fmt };
   };
   const thr = rangeControl("threshold ×", "xw-threshold", 0.5, 15, 0.5, fmtNumber);
-  thr.label.title = "candidate pixels: relevance above this many times the mean positive relevance (default 5, as Norton 2018: 5/(H·W))";
+  thr.label.title = "candidate pixels: relevance above this many times the mean positive relevance (default 5, as in Norton 2018)";
   const dist = rangeControl("distance", "xw-distance", 1, 4, 0.5, px);
   dist.label.title = "pixels this close (px, Euclidean) join one feature (default 1.5 = 8-neighbours)";
   const minSize = rangeControl("min size", "xw-min-size", 0, 100, 5, px);
