@@ -14,6 +14,7 @@ import xai_widgets as xw
 from xai_widgets import metrics
 from xai_widgets.tasks import Cancelled
 
+from float_bounds import EPS32, rounded_tol, sum_tol
 from toy_models import assert_untouched, snapshot
 
 
@@ -143,14 +144,16 @@ def test_deletion_and_insertion_equal_the_hand_computed_cumulative_sums(linear_c
     for n in range(3):
         c = maps[n].double().numpy().ravel()
         d_ref, i_ref = hand_curves(c, c)
-        np.testing.assert_allclose(dele.scores[n], d_ref, atol=1e-5)
-        np.testing.assert_allclose(ins.scores[n], i_ref, atol=1e-5)
+        tol = sum_tol(c.size, np.abs(c).sum())  # the model's float32 sum of 16 terms, some deleted
+        np.testing.assert_allclose(dele.scores[n], d_ref, atol=tol, rtol=0)
+        np.testing.assert_allclose(ins.scores[n], i_ref, atol=tol, rtol=0)
     np.testing.assert_allclose(dele.area, np.trapezoid(dele.scores, dele.fractions, axis=1))
     np.testing.assert_allclose(ins.area, np.trapezoid(ins.scores, ins.fractions, axis=1))
     assert dele.mode == "deletion" and ins.mode == "insertion" and dele.target.tolist() == [0, 0, 0]
     # softmax over (s, 0) is the logistic function of s
     prob = metrics.deletion_curve(model, x, maps, 0, steps=16, baseline="zero")
-    np.testing.assert_allclose(prob.scores, 1 / (1 + np.exp(-dele.scores)), atol=1e-6)
+    # a float32 softmax of two values <= 1: an exp (within an ulp), a sum and a division
+    np.testing.assert_allclose(prob.scores, 1 / (1 + np.exp(-dele.scores)), atol=4 * EPS32, rtol=0)
     assert prob.score == "probability"
 
 
@@ -173,7 +176,8 @@ def test_ties_are_broken_by_pixel_index_and_steps_round(linear_case):
     for n in range(3):
         c = (x[n] * model.w).sum(0).double().detach().numpy().ravel()
         total = c.sum()
-        np.testing.assert_allclose(curve.scores[n], [total - c[:k].sum() for k in ks], atol=1e-5)
+        tol = sum_tol(c.size, np.abs(c).sum()) + EPS32 * np.abs(c).sum()  # model's sum; c's own rounding
+        np.testing.assert_allclose(curve.scores[n], [total - c[:k].sum() for k in ks], atol=tol, rtol=0)
 
 
 def test_batching_does_not_change_the_curve(linear_case):
@@ -185,9 +189,12 @@ def test_batching_does_not_change_the_curve(linear_case):
 
 
 def test_baselines_at_the_curve_ends():
+    # float64 model and images: a float32 score sums 360 terms, whose worst-case rounding
+    # (sum_tol(360, ~140) ~ 6e-3) would hide a wrong baseline; in float64 the curve's scores
+    # are float64 values rounded once to float32, within rounded_tol of their size
     g = torch.Generator().manual_seed(1)
-    w = torch.randn(3, 12, 10, generator=g)
-    x = torch.rand(2, 3, 12, 10, generator=g)
+    w = torch.randn(3, 12, 10, generator=g).double()
+    x = torch.rand(2, 3, 12, 10, generator=g).double()
     model = LinearScore(w, b=0.3)
     maps = torch.rand(2, 12, 10, generator=g)
     logit = lambda t: float((t * w).sum() + 0.3)  # noqa: E731
@@ -203,13 +210,16 @@ def test_baselines_at_the_curve_ends():
         d = metrics.deletion_curve(model, x, maps, 0, steps=4, baseline=name, score="logit", blur_sigma=2.0)
         i = metrics.deletion_curve(model, x, maps, 0, steps=4, baseline=name, score="logit", blur_sigma=2.0,
                                    mode="insertion")
-        np.testing.assert_allclose(d.scores[:, -1], ends, atol=1e-4, err_msg=name)  # everything deleted
-        np.testing.assert_allclose(i.scores[:, 0], ends, atol=1e-4, err_msg=name)   # nothing inserted
-        np.testing.assert_allclose(d.scores[:, 0], [logit(x[n]) for n in range(2)], atol=1e-4)
-        np.testing.assert_allclose(i.scores[:, -1], [logit(x[n]) for n in range(2)], atol=1e-4)
-    grey = torch.full((3, 1, 1), 0.5)
+        full = [logit(x[n]) for n in range(2)]
+        tol = rounded_tol(np.abs([*ends, *full]).max())
+        np.testing.assert_allclose(d.scores[:, -1], ends, atol=tol, rtol=0, err_msg=name)  # everything deleted
+        np.testing.assert_allclose(i.scores[:, 0], ends, atol=tol, rtol=0, err_msg=name)   # nothing inserted
+        np.testing.assert_allclose(d.scores[:, 0], full, atol=tol, rtol=0)
+        np.testing.assert_allclose(i.scores[:, -1], full, atol=tol, rtol=0)
+    grey = torch.full((3, 1, 1), 0.5, dtype=torch.float64)
     d = metrics.deletion_curve(model, x, maps, 0, steps=4, baseline=grey, score="logit")
-    np.testing.assert_allclose(d.scores[:, -1], [logit(torch.full((3, 12, 10), 0.5))] * 2, atol=1e-4)
+    end = logit(torch.full((3, 12, 10), 0.5, dtype=torch.float64))
+    np.testing.assert_allclose(d.scores[:, -1], [end] * 2, atol=rounded_tol(abs(end)), rtol=0)
 
 
 def test_deletion_curve_hygiene_progress_cancel_and_errors(shared_net):
