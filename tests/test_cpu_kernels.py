@@ -41,6 +41,7 @@ MODULES = [
     "test_transforms.py",
     "test_scan.py",
     "test_features.py",
+    "test_sweep_widget.py",
 ]
 DESELECT = ["tests/test_morph_method.py::test_semantic_morphing_reaches_the_second_class_on_100_held_out_digits"]
 
