@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import xai_widgets as xw
-from xai_widgets import attribution, backview, features, metrics, perturbation
+from xai_widgets import attribution, backview, factorize, features, featurevis, metrics, perturbation, scan, transforms
 from xai_widgets.morph import ConvVAE, SeedCNN
 
 from toy_models import assert_untouched, snapshot
@@ -150,3 +150,36 @@ def test_unknown_layers_are_refused_with_the_close_matches(call, arg):
 ], ids=["attribute", "randomisation_check", "relevance_map", "AttributionExplorer", "OcclusionExplorer"])
 def test_unknown_methods_are_refused_with_the_close_match(call):
     refuses(call, r"method|attribution", r"'gradient'")
+
+
+DATA = xw.demo.shapes_dataset(4, seed=1).images
+
+
+@pytest.mark.parametrize("call, arg, problem", [
+    (lambda: scan.scan(MODEL, "conv2", [], cache=False), "dataset", "empty"),
+    (lambda: scan.scan(MODEL, "conv2", [bad_image("nan")] * 2, cache=False), "image 0", MESSAGES["nan"]),
+    (lambda: scan.scan(MODEL, "conv2", [bad_image("channels")] * 2, cache=False), "image 0", MESSAGES["channels"]),
+    (lambda: scan.scan(MODEL, "conv2", [bad_image("dtype")] * 2, cache=False), "image 0", MESSAGES["dtype"]),
+    (lambda: scan.scan(MODEL, "conv", DATA, cache=False), "layer", "'conv2'"),
+    (lambda: scan.scan(MODEL, "conv2", [bad_image("oversize")], cache=False), "dataset image", MESSAGES["oversize"]),
+    (lambda: scan.dissect(MODEL, "conv2", [], {}), "images", "no images"),
+    (lambda: scan.dissect(MODEL, "conv", DATA, {"a": np.zeros((4, 128, 128), bool)}), "layer", "'conv2'"),
+    (lambda: scan.receptive_field(MODEL, "conv", (3, 64, 64)), "layer", "'conv2'"),
+    (lambda: scan.receptive_field(MODEL, "conv2", (3, 1100, 1100)), "input_shape", MESSAGES["oversize"]),
+    (lambda: featurevis.visualise_channels(MODEL, "conv", [0], steps=2, size=32), "layer", "'conv2'"),
+    # the channel count is the layer's output shape: one forward pass of the requested size
+    (lambda: featurevis.visualise_channels(MODEL, "conv2", [999], steps=2, size=32), "channel", "out of range"),
+    (lambda: featurevis.visualise_channels(MODEL, "conv2", [0], steps=2, size=1100), "size", MESSAGES["oversize"]),
+    (lambda: transforms.sweep(torch.full((1, 3, 32, 32), float("nan")), "rotate", [0, 90]), "images", "NaN"),
+    (lambda: transforms.sweep(torch.rand(1, 3, 32, 32), "rotate", []), "values", "no transform values"),
+    (lambda: factorize.nmf(torch.full((10, 4), float("nan")), 2), "X", "NaN"),
+    (lambda: factorize.nmf(torch.zeros(0, 4), 2), "X", "empty"),
+    (lambda: features.find_features(np.full((8, 8), np.nan)), "relevance", "NaN"),
+    (lambda: features.find_features(np.zeros((0, 8))), "relevance", r"shape \(0, 8\)"),
+], ids=["scan-empty", "scan-nan", "scan-channels", "scan-dtype", "scan-layer", "scan-oversize", "dissect-empty",
+        "dissect-layer", "receptive_field-layer", "receptive_field-oversize", "visualise-layer", "visualise-channel",
+        "visualise-oversize", "sweep-nan", "sweep-empty", "nmf-nan", "nmf-empty", "find_features-nan",
+        "find_features-empty"])
+def test_dataset_and_map_functions_refuse_bad_input_before_running_the_model(call, arg, problem, request):
+    calls = refuses(call, arg, problem)
+    assert len(calls) <= (1 if request.node.callspec.id == "visualise-channel" else 0)

@@ -69,7 +69,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .capture import _preserved, capture_maps, layer_output, model_device, model_dtype
-from .images import input_channels
+from .images import check_input_size, input_channels
 from .tasks import CancelFlag, Progress, check, report
 from .transforms import affine_matrix
 
@@ -380,6 +380,7 @@ def _size(size) -> tuple[int, int]:
         raise TypeError(f"size must be an int or (height, width) of ints, got {size!r}") from None
     if min(h, w) < _MIN_SIDE:
         raise ValueError(f"size {(h, w)} is too small: each side must be at least {_MIN_SIDE} pixels")
+    check_input_size(torch.empty(0, 0, h, w), "visualise_channels", "size")
     return h, w
 
 

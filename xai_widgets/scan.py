@@ -37,7 +37,7 @@ from torch import nn
 
 from . import tasks
 from .capture import _preserved, _unknown_layer_error, layer_output, model_device
-from .images import model_input
+from .images import check_input_size, model_input
 
 __all__ = [
     "ReceptiveField",
@@ -294,6 +294,7 @@ def receptive_field(
     shape = tuple(int(v) for v in input_shape)
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"input_shape must be (C, H, W) of positive sizes, got {input_shape!r}")
+    check_input_size(torch.empty(0, *shape), "receptive_field", "input_shape")
     examples = None
     if inputs is not None:
         if not isinstance(inputs, torch.Tensor) or inputs.dim() != 4 or tuple(inputs.shape[1:2]) != shape[:1]:
@@ -707,6 +708,7 @@ def _scan(model, layer, dataset, k, preprocess, batch_size, progress, cancel, la
         for batch in batches:
             tasks.check(cancel)
             if input_shape is None:
+                check_input_size(batch.x, "scan", "each dataset image")
                 input_shape = tuple(batch.x.shape[1:])
                 rf = receptive_field(model, layer, input_shape, inputs=batch.x, layouts=layouts)
             elif tuple(batch.x.shape[1:]) != input_shape:
