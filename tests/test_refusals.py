@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import xai_widgets as xw
-from xai_widgets import attribution, backview, factorize, features, featurevis, metrics, perturbation, scan, transforms
+from xai_widgets import (attribution, backview, factorize, features, featurevis, metrics, morph, perturbation, scan,
+                         transforms)
 from xai_widgets.morph import ConvVAE, SeedCNN
 
 from toy_models import assert_untouched, snapshot
@@ -183,3 +184,28 @@ DATA = xw.demo.shapes_dataset(4, seed=1).images
 def test_dataset_and_map_functions_refuse_bad_input_before_running_the_model(call, arg, problem, request):
     calls = refuses(call, arg, problem)
     assert len(calls) <= (1 if request.node.callspec.id == "visualise-channel" else 0)
+
+
+def _nan(*shape):
+    return torch.full(shape, float("nan"))
+
+
+CLF, VAE = SeedCNN().eval(), ConvVAE(latent_dim=16).eval()
+
+
+@pytest.mark.parametrize("call, arg", [
+    (lambda: morph.pipeline.explain(CLF, VAE, _nan(1, 1, 28, 28), steps=4), "image"),
+    (lambda: morph.reconstruct(CLF, VAE, _nan(1, 1, 28, 28), K=2), "x"),
+    (lambda: morph.class_norms(VAE, _nan(1, 1, 28, 28), [0]), "images"),
+    (lambda: morph.path_mask(CLF, _nan(3, 1, 28, 28), 0, iterations=2), "frames"),
+    (lambda: morph.latent_path(_nan(16), torch.zeros(16), 4), "z0"),
+    (lambda: morph.semantic_morph(CLF, VAE, _nan(1, 16), 0, 1, max_iter=2), "c_self"),
+    (lambda: perturbation.perturb(_nan(1, 3, 8, 8), torch.ones(1, 1, 8, 8)), "inputs"),
+    (lambda: xw.cosine_map(_nan(1, 4, 2, 2), torch.ones(4)), "acts"),
+    (lambda: metrics.pointing_game(_nan(1, 8, 8), np.ones((1, 8, 8), bool), [0]), "maps"),
+    (lambda: xw.PathMorph(CLF, VAE, np.full((28, 28), np.nan, np.float32), steps=4), "image 0"),
+], ids=["explain", "reconstruct", "class_norms", "path_mask", "latent_path", "semantic_morph", "perturb",
+        "cosine_map", "pointing_game", "PathMorph"])
+def test_path_morph_and_map_functions_refuse_nan(call, arg):
+    with pytest.raises(ValueError, match=rf"{arg}.*(NaN|finite)"):
+        call()

@@ -739,6 +739,8 @@ def _images(inputs) -> torch.Tensor:
         raise TypeError(f"inputs must be a float tensor, got {inputs.dtype}")
     if min(inputs.shape) < 1:
         raise ValueError(f"inputs must not be empty, got shape {tuple(inputs.shape)}")
+    if not torch.isfinite(inputs).all():
+        raise ValueError("inputs contains NaN or infinity")
     return inputs.detach()
 
 

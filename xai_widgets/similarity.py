@@ -42,6 +42,8 @@ def cosine_map(acts: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
             f"expected acts N x C x H x W and a query of C values, got {tuple(acts.shape)} "
             f"and {tuple(query.shape)}"
         )
+    if not (torch.isfinite(acts).all() and torch.isfinite(query).all()):
+        raise ValueError("acts and query must be finite; got NaN or infinity")
     q = unit_vectors(query.to(acts)[None])[0]
     return torch.einsum("nchw,c->nhw", unit_vectors(acts), q)
 

@@ -127,7 +127,15 @@ def _images(x, name: str = "images") -> torch.Tensor:
     if x.dim() != 4 or not x.is_floating_point():
         raise ValueError(f"{name} must be a float tensor B x C x H x W or C x H x W, got "
                          f"{x.dtype} of shape {tuple(x.shape)}")
+    _check_finite(x, name)
     return x
+
+
+def _check_finite(x: torch.Tensor, name: str) -> None:
+    if x.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(x.shape)})")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or infinity")
 
 
 # ------------------------------------------------------------------ the latent-norm prior
@@ -317,4 +325,5 @@ def _as_codes(codes, name: str = "codes") -> torch.Tensor:
     if not isinstance(codes, torch.Tensor) or not codes.is_floating_point() or codes.dim() not in (1, 2):
         raise ValueError(f"{name} must be a float tensor d or B x d, got "
                          f"{getattr(codes, 'shape', type(codes).__name__)}")
+    _check_finite(codes, name)
     return codes[None] if codes.dim() == 1 else codes
