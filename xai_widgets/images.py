@@ -28,7 +28,7 @@ from PIL import Image
 from torch import nn
 
 __all__ = ["as_image_list", "to_rgb_array", "model_input", "display_pixels", "input_channels", "to_batch",
-           "check_input_size", "check_model_input", "MAX_PIXELS"]
+           "check_input_size", "check_model_input", "check_finite", "MAX_PIXELS"]
 
 # Model-input pixels per image accepted, read at each call (like PIL's MAX_IMAGE_PIXELS):
 # set ``xai_widgets.images.MAX_PIXELS`` to take larger inputs. A 4000 x 4000 photo is 16 M
@@ -183,6 +183,14 @@ def check_input_size(x: torch.Tensor, who: str, name: str = "the model input") -
             "torchvision.transforms.Resize(224)), or raise xai_widgets.images.MAX_PIXELS if the machine "
             "has the memory."
         )
+
+
+def check_finite(x: torch.Tensor, name: str) -> None:
+    """Refuse an empty tensor or one holding NaN or infinity, naming it."""
+    if x.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(x.shape)})")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or infinity")
 
 
 def check_model_input(x, model: nn.Module, who: str, name: str = "inputs", *, image: bool = True) -> None:

@@ -44,7 +44,7 @@ from torch import nn
 from .attribution import _resolve_from_logits
 from .blur import gaussian_blur
 from .capture import _preserved, model_device
-from .images import check_model_input
+from .images import check_finite, check_model_input
 from .outputs import pick
 from .tasks import check, report
 
@@ -737,10 +737,7 @@ def _images(inputs) -> torch.Tensor:
         raise ValueError(f"inputs must be N x C x H x W, got shape {tuple(inputs.shape)}")
     if not inputs.is_floating_point():
         raise TypeError(f"inputs must be a float tensor, got {inputs.dtype}")
-    if min(inputs.shape) < 1:
-        raise ValueError(f"inputs must not be empty, got shape {tuple(inputs.shape)}")
-    if not torch.isfinite(inputs).all():
-        raise ValueError("inputs contains NaN or infinity")
+    check_finite(inputs, "inputs")
     return inputs.detach()
 
 

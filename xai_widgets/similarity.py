@@ -17,7 +17,10 @@ from typing import Sequence
 
 import torch
 
+from .images import check_finite
+
 __all__ = ["unit_vectors", "cosine_map", "synced_cell"]
+
 
 def unit_vectors(acts: torch.Tensor, dim: int = 1) -> torch.Tensor:
     """``acts`` divided by its L2 norm along ``dim`` (channels); zero vectors stay zero.
@@ -42,8 +45,8 @@ def cosine_map(acts: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
             f"expected acts N x C x H x W and a query of C values, got {tuple(acts.shape)} "
             f"and {tuple(query.shape)}"
         )
-    if not (torch.isfinite(acts).all() and torch.isfinite(query).all()):
-        raise ValueError("acts and query must be finite; got NaN or infinity")
+    check_finite(acts, "acts")
+    check_finite(query, "query")
     q = unit_vectors(query.to(acts)[None])[0]
     return torch.einsum("nchw,c->nhw", unit_vectors(acts), q)
 

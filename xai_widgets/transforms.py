@@ -58,6 +58,7 @@ from typing import Callable, Sequence, Union
 import torch
 import torch.nn.functional as F
 
+from .images import check_finite
 from .similarity import unit_vectors
 
 __all__ = ["affine_matrix", "rotate", "scale", "cell_correspondence", "sweep", "Sweep", "KINDS"]
@@ -244,9 +245,7 @@ def _as_batch(images: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"images must be N x C x H x W or C x H x W, got {tuple(images.shape)}")
     if not x.is_floating_point():
         raise ValueError(f"images must be floating point (values in [0, 1]), got {x.dtype}")
-    if x.numel() == 0 or not torch.isfinite(x).all():
-        raise ValueError(f"images must be non-empty and finite, got shape {tuple(x.shape)}"
-                         + (" with NaN or infinity" if x.numel() else ""))
+    check_finite(x, "images")
     return x
 
 

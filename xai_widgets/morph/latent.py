@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from ..capture import _preserved, model_device
+from ..images import check_finite
 from ..tasks import check, report
 
 __all__ = ["VAEAdapter", "as_vae", "NormTable", "class_norms", "Reconstruction", "reconstruct"]
@@ -127,15 +128,8 @@ def _images(x, name: str = "images") -> torch.Tensor:
     if x.dim() != 4 or not x.is_floating_point():
         raise ValueError(f"{name} must be a float tensor B x C x H x W or C x H x W, got "
                          f"{x.dtype} of shape {tuple(x.shape)}")
-    _check_finite(x, name)
+    check_finite(x, name)
     return x
-
-
-def _check_finite(x: torch.Tensor, name: str) -> None:
-    if x.numel() == 0:
-        raise ValueError(f"{name} is empty (shape {tuple(x.shape)})")
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name} contains NaN or infinity")
 
 
 # ------------------------------------------------------------------ the latent-norm prior
@@ -325,5 +319,5 @@ def _as_codes(codes, name: str = "codes") -> torch.Tensor:
     if not isinstance(codes, torch.Tensor) or not codes.is_floating_point() or codes.dim() not in (1, 2):
         raise ValueError(f"{name} must be a float tensor d or B x d, got "
                          f"{getattr(codes, 'shape', type(codes).__name__)}")
-    _check_finite(codes, name)
+    check_finite(codes, name)
     return codes[None] if codes.dim() == 1 else codes

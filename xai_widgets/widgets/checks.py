@@ -18,7 +18,8 @@ import math
 import numpy as np
 import traitlets
 
-__all__ = ["Refused", "Index", "Real", "Choice", "Fraction", "Span", "PanelSize", "validates", "is_index", "index_in", "at_least"]
+__all__ = ["Refused", "Index", "Real", "Choice", "Fraction", "Span", "PanelSize", "validates", "is_index", "index_in",
+           "at_least"]
 
 
 class Refused(traitlets.TraitError, ValueError):
