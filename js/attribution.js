@@ -14,9 +14,10 @@
 // targets, contrasts, positions, view, opacity, size, progress, message; in a to_html page
 // only, _no_kernel (lib/kernel.js).
 import { decode, bytesOf } from "./lib/tensor.js";
-import { makeLut, lutIndex, drawColorbar } from "./lib/colormap.js";
+import { makeLut, lutIndex } from "./lib/colormap.js";
 import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
-import { colorLegend, progressControl, setTicks } from "./lib/controls.js";
+import { progressControl } from "./lib/controls.js";
+import { ColorLegend } from "./lib/legend.js";
 import { widgetStyle } from "./lib/style.js";
 import { clampInt, displaySize } from "./lib/panels.js";
 import { NEEDS_KERNEL, noKernel } from "./lib/kernel.js";
@@ -238,14 +239,12 @@ function render({ model, el }) {
       h.dataset.method = m.key;
       const title = elem("div", "xw-caption", m.title);
       title.title = m.title;
-      const L = colorLegend();
-      drawColorbar(L.colorbar, lut, cssW, 10);
-      L.ticks.style.width = `${cssW}px`;
+      const L = new ColorLegend({ width: cssW - 40 });
       const s3 = fmtTick(m.scale); // 3 digits fit a narrow column; the title has more
-      setTicks(L, `−${s3}`, "0", `+${s3}`);
+      L.draw(lut, -m.scale, m.scale, { labels: [`−${s3}`, "0", `+${s3}`] });
       const rule = elem("div", "xw-sub xw-rule", `s = ${m.rule}`);
       rule.title = `one fixed scale for the whole column: ±${fmtNumber(m.scale)}, the ${m.rule} over all images${m.slider ? " and slider positions" : ""}`;
-      h.append(title, L.legend, rule);
+      h.append(title, L.el, rule);
       grid.appendChild(h);
       h.dataset.col = String(j);
     });

@@ -1,6 +1,7 @@
 // Bundle every widget entry into ../xai_widgets/static/<name>.js as one
 // self-contained, minified ES module (what anywidget's `_esm` loads).
-// To add a widget, add one line to ENTRIES.
+// To add a widget, add one line to ENTRIES. `node build.mjs similarity path_morph` builds
+// only the entries named.
 import * as esbuild from "esbuild";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
@@ -19,9 +20,14 @@ const ENTRIES = {
   tensor: "lib/tensor.js", // exports decode/bytesOf; used by browser tests
 };
 
+const named = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+const unknown = named.filter((n) => !(n in ENTRIES));
+if (unknown.length) throw new Error(`unknown entries ${unknown}; known: ${Object.keys(ENTRIES)}`);
 const options = {
   entryPoints: Object.fromEntries(
-    Object.entries(ENTRIES).map(([name, file]) => [name, path.join(here, file)]),
+    Object.entries(ENTRIES)
+      .filter(([name]) => !named.length || named.includes(name))
+      .map(([name, file]) => [name, path.join(here, file)]),
   ),
   outdir,
   bundle: true,

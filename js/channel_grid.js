@@ -9,9 +9,10 @@
 // layer, image, selected, normalisation, vrange, boost, gamma, colormap, back_mode,
 // back_filter, zoom, pattern, opacity, size; in a to_html page only, _no_kernel (lib/kernel.js).
 import { decode, bytesOf } from "./lib/tensor.js";
-import { makeLut, drawColorbar } from "./lib/colormap.js";
+import { makeLut } from "./lib/colormap.js";
 import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
-import { colorLegend, progressControl } from "./lib/controls.js";
+import { progressControl } from "./lib/controls.js";
+import { ColorLegend } from "./lib/legend.js";
 import { widgetStyle } from "./lib/style.js";
 import { clampInt, scaledImage, makePanel, drawBase, drawOverlay } from "./lib/panels.js";
 import { frameQueue, listenMoves } from "./lib/hover.js";
@@ -171,10 +172,8 @@ function render({ model, el }) {
   const middle = elem("div", "xw-middle");
   const strip = elem("div", "xw-strip");
   const gridWrap = elem("div", "xw-gridwrap");
-  const { legend, colorbar, tickLo, tickMid, tickHi } = colorLegend();
-  const legendCaption = elem("div", "xw-legend-caption");
-  legend.append(legendCaption);
-  middle.append(strip, gridWrap, legend);
+  const legend = new ColorLegend();
+  middle.append(strip, gridWrap, legend.el);
 
   const side = elem("div", "xw-side");
   const zoomCaption = elem("div", "xw-caption");
@@ -387,19 +386,15 @@ function render({ model, el }) {
   }
 
   function drawLegend(lut) {
-    drawColorbar(colorbar, lut, 160, 10);
     const o = opts();
     let lo;
     let hi;
     if (o.mode === "channel") [lo, hi] = A.signed ? [-1, 1] : [0, 1];
     else if (o.mode === "fixed") [lo, hi] = A.signed ? [-Math.max(Math.abs(o.vrange[0]), Math.abs(o.vrange[1])), Math.max(Math.abs(o.vrange[0]), Math.abs(o.vrange[1]))] : o.vrange;
     else [lo, hi] = A.signed ? [-range.m, range.m] : [range.lo, range.hi];
-    tickLo.textContent = fmt(lo);
-    tickMid.textContent = fmt((lo + hi) / 2);
-    tickHi.textContent = fmt(hi);
     const what = { layer: "one range for the whole layer (DeepVis)", channel: "each channel scaled to its own range", fixed: "fixed range" }[o.mode];
     const extras = [o.boost ? `boost ${o.boost}` : "", o.gamma !== 1 ? `gamma ${o.gamma}` : "", A.signed ? "signed: blue < 0 < red" : ""].filter(Boolean);
-    legendCaption.textContent = `${A.layer}: ${what}${extras.length ? ` · ${extras.join(" · ")}` : ""}`;
+    legend.draw(lut, lo, hi, { fmt, caption: `${A.layer}: ${what}${extras.length ? ` · ${extras.join(" · ")}` : ""}` });
   }
 
   function drawZoom(lut) {

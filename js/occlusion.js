@@ -11,9 +11,10 @@
 // sandbox_kind, brush, tab, size, progress, message; in a to_html page only, _offline_views and
 // _no_kernel (lib/kernel.js).
 import { decode, bytesOf } from "./lib/tensor.js";
-import { makeLut, drawColorbar } from "./lib/colormap.js";
+import { makeLut } from "./lib/colormap.js";
 import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
-import { colorLegend, progressControl } from "./lib/controls.js";
+import { progressControl } from "./lib/controls.js";
+import { ColorLegend } from "./lib/legend.js";
 import { widgetStyle } from "./lib/style.js";
 import { clampInt } from "./lib/panels.js";
 import { frameQueue } from "./lib/hover.js";
@@ -73,7 +74,7 @@ const STYLE = widgetStyle(
 .xw-occlusion .xw-finding .xw-caption { white-space: normal; }
 .xw-occlusion .xw-progress { display: inline-flex; gap: 6px; align-items: center; }
 .xw-occlusion .xw-note { color: var(--jp-ui-font-color2, #616161); max-width: 980px; margin-bottom: 4px; }
-.xw-occlusion .xw-legend { width: 160px; margin-top: 2px; }
+.xw-occlusion .xw-legend { margin-top: 2px; }
 .xw-occlusion .xw-readout { margin-top: 8px; }
 `,
 );
@@ -197,9 +198,9 @@ function render({ model, el }) {
   const relCol = elem("div", "xw-col");
   const relCaption = elem("div", "xw-caption");
   const relBox = elem("div");
-  const { legend, colorbar, tickLo, tickMid, tickHi } = colorLegend();
+  const legend = new ColorLegend();
   const legendCaption = elem("div", "xw-sub");
-  relCol.append(relCaption, relBox, legend, legendCaption);
+  relCol.append(relCaption, relBox, legend.el, legendCaption);
   const occCol = elem("div", "xw-col");
   const occCaption = elem("div", "xw-caption");
   const occBox = elem("div");
@@ -400,10 +401,7 @@ function render({ model, el }) {
     shadeSigned(relPanel.img.data, D.relevance, D.relScale / D.relMax, diverging, null, null); // relevance is r / rel_max
     blit(relPanel);
     relCaption.textContent = `relevance (${D.method})`;
-    drawColorbar(colorbar, diverging, 160, 10);
-    tickLo.textContent = fmtNumber(-D.relScale);
-    tickMid.textContent = "0";
-    tickHi.textContent = fmtNumber(D.relScale);
+    legend.draw(diverging, -D.relScale, D.relScale);
     legendCaption.textContent = `red: for the class, blue: against; 99th percentile of |r|, beyond saturates. Candidates: r > ${fmtNumber(D.tau)}`;
   }
 

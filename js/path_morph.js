@@ -8,9 +8,10 @@
 // step, overlay, opacity, pixel, sm_step, target, size; in a to_html page only, _no_kernel
 // (lib/kernel.js).
 import { decode, bytesOf } from "./lib/tensor.js";
-import { makeLut, drawColorbar } from "./lib/colormap.js";
+import { makeLut } from "./lib/colormap.js";
 import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
-import { colorLegend, progressControl } from "./lib/controls.js";
+import { progressControl } from "./lib/controls.js";
+import { ColorLegend } from "./lib/legend.js";
 import { kernelOnly } from "./lib/kernel.js";
 import { widgetStyle } from "./lib/style.js";
 import { clampInt, scaledImage, makePanel, drawBase } from "./lib/panels.js";
@@ -104,11 +105,9 @@ function render({ model, el }) {
   const opLabel = elem("label", null, "opacity");
   const opInput = Object.assign(elem("input", "xw-opacity"), { type: "range", min: "0", max: "1", step: "0.05" });
   opLabel.appendChild(opInput);
-  const { legend, colorbar, ticks, tickLo, tickMid, tickHi } = colorLegend();
-  const legendCaption = elem("div", "xw-sub");
-  legend.append(legendCaption);
+  const legend = new ColorLegend();
   const progress = progressControl(model, listen);
-  header.append(ovLabel, opLabel, legend, progress.box);
+  header.append(ovLabel, opLabel, legend.el, progress.box);
 
   // endpoints and the red/blue maps
   const endRow = elem("div", "xw-row xw-endpoints");
@@ -331,21 +330,15 @@ function render({ model, el }) {
   function drawLegend(ov) {
     if (legendFor === ov) return; // the legend depends on the overlay only
     legendFor = ov;
-    legend.hidden = ov === "none";
+    legend.el.hidden = ov === "none";
+    legend.scale.hidden = ov === "mask";
     if (ov === "mask") {
-      colorbar.hidden = true;
-      ticks.hidden = true;
-      legendCaption.textContent = "green: the mask m in [0, 1] (opacity = m × opacity)";
+      legend.caption.textContent = "green: the mask m in [0, 1] (opacity = m × opacity)";
+      legend.caption.hidden = false;
       return;
     }
-    colorbar.hidden = false;
-    ticks.hidden = false;
-    drawColorbar(colorbar, diverging, 160, 10);
     const m = M.diffMax;
-    tickLo.textContent = fmtNumber(-m);
-    tickMid.textContent = "0";
-    tickHi.textContent = fmtNumber(m);
-    legendCaption.textContent = `${ov === "masked" ? "m × " : ""}(x[i+1] − x[i]): red brighter, blue darker at the next step; one scale for the whole path`;
+    legend.draw(diverging, -m, m, { caption: `${ov === "masked" ? "m × " : ""}(x[i+1] − x[i]): red brighter, blue darker at the next step; one scale for the whole path` });
   }
 
   function probsAt(i) {

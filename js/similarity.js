@@ -20,7 +20,7 @@ import { loadFactors, fillFactorPixels } from "./lib/factors.js";
 import { lutIndex } from "./lib/colormap.js";
 import { prefixNames } from "./lib/tokens.js";
 import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
-import { headerControls, bindControls, loadColormap, vrangeOf, setTicks } from "./lib/controls.js";
+import { headerControls, bindControls, loadColormap, vrangeOf } from "./lib/controls.js";
 import { widgetStyle } from "./lib/style.js";
 import { OUTLINE, clampInt, displaySize, scaledImage, makePanel, drawBase, drawOverlay, outlineCell } from "./lib/panels.js";
 import { frameQueue, listenMoves, isPanel, leavesPanels, dispatchPaint, pinKeys } from "./lib/hover.js";
@@ -257,13 +257,13 @@ function render({ model, el }) {
 
   // ------------------------------------------------------------------ DOM
   const header = elem("div", "xw-header");
-  const controls = headerControls(true);
+  const controls = headerControls();
   const { opInput } = controls;
   const autoLabel = elem("label");
   const autoInput = elem("input", "xw-auto-range");
   autoInput.type = "checkbox";
   autoLabel.append(autoInput, document.createTextNode("auto range"));
-  header.append(controls.cmapLabel, controls.opLabel, autoLabel, controls.legend);
+  header.append(controls.cmapLabel, controls.opLabel, autoLabel, controls.legend.el);
 
   // NMF legend: caption + one toggle chip per group; shown only while `_factors` is set.
   const factorBar = elem("div", "xw-factors");
@@ -349,11 +349,11 @@ function render({ model, el }) {
 
   function updateLegend(active) {
     if (model.get("auto_range") && !active) {
-      setTicks(controls, "", "auto range", "");
+      controls.legend.draw(lut, 0, 1, { ticks: [0.5], labels: ["auto range"] });
       return;
     }
     const [lo, hi] = currentRange(active);
-    setTicks(controls, fmtTick(lo), fmtTick((lo + hi) / 2), fmtTick(hi));
+    controls.legend.draw(lut, lo, hi, { fmt: fmtTick });
   }
 
   function drawPanel(j, n, active, lo, hi, alpha) {

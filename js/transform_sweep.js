@@ -13,7 +13,7 @@ import { decode, bytesOf } from "./lib/tensor.js";
 import { DotArena, arenaBytes } from "./lib/simdot.js";
 import { LineChart, CHART_STYLE, fmtNumber } from "./lib/chart.js";
 import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
-import { headerControls, bindControls, loadColormap, vrangeOf, setTicks } from "./lib/controls.js";
+import { headerControls, bindControls, loadColormap, vrangeOf } from "./lib/controls.js";
 import { widgetStyle } from "./lib/style.js";
 import { clampInt, displaySize, scaledImage, makePanel, drawBase, drawOverlay, outlineCell } from "./lib/panels.js";
 import { frameQueue, listenMoves, isPanel, leavesPanels, dispatchPaint, pinKeys } from "./lib/hover.js";
@@ -111,9 +111,9 @@ function render({ model, el }) {
   // ------------------------------------------------------------------ DOM
   const header = elem("div", "xw-header");
   const caption = elem("span", "xw-caption");
-  const controls = headerControls(false);
+  const controls = headerControls();
   const { opInput } = controls;
-  header.append(caption, controls.cmapLabel, controls.opLabel, controls.legend);
+  header.append(caption, controls.cmapLabel, controls.opLabel, controls.legend.el);
 
   const hint = hintLine([
     ["", "hover a cell of the original · click: pin / unpin · hover a copy or a chart point to pair them · "],
@@ -184,7 +184,7 @@ function render({ model, el }) {
   function updateLut() {
     lut = loadColormap(model, controls);
     const [lo, hi] = vrangeOf(model);
-    setTicks(controls, fmtNumber(lo), fmtNumber((lo + hi) / 2), fmtNumber(hi));
+    controls.legend.draw(lut, lo, hi);
   }
 
   function drawPanel(i, active, lo, hi, alpha) {

@@ -42,24 +42,3 @@ export function lutIndex(v, lo, hi) {
   else if (t > 1) t = 1;
   return Math.floor(t * 255 + 0.5);
 }
-
-/** Draw a horizontal colour bar of the LUT into `canvas` (CSS size cssW x cssH). */
-export function drawColorbar(canvas, lut, cssW, cssH) {
-  const dpr = (typeof window !== "undefined" && window.devicePixelRatio) || 1;
-  canvas.style.width = `${cssW}px`;
-  canvas.style.height = `${cssH}px`;
-  canvas.width = Math.max(1, Math.round(cssW * dpr));
-  canvas.height = Math.max(1, Math.round(cssH * dpr));
-  const ctx = canvas.getContext("2d");
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
-  if (!lut) return;
-  const strip = document.createElement("canvas");
-  strip.width = 256;
-  strip.height = 1;
-  const sctx = strip.getContext("2d");
-  const img = sctx.createImageData(256, 1);
-  new Uint32Array(img.data.buffer).set(lut.rgba32);
-  sctx.putImageData(img, 0, 0);
-  ctx.imageSmoothingEnabled = false;
-  ctx.drawImage(strip, 0, 0, 256, 1, 0, 0, canvas.width, canvas.height);
-}

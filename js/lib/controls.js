@@ -1,9 +1,10 @@
-// Header controls shared by the widgets: colormap select, opacity slider, colorbar legend, task progress.
-import { makeLut, drawColorbar } from "./colormap.js";
+// Header controls shared by the widgets: colormap select, opacity slider, colour legend, task progress.
+import { makeLut } from "./colormap.js";
 import { elem } from "./dom.js";
+import { ColorLegend } from "./legend.js";
 
-/** The controls' elements; `namedTicks` gives the tick spans xw-tick-lo / -mid / -hi classes too. */
-export function headerControls(namedTicks) {
+/** The controls' elements and the colour legend (`legend.el` goes in the header). */
+export function headerControls() {
   const cmapLabel = elem("label", null, "colormap");
   const cmapSelect = elem("select", "xw-colormap");
   cmapLabel.appendChild(cmapSelect);
@@ -11,19 +12,7 @@ export function headerControls(namedTicks) {
   const opInput = elem("input", "xw-opacity");
   Object.assign(opInput, { type: "range", min: "0", max: "1", step: "0.05" });
   opLabel.appendChild(opInput);
-  const { legend, colorbar, tickLo, tickMid, tickHi } = colorLegend(namedTicks);
-  return { cmapLabel, cmapSelect, opLabel, opInput, legend, colorbar, tickLo, tickMid, tickHi };
-}
-
-/** div.xw-legend: a colour-bar canvas over lo / mid / hi tick spans (`namedTicks`: as in headerControls). */
-export function colorLegend(namedTicks = true) {
-  const legend = elem("div", "xw-legend");
-  const colorbar = elem("canvas", "xw-colorbar");
-  const ticks = elem("div", "xw-ticks");
-  const [tickLo, tickMid, tickHi] = ["lo", "mid", "hi"].map((k) => elem("span", namedTicks ? `xw-tick xw-tick-${k}` : "xw-tick"));
-  ticks.append(tickLo, tickMid, tickHi);
-  legend.append(colorbar, ticks);
-  return { legend, colorbar, ticks, tickLo, tickMid, tickHi };
+  return { cmapLabel, cmapSelect, opLabel, opInput, legend: new ColorLegend() };
 }
 
 const stepsDone = (p) => `${p.task}: ${p.done}${p.total ? ` / ${p.total}` : ""}`;
@@ -71,8 +60,8 @@ export function bindControls(listen, model, { cmapSelect, opInput }) {
   });
 }
 
-/** LUT of the `colormap` trait (first of `_colormaps` if unknown); syncs the select and colorbar. */
-export function loadColormap(model, { cmapSelect, colorbar }) {
+/** LUT of the `colormap` trait (first of `_colormaps` if unknown); syncs the select. */
+export function loadColormap(model, { cmapSelect }) {
   const maps = model.get("_colormaps") || {};
   let name = model.get("colormap");
   if (!(name in maps)) name = Object.keys(maps)[0] || "";
@@ -88,7 +77,6 @@ export function loadColormap(model, { cmapSelect, colorbar }) {
     cmapSelect.replaceChildren(...names.map((n) => Object.assign(elem("option", null, n), { value: n })));
   }
   cmapSelect.value = name;
-  drawColorbar(colorbar, lut, 160, 10);
   return lut;
 }
 
@@ -98,10 +86,4 @@ export function vrangeOf(model) {
   const lo = Array.isArray(vr) ? Number(vr[0]) : NaN;
   const hi = Array.isArray(vr) ? Number(vr[1]) : NaN;
   return [Number.isFinite(lo) ? lo : 0, Number.isFinite(hi) ? hi : 1];
-}
-
-export function setTicks({ tickLo, tickMid, tickHi }, lo, mid, hi) {
-  tickLo.textContent = lo;
-  tickMid.textContent = mid;
-  tickHi.textContent = hi;
 }

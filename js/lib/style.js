@@ -1,4 +1,8 @@
 // CSS shared by the widgets, scoped to a widget's root class around its own rules.
+import { LEGEND_STYLE } from "./legend.js";
+
+/** `rules` (one selector per rule, each starting with ".") with every selector under `s`. */
+const scoped = (s, rules) => rules.trim().replace(/^\./gm, `${s} .`);
 
 /** Stylesheet text: the common base rules, then `rules`, then the message/error/hidden rules. */
 export function widgetStyle(s, rules) {
@@ -21,13 +25,9 @@ ${s} select {
   border: 1px solid var(--jp-border-color1, #bdbdbd); border-radius: 2px; padding: 1px 4px;
 }
 ${s} input[type="range"] { width: 100px; accent-color: var(--jp-brand-color1, #1976d2); }
-${s} .xw-legend { display: inline-flex; flex-direction: column; gap: 1px; }
-${s} .xw-colorbar { display: block; box-shadow: 0 0 0 1px var(--jp-border-color2, #e0e0e0); }
-${s} .xw-ticks {
-  display: flex; justify-content: space-between; gap: 8px;
-  font-size: var(--jp-ui-font-size0, 11px); color: var(--jp-ui-font-color2, #555);
-  font-variant-numeric: tabular-nums;
-}
+${scoped(s, LEGEND_STYLE)}
+${s} .xw-details { margin-top: 4px; font-size: var(--jp-ui-font-size0, 11px); color: var(--jp-ui-font-color2, #616161); }
+${s} .xw-details summary { cursor: pointer; width: max-content; }
 ${s} .xw-hint { margin: 4px 0 6px; font-size: var(--jp-ui-font-size0, 11px); color: var(--jp-ui-font-color2, #616161); }
 ${s} .xw-hint kbd {
   font-family: var(--jp-code-font-family, monospace); font-size: inherit;

@@ -98,10 +98,18 @@ def live_page(chromium, lab: JupyterLab, viewport=(1400, 1200)):
 
 
 @contextlib.contextmanager
-def offline_page(chromium, path: Path, ready: str = PAINTED, viewport=(1200, 1000)):
+def offline_page(chromium, path: Path, ready: str = PAINTED, viewport=(1200, 1000), output_width: int | None = None):
     """An exported page opened from disk with the network off; on exit, assert it raised no
-    error and requested nothing but the file itself."""
+    error and requested nothing but the file itself. ``output_width`` gives the widget exactly
+    that many CSS px, as a notebook output of that width would (the viewport is made wider)."""
+    if output_width is not None:
+        viewport = (max(viewport[0], output_width + 40), viewport[1])
     context = chromium.new_context(offline=True, viewport={"width": viewport[0], "height": viewport[1]})
+    if output_width is not None:
+        context.add_init_script(
+            "document.addEventListener('DOMContentLoaded', () => { const s = document.createElement('style');"
+            f" s.textContent = '#xw-root {{ width: {int(output_width)}px; padding: 0; }}';"
+            " document.head.appendChild(s); });")
     requests: list[str] = []
     context.route("**/*", lambda route: (requests.append(route.request.url), route.abort())
                   if not route.request.url.startswith(("file:", "blob:", "data:")) else route.continue_())
