@@ -1,5 +1,7 @@
 // AttributionExplorer: a grid of images x attribution methods, each map in the
-// diverging colour map on one fixed, stated scale per method, over the image or beside it.
+// diverging colour map on one fixed, stated scale per method (or, with `scaling` "row", on each
+// image's own scale), over the image or beside it. The maps take their size from the width
+// the widget is given; method columns past what fits wrap into further blocks.
 // Everything the grid shows arrives once: the images (`_images`), the class probabilities
 // (`_probs`), every method's maps and, where a method has a natural slider (extremal
 // perturbation's area, Integrated Gradients' alpha, SmoothGrad's noise), the maps at every
@@ -11,12 +13,13 @@
 // colours however small the raw values); the readout multiplies back.
 //
 // Synced traits (xai_widgets/widgets/attribution.py): _images, _probs, _maps, _colormaps,
-// targets, contrasts, positions, view, opacity, size, progress, message; in a to_html page
+// targets, contrasts, positions, view, opacity, scaling, size, progress, message; in a to_html page
 // only, _no_kernel (lib/kernel.js).
 import { decode, bytesOf } from "./lib/tensor.js";
 import { makeLut, lutIndex } from "./lib/colormap.js";
 import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
 import { progressControl } from "./lib/controls.js";
+import { onWidth, fitPanels, detailsLine } from "./lib/fit.js";
 import { ColorLegend } from "./lib/legend.js";
 import { widgetStyle } from "./lib/style.js";
 import { clampInt, displaySize } from "./lib/panels.js";
@@ -28,7 +31,11 @@ import { greyed, alphaTable, shadeSigned, fmtSigned } from "./lib/diverging.js";
 const CLASS_A = "#0072b2"; // Okabe-Ito blue: the explained class
 const CLASS_B = "#d55e00"; // vermillion: the contrast class
 const TOP = 5;
-const SLIDER_WORDS = { area: "area a", alpha: "α", noise: "noise σ" };
+const SLIDER_WORDS = { area: "area a", alpha: "α", noise: "σ" };
+const LIST_W = 150; // the top-5 list beside each image
+const MIN_MAP = 80; // the smallest map a column shrinks to before the columns wrap
+const GAP = 12; // between columns
+const CHAR_PX = 6.5; // widest digit of the legend's 11 px font (lib/legend.js)
 
 const STYLE = widgetStyle(
   ".xw-attribution",
@@ -38,13 +45,18 @@ const STYLE = widgetStyle(
   font: inherit; color: var(--jp-ui-font-color1, #222); background: var(--jp-layout-color2, #eee);
   border: 1px solid var(--jp-border-color1, #bdbdbd); border-radius: 3px; padding: 1px 8px; cursor: pointer;
 }
-.xw-attribution .xw-grid { display: grid; gap: 10px 12px; align-items: start; margin-top: 10px; width: max-content; }
-.xw-attribution .xw-scroll { overflow-x: auto; max-width: 100%; }
+.xw-attribution .xw-grid { display: grid; gap: 8px ${GAP}px; align-items: start; margin-top: 10px; max-width: 100%; }
+.xw-attribution .xw-grid + .xw-grid { border-top: 1px solid var(--jp-border-color2, #e0e0e0); padding-top: 8px; }
 .xw-attribution .xw-colhead { display: flex; flex-direction: column; gap: 2px; align-self: end; }
-.xw-attribution .xw-caption { font-weight: 600; line-height: 1.2; overflow-wrap: anywhere; } /* long layer names wrap */
+.xw-attribution .xw-caption { font-weight: 600; line-height: 1.2; overflow-wrap: break-word; }
+.xw-attribution .xw-colhead .xw-caption { font-size: var(--jp-ui-font-size0, 11px); } /* narrow columns: names fit */
 .xw-attribution .xw-sub { color: var(--jp-ui-font-color2, #616161); font-size: var(--jp-ui-font-size0, 11px); font-variant-numeric: tabular-nums; }
-.xw-attribution .xw-rule { white-space: nowrap; }
-.xw-attribution .xw-cell { position: relative; display: flex; flex-direction: column; gap: 3px; }
+.xw-attribution .xw-cell { position: relative; display: flex; flex-direction: column; gap: 2px; min-width: 0; }
+.xw-attribution .xw-image-cell { flex-direction: row; gap: 8px; }
+.xw-attribution .xw-side { display: flex; flex-direction: column; gap: 1px; width: ${LIST_W}px; min-width: 0;
+  font-size: var(--jp-ui-font-size0, 11px); line-height: 1.25; }
+.xw-attribution .xw-cell-caption, .xw-attribution .xw-slider-caption { overflow-wrap: anywhere; line-height: 1.2; }
+.xw-attribution .xw-rowscale { font-weight: 600; color: var(--jp-ui-font-color1, #222); }
 .xw-attribution .xw-frame { position: relative; line-height: 0; align-self: flex-start; }
 .xw-attribution canvas.xw-panel, .xw-attribution canvas.xw-image {
   display: block; box-shadow: 0 0 0 1px var(--jp-border-color2, #e0e0e0); background: var(--jp-layout-color2, #eee);
@@ -55,23 +67,23 @@ const STYLE = widgetStyle(
 .xw-attribution .xw-pixelated { image-rendering: pixelated; }
 .xw-attribution .xw-probe { position: absolute; pointer-events: none; box-shadow: 0 0 0 1px #ffff00, 0 0 0 2px rgba(0, 0, 0, 0.7); }
 .xw-attribution .xw-row-stale canvas.xw-panel { opacity: 0.45; }
-.xw-attribution .xw-explains { line-height: 1.25; }
+.xw-attribution .xw-explains { overflow-wrap: anywhere; }
 .xw-attribution .xw-explains .xw-a { color: ${CLASS_A}; font-weight: 600; }
 .xw-attribution .xw-explains .xw-b { color: ${CLASS_B}; font-weight: 600; }
 .xw-attribution .xw-pending { color: var(--jp-warn-color0, #e65100); }
 .xw-attribution .xw-top { display: flex; flex-direction: column; gap: 1px; }
 .xw-attribution .xw-top button {
-  display: grid; grid-template-columns: 14px 1fr max-content; gap: 4px; align-items: center; text-align: left;
-  padding: 1px 4px 3px; border-color: transparent; background-color: transparent; font-variant-numeric: tabular-nums;
+  display: grid; grid-template-columns: 10px minmax(0, 1fr) max-content; gap: 3px; align-items: center; text-align: left;
+  font-size: inherit; line-height: 13px; padding: 0 2px 3px; border: 0; border-radius: 2px; background-color: transparent; font-variant-numeric: tabular-nums;
   background-image: linear-gradient(var(--xw-bar, var(--jp-ui-font-color2, #757575)), var(--xw-bar, var(--jp-ui-font-color2, #757575))),
     linear-gradient(var(--jp-border-color2, #e0e0e0), var(--jp-border-color2, #e0e0e0));
-  background-repeat: no-repeat; background-position: 22px calc(100% - 1px), 22px calc(100% - 1px);
-  background-size: calc(var(--xw-p, 0) * (100% - 26px)) 3px, calc(100% - 26px) 3px;
+  background-repeat: no-repeat; background-position: 15px calc(100% - 1px), 15px calc(100% - 1px);
+  background-size: calc(var(--xw-p, 0) * (100% - 17px)) 2px, calc(100% - 17px) 2px;
 }
-.xw-attribution .xw-top button:hover { border-color: var(--jp-border-color2, #e0e0e0); }
+.xw-attribution .xw-top button:hover { background-color: var(--jp-layout-color2, #eee); }
 .xw-attribution .xw-top button:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: -1px; }
-.xw-attribution .xw-top .xw-name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.xw-attribution .xw-top .xw-badge { font-size: var(--jp-ui-font-size0, 11px); font-weight: 700; }
+.xw-attribution .xw-top .xw-name { overflow-wrap: anywhere; }
+.xw-attribution .xw-top .xw-badge { font-weight: 700; }
 .xw-attribution .xw-top button.xw-a { --xw-bar: ${CLASS_A}; }
 .xw-attribution .xw-top button.xw-a .xw-badge, .xw-attribution .xw-top button.xw-a .xw-name { color: ${CLASS_A}; font-weight: 600; }
 .xw-attribution .xw-top button.xw-b { --xw-bar: ${CLASS_B}; }
@@ -97,7 +109,8 @@ function load(rawImages, rawProbs, rawMaps) {
   const probs = rawProbs && rawProbs.probs ? decode(rawProbs.probs) : null;
   const K = probs ? probs.shape[1] : 0;
   const methods = rawMaps.methods.map((m) => {
-    const out = { key: m.key, title: m.title, scale: Number(m.scale), rule: m.rule, maps: decode(m.maps).data, info: m.info || {} };
+    const out = { key: m.key, title: m.title, scale: Number(m.scale), rule: m.rule, maps: decode(m.maps).data, info: m.info || {},
+      rowScales: (m.row_scales || []).map(Number) };
     if (m.slider) {
       const sl = m.slider;
       const S = sl.values.length;
@@ -142,20 +155,28 @@ function render({ model, el }) {
   const contrastBox = Object.assign(elem("input", "xw-contrast"), { type: "checkbox" });
   contrastLabel.title = "when on, clicking a class picks it as the contrast class B (same as Shift-click)";
   contrastLabel.append(contrastBox, document.createTextNode("click picks contrast B"));
+  const scalingLabel = elem("label", null, "scale");
+  const scalingSelect = elem("select", "xw-scaling");
+  scalingSelect.append(
+    Object.assign(elem("option", null, "per method (column)"), { value: "column" }),
+    Object.assign(elem("option", null, "per image (row)"), { value: "row" }),
+  );
+  scalingLabel.title = "column: one scale per method over all images, colours compare down a column; "
+    + "row: each image's maps on that image's own scale, colours compare within a map only";
+  scalingLabel.appendChild(scalingSelect);
+  const scalingRule = elem("span", "xw-sub xw-scaling-rule");
   const progress = progressControl(model, listen, (p) => (p.total
     ? `${p.task}: ${Math.floor((100 * (Number(p.done) || 0)) / Number(p.total))}%`
     : String(p.task || "")));
-  const sizeNote = elem("span", "xw-sub xw-bytes");
-  header.append(viewLabel, opLabel, contrastLabel, sizeNote, progress.box);
-  const scroll = elem("div", "xw-scroll");
-  const grid = elem("div", "xw-grid");
-  scroll.appendChild(grid);
+  header.append(viewLabel, opLabel, scalingLabel, scalingRule, contrastLabel, progress.box);
+  const grid = elem("div", "xw-blocks"); // one .xw-grid per block of method columns
+  const details = detailsLine("details");
   const hint = hintLine([
     ["", "Click a class to explain it, "], ["kbd", "Shift"], ["", "-click a second one to explain A vs B. "],
     ["kbd", "←"], ["kbd", "→"], ["kbd", "↑"], ["kbd", "↓"], ["", " move between classes, maps and sliders; "],
     ["kbd", "v"], ["", " view, "], ["kbd", "["], ["kbd", "]"], ["", " opacity, "], ["kbd", "c"], ["", " contrast picking."],
   ]);
-  root.append(header, scroll, status.readout, hint, status.errorBox, status.messageBox);
+  root.append(header, grid, status.readout, hint, details.el, status.errorBox, status.messageBox);
   el.appendChild(root);
 
   // ------------------------------------------------------------ state
@@ -163,13 +184,17 @@ function render({ model, el }) {
   let lut = null;
   let alphas = null;
   let alphaFor = NaN;
-  let rows = []; // per image: {imageCanvas, imageCtx, imageData, explains, topBox, cells: [...], wrap}
+  let rows = []; // per image: {images: [{P, probe}] one per block, title, explains, topBox, cells: [...]}
+  let heads = []; // per method: {L (its legend), width (of its column)}
+  let width = Math.floor(root.clientWidth) || 900; // the root's width, followed by onWidth
+  let planKey = "";
   let active = null; // {i, j} of the slider whose images the image column shows
   let probe = null; // {i, row, col} hovered pixel
   let contrastMode = false;
   const num = (name, d) => getNum(model, name, d);
   const className = (k) => (M && M.classes[k] != null ? String(M.classes[k]) : `class ${k}`);
   const view = () => (model.get("view") === "side" ? "side" : "overlay");
+  const rowScaling = () => model.get("scaling") === "row";
 
   function loadLut() {
     const maps = model.get("_colormaps") || {};
@@ -219,38 +244,75 @@ function render({ model, el }) {
     return { canvas: c, ctx, img: ctx.createImageData(w, h) };
   }
 
+  /**
+   * Map size and blocks for the width: the image column (image + top-5 list) and the method
+   * columns side by side at the preferred size, shrunk down to MIN_MAP; past that the method
+   * columns wrap into further blocks, each with the image again. {size, per, blocks}
+   */
+  function plan() {
+    const avail = Math.max(LIST_W + 2 * MIN_MAP, width - 16); // the root's 8 px padding each side
+    const pref = Math.max(48, num("size", 128));
+    const n = M.methods.length;
+    const fixed = LIST_W + 8;
+    const all = fitPanels(avail, n + 1, pref, { min: MIN_MAP, gap: GAP, fixed });
+    if (all.rows === 1) return { size: all.size, per: n, blocks: 1 };
+    const fit = Math.max(1, Math.floor((avail - fixed + GAP) / (Math.min(MIN_MAP, pref) + GAP)) - 1);
+    const blocks = Math.ceil(n / fit);
+    const per = Math.ceil(n / blocks); // balanced: 8 columns as 4 + 4, not 6 + 2
+    return { size: fitPanels(avail, per + 1, pref, { min: MIN_MAP, gap: GAP, fixed }).size, per, blocks };
+  }
+
   function build() {
     M = status.attempt("attribution maps", () => load(model.get("_images"), model.get("_probs"), model.get("_maps")));
     grid.replaceChildren();
     rows = [];
+    heads = [];
     active = null;
     probe = null;
     if (!M) return;
-    const size = Math.max(48, num("size", 128));
-    const [cssW, cssH] = displaySize(M.W, M.H, size);
-    const colW = Math.max(cssW, 96);
-    grid.style.gridTemplateColumns = `${Math.max(cssW, 150)}px repeat(${M.methods.length}, ${colW}px)`;
-    // header row: the image column, then one legend per method
+    const P0 = plan();
+    planKey = JSON.stringify(P0);
+    const [cssW, cssH] = displaySize(M.W, M.H, P0.size);
+    const colW = Math.max(cssW, MIN_MAP);
+    for (let i = 0; i < M.N; i++) rows.push({ images: [], cells: [], cssW, cssH });
+    const blocks = [];
+    for (let b = 0; b < P0.blocks; b++) {
+      const methods = M.methods.map((m, j) => j).slice(b * P0.per, (b + 1) * P0.per);
+      const block = elem("div", "xw-grid");
+      block.dataset.block = String(b);
+      block.style.gridTemplateColumns = `${cssW + (b === 0 ? 8 + LIST_W : 0)}px repeat(${methods.length}, ${colW}px)`;
+      buildBlock(block, b, methods, cssW, cssH, colW);
+      blocks.push(block);
+    }
+    grid.replaceChildren(...blocks);
+    drawLegends();
+    const layout = P0.blocks === 1 ? `${M.methods.length} method columns beside the image, maps ${cssW} px`
+      : `${M.methods.length} method columns in ${P0.blocks} blocks of up to ${P0.per} (too many to fit ${width} px), maps ${cssW} px`;
+    root.dataset.layout = `${P0.blocks} block${P0.blocks > 1 ? "s" : ""} x ${P0.per} columns, ${cssW} px`;
+    details.set("layout", `layout: ${layout}; the map size follows the output's width (preferred: size = ${num("size", 128)} px)`);
+    details.set("bytes", M.bytes != null ? `ships ${fmtBytes(M.bytes)}: images, maps and every slider position, so the page needs no kernel to scrub` : "");
+  }
+
+  /** One block: a header row (the image column, a legend per method), then a row per image. */
+  function buildBlock(block, b, methods, cssW, cssH, colW) {
     const head0 = elem("div", "xw-colhead");
-    head0.append(elem("div", "xw-caption", "image"), elem("div", "xw-sub", "top-5 classes: click to explain"));
-    grid.appendChild(head0);
-    M.methods.forEach((m, j) => {
+    head0.append(elem("div", "xw-caption", "image"));
+    if (b === 0) head0.append(elem("div", "xw-sub", "top-5 classes: click to explain"));
+    block.appendChild(head0);
+    for (const j of methods) {
+      const m = M.methods[j];
       const h = elem("div", "xw-colhead");
       h.dataset.method = m.key;
+      h.dataset.col = String(j);
       const title = elem("div", "xw-caption", m.title);
       title.title = m.title;
-      const L = new ColorLegend({ width: cssW - 40 });
-      const s3 = fmtTick(m.scale); // 3 digits fit a narrow column; the title has more
-      L.draw(lut, -m.scale, m.scale, { labels: [`−${s3}`, "0", `+${s3}`] });
-      const rule = elem("div", "xw-sub xw-rule", `s = ${m.rule}`);
-      rule.title = `one fixed scale for the whole column: ±${fmtNumber(m.scale)}, the ${m.rule} over all images${m.slider ? " and slider positions" : ""}`;
-      h.append(title, L.el, rule);
-      grid.appendChild(h);
-      h.dataset.col = String(j);
-    });
+      const L = new ColorLegend();
+      h.append(title, L.el);
+      block.appendChild(h);
+      heads[j] = { L, width: colW };
+    }
     for (let i = 0; i < M.N; i++) {
-      const row = { cells: [] };
-      // image column
+      const row = rows[i];
       const first = elem("div", "xw-cell xw-image-cell");
       first.dataset.image = String(i);
       const frame = elem("div", "xw-frame");
@@ -259,15 +321,22 @@ function render({ model, el }) {
       const pr = elem("div", "xw-probe");
       pr.hidden = true;
       frame.append(P.canvas, pr);
-      const title = elem("div", "xw-sub", M.titles[i] != null ? String(M.titles[i]) : `image ${i}`);
-      const explains = elem("div", "xw-explains");
-      const topBox = elem("div", "xw-top");
-      topBox.setAttribute("role", "group");
-      topBox.setAttribute("aria-label", `classes of image ${i}`);
-      first.append(frame, title, explains, topBox);
-      grid.appendChild(first);
-      Object.assign(row, { image: P, imageProbe: pr, title, explains, topBox, first, cssW, cssH });
-      M.methods.forEach((m, j) => {
+      first.appendChild(frame);
+      row.images.push({ P, probe: pr });
+      if (b === 0) {
+        const side = elem("div", "xw-side");
+        const title = elem("div", "xw-sub", M.titles[i] != null ? String(M.titles[i]) : `image ${i}`);
+        const explains = elem("div", "xw-explains");
+        const topBox = elem("div", "xw-top");
+        topBox.setAttribute("role", "group");
+        topBox.setAttribute("aria-label", `classes of image ${i}`);
+        side.append(title, explains, topBox);
+        first.appendChild(side);
+        Object.assign(row, { title, explains, topBox, first });
+      }
+      block.appendChild(first);
+      for (const j of methods) {
+        const m = M.methods[j];
         const cell = elem("div", "xw-cell");
         cell.dataset.image = String(i);
         cell.dataset.method = m.key;
@@ -288,6 +357,7 @@ function render({ model, el }) {
           Object.assign(input.dataset, { image: String(i), method: m.key, col: String(j) });
           input.setAttribute("aria-label", `${m.title} ${sl.name} for image ${i}`);
           const track = elem("div", "xw-track");
+          track.hidden = !sl.best; // only a slider with a best position marks it
           const caption = elem("div", "xw-sub xw-slider-caption");
           cell.append(input, track, caption);
           Object.assign(rec, { input, track, caption });
@@ -296,12 +366,30 @@ function render({ model, el }) {
           cell.appendChild(caption);
           rec.caption = caption;
         }
-        grid.appendChild(cell);
-        row.cells.push(rec);
-      });
-      rows.push(row);
+        block.appendChild(cell);
+        row.cells[j] = rec;
+      }
     }
-    sizeNote.textContent = M.bytes != null ? `ships ${fmtBytes(M.bytes)}` : "";
+  }
+
+  /** Each method's legend: its column scale ±s, or, per image, ±s of each row (stated under each map). */
+  function drawLegends() {
+    if (!M) return;
+    const perRow = rowScaling();
+    M.methods.forEach((m, j) => {
+      const h = heads[j];
+      if (!h) return;
+      const s3 = fmtTick(m.scale); // 3 digits fit a narrow column; the tooltip has more
+      const ends = perRow ? ["−s", "+s"] : [`−${s3}`, `+${s3}`];
+      const pad = Math.ceil((Math.max(...ends.map((t) => t.length)) * CHAR_PX) / 2);
+      const bar = h.width - 2 * pad;
+      const zero = bar >= 4 * pad + 2 * CHAR_PX; // a 0 tick only where it cannot touch the end labels
+      const ticks = zero ? [-m.scale, 0, m.scale] : [-m.scale, m.scale];
+      const labels = zero ? [ends[0], "0", ends[1]] : ends;
+      h.L.draw(lut, -m.scale, m.scale, { ticks, labels, caption: perRow ? "row scale" : "column scale", width: bar });
+      h.L.el.title = perRow ? `each map on ± its own image's ${m.rule}${m.slider ? " over its slider positions" : ""}; colours compare within a map only`
+        : `one fixed scale for the whole column: ±${fmtNumber(m.scale)}, the ${m.rule} over all images${m.slider ? " and slider positions" : ""}`;
+    });
   }
 
   function fmtTick(v) {
@@ -323,7 +411,7 @@ function render({ model, el }) {
     const p = positionOf(j, i);
     const values = valuesAt(j, i, p);
     const over = view() === "overlay";
-    shadeSigned(rec.P.img.data, values, 1, lut, over ? M.grey[i] : null, over ? alphaTableNow() : null);
+    shadeSigned(rec.P.img.data, values, drawnScale(j, i), lut, over ? M.grey[i] : null, over ? alphaTableNow() : null);
     rec.P.ctx.putImageData(rec.P.img, 0, 0);
     const ds = rec.P.canvas.dataset;
     ds.position = String(p);
@@ -332,7 +420,9 @@ function render({ model, el }) {
     if (m.slider) {
       const sl = m.slider;
       if (rec.input.value !== String(p)) rec.input.value = String(p);
-      rec.caption.textContent = sliderCaption(m, i, p);
+      const full = sliderCaption(m, i, p);
+      setCaption(rec.caption, j, i, shortCaption(m, i, p));
+      rec.caption.title = full;
       const best = sl.best ? Number(sl.best[i]) : -1;
       if (best >= 0 && rec.track.dataset.best !== String(best)) {
         rec.track.dataset.best = String(best);
@@ -345,10 +435,35 @@ function render({ model, el }) {
           : "no area reaches the whole image's score; a* is the largest area";
         mark.style.left = `${sl.S > 1 ? (100 * best) / (sl.S - 1) : 0}%`;
         rec.track.replaceChildren(mark);
-      } else if (best < 0) rec.track.hidden = true;
+      }
     } else {
-      rec.caption.textContent = cellCaption(m, i);
+      setCaption(rec.caption, j, i, cellCaption(m, i));
     }
+  }
+
+  /** The scale cell (i, j) is drawn on, in units of its column's scale (what the maps ship in). */
+  function drawnScale(j, i) {
+    const m = M.methods[j];
+    const own = m.rowScales[i];
+    return rowScaling() && own > 0 ? own / m.scale : 1;
+  }
+
+  /** A cell's caption: with per-image scaling its own ±s first, then `text`; hidden when empty. */
+  function setCaption(node, j, i, text) {
+    const parts = [];
+    if (rowScaling()) parts.push(elem("span", "xw-rowscale", `±${fmtTick(M.methods[j].rowScales[i])}`));
+    if (text) parts.push(document.createTextNode(parts.length ? ` · ${text}` : text));
+    node.replaceChildren(...parts);
+    node.hidden = parts.length === 0;
+  }
+
+  /** The slider's position in a narrow column; the full caption is the tooltip and the readout's. */
+  function shortCaption(m, i, p) {
+    const sl = m.slider;
+    let text = `${SLIDER_WORDS[sl.name] || sl.name} = ${fmtNumber(sl.values[p])}${sl.unit ? ` ${sl.unit}` : ""}`;
+    const score = sl.scores ? sl.scores[i][p] : null;
+    if (sl.name === "area" && score != null && sl.full && sl.full[i]) text += ` · Φ(m⊗x)/Φ(x) = ${(score / sl.full[i]).toFixed(2)}`;
+    return text;
   }
 
   function sliderCaption(m, i, p) {
@@ -392,15 +507,17 @@ function render({ model, el }) {
           ? `m ⊗ x, area ${fmtNumber(sl.values[p])}` : `${sl.name} = ${fmtNumber(sl.values[p])}`;
       }
     }
-    const d = row.image.img.data;
-    for (let q = 0, s = 0, o = 0; q < M.HW; q++, s += ch, o += 4) {
-      d[o] = bytes[s];
-      d[o + 1] = ch >= 3 ? bytes[s + 1] : bytes[s];
-      d[o + 2] = ch >= 3 ? bytes[s + 2] : bytes[s];
-      d[o + 3] = 255;
+    for (const { P } of row.images) {
+      const d = P.img.data;
+      for (let q = 0, s = 0, o = 0; q < M.HW; q++, s += ch, o += 4) {
+        d[o] = bytes[s];
+        d[o + 1] = ch >= 3 ? bytes[s + 1] : bytes[s];
+        d[o + 2] = ch >= 3 ? bytes[s + 2] : bytes[s];
+        d[o + 3] = 255;
+      }
+      P.ctx.putImageData(P.img, 0, 0);
+      P.canvas.dataset.showing = active && active.i === i ? M.methods[active.j].key : "image";
     }
-    row.image.ctx.putImageData(row.image.img, 0, 0);
-    row.image.canvas.dataset.showing = active && active.i === i ? M.methods[active.j].key : "image";
     row.title.textContent = label;
   }
 
@@ -474,6 +591,9 @@ function render({ model, el }) {
 
   function syncControls() {
     viewSelect.value = view();
+    scalingSelect.value = rowScaling() ? "row" : "column";
+    scalingRule.textContent = rowScaling() ? "each map on ± s of its own image (stated under it): s = 99.5th pct |R| of that image's maps"
+      : "one ± s per method: s = 99.5th pct |R| over all its images";
     opInput.value = String(num("opacity", 0.8));
     opLabel.classList.toggle("xw-disabled", view() === "side");
     opInput.disabled = view() === "side";
@@ -486,7 +606,7 @@ function render({ model, el }) {
   function showProbe(pr) {
     for (const [i, row] of rows.entries()) {
       const on = pr && pr.i === i;
-      const boxes = [row.imageProbe, ...row.cells.map((c) => c.probe)];
+      const boxes = [...row.images.map((im) => im.probe), ...row.cells.map((c) => c.probe)];
       for (const b of boxes) {
         b.hidden = !on;
         if (!on) continue;
@@ -505,12 +625,13 @@ function render({ model, el }) {
     const p = positionOf(j, i);
     const u = valuesAt(j, i, p)[r * M.W + c]; // in units of the column's scale
     const v = u * m.scale;
-    const k = lutIndex(u, -1, 1);
+    const sc = drawnScale(j, i);
+    const k = lutIndex(u, -sc, sc);
     const where = m.slider ? ` at ${SLIDER_WORDS[m.slider.name] || m.slider.name} ${fmtNumber(m.slider.values[p])}` : "";
     const others = M.methods.map((o, jj) => (jj === j ? null : `${o.title} ${fmtSigned(o.scale * valuesAt(jj, i, positionOf(jj, i))[r * M.W + c])}`))
       .filter(Boolean).join(" · ");
     status.setReadout(`image ${i}, pixel (row ${r}, col ${c}): ${m.title}${where} = ${fmtSigned(v)}`
-      + ` (${k < 0 ? "NaN" : fmtSigned(u)} of the scale)${others ? `  |  ${others}` : ""}`);
+      + ` (${k < 0 ? "NaN" : fmtSigned(u / sc)} of the ${rowScaling() ? "image's" : "column's"} scale)${others ? `  |  ${others}` : ""}`);
     root.dataset.probe = JSON.stringify({ image: i, method: m.key, row: r, col: c, value: v });
   }
 
@@ -526,8 +647,10 @@ function render({ model, el }) {
     const ct = M.computed.targets[i];
     const cc = M.computed.contrasts[i];
     const what = cc == null ? className(ct) : `${className(ct)} vs ${className(cc)}`;
+    const scale = rowScaling() ? `this image's scale ±${fmtNumber(m.rowScales[i])}` : `column scale ±${fmtNumber(m.scale)}`;
+    const slider = m.slider ? ` · ${sliderCaption(m, i, positionOf(j, i))}` : "";
     status.setReadout(`image ${i} · ${m.title} explaining ${what}: values ${fmtSigned(lo * m.scale)} … ${fmtSigned(hi * m.scale)}, `
-      + `scale ±${fmtNumber(m.scale)} (${m.rule})`);
+      + `${scale} (${m.rule})${slider}`);
   }
 
   function onPointer(ev) {
@@ -718,6 +841,7 @@ function render({ model, el }) {
   });
   listen(root, "keydown", onKey);
   listen(viewSelect, "change", () => setTrait("view", viewSelect.value));
+  listen(scalingSelect, "change", () => setTrait("scaling", scalingSelect.value));
   listen(opInput, "input", () => model.set("opacity", Number(opInput.value)));
   listen(opInput, "change", () => setTrait("opacity", Number(opInput.value)));
   listen(contrastBox, "change", () => {
@@ -743,6 +867,10 @@ function render({ model, el }) {
     refreshAll();
   });
   onModel("change:view", redrawMaps);
+  onModel("change:scaling", () => {
+    drawLegends();
+    redrawMaps();
+  });
   onModel("change:opacity", () => frames.queue(redrawMaps));
   onModel("change:positions", () => {
     if (!M) return;
@@ -761,6 +889,10 @@ function render({ model, el }) {
 
   loadLut();
   refreshAll();
+  life.add(onWidth(root, (w) => {
+    width = w;
+    if (M && JSON.stringify(plan()) !== planKey) refreshAll(); // only when the layout changes
+  }));
 
   return () => {
     life.dispose();

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from captum.attr import Saliency
 
 import xai_widgets as xw
@@ -239,6 +240,8 @@ def test_payload_budget_refuses_with_the_numbers(net, images):
 def test_png_and_repr(widget):
     img = widget.render_png()
     assert img.size[0] > 4 * 128 and img.size[1] > 3 * 128
+    # tight: the rows are the maps' height plus a caption line, not a tall top-5 list under each image
+    assert img.size[1] < 3 * 128 * 1.45 + 120
     assert len(img.getcolors(1 << 20) or []) > 50  # a real picture
     data, _ = widget._repr_mimebundle_()
     assert data["image/png"][:8] == b"\x89PNG\r\n\x1a\n"
@@ -260,3 +263,38 @@ def test_extremal_perturbation_area_slider(net):
     assert wire.decode(sl["images"]).shape == (1, 2, 32, 32, 3)  # m ⊗ x at each area
     np.testing.assert_allclose(wire.decode(sl["maps"])[0] * w.scale("extremal_perturbation"),
                                ref.slider.maps[0].numpy(), atol=2e-3)
+
+
+def test_png_scale_two_is_the_same_picture_at_twice_the_size(widget):
+    one, two = widget.render_png(scale=1), widget.render_png(scale=2)
+    assert two.size == (2 * one.size[0], 2 * one.size[1])
+    down = np.asarray(two.resize(one.size, Image.Resampling.BOX), dtype=float)
+    diff = np.abs(down - np.asarray(one, dtype=float))
+    # the same picture: only glyph hinting and the image's resampling differ, pixel by pixel
+    assert diff.mean() < 6 and (diff.max(-1) > 60).mean() < 0.05
+    with pytest.raises(ValueError, match="scale"):
+        widget.render_png(scale=0)
+
+
+def test_row_scaling_draws_each_image_on_its_own_scale(net, images):
+    x = torch.stack(images[:2])
+    x[1] *= 0.01  # far weaker gradients x input than image 0's
+    w = xw.AttributionExplorer(net, x, methods=["grad_x_input"], target=0)
+    maps = w.maps("grad_x_input").numpy()
+    for i in range(2):
+        assert w.row_scale(i, "grad_x_input") == pytest.approx(float(np.percentile(np.abs(maps[i]), 99.5)), rel=1e-5)
+    ratio = w.row_scale(1, "grad_x_input") / w.scale("grad_x_input")
+    assert ratio < 0.05
+    vals = w.shipped_values(1, "grad_x_input")
+    np.testing.assert_array_equal(w.pixels(1, "grad_x_input", view="side", scaling="row"),
+                                  shade(vals, ratio))
+    np.testing.assert_array_equal(w.pixels(1, "grad_x_input", view="side"), shade(vals, 1.0))
+    grey = xw.colormaps.lut("diverging")[128]
+    spread = lambda px: np.abs(px[..., :3].astype(int) - grey).max(-1)  # noqa: E731
+    assert np.mean(spread(w.pixels(1, "grad_x_input", view="side")) > 30) < 0.02  # column: near grey
+    assert np.mean(spread(w.pixels(1, "grad_x_input", view="side", scaling="row")) > 30) > 0.25
+    w.scaling = "row"
+    assert w._row_scales and "±" in w._caption(next(m for m in w._maps["methods"]), 1, True)
+    assert w.render_png().size[0] > 0
+    w.set_state({"scaling": "diagonal"})
+    assert w.scaling == "row" and "scaling" in w.message

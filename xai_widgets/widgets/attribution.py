@@ -1,11 +1,14 @@
 """``AttributionExplorer``: images x attribution methods, on one fixed, stated scale per method.
 
-Issue 6 §2. A grid with one row per image and one column per method (after a first column
+A grid with one row per image and one column per method (after a first column
 with the image and its top-5 classes). Every cell is the method's signed pixel map in the
 diverging colour map (blue negative, grey zero, red positive) on ONE symmetric scale per
 method, ``[-s, s]`` with ``s`` the 99.5th percentile of ``|R|`` over all images and slider
-positions of that method (:data:`SCALE_RULE`), stated in the column's legend. The map is
-shaded over the image in grey (opacity growing with ``|R|``) or drawn alone beside it.
+positions of that method (:data:`SCALE_RULE`), stated in the column's legend. With
+``scaling="row"`` each cell is drawn on its own image's scale instead (the same rule over that
+image's maps only), so an image whose maps are much weaker than another's still shows its
+pattern; each cell then states its scale. The map is shaded over the image in grey (opacity
+growing with ``|R|``) or drawn alone beside it.
 
 Click a class in an image's top-5 to explain it instead; Shift-click a second class to
 explain "A vs B" (the score ``logit[A] - logit[B]``). The new maps are computed in the
@@ -53,6 +56,7 @@ SCALE_PERCENTILE = 99.5
 SCALE_RULE = "99.5th pct |R|"
 NAN_GREY = 128  # a NaN value drawn alone (js/lib/diverging.js)
 VIEWS = ("overlay", "side")
+SCALINGS = ("column", "row")
 _STEPS = 1000  # progress resolution of one (image, method) unit
 TITLES = {
     "gradient": "Gradient",
@@ -169,8 +173,14 @@ class AttributionExplorer(LongTasks, XaiWidget):
         object's key is the object or its class name), e.g.
         ``{"integrated_gradients": {"steps": 64, "baseline": "blur"}}``.
     size : int, optional
-        Long side of one cell in CSS pixels; default: what fits about 880 px for the method
-        columns, between 96 and 160.
+        Preferred long side of one cell in CSS pixels (default 128); the browser shrinks the
+        cells to the width of the output, down to a readable minimum, and wraps the method
+        columns into further blocks past that.
+    scaling : "column" or "row"
+        "column" (default): one scale per method over all images, so colours compare down a
+        column. "row": each image's maps on that image's own scale (same rule), so an image
+        with weak maps is not left grey by a strong one; colours then compare within a cell
+        only. Trait ``scaling``, also a control in the widget's header.
     max_bytes : int
         Payload budget (default 64 MiB): the widget refuses to build past it, saying what
         would be shipped.
@@ -181,7 +191,7 @@ class AttributionExplorer(LongTasks, XaiWidget):
 
     Synced state: ``targets`` (class per image), ``contrasts`` (class B or None per image),
     ``positions`` ({method: slider position per image}; synced when a slider is released),
-    ``view`` ("overlay" or "side"), ``opacity`` (of the map over the image), ``size``.
+    ``view`` ("overlay" or "side"), ``opacity`` (of the map over the image), ``scaling``, ``size``.
     """
 
     _bundle = "attribution"
@@ -194,9 +204,10 @@ class AttributionExplorer(LongTasks, XaiWidget):
     positions = traitlets.Dict().tag(sync=True)
     view = Choice(VIEWS, default_value="overlay").tag(sync=True)
     opacity = Fraction(0.8).tag(sync=True)
+    scaling = Choice(SCALINGS, default_value="column").tag(sync=True)
     size = PanelSize(128).tag(sync=True)
 
-    _browser_traits = frozenset({"targets", "contrasts", "positions", "view", "opacity"})
+    _browser_traits = frozenset({"targets", "contrasts", "positions", "view", "opacity", "scaling"})
 
     def __init__(
         self,
@@ -209,7 +220,8 @@ class AttributionExplorer(LongTasks, XaiWidget):
         classes: Sequence[str] | None = None,
         preprocess: Callable | None = None,
         options: dict | None = None,
-        size: int | None = None,
+        size: int = 128,
+        scaling: str = "column",
         max_bytes: int = 64 * MiB,
         output=None,
     ):
@@ -242,13 +254,13 @@ class AttributionExplorer(LongTasks, XaiWidget):
         self._check_pairs(*self._computed)
         self.results: dict[str, list] = {key: [None] * N for key, _ in self._methods}
         self._scales: dict[str, tuple[float, str]] = {}
+        self._row_scales: dict[str, list[float]] = {}
         self._publishing = False
         self._deferred = False
         self._ready = False
-        if size is None:
-            size = max(96, min(160, 720 // len(self._methods) - 12))
         super().__init__(
-            size=int(size),
+            size=size,
+            scaling=scaling,
             _colormaps={name: table.tobytes() for name, table in colormaps.LUTS.items()},
             _images={"pixels": wire.encode(self._display, "uint8"), "titles": [f"image {i}" for i in range(N)]},
             _probs={"probs": wire.encode(self.probabilities, "float32"),
@@ -443,8 +455,10 @@ class AttributionExplorer(LongTasks, XaiWidget):
                       for r, s in zip(res, sliders)]
             s, rule = scale_of([t.numpy() for t in stacks])
             self._scales[key] = (s, rule)
+            self._row_scales[key] = [scale_of([t.numpy()])[0] for t in stacks]
             maps = torch.stack([r.maps[0].detach().float().cpu() for r in res])  # N x H x W
             entry = {"key": key, "title": self._title(key, spec, res), "scale": s, "rule": rule,
+                     "row_scales": self._row_scales[key],
                      "maps": wire.encode(maps / s, "float16"), "info": self._info(res)}
             if has_slider:
                 entry["slider"] = self._slider_payload(key, res, s)
@@ -638,6 +652,16 @@ class AttributionExplorer(LongTasks, XaiWidget):
     def scale_rule(self, method) -> str:
         return self._scales[self._key(method)][1]
 
+    def row_scale(self, image: int, method) -> float:
+        """Image ``image``'s own scale for a method (the column rule over that image's maps and
+        slider positions only): what ``scaling="row"`` draws its cells on."""
+        return self._row_scales[self._key(method)][self._row(image)]
+
+    def _drawn_scale(self, image: int, method, scaling: str | None = None) -> float:
+        """The scale a cell is drawn on, in units of its column's scale (the shipped values' unit)."""
+        scaling = self.scaling if scaling is None else type(self).scaling.validate(self, scaling)
+        return self.row_scale(image, method) / self.scale(method) if scaling == "row" else 1.0
+
     def position(self, method, image: int) -> int | None:
         """The slider position shown for (image, method), None for a method without a slider."""
         key, i = self._key(method), self._row(image)
@@ -657,14 +681,16 @@ class AttributionExplorer(LongTasks, XaiWidget):
         return wire.decode(sl["maps"])[i, p]
 
     def pixels(self, image: int, method, position: int | None = None, *, view: str | None = None,
-               opacity: float | None = None) -> np.ndarray:
-        """H x W x 4 uint8: exactly the RGBA the browser draws in the cell (see :func:`shade`)."""
+               opacity: float | None = None, scaling: str | None = None) -> np.ndarray:
+        """H x W x 4 uint8: exactly the RGBA the browser draws in the cell (see :func:`shade`),
+        on the column's or the image's own scale (``scaling``, default the trait's)."""
         view = self.view if view is None else view
         if view not in VIEWS:
             raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
         values = self.shipped_values(image, method, position)
         grey = greyed(self._display[self._row(image)]) if view == "overlay" else None
-        return shade(values, 1.0, grey, self.opacity if opacity is None else type(self).opacity.validate(self, opacity))
+        return shade(values, self._drawn_scale(image, method, scaling), grey,
+                     self.opacity if opacity is None else type(self).opacity.validate(self, opacity))
 
     def retarget(self, image: int, target: int, contrast: int | None = None) -> None:
         """Explain class ``target`` (versus ``contrast``, if given) for one image, in the calling cell."""
@@ -680,60 +706,81 @@ class AttributionExplorer(LongTasks, XaiWidget):
         self._request(background=False)
 
     # ------------------------------------------------------------------ static figure
-    def render_png(self, panel: int | None = None) -> Image.Image:
-        """The grid as a PIL image: image + top-5 column, one column per method, a legend each."""
-        side = max(64, int(panel or max(self.size, 160)))
+    def render_png(self, panel: int | None = None, scale: float = 1) -> Image.Image:
+        """The grid as a PIL image: per image row, the image with its explained class and top-5
+        beside it, then one map per method; each method's legend over its column (with
+        ``scaling="row"``, the legend is in units of each cell's own scale, stated under the cell).
+
+        ``panel``: long side of a map in pixels (default the widget's ``size``, at least 128);
+        ``scale``: a multiplier of every length, for print (2 gives twice the pixels, same picture).
+        """
+        if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+            raise ValueError(f"scale must be a number > 0, got {scale!r}")
+        u = lambda v: max(1, round(v * scale))  # noqa: E731 - every length at the print scale
+        side = max(64, int(panel or max(self.size, 128)))
         N, _, H, W = self.inputs.shape
         cw, ch = (side, max(1, round(side * H / W))) if W >= H else (max(1, round(side * W / H)), side)
         fs = max(10, side // 11)
-        fnt, small = render.font(fs), render.font(max(9, fs - 2))
-        gap = max(6, side // 16)
-        col_w = max(cw, int(fnt.getlength("Integrated Gradients")) + 4)
-        line = fs + 4
-        text_h = (TOP + 3) * line  # explains, top-5 (+ A and B when not in it) under the image
-        head_h = gap // 2 + line + 4  # the titles, drawn from gap // 2, with their descenders
-        lfs = max(9, fs - 2)
-        legend_h = 3 * lfs + 20  # render.legend's height and a gap
-        M = len(self._methods)
-        width = gap + (M + 1) * (col_w + gap)
-        height = head_h + legend_h + N * (ch + text_h + gap) + gap
-        fig = Image.new("RGB", (width, height), render.BACKGROUND)
-        draw = ImageDraw.Draw(fig)
+        fnt, small = render.font(u(fs)), render.font(u(max(9, fs - 2)))
+        measure = render.font(max(9, fs - 2))  # widths measured at scale 1, so all sizes scale exactly
+        gap, line = max(6, side // 16), fs + 2
+        row_mode = self.scaling == "row"
         entries = {m["key"]: m for m in self._maps["methods"]}
-        x0 = lambda j: gap + j * (col_w + gap)  # noqa: E731
-        draw.text((x0(0), gap // 2), "image · top-5", fill=render.TEXT, font=fnt)
-        for j, (key, _) in enumerate(self._methods, start=1):
-            e = entries[key]
-            draw.text((x0(j), gap // 2), _ellipsis(e["title"], fnt, col_w), fill=render.TEXT, font=fnt)
-            rule = _ellipsis(f"±{_fmt(e['scale'])} ({e['rule']})", small, col_w)
-            fig.paste(render.legend("diverging", -e["scale"], e["scale"], col_w, lfs, rule), (x0(j), head_h))
-        y = head_h + legend_h
         probs = self.probabilities
+        lists = []
         for i in range(N):
-            img = Image.fromarray(self._display[i]).resize((cw, ch), Image.Resampling.LANCZOS)
-            fig.paste(img, (x0(0), y))
             t, c = self._computed[0][i], self._computed[1][i]
-            what = f"explains {self.class_name(t)}" if c is None else f"{self.class_name(t)} vs {self.class_name(c)}"
-            ty = y + ch + 2
-            draw.text((x0(0), ty), _ellipsis(what, small, col_w), fill=render.TEXT, font=small)
             shown = probs[i].topk(min(TOP, probs.shape[1])).indices.tolist()
             shown += [k for k in (t, c) if k is not None and k not in shown]  # A and B always listed
-            for n, k in enumerate(shown):
-                pv = float(probs[i, k])
-                mark = "A " if k == t else "B " if k == c else "   "
-                colour = (0, 114, 178) if k == t else (213, 94, 0) if k == c else render.TEXT
-                draw.text((x0(0), ty + (n + 1) * line), _ellipsis(f"{mark}{self.class_name(k)} {100 * pv:.1f}%", small,
-                                                                   col_w), fill=colour, font=small)
+            what = f"explains {self.class_name(t)}" if c is None else f"{self.class_name(t)} vs {self.class_name(c)}"
+            lines = [(what, render.TEXT)] + [
+                (f"{'A ' if k == t else 'B ' if k == c else ''}{self.class_name(k)} {100 * float(probs[i, k]):.1f}%",
+                 (0, 114, 178) if k == t else (213, 94, 0) if k == c else render.TEXT) for k in shown]
+            lists.append([(text.translate(_PNG_TEXT), colour) for text, colour in lines])
+        list_w = min(2 * cw, max(int(measure.getlength(t)) for rows in lists for t, _ in rows) + 4)
+        captions = [[self._caption(entries[key], i, row_mode) for key, _ in self._methods] for i in range(N)]
+        cap_h = line if any(any(row) for row in captions) else 0
+        row_h = [max(ch + cap_h, len(rows) * line) for rows in lists]
+        lfs = max(9, fs - 2)
+        head_h = line + 3 * lfs + 20  # the title, then render.legend (bar, ticks, caption)
+        col0 = cw + gap + list_w
+        M = len(self._methods)
+        width = gap + col0 + M * (gap + cw) + gap
+        height = gap + head_h + sum(row_h) + gap * N
+        fig = Image.new("RGB", (u(width), u(height)), render.BACKGROUND)
+        draw = ImageDraw.Draw(fig)
+        x0 = lambda j: gap + (0 if j == 0 else col0 + gap + (j - 1) * (cw + gap))  # noqa: E731
+        for j, (key, _) in enumerate(self._methods, start=1):
+            e = entries[key]
+            draw.text((u(x0(j)), u(gap)), _ellipsis(e["title"], fnt, u(cw)), fill=render.TEXT, font=fnt)
+            if row_mode:
+                lo, hi, rule = -1.0, 1.0, "x each image's s"
+            else:
+                lo, hi, rule = -e["scale"], e["scale"], f"column: {e['rule']}"
+            fig.paste(render.legend("diverging", lo, hi, u(cw), u(lfs), _ellipsis(rule, small, u(cw))),
+                      (u(x0(j)), u(gap + line)))
+        y = gap + head_h
+        for i in range(N):
+            img = Image.fromarray(self._display[i]).resize((u(cw), u(ch)), Image.Resampling.LANCZOS)
+            fig.paste(img, (u(x0(0)), u(y)))
+            for n, (text, colour) in enumerate(lists[i]):
+                draw.text((u(x0(0) + cw + gap), u(y + n * line)), _ellipsis(text, small, u(list_w)), fill=colour,
+                          font=small)
             for j, (key, _) in enumerate(self._methods, start=1):
-                px = Image.fromarray(self.pixels(i, key)[..., :3]).resize((cw, ch), Image.Resampling.NEAREST)
-                fig.paste(px, (x0(j), y))
-                cap = self._caption(entries[key], i)
-                if cap:
-                    draw.text((x0(j), ty), _ellipsis(cap, small, col_w), fill=render.TEXT, font=small)
-            y += ch + text_h + gap
+                px = Image.fromarray(self.pixels(i, key)[..., :3]).resize((u(cw), u(ch)), Image.Resampling.NEAREST)
+                fig.paste(px, (u(x0(j)), u(y)))
+                if captions[i][j - 1]:
+                    draw.text((u(x0(j)), u(y + ch + 1)), _ellipsis(captions[i][j - 1], small, u(cw)),
+                              fill=render.TEXT, font=small)
+            y += row_h[i] + gap
         return fig
 
-    def _caption(self, entry, i: int) -> str:
+    def _caption(self, entry, i: int, row_mode: bool = False) -> str:
+        """The line under a cell in the PNG: its own scale (row scaling), note, δ or slider position."""
+        own = f"±{_fmt(entry['row_scales'][i])}" if row_mode else ""
+        return " · ".join(t for t in (own, self._cell_note(entry, i)) if t)
+
+    def _cell_note(self, entry, i: int) -> str:
         sl = entry.get("slider")
         notes = entry["info"].get("notes")
         if notes and notes[i]:
