@@ -7,14 +7,20 @@
 // Synced traits (xai_widgets/widgets/channel_grid.py): _layer_list, _images, _acts,
 // _probs, _back, _patches, _units, _visuals, _colormaps, _can_scan, progress, message,
 // layer, image, selected, normalisation, vrange, boost, gamma, colormap, back_mode,
-// back_filter, zoom, pattern, opacity, size; in a to_html page only, _no_kernel (lib/kernel.js).
+// back_filter, zoom, pattern, opacity, unit_objective, size; in a to_html page only, _no_kernel
+// (lib/kernel.js).
+//
+// Layout: the width the output gives (lib/fit.js onWidth) decides the grid's width, so that the
+// unit pane sits beside the grid; the layer list becomes a select above it when a column for it
+// would squeeze the grid, and only a very narrow output puts the pane under the grid.
 import { decode, bytesOf } from "./lib/tensor.js";
 import { makeLut } from "./lib/colormap.js";
 import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
 import { progressControl } from "./lib/controls.js";
 import { ColorLegend } from "./lib/legend.js";
 import { widgetStyle } from "./lib/style.js";
-import { clampInt, scaledImage, makePanel, drawBase, drawOverlay } from "./lib/panels.js";
+import { clampInt, scaledImage, makePanel, drawBase, drawOverlay, fmtBytes } from "./lib/panels.js";
+import { onWidth, detailsLine } from "./lib/fit.js";
 import { frameQueue, listenMoves } from "./lib/hover.js";
 import { normaliseInto, channelStats } from "./lib/normalise.js";
 import { prefixNames } from "./lib/tokens.js";
@@ -28,21 +34,26 @@ const ZOOMS = ["unit", "back", "off"];
 const NORMS = ["layer", "channel", "fixed"];
 const SELECTED = "#80ff80"; // DeepVis cursor (.5, 1, .5)
 const HOVER = "#ffff00";
-const DEAD = "#e53935";
-const CONSTANT = "#fb8c00";
-const DETECTOR = "#1e88e5";
-const ZOOM_PX = 224;
-const SIDE_PX = 112;
+const BADGES = { dead: "#e53935", constant: "#fb8c00", detector: "#1e88e5" };
 const THUMB_PX = 48;
-const PATCH_PX = 56;
+const GAP = 12; // px between the layer list, the grid and the unit pane
+const PANE_PX = [248, 300]; // unit pane width: narrow outputs, outputs of WIDE_PX or more
+const WIDE_PX = 1200;
+const GRID_MIN = 240; // below this the grid cannot sit beside the pane: the pane goes under it
+// The one number each pane takes of a unit's map with unit_objective "default" (DeepVis's choices,
+// as the Python widget's DEFAULT_OBJECTIVES).
+const DEFAULT_OBJECTIVES = { back: "sum", scan: "max", visualise: "mean" };
+const OBJECTIVE_TEXT = { sum: "sum over space", mean: "spatial mean", max: "spatial max" };
 
 const STYLE = widgetStyle(
   ".xw-channel-grid",
   `
 .xw-channel-grid:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: -2px; }
-.xw-channel-grid .xw-body { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; margin-top: 6px; }
+.xw-channel-grid .xw-body { display: flex; gap: ${GAP}px; align-items: flex-start; margin-top: 6px; }
+.xw-channel-grid[data-layout="stacked"] .xw-body { flex-wrap: wrap; }
+.xw-channel-grid .xw-middle { flex: none; min-width: 0; }
 .xw-channel-grid .xw-layers {
-  display: flex; flex-direction: column; gap: 1px; flex: none; max-height: 600px; overflow-y: auto; white-space: nowrap;
+  display: flex; flex-direction: column; gap: 1px; flex: none; max-height: 600px; overflow-y: auto; overflow-x: hidden; white-space: nowrap;
   border-right: 1px solid var(--jp-border-color2, #e0e0e0); padding-right: 6px;
 }
 .xw-channel-grid button {
@@ -64,14 +75,18 @@ const STYLE = widgetStyle(
 .xw-channel-grid .xw-gridwrap { position: relative; line-height: 0; }
 .xw-channel-grid canvas.xw-tiles, .xw-channel-grid canvas.xw-patterns { image-rendering: pixelated; display: block; cursor: pointer; }
 .xw-channel-grid canvas.xw-marks { position: absolute; left: 0; top: 0; pointer-events: none; }
-.xw-channel-grid .xw-side { display: flex; flex-direction: column; gap: 6px; min-width: ${ZOOM_PX}px; }
+.xw-channel-grid .xw-side { display: flex; flex-direction: column; gap: 4px; flex: none; min-width: 0; overflow-wrap: anywhere; }
+.xw-channel-grid .xw-found { display: flex; gap: 6px; align-items: flex-start; }
+.xw-channel-grid .xw-found > div { display: flex; flex-direction: column; gap: 2px; min-width: 0; }
+.xw-channel-grid .xw-badge-key { display: flex; flex-wrap: wrap; gap: 2px 12px; margin-top: 2px; }
+.xw-channel-grid .xw-swatch { display: inline-block; width: 9px; height: 9px; margin-right: 4px; clip-path: polygon(0 0, 100% 0, 100% 100%); }
 .xw-channel-grid .xw-caption { font-weight: 600; }
 .xw-channel-grid .xw-sub { color: var(--jp-ui-font-color2, #616161); font-size: var(--jp-ui-font-size0, 11px); font-variant-numeric: tabular-nums; white-space: pre-wrap; }
 .xw-channel-grid .xw-pair { display: flex; gap: 6px; }
 .xw-channel-grid canvas.xw-panel, .xw-channel-grid .xw-pair canvas, .xw-channel-grid canvas.xw-patchgrid, .xw-channel-grid canvas.xw-visual {
   display: block; box-shadow: 0 0 0 1px var(--jp-border-color2, #e0e0e0);
 }
-.xw-channel-grid .xw-probs { display: grid; grid-template-columns: max-content 80px max-content; gap: 1px 6px; align-items: center; font-variant-numeric: tabular-nums; }
+.xw-channel-grid .xw-probs { display: grid; grid-template-columns: max-content 80px max-content; gap: 1px 6px; align-items: center; font-variant-numeric: tabular-nums; margin-top: 6px; }
 .xw-channel-grid .xw-bar { height: 8px; background: var(--jp-brand-color1, #1976d2); border-radius: 1px; }
 .xw-channel-grid .xw-progress { display: flex; gap: 6px; align-items: center; }
 .xw-channel-grid progress { width: 160px; }
@@ -82,6 +97,9 @@ const STYLE = widgetStyle(
 );
 
 const fmt = (v) => (Number.isFinite(v) ? (Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(3)) : String(v));
+
+/** The badge of unit c from the scan summary `u`: "dead", "constant", "detector" (a concept above the IoU threshold) or null. */
+const badgeOf = (u, c) => (u.dead[c] ? "dead" : u.constant[c] ? "constant" : u.concept && u.concept[c] ? "detector" : null);
 
 function shapeText(shape) {
   return Array.isArray(shape) ? shape.join("×") : "";
@@ -140,6 +158,8 @@ function render({ model, el }) {
     header.appendChild(lab);
     return s;
   };
+  const layerSelect = select("layer", "xw-layer-select", []);
+  const layerLabel = layerSelect.parentElement;
   const normSelect = select("normalise", "xw-norm", [["layer", "whole layer"], ["channel", "per channel"], ["fixed", "fixed range"]]);
   const rangeBox = elem("span", "xw-range");
   const loInput = Object.assign(elem("input", "xw-lo"), { type: "number", step: "any", title: "low end of the fixed range" });
@@ -151,6 +171,9 @@ function render({ model, el }) {
   const cmapSelect = select("colormap", "xw-colormap", [["gray", "gray"], ["viridis", "viridis"]]);
   const backSelect = select("back view", "xw-backmode", BACK_CYCLE.map(([m, f]) => [`${m}/${f}`, m === "off" ? "off" : `${m} (${f})`]));
   const zoomSelect = select("zoom", "xw-zoom", ZOOMS.map((z) => [z, z]));
+  const objectiveSelect = select("unit as", "xw-objective", [
+    ["default", "each pane's default"], ...Object.entries(OBJECTIVE_TEXT).map(([k, text]) => [k, `its ${text}`])]);
+  objectiveSelect.title = "what the back view, the top patches and activation maximisation take of the unit's map";
   const patternLabel = elem("label", null, "patterns");
   const patternBox = Object.assign(elem("input", "xw-pattern"), { type: "checkbox", title: "tiles show each unit's best dataset patch (needs a scan)" });
   patternLabel.prepend(patternBox);
@@ -173,7 +196,10 @@ function render({ model, el }) {
   const strip = elem("div", "xw-strip");
   const gridWrap = elem("div", "xw-gridwrap");
   const legend = new ColorLegend();
-  middle.append(strip, gridWrap, legend.el);
+  const badgeKey = elem("div", "xw-sub xw-badge-key");
+  badgeKey.setAttribute("aria-label", "tile badges");
+  const probsBox = elem("div", "xw-probs");
+  middle.append(strip, gridWrap, legend.el, badgeKey, probsBox);
 
   const side = elem("div", "xw-side");
   const zoomCaption = elem("div", "xw-caption");
@@ -183,12 +209,17 @@ function render({ model, el }) {
   const backCaption = elem("div", "xw-sub");
   const backPair = elem("div", "xw-pair");
   const unitInfo = elem("div", "xw-sub xw-unitinfo");
-  const patchCaption = elem("div", "xw-sub");
+  const patchCaption = elem("div", "xw-sub xw-patchcaption");
   const patchCanvas = elem("canvas", "xw-patchgrid");
-  const visCaption = elem("div", "xw-sub");
+  const visCaption = elem("div", "xw-sub xw-viscaption");
   const visCanvas = elem("canvas", "xw-visual");
-  const probsBox = elem("div", "xw-probs");
-  side.append(zoomCaption, zoomBox, prefixInfo, backCaption, backPair, unitInfo, patchCaption, patchCanvas, visCaption, visCanvas, probsBox);
+  const found = elem("div", "xw-found");
+  const patchCol = elem("div");
+  const visCol = elem("div");
+  patchCol.append(patchCaption, patchCanvas);
+  visCol.append(visCaption, visCanvas);
+  found.append(patchCol, visCol);
+  side.append(zoomCaption, zoomBox, prefixInfo, backCaption, backPair, unitInfo, found);
 
   const body = elem("div", "xw-body");
   body.append(layerList, middle, side);
@@ -198,7 +229,8 @@ function render({ model, el }) {
     ["", " back view, "], ["kbd", "t"], ["", "/"], ["kbd", "T"], ["", " gamma/boost, "], ["kbd", "n"], ["", " normalisation, "],
     ["kbd", "s"], ["", " patterns, "], ["kbd", "Esc"], ["", " reset."],
   ]);
-  root.append(header, actions, body, status.readout, hint, status.errorBox, status.messageBox);
+  const details = detailsLine("details");
+  root.append(header, actions, body, status.readout, hint, details.el, status.errorBox, status.messageBox);
   el.appendChild(root);
 
   // ------------------------------------------------------------ state
@@ -218,6 +250,7 @@ function render({ model, el }) {
   let luts = {};
   let zoomPanel = null;
   const zoomBases = new Map(); // image index -> its picture scaled to the zoom pane, made once
+  const fit = { width: 0, grid: 0, pane: PANE_PX[0], list: true }; // the layout chosen (layout())
 
   const num = (name, d) => getNum(model, name, d);
   const setTrait = (name, value) => {
@@ -237,6 +270,9 @@ function render({ model, el }) {
   const lutName = () => (A && A.signed ? "diverging" : model.get("colormap"));
   const currentImage = () => (A ? clampInt(num("image", 0), 0, A.N - 1) : 0);
   const currentUnit = () => (A ? clampInt(num("selected", 0), 0, A.C - 1) : 0);
+  /** What `pane` ("back", "scan", "visualise") takes of a unit's map under the chosen unit_objective. */
+  const objectiveFor = (pane) => OBJECTIVE_TEXT[model.get("unit_objective")] ? model.get("unit_objective") : DEFAULT_OBJECTIVES[pane];
+  const objectiveText = (name) => OBJECTIVE_TEXT[name] || String(name);
 
   function loadLuts() {
     const maps = model.get("_colormaps") || {};
@@ -259,6 +295,37 @@ function render({ model, el }) {
         return b;
       }),
     );
+    layerSelect.replaceChildren(
+      ...infos.map((L) => Object.assign(elem("option", null, `${L.name} (${shapeText(L.shape)})`), { value: String(L.name) })),
+    );
+    layerSelect.value = current;
+  }
+
+  /**
+   * Choose the layout for an output `width` px wide: the unit pane beside the grid, the layer
+   * list as a column when the grid keeps its preferred width (`size`) beside it, else as the
+   * select in the header; the pane under the grid only when the grid would be under GRID_MIN.
+   */
+  function layout(width) {
+    const inner = width - 16; // the root's padding
+    const pane = PANE_PX[width >= WIDE_PX ? 1 : 0];
+    const preferred = Math.max(64, num("size", 560));
+    layerList.hidden = false;
+    const listW = layerList.offsetWidth;
+    const list = inner - pane - listW - 2 * GAP >= preferred;
+    const room = inner - pane - GAP - (list ? listW + GAP : 0);
+    const stacked = room < GRID_MIN;
+    Object.assign(fit, { width, list, pane: stacked ? Math.min(pane, inner) : pane, grid: Math.min(preferred, stacked ? inner : room) });
+    layerList.hidden = !list;
+    layerLabel.hidden = list;
+    side.style.width = `${fit.pane}px`;
+    middle.style.width = `${fit.grid}px`;
+    const name = stacked ? "stacked" : list ? "list-grid-pane" : "select-grid-pane";
+    root.dataset.layout = name;
+    details.set("layout", `layout: ${stacked ? "unit pane under the grid" : `${list ? "layer list, " : "layer select above, "}grid and unit pane side by side`}`
+      + ` (grid ${fit.grid} px, pane ${fit.pane} px, output ${width} px)`);
+    buildGrid();
+    refresh();
   }
 
   function buildStrip() {
@@ -284,7 +351,8 @@ function render({ model, el }) {
   function buildGrid() {
     gridWrap.replaceChildren();
     if (!A) return;
-    G = tileGeometry(A.C, A.H, A.W, Math.max(64, num("size", 560)));
+    if (!fit.width) return; // the width is not known yet: layout() builds it
+    G = tileGeometry(A.C, A.H, A.W, fit.grid);
     T = tileCanvas(G, "xw-tiles");
     T.canvas.dataset.cols = String(G.cols);
     T.canvas.dataset.tileH = String(G.H);
@@ -304,7 +372,7 @@ function render({ model, el }) {
     patternCanvas.style.height = marks.style.height;
     gridWrap.append(T.canvas, patternCanvas, marks);
     const [H0, W0] = [images[0] ? images[0].H0 : A.H, images[0] ? images[0].W0 : A.W];
-    const [zw, zh] = W0 >= H0 ? [ZOOM_PX, Math.round((ZOOM_PX * H0) / W0)] : [Math.round((ZOOM_PX * W0) / H0), ZOOM_PX];
+    const [zw, zh] = W0 >= H0 ? [fit.pane, Math.round((fit.pane * H0) / W0)] : [Math.round((fit.pane * W0) / H0), fit.pane];
     zoomPanel = makePanel(zw, zh, A.W, A.H, {});
     zoomBox.replaceChildren(zoomPanel.canvas);
     zoomBases.clear();
@@ -351,10 +419,13 @@ function render({ model, el }) {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, G.cssW, G.cssH);
     const u = units && units.layer === A.layer ? units : null;
+    const counts = { dead: 0, constant: 0, detector: 0 };
     if (u) {
       for (let c = 0; c < G.C; c++) {
-        const color = u.dead[c] ? DEAD : u.constant[c] ? CONSTANT : u.concept && u.concept[c] ? DETECTOR : null;
-        if (!color) continue;
+        const kind = badgeOf(u, c);
+        if (!kind) continue;
+        counts[kind]++;
+        const color = BADGES[kind];
         const [x, y, w] = tileRect(G, c);
         const s = Math.max(5, Math.min(12, w / 3));
         ctx.fillStyle = color;
@@ -363,7 +434,7 @@ function render({ model, el }) {
         ctx.lineTo(x + w, y);
         ctx.lineTo(x + w, y + s);
         ctx.fill();
-        if (color === DETECTOR && w >= 40) {
+        if (kind === "detector" && w >= 40) {
           ctx.font = "10px sans-serif";
           const label = u.concept[c];
           const tw = Math.min(w, ctx.measureText(label).width + 4);
@@ -383,6 +454,35 @@ function render({ model, el }) {
     };
     if (hover && hover.channel !== currentUnit()) outline(hover.channel, HOVER, 1.5);
     outline(currentUnit(), SELECTED, 2.5);
+    drawBadgeKey(u, counts);
+  }
+
+  /**
+   * The key to the tile badges, with how many tiles carry each. A unit is a detector when its
+   * best concept's IoU is above the threshold the dissection used (Network Dissection, Bau et
+   * al. 2017, section 3.1: 0.04); "unique detectors" counts the distinct concepts they detect.
+   */
+  function drawBadgeKey(u, counts) {
+    const key = JSON.stringify([u && u.layer, counts]);
+    if (marks.dataset.badges === key) return; // hover redraws: nothing changed
+    marks.dataset.badges = key;
+    badgeKey.hidden = !u;
+    if (!u) return;
+    const entry = (kind, text) => {
+      const span = elem("span", `xw-badge-${kind}`);
+      const swatch = elem("span", "xw-swatch");
+      swatch.style.background = BADGES[kind];
+      span.append(swatch, document.createTextNode(text));
+      return span;
+    };
+    const parts = [];
+    if (counts.dead) parts.push(entry("dead", `dead (never active): ${counts.dead}`));
+    if (counts.constant) parts.push(entry("constant", `constant: ${counts.constant}`));
+    if (u.concept) {
+      parts.push(entry("detector", `detector, best concept IoU > ${u.detector_iou} (Network Dissection, Bau et al. 2017): `
+        + `${counts.detector} of ${A.C} units, ${u.unique_detectors} distinct concepts`));
+    }
+    badgeKey.replaceChildren(...parts);
   }
 
   function drawLegend(lut) {
@@ -406,7 +506,7 @@ function render({ model, el }) {
     if (zoom === "off" || !zoomPanel) return;
     const back = backRecord();
     if (zoom === "back" && back) {
-      zoomCaption.textContent = `back view (${model.get("back_mode")}, ${model.get("back_filter")}) of unit ${c}`;
+      zoomCaption.textContent = `back view (${model.get("back_mode")}, ${model.get("back_filter")}) of unit ${c}'s ${objectiveText(back.objective)}`;
       drawBase(zoomPanel, scaledImage(back, zoomPanel.W, zoomPanel.H));
       return;
     }
@@ -424,11 +524,12 @@ function render({ model, el }) {
     if (!raw || !raw.pixels) return null;
     if (!backCache || backCache.raw !== raw) {
       const [H0, W0, ch] = raw.pixels.shape.map(Number);
-      backCache = { raw, rec: { bytes: bytesOf(raw.pixels), W0, H0, ch } };
+      backCache = { raw, rec: { bytes: bytesOf(raw.pixels), W0, H0, ch, objective: raw.objective || DEFAULT_OBJECTIVES.back } };
     }
     const r = backCache.raw;
     const current = r.layer === model.get("layer") && r.channel === currentUnit() && r.image === currentImage()
-      && (!noKernel(model) || (r.mode === model.get("back_mode") && r.filter === model.get("back_filter")));
+      && (!noKernel(model) || (r.mode === model.get("back_mode") && r.filter === model.get("back_filter")
+        && backCache.rec.objective === objectiveFor("back")));
     return current ? backCache.rec : null;
   }
 
@@ -436,21 +537,23 @@ function render({ model, el }) {
     const n = currentImage();
     const mode = model.get("back_mode");
     const back = backRecord();
+    const px = Math.floor((fit.pane - 6) / 2);
     const cells = [];
-    if (images[n]) cells.push(scaledImage(images[n], SIDE_PX, Math.round((SIDE_PX * images[n].H0) / images[n].W0)));
+    if (images[n]) cells.push(scaledImage(images[n], px, Math.round((px * images[n].H0) / images[n].W0)));
     if (back) {
-      const c = scaledImage(back, SIDE_PX, Math.round((SIDE_PX * back.H0) / back.W0));
+      const c = scaledImage(back, px, Math.round((px * back.H0) / back.W0));
       c.classList.add("xw-back");
       cells.push(c);
     }
     for (const c of cells) {
-      c.style.width = `${SIDE_PX}px`;
-      c.style.height = `${(SIDE_PX * c.height) / c.width}px`;
+      c.style.width = `${px}px`;
+      c.style.height = `${(px * c.height) / c.width}px`;
     }
     backPair.replaceChildren(...cells);
+    const unit = `unit ${currentUnit()}'s ${objectiveText(back ? back.objective : objectiveFor("back"))}`;
     backCaption.textContent = mode === "off" ? "input · back view off (b cycles grad / deconv / guided)"
-      : back ? `input · ${mode} (${model.get("back_filter")}) of unit ${currentUnit()}`
-        : noKernel(model) ? `input · the ${mode} back view of unit ${currentUnit()} ${NEEDS_KERNEL}` : `input · computing ${mode}…`;
+      : back ? `input · back view: ${mode} (${model.get("back_filter")}) of ${unit}`
+        : noKernel(model) ? `input · the ${mode} back view of ${unit} ${NEEDS_KERNEL}` : `input · computing ${mode} of ${unit}…`;
   }
 
   function updateUnitInfo() {
@@ -464,7 +567,7 @@ function render({ model, el }) {
       const flags = [u.dead[c] ? "DEAD (never active)" : "", u.constant[c] ? "CONSTANT" : ""].filter(Boolean);
       lines.push(`dataset: active in ${(100 * u.frac_active[c]).toFixed(1)}% of images${flags.length ? ` · ${flags.join(" · ")}` : ""}`);
       if (u.selectivity) lines.push(`class selectivity ${fmt(u.selectivity[c])} (prefers ${u.selective_class[c]})`);
-      if (u.concept) lines.push(`concept: ${u.concept[c] || "none above threshold"} (IoU ${fmt(u.iou[c])}) · ${u.unique_detectors} unique detectors in layer`);
+      if (u.concept) lines.push(`concept: ${u.concept[c] || `none with IoU > ${u.detector_iou}`} (best IoU ${fmt(u.iou[c])})`);
     }
     unitInfo.textContent = lines.join("\n");
     showPrefix(n, c);
@@ -480,50 +583,69 @@ function render({ model, el }) {
     prefixInfo.textContent = p.names.map((name, t) => `${name} token: ${p.x[(n * p.P + t) * A.C + c].toFixed(3)}`).join("\n");
   }
 
+  /** Widths of the top-patch and the activation-maximisation columns side by side in the pane. */
+  function foundWidths() {
+    const vis = Math.floor(fit.pane * 0.36);
+    return [fit.pane - 6 - vis, vis];
+  }
+
   function drawPatchGrid(c) {
     const ok = patches && patches.layer === A.layer;
+    const [colW] = foundWidths();
+    patchCol.style.width = `${colW}px`;
     patchCanvas.hidden = !ok;
+    const wanted = objectiveFor("scan");
     if (!ok) {
-      patchCaption.textContent = !model.get("_can_scan") ? "top patches: pass dataset= to scan"
-        : noKernel(model) ? `top patches: the dataset scan ${NEEDS_KERNEL}` : "top patches: press Scan dataset";
+      const what = `top patches (by its ${objectiveText(wanted)})`;
+      patchCaption.textContent = !model.get("_can_scan") ? `${what}: pass dataset= to scan`
+        : noKernel(model) ? `${what}: the dataset scan ${NEEDS_KERNEL}` : `${what}: press Scan dataset`;
       return;
     }
     const k = patches.shape[1];
     const per = Math.ceil(Math.sqrt(k));
     const rowsN = Math.ceil(k / per);
+    const P = Math.max(8, Math.floor(colW / per) - 2);
     const dpr = window.devicePixelRatio || 1;
-    patchCanvas.width = Math.round(per * (PATCH_PX + 2) * dpr);
-    patchCanvas.height = Math.round(rowsN * (PATCH_PX + 2) * dpr);
-    patchCanvas.style.width = `${per * (PATCH_PX + 2)}px`;
-    patchCanvas.style.height = `${rowsN * (PATCH_PX + 2)}px`;
+    patchCanvas.width = Math.round(per * (P + 2) * dpr);
+    patchCanvas.height = Math.round(rowsN * (P + 2) * dpr);
+    patchCanvas.style.width = `${per * (P + 2)}px`;
+    patchCanvas.style.height = `${rowsN * (P + 2)}px`;
     const ctx = patchCanvas.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.imageSmoothingEnabled = false;
     for (let j = 0; j < k; j++) {
       const rec = patches.items[c * k + j];
       if (!rec.canvas) rec.canvas = scaledImage(rec, rec.W0, rec.H0);
-      ctx.drawImage(rec.canvas, (j % per) * (PATCH_PX + 2) + 1, Math.floor(j / per) * (PATCH_PX + 2) + 1, PATCH_PX, PATCH_PX);
+      ctx.drawImage(rec.canvas, (j % per) * (P + 2) + 1, Math.floor(j / per) * (P + 2) + 1, P, P);
     }
     const vals = patches.values[c] || [];
-    patchCaption.textContent = `top ${k} patches of ${patches.n_images} images (max ${fmt(vals[0])} … ${fmt(vals[k - 1])})`;
+    const stale = patches.score !== wanted ? ` · scan again to rank by its ${objectiveText(wanted)}` : "";
+    patchCaption.textContent = `top ${k} patches of ${patches.n_images} images by its ${objectiveText(patches.score)}`
+      + ` (${fmt(vals[0])} … ${fmt(vals[k - 1])})${stale}`;
   }
 
   function drawVisual(c) {
     const ok = visuals && visuals.layer === A.layer ? visuals.channels.indexOf(c) : -1;
+    const [, px] = foundWidths();
+    visCol.style.width = `${px}px`;
     visCanvas.hidden = ok < 0;
+    const wanted = objectiveFor("visualise");
     if (ok < 0) {
-      visCaption.textContent = noKernel(model) ? `what it wants to see: activation maximisation ${NEEDS_KERNEL}`
-        : "what it wants to see: not computed yet (v, or the button above)";
+      const what = `what it wants to see (maximising its ${objectiveText(wanted)})`;
+      visCaption.textContent = noKernel(model) ? `${what}: activation maximisation ${NEEDS_KERNEL}`
+        : `${what}: not computed yet (v, or the button above)`;
       return;
     }
     const rec = visuals.items[ok];
-    const img = scaledImage(rec, SIDE_PX, SIDE_PX);
+    const img = scaledImage(rec, px, px);
     visCanvas.width = img.width;
     visCanvas.height = img.height;
-    visCanvas.style.width = `${SIDE_PX}px`;
-    visCanvas.style.height = `${SIDE_PX}px`;
+    visCanvas.style.width = `${px}px`;
+    visCanvas.style.height = `${px}px`;
     visCanvas.getContext("2d").drawImage(img, 0, 0);
-    visCaption.textContent = "what it wants to see (activation maximisation)";
+    const used = (visuals.objectives || [])[ok] || DEFAULT_OBJECTIVES.visualise;
+    visCaption.textContent = `what it wants to see: the image maximising its ${objectiveText(used)}`
+      + (used !== wanted ? ` (press v for its ${objectiveText(wanted)})` : "");
   }
 
   function drawProbs() {
@@ -546,7 +668,7 @@ function render({ model, el }) {
     }
     const n = currentImage();
     const back = model.get("back_mode");
-    const parts = [`layer ${A.layer} (${A.C}×${A.H}×${A.W}) · unit ${currentUnit()} · image ${n} · back ${back === "off" ? "off" : `${back}/${model.get("back_filter")}`}`];
+    const parts = [`${A.layer} · unit ${currentUnit()} · image ${n} · back view ${back === "off" ? "off" : `${back} (${model.get("back_filter")})`}`];
     if (hover) {
       const s = channelStats(A.x, n * A.C * A.H * A.W, hover.channel, A.H, A.W);
       const i = n * A.C * A.H * A.W + hover.channel * A.H * A.W + hover.row * A.W + hover.col;
@@ -574,6 +696,8 @@ function render({ model, el }) {
     }
     backSelect.value = bm;
     zoomSelect.value = model.get("zoom");
+    objectiveSelect.value = model.get("unit_objective");
+    layerSelect.value = model.get("layer");
     patternBox.checked = !!model.get("pattern");
     patternBox.disabled = !(patches && A && patches.layer === A.layer);
     opInput.value = String(num("opacity", 0.6));
@@ -587,8 +711,15 @@ function render({ model, el }) {
   }
 
   // ------------------------------------------------------------ data loading
+  /** The layer's size and what was shipped for it: for the details line, not the header. */
+  function describeActs() {
+    const raw = model.get("_acts");
+    details.set("payload", A ? `${A.layer}: ${A.C} channels of ${A.H}×${A.W} for ${A.N} images, shipped as float16 (${fmtBytes(bytesOf(raw.acts).byteLength)})` : "");
+  }
+
   function loadAll() {
     A = status.attempt("activations", () => loadActs(model.get("_acts")));
+    describeActs();
     images = status.attempt("images", () => loadImages(model.get("_images"))) || [];
     loadUnitData();
     buildLayerList();
@@ -599,7 +730,7 @@ function render({ model, el }) {
 
   function loadUnitData() {
     const raw = model.get("_patches");
-    patches = raw ? status.attempt("patches", () => ({ ...loadStack(raw.patches, 2), layer: raw.layer, values: raw.values, n_images: raw.n_images })) : null;
+    patches = raw ? status.attempt("patches", () => ({ ...loadStack(raw.patches, 2), layer: raw.layer, values: raw.values, n_images: raw.n_images, score: raw.score || DEFAULT_OBJECTIVES.scan })) : null;
     units = model.get("_units") || null;
     const vis = model.get("_visuals");
     visuals = vis ? status.attempt("visualisations", () => ({ ...loadStack(vis.images, 1), layer: vis.layer, channels: vis.channels })) : null;
@@ -671,6 +802,11 @@ function render({ model, el }) {
   listen(cmapSelect, "change", () => setTrait("colormap", cmapSelect.value));
   listen(backSelect, "change", () => setBack(...backSelect.value.split("/")));
   listen(zoomSelect, "change", () => setTrait("zoom", zoomSelect.value));
+  listen(objectiveSelect, "change", () => setTrait("unit_objective", objectiveSelect.value));
+  listen(layerSelect, "change", () => {
+    setLayer(layerSelect.value);
+    layerSelect.value = model.get("layer"); // refused (no kernel): show the layer still shown
+  });
   listen(patternBox, "change", () => setTrait("pattern", patternBox.checked));
   listen(opInput, "input", () => model.set("opacity", Number(opInput.value)));
   listen(opInput, "change", () => setTrait("opacity", Number(opInput.value)));
@@ -729,6 +865,7 @@ function render({ model, el }) {
   onModel("change:_acts", () => {
     hover = null;
     A = status.attempt("activations", () => loadActs(model.get("_acts")));
+    describeActs();
     buildGrid();
     refresh();
   });
@@ -756,10 +893,8 @@ function render({ model, el }) {
   onModel("change:progress", syncControls);
   onModel("change:_can_scan", syncControls);
   onModel("change:_probs", drawProbs);
-  onModel("change:size", () => {
-    buildGrid();
-    redraw();
-  });
+  onModel("change:size", () => fit.width && layout(fit.width));
+  onModel("change:unit_objective", refresh);
   onModel("change:_colormaps", () => {
     loadLuts();
     redraw();
@@ -767,6 +902,7 @@ function render({ model, el }) {
 
   loadLuts();
   loadAll();
+  life.add(onWidth(el, layout));
 
   return () => {
     life.dispose();

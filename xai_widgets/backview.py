@@ -1,7 +1,7 @@
 """What drives a unit: the back view of the Deep Visualization Toolbox.
 
-One backward pass from a unit (a channel of a layer, summed over space or at one cell)
-to the input image, in one of three documented modes:
+One backward pass from a unit (a channel of a layer reduced over space, by default summed as
+DeepVis does, or one cell of it) to the input image, in one of three documented modes:
 
 * ``"grad"``: the plain input gradient, the saliency of Simonyan, Vedaldi and Zisserman,
   "Deep Inside Convolutional Networks: Visualising Image Classification Models and
@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from .capture import _StopForward, _call_hooks, _preserved, _unknown_layer_error, model_device, model_dtype
+from .grid import check_objective, unit_value
 from .images import check_model_input
 from .layouts import Ambiguous, Tracker, ambiguous_error, check_layouts
 
@@ -91,8 +92,8 @@ def _index(value, size: int, what: str) -> int:
     return i
 
 
-def _objective(output, layout, layer: str, channel, location) -> torch.Tensor:
-    """The unit's value: channel ``channel`` of ``output`` summed over space, or at ``location``."""
+def _objective(output, layout, layer: str, channel, location, objective: str) -> torch.Tensor:
+    """The unit's value: channel ``channel`` of ``output`` reduced over space by ``objective``, or at ``location``."""
     if output is None:
         raise ValueError(f"layer {layer!r} did not run in the forward pass")
     if not isinstance(output, torch.Tensor):
@@ -102,7 +103,7 @@ def _objective(output, layout, layer: str, channel, location) -> torch.Tensor:
     maps = layout.maps(output)[0]  # C x H x W whatever the layout; linear outputs are C x 1 x 1
     unit = maps[_index(channel, maps.shape[0], "channel")]
     if location is None:
-        return unit.sum()
+        return unit_value(unit, objective)
     if not (isinstance(location, (tuple, list)) and len(location) == 2):
         raise ValueError(f"location must be (row, col) or None, got {location!r}")
     row = _index(location[0], unit.shape[0], "location row")
@@ -131,13 +132,16 @@ def unit_backprop(
     *,
     mode: str = "grad",
     location: tuple[int, int] | None = None,
+    objective: str = "sum",
     layouts: dict | None = None,
 ) -> torch.Tensor:
     """The back view of one unit: C x H x W at the input, on the model's device.
 
     The unit is channel ``channel`` of ``layer``'s output (a name of
-    :func:`xai_widgets.capture.layers`), summed over space (its total activation), or its
-    cell ``location = (row, col)``; for linear layers (N x C outputs) it is the channel's
+    :func:`xai_widgets.capture.layers`) reduced over space by ``objective``: ``"sum"`` (its
+    total activation, as DeepVis backpropagates a map of ones), ``"mean"`` (the same picture,
+    divided by the number of cells) or ``"max"`` (its largest cell; see
+    :func:`xai_widgets.grid.unit_value`); or its cell ``location = (row, col)``; for linear layers (N x C outputs) it is the channel's
     value and the only cell is (0, 0). ``mode`` is one of :data:`MODES` (see the module
     docstring). ``x`` is one image, C x H x W or 1 x C x H x W, as the model takes it.
     Channels and cells are those of the layer's maps (:mod:`xai_widgets.layouts`; a token
@@ -146,6 +150,7 @@ def unit_backprop(
     """
     if mode not in MODES:
         raise ValueError(f"unknown back-view mode {mode!r}; choose one of {MODES}")
+    check_objective(objective)
     _check_layer(model, layer)
     x = _model_input(x, model)
     rule = _RELU_RULES[mode]
@@ -167,14 +172,14 @@ def unit_backprop(
                     model(x)
                 except _StopForward:
                     pass
-            objective = _objective(found.get("output"), found.get("layout"), layer, channel, location)
+            value = _objective(found.get("output"), found.get("layout"), layer, channel, location, objective)
             if rule is not None and not node_hooks:
                 raise ValueError(
                     f"mode {mode!r} changes the backward pass at nn.ReLU modules, but no nn.ReLU "
                     f"module runs before layer {layer!r}, so it would equal mode 'grad'; ReLUs "
                     "applied as functions (F.relu, torch.relu) are not changed. Use mode='grad'."
                 )
-            return _input_gradient(objective, x, layer)[0]
+            return _input_gradient(value, x, layer)[0]
     finally:
         for hook in node_hooks:
             hook.remove()

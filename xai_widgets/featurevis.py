@@ -5,7 +5,8 @@ Yosinski and Clune, chapter 4 of "Explainable AI", LNAI 11700, 2019) looks for a
 ``x* = argmax_x a(x)`` by gradient ascent from a random start, with image priors that keep
 the result away from high-frequency "fooling" patterns. The objective here is the channel
 objective of Olah, Mordvintsev and Schubert ("Feature Visualization", Distill 2017): the mean
-over space of one channel of a layer's output (a linear layer's unit is a 1 x 1 channel).
+over space of one channel of a layer's output (a linear layer's unit is a 1 x 1 channel), or,
+on request, its max or sum over space.
 
 The image is not optimised pixel by pixel. Following Olah et al. (2017) and Mordvintsev,
 Pezzotti, Schubert and Olah ("Differentiable Image Parameterizations", Distill 2018):
@@ -69,6 +70,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .capture import _preserved, capture_maps, layer_output, model_device, model_dtype
+from .grid import check_objective, unit_value
 from .images import check_input_size, input_channels
 from .tasks import CancelFlag, Progress, check, report
 from .transforms import affine_matrix
@@ -104,8 +106,8 @@ class FeatureVis:
     """Optimised images for some channels of one layer (see :func:`visualise_channels`).
 
     ``images``: len(channels) x C_in x H x W, float in [0, 1], on the CPU; ``channels``: the
-    channel each image maximises; ``objective``: each image's channel objective (mean over space
-    of the channel), measured on the plain image, without transforms; ``history``: steps x
+    channel each image maximises; ``objective``: each image's channel objective (the channel
+    reduced over space as ``params["objective"]`` says), measured on the plain image, without transforms; ``history``: steps x
     len(channels), the objective at each step on the transformed image the optimiser saw;
     ``params``: the settings used, JSON-friendly, so a figure can state them.
     """
@@ -240,9 +242,9 @@ def _total_variation(images: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------ the model side
 
 
-def _channel_objective(acts: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
-    """Mean over space of channel ``channels[i]`` of batch element i."""
-    return acts[torch.arange(len(channels), device=acts.device), channels].mean((1, 2))
+def _channel_objective(acts: torch.Tensor, channels: torch.Tensor, objective: str) -> torch.Tensor:
+    """Channel ``channels[i]`` of batch element i reduced over space by ``objective``."""
+    return unit_value(acts[torch.arange(len(channels), device=acts.device), channels], objective)
 
 
 def _initial_coeffs(channels: list[int], shape: tuple[int, ...], seed: int, device) -> torch.Tensor:
@@ -278,11 +280,12 @@ def visualise_channels(
     blur_sigma: float = 0.5,
     normalise: Callable[[torch.Tensor], torch.Tensor] | None = None,
     seed: int = 0,
+    objective: str = "mean",
     layouts: dict | None = None,
     progress: Progress = None,
     cancel: CancelFlag = None,
 ) -> FeatureVis:
-    """Synthesise, for each channel, an image maximising its mean activation (see the module doc).
+    """Synthesise, for each channel, an image maximising its activation (see the module doc).
 
     ``channels``: channel indices of ``layer`` (None: every channel); batch element i of a
     batch optimises its own channel, ``batch_size`` channels at a time (1 for one at a time).
@@ -292,13 +295,16 @@ def visualise_channels(
     :func:`colour_correlation`); ignored for models whose input is not RGB. ``normalise``:
     a differentiable transform applied to the [0, 1] images before the model (e.g. ImageNet
     mean/std), None when the model takes [0, 1] itself. ``tv`` 0 or ``blur_every`` 0 turns a
-    regulariser off. ``progress(done, total)`` is called every few steps, with ``total`` =
+    regulariser off. ``objective`` is what is maximised: the channel's spatial ``"mean"`` (Olah
+    et al. 2017), ``"max"`` or ``"sum"`` (:func:`xai_widgets.grid.unit_value`); with Adam,
+    mean and sum differ only in the weight ``tv`` has against them. ``progress(done, total)`` is called every few steps, with ``total`` =
     steps x number of batches; ``cancel`` (a ``threading.Event`` or a callable) is checked
     every step and raises :class:`xai_widgets.tasks.Cancelled`. ``layouts``: ``{layer: layout}``
     for a layer whose layout is not detected (:mod:`xai_widgets.layouts`); the channels of a
     token layer are its embedding dimensions over the patch grid.
     """
     size = _size(size)
+    check_objective(objective)
     _check_settings(steps, lr, batch_size, jitter, scales, angles, tv, blur_every, blur_sigma, normalise, seed)
     in_channels = _in_channels(model, in_channels)
     colour = _colour(decorrelate, in_channels)
@@ -318,10 +324,10 @@ def visualise_channels(
     batches = [channels[i:i + batch_size] for i in range(0, len(channels), batch_size)]
     total = steps * len(batches)
     history = torch.empty(steps, len(channels), device=dev)
-    images, objective = [], []
+    images, reached = [], []
 
     def model_objective(x, idx):
-        return _channel_objective(layer_output(model, prep(x).to(dtype), layer, layouts).maps, idx)
+        return _channel_objective(layer_output(model, prep(x).to(dtype), layer, layouts).maps, idx, objective)
 
     done = 0
     with _preserved(model, eval_mode=True), torch.enable_grad():
@@ -346,7 +352,7 @@ def visualise_channels(
                     report(progress, done, total)
             with torch.no_grad():
                 x = fourier.image(coeffs)
-                objective.append(model_objective(x, idx))
+                reached.append(model_objective(x, idx))
                 images.append(x)
 
     params = {
@@ -357,12 +363,12 @@ def visualise_channels(
         "jitter": jitter, "scales": [float(s) for s in scales], "angles": [float(a) for a in angles],
         "padding": "reflection", "tv": tv, "blur_every": blur_every, "blur_sigma": blur_sigma,
         "normalise": None if normalise is None else getattr(normalise, "__name__", repr(normalise)),
-        "seed": seed, "device": str(dev),
+        "seed": seed, "objective": objective, "device": str(dev),
     }
     return FeatureVis(
         images=torch.cat(images).float().cpu(),
         channels=channels,
-        objective=torch.cat(objective).float().cpu(),
+        objective=torch.cat(reached).float().cpu(),
         history=history.cpu(),
         params=params,
     )

@@ -21,9 +21,31 @@ import torch
 
 from . import colormaps
 
-__all__ = ["NORMALISATIONS", "tile_layout", "is_signed", "normalise", "channel_stats", "tile_image"]
+__all__ = ["NORMALISATIONS", "OBJECTIVES", "check_objective", "unit_value", "tile_layout", "is_signed", "normalise", "channel_stats", "tile_image"]
 
 NORMALISATIONS = ("layer", "channel", "fixed")
+# What one number a unit (a channel's map) is summarised by: its spatial mean (the channel
+# objective of Olah et al., "Feature Visualization", Distill 2017), max (DeepVis's top-9
+# ranking) or sum (DeepVis's back view: a gradient of ones over the whole map).
+OBJECTIVES = ("mean", "max", "sum")
+
+
+def check_objective(objective) -> str:
+    """``objective`` when it is one of :data:`OBJECTIVES`, else a ValueError naming them."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown unit objective {objective!r}; choose one of {OBJECTIVES}")
+    return objective
+
+
+def unit_value(maps: torch.Tensor, objective: str) -> torch.Tensor:
+    """``maps`` (... x H x W) reduced over its last two axes by ``objective`` (:data:`OBJECTIVES`).
+
+    The gradient of "max" goes to the largest cell (split evenly between tied cells, as
+    ``torch.amax``'s is).
+    """
+    if check_objective(objective) == "max":
+        return maps.amax((-2, -1))
+    return maps.mean((-2, -1)) if objective == "mean" else maps.sum((-2, -1))
 
 
 def tile_layout(n: int, aspect: float = 1.0) -> tuple[int, int]:

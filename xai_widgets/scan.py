@@ -37,6 +37,7 @@ from torch import nn
 
 from . import tasks
 from .capture import _preserved, _unknown_layer_error, layer_output, model_device
+from .grid import check_objective, unit_value
 from .images import check_input_size, model_input
 
 __all__ = [
@@ -48,10 +49,12 @@ __all__ = [
     "scan",
     "dissect",
     "CONSTANT_EPS",
+    "DETECTOR_IOU",
 ]
 
 GRAY = 128  # patch pixels that fall outside the image
 CONSTANT_EPS = 1e-3  # a unit is constant when its std across images <= this x the layer's RMS
+DETECTOR_IOU = 0.04  # a unit detects its best concept above this IoU (Bau et al. 2017, section 3.1)
 _RF_SAMPLES = 4  # random inputs per measured cell (their gradient supports are united)
 _RF_EXAMPLES = 2  # example inputs (e.g. dataset images) used on top of the random ones
 _RF_GROWTH = (2, 4)  # larger inputs tried when the receptive field touches the image border
@@ -120,8 +123,9 @@ class UnitStats:
 class TopK:
     """The k images that activate each channel most (see :func:`scan`).
 
-    ``values`` C x k, descending: the image's channel score, the max over space of the
-    channel map (DeepVis keeps the max too); ties keep the earlier image first.
+    ``values`` C x k, descending: the image's channel score, the channel map reduced over
+    space by ``score`` (:func:`xai_widgets.grid.unit_value`; ``"max"`` by default, as
+    DeepVis ranks); ties keep the earlier image first.
     ``indices`` C x k: position of the image in the dataset's iteration order.
     ``locations`` C x k x 2: (row, col) of that max in the activation grid (the first in
     row-major order when it is reached at several cells). ``patches`` C x k x ph x pw x 3
@@ -140,6 +144,7 @@ class TopK:
     patches: np.ndarray
     stats: UnitStats
     rf: ReceptiveField
+    score: str = "max"
 
 
 @dataclass
@@ -471,7 +476,7 @@ class _StatsAccumulator:
     def __init__(self):
         self.scores = _Moments()  # per-image channel scores
         self.cells = _Moments()  # every cell of every channel, across images
-        self.active = None
+        self.active = self.peak = None
         self.class_sums = self.class_counts = None
 
     def update(self, acts: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor | None) -> None:
@@ -479,6 +484,8 @@ class _StatsAccumulator:
         self.cells.update(acts)
         active = (scores > 0).sum(0)
         self.active = active if self.active is None else self.active + active
+        peak = scores.amax(0)
+        self.peak = peak if self.peak is None else torch.maximum(self.peak, peak)
         if labels is not None:
             self._add_classes(scores, labels)
 
@@ -495,17 +502,17 @@ class _StatsAccumulator:
         self.class_sums.index_add_(0, labels, scores.double())
         self.class_counts += torch.bincount(labels, minlength=self.class_sums.shape[0])
 
-    def result(self, maxima: torch.Tensor) -> UnitStats:
+    def result(self) -> UnitStats:
         n = self.scores.n
         cells = self.cells
         layer_rms = (cells.m2 / n + cells.mean.square()).mean().sqrt()
         cell_std = cells.std.flatten(1).amax(1)
         stats = UnitStats(
-            max=_np(maxima),
+            max=_np(self.peak),
             mean=_np(self.scores.mean.float()),
             std=_np(self.scores.std.float()),
             frac_active=_np((self.active.double() / n).float()),
-            dead=_np(maxima <= 0),
+            dead=_np(self.peak <= 0),
             constant=_np(cell_std <= CONSTANT_EPS * layer_rms),
         )
         if self.class_sums is not None:
@@ -647,6 +654,7 @@ def scan(
     cache: bool = True,
     dataset_key: str | None = None,
     layouts: dict | None = None,
+    score: str = "max",
 ) -> TopK:
     """One streaming pass of ``dataset`` through ``model``: the top-``k`` images per channel of
     ``layer`` with their receptive-field patches, and unit statistics (see :class:`TopK`,
@@ -661,6 +669,10 @@ def scan(
     preprocessed; ``preprocess`` is not applied) and keep the loader's batching; non-float
     batches are split into images.
     ``indices`` count images in iteration order (use an unshuffled loader).
+
+    ``score`` ranks the images: the channel map's spatial ``"max"`` (DeepVis), ``"mean"`` or
+    ``"sum"`` (:func:`xai_widgets.grid.unit_value`). The patch is the receptive field around
+    the map's max whatever the score; the statistics (:class:`UnitStats`) always use the max.
 
     Patches show the image as the model saw it: without ``preprocess`` the input pixels
     (colour or grey, whichever the model takes); with ``preprocess`` or preprocessed batches
@@ -685,18 +697,19 @@ def scan(
     _check_layer(model, layer)
     k = _check_int(k, "k")
     batch_size = _check_int(batch_size, "batch_size")
-    path = _cache_path(model, layer, k, preprocess, dataset, cache_dir, dataset_key, layouts) if cache else None
+    check_objective(score)
+    path = _cache_path(model, layer, k, preprocess, dataset, cache_dir, dataset_key, layouts, score) if cache else None
     if path is not None and path.exists():
         loaded = _load(path)
         if loaded is not None:
             return loaded
-    result = _scan(model, layer, dataset, k, preprocess, batch_size, progress, cancel, layouts)
+    result = _scan(model, layer, dataset, k, preprocess, batch_size, progress, cancel, layouts, score)
     if path is not None:
         _save(path, result)
     return result
 
 
-def _scan(model, layer, dataset, k, preprocess, batch_size, progress, cancel, layouts) -> TopK:
+def _scan(model, layer, dataset, k, preprocess, batch_size, progress, cancel, layouts, score) -> TopK:
     device = model_device(model)
     total = _length(dataset)
     stats = _StatsAccumulator()
@@ -720,22 +733,23 @@ def _scan(model, layer, dataset, k, preprocess, batch_size, progress, cancel, la
             x = batch.x.to(device)
             with torch.no_grad():
                 acts = _forward_to(model, x, layer, layouts)
-                scores, where = acts.flatten(2).max(2)
+                peak, where = acts.flatten(2).max(2)
+                scores = peak if score == "max" else unit_value(acts, score)
                 if running is None:
                     running = _RunningTopK(acts.shape[1], k, _patch_window(rf)[0], device)
                 if (stats.class_sums is None) != (batch.labels is None) and done:
                     raise ValueError(f"images from {done} on: some items have labels and some do not")
-                stats.update(acts, scores, batch.labels)
+                stats.update(acts, peak, batch.labels)
                 running.update(scores, where, done, _cropper(x, batch.raw, rf))
             done += len(x)
             tasks.report(progress, done, total)
     if running is None:
         raise ValueError("the dataset is empty: it yielded no images")
     values, indices, locations, patches = running.result(done, rf.grid[1])
-    unit_stats = stats.result(running.values[:, 0])
+    unit_stats = stats.result()
     if not np.isfinite(unit_stats.mean).all():
         raise ValueError(f"layer {layer!r} produced NaN or infinite activations on this dataset")
-    return TopK(layer, values.shape[1], done, values, indices, locations, patches, unit_stats, rf)
+    return TopK(layer, values.shape[1], done, values, indices, locations, patches, unit_stats, rf, score)
 
 
 # ----------------------------------------------------------------------------- cache
@@ -790,7 +804,7 @@ def _model_hash(model: nn.Module) -> str:
     return h.hexdigest()
 
 
-def _cache_path(model, layer, k, preprocess, dataset, cache_dir, dataset_key, layouts) -> Path | None:
+def _cache_path(model, layer, k, preprocess, dataset, cache_dir, dataset_key, layouts, score) -> Path | None:
     if dataset_key is not None:
         data = f"key:{dataset_key}"
     else:
@@ -798,7 +812,7 @@ def _cache_path(model, layer, k, preprocess, dataset, cache_dir, dataset_key, la
         if data is None:
             return None
     parts = [_CACHE_VERSION, _model_hash(model), layer, k, None if preprocess is None else repr(preprocess), data,
-             None if not layouts else repr(sorted((str(n), repr(v)) for n, v in layouts.items()))]
+             None if not layouts else repr(sorted((str(n), repr(v)) for n, v in layouts.items())), score]
     key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
     root = cache_dir or os.environ.get("XAI_WIDGETS_CACHE") or Path.home() / ".cache" / "xai_widgets"
     return Path(root) / f"scan-{key}.npz"
@@ -807,7 +821,8 @@ def _cache_path(model, layer, k, preprocess, dataset, cache_dir, dataset_key, la
 def _save(path: Path, result: TopK) -> None:
     rf = result.rf
     arrays = {
-        "meta": np.array(json.dumps({"layer": result.layer, "k": result.k, "n_images": result.n_images})),
+        "meta": np.array(json.dumps({"layer": result.layer, "k": result.k, "n_images": result.n_images,
+                                     "score": result.score})),
         "rf": np.array([*rf.size, *rf.stride, *rf.origin, *rf.grid, *rf.input_hw], np.int64),
         "values": result.values,
         "indices": result.indices,
@@ -839,7 +854,7 @@ def _load(path: Path) -> TopK | None:
                 for name in UnitStats.__dataclass_fields__
             })
             return TopK(meta["layer"], meta["k"], meta["n_images"], f["values"], f["indices"],
-                        f["locations"], f["patches"], stats, rf)
+                        f["locations"], f["patches"], stats, rf, meta.get("score", "max"))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         warnings.warn(f"ignoring unreadable scan cache {path}: {exc}", stacklevel=3)
         return None
@@ -875,7 +890,7 @@ def dissect(
     masks: dict[str, np.ndarray],
     *,
     quantile: float = 0.005,
-    threshold: float = 0.04,
+    threshold: float = DETECTOR_IOU,
     preprocess=None,
     batch_size: int = 64,
     layouts: dict | None = None,
@@ -889,7 +904,7 @@ def dissect(
     that is zero everywhere has an empty mask). IoU_{k,c} = sum_x |M_k(x) & L_c(x)| /
     sum_x |M_k(x) | L_c(x)| over all images (every image counts for every concept; the
     paper's per-category image filter does not apply to plain masks). A unit detects its
-    best concept when that IoU is above ``threshold``.
+    best concept when that IoU is above ``threshold`` (:data:`DETECTOR_IOU`, the paper's 0.04).
 
     ``images``: as ``scan``'s dataset (labels are ignored); ``masks``: ``{name: N x H x W
     bool}`` with H x W the model input size. The layer's maps are kept on the CPU (N x C x

@@ -30,7 +30,8 @@ from ..outputs import pick
 from ..images import check_input_size, as_image_list, display_pixels, to_batch
 from ..layouts import Ambiguous, ambiguous_error, prefix_names
 from .base import XaiWidget
-from .checks import Choice, Fraction, Index, PanelSize, Real, Refused, Span, index_in, validates, at_least
+from .checks import (Choice, Fraction, Index, PanelSize, Real, Refused, Span, _is_finite_number, at_least, index_in,
+                     validates)
 from .long_tasks import LongTasks
 
 __all__ = ["ChannelGrid"]
@@ -41,9 +42,14 @@ ZOOM_MODES = ("unit", "back", "off")
 BACK_MODES = ("off",) + backview.MODES
 TOP = 5  # class probabilities shown
 SELECTED_RGB = (128, 255, 128)  # DeepVis's cursor colour, (.5, 1, .5)
+# What each pane reduces a unit's map to with unit_objective="default": DeepVis backpropagates
+# the whole map (its sum) and ranks dataset images by the map's max (Yosinski et al. 2015);
+# activation maximisation maximises its mean (Olah et al. 2017).
+DEFAULT_OBJECTIVES = {"back": "sum", "scan": "max", "visualise": "mean"}
 # Beyond these, nearly every value lands at one end of the 256-colour scale
 # ((1/255) ** 0.05 = 0.76; 0.9 ** 20 = 0.12).
 MIN_GAMMA, MAX_GAMMA = 0.05, 20.0
+LEGEND_PX = 60  # height kept for the figure's legend, so a figure at scale s is s times as large
 
 
 def _tile_layers(model: nn.Module, x: torch.Tensor, layouts) -> tuple[list[dict], dict]:
@@ -122,7 +128,10 @@ class ChannelGrid(LongTasks, XaiWidget):
     ``gamma``, ``colormap`` (for non-negative layers; signed layers use the diverging
     map), ``back_mode`` ("off", "grad", "deconv", "guided"), ``back_filter`` ("raw",
     "norm"), ``zoom`` ("unit", "back", "off"), ``pattern`` (tiles show each unit's best
-    patch), ``opacity`` (of the unit over the input in the zoom pane).
+    patch), ``opacity`` (of the unit over the input in the zoom pane), ``unit_objective``
+    (what one number the back view, the dataset scan and activation maximisation take of the
+    selected unit's map: "mean", "max" or "sum" over space for all three, or "default" for
+    DeepVis's choice per pane, :data:`DEFAULT_OBJECTIVES`).
     """
 
     _bundle = "channel_grid"
@@ -150,10 +159,12 @@ class ChannelGrid(LongTasks, XaiWidget):
     zoom = Choice(ZOOM_MODES, default_value="unit").tag(sync=True)
     pattern = traitlets.Bool(False).tag(sync=True)
     opacity = Fraction(0.6).tag(sync=True)
+    unit_objective = Choice(("default",) + grid.OBJECTIVES, default_value="default").tag(sync=True)
     size = PanelSize(560).tag(sync=True)
 
     _browser_traits = frozenset({"layer", "image", "selected", "normalisation", "vrange", "boost", "gamma",
-                                 "colormap", "back_mode", "back_filter", "zoom", "pattern", "opacity"})
+                                 "colormap", "back_mode", "back_filter", "zoom", "pattern", "opacity",
+                                 "unit_objective"})
 
     def __init__(
         self,
@@ -191,6 +202,7 @@ class ChannelGrid(LongTasks, XaiWidget):
         self.tops: dict[str, scan.TopK] = {}  # layer -> top-k scan result
         self.dissections: dict[str, scan.Dissection] = {}  # layer -> Network Dissection
         self.visuals: dict[str, dict[int, torch.Tensor]] = {}  # layer -> {channel: 3 x H x W image}
+        self._visual_objectives: dict[str, dict[int, str]] = {}  # layer -> {channel: what it maximised}
         self.back_gradient: torch.Tensor | None = None  # the raw gradient behind the back pane
         probs = _probabilities(model, self._inputs, output)
         names = list(classes) if classes is not None else None
@@ -309,21 +321,28 @@ class ChannelGrid(LongTasks, XaiWidget):
         return grid.channel_stats(torch.from_numpy(wire.decode(self._payload)[n]))
 
     # ------------------------------------------------------------------ back view
-    @traitlets.observe("image", "selected", "back_mode", "back_filter")
+    @traitlets.observe("image", "selected", "back_mode", "back_filter", "unit_objective")
     def _on_unit(self, change):
         self._update_back()
+
+    def objective(self, pane: str) -> str:
+        """What ``pane`` ("back", "scan" or "visualise") reduces a unit's map to: ``unit_objective``,
+        or the pane's own default (:data:`DEFAULT_OBJECTIVES`) when that is "default"."""
+        return DEFAULT_OBJECTIVES[pane] if self.unit_objective == "default" else self.unit_objective
 
     def back_view(self, channel: int | None = None, mode: str | None = None, image: int | None = None,
                   filter: str | None = None) -> np.ndarray:
         """H x W x 3 image in [0, 1] of what drives ``channel`` (see :mod:`xai_widgets.backview`).
 
         Defaults are the widget's: the selected channel, ``back_mode`` (``"grad"`` when
-        off), the shown image and ``back_filter``. Also sets ``w.back_gradient``.
+        off), the shown image and ``back_filter``; the unit is its map reduced by
+        ``objective("back")``. Also sets ``w.back_gradient``.
         """
         mode = mode or (self.back_mode if self.back_mode != "off" else "grad")
         n = self.image if image is None else image
         c = self.selected if channel is None else channel
-        g = backview.unit_backprop(self.model, self._inputs[n:n + 1], self.layer, c, mode=mode, layouts=self.layouts)
+        g = backview.unit_backprop(self.model, self._inputs[n:n + 1], self.layer, c, mode=mode,
+                                   objective=self.objective("back"), layouts=self.layouts)
         self.back_gradient = g.detach().cpu()
         return backview.back_display(self.back_gradient, filter or self.back_filter)
 
@@ -339,7 +358,8 @@ class ChannelGrid(LongTasks, XaiWidget):
             return
         pixels = (np.clip(shown, 0, 1) * 255).round().astype(np.uint8)
         self._back = {"image": self.image, "layer": self.layer, "channel": self.selected,
-                      "mode": self.back_mode, "filter": self.back_filter, "pixels": wire.encode(pixels, "uint8")}
+                      "mode": self.back_mode, "filter": self.back_filter, "objective": self.objective("back"),
+                      "pixels": wire.encode(pixels, "uint8")}
 
     # ------------------------------------------------------------------ dataset scan
     def scan(self, dataset=None, *, k: int = 9, cache: bool = True, background: bool = False, **kwargs):
@@ -349,11 +369,13 @@ class ChannelGrid(LongTasks, XaiWidget):
         call with the same model, layer and data is instant. With ``concepts`` given at
         construction, also Network Dissection (:func:`xai_widgets.scan.dissect`). Returns
         the :class:`~xai_widgets.scan.TopK` (None when cancelled), also kept in ``w.tops``.
+        Images are ranked by ``objective("scan")`` unless ``score=`` is given.
         """
         data = self.dataset if dataset is None else dataset
         if data is None:
             raise ValueError("no dataset: pass one here or as ChannelGrid(..., dataset=...)")
         layer = self.layer
+        kwargs.setdefault("score", self.objective("scan"))
 
         def work(progress, cancel):
             top = scan.scan(self.model, layer, data, k=k, preprocess=self.preprocess, progress=progress,
@@ -376,7 +398,7 @@ class ChannelGrid(LongTasks, XaiWidget):
         else:
             self._patches = {"layer": self.layer, "patches": wire.encode(top.patches, "uint8"),
                              "values": top.values.astype(np.float32).tolist(),
-                             "indices": top.indices.tolist(), "n_images": top.n_images}
+                             "indices": top.indices.tolist(), "n_images": top.n_images, "score": top.score}
             self._units = self._unit_summary(top)
         shown = self.visuals.get(self.layer, {})
         self._visuals = None if not shown else self._visuals_payload(shown)
@@ -396,6 +418,7 @@ class ChannelGrid(LongTasks, XaiWidget):
             summary["concept"] = [dis.label(c) or "" for c in range(len(dis.best))]
             summary["iou"] = _json_floats(dis.iou.max(axis=1))
             summary["unique_detectors"] = int(dis.unique_detectors)
+            summary["detector_iou"] = dis.threshold
         return summary
 
     # ------------------------------------------------------------------ activation maximisation
@@ -405,7 +428,8 @@ class ChannelGrid(LongTasks, XaiWidget):
 
         ``channels``: None for the selected unit, an index or list, or ``"all"`` for the
         whole layer in batches. ``params`` go to ``visualise_channels`` (steps, lr, jitter,
-        ...); the image size defaults to the model input's. Results are kept in
+        ...); the image size defaults to the model input's, the objective to
+        ``objective("visualise")``. Results are kept in
         ``w.visuals[layer]`` and shown in the unit pane. Returns the
         :class:`~xai_widgets.featurevis.FeatureVis` (None when cancelled).
         """
@@ -419,6 +443,7 @@ class ChannelGrid(LongTasks, XaiWidget):
         else:
             chosen = [int(channels)] if isinstance(channels, (int, np.integer)) else [int(c) for c in channels]
         params.setdefault("size", tuple(self._inputs.shape[-2:]))
+        params.setdefault("objective", self.objective("visualise"))
         if self.normalise is not None:
             params.setdefault("normalise", self.normalise)
 
@@ -426,8 +451,10 @@ class ChannelGrid(LongTasks, XaiWidget):
             fv = featurevis.visualise_channels(self.model, layer, chosen, progress=progress, cancel=cancel,
                                                layouts=self.layouts, **params)
             store = self.visuals.setdefault(layer, {})
+            maximised = self._visual_objectives.setdefault(layer, {})
             for c, img in zip(fv.channels, fv.images):
                 store[int(c)] = img
+                maximised[int(c)] = params["objective"]
             if layer == self.layer:
                 self._visuals = self._visuals_payload(store)
             return fv
@@ -440,7 +467,9 @@ class ChannelGrid(LongTasks, XaiWidget):
         if imgs.shape[1] == 1:
             imgs = imgs.repeat(1, 3, 1, 1)
         pixels = (imgs.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
-        return {"layer": self.layer, "channels": chans, "images": wire.encode(pixels, "uint8")}
+        maximised = self._visual_objectives.get(self.layer, {})
+        return {"layer": self.layer, "channels": chans, "images": wire.encode(pixels, "uint8"),
+                "objectives": [maximised.get(c, DEFAULT_OBJECTIVES["visualise"]) for c in chans]}
 
     # ------------------------------------------------------------------ messages from the buttons
     def _on_custom_msg(self, widget, content, buffers):
@@ -462,30 +491,48 @@ class ChannelGrid(LongTasks, XaiWidget):
             self.message = str(exc)
 
     # ------------------------------------------------------------------ static figure
-    def render_png(self, panel: int | None = None) -> Image.Image:
-        """The grid (selected unit outlined in green), the zoom pane and the legend, as a PIL image.
+    def render_png(self, panel: int | None = None, scale: float = 1.0) -> Image.Image:
+        """The grid (selected unit outlined in green) with its colour legend under it and the
+        zoom pane beside it, each titled, with no empty margins, as a PIL image.
 
-        ``panel`` is the grid's width in pixels (default ``size``); tiles are scaled by
-        whole pixels so every cell stays a sharp square.
+        ``panel`` is the grid's width in pixels (default ``size``); tiles are scaled by whole
+        pixels so every cell stays a sharp square. ``scale`` multiplies every length (tiles,
+        zoom pane, text, lines): ``scale=2`` gives the same picture at twice the pixels.
         """
+        scale = _positive("scale", scale)
+        px = lambda v: max(1, round(v * scale))  # noqa: E731 - one length at this scale
         t = self.tile_values().numpy()
         C, H, W = t.shape
         rows, cols = grid.tile_layout(C)
         name = "diverging" if self.signed else self.colormap
         table = colormaps.lut(name)
         tiles = grid.tile_image(t, table, rows, cols, pad=1, background=render.BACKGROUND)
-        scale = max(1, (panel or self.size) // tiles.shape[1])
-        fig_grid = Image.fromarray(tiles).resize((tiles.shape[1] * scale, tiles.shape[0] * scale), Image.NEAREST)
+        base = max(1, (panel or self.size) // tiles.shape[1])
+        cell, line = px(base), px(max(2, base // 2))
+        fig_grid = Image.fromarray(tiles).resize((tiles.shape[1] * cell, tiles.shape[0] * cell), Image.NEAREST)
         r, c = divmod(self.selected, cols)
-        x0, y0 = (1 + c * (W + 1)) * scale, (1 + r * (H + 1)) * scale
-        ImageDraw.Draw(fig_grid).rectangle([x0 - 1, y0 - 1, x0 + W * scale, y0 + H * scale],
-                                           outline=SELECTED_RGB, width=max(2, scale // 2))
+        x0, y0 = (1 + c * (W + 1)) * cell, (1 + r * (H + 1)) * cell
+        ImageDraw.Draw(fig_grid).rectangle([x0 - line, y0 - line, x0 + W * cell + line - 1, y0 + H * cell + line - 1],
+                                           outline=SELECTED_RGB, width=line)
         unit_rgb = table[np.floor(t[self.selected] * 255 + 0.5).astype(np.int64)]
         zoom = Image.fromarray(render.overlay(self._display_pixels(), unit_rgb, self.opacity))
-        key = render.legend(name, *self._legend_range(), width=min(480, fig_grid.size[0]), font_size=14,
+        zoom = zoom.resize((px(zoom.size[0]), px(zoom.size[1])), Image.LANCZOS)
+        key = render.legend(name, *self._legend_range(), width=min(px(480), fig_grid.size[0]), font_size=px(13),
                             label=self._legend_caption())
-        return render.grid_figure([[fig_grid, zoom]], [f"{self.layer}: {C} channels", f"unit {self.selected}"],
-                                  [f"image {self.image}"], footer=key)
+        pad, gap, fnt = px(8), px(16), render.font(px(15))
+        title_h = fnt.size + pad
+        left_h = fig_grid.size[1] + pad + max(key.size[1], px(LEGEND_PX))
+        width = pad + fig_grid.size[0] + gap + zoom.size[0] + pad
+        fig = Image.new("RGB", (width, pad + title_h + max(left_h, zoom.size[1]) + pad), render.BACKGROUND)
+        draw = ImageDraw.Draw(fig)
+        top = pad + title_h
+        right = pad + fig_grid.size[0] + gap
+        draw.text((pad, pad), f"{self.layer}: {C} channels, image {self.image}", fill=render.TEXT, font=fnt)
+        draw.text((right, pad), f"unit {self.selected} over the image", fill=render.TEXT, font=fnt)
+        fig.paste(fig_grid, (pad, top))
+        fig.paste(key, (pad, top + fig_grid.size[1] + pad))
+        fig.paste(zoom, (right, top))
+        return fig
 
     def _display_pixels(self) -> np.ndarray:
         return wire.decode(self._images["pixels"])[self.image].astype(np.uint8)
@@ -512,6 +559,12 @@ class ChannelGrid(LongTasks, XaiWidget):
     def __repr__(self) -> str:
         return f"ChannelGrid({len(self._inputs)} images, layer={self.layer!r}, {len(self.layer_names)} layers)"
 
+
+
+def _positive(name: str, value) -> float:
+    if not (_is_finite_number(value) and value > 0):
+        raise Refused(f"{name} must be a positive finite number, got {value!r:.80}")
+    return float(value)
 
 
 def _json_floats(values: np.ndarray) -> list:
