@@ -14,6 +14,7 @@ import { decode, bytesOf } from "./lib/tensor.js";
 import { makeLut } from "./lib/colormap.js";
 import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
 import { progressControl } from "./lib/controls.js";
+import { onWidth, fitPanels, detailsLine } from "./lib/fit.js";
 import { ColorLegend } from "./lib/legend.js";
 import { widgetStyle } from "./lib/style.js";
 import { clampInt } from "./lib/panels.js";
@@ -29,6 +30,9 @@ const PAINT_ALPHA = 0.5;
 const TOP = 5;
 const MODES = [["pixelate", "pixelate (seed)"], ["noise", "random pixels"], ["box", "bounding boxes"]];
 const PATCHES = [2, 4, 6, 8, 12, 16, 24, 32];
+const GAP = 14; // between the linked panels
+const MIN_PANEL = 200; // below this the three panels stack rather than shrink
+const LABEL_FONT = "bold 12px system-ui, sans-serif";
 const KINDS = [["blur", "blur"], ["constant", "constant (mean colour)"], ["noise", "noise"]];
 
 const STYLE = widgetStyle(
@@ -54,7 +58,12 @@ const STYLE = widgetStyle(
 .xw-occlusion canvas.xw-panel[data-role="features"], .xw-occlusion canvas.xw-panel[data-role="occluded"] { cursor: pointer; }
 .xw-occlusion canvas.xw-panel[data-role="paint"] { cursor: none; touch-action: none; }
 .xw-occlusion .xw-value { min-width: 2.5em; font-variant-numeric: tabular-nums; }
-.xw-occlusion .xw-top { display: grid; grid-template-columns: max-content 70px max-content max-content; gap: 2px 6px; align-items: center; font-variant-numeric: tabular-nums; }
+.xw-occlusion .xw-row { gap: ${GAP}px; }
+.xw-occlusion .xw-top { display: grid; grid-template-columns: minmax(0, 1fr) 40px max-content max-content; gap: 2px 6px;
+  align-items: center; font-variant-numeric: tabular-nums; }
+.xw-occlusion .xw-top .xw-colhead { color: var(--jp-ui-font-color2, #616161); font-size: var(--jp-ui-font-size0, 11px); }
+.xw-occlusion .xw-top .xw-colhead.xw-now { grid-column: span 2; text-align: right; }
+.xw-occlusion .xw-top > span { overflow-wrap: anywhere; }
 .xw-occlusion .xw-top-caption { margin-top: 6px; }
 .xw-occlusion .xw-top .xw-target { font-weight: 600; color: var(--jp-brand-color1, #1976d2); }
 .xw-occlusion .xw-bar { height: 8px; border-radius: 1px; background: var(--jp-ui-font-color3, #9e9e9e); }
@@ -175,7 +184,7 @@ function render({ model, el }) {
     return { label: l, input, value, fmt };
   };
   const thr = rangeControl("threshold ×", "xw-threshold", 0.5, 15, 0.5, fmtNumber);
-  thr.label.title = "candidate pixels: relevance above this many times the mean positive relevance (default 5, as in Norton 2018)";
+  thr.label.title = "candidate pixels: relevance r > threshold × (sum of the positive r over the image) / (H × W pixels) (default 5, as in Norton 2018)";
   const dist = rangeControl("distance", "xw-distance", 1, 4, 0.5, px);
   dist.label.title = "pixels this close (px, Euclidean) join one feature (default 1.5 = 8-neighbours)";
   const minSize = rangeControl("min size", "xw-min-size", 0, 100, 5, px);
@@ -192,19 +201,19 @@ function render({ model, el }) {
 
   const panelRow = elem("div", "xw-row");
   const featCol = elem("div", "xw-col");
-  const featCaption = elem("div", "xw-caption");
+  const featCaption = elem("div", "xw-caption xw-feature-caption");
   const featStack = elem("div", "xw-stack");
   featCol.append(featCaption, featStack);
   const relCol = elem("div", "xw-col");
   const relCaption = elem("div", "xw-caption");
   const relBox = elem("div");
   const legend = new ColorLegend();
-  const legendCaption = elem("div", "xw-sub");
+  const legendCaption = elem("div", "xw-sub xw-cutoff");
   relCol.append(relCaption, relBox, legend.el, legendCaption);
   const occCol = elem("div", "xw-col");
   const occCaption = elem("div", "xw-caption");
   const occBox = elem("div");
-  const topCaption = elem("div", "xw-caption xw-top-caption", "prediction (before)");
+  const topCaption = elem("div", "xw-caption xw-top-caption", "prediction");
   const topList = elem("div", "xw-top xw-top-occlusion");
   occCol.append(occCaption, occBox, topCaption, topList);
   panelRow.append(featCol, relCol, occCol);
@@ -252,14 +261,15 @@ function render({ model, el }) {
   const pertBox = elem("div");
   pertCol.append(pertCaption, pertBox);
   const sbTopList = elem("div", "xw-top xw-top-sandbox");
-  pertCol.append(elem("div", "xw-caption xw-top-caption", "prediction (before)"), sbTopList);
+  pertCol.append(elem("div", "xw-caption xw-top-caption", "prediction"), sbTopList);
   sbRow.append(paintCol, pertCol);
   sbTab.append(sbControls, sbRow);
 
   const hint = hintLine([["kbd", "1"], ["", "–"], ["kbd", "9"], ["", " toggle features, "], ["kbd", "↑"], ["", "/"], ["kbd", "↓"],
     ["", " highlight, "], ["kbd", "Enter"], ["", " toggle it, "], ["kbd", "a"], ["", " occlude all, "], ["kbd", "Esc"], ["", " show all, "],
     ["kbd", "t"], ["", " switch tab; sandbox: "], ["kbd", "["], ["", "/"], ["kbd", "]"], ["", " brush, "], ["kbd", "c"], ["", " clear."]]);
-  root.append(tabs, note, occTab, sbTab, status.readout, hint, status.errorBox, status.messageBox);
+  const details = detailsLine("details");
+  root.append(tabs, note, occTab, sbTab, status.readout, hint, details.el, status.errorBox, status.messageBox);
   el.appendChild(root);
 
   // ------------------------------------------------------------ state
@@ -276,6 +286,8 @@ function render({ model, el }) {
   let mask = null; // Uint8Array H*W, the sandbox's painted pixels
   let painting = null; // {erase, last: [x, y]} while the pointer is down
   let cursor = null; // [x, y] in image pixels under the pointer on the paint panel
+  let width = Math.floor(root.clientWidth) || 900; // the root's width, followed by onWidth
+  let hiddenLabels = 0; // feature numbers left out: no room beside the others
 
   const occluded = () => {
     const v = model.get("occluded");
@@ -284,6 +296,12 @@ function render({ model, el }) {
   const className = (k) => (D && D.classes[k] != null ? String(D.classes[k]) : `class ${k}`);
 
   // ------------------------------------------------------------ layout (per `_data`)
+  /** Panel size for the width: the three linked panels beside each other, shrunk down to MIN_PANEL; else stacked. */
+  function plan() {
+    const f = fitPanels(Math.max(MIN_PANEL, width - 16), 3, Math.max(96, num("size", 256)), { min: MIN_PANEL, gap: GAP });
+    return { css: f.size, beside: f.rows === 1 };
+  }
+
   function build() {
     D = status.attempt("occlusion data", () => loadData(model.get("_data")));
     featStack.replaceChildren();
@@ -294,7 +312,11 @@ function render({ model, el }) {
     flist.replaceChildren();
     rows = [];
     if (!D) return;
-    const css = Math.max(96, num("size", 256));
+    const { css, beside } = plan();
+    root.dataset.layout = beside ? "beside" : "stacked";
+    details.set("layout", `layout: features, relevance and occluded image ${beside ? "beside each other" : "stacked (too narrow to sit beside each other)"}, `
+      + `panels ${css} px (preferred: size = ${num("size", 256)} px), following the output's width`);
+    for (const col of [featCol, relCol, occCol, paintCol, pertCol]) col.style.width = `${css}px`; // captions wrap inside
     featPanel = pixelPanel(D.W, D.H, css, "features");
     labelCanvas = elem("canvas", "xw-labels");
     const dpr = window.devicePixelRatio || 1;
@@ -320,6 +342,8 @@ function render({ model, el }) {
       b.dataset.index = String(i);
       const badge = elem("span", "xw-badge", String(i + 1));
       badge.style.background = `rgb(${f.color.join(",")})`;
+      const [r, g, bl] = f.color; // black or white numbers, whichever reads better on the swatch
+      badge.style.color = 0.299 * r + 0.587 * g + 0.114 * bl > 140 ? "#000" : "#fff";
       const bar = elem("div", "xw-dropbar");
       const fill = elem("div");
       const w = (60 * Math.abs(f.drop)) / maxDrop;
@@ -363,7 +387,8 @@ function render({ model, el }) {
     featPanel.canvas.dataset.hover = String(hover);
     drawLabels();
     const occ = occluded();
-    featCaption.textContent = `${D.n} feature${D.n === 1 ? "" : "s"}${hover >= 0 ? ` · feature ${hover + 1}: ${D.feats[hover].size} px` : ""}`;
+    const hidden = hiddenLabels ? ` · ${hiddenLabels} numbers not shown (features too close; hover one to name it)` : "";
+    featCaption.textContent = `${D.n} feature${D.n === 1 ? "" : "s"}${hover >= 0 ? ` · feature ${hover + 1}: ${D.feats[hover].size} px` : hidden}`;
     rows.forEach((b, i) => {
       b.setAttribute("aria-pressed", String(occ.includes(i)));
       b.classList.toggle("xw-hover", i === hover);
@@ -371,7 +396,12 @@ function render({ model, el }) {
     markPainted();
   }
 
-  /** Feature numbers at each feature's anchor pixel, on a canvas over the image (never HTML). */
+  /**
+   * Feature numbers on a canvas over the image (never HTML), most important first, each at its
+   * feature's anchor pixel or, where that box is taken, just above, below or beside it; a number
+   * that fits nowhere near its feature is left out (counted in the caption). The boxes drawn
+   * are in `data-labels` (CSS px).
+   */
   function drawLabels() {
     const ctx = labelCanvas.getContext("2d");
     ctx.setTransform(1, 0, 0, 1, 0, 0);
@@ -379,21 +409,37 @@ function render({ model, el }) {
     const dpr = window.devicePixelRatio || 1;
     ctx.scale(dpr, dpr);
     const s = featPanel.css / D.W; // CSS px per image pixel, both axes
+    const cw = featPanel.css;
+    const chh = (featPanel.css * D.H) / D.W;
     const occ = new Set(occluded());
-    ctx.font = "bold 12px system-ui, sans-serif";
+    ctx.font = LABEL_FONT;
     ctx.textAlign = "center";
     ctx.textBaseline = "middle";
     ctx.lineJoin = "round";
+    ctx.lineWidth = 3;
+    const placed = [];
+    const clear = (b) => placed.every((p) => b.x + b.w <= p.x || p.x + p.w <= b.x || b.y + b.h <= p.y || p.y + p.h <= b.y);
     D.feats.forEach((f, i) => {
-      const x = (f.anchor[1] + 0.5) * s;
-      const y = (f.anchor[0] + 0.5) * s;
       const text = String(i + 1);
-      ctx.lineWidth = 3;
-      ctx.strokeStyle = "rgba(0,0,0,0.85)";
-      ctx.strokeText(text, x, y);
-      ctx.fillStyle = i === hover ? "#ffff00" : occ.has(i) ? "#90caf9" : "#ffffff";
-      ctx.fillText(text, x, y);
+      const w = Math.ceil(ctx.measureText(text).width) + 4; // the 3 px outline, 1.5 px each side
+      const h = 16;
+      const x0 = (f.anchor[1] + 0.5) * s;
+      const y0 = (f.anchor[0] + 0.5) * s;
+      const spots = [[0, 0], [0, -h], [0, h], [-w, 0], [w, 0], [-w, -h], [w, -h], [-w, h], [w, h]];
+      for (const [dx, dy] of spots) {
+        const box = { feature: i, x: Math.round(Math.min(cw - w, Math.max(0, x0 + dx - w / 2))),
+          y: Math.round(Math.min(chh - h, Math.max(0, y0 + dy - h / 2))), w, h };
+        if (!clear(box)) continue;
+        placed.push(box);
+        ctx.strokeStyle = "rgba(0,0,0,0.85)";
+        ctx.strokeText(text, box.x + w / 2, box.y + h / 2);
+        ctx.fillStyle = i === hover ? "#ffff00" : occ.has(i) ? "#90caf9" : "#ffffff";
+        ctx.fillText(text, box.x + w / 2, box.y + h / 2);
+        break;
+      }
     });
+    hiddenLabels = D.n - placed.length;
+    labelCanvas.dataset.labels = JSON.stringify(placed);
   }
 
   function drawRelevance() {
@@ -401,19 +447,28 @@ function render({ model, el }) {
     shadeSigned(relPanel.img.data, D.relevance, D.relScale / D.relMax, diverging, null, null); // relevance is r / rel_max
     blit(relPanel);
     relCaption.textContent = `relevance (${D.method})`;
-    legend.draw(diverging, -D.relScale, D.relScale);
-    legendCaption.textContent = `red: for the class, blue: against; 99th percentile of |r|, beyond saturates. Candidates: r > ${fmtNumber(D.tau)}`;
+    legend.draw(diverging, -D.relScale, D.relScale, { width: relPanel.css - 60,
+      caption: "red: for the class, blue: against; ± the 99th percentile of |r|, beyond saturates" });
+    legendCaption.textContent = `Feature pixels: r > τ = threshold × (sum of the positive r) / (H × W pixels) = ${fmtNumber(num("threshold", 5))}`
+      + ` × ${fmtNumber(D.tau / Math.max(1e-30, num("threshold", 5)))} = ${fmtNumber(D.tau)}`;
   }
 
-  function drawTop(list, pred) {
+  /** The top-5 after occluding (or perturbing: `what`), each with its probability before, under headings. */
+  function drawTop(list, pred, what) {
     list.replaceChildren();
     if (!D || !pred || !pred.top5) return;
+    list.append(elem("span", "xw-colhead", "class"), elem("span", "xw-colhead xw-now", what), elem("span", "xw-colhead", "before"));
     for (const [k, p] of pred.top5.slice(0, TOP)) {
       const name = elem("span", k === D.target ? "xw-target" : null, className(k));
+      name.dataset.column = "class";
       const bar = elem("div", "xw-bar");
-      bar.style.width = `${Math.max(1, Math.round(70 * p))}px`;
+      bar.style.width = `${Math.max(1, Math.round(40 * p))}px`;
+      const now = elem("span", null, pct(p));
+      now.dataset.column = what;
       const was = D.baseProbs[k];
-      list.append(name, bar, elem("span", null, pct(p)), elem("span", "xw-sub", was != null ? `(${pct(was)})` : ""));
+      const before = elem("span", "xw-sub", was != null ? pct(was) : "");
+      before.dataset.column = "before";
+      list.append(name, bar, now, before);
     }
   }
 
@@ -437,7 +492,7 @@ function render({ model, el }) {
     }
     occPanel.canvas.dataset.occluded = JSON.stringify(V.occluded || []);
     occCaption.textContent = same ? `occluded: ${numbers(occ)}` : `occluded: ${numbers(occ)} (${pending})`;
-    drawTop(topList, V);
+    drawTop(topList, V, "occluded");
     drawReadout();
   }
 
@@ -529,7 +584,7 @@ function render({ model, el }) {
       blit(pertPanel);
     }
     pertCaption.textContent = S.painted ? `perturbed (${S.kind}, ${pct(S.painted)} of the image)` : "perturbed (paint first)";
-    drawTop(sbTopList, S);
+    drawTop(sbTopList, S, "perturbed");
     drawReadout();
   }
 
@@ -774,6 +829,11 @@ function render({ model, el }) {
 
   diverging = makeLut((model.get("_colormaps") || {}).diverging);
   refreshAll();
+  life.add(onWidth(root, (w) => {
+    const before = D ? plan().css : 0;
+    width = w;
+    if (D && plan().css !== before) refreshAll(); // only when the panels change size
+  }));
 
   return () => {
     life.dispose();

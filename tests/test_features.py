@@ -52,10 +52,12 @@ def test_min_size_drops_small_islands():
     assert features.find_features(r, threshold=1.0, min_size=26) == []
 
 
-def test_threshold_is_a_multiple_of_the_mean_positive_relevance():
+def test_threshold_is_a_multiple_of_the_positive_sum_over_all_pixels():
     # 4 x 5 map: positive sum 2 + 4 + 6 + 8 = 20, H W = 20, so tau = threshold * 1.0
     r = np.full((4, 5), -3.0)  # negative relevance never counts (and does not lower the sum)
     r[0, 0], r[0, 4], r[3, 0], r[3, 4] = 2.0, 4.0, 6.0, 8.0
+    # divided by all 20 pixels, not by the 4 positive ones (that mean would be 5)
+    assert features.cutoff(r, 1.0) == 1.0 and features.cutoff(r, 5.0) == 5.0
     found = lambda t: sorted(pixels(f).pop() for f in features.find_features(r, threshold=t, min_size=1))  # noqa: E731
     assert found(5.0) == [(3, 0), (3, 4)]  # 6 and 8 > 5
     assert found(6.0) == [(3, 4)]  # strictly above: 6 is not > 6

@@ -237,3 +237,36 @@ def test_bad_construction_is_refused_clearly():
         w.analyse()
     w._on_custom_msg(w, {"type": "analyse"}, [])
     assert "no features" in w.message
+
+
+def cielab(rgb) -> np.ndarray:
+    """sRGB (0..255) -> CIELAB under D65 (CIE 1976), for colour differences."""
+    c = np.asarray(rgb, dtype=float) / 255
+    c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    xyz = c @ np.array([[0.4124, 0.2126, 0.0193], [0.3576, 0.7152, 0.1192], [0.1805, 0.0722, 0.9505]])
+    t = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(t > 0.008856, np.cbrt(t), 7.787 * t + 16 / 116)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
+
+
+def test_feature_swatches_stay_apart_and_away_from_the_hover_red():
+    from xai_widgets.widgets.occlusion import palette
+
+    lab = cielab(palette(8))
+    apart = [np.linalg.norm(lab[a] - lab[b]) for a in range(8) for b in range(a + 1, 8)]
+    assert min(apart) > 27  # CIE76 ΔE: every pair clearly different
+    first = [np.linalg.norm(lab[a] - lab[b]) for a in range(5) for b in range(a + 1, 5)]
+    assert min(first) > 35  # the usual handful of features: far apart
+    assert min(np.linalg.norm(lab - cielab([255, 0, 0]), axis=1)) > 35  # none reads as the hover highlight
+    assert palette(10)[8:] == palette(2)  # past 8 they repeat; the numbers tell those apart
+
+
+def test_png_scale_two_is_the_same_picture_at_twice_the_size(setup):
+    from PIL import Image
+
+    _, _, w = setup
+    one, two = w.render_png(), w.render_png(scale=2)
+    assert two.size == (2 * one.size[0], 2 * one.size[1])
+    down = np.asarray(two.resize(one.size, Image.Resampling.BOX), dtype=float)
+    diff = np.abs(down - np.asarray(one, dtype=float))
+    assert diff.mean() < 6 and (diff.max(-1) > 60).mean() < 0.05  # only glyph hinting differs

@@ -65,7 +65,8 @@ def _offsets(distance: float) -> np.ndarray:
 
 
 def cutoff(relevance, threshold: float = 5.0) -> float:
-    """The flood fill's candidate cut: ``threshold * S / (H * W)``, ``S`` the map's positive sum."""
+    """The flood fill's candidate cut: ``threshold * S / (H * W)``, ``S`` the sum of the map's
+    positive values and ``H * W`` all its pixels (Norton 2018, §3.3.2, normalised by ``S``)."""
     r = _as_map(relevance)
     return float(threshold) * float(r[r > 0].sum()) / r.size
 
@@ -77,8 +78,9 @@ def find_features(relevance, *, threshold: float = 5.0, distance: float = 1.5,
     1. Candidates: pixels with ``r > threshold * S / (H * W)``, where ``S`` is the sum of the
        map's *positive* relevance. Norton's threshold is ``5 / (H W)`` for LRP relevance that
        sums to 1; normalising by ``S`` makes the rule the same for any attribution map
-       and any scale: ``threshold`` times the mean positive relevance per pixel. Only positive
-       relevance (evidence *for* the class) can be a feature.
+       and any scale: ``threshold`` times the positive relevance summed over the whole map and
+       divided by all ``H * W`` pixels (the mean of ``max(r, 0)`` over every pixel, not over the
+       positive pixels only). Only positive relevance (evidence *for* the class) can be a feature.
     2. Two candidates are neighbours when their Euclidean distance is at most ``distance``
        pixels (1.5, Norton's default, is 8-connectivity; 2 or 3 bridge small gaps).
     3. Each connected island is a feature; islands with fewer than ``min_size`` pixels are

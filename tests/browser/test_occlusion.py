@@ -70,7 +70,7 @@ def test_hovering_a_feature_tints_its_pixels_red_without_a_kernel(chromium, widg
         page.wait_for_function(HOVERED, arg="-1")
 
 
-TOP_NAMES = ".xw-top-occlusion > span:nth-child(4n+1)"
+TOP_NAMES = '.xw-top-occlusion [data-column="class"]'
 
 
 def test_toggling_in_an_exported_page_shows_each_sets_view(chromium, widget, tmp_path):

@@ -19,7 +19,6 @@ seed=w.seed, value_range=w.value_range)``.
 """
 from __future__ import annotations
 
-import colorsys
 import itertools
 import threading
 from typing import Callable, Sequence
@@ -34,6 +33,7 @@ from .. import colormaps, features, render, wire
 from ..capture import model_device
 from ..images import check_input_size, model_input
 from ..outputs import with_output
+from .attribution import _ellipsis
 from .base import XaiWidget
 from .checks import Choice, Fraction, Index, PanelSize, Real, Refused, index_in, validates, at_least
 from .long_tasks import LongTasks
@@ -53,17 +53,15 @@ KIND_TITLES = {  # Norton 2018's four metrics (§3.5): title, short title for th
 }
 
 
+# Tableau 10 (Stone, Tableau Software, 2016: colours chosen to stay apart), without its red
+# (red is the hover highlight, Norton 2018 §5.3.5) and grey (lost on a photograph).
+TABLEAU = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (148, 103, 189), (140, 86, 75), (227, 119, 194),
+           (188, 189, 34), (23, 190, 207)]
+
+
 def palette(n: int) -> list[tuple[int, int, int]]:
-    """n distinct feature colours: Okabe & Ito's colour-blind-safe set (2008) without black and
-    vermillion (red is the hover highlight), then golden-angle hues away from red."""
-    base = [c for c in colormaps.QUALITATIVE if c != (213, 94, 0)]
-    out = list(base[:n])
-    h = 0.11
-    while len(out) < n:
-        h = (h + 0.618033988749895) % 1.0
-        hue = 0.06 + 0.86 * h  # skip the reds around hue 0
-        out.append(tuple(int(round(255 * v)) for v in colorsys.hsv_to_rgb(hue, 0.75, 0.95)))
-    return out
+    """n feature colours from :data:`TABLEAU`; past 8 they repeat (the numbers tell those apart)."""
+    return [TABLEAU[k % len(TABLEAU)] for k in range(n)]
 
 
 def _uint8(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> np.ndarray:
@@ -450,16 +448,27 @@ class OcclusionExplorer(LongTasks, XaiWidget):
         return float(np.percentile(a, 99)) or float(a.max()) or 1.0
 
     # ------------------------------------------------------------------ static figure
-    def render_png(self, panel: int | None = None) -> Image.Image:
-        """The explorer's view as a PIL image: numbered features, relevance, occluded image and
-        top-5; the analysis and the sandbox when they have results."""
+    def render_png(self, panel: int | None = None, scale: float = 1) -> Image.Image:
+        """The explorer's view as a PIL image: numbered features, relevance with its colour
+        legend, occluded image and its top-5 against before; the analysis and the sandbox when
+        they have results.
+
+        ``panel``: side of an image panel in pixels (default the widget's ``size``); ``scale``: a
+        multiplier of every length, for print (2 gives twice the pixels, same picture).
+        """
+        if not (isinstance(scale, (int, float)) and np.isfinite(scale) and scale > 0):
+            raise ValueError(f"scale must be a number > 0, got {scale!r}")
+        u = lambda v: max(1, round(v * scale))  # noqa: E731 - every length at the print scale
         side = max(96, panel or self.size)
         H, W = self.input.shape[-2:]
-        fnt = render.font(max(11, side // 18))
-        small = render.font(max(10, side // 22))
+        ph = round(side * H / W)
+        fs = max(10, side // 22)
+        small, label_font = render.font(u(fs)), render.font(u(max(11, side // 18)))
+        measure = render.font(fs)  # widths measured at scale 1, so every size scales exactly
+        gap, line = 10, fs + 6
 
         def big(arr):
-            return Image.fromarray(arr).resize((side, round(side * H / W)), Image.NEAREST)
+            return Image.fromarray(arr).resize((u(side), u(ph)), Image.NEAREST)
 
         base = self._pixels(self.input[0]).astype(np.float32)
         labels = features.label_map(self.features, (H, W))
@@ -469,48 +478,50 @@ class OcclusionExplorer(LongTasks, XaiWidget):
         draw = ImageDraw.Draw(feat)
         for k, f in enumerate(self.features):
             r, c = _anchor(f)
-            draw.text(((c + 0.5) * side / W, (r + 0.5) * feat.size[1] / H), str(k + 1), fill=(255, 255, 255),
-                      font=fnt, anchor="mm", stroke_width=2, stroke_fill=(0, 0, 0))
+            draw.text(((c + 0.5) * feat.size[0] / W, (r + 0.5) * feat.size[1] / H), str(k + 1), fill=(255, 255, 255),
+                      font=label_font, anchor="mm", stroke_width=u(2), stroke_fill=(0, 0, 0))
         m = self.relevance_scale()
         rel = big(colormaps.apply(self.relevance, "diverging", -m, m))
+        legend = render.legend("diverging", -m, m, u(side), u(fs), "relevance, 99th pct |r| (beyond saturates)")
         occ = big(self._pixels(self.occluded_image()))
         rows = [([feat, rel, occ], [f"{len(self.features)} features", f"relevance ({self.method})",
                                     f"occluded: {', '.join(str(i + 1) for i in self.occluded) or 'none'}"],
-                 self._top5_lines(self.probs, "occluded"))]
+                 self._top5_lines(self.probs, "occluded"), legend)]
         if self.analysis is not None:
             thumbs, titles = [], []
             for kind, f in zip(KIND_TITLES, self.analysis.findings):
-                blank = Image.new("RGB", feat.size, render.BACKGROUND)
-                thumbs.append(big(self._pixels(f.image)) if f is not None else blank)
+                thumbs.append(big(self._pixels(f.image)) if f is not None else Image.new("RGB", feat.size, render.BACKGROUND))
                 occluded = "none found" if f is None else ", ".join(str(i + 1) for i in f.occluded) or "nothing"
                 titles.append(f"{KIND_TITLES[kind][1]}: occlude {occluded}")
-            rows.append((thumbs, titles, []))
+            rows.append((thumbs, titles, [], None))
         if self.painted().any():
             painted = self.painted()[..., None]
             tint = (base * (1 - 0.5 * painted) + np.array([255, 0, 255]) * 0.5 * painted).round().astype(np.uint8)
-            panels = [big(tint), big(self._pixels(self.sandbox_image()))]
-            rows.append((panels, ["painted", f"perturbed ({self.sandbox_kind})"],
-                         self._top5_lines(self.sandbox_probs, "sandbox")))
-        gap = 10
-        text_w = int(side * 1.2)
-        width = gap + max(len(p) * (side + gap) + (text_w if t else 0) for p, _, t in rows)
-        heights = [fnt.size + 2 * gap + max(p.size[1] for p in panels) for panels, _, _ in rows]
-        fig = Image.new("RGB", (width, sum(heights) + gap), render.BACKGROUND)
+            rows.append(([big(tint), big(self._pixels(self.sandbox_image()))],
+                         ["painted", f"perturbed ({self.sandbox_kind})"], self._top5_lines(self.sandbox_probs, "perturbed"),
+                         None))
+        legend_h = 3 * fs + 18  # render.legend's height at scale 1
+        text_w = max([int(measure.getlength(t)) + 4 for _, _, text, _ in rows for t in text] or [0])
+        width = gap + max(len(p) * (side + gap) + (text_w + gap if t else 0) for p, _, t, _ in rows)
+        heights = [line + max(ph + (legend_h if lg else 0), len(t) * line) + gap for _, _, t, lg in rows]
+        fig = Image.new("RGB", (u(width), u(sum(heights) + gap)), render.BACKGROUND)
         d = ImageDraw.Draw(fig)
         y = gap
-        for (panels, titles, text), h in zip(rows, heights):
+        for (panels, titles, text, lg), h in zip(rows, heights):
             for j, (p, t) in enumerate(zip(panels, titles)):
                 x = gap + j * (side + gap)
-                d.text((x + side // 2, y), t, fill=render.TEXT, font=small, anchor="ma")
-                fig.paste(p, (x, y + fnt.size + gap))
+                d.text((u(x), u(y)), _ellipsis(t, small, u(side)), fill=render.TEXT, font=small)
+                fig.paste(p, (u(x), u(y + line)))
+                if lg is not None and j == 1:  # the relevance panel's colour scale under it
+                    fig.paste(lg, (u(x), u(y + line + ph + 2)))
             x = gap + len(panels) * (side + gap)
-            for i, line in enumerate(text):
-                d.text((x, y + i * (small.size + 6)), line, fill=render.TEXT, font=small)
+            for i, t in enumerate(text):
+                d.text((u(x), u(y + line + i * line)), t, fill=render.TEXT, font=small)
             y += h
         return fig
 
     def _top5_lines(self, probs: torch.Tensor, what: str) -> list[str]:
-        lines = [f"top-5 ({what}), was:"]
+        lines = [f"top-5: {what} (before)"]
         for k, p in self._prediction(probs)["top5"]:
             lines.append(f"{self.classes[k]}: {100 * p:.1f}%  ({100 * float(self.base_probs[k]):.1f}%)")
         return lines
