@@ -267,3 +267,25 @@ def test_back_display_errors():
         back_display(torch.rand(1, 3, 3, 3))
     with pytest.raises(ValueError, match="NaN"):
         back_display(torch.tensor([[[float("nan")]]]))
+
+
+def _doubling_net() -> nn.Sequential:
+    """out = 2 x (a 1 x 1 convolution): every objective's gradient is known by hand."""
+    net = nn.Sequential(nn.Conv2d(1, 1, 1, bias=False))
+    with torch.no_grad():
+        net[0].weight.fill_(2.0)
+    return net
+
+
+@pytest.mark.parametrize("objective", ["sum", "mean", "max"])
+def test_the_unit_objective_sets_what_is_backpropagated(objective):
+    x = torch.tensor([[[0.1, 0.5, 0.2], [0.3, 0.9, 0.0], [0.4, 0.6, 0.7]]])
+    # d sum(2x)/dx = 2 everywhere; the mean divides by the 9 cells; the max is the centre cell's 2.
+    want = {"sum": torch.full((1, 3, 3), 2.0), "mean": torch.full((1, 3, 3), 2.0 / 9),
+            "max": torch.tensor([[[0.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 0.0]]])}[objective]
+    torch.testing.assert_close(unit_backprop(_doubling_net(), x, "0", 0, objective=objective), want)
+
+
+def test_an_unknown_objective_is_refused_by_name():
+    with pytest.raises(ValueError, match="unknown unit objective 'median'.*'mean', 'max', 'sum'"):
+        unit_backprop(_doubling_net(), torch.rand(1, 3, 3), "0", 0, objective="median")

@@ -253,3 +253,54 @@ def test_visualise_ships_the_optimised_images_of_the_chosen_units(demo):
     with pytest.raises(ValueError, match="'all'"):
         w.visualise("every")
     assert_untouched(model, before)
+
+
+def relu2(net: SharedReLUNet, x: torch.Tensor) -> torch.Tensor:
+    """The second call of the shared ReLU ("relu:1"), written out by hand, with its graph."""
+    h = torch.relu(net.bn1(net.conv1(x)))
+    return torch.relu(net.conv2(h) + h)
+
+
+def test_unit_objective_sets_what_the_back_view_scan_and_optimisation_take(shared_net, images):
+    w = xw.ChannelGrid(shared_net, images, layer="relu:1", dataset=images)
+    w.selected, w.back_mode = 5, "grad"
+    assert (w.objective("back"), w.objective("scan"), w.objective("visualise")) == ("sum", "max", "mean")
+    x = torch.stack(images)
+    maps = capture(shared_net, x, ["relu:1"])["relu:1"]
+    for choice, reduce in [("default", torch.sum), ("max", torch.amax), ("mean", torch.mean)]:
+        w.unit_objective = choice
+        x0 = x[:1].clone().requires_grad_()
+        (want,) = torch.autograd.grad(reduce(relu2(shared_net.eval(), x0)[0, 5]), x0)
+        torch.testing.assert_close(w.back_gradient, want[0], rtol=1e-4, atol=1e-6)
+        assert w._back["objective"] == ("sum" if choice == "default" else choice)
+    top = w.scan(k=2, cache=False)  # unit_objective "mean": images ranked by their maps' mean
+    assert top.score == "mean" and w._patches["score"] == "mean"
+    np.testing.assert_allclose(top.values[:, 0], maps.mean((2, 3)).amax(0).numpy(), rtol=1e-5)
+    fv = w.visualise(steps=2, size=16)
+    assert fv.params["objective"] == "mean" and w._visuals["objectives"] == ["mean"]
+    with pytest.raises(traitlets.TraitError, match="unit_objective must be one of"):
+        w.unit_objective = "median"
+
+
+def test_png_is_tight_has_the_legend_and_scales(demo):
+    model, imgs = demo
+    w = xw.ChannelGrid(model, imgs, layer="relu4")
+    one, two = w.render_png(), w.render_png(scale=2)
+    assert two.size == (2 * one.size[0], 2 * one.size[1])
+    a, b = np.asarray(one).astype(int), np.asarray(two.reduce(2)).astype(int)
+    # the tiles are whole-pixel squares: halving the scale-2 grid gives the scale-1 grid exactly
+    t = w.tile_values().numpy()
+    rows, cols = grid.tile_layout(t.shape[0])
+    cell = w.size // (cols * (t.shape[2] + 1) + 1)
+    top = np.argmax((a[:, 8:20] == (128, 255, 128)).all(-1).any(1))  # unit 0's green outline: the grid's top row
+    box = (slice(top, top + (rows * (t.shape[1] + 1) + 1) * cell), slice(8, 8 + (cols * (t.shape[2] + 1) + 1) * cell))
+    np.testing.assert_array_equal(a[box], b[box])
+    assert np.abs(a - b).mean() < 3  # the text differs only by its anti-aliasing
+    # the gray colour bar lies under the grid: rows holding most of the map's 256 levels
+    bar_rows = [y for y in range(box[0].stop, a.shape[0]) if len(np.unique(a[y, :, 0])) > 200]
+    assert bar_rows, "no colour bar under the grid"
+    blank = (a != 255).any(-1)
+    assert blank[:, :8].sum() == 0 and blank[:, -8:].sum() == 0  # margins of 8 px, no more
+    assert blank[:, 8].any() and blank[:, -9].any()
+    with pytest.raises(traitlets.TraitError, match="scale must be a positive"):
+        w.render_png(scale=0)

@@ -364,3 +364,12 @@ def test_helpers_bad_input():
         fourier_image(torch.zeros(1, 3, 16, 16, 2), 16)
     with pytest.raises(ValueError, match="colour must be 3 x 3"):
         fourier_image(torch.zeros(1, 3, 16, 9, 2), 16, torch.eye(2))
+
+
+@pytest.mark.parametrize("objective, reduce", [("max", np.max), ("sum", np.sum)])
+def test_the_objective_option_is_what_is_maximised_and_reported(demo, objective, reduce):
+    r = visualise_channels(demo, "relu2", [0, 3], steps=3, size=32, objective=objective)
+    maps = capture(demo, r.images, ["relu2"])["relu2"].numpy()
+    want = reduce(maps[[0, 1], [0, 3]], axis=(1, 2))
+    np.testing.assert_allclose(r.objective.numpy(), want, rtol=1e-4, atol=1e-5)
+    assert r.params["objective"] == objective

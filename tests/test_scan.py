@@ -448,3 +448,30 @@ def test_bad_inputs_give_clear_errors():
     small = scan(model, "3", images, k=50, cache=False)
     assert small.k == 6 and small.values.shape == (5, 6) and small.patches.shape[1] == 6
     assert (np.sort(small.indices, 1) == np.arange(6)).all()
+
+
+@pytest.mark.parametrize("score, order, values", [
+    ("max", [0, 1, 2], [1.0, 0.5, 0.3]),
+    ("mean", [1, 2, 0], [0.5, (63 * 0.1 + 0.3) / 64, 1 / 64]),
+    ("sum", [1, 2, 0], [32.0, 63 * 0.1 + 0.3, 1.0]),
+])
+def test_score_ranks_images_by_the_maps_max_mean_or_sum(score, order, values, tmp_path):
+    """A 1 x 1 convolution that averages the colour channels: the map is the image itself."""
+    net = nn.Sequential(nn.Conv2d(3, 1, 1, bias=False))
+    with torch.no_grad():
+        net[0].weight.fill_(1 / 3)
+    spike = torch.zeros(3, 8, 8)
+    spike[:, 2, 5] = 1.0  # max 1, mean 1/64
+    flat = torch.full((3, 8, 8), 0.5)  # max and mean 0.5
+    dim = torch.full((3, 8, 8), 0.1)
+    dim[:, 7, 0] = 0.3  # max 0.3, mean just over 0.1
+    top = scan(net, "0", [spike, flat, dim], k=3, cache_dir=tmp_path)
+    again = scan(net, "0", [spike, flat, dim], k=3, cache_dir=tmp_path, score=score)  # not the cached "max"
+    assert again.score == score
+    assert again.indices[0].tolist() == order
+    np.testing.assert_allclose(again.values[0], values, rtol=1e-5)
+    np.testing.assert_array_equal(again.stats.max, top.stats.max)  # the statistics keep the spatial max
+    np.testing.assert_array_equal(again.stats.max, [1.0])
+    assert scan(net, "0", [spike, flat, dim], k=3, cache_dir=tmp_path, score=score).score == score  # from the cache
+    with pytest.raises(ValueError, match="unknown unit objective"):
+        scan(net, "0", [spike], score="median", cache=False)
