@@ -1,89 +1,55 @@
 // Metrics chart (xai_widgets.metrics as a view): deletion / insertion curves or the
 // model-parameter randomisation check, one line per method, as an anywidget front end.
 // All numbers arrive once in `_chart` ({kind, panels: [{id, title, subtitle, xTitle, yTitle,
-// xs, xlabels, yRange, series: [{name, ys, color, dash, label}]}]}); hovering a chart or the
-// arrow keys read the values at one x out, in the browser only.
+// xs, xlabels, yRange, series: [{name, title, ys, color, dash, label, baseline}]}]}); hovering a
+// chart or the arrow keys read the values at one x out, in the browser only.
 //
-// For tests and curious users, each chart's canvas carries, besides LineChart's own data-x /
-// data-values / data-points (of the main series, data-main), data-series: JSON
-// [{name, points: [[x, y|null], ...]}] for every series in CSS pixels of the canvas, and
-// data-yrange: the [lo, hi] of its y axis.
+// The charts take the width they are given: side by side when two fit at a readable width,
+// else one under the other (root data-layout "side-by-side" | "stacked", said in the details).
+//
+// For tests and curious users, each chart's canvas carries LineChart's data-x / data-values /
+// data-points (of the main series, named in data-main), data-series ([{name, color, points}]
+// for every series, in CSS pixels of the canvas), data-yrange and data-plot.
 //
 // Synced traits (xai_widgets/widgets/metrics_chart.py): _chart, size, message.
-import { LineChart, CHART_STYLE, fmtNumber } from "./lib/chart.js";
+import { LineChart, CHART_STYLE, fmtValue, lineKey } from "./lib/chart.js";
 import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
+import { onWidth, fitPanels, detailsLine } from "./lib/fit.js";
 import { widgetStyle } from "./lib/style.js";
 
 const CURSOR = "rgba(128,128,128,0.55)";
+const MIN_CHART = 320; // narrower charts crowd their tick labels
+const GAP = 16;
 
 const STYLE = widgetStyle(
   ".xw-metrics",
   `
 .xw-metrics:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: -2px; }
-.xw-metrics .xw-panels { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
-.xw-metrics .xw-panel-col { display: flex; flex-direction: column; gap: 2px; }
+.xw-metrics .xw-panels { display: flex; flex-wrap: wrap; gap: ${GAP}px; align-items: flex-start; }
+.xw-metrics .xw-panel-col { display: flex; flex-direction: column; gap: 2px; max-width: 100%; }
 .xw-metrics .xw-caption { font-weight: 600; max-width: var(--xw-width, 440px); }
 .xw-metrics .xw-sub { color: var(--jp-ui-font-color2, #616161); font-size: var(--jp-ui-font-size0, 11px); max-width: var(--xw-width, 440px); }
 .xw-metrics .xw-chart canvas { cursor: crosshair; }
-.xw-metrics .xw-key { display: grid; grid-template-columns: max-content max-content; gap: 2px 8px; align-items: center;
-  margin: 2px 0 0 46px; font-size: var(--jp-ui-font-size0, 11px); color: var(--jp-ui-font-color1, #222);
-  font-variant-numeric: tabular-nums; }
-.xw-metrics .xw-key canvas { display: block; }
+.xw-metrics .xw-line-key { flex-direction: column; align-items: flex-start; margin: 2px 0 0 46px; max-width: calc(var(--xw-width, 440px) - 46px); }
 .xw-metrics .xw-readout { margin-top: 6px; min-height: 1.35em; white-space: pre-wrap; font-variant-numeric: tabular-nums; }
 ${CHART_STYLE}
 `,
 );
-
-/** The y range LineChart will use: the panel's nominal range widened to every finite value. */
-function yRangeOf(panel) {
-  let [lo, hi] = panel.yRange || [0, 1];
-  for (const s of panel.series) {
-    for (const v of s.ys) {
-      if (Number.isFinite(v)) {
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
-      }
-    }
-  }
-  if (!(hi > lo)) hi = lo + 1;
-  return [lo, hi];
-}
-
-/** A small swatch of a series' line (dashes included) for the key. */
-function swatch(color, dash) {
-  const c = elem("canvas");
-  const dpr = window.devicePixelRatio || 1;
-  c.width = Math.round(28 * dpr);
-  c.height = Math.round(10 * dpr);
-  c.style.width = "28px";
-  c.style.height = "10px";
-  const ctx = c.getContext("2d");
-  ctx.scale(dpr, dpr);
-  ctx.strokeStyle = color;
-  ctx.lineWidth = 2.5;
-  ctx.setLineDash(dash || []);
-  ctx.beginPath();
-  ctx.moveTo(1, 5);
-  ctx.lineTo(27, 5);
-  ctx.stroke();
-  return c;
-}
 
 function render({ model, el }) {
   const { life, listen, onModel, root, status, markPainted } = widgetShell(
     model, el, "xw-metrics", STYLE, "metrics chart: left/right arrows read the values at each point");
   const body = elem("div", "xw-panels");
   const hint = hintLine([["", "Hover a chart, or "], ["kbd", "←"], ["", "/"], ["kbd", "→"], ["", " to read every method's value at one point."]]);
-  root.append(body, status.readout, hint, status.errorBox, status.messageBox);
+  const details = detailsLine();
+  root.append(body, status.readout, hint, status.errorBox, status.messageBox, details.el);
   el.appendChild(root);
 
-  let views = []; // [{panel, chart, key}]
+  let views = []; // [{panel, chart}]
   let index = -1;
+  let avail = 0; // content width of the root, CSS px (0 until laid out)
 
-  function xText(panel, i) {
-    if (panel.xlabels) return String(panel.xlabels[i] ?? "");
-    return fmtNumber(panel.xs[i]);
-  }
+  const xText = (panel, i) => (panel.xlabels ? String(panel.xlabels[i] ?? "") : fmtValue(panel.xs[i]));
 
   function build() {
     const data = status.attempt("metrics chart", () => {
@@ -94,18 +60,20 @@ function render({ model, el }) {
     body.replaceChildren();
     views = [];
     if (!data) return;
-    const width = Math.max(200, getNum(model, "size", 440));
+    const preferred = Math.max(200, getNum(model, "size", 440));
+    const n = data.panels.length;
+    // before the first layout, the preferred width; then what fits, never under MIN_CHART
+    const fit = avail > 0 ? fitPanels(avail, n, preferred, { min: MIN_CHART, gap: GAP }) : { size: preferred, perRow: n, rows: 1 };
+    const width = Math.min(fit.size, avail > 0 ? avail : fit.size);
     root.style.setProperty("--xw-width", `${width}px`);
+    root.dataset.layout = fit.rows > 1 ? "stacked" : "side-by-side";
+    details.set("layout", `layout: ${n} chart${n > 1 ? "s" : ""} ${width} px wide, ${fit.rows > 1 ? "one under the other" : "side by side"}`
+      + (avail > 0 ? ` (${avail} px available)` : ""));
     for (const panel of data.panels) {
       const col = elem("div", `xw-panel-col xw-panel-${panel.id}`);
       const chart = new LineChart({ width, height: Math.round(width * 0.62), label: panel.title });
       chart.canvas.dataset.panel = panel.id;
-      const key = elem("div", "xw-key");
-      for (const s of panel.series) {
-        const label = elem("span", "xw-key-label", s.label);
-        label.dataset.series = s.name;
-        key.append(swatch(s.color, s.dash), label);
-      }
+      const key = lineKey(panel.series.map((s) => ({ color: s.color, dash: s.dash, label: s.label, name: s.name })));
       col.append(elem("div", "xw-caption", panel.title), elem("div", "xw-sub", panel.subtitle || ""), chart.el, key);
       body.appendChild(col);
       views.push({ panel, chart });
@@ -117,25 +85,15 @@ function render({ model, el }) {
     for (const { panel, chart } of views) {
       const xs = panel.xs.map(Number);
       const series = panel.series; // null values are gaps: LineChart skips non-finite values
-      // The main series (LineChart's `ys`, drawn last, on top) is the first solid one.
-      let main = series.findIndex((s) => !s.dash || s.dash.length === 0);
+      // The main series (LineChart's `ys`, drawn last, on top) is the first method's.
+      let main = series.findIndex((s) => !s.baseline && (!s.dash || s.dash.length === 0));
       if (main < 0) main = 0;
-      const others = series.filter((_, i) => i !== main).map((s) => ({ ys: s.ys, color: s.color, width: 2, dash: s.dash || [] }));
-      const yRange = yRangeOf(panel);
-      const fmtX = panel.xlabels
-        ? (x) => (Number.isInteger(x) && x >= 0 && x < panel.xlabels.length ? String(panel.xlabels[x]) : "")
-        : fmtNumber;
-      chart.draw({ xs, ys: series[main].ys, series: others, yRange, highlight: -1, dots: false,
-        color: series[main].color, cursor: CURSOR, xTitle: panel.xTitle, yTitle: panel.yTitle, fmtX });
-      // every series' points with LineChart's own mapping (its y range is exactly yRange here)
-      const P = chart.plot();
-      const n = xs.length;
-      const [xlo, xhi] = n > 1 && xs[n - 1] > xs[0] ? [xs[0], xs[n - 1]] : [xs[0] - 1, xs[0] + 1];
-      const X = (x) => P.x0 + ((x - xlo) / (xhi - xlo)) * (P.x1 - P.x0);
-      const Y = (y) => P.y1 - ((y - yRange[0]) / (yRange[1] - yRange[0])) * (P.y1 - P.y0);
-      chart.canvas.dataset.series = JSON.stringify(series.map((s) => ({
-        name: s.name, points: xs.map((x, i) => [X(x), Number.isFinite(s.ys[i]) ? Y(s.ys[i]) : null]) })));
-      chart.canvas.dataset.yrange = JSON.stringify(yRange);
+      // baselines first, so every method's line lies over them
+      const others = series.filter((_, i) => i !== main).sort((a, b) => Number(!!b.baseline) - Number(!!a.baseline))
+        .map((s) => ({ name: s.name, ys: s.ys, color: s.color, width: s.baseline ? 1.5 : 2, dash: s.dash || [] }));
+      chart.draw({ xs, ys: series[main].ys, name: series[main].name, series: others, yRange: panel.yRange || [0, 1],
+        highlight: -1, dots: false, color: series[main].color, cursor: CURSOR, xTitle: panel.xTitle, yTitle: panel.yTitle,
+        xlabels: panel.xlabels || undefined, fmtX: fmtValue });
       chart.canvas.dataset.main = series[main].name;
     }
     showIndex(index);
@@ -149,7 +107,7 @@ function render({ model, el }) {
       const k = i >= 0 && i < panel.xs.length ? i : -1;
       chart.moveHighlight(k, k >= 0 ? xText(panel, k) : "");
       if (k < 0) continue;
-      const values = panel.series.map((s) => `${s.name} ${s.ys[k] == null ? "none" : fmtNumber(Number(s.ys[k]))}`);
+      const values = panel.series.map((s) => `${s.title || s.name} ${s.ys[k] == null ? "none" : fmtValue(Number(s.ys[k]))}`);
       parts.push(`${panel.id} at ${xText(panel, k)}: ${values.join(" · ")}`);
     }
     status.setReadout(parts.join("\n"));
@@ -174,6 +132,10 @@ function render({ model, el }) {
 
   onModel("change:_chart", build);
   onModel("change:size", build);
+  life.add(onWidth(root, (w) => {
+    avail = Math.max(1, w - 16); // the root's padding
+    build();
+  }));
   build();
 
   return () => {

@@ -4,6 +4,9 @@
 // (`_morph`); scrubbing, playing, overlays and the pixel probe run in the browser only.
 // The kernel is asked for one thing: a new target class (`target`), with progress.
 //
+// Layout follows the width given (root data-layout): the linked charts beside the frame when
+// two columns of them fit there ("charts-beside"), else under it ("charts-below"), sized to fill.
+//
 // Synced traits (xai_widgets/widgets/path_morph.py): _morph, _colormaps, progress, message,
 // step, overlay, opacity, pixel, sm_step, target, size; in a to_html page only, _no_kernel
 // (lib/kernel.js).
@@ -15,7 +18,8 @@ import { ColorLegend } from "./lib/legend.js";
 import { kernelOnly } from "./lib/kernel.js";
 import { widgetStyle } from "./lib/style.js";
 import { clampInt, scaledImage, makePanel, drawBase } from "./lib/panels.js";
-import { LineChart, CHART_STYLE, fmtNumber } from "./lib/chart.js";
+import { LineChart, CHART_STYLE, fmtValue, fmtPercent, lineKey } from "./lib/chart.js";
+import { onWidth, fitPanels, detailsLine } from "./lib/fit.js";
 
 const SELF = "#0072b2"; // Okabe-Ito blue: the self class
 const OTHER = "#d55e00"; // vermillion: the other class
@@ -27,6 +31,10 @@ const BAND_O = "rgba(213,94,0,0.15)";
 const OVERLAYS = [["none", "none"], ["mask", "mask (green)"], ["diff", "step difference"], ["masked", "masked step difference"]];
 const PLAY_MS = 60; // per frame while playing
 const STRIP = 16; // frames in the clickable strip
+const THUMB = 28; // strip thumbnails, CSS px
+const GAP = 12;
+const MIN_CHART = 280; // narrower charts crowd their tick labels
+const MAX_CHART = 440;
 
 const STYLE = widgetStyle(
   ".xw-path-morph",
@@ -36,13 +44,17 @@ const STYLE = widgetStyle(
   font: inherit; color: var(--jp-ui-font-color1, #222); background: var(--jp-layout-color2, #eee);
   border: 1px solid var(--jp-border-color1, #bdbdbd); border-radius: 3px; padding: 1px 8px; cursor: pointer;
 }
-.xw-path-morph .xw-row { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; margin-top: 8px; }
+.xw-path-morph .xw-row { display: flex; flex-wrap: wrap; gap: ${GAP}px; align-items: flex-start; margin-top: 8px; }
 .xw-path-morph .xw-col { display: flex; flex-direction: column; gap: 4px; }
 .xw-path-morph .xw-caption { font-weight: 600; }
 .xw-path-morph .xw-sub { color: var(--jp-ui-font-color2, #616161); font-size: var(--jp-ui-font-size0, 11px); font-variant-numeric: tabular-nums; }
 .xw-path-morph canvas.xw-panel, .xw-path-morph canvas.xw-thumb { display: block; image-rendering: pixelated; box-shadow: 0 0 0 1px var(--jp-border-color2, #e0e0e0); }
 .xw-path-morph canvas.xw-panel { cursor: crosshair; }
-.xw-path-morph .xw-strip { display: flex; gap: 2px; margin-top: 4px; }
+.xw-path-morph .xw-sm-col { width: 224px; }
+.xw-path-morph .xw-strip { display: flex; flex-wrap: wrap; gap: 2px; margin-top: 4px; }
+.xw-path-morph .xw-charts { display: flex; flex-wrap: wrap; gap: ${GAP}px; align-items: flex-start; align-content: flex-start; }
+.xw-path-morph .xw-chart-box { display: flex; flex-direction: column; gap: 2px; }
+.xw-path-morph .xw-chart-box .xw-line-key, .xw-path-morph .xw-chart-note { margin-left: 46px; }
 .xw-path-morph .xw-strip canvas { cursor: pointer; image-rendering: pixelated; outline-offset: 1px; }
 .xw-path-morph .xw-strip canvas[aria-current="true"] { outline: 2px solid var(--jp-brand-color1, #1976d2); }
 .xw-path-morph input[type="range"].xw-slider { width: 100%; min-width: 224px; }
@@ -80,7 +92,8 @@ function loadMorph(raw) {
     entropy: raw.entropy, window: raw.window, gains: raw.gains, cumulative: raw.cumulative,
     norms: raw.norms, bands: raw.bands, summary: raw.summary,
     endpoints: Object.fromEntries(Object.entries(raw.endpoints || {}).map(([k, v]) => [k, image(v)])),
-    labels: raw.labels || {}, warnings: raw.warnings || [], diffMax: raw.diff_max, signedMax: raw.signed_max,
+    labels: raw.labels || {}, warnings: raw.warnings || [], signedMax: raw.signed_max,
+    diffScale: raw.diff_scale, maskedScale: raw.masked_scale,
     sm,
   };
 }
@@ -128,33 +141,42 @@ function render({ model, el }) {
   const barsHint = elem("div", "xw-sub", "click a class to morph toward it");
   barsCol.append(barsCaption, bars, barsHint);
   pathRow.append(frameCol, barsCol);
-  // linked charts
-  const chartRow = elem("div", "xw-row");
-  const mk = (label) => new LineChart({ width: 300, height: 170, label });
-  const probChart = mk("class probabilities along the path");
-  const entropyChart = mk("two-class entropy along the path");
-  const gainChart = mk("per-step and cumulative gain");
-  const normChart = mk("latent norm along the path");
-  const pixelChart = mk("pixel along the path");
-  pixelChart.el.hidden = true;
-  for (const [c, cls] of [[probChart, "probs"], [entropyChart, "entropy"], [gainChart, "gains"], [normChart, "norms"], [pixelChart, "pixel"]]) {
-    c.el.classList.add(`xw-chart-${cls}`);
-  }
-  chartRow.append(probChart.el, entropyChart.el, gainChart.el, normChart.el, pixelChart.el);
+  // linked charts, each with a key naming its lines (so no caption has to name a colour)
+  const charts = elem("div", "xw-charts");
+  const blocks = [];
+  const mk = (label, cls) => {
+    const chart = new LineChart({ width: 300, height: 170, label });
+    chart.box = elem("div", `xw-chart-box xw-chart-${cls}`);
+    chart.key = elem("div");
+    chart.note = elem("div", "xw-sub xw-chart-note");
+    chart.box.append(chart.el, chart.key, chart.note);
+    chart.setKey = (entries) => chart.key.replaceChildren(lineKey(entries));
+    blocks.push(chart);
+    return chart;
+  };
+  const probChart = mk("class probabilities along the path", "probs");
+  const entropyChart = mk("two-class entropy along the path", "entropy");
+  const gainChart = mk("per-step and cumulative gain", "gains");
+  const normChart = mk("latent norm along the path", "norms");
+  const pixelChart = mk("pixel along the path", "pixel");
+  pixelChart.box.hidden = true;
+  charts.append(...blocks.map((c) => c.box));
+  pathRow.appendChild(charts); // beside the frame when it fits there (see fit)
   // Semantic Morphing replay
   const smRow = elem("div", "xw-row xw-sm");
-  const smCol = elem("div", "xw-col");
+  const smCol = elem("div", "xw-col xw-sm-col");
   const smCaption = elem("div", "xw-caption", "Semantic Morphing, replayed");
   const smCanvas = elem("canvas", "xw-thumb xw-sm-image");
   const smSlider = Object.assign(elem("input", "xw-slider xw-sm-slider"), { type: "range", min: "0", step: "1" });
   const smText = elem("div", "xw-sub");
   smCol.append(smCaption, smCanvas, smSlider, smText);
-  const smLoss = mk("Semantic Morphing losses");
-  const smEntropy = mk("Semantic Morphing entropy");
-  smRow.append(smCol, smLoss.el, smEntropy.el);
+  const smLoss = mk("Semantic Morphing losses", "sm-loss");
+  const smEntropy = mk("Semantic Morphing entropy", "sm-entropy");
+  smRow.append(smCol, smLoss.box, smEntropy.box);
   const hint = hintLine([["kbd", "←"], ["", "/"], ["kbd", "→"], ["", " step, "], ["kbd", "Home"], ["", "/"], ["kbd", "End"],
     ["", " ends, "], ["kbd", "Space"], ["", " play; click the frame for a pixel's curve along the path."]]);
-  root.append(header, endRow, pathRow, chartRow, smRow, status.readout, hint, status.errorBox, status.messageBox);
+  const details = detailsLine();
+  root.append(header, endRow, pathRow, smRow, status.readout, hint, status.errorBox, status.messageBox, details.el);
   el.appendChild(root);
 
   // ------------------------------------------------------------ state
@@ -178,13 +200,59 @@ function render({ model, el }) {
   }
 
   // ------------------------------------------------------------ layout
+  let avail = 0; // the root's content width, CSS px (0 until laid out)
+  const frameSize = () => Math.max(64, Math.min(num("size", 224), avail || Infinity));
+
+  /** Column widths and chart sizes for the width given; redraws the charts when they change size. */
+  function fit() {
+    if (!M || !avail) return;
+    const colW = Math.min(avail, Math.max(frameSize(), STRIP * (THUMB + 2)));
+    frameCol.style.width = `${colW}px`;
+    const rest = avail - colW - (barsCol.offsetWidth || 230) - 2 * GAP;
+    const beside = rest >= 2 * MIN_CHART + GAP;
+    const f = beside ? { size: Math.min(MAX_CHART, Math.floor((rest - GAP) / 2)), perRow: 2 }
+      : fitPanels(avail, 4, MAX_CHART, { min: MIN_CHART, gap: GAP });
+    charts.style.width = `${beside ? rest : avail}px`;
+    const w = f.size;
+    const h = Math.round(Math.min(200, Math.max(150, w * 0.42)));
+    const sm = fitPanels(avail - (smCol.offsetWidth || 224) - GAP, 2, MAX_CHART, { min: MIN_CHART, gap: GAP }).size;
+    let resized = false;
+    for (const [c, cw] of [[probChart, w], [entropyChart, w], [gainChart, w], [normChart, w], [pixelChart, w], [smLoss, sm], [smEntropy, sm]]) {
+      c.box.style.width = `${cw}px`;
+      if (c.W !== cw || c.H !== h) {
+        c.resize(cw, h);
+        resized = true;
+      }
+    }
+    root.dataset.layout = beside ? "charts-beside" : "charts-below";
+    details.set("layout", `layout: charts ${beside ? "beside" : "under"} the frame, ${f.perRow} per row, ${w} × ${h} px each (${avail} px available)`);
+    if (resized) {
+      buildCharts(step());
+      drawReplay();
+    }
+  }
+
+  /** Bytes of the binary arrays shipped in `_morph` (the one payload of a result). */
+  function payloadBytes(raw) {
+    let total = 0;
+    const walk = (v) => {
+      if (v && typeof v === "object") {
+        if (typeof v.byteLength === "number") total += v.byteLength;
+        else Object.values(v).forEach(walk);
+      }
+    };
+    walk(raw);
+    return total;
+  }
+
   function build() {
     M = status.attempt("path morph", () => loadMorph(model.get("_morph")));
     endRow.replaceChildren();
     frameBox.replaceChildren();
     strip.replaceChildren();
     if (!M) return;
-    const size = Math.max(64, num("size", 224));
+    details.set("payload", `payload: ${fmtValue(payloadBytes(model.get("_morph")) / 1024, { digits: 3, unit: "KiB" })} of frames, maps and curves, sent once`);
+    const size = frameSize();
     const thumb = Math.round(size / 2);
     const E = M.endpoints;
     const endpoint = (rec, caption, cls) => {
@@ -209,7 +277,7 @@ function render({ model, el }) {
     slider.max = String(M.n - 1);
     for (let j = 0; j < STRIP; j++) {
       const i = Math.round((j * (M.n - 1)) / (STRIP - 1));
-      const c = sized(scaledImage(M.frames[i], 28, 28), 28);
+      const c = sized(scaledImage(M.frames[i], THUMB, THUMB), THUMB);
       c.dataset.step = String(i);
       c.title = `step ${i + 1} of ${M.n}`;
       strip.appendChild(c);
@@ -289,7 +357,7 @@ function render({ model, el }) {
     else if ((ov === "diff" || ov === "masked") && i < M.n - 1) {
       if (!stepDiff) stepDiff = new Float32Array(HW);
       for (let p = 0; p < HW; p++) stepDiff[p] = M.diffs[i * HW + p] * (ov === "masked" ? M.mask[p] : 1);
-      tintSigned(panel, stepDiff, M.diffMax, alpha);
+      tintSigned(panel, stepDiff, stepScale(ov, i), alpha);
     }
     if (pixel()) {
       const { row, col } = pixel();
@@ -301,10 +369,10 @@ function render({ model, el }) {
       ctx.strokeRect(col * sx + 1, row * sy + 1, sx - 2, sy - 2);
     }
     panel.canvas.dataset.step = String(i);
-    frameCaption.textContent = `step ${i + 1} of ${M.n} (α = ${fmtNumber(M.alphas[i])}): ${i === 0 ? "other (morphed)" : i === M.n - 1 ? "self (reconstruction)" : "on the path"}`;
+    frameCaption.textContent = `step ${i + 1} of ${M.n} (α = ${fmtValue(M.alphas[i])}): ${i === 0 ? "other (morphed)" : i === M.n - 1 ? "self (reconstruction)" : "on the path"}`;
     for (const c of strip.children) c.setAttribute("aria-current", String(Number(c.dataset.step) === nearestStrip(i)));
     if (slider.value !== String(i)) slider.value = String(i);
-    drawLegend(ov);
+    drawLegend(ov, i);
     drawBars(i);
     moveCursors(i);
     markPainted();
@@ -326,10 +394,14 @@ function render({ model, el }) {
     return best;
   }
 
-  let legendFor = null;
-  function drawLegend(ov) {
-    if (legendFor === ov) return; // the legend depends on the overlay only
-    legendFor = ov;
+  /**
+   * The step-difference overlay's scale at step i: the largest |change| of that step. The radial
+   * path's end steps are many times its middle ones, so one scale for the whole path would leave
+   * every middle step invisible; the legend says the scale of the step shown.
+   */
+  const stepScale = (ov, i) => (ov === "masked" ? M.maskedScale : M.diffScale)[Math.min(i, M.n - 2)] || 0;
+
+  function drawLegend(ov, i) {
     legend.el.hidden = ov === "none";
     legend.scale.hidden = ov === "mask";
     if (ov === "mask") {
@@ -337,8 +409,12 @@ function render({ model, el }) {
       legend.caption.hidden = false;
       return;
     }
-    const m = M.diffMax;
-    legend.draw(diverging, -m, m, { caption: `${ov === "masked" ? "m × " : ""}(x[i+1] − x[i]): red brighter, blue darker at the next step; one scale for the whole path` });
+    const last = i >= M.n - 1;
+    const m = stepScale(ov, i) || 1;
+    const what = ov === "masked" ? "m × (x[i+1] − x[i])" : "x[i+1] − x[i]";
+    legend.draw(diverging, -m, m, { fmt: (v) => fmtValue(v, { digits: 2 }),
+      caption: last ? `${what}: none after the last step`
+        : `${what}: red brighter, blue darker at the next step; scale ± the largest change at step ${i + 1}` });
   }
 
   function probsAt(i) {
@@ -377,23 +453,33 @@ function render({ model, el }) {
   /** Draw the linked charts (once per result, or when the probed pixel changes). */
   function buildCharts(i) {
     const xs = steps();
+    const [ps, po] = [`p(${className(M.s)})`, `p(${className(M.o)})`];
+    const base = { xs, highlight: i, dots: false, color: SELF, cursor: CURSOR, xTitle: "path step" };
     const others = [];
-    for (let k = 0; k < M.K; k++) if (k !== M.s && k !== M.o) others.push({ ys: probColumn(k), color: FAINT, width: 1 });
-    probChart.draw({ xs, ys: probColumn(M.s), series: [...others, { ys: probColumn(M.o), color: OTHER, width: 2 }],
-      yRange: [0, 1], highlight: i, dots: false, color: SELF, cursor: CURSOR, xTitle: "path step",
-      yTitle: `p(${className(M.s)}) blue, p(${className(M.o)}) red` });
+    for (let k = 0; k < M.K; k++) if (k !== M.s && k !== M.o) others.push({ name: `p(${className(k)})`, ys: probColumn(k), color: FAINT, width: 1 });
+    probChart.draw({ ...base, ys: probColumn(M.s), name: ps, series: [...others, { name: po, ys: probColumn(M.o), color: OTHER, width: 2 }],
+      yRange: [0, 1], yTitle: "class probability" });
+    probChart.setKey([{ color: SELF, label: `${ps}, self` }, { color: OTHER, label: `${po}, other` }, { color: FAINT, label: "the other classes" }]);
     const w = M.window;
-    entropyChart.draw({ xs, ys: M.entropy, yRange: [0, 1], highlight: i, dots: false, color: SELF, cursor: CURSOR, xTitle: "path step",
-      yTitle: "two-class entropy (bits)", bands: [{ axis: "x", lo: w.lo + 1, hi: w.hi + 1, color: WINDOW }],
-      series: [{ ys: xs.map((x) => (Math.abs(x - (w.mean + 1)) < 0.5 ? 1 : NaN)), color: OTHER }] });
-    gainChart.draw({ xs, ys: [...M.gains, NaN], series: [{ ys: M.cumulative, color: OTHER, width: 1.5 }], yRange: [0, 0],
-      highlight: i, dots: false, color: SELF, cursor: CURSOR, xTitle: "path step", yTitle: "gain per step (blue), cumulative (red)" });
+    entropyChart.draw({ ...base, ys: M.entropy, name: "entropy", yRange: [0, 1], yTitle: "two-class entropy (bits)",
+      bands: [{ axis: "x", lo: w.lo + 1, hi: w.hi + 1, color: WINDOW }],
+      series: [{ name: "window mean", ys: xs.map((x) => (Math.abs(x - (w.mean + 1)) < 0.5 ? 1 : NaN)), color: OTHER }] });
+    entropyChart.setKey([{ color: SELF, label: "entropy of p(self), p(other)" }]);
+    entropyChart.note.textContent = "shaded: the decision window (weighted mean ± 1.96 std)";
+    gainChart.draw({ ...base, ys: [...M.gains, NaN], name: "gain", series: [{ name: "cumulative", ys: M.cumulative, color: OTHER, width: 1.5 }],
+      yRange: [0, 0], yTitle: "gain in f_s" });
+    gainChart.setKey([{ color: SELF, label: "gain of the masked step" }, { color: OTHER, label: "cumulative" }]);
     const b = M.bands;
-    normChart.draw({ xs, ys: M.norms, yRange: [M.norms[0], M.norms[0]], highlight: i, dots: false, color: SELF, cursor: CURSOR, xTitle: "path step",
-      yTitle: "‖z‖ vs class norms (mean ± std)",
-      bands: [{ axis: "y", lo: b.s[0] - b.s[1], hi: b.s[0] + b.s[1], color: BAND_S }, { axis: "y", lo: b.o[0] - b.o[1], hi: b.o[0] + b.o[1], color: BAND_O }] });
+    const band = (v, color) => (Number.isFinite(v[0]) && Number.isFinite(v[1]) ? [{ axis: "y", lo: v[0] - v[1], hi: v[0] + v[1], color }] : []);
+    normChart.draw({ ...base, ys: M.norms, name: "‖z‖", yRange: [M.norms[0], M.norms[0]], yTitle: "latent norm ‖z‖",
+      bands: [...band(b.s, BAND_S), ...band(b.o, BAND_O)] });
+    normChart.setKey([{ color: SELF, label: "‖z‖ along the path" }]);
+    // The bands are in the path's units: norms of encoder samples when its codes are samples.
+    normChart.note.textContent = b.kind == null ? "no class-norm table given (norms=)"
+      : `shaded: self (blue), other (orange) class norms, mean ± std, of ${b.kind === "sample" ? "encoder samples like the path's codes" : "encoder means like the path's codes"}`
+        + (Number.isFinite(b.target) ? `; the morph's target r_o = ${fmtValue(b.target)} is a mean of ‖μ‖` : "");
     const px = pixel();
-    pixelChart.el.hidden = !px;
+    pixelChart.box.hidden = !px;
     if (px) {
       const at = px.row * M.W + px.col;
       const ch = M.ch;
@@ -406,10 +492,10 @@ function render({ model, el }) {
       if (M.grads) {
         const g = xs.map((_, j) => M.grads[j * M.H * M.W + at]);
         const gm = Math.max(...g.map(Math.abs)) || 1;
-        series.push({ ys: g.map((v) => 0.5 + 0.5 * (v / gm)), color: OTHER, dash: [4, 3] });
+        series.push({ name: "gradient", ys: g.map((v) => 0.5 + 0.5 * (v / gm)), color: OTHER, dash: [4, 3] });
       }
-      pixelChart.draw({ xs, ys: pixelSeries, series, yRange: [0, 1], highlight: i, dots: false, color: SELF, cursor: CURSOR, xTitle: "path step",
-        yTitle: `pixel (${px.row}, ${px.col}): intensity; gradient (dashed, 0.5 = 0)` });
+      pixelChart.draw({ ...base, ys: pixelSeries, name: "intensity", series, yRange: [0, 1], yTitle: `pixel (${px.row}, ${px.col})` });
+      pixelChart.setKey([{ color: SELF, label: "intensity" }, ...(M.grads ? [{ color: OTHER, dash: [4, 3], label: "∂p_s/∂x, scaled (0.5 = 0)" }] : [])]);
     }
     moveCursors(i);
   }
@@ -417,11 +503,11 @@ function render({ model, el }) {
   /** Per frame: only the cursors and their tips move. */
   function moveCursors(i) {
     const w = M.window;
-    probChart.moveHighlight(i, `${fmtNumber(M.probs[i * M.K + M.s])} / ${fmtNumber(M.probs[i * M.K + M.o])}`);
-    entropyChart.moveHighlight(i, `${fmtNumber(M.entropy[i])}${i >= w.lo && i <= w.hi ? " · in the decision window" : ""}`);
-    gainChart.moveHighlight(i, `${i < M.n - 1 ? `${fmtNumber(M.gains[i])} · ` : ""}Σ ${fmtNumber(M.cumulative[i])}`);
-    normChart.moveHighlight(i, fmtNumber(M.norms[i]));
-    if (pixel() && pixelSeries) pixelChart.moveHighlight(i, fmtNumber(pixelSeries[i]));
+    probChart.moveHighlight(i, `self ${fmtPercent(M.probs[i * M.K + M.s])} · other ${fmtPercent(M.probs[i * M.K + M.o])}`);
+    entropyChart.moveHighlight(i, `${fmtValue(M.entropy[i])} bit${i >= w.lo && i <= w.hi ? " · in the window" : ""}`);
+    gainChart.moveHighlight(i, `${i < M.n - 1 ? `${fmtValue(M.gains[i])} · ` : ""}Σ ${fmtValue(M.cumulative[i])}`);
+    normChart.moveHighlight(i, `‖z‖ ${fmtValue(M.norms[i])}`);
+    if (pixel() && pixelSeries) pixelChart.moveHighlight(i, fmtValue(pixelSeries[i]));
   }
 
   function pixel() {
@@ -441,11 +527,13 @@ function render({ model, el }) {
     sized(smCanvas, 112);
     if (smSlider.value !== String(t)) smSlider.value = String(t);
     const xs = M.sm.iters;
-    smLoss.draw({ xs, ys: M.sm.total, series: [{ ys: M.sm.objective, color: OTHER }, { ys: M.sm.likelihood, color: SELF, dash: [4, 3] }],
-      yRange: [0, 0], highlight: t, dots: false, color: SELF, cursor: CURSOR, xTitle: "iteration", yTitle: "loss: total, −logit(other) red, norm term dashed",
-      tip: fmtNumber(M.sm.total[t]) });
-    smEntropy.draw({ xs, ys: M.sm.entropy, series: [{ ys: M.sm.p_other, color: OTHER }], yRange: [0, 1], highlight: t, dots: false, color: SELF, cursor: CURSOR,
-      xTitle: "iteration", yTitle: "entropy (blue), p(other) (red)", tip: fmtNumber(M.sm.entropy[t]) });
+    const base = { xs, highlight: t, dots: false, color: SELF, cursor: CURSOR, xTitle: "iteration" };
+    smLoss.draw({ ...base, ys: M.sm.total, name: "total", yRange: [0, 0], yTitle: "loss (normalised terms)", tip: `total ${fmtValue(M.sm.total[t])}`,
+      series: [{ name: "objective", ys: M.sm.objective, color: OTHER }, { name: "norm term", ys: M.sm.likelihood, color: SELF, dash: [4, 3] }] });
+    smLoss.setKey([{ color: SELF, label: "total" }, { color: OTHER, label: "−logit(other)" }, { color: SELF, dash: [4, 3], label: "norm term" }]);
+    smEntropy.draw({ ...base, ys: M.sm.entropy, name: "entropy", series: [{ name: "p(other)", ys: M.sm.p_other, color: OTHER }], yRange: [0, 1],
+      yTitle: "entropy (bits), probability", tip: `entropy ${fmtValue(M.sm.entropy[t])} · p(other) ${fmtPercent(M.sm.p_other[t])}` });
+    smEntropy.setKey([{ color: SELF, label: "two-class entropy" }, { color: OTHER, label: "p(other)" }]);
     smText.textContent = `iteration ${xs[t]} of ${xs[xs.length - 1]}${M.sm.success ? " · reached the target" : " · did not reach the target"}`;
   }
 
@@ -456,18 +544,18 @@ function render({ model, el }) {
     playButton.textContent = playing ? "❚❚ pause" : "▶ play";
     if (M) {
       const sum = M.summary || {};
-      status.setReadout(`self ${className(M.s)}, other ${className(M.o)} · the mask explains ${fmtNumber(100 * (sum.fraction ?? NaN))}% of the gain `
-        + `(J = ${fmtNumber(sum.J)}, f_s(x_n) − f_s(x_1) = ${fmtNumber(sum.total_gain)})`);
+      status.setReadout(`self ${className(M.s)}, other ${className(M.o)} · the mask explains ${fmtValue(100 * (sum.fraction ?? NaN))}% of the gain `
+        + `(J = ${fmtValue(sum.J)}, f_s(x_n) − f_s(x_1) = ${fmtValue(sum.total_gain)})`);
     }
   }
 
   function refreshAll() {
     frameCache.clear();
-    legendFor = null;
     stepDiff = null;
     build();
     if (M) {
       buildBars();
+      fit();
       buildCharts(step());
     }
     syncControls();
@@ -555,6 +643,12 @@ function render({ model, el }) {
     drawFrame();
   });
   onModel("change:sm_step", drawReplay);
+  life.add(onWidth(root, (w) => {
+    avail = Math.max(1, w - 16); // the root's padding
+    const size = frameSize();
+    if (panel && panel.W !== size) refreshAll(); // the frame changes size
+    else fit();
+  }));
   onModel("change:progress", syncControls);
 
   loadLut();

@@ -397,3 +397,31 @@ def test_metrics_chart_randomisation_traits():
                                   similarity=np.ones((1, 1)), similarity_signed=np.ones((1, 1)), target=np.zeros(1))
     with pytest.raises(ValueError, match="share layers"):
         xw.MetricsChart.randomisation({"a": fake([[.5, .1]]), "b": other})
+
+
+def test_chart_styles_baselines_titles_and_distinct_colours():
+    """Baselines dashed grey and said so; methods by their readable titles in distinct colours."""
+    from xai_widgets.widgets.attribution import TITLES
+    from xai_widgets.widgets.metrics_chart import PALETTE, _styles
+
+    names = ["gradient", "grad_cam", "smoothgrad", "occlusion", "integrated_gradients", "grad_x_input", "centre", "Random"]
+    styles = _styles(names, ("centre", "random"))
+    for name in ("centre", "Random"):
+        colour, dash, _, baseline = styles[name]
+        rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+        assert baseline and dash and rgb.max() - rgb.min() <= 8  # grey, dashed
+    assert styles["grad_cam"][2] == TITLES["grad_cam"] == "Grad-CAM"
+    methods = [styles[n][0] for n in names[:6]]
+    assert len(set(methods)) == 6 and not any(styles[n][1] for n in names[:6])
+
+    def lab(hex_colour):  # CIE L*a*b* of an sRGB colour (D65)
+        c = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)]) / 255
+        c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+        xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ c
+        f = np.cbrt(xyz / [0.9505, 1.0, 1.089])
+        return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+    # every pair of the palette's first six colours at least 20 apart in CIE76
+    first = [lab(c) for c in PALETTE[:6]]
+    worst = min(np.linalg.norm(a - b) for i, a in enumerate(first) for b in first[i + 1:])
+    assert worst >= 20, worst

@@ -673,3 +673,20 @@ def test_semantic_morphing_reaches_the_second_class_on_100_held_out_digits():
     logits = eval_logits(clf, eval_decode(vae, h.code[won]))  # independent check of the stop criterion
     assert (logits.argmax(1) == o[won]).float().mean() > 0.95
     assert (two_class_entropy(logits, s[won], o[won]) < 0.01 + 1e-4).all()
+
+
+def test_class_norms_of_encoder_samples_against_numpy():
+    """sample_mean / sample_std: norms of mu + sigma * eps, eps from a generator seeded with 0."""
+    _, vae = toys()
+    x, y = images(30), torch.arange(30) % 3
+    table = class_norms(vae, x, y)
+    with torch.no_grad():
+        mu, logvar = (t.numpy().astype(np.float64) for t in vae.eval().encode(x))
+    eps = torch.randn(mu.shape, generator=torch.Generator().manual_seed(0)).numpy()
+    r = np.linalg.norm(mu + np.exp(0.5 * logvar) * eps, axis=1)
+    for c in range(3):
+        sel = y.numpy() == c
+        assert float(table.sample_mean[c]) == pytest.approx(r[sel].mean(), rel=1e-5)
+        assert float(table.sample_std[c]) == pytest.approx(r[sel].std(ddof=1), rel=1e-4)
+    # in 16 dimensions with sigma near 1 a sample is far longer than its mean code
+    assert (table.sample_mean > table.mean).all()

@@ -101,3 +101,59 @@ def test_png_has_the_seed_fig_4_12_layout(widget):
     assert img.size[0] >= 4 * 112 and img.size[1] > 3 * 112
     data, _ = widget._repr_mimebundle_()
     assert data["image/png"][:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_step_difference_scale_is_per_step(widget):
+    """Each step's overlay scale is that step's largest |change| (numpy), so no step is drawn on
+    another step's scale: the radial path's first step is many times the middle ones."""
+    frames = widget.result.frames.double().numpy().mean(axis=1)
+    d = frames[1:] - frames[:-1]
+    mask = widget.result.mask.mask.double().numpy()
+    np.testing.assert_allclose(widget._morph["diff_scale"], np.abs(d).reshape(len(d), -1).max(1), rtol=1e-5)
+    np.testing.assert_allclose(widget._morph["masked_scale"], np.abs(d * mask).reshape(len(d), -1).max(1), rtol=1e-5)
+    assert "diff_max" not in widget._morph
+
+
+def test_norm_bands_are_in_the_units_of_the_path(models):
+    """The class-norm band follows the path's codes: sampled codes (norm sqrt(|mu|^2 + sum sigma^2)
+    in expectation) get the norms of encoder samples, not of encoder means."""
+    classifier, vae = models
+    gen = torch.Generator().manual_seed(3)
+    train_x, train_y = torch.rand(40, 1, 28, 28, generator=gen), torch.arange(40) % 10
+    norms = xw.morph.class_norms(vae, train_x, train_y, 10)
+    x = torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    w = xw.PathMorph(classifier, vae, x, steps=8, options=FAST, norms=norms)
+    b, r = w._morph["bands"], w.result
+    sampled = int(r.reconstruction.index[0]) > 0
+    mean, std = (norms.sample_mean, norms.sample_std) if sampled else (norms.mean, norms.std)
+    assert b["kind"] == ("sample" if sampled else "mean")
+    assert b["s"] == pytest.approx([float(mean[r.s]), float(std[r.s])])
+    assert b["o"] == pytest.approx([float(mean[r.o]), float(std[r.o])])
+    assert b["target"] == pytest.approx(float(norms.mean[r.o]))
+    # the path's end (c_self) lies within 3 std of its band; the encoder-mean band misses a sampled code
+    end = float(r.diagnostics.norms[-1])
+    assert abs(end - b["s"][0]) <= 3 * b["s"][1] + 1e-6
+    if sampled:
+        assert abs(end - float(norms.mean[r.s])) > 3 * float(norms.std[r.s])
+
+
+def test_png_scale_and_svg_charts(widget, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    one, two = widget.render_png(), widget.render_png(scale=2)
+    # images, charts and text double; the grid's fixed label gutter does not
+    assert 1.7 <= two.size[0] / one.size[0] <= 2.05 and 1.7 <= two.size[1] / one.size[1] <= 2.05
+    widget.to_png(tmp_path / "m.png", scale=1.5)
+    path = widget.to_svg(tmp_path / "m.svg")
+    lines = {e.get("data-series"): e for e in ET.parse(path).getroot().iter("{http://www.w3.org/2000/svg}polyline")
+             if e.get("data-series")}
+    panels = {p["id"]: p for p in widget.chart_panels()}
+    for name, data in [("gain", panels["gains"]["series"][0]["ys"][:-1]), ("norm", panels["norms"]["series"][0]["ys"])]:
+        pts = np.array([[float(v) for v in p.split(",")] for p in lines[name].get("points").split()])
+        xs = np.arange(1, len(data) + 1)
+        # an affine map of (step, value): x grows with the step, y falls as the value rises
+        for col, values, sign in [(0, xs, 1), (1, np.asarray(data, float), -1)]:
+            A = np.c_[values, np.ones_like(values)]
+            coef, *_ = np.linalg.lstsq(A, pts[:, col], rcond=None)
+            np.testing.assert_allclose(A @ coef, pts[:, col], atol=0.02)
+            assert np.ptp(values) > 1e-9 and np.sign(coef[0]) == sign

@@ -5,7 +5,9 @@
 //
 // For tests and for curious users the drawn numbers are on the canvas element:
 // data-x (JSON x values), data-values (JSON y values, null for a gap) and
-// data-points (JSON [x, y] positions in CSS pixels of the canvas, y null for a gap).
+// data-points (JSON [x, y] positions in CSS pixels of the canvas, y null for a gap),
+// data-series (JSON [{name, color, points}] for every line, the main one last),
+// data-yrange (the y axis's [lo, hi]) and data-plot (the plot rectangle [x0, y0, x1, y1]).
 
 export const CHART_STYLE = `
 .xw-chart { position: relative; color: var(--jp-ui-font-color2, #616161);
@@ -16,15 +18,24 @@ export const CHART_STYLE = `
 .xw-chart .xw-chart-labels { position: absolute; inset: 0; pointer-events: none; }
 .xw-chart .xw-chart-labels span { position: absolute; white-space: nowrap; line-height: 1; }
 .xw-chart .xw-xtick { transform: translate(-50%, 0); }
+.xw-chart .xw-xtick.xw-slanted { transform: translate(-100%, 0) rotate(-35deg); transform-origin: right top; }
 .xw-chart .xw-ytick { transform: translate(-100%, -50%); }
 .xw-chart .xw-xtitle { transform: translate(-50%, 0); color: var(--jp-ui-font-color1, #222); }
 .xw-chart .xw-ytitle { transform: translate(0, -100%); color: var(--jp-ui-font-color1, #222); }
+.xw-chart .xw-chart-labels span.xw-chart-tip { width: max-content; white-space: normal; }
 .xw-chart .xw-chart-tip {
   transform: translate(-50%, -100%); padding: 2px 4px; border-radius: 2px;
   color: var(--jp-ui-font-color0, #000); background: var(--jp-layout-color2, #eee);
   box-shadow: 0 0 0 1px var(--jp-border-color1, #bdbdbd);
 }
+.xw-line-key { display: flex; flex-wrap: wrap; gap: 2px 12px; align-items: center; font-size: var(--jp-ui-font-size0, 11px);
+  color: var(--jp-ui-font-color1, #222); font-variant-numeric: tabular-nums; }
+.xw-line-key .xw-key-item { display: inline-flex; align-items: center; gap: 5px; }
+.xw-line-key canvas { display: block; flex: none; }
 `;
+
+const CHAR_PX = 6.2; // mean width of a character of the 11 px UI font, for fitting labels before layout
+const SLANT = Math.sin((35 * Math.PI) / 180);
 
 /** Round tick values covering [lo, hi]: steps of 1, 2, 2.5 or 5 times a power of ten. */
 export function niceTicks(lo, hi, count) {
@@ -43,6 +54,76 @@ export function fmtNumber(v) {
   if (!Number.isFinite(v)) return String(v);
   const s = (+v.toPrecision(4)).toString();
   return s === "-0" ? "0" : s;
+}
+
+const SUPERSCRIPT = { "-": "⁻", 0: "⁰", 1: "¹", 2: "²", 3: "³", 4: "⁴", 5: "⁵", 6: "⁶", 7: "⁷", 8: "⁸", 9: "⁹" };
+
+/**
+ * A number for a reader: `digits` significant digits, trailing zeros dropped, and powers of
+ * ten (6.07 × 10⁻⁶) instead of long runs of zeros for very small or large magnitudes.
+ * `unit` is appended after a space.
+ */
+export function fmtValue(v, { digits = 3, unit = "" } = {}) {
+  if (!Number.isFinite(v)) return v == null || Number.isNaN(v) ? "undefined" : String(v);
+  let text;
+  const a = Math.abs(v);
+  if (a !== 0 && (a < 1e-3 || a >= 1e5)) {
+    const [m, e] = v.toExponential(digits - 1).split("e");
+    text = `${+m} × 10${String(Number(e)).replace(/./g, (c) => SUPERSCRIPT[c])}`;
+  } else {
+    text = String(+v.toPrecision(digits));
+    if (text === "-0") text = "0";
+  }
+  return unit ? `${text} ${unit}` : text;
+}
+
+/** A probability in [0, 1] as a percentage, with "< 0.1%" / "> 99.9%" for the extremes. */
+export function fmtPercent(p) {
+  if (!Number.isFinite(p)) return "undefined";
+  if (p > 0 && p < 0.001) return "< 0.1%";
+  if (p < 1 && p > 0.999) return "> 99.9%";
+  return `${+(100 * p).toFixed(p < 0.1 ? 2 : 1)}%`;
+}
+
+/** A small swatch of a line (dashes included), `color` kept on data-color for tests. */
+export function lineSwatch(color, dash, width = 24) {
+  const c = document.createElement("canvas");
+  const dpr = window.devicePixelRatio || 1;
+  c.width = Math.round(width * dpr);
+  c.height = Math.round(10 * dpr);
+  c.style.width = `${width}px`;
+  c.style.height = "10px";
+  c.dataset.color = color;
+  const ctx = c.getContext("2d");
+  ctx.scale(dpr, dpr);
+  ctx.strokeStyle = color;
+  ctx.lineWidth = 2.5;
+  ctx.setLineDash(dash || []);
+  ctx.beginPath();
+  ctx.moveTo(1, 5);
+  ctx.lineTo(width - 1, 5);
+  ctx.stroke();
+  return c;
+}
+
+/**
+ * A key naming each line by a swatch of it, so captions need not name colours:
+ * entries [{color, dash, label, name}] -> div.xw-line-key (each item data-series = name).
+ */
+export function lineKey(entries) {
+  const key = document.createElement("div");
+  key.className = "xw-line-key";
+  for (const e of entries) {
+    const item = document.createElement("span");
+    item.className = "xw-key-item";
+    if (e.name != null) item.dataset.series = e.name;
+    const label = document.createElement("span");
+    label.className = "xw-key-label";
+    label.textContent = e.label;
+    item.append(lineSwatch(e.color, e.dash), label);
+    key.appendChild(item);
+  }
+  return key;
 }
 
 function span(className, text, x, y) {
@@ -67,7 +148,8 @@ export class LineChart {
     this.tip = span("xw-chart-tip", "", 0, 0);
     this.tip.hidden = true;
     this.el.append(this.canvas, this.labels);
-    this.margin = { left: 46, right: 14, top: 22, bottom: 38 };
+    this.baseMargin = { left: 46, right: 14, top: 22, bottom: 38 };
+    this.margin = { ...this.baseMargin };
     this.labelKey = "";
     this.points = []; // [x, y|NaN] in CSS px
     this.resize(width, height);
@@ -85,6 +167,28 @@ export class LineChart {
     this.canvas.height = Math.round(this.H * dpr);
     this.dpr = dpr;
     this.labelKey = "";
+    this.tipSize = { text: -1, w: 0, h: 0 };
+  }
+
+  /**
+   * Margins for one label per x: every label level when they fit between their neighbours, else
+   * slanted, with the bottom margin (and the left one, for the first label) grown to hold them.
+   * Returns whether the labels are slanted.
+   */
+  fitLabels(xs, labels) {
+    const m = this.margin;
+    const widths = labels.map((t) => t.length * CHAR_PX);
+    const span = this.W - m.left - m.right;
+    const n = xs.length;
+    const gap = n > 1 ? span / (n - 1) : span;
+    // neighbours' half widths must fit in the gap; the end labels must fit in the margins
+    const level = widths.every((w, i) => (i === 0 || (w + widths[i - 1]) / 2 + 8 <= gap))
+      && widths[0] / 2 <= m.left && widths[n - 1] / 2 <= m.right + 4;
+    if (level) return false;
+    const widest = Math.max(...widths);
+    m.bottom = Math.max(m.bottom, Math.ceil(widest * SLANT + 34));
+    m.left = Math.max(m.left, Math.ceil(widths[0] * Math.cos((35 * Math.PI) / 180) + 4));
+    return true;
   }
 
   /** Plot rectangle in CSS px. */
@@ -96,7 +200,9 @@ export class LineChart {
   /**
    * spec: {xs, ys, ref (optional, NaN gaps), yRange: [lo, hi], highlight: index or -1,
    *        xTitle, yTitle, fmtX (value -> label), tip (text for the highlighted point),
-   *        series (optional extra lines [{ys, color, width, dash}], drawn under ys),
+   *        xlabels (optional: one label per x, every one shown, slanted when they do not fit level),
+   *        name (ys's name in data-series; default "main"),
+   *        series (optional extra lines [{ys, color, width, dash, name}], drawn under ys),
    *        bands (optional shaded spans [{axis: "x" | "y", lo, hi, color}]),
    *        dots (default true: a dot at every point of ys; false: no dots, and the highlight
    *        is a cursor that moveHighlight moves without redrawing the plot),
@@ -123,13 +229,16 @@ export class LineChart {
       }
     }
     if (!(yhi > ylo)) yhi = ylo + 1;
+    const labelled = Array.isArray(spec.xlabels) && spec.xlabels.length === n;
+    this.margin = { ...this.baseMargin };
+    const slanted = labelled && this.fitLabels(xs, spec.xlabels.map(String));
     const P = this.plot();
     const X = (x) => P.x0 + ((x - xlo) / (xhi - xlo)) * (P.x1 - P.x0);
     const Y = (y) => P.y1 - ((y - ylo) / (yhi - ylo)) * (P.y1 - P.y0);
-    const fmtX = spec.fmtX || fmtNumber;
-    // Ticks at the data's own x values when their labels fit, else round numbers.
-    let xticks = niceTicks(xlo, xhi, Math.max(2, Math.min(8, Math.floor((P.x1 - P.x0) / 60))));
-    if (n >= 2 && n <= 40) {
+    const fmtX = labelled ? (x) => String(spec.xlabels[xs.indexOf(x)] ?? "") : spec.fmtX || fmtNumber;
+    // Ticks at the data's own x values when their labels fit (always, for labelled x), else round numbers.
+    let xticks = labelled ? xs.slice() : niceTicks(xlo, xhi, Math.max(2, Math.min(8, Math.floor((P.x1 - P.x0) / 60))));
+    if (!labelled && n >= 2 && n <= 40) {
       let gap = Infinity;
       for (let i = 1; i < n; i++) gap = Math.min(gap, X(xs[i]) - X(xs[i - 1]));
       const widest = Math.max(...xs.map((x) => fmtX(x).length)) * 6.5;
@@ -213,7 +322,8 @@ export class LineChart {
     if (ref.length === n) polyline(ref, refColor, 1.5, [4, 3]);
     for (const S of series) polyline(S.ys, S.color || refColor, S.width || 1.5, S.dash || []);
     polyline(ys, line, 2, []);
-    this.points = xs.map((x, i) => [X(x), Number.isFinite(ys[i]) ? Y(ys[i]) : NaN]);
+    const pointsOf = (vals) => xs.map((x, i) => [X(x), Number.isFinite(vals[i]) ? Y(vals[i]) : NaN]);
+    this.points = pointsOf(ys);
     ctx.fillStyle = line;
     for (let i = 0; i < n && spec.dots !== false; i++) {
       const [x, y] = this.points[i];
@@ -232,11 +342,11 @@ export class LineChart {
     ctx.setTransform(1, 0, 0, 1, 0, 0);
 
     // DOM labels, rebuilt only when the axes change
-    const key = JSON.stringify([xticks, yticks, this.W, this.H, spec.xTitle, spec.yTitle]);
+    const key = JSON.stringify([xticks, yticks, this.W, this.H, spec.xTitle, spec.yTitle, spec.xlabels, slanted, P]);
     if (key !== this.labelKey) {
       this.labelKey = key;
       const nodes = [];
-      for (const t of xticks) nodes.push(span("xw-xtick", fmtX(t), X(t), P.y1 + 6));
+      for (const t of xticks) nodes.push(span(slanted ? "xw-xtick xw-slanted" : "xw-xtick", fmtX(t), X(t), P.y1 + 6));
       for (const t of yticks) nodes.push(span("xw-ytick", fmtNumber(t), P.x0 - 6, Y(t)));
       if (spec.xTitle) nodes.push(span("xw-xtitle", spec.xTitle, (P.x0 + P.x1) / 2, this.H - 13));
       if (spec.yTitle) nodes.push(span("xw-ytitle", spec.yTitle, P.x0, P.y0 - 7));
@@ -244,9 +354,15 @@ export class LineChart {
       this.labels.replaceChildren(...nodes);
     }
     const json = (a) => JSON.stringify(a.map((v) => (Number.isFinite(v) ? v : null)));
+    const pts = (a) => a.map(([x, y]) => [x, Number.isFinite(y) ? y : null]);
     this.canvas.dataset.x = json(xs);
     this.canvas.dataset.values = json(ys);
-    this.canvas.dataset.points = JSON.stringify(this.points.map(([x, y]) => [x, Number.isFinite(y) ? y : null]));
+    this.canvas.dataset.points = JSON.stringify(pts(this.points));
+    this.canvas.dataset.series = JSON.stringify([
+      ...series.map((S, i) => ({ name: S.name ?? `series ${i}`, color: S.color || refColor, points: pts(pointsOf(S.ys)) })),
+      { name: spec.name ?? "main", color: line, points: pts(this.points) }]);
+    this.canvas.dataset.yrange = JSON.stringify([ylo, yhi]);
+    this.canvas.dataset.plot = JSON.stringify([P.x0, P.y0, P.x1, P.y1]);
     this.colors = { grid: spec.cursor || grid, line };
     if (cursorMode) {
       if (!this.base) this.base = document.createElement("canvas");
@@ -290,10 +406,22 @@ export class LineChart {
     }
     if (i >= 0 && tip) {
       const [x, y] = this.points[i];
-      this.tip.textContent = tip;
-      this.tip.style.left = `${Math.min(Math.max(x, P.x0 + 30), P.x1 - 30)}px`;
-      this.tip.style.top = `${(Number.isFinite(y) ? y : P.y1) - 11}px`;
-      this.tip.hidden = false;
+      const t = this.tip;
+      t.textContent = tip;
+      t.hidden = false;
+      t.style.maxWidth = `${P.x1 - P.x0 - 4}px`;
+      // Inside the plot, clear of the titles above and below it: above the point when there is
+      // room, else under it. A chart not yet laid out has no sizes: estimate them.
+      if (this.tipSize.text !== tip.length || !this.tipSize.w) {
+        this.tipSize = { text: tip.length, w: t.offsetWidth, h: t.offsetHeight }; // one layout per new length
+      }
+      const w = this.tipSize.w || Math.min(P.x1 - P.x0 - 4, tip.length * CHAR_PX + 8);
+      const h = this.tipSize.h || 15;
+      const cy = Number.isFinite(y) ? y : (P.y0 + P.y1) / 2;
+      const bottom = cy - 8 - h >= P.y0 + 2 ? cy - 8 : cy + 8 + h; // the tip's bottom edge (it is translated -100%)
+      t.style.left = `${Math.min(Math.max(x, P.x0 + w / 2 + 2), P.x1 - w / 2 - 2)}px`;
+      t.style.top = `${Math.min(Math.max(bottom, P.y0 + h + 2), P.y1 - 2)}px`;
+      t.dataset.index = String(i);
     } else {
       this.tip.hidden = true;
     }

@@ -131,7 +131,7 @@ def test_deletion_chart_points_match_python(chromium, charts, tmp_path):
             assert page.get_attribute(f'canvas[data-panel="{p["id"]}"]', "data-highlight") == "2"
         text = page.inner_text(".xw-metrics .xw-readout")
         gradient = w.results["gradient"][0].mean_scores[2]
-        assert f"gradient {float(f'{gradient:.4g}'):g}" in text
+        assert f"Gradient {float(f'{gradient:.3g}'):g}" in text  # readable title, 3 significant digits
         page.keyboard.press("Escape")
         assert page.get_attribute('canvas[data-panel="deletion"]', "data-highlight") == "-1"
 

@@ -49,7 +49,7 @@ def test_overlays_match_python_and_the_cursor_follows_the_keys(chromium, widget,
 
         page.select_option(".xw-path-morph select.xw-overlay", "diff")
         d = wire.decode(widget._morph["diffs"])[5].ravel().astype(np.float64)
-        m = widget._morph["diff_max"]
+        m = widget._morph["diff_scale"][5]  # the scale of the step shown
         t = np.clip(d / m, -1, 1)
         lut = colormaps.lut("diverging").astype(float)
         colour = lut[np.floor((0.5 + 0.5 * t) * 255 + 0.5).astype(int)]
@@ -64,7 +64,7 @@ def test_overlays_match_python_and_the_cursor_follows_the_keys(chromium, widget,
                 assert hl == str(step), f"{chart} cursor after {key}: {hl}"
             assert page.get_attribute('canvas.xw-panel[data-role="frame"]', "data-step") == str(step)
         base0 = np.repeat(frames[0][:, None], 3, axis=1)
-        t0 = np.clip(wire.decode(widget._morph["diffs"])[0].ravel() / m, -1, 1)
+        t0 = np.clip(wire.decode(widget._morph["diffs"])[0].ravel() / widget._morph["diff_scale"][0], -1, 1)
         expected0 = over(base0, lut[np.floor((0.5 + 0.5 * t0) * 255 + 0.5).astype(int)], 0.6 * np.abs(t0))
         assert np.abs(drawn_frame(page) - expected0).max() <= 2, "overlay after moving to step 0"
 

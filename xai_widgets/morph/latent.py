@@ -145,6 +145,10 @@ class NormTable:
     :meth:`targets` returns as the Semantic Morphing norm target, ``"mean_norm"`` (default,
     the mean of the norms: the source thesis's prose and the Gaussian rationale) or
     ``"norm_of_mean"`` (the source thesis's formula ``||c_o||``, which its prose contradicts).
+    ``sample_mean``, ``sample_std``: the same statistics of ||z|| for one encoder sample
+    z = mu + sigma * eps per image (eps from a generator seeded with 0). A path between sampled
+    codes (best-of-K picks a sample unless mu itself is best) is measured in these units: in d
+    dimensions E||z||^2 = ||mu||^2 + sum(sigma^2), far above ||mu||^2 when sigma is near 1.
     """
 
     mean: torch.Tensor
@@ -154,6 +158,8 @@ class NormTable:
     hist: torch.Tensor
     edges: torch.Tensor
     target: str = "mean_norm"
+    sample_mean: torch.Tensor | None = None
+    sample_std: torch.Tensor | None = None
 
     def targets(self, classes: torch.Tensor) -> torch.Tensor:
         """The norm target r_o for each class in ``classes`` (a long tensor)."""
@@ -188,11 +194,14 @@ def class_norms(vae, images: torch.Tensor, labels, num_classes: int | None = Non
     if labels.min() < 0 or labels.max() >= k:
         raise ValueError(f"labels must lie in 0..{k - 1}")
     with _preserved(vae, eval_mode=True), torch.no_grad():
-        mu = torch.cat([_encode(vae, images[i:i + batch_size])[0].float().cpu()
-                        for i in range(0, len(images), batch_size)])
+        mu, logvar = (torch.cat(t) for t in zip(*[
+            [v.float().cpu() for v in _encode(vae, images[i:i + batch_size])]
+            for i in range(0, len(images), batch_size)]))
     norms = mu.norm(dim=1)
+    eps = torch.randn(mu.shape, generator=torch.Generator().manual_seed(0))
+    sampled = (mu + (0.5 * logvar).exp() * eps).norm(dim=1)
     edges = torch.linspace(0, float(norms.max()) * 1.05, bins + 1)
-    mean, std, code_norm = (torch.full((k,), float("nan")) for _ in range(3))
+    mean, std, code_norm, s_mean, s_std = (torch.full((k,), float("nan")) for _ in range(5))
     count, hist = torch.zeros(k, dtype=torch.long), torch.zeros(k, bins)
     for c in range(k):
         r = norms[labels == c]
@@ -200,8 +209,10 @@ def class_norms(vae, images: torch.Tensor, labels, num_classes: int | None = Non
         if len(r):
             mean[c], code_norm[c] = r.mean(), mu[labels == c].mean(0).norm()
             std[c] = r.std() if len(r) > 1 else 0.0
+            s_mean[c] = sampled[labels == c].mean()
+            s_std[c] = sampled[labels == c].std() if len(r) > 1 else 0.0
             hist[c] = torch.histogram(r, edges).hist
-    return NormTable(mean, std, count, code_norm, hist, edges, target)
+    return NormTable(mean, std, count, code_norm, hist, edges, target, s_mean, s_std)
 
 
 # ------------------------------------------------------------------ best-of-K reconstruction

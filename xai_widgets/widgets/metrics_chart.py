@@ -14,11 +14,13 @@ Two views, each built by a class method from a dict ``{method name: result}``:
 Everything the browser draws is in the ``_chart`` trait (plain numbers, a few hundred at
 most), so the view exports to standalone HTML and its numbers can be checked against the
 results (``w.results`` holds them). Hovering or the arrow keys read values out in the browser
-only. ``render_png`` draws the same chart with PIL.
+only. ``render_png`` / ``to_png`` draw the same chart with PIL (``scale=`` for print
+resolution), ``to_svg`` as vector graphics.
 """
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -27,19 +29,20 @@ from PIL import Image, ImageDraw
 
 from .. import render
 from ..metrics import Curve, Randomisation
+from .attribution import TITLES
 from .base import XaiWidget
 from .checks import Index
 from .sweep import nice_ticks
 
 __all__ = ["MetricsChart", "PALETTE"]
 
-#: Line colours, in order of the methods: Okabe and Ito's colour-blind-safe palette (without
-#: black and yellow, which vanish on dark or white backgrounds), then mid-tone extras. They
+#: Line colours, in order of the methods: Tableau 10 (Stone, Tableau Software, 2016), a palette
+#: chosen for telling its ten hues apart, without its grey (kept for the baselines). Mid-tones: they
 #: read on JupyterLab's light and dark themes alike; the axes and text use the theme's colours.
-PALETTE = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9",
-           "#9467bd", "#8c564b", "#17becf", "#bcbd22", "#e377c2"]
-#: Baselines get dashed grey lines, so the methods stand out against them.
-BASELINE_STYLE = {"centre": ("#8a8a8a", [6, 4]), "center": ("#8a8a8a", [6, 4]), "random": ("#a0a0a0", [2, 3])}
+PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f"]
+#: Baselines (maps that explain nothing, to compare against) get dashed grey lines.
+BASELINES = ("centre", "center", "random")
+BASELINE_STYLE = [("#8c8c8c", [6, 4]), ("#a6a6a6", [2, 3])]
 DASH = [6, 3]
 
 _GAMES = {
@@ -60,11 +63,26 @@ def _fmt2(v: float) -> str:
     return "0.00" if text == "-0.00" else text
 
 
-def _style(name: str, i: int) -> tuple[str, list]:
-    if name.lower() in BASELINE_STYLE:
-        return BASELINE_STYLE[name.lower()]
-    colour = PALETTE[i % len(PALETTE)]
-    return colour, ([] if i < len(PALETTE) else DASH)
+def _styles(names: Sequence[str], baselines: Sequence[str]) -> dict:
+    """{name: (colour, dash, title, is baseline)}: methods take the palette in order, baselines the greys."""
+    base = {b.lower() for b in baselines}
+    out, i, j = {}, 0, 0
+    for name in names:
+        title = TITLES.get(name, name)
+        if name.lower() in base:
+            colour, dash = BASELINE_STYLE[j % len(BASELINE_STYLE)]
+            out[name] = (colour, dash, title, True)
+            j += 1
+        else:
+            out[name] = (PALETTE[i % len(PALETTE)], [] if i < len(PALETTE) else DASH, title, False)
+            i += 1
+    return out
+
+
+def _series(name: str, ys: list, style: tuple, what: str) -> dict:
+    colour, dash, title, baseline = style
+    label = f"{title} (baseline, dashed grey) · {what}" if baseline else f"{title} · {what}"
+    return {"name": name, "title": title, "ys": ys, "color": colour, "dash": dash, "label": label, "baseline": baseline}
 
 
 def _check_results(results, kind: str) -> dict:
@@ -74,7 +92,7 @@ def _check_results(results, kind: str) -> dict:
     return {str(k): v for k, v in results.items()}
 
 
-def _deletion_payload(results: dict) -> dict:
+def _deletion_payload(results: dict, baselines: Sequence[str]) -> dict:
     by_mode: dict[str, list] = {"deletion": [], "insertion": []}
     for name, value in results.items():
         curves = [value] if isinstance(value, Curve) else value
@@ -87,7 +105,7 @@ def _deletion_payload(results: dict) -> dict:
                 raise ValueError(f"results[{name!r}] has two {c.mode} curves; give one per game")
             by_mode[c.mode].append((name, c))
     panels = []
-    names = list(results)
+    styles = _styles(list(results), baselines)
     for mode in ("deletion", "insertion"):
         entries = by_mode[mode]
         if not entries:
@@ -105,9 +123,8 @@ def _deletion_payload(results: dict) -> dict:
             f", mean over {first.scores.shape[0]} images"
         series = []
         for name, c in entries:
-            colour, dash = _style(name, names.index(name))
-            series.append({"name": name, "ys": _floats(c.mean_scores), "color": colour, "dash": dash,
-                           "area": float(c.mean_area), "label": f"{name} · AUC {c.mean_area:.3f}"})
+            series.append({**_series(name, _floats(c.mean_scores), styles[name], f"AUC {c.mean_area:.3f}"),
+                           "area": float(c.mean_area)})
         baselines = sorted({c.baseline for _, c in entries})
         panels.append({"id": mode, "title": title, "subtitle": f"baseline: {', '.join(baselines)}",
                        "xTitle": x_title, "yTitle": y_title, "xs": _floats(first.fractions), "xlabels": None,
@@ -115,7 +132,7 @@ def _deletion_payload(results: dict) -> dict:
     return {"kind": "deletion", "panels": panels}
 
 
-def _randomisation_payload(results: dict, signed: bool) -> dict:
+def _randomisation_payload(results: dict, signed: bool, baselines: Sequence[str]) -> dict:
     for name, r in results.items():
         if not isinstance(r, Randomisation):
             raise TypeError(f"results[{name!r}] must be a metrics.Randomisation, got {type(r).__name__}")
@@ -128,11 +145,10 @@ def _randomisation_payload(results: dict, signed: bool) -> dict:
     measure = "Spearman rank correlation" if first.measure == "spearman" else "SSIM"
     what = "signed map" if signed else "|map|"
     series = []
-    for i, (name, r) in enumerate(results.items()):
-        colour, dash = _style(name, i)
+    styles = _styles(list(results), baselines)
+    for name, r in results.items():
         mean = r.mean_signed if signed else r.mean
-        series.append({"name": name, "ys": [1.0] + _floats(mean), "color": colour, "dash": dash,
-                       "label": f"{name} · after all layers {_fmt2(mean[-1])}"})
+        series.append(_series(name, [1.0] + _floats(mean), styles[name], f"after all layers {_fmt2(mean[-1])}"))
     order = ("cascading: each layer and all above it randomised" if first.order == "cascade"
              else "independent: one layer at a time randomised")
     panel = {"id": "randomisation", "title": f"Model-parameter randomisation ({order}), from the logits down",
@@ -159,7 +175,12 @@ class MetricsChart(XaiWidget):
     signed : bool
         Randomisation only: plot the similarity of the signed maps instead of |map|.
     size : int
-        Width of each chart panel in CSS pixels (the height is 0.62 of it).
+        Preferred width of each chart panel in CSS pixels (the height is 0.62 of it); in the
+        browser the charts shrink to the width of the output, and go one under the other when
+        two do not fit side by side.
+    baselines : names
+        Results drawn as baselines (dashed grey, said so in the key): by default those named
+        "centre", "center" or "random" (any case).
     """
 
     _bundle = "metrics_chart"
@@ -167,11 +188,14 @@ class MetricsChart(XaiWidget):
     size = Index(440, min=200, max=2048).tag(sync=True)  # CSS pixels: narrower charts crowd their labels
     _browser_traits = frozenset()
 
-    def __init__(self, kind: str, results: Mapping, *, signed: bool = False, size: int = 440):
+    def __init__(self, kind: str, results: Mapping, *, signed: bool = False, size: int = 440,
+                 baselines: Sequence[str] = BASELINES):
+        if isinstance(baselines, str):
+            baselines = [baselines]
         if kind == "deletion":
-            payload = _deletion_payload(_check_results(results, kind))
+            payload = _deletion_payload(_check_results(results, kind), baselines)
         elif kind == "randomisation":
-            payload = _randomisation_payload(_check_results(results, kind), bool(signed))
+            payload = _randomisation_payload(_check_results(results, kind), bool(signed), baselines)
         else:
             raise ValueError(f"kind must be 'deletion' or 'randomisation', got {kind!r}")
         self.kind = kind
@@ -179,14 +203,15 @@ class MetricsChart(XaiWidget):
         super().__init__(_chart=payload, size=size)
 
     @classmethod
-    def deletion(cls, results: Mapping, *, size: int = 440) -> "MetricsChart":
+    def deletion(cls, results: Mapping, *, size: int = 440, baselines: Sequence[str] = BASELINES) -> "MetricsChart":
         """Deletion and insertion curves: ``{name: curve or [deletion_curve, insertion_curve]}``."""
-        return cls("deletion", results, size=size)
+        return cls("deletion", results, size=size, baselines=baselines)
 
     @classmethod
-    def randomisation(cls, results: Mapping, *, signed: bool = False, size: int = 440) -> "MetricsChart":
+    def randomisation(cls, results: Mapping, *, signed: bool = False, size: int = 440,
+                      baselines: Sequence[str] = BASELINES) -> "MetricsChart":
         """Similarity per randomised layer: ``{name: metrics.Randomisation}``."""
-        return cls("randomisation", results, signed=signed, size=size)
+        return cls("randomisation", results, signed=signed, size=size, baselines=baselines)
 
     @property
     def panels(self) -> list[dict]:
@@ -194,26 +219,191 @@ class MetricsChart(XaiWidget):
         return self._chart["panels"]
 
     # ------------------------------------------------------------------ static figure
-    def render_png(self, panel: int | None = None) -> Image.Image:
-        """The chart(s) as a PIL image, panels side by side, each ``panel`` px wide (default ``size``)."""
+    def _scenes(self, panel: int | None, scale: float) -> list:
+        if not (isinstance(scale, (int, float)) and 0.25 <= scale <= 8):
+            raise ValueError(f"scale must be a number in 0.25..8, got {scale!r}")
         width = max(240, int(panel or self.size))
-        images = [_chart_png(p, width) for p in self.panels]
-        out = Image.new("RGB", (sum(i.size[0] for i in images) + 8 * (len(images) - 1), max(i.size[1] for i in images)),
-                        render.BACKGROUND)
-        x = 0
-        for img in images:
-            out.paste(img, (x, 0))
-            x += img.size[0] + 8
-        return out
+        return [chart_scene(p, width, scale) for p in self.panels]
+
+    def render_png(self, panel: int | None = None, scale: float = 1.0) -> Image.Image:
+        """The chart(s) as a PIL image, panels side by side, each ``panel`` px wide (default ``size``)
+        times ``scale`` (2 or 3 for print), with titles, axes and each panel's key."""
+        return scene_png(self._scenes(panel, scale), gap=int(round(8 * scale)))
+
+    def to_svg(self, path, panel: int | None = None) -> Path:
+        """Write the chart(s) as an SVG file (vector lines, text as text); returns the path."""
+        Path(path).write_text(scene_svg(self._scenes(panel, 1.0)), encoding="utf-8")
+        return Path(path)
 
     def __repr__(self) -> str:
         names = [s["name"] for s in self.panels[0]["series"]] if self.panels else []
         return f"MetricsChart({self.kind!r}, panels={[p['id'] for p in self.panels]}, methods={names})"
 
 
+def _hex(colour) -> str:
+    return colour if isinstance(colour, str) else "#%02x%02x%02x" % tuple(colour)
+
+
+GRID, AXIS, SUBTLE = "#e0e0e0", "#787878", "#616161"
+SLANT = 35  # degrees: x labels that do not fit level
+
+
+def chart_scene(p: dict, width: int, scale: float = 1.0) -> tuple[int, int, list]:
+    """One panel (the ``_chart`` panel format) laid out as drawing items, for PNG and SVG alike.
+
+    Returns (width, height, items); items are ``("line", points, colour, width, dash, name)`` and
+    ``("text", (x, y), text, colour, size, anchor, angle)`` with PIL's two-letter anchors. The
+    layout is tight: the heading, the plot, x labels (every one, slanted when they do not fit
+    level) and the key take the height they need.
+    """
+    fs = int(round(max(11, width / 36) * scale))
+    width = int(round(width * scale))
+    fnt = render.font(fs)
+    line_h = fs + int(round(6 * scale))
+    series = p["series"]
+    items: list = []
+    y = int(round(4 * scale))
+    for text, colour in [(t, render.TEXT) for t in _wrap(p["title"], fnt, width - 16)] + \
+            [(t, SUBTLE) for t in _wrap(p.get("subtitle", ""), fnt, width - 16)]:
+        items.append(("text", (8 * scale, y), text, colour, fs, "la", 0))
+        y += line_h
+    xs = np.asarray(p["xs"], np.float64)
+    values = [v for s in series for v in s["ys"] if v is not None]
+    lo, hi = p["yRange"]
+    lo, hi = min([lo] + values), max([hi] + values)
+    if not hi > lo:
+        hi = lo + 1
+    yticks = nice_ticks(lo, hi, 4)
+    left = int(12 * scale + max(fnt.getlength(_tick(t)) for t in yticks) + 8 * scale)
+    x0, x1 = float(xs[0]), float(xs[-1]) if xs[-1] > xs[0] else float(xs[0]) + 1
+    labels = p.get("xlabels")
+    if labels:
+        ticks = [(float(xs[i]), str(labels[i])) for i in range(len(labels))]
+    else:
+        ticks = [(t, _tick(t)) for t in nice_ticks(x0, x1, 5)]
+    widths = [fnt.getlength(text) for _, text in ticks]
+    right = int(max(16 * scale, widths[-1] / 2 + 4 * scale))
+    span = width - left - right
+    gap = span / max(1, len(ticks) - 1)
+    slanted = bool(labels) and any((a + b) / 2 + 8 * scale > gap for a, b in zip(widths, widths[1:]))
+    if slanted:
+        left = max(left, int(widths[0] * math.cos(math.radians(SLANT)) + 6 * scale))
+        span = width - left - right
+    label_h = (max(widths) * math.sin(math.radians(SLANT)) + fs) if slanted else fs
+    top = y + line_h  # room for the y title
+    plot_h = int(round(width * 0.62 - 60 * scale))
+    y_end = top + plot_h
+    px = lambda x: left + (x - x0) / (x1 - x0) * span  # noqa: E731
+    py = lambda v: y_end - (v - lo) / (hi - lo) * plot_h  # noqa: E731
+    items.append(("text", (left, top - 6 * scale), p["yTitle"], render.TEXT, fs, "ld", 0))
+    for t in yticks:
+        items.append(("line", [(left, py(t)), (width - right, py(t))], GRID, 1, [], None))
+        items.append(("text", (left - 6 * scale, py(t)), _tick(t), render.TEXT, fs, "rm", 0))
+    for t, text in ticks:
+        items.append(("line", [(px(t), y_end), (px(t), y_end + 4 * scale)], AXIS, 1, [], None))
+        items.append(("text", (px(t), y_end + 6 * scale), text, render.TEXT, fs, "ra" if slanted else "ma",
+                      SLANT if slanted else 0))
+    items.append(("line", [(left, top), (left, y_end), (width - right, y_end)], AXIS, 1, [], None))
+    y = y_end + 6 * scale + label_h + 6 * scale
+    items.append(("text", (left + span / 2, y), p["xTitle"], render.TEXT, fs, "ma", 0))
+    y += line_h + 4 * scale
+    baselines_first = sorted(series, key=lambda s: (not s.get("baseline"), s is series[0]))
+    for s in baselines_first:  # baselines under the methods, the first method on top
+        run: list = []
+        lw = max(1, round((3 if s is series[0] else 1.5 if s.get("baseline") else 2) * scale))
+        for x, v in list(zip(xs, s["ys"])) + [(None, None)]:
+            if v is not None:
+                run.append((px(x), py(v)))
+            elif run:
+                items.append(("line", run, s["color"], lw, [d * scale for d in s["dash"]], s["name"]))
+                run = []
+    for s in series:
+        cy = y + fs / 2
+        items.append(("line", [(left, cy), (left + 28 * scale, cy)], s["color"], max(1, round(3 * scale)),
+                      [d * scale for d in s["dash"]], None))
+        items.append(("text", (left + 36 * scale, y), s["label"], render.TEXT, fs, "la", 0))
+        y += line_h
+    return width, int(math.ceil(y + 4 * scale)), items
+
+
+def _tick(t: float) -> str:
+    return f"{t:g}"
+
+
+def scene_png(scenes: list, gap: int = 8) -> Image.Image:
+    """Scenes (from :func:`chart_scene`) side by side as one PIL image."""
+    out = Image.new("RGB", (sum(w for w, _, _ in scenes) + gap * (len(scenes) - 1), max(h for _, h, _ in scenes)),
+                    render.BACKGROUND)
+    x0 = 0
+    for w, _, items in scenes:
+        draw = ImageDraw.Draw(out)
+        for item in items:
+            if item[0] == "line":
+                _, pts, colour, lw, dash, _name = item
+                _dashed(draw, [(x0 + x, y) for x, y in pts], colour, lw, dash)
+            else:
+                _, (x, y), text, colour, size, anchor, angle = item
+                fnt = render.font(size)
+                text = text.replace("×", "x")  # Pillow's bundled font has no multiplication sign
+                if not angle:
+                    draw.text((x0 + x, y), text, fill=colour, font=fnt, anchor=anchor)
+                    continue
+                # slanted: draw level on a transparent tile, rotate about its right-top corner
+                tw, th = int(fnt.getlength(text)) + 2, size + 4
+                tile = Image.new("RGBA", (tw, th), (0, 0, 0, 0))
+                ImageDraw.Draw(tile).text((tw - 1, 0), text, fill=colour, font=fnt, anchor="ra")
+                rot = tile.rotate(angle, expand=True, resample=Image.BICUBIC)
+                a = math.radians(angle)
+                # where the tile's right-top corner lands in the rotated tile
+                cx, cy = tw / 2, th / 2
+                rx = (tw - cx) * math.cos(a) + (0 - cy) * math.sin(a) + rot.size[0] / 2
+                ry = -(tw - cx) * math.sin(a) + (0 - cy) * math.cos(a) + rot.size[1] / 2
+                out.paste(rot, (int(round(x0 + x - rx)), int(round(y - ry))), rot)
+        x0 += w + gap
+    return out
+
+
+_SVG_ANCHOR = {"l": "start", "m": "middle", "r": "end"}
+_SVG_BASELINE = {"a": "hanging", "m": "central", "d": "text-after-edge", "s": "alphabetic"}
+
+
+def scene_svg(scenes: list, gap: int = 8) -> str:
+    """Scenes (from :func:`chart_scene`) side by side as one SVG document (text kept as text).
+    Each data line is a ``<polyline>`` whose ``data-series`` names its series."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    width = sum(w for w, _, _ in scenes) + gap * (len(scenes) - 1)
+    height = max(h for _, h, _ in scenes)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Arial, sans-serif">',
+           f'<rect width="{width}" height="{height}" fill="{_hex(render.BACKGROUND)}"/>']
+    x0 = 0
+    for w, _, items in scenes:
+        out.append(f'<g transform="translate({x0} 0)">')
+        for item in items:
+            if item[0] == "line":
+                _, pts, colour, lw, dash, name = item
+                attrs = f' stroke-dasharray="{" ".join(f"{d:g}" for d in dash)}"' if dash else ""
+                if name is not None:
+                    attrs += f" data-series={quoteattr(str(name))}"
+                points = " ".join(f"{x:.2f},{y:.2f}" for x, y in pts)
+                out.append(f'<polyline points="{points}" fill="none" stroke="{_hex(colour)}" '
+                           f'stroke-width="{lw:g}" stroke-linejoin="round"{attrs}/>')
+            else:
+                _, (x, y), text, colour, size, anchor, angle = item
+                rotate = f' transform="rotate({-angle} {x:.2f} {y:.2f})"' if angle else ""
+                out.append(f'<text x="{x:.2f}" y="{y:.2f}" font-size="{size}" fill="{_hex(colour)}" '
+                           f'text-anchor="{_SVG_ANCHOR[anchor[0]]}" dominant-baseline="{_SVG_BASELINE[anchor[1]]}"'
+                           f'{rotate}>{escape(text)}</text>')
+        out.append("</g>")
+        x0 += w + gap
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
 def _dashed(draw: ImageDraw.ImageDraw, pts, fill, width, dash) -> None:
     if not dash:
-        draw.line(pts, fill=fill, width=width)
+        draw.line(pts, fill=fill, width=width, joint="curve")
         return
     on, off = dash[0], dash[1] if len(dash) > 1 else dash[0]
     for (ax, ay), (bx, by) in zip(pts, pts[1:]):
@@ -234,62 +424,4 @@ def _wrap(text: str, fnt, width: int) -> list[str]:
             lines[-1] = f"{lines[-1]} {word}"
         else:
             lines.append(word)
-    return lines or [""]
-
-
-def _chart_png(p: dict, width: int) -> Image.Image:
-    """One panel as the browser draws it: title, axes with round ticks, one line per series, legend."""
-    height = int(round(width * 0.62))
-    fnt = render.font(max(11, width // 36))
-    series = p["series"]
-    legend_h = len(series) * (fnt.size + 6) + 8
-    heading = [(line, render.TEXT) for line in _wrap(p["title"], fnt, width - 16)] + \
-        [(line, (97, 97, 97)) for line in _wrap(p["subtitle"], fnt, width - 16)]
-    title_h = len(heading) * (fnt.size + 6) + 6
-    img = Image.new("RGB", (width, title_h + height + legend_h), render.BACKGROUND)
-    draw = ImageDraw.Draw(img)
-    for i, (line, colour) in enumerate(heading):
-        draw.text((8, 4 + i * (fnt.size + 6)), line, fill=colour, font=fnt)
-    xs = np.asarray(p["xs"], np.float64)
-    values = [v for s in series for v in s["ys"] if v is not None]
-    lo, hi = p["yRange"]
-    lo, hi = min([lo] + values), max([hi] + values)
-    if not hi > lo:
-        hi = lo + 1
-    left, right = 12 + int(fnt.getlength("-0.00")) + 8, 16
-    top, bottom = title_h + fnt.size + 10, 2 * fnt.size + 22
-    y_end = title_h + height - bottom
-    x0, x1 = float(xs[0]), float(xs[-1]) if xs[-1] > xs[0] else float(xs[0]) + 1
-    px = lambda x: left + (x - x0) / (x1 - x0) * (width - left - right)  # noqa: E731
-    py = lambda y: y_end - (y - lo) / (hi - lo) * (y_end - top)  # noqa: E731
-    grid_c, axis_c = (224, 224, 224), (120, 120, 120)
-    for t in nice_ticks(lo, hi, 4):
-        draw.line([left, py(t), width - right, py(t)], fill=grid_c)
-        draw.text((left - 6, py(t)), f"{t:g}", fill=render.TEXT, font=fnt, anchor="rm")
-    labels = p.get("xlabels")
-    if labels:
-        step = max(1, math.ceil(len(labels) * max(fnt.getlength(s) for s in labels) / (width - left - right) / 0.9))
-        ticks = [(float(xs[i]), labels[i]) for i in range(0, len(labels), step)]
-    else:
-        ticks = [(t, f"{t:g}") for t in nice_ticks(x0, x1, 5)]
-    for t, text in ticks:
-        draw.line([px(t), y_end, px(t), y_end + 4], fill=axis_c)
-        draw.text((px(t), y_end + 6), text, fill=render.TEXT, font=fnt, anchor="ma")
-    draw.line([left, top, left, y_end, width - right, y_end], fill=axis_c)
-    draw.text(((left + width - right) / 2, title_h + height - 4), p["xTitle"], fill=render.TEXT, font=fnt, anchor="md")
-    draw.text((left, top - 6), p["yTitle"], fill=render.TEXT, font=fnt, anchor="ld")
-    for s in series[1:] + series[:1]:  # the first method on top, as in the browser
-        run: list = []
-        for x, y in list(zip(xs, s["ys"])) + [(None, None)]:
-            if y is not None:
-                run.append((px(x), py(y)))
-                continue
-            if len(run) > 1:
-                _dashed(draw, run, s["color"], 3 if s is series[0] else 2, s["dash"])
-            run = []
-    y = title_h + height + 4
-    for s in series:
-        _dashed(draw, [(left, y + fnt.size / 2), (left + 28, y + fnt.size / 2)], s["color"], 3, s["dash"])
-        draw.text((left + 36, y), s["label"], fill=render.TEXT, font=fnt)
-        y += fnt.size + 6
-    return img
+    return lines

@@ -12,12 +12,13 @@ panel (:class:`xai_widgets.morph.pipeline.MorphResult`).
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 import traitlets
-from PIL import Image, ImageDraw
+from PIL import Image
 from torch import nn
 
 from .. import colormaps, render, wire
@@ -26,10 +27,12 @@ from ..morph import pipeline
 from .base import XaiWidget
 from .checks import Choice, Fraction, Index, PanelSize, Refused, index_in, validates
 from .long_tasks import LongTasks
+from .metrics_chart import chart_scene, scene_png, scene_svg
 
 __all__ = ["PathMorph"]
 
 OVERLAYS = ("none", "mask", "diff", "masked")
+SELF, OTHER = "#0072b2", "#d55e00"  # Okabe-Ito blue and vermillion, as the browser draws them
 STRIP = 12  # frames in the PNG's path strip
 
 
@@ -201,16 +204,18 @@ class PathMorph(LongTasks, XaiWidget):
         frames = r.frames.detach().float().cpu()  # n x C x H x W
         diffs = (frames[1:] - frames[:-1]).mean(dim=1)  # grey step change, (n-1) x H x W
         pm = r.mask
+        masked = diffs * pm.mask.float().cpu()
         signed = pm.signed.float().cpu().mean(dim=0)  # grey: one red/blue map
         w = r.window
-        bands = r.bands or {}
         return {
             "classes": [self.class_name(k) for k in range(r.frame_probs.shape[1])],
             "s": int(r.s), "o": int(r.o), "mode": r.mode,
             "frames": wire.encode(_pixels(frames), "uint8"),
             "alphas": _floats(r.alpha),
             "diffs": wire.encode(diffs, "float16"),
-            "diff_max": float(diffs.abs().max()),
+            # one scale per step: the radial path's first and last steps are many times the middle ones
+            "diff_scale": _floats(diffs.abs().flatten(1).amax(dim=1)),
+            "masked_scale": _floats(masked.abs().flatten(1).amax(dim=1)),
             "mask": wire.encode(pm.mask.float().cpu(), "float32"),
             "signed": wire.encode(signed, "float16"),
             "signed_max": float(signed.abs().max()),
@@ -221,8 +226,7 @@ class PathMorph(LongTasks, XaiWidget):
             "gains": _floats(pm.gains),
             "cumulative": _floats(torch.cat([torch.zeros(1), pm.cumulative.double()])),
             "norms": _floats(r.diagnostics.norms),
-            "bands": {"s": _floats(bands.get(int(r.s), (np.nan, np.nan))),
-                      "o": _floats(bands.get(int(r.o), (np.nan, np.nan)))},
+            "bands": self._bands(r),
             "summary": {"J": float(pm.J), "total_gain": float(pm.total_gain), "fraction": _floats([pm.fraction])[0]},
             "endpoints": {"original": wire.encode(_pixels(r.image), "uint8"),
                           "reconstruction": wire.encode(_pixels(frames[-1]), "uint8"),
@@ -233,6 +237,20 @@ class PathMorph(LongTasks, XaiWidget):
             "warnings": list(r.warnings),
             "sm": self._replay(r.morph),
         }
+
+    @staticmethod
+    def _bands(r) -> dict:
+        """Class-norm bands (mean ± std) of self and other, in the units of the path's codes:
+        norms of encoder samples when best-of-K chose a sample (candidate > 0), else of encoder
+        means; plus the Semantic Morphing norm target r_o (of encoder means, the thesis's prior)."""
+        t = r.norms
+        if t is None:
+            return {"s": [None, None], "o": [None, None], "kind": None, "target": None}
+        sampled = t.sample_mean is not None and int(r.reconstruction.index[0]) > 0
+        mean, std = (t.sample_mean, t.sample_std) if sampled else (t.mean, t.std)
+        pair = lambda c: _floats([mean[c], std[c]])  # noqa: E731
+        return {"s": pair(int(r.s)), "o": pair(int(r.o)), "kind": "sample" if sampled else "mean",
+                "target": _floats(t.targets(torch.tensor([int(r.o)])))[0]}
 
     def _replay(self, h) -> dict | None:
         """The Semantic Morphing history of the (single) image, for the replay slider."""
@@ -259,11 +277,49 @@ class PathMorph(LongTasks, XaiWidget):
         return d * self.result.mask.mask.float().cpu() if masked else d
 
     # ------------------------------------------------------------------ static figure
-    def render_png(self, panel: int | None = None) -> Image.Image:
+    def chart_panels(self) -> list[dict]:
+        """The linked charts (class probabilities, entropy, gains, latent norm) as chart panels
+        ({title, xTitle, yTitle, xs, yRange, series}), for :meth:`to_svg` and the PNG."""
+        m, r = self._morph, self.result
+        n = len(m["entropy"])
+        xs = [float(i + 1) for i in range(n)]
+        probs = r.frame_probs.double().cpu().numpy()
+        s, o = int(r.s), int(r.o)
+        line = lambda name, ys, colour, label, dash=(): {  # noqa: E731
+            "name": name, "ys": ys, "color": colour, "dash": list(dash), "label": label}
+        ps, po = f"p({self.class_name(s)})", f"p({self.class_name(o)})"
+        b = m["bands"]
+        units = {"sample": "encoder samples", "mean": "encoder means"}.get(b["kind"])
+        return [
+            {"id": "probs", "title": "Class probabilities along the path", "xTitle": "path step", "yTitle": "probability",
+             "xs": xs, "yRange": [0, 1], "series": [line(ps, _floats(probs[:, s]), SELF, f"{ps}, self"),
+                                                     line(po, _floats(probs[:, o]), OTHER, f"{po}, other")]},
+            {"id": "entropy", "title": "Two-class entropy along the path", "xTitle": "path step",
+             "yTitle": "entropy (bits)", "xs": xs, "yRange": [0, 1],
+             "series": [line("entropy", m["entropy"], SELF, "entropy of p(self), p(other)")]},
+            {"id": "gains", "title": "Gain per masked step and cumulative", "xTitle": "path step", "yTitle": "gain in f_s",
+             "xs": xs, "yRange": [0, 0], "series": [line("gain", m["gains"] + [None], SELF, "gain of the masked step"),
+                                                     line("cumulative", m["cumulative"], OTHER, "cumulative")]},
+            {"id": "norms", "title": "Latent norm along the path", "xTitle": "path step", "yTitle": "latent norm ||z||",
+             "subtitle": "" if units is None else f"class norms (mean ± std, {units}): self {_fmt_band(b['s'])}, "
+                                                   f"other {_fmt_band(b['o'])}",
+             "xs": xs, "yRange": [m["norms"][0], m["norms"][0]],
+             "series": [line("norm", m["norms"], SELF, "||z|| along the path")]},
+        ]
+
+    def to_svg(self, path, panel: int = 360) -> Path:
+        """Write the linked charts as one SVG file (vector lines, text as text); returns the path."""
+        Path(path).write_text(scene_svg([chart_scene(p, panel) for p in self.chart_panels()]), encoding="utf-8")
+        return Path(path)
+
+    def render_png(self, panel: int | None = None, scale: float = 1.0) -> Image.Image:
         """The thesis's result-figure layout: endpoints; the path; mask (green) and red/blue maps over
-        self and other; the per-step gains."""
+        self and other with their colour legend; the per-step gains; the linked charts. ``scale``
+        multiplies every size (2 or 3 for print)."""
+        if not (isinstance(scale, (int, float)) and 0.25 <= scale <= 8):
+            raise ValueError(f"scale must be a number in 0.25..8, got {scale!r}")
         r = self.result
-        side = max(56, (panel or self.size) // 2)
+        side = int(round(max(56, (panel or self.size) // 2) * scale))
         frames = r.frames.detach().float().cpu()
         big = lambda x: Image.fromarray(_rgb(_pixels(x))).resize((side, side), Image.NEAREST)  # noqa: E731
         mask = r.mask.mask.float().cpu().numpy()
@@ -292,16 +348,22 @@ class PathMorph(LongTasks, XaiWidget):
         maps = [over(self_img, green, alpha_mask), over(other_img, green, alpha_mask),
                 over(self_img, red_blue, alpha_signed), over(other_img, red_blue, alpha_signed)]
         map_titles = ["mask over self", "mask over other", "red/blue over self", "red/blue over other"]
-        gains = _gain_chart(r.mask.gains.double().numpy(), width=2 * side, height=side)
+        fs = int(round(11 * scale))
+        legend = render.legend("diverging", -m, m, max(2 * side, int(320 * scale)), fs,
+                               "S = m (x_n - x_1): red brighter toward self, blue darker")
+        chart_w = max(320, 2 * side / scale)
+        charts = [scene_png([chart_scene(p, chart_w, scale) for p in pair], gap=int(8 * scale))
+                  for pair in (self.chart_panels()[:2], self.chart_panels()[2:])]
         parts = [render.grid_figure([top], top_titles, [""]),
                  render.grid_figure([[strip]], ["the path, other -> self"], [""]),
-                 render.grid_figure([maps], map_titles, [""]),
-                 render.grid_figure([[gains]], ["gain per step (f_s after the masked step - before)"], [""])]
-        out = Image.new("RGB", (max(p.size[0] for p in parts), sum(p.size[1] for p in parts)), render.BACKGROUND)
-        y = 0
+                 render.grid_figure([maps], map_titles, [""]), legend, *charts]
+        pad = int(round(6 * scale))
+        out = Image.new("RGB", (max(p.size[0] for p in parts) + 2 * pad, sum(p.size[1] + pad for p in parts) + pad),
+                        render.BACKGROUND)
+        y = pad
         for part in parts:
-            out.paste(part, (0, y))
-            y += part.size[1]
+            out.paste(part, (pad, y))
+            y += part.size[1] + pad
         return out
 
     def __repr__(self) -> str:
@@ -314,16 +376,6 @@ def _rgb(pixels: np.ndarray) -> np.ndarray:
     return np.repeat(pixels, 3, axis=-1) if pixels.shape[-1] == 1 else pixels
 
 
-def _gain_chart(gains: np.ndarray, width: int, height: int) -> Image.Image:
-    """Per-step gains as a bar chart (PIL), zero line in the middle when gains are signed."""
-    img = Image.new("RGB", (width, height), render.BACKGROUND)
-    draw = ImageDraw.Draw(img)
-    lo, hi = min(0.0, float(gains.min())), max(0.0, float(gains.max()))
-    span = hi - lo or 1.0
-    zero = height - 4 - (0 - lo) / span * (height - 8)
-    w = width / len(gains)
-    for i, g in enumerate(gains):
-        y = height - 4 - (g - lo) / span * (height - 8)
-        draw.rectangle([i * w, min(y, zero), (i + 1) * w - 1, max(y, zero)], fill=(0, 114, 178))
-    draw.line([0, zero, width, zero], fill=render.TEXT)
-    return img
+def _fmt_band(pair) -> str:
+    mean, std = pair
+    return "none" if mean is None or std is None else f"{mean:.3g} ± {std:.2g}"
