@@ -3,23 +3,16 @@ is shown without overlapping another, baselines read as such in the key."""
 from __future__ import annotations
 
 import pytest
-import torch
 
 import xai_widgets as xw
 from xai_widgets import metrics
 
 from fit_checks import overflow
 from lab import offline_page
+from test_metrics_chart import _gradient
 
 READY = "[data-xw-painted] .xw-metrics"
 LAYERS = ["fc", "conv4", "conv3", "conv2", "conv1"]
-
-
-def _gradient(model, x):
-    x = x.clone().requires_grad_(True)
-    out = model(x)
-    (g,) = torch.autograd.grad(out.gather(1, out.argmax(1, keepdim=True)).sum(), x)
-    return g.sum(1)
 
 
 @pytest.fixture(scope="module")
