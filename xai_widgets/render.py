@@ -80,9 +80,10 @@ def grid_figure(
     cell_w = max(p.size[0] for row in panels for p in row)
     cell_h = max(p.size[1] for row in panels for p in row)
     fnt = font(max(12, cell_h // 14))
-    label_w = max(120, max(int(fnt.getlength(s)) for s in row_labels) + 2 * gap)
+    # a label column only when some row has a label
+    label_w = max(120, max(int(fnt.getlength(s)) for s in row_labels) + 2 * gap) if any(row_labels) else gap
     title_h = fnt.size + 2 * gap
-    width = label_w + len(col_titles) * (cell_w + gap) + gap
+    width = label_w + len(col_titles) * (cell_w + gap)  # a gap after each panel: the right margin
     foot_h = footer.size[1] + gap if footer is not None else 0
     height = title_h + len(panels) * (cell_h + gap) + gap + foot_h
     fig = Image.new("RGB", (width, height), BACKGROUND)
