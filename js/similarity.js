@@ -11,6 +11,11 @@
 // panel of that row is tinted by factor under the similarity overlay, with a
 // legend of chips that focus one group (`factor_focus`).
 //
+// Layout: the panels take their size from the width the widget is given (`size` is the
+// largest); when the images do not fit in one row at a readable size they wrap into groups,
+// each with its images' titles and then every layer row for those images (layer labels
+// repeated per group). The layout chosen is on the root (data-layout) and in the details line.
+//
 // Synced traits (see xai_widgets/widgets): _data, query, colormap, _colormaps,
 // vrange, auto_range, opacity, size, message, _factors, factor_focus. Hover never
 // talks to the kernel; only clicks / keys / controls call model.set + model.save_changes.
@@ -22,8 +27,19 @@ import { prefixNames } from "./lib/tokens.js";
 import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
 import { headerControls, bindControls, loadColormap, vrangeOf } from "./lib/controls.js";
 import { widgetStyle } from "./lib/style.js";
-import { OUTLINE, clampInt, displaySize, scaledImage, makePanel, drawBase, drawOverlay, outlineCell } from "./lib/panels.js";
+import {
+  OUTLINE, clampInt, displaySize, scaledImage, makePanel, drawBase, drawOverlay, outlineCell, colourRange, fmtBytes,
+  fitLines, fontOf,
+} from "./lib/panels.js";
+import { onWidth, fitPanels, detailsLine } from "./lib/fit.js";
 import { frameQueue, listenMoves, isPanel, leavesPanels, dispatchPaint, pinKeys } from "./lib/hover.js";
+
+const GAP = 8; // px between panel columns
+const GRID_PAD = 4; // px of padding around the grid (room for its focus outline)
+const MIN_PANEL = 96; // px: the smallest panel the images are shrunk to before they wrap into groups
+
+/** What the similarity numbers are, for the legend caption (`_data.similarity`). */
+const SIMILARITY_NAMES = { cosine: "cosine similarity", dot: "dot product", centred: "cosine after centring" };
 
 const STYLE = widgetStyle(
   ".xw-similarity",
@@ -46,14 +62,17 @@ const STYLE = widgetStyle(
   width: 12px; height: 12px; border-radius: 2px; box-shadow: 0 0 0 1px var(--jp-border-color2, #e0e0e0);
 }
 .xw-similarity .xw-grid {
-  display: grid; gap: 6px 8px; align-items: start; justify-items: start;
-  width: max-content; max-width: 100%; overflow: auto; padding: 4px; border-radius: 3px; outline: none;
+  display: grid; gap: 6px ${GAP}px; align-items: start; justify-items: start;
+  width: max-content; max-width: 100%; overflow-x: auto; padding: ${GRID_PAD}px; border-radius: 3px; outline: none;
 }
+.xw-similarity .xw-grid .xw-gstart { margin-top: 14px; }
 .xw-similarity .xw-grid:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: 1px; }
 .xw-similarity .xw-title {
-  align-self: end; font-weight: 600; text-align: center; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; width: 100%;
+  align-self: end; font-weight: 600; text-align: center; line-height: 1.25; white-space: normal; overflow-wrap: anywhere;
 }
-.xw-similarity .xw-rowlabel { align-self: center; justify-self: end; text-align: right; padding-right: 4px; white-space: nowrap; }
+.xw-similarity .xw-rowlabel {
+  align-self: center; justify-self: end; text-align: right; padding-right: 4px; white-space: normal; overflow-wrap: anywhere;
+}
 .xw-similarity .xw-rowlabel .xw-shape {
   display: block; color: var(--jp-ui-font-color2, #616161); font-size: var(--jp-ui-font-size0, 11px);
   font-variant-numeric: tabular-nums;
@@ -187,8 +206,12 @@ function loadData(raw) {
   const f32 = specs.flatMap((L) => [L.cells * L.C, N * L.P * L.C]);
   const f64 = specs.flatMap((L) => [L.C, L.cells, N * L.P]);
   const arena = new DotArena(arenaBytes(f32, f64));
+  const shipped = (ts) => ts.reduce((sum, t) => sum + bytesOf(t).length, 0);
+  const bytes = images.reduce((sum, im) => sum + im.bytes.length, 0)
+    + specs.reduce((sum, L) => sum + shipped(L.acts) + shipped(L.prefix), 0);
   const layers = specs.map((spec) => packLayer(arena, spec, N));
-  return { images, layers, arena, key: null, smin: NaN, smax: NaN };
+  const similarity = raw.similarity == null ? "cosine" : String(raw.similarity);
+  return { images, layers, arena, bytes, similarity, key: null, smin: NaN, smax: NaN };
 }
 
 /** A query of a prefix token ({image, layer, token}) rather than of a patch ({image, layer, row, col}). */
@@ -290,7 +313,8 @@ function render({ model, el }) {
   grid.setAttribute("role", "application");
   grid.setAttribute("aria-label", "similarity grid");
   grid.setAttribute("data-lm-suppress-shortcuts", "true");
-  root.append(header, factorBar, hint, grid, status.readout, status.errorBox, status.messageBox);
+  const details = detailsLine();
+  root.append(header, factorBar, hint, grid, status.readout, details.el, status.errorBox, status.messageBox);
   el.appendChild(root);
 
   // ---------------------------------------------------------------- state
@@ -338,9 +362,18 @@ function render({ model, el }) {
   }
 
   // ------------------------------------------------------------- drawing
+  /** The range the colours are drawn over (the diverging map's symmetric about 0: colourRange). */
   function currentRange(active) {
-    if (model.get("auto_range") && active && D && Number.isFinite(D.smin)) return [D.smin, D.smax];
-    return vrangeOf(model);
+    const auto = model.get("auto_range") && active && D && Number.isFinite(D.smin);
+    const [lo, hi] = auto ? [D.smin, D.smax] : vrangeOf(model);
+    return colourRange(model.get("colormap"), lo, hi);
+  }
+
+  /** The legend's caption: what the numbers are and, for the diverging map, what its neutral colour means. */
+  function legendCaption() {
+    const what = (D && SIMILARITY_NAMES[D.similarity]) || "similarity";
+    if (model.get("colormap") !== "diverging") return what;
+    return `${what} · grey centre = 0: orthogonal vectors (red: alike, blue: opposed)`;
   }
 
   function updateLut() {
@@ -348,12 +381,13 @@ function render({ model, el }) {
   }
 
   function updateLegend(active) {
+    const caption = legendCaption();
     if (model.get("auto_range") && !active) {
-      controls.legend.draw(lut, 0, 1, { ticks: [0.5], labels: ["auto range"] });
+      controls.legend.draw(lut, 0, 1, { ticks: [0.5], labels: ["auto range"], caption });
       return;
     }
     const [lo, hi] = currentRange(active);
-    controls.legend.draw(lut, lo, hi, { fmt: fmtTick });
+    controls.legend.draw(lut, lo, hi, { fmt: fmtTick, caption });
   }
 
   function drawPanel(j, n, active, lo, hi, alpha) {
@@ -443,44 +477,145 @@ function render({ model, el }) {
     return strip;
   }
 
+  /** Content width of the root (CSS px), 0 while it is not in the document. */
+  function availableWidth() {
+    if (!root.isConnected) return 0;
+    const cs = getComputedStyle(root);
+    return Math.max(0, Math.floor(root.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight)));
+  }
+
+  /** Layer j's row label: its name and grid size (the channel count is in the details line). */
+  function rowLabel(L, j, group, cap) {
+    const label = elem("div", "xw-rowlabel");
+    label.appendChild(elem("span", "xw-layername", L.name));
+    const g0 = L.grids[0];
+    label.appendChild(elem("span", "xw-shape", g0 ? `${g0.h}×${g0.w}` : ""));
+    Object.assign(label.dataset, { layer: String(j), group: String(group) });
+    label.style.maxWidth = `${cap}px`;
+    return label;
+  }
+
+  let laidOut = null; // the layout shown: {room, size, perRow, rows, labelW, largest}
+
+  /** fitPanels for N images in `room` px beside a label column of `labelW` px: {size, perRow, rows}. */
+  const fitFor = (room, labelW, largest) =>
+    fitPanels(room - 2 * GRID_PAD, D.images.length, largest, { min: MIN_PANEL, gap: GAP, fixed: labelW + GAP + 1 });
+
+  /**
+   * Lay the grid out for the width available: panels as large as `size` and as the width
+   * allows (fitPanels); images that do not fit in one row at MIN_PANEL px wrap into groups,
+   * each group its titles then every layer row (and token row) of its images.
+   */
   function layout() {
     grid.replaceChildren();
     panels = [];
     bases = [];
     chips = [];
-    if (!D) return;
-    const size = Math.max(1, Math.round(getNum(model, "size", 256)));
+    laidOut = null;
+    if (!D) {
+      root.dataset.layout = "";
+      details.set("layout", "");
+      return;
+    }
+    const largest = Math.max(1, Math.round(getNum(model, "size", 256)));
     const N = D.images.length;
-    grid.style.gridTemplateColumns = `auto repeat(${N}, max-content)`;
-    grid.appendChild(elem("div", "xw-corner"));
+    const room = availableWidth();
+    const cap = room > 0 ? Math.max(72, Math.floor(room * 0.3)) : 400; // a long layer name wraps
+    // the label column's width, measured (labels of one group stand in for all)
+    const labels = D.layers.map((L, j) => rowLabel(L, j, 0, cap));
+    let labelW = 0;
+    if (room > 0) {
+      grid.style.gridTemplateColumns = "max-content";
+      grid.append(...labels);
+      labelW = Math.ceil(Math.max(0, ...labels.map((l) => l.getBoundingClientRect().width)));
+      grid.replaceChildren();
+    }
+    // not in the document yet (no width): one row at `size` until onWidth reports one
+    const { size, perRow, rows } = room > 0 ? fitFor(room, labelW, largest) : { size: largest, perRow: N, rows: 1 };
+    grid.style.gridTemplateColumns = `auto repeat(${perRow}, max-content)`;
     const dims = D.images.map((im) => displaySize(im.W0, im.H0, size));
-    D.images.forEach((im, n) => {
-      const t = elem("div", "xw-title", im.title);
-      t.title = im.title;
-      t.style.maxWidth = `${dims[n][0]}px`;
-      grid.appendChild(t);
-      bases.push(scaledImage(im, ...dims[n]));
-    });
-    D.layers.forEach((L, j) => {
-      const label = elem("div", "xw-rowlabel");
-      label.appendChild(elem("span", "xw-layername", L.name));
-      const g0 = L.grids[0];
-      label.appendChild(elem("span", "xw-shape", g0 ? `${g0.h}×${g0.w}×${L.C}` : ""));
-      grid.appendChild(label);
-      const row = [];
-      D.images.forEach((im, n) => {
-        const [W, H] = dims[n];
-        const { h, w } = L.grids[n];
-        const P = makePanel(W, H, w, h, { layer: String(j), image: String(n) });
-        grid.appendChild(P.canvas);
-        row.push(P);
+    bases = D.images.map((im, n) => scaledImage(im, ...dims[n]));
+    panels = D.layers.map(() => new Array(N));
+    const titleFont = fontOf(root, 600);
+    const fill = (k, cls) => {
+      for (let i = 0; i < k; i++) grid.appendChild(elem("div", `xw-fill${cls}`));
+    };
+    for (let g = 0; g < rows; g++) {
+      const members = [];
+      for (let n = g * perRow; n < Math.min(N, (g + 1) * perRow); n++) members.push(n);
+      const start = g > 0 ? " xw-gstart" : "";
+      const corner = elem("div", `xw-corner${start}`);
+      corner.dataset.group = String(g);
+      grid.appendChild(corner);
+      for (const n of members) {
+        const { title } = D.images[n];
+        // two lines at most: wrapped, or shortened with the full title on hover; never cut
+        const t = elem("div", `xw-title${start}`, fitLines(title, dims[n][0], titleFont, 2));
+        t.title = title;
+        t.style.width = `${dims[n][0]}px`;
+        Object.assign(t.dataset, { image: String(n), group: String(g) });
+        grid.appendChild(t);
+      }
+      fill(perRow - members.length, start);
+      D.layers.forEach((L, j) => {
+        grid.appendChild(g === 0 ? labels[j] : rowLabel(L, j, g, cap));
+        for (const n of members) {
+          const [W, H] = dims[n];
+          const { h, w } = L.grids[n];
+          const P = makePanel(W, H, w, h, { layer: String(j), image: String(n), group: String(g) });
+          grid.appendChild(P.canvas);
+          panels[j][n] = P;
+        }
+        fill(perRow - members.length, "");
+        if (!L.P) return;
+        // prefix tokens are not patches: a row of chips of their own, under the panels
+        grid.appendChild(elem("div", "xw-rowlabel xw-tokencaption", L.P > 1 ? "tokens" : "token"));
+        for (const n of members) grid.appendChild(tokenStrip(L, j, n, dims[n][0]));
+        fill(perRow - members.length, "");
       });
-      panels.push(row);
-      if (!L.P) return;
-      // prefix tokens are not patches: a row of chips of their own, under the panels
-      grid.appendChild(elem("div", "xw-rowlabel xw-tokencaption", L.P > 1 ? "tokens" : "token"));
-      D.images.forEach((im, n) => grid.appendChild(tokenStrip(L, j, n, dims[n][0])));
+    }
+    laidOut = { room, size, perRow, rows, labelW, largest };
+    announceLayout();
+  }
+
+  /** The layout chosen, on the root (data-layout, JSON) and in the details line. */
+  function announceLayout() {
+    const { room, size, perRow, rows, largest } = laidOut;
+    root.dataset.layout = JSON.stringify({ groups: rows, perRow, size, width: room });
+    const how = rows > 1 ? `${rows} groups of up to ${perRow} images, each with every layer` : "one row of images";
+    details.set("layout", `layout: ${how}; panels ${size} px (size=${largest} is the largest)${room ? ` for ${room} px` : ""}`);
+  }
+
+  /** The details line's data facts: each layer's grid and channels, and what the view ships. */
+  function describeData() {
+    if (!D) {
+      details.set("layers", "");
+      details.set("payload", "");
+      return;
+    }
+    const shapes = D.layers.map((L) => {
+      const g0 = L.grids[0];
+      return `${L.name} ${g0.h}×${g0.w} cells × ${L.C} channels${L.P ? ` + ${L.P} prefix token${L.P > 1 ? "s" : ""}` : ""}`;
     });
+    details.set("layers", `layers: ${shapes.join("; ")}`);
+    details.set("payload", `ships ${fmtBytes(D.bytes)} (unit float16 activation vectors and display pixels)`);
+  }
+
+  /** Lay out again when a new width changes the fit (panel size or images per row). */
+  function onResize() {
+    if (!D || !laidOut) return;
+    const room = availableWidth();
+    if (room === laidOut.room) return;
+    const { labelW, largest, size, perRow } = laidOut;
+    if (room > 0 && laidOut.room > 0) {
+      const fit = fitFor(room, labelW, largest);
+      if (fit.size === size && fit.perRow === perRow) {
+        laidOut.room = room;
+        announceLayout();
+        return;
+      }
+    }
+    relayout();
   }
 
   // -------------------------------------------------------------- factors
@@ -542,6 +677,7 @@ function render({ model, el }) {
     D = status.attempt("similarity widget", () => loadData(model.get("_data")));
     pinned = validateQuery(model.get("query"));
     layout();
+    describeData();
     setFactors(rawFactors);
     paint();
   }
@@ -728,6 +864,7 @@ function render({ model, el }) {
   updateLut();
   syncControls();
   rebuild(model.get("_factors"));
+  life.add(onWidth(root, onResize));
 
   return () => {
     life.dispose();

@@ -6,6 +6,11 @@
 // plots that cell's similarity against the transform value. Hovering a chart
 // point or a copy highlights the pair.
 //
+// Layout: the original and the chart side by side (the chart under the original when the
+// width is too small for both), so the hovered cell and its curve are on one screen; the
+// copies wrap in balanced rows under them. Panel sizes follow the width (`size` is the
+// largest); the layout chosen is on the root (data-layout) and in the details line.
+//
 // Synced traits (xai_widgets/widgets/sweep.py): _data, _colormaps, query, colormap,
 // vrange, opacity, size, message. Hover never talks to the kernel; clicks, keys and
 // the controls call model.set + model.save_changes.
@@ -15,30 +20,41 @@ import { LineChart, CHART_STYLE, fmtNumber } from "./lib/chart.js";
 import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
 import { headerControls, bindControls, loadColormap, vrangeOf } from "./lib/controls.js";
 import { widgetStyle } from "./lib/style.js";
-import { clampInt, displaySize, scaledImage, makePanel, drawBase, drawOverlay, outlineCell } from "./lib/panels.js";
+import {
+  clampInt, displaySize, scaledImage, makePanel, drawBase, drawOverlay, outlineCell, colourRange, fmtBytes,
+} from "./lib/panels.js";
+import { onWidth, fitPanels, fitsBeside, detailsLine } from "./lib/fit.js";
 import { frameQueue, listenMoves, isPanel, leavesPanels, dispatchPaint, pinKeys } from "./lib/hover.js";
+
+const GAP = 8; // px between copies
+const BESIDE_GAP = 16; // px between the original and the chart
+const PAD = 4; // px of padding around the panels (room for the focus outline)
+const MIN_COPY = 120; // px: the smallest copy before they wrap into more rows
+const MIN_CHART = 320; // px: the narrowest chart beside the original
+const MAX_CHART = 960; // px: wider charts only stretch the same points apart
 
 const STYLE =
   widgetStyle(".xw-sweep", `
 .xw-sweep .xw-caption { font-weight: 600; }
-.xw-sweep .xw-body { width: max-content; max-width: 100%; }
 .xw-sweep .xw-strip {
-  display: flex; flex-wrap: nowrap; gap: 8px; align-items: flex-start; padding: 4px; border-radius: 3px; outline: none;
+  width: max-content; max-width: 100%; padding: ${PAD}px; border-radius: 3px; outline: none;
 }
-.xw-sweep .xw-copies { display: grid; gap: 6px 8px; grid-template-columns: repeat(var(--xw-columns, 6), max-content); }
+.xw-sweep .xw-lead { display: flex; flex-wrap: wrap; gap: 8px ${BESIDE_GAP}px; align-items: flex-start; }
+.xw-sweep .xw-copies {
+  display: grid; gap: 6px ${GAP}px; margin-top: 10px; grid-template-columns: repeat(var(--xw-columns, 6), max-content);
+}
 .xw-sweep .xw-strip:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: 1px; }
 .xw-sweep .xw-cell { margin: 0; display: flex; flex-direction: column; align-items: center; gap: 2px; border-radius: 3px; }
 .xw-sweep .xw-cell figcaption {
   font-variant-numeric: tabular-nums; color: var(--jp-ui-font-color2, #616161); max-width: 100%;
-  overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
+  text-align: center; white-space: normal; overflow-wrap: anywhere;
 }
 .xw-sweep .xw-cell.xw-original figcaption { font-weight: 600; color: var(--jp-ui-font-color1, #222); }
-.xw-sweep .xw-cell.xw-original { padding-right: 8px; border-right: 1px solid var(--jp-border-color2, #e0e0e0); border-radius: 0; }
 .xw-sweep canvas.xw-panel { display: block; touch-action: none; box-shadow: 0 0 0 1px var(--jp-border-color2, #e0e0e0); }
 .xw-sweep .xw-original canvas.xw-panel { cursor: crosshair; }
 .xw-sweep .xw-cell.xw-highlight canvas.xw-panel { box-shadow: 0 0 0 3px var(--jp-brand-color1, #1976d2); }
 .xw-sweep .xw-cell.xw-highlight figcaption { color: var(--jp-brand-color1, #1976d2); font-weight: 600; }
-.xw-sweep .xw-chart { margin: 10px 0 0 4px; }
+.xw-sweep .xw-chartbox { display: flex; flex-direction: column; }
 .xw-sweep .xw-chart canvas { cursor: pointer; }
 .xw-sweep .xw-chart-key { display: flex; gap: 14px; margin: 2px 0 0 50px; font-size: var(--jp-ui-font-size0, 11px); color: var(--jp-ui-font-color2, #616161); }
 .xw-sweep .xw-chart-key span::before { content: ""; display: inline-block; width: 18px; vertical-align: middle; margin-right: 5px; }
@@ -98,7 +114,9 @@ function loadData(raw) {
     return { rows, cols };
   });
   const mean = Array.isArray(raw.mean) && raw.mean.length === V ? raw.mean.map((v) => (v == null ? NaN : Number(v))) : null;
+  const bytes = entries.reduce((sum, e) => sum + bytesOf(e.pixels).length + bytesOf(e.acts).length, 0);
   return {
+    bytes,
     layer: raw.layer == null ? "" : String(raw.layer),
     axis: raw.axis == null ? "transform value" : String(raw.axis),
     values, V, h, w, C, cells, images, corr, mean, arena, all, q, out, key: null,
@@ -120,18 +138,23 @@ function render({ model, el }) {
     ["kbd", "←↑↓→"], ["", " move & pin · "], ["kbd", "Esc"], ["", " unpin"],
   ]);
 
-  const body = elem("div", "xw-body");
+  // The panels and the chart, in one focusable block: the original and the chart side by side
+  // (.xw-lead), the copies under them.
   const strip = elem("div", "xw-strip");
   strip.tabIndex = 0;
   strip.setAttribute("role", "application");
-  strip.setAttribute("aria-label", "original and transformed copies");
+  strip.setAttribute("aria-label", "original, similarity chart and transformed copies");
   strip.setAttribute("data-lm-suppress-shortcuts", "true");
+  const lead = elem("div", "xw-lead");
   const copiesGrid = elem("div", "xw-copies");
   const chart = new LineChart({ label: "similarity to the corresponding cell against the transform value" });
   const chartKey = elem("div", "xw-chart-key");
   chartKey.append(elem("span", "xw-key-cell", "hovered cell"), elem("span", "xw-key-mean", "mean over all cells"));
-  body.append(strip, chart.el, chartKey);
-  root.append(header, hint, body, status.readout, status.errorBox, status.messageBox);
+  const chartBox = elem("div", "xw-chartbox");
+  chartBox.append(chart.el, chartKey);
+  strip.append(lead, copiesGrid);
+  const details = detailsLine();
+  root.append(header, hint, strip, status.readout, details.el, status.errorBox, status.messageBox);
   el.appendChild(root);
 
   // ---------------------------------------------------------------- state
@@ -181,10 +204,16 @@ function render({ model, el }) {
   }
 
   // ------------------------------------------------------------- drawing
+  /** The range colours and the chart's y axis cover (the diverging map's symmetric about 0: colourRange). */
+  const shownRange = () => colourRange(model.get("colormap"), ...vrangeOf(model));
+
   function updateLut() {
     lut = loadColormap(model, controls);
-    const [lo, hi] = vrangeOf(model);
-    controls.legend.draw(lut, lo, hi);
+    const [lo, hi] = shownRange();
+    const caption = model.get("colormap") === "diverging"
+      ? "cosine similarity · grey centre = 0: orthogonal vectors (red: alike, blue: opposed)"
+      : "cosine similarity";
+    controls.legend.draw(lut, lo, hi, { caption });
   }
 
   function drawPanel(i, active, lo, hi, alpha) {
@@ -208,10 +237,10 @@ function render({ model, el }) {
       xs: D.values,
       ys: active ? curve : D.values.map(() => NaN),
       ref: D.mean,
-      yRange: vrangeOf(model),
+      yRange: shownRange(),
       highlight,
       xTitle: D.axis,
-      yTitle: active ? `similarity of cell (${active.row}, ${active.col}) to the same content` : "similarity to the same content (hover a cell of the original)",
+      yTitle: active ? `cell (${active.row}, ${active.col}): similarity to the same content` : "similarity to the same content",
       tip: active && highlight >= 0 ? tipText(highlight) : "",
     });
   }
@@ -244,7 +273,7 @@ function render({ model, el }) {
     if (!D) return null;
     const active = pinned || hover;
     if (active) computeSims(active);
-    const [lo, hi] = vrangeOf(model);
+    const [lo, hi] = shownRange();
     const alpha = Math.min(1, Math.max(0, getNum(model, "opacity", 0.7)));
     for (let i = 0; i < panels.length; i++) drawPanel(i, active, lo, hi, alpha);
     root.dataset.query = active ? `${active.row},${active.col}` : "";
@@ -255,44 +284,68 @@ function render({ model, el }) {
   }
 
   // --------------------------------------------------------------- layout
+  /** Content width of the root (CSS px), 0 while it is not in the document. */
+  function availableWidth() {
+    if (!root.isConnected) return 0;
+    const cs = getComputedStyle(root);
+    return Math.max(0, Math.floor(root.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight)));
+  }
+
+  let laidOut = null; // {room, size, perRow, rows, chart: "beside" | "under", largest}
+
+  /**
+   * Panels for the width available: the copies as large as `size` and as fit in balanced rows
+   * (fitPanels), the original as large as a copy, the chart beside it when both fit, else under it.
+   */
   function layout() {
-    strip.replaceChildren();
+    lead.replaceChildren();
     copiesGrid.replaceChildren();
     panels = [];
-    if (!D) return;
-    const size = Math.max(16, Math.round(getNum(model, "size", 160)));
-    caption.textContent = `${D.layer} · ${D.h}×${D.w}×${D.C}`;
+    laidOut = null;
+    if (!D) {
+      root.dataset.layout = "";
+      return;
+    }
+    const largest = Math.max(16, Math.round(getNum(model, "size", 160)));
+    const room = availableWidth();
+    const inner = room > 0 ? room - 2 * PAD : 0;
+    const fit = inner > 0 ? fitPanels(inner, D.V, largest, { min: Math.min(MIN_COPY, largest), gap: GAP })
+      : { size: largest, perRow: Math.min(D.V, 6), rows: Math.ceil(D.V / Math.min(D.V, 6)) };
+    caption.textContent = D.layer;
     D.images.forEach((im, i) => {
-      const [W, H] = displaySize(im.W0, im.H0, size);
+      const [W, H] = displaySize(im.W0, im.H0, fit.size);
       const cell = elem("figure", i === 0 ? "xw-cell xw-original" : "xw-cell");
       const cap = elem("figcaption", null, im.title);
       cap.title = im.title;
       cap.style.maxWidth = `${W}px`;
       const P = makePanel(W, H, D.w, D.h, { copy: String(i - 1) });
       cell.append(cap, P.canvas);
-      (i === 0 ? strip : copiesGrid).appendChild(cell);
+      (i === 0 ? lead : copiesGrid).appendChild(cell);
       panels.push({ ...P, cell, base: scaledImage(im, W, H) });
     });
-    strip.appendChild(copiesGrid);
-    fitColumns();
+    lead.appendChild(chartBox);
+    copiesGrid.style.setProperty("--xw-columns", String(fit.perRow));
+    const origW = panels[0].W;
+    const beside = inner <= 0 || fitsBeside(inner, origW, MIN_CHART, BESIDE_GAP);
+    // beside: the rest of the width; under: the whole width (too narrow for both side by side)
+    const chartW = beside ? Math.max(MIN_CHART, inner > 0 ? inner - origW - BESIDE_GAP : 480) : inner;
+    chart.resize(Math.min(MAX_CHART, chartW), Math.max(180, Math.min(240, panels[0].H + 24)));
+    const where = beside ? "beside" : "under";
+    laidOut = { room, size: fit.size, perRow: fit.perRow, rows: fit.rows, chart: where, largest };
+    root.dataset.layout = JSON.stringify({ chart: where, perRow: fit.perRow, rows: fit.rows, size: fit.size, width: room });
+    details.set("layout", `layout: chart ${where} the original; `
+      + `${D.V} copies in ${fit.rows} row${fit.rows > 1 ? "s" : ""} of up to ${fit.perRow}; panels ${fit.size} px `
+      + `(size=${largest} is the largest)${room ? ` for ${room} px` : ""}`);
+    details.set("data", `layer ${D.layer}: ${D.h}×${D.w} cells × ${D.C} channels, for the original and ${D.V} copies; `
+      + `ships ${fmtBytes(D.bytes)} (unit float16 activation vectors and display pixels)`);
   }
 
-  /** Copies in balanced rows that fit the available width; the chart as wide as the panels. */
-  function fitColumns() {
-    if (!D || !panels.length) return;
-    const gap = 8;
-    const cellW = Math.max(...panels.slice(1).map((P) => P.W)) + gap;
-    const origW = panels[0].W + 2 * gap + 1 + gap; // panel, padding + separator, gap to the copies
-    const avail = root.clientWidth > 0 ? root.clientWidth - 16 - 8 : origW + 6 * cellW;
-    const fit = Math.max(1, Math.floor((avail - origW + gap) / cellW));
-    const rows = Math.ceil(D.V / fit);
-    const cols = Math.ceil(D.V / rows);
-    copiesGrid.style.setProperty("--xw-columns", String(cols));
-    const width = Math.max(340, Math.min(origW + cols * cellW - gap, Math.max(340, avail)));
-    if (Math.round(width) !== chart.W) {
-      chart.resize(width, 210);
-      drawChart();
-    }
+  /** Lay out again when the width available changes. */
+  function onResize() {
+    if (!D || !laidOut || availableWidth() === laidOut.room) return;
+    layout();
+    updateHighlight();
+    paint();
   }
 
   function rebuild() {
@@ -352,6 +405,7 @@ function render({ model, el }) {
   const queue = frames.queue;
 
   const onStripMove = (ev) => {
+    if (chartBox.contains(ev.target)) return; // the chart's own listeners pair it with the copies
     const hit = hitTest(ev);
     queue(() => processHover(ev, hit));
   };
@@ -365,7 +419,7 @@ function render({ model, el }) {
     });
   });
   // Leaving the panels and the chart altogether clears the hover.
-  listen(body, "pointerleave", () => {
+  listen(strip, "pointerleave", () => {
     queue(() => {
       pointer = null;
       const before = pinned || hover;
@@ -424,6 +478,7 @@ function render({ model, el }) {
     updateHighlight();
     paint();
   });
+  life.add(onWidth(root, onResize));
   for (const name of ["change:colormap", "change:_colormaps", "change:vrange"]) {
     onModel(name, () => {
       updateLut();
@@ -434,10 +489,6 @@ function render({ model, el }) {
     opInput.value = String(getNum(model, "opacity", 0.7));
     paint();
   });
-
-  const resizeObserver = new ResizeObserver(() => fitColumns());
-  resizeObserver.observe(root);
-  life.add(() => resizeObserver.disconnect());
 
   // A JupyterLab theme switch changes the CSS variables the chart's canvas reads.
   const themeObserver = new MutationObserver(() => drawChart());

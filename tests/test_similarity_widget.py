@@ -279,3 +279,108 @@ def test_over_budget_rows_are_projected_keeping_the_maps(images):
     assert min(corr) > 0.95
     with pytest.raises(ValueError, match="over the budget"):
         xw.SimilarityOverlay(model, imgs, "1", size=32, max_bytes=4 * 3 * 32 * 32 + 100)
+
+
+# ------------------------------------------------------------------ figures
+def assert_same_picture_at_twice_the_size(small: Image.Image, large: Image.Image) -> None:
+    """``large`` is ``small`` at exactly twice the width and height: averaged over 2 x 2 pixels it
+    matches pixel for pixel but for text and line edges, and over 8 x 8 blocks everywhere."""
+    a, b = np.asarray(small, float), np.asarray(large, float)
+    H, W = a.shape[:2]
+    assert b.shape[:2] == (2 * H, 2 * W), (small.size, large.size)
+    down = b.reshape(H, 2, W, 2, 3).mean(axis=(1, 3))
+    diff = np.abs(down - a).max(axis=2)
+    assert diff.mean() < 6 and (diff > 64).mean() < 0.03, (diff.mean(), (diff > 64).mean())
+    hb, wb = H // 8, W // 8
+    blocks = lambda x: x[:hb * 8, :wb * 8].reshape(hb, 8, wb, 8, 3).mean(axis=(1, 3))  # noqa: E731
+    coarse = np.abs(blocks(down) - blocks(a)).max(axis=2)
+    assert np.percentile(coarse, 99) < 24 and coarse.max() < 64, (np.percentile(coarse, 99), coarse.max())
+
+
+def content_box(img: Image.Image):
+    """Rows and columns holding anything but the white background."""
+    ink = (np.asarray(img) != 255).any(axis=2)
+    return np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0)), ink
+
+
+@pytest.mark.parametrize("kwargs", [dict(panel=120), dict(panel=160, columns=2)])
+def test_png_scale_2_is_the_same_picture_at_twice_the_size(shared_net, images, kwargs):
+    w = xw.SimilarityOverlay(shared_net, images, ["conv1", "relu:1"],
+                             titles=["first", "a second image with a long title", "third"])
+    small = w.render_png(**kwargs)
+    large = w.render_png(scale=2, **kwargs)
+    assert_same_picture_at_twice_the_size(small, large)
+    with pytest.raises(ValueError, match="scale must be"):
+        w.render_png(scale=0)
+
+
+def test_png_is_tight_and_holds_the_legend(shared_net, images):
+    w = xw.SimilarityOverlay(shared_net, images, ["conv1", "relu:1"], colormap="diverging")
+    fig = w.render_png(panel=120)
+    rows, cols, ink = content_box(fig)
+    gap = 6  # max(6, panel // 40)
+    assert rows[0] <= 2 * gap and rows[-1] >= fig.size[1] - 2 * gap, "empty margins above or below"
+    assert cols[0] <= 2 * gap and cols[-1] >= fig.size[0] - 2 * gap, "empty margins left or right"
+    empty = ~ink.any(axis=1)
+    longest = max((len(run) for run in np.split(empty, np.flatnonzero(np.diff(empty)) + 1) if run.all()), default=0)
+    assert longest <= 2 * gap, f"an empty band {longest} px high"
+    # the legend is in it: the diverging bar (most of the map's colours in one row), under the panels
+    lut = colormaps.lut("diverging")
+    arr = np.asarray(fig)
+    table = set(map(tuple, lut))
+    bar_rows = [y for y in range(arr.shape[0]) if len(table & set(map(tuple, arr[y]))) >= 100]
+    assert bar_rows and min(bar_rows) > fig.size[1] * 0.6
+
+
+def test_png_marks_the_query_on_cells_of_about_one_pixel(shared_net):
+    rng = np.random.default_rng(1)
+    big = [rng.integers(0, 256, (150, 150, 3), dtype=np.uint8)]  # conv1 is 150 x 150: 1 px cells at panel=150
+    w = xw.SimilarityOverlay(shared_net, big, "conv1", opacity=1.0, colormap="viridis", size=150)
+    q = {"image": 0, "layer": "conv1", "row": 70, "col": 90}
+    fig = np.asarray(w.render_png(query=q, panel=150))
+    plain = np.asarray(w.render_png(query={**q, "row": 10, "col": 10}, panel=150))
+    yellow = lambda a: (a[..., 0] == 255) & (a[..., 1] == 255) & (a[..., 2] == 0)  # noqa: E731
+    ys, xs = np.nonzero(yellow(fig) & ~yellow(plain))
+    assert len(ys) >= 16, "the mark of a 1 px cell must be visible"
+    # a ring of a few pixels around one point, clear of the cell itself
+    assert np.ptp(ys) <= 12 and np.ptp(xs) <= 12
+    cy, cx = (ys.min() + ys.max()) / 2, (xs.min() + xs.max()) / 2
+    assert not yellow(fig)[int(round(cy)), int(round(cx))]
+
+
+def test_colour_range_centres_the_diverging_map_on_zero():
+    from xai_widgets.similarity import colour_range
+
+    assert colour_range("diverging", 0, 1) == (-1.0, 1.0)
+    assert colour_range("diverging", 0.2, 0.5) == (-0.5, 0.5)
+    assert colour_range("diverging", -0.8, 0.3) == (-0.8, 0.8)
+    assert colour_range("diverging", 0, 0) == (-1.0, 1.0)
+    assert colour_range("gray", 0.2, 0.5) == (0.2, 0.5) and colour_range("viridis", -1, 1) == (-1.0, 1.0)
+
+
+def test_png_diverging_map_is_neutral_at_zero(shared_net):
+    from torch import nn
+    conv = nn.Conv2d(3, 4, 1, bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(torch.rand(4, 3, 1, 1, generator=torch.Generator().manual_seed(0)) + 0.1)
+    model = nn.Sequential(conv, nn.ReLU()).eval()
+    image = np.random.default_rng(2).integers(30, 256, (16, 16, 3), dtype=np.uint8)
+    image[:, :8] = 0  # zero vectors: similarity 0
+    w = xw.SimilarityOverlay(model, [image], "1", colormap="diverging", opacity=1.0)
+    assert w.vrange == [0.0, 1.0]
+    arr = np.asarray(w.render_png(query={"image": 0, "layer": "1", "row": 3, "col": 12}, panel=160))
+    lut = colormaps.lut("diverging")
+    neutral = (arr == lut[128]).all(axis=2).sum()
+    assert neutral >= 0.95 * 160 * 80, "the zero half is not the neutral grey"
+    assert (arr == lut[0]).all(axis=2).sum() < 50, "0 drawn as the blue end"
+
+
+def test_titles_and_payload_are_public_and_the_repr_states_the_payload(shared_net, images):
+    w = xw.SimilarityOverlay(shared_net, images, "relu", titles=["a", "b", "c"])
+    assert w.titles == ["a", "b", "c"]
+    shipped = sum(wire.payload_bytes(p) for lay in w._data["layers"] for p in lay["acts"])
+    shipped += sum(wire.payload_bytes(im["pixels"]) for im in w._data["images"])
+    assert w.payload_bytes == shipped and "ships" in repr(w)
+    w.set_inputs(titles=["x", "y", "z"])
+    assert w.titles == ["x", "y", "z"]
+    assert xw.SimilarityOverlay(shared_net, images[:2], "relu").titles == ["image 0", "image 1"]

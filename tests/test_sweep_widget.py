@@ -8,9 +8,10 @@ import traitlets
 from PIL import Image
 from torch import nn
 
-from xai_widgets import wire
+from xai_widgets import colormaps, wire
 from xai_widgets.capture import capture
 from xai_widgets.images import model_input
+from xai_widgets.similarity import colour_range
 from xai_widgets.transforms import cell_correspondence, rotate, scale
 from xai_widgets.widgets.sweep import DEFAULT_VALUES, TransformSweep
 
@@ -251,3 +252,33 @@ def test_to_html_embeds_the_sweep(shared_net, image, tmp_path):
     text = path.read_text(encoding="utf-8")
     assert "zoom factor" in text and "xw-state" in text
     assert repr(w).startswith("TransformSweep(scale, 3 values")
+
+
+def test_png_scale_2_is_the_same_picture_at_twice_the_size(shared_net, image):
+    from test_similarity_widget import assert_same_picture_at_twice_the_size
+
+    w = TransformSweep(shared_net, image, "relu:1", "rotate", [0, 45, 90, 135, 180])
+    for kwargs in (dict(panel=96), dict(panel=120, columns=2)):
+        assert_same_picture_at_twice_the_size(w.render_png(**kwargs), w.render_png(scale=2, **kwargs))
+    with pytest.raises(ValueError, match="scale must be"):
+        w.render_png(scale=float("nan"))
+
+
+def test_png_puts_the_chart_beside_the_original_and_holds_the_legend(shared_net, image):
+    from test_similarity_widget import content_box
+
+    w = TransformSweep(shared_net, image, "relu:1", "rotate", list(range(0, 181, 15)), colormap="diverging")
+    fig = w.render_png(panel=120, opacity=1.0)
+    arr = np.asarray(fig)
+    rows, cols, ink = content_box(fig)
+    gap = 6  # max(6, panel // 30)
+    assert rows[0] <= 2 * gap and rows[-1] >= fig.size[1] - 2 * gap
+    assert cols[0] <= 2 * gap and cols[-1] >= fig.size[0] - 2 * gap
+    # the chart's curve (its blue) is level with the original, right of it: no column of its own
+    blue = (arr[..., 0] == 25) & (arr[..., 1] == 118) & (arr[..., 2] == 210)
+    ys, xs = np.nonzero(blue)
+    assert len(ys) and ys.max() < 250 and xs.min() > 120, "the chart is not beside the original"
+    # the diverging legend, drawn over [-1, 1]: most of its colours in one row
+    table = set(map(tuple, colormaps.lut("diverging")))
+    assert any(len(table & set(map(tuple, arr[y]))) >= 100 for y in range(arr.shape[0]))
+    assert w.vrange == [0.0, 1.0] and colour_range("diverging", *w.vrange) == (-1.0, 1.0)

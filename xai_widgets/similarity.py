@@ -19,7 +19,7 @@ import torch
 
 from .images import check_finite
 
-__all__ = ["unit_vectors", "cosine_map", "synced_cell"]
+__all__ = ["unit_vectors", "cosine_map", "synced_cell", "colour_range"]
 
 
 def unit_vectors(acts: torch.Tensor, dim: int = 1) -> torch.Tensor:
@@ -60,3 +60,18 @@ def synced_cell(row: int, col: int, from_grid: Sequence[int], to_grid: Sequence[
     fh, fw = from_grid
     th, tw = to_grid
     return (min(th - 1, int((row + 0.5) * th / fh)), min(tw - 1, int((col + 0.5) * tw / fw)))
+
+
+def colour_range(colormap: str, lo: float, hi: float) -> tuple[float, float]:
+    """The range a similarity view draws ``colormap`` over, given the range [lo, hi] asked for.
+
+    The diverging map's neutral centre only means something at 0 (orthogonal vectors), so it
+    is drawn over the symmetric [-m, m], m = max(|lo|, |hi|) (1 when both are 0): post-ReLU
+    cosines, all in [0, 1], then take its red half and 0 stays grey. Other maps keep [lo, hi].
+    The browser applies the same rule (``colourRange`` in js/lib/panels.js).
+    """
+    lo, hi = float(lo), float(hi)
+    if colormap != "diverging":
+        return lo, hi
+    m = max(abs(lo), abs(hi))
+    return (-m, m) if m > 0 else (-1.0, 1.0)

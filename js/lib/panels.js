@@ -2,6 +2,8 @@
 import { elem } from "./dom.js";
 
 export const OUTLINE = "#ffff00"; // the query cell's outline (widgets reuse it for other query marks)
+const RIM = "rgba(0, 0, 0, 0.85)"; // the dark rim of the small-cell query mark
+const MARK_MIN = 6; // CSS px: cells smaller than this get a ring around them instead of an outline inside
 
 export const clampInt = (v, lo, hi) => (v < lo ? lo : v > hi ? hi : v);
 
@@ -85,7 +87,11 @@ export function drawOverlay(P, sims, lut, lo, hi, alpha) {
   ctx.globalAlpha = 1;
 }
 
-/** Outline cell (r, c) of the panel's grid. */
+/**
+ * Mark cell (r, c) of the panel's grid as the query: a 2 px outline just inside the cell, or,
+ * when the cell is under MARK_MIN CSS px on screen (a 128 x 128 grid in a 150 px panel), a
+ * ring centred on the cell, clear of it by 2 px, with a dark rim so it shows on any colour.
+ */
 export function outlineCell(P, r, c) {
   const { ctx } = P;
   ctx.setTransform(P.canvas.width / P.W, 0, 0, P.canvas.height / P.H, 0, 0);
@@ -93,8 +99,87 @@ export function outlineCell(P, r, c) {
   const x1 = ((c + 1) * P.W) / P.w;
   const y0 = (r * P.H) / P.h;
   const y1 = ((r + 1) * P.H) / P.h;
-  ctx.lineWidth = 2;
   ctx.strokeStyle = OUTLINE;
-  ctx.strokeRect(x0 + 1, y0 + 1, Math.max(0, x1 - x0 - 2), Math.max(0, y1 - y0 - 2));
+  if (Math.min(x1 - x0, y1 - y0) >= MARK_MIN) {
+    ctx.lineWidth = 2;
+    ctx.strokeRect(x0 + 1, y0 + 1, x1 - x0 - 2, y1 - y0 - 2);
+  } else {
+    const cx = (x0 + x1) / 2;
+    const cy = (y0 + y1) / 2;
+    const inner = Math.max(x1 - x0, y1 - y0) / 2 + 2; // half side of the ring's hole
+    ctx.lineWidth = 2;
+    ctx.strokeRect(cx - inner - 1, cy - inner - 1, 2 * inner + 2, 2 * inner + 2);
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = RIM;
+    ctx.strokeRect(cx - inner - 2.5, cy - inner - 2.5, 2 * inner + 5, 2 * inner + 5);
+  }
   ctx.setTransform(1, 0, 0, 1, 0, 0);
+}
+
+/**
+ * The range a colour map is drawn over: [lo, hi], except the diverging map, whose neutral
+ * centre must mean 0 (orthogonal vectors): it is drawn over [-m, m], m = max(|lo|, |hi|)
+ * (1 when both are 0). Python's `xai_widgets.similarity.colour_range` is the same rule.
+ */
+export function colourRange(colormap, lo, hi) {
+  if (colormap !== "diverging") return [lo, hi];
+  const m = Math.max(Math.abs(lo), Math.abs(hi));
+  return m > 0 ? [-m, m] : [-1, 1];
+}
+
+/** Bytes as "12.3 KiB" / "4.5 MiB". */
+export function fmtBytes(n) {
+  return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
+}
+
+/** Lines `text` takes at `width` px, wrapped at spaces as the browser does (a word wider than a line breaks anywhere). */
+function linesNeeded(text, width, measure) {
+  const space = measure(" ");
+  let lines = 1;
+  let line = 0;
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    let w = measure(word);
+    const need = line ? line + space + w : w;
+    if (need <= width) {
+      line = need;
+      continue;
+    }
+    if (line) lines++;
+    for (; w > width; w -= width) lines++;
+    line = w;
+  }
+  return lines;
+}
+
+/**
+ * `text` as it fits in `maxLines` lines of `width` px in `font` (a CSS font shorthand): itself,
+ * or its longest prefix that fits with "…" after it. Give the element the full text as `title`.
+ */
+export function fitLines(text, width, font, maxLines = 2) {
+  const ctx = measureContext();
+  ctx.font = font;
+  const measure = (s) => ctx.measureText(s).width;
+  const room = Math.max(1, width - 2); // a little slack for the browser's own rounding
+  if (linesNeeded(text, room, measure) <= maxLines) return text;
+  let lo = 0;
+  let hi = text.length;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (linesNeeded(`${text.slice(0, mid).trimEnd()}…`, room, measure) <= maxLines) lo = mid;
+    else hi = mid - 1;
+  }
+  return `${text.slice(0, lo).trimEnd()}…`;
+}
+
+let measurer = null;
+function measureContext() {
+  if (!measurer) measurer = elem("canvas").getContext("2d");
+  return measurer;
+}
+
+/** The CSS font shorthand of element `el` at `weight` (for fitLines). */
+export function fontOf(el, weight) {
+  const cs = el && el.isConnected ? getComputedStyle(el) : null;
+  if (!cs || !cs.fontFamily) return `${weight || 400} 13px sans-serif`;
+  return `${weight || cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
 }

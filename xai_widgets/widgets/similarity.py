@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import traitlets
-from PIL import Image
+from PIL import Image, ImageDraw
 from torch import nn
 
 from .. import colormaps, render, wire
@@ -22,11 +22,11 @@ from ..factorize import Factors, activation_factors
 from ..images import as_image_list, check_input_size, display_pixels, model_input
 from ..layouts import prefix_names
 from ..projection import SIMILARITIES, prepare_vectors, reduce_to_budget
-from ..similarity import synced_cell
+from ..similarity import colour_range, synced_cell
 from .base import OverlayWidget
 from .checks import Index, PanelSize, Refused, index_in, is_index, validates, at_least
 
-__all__ = ["SimilarityOverlay", "factor_strengths"]
+__all__ = ["SimilarityOverlay", "factor_strengths", "mark_cell", "legend_png", "wrap_text"]
 
 MiB = 1 << 20
 
@@ -88,7 +88,10 @@ class SimilarityOverlay(OverlayWidget):
         One title per image (default ``image 0``, ``image 1``, ...).
     colormap : "gray" | "viridis" | "diverging", optional
         Default: "gray" over [0, 1] when all activations are non-negative (post-ReLU, so
-        cosines are in [0, 1]), otherwise "diverging" over [-1, 1].
+        cosines are in [0, 1]), otherwise "diverging" over [-1, 1]. The diverging map is
+        always drawn symmetric about 0 (over [-m, m], m the larger of |lo| and |hi|, for a
+        fixed and for the auto range), so its neutral grey means 0: orthogonal vectors
+        (:func:`xai_widgets.similarity.colour_range`); the legend's caption says so.
     vrange : (lo, hi), optional
         Fixed colour range, the same for every image and layer so they can be compared.
     auto_range : bool
@@ -96,7 +99,11 @@ class SimilarityOverlay(OverlayWidget):
     opacity : float
         Overlay opacity, 0 to 1 (default 0.7, the reference package's).
     size : int
-        Long side of each image panel in CSS pixels.
+        The LARGEST long side of an image panel, in CSS pixels (and the resolution of the
+        display pixels shipped). Panels shrink to the width of the output, down to 96 px;
+        when the images do not fit in one row at that size they wrap into groups, each group
+        showing its images' titles and then every layer row for those images. The layout
+        chosen is stated in the widget's details line.
     similarity : "cosine" | "dot" | "centred"
         Cosine (default, Fong et al.'s choice: direction only); plain dot product (magnitude
         counts too: strongly active cells dominate; auto range by default); or cosine after
@@ -197,6 +204,16 @@ class SimilarityOverlay(OverlayWidget):
     def similarity(self) -> str:
         """The similarity the view shades: "cosine", "dot" or "centred" (set at construction)."""
         return self._similarity
+
+    @property
+    def titles(self) -> list[str]:
+        """The images' titles, in order (set them with ``set_inputs(titles=...)``)."""
+        return [str(t) for t in self._state["titles"]]
+
+    @property
+    def payload_bytes(self) -> int:
+        """Bytes shipped to the browser: activation vectors, prefix tokens and display pixels."""
+        return int(self._state["bytes"])
 
     @property
     def rows(self) -> list[str]:
@@ -320,10 +337,14 @@ class SimilarityOverlay(OverlayWidget):
         data = {
             "images": [{"title": str(t), "pixels": wire.encode(p, "uint8")} for t, p in zip(titles, pixels)],
             "layers": layers,
+            "similarity": self._similarity,
         }
+        shipped = sum(wire.payload_bytes(p) for group in (payloads, prefix_payloads) for ps in group.values() for p in ps)
+        shipped += sum(wire.payload_bytes(im["pixels"]) for im in data["images"])
         negative = self._similarity == "centred" or any(bool((m < 0).any()) for maps in raw.values() for m in maps)
         return {"data": data, "payloads": payloads, "prefix_payloads": prefix_payloads, "reduction": reduction,
-                "input_hw": [tuple(x.shape[-2:]) for x in inputs], "titles": titles, "negative": negative}
+                "input_hw": [tuple(x.shape[-2:]) for x in inputs], "titles": titles, "negative": negative,
+                "bytes": shipped}
 
     def _vectors(self, maps: list[torch.Tensor], prefix: list) -> tuple[list[torch.Tensor], list]:
         """h x w x C vectors (and P x C prefix tokens) per image whose plain dot products are
@@ -516,16 +537,23 @@ class SimilarityOverlay(OverlayWidget):
         return f
 
     # ---------------------------------------------------------------- reports
-    def render_png(self, query: dict | None = None, panel: int = 400, opacity: float | None = None) -> Image.Image:
-        """The view as a PIL image: images, overlays, query outlines, layer labels and legend.
+    def render_png(self, query: dict | None = None, panel: int = 400, opacity: float | None = None,
+                   scale: float = 1.0, columns: int | None = None) -> Image.Image:
+        """The view as a PIL image: titles, images, overlays, query marks, layer labels and the legend.
 
         ``query`` defaults to the pinned query, else the centre cell of image 0 at the first
         layer; a prefix-token query (``{"image", "layer", "token"}``) shades its own row.
-        ``panel`` is the long side of each image panel in pixels.
+        ``panel`` is the long side of each image panel in pixels at ``scale=1``; ``scale``
+        multiplies every length (panels, text, lines, margins): ``scale=2`` gives the same
+        picture at twice the width and height. ``columns`` wraps the images into groups of
+        that many, each group its titles then every layer row, as the browser does when the
+        images do not fit one row (default: one row).
         """
         q = query or self.query or self._default_query()
         q = self._check_query(q)
         opacity = self.opacity if opacity is None else type(self).opacity.validate(self, opacity)
+        scale = _check_scale(scale)
+        panel = int(at_least("panel", panel, 16))
         if "token" in q:  # a prefix token's query shades its own row only: other rows have no such token
             cells = {}
             maps = {q["layer"]: self.token_map(q["image"], q["layer"], q["token"])}
@@ -536,24 +564,69 @@ class SimilarityOverlay(OverlayWidget):
         if self.auto_range:
             values = np.concatenate([np.asarray(m).ravel() for ms in maps.values() for m in ms])
             lo, hi = float(values.min()), float(values.max())
-        bases = [display_pixels(img, hw, panel, i) for i, (img, hw) in
-                 enumerate(zip(self._images, self._state["input_hw"]))]
-        rows = []
-        for name in self.rows:
-            row = []
-            for n, base in enumerate(bases):
-                panel_img = Image.fromarray(base)
+        lo, hi = colour_range(self.colormap, lo, hi)
+
+        # Every length at scale 1, in whole pixels; px() scales them, so scale=2 doubles exactly.
+        px = _scaler(scale)
+        N = len(self._images)
+        per_row = N if columns is None else max(1, min(N, int(at_least("columns", columns, 1))))
+        groups = -(-N // per_row)
+        per_row = -(-N // groups)  # balanced: 8 in columns of 6 become 4 + 4
+        dims = [_display_size(hw, panel) for hw in self._state["input_hw"]]
+        cell_w, cell_h = max(d[0] for d in dims), max(d[1] for d in dims)
+        f, small, gap = max(12, panel // 16), max(11, round(max(12, panel // 16) * 0.8)), max(6, panel // 40)
+        line = round(f * 1.25)
+        fnt, sfnt = render.font(f), render.font(small)
+        grids = {name: "x".join(map(str, self.grid(0, name))) for name in self.rows}
+        label_w = max(max(fnt.getlength(name), sfnt.getlength(grids[name])) for name in self.rows)
+        label_w = int(np.ceil(label_w)) + gap
+        left = gap + label_w + gap  # x of the first panel column
+        titles = [wrap_text(str(t), fnt, cell_w, 2) for t in self._state["titles"]]
+        width = left + per_row * (cell_w + gap)
+
+        placed = []  # (kind, x, y, payload) at scale 1
+        y = gap
+        for g in range(groups):
+            members = list(range(g * per_row, min(N, (g + 1) * per_row)))
+            for k, n in enumerate(members):
+                for i, text in enumerate(titles[n]):
+                    placed.append(("title", left + k * (cell_w + gap) + cell_w // 2, y + i * line, text))
+            y += max(len(titles[n]) for n in members) * line + gap // 2
+            for name in self.rows:
+                placed.append(("label", gap + label_w, y + cell_h // 2, name))
+                for k, n in enumerate(members):
+                    placed.append(("panel", left + k * (cell_w + gap), y, (name, n)))
+                y += cell_h + gap
+            y += gap  # between groups, and before the legend
+        what = _SIMILARITY_NAMES.get(self._similarity, "similarity")
+        key = legend_png(self.colormap, lo, hi, bar_width=max(160, min(per_row * (cell_w + gap) - gap, 2 * panel)),
+                         font_size=small, caption=_caption(what, self.colormap),
+                         max_width=width - left, scale=scale)
+        key_pad, (key_w1, key_h1) = key.info["pad"], key.info["size1"]
+        key_x = left - key_pad  # the bar starts under the first panel column
+        fig = Image.new("RGB", (px(max(width, key_x + key_w1 + gap)), px(y + key_h1 + gap)), render.BACKGROUND)
+        draw = ImageDraw.Draw(fig)
+        tfnt, tsfnt = render.font(px(f)), render.font(px(small))
+        mark = max(2, panel // 150)
+        for kind, x, top, item in placed:
+            if kind == "title":
+                draw.text((px(x), px(top)), item, fill=render.TEXT, font=tfnt, anchor="ma")
+            elif kind == "label":
+                draw.text((px(x), px(top) - px(1)), item, fill=render.TEXT, font=tfnt, anchor="rb")
+                draw.text((px(x), px(top) + px(1)), grids[item], fill=_MUTED, font=tsfnt, anchor="rt")
+            else:
+                name, n = item
+                W1, H1 = dims[n]
+                base = _pixels(self._images[n], self._state["input_hw"][n], (px(W1), px(H1)), n)
+                img = Image.fromarray(base)
                 if name in maps:
                     rgb = colormaps.apply(np.asarray(maps[name][n]), self.colormap, lo, hi)
-                    panel_img = Image.fromarray(render.overlay(base, rgb, opacity))
+                    img = Image.fromarray(render.overlay(base, rgb, opacity))
                 if n == q["image"] and name in cells:
-                    render.outline_cell(panel_img, self.grid(n, name), *cells[name], width=max(2, panel // 150))
-                row.append(panel_img)
-            rows.append(row)
-        labels = [f"{name} ({'x'.join(map(str, self.grid(0, name)))})" for name in self.rows]
-        key = render.legend(self.colormap, lo, hi, width=min(600, 2 * panel), font_size=max(12, panel // 20),
-                            label=f"{self._similarity} similarity")
-        return render.grid_figure(rows, self._state["titles"], labels, footer=key)
+                    mark_cell(img, self.grid(n, name), *cells[name], width=px(mark))
+                fig.paste(img, (px(x), px(top)))
+        fig.paste(key, (px(key_x), px(y)))
+        return fig
 
     def _default_query(self) -> dict:
         layer = self.rows[0]
@@ -561,4 +634,142 @@ class SimilarityOverlay(OverlayWidget):
         return {"image": 0, "layer": layer, "row": h // 2, "col": w // 2}
 
     def __repr__(self) -> str:
-        return f"SimilarityOverlay({len(self._images)} images, rows={self.rows})"
+        return (f"SimilarityOverlay({len(self._images)} images, rows={self.rows}, "
+                f"ships {_fmt_bytes(self.payload_bytes)})")
+
+
+# -------------------------------------------------------------------- static figures
+# Shared with TransformSweep's render_png. Every length is given at scale 1 in whole pixels
+# and multiplied by ``scale`` when drawn, so a figure at scale 2 is the same picture at
+# exactly twice the width and height.
+
+_SIMILARITY_NAMES = {"cosine": "cosine similarity", "dot": "dot product", "centred": "cosine after centring"}
+_RIM = (0, 0, 0)
+_MUTED = (97, 97, 97)
+
+
+def _scaler(scale: float):
+    return lambda v: int(round(v * scale))
+
+
+def _check_scale(scale) -> float:
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(scale) or not 0.1 <= scale <= 16:
+        raise ValueError(f"scale must be a number in [0.1, 16] (a multiple of the default size), got {scale!r:.40}")
+    return float(scale)
+
+
+def _display_size(input_hw, long_side: int) -> tuple[int, int]:
+    """(W, H) of a panel of long side ``long_side`` with the model input's aspect (as display_pixels)."""
+    h, w = input_hw
+    if h >= w:
+        return max(1, round(long_side * w / h)), long_side
+    return long_side, max(1, round(long_side * h / w))
+
+
+def _pixels(img, input_hw, size: tuple[int, int], index: int) -> np.ndarray:
+    """Display pixels of exactly ``size`` (W, H)."""
+    base = display_pixels(img, input_hw, max(size), index)
+    if (base.shape[1], base.shape[0]) != size:
+        base = np.asarray(Image.fromarray(base).resize(size, Image.Resampling.LANCZOS))
+    return base
+
+
+def _caption(what: str, colormap: str) -> str:
+    """The legend's caption: what the numbers are and, on the diverging map, what its neutral colour means."""
+    if colormap != "diverging":
+        return what
+    return f"{what} · grey centre = 0: orthogonal vectors (red: alike, blue: opposed)"
+
+
+def mark_cell(img: Image.Image, grid, row: int, col: int, width: int = 2) -> None:
+    """The query mark on cell (row, col) of an h x w grid, as the browser draws it: a yellow
+    outline inside the cell, or, for a cell under 3 line widths (a 128 x 128 grid in a small
+    panel), a yellow ring centred on the cell and clear of it, with a dark rim, so the query
+    shows at any cell size."""
+    h, w = grid
+    W, H = img.size
+    x0, x1, y0, y1 = col * W / w, (col + 1) * W / w, row * H / h, (row + 1) * H / h
+    if min(x1 - x0, y1 - y0) >= 3 * width:
+        render.outline_cell(img, grid, row, col, width=width)
+        return
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    inner = max(x1 - x0, y1 - y0) / 2 + width  # half side of the ring's hole
+    rim = max(1, width // 2)
+    draw = ImageDraw.Draw(img)
+    for half, colour, thick in ((inner + width + rim, _RIM, rim), (inner + width, render.YELLOW, width)):
+        draw.rectangle([round(cx - half), round(cy - half), round(cx + half) - 1, round(cy + half) - 1],
+                       outline=colour, width=thick)
+
+
+def wrap_text(text: str, fnt, width: float, max_lines: int = 2) -> list[str]:
+    """``text`` in at most ``max_lines`` lines of ``width`` px in ``fnt``: wrapped at spaces (a
+    word too long for a line is split), and shortened with "..." when it needs more lines."""
+    def lines_of(t: str) -> list[str]:
+        out, cur = [], ""
+        for word in t.split():
+            trial = f"{cur} {word}" if cur else word
+            if fnt.getlength(trial) <= width:
+                cur = trial
+                continue
+            if cur:
+                out.append(cur)
+            cur = ""
+            for ch in word:  # split a word wider than the line
+                if cur and fnt.getlength(cur + ch) > width:
+                    out.append(cur)
+                    cur = ""
+                cur += ch
+        return out + [cur] if cur else out or [""]
+
+    lines = lines_of(text)
+    if len(lines) <= max_lines:
+        return lines
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if len(lines_of(text[:mid].rstrip() + "...")) <= max_lines:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lines_of(text[:lo].rstrip() + "...")
+
+
+def _fmt_tick(v: float) -> str:
+    text = f"{v:.3g}"
+    return "0" if text in ("-0", "0") else text
+
+
+def legend_png(colormap: str, lo: float, hi: float, *, bar_width: int, font_size: int, caption: str,
+               max_width: int | None = None, scale: float = 1.0) -> Image.Image:
+    """A colour bar over [lo, hi] with lo / middle / hi labels centred on their ticks and a caption
+    under it (wrapped to ``max_width``), nothing clipped. Lengths are at scale 1; ``info["pad"]`` is
+    the bar's left offset and ``info["size1"]`` the image's (width, height), both at scale 1."""
+    px = _scaler(scale)
+    fnt = render.font(font_size)
+    ticks = [lo, (lo + hi) / 2, hi]
+    labels = [_fmt_tick(v) for v in ticks]
+    pad = int(np.ceil(max(fnt.getlength(t) for t in labels) / 2)) + 2
+    bar_h, tick = max(8, round(font_size * 0.8)), max(3, font_size // 4)
+    room = max(bar_width + 2 * pad, max_width or 0)
+    lines = wrap_text(caption, fnt, room - pad, 3)
+    width = max(bar_width + 2 * pad, pad + int(np.ceil(max(fnt.getlength(t) for t in lines))))
+    line = round(font_size * 1.25)
+    text_top = bar_h + tick + 2
+    height = text_top + line + 2 + len(lines) * line
+    img = Image.new("RGB", (px(width), px(height)), render.BACKGROUND)
+    draw = ImageDraw.Draw(img)
+    bw = px(pad + bar_width) - px(pad)
+    bar = colormaps.lut(colormap)[np.linspace(0, 255, bw).round().astype(int)]
+    img.paste(Image.fromarray(np.repeat(bar[None], px(bar_h), axis=0)), (px(pad), 0))
+    draw.rectangle([px(pad), 0, px(pad) + bw - 1, px(bar_h) - 1], outline=render.TEXT, width=max(1, px(1)))
+    tfnt = render.font(px(font_size))
+    span = hi - lo if hi > lo else 1.0
+    for value, label in zip(ticks, labels):
+        x = px(pad) + (value - lo) / span * (bw - 1)
+        draw.line([x, px(bar_h), x, px(bar_h + tick)], fill=render.TEXT, width=max(1, px(1)))
+        draw.text((x, px(text_top)), label, fill=render.TEXT, font=tfnt, anchor="ma")
+    for i, text in enumerate(lines):
+        draw.text((px(pad), px(text_top + line + 2 + i * line)), text, fill=_MUTED, font=tfnt, anchor="la")
+    img.info["pad"], img.info["size1"] = pad, (width, height)
+    return img

@@ -27,10 +27,12 @@ from torch import nn
 from .. import colormaps, render, wire
 from ..capture import capture_maps, model_device
 from ..images import check_input_size, display_pixels, model_input
-from ..similarity import unit_vectors
+from ..similarity import colour_range, unit_vectors
 from ..transforms import KINDS, sweep
 from .base import OverlayWidget
 from .checks import PanelSize, Refused, is_index, validates, at_least
+from .similarity import (_caption, _check_scale, _display_size, _fmt_bytes, _pixels, _scaler, legend_png, mark_cell,
+                         wrap_text)
 
 __all__ = ["TransformSweep", "DEFAULT_VALUES"]
 
@@ -48,10 +50,6 @@ _AXIS_LABELS = {"rotate": "rotation (degrees, counter-clockwise)", "scale": "zoo
 
 def _fmt_value(v: float) -> str:
     return f"{v:.4g}"
-
-
-def _fmt_bytes(n: int) -> str:
-    return f"{n / MiB:.1f} MiB" if n >= MiB else f"{n / 1024:.1f} KiB"
 
 
 class TransformSweep(OverlayWidget):
@@ -82,12 +80,18 @@ class TransformSweep(OverlayWidget):
         the mean colour where the panels (which transform the display pixels the same way)
         show black.
     size : int
-        Long side of each image panel in CSS pixels.
+        The LARGEST long side of an image panel, in CSS pixels (and the resolution of the
+        display pixels shipped). The original and the chart sit side by side (the chart under
+        the original when the output is too narrow for both), the copies wrap in balanced rows
+        under them, and panels shrink to the width of the output (down to 120 px) before
+        another row of copies is started; the details line states the layout chosen.
     opacity : float
         Overlay opacity, 0 to 1.
     colormap : "gray" | "viridis" | "diverging", optional
         Default: "gray" over [0, 1] when every activation is non-negative, else "diverging"
-        over [-1, 1]. The chart's y axis uses the same range.
+        over [-1, 1]. The diverging map is drawn symmetric about 0 (neutral grey = 0,
+        orthogonal vectors; :func:`xai_widgets.similarity.colour_range`). The chart's y axis
+        covers the same range.
     max_bytes : int
         Payload budget (activations + pixels); over it the constructor refuses, saying what
         to change.
@@ -247,7 +251,9 @@ class TransformSweep(OverlayWidget):
         counts = valid.sum(axis=(1, 2))
         mean = np.where(counts > 0, np.nansum(curves, axis=(1, 2)) / np.maximum(counts, 1), np.nan)
         data["mean"] = [float(m) if np.isfinite(m) else None for m in mean]
+        shipped = sum(wire.payload_bytes(e[k]) for e in [data["original"], *data["copies"]] for k in ("pixels", "acts"))
         return {
+            "bytes": shipped,
             "data": data,
             "vectors": vecs,  # (V + 1) x h x w x C float32, exactly the shipped float16 values
             "rows": rows, "cols": cols, "valid": valid,
@@ -301,6 +307,11 @@ class TransformSweep(OverlayWidget):
     def values(self) -> list[float]:
         """The transform values, one copy each (the chart's x axis)."""
         return list(self._values)
+
+    @property
+    def payload_bytes(self) -> int:
+        """Bytes shipped to the browser: activation vectors and display pixels."""
+        return int(self._state["bytes"])
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -371,69 +382,93 @@ class TransformSweep(OverlayWidget):
         return {"row": h // 2, "col": w // 2}
 
     def render_png(self, query: dict | None = None, panel: int = 240, opacity: float | None = None,
-                   columns: int | None = None) -> Image.Image:
-        """The view as a PIL image: the original and every copy shaded for ``query`` (default the
-        pinned query, else the centre cell), outlines, the chart and the colour legend.
+                   columns: int | None = None, scale: float = 1.0) -> Image.Image:
+        """The view as a PIL image: the original and the chart side by side, every copy under
+        them, shaded for ``query`` (default the pinned query, else the centre cell), the query
+        marks, and the colour legend.
 
-        ``panel`` is the long side of each image panel in pixels; ``columns`` panels per row
-        of copies (default: balanced rows of at most 6), right of the original.
+        ``panel`` is the long side of each image panel in pixels at ``scale=1``; ``columns``
+        copies per row (default: balanced rows of at most 6). ``scale`` multiplies every length
+        (panels, text, lines, margins): ``scale=2`` is the same picture at twice the width and height.
         """
         q = self._check_query(query or self.query or self._default_query())
         row, col = q["row"], q["col"]
         opacity = self.opacity if opacity is None else type(self).opacity.validate(self, opacity)
-        lo, hi = self.vrange
+        scale = _check_scale(scale)
+        panel = int(at_least("panel", panel, 16))
+        lo, hi = colour_range(self.colormap, *self.vrange)
         h, w = self.grid
-        base = display_pixels(self._image, self._state["input_hw"], panel)
+        px = _scaler(scale)
+
+        # Every length at scale 1, in whole pixels; px() scales them, so scale=2 doubles exactly.
+        pw, ph = _display_size(self._state["input_hw"], panel)
+        n_copies = len(self._values)
+        fit = max(1, at_least("columns", columns, 1) if columns is not None else 6)
+        ncols = -(-n_copies // -(-n_copies // fit))  # balanced rows of at most `fit` copies
+        nrows = -(-n_copies // ncols)
+        gap, f = max(6, panel // 30), max(12, panel // 14)
+        fnt = render.font(f)
+        titles = ["original"] + [t.replace("×", "x") for t in self._state["titles"]]  # Pillow's font has no ×
+        lines = [wrap_text(t, fnt, pw, 2) for t in titles]
+        line = round(f * 1.2)
+        title_h = max(len(x) for x in lines) * line + gap // 2
+        grid_w = ncols * (pw + gap) - gap
+        chart_w = max(grid_w - pw - 2 * gap, 360)
+        chart_h = max(title_h + ph, 200)
+        width = gap + max(grid_w, pw + 2 * gap + chart_w) + gap
+        top = gap + chart_h + 2 * gap  # the copies start under the original and the chart
+        # the legend: in the last row of copies when it has room to spare, else under the copies
+        rows_end = top + nrows * (title_h + ph + gap)
+        free_x = gap + (n_copies - (nrows - 1) * ncols) * (pw + gap) + gap
+        legend = dict(font_size=max(11, round(f * 0.8)), caption=_caption("cosine similarity", self.colormap),
+                      scale=scale)
+        key = None
+        if width - gap - free_x >= 200:
+            key = legend_png(self.colormap, lo, hi, bar_width=min(width - gap - free_x - 40, max(240, 2 * panel)),
+                             max_width=width - gap - free_x, **legend)
+            key_w, key_h = key.info["size1"]
+            key_x, key_y = free_x, rows_end - gap - key_h
+            if key_w > width - gap - free_x or key_h > ph:
+                key = None
+        if key is None:
+            key = legend_png(self.colormap, lo, hi, bar_width=min(width - 2 * gap, max(240, 2 * panel)),
+                             max_width=width - 2 * gap, **legend)
+            key_w, key_h = key.info["size1"]
+            key_x, key_y = gap, rows_end
+        height = max(rows_end, key_y + key_h + gap)
+        fig = Image.new("RGB", (px(max(width, key_x + key_w + gap)), px(height)), render.BACKGROUND)
+        draw = ImageDraw.Draw(fig)
+        tfnt = render.font(px(f))
+        base = _pixels(self._image, self._state["input_hw"], (px(pw), px(ph)), 0)
         copies = self._display_copies(base)
-        width = max(2, panel // 120)
-        panels = []
-        for k in range(-1, len(self._values)):
+        mark = max(2, panel // 120)
+        for k in range(-1, n_copies):
             sims = self.similarity_map(None if k < 0 else k, row, col).numpy()
             img = Image.fromarray(render.overlay(base if k < 0 else copies[k],
                                                  colormaps.apply(sims, self.colormap, lo, hi), opacity))
             if k < 0:
-                render.outline_cell(img, (h, w), row, col, width=width)
-            elif self._state["valid"][k, row, col]:
-                render.outline_cell(img, (h, w), int(self._state["rows"][k, row, col]),
-                                    int(self._state["cols"][k, row, col]), width=width)
-            panels.append(img)
-        # Pillow's bundled font has no multiplication sign
-        titles = ["original"] + [t.replace("×", "x") for t in self._state["titles"]]
-        n_copies = len(panels) - 1
-        fit = max(1, columns or 6)
-        ncols = -(-n_copies // -(-n_copies // fit))  # balanced rows of at most `fit` copies
-        nrows = -(-n_copies // ncols)
-        gap = 8
-        fnt = render.font(max(12, panel // 14))
-        pw, ph = panels[0].size
-        title_h = fnt.size + gap
-        left = gap + pw + 2 * gap  # the original, then a separator
-        grid_w = left + ncols * (pw + gap)
-        chart = _chart_png(self._values, self.similarity_curve(row, col).numpy(), self._state["mean"],
-                           width=max(grid_w - 2 * gap, 360), height=max(220, panel), lo=lo, hi=hi,
-                           xlabel=self._state["data"]["axis"], title=f"{self._layer}: cell ({row}, {col})")
-        key = _legend_png(self.colormap, lo, hi, width=min(600, max(240, 2 * panel)), font_size=max(12, panel // 18))
-        fig_w = max(grid_w, chart.size[0] + 2 * gap)
-        fig_h = gap + nrows * (title_h + ph + gap) + chart.size[1] + gap + key.size[1] + gap
-        fig = Image.new("RGB", (fig_w, fig_h), render.BACKGROUND)
-        draw = ImageDraw.Draw(fig)
-        for i, (img, title) in enumerate(zip(panels, titles)):
-            if i == 0:
-                x0, y0 = gap, gap
+                mark_cell(img, (h, w), row, col, width=px(mark))
+                x0, y0 = gap, gap + (chart_h - title_h - ph) // 2
             else:
-                x0 = left + ((i - 1) % ncols) * (pw + gap)
-                y0 = gap + ((i - 1) // ncols) * (title_h + ph + gap)
-            draw.text((x0 + pw // 2, y0), title, fill=render.TEXT, font=fnt, anchor="ma")
-            fig.paste(img, (x0, y0 + title_h))
-        y = gap + nrows * (title_h + ph + gap)
-        draw.line([left - gap, gap, left - gap, y - gap], fill=(224, 224, 224), width=1)
-        fig.paste(chart, (gap, y))
-        fig.paste(key, (gap + chart.size[0] - key.size[0], y + chart.size[1] + gap))
+                if self._state["valid"][k, row, col]:
+                    mark_cell(img, (h, w), int(self._state["rows"][k, row, col]),
+                              int(self._state["cols"][k, row, col]), width=px(mark))
+                x0 = gap + (k % ncols) * (pw + gap)
+                y0 = top + (k // ncols) * (title_h + ph + gap)
+            for i, text in enumerate(lines[k + 1]):
+                draw.text((px(x0 + pw / 2), px(y0 + i * line)), text, fill=render.TEXT, font=tfnt, anchor="ma")
+            fig.paste(img, (px(x0), px(y0 + title_h)))
+        chart = _chart_png(self._values, self.similarity_curve(row, col).numpy(), self._state["mean"],
+                           width=px(chart_w), height=px(chart_h), lo=lo, hi=hi, xlabel=self._state["data"]["axis"],
+                           title=f"{self._layer}: cell ({row}, {col})", scale=scale)
+        fig.paste(chart, (px(gap + pw + 2 * gap), px(gap)))
+        fig.paste(key, (px(key_x), px(key_y)))
         return fig
 
     def __repr__(self) -> str:
         kind = self._kind if isinstance(self._kind, str) else "custom"
-        return f"TransformSweep({kind}, {len(self._values)} values, layer={self._layer!r}, grid={self.grid})"
+        return (f"TransformSweep({kind}, {len(self._values)} values, layer={self._layer!r}, grid={self.grid}, "
+                f"ships {_fmt_bytes(self.payload_bytes)})")
 
 
 # -------------------------------------------------------------------- chart
@@ -455,72 +490,62 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     return ticks
 
 
-def _legend_png(name: str, lo: float, hi: float, *, width: int, font_size: int) -> Image.Image:
-    """A colour bar with lo / mid / hi labels and its caption, nothing clipped."""
-    fnt = render.font(font_size)
-    caption = "cosine similarity"
-    pad = int(fnt.getlength(caption)) + 12
-    bar_w, bar_h = width - pad - 24, max(10, font_size)
-    img = Image.new("RGB", (width, bar_h + font_size + 10), render.BACKGROUND)
-    draw = ImageDraw.Draw(img)
-    draw.text((0, bar_h // 2), caption, fill=render.TEXT, font=fnt, anchor="lm")
-    x0 = pad + 12
-    bar = colormaps.lut(name)[np.linspace(0, 255, bar_w).round().astype(int)]
-    img.paste(Image.fromarray(np.repeat(bar[None], bar_h, axis=0)), (x0, 0))
-    draw.rectangle([x0, 0, x0 + bar_w - 1, bar_h - 1], outline=render.TEXT)
-    for frac, value in ((0.0, lo), (0.5, (lo + hi) / 2), (1.0, hi)):
-        x = x0 + frac * (bar_w - 1)
-        draw.line([x, bar_h, x, bar_h + 3], fill=render.TEXT)
-        draw.text((x, bar_h + 4), f"{value:g}", fill=render.TEXT, font=fnt, anchor="ma")
-    return img
-
-
-def _chart_png(xs, ys, mean, *, width, height, lo, hi, xlabel, title) -> Image.Image:
-    """A plain line chart: similarity against transform value, gaps where NaN, dashed mean."""
+def _chart_png(xs, ys, mean, *, width, height, lo, hi, xlabel, title, scale: float = 1.0) -> Image.Image:
+    """A plain line chart: similarity against transform value, gaps where NaN, dashed mean.
+    ``width`` and ``height`` are in output pixels; text, margins and lines are sized at scale 1
+    (from ``height / scale``) and multiplied by ``scale``."""
+    px = _scaler(scale)
     img = Image.new("RGB", (width, height), render.BACKGROUND)
     draw = ImageDraw.Draw(img)
-    fnt = render.font(max(11, height // 18))
-    left, right, top, bottom = 10 + int(fnt.getlength("-0.00")) + 10, 16, fnt.size + 14, 2 * fnt.size + 20
+    f = max(11, round(height / scale) // 18)
+    fnt1 = render.font(f)
+    fnt = render.font(px(f))
+    left1 = 10 + int(fnt1.getlength("-0.00")) + 10
+    heading = wrap_text(f"{title}: similarity to the corresponding cell (dashed: mean over all cells)", fnt1,
+                        round(width / scale) - left1 - 16, 2)
+    left, right, top, bottom = px(left1), px(16), px(len(heading) * (f + 4) + 10), px(2 * f + 20)
     x0, x1 = xs[0], xs[-1]
     if x1 <= x0:
         x0, x1 = x0 - 1, x1 + 1
     finite = [v for v in list(ys) + list(mean) if np.isfinite(v)]
     y0, y1 = min([lo] + finite), max([hi] + finite)
-    px = lambda x: left + (x - x0) / (x1 - x0) * (width - left - right)  # noqa: E731
-    py = lambda y: height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom)  # noqa: E731
+    px_x = lambda x: left + (x - x0) / (x1 - x0) * (width - left - right)  # noqa: E731
+    px_y = lambda y: height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom)  # noqa: E731
     grid_c, axis_c, line_c, mean_c = (224, 224, 224), (120, 120, 120), (25, 118, 210), (150, 150, 150)
+    thin = max(1, px(1))
     for t in nice_ticks(y0, y1, 4):
-        draw.line([left, py(t), width - right, py(t)], fill=grid_c)
-        draw.text((left - 6, py(t)), f"{t:g}", fill=render.TEXT, font=fnt, anchor="rm")
+        draw.line([left, px_y(t), width - right, px_y(t)], fill=grid_c, width=thin)
+        draw.text((left - px(6), px_y(t)), f"{t:g}", fill=render.TEXT, font=fnt, anchor="rm")
     for t in nice_ticks(x0, x1, 6):
-        draw.line([px(t), height - bottom, px(t), height - bottom + 4], fill=axis_c)
-        draw.text((px(t), height - bottom + 6), f"{t:g}", fill=render.TEXT, font=fnt, anchor="ma")
-    draw.line([left, top, left, height - bottom, width - right, height - bottom], fill=axis_c)
-    draw.text(((left + width - right) / 2, height - 2), xlabel, fill=render.TEXT, font=fnt, anchor="md")
-    draw.text((left, 4), f"similarity to the corresponding cell · {title}   (dashed: mean over all cells)",
-              fill=render.TEXT, font=fnt, anchor="la")
+        draw.line([px_x(t), height - bottom, px_x(t), height - bottom + px(4)], fill=axis_c, width=thin)
+        draw.text((px_x(t), height - bottom + px(6)), f"{t:g}", fill=render.TEXT, font=fnt, anchor="ma")
+    draw.line([left, top, left, height - bottom, width - right, height - bottom], fill=axis_c, width=thin)
+    draw.text(((left + width - right) / 2, height - px(2)), xlabel, fill=render.TEXT, font=fnt, anchor="md")
+    for i, text in enumerate(heading):
+        draw.text((left, px(4 + i * (f + 4))), text, fill=render.TEXT, font=fnt, anchor="la")
 
     def segments(values):
         run = []
         for x, y in zip(xs, values):
             if np.isfinite(y):
-                run.append((px(x), py(y)))
+                run.append((px_x(x), px_y(y)))
             elif run:
                 yield run
                 run = []
         if run:
             yield run
 
+    dash = px(6)
     for run in segments(mean):  # dashed mean over all cells
         for (ax, ay), (bx, by) in zip(run, run[1:]):
-            n = max(1, int(math.hypot(bx - ax, by - ay) // 6))
+            n = max(1, int(math.hypot(bx - ax, by - ay) // dash))
             for i in range(0, n, 2):
                 draw.line([ax + (bx - ax) * i / n, ay + (by - ay) * i / n,
-                           ax + (bx - ax) * (i + 1) / n, ay + (by - ay) * (i + 1) / n], fill=mean_c, width=1)
-    r = max(3, height // 70)
+                           ax + (bx - ax) * (i + 1) / n, ay + (by - ay) * (i + 1) / n], fill=mean_c, width=thin)
+    r = px(max(3, round(height / scale) // 70))
     for run in segments(ys):
         if len(run) > 1:
-            draw.line(run, fill=line_c, width=2)
+            draw.line(run, fill=line_c, width=px(2))
         for x, y in run:
             draw.ellipse([x - r, y - r, x + r, y + r], fill=line_c)
     return img
