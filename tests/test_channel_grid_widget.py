@@ -302,5 +302,5 @@ def test_png_is_tight_has_the_legend_and_scales(demo):
     blank = (a != 255).any(-1)
     assert blank[:, :8].sum() == 0 and blank[:, -8:].sum() == 0  # margins of 8 px, no more
     assert blank[:, 8].any() and blank[:, -9].any()
-    with pytest.raises(traitlets.TraitError, match="scale must be a positive"):
+    with pytest.raises(traitlets.TraitError, match="scale must be a number in"):
         w.render_png(scale=0)

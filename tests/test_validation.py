@@ -13,7 +13,7 @@ import traitlets
 
 import xai_widgets as xw
 from xai_widgets.morph import ConvVAE, SeedCNN
-from xai_widgets.widgets.checks import Index, Real, Span
+from xai_widgets.widgets.checks import Index, Real, Refused, Span
 
 from test_widget_states import WIDGETS
 from toy_models import SharedReLUNet, assert_untouched, snapshot
@@ -181,3 +181,15 @@ def test_panel_sizes_say_what_is_accepted(net, size):
         xw.SimilarityOverlay(net, images(1), ["conv1"], size=size)
     with pytest.raises(ValueError, match=r"size must be an integer in \[32, 2048\]"):
         xw.TransformSweep(net, images(1)[0], "conv1", size=size)
+
+
+@pytest.mark.parametrize("name", ["SimilarityOverlay", "TransformSweep", "ChannelGrid", "AttributionExplorer",
+                                  "OcclusionExplorer", "PathMorph", "MetricsChart"])
+def test_every_figure_takes_one_scale_rule(name):
+    from test_widget_states import WIDGETS
+
+    widget = WIDGETS[name][0]()[0]  # (widget, models)
+    for bad in (0, -1, 0.1, 9, float("nan"), float("inf"), True, "2", None):
+        with pytest.raises(Refused, match=r"scale must be a number in \[0\.25, 8\]"):
+            widget.render_png(scale=bad)
+    assert widget.render_png(scale=np.float32(0.5)).size[0] > 0

@@ -36,21 +36,21 @@ def test_channel_grid_unit_pane_says_the_back_view_needs_the_kernel(chromium, tm
     ready = f"[data-xw-painted] {root}"
     with offline_page(chromium, tmp_path / "grid.html", ready=ready, viewport=(1400, 1000)) as page:
         text = settle(page, root)
-        assert "input · guided (raw) of unit 0" in text and not PENDING.search(text)
+        assert "input · back view: guided (raw) of unit 0's sum over space" in text and not PENDING.search(text)
         # click unit 8 (tile row 1, column 2): its back view was never computed
         box = page.locator(f"{root} canvas.xw-tiles").bounding_box()
         scale = box["width"] / page.evaluate(f"document.querySelector('{root} canvas.xw-tiles').width")
         page.mouse.click(box["x"] + (1 + 2 * 65 + 10) * scale, box["y"] + (1 + 65 + 10) * scale)
         assert "unit 8 " in page.inner_text(f"{root} .xw-readout")
         text = settle(page, root)
-        assert f"the guided back view of unit 8 {NEEDS}" in text
+        assert f"the guided back view of unit 8's sum over space {NEEDS}" in text
         assert not PENDING.search(text), text
         # the shipped view shows again for unit 0, and only for the mode it was computed in
         page.keyboard.press("ArrowLeft")  # focus is on the grid after the click: unit 7
         page.evaluate("xwModel.set('selected', 0)")
-        assert "input · guided (raw) of unit 0" in settle(page, root)
+        assert "input · back view: guided (raw) of unit 0's sum over space" in settle(page, root)
         page.select_option(f"{root} select.xw-backmode", "grad/raw")
-        assert f"the grad back view of unit 0 {NEEDS}" in settle(page, root)
+        assert f"the grad back view of unit 0's sum over space {NEEDS}" in settle(page, root)
         page.select_option(f"{root} select.xw-zoom", "back")
         assert f"unit 0 (its back view {NEEDS})" in page.inner_text(f"{root} .xw-caption")
         # other kernel work says so too, in the message line; the layer shown does not change

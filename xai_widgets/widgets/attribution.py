@@ -45,7 +45,7 @@ from ..images import check_input_size, as_image_list, display_pixels, to_batch
 from ..outputs import with_output
 from ..tasks import check
 from .base import XaiWidget
-from .checks import Choice, Fraction, Index, PanelSize, Refused, index_in, validates, at_least
+from .checks import Choice, Fraction, Index, PanelSize, Refused, index_in, validates, at_least, print_scale
 from .long_tasks import LongTasks
 
 __all__ = ["AttributionExplorer", "default_methods", "shade", "greyed", "SCALE_PERCENTILE", "SCALE_RULE"]
@@ -714,8 +714,7 @@ class AttributionExplorer(LongTasks, XaiWidget):
         ``panel``: long side of a map in pixels (default the widget's ``size``, at least 128);
         ``scale``: a multiplier of every length, for print (2 gives twice the pixels, same picture).
         """
-        if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
-            raise ValueError(f"scale must be a number > 0, got {scale!r}")
+        scale = print_scale(scale)
         u = lambda v: max(1, round(v * scale))  # noqa: E731 - every length at the print scale
         side = max(64, int(panel or max(self.size, 128)))
         N, _, H, W = self.inputs.shape

@@ -30,7 +30,7 @@ from ..outputs import pick
 from ..images import check_input_size, as_image_list, display_pixels, to_batch
 from ..layouts import Ambiguous, ambiguous_error, prefix_names
 from .base import XaiWidget
-from .checks import (Choice, Fraction, Index, PanelSize, Real, Refused, Span, _is_finite_number, at_least, index_in,
+from .checks import (Choice, Fraction, Index, PanelSize, Real, Refused, Span, at_least, index_in, print_scale,
                      validates)
 from .long_tasks import LongTasks
 
@@ -499,7 +499,7 @@ class ChannelGrid(LongTasks, XaiWidget):
         pixels so every cell stays a sharp square. ``scale`` multiplies every length (tiles,
         zoom pane, text, lines): ``scale=2`` gives the same picture at twice the pixels.
         """
-        scale = _positive("scale", scale)
+        scale = print_scale(scale)
         px = lambda v: max(1, round(v * scale))  # noqa: E731 - one length at this scale
         t = self.tile_values().numpy()
         C, H, W = t.shape
@@ -559,12 +559,6 @@ class ChannelGrid(LongTasks, XaiWidget):
     def __repr__(self) -> str:
         return f"ChannelGrid({len(self._inputs)} images, layer={self.layer!r}, {len(self.layer_names)} layers)"
 
-
-
-def _positive(name: str, value) -> float:
-    if not (_is_finite_number(value) and value > 0):
-        raise Refused(f"{name} must be a positive finite number, got {value!r:.80}")
-    return float(value)
 
 
 def _json_floats(values: np.ndarray) -> list:

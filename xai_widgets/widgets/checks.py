@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 
 import numpy as np
 import traitlets
 
 __all__ = ["Refused", "Index", "Real", "Choice", "Fraction", "Span", "PanelSize", "validates", "is_index", "index_in",
-           "at_least"]
+           "at_least", "print_scale"]
 
 
 class Refused(traitlets.TraitError, ValueError):
@@ -125,6 +126,14 @@ def at_least(name: str, value, minimum: int = 1) -> int:
     if not is_index(value) or value < minimum:
         raise Refused(f"{name} must be an integer >= {minimum}, got {value!r:.80}")
     return int(value)
+
+
+def print_scale(value) -> float:
+    """``render_png``'s ``scale=`` (a multiple of every length) as a float, or :class:`Refused`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or not 0.25 <= value <= 8:
+        raise Refused(f"scale must be a number in [0.25, 8] (a multiple of the default size), got {value!r:.40}")
+    return float(value)
 
 
 def index_in(name: str, value, n: int, what: str = "an index") -> int:

@@ -31,7 +31,7 @@ from .. import render
 from ..metrics import Curve, Randomisation
 from .attribution import TITLES
 from .base import XaiWidget
-from .checks import Index
+from .checks import Index, print_scale
 from .sweep import nice_ticks
 
 __all__ = ["MetricsChart", "PALETTE"]
@@ -220,8 +220,7 @@ class MetricsChart(XaiWidget):
 
     # ------------------------------------------------------------------ static figure
     def _scenes(self, panel: int | None, scale: float) -> list:
-        if not (isinstance(scale, (int, float)) and 0.25 <= scale <= 8):
-            raise ValueError(f"scale must be a number in 0.25..8, got {scale!r}")
+        scale = print_scale(scale)
         width = max(240, int(panel or self.size))
         return [chart_scene(p, width, scale) for p in self.panels]
 

@@ -35,7 +35,7 @@ from ..images import check_input_size, model_input
 from ..outputs import with_output
 from .attribution import _ellipsis
 from .base import XaiWidget
-from .checks import Choice, Fraction, Index, PanelSize, Real, Refused, index_in, validates, at_least
+from .checks import Choice, Fraction, Index, PanelSize, Real, Refused, index_in, validates, at_least, print_scale
 from .long_tasks import LongTasks
 
 __all__ = ["OcclusionExplorer"]
@@ -456,8 +456,7 @@ class OcclusionExplorer(LongTasks, XaiWidget):
         ``panel``: side of an image panel in pixels (default the widget's ``size``); ``scale``: a
         multiplier of every length, for print (2 gives twice the pixels, same picture).
         """
-        if not (isinstance(scale, (int, float)) and np.isfinite(scale) and scale > 0):
-            raise ValueError(f"scale must be a number > 0, got {scale!r}")
+        scale = print_scale(scale)
         u = lambda v: max(1, round(v * scale))  # noqa: E731 - every length at the print scale
         side = max(96, panel or self.size)
         H, W = self.input.shape[-2:]

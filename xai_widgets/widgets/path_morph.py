@@ -25,7 +25,7 @@ from .. import colormaps, render, wire
 from ..images import model_input
 from ..morph import pipeline
 from .base import XaiWidget
-from .checks import Choice, Fraction, Index, PanelSize, Refused, index_in, validates
+from .checks import Choice, Fraction, Index, PanelSize, Refused, index_in, validates, print_scale
 from .long_tasks import LongTasks
 from .metrics_chart import chart_scene, scene_png, scene_svg
 
@@ -316,8 +316,7 @@ class PathMorph(LongTasks, XaiWidget):
         """The thesis's result-figure layout: endpoints; the path; mask (green) and red/blue maps over
         self and other with their colour legend; the per-step gains; the linked charts. ``scale``
         multiplies every size (2 or 3 for print)."""
-        if not (isinstance(scale, (int, float)) and 0.25 <= scale <= 8):
-            raise ValueError(f"scale must be a number in 0.25..8, got {scale!r}")
+        scale = print_scale(scale)
         r = self.result
         side = int(round(max(56, (panel or self.size) // 2) * scale))
         frames = r.frames.detach().float().cpu()

@@ -24,7 +24,7 @@ from ..layouts import prefix_names
 from ..projection import SIMILARITIES, prepare_vectors, reduce_to_budget
 from ..similarity import colour_range, synced_cell
 from .base import OverlayWidget
-from .checks import Index, PanelSize, Refused, index_in, is_index, validates, at_least
+from .checks import Index, PanelSize, Refused, index_in, is_index, validates, at_least, print_scale
 
 __all__ = ["SimilarityOverlay", "factor_strengths", "mark_cell", "legend_png", "wrap_text"]
 
@@ -552,7 +552,7 @@ class SimilarityOverlay(OverlayWidget):
         q = query or self.query or self._default_query()
         q = self._check_query(q)
         opacity = self.opacity if opacity is None else type(self).opacity.validate(self, opacity)
-        scale = _check_scale(scale)
+        scale = print_scale(scale)
         panel = int(at_least("panel", panel, 16))
         if "token" in q:  # a prefix token's query shades its own row only: other rows have no such token
             cells = {}
@@ -650,13 +650,6 @@ _MUTED = (97, 97, 97)
 
 def _scaler(scale: float):
     return lambda v: int(round(v * scale))
-
-
-def _check_scale(scale) -> float:
-    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(scale) or not 0.1 <= scale <= 16:
-        raise ValueError(f"scale must be a number in [0.1, 16] (a multiple of the default size), got {scale!r:.40}")
-    return float(scale)
 
 
 def _display_size(input_hw, long_side: int) -> tuple[int, int]:

@@ -30,8 +30,8 @@ from ..images import check_input_size, display_pixels, model_input
 from ..similarity import colour_range, unit_vectors
 from ..transforms import KINDS, sweep
 from .base import OverlayWidget
-from .checks import PanelSize, Refused, is_index, validates, at_least
-from .similarity import (_caption, _check_scale, _display_size, _fmt_bytes, _pixels, _scaler, legend_png, mark_cell,
+from .checks import PanelSize, Refused, is_index, validates, at_least, print_scale
+from .similarity import (_caption, _display_size, _fmt_bytes, _pixels, _scaler, legend_png, mark_cell,
                          wrap_text)
 
 __all__ = ["TransformSweep", "DEFAULT_VALUES"]
@@ -394,7 +394,7 @@ class TransformSweep(OverlayWidget):
         q = self._check_query(query or self.query or self._default_query())
         row, col = q["row"], q["col"]
         opacity = self.opacity if opacity is None else type(self).opacity.validate(self, opacity)
-        scale = _check_scale(scale)
+        scale = print_scale(scale)
         panel = int(at_least("panel", panel, 16))
         lo, hi = colour_range(self.colormap, *self.vrange)
         h, w = self.grid
