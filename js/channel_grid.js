@@ -202,7 +202,7 @@ function render({ model, el }) {
   middle.append(strip, gridWrap, legend.el, badgeKey, probsBox);
 
   const side = elem("div", "xw-side");
-  const zoomCaption = elem("div", "xw-caption");
+  const zoomCaption = elem("div", "xw-caption xw-zoomcaption");
   const zoomBox = elem("div", "xw-zoombox");
   const prefixInfo = elem("div", "xw-sub xw-prefix");
   prefixInfo.setAttribute("aria-label", "prefix tokens");

@@ -34,5 +34,6 @@ def test_the_printed_url_opens_the_demo_notebook(page, tmp_path):
             ".some((t) => t.textContent.includes('01_similarity_overlays.ipynb'))", timeout=60_000)
         assert page.locator(".jp-Launcher:visible").count() == 0, "the launcher is showing"
     finally:
+        page.goto("about:blank")  # before the server goes: no half-loaded requests fail in the page
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)

@@ -52,7 +52,7 @@ def test_channel_grid_unit_pane_says_the_back_view_needs_the_kernel(chromium, tm
         page.select_option(f"{root} select.xw-backmode", "grad/raw")
         assert f"the grad back view of unit 0's sum over space {NEEDS}" in settle(page, root)
         page.select_option(f"{root} select.xw-zoom", "back")
-        assert f"unit 0 (its back view {NEEDS})" in page.inner_text(f"{root} .xw-caption")
+        assert f"unit 0 (its back view {NEEDS})" in page.inner_text(f"{root} .xw-zoomcaption")
         # other kernel work says so too, in the message line; the layer shown does not change
         assert f"activation maximisation {NEEDS}" in text
         page.click(f"{root} button.xw-vis-unit")
