@@ -362,7 +362,8 @@ def test_metrics_chart_deletion_traits():
     assert [s["name"] for s in ins["series"]] == ["gradient", "occlusion"]
     np.testing.assert_allclose(dele["series"][0]["ys"], [1, .6, .15, 0])
     np.testing.assert_allclose(dele["xs"], [0, 1 / 3, 2 / 3, 1])
-    assert dele["series"][0]["label"] == f"gradient · AUC {a[0].mean_area:.3f}"
+    assert dele["series"][0]["label"] == f"Gradient · AUC {a[0].mean_area:.3f}"  # the explorer's title
+    assert dele["series"][2]["label"].startswith("random (baseline, dashed grey)")
     assert dele["series"][2]["dash"] and not dele["series"][0]["dash"]  # baselines are dashed
     assert dele["series"][0]["color"] != dele["series"][1]["color"]
     assert "lower area is better" in dele["title"] and "higher" in ins["title"]
