@@ -31,3 +31,17 @@ def test_grid_figure_without_row_labels_has_no_label_column():
     red = lambda fig: np.nonzero((fig[..., 0] == 255) & (fig[..., 1] == 0))[1]  # noqa: E731
     assert red(plain).min() == 8 and plain.shape[1] == 8 + 50 + 8  # the gap, the panel, the gap
     assert red(labelled).min() >= 120  # a label column first
+
+
+def test_grid_figure_titles_wider_than_their_panels_stay_apart_and_inside():
+    panel = Image.new("RGB", (40, 40), (255, 0, 0))
+    titles = ["a long title for a small panel", "another long title"]
+    fig = render.grid_figure([[panel, panel]], titles, [""])
+    fnt = render.font(12)
+    widths = [fnt.getlength(t) for t in titles]
+    ink = np.asarray(fig)[: 8 + 12 + 4].min(axis=2) < 128  # the title band: dark text pixels
+    cols = np.nonzero(ink.any(axis=0))[0]
+    assert cols.min() >= 0 and cols.max() < fig.size[0] - 1  # nothing cut at either edge
+    assert fig.size[0] >= 8 + sum(widths) + 8  # room for both titles side by side
+    gaps = np.diff(cols)
+    assert gaps.max() >= 8  # a clear gap between the two titles: they do not run together

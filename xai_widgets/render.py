@@ -77,9 +77,10 @@ def grid_figure(
     gap: int = 8,
 ) -> Image.Image:
     """Lay panels out in rows (one per row label) under column titles, with an optional footer."""
-    cell_w = max(p.size[0] for row in panels for p in row)
     cell_h = max(p.size[1] for row in panels for p in row)
     fnt = font(max(12, cell_h // 14))
+    # a column as wide as its widest panel or title, so no title runs into the next or off the edge
+    cell_w = max([p.size[0] for row in panels for p in row] + [int(fnt.getlength(t)) + gap for t in col_titles])
     # a label column only when some row has a label
     label_w = max(120, max(int(fnt.getlength(s)) for s in row_labels) + 2 * gap) if any(row_labels) else gap
     title_h = fnt.size + 2 * gap
@@ -94,7 +95,7 @@ def grid_figure(
         y = title_h + i * (cell_h + gap)
         draw.text((gap, y + cell_h // 2), row_labels[i], fill=TEXT, font=fnt, anchor="lm")
         for j, panel in enumerate(row):
-            fig.paste(panel, (label_w + j * (cell_w + gap), y))
+            fig.paste(panel, (label_w + j * (cell_w + gap) + (cell_w - panel.size[0]) // 2, y))  # under its title
     if footer is not None:
         fig.paste(footer, (label_w, height - foot_h))
     return fig
