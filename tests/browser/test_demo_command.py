@@ -17,16 +17,21 @@ def test_the_printed_url_opens_the_demo_notebook(page, tmp_path):
     port = _free_port()
     env = dict(os.environ, XW_SKIP_INSTALL="1", JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
                JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"))
-    proc = subprocess.Popen(["bash", "scripts/demo.sh", "--no-browser", f"--port={port}"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    # The server logs to a file, not a pipe: a pipe nobody reads fills up and blocks the server.
+    log = tmp_path / "demo.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(["bash", "scripts/demo.sh", "--no-browser", f"--port={port}"], cwd=ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         url, end = None, time.time() + 120
         while url is None and time.time() < end:
-            line = proc.stdout.readline()
-            assert line or proc.poll() is None, "the demo command exited before printing its URL"
-            found = re.search(r"(http://127\.0\.0\.1:\d+/\S+)", line)
-            url = found.group(1) if found else None
-        assert url, "no URL printed within 2 minutes"
+            assert proc.poll() is None, f"the demo command exited before printing its URL:\n{log.read_text()}"
+            found = re.search(r"(http://127\.0\.0\.1:\d+/\S+)", log.read_text())
+            if found:
+                url = found.group(1)
+            else:
+                time.sleep(0.5)
+        assert url, f"no URL printed within 2 minutes:\n{log.read_text()}"
         page.goto(url)
         page.wait_for_selector(".jp-NotebookPanel", timeout=90_000)
         page.wait_for_function(
@@ -36,4 +41,8 @@ def test_the_printed_url_opens_the_demo_notebook(page, tmp_path):
     finally:
         page.goto("about:blank")  # before the server goes: no half-loaded requests fail in the page
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # a kernel slow to shut down: do not leave it behind
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
