@@ -34,7 +34,7 @@ const ZOOMS = ["unit", "back", "off"];
 const NORMS = ["layer", "channel", "fixed"];
 const SELECTED = "#80ff80"; // DeepVis cursor (.5, 1, .5)
 const HOVER = "#ffff00";
-const BADGES = { dead: "#e53935", constant: "#fb8c00", detector: "#1e88e5" };
+const BADGES = { dead: "#e15759", constant: "#f28e2b" }; // Tableau 10's red and orange
 const THUMB_PX = 48;
 const GAP = 12; // px between the layer list, the grid and the unit pane
 const PANE_PX = [248, 300]; // unit pane width: narrow outputs, outputs of WIDE_PX or more
@@ -79,6 +79,7 @@ const STYLE = widgetStyle(
 .xw-channel-grid .xw-found { display: flex; gap: 6px; align-items: flex-start; }
 .xw-channel-grid .xw-found > div { display: flex; flex-direction: column; gap: 2px; min-width: 0; }
 .xw-channel-grid .xw-badge-key { display: flex; flex-wrap: wrap; gap: 2px 12px; margin-top: 2px; }
+.xw-channel-grid .xw-badge-rule { flex-basis: 100%; }
 .xw-channel-grid .xw-swatch { display: inline-block; width: 9px; height: 9px; margin-right: 4px; clip-path: polygon(0 0, 100% 0, 100% 100%); }
 .xw-channel-grid .xw-caption { font-weight: 600; }
 .xw-channel-grid .xw-sub { color: var(--jp-ui-font-color2, #616161); font-size: var(--jp-ui-font-size0, 11px); font-variant-numeric: tabular-nums; white-space: pre-wrap; }
@@ -100,6 +101,8 @@ const fmt = (v) => (Number.isFinite(v) ? (Math.abs(v) >= 100 ? v.toFixed(1) : v.
 
 /** The badge of unit c from the scan summary `u`: "dead", "constant", "detector" (a concept above the IoU threshold) or null. */
 const badgeOf = (u, c) => (u.dead[c] ? "dead" : u.constant[c] ? "constant" : u.concept && u.concept[c] ? "detector" : null);
+/** Dead and constant badges have their own colours; a detector's is its concept's. */
+const badgeColour = (u, c, kind) => (kind === "detector" ? u.concept_colour[u.concept[c]] : BADGES[kind]);
 
 function shapeText(shape) {
   return Array.isArray(shape) ? shape.join("×") : "";
@@ -244,6 +247,7 @@ function render({ model, el }) {
   let scratch = null;
   let range = null;
   let hover = null;
+  let keyHover = null; // the tiles a hovered badge-key entry names: c -> bool
   let patches = null;
   let visuals = null;
   let units = null;
@@ -423,26 +427,24 @@ function render({ model, el }) {
     if (u) {
       for (let c = 0; c < G.C; c++) {
         const kind = badgeOf(u, c);
-        if (!kind) continue;
-        counts[kind]++;
-        const color = BADGES[kind];
-        const [x, y, w] = tileRect(G, c);
-        const s = Math.max(5, Math.min(12, w / 3));
-        ctx.fillStyle = color;
-        ctx.beginPath();
-        ctx.moveTo(x + w - s, y);
-        ctx.lineTo(x + w, y);
-        ctx.lineTo(x + w, y + s);
-        ctx.fill();
-        if (kind === "detector" && w >= 40) {
-          ctx.font = "10px sans-serif";
-          const label = u.concept[c];
-          const tw = Math.min(w, ctx.measureText(label).width + 4);
-          ctx.fillStyle = "rgba(0,0,0,0.6)";
-          const [, , , h] = tileRect(G, c);
-          ctx.fillRect(x, y + h - 12, tw, 12);
-          ctx.fillStyle = "#fff";
-          ctx.fillText(label, x + 2, y + h - 3, w - 4);
+        const [x, y, w, h] = tileRect(G, c);
+        if (kind) {
+          counts[kind]++;
+          const s = Math.max(5, Math.min(12, w / 3));
+          ctx.fillStyle = badgeColour(u, c, kind);
+          ctx.beginPath();
+          ctx.moveTo(x + w - s, y);
+          ctx.lineTo(x + w, y);
+          ctx.lineTo(x + w, y + s);
+          ctx.fill();
+        }
+        if (keyHover && !keyHover(c)) {
+          ctx.fillStyle = "rgba(0,0,0,0.6)"; // a key entry is hovered: the tiles it does not name step back
+          ctx.fillRect(x, y, w, h);
+        } else if (keyHover) {
+          ctx.strokeStyle = badgeColour(u, c, kind); // and the ones it names are framed in its colour
+          ctx.lineWidth = 2;
+          ctx.strokeRect(x + 1, y + 1, w - 2, h - 2);
         }
       }
     }
@@ -458,9 +460,10 @@ function render({ model, el }) {
   }
 
   /**
-   * The key to the tile badges, with how many tiles carry each. A unit is a detector when its
-   * best concept's IoU is above the threshold the dissection used (Network Dissection, Bau et
-   * al. 2017, section 3.1: 0.04); "unique detectors" counts the distinct concepts they detect.
+   * The key to the tile badges, with how many tiles carry each; hovering an entry dims the
+   * tiles it does not name. A unit is a detector when its best concept's IoU is above the
+   * threshold the dissection used (Network Dissection, Bau et al. 2017, section 3.1: 0.04);
+   * each concept has its colour, and "distinct concepts" counts those with a detector.
    */
   function drawBadgeKey(u, counts) {
     const key = JSON.stringify([u && u.layer, counts]);
@@ -468,19 +471,32 @@ function render({ model, el }) {
     marks.dataset.badges = key;
     badgeKey.hidden = !u;
     if (!u) return;
-    const entry = (kind, text) => {
-      const span = elem("span", `xw-badge-${kind}`);
+    const entry = (colour, text, picks) => {
+      const span = elem("span", "xw-badge");
       const swatch = elem("span", "xw-swatch");
-      swatch.style.background = BADGES[kind];
+      swatch.style.background = colour;
       span.append(swatch, document.createTextNode(text));
+      span.addEventListener("pointerenter", () => { keyHover = picks; drawMarks(); });
+      span.addEventListener("pointerleave", () => { keyHover = null; drawMarks(); });
       return span;
     };
     const parts = [];
-    if (counts.dead) parts.push(entry("dead", `dead (never active): ${counts.dead}`));
-    if (counts.constant) parts.push(entry("constant", `constant: ${counts.constant}`));
+    if (counts.dead) parts.push(entry(BADGES.dead, `dead (never active): ${counts.dead}`, (c) => badgeOf(u, c) === "dead"));
+    if (counts.constant) parts.push(entry(BADGES.constant, `constant: ${counts.constant}`, (c) => badgeOf(u, c) === "constant"));
     if (u.concept) {
-      parts.push(entry("detector", `detector, best concept IoU > ${u.detector_iou} (Network Dissection, Bau et al. 2017): `
-        + `${counts.detector} of ${A.C} units, ${u.unique_detectors} distinct concepts`));
+      const rule = elem("span", "xw-badge-rule");
+      rule.textContent = `detectors, best concept IoU > ${u.detector_iou} (Network Dissection, Bau et al. 2017): `
+        + `${counts.detector} of ${A.C} units, ${u.unique_detectors} distinct concepts`;
+      parts.push(rule);
+      const isDetector = (c) => badgeOf(u, c) === "detector";
+      const byColour = new Map(); // colour -> concepts: past the palette, several share grey
+      for (const [name, colour] of Object.entries(u.concept_colour)) byColour.set(colour, [...(byColour.get(colour) || []), name]);
+      for (const [colour, names] of byColour) {
+        const picks = (c) => isDetector(c) && names.includes(u.concept[c]);
+        let n = 0;
+        for (let c = 0; c < A.C; c++) n += picks(c);
+        parts.push(entry(colour, `${names.length > 1 ? `${names.length} other concepts` : names[0]} ${n}`, picks));
+      }
     }
     badgeKey.replaceChildren(...parts);
   }

@@ -5,6 +5,8 @@
   2015), rebuilt here by linear interpolation between 16 of its published colours.
 * ``QUALITATIVE``: Okabe and Ito's colour-blind-safe palette ("Color Universal Design",
   2008) without its black, for categories such as NMF factor groups.
+* ``TABLEAU10``: Tableau 10 (Maureen Stone, Tableau Software, 2016), ten hues chosen to stay
+  apart and to read on light and dark backgrounds alike, by name, for chart lines and labels.
 * ``diverging``: Moreland's cool-warm diverging map ("Diverging Color Maps for Scientific
   Visualization", 2009) anchored at its blue, neutral grey and red end points, for signed
   values (negative blue, zero grey, positive red).
@@ -13,10 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LUTS", "QUALITATIVE", "lut", "apply"]
+__all__ = ["LUTS", "QUALITATIVE", "TABLEAU10", "lut", "apply"]
 
 QUALITATIVE = [(230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66),
                (0, 114, 178), (213, 94, 0), (204, 121, 167)]
+
+TABLEAU10 = {"blue": "#4e79a7", "orange": "#f28e2b", "red": "#e15759", "teal": "#76b7b2", "green": "#59a14f",
+             "yellow": "#edc948", "purple": "#b07aa1", "pink": "#ff9da7", "brown": "#9c755f", "grey": "#bab0ac"}
 
 _VIRIDIS_ANCHORS = [
     (68, 1, 84), (72, 26, 108), (71, 47, 125), (65, 68, 135), (57, 86, 140), (49, 104, 142),

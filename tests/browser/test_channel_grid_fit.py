@@ -1,20 +1,20 @@
 """ChannelGrid's layout and unit pane in the exported page, at a laptop's notebook output width
 (850 px) and a wide one (1400 px): nothing sticks out, the grid and the unit pane fit on one
 screen side by side, the legend's labels sit on their values, the tile badges are exactly the
-scanned units that pass the detector rule, and each pane states the unit objective it used."""
+scanned units that pass the detector rule, in their concept's colour, and each pane states the unit objective it used."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 import xai_widgets as xw
+from xai_widgets.widgets.channel_grid import CONCEPT_COLOURS, OTHER_CONCEPTS, concept_colours
 
 from fit_checks import assert_legends_aligned, one_screen, overflow
 from lab import offline_page
 from test_channel_grid import READY, read_canvas
 
 GRID, PANE = ".xw-channel-grid .xw-gridwrap", ".xw-channel-grid .xw-side"
-DETECTOR = (0x1E, 0x88, 0xE5)  # the detector badge's colour
 
 
 @pytest.fixture(scope="module")
@@ -49,27 +49,61 @@ def test_grid_and_unit_pane_side_by_side_on_one_screen(chromium, scanned, width)
         assert "float16" in page.locator(".xw-channel-grid .xw-detail-payload").text_content()
 
 
-def test_badges_mark_exactly_the_units_that_pass_the_detector_rule(chromium, scanned):
+def _corner_pixels(page, n):
+    """The colour just inside each tile's top-right corner (where its badge goes), and whether
+    the tile's centre is dimmed, read from the marks canvas the browser drew."""
+    marks = read_canvas(page, ".xw-channel-grid canvas.xw-marks")
+    box = page.locator(".xw-channel-grid canvas.xw-marks").bounding_box()
+    dpr = marks.shape[1] / box["width"]
+    tiles = page.locator(".xw-channel-grid canvas.xw-tiles")
+    cols, th = int(tiles.get_attribute("data-cols")), int(tiles.get_attribute("data-tile-h"))
+    scale = box["width"] / page.evaluate("document.querySelector('.xw-channel-grid canvas.xw-tiles').width")
+    corners, dimmed = [], []
+    for c in range(n):
+        r, q = divmod(c, cols)
+        x = (1 + (q + 1) * (th + 1) - 1) * scale - 2
+        y = (1 + r * (th + 1)) * scale + 1
+        corners.append("#%02x%02x%02x" % tuple(marks[int(y * dpr), int(x * dpr), :3]))
+        cx, cy = (1 + q * (th + 1) + th / 2) * scale, (1 + r * (th + 1) + th / 2) * scale
+        dimmed.append(marks[int(cy * dpr), int(cx * dpr), 3] > 0)
+    return corners, np.array(dimmed)
+
+
+def test_badges_mark_exactly_the_units_that_pass_the_detector_rule_in_their_concepts_colour(chromium, scanned):
     w, path = scanned
     dis, stats = w.dissections["relu4"], w.tops["relu4"].stats
     detectors = (dis.iou.max(axis=1) > 0.04) & ~stats.dead & ~stats.constant  # Bau et al.'s rule, here
+    best = [dis.concepts[j] for j in dis.iou.argmax(axis=1)]
+    colours = concept_colours([b if d else "" for b, d in zip(best, detectors)])
+    assert len(set(colours.values())) == len(colours) == len({b for b, d in zip(best, detectors) if d})
     with offline_page(chromium, path, ready=READY, viewport=(850, 900), output_width=850) as page:
-        marks = read_canvas(page, ".xw-channel-grid canvas.xw-marks")
-        box = page.locator(".xw-channel-grid canvas.xw-marks").bounding_box()
-        dpr = marks.shape[1] / box["width"]
-        tiles = page.locator(".xw-channel-grid canvas.xw-tiles")
-        cols, th = int(tiles.get_attribute("data-cols")), int(tiles.get_attribute("data-tile-h"))
-        scale = box["width"] / page.evaluate("document.querySelector('.xw-channel-grid canvas.xw-tiles').width")
-        drawn = []
-        for c in range(len(detectors)):  # the pixel just inside each tile's top-right corner
-            r, q = divmod(c, cols)
-            x = (1 + (q + 1) * (th + 1) - 1) * scale - 2
-            y = (1 + r * (th + 1)) * scale + 1
-            drawn.append(tuple(marks[int(y * dpr), int(x * dpr), :3]) == DETECTOR)
-        np.testing.assert_array_equal(np.array(drawn), detectors)
-        key = page.locator(".xw-channel-grid .xw-badge-key").inner_text()
-        assert "IoU > 0.04" in key and f"{int(detectors.sum())} of 128 units" in key
-        assert "Bau et al. 2017" in key
+        corners, dimmed = _corner_pixels(page, len(detectors))
+        for c in range(len(detectors)):
+            if detectors[c]:
+                assert corners[c] == colours[best[c]], f"unit {c}: {corners[c]}, not {best[c]}'s colour"
+            else:
+                assert corners[c] not in colours.values(), f"unit {c} is not a detector but wears a concept's colour"
+        assert not dimmed.any()
+        key = page.locator(".xw-channel-grid .xw-badge-key")
+        text = key.inner_text()
+        assert "IoU > 0.04" in text and f"{int(detectors.sum())} of 128 units" in text and "Bau et al. 2017" in text
+        name = max(colours, key=lambda n: sum(b == n and d for b, d in zip(best, detectors)))
+        count = sum(b == name and d for b, d in zip(best, detectors))
+        assert f"{name} {count}" in text
+        key.locator(".xw-badge", has_text=f"{name} {count}").hover()  # the tiles it names stay, the rest dim
+        page.wait_for_timeout(100)
+        _, dimmed = _corner_pixels(page, len(detectors))
+        np.testing.assert_array_equal(~dimmed, np.array([b == name and d for b, d in zip(best, detectors)]))
+
+
+def test_concept_colours_rank_concepts_by_detectors_and_pool_the_rest_in_grey():
+    labels = ["a"] * 3 + ["b"] * 5 + [""] * 4 + ["c"]
+    assert list(concept_colours(labels)) == ["b", "a", "c"]  # most detectors first
+    assert list(concept_colours(labels).values()) == CONCEPT_COLOURS[:3]
+    many = [f"k{i}" for i in range(len(CONCEPT_COLOURS) + 2) for _ in range(20 - i)]
+    colours = concept_colours(many)
+    assert [colours[f"k{i}"] for i in range(len(CONCEPT_COLOURS) - 1)] == CONCEPT_COLOURS[:-1]
+    assert {colours[f"k{i}"] for i in range(len(CONCEPT_COLOURS) - 1, len(CONCEPT_COLOURS) + 2)} == {OTHER_CONCEPTS}
 
 
 @pytest.mark.parametrize("objective, back, scan, vis", [

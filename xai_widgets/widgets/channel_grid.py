@@ -49,6 +49,10 @@ DEFAULT_OBJECTIVES = {"back": "sum", "scan": "max", "visualise": "mean"}
 # Beyond these, nearly every value lands at one end of the 256-colour scale
 # ((1/255) ** 0.05 = 0.76; 0.9 ** 20 = 0.12).
 MIN_GAMMA, MAX_GAMMA = 0.05, 20.0
+#: Detector badges take a colour per concept (Tableau 10 without the red and orange of the dead
+#: and constant badges, and without grey, which marks "other concepts" when there are more).
+CONCEPT_COLOURS = [colormaps.TABLEAU10[n] for n in ("blue", "teal", "green", "yellow", "purple", "pink", "brown")]
+OTHER_CONCEPTS = colormaps.TABLEAU10["grey"]
 LEGEND_PX = 60  # height kept for the figure's legend, so a figure at scale s is s times as large
 
 
@@ -416,6 +420,7 @@ class ChannelGrid(LongTasks, XaiWidget):
         dis = self.dissections.get(self.layer)
         if dis is not None:
             summary["concept"] = [dis.label(c) or "" for c in range(len(dis.best))]
+            summary["concept_colour"] = concept_colours(summary["concept"])
             summary["iou"] = _json_floats(dis.iou.max(axis=1))
             summary["unique_detectors"] = int(dis.unique_detectors)
             summary["detector_iou"] = dis.threshold
@@ -559,6 +564,17 @@ class ChannelGrid(LongTasks, XaiWidget):
     def __repr__(self) -> str:
         return f"ChannelGrid({len(self._inputs)} images, layer={self.layer!r}, {len(self.layer_names)} layers)"
 
+
+
+def concept_colours(labels: Sequence[str]) -> dict[str, str]:
+    """{concept: badge colour}: the concepts with most detectors first; past the palette, grey."""
+    counts: dict[str, int] = {}
+    for label in labels:
+        if label:
+            counts[label] = counts.get(label, 0) + 1
+    ranked = sorted(counts, key=lambda name: (-counts[name], name))
+    coloured = len(CONCEPT_COLOURS) if len(ranked) <= len(CONCEPT_COLOURS) else len(CONCEPT_COLOURS) - 1
+    return {name: CONCEPT_COLOURS[i] if i < coloured else OTHER_CONCEPTS for i, name in enumerate(ranked)}
 
 
 def _json_floats(values: np.ndarray) -> list:

@@ -27,7 +27,7 @@ import numpy as np
 import traitlets
 from PIL import Image, ImageDraw
 
-from .. import render
+from .. import colormaps, render
 from ..metrics import Curve, Randomisation
 from .attribution import TITLES
 from .base import XaiWidget
@@ -36,10 +36,10 @@ from .sweep import nice_ticks
 
 __all__ = ["MetricsChart", "PALETTE"]
 
-#: Line colours, in order of the methods: Tableau 10 (Stone, Tableau Software, 2016), a palette
-#: chosen for telling its ten hues apart, without its grey (kept for the baselines). Mid-tones: they
-#: read on JupyterLab's light and dark themes alike; the axes and text use the theme's colours.
-PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f"]
+#: Line colours, in order of the methods: Tableau 10 without its grey (kept for the baselines).
+#: Mid-tones: they read on JupyterLab's light and dark themes alike; the axes and text use the
+#: theme's colours.
+PALETTE = [hex_colour for name, hex_colour in colormaps.TABLEAU10.items() if name != "grey"]
 #: Baselines (maps that explain nothing, to compare against) get dashed grey lines.
 BASELINES = ("centre", "center", "random")
 BASELINE_STYLE = [("#8c8c8c", [6, 4]), ("#a6a6a6", [2, 3])]
