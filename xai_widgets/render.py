@@ -12,11 +12,13 @@ from PIL import Image, ImageDraw, ImageFont
 
 from . import colormaps
 
-__all__ = ["cell_index", "overlay", "outline_cell", "legend", "grid_figure", "font"]
+__all__ = ["cell_index", "overlay", "outline_cell", "mark_query", "wrap_text", "legend", "grid_figure", "font"]
 
 YELLOW = (255, 255, 0)
 BACKGROUND = (255, 255, 255)
 TEXT = (34, 34, 34)
+MUTED = (97, 97, 97)  # captions
+RIM = (0, 0, 0)  # around the query ring, so it shows on light and dark pixels
 
 
 def font(size: int) -> ImageFont.ImageFont:
@@ -49,23 +51,102 @@ def outline_cell(img: Image.Image, grid: Sequence[int], row: int, col: int, widt
     )
 
 
-def legend(name: str, lo: float, hi: float, width: int, font_size: int, label: str) -> Image.Image:
-    """A horizontal colour bar with lo / mid / hi tick labels and a caption under them."""
-    fnt = font(font_size)
-    ticks = [(0.0, lo), (0.5, (lo + hi) / 2), (1.0, hi)]
-    pad = max(int(fnt.getlength(f"{v:.3g}")) for _, v in ticks) // 2 + 4  # room for end labels
-    bar_h = font_size
-    height = bar_h + 6 + 2 * (font_size + 6)
-    img = Image.new("RGB", (width, height), BACKGROUND)
-    bar = colormaps.lut(name)[np.linspace(0, 255, width - 2 * pad).round().astype(int)]
-    img.paste(Image.fromarray(np.repeat(bar[None], bar_h, axis=0)), (pad, 0))
+def mark_query(img: Image.Image, grid, row: int, col: int, width: int = 2) -> None:
+    """The query mark on cell (row, col) of an h x w grid, as the browser draws it: a yellow
+    outline inside the cell, or, for a cell under 3 line widths (a 128 x 128 grid in a small
+    panel), a yellow ring centred on the cell and clear of it, with a dark rim, so the query
+    shows at any cell size."""
+    h, w = grid
+    W, H = img.size
+    x0, x1, y0, y1 = col * W / w, (col + 1) * W / w, row * H / h, (row + 1) * H / h
+    if min(x1 - x0, y1 - y0) >= 3 * width:
+        outline_cell(img, grid, row, col, width=width)
+        return
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    inner = max(x1 - x0, y1 - y0) / 2 + width  # half side of the ring's hole
+    rim = max(1, width // 2)
     draw = ImageDraw.Draw(img)
-    draw.rectangle([pad, 0, width - pad - 1, bar_h - 1], outline=TEXT)
-    for frac, value in ticks:
-        x = pad + frac * (width - 2 * pad - 1)
-        draw.line([x, bar_h, x, bar_h + 4], fill=TEXT)
-        draw.text((x, bar_h + 6), f"{value:.3g}", fill=TEXT, font=fnt, anchor="ma")  # small ranges keep digits
-    draw.text((width // 2, bar_h + 6 + font_size + 6), label, fill=TEXT, font=fnt, anchor="ma")
+    for half, colour, thick in ((inner + width + rim, RIM, rim), (inner + width, YELLOW, width)):
+        draw.rectangle([round(cx - half), round(cy - half), round(cx + half) - 1, round(cy + half) - 1],
+                       outline=colour, width=thick)
+
+
+def wrap_text(text: str, fnt, width: float, max_lines: int = 2) -> list[str]:
+    """``text`` in at most ``max_lines`` lines of ``width`` px in ``fnt``: wrapped at spaces (a
+    word too long for a line is split), and shortened with "..." when it needs more lines."""
+    def lines_of(t: str) -> list[str]:
+        out, cur = [], ""
+        for word in t.split():
+            trial = f"{cur} {word}" if cur else word
+            if fnt.getlength(trial) <= width:
+                cur = trial
+                continue
+            if cur:
+                out.append(cur)
+            cur = ""
+            for ch in word:  # split a word wider than the line
+                if cur and fnt.getlength(cur + ch) > width:
+                    out.append(cur)
+                    cur = ""
+                cur += ch
+        return out + [cur] if cur else out or [""]
+
+    lines = lines_of(text)
+    if len(lines) <= max_lines:
+        return lines
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if len(lines_of(text[:mid].rstrip() + "...")) <= max_lines:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lines_of(text[:lo].rstrip() + "...")
+
+
+def _fmt_tick(v: float) -> str:
+    text = f"{v:.3g}"
+    return "0" if text in ("-0", "0") else text
+
+
+def legend(colormap: str, lo: float, hi: float, *, font_size: int, caption: str, bar_width: int | None = None,
+           max_width: int | None = None, scale: float = 1.0) -> Image.Image:
+    """A colour bar over [lo, hi] with lo / middle / hi labels centred on their ticks and a caption
+    under it (wrapped to ``max_width``), nothing clipped. The bar is ``bar_width`` long, or fills
+    ``max_width`` less the end labels' overhang. Lengths are at scale 1 and every one scales
+    with ``scale``; ``info["pad"]`` is the bar's left offset and ``info["size1"]`` the image's
+    (width, height), both at scale 1."""
+    if bar_width is None and max_width is None:
+        raise TypeError("legend needs bar_width or max_width")
+    px = lambda v: int(round(v * scale))  # noqa: E731
+    fnt = font(font_size)
+    ticks = [lo, (lo + hi) / 2, hi]
+    labels = [_fmt_tick(v) for v in ticks]
+    pad = int(np.ceil(max(fnt.getlength(t) for t in labels) / 2)) + 2
+    if bar_width is None:
+        bar_width = max(1, max_width - 2 * pad)
+    bar_h, tick = max(8, round(font_size * 0.8)), max(3, font_size // 4)
+    room = max(bar_width + 2 * pad, max_width or 0)
+    lines = wrap_text(caption, fnt, room - pad, 3)
+    width = max(bar_width + 2 * pad, pad + int(np.ceil(max(fnt.getlength(t) for t in lines))))
+    line = round(font_size * 1.25)
+    text_top = bar_h + tick + 2
+    height = text_top + line + 2 + len(lines) * line
+    img = Image.new("RGB", (px(width), px(height)), BACKGROUND)
+    draw = ImageDraw.Draw(img)
+    bw = px(pad + bar_width) - px(pad)
+    bar = colormaps.lut(colormap)[np.linspace(0, 255, bw).round().astype(int)]
+    img.paste(Image.fromarray(np.repeat(bar[None], px(bar_h), axis=0)), (px(pad), 0))
+    draw.rectangle([px(pad), 0, px(pad) + bw - 1, px(bar_h) - 1], outline=TEXT, width=max(1, px(1)))
+    tfnt = font(px(font_size))
+    span = hi - lo if hi > lo else 1.0
+    for value, label in zip(ticks, labels):
+        x = px(pad) + (value - lo) / span * (bw - 1)
+        draw.line([x, px(bar_h), x, px(bar_h + tick)], fill=TEXT, width=max(1, px(1)))
+        draw.text((x, px(text_top)), label, fill=TEXT, font=tfnt, anchor="ma")
+    for i, text in enumerate(lines):
+        draw.text((px(pad), px(text_top + line + 2 + i * line)), text, fill=MUTED, font=tfnt, anchor="la")
+    img.info["pad"], img.info["size1"] = pad, (width, height)
     return img
 
 

@@ -756,7 +756,8 @@ class AttributionExplorer(LongTasks, XaiWidget):
                 lo, hi, rule = -1.0, 1.0, "x each image's s"
             else:
                 lo, hi, rule = -e["scale"], e["scale"], f"column: {e['rule']}"
-            fig.paste(render.legend("diverging", lo, hi, u(cw), u(lfs), _ellipsis(rule, small, u(cw))),
+            fig.paste(render.legend("diverging", lo, hi, max_width=u(cw), font_size=u(lfs),
+                                    caption=_ellipsis(rule, small, u(cw))),
                       (u(x0(j)), u(gap + line)))
         y = gap + head_h
         for i in range(N):

@@ -522,8 +522,8 @@ class ChannelGrid(LongTasks, XaiWidget):
         unit_rgb = table[np.floor(t[self.selected] * 255 + 0.5).astype(np.int64)]
         zoom = Image.fromarray(render.overlay(self._display_pixels(), unit_rgb, self.opacity))
         zoom = zoom.resize((px(zoom.size[0]), px(zoom.size[1])), Image.LANCZOS)
-        key = render.legend(name, *self._legend_range(), width=min(px(480), fig_grid.size[0]), font_size=px(13),
-                            label=self._legend_caption())
+        key = render.legend(name, *self._legend_range(), max_width=min(px(480), fig_grid.size[0]), font_size=px(13),
+                            caption=self._legend_caption())
         pad, gap, fnt = px(8), px(16), render.font(px(15))
         title_h = fnt.size + pad
         left_h = fig_grid.size[1] + pad + max(key.size[1], px(LEGEND_PX))

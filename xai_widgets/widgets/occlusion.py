@@ -481,7 +481,8 @@ class OcclusionExplorer(LongTasks, XaiWidget):
                       font=label_font, anchor="mm", stroke_width=u(2), stroke_fill=(0, 0, 0))
         m = self.relevance_scale()
         rel = big(colormaps.apply(self.relevance, "diverging", -m, m))
-        legend = render.legend("diverging", -m, m, u(side), u(fs), "relevance, 99th pct |r| (beyond saturates)")
+        legend = render.legend("diverging", -m, m, max_width=u(side), font_size=u(fs),
+                               caption="relevance, 99th pct |r| (beyond saturates)")
         occ = big(self._pixels(self.occluded_image()))
         rows = [([feat, rel, occ], [f"{len(self.features)} features", f"relevance ({self.method})",
                                     f"occluded: {', '.join(str(i + 1) for i in self.occluded) or 'none'}"],

@@ -348,8 +348,8 @@ class PathMorph(LongTasks, XaiWidget):
                 over(self_img, red_blue, alpha_signed), over(other_img, red_blue, alpha_signed)]
         map_titles = ["mask over self", "mask over other", "red/blue over self", "red/blue over other"]
         fs = int(round(11 * scale))
-        legend = render.legend("diverging", -m, m, max(2 * side, int(320 * scale)), fs,
-                               "S = m (x_n - x_1): red brighter toward self, blue darker")
+        legend = render.legend("diverging", -m, m, max_width=max(2 * side, int(320 * scale)), font_size=fs,
+                               caption="S = m (x_n - x_1): red brighter toward self, blue darker")
         chart_w = max(320, 2 * side / scale)
         charts = [scene_png([chart_scene(p, chart_w, scale) for p in pair], gap=int(8 * scale))
                   for pair in (self.chart_panels()[:2], self.chart_panels()[2:])]

@@ -26,7 +26,7 @@ from ..similarity import colour_range, synced_cell
 from .base import OverlayWidget
 from .checks import Index, PanelSize, Refused, index_in, is_index, validates, at_least, print_scale
 
-__all__ = ["SimilarityOverlay", "factor_strengths", "mark_cell", "legend_png", "wrap_text"]
+__all__ = ["SimilarityOverlay", "factor_strengths"]
 
 MiB = 1 << 20
 
@@ -581,7 +581,7 @@ class SimilarityOverlay(OverlayWidget):
         label_w = max(max(fnt.getlength(name), sfnt.getlength(grids[name])) for name in self.rows)
         label_w = int(np.ceil(label_w)) + gap
         left = gap + label_w + gap  # x of the first panel column
-        titles = [wrap_text(str(t), fnt, cell_w, 2) for t in self._state["titles"]]
+        titles = [render.wrap_text(str(t), fnt, cell_w, 2) for t in self._state["titles"]]
         width = left + per_row * (cell_w + gap)
 
         placed = []  # (kind, x, y, payload) at scale 1
@@ -599,7 +599,7 @@ class SimilarityOverlay(OverlayWidget):
                 y += cell_h + gap
             y += gap  # between groups, and before the legend
         what = _SIMILARITY_NAMES.get(self._similarity, "similarity")
-        key = legend_png(self.colormap, lo, hi, bar_width=max(160, min(per_row * (cell_w + gap) - gap, 2 * panel)),
+        key = render.legend(self.colormap, lo, hi, bar_width=max(160, min(per_row * (cell_w + gap) - gap, 2 * panel)),
                          font_size=small, caption=_caption(what, self.colormap),
                          max_width=width - left, scale=scale)
         key_pad, (key_w1, key_h1) = key.info["pad"], key.info["size1"]
@@ -613,7 +613,7 @@ class SimilarityOverlay(OverlayWidget):
                 draw.text((px(x), px(top)), item, fill=render.TEXT, font=tfnt, anchor="ma")
             elif kind == "label":
                 draw.text((px(x), px(top) - px(1)), item, fill=render.TEXT, font=tfnt, anchor="rb")
-                draw.text((px(x), px(top) + px(1)), grids[item], fill=_MUTED, font=tsfnt, anchor="rt")
+                draw.text((px(x), px(top) + px(1)), grids[item], fill=render.MUTED, font=tsfnt, anchor="rt")
             else:
                 name, n = item
                 W1, H1 = dims[n]
@@ -623,7 +623,7 @@ class SimilarityOverlay(OverlayWidget):
                     rgb = colormaps.apply(np.asarray(maps[name][n]), self.colormap, lo, hi)
                     img = Image.fromarray(render.overlay(base, rgb, opacity))
                 if n == q["image"] and name in cells:
-                    mark_cell(img, self.grid(n, name), *cells[name], width=px(mark))
+                    render.mark_query(img, self.grid(n, name), *cells[name], width=px(mark))
                 fig.paste(img, (px(x), px(top)))
         fig.paste(key, (px(key_x), px(y)))
         return fig
@@ -644,8 +644,6 @@ class SimilarityOverlay(OverlayWidget):
 # exactly twice the width and height.
 
 _SIMILARITY_NAMES = {"cosine": "cosine similarity", "dot": "dot product", "centred": "cosine after centring"}
-_RIM = (0, 0, 0)
-_MUTED = (97, 97, 97)
 
 
 def _scaler(scale: float):
@@ -673,96 +671,3 @@ def _caption(what: str, colormap: str) -> str:
     if colormap != "diverging":
         return what
     return f"{what} · grey centre = 0: orthogonal vectors (red: alike, blue: opposed)"
-
-
-def mark_cell(img: Image.Image, grid, row: int, col: int, width: int = 2) -> None:
-    """The query mark on cell (row, col) of an h x w grid, as the browser draws it: a yellow
-    outline inside the cell, or, for a cell under 3 line widths (a 128 x 128 grid in a small
-    panel), a yellow ring centred on the cell and clear of it, with a dark rim, so the query
-    shows at any cell size."""
-    h, w = grid
-    W, H = img.size
-    x0, x1, y0, y1 = col * W / w, (col + 1) * W / w, row * H / h, (row + 1) * H / h
-    if min(x1 - x0, y1 - y0) >= 3 * width:
-        render.outline_cell(img, grid, row, col, width=width)
-        return
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    inner = max(x1 - x0, y1 - y0) / 2 + width  # half side of the ring's hole
-    rim = max(1, width // 2)
-    draw = ImageDraw.Draw(img)
-    for half, colour, thick in ((inner + width + rim, _RIM, rim), (inner + width, render.YELLOW, width)):
-        draw.rectangle([round(cx - half), round(cy - half), round(cx + half) - 1, round(cy + half) - 1],
-                       outline=colour, width=thick)
-
-
-def wrap_text(text: str, fnt, width: float, max_lines: int = 2) -> list[str]:
-    """``text`` in at most ``max_lines`` lines of ``width`` px in ``fnt``: wrapped at spaces (a
-    word too long for a line is split), and shortened with "..." when it needs more lines."""
-    def lines_of(t: str) -> list[str]:
-        out, cur = [], ""
-        for word in t.split():
-            trial = f"{cur} {word}" if cur else word
-            if fnt.getlength(trial) <= width:
-                cur = trial
-                continue
-            if cur:
-                out.append(cur)
-            cur = ""
-            for ch in word:  # split a word wider than the line
-                if cur and fnt.getlength(cur + ch) > width:
-                    out.append(cur)
-                    cur = ""
-                cur += ch
-        return out + [cur] if cur else out or [""]
-
-    lines = lines_of(text)
-    if len(lines) <= max_lines:
-        return lines
-    lo, hi = 0, len(text)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if len(lines_of(text[:mid].rstrip() + "...")) <= max_lines:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lines_of(text[:lo].rstrip() + "...")
-
-
-def _fmt_tick(v: float) -> str:
-    text = f"{v:.3g}"
-    return "0" if text in ("-0", "0") else text
-
-
-def legend_png(colormap: str, lo: float, hi: float, *, bar_width: int, font_size: int, caption: str,
-               max_width: int | None = None, scale: float = 1.0) -> Image.Image:
-    """A colour bar over [lo, hi] with lo / middle / hi labels centred on their ticks and a caption
-    under it (wrapped to ``max_width``), nothing clipped. Lengths are at scale 1; ``info["pad"]`` is
-    the bar's left offset and ``info["size1"]`` the image's (width, height), both at scale 1."""
-    px = _scaler(scale)
-    fnt = render.font(font_size)
-    ticks = [lo, (lo + hi) / 2, hi]
-    labels = [_fmt_tick(v) for v in ticks]
-    pad = int(np.ceil(max(fnt.getlength(t) for t in labels) / 2)) + 2
-    bar_h, tick = max(8, round(font_size * 0.8)), max(3, font_size // 4)
-    room = max(bar_width + 2 * pad, max_width or 0)
-    lines = wrap_text(caption, fnt, room - pad, 3)
-    width = max(bar_width + 2 * pad, pad + int(np.ceil(max(fnt.getlength(t) for t in lines))))
-    line = round(font_size * 1.25)
-    text_top = bar_h + tick + 2
-    height = text_top + line + 2 + len(lines) * line
-    img = Image.new("RGB", (px(width), px(height)), render.BACKGROUND)
-    draw = ImageDraw.Draw(img)
-    bw = px(pad + bar_width) - px(pad)
-    bar = colormaps.lut(colormap)[np.linspace(0, 255, bw).round().astype(int)]
-    img.paste(Image.fromarray(np.repeat(bar[None], px(bar_h), axis=0)), (px(pad), 0))
-    draw.rectangle([px(pad), 0, px(pad) + bw - 1, px(bar_h) - 1], outline=render.TEXT, width=max(1, px(1)))
-    tfnt = render.font(px(font_size))
-    span = hi - lo if hi > lo else 1.0
-    for value, label in zip(ticks, labels):
-        x = px(pad) + (value - lo) / span * (bw - 1)
-        draw.line([x, px(bar_h), x, px(bar_h + tick)], fill=render.TEXT, width=max(1, px(1)))
-        draw.text((x, px(text_top)), label, fill=render.TEXT, font=tfnt, anchor="ma")
-    for i, text in enumerate(lines):
-        draw.text((px(pad), px(text_top + line + 2 + i * line)), text, fill=_MUTED, font=tfnt, anchor="la")
-    img.info["pad"], img.info["size1"] = pad, (width, height)
-    return img

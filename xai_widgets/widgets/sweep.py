@@ -31,8 +31,7 @@ from ..similarity import colour_range, unit_vectors
 from ..transforms import KINDS, sweep
 from .base import OverlayWidget
 from .checks import PanelSize, Refused, is_index, validates, at_least, print_scale
-from .similarity import (_caption, _display_size, _fmt_bytes, _pixels, _scaler, legend_png, mark_cell,
-                         wrap_text)
+from .similarity import _caption, _display_size, _fmt_bytes, _pixels, _scaler
 
 __all__ = ["TransformSweep", "DEFAULT_VALUES"]
 
@@ -409,7 +408,7 @@ class TransformSweep(OverlayWidget):
         gap, f = max(6, panel // 30), max(12, panel // 14)
         fnt = render.font(f)
         titles = ["original"] + [t.replace("×", "x") for t in self._state["titles"]]  # Pillow's font has no ×
-        lines = [wrap_text(t, fnt, pw, 2) for t in titles]
+        lines = [render.wrap_text(t, fnt, pw, 2) for t in titles]
         line = round(f * 1.2)
         title_h = max(len(x) for x in lines) * line + gap // 2
         grid_w = ncols * (pw + gap) - gap
@@ -424,14 +423,14 @@ class TransformSweep(OverlayWidget):
                       scale=scale)
         key = None
         if width - gap - free_x >= 200:
-            key = legend_png(self.colormap, lo, hi, bar_width=min(width - gap - free_x - 40, max(240, 2 * panel)),
+            key = render.legend(self.colormap, lo, hi, bar_width=min(width - gap - free_x - 40, max(240, 2 * panel)),
                              max_width=width - gap - free_x, **legend)
             key_w, key_h = key.info["size1"]
             key_x, key_y = free_x, rows_end - gap - key_h
             if key_w > width - gap - free_x or key_h > ph:
                 key = None
         if key is None:
-            key = legend_png(self.colormap, lo, hi, bar_width=min(width - 2 * gap, max(240, 2 * panel)),
+            key = render.legend(self.colormap, lo, hi, bar_width=min(width - 2 * gap, max(240, 2 * panel)),
                              max_width=width - 2 * gap, **legend)
             key_w, key_h = key.info["size1"]
             key_x, key_y = gap, rows_end
@@ -447,11 +446,11 @@ class TransformSweep(OverlayWidget):
             img = Image.fromarray(render.overlay(base if k < 0 else copies[k],
                                                  colormaps.apply(sims, self.colormap, lo, hi), opacity))
             if k < 0:
-                mark_cell(img, (h, w), row, col, width=px(mark))
+                render.mark_query(img, (h, w), row, col, width=px(mark))
                 x0, y0 = gap, gap + (chart_h - title_h - ph) // 2
             else:
                 if self._state["valid"][k, row, col]:
-                    mark_cell(img, (h, w), int(self._state["rows"][k, row, col]),
+                    render.mark_query(img, (h, w), int(self._state["rows"][k, row, col]),
                               int(self._state["cols"][k, row, col]), width=px(mark))
                 x0 = gap + (k % ncols) * (pw + gap)
                 y0 = top + (k // ncols) * (title_h + ph + gap)
@@ -501,7 +500,7 @@ def _chart_png(xs, ys, mean, *, width, height, lo, hi, xlabel, title, scale: flo
     fnt1 = render.font(f)
     fnt = render.font(px(f))
     left1 = 10 + int(fnt1.getlength("-0.00")) + 10
-    heading = wrap_text(f"{title}: similarity to the corresponding cell (dashed: mean over all cells)", fnt1,
+    heading = render.wrap_text(f"{title}: similarity to the corresponding cell (dashed: mean over all cells)", fnt1,
                         round(width / scale) - left1 - 16, 2)
     left, right, top, bottom = px(left1), px(16), px(len(heading) * (f + 4) + 10), px(2 * f + 20)
     x0, x1 = xs[0], xs[-1]
