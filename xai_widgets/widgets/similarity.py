@@ -21,7 +21,7 @@ from ..capture import capture_maps
 from ..factorize import Factors, activation_factors
 from ..images import as_image_list, check_input_size, display_pixels, model_input
 from ..layouts import prefix_names
-from ..projection import SIMILARITIES, prepare_vectors, reduce_to_budget
+from ..projection import SIMILARITIES, QueryCorrelations, Reduction, prepare_vectors, reduce_to_budget
 from ..similarity import colour_range, synced_cell
 from .base import OverlayWidget
 from .checks import Index, PanelSize, Refused, index_in, is_index, validates, at_least, print_scale
@@ -58,6 +58,29 @@ def _split_cells(cells: torch.Tensor, like: list[torch.Tensor], prefix: list | N
     maps = [part[:, :part.shape[1] - k].reshape(-1, *m.shape[1:]).permute(1, 2, 0)
             for part, m, k in zip(parts, like, counts)]
     return maps, [part[:, part.shape[1] - k:].T if k else None for part, k in zip(parts, counts)]
+
+
+def _cell_at(index: int, like: list[torch.Tensor], prefix: list) -> dict:
+    """Where cell ``index`` of :func:`_all_cells` lies: ``{"image", "row", "col"}`` for a patch,
+    ``{"image", "token"}`` for a prefix token."""
+    for image, (m, p) in enumerate(zip(like, prefix or [None] * len(like))):
+        h, w = m.shape[1:]
+        if index < h * w:
+            return {"image": image, "row": index // w, "col": index % w}
+        index -= h * w
+        tokens = 0 if p is None else len(p)
+        if index < tokens:
+            return {"image": image, "token": index}
+        index -= tokens
+    raise IndexError("cell index beyond the last image")
+
+
+def _reduction_report(r: Reduction, like: list[torch.Tensor], prefix: list) -> dict:
+    """What ``w.reduction`` says about one row (see its docstring); JSON-ready."""
+    c = r.correlations
+    worst = [{**_cell_at(col, like, prefix), "correlation": round(v, 4)} for _, _, col, v in c.worst]
+    return {"d": r.d, "channels": r.channels, "fidelity": round(c.fidelity, 4), "mean": round(c.mean, 4),
+            "min": round(c.min, 4), "criterion": QueryCorrelations.CRITERION, "queries": c.n_queries, "worst": worst}
 
 
 def factor_strengths(factors: Factors) -> torch.Tensor:
@@ -111,9 +134,10 @@ class SimilarityOverlay(OverlayWidget):
         component that makes every post-ReLU cosine positive; signed, diverging map).
     max_bytes : int
         Payload budget for activations and pixels. Over it, with ``reduce=True`` (default)
-        each row's vectors are projected onto as few principal directions as keep the
-        similarity maps' correlation with the full ones >= ``min_fidelity`` (0.99), and
-        ``w.reduction`` reports what was done; if that still does not fit, or with
+        each row's vectors are projected onto as few principal directions as keep at least
+        95% of query cells (every cell is one) at map correlation >= ``min_fidelity`` (0.99)
+        with the full-precision maps, and ``w.reduction`` reports what was done, the
+        distribution and the 10 worst query cells; if that still does not fit, or with
         ``reduce=False``, construction refuses with a ValueError saying what to change.
     layouts : dict, optional
         ``{layer: "NCHW" | "NHWC" | xw.Tokens(prefix, grid)}`` for layers whose layout is
@@ -271,13 +295,21 @@ class SimilarityOverlay(OverlayWidget):
         self.factor_focus = -1
         self._data = state["data"]
         self.message = "; ".join(
-            f"{row}: {r['channels']} channels projected to {r['d']} to fit max_bytes (map fidelity {r['fidelity']:.3f})"
+            f"{row}: {r['channels']} channels projected to {r['d']} to fit max_bytes (95% of query cells keep "
+            f"map correlation >= {r['fidelity']:.3f}; mean {r['mean']:.3f}, worst {r['min']:.3f})"
             for row, r in state["reduction"].items())
 
     @property
     def reduction(self) -> dict:
-        """Per row projected to fit the budget: {"d", "channels", "fidelity"}; empty if none."""
-        return dict(self._state["reduction"])
+        """Per row projected to fit the budget (empty if none): ``{"d", "channels", "fidelity",
+        "mean", "min", "criterion", "queries", "worst"}``. Every cell (and prefix token) with a
+        defined map is a query; ``fidelity`` is the 5th percentile of the per-query correlation
+        between reduced and full-precision maps, the figure ``min_fidelity`` was enforced on (at
+        least 95% of query cells reach it); ``mean`` and ``min`` of the same correlations;
+        ``queries`` how many; ``worst`` the 10 lowest, lowest first, as ``{"image", "row", "col",
+        "correlation"}`` for a patch or ``{"image", "token", "correlation"}`` for a prefix token.
+        The browser gets the same dict as ``_data["layers"][j]["reduction"]``."""
+        return {row: {**r, "worst": [dict(c) for c in r["worst"]]} for row, r in self._state["reduction"].items()}
 
     def _activations(self, images: list, rows: list[tuple[str, str, str]]) -> tuple[dict, dict, list]:
         """Raw maps ``{row: [C x h x w per image]}`` and prefix tokens ``{row: [P x C or None
@@ -331,6 +363,8 @@ class SimilarityOverlay(OverlayWidget):
         layers = []
         for row in payloads:
             layer = {"name": row, "acts": payloads[row]}
+            if row in reduction:
+                layer["reduction"] = reduction[row]
             if row in prefix_payloads:
                 layer.update(prefix=prefix_payloads[row], prefix_names=self._prefix_names[row])
             layers.append(layer)
@@ -354,13 +388,13 @@ class SimilarityOverlay(OverlayWidget):
         return _split_cells(prepare_vectors(_all_cells(maps, prefix), self._similarity), maps, prefix)
 
     def _reduce(self, raw: dict, prefix: dict, budget: int) -> tuple[dict, dict]:
-        """Project every row onto its top principal directions, as few as keep the maps'
-        fidelity >= ``min_fidelity`` (see :func:`xai_widgets.projection.reduce_to_budget`)."""
+        """Project every row onto its top principal directions, as few as keep at least 95% of
+        query cells at map correlation >= ``min_fidelity`` (see
+        :func:`xai_widgets.projection.reduce_to_budget`)."""
         reductions = reduce_to_budget({row: _all_cells(maps, prefix[row]) for row, maps in raw.items()}, budget,
                                       similarity=self._similarity, min_fidelity=self.min_fidelity)
         vectors = {row: _split_cells(r.payload.float(), raw[row], prefix[row]) for row, r in reductions.items()}
-        report = {row: {"d": r.d, "channels": r.channels, "fidelity": round(r.fidelity, 4)}
-                  for row, r in reductions.items()}
+        report = {row: _reduction_report(r, raw[row], prefix[row]) for row, r in reductions.items()}
         return vectors, report
 
     def _budget_error(self, unit: dict, pixel_bytes: int) -> ValueError:
@@ -538,7 +572,7 @@ class SimilarityOverlay(OverlayWidget):
 
     # ---------------------------------------------------------------- reports
     def render_png(self, query: dict | None = None, panel: int = 400, opacity: float | None = None,
-                   scale: float = 1.0, columns: int | None = None) -> Image.Image:
+                   scale: float = 1.0, columns: int | None = None, show_worst: bool = False) -> Image.Image:
         """The view as a PIL image: titles, images, overlays, query marks, layer labels and the legend.
 
         ``query`` defaults to the pinned query, else the centre cell of image 0 at the first
@@ -547,8 +581,12 @@ class SimilarityOverlay(OverlayWidget):
         multiplies every length (panels, text, lines, margins): ``scale=2`` gives the same
         picture at twice the width and height. ``columns`` wraps the images into groups of
         that many, each group its titles then every layer row, as the browser does when the
-        images do not fit one row (default: one row).
+        images do not fit one row (default: one row). ``show_worst=True`` outlines in magenta, in
+        each row projected to fit the budget, its 10 worst query cells (``w.reduction[row]["worst"]``;
+        prefix tokens among them are not drawn, the figure has no token strip).
         """
+        if not isinstance(show_worst, bool):
+            raise TypeError(f"show_worst must be True or False, got {show_worst!r}")
         q = query or self.query or self._default_query()
         q = self._check_query(q)
         opacity = self.opacity if opacity is None else type(self).opacity.validate(self, opacity)
@@ -622,6 +660,8 @@ class SimilarityOverlay(OverlayWidget):
                 if name in maps:
                     rgb = colormaps.apply(np.asarray(maps[name][n]), self.colormap, lo, hi)
                     img = Image.fromarray(render.overlay(base, rgb, opacity))
+                if show_worst:
+                    _outline_worst(img, self.grid(n, name), self._state["reduction"].get(name), n, px(mark))
                 if n == q["image"] and name in cells:
                     render.mark_query(img, self.grid(n, name), *cells[name], width=px(mark))
                 fig.paste(img, (px(x), px(top)))
@@ -664,6 +704,21 @@ def _pixels(img, input_hw, size: tuple[int, int], index: int) -> np.ndarray:
     if (base.shape[1], base.shape[0]) != size:
         base = np.asarray(Image.fromarray(base).resize(size, Image.Resampling.LANCZOS))
     return base
+
+
+WORST_OUTLINE = (255, 0, 255)  # magenta: apart from the yellow query mark and from every colormap's ends
+
+
+def _outline_worst(img: Image.Image, grid, report: dict | None, image: int, width: int) -> None:
+    """Outline, on image ``image``'s panel, the worst query cells of a row's reduction report."""
+    h, w = grid
+    W, H = img.size
+    draw = ImageDraw.Draw(img)
+    for cell in (report or {}).get("worst", []):
+        if cell["image"] == image and "row" in cell:
+            x0, y0 = cell["col"] * W / w, cell["row"] * H / h
+            draw.rectangle([round(x0), round(y0), round(x0 + W / w) - 1, round(y0 + H / h) - 1],
+                           outline=WORST_OUTLINE, width=max(1, width // 2))
 
 
 def _caption(what: str, colormap: str) -> str:
