@@ -19,7 +19,7 @@
 // Synced traits (see xai_widgets/widgets): _data, query, colormap, _colormaps,
 // vrange, auto_range, opacity, size, message, _factors, factor_focus. Hover never
 // talks to the kernel; only clicks / keys / controls call model.set + model.save_changes.
-import { decode, bytesOf } from "./lib/tensor.js";
+import { bytesOf } from "./lib/tensor.js";
 import { DotArena, arenaBytes } from "./lib/simdot.js";
 import { loadFactors, fillFactorPixels } from "./lib/factors.js";
 import { lutIndex } from "./lib/colormap.js";
@@ -177,23 +177,23 @@ function layerSpec(L, k, N) {
  */
 function packLayer(arena, spec, N) {
   const { acts, grids, C, cells, prefix, P } = spec;
-  const all = arena.allocF32(cells * C);
-  const tokens = arena.allocF32(N * P * C);
-  const q = arena.allocF64(C);
-  const out = arena.allocF64(cells);
-  const tokenOut = arena.allocF64(N * P);
+  const all = arena.allocHalf(cells * C);
+  const tokens = arena.allocHalf(N * P * C);
+  const q = arena.allocF32(C);
+  const out = arena.allocF32(cells);
+  const tokenOut = arena.allocF32(N * P);
   const vecs = [];
   const sims = [];
   let start = 0;
   grids.forEach((g, n) => {
     const count = g.h * g.w;
     const dst = all.subarray(start * C, (start + count) * C);
-    dst.set(decode(acts[n]).data.subarray(0, count * C));
+    arena.fillHalves(dst, acts[n]);
     vecs.push(dst);
     sims.push(out.subarray(start, start + count));
     start += count;
   });
-  prefix.forEach((t, n) => tokens.set(decode(t).data.subarray(0, P * C), n * P * C));
+  prefix.forEach((t, n) => arena.fillHalves(tokens.subarray(n * P * C, (n + 1) * P * C), t));
   return { ...spec, acts: null, prefix: null, all, tokens, q, out, tokenOut, vecs, sims, shaded: false };
 }
 
@@ -202,10 +202,11 @@ function loadData(raw) {
   const images = loadImages(raw);
   const N = images.length;
   const specs = (Array.isArray(raw.layers) ? raw.layers : []).map((L, k) => layerSpec(L, k, N));
-  // One arena: per layer [cells f32][prefix tokens f32][query f64][cell sims f64][token sims f64].
-  const f32 = specs.flatMap((L) => [L.cells * L.C, N * L.P * L.C]);
-  const f64 = specs.flatMap((L) => [L.C, L.cells, N * L.P]);
-  const arena = new DotArena(arenaBytes(f32, f64));
+  // One arena, as many bytes as the float16 payload plus the small float32 buffers: per layer
+  // [cells f16][prefix tokens f16][query f32][cell sims f32][token sims f32].
+  const halves = specs.flatMap((L) => [L.cells * L.C, N * L.P * L.C]);
+  const f32 = specs.flatMap((L) => [L.C, L.cells, N * L.P]);
+  const arena = new DotArena(arenaBytes(halves, f32));
   const shipped = (ts) => ts.reduce((sum, t) => sum + bytesOf(t).length, 0);
   const bytes = images.reduce((sum, im) => sum + im.bytes.length, 0)
     + specs.reduce((sum, L) => sum + shipped(L.acts) + shipped(L.prefix), 0);
@@ -248,7 +249,7 @@ function loadQueryVector(D, q, j) {
     src = L.vecs[q.image];
     base = (r * L.grids[q.image].w + c) * L.C;
   }
-  for (let i = 0; i < L.C; i++) L.q[i] = src[base + i];
+  D.arena.loadQuery(L.q, src, base, L.C);
   return true;
 }
 

@@ -14,7 +14,7 @@
 // Synced traits (xai_widgets/widgets/sweep.py): _data, _colormaps, query, colormap,
 // vrange, opacity, size, message. Hover never talks to the kernel; clicks, keys and
 // the controls call model.set + model.save_changes.
-import { decode, bytesOf } from "./lib/tensor.js";
+import { bytesOf } from "./lib/tensor.js";
 import { DotArena, arenaBytes } from "./lib/simdot.js";
 import { LineChart, CHART_STYLE, fmtNumber } from "./lib/chart.js";
 import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
@@ -98,11 +98,11 @@ function loadData(raw) {
   });
   const n = entries.length;
   const arena = new DotArena(arenaBytes([n * cells * C], [C, n * cells]));
-  const all = arena.allocF32(n * cells * C);
-  const q = arena.allocF64(C);
-  const out = arena.allocF64(n * cells);
+  const all = arena.allocHalf(n * cells * C);
+  const q = arena.allocF32(C);
+  const out = arena.allocF32(n * cells);
   const images = entries.map((e, i) => {
-    all.subarray(i * cells * C, (i + 1) * cells * C).set(decode(e.acts).data.subarray(0, cells * C));
+    arena.fillHalves(all.subarray(i * cells * C, (i + 1) * cells * C), e.acts);
     const px = loadPixels(e.pixels, i === 0 ? "original" : `copy ${i - 1}`);
     const title = e.title == null ? (i === 0 ? "original" : fmtNumber(values[i - 1])) : String(e.title);
     return { ...px, title, vecs: all.subarray(i * cells * C, (i + 1) * cells * C), sims: out.subarray(i * cells, (i + 1) * cells) };
@@ -192,9 +192,7 @@ function render({ model, el }) {
   function computeSims(q) {
     const key = `${q.row},${q.col}`;
     if (D.key === key) return;
-    const src = D.images[0].vecs;
-    const base = (q.row * D.w + q.col) * D.C;
-    for (let i = 0; i < D.C; i++) D.q[i] = src[base + i];
+    D.arena.loadQuery(D.q, D.images[0].vecs, (q.row * D.w + q.col) * D.C, D.C);
     D.arena.dots(D.q, D.all, D.C, D.images.length * D.cells, D.out);
     curve = D.corr.map((_, k) => {
       const rc = corresponding(k, q);

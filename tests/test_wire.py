@@ -39,3 +39,15 @@ def test_uint8_images_pass_through_and_constant_tensor():
 def test_bad_dtype_is_rejected_with_the_accepted_list():
     with pytest.raises(ValueError, match="float16"):
         wire.encode(np.zeros(3), "int64")
+
+
+def test_float16_sends_no_subnormals():
+    """Values under the smallest normal half in magnitude go as 0; every other value is the half
+    nearest to it, as numpy rounds."""
+    values = np.array([0.0, -0.0, 1e-7, -3e-5, 6.0e-5, -6.2e-5, 2.0 ** -14, 0.1, -70000.0, 1.0], dtype=np.float32)
+    got = wire.decode(wire.encode(values, "float16"))
+    halves = values.astype(np.float16).astype(np.float32)
+    subnormal = np.abs(halves) < 2.0 ** -14
+    np.testing.assert_array_equal(got[subnormal], 0)
+    np.testing.assert_array_equal(got[~subnormal], halves[~subnormal])
+    assert subnormal.sum() == 5 and (np.abs(got) >= 2.0 ** -14).sum() == 5

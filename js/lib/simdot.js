@@ -1,20 +1,30 @@
-// Batched dot products: out[i] = dot(q, v[i]) for n contiguous float32 vectors.
+// Batched dot products over float16 vectors: out[i] = dot(q, v[i]) for n contiguous vectors.
 //
-// Used for the hover path of the similarity widget (e.g. 8 images x 28x28 cells
-// x 512 channels = 3.2 M multiply-adds per pointer move), so it is written for
-// speed: a tiny hand-assembled WebAssembly SIMD kernel (~4-5x faster than the
-// best plain-JS loop in V8), with a plain-JS fallback when WebAssembly SIMD is
-// unavailable.
+// The hover path of the similarity widgets (e.g. 32 images x 28x28 cells x 512 channels =
+// 12.8 M multiply-adds per pointer move), so it is written for speed: a tiny hand-assembled
+// WebAssembly SIMD kernel reads the float16 vectors exactly as shipped (no float32 copy: the
+// arena holds as many bytes as the payload) and works in float32, four lanes at a time. A
+// plain-JS fallback, bit for bit the same, serves browsers without WebAssembly SIMD.
 //
-// Numerics (identical in both paths, bit for bit): the query vector is kept in
-// float64, every product is formed in float64 (so it is exact for float32
-// inputs), and the sum uses four float64 partial sums over k mod 4 combined as
-// (s0 + s1) + (s2 + s3), followed by the C mod 4 tail terms in order.
+// float16 -> float32 without a conversion instruction: the half's bits h, moved to the top
+// of a 32-bit lane (h << 16) and shifted right arithmetically by 3 with the three bits under
+// the sign cleared, are the float32 sign | (exponent, mantissa) << 13: the float32 whose value
+// is the half's times 2^-112 (exponent bias 127 against 15). The query is stored times 2^112,
+// so each product is exactly the float32 product of the half values. Subnormal halves become
+// float32 subnormals, which x86 multiplies slowly: the Python encoder sends none.
 //
-// Memory model: a DotArena owns one buffer (a WebAssembly.Memory when the SIMD
-// kernel is available, else an ArrayBuffer). Callers allocate float32 / float64
-// regions in it once (alloc*), fill them, and call arena.dots(q, v, C, n, out)
-// with regions from the same arena. Nothing is allocated per call.
+// Numerics (identical in both paths): every product is rounded to float32; the sum keeps
+// sixteen float32 partial sums over k mod 16 (lanes of four four-lane accumulators a, b, c,
+// d), combined as t = (a + b) + (c + d) lane-wise, then (t0 + t1) + (t2 + t3), then the
+// C mod 16 tail terms in order, each addition rounded to float32. Against the exact sum the
+// error is at most (C / 16 + 19) * 2^-24 * sum_k |q_k v_k| (Higham 2002, eq. 3.4: a
+// recursive sum of m terms errs by at most (m - 1) u sum |terms|, each product adding u).
+//
+// Memory: a DotArena owns one buffer (a WebAssembly.Memory when the kernel is available,
+// else an ArrayBuffer). Callers allocate regions once (allocHalf, allocF32), fill them, and
+// call dots(q, v, C, n, out) with regions of the same arena. Nothing is allocated per call.
+
+import { asBytes } from "./tensor.js";
 
 // ---------------------------------------------------------------- assembler
 const uleb = (n) => {
@@ -43,49 +53,66 @@ const vec = (items) => [...uleb(items.length), ...items.flat()];
 const section = (id, bytes) => [id, ...uleb(bytes.length), ...bytes];
 const name = (s) => vec([...s].map((c) => c.charCodeAt(0)));
 
+const WORD_MASK = 0x8fff; // of a half shifted right by 3: keeps the sign, clears the three copies the shift made
+const QUERY_SCALE = 2 ** 112; // undoes the 2^-112 of the bit-moved halves
+
 function kernelBytes() {
-  const I32 = 0x7f, F64 = 0x7c, V128 = 0x7b;
+  const I32 = 0x7f, F32 = 0x7d, V128 = 0x7b;
   const get = (i) => [0x20, i], set = (i) => [0x21, i];
   const i32 = (n) => [0x41, ...sleb(n)];
   const simd = (op, ...rest) => [0xfd, ...uleb(op), ...rest];
   const mem = (align, off) => [...uleb(align), ...uleb(off)];
   const add = (l, n) => [...get(l), ...i32(n), 0x6a, ...set(l)];
-  const zero = simd(0x0c, ...new Array(16).fill(0)); // v128.const 0
-  const LOAD = 0x00, SHUFFLE = 0x0d, EXTRACT_F64 = 0x21, PROMOTE_LOW = 0x5f, F64X2_ADD = 240, F64X2_MUL = 242;
-  // params: q (f64*), v (f32*), C, n, out (f64*); locals: i, k, c4, qp, s, acc0, acc1, x
-  const [Q, V, C, N, OUT, I, K, C4, QP, S, A0, A1, X] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+  const loop = (...breakIf) => [0x02, 0x40, 0x03, 0x40, ...breakIf, 0x0d, 1]; // block { loop { br_if 1 (exit) ...
+  const next = [0x0c, 0, 0x0b, 0x0b]; // ... br 0 (again) } }
+  const LOAD = 0x00, CONST = 0x0c, SHUFFLE = 0x0d, EXTRACT_F32 = 0x1f, AND = 0x4e;
+  const I16X8_SHL = 0x8b, I16X8_SHR_S = 0x8c, F32X4_ADD = 0xe4, F32X4_MUL = 0xe6;
+  // Interleave the 16-bit lanes of (lo, hi) words: lane j of the result is hi_j << 16 | lo_j.
+  const LOW = [0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23];
+  const HIGH = [8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31];
+  // params q (f32*, times 2^112), v (u16*), C, n, out (f32*); locals i, k, c16, qp; s; the
+  // accumulators a b c d (k mod 16 in 0-3, 4-7, 8-11, 12-15), the halves x, their two words
+  // lo and hi, and the mask.
+  const [Q, V, C, N, OUT, I, K, C16, QP, S, A, B, Cc, D, X, LO, HI, M] = Array.from({ length: 18 }, (_, j) => j);
+  // Eight halves at v + offset into float32 bits (the 2^-112 move above), in two steps each
+  // taken on eight lanes at once: hi = (x >> 3) & 0x8fff holds sign, exponent and the top
+  // mantissa bits, lo = x << 13 the last three; interleaved they are the float32 bits.
+  const eight = (offset, acc1, acc2, q1) => [
+    ...get(V), ...simd(LOAD, ...mem(0, offset)), ...set(X),
+    ...get(X), ...i32(3), ...simd(I16X8_SHR_S), ...get(M), ...simd(AND), ...set(HI),
+    ...get(X), ...i32(13), ...simd(I16X8_SHL), ...set(LO),
+    ...get(acc1), ...get(LO), ...get(HI), ...simd(SHUFFLE, ...LOW),
+    ...get(QP), ...simd(LOAD, ...mem(0, q1)), ...simd(F32X4_MUL), ...simd(F32X4_ADD), ...set(acc1),
+    ...get(acc2), ...get(LO), ...get(HI), ...simd(SHUFFLE, ...HIGH),
+    ...get(QP), ...simd(LOAD, ...mem(0, q1 + 16)), ...simd(F32X4_MUL), ...simd(F32X4_ADD), ...set(acc2),
+  ];
+  const zero = simd(CONST, ...new Array(16).fill(0));
+  const lane = (acc, j) => [...get(acc), ...simd(EXTRACT_F32, j)];
   const body = [
-    ...get(C), ...i32(-4), 0x71, ...set(C4), // c4 = C & ~3
-    0x02, 0x40, 0x03, 0x40, // block $done / loop $cells
-    ...get(I), ...get(N), 0x4f, 0x0d, 1, // if (i >= n) break
-    ...zero, ...set(A0), ...zero, ...set(A1),
+    ...simd(CONST, ...new Array(8).fill([WORD_MASK & 0xff, WORD_MASK >> 8]).flat()), ...set(M),
+    ...get(C), ...i32(-16), 0x71, ...set(C16), // c16 = C & ~15
+    ...loop(...get(I), ...get(N), 0x4f), // for each vector
+    ...zero, ...set(A), ...zero, ...set(B), ...zero, ...set(Cc), ...zero, ...set(D),
     ...i32(0), ...set(K), ...get(Q), ...set(QP),
-    0x02, 0x40, 0x03, 0x40, // 4 lanes per step
-    ...get(K), ...get(C4), 0x4f, 0x0d, 1,
-    ...get(V), ...simd(LOAD, ...mem(0, 0)), ...set(X),
-    // acc0 += promote(x[0..1]) * q[k..k+1]
-    ...get(A0), ...get(X), ...simd(PROMOTE_LOW), ...get(QP), ...simd(LOAD, ...mem(0, 0)),
-    ...simd(F64X2_MUL), ...simd(F64X2_ADD), ...set(A0),
-    // acc1 += promote(x[2..3]) * q[k+2..k+3]
-    ...get(A1), ...get(X), ...get(X), ...simd(SHUFFLE, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7),
-    ...simd(PROMOTE_LOW), ...get(QP), ...simd(LOAD, ...mem(0, 16)),
-    ...simd(F64X2_MUL), ...simd(F64X2_ADD), ...set(A1),
-    ...add(V, 16), ...add(QP, 32), ...add(K, 4),
-    0x0c, 0, 0x0b, 0x0b,
-    // s = (acc0[0] + acc0[1]) + (acc1[0] + acc1[1])
-    ...get(A0), ...simd(EXTRACT_F64, 0), ...get(A0), ...simd(EXTRACT_F64, 1), 0xa0,
-    ...get(A1), ...simd(EXTRACT_F64, 0), ...get(A1), ...simd(EXTRACT_F64, 1), 0xa0, 0xa0, ...set(S),
-    0x02, 0x40, 0x03, 0x40, // tail: s += f64(v[k]) * q[k]
-    ...get(K), ...get(C), 0x4f, 0x0d, 1,
-    ...get(S), ...get(V), 0x2a, ...mem(2, 0), 0xbb, ...get(QP), 0x2b, ...mem(3, 0), 0xa2, 0xa0, ...set(S),
-    ...add(V, 4), ...add(QP, 8), ...add(K, 1),
-    0x0c, 0, 0x0b, 0x0b,
-    ...get(OUT), ...get(I), ...i32(3), 0x74, 0x6a, ...get(S), 0x39, ...mem(3, 0), // out[i] = s
+    ...loop(...get(K), ...get(C16), 0x4f), // sixteen halves per step
+    ...eight(0, A, B, 0), ...eight(16, Cc, D, 32),
+    ...add(V, 32), ...add(QP, 64), ...add(K, 16),
+    ...next,
+    // t = (a + b) + (c + d) lane-wise; s = (t0 + t1) + (t2 + t3)
+    ...get(A), ...get(B), ...simd(F32X4_ADD), ...get(Cc), ...get(D), ...simd(F32X4_ADD), ...simd(F32X4_ADD), ...set(A),
+    ...lane(A, 0), ...lane(A, 1), 0x92, ...lane(A, 2), ...lane(A, 3), 0x92, 0x92, ...set(S),
+    ...loop(...get(K), ...get(C), 0x4f), // tail: s += half(v[k]) * q[k], the same bit move in scalar
+    ...get(S),
+    ...get(V), 0x2f, ...mem(1, 0), ...i32(16), 0x74, ...i32(3), 0x75, ...i32((WORD_MASK << 16) | 0xffff), 0x71, 0xbe,
+    ...get(QP), 0x2a, ...mem(2, 0), 0x94, 0x92, ...set(S),
+    ...add(V, 2), ...add(QP, 4), ...add(K, 1),
+    ...next,
+    ...get(OUT), ...get(I), ...i32(2), 0x74, 0x6a, ...get(S), 0x38, ...mem(2, 0), // out[i] = s
     ...add(I, 1),
-    0x0c, 0, 0x0b, 0x0b,
+    ...next,
     0x0b,
   ];
-  const locals = vec([[...uleb(4), I32], [...uleb(1), F64], [...uleb(3), V128]]);
+  const locals = vec([[...uleb(4), I32], [...uleb(1), F32], [...uleb(8), V128]]);
   const func = [...locals, ...body];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
@@ -113,21 +140,37 @@ function getKernel() {
   return kernelModule;
 }
 
+// ------------------------------------------------------------- float16 values
+let HALVES = null; // the float32 value of each of the 65536 halves, computed once
+function halfValues() {
+  if (HALVES) return HALVES;
+  HALVES = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const e = (h >> 10) & 0x1f;
+    const m = h & 0x3ff;
+    const v = e === 0 ? m * 2 ** -24 : e === 31 ? (m ? NaN : Infinity) : (1024 + m) * 2 ** (e - 25);
+    HALVES[h] = h & 0x8000 ? -v : v;
+  }
+  return HALVES;
+}
+
 // ------------------------------------------------------------- JS fallback
+const f = Math.fround;
+
+/** The kernel's arithmetic in plain JS: q (float32, unscaled), v (halves), same order, same roundings. */
 function dotsJS(q, v, vi, C, n, out, oi) {
-  const c4 = C & ~3;
+  const H = halfValues();
+  const c16 = C & ~15;
+  const part = new Float32Array(16); // partial sums over k mod 16, each addition rounded to float32
   for (let i = 0; i < n; i++) {
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    part.fill(0);
     let k = 0;
-    for (; k < c4; k += 4) {
-      const b = vi + k;
-      s0 += q[k] * v[b];
-      s1 += q[k + 1] * v[b + 1];
-      s2 += q[k + 2] * v[b + 2];
-      s3 += q[k + 3] * v[b + 3];
+    for (; k < c16; k += 16) {
+      for (let l = 0; l < 16; l++) part[l] += f(H[v[vi + k + l]] * q[k + l]);
     }
-    let s = (s0 + s1) + (s2 + s3);
-    for (; k < C; k++) s += q[k] * v[vi + k];
+    const t = [0, 1, 2, 3].map((l) => f(f(part[l] + part[4 + l]) + f(part[8 + l] + part[12 + l])));
+    let s = f(f(t[0] + t[1]) + f(t[2] + t[3]));
+    for (; k < C; k++) s = f(s + f(H[v[vi + k]] * q[k]));
     out[oi + i] = s;
     vi += C;
   }
@@ -155,7 +198,7 @@ export class DotArena {
     }
     if (!this.exports) this.buffer = new ArrayBuffer(this.size);
     this.f32 = new Float32Array(this.buffer);
-    this.f64 = new Float64Array(this.buffer);
+    this.u16 = new Uint16Array(this.buffer);
   }
 
   get simd() {
@@ -169,32 +212,49 @@ export class DotArena {
     return off;
   }
 
+  /** A region of n float16 values (their bits). */
+  allocHalf(n) {
+    return new Uint16Array(this.buffer, this._take(2 * n), n);
+  }
+
   allocF32(n) {
     return new Float32Array(this.buffer, this._take(4 * n), n);
   }
 
-  allocF64(n) {
-    return new Float64Array(this.buffer, this._take(8 * n), n);
+  /** Copy the first region.length values of a float16 payload into a half region (bytes as shipped). */
+  fillHalves(region, payload) {
+    if (payload.dtype !== "float16") throw new TypeError(`activation vectors must be float16, got ${payload.dtype}`);
+    const n = 2 * region.length;
+    const bytes = asBytes(payload.data);
+    if (bytes.byteLength < n) throw new RangeError(`tensor data has ${bytes.byteLength} bytes, shape needs ${n}`);
+    new Uint8Array(region.buffer, region.byteOffset, n).set(bytes.subarray(0, n)); // little-endian, as WebAssembly
+  }
+
+  /** q (a float32 region of C) = the C halves of v from index `base`, as dots() wants its query. */
+  loadQuery(q, v, base, C) {
+    const H = halfValues();
+    const scale = this.exports ? QUERY_SCALE : 1;
+    for (let k = 0; k < C; k++) q[k] = H[v[base + k]] * scale;
   }
 
   /**
-   * out[i] = dot(q, v[i*C .. i*C+C)) for i < n.
-   * q: Float64Array(C), v: Float32Array(n*C), out: Float64Array(n), all from this arena.
+   * out[i] = dot(q, v[i*C .. i*C+C)) for i < n. q: a query from loadQuery (C floats), v: a
+   * half region (n*C), out: a float32 region (n), all from this arena.
    */
   dots(q, v, C, n, out) {
     if (this.exports) {
       this.exports.dots(q.byteOffset, v.byteOffset, C, n, out.byteOffset);
     } else {
-      dotsJS(q, this.f32, v.byteOffset >> 2, C, n, this.f64, out.byteOffset >> 3);
+      dotsJS(q, this.u16, v.byteOffset >> 1, C, n, this.f32, out.byteOffset >> 2);
     }
   }
 }
 
-/** Bytes an arena needs for regions of the given element counts (float32 / float64). */
-export function arenaBytes(f32Counts, f64Counts) {
+/** Bytes an arena needs for regions of the given element counts (float16 / float32). */
+export function arenaBytes(halfCounts, f32Counts) {
   let total = 0;
+  for (const n of halfCounts) total += align16(2 * n);
   for (const n of f32Counts) total += align16(4 * n);
-  for (const n of f64Counts) total += align16(8 * n);
   return total + 16;
 }
 

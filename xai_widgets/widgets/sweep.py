@@ -242,7 +242,7 @@ class TransformSweep(OverlayWidget):
         vecs = np.stack([wire.decode(p) for p in payloads])  # exactly what the browser has (float32)
         rows, cols, valid = rows.cpu().numpy(), cols.cpu().numpy(), valid.cpu().numpy()
         orig = vecs[0].astype(np.float64)
-        curves = np.stack([  # summed in float64, like the browser
+        curves = np.stack([  # in float64: within the browser's float32 bound of its numbers
             (vecs[k + 1][rows[k].clip(0), cols[k].clip(0)].astype(np.float64) * orig).sum(-1)
             for k in range(len(values))
         ])
