@@ -40,14 +40,15 @@ def overlay(base: np.ndarray, cell_rgb: np.ndarray, opacity: float) -> np.ndarra
     return out.round().clip(0, 255).astype(np.uint8)
 
 
-def outline_cell(img: Image.Image, grid: Sequence[int], row: int, col: int, width: int = 2) -> None:
-    """Draw the yellow query outline just inside cell (row, col) of an h x w grid."""
+def outline_cell(img: Image.Image, grid: Sequence[int], row: int, col: int, width: int = 2,
+                 colour: tuple[int, int, int] = YELLOW) -> None:
+    """Outline cell (row, col) of an h x w grid just inside it (yellow: the query mark)."""
     h, w = grid
     W, H = img.size
     x0, x1 = col * W / w, (col + 1) * W / w
     y0, y1 = row * H / h, (row + 1) * H / h
     ImageDraw.Draw(img).rectangle(
-        [round(x0), round(y0), round(x1) - 1, round(y1) - 1], outline=YELLOW, width=width
+        [round(x0), round(y0), round(x1) - 1, round(y1) - 1], outline=colour, width=width
     )
 
 

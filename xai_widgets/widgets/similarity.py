@@ -713,14 +713,9 @@ WORST_OUTLINE = (255, 0, 255)  # magenta: apart from the yellow query mark and f
 
 def _outline_worst(img: Image.Image, grid, report: dict | None, image: int, width: int) -> None:
     """Outline, on image ``image``'s panel, the worst query cells of a row's reduction report."""
-    h, w = grid
-    W, H = img.size
-    draw = ImageDraw.Draw(img)
     for cell in (report or {}).get("worst", []):
         if cell["image"] == image and "row" in cell:
-            x0, y0 = cell["col"] * W / w, cell["row"] * H / h
-            draw.rectangle([round(x0), round(y0), round(x0 + W / w) - 1, round(y0 + H / h) - 1],
-                           outline=WORST_OUTLINE, width=max(1, width // 2))
+            render.outline_cell(img, grid, cell["row"], cell["col"], width=max(1, width // 2), colour=WORST_OUTLINE)
 
 
 def _caption(what: str, colormap: str) -> str:
