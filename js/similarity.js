@@ -28,7 +28,7 @@ import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
 import { headerControls, bindControls, loadColormap, vrangeOf } from "./lib/controls.js";
 import { widgetStyle } from "./lib/style.js";
 import {
-  OUTLINE, clampInt, displaySize, scaledImage, makePanel, drawBase, drawOverlay, outlineCell, colourRange, fmtBytes,
+  OUTLINE, WORST, clampInt, displaySize, scaledImage, makePanel, drawBase, drawOverlay, outlineCell, colourRange, fmtBytes,
   fitLines, fontOf,
 } from "./lib/panels.js";
 import { onWidth, fitPanels, detailsLine } from "./lib/fit.js";
@@ -91,6 +91,7 @@ const STYLE = widgetStyle(
   background: transparent; border: 1px solid transparent; border-radius: 3px;
 }
 .xw-similarity .xw-token:hover { border-color: var(--jp-border-color1, #bdbdbd); }
+.xw-similarity .xw-token.xw-worst { box-shadow: 0 0 0 2px ${WORST}; }
 .xw-similarity .xw-token:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: 0; }
 .xw-similarity .xw-chip {
   display: block; width: 14px; height: 14px; border-radius: 2px;
@@ -168,7 +169,8 @@ function layerSpec(L, k, N) {
   const P = common(tokenShapes.map((s) => s[0]), `layer ${name}: prefix token count`);
   const names = prefixNames(L && L.prefix_names, P);
   const grids = shapes.map(([h, w]) => ({ h, w }));
-  return { name, acts, grids, C, prefix, P, prefixNames: names, cells: grids.reduce((s, g) => s + g.h * g.w, 0) };
+  const worst = L && L.reduction && Array.isArray(L.reduction.worst) ? L.reduction.worst : [];
+  return { name, acts, grids, C, prefix, P, prefixNames: names, cells: grids.reduce((s, g) => s + g.h * g.w, 0), worst };
 }
 
 /**
@@ -287,7 +289,13 @@ function render({ model, el }) {
   const autoInput = elem("input", "xw-auto-range");
   autoInput.type = "checkbox";
   autoLabel.append(autoInput, document.createTextNode("auto range"));
-  header.append(controls.cmapLabel, controls.opLabel, autoLabel, controls.legend.el);
+  const worstLabel = elem("label", "xw-worst-toggle");
+  const worstInput = elem("input");
+  worstInput.type = "checkbox";
+  worstLabel.append(worstInput, document.createTextNode("worst cells"));
+  worstLabel.title = "outline (magenta) the query cells whose maps the channel reduction keeps worst";
+  worstLabel.hidden = true;
+  header.append(controls.cmapLabel, controls.opLabel, autoLabel, worstLabel, controls.legend.el);
 
   // NMF legend: caption + one toggle chip per group; shown only while `_factors` is set.
   const factorBar = elem("div", "xw-factors");
@@ -399,9 +407,13 @@ function render({ model, el }) {
       P.ctx.imageSmoothingEnabled = false;
       P.ctx.drawImage(factors.tints[n], 0, 0, P.w, P.h, 0, 0, P.canvas.width, P.canvas.height);
     }
-    if (!active || !D.layers[j].shaded) return;
-    drawOverlay(P, D.layers[j].sims[n], lut, lo, hi, alpha);
-    if (!isToken(active) && n === active.image) outlineCell(P, ...cellAt(D, active, j));
+    if (active && D.layers[j].shaded) {
+      drawOverlay(P, D.layers[j].sims[n], lut, lo, hi, alpha);
+      if (!isToken(active) && n === active.image) outlineCell(P, ...cellAt(D, active, j));
+    }
+    if (model.get("show_worst")) {
+      for (const w of D.layers[j].worst) if (w.image === n && w.row !== undefined) outlineCell(P, w.row, w.col, WORST);
+    }
   }
 
   /** Fill each chip with its token's similarity to the query (empty where its row is not shaded). */
@@ -411,6 +423,8 @@ function render({ model, el }) {
       const i = lutIndex(active && L.shaded ? L.tokenOut[c.n * L.P + c.k] : NaN, lo, hi);
       const bg = i < 0 ? "" : `rgb(${lut.rgb[3 * i]}, ${lut.rgb[3 * i + 1]}, ${lut.rgb[3 * i + 2]})`;
       if (bg !== c.bg) c.swatch.style.backgroundColor = c.bg = bg;
+      const worst = model.get("show_worst") && D.layers[c.j].worst.some((w) => w.image === c.n && w.token === c.k);
+      c.chip.classList.toggle("xw-worst", worst);
       const isQuery = isToken(active) && active.layer === c.j && active.image === c.n && active.token === c.k;
       c.chip.classList.toggle("xw-query", isQuery);
       c.chip.setAttribute("aria-pressed", String(isQuery && active === pinned));
@@ -679,6 +693,7 @@ function render({ model, el }) {
     pinned = validateQuery(model.get("query"));
     layout();
     describeData();
+    worstLabel.hidden = !D || !D.layers.some((L) => L.worst.length); // only when a row was reduced
     setFactors(rawFactors);
     paint();
   }
@@ -698,6 +713,7 @@ function render({ model, el }) {
   function syncControls() {
     opInput.value = String(getNum(model, "opacity", 0.7));
     autoInput.checked = !!model.get("auto_range");
+    worstInput.checked = !!model.get("show_worst");
   }
 
   // ---------------------------------------------------------------- hover
@@ -823,6 +839,10 @@ function render({ model, el }) {
     model.set("auto_range", autoInput.checked);
     model.save_changes();
   });
+  listen(worstInput, "change", () => {
+    model.set("show_worst", worstInput.checked);
+    model.save_changes();
+  });
 
   listen(factorChips, "click", (ev) => {
     const chip = ev.target.closest(".xw-factor-chip");
@@ -857,6 +877,10 @@ function render({ model, el }) {
     paint();
   });
   onModel("change:auto_range", () => {
+    syncControls();
+    paint();
+  });
+  onModel("change:show_worst", () => {
     syncControls();
     paint();
   });

@@ -2,6 +2,7 @@
 import { elem } from "./dom.js";
 
 export const OUTLINE = "#ffff00"; // the query cell's outline (widgets reuse it for other query marks)
+export const WORST = "#ff00ff"; // cells a reduction serves worst: apart from the query mark and every colormap's ends
 const RIM = "rgba(0, 0, 0, 0.85)"; // the dark rim of the small-cell query mark
 const MARK_MIN = 6; // CSS px: cells smaller than this get a ring around them instead of an outline inside
 
@@ -92,14 +93,14 @@ export function drawOverlay(P, sims, lut, lo, hi, alpha) {
  * when the cell is under MARK_MIN CSS px on screen (a 128 x 128 grid in a 150 px panel), a
  * ring centred on the cell, clear of it by 2 px, with a dark rim so it shows on any colour.
  */
-export function outlineCell(P, r, c) {
+export function outlineCell(P, r, c, colour = OUTLINE) {
   const { ctx } = P;
   ctx.setTransform(P.canvas.width / P.W, 0, 0, P.canvas.height / P.H, 0, 0);
   const x0 = (c * P.W) / P.w;
   const x1 = ((c + 1) * P.W) / P.w;
   const y0 = (r * P.H) / P.h;
   const y1 = ((r + 1) * P.H) / P.h;
-  ctx.strokeStyle = OUTLINE;
+  ctx.strokeStyle = colour;
   if (Math.min(x1 - x0, y1 - y0) >= MARK_MIN) {
     ctx.lineWidth = 2;
     ctx.strokeRect(x0 + 1, y0 + 1, x1 - x0 - 2, y1 - y0 - 2);

@@ -152,11 +152,12 @@ class SimilarityOverlay(OverlayWidget):
 
     _bundle = "similarity"
     auto_range = traitlets.Bool(False).tag(sync=True)
+    show_worst = traitlets.Bool(False).tag(sync=True)  # outline the cells the reduction serves worst
     size = PanelSize(192).tag(sync=True)
     _factors = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
     factor_focus = Index(-1).tag(sync=True)
 
-    _browser_traits = frozenset({"query", "colormap", "vrange", "auto_range", "opacity", "factor_focus"})
+    _browser_traits = frozenset({"query", "colormap", "vrange", "auto_range", "opacity", "factor_focus", "show_worst"})
 
     def __init__(
         self,
@@ -574,7 +575,7 @@ class SimilarityOverlay(OverlayWidget):
 
     # ---------------------------------------------------------------- reports
     def render_png(self, query: dict | None = None, panel: int = 400, opacity: float | None = None,
-                   scale: float = 1.0, columns: int | None = None, show_worst: bool = False) -> Image.Image:
+                   scale: float = 1.0, columns: int | None = None, show_worst: bool | None = None) -> Image.Image:
         """The view as a PIL image: titles, images, overlays, query marks, layer labels and the legend.
 
         ``query`` defaults to the pinned query, else the centre cell of image 0 at the first
@@ -583,10 +584,12 @@ class SimilarityOverlay(OverlayWidget):
         multiplies every length (panels, text, lines, margins): ``scale=2`` gives the same
         picture at twice the width and height. ``columns`` wraps the images into groups of
         that many, each group its titles then every layer row, as the browser does when the
-        images do not fit one row (default: one row). ``show_worst=True`` outlines in magenta, in
+        images do not fit one row (default: one row). ``show_worst=True`` (default: the view's
+        ``w.show_worst``, its "worst cells" toggle) outlines in magenta, in
         each row projected to fit the budget, its 10 worst query cells (``w.reduction[row]["worst"]``;
         prefix tokens among them are not drawn, the figure has no token strip).
         """
+        show_worst = self.show_worst if show_worst is None else show_worst
         if not isinstance(show_worst, bool):
             raise TypeError(f"show_worst must be True or False, got {show_worst!r}")
         q = query or self.query or self._default_query()
