@@ -1,25 +1,32 @@
-"""Hover speed, payload and first-frame time of SimilarityOverlay, against two baselines, in one run.
+"""Hover speed, browser memory and first-frame time of SimilarityOverlay, against baselines, in one run.
 
-    .venv/bin/python bench/hover.py [--quick]
+    .venv/bin/python bench/hover.py [--quick] [--hover-only]
 
-Rows: 1, 8 and 16 images at layer sizes 28x28x512 and 56x56x256 (a 1x1 convolution of the
-right width stands in for the layer, so only the sizes matter).
+Rows: 8 images x 28x28x512, 16 x 56x56x256 and 32 x 28x28x512 (a 1x1 convolution of the right
+width stands in for the layer, so only the sizes matter). In one headless Chromium, per row,
+three pages take turns, ROUNDS rounds of MOVES pointer moves each:
 
-* hover: pointer event to painted canvas, measured in headless Chromium on the widget's own
-  page (the ``xw-paint`` event the widget fires after each repaint), 150 moves per row;
-* payload: bytes the widget ships (float16 activations + uint8 display pixels);
-* baseline (a), the reference package's design: every similarity map precomputed in Python
-  and shipped as grey PNG sprite sheets, one per ordered image pair; payload and precompute
-  time (measured on one pair with vectorised numpy, multiplied by the number of pairs);
-* baseline (b), a kernel round trip per hover: browser -> kernel message, map computed in
-  torch, bytes back, drawn; measured in JupyterLab (see ``--lab``);
-* first frame: Python call to first painted frame in JupyterLab, against the bare model
-  forward plus the transfer of the same bytes (a do-nothing widget shipping the payload);
-  medians of 3 repeats, the ratio being the median of the per-repeat ratios.
+* the widget's own page (``to_html`` export);
+* a naive page: the same float16 vectors decoded to float32 at load, and on each pointer move
+  a plain JS cosine loop (dot product and both norms) over every cell of every image, drawn
+  as grey canvases;
+* an empty page: a canvas whose pointer handler does nothing.
+
+Two latencies per hover: **work**, pointer event to the end of the page's computing and
+drawing; **frame**, pointer event to the end of the next animation frame after that work
+(``requestAnimationFrame`` then a task: the frame is produced). The empty page's frame
+latency is the floor any page pays. Also: the bytes the widget's hover works on against the
+float16 payload (browser memory for the activations), and the PNG-sprite baseline (every map
+precomputed in Python, one PNG sheet per image pair).
+
+Then, in JupyterLab (skipped with ``--hover-only``): first frame (Python call to first painted
+frame) against the bare forward plus the transfer of the same bytes; kernel messages per hover
+(should be 0) and a kernel round trip per hover (browser -> kernel -> bytes back -> drawn).
 """
 from __future__ import annotations
 
 import argparse
+import base64
 import inspect
 import io
 import json
@@ -40,14 +47,19 @@ from lab import CHROMIUM, CHROMIUM_ARGS, PAINTED, JupyterLab  # noqa: E402
 import xai_widgets as xw  # noqa: E402
 from xai_widgets import wire  # noqa: E402
 
-SIZES = {"28x28x512": (28, 512), "56x56x256": (56, 256)}
-COUNTS = (1, 8, 16)
-MOVES = 150
+SIZES = [(8, 28, 512), (16, 56, 256), (32, 28, 512)]  # images, grid side, channels
+ROUNDS = 3
+MOVES = 60  # per page per round
 REPEATS = 3  # first-frame timings are single events: take the median of a few
+PANEL = 160
+
+
+def label(n: int, hw: int, channels: int) -> str:
+    return f"{n} x {hw}x{hw}x{channels}"
 
 
 def layer_model(channels: int) -> nn.Module:
-    """A stand-in whose layer 'act' outputs N x channels x H x W for an H x W input."""
+    """A stand-in whose layer '1' outputs N x channels x H x W for an H x W input."""
     torch.manual_seed(0)
     return nn.Sequential(nn.Conv2d(3, channels, 1), nn.ReLU())
 
@@ -61,20 +73,77 @@ def percentile(values, q) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def hover_latencies(page, path: Path, moves: int) -> list[float]:
-    """Move the pointer over cells of the first panel and collect paint latencies."""
-    page.goto(path.as_uri())
-    page.wait_for_selector(PAINTED, timeout=60_000)
-    page.evaluate("""() => { window.__lat = [];
-        document.querySelector('[data-xw-painted]').addEventListener('xw-paint', e => window.__lat.push(e.detail.latency)); }""")
-    box = page.locator("canvas.xw-panel").first.bounding_box()
-    rng = np.random.default_rng(0)
+# Each page records, per hover, {work, frame} in window.__lat (ms since the pointer event).
+FRAME_JS = """
+window.__lat = [];
+window.__frame = (evT, work) => requestAnimationFrame(() => setTimeout(() =>
+  window.__lat.push({ work, frame: performance.now() - evT })));
+"""
+
+WIDGET_LISTENER = """() => { %s
+  document.querySelector('[data-xw-painted]').addEventListener('xw-paint', (e) => {
+    const now = performance.now();
+    window.__frame(now - e.detail.latency, e.detail.latency);
+  }); }""" % FRAME_JS
+
+NAIVE_PAGE = """<!doctype html><meta charset="utf-8"><body style="margin:8px">
+<script>
+%(frame)s
+const N = %(n)d, h = %(h)d, w = %(w)d, C = %(c)d, S = %(panel)d;
+const raw = Uint8Array.from(atob("%(b64)s"), (ch) => ch.charCodeAt(0));
+const halves = new Uint16Array(raw.buffer);
+const v = new Float32Array(halves.length);  // float32, decoded once at load
+for (let i = 0; i < halves.length; i++) {
+  const x = halves[i], e = (x >> 10) & 31, m = x & 1023;
+  const a = e === 0 ? m * 2 ** -24 : (1024 + m) * 2 ** (e - 25);
+  v[i] = x & 0x8000 ? -a : a;
+}
+const canvases = [];
+for (let n = 0; n < N; n++) {
+  const c = document.createElement("canvas"); c.width = w; c.height = h;
+  c.style.cssText = `width:${S}px;height:${S}px;image-rendering:pixelated;margin:2px`;
+  document.body.appendChild(c); canvases.push(c);
+}
+const img = new ImageData(w, h);
+canvases[0].addEventListener("pointermove", (ev) => {
+  const r = canvases[0].getBoundingClientRect();
+  const row = Math.min(h - 1, Math.floor((ev.clientY - r.top) / r.height * h));
+  const col = Math.min(w - 1, Math.floor((ev.clientX - r.left) / r.width * w));
+  const qb = (row * w + col) * C;
+  for (let n = 0; n < N; n++) {
+    for (let i = 0; i < h * w; i++) {
+      const b = (n * h * w + i) * C;
+      let dot = 0, qq = 0, vv = 0;
+      for (let k = 0; k < C; k++) { const a = v[qb + k], x = v[b + k]; dot += a * x; qq += a * a; vv += x * x; }
+      const sim = dot / Math.sqrt(qq * vv) || 0;
+      const g = Math.max(0, Math.min(255, Math.round(sim * 255)));
+      img.data[4 * i] = img.data[4 * i + 1] = img.data[4 * i + 2] = g; img.data[4 * i + 3] = 255;
+    }
+    canvases[n].getContext("2d").putImageData(img, 0, 0);
+  }
+  const work = performance.now() - ev.timeStamp;
+  window.__frame(ev.timeStamp, work);
+});
+</script>"""
+
+EMPTY_PAGE = """<!doctype html><meta charset="utf-8"><body style="margin:8px">
+<canvas width="%(panel)d" height="%(panel)d" style="background:#ddd"></canvas>
+<script>%(frame)s
+document.querySelector("canvas").addEventListener("pointermove", (ev) => window.__frame(ev.timeStamp, 0));
+</script>"""
+
+
+def hover_round(page, selector: str, moves: int, seed: int) -> list[dict]:
+    """Move the pointer over the first panel `moves` times; the latencies the page recorded."""
+    page.evaluate("() => { window.__lat.length = 0; }")
+    box = page.locator(selector).first.bounding_box()
+    rng = np.random.default_rng(seed)
     for _ in range(moves):
         fx, fy = rng.uniform(0.05, 0.95, 2)
         page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
-        page.wait_for_timeout(20)
-    page.wait_for_timeout(200)
-    return page.evaluate("() => window.__lat")
+        page.wait_for_timeout(30)
+    page.wait_for_timeout(300)
+    return page.evaluate("() => window.__lat.slice()")
 
 
 def sprite_baseline(acts: np.ndarray) -> tuple[int, float]:
@@ -92,10 +161,20 @@ def sprite_baseline(acts: np.ndarray) -> tuple[int, float]:
     return len(buf.getvalue()) * pairs * 4 // 3, seconds * pairs  # base64 in the notebook: +33 %
 
 
-def overlay_page(tmp: Path, hw: int, channels: int, n: int) -> tuple[Path, xw.SimilarityOverlay]:
-    """An exported SimilarityOverlay of n images whose one layer is hw x hw x channels."""
-    w = xw.SimilarityOverlay(layer_model(channels), inputs(n, hw), "1", size=160, max_bytes=1 << 30)
-    return w.to_html(tmp / f"{hw}x{hw}x{channels}-{n}.html"), w
+def pages_for(tmp: Path, n: int, hw: int, channels: int) -> tuple[dict, dict]:
+    """The three pages of one row, and the row's payload facts."""
+    w = xw.SimilarityOverlay(layer_model(channels), inputs(n, hw), "1", size=PANEL, max_bytes=1 << 31)
+    acts = w._data["layers"][0]["acts"]
+    halves = b"".join(a["data"] for a in acts)
+    stem = f"{n}-{hw}-{channels}"
+    paths = {"widget": w.to_html(tmp / f"{stem}-widget.html"),
+             "naive": tmp / f"{stem}-naive.html", "empty": tmp / f"{stem}-empty.html"}
+    paths["naive"].write_text(NAIVE_PAGE % {"frame": FRAME_JS, "n": n, "h": hw, "w": hw, "c": channels,
+                                            "panel": PANEL, "b64": base64.b64encode(halves).decode()})
+    paths["empty"].write_text(EMPTY_PAGE % {"frame": FRAME_JS, "panel": PANEL})
+    decoded = np.stack([wire.decode(a) for a in acts])
+    facts = {"payload_bytes": sum(wire.payload_bytes(a) for a in acts), "acts": decoded}
+    return paths, facts
 
 
 def browser_rows(quick: bool) -> list[dict]:
@@ -103,22 +182,39 @@ def browser_rows(quick: bool) -> list[dict]:
 
     rows = []
     tmp = Path(tempfile.mkdtemp(prefix="xw-bench-"))
+    rounds, moves = (1, 30) if quick else (ROUNDS, MOVES)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1900, "height": 1200})
-        for label, (hw, channels) in SIZES.items():
-            for n in COUNTS:
-                path, w = overlay_page(tmp, hw, channels, n)
-                payload = sum(wire.payload_bytes(a) for lay in w._data["layers"] for a in lay["acts"])
-                pixels = sum(wire.payload_bytes(im["pixels"]) for im in w._data["images"])
-                lat = hover_latencies(page, path, 40 if quick else MOVES)
-                acts = np.stack([wire.decode(a) for a in w._data["layers"][0]["acts"]])
-                sprite_bytes, sprite_s = sprite_baseline(acts)
-                rows.append({"layer": label, "images": n, "hover_median_ms": statistics.median(lat),
-                             "hover_p95_ms": percentile(lat, 95), "paints": len(lat),
-                             "payload_bytes": payload + pixels,
-                             "bytes_per_activation": payload / acts.size,
-                             "sprite_bytes": sprite_bytes, "sprite_precompute_s": sprite_s})
+        for n, hw, channels in SIZES:
+            paths, facts = pages_for(tmp, n, hw, channels)
+            tabs = {}
+            for name, path in paths.items():
+                page = browser.new_page(viewport={"width": 1900, "height": 1200})
+                page.goto(path.as_uri())
+                if name == "widget":
+                    page.wait_for_selector(PAINTED, timeout=120_000)
+                    page.evaluate(WIDGET_LISTENER)
+                else:
+                    page.wait_for_function("() => Array.isArray(window.__lat)", timeout=120_000)
+                tabs[name] = page
+            selectors = {"widget": "canvas.xw-panel", "naive": "canvas", "empty": "canvas"}
+            lat = {name: [] for name in tabs}
+            for r in range(rounds):
+                for name, page in tabs.items():
+                    page.bring_to_front()
+                    lat[name] += hover_round(page, selectors[name], moves, seed=r)
+            hover_bytes = int(tabs["widget"].get_attribute(".xw-similarity", "data-hover-bytes"))
+            for page in tabs.values():
+                page.close()
+            sprite_bytes, sprite_s = sprite_baseline(facts["acts"])
+            p95 = {name: {k: percentile([x[k] for x in v], 95) for k in ("work", "frame")} for name, v in lat.items()}
+            rows.append({"layer": label(n, hw, channels), "images": n, "hovers": {k: len(v) for k, v in lat.items()},
+                         "widget_work_median_ms": statistics.median(x["work"] for x in lat["widget"]),
+                         "widget_work_p95_ms": p95["widget"]["work"], "naive_work_p95_ms": p95["naive"]["work"],
+                         "widget_frame_p95_ms": p95["widget"]["frame"], "naive_frame_p95_ms": p95["naive"]["frame"],
+                         "empty_frame_p95_ms": p95["empty"]["frame"],
+                         "payload_bytes": facts["payload_bytes"], "hover_bytes": hover_bytes,
+                         "sprite_bytes": sprite_bytes, "sprite_precompute_s": sprite_s})
         browser.close()
     return rows
 
@@ -176,7 +272,7 @@ def lab_cells(hw: int, channels: int, n: int) -> list[str]:
     """Per repeat: bare forward + transfer of the same bytes, then the widget; last, a
     round-trip widget on the same activations."""
     cells = [LAB_SETUP, "stamps = []"]
-    nbytes = n * (hw * hw * channels * 2 + 3 * 160 * 160)
+    nbytes = n * (hw * hw * channels * 2 + 3 * PANEL * PANEL)
     for _ in range(REPEATS):
         cells += [
             f"m = layer_model({channels}); xs = [torch.rand(3, {hw}, {hw}) for _ in range({n})]\n"
@@ -184,7 +280,7 @@ def lab_cells(hw: int, channels: int, n: int) -> list[str]:
             f"stamps.append({{'fwd': fwd, 't_transfer': time.time()}})\n"
             f"Transfer(blob=bytes({nbytes}))",
             f"stamps[-1]['t_widget'] = time.time()\n"
-            f"w = xw.SimilarityOverlay(m, xs, '1', size=160, max_bytes=1 << 30)\nw",
+            f"w = xw.SimilarityOverlay(m, xs, '1', size={PANEL}, max_bytes=1 << 31)\nw",
         ]
     cells.append("RoundTrip(torch.stack([torch.from_numpy(xw.wire.decode(a)) for a in w._data['layers'][0]['acts']]))")
     return cells
@@ -195,7 +291,7 @@ def lab_rows(quick: bool) -> list[dict]:
     JupyterLab; each size in a fresh notebook and kernel, as a user would meet it."""
     from playwright.sync_api import sync_playwright
 
-    configs = [(label, hw, ch, n) for label, (hw, ch) in SIZES.items() for n in ((1, 8) if quick else COUNTS)]
+    configs = [(label(n, hw, ch), hw, ch, n) for n, hw, ch in (SIZES[:1] if quick else SIZES)]
     lab = JupyterLab(windowing="contentVisibility")  # JupyterLab's default, as users have it
     rows = []
     try:
@@ -270,25 +366,29 @@ def fmt_bytes(n: float) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer moves and rows, for a smoke run")
+    ap.add_argument("--hover-only", action="store_true", help="skip the JupyterLab part")
     ap.add_argument("--json", type=Path, help="also write the raw rows here")
     args = ap.parse_args()
     hover = browser_rows(args.quick)
-    lab = lab_rows(args.quick)
-    print("\n| layer | images | hover median / p95 (ms) | kernel round trip median / p95 (ms) | ratio p95 | "
-          "kernel msgs per hover | payload | bytes / activation | PNG-sprite payload | sprite precompute (s) | "
-          "first frame (s) | forward + transfer (s) | ratio |")
-    print("|" + " --- |" * 13)
-    by_key = {(r["layer"], r["images"]): r for r in lab}
+    print("\n| layer | widget work median / p95 (ms) | naive work p95 (ms) | ratio | widget frame p95 (ms) | "
+          "empty page frame p95 (ms) | frame excess (ms) | payload | hover works on | PNG-sprite payload |")
+    print("|" + " --- |" * 10)
     for h in hover:
-        r = by_key.get((h["layer"], h["images"]), {})
-        rt95 = r.get("roundtrip_p95_ms", float("nan"))
-        print(f"| {h['layer']} | {h['images']} | {h['hover_median_ms']:.2f} / {h['hover_p95_ms']:.2f} | "
-              f"{r.get('roundtrip_median_ms', float('nan')):.1f} / {rt95:.1f} | {rt95 / h['hover_p95_ms']:.0f}x | "
-              f"{r.get('kernel_msgs_per_hover', float('nan')):.0f} | {fmt_bytes(h['payload_bytes'])} | "
-              f"{h['bytes_per_activation']:.2f} | {fmt_bytes(h['sprite_bytes'])} | {h['sprite_precompute_s']:.2f} | "
-              f"{r.get('first_frame_s', float('nan')):.2f} | "
-              f"{r.get('forward_s', float('nan')) + r.get('transfer_s', float('nan')):.2f} | "
-              f"{r.get('first_frame_ratio', float('nan')):.2f} |")
+        print(f"| {h['layer']} | {h['widget_work_median_ms']:.2f} / {h['widget_work_p95_ms']:.2f} | "
+              f"{h['naive_work_p95_ms']:.1f} | {h['widget_work_p95_ms'] / h['naive_work_p95_ms']:.3f} | "
+              f"{h['widget_frame_p95_ms']:.1f} | {h['empty_frame_p95_ms']:.1f} | "
+              f"{h['widget_frame_p95_ms'] - h['empty_frame_p95_ms']:+.1f} | {fmt_bytes(h['payload_bytes'])} | "
+              f"{fmt_bytes(h['hover_bytes'])} ({h['hover_bytes'] / h['payload_bytes']:.3f}x) | "
+              f"{fmt_bytes(h['sprite_bytes'])} |")
+    lab = [] if args.hover_only else lab_rows(args.quick)
+    if lab:
+        print("\n| layer | first frame (s) | forward + transfer (s) | ratio | kernel msgs per hover | "
+              "kernel round trip median / p95 (ms) |")
+        print("|" + " --- |" * 6)
+        for r in lab:
+            print(f"| {r['layer']} | {r['first_frame_s']:.2f} | {r['forward_s'] + r['transfer_s']:.2f} | "
+                  f"{r['first_frame_ratio']:.2f} | {r['kernel_msgs_per_hover']:.0f} | "
+                  f"{r['roundtrip_median_ms']:.1f} / {r['roundtrip_p95_ms']:.1f} |")
     if args.json:
         args.json.write_text(json.dumps({"hover": hover, "lab": lab}, indent=1))
 

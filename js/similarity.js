@@ -613,7 +613,9 @@ function render({ model, el }) {
       return `${L.name} ${g0.h}×${g0.w} cells × ${L.C} channels${L.P ? ` + ${L.P} prefix token${L.P > 1 ? "s" : ""}` : ""}`;
     });
     details.set("layers", `layers: ${shapes.join("; ")}`);
-    details.set("payload", `ships ${fmtBytes(D.bytes)} (unit float16 activation vectors and display pixels)`);
+    details.set("payload", `ships ${fmtBytes(D.bytes)} (unit float16 activation vectors and display pixels); `
+      + `hover works on ${fmtBytes(D.arena.used)} (those vectors as shipped, query and results)`);
+    root.dataset.hoverBytes = String(D.arena.used); // for benchmarks
   }
 
   /** Lay out again when a new width changes the fit (panel size or images per row). */
