@@ -1,8 +1,8 @@
 """A real JupyterLab on 127.0.0.1 driven by headless Chromium, for the browser tests.
 
-``JupyterLab`` starts a server in a temporary folder; ``open_notebook`` writes a notebook
-there, opens it in a page, runs all cells and waits for the kernel to go idle;
-``kernel(...)`` connects a jupyter_client to the notebook's own kernel, so a test can
+``JupyterLab`` starts a server in a temporary folder (``app="notebook"``: Jupyter Notebook 7);
+``open_notebook`` writes a notebook there, opens it in a page, runs all cells and waits for the
+kernel to go idle; ``kernel(...)`` connects a jupyter_client to the notebook's own kernel, so a test can
 read or change the live widget's Python state while the page shows it.
 """
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -79,22 +81,55 @@ READ_GRID = """
 
 
 @contextlib.contextmanager
-def live_page(chromium, lab: JupyterLab, viewport=(1400, 1200)):
-    """A page for a notebook of the shared ``lab``, with the times of the websocket frames it
-    sends. On exit the page closes and the kernels stop (later tests expect to find only their
-    own), then assert the page raised no error."""
+def live_page(chromium, lab: JupyterLab | None, viewport=(1400, 1200), known_errors: tuple[str, ...] = ()):
+    """A page for a notebook of the shared ``lab`` (or of another server: ``None``), with the times
+    of the websocket frames it sends. On exit the page closes and the lab's kernels stop (later
+    tests expect to find only their own), then assert the page raised no error but the front
+    end's own ``known_errors`` (regexes searched in each error's message and stack)."""
     context = chromium.new_context(viewport={"width": viewport[0], "height": viewport[1]})
     page = context.new_page()
     errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("pageerror", lambda e: None if any(re.search(k, f"{e}\n{e.stack}") for k in known_errors)
+            else errors.append(str(e)))
     sent: list[float] = []
     page.on("websocket", lambda ws: ws.on("framesent", lambda _f: sent.append(time.time())))
     try:
         yield page, sent
     finally:
         context.close()
-        lab.shutdown_kernels()
+        if lab is not None:
+            lab.shutdown_kernels()
     assert not errors, f"uncaught errors in the page: {errors}"
+
+
+@contextlib.contextmanager
+def served(args: list[str], cwd: Path, env: dict, url: str, timeout: float = 90):
+    """A server started with ``args`` in its own session, logging to ``cwd/server.log``, once
+    ``url`` answers (an HTTP error status is an answer). On exit SIGTERM to its process group,
+    SIGKILL after 20 s."""
+    log = Path(cwd) / "server.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        end = time.time() + timeout
+        while True:
+            assert proc.poll() is None, f"{args[:4]} exited:\n{log.read_text()[-3000:]}"
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except urllib.error.HTTPError:
+                break
+            except OSError:
+                assert time.time() < end, f"{url} did not answer in {timeout:.0f} s:\n{log.read_text()[-3000:]}"
+                time.sleep(0.3)
+        yield log
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 @contextlib.contextmanager
@@ -127,11 +162,13 @@ def offline_page(chromium, path: Path, ready: str = PAINTED, viewport=(1200, 100
 
 
 class JupyterLab:
-    """A JupyterLab server in a fresh temporary root folder."""
+    """A JupyterLab (or, with ``app="notebook"``, Jupyter Notebook 7) server in a fresh temporary
+    root folder."""
 
-    def __init__(self, windowing: str = "none"):
+    def __init__(self, windowing: str = "none", app: str = "lab"):
         """``windowing="none"`` renders every cell, so tests can find any output by position;
         pass JupyterLab's own default ``"contentVisibility"`` to measure what users get."""
+        self.app = app
         self.root = Path(tempfile.mkdtemp(prefix="xw-lab-"))
         self.runtime = self.root / ".runtime"
         self.port = _free_port()
@@ -143,10 +180,11 @@ class JupyterLab:
         tracker.parent.mkdir(parents=True)
         tracker.write_text(json.dumps({"windowingMode": windowing}))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={self.port}", "--ip=127.0.0.1",
+            [sys.executable, "-m", "jupyter", app, "--no-browser", f"--port={self.port}", "--ip=127.0.0.1",
              "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
-             f"--ServerApp.root_dir={self.root}", "--allow-root",
-             "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+             f"--ServerApp.root_dir={self.root}", "--allow-root"]
+            + (["--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+               if app == "lab" else []),
             stdout=open(self.root / "lab.log", "w"), stderr=subprocess.STDOUT, env=env,
             start_new_session=True, cwd=str(self.root),
         )
@@ -174,7 +212,8 @@ class JupyterLab:
         """Write, open (alone, in a workspace of its own) and run a notebook; raise with the
         cell's traceback if one fails."""
         self.write_notebook(name, cells)
-        page.goto(f"{self.base}/lab/workspaces/{Path(name).stem}/tree/{name}")
+        page.goto(f"{self.base}/lab/workspaces/{Path(name).stem}/tree/{name}" if self.app == "lab"
+                  else f"{self.base}/notebooks/{name}")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
         page.wait_for_function(
             "() => document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status === 'idle'",
