@@ -18,8 +18,9 @@ from typing import Sequence
 import torch
 
 from .images import check_finite
+from .wire import subnormal_halves
 
-__all__ = ["unit_vectors", "cosine_map", "synced_cell", "colour_range"]
+__all__ = ["unit_vectors", "half_vectors", "cosine_map", "synced_cell", "colour_range"]
 
 
 def unit_vectors(acts: torch.Tensor, dim: int = 1) -> torch.Tensor:
@@ -33,6 +34,35 @@ def unit_vectors(acts: torch.Tensor, dim: int = 1) -> torch.Tensor:
     scaled = torch.where(peak > 0, acts / torch.where(peak > 0, peak, 1), 0)
     norms = scaled.norm(dim=dim, keepdim=True)  # in [1, sqrt(C)] for nonzero vectors
     return scaled / norms.clamp_min(1)
+
+
+def half_vectors(x: torch.Tensor, similarity: str = "cosine", mean: torch.Tensor | None = None) -> torch.Tensor:
+    """Vectors along the last axis of ``x`` (any strides, e.g. a C x h x w map permuted to
+    h x w x C) as a contiguous float16 tensor whose dot products are the chosen similarity,
+    on ``x``'s device with no float32 copy: one pass for the norms, one multiply that writes
+    the halves.
+
+    ``"cosine"``: unit vectors (zero vectors stay zero); ``"centred"``: unit vectors of
+    ``x - mean`` (``mean``: the C-vector to subtract); ``"dot"``: the values as they are,
+    which must fit float16 (|x| <= 65504). Vectors whose float32 sum of squares could under-
+    or overflow (norm below 1e-18 or above 1e18) are normalised by :func:`unit_vectors`,
+    which is exact there.
+    """
+    if similarity == "dot":
+        out = x.to(torch.float16).contiguous()
+        if not torch.isfinite(out).all():
+            raise ValueError("activations exceed float16's range (|x| > 65504), which similarity='dot' ships as "
+                             "they are; use similarity='cosine' or 'centred', or scale the activations down")
+        return out
+    if similarity == "centred":
+        x = x - mean.to(x)
+    norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=torch.float32)
+    out = torch.mul(x, torch.where(norm > 0, 1 / norm, 0),
+                    out=torch.empty(x.shape, dtype=torch.float16, device=x.device))
+    odd = ((norm < 1e-18) | (norm > 1e18))[..., 0]
+    if bool(odd.any()):
+        out[odd] = unit_vectors(x[odd].float(), dim=-1).to(torch.float16)
+    return out.masked_fill_(subnormal_halves(out), 0)  # as the wire sends them, without a copy there
 
 
 def cosine_map(acts: torch.Tensor, query: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import torch
 
-__all__ = ["encode", "decode", "payload_bytes", "DTYPES", "SMALLEST_HALF"]
+__all__ = ["encode", "decode", "payload_bytes", "subnormal_halves", "DTYPES", "SMALLEST_HALF"]
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "uint8": torch.uint8}
 SMALLEST_HALF = 2.0 ** -14  # the smallest normal float16
@@ -51,7 +51,9 @@ def encode(
         t = ((t - lo) / scale).round().clamp_(0, 255)
     packed = t.to(DTYPES[dtype]).contiguous()
     if dtype == "float16":  # no subnormals: the browser's kernels multiply them slowly (see js/lib/simdot.js)
-        packed = packed.masked_fill(packed.abs() < SMALLEST_HALF, 0)
+        subnormal = subnormal_halves(packed)
+        if bool(subnormal.any()):
+            packed = packed.masked_fill(subnormal, 0)
     host = packed.cpu().numpy()  # the one device -> host copy
     if sys.byteorder != "little":
         host = host.astype(_NUMPY[dtype])
@@ -62,6 +64,13 @@ def encode(
         "offset": offset,
         "data": host.tobytes(),
     }
+
+
+def subnormal_halves(halves: torch.Tensor) -> torch.Tensor:
+    """Where a float16 tensor holds a nonzero value under the smallest normal half (its exponent
+    bits are all zero and its mantissa is not)."""
+    bits = halves.view(torch.int16)
+    return ((bits & 0x7C00) == 0) & ((bits & 0x03FF) != 0)
 
 
 def decode(payload: dict) -> np.ndarray:

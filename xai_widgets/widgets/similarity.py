@@ -21,8 +21,8 @@ from ..capture import capture_maps
 from ..factorize import Factors, activation_factors
 from ..images import as_image_list, check_input_size, display_pixels, model_input
 from ..layouts import prefix_names
-from ..projection import SIMILARITIES, QueryCorrelations, Reduction, prepare_vectors, reduce_to_budget
-from ..similarity import colour_range, synced_cell
+from ..projection import SIMILARITIES, QueryCorrelations, Reduction, reduce_to_budget
+from ..similarity import colour_range, half_vectors, synced_cell
 from .base import OverlayWidget
 from .checks import Index, PanelSize, Refused, index_in, is_index, validates, at_least, print_scale
 
@@ -34,6 +34,12 @@ MiB = 1 << 20
 def _nbytes(vectors: dict) -> int:
     """float16 bytes of {row: ([h x w x C per image], [P x C or None per image])}."""
     return sum(t.numel() * 2 for pair in vectors.values() for part in pair for t in part if t is not None)
+
+
+def _has_negative(halves: torch.Tensor) -> bool:
+    """Whether a float16 tensor holds a value below 0 (read from the sign bits; -0 is not)."""
+    bits = halves.view(torch.int16)
+    return bool(((bits < 0) & (bits != -32768)).any())
 
 
 def _fmt_bytes(n: int) -> str:
@@ -351,6 +357,8 @@ class SimilarityOverlay(OverlayWidget):
     def _compute(self, images: list, rows: list[tuple[str, str, str]], titles: list[str]) -> dict:
         raw, prefix, inputs = self._activations(images, rows)
         unit = {row: self._vectors(maps, prefix[row]) for row, maps in raw.items()}
+        # signs of the unit vectors are the activations' (before any projection mixes them)
+        negative = self._similarity == "centred" or any(_has_negative(m) for maps, _ in unit.values() for m in maps)
         pixel_bytes = len(inputs) * 3 * self.size * self.size
         reduction: dict = {}
         if _nbytes(unit) + pixel_bytes > self.max_bytes:
@@ -376,17 +384,23 @@ class SimilarityOverlay(OverlayWidget):
         }
         shipped = sum(wire.payload_bytes(p) for group in (payloads, prefix_payloads) for ps in group.values() for p in ps)
         shipped += sum(wire.payload_bytes(im["pixels"]) for im in data["images"])
-        negative = self._similarity == "centred" or any(bool((m < 0).any()) for maps in raw.values() for m in maps)
         return {"data": data, "payloads": payloads, "prefix_payloads": prefix_payloads, "reduction": reduction,
                 "input_hw": [tuple(x.shape[-2:]) for x in inputs], "titles": titles, "negative": negative,
                 "bytes": shipped}
 
     def _vectors(self, maps: list[torch.Tensor], prefix: list) -> tuple[list[torch.Tensor], list]:
-        """h x w x C vectors (and P x C prefix tokens) per image whose plain dot products are
-        the chosen similarity (one cell = one contiguous vector for the browser). All cells and
-        tokens of all images are prepared together, so "centred" subtracts one mean over the
-        whole set."""
-        return _split_cells(prepare_vectors(_all_cells(maps, prefix), self._similarity), maps, prefix)
+        """h x w x C float16 vectors (and P x C prefix tokens) per image whose plain dot
+        products are the chosen similarity (one cell = one contiguous vector for the browser),
+        written in one pass from the C x h x w maps (:func:`xai_widgets.similarity.half_vectors`).
+        "centred" subtracts one mean over every cell and token of every image."""
+        mean = None
+        if self._similarity == "centred":
+            total = sum(m.sum(dim=(1, 2), dtype=torch.float64) for m in maps)
+            total = total + sum(p.sum(0, dtype=torch.float64) for p in prefix if p is not None)
+            mean = total / sum(m[0].numel() + (0 if p is None else len(p)) for m, p in zip(maps, prefix))
+        cells = [half_vectors(m.permute(1, 2, 0), self._similarity, mean) for m in maps]
+        tokens = [None if p is None else half_vectors(p, self._similarity, mean) for p in prefix]
+        return cells, tokens
 
     def _reduce(self, raw: dict, prefix: dict, budget: int) -> tuple[dict, dict]:
         """Project every row onto its top principal directions, as few as keep at least 95% of
@@ -394,7 +408,10 @@ class SimilarityOverlay(OverlayWidget):
         :func:`xai_widgets.projection.reduce_to_budget`)."""
         reductions = reduce_to_budget({row: _all_cells(maps, prefix[row]) for row, maps in raw.items()}, budget,
                                       similarity=self._similarity, min_fidelity=self.min_fidelity)
-        vectors = {row: _split_cells(r.payload.float(), raw[row], prefix[row]) for row, r in reductions.items()}
+        vectors = {}
+        for row, r in reductions.items():  # float16 like the unreduced rows, one contiguous vector per cell
+            maps, tokens = _split_cells(r.payload, raw[row], prefix[row])
+            vectors[row] = ([m.contiguous() for m in maps], [None if t is None else t.contiguous() for t in tokens])
         report = {row: _reduction_report(r, raw[row], prefix[row]) for row, r in reductions.items()}
         return vectors, report
 
