@@ -27,7 +27,7 @@ from torch import nn
 from .. import colormaps, render, wire
 from ..capture import capture_maps, model_device
 from ..images import check_input_size, display_pixels, model_input
-from ..similarity import colour_range, unit_vectors
+from ..similarity import colour_range, half_vectors
 from ..transforms import KINDS, sweep
 from .base import OverlayWidget
 from .checks import PanelSize, Refused, is_index, validates, at_least, print_scale
@@ -217,7 +217,7 @@ class TransformSweep(OverlayWidget):
                 f"{n} images (the original and {n - 1} copies). Sweep fewer values, choose a deeper "
                 "(smaller) layer, use a smaller input or size, or raise max_bytes."
             )
-        unit = unit_vectors(acts).permute(0, 2, 3, 1)  # (V + 1) x h x w x C
+        unit = half_vectors(acts.permute(0, 2, 3, 1))  # (V + 1) x h x w x C unit vectors in float16
         copies = self._display_copies(base)
         rows, cols, valid = s.correspondence((h, w))
         payloads = [wire.encode(u, "float16") for u in unit]
