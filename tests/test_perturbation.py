@@ -283,8 +283,9 @@ def test_extremal_batched_equals_one_area_at_a_time(variant, iterations):
     x = texture(2, seed=8).double()
     kw = dict(areas=(0.1, 0.3), variant=variant, step=2, sigma=3.0, iterations=iterations)
     target, contrast = ([0, 0], None) if variant == "preserve" else (0, [1, 1])
-    batched = P.extremal_perturbation(model, x, target, contrast=contrast, **kw)
-    single = P.extremal_perturbation(model, x, target, contrast=contrast, batch_areas=False, **kw)
+    batched = P.extremal_perturbation(model, x, target, contrast=contrast, batch_areas=True, **kw)
+    single = P.extremal_perturbation(model, x, target, contrast=contrast, **kw)  # "auto": one pair at a time on a CPU
+    assert (batched.settings["batch_areas"], single.settings["batch_areas"]) == (4, 1)
     energy_tol = rounded_tol(single.history.abs().max())
     torch.testing.assert_close(batched.history, single.history, rtol=0, atol=energy_tol)
     torch.testing.assert_close(batched.objective, single.objective, rtol=0, atol=energy_tol)

@@ -380,7 +380,7 @@ def extremal_perturbation(model: nn.Module, inputs: torch.Tensor, target=None, *
                           sigma: float = 21.0, levels: int = 8, max_blur: float = 20.0,
                           learning_rate: float = 0.01, regul_weight: float = 300.0,
                           regul_growth: float | None = None, coldness: float = 20.0, jitter: bool = True,
-                          schedule: str = "torchray", batch_areas: bool | int = True, seed: int = 0,
+                          schedule: str = "torchray", batch_areas: bool | int | str = "auto", seed: int = 0,
                           progress=None, cancel=None) -> Extremal:
     """Extremal perturbations (Fong, Patrick & Vedaldi, ICCV 2019).
 
@@ -411,7 +411,10 @@ def extremal_perturbation(model: nn.Module, inputs: torch.Tensor, target=None, *
     ``batch_areas=True`` optimises every (image, area) pair together: one model batch of
     N * A images per iteration (2 N A for ``"dual"``). ``batch_areas=False`` runs the same
     algorithm one (image, area) pair at a time, as the reference implementation does (one
-    area per call); an int k runs k pairs per batch (to bound memory). All give the same
+    area per call); an int k runs k pairs per batch (to bound memory). ``"auto"`` (the
+    default) batches on an accelerator, where a batch of 6 costs about what a batch of 1 does
+    (6.5x faster per area on an H200), and runs one pair at a time on the CPU, where batching
+    gains nothing (0.67x-1.14x on a 2-core x86 CPU) and a batch holds 6x the memory. All give the same
     masks and objectives up to floating-point noise: the pairs are independent (SGD acts
     element-wise), the jitter schedule is deterministic, and ``seed`` only seeds the
     ``"noise"`` perturbation.
@@ -445,6 +448,8 @@ def extremal_perturbation(model: nn.Module, inputs: torch.Tensor, target=None, *
     dev = x.device
 
     pairs = n * n_areas
+    if batch_areas == "auto":
+        batch_areas = dev.type != "cpu"
     if batch_areas is True:
         chunk = pairs
     elif batch_areas is False:
@@ -452,7 +457,8 @@ def extremal_perturbation(model: nn.Module, inputs: torch.Tensor, target=None, *
     elif isinstance(batch_areas, numbers.Integral) and batch_areas >= 1:
         chunk = min(int(batch_areas), pairs)
     else:
-        raise ValueError(f"batch_areas must be True, False or a positive int (pairs per batch), got {batch_areas!r}")
+        raise ValueError(f"batch_areas must be 'auto', True, False or a positive int (pairs per batch), "
+                         f"got {batch_areas!r}")
     groups = [torch.arange(i, min(i + chunk, pairs), device=dev) for i in range(0, pairs, chunk)]
     total = iterations * len(groups)
     done = 0
