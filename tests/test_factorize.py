@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from float_bounds import EPS32
+from xai_widgets import factorize
 from xai_widgets.factorize import Factors, activation_factors, dominant, nmf
 
 # Our error may exceed scikit-learn's (run to convergence from the same NNDSVD start) by at
@@ -274,3 +275,25 @@ def test_bad_options_are_rejected():
         activation_factors(torch.full((1, 2, 2, 2), float("nan")), 1)
     with pytest.raises(ValueError, match="N x k x H x W"):
         dominant(torch.rand(3, 4, 4))
+
+
+def test_cpu_nmf_runs_on_one_thread_and_restores_the_count(monkeypatch):
+    """On the CPU the iterations run on one torch thread (two spin-waited on each other under
+    load); the process's thread count is set back afterwards."""
+    seen = []
+    real = factorize._hals
+
+    def spy(*args):
+        seen.append(torch.get_num_threads())
+        return real(*args)
+
+    monkeypatch.setattr(factorize, "_hals", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        X = torch.rand(300, 20)
+        result = factorize.nmf(X, 3, iters=5)
+        assert seen == [1] and torch.get_num_threads() == 2
+        assert result.W.shape == (300, 3)
+    finally:
+        torch.set_num_threads(before)

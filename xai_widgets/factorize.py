@@ -17,6 +17,7 @@ Everything here is plain torch on the input's device (CPU or CUDA), in float32:
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -168,25 +169,6 @@ def _hals_sweeps(F: torch.Tensor, P: torch.Tensor, G: torch.Tensor, sweeps: int)
             torch.clamp(torch.addmv(Ps[j], Ft, Gs[j], alpha=-1), min=0, out=F[j])
 
 
-def _wide_tall(A: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
-    """A @ X for a wide A (k x n) and a tall X (n x d), n >> k, d.
-
-    On the CPU a single matmul of this shape ran its reduction over n on about one thread in
-    our measurements (the k x d output is too small to split), so the rows are cut into one
-    chunk per thread, multiplied as a batch and summed (2x faster on 2 threads for 50176 x 256).
-    Elsewhere, a plain matmul."""
-    c = torch.get_num_threads()
-    n = X.shape[0]
-    if X.device.type != "cpu" or c < 2 or n < 4096 * c:
-        return A @ X
-    m = n // c
-    chunks = A[:, : m * c].reshape(A.shape[0], c, m).transpose(0, 1)  # c x k x m
-    out = torch.bmm(chunks, X[: m * c].view(c, m, -1)).sum(0)
-    if m * c < n:
-        out.addmm_(A[:, m * c:], X[m * c:])
-    return out
-
-
 def nmf(
     X: torch.Tensor,
     k: int = 4,
@@ -247,7 +229,30 @@ def nmf(
         raise ValueError("X must be non-negative (see activation_factors(negative=...) for signed data)")
     if xx == 0.0:  # X = 0: the zero factorisation is exact
         return NMFResult(X.new_zeros(n, k), X.new_zeros(k, d), 0.0, 0)
+    with _one_thread_on_cpu(X.device):
+        return _hals(X, k, xx, iters, tol, seed, init)
 
+
+@contextmanager
+def _one_thread_on_cpu(device: torch.device):
+    """On the CPU, NMF runs on one torch thread. Between its few large products it makes many
+    small vector updates, and on two threads the pool's workers spin-waited for each other: with
+    another process busy on the second core a run took 10x longer than on one thread, against a
+    gain of under 1.3x on an idle machine. Torch's thread count is process-wide; it is restored."""
+    if device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _hals(X: torch.Tensor, k: int, xx: float, iters: int, tol: float, seed: int, init: str) -> NMFResult:
+    """The iterations of :func:`nmf` on a validated, non-zero float32 X with ||X||^2 = xx."""
+    n, d = X.shape
     Wt, H = _nndsvd(X, k) if init == "nndsvd" else _random_init(X, k, seed)
 
     # Sweeps per product: 1 + alpha * (product cost / sweep cost) with alpha = 0.5 (Gillis and
@@ -266,7 +271,7 @@ def nmf(
         _hals_sweeps(Wt, (X @ Hx.T).T.contiguous(), Hx @ Hx.T, sweeps_W)
         Wx = (Wt + beta * (Wt - Wt_prev)).clamp_min_(0)
         # H step against the extrapolated W: P = W^T X (k x d), G = W^T W.
-        P = _wide_tall(Wx, X)
+        P = Wx @ X
         G = Wx @ Wx.T
         _hals_sweeps(H, P, G, sweeps_H)
         done = it
