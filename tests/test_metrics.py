@@ -426,3 +426,16 @@ def test_chart_styles_baselines_titles_and_distinct_colours():
     first = [lab(c) for c in PALETTE[:6]]
     worst = min(np.linalg.norm(a - b) for i, a in enumerate(first) for b in first[i + 1:])
     assert worst >= 20, worst
+
+
+def test_each_method_keeps_its_colour_in_every_chart():
+    """A reader compares charts: a method drawn in one colour in one chart has it in the next,
+    whatever other methods share the chart; within a chart the colours differ."""
+    from xai_widgets.widgets.metrics_chart import _styles
+
+    one = _styles(["gradient", "grad_cam", "lrp", "centre"], ["centre"])
+    two = _styles(["lrp", "integrated_gradients", "mine", "grad_cam", "gradient"], [])
+    for name in ("gradient", "grad_cam", "lrp"):
+        assert one[name][0] == two[name][0]
+    colours = [two[n][0] for n in two]
+    assert len(set(colours)) == len(colours)  # "mine" takes a colour no method of ours here has

@@ -64,18 +64,26 @@ def _fmt2(v: float) -> str:
 
 
 def _styles(names: Sequence[str], baselines: Sequence[str]) -> dict:
-    """{name: (colour, dash, title, is baseline)}: methods take the palette in order, baselines the greys."""
+    """{name: (colour, dash, title, is baseline)}. Our methods keep one colour in every chart
+    (the palette in the order of :data:`TITLES`: there is one colour per method); other names
+    take the colours left, in order; baselines the greys."""
     base = {b.lower() for b in baselines}
-    out, i, j = {}, 0, 0
+    methods = [n for n in names if n.lower() not in base]
+    fixed = {n: PALETTE[list(TITLES).index(n) % len(PALETTE)] for n in methods if n in TITLES}
+    spare = [c for c in PALETTE if c not in fixed.values()]
+    out, j, k = {}, 0, 0
     for name in names:
         title = TITLES.get(name, name)
         if name.lower() in base:
             colour, dash = BASELINE_STYLE[j % len(BASELINE_STYLE)]
             out[name] = (colour, dash, title, True)
             j += 1
-        else:
-            out[name] = (PALETTE[i % len(PALETTE)], [] if i < len(PALETTE) else DASH, title, False)
-            i += 1
+        elif name in fixed:
+            out[name] = (fixed[name], [], title, False)
+        else:  # the colours left, then the palette again, dashed
+            colour = spare[k] if k < len(spare) else PALETTE[(k - len(spare)) % len(PALETTE)]
+            out[name] = (colour, [] if k < len(spare) else DASH, title, False)
+            k += 1
     return out
 
 
