@@ -236,9 +236,11 @@ def nmf(
 @contextmanager
 def _one_thread_on_cpu(device: torch.device):
     """On the CPU, NMF runs on one torch thread. Between its few large products it makes many
-    small vector updates, and on two threads the pool's workers spin-waited for each other: with
-    another process busy on the second core a run took 10x longer than on one thread, against a
-    gain of under 1.3x on an idle machine. Torch's thread count is process-wide; it is restored."""
+    small vector updates, each a parallel region on several threads, and every region waits for
+    its slowest thread: when another process holds a core (in a notebook, often the browser
+    itself), two threads ran 2x slower than one (10x under heavier load). On an idle 2-core
+    machine one thread is 1.4-1.6x slower than two; the robust choice wins. Torch's thread count
+    is process-wide; it is restored."""
     if device.type != "cpu":
         yield
         return
