@@ -22,7 +22,7 @@ import xai_widgets as xw
 
 from lab import READ_CELLS, _free_port, live_page, served
 from test_channel_grid import assert_tiles_match
-from test_similarity_lab import assert_pixels_match, expected_colours, panel_point
+from test_similarity_lab import assert_pixels_match, expected_colours, hover_cell, panel_point
 
 IMAGES = "xw.demo.shapes_images(3, seed=5)"
 OVERLAY = 'xw.SimilarityOverlay(model, images, ["relu3", "relu4"], size=256, opacity=1.0)'
@@ -149,16 +149,7 @@ def test_marimo_hover_shades_as_similarity_map_says_without_a_message(app, twins
     page, sent = app
     w, _ = twins
     grids, cells = grids_of(w), InWidget(page, ".xw-similarity")
-    page.mouse.move(3, 3)
-    page.wait_for_timeout(500)
-    plain = cells.evaluate(READ_CELLS, [grids])
-    before = len(sent)
-    x, y = panel_point(page, 0, 1, 10, 20, grids["0/1"])
-    page.mouse.move(x - 2, y)
-    page.mouse.move(x, y)
-    page.wait_for_timeout(300)
-    drawn = cells.evaluate(READ_CELLS, [grids])
-    hovered = len(sent) - before
+    plain, drawn, hovered = hover_cell(page, grids, sent, 0, 1, 10, 20, read=lambda: cells.evaluate(READ_CELLS, [grids]))
     assert drawn != plain, "hovering changed no pixel"
     assert_pixels_match(drawn, expected_colours(Local(w), 1, "relu3", 10, 20))
     assert hovered == 0, f"hovering sent {hovered} messages to the marimo server"

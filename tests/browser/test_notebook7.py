@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lab import PAINTED, READ_CELLS, JupyterLab, live_page
-from test_similarity_lab import SETUP, assert_pixels_match, expected_colours, panel_point
+from test_similarity_lab import SETUP, assert_pixels_match, expected_colours, hover_cell
 
 
 @pytest.fixture(scope="module")
@@ -37,16 +37,7 @@ def view(notebook7, chromium):
 
 def test_hover_in_notebook7_shades_as_similarity_map_says_without_the_kernel(view, notebook7):
     page, grids, sent = view
-    page.mouse.move(3, 3)
-    page.wait_for_timeout(300)
-    plain = page.evaluate(READ_CELLS, [grids])
-    before = len(sent)
-    x, y = panel_point(page, 0, 1, 10, 20, grids["0/1"])
-    page.mouse.move(x - 2, y)
-    page.mouse.move(x, y)
-    page.wait_for_timeout(300)
-    drawn = page.evaluate(READ_CELLS, [grids])
-    hovered = len(sent) - before
+    plain, drawn, hovered = hover_cell(page, grids, sent, 0, 1, 10, 20)
     assert drawn != plain, "hovering changed no pixel"
     assert_pixels_match(drawn, expected_colours(notebook7, 1, "relu3", 10, 20))
     assert hovered == 0, f"hovering sent {hovered} websocket frames to the server"

@@ -62,6 +62,21 @@ def assert_pixels_match(drawn: dict, expected: dict) -> None:
         assert not bad, f"panel {key}: {len(bad)} cells differ, first at index {bad[0]}: drawn {got[bad[0]]}, expected {colours[bad[0]]}"
 
 
+def hover_cell(page, grids: dict, sent: list, layer: int, image: int, row: int, col: int, read=None):
+    """Pointer away, read every cell, hover cell (row, col) of a panel, read again: (cells
+    before, cells after, websocket frames sent meanwhile). ``read`` reads the cells (default:
+    READ_CELLS in the page)."""
+    read = read or (lambda: page.evaluate(READ_CELLS, [grids]))
+    page.mouse.move(3, 3)
+    page.wait_for_timeout(300)
+    plain, before = read(), len(sent)
+    x, y = panel_point(page, layer, image, row, col, grids[f"{layer}/{image}"])
+    page.mouse.move(x - 2, y)
+    page.mouse.move(x, y)
+    page.wait_for_timeout(300)
+    return plain, read(), len(sent) - before
+
+
 def test_hover_shades_every_cell_as_similarity_map_says_and_sends_nothing(view, lab):
     page, grids, sent = view
     page.mouse.move(5, 5)  # away from the widget

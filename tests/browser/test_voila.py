@@ -7,9 +7,9 @@ import sys
 
 import nbformat
 
-from lab import READ_CELLS, _free_port, live_page, served
+from lab import _free_port, live_page, served
 from test_marimo import IMAGES, OVERLAY, Local, grids_of, twins  # noqa: F401  (twins: a fixture)
-from test_similarity_lab import assert_pixels_match, expected_colours, panel_point
+from test_similarity_lab import assert_pixels_match, expected_colours, hover_cell
 
 # Voila's own page template asks a CDN for Font Awesome (ipywidgets' icons); with no network that
 # request fails (a console message, not a page error). Our widgets load nothing from outside.
@@ -37,16 +37,7 @@ def test_voila_dashboard_renders_and_hover_shades_without_the_kernel(chromium, t
             raise AssertionError(f"the widget did not paint; page text:\n{page.inner_text('body')[:2000]}\n"
                                  f"voila log:\n{log.read_text()[-2000:]}")
         assert "xw.SimilarityOverlay" not in page.inner_text("body"), "the dashboard shows the code"
-        page.mouse.move(3, 3)
-        page.wait_for_timeout(300)
-        plain = page.evaluate(READ_CELLS, [grids])
-        before = len(sent)
-        x, y = panel_point(page, 1, 2, 4, 11, grids["1/2"])
-        page.mouse.move(x - 2, y)
-        page.mouse.move(x, y)
-        page.wait_for_timeout(300)
-        drawn = page.evaluate(READ_CELLS, [grids])
-        hovered = len(sent) - before
+        plain, drawn, hovered = hover_cell(page, grids, sent, 1, 2, 4, 11)
         assert drawn != plain, "hovering changed no pixel"
         assert_pixels_match(drawn, expected_colours(Local(w), 2, "relu4", 4, 11))
         assert hovered == 0, f"hovering sent {hovered} websocket frames to the server"
