@@ -431,7 +431,10 @@ def test_chart_styles_baselines_titles_and_distinct_colours():
 def test_each_method_keeps_its_colour_in_every_chart():
     """A reader compares charts: a method drawn in one colour in one chart has it in the next,
     whatever other methods share the chart; within a chart the colours differ."""
-    from xai_widgets.widgets.metrics_chart import _styles
+    from xai_widgets.widgets.attribution import TITLES
+    from xai_widgets.widgets.metrics_chart import METHOD_ORDER, _styles
+
+    assert sorted(METHOD_ORDER) == sorted(TITLES)  # every method of ours has its colour
 
     one = _styles(["gradient", "grad_cam", "lrp", "centre"], ["centre"])
     two = _styles(["lrp", "integrated_gradients", "mine", "grad_cam", "gradient"], [])

@@ -40,6 +40,10 @@ __all__ = ["MetricsChart", "PALETTE"]
 #: Mid-tones: they read on JupyterLab's light and dark themes alike; the axes and text use the
 #: theme's colours.
 PALETTE = [hex_colour for name, hex_colour in colormaps.TABLEAU10.items() if name != "grey"]
+#: Our methods in the order they take the palette: the ones most often compared first, so that
+#: they get its most distinct colours (blue, orange, red, teal).
+METHOD_ORDER = ["gradient", "integrated_gradients", "grad_cam", "lrp", "grad_x_input", "smoothgrad", "occlusion",
+                "extremal_perturbation", "meaningful_perturbation"]
 #: Baselines (maps that explain nothing, to compare against) get dashed grey lines.
 BASELINES = ("centre", "center", "random")
 BASELINE_STYLE = [("#8c8c8c", [6, 4]), ("#a6a6a6", [2, 3])]
@@ -65,11 +69,11 @@ def _fmt2(v: float) -> str:
 
 def _styles(names: Sequence[str], baselines: Sequence[str]) -> dict:
     """{name: (colour, dash, title, is baseline)}. Our methods keep one colour in every chart
-    (the palette in the order of :data:`TITLES`: there is one colour per method); other names
-    take the colours left, in order; baselines the greys."""
+    (:data:`METHOD_ORDER` takes the palette in order: one colour per method); other names take
+    the colours left, in order; baselines the greys."""
     base = {b.lower() for b in baselines}
     methods = [n for n in names if n.lower() not in base]
-    fixed = {n: PALETTE[list(TITLES).index(n) % len(PALETTE)] for n in methods if n in TITLES}
+    fixed = {n: PALETTE[METHOD_ORDER.index(n) % len(PALETTE)] for n in methods if n in METHOD_ORDER}
     spare = [c for c in PALETTE if c not in fixed.values()]
     out, j, k = {}, 0, 0
     for name in names:
