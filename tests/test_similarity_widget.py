@@ -384,3 +384,17 @@ def test_titles_and_payload_are_public_and_the_repr_states_the_payload(shared_ne
     w.set_inputs(titles=["x", "y", "z"])
     assert w.titles == ["x", "y", "z"]
     assert xw.SimilarityOverlay(shared_net, images[:2], "relu").titles == ["image 0", "image 1"]
+
+
+def test_the_static_preview_of_a_wide_view_is_kept_small():
+    """Every display carries a PNG for static viewers, made before the first frame: a 12-image
+    view (2,400 px wide at full size) is previewed at most 1,600 px long, still a picture."""
+    import io
+
+    from xai_widgets.widgets.base import PREVIEW_SIDE
+
+    w = xw.SimilarityOverlay(xw.demo.shapes_model(), xw.demo.shapes_images(12, seed=0), "relu2", size=192)
+    assert max(w.render_png(panel=160).size) > PREVIEW_SIDE
+    data, _ = w._repr_mimebundle_()
+    png = Image.open(io.BytesIO(data["image/png"]))
+    assert max(png.size) == PREVIEW_SIDE and len(png.convert("RGB").getcolors(1 << 20) or []) > 50

@@ -6,11 +6,14 @@ from pathlib import Path
 
 import anywidget
 import traitlets
+from PIL import Image
 
 from .. import colormaps
 from .checks import Choice, Fraction, Span
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
+PREVIEW_PANEL = 160  # px: panel size of the static preview shipped with every display
+PREVIEW_SIDE = 1600  # px: its longest side
 
 
 def bundle(name: str) -> Path:
@@ -73,11 +76,18 @@ class XaiWidget(anywidget.AnyWidget):
         self.message = f"Ignored an unknown message from the browser (type {kind!r})."
 
     def _repr_mimebundle_(self, **kwargs):
-        """The live widget, plus a PNG that nbconvert and other static viewers show instead."""
+        """The live widget, plus a PNG that nbconvert and other static viewers show instead.
+
+        The PNG is made on every display, before the view's first frame, so it is kept small:
+        panels of at most PREVIEW_PANEL px and a long side of at most PREVIEW_SIDE px (a
+        32-image overlay took 0.33 s and 1.4 MB at full size). ``to_png`` gives full figures."""
         data, metadata = super()._repr_mimebundle_(**kwargs)
         try:
+            img = self.render_png(panel=min(self.size, PREVIEW_PANEL))
+            if max(img.size) > PREVIEW_SIDE:
+                img.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.BILINEAR)
             buf = io.BytesIO()
-            self.render_png(panel=self.size).save(buf, format="PNG", compress_level=1)  # speed over size
+            img.save(buf, format="PNG", compress_level=1)  # speed over size
             data["image/png"] = buf.getvalue()
         except Exception as exc:  # a fallback must never break the live view
             self.message = f"Static preview unavailable: {exc}"
