@@ -41,13 +41,21 @@ def test_bad_dtype_is_rejected_with_the_accepted_list():
         wire.encode(np.zeros(3), "int64")
 
 
-def test_float16_sends_no_subnormals():
-    """Values under the smallest normal half in magnitude go as 0; every other value is the half
-    nearest to it, as numpy rounds."""
-    values = np.array([0.0, -0.0, 1e-7, -3e-5, 6.0e-5, -6.2e-5, 2.0 ** -14, 0.1, -70000.0, 1.0], dtype=np.float32)
-    got = wire.decode(wire.encode(values, "float16"))
-    halves = values.astype(np.float16).astype(np.float32)
-    subnormal = np.abs(halves) < 2.0 ** -14
-    np.testing.assert_array_equal(got[subnormal], 0)
-    np.testing.assert_array_equal(got[~subnormal], halves[~subnormal])
-    assert subnormal.sum() == 5 and (np.abs(got) >= 2.0 ** -14).sum() == 5
+def test_subnormal_halves_and_the_vectors_the_similarity_widgets_ship():
+    """``subnormal_halves`` finds exactly the nonzero halves under 2^-14 in magnitude; the
+    encoder keeps them (a PathMorph step difference can be that small), and ``half_vectors``,
+    which makes the similarity widgets' vectors, sets them to 0 (the browser's hover kernel
+    multiplies them slowly)."""
+    from xai_widgets.similarity import half_vectors
+
+    values = np.array([0.0, -0.0, 1e-7, -3e-5, 6.0e-5, -6.2e-5, 2.0 ** -14, 0.1, 1.0], dtype=np.float32)
+    halves = torch.from_numpy(values.astype(np.float16))
+    expected = (np.abs(values.astype(np.float16).astype(np.float32)) < 2.0 ** -14) & (values != 0)
+    np.testing.assert_array_equal(wire.subnormal_halves(halves).numpy(), expected)
+    assert expected.sum() == 3
+    np.testing.assert_array_equal(wire.decode(wire.encode(halves, "float16")), halves.float().numpy())
+    x = torch.tensor([[1.0, 1e-6, 0.0, -2e-6], [3.0, 4.0, 1e-5, 0.0]])
+    for similarity, kept in (("cosine", [[1.0, 0, 0, 0], [0.6, 0.8, 0, 0]]), ("dot", [[1.0, 0, 0, 0], [3.0, 4.0, 0, 0]])):
+        out = half_vectors(x, similarity)
+        assert out.dtype == torch.float16 and not wire.subnormal_halves(out).any()
+        torch.testing.assert_close(out.float(), torch.tensor(kept), rtol=1e-3, atol=0)

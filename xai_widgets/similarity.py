@@ -44,7 +44,8 @@ def half_vectors(x: torch.Tensor, similarity: str = "cosine", mean: torch.Tensor
 
     ``"cosine"``: unit vectors (zero vectors stay zero); ``"centred"``: unit vectors of
     ``x - mean`` (``mean``: the C-vector to subtract); ``"dot"``: the values as they are,
-    which must fit float16 (|x| <= 65504). Vectors whose float32 sum of squares could under-
+    which must fit float16 (|x| <= 65504). Values under float16's smallest normal (2^-14) in
+    magnitude become 0: the browser's hover kernel multiplies subnormals slowly on x86. Vectors whose float32 sum of squares could under-
     or overflow (norm below 1e-18 or above 1e18) are normalised by :func:`unit_vectors`,
     which is exact there.
     """
@@ -53,7 +54,7 @@ def half_vectors(x: torch.Tensor, similarity: str = "cosine", mean: torch.Tensor
         if not torch.isfinite(out).all():
             raise ValueError("activations exceed float16's range (|x| > 65504), which similarity='dot' ships as "
                              "they are; use similarity='cosine' or 'centred', or scale the activations down")
-        return out
+        return out.masked_fill_(subnormal_halves(out), 0)
     if similarity == "centred":
         x = x - mean.to(x)
     norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=torch.float32)

@@ -15,10 +15,9 @@ import sys
 import numpy as np
 import torch
 
-__all__ = ["encode", "decode", "payload_bytes", "subnormal_halves", "DTYPES", "SMALLEST_HALF"]
+__all__ = ["encode", "decode", "payload_bytes", "subnormal_halves", "DTYPES"]
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "uint8": torch.uint8}
-SMALLEST_HALF = 2.0 ** -14  # the smallest normal float16
 _NUMPY = {"float32": np.dtype("<f4"), "float16": np.dtype("<f2"), "uint8": np.dtype("u1")}
 
 
@@ -33,8 +32,7 @@ def encode(
 
     ``dtype`` is ``"float32"``, ``"float16"`` or ``"uint8"``. For ``"uint8"`` the values are
     quantised affinely over ``[lo, hi]`` (default: the tensor's min and max); an input that
-    is already ``uint8`` is sent as is (scale 1, offset 0). ``"float16"`` sends values under
-    the smallest normal half (``SMALLEST_HALF`` = 2^-14, about 6.1e-5) in magnitude as 0.
+    is already ``uint8`` is sent as is (scale 1, offset 0).
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
@@ -50,10 +48,6 @@ def encode(
         offset = lo
         t = ((t - lo) / scale).round().clamp_(0, 255)
     packed = t.to(DTYPES[dtype]).contiguous()
-    if dtype == "float16":  # no subnormals: the browser's kernels multiply them slowly (see js/lib/simdot.js)
-        subnormal = subnormal_halves(packed)
-        if bool(subnormal.any()):
-            packed = packed.masked_fill(subnormal, 0)
     host = packed.cpu().numpy()  # the one device -> host copy
     if sys.byteorder != "little":
         host = host.astype(_NUMPY[dtype])

@@ -11,7 +11,7 @@
 // the sign cleared, are the float32 sign | (exponent, mantissa) << 13: the float32 whose value
 // is the half's times 2^-112 (exponent bias 127 against 15). The query is stored times 2^112,
 // so each product is exactly the float32 product of the half values. Subnormal halves become
-// float32 subnormals, which x86 multiplies slowly: the Python encoder sends none.
+// float32 subnormals, which x86 multiplies slowly: the similarity widgets send none.
 //
 // Numerics (identical in both paths): every product is rounded to float32; the sum keeps
 // sixteen float32 partial sums over k mod 16 (lanes of four four-lane accumulators a, b, c,

@@ -36,6 +36,13 @@ def _nbytes(vectors: dict) -> int:
     return sum(t.numel() * 2 for pair in vectors.values() for part in pair for t in part if t is not None)
 
 
+def _no_subnormals(halves: torch.Tensor) -> torch.Tensor:
+    """A contiguous copy with float16 subnormals set to 0, as :func:`half_vectors` makes them (the
+    browser's hover kernel multiplies subnormals slowly on x86)."""
+    out = halves.contiguous().clone()
+    return out.masked_fill_(wire.subnormal_halves(out), 0)
+
+
 def _has_negative(halves: torch.Tensor) -> bool:
     """Whether a float16 tensor holds a value below 0 (read from the sign bits; -0 is not)."""
     bits = halves.view(torch.int16)
@@ -411,7 +418,7 @@ class SimilarityOverlay(OverlayWidget):
         vectors = {}
         for row, r in reductions.items():  # float16 like the unreduced rows, one contiguous vector per cell
             maps, tokens = _split_cells(r.payload, raw[row], prefix[row])
-            vectors[row] = ([m.contiguous() for m in maps], [None if t is None else t.contiguous() for t in tokens])
+            vectors[row] = ([_no_subnormals(m) for m in maps], [None if t is None else _no_subnormals(t) for t in tokens])
         report = {row: _reduction_report(r, raw[row], prefix[row]) for row, r in reductions.items()}
         return vectors, report
 
