@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from lab import PAINTED, READ_CELLS, JupyterLab, live_page
-from test_similarity_lab import SETUP, assert_pixels_match, expected_colours, hover_cell
+from lab import PAINTED, JupyterLab, live_page
+from test_similarity_lab import SETUP, assert_pixels_match, assert_python_query_drawn, expected_colours, hover_cell
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +46,4 @@ def test_hover_in_notebook7_shades_as_similarity_map_says_without_the_kernel(vie
 
 def test_query_set_from_python_reaches_the_notebook7_view(view, notebook7):
     page, grids, _ = view
-    page.mouse.move(3, 3)
-    notebook7.run("w.query = {'image': 2, 'layer': 'relu4', 'row': 6, 'col': 9}")
-    page.wait_for_timeout(600)
-    assert_pixels_match(page.evaluate(READ_CELLS, [grids]), expected_colours(notebook7, 2, "relu4", 6, 9))
-    notebook7.run("w.query = None")
+    assert_python_query_drawn(page, grids, notebook7, 2, "relu4", 6, 9)

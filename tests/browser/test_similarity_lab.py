@@ -136,13 +136,18 @@ def test_click_pins_the_query_into_python_and_escape_unpins(view, lab):
     assert lab.run("print(w.query)").strip() == "None"
 
 
+def assert_python_query_drawn(page, grids: dict, server, image: int, layer: str, row: int, col: int) -> None:
+    """Set ``w.query`` in the server's kernel; the view draws exactly that query's maps."""
+    page.mouse.move(3, 3)
+    server.run(f"w.query = {{'image': {image}, 'layer': {layer!r}, 'row': {row}, 'col': {col}}}")
+    page.wait_for_timeout(600)
+    assert_pixels_match(page.evaluate(READ_CELLS, [grids]), expected_colours(server, image, layer, row, col))
+    server.run("w.query = None")
+
+
 def test_query_set_from_python_pins_the_view(view, lab):
     page, grids, _ = view
-    page.mouse.move(3, 3)
-    lab.run("w.query = {'image': 0, 'layer': 'relu4', 'row': 12, 'col': 4}")
-    page.wait_for_timeout(600)
-    assert_pixels_match(page.evaluate(READ_CELLS, [grids]), expected_colours(lab, 0, "relu4", 12, 4))
-    lab.run("w.query = None")
+    assert_python_query_drawn(page, grids, lab, 0, "relu4", 12, 4)
 
 
 def test_titles_are_text_not_html_and_bad_browser_input_is_reported(view, lab):
