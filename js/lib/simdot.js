@@ -258,4 +258,3 @@ export function arenaBytes(halfCounts, f32Counts) {
   return total + 16;
 }
 
-export { dotsJS };
