@@ -83,7 +83,7 @@ class XaiWidget(anywidget.AnyWidget):
         32-image overlay took 0.33 s and 1.4 MB at full size). ``to_png`` gives full figures."""
         data, metadata = super()._repr_mimebundle_(**kwargs)
         try:
-            img = self.render_png(panel=min(self.size, PREVIEW_PANEL))
+            img = self.render_png(panel=self._preview_panel())
             if max(img.size) > PREVIEW_SIDE:
                 img.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.BILINEAR)
             buf = io.BytesIO()
@@ -92,6 +92,12 @@ class XaiWidget(anywidget.AnyWidget):
         except Exception as exc:  # a fallback must never break the live view
             self.message = f"Static preview unavailable: {exc}"
         return data, metadata
+
+    def _preview_panel(self) -> int:
+        """Panel size of the static preview; a widget whose figure grows with its panels
+        gives one that keeps the long side near PREVIEW_SIDE, so nothing is drawn only to be
+        shrunk (the preview is shrunk to PREVIEW_SIDE in any case)."""
+        return min(self.size, PREVIEW_PANEL)
 
     def render_png(self):
         """The widget's current view as a PIL image (subclasses implement)."""

@@ -23,7 +23,7 @@ from ..images import as_image_list, check_input_size, display_pixels, model_inpu
 from ..layouts import prefix_names
 from ..projection import SIMILARITIES, QueryCorrelations, Reduction, reduce_to_budget
 from ..similarity import colour_range, half_vectors, synced_cell
-from .base import OverlayWidget
+from .base import PREVIEW_SIDE, OverlayWidget
 from .checks import Index, PanelSize, Refused, index_in, is_index, validates, at_least, print_scale
 
 __all__ = ["SimilarityOverlay", "factor_strengths"]
@@ -598,6 +598,10 @@ class SimilarityOverlay(OverlayWidget):
         return f
 
     # ---------------------------------------------------------------- reports
+    def _preview_panel(self) -> int:
+        # one row of images in PREVIEW_SIDE px, beside a layer-label column of about 120 px
+        return min(super()._preview_panel(), max(32, (PREVIEW_SIDE - 120) // len(self._images) - 6))
+
     def render_png(self, query: dict | None = None, panel: int = 400, opacity: float | None = None,
                    scale: float = 1.0, columns: int | None = None, show_worst: bool | None = None) -> Image.Image:
         """The view as a PIL image: titles, images, overlays, query marks, layer labels and the legend.
