@@ -38,7 +38,7 @@ Conventions
   of the N x C x H x W attribution, at input resolution, signed. For occlusion every
   channel of a pixel carries the window's score drop, so its pixel map is C times the mean
   score drop; for Grad-CAM (one channel) the sum is the map itself.
-- Hygiene: every model use runs under ``capture._preserved(model, eval_mode=True)``; Captum
+- Hygiene: every model use runs under ``capture.preserved_model(model, eval_mode=True)``; Captum
   and zennit hooks are removed (also when the model raises); requires_grad flags,
   parameters, buffers and training flags are untouched; no ``.grad`` is left; the user's
   input tensor is never modified (we differentiate with respect to a private copy).
@@ -46,7 +46,6 @@ Conventions
 """
 from __future__ import annotations
 
-import contextlib
 import difflib
 import inspect
 import math
@@ -58,12 +57,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import lrp, perturbation
 from .blur import gaussian_blur
-from .capture import _call_hooks, _preserved, _unknown_layer_error, model_device, model_dtype
-from .images import check_model_input
+from .capture import call_hooks, unknown_layer_error
 from .layouts import NC, Layout, Tracker, check_layouts
-from .outputs import Logits, pick, with_output
+from .outputs import Logits, with_output
 from .rng import seeded
+from .targets import (ContrastiveScore, explanation_pass, grad_leaf, model_logits, prepare_inputs, resolve_targets,
+                      targets_from_logits)
 from .tasks import check, report
 
 __all__ = [
@@ -113,135 +114,11 @@ class Attribution:
 
 
 # --------------------------------------------------------------------------------------
-# inputs, targets, the score module
+# Captum plumbing
 # --------------------------------------------------------------------------------------
-
-def _prepare(model: nn.Module, inputs, *, image: bool = True) -> torch.Tensor:
-    """The input batch on the model's device and dtype, detached (never the user's tensor)."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    check_model_input(inputs, model, "this method", image=image)
-    if not image and inputs.dim() < 2:
-        raise ValueError(f"inputs must be batch-first (N x ...), got shape {tuple(inputs.shape)}")
-    if not inputs.is_floating_point():
-        raise TypeError(f"inputs must be a float tensor, got dtype {inputs.dtype}; convert uint8 images with "
-                        "xw.to_batch(images, model), or x.float() / 255")
-    return inputs.detach().to(device=model_device(model), dtype=model_dtype(model))
-
-
-def _as_index_tensor(value, n: int, k: int, what: str) -> torch.Tensor:
-    if isinstance(value, bool) or (isinstance(value, torch.Tensor) and value.dtype == torch.bool):
-        raise TypeError(f"{what} must be an int or a sequence of ints, got a bool")
-    if isinstance(value, int) or (hasattr(value, "__index__") and not hasattr(value, "__len__")):
-        t = torch.full((n,), int(value), dtype=torch.long)
-    else:
-        try:
-            t = torch.as_tensor(value)
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise TypeError(
-                f"{what} must be None, an int, or a sequence / 1-D tensor of {n} ints; got {value!r}"
-            ) from err
-        if t.dim() == 0:
-            t = t.reshape(1).expand(n)
-        if t.dim() != 1 or t.shape[0] != n:
-            raise ValueError(
-                f"{what} must be an int or one class per image ({n} values); got shape {tuple(t.shape)}"
-            )
-        if t.is_floating_point() or t.dtype == torch.bool:
-            if t.is_floating_point() and torch.equal(t, t.round()):
-                t = t.long()
-            else:
-                raise TypeError(f"{what} must hold integer class indices, got dtype {t.dtype}")
-        t = t.long().cpu()
-    bad = (t < 0) | (t >= k)
-    if bool(bad.any()):
-        i = int(bad.nonzero()[0])
-        raise ValueError(
-            f"{what} {int(t[i])} (image {i}) is out of range: the model has {k} outputs, "
-            f"so classes are 0..{k - 1}"
-        )
-    return t
-
-
-def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    with _preserved(model, eval_mode=True), torch.no_grad():
-        out = pick(model(x))
-    if out.dim() != 2 or out.shape[0] != x.shape[0]:
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ValueError(
-            f"the model must return logits of shape N x K (here N = {x.shape[0]}), got {shape}"
-        )
-    return out
-
-
-def resolve_targets(model: nn.Module, inputs: torch.Tensor, target=None, contrast=None,
-                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Resolve ``target`` and ``contrast`` to LongTensors of N class indices (model's device).
-
-    ``target``: None (each image's top-1 prediction), an int (all images), or a sequence /
-    1-D tensor of N ints. ``contrast``: None or the same forms. One forward pass (no grad)
-    gives the number of classes K (for the range check) and the top-1 predictions.
-    """
-    x = _prepare(model, inputs, image=False)
-    out = _logits(model, x)
-    return _resolve_from_logits(out, target, contrast)
-
-
-def _resolve_from_logits(out: torch.Tensor, target, contrast):
-    n, k = out.shape
-    device = out.device
-    if target is None:
-        t = out.argmax(1).long()
-    else:
-        t = _as_index_tensor(target, n, k, "target").to(device)
-    c = None
-    if contrast is not None:
-        c = _as_index_tensor(contrast, n, k, "contrast").to(device)
-        same = (c == t)
-        if bool(same.any()):
-            i = int(same.nonzero()[0])
-            raise ValueError(
-                f"contrast equals target ({int(t[i])}) for image {i}: class A versus class B needs "
-                "two different classes"
-            )
-    return t, c
-
-
-class ContrastiveScore(nn.Module):
-    """The score a method explains, as a one-output model: ``forward(x, a, b=None)``.
-
-    Returns ``logit[a]`` (or ``logit[a] - logit[b]``, class A versus class B) per image as
-    an N x 1 tensor, so every Captum method explains output 0. ``a`` and ``b`` travel as
-    Captum's ``additional_forward_args``, which Captum expands in step with the inputs
-    (IG steps, NoiseTunnel samples, occlusion windows). Holding ``model`` as a child does
-    not change it.
-    """
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x, a, b=None):
-        out = pick(self.model(x))
-        score = out.gather(1, a.reshape(-1, 1))
-        if b is not None:
-            score = score - out.gather(1, b.reshape(-1, 1))
-        return score
-
 
 def _fargs(t: torch.Tensor, c: torch.Tensor | None, sel=slice(None)) -> tuple:
     return (t[sel],) if c is None else (t[sel], c[sel])
-
-
-@contextlib.contextmanager
-def _clean(model: nn.Module):
-    """Training flags restored, no new .grad, grad enabled (even inside a user's no_grad)."""
-    with _preserved(model, eval_mode=True), torch.enable_grad():
-        yield
-
-
-def _leaf(x: torch.Tensor) -> torch.Tensor:
-    return x.detach().clone().requires_grad_(True)
 
 
 def _captum():
@@ -282,7 +159,7 @@ def gradient(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=No
     would a change of the input change the score most" (the book's sensitivity), not
     "what contributed"; for a linear model it is the weight vector whatever the input.
     """
-    x = _prepare(model, inputs, image=False)
+    x = prepare_inputs(model, inputs, image=False)
     t, c = resolve_targets(model, x, target, contrast)
     return _gradient(model, x, t, c)
 
@@ -292,8 +169,8 @@ def _gradient(model, x, t, c, times_input: bool = False):
     ca = _captum()
     score = ContrastiveScore(model)
     explainer, kw = (ca.InputXGradient(score), {}) if times_input else (ca.Saliency(score), {"abs": False})
-    with _clean(model):
-        out = explainer.attribute(_leaf(x), target=0, additional_forward_args=_fargs(t, c), **kw)
+    with explanation_pass(model):
+        out = explainer.attribute(grad_leaf(x), target=0, additional_forward_args=_fargs(t, c), **kw)
     return out.detach().float()
 
 
@@ -303,7 +180,7 @@ def grad_x_input(model: nn.Module, inputs: torch.Tensor, target=None, *, contras
     Captum ``InputXGradient``. For a ReLU network without biases it sums to the score
     (and equals LRP-0 / epsilon-LRP with epsilon -> 0, Montavon et al. 2019, Prop. 3).
     """
-    x = _prepare(model, inputs, image=False)
+    x = prepare_inputs(model, inputs, image=False)
     t, c = resolve_targets(model, x, target, contrast)
     return _gradient(model, x, t, c, times_input=True)
 
@@ -321,7 +198,7 @@ def smoothgrad(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=
     image i uses seed ``seed + i``. ``batch_size`` = noisy samples per forward (default all).
     Progress is reported between images.
     """
-    x = _prepare(model, inputs, image=False)
+    x = prepare_inputs(model, inputs, image=False)
     t, c = resolve_targets(model, x, target, contrast)
     return _smoothgrad(model, x, t, c, (float(noise),), samples, seed, batch_size, progress, cancel)[:, 0]
 
@@ -339,7 +216,7 @@ def _smoothgrad(model, x, t, c, levels, samples, seed, batch_size, progress, can
     out = torch.empty((n, len(levels)) + tuple(x.shape[1:]), device=x.device, dtype=torch.float32)
     total = n * len(levels)
     done = 0
-    with _clean(model):
+    with explanation_pass(model):
         nt = ca.NoiseTunnel(ca.Saliency(ContrastiveScore(model)))
         for i in range(n):
             xi = x[i:i + 1]
@@ -348,7 +225,7 @@ def _smoothgrad(model, x, t, c, levels, samples, seed, batch_size, progress, can
                 check(cancel)
                 with seeded(int(seed) + i, x.device):
                     out[i, s] = nt.attribute(
-                        _leaf(xi), nt_type="smoothgrad", nt_samples=samples,
+                        grad_leaf(xi), nt_type="smoothgrad", nt_samples=samples,
                         nt_samples_batch_size=batch_size, stdevs=float(level) * span,
                         target=0, abs=False, additional_forward_args=_fargs(t, c, slice(i, i + 1)),
                     ).detach()[0].float()
@@ -404,7 +281,7 @@ def integrated_gradients(model: nn.Module, inputs: torch.Tensor, target=None, *,
     grows). Images are processed one at a time (progress between images);
     ``internal_batch_size`` bounds the path points per forward (memory).
     """
-    x = _prepare(model, inputs, image=False)
+    x = prepare_inputs(model, inputs, image=False)
     t, c = resolve_targets(model, x, target, contrast)
     return _integrated_gradients(model, x, t, c, baseline, steps, method, internal_batch_size, progress, cancel)
 
@@ -423,12 +300,12 @@ def _integrated_gradients(model, x, t, c, baseline, steps, method, internal_batc
     base = _baseline(x, baseline)
     n = x.shape[0]
     attrs, deltas = [], []
-    with _clean(model):
+    with explanation_pass(model):
         ig = ca.IntegratedGradients(ContrastiveScore(model))
         for i in range(n):
             check(cancel)
             a, d = ig.attribute(
-                _leaf(x[i:i + 1]), baselines=base[i:i + 1], target=0,
+                grad_leaf(x[i:i + 1]), baselines=base[i:i + 1], target=0,
                 additional_forward_args=_fargs(t, c, slice(i, i + 1)), n_steps=steps, method=method,
                 internal_batch_size=internal_batch_size, return_convergence_delta=True,
             )
@@ -465,7 +342,7 @@ def _ig_path(model, x, t, c, baseline, steps, positions, internal_batch_size, pr
     base_scores = torch.empty(n, device=x.device, dtype=torch.float32)
     view = (-1,) + (1,) * (x.dim() - 1)
     k_index = torch.tensor([k - 1 for k in ks], device=x.device)
-    with _clean(model):
+    with explanation_pass(model):
         for i in range(n):
             check(cancel)
             xi, bi = x[i:i + 1], base[i:i + 1]
@@ -513,7 +390,7 @@ def _resolve_layer(model: nn.Module, layer) -> tuple[str, nn.Module]:
     if not isinstance(layer, str):
         raise TypeError(f"layer must be a dotted layer name, an nn.Module or None, got {type(layer).__name__}")
     if layer not in modules or not layer:
-        raise _unknown_layer_error([layer], sorted(n for n in modules if n))
+        raise unknown_layer_error([layer], sorted(n for n in modules if n))
     return layer, modules[layer]
 
 
@@ -533,7 +410,7 @@ def grad_cam(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=No
     The map is upsampled bilinearly to the input size. Returns N x 1 x H x W;
     ``relu=False`` keeps the signed map (useful for contrastive explanations).
     """
-    x = _prepare(model, inputs)
+    x = prepare_inputs(model, inputs)
     t, c = resolve_targets(model, x, target, contrast)
     return _grad_cam(model, x, t, c, layer, relu, layouts)[0]
 
@@ -555,8 +432,8 @@ def _grad_cam(model, x, t, c, layer, relu, layouts=None):
             kept[name] = (output, layout)
             return output.clone()  # later in-place ops (ReLU(inplace=True)) change the clone, not A
 
-    with _clean(model), _call_hooks(base, keep, tracker):
-        score = ContrastiveScore(model)(_leaf(x), *_fargs(t, c)).sum()
+    with explanation_pass(model), call_hooks(base, keep, tracker):
+        score = ContrastiveScore(model)(grad_leaf(x), *_fargs(t, c)).sum()
         names = list(kept)
         grads = torch.autograd.grad(score, [kept[n][0] for n in names], allow_unused=True) if names else ()
     grads = dict(zip(names, grads))
@@ -611,7 +488,7 @@ def occlusion(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=N
     windows covering it (N x C x H x W, all channels equal). ``batch_size`` occluded images
     per forward (Captum's ``perturbations_per_eval``). Images one at a time, progress between.
     """
-    x = _prepare(model, inputs)
+    x = prepare_inputs(model, inputs)
     t, c = resolve_targets(model, x, target, contrast)
     return _occlusion(model, x, t, c, window, stride, fill, batch_size, progress, cancel)
 
@@ -625,7 +502,7 @@ def _occlusion(model, x, t, c, window, stride, fill, batch_size, progress, cance
         raise ValueError(f"window {wh}x{ww} is larger than the image {h}x{w}")
     n = x.shape[0]
     out = []
-    with _clean(model):
+    with explanation_pass(model):
         occ = ca.Occlusion(ContrastiveScore(model))
         for i in range(n):
             check(cancel)
@@ -737,9 +614,9 @@ def attribute(model: nn.Module, inputs: torch.Tensor, method, *, target=None, co
         raise _unknown_method(method)
 
     model = with_output(model, output)
-    x = _prepare(model, inputs)
-    out = _logits(model, x)
-    t, c = _resolve_from_logits(out, target, contrast)
+    x = prepare_inputs(model, inputs)
+    out = model_logits(model, x)
+    t, c = targets_from_logits(out, target, contrast)
     info: dict[str, Any] = {}
     slider = None
 
@@ -752,8 +629,8 @@ def attribute(model: nn.Module, inputs: torch.Tensor, method, *, target=None, co
                 f"or use a named method ({', '.join(CONTRASTIVE_METHODS)})"
             )
         name = type(method).__name__
-        with _clean(model):
-            res = method.attribute(_leaf(x), target=t.tolist(), **options)
+        with explanation_pass(model):
+            res = method.attribute(grad_leaf(x), target=t.tolist(), **options)
         if isinstance(res, tuple):
             if len(res) == 2 and isinstance(res[1], torch.Tensor) and res[1].dim() <= 1:
                 info["delta"] = res[1].detach().float()
@@ -809,13 +686,11 @@ def attribute(model: nn.Module, inputs: torch.Tensor, method, *, target=None, co
         attr = _occlusion(model, x, t, c, options.get("window", 16), options.get("stride", 8),
                           options.get("fill", 0.0), options.get("batch_size", 16), progress, cancel)
     elif name == "lrp":
-        from . import lrp as _lrp
-        _check_options(name, options, _lrp.lrp)
+        _check_options(name, options, lrp.lrp)
         check(cancel)
-        attr = _lrp._lrp(model, x, t, c, out, **options)
+        attr = lrp.relevance(model, x, t, c, out, **options)
         report(progress, 1, 1)
     elif name == "extremal_perturbation":
-        from . import perturbation
         _check_options(name, options, perturbation.extremal_perturbation)
         ep = perturbation.extremal_perturbation(model, x, target=t, contrast=c, progress=progress,
                                                 cancel=cancel, **options)
@@ -831,7 +706,6 @@ def attribute(model: nn.Module, inputs: torch.Tensor, method, *, target=None, co
                             ep.perturbed, ep.image_scores)  # the score of the image shown
         return Attribution(name, maps, t, c, slider, info)
     elif name == "meaningful_perturbation":
-        from . import perturbation
         _check_options(name, options, perturbation.meaningful_perturbation)
         mp = perturbation.meaningful_perturbation(model, x, target=t, contrast=c, progress=progress,
                                                   cancel=cancel, **options)

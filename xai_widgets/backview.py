@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .capture import _StopForward, _call_hooks, _preserved, _unknown_layer_error, model_device, model_dtype
+from .capture import StopForward, call_hooks, preserved_model, unknown_layer_error, model_device, model_dtype
 from .grid import check_objective, unit_value
 from .images import check_model_input
 from .layouts import Ambiguous, Tracker, ambiguous_error, check_layouts
@@ -77,7 +77,7 @@ def _check_layer(model: nn.Module, layer) -> None:
         raise TypeError(f"layer must be a layer name (str), got {type(layer).__name__}")
     names = sorted(name for name, _ in model.named_modules() if name)
     if layer.split(":")[0] not in names:
-        raise _unknown_layer_error([layer], names)
+        raise unknown_layer_error([layer], names)
 
 
 def _index(value, size: int, what: str) -> int:
@@ -163,14 +163,14 @@ def unit_backprop(
             node_hooks.append(output.grad_fn.register_hook(rule))
         if name == layer:
             found["output"], found["layout"] = output, tracker.layouts.get(name)
-            raise _StopForward
+            raise StopForward
 
     try:
-        with _preserved(model, eval_mode=True), torch.enable_grad():
-            with _call_hooks(model, on_output, tracker):
+        with preserved_model(model, eval_mode=True), torch.enable_grad():
+            with call_hooks(model, on_output, tracker):
                 try:
                     model(x)
-                except _StopForward:
+                except StopForward:
                     pass
             value = _objective(found.get("output"), found.get("layout"), layer, channel, location, objective)
             if rule is not None and not node_hooks:

@@ -33,7 +33,7 @@ from .images import check_model_input, input_channels
 from .layouts import Ambiguous, Layout, Tracker, ambiguous_error, check_layouts
 
 __all__ = ["LayerInfo", "Maps", "layers", "capture", "capture_maps", "layer_output", "model_device", "model_dtype",
-           "model_lock"]
+           "model_lock", "preserved_model", "call_hooks", "unknown_layer_error", "StopForward"]
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class LayerList(list):
         return [info.name for info in self]
 
 
-class _StopForward(Exception):
+class StopForward(Exception):
     """Raised by a hook once every requested layer is captured, to skip the rest."""
 
 
@@ -150,7 +150,7 @@ def _too_small_error(model: nn.Module, exc: RuntimeError) -> ValueError:
 
 
 @contextlib.contextmanager
-def _preserved(model: nn.Module, eval_mode: bool) -> Iterator[None]:
+def preserved_model(model: nn.Module, eval_mode: bool) -> Iterator[None]:
     """Hold the model's lock; restore training flags and drop any new .grad, whatever happens inside.
 
     A forward that fails because the input is smaller than the model's convolutions need is
@@ -176,7 +176,7 @@ def _preserved(model: nn.Module, eval_mode: bool) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _call_hooks(model: nn.Module, on_output, tracker: Tracker | None = None) -> Iterator[None]:
+def call_hooks(model: nn.Module, on_output, tracker: Tracker | None = None) -> Iterator[None]:
     """Call ``on_output(layer_name, module, output)`` for every module call; unhook in finally.
 
     A ``tracker`` sees every call first (with the inputs), to follow the layouts.
@@ -228,12 +228,13 @@ def layers(model: nn.Module, example_input: torch.Tensor, *, eval_mode: bool = T
         if isinstance(output, torch.Tensor):
             found.append(LayerInfo(name, type(module).__name__, tuple(output.shape), tracker.layouts.get(name)))
 
-    with _preserved(model, eval_mode), _call_hooks(model, record, tracker), torch.no_grad():
+    with preserved_model(model, eval_mode), call_hooks(model, record, tracker), torch.no_grad():
         model(x)
     return found
 
 
-def _unknown_layer_error(missing: Sequence[str], known: Sequence[str]) -> ValueError:
+def unknown_layer_error(missing: Sequence[str], known: Sequence[str]) -> ValueError:
+    """The error for layer names the model does not have: close matches, and how to list them all."""
     lines = []
     for name in missing:
         close = difflib.get_close_matches(name, known, n=4, cutoff=0.4)
@@ -254,7 +255,7 @@ def _wanted(model: nn.Module, layer_names) -> list[str]:
     module_names = {name for name, _ in model.named_modules() if name}
     unknown = [n for n in wanted if n.split(":")[0] not in module_names]
     if unknown:
-        raise _unknown_layer_error(unknown, sorted(module_names))
+        raise unknown_layer_error(unknown, sorted(module_names))
     return wanted
 
 
@@ -265,7 +266,7 @@ def _run_to(model: nn.Module, x: torch.Tensor, wanted: list[str], keep, layouts:
     ``layouts`` None: raw outputs, any layout (nothing is refused); a mapping (possibly
     empty): every wanted layer must have a settled layout, else the error says what to add.
 
-    Call inside ``_preserved``; grad mode is the caller's.
+    Call inside ``preserved_model``; grad mode is the caller's.
     """
     out: dict[str, torch.Tensor] = {}
     seen: set[str] = set()
@@ -281,12 +282,12 @@ def _run_to(model: nn.Module, x: torch.Tensor, wanted: list[str], keep, layouts:
                 raise ambiguous_error(name, output.shape, layout.reason)
             out[name] = keep(output)
             if len(out) == len(wanted):
-                raise _StopForward
+                raise StopForward
 
-    with _call_hooks(model, record, tracker):
+    with call_hooks(model, record, tracker):
         try:
             model(x)
-        except _StopForward:
+        except StopForward:
             pass
     missing = [n for n in wanted if n not in out]
     if missing:
@@ -315,7 +316,7 @@ def capture(
     """
     wanted = _wanted(model, layer_names)
     x = _to_device(inputs, model)
-    with _preserved(model, eval_mode), torch.no_grad():
+    with preserved_model(model, eval_mode), torch.no_grad():
         out, _ = _run_to(model, x, wanted, lambda t: t.detach().clone(), None)
     return out
 
@@ -336,7 +337,7 @@ def capture_maps(
     """
     wanted = _wanted(model, layer_names)
     x = _to_device(inputs, model)
-    with _preserved(model, eval_mode), torch.no_grad():
+    with preserved_model(model, eval_mode), torch.no_grad():
         raw, found = _run_to(model, x, wanted, lambda t: t.detach().clone(), layouts or {})
     return {name: _as_maps(t, found[name]) for name, t in raw.items()}
 
@@ -344,7 +345,7 @@ def capture_maps(
 def layer_output(model: nn.Module, x: torch.Tensor, layer: str, layouts: Mapping | None = None) -> Maps:
     """``layer``'s output as :class:`Maps`, with its graph, running the model only up to it.
 
-    Call inside ``_preserved``; ``x`` is moved to the model's device and dtype. Nothing after
+    Call inside ``preserved_model``; ``x`` is moved to the model's device and dtype. Nothing after
     the layer runs, so a later in-place op cannot alter the result. Gradients flow when
     grad mode is on (through the layout's permute or reshape too).
     """

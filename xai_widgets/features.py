@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .capture import _preserved, model_device, model_dtype
+from . import attribution, lrp, perturbation
+from .capture import preserved_model, model_device, model_dtype
 from .outputs import pick
 from .tasks import check, report
 
@@ -364,7 +365,7 @@ def class_probs(model: nn.Module, images: torch.Tensor, *, batch_size: int = 64)
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     dev = model_device(model)
     out = []
-    with _preserved(model, eval_mode=True), torch.no_grad():
+    with preserved_model(model, eval_mode=True), torch.no_grad():
         for i in range(0, images.shape[0], batch_size):
             logits = pick(model(images[i:i + batch_size].to(dev, model_dtype(model))))
             if logits.dim() != 2:
@@ -572,8 +573,6 @@ def analyse(model: nn.Module, image, features, *, target: int | None = None, max
 def default_method(model: nn.Module | None = None, inputs: torch.Tensor | None = None) -> str:
     """``"lrp"`` when zennit is installed and LRP supports ``model`` (Norton 2018 used LRP, §3.2),
     else ``"integrated_gradients"`` (transformers, gated or layer-normalised CNNs)."""
-    from . import lrp
-
     return "lrp" if lrp.available(model, inputs) else "integrated_gradients"
 
 
@@ -595,7 +594,6 @@ def relevance_map(model: nn.Module, inputs: torch.Tensor, source=None, *, target
     elif hasattr(source, "maps"):
         r, name = source.maps[0], getattr(source, "method", "given attribution")
     else:
-        from . import attribution
 
         result = attribution.attribute(model, inputs, default_method(model, inputs) if source is None else source,
                                        target=target, **options)
@@ -615,7 +613,6 @@ def perturb_region(image, painted, *, kind: str = "blur", **options) -> torch.Te
     in :func:`xai_widgets.perturbation.perturb` (``options`` are its keyword options), the rest
     is kept. Returned in the shape given.
     """
-    from . import perturbation
 
     x = _as_image(image)
     if kind not in SANDBOX_KINDS:

@@ -69,7 +69,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .capture import _preserved, capture_maps, layer_output, model_device, model_dtype
+from .capture import preserved_model, capture_maps, layer_output, model_device, model_dtype
 from .grid import check_objective, unit_value
 from .images import check_input_size, input_channels
 from .tasks import CancelFlag, Progress, check, report
@@ -330,7 +330,7 @@ def visualise_channels(
         return _channel_objective(layer_output(model, prep(x).to(dtype), layer, layouts).maps, idx, objective)
 
     done = 0
-    with _preserved(model, eval_mode=True), torch.enable_grad():
+    with preserved_model(model, eval_mode=True), torch.enable_grad():
         for b, batch in enumerate(batches):
             idx = torch.tensor(batch, device=dev)
             coeffs = _initial_coeffs(batch, (in_channels, size[0], size[1] // 2 + 1, 2), seed, dev)

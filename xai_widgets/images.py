@@ -161,6 +161,14 @@ def display_pixels(img, input_hw: Sequence[int], long_side: int, index: int = 0)
     return np.asarray(pil)
 
 
+def panel_pixels(img, input_hw: Sequence[int], size: tuple[int, int], index: int = 0) -> np.ndarray:
+    """:func:`display_pixels` of exactly ``size`` (W, H), for a figure's panel."""
+    base = display_pixels(img, input_hw, max(size), index)
+    if (base.shape[1], base.shape[0]) != size:
+        base = np.asarray(Image.fromarray(base).resize(size, Image.Resampling.LANCZOS))
+    return base
+
+
 def to_batch(images: Sequence, model: nn.Module, preprocess: Callable | None = None) -> torch.Tensor:
     """Same-size images as one N x C x H x W batch for ``model`` (e.g. for ``xw.layers``)."""
     inputs = [model_input(img, model, preprocess, i) for i, img in enumerate(as_image_list(images))]

@@ -83,11 +83,11 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .attribution import _clean, _leaf, _logits, _prepare, _resolve_from_logits
-from .capture import _preserved, _unknown_layer_error, layers, model_lock
+from .capture import preserved_model, unknown_layer_error, layers, model_lock
 from .hygiene import rollback_on_error
+from .targets import explanation_pass, grad_leaf, model_logits, prepare_inputs, targets_from_logits
 
-__all__ = ["lrp", "COMPOSITES", "RULES", "layer_rules", "check_supported", "SUPPORTED"]
+__all__ = ["lrp", "relevance", "COMPOSITES", "RULES", "layer_rules", "check_supported", "SUPPORTED"]
 
 COMPOSITES = ("book", "epsilon", "zero", "gamma", "alpha1beta0", "alpha2beta1")
 RULES = ("zero", "epsilon", "gamma", "zbox", "alpha1beta0", "alpha2beta1", "flat", "wsquare", "pass")
@@ -167,7 +167,7 @@ def _param_layers(model: nn.Module, x: torch.Tensor) -> list[str]:
 def layer_rules(model: nn.Module, example_input: torch.Tensor, composite: str = "book",
                 overrides: dict | None = None) -> dict[str, str]:
     """The rule name each conv / linear layer gets (execution order), for display and docs."""
-    x = _prepare(model, example_input)
+    x = prepare_inputs(model, example_input)
     return _plan(model, x, composite, overrides)
 
 
@@ -197,7 +197,7 @@ def _plan(model: nn.Module, x: torch.Tensor, composite, overrides) -> dict:
         plan = {n: composite for n in names}
     for name, rule in (overrides or {}).items():
         if name not in modules or not name:
-            raise _unknown_layer_error([name], sorted(n for n in modules if n))
+            raise unknown_layer_error([name], sorted(n for n in modules if n))
         if isinstance(rule, str) and rule not in RULES:
             raise ValueError(f"unknown LRP rule {rule!r} for layer {name!r}; use one of {', '.join(RULES)} "
                              "or a zennit rule object")
@@ -350,7 +350,7 @@ def _inspect(model: nn.Module, x: torch.Tensor):
         return hook
 
     handles = []
-    with _preserved(model, eval_mode=True), torch.no_grad():
+    with preserved_model(model, eval_mode=True), torch.no_grad():
         try:
             for name, module in model.named_modules():
                 handles.append(module.register_forward_pre_hook(before(name, module)))
@@ -366,7 +366,7 @@ def _inspect(model: nn.Module, x: torch.Tensor):
 def check_supported(model: nn.Module, example_input: torch.Tensor) -> None:
     """Raise a ValueError naming the first feature of ``model`` that LRP here cannot
     propagate relevance through (see the module doc); return None when it is supported."""
-    x = _prepare(model, example_input)
+    x = prepare_inputs(model, example_input)
     _refuse(_attention_module(model))
     with rollback_on_error(model):
         _refuse(_inspect(model, x)[0])
@@ -408,10 +408,10 @@ def lrp(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=None, c
     leaves them out of the rules' denominators (zennit ``zero_params=["bias"]``), which
     makes z^B, γ, α1β0 and LRP-0 exactly conservative (sum R = seed up to stabilisers).
     """
-    x = _prepare(model, inputs)
-    out = _logits(model, x)
-    t, c = _resolve_from_logits(out, target, contrast)
-    return _lrp(model, x, t, c, out, composite=composite, epsilon=epsilon, gamma=gamma, low=low, high=high,
+    x = prepare_inputs(model, inputs)
+    out = model_logits(model, x)
+    t, c = targets_from_logits(out, target, contrast)
+    return relevance(model, x, t, c, out, composite=composite, epsilon=epsilon, gamma=gamma, low=low, high=high,
                 layer_rules=layer_rules, canonize=canonize, bias=bias)
 
 
@@ -425,7 +425,7 @@ def _first_input_range(model: nn.Module, module: nn.Module, x: torch.Tensor):
         seen["low"] = a.amin(dim=dims).reshape(shape)
         seen["high"] = a.amax(dim=dims).reshape(shape)
 
-    with _preserved(model, eval_mode=True), torch.no_grad():
+    with preserved_model(model, eval_mode=True), torch.no_grad():
         handle = module.register_forward_pre_hook(hook)
         try:
             model(x)
@@ -434,7 +434,7 @@ def _first_input_range(model: nn.Module, module: nn.Module, x: torch.Tensor):
     return seen["low"], seen["high"]
 
 
-def _lrp(model, x, t, c, logits, *, composite="book", epsilon=0.25, gamma=0.25, low=None, high=None,
+def relevance(model, x, t, c, logits, *, composite="book", epsilon=0.25, gamma=0.25, low=None, high=None,
          layer_rules=None, canonize=True, bias=True):
     """:func:`lrp` on prepared inputs, resolved classes and the model's plain ``logits`` for ``x``."""
     zn = _zennit()
@@ -482,10 +482,10 @@ def _propagate(zn, model, x, t, c, logits, plan, pairs, *, epsilon, gamma, low, 
         if isinstance(a, torch.Tensor) and a.requires_grad:
             a.register_hook(lambda g: first_relevance.__setitem__("r", g.detach()))
 
-    leaf = _leaf(x)
+    leaf = grad_leaf(x)
     handle = first.register_forward_pre_hook(grab)  # before zennit's own pre-hook: sees the raw input
     try:
-        with _clean(model), comp.context(model) as modified:
+        with explanation_pass(model), comp.context(model) as modified:
             out = modified(leaf)
             same = torch.allclose(out.detach(), logits, rtol=1e-3, atol=1e-4 * float(logits.abs().max()) + 1e-5)
             if same:

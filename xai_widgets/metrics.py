@@ -30,11 +30,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import attribution
 from .blur import gaussian_blur
-from .capture import _preserved, model_device
+from .capture import preserved_model, model_device
 from .images import check_model_input
 from .outputs import pick
 from .rng import seeded
+from .targets import resolve_targets
 from .tasks import check, report
 
 __all__ = ["PointingGame", "PointingResult", "Curve", "Randomisation", "pointing_game", "centre_map",
@@ -280,7 +282,7 @@ def deletion_curve(model: nn.Module, inputs: torch.Tensor, maps, target=None, *,
     inputs : N x C x H x W float tensor (moved to the model's device).
     maps : N x H x W signed maps (tensor or array) at the inputs' resolution.
     target : None (each image's top-1 class), an int, or N ints (see
-        ``attribution.resolve_targets``).
+        ``targets.resolve_targets``).
     baseline : "blur" (Gaussian blur, ``blur_sigma`` px: the default, so deletion does not
         create the sharp out-of-distribution edges a black fill does), "zero", "mean"
         (each image's channel means), a number, or a tensor broadcastable to the inputs.
@@ -299,8 +301,6 @@ def deletion_curve(model: nn.Module, inputs: torch.Tensor, maps, target=None, *,
     check_model_input(inputs, model, "deletion_curve")
     if not inputs.is_floating_point():
         raise TypeError(f"inputs must be a float tensor, got dtype {inputs.dtype}")
-    from .attribution import resolve_targets
-
     device = model_device(model)
     x = inputs.detach().to(device)
     N, C, H, W = x.shape
@@ -319,7 +319,7 @@ def deletion_curve(model: nn.Module, inputs: torch.Tensor, maps, target=None, *,
     out = torch.empty(N * S, dtype=torch.float64)
     pairs = torch.arange(N * S, device=device)
     total = math.ceil(N * S / batch_size)
-    with _preserved(model, eval_mode=True), torch.no_grad():
+    with preserved_model(model, eval_mode=True), torch.no_grad():
         for b, start in enumerate(range(0, N * S, batch_size)):
             check(cancel)
             idx = pairs[start:start + batch_size]
@@ -468,7 +468,7 @@ def parameter_layers(model: nn.Module, example_input: torch.Tensor | None = None
     order: list[str] = []
     wanted = set(owners)
     handles = []
-    with _preserved(model, eval_mode=True), torch.no_grad():
+    with preserved_model(model, eval_mode=True), torch.no_grad():
         try:
             for name, mod in model.named_modules():
                 if name in wanted:
@@ -540,10 +540,8 @@ def randomisation_check(model: nn.Module, inputs: torch.Tensor, method, *, targe
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(inputs, torch.Tensor) or inputs.dim() != 4:
         raise ValueError(f"inputs must be a tensor N x C x H x W, got {tuple(getattr(inputs, 'shape', ()))}")
-    from . import attribution
-
     x = inputs.detach().to(model_device(model))
-    targets, _ = attribution.resolve_targets(model, x, target)
+    targets, _ = resolve_targets(model, x, target)
 
     # the copy: for a Captum object, copy the object and the model it holds in one go
     if isinstance(method, str) or (callable(method) and not hasattr(method, "attribute")):
@@ -574,7 +572,7 @@ def randomisation_check(model: nn.Module, inputs: torch.Tensor, method, *, targe
         if isinstance(expl, str) or hasattr(expl, "attribute"):
             out = attribution.attribute(m, x, expl, target=targets, **method_options).maps
         else:
-            with _preserved(m, eval_mode=True):
+            with preserved_model(m, eval_mode=True):
                 out = expl(m, x, targets)
             out = torch.as_tensor(out)
             if out.dim() == 4:

@@ -25,7 +25,7 @@ sigma_0 * m, corrected for 1 = keep, and ch 4's sigma_max * (1 - m)), computed f
 progressively blurred images interpolated per pixel (Fong et al. 2019 footnote 2); fade to
 black (2019 footnote 1); the mean colour; Gaussian noise (2017 section 4.1).
 
-Model hygiene: every model call runs inside ``capture._preserved(model, eval_mode=True)``;
+Model hygiene: every model call runs inside ``capture.preserved_model(model, eval_mode=True)``;
 gradients are taken with ``torch.autograd.grad`` with respect to the mask parameters only, so
 no weight gradient is computed or stored and no ``requires_grad`` flag is touched.
 """
@@ -41,11 +41,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attribution import _resolve_from_logits
 from .blur import gaussian_blur
-from .capture import _preserved, model_device
+from .capture import preserved_model, model_device
 from .images import check_finite, check_model_input
 from .outputs import pick
+from .targets import targets_from_logits
 from .tasks import check, report
 
 __all__ = [
@@ -468,7 +468,7 @@ def extremal_perturbation(model: nn.Module, inputs: torch.Tensor, target=None, *
     history = torch.zeros(pairs, iterations, device=dev, dtype=torch.float32)
     final = {key: torch.empty(pairs, device=dev, dtype=torch.float32) for key in ("reward", "image", "objective")}
 
-    with _preserved(model, eval_mode=True):
+    with preserved_model(model, eval_mode=True):
         tgt, con = _targets(model, x, target, contrast)
         pert = _Perturber(x, kind, levels, max_blur, seed)
         with torch.no_grad():
@@ -645,7 +645,7 @@ def meaningful_perturbation(model: nn.Module, inputs: torch.Tensor, target=None,
     sign = 1.0 if game == "deletion" else -1.0
     history = torch.zeros(n, iterations, device=dev, dtype=torch.float32)
 
-    with _preserved(model, eval_mode=True):
+    with preserved_model(model, eval_mode=True):
         tgt, con = _targets(model, x, target, contrast)
         pert = _Perturber(x, kind, levels, max_blur, seed)
 
@@ -803,7 +803,7 @@ def _phi(model: nn.Module, x: torch.Tensor, tgt: torch.Tensor, con: torch.Tensor
 
 
 def _targets(model: nn.Module, x: torch.Tensor, target, contrast) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The shared target rule (``attribution.resolve_targets``) on :func:`_logits`, so that a model
+    """The shared target rule (``targets.resolve_targets``) on :func:`_logits`, so that a model
     with spatial outputs gets its targets from the space-averaged scores it is explained by."""
     with torch.no_grad():
-        return _resolve_from_logits(_logits(model, x), target, contrast)
+        return targets_from_logits(_logits(model, x), target, contrast)

@@ -105,6 +105,47 @@ def wrap_text(text: str, fnt, width: float, max_lines: int = 2) -> list[str]:
     return lines_of(text[:lo].rstrip() + "...")
 
 
+def scaler(scale: float):
+    """A function giving each figure length times ``scale``, in whole pixels."""
+    return lambda v: int(round(v * scale))
+
+
+def display_size(input_hw: Sequence[int], long_side: int) -> tuple[int, int]:
+    """(W, H) of a panel of long side ``long_side`` with the model input's aspect (as
+    :func:`xai_widgets.images.display_pixels`)."""
+    h, w = input_hw
+    if h >= w:
+        return max(1, round(long_side * w / h)), long_side
+    return long_side, max(1, round(long_side * h / w))
+
+
+# Characters the bundled font has no glyph for, written out
+_PNG_TEXT = str.maketrans({"×": "x", "−": "-", "α": "alpha", "δ": "delta", "Φ": "Phi", "⊗": "*", "▲": "^"})
+
+
+def png_text(text: str) -> str:
+    """``text`` with the characters the figures' font cannot draw written out (× as x, α as alpha)."""
+    return text.translate(_PNG_TEXT)
+
+
+def ellipsis(text: str, fnt, width: int) -> str:
+    """``text`` (as :func:`png_text`) shortened with an ellipsis to fit ``width`` pixels in ``fnt``."""
+    text = png_text(text)
+    if fnt.getlength(text) <= width:
+        return text
+    while text and fnt.getlength(text + "…") > width:
+        text = text[:-1]
+    return text + "…"
+
+
+def similarity_caption(what: str, colormap: str) -> str:
+    """A similarity legend's caption: what the numbers are and, on the diverging map, what its
+    neutral colour means."""
+    if colormap != "diverging":
+        return what
+    return f"{what} · grey centre = 0: orthogonal vectors (red: alike, blue: opposed)"
+
+
 def _fmt_tick(v: float) -> str:
     text = f"{v:.3g}"
     return "0" if text in ("-0", "0") else text

@@ -36,7 +36,7 @@ from PIL import Image
 from torch import nn
 
 from . import tasks
-from .capture import _preserved, _unknown_layer_error, layer_output, model_device
+from .capture import preserved_model, unknown_layer_error, layer_output, model_device
 from .grid import check_objective, unit_value
 from .images import check_input_size, model_input
 
@@ -185,7 +185,7 @@ def _check_layer(model: nn.Module, layer: str) -> None:
         raise TypeError(f"layer must be a layer name (str), got {type(layer).__name__}")
     names = sorted(name for name, _ in model.named_modules() if name)
     if layer.split(":")[0] not in names:
-        raise _unknown_layer_error([layer], names)
+        raise unknown_layer_error([layer], names)
 
 
 def _forward_to(model: nn.Module, x: torch.Tensor, layer: str, layouts) -> torch.Tensor:
@@ -307,7 +307,7 @@ def receptive_field(
             raise ValueError(f"inputs must be an N x {shape[0]} x H x W tensor, got {got!r}")
         examples = inputs[:_RF_EXAMPLES].detach().float().cpu()
     generator = torch.Generator().manual_seed(0)
-    with _preserved(model, eval_mode=True):
+    with preserved_model(model, eval_mode=True):
         grid, cells, boxes = _measure(model, layer, shape, examples, generator, layouts)
         field = _field_from(boxes, cells, grid, shape[1:])
         if grid == (1, 1) or not any(_touches_border(b, shape[1:]) for b in boxes):
@@ -717,7 +717,7 @@ def _scan(model, layer, dataset, k, preprocess, batch_size, progress, cancel, la
     done = 0
     tasks.check(cancel)
     batches = _batches(dataset, model, preprocess, batch_size)
-    with _preserved(model, eval_mode=True):
+    with preserved_model(model, eval_mode=True):
         for batch in batches:
             tasks.check(cancel)
             if input_shape is None:
@@ -944,7 +944,7 @@ def dissect(
 def _layer_maps(model, layer, images, preprocess, batch_size, layouts) -> tuple[torch.Tensor, tuple[int, int]]:
     """The layer's maps for every image (CPU, N x C x h x w) and the model input size."""
     maps, shape = [], None
-    with _preserved(model, eval_mode=True), torch.no_grad():
+    with preserved_model(model, eval_mode=True), torch.no_grad():
         for batch in _batches(images, model, preprocess, batch_size):
             if shape is None:
                 shape = tuple(batch.x.shape[1:])

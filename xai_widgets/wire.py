@@ -15,7 +15,9 @@ import sys
 import numpy as np
 import torch
 
-__all__ = ["encode", "decode", "payload_bytes", "subnormal_halves", "DTYPES"]
+__all__ = ["encode", "decode", "payload_bytes", "subnormal_halves", "fmt_bytes", "MiB", "DTYPES"]
+
+MiB = 1 << 20  # the unit of the widgets' payload budgets (max_bytes)
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "uint8": torch.uint8}
 _NUMPY = {"float32": np.dtype("<f4"), "float16": np.dtype("<f2"), "uint8": np.dtype("u1")}
@@ -82,3 +84,8 @@ def decode(payload: dict) -> np.ndarray:
 def payload_bytes(payload: dict) -> int:
     """Bytes of binary data in a payload."""
     return len(payload["data"])
+
+
+def fmt_bytes(n: int) -> str:
+    """A byte count for messages: KiB below one MiB, else MiB, one decimal."""
+    return f"{n / MiB:.1f} MiB" if n >= MiB else f"{n / 1024:.1f} KiB"

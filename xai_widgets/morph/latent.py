@@ -31,7 +31,7 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from ..capture import _preserved, model_device
+from ..capture import preserved_model, model_device
 from ..images import check_finite
 from ..tasks import check, report
 
@@ -90,11 +90,11 @@ def as_vae(vae) -> nn.Module:
 
 
 @contextlib.contextmanager
-def _models(classifier: nn.Module, vae: nn.Module) -> Iterator[None]:
+def preserved_models(classifier: nn.Module, vae: nn.Module) -> Iterator[None]:
     """Eval mode for both models inside; flags and .grad restored afterwards, whatever happens."""
     if not isinstance(classifier, nn.Module):
         raise TypeError(f"classifier must be a torch.nn.Module, got {type(classifier).__name__}")
-    with _preserved(classifier, eval_mode=True), _preserved(vae, eval_mode=True):
+    with preserved_model(classifier, eval_mode=True), preserved_model(vae, eval_mode=True):
         yield
 
 
@@ -110,16 +110,17 @@ def _encode(vae: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     return mu, logvar
 
 
-def _decode(vae: nn.Module, z: torch.Tensor, device: torch.device) -> torch.Tensor:
+def decode_on(vae: nn.Module, z: torch.Tensor, device: torch.device) -> torch.Tensor:
     """Decode codes on the VAE's device and hand the images over on ``device`` (the classifier's)."""
     return vae.decode(z.to(model_device(vae))).to(device)
 
 
-def _logits(classifier: nn.Module, x: torch.Tensor, preprocess: Preprocess) -> torch.Tensor:
+def classifier_logits(classifier: nn.Module, x: torch.Tensor, preprocess: Preprocess) -> torch.Tensor:
+    """The classifier's output for ``x``, after ``preprocess`` when one is given."""
     return classifier(x if preprocess is None else preprocess(x))
 
 
-def _images(x, name: str = "images") -> torch.Tensor:
+def image_batch(x, name: str = "images") -> torch.Tensor:
     """A float B x C x H x W batch (a single C x H x W image gets a batch axis)."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor (B x C x H x W or C x H x W), got {type(x).__name__}")
@@ -184,7 +185,7 @@ def class_norms(vae, images: torch.Tensor, labels, num_classes: int | None = Non
     histogram. Pass the training images (as the source thesis does).
     """
     vae = as_vae(vae)
-    images = _images(images)
+    images = image_batch(images)
     labels = torch.as_tensor(labels).long().cpu()
     if labels.shape != (len(images),):
         raise ValueError(f"labels must be a vector of {len(images)} class indices, got shape {tuple(labels.shape)}")
@@ -193,7 +194,7 @@ def class_norms(vae, images: torch.Tensor, labels, num_classes: int | None = Non
     k = int(labels.max()) + 1 if num_classes is None else num_classes
     if labels.min() < 0 or labels.max() >= k:
         raise ValueError(f"labels must lie in 0..{k - 1}")
-    with _preserved(vae, eval_mode=True), torch.no_grad():
+    with preserved_model(vae, eval_mode=True), torch.no_grad():
         mu, logvar = (torch.cat(t) for t in zip(*[
             [v.float().cpu() for v in _encode(vae, images[i:i + batch_size])]
             for i in range(0, len(images), batch_size)]))
@@ -271,7 +272,7 @@ def reconstruct(classifier: nn.Module, vae, x: torch.Tensor, K: int = 256, rule:
     the label changed (the source thesis shows 8 -> 7 and 6 -> 5 failures).
     """
     vae = as_vae(vae)
-    x = _images(x, "x")
+    x = image_batch(x, "x")
     if not isinstance(K, int) or K < 0:
         raise ValueError(f"K must be a non-negative int (samples besides mu), got {K!r}")
     if rule not in _RULES:
@@ -280,15 +281,15 @@ def reconstruct(classifier: nn.Module, vae, x: torch.Tensor, K: int = 256, rule:
     x = x.to(dev)
     out = {k: [] for k in ("code", "image", "index", "l1", "ok", "matching", "top2", "logits", "cl1", "cmatch")}
     warnings = []
-    with _models(classifier, vae), torch.no_grad():
-        original_top2 = _logits(classifier, x, preprocess).topk(2, dim=1).indices
+    with preserved_models(classifier, vae), torch.no_grad():
+        original_top2 = classifier_logits(classifier, x, preprocess).topk(2, dim=1).indices
         mu, logvar = _encode(vae, x)
         eps = torch.randn(len(x), K, mu.shape[1], generator=torch.Generator().manual_seed(seed)).to(mu)
         for b in range(len(x)):
             check(cancel)
             codes = torch.cat([mu[b:b + 1], mu[b] + torch.exp(0.5 * logvar[b]) * eps[b]])
-            images = _decode(vae, codes, dev)
-            logits = _logits(classifier, images, preprocess)
+            images = decode_on(vae, codes, dev)
+            logits = classifier_logits(classifier, images, preprocess)
             top2 = logits.topk(2, dim=1).indices
             l1 = (images - x[b]).abs().flatten(1).sum(1)
             match = _matches(top2, original_top2[b], rule)
@@ -314,7 +315,7 @@ def _rule_text(rule: str) -> str:
     return {"top2": "ordered top-2 classes", "top1": "top class", "none": "classes"}[rule]
 
 
-def _class_vector(values, n: int, k: int, name: str) -> torch.Tensor:
+def class_vector(values, n: int, k: int, name: str) -> torch.Tensor:
     """``values`` (an int or n ints) as a long n-vector of classes in 0..k-1."""
     t = torch.as_tensor(values).long().flatten().cpu()
     if len(t) == 1:
@@ -326,7 +327,8 @@ def _class_vector(values, n: int, k: int, name: str) -> torch.Tensor:
     return t
 
 
-def _as_codes(codes, name: str = "codes") -> torch.Tensor:
+def check_codes(codes, name: str = "codes") -> torch.Tensor:
+    """``codes`` (a finite float tensor: one code d, or B x d) checked and returned as a batch B x d."""
     if not isinstance(codes, torch.Tensor) or not codes.is_floating_point() or codes.dim() not in (1, 2):
         raise ValueError(f"{name} must be a float tensor d or B x d, got "
                          f"{getattr(codes, 'shape', type(codes).__name__)}")

@@ -38,9 +38,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..capture import _preserved, model_device
+from ..capture import preserved_model, model_device
 from ..tasks import check, report
-from .latent import Preprocess, _class_vector, _images, _logits
+from .latent import Preprocess, class_vector, image_batch, classifier_logits
 from .semantic import LossScale
 
 __all__ = ["PathMaskResult", "path_mask", "step_gains", "gaussian_blur"]
@@ -97,13 +97,13 @@ def _mask(theta: torch.Tensor, init: str, sigma: float, size: int) -> torch.Tens
 
 def _f_s(classifier: nn.Module, x: torch.Tensor, s: int, preprocess: Preprocess) -> torch.Tensor:
     """The softmax probability of the self class (full softmax over all classes, our choice)."""
-    return _logits(classifier, x, preprocess).softmax(1)[:, s]
+    return classifier_logits(classifier, x, preprocess).softmax(1)[:, s]
 
 
 def _base(classifier: nn.Module, x: torch.Tensor, s: int, preprocess: Preprocess) -> torch.Tensor:
     """f_s of every frame, checking that ``s`` is one of the classifier's classes."""
-    probs = _logits(classifier, x, preprocess).softmax(1)
-    _class_vector(s, 1, probs.shape[1], "s")
+    probs = classifier_logits(classifier, x, preprocess).softmax(1)
+    class_vector(s, 1, probs.shape[1], "s")
     return probs[:, s]
 
 
@@ -125,7 +125,7 @@ def _mask_tensor(mask, frames: torch.Tensor) -> torch.Tensor:
 def _frames_and_class(classifier, frames, s) -> tuple[torch.Tensor, int]:
     if not isinstance(classifier, nn.Module):
         raise TypeError(f"classifier must be a torch.nn.Module, got {type(classifier).__name__}")
-    x = _images(frames, "frames")
+    x = image_batch(frames, "frames")
     if len(x) < 2:
         raise ValueError(f"a path needs at least 2 frames, got {len(x)}")
     if isinstance(s, bool) or not hasattr(s, "__index__"):
@@ -142,7 +142,7 @@ def step_gains(classifier: nn.Module, frames: torch.Tensor, s: int, mask, *,
     """
     x, s = _frames_and_class(classifier, frames, s)
     m = _mask_tensor(mask, x)
-    with _preserved(classifier, eval_mode=True), torch.no_grad():
+    with preserved_model(classifier, eval_mode=True), torch.no_grad():
         base = _base(classifier, x, s, preprocess)
         gains = _f_s(classifier, _mixed(x, m, 0, len(x) - 1), s, preprocess) - base[:-1]
     return gains.cpu()
@@ -171,7 +171,7 @@ def path_mask(classifier: nn.Module, frames: torch.Tensor, s: int, *, iterations
     scale = LossScale(1, decay=scale_decay)  # on the CPU: J and ||m||_1 are read back each iteration anyway
     history = torch.zeros(4, iterations, dtype=torch.float64)  # loss, J, ||m||_1, scale
 
-    with _preserved(classifier, eval_mode=True):
+    with preserved_model(classifier, eval_mode=True):
         with torch.no_grad():
             base = _base(classifier, x, s, preprocess)
         with torch.enable_grad():

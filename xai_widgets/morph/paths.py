@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..capture import _preserved, model_device
-from .latent import _as_codes, as_vae
+from ..capture import preserved_model, model_device
+from .latent import check_codes, as_vae
 
 __all__ = ["KINDS", "alphas", "latent_path", "PathDiagnostics", "path_diagnostics", "decode_path"]
 
@@ -48,7 +48,7 @@ def latent_path(z0: torch.Tensor, z1: torch.Tensor, n: int = 100, kind: str = "r
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    a, b = _as_codes(z0, "z0"), _as_codes(z1, "z1")
+    a, b = check_codes(z0, "z0"), check_codes(z1, "z1")
     if a.shape != (1, a.shape[1]) or b.shape != a.shape:
         raise ValueError(f"z0 and z1 must be two codes of the same size d, got {tuple(z0.shape)} and {tuple(z1.shape)}")
     alpha = alphas(n).to(a.device)[:, None]
@@ -118,9 +118,9 @@ def decode_path(vae, Z: torch.Tensor, batch: int = 128) -> torch.Tensor:
     with the VAE's hygiene kept (see :mod:`xai_widgets.morph.latent`).
     """
     vae = as_vae(vae)
-    Z = _as_codes(Z, "Z")
+    Z = check_codes(Z, "Z")
     if not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be a positive int, got {batch!r}")
     dev = model_device(vae)
-    with _preserved(vae, eval_mode=True), torch.no_grad():
+    with preserved_model(vae, eval_mode=True), torch.no_grad():
         return torch.cat([vae.decode(Z[i:i + batch].to(dev)) for i in range(0, len(Z), batch)])

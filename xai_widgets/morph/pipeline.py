@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..capture import _preserved, model_device
+from ..capture import preserved_model, model_device
 from ..tasks import check
-from .latent import NormTable, Preprocess, Reconstruction, _images, _logits, _models, as_vae, reconstruct
+from .latent import NormTable, Preprocess, Reconstruction, image_batch, classifier_logits, preserved_models, as_vae, reconstruct
 from .pathmask import PathMaskResult, path_mask
 from .paths import KINDS, PathDiagnostics, alphas, decode_path, latent_path, path_diagnostics
 from .semantic import EntropyWindow, MorphHistory, entropy_window, semantic_morph, two_class_entropy
@@ -136,7 +136,7 @@ def explain(classifier: nn.Module, vae, image: torch.Tensor, *, target: int | No
     (``max_iter``), path (1) and mask iterations; ``cancel`` is checked throughout.
     """
     vae = as_vae(vae)
-    x = _images(image, "image")
+    x = image_batch(image, "image")
     if len(x) != 1:
         raise ValueError(f"explain takes one image, got a batch of {len(x)}")
     if on_failure not in ("stop", "continue"):
@@ -149,8 +149,8 @@ def explain(classifier: nn.Module, vae, image: torch.Tensor, *, target: int | No
     sm, mask = dict(sm or {}), dict(mask or {})
     dev = model_device(classifier)
     x = x.to(dev)
-    with _models(classifier, vae), torch.no_grad():
-        logits = _logits(classifier, x, preprocess)[0]
+    with preserved_models(classifier, vae), torch.no_grad():
+        logits = classifier_logits(classifier, x, preprocess)[0]
     s, o, mode = _roles(logits.softmax(0), target, true_label)
     stage, mark = _staged(progress, [1, sm.get("max_iter", 5000), 1, mask.get("iterations", 3000)])
 
@@ -198,8 +198,8 @@ def explain(classifier: nn.Module, vae, image: torch.Tensor, *, target: int | No
 
 def _frame_analysis(classifier, frames, s, gradients, preprocess):
     """Logits of every frame and, optionally, d p_s / d x_i, in one batched pass (CPU)."""
-    with _preserved(classifier, eval_mode=True), torch.enable_grad():
+    with preserved_model(classifier, eval_mode=True), torch.enable_grad():
         xs = frames.detach().clone().requires_grad_(gradients)
-        logits = _logits(classifier, xs, preprocess)
+        logits = classifier_logits(classifier, xs, preprocess)
         grads = torch.autograd.grad(logits.softmax(1)[:, s].sum(), [xs])[0].cpu() if gradients else None
     return logits.detach().cpu(), grads

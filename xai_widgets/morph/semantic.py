@@ -28,7 +28,7 @@ from torch import nn
 
 from ..capture import model_device
 from ..tasks import check, report
-from .latent import NormTable, Preprocess, _as_codes, _class_vector, _decode, _logits, _models, as_vae
+from .latent import NormTable, Preprocess, check_codes, class_vector, decode_on, classifier_logits, preserved_models, as_vae
 
 __all__ = ["two_class_probs", "two_class_entropy", "EntropyWindow", "entropy_window", "LossScale",
            "MorphHistory", "semantic_morph"]
@@ -64,8 +64,8 @@ def _pair(logits: torch.Tensor, s, o) -> tuple[torch.Tensor, torch.Tensor]:
     if not isinstance(logits, torch.Tensor) or logits.dim() not in (1, 2):
         raise ValueError(f"logits must be a tensor K or B x K, got {getattr(logits, 'shape', type(logits).__name__)}")
     rows = logits[None] if logits.dim() == 1 else logits
-    s = _class_vector(s, len(rows), rows.shape[1], "s").to(rows.device)
-    o = _class_vector(o, len(rows), rows.shape[1], "o").to(rows.device)
+    s = class_vector(s, len(rows), rows.shape[1], "s").to(rows.device)
+    o = class_vector(o, len(rows), rows.shape[1], "o").to(rows.device)
     pair = rows.gather(1, s[:, None]).squeeze(1), rows.gather(1, o[:, None]).squeeze(1)
     return pair if logits.dim() == 2 else (pair[0][0], pair[1][0])
 
@@ -256,7 +256,7 @@ def semantic_morph(classifier: nn.Module, vae, c_self: torch.Tensor, s, o, *, no
     float32 differently, and Adam's steps amplify that (1.6e-5 seen with AVX-512 kernels).
     """
     vae = as_vae(vae)
-    codes = _as_codes(c_self, "c_self").detach()
+    codes = check_codes(c_self, "c_self").detach()
     _check_morph_settings(alpha_lk, lr, max_iter, entropy_stop, record_every)
     dev, vdev = model_device(classifier), model_device(vae)
     B = len(codes)
@@ -269,10 +269,10 @@ def semantic_morph(classifier: nn.Module, vae, c_self: torch.Tensor, s, o, *, no
     success = torch.zeros(B, dtype=torch.bool)
     iterations = torch.full((B,), max_iter, dtype=torch.long)
 
-    with _models(classifier, vae), torch.enable_grad():
-        x0 = _decode(vae, c[:1].detach(), dev)
-        n_classes = _logits(classifier, x0, preprocess).shape[1]
-        s_v, o_v = _class_vector(s, B, n_classes, "s"), _class_vector(o, B, n_classes, "o")
+    with preserved_models(classifier, vae), torch.enable_grad():
+        x0 = decode_on(vae, c[:1].detach(), dev)
+        n_classes = classifier_logits(classifier, x0, preprocess).shape[1]
+        s_v, o_v = class_vector(s, B, n_classes, "s"), class_vector(o, B, n_classes, "o")
         if (s_v == o_v).any():
             raise ValueError("o must differ from s for every element (morphing toward the class it already has)")
         r_o = _target_norms(norms, o_v, codes)
@@ -281,8 +281,8 @@ def semantic_morph(classifier: nn.Module, vae, c_self: torch.Tensor, s, o, *, no
             check(cancel)
             act = (~done).nonzero().squeeze(1)
             ca = c[act]
-            x = _decode(vae, ca, dev)
-            logits = _logits(classifier, x, preprocess).to(vdev)
+            x = decode_on(vae, ca, dev)
+            logits = classifier_logits(classifier, x, preprocess).to(vdev)
             l_obj = -logits.gather(1, o_d[act, None]).squeeze(1)
             l_lk = (ca.norm(dim=1) - r_d[act]) ** 2
             w = scale.update(l_obj, l_lk, act)

@@ -40,7 +40,7 @@ import traitlets
 from PIL import Image, ImageDraw
 from torch import nn
 
-from .. import attribution, colormaps, lrp, render, wire
+from .. import attribution, colormaps, lrp, render, targets, wire
 from ..images import check_input_size, as_image_list, display_pixels, to_batch
 from ..outputs import with_output
 from ..tasks import check
@@ -50,7 +50,6 @@ from .long_tasks import LongTasks
 
 __all__ = ["AttributionExplorer", "default_methods", "shade", "greyed", "SCALE_PERCENTILE", "SCALE_RULE"]
 
-MiB = 1 << 20
 TOP = 5
 SCALE_PERCENTILE = 99.5
 SCALE_RULE = "99.5th pct |R|"
@@ -222,7 +221,7 @@ class AttributionExplorer(LongTasks, XaiWidget):
         options: dict | None = None,
         size: int = 128,
         scaling: str = "column",
-        max_bytes: int = 64 * MiB,
+        max_bytes: int = 64 * wire.MiB,
         output=None,
     ):
         if not isinstance(model, nn.Module):
@@ -242,13 +241,13 @@ class AttributionExplorer(LongTasks, XaiWidget):
         base = N * len(self._methods) * H * W * 2 + self._display.nbytes
         if base > self.max_bytes:
             raise ValueError(self._budget_text(base, "the maps alone"))
-        logits = attribution._logits(model, attribution._prepare(model, self.inputs))
+        logits = targets.model_logits(model, targets.prepare_inputs(model, self.inputs))
         self.probabilities = logits.float().softmax(1).cpu()
         K = int(self.probabilities.shape[1])
         if classes is not None and len(classes) != K:
             raise ValueError(f"{len(classes)} class names for a model with {K} outputs")
         self.classes = [str(c) for c in classes] if classes is not None else None
-        t, c = attribution._resolve_from_logits(logits, target, self._contrast_arg(contrast, N))
+        t, c = targets.targets_from_logits(logits, target, self._contrast_arg(contrast, N))
         self._computed = ([int(v) for v in t.tolist()],
                           self._contrast_list(contrast, c, N))
         self._check_pairs(*self._computed)
@@ -493,8 +492,8 @@ class AttributionExplorer(LongTasks, XaiWidget):
 
     def _budget_text(self, nbytes: int, what: str) -> str:
         N, _, H, W = self.inputs.shape
-        return (f"AttributionExplorer would ship {nbytes / MiB:.1f} MiB ({what}: {N} images of {H} x {W}, "
-                f"{len(self._methods)} methods) over max_bytes={self.max_bytes / MiB:.1f} MiB. Pass fewer images "
+        return (f"AttributionExplorer would ship {nbytes / wire.MiB:.1f} MiB ({what}: {N} images of {H} x {W}, "
+                f"{len(self._methods)} methods) over max_bytes={self.max_bytes / wire.MiB:.1f} MiB. Pass fewer images "
                 "or methods, smaller images, fewer slider positions (e.g. options={'integrated_gradients': "
                 "{'positions': 8}}), or raise max_bytes.")
 
@@ -735,7 +734,7 @@ class AttributionExplorer(LongTasks, XaiWidget):
             lines = [(what, render.TEXT)] + [
                 (f"{'A ' if k == t else 'B ' if k == c else ''}{self.class_name(k)} {100 * float(probs[i, k]):.1f}%",
                  (0, 114, 178) if k == t else (213, 94, 0) if k == c else render.TEXT) for k in shown]
-            lists.append([(text.translate(_PNG_TEXT), colour) for text, colour in lines])
+            lists.append([(render.png_text(text), colour) for text, colour in lines])
         list_w = min(2 * cw, max(int(measure.getlength(t)) for rows in lists for t, _ in rows) + 4)
         captions = [[self._caption(entries[key], i, row_mode) for key, _ in self._methods] for i in range(N)]
         cap_h = line if any(any(row) for row in captions) else 0
@@ -751,26 +750,26 @@ class AttributionExplorer(LongTasks, XaiWidget):
         x0 = lambda j: gap + (0 if j == 0 else col0 + gap + (j - 1) * (cw + gap))  # noqa: E731
         for j, (key, _) in enumerate(self._methods, start=1):
             e = entries[key]
-            draw.text((u(x0(j)), u(gap)), _ellipsis(e["title"], fnt, u(cw)), fill=render.TEXT, font=fnt)
+            draw.text((u(x0(j)), u(gap)), render.ellipsis(e["title"], fnt, u(cw)), fill=render.TEXT, font=fnt)
             if row_mode:
                 lo, hi, rule = -1.0, 1.0, "x each image's s"
             else:
                 lo, hi, rule = -e["scale"], e["scale"], f"column: {e['rule']}"
             fig.paste(render.legend("diverging", lo, hi, max_width=u(cw), font_size=u(lfs),
-                                    caption=_ellipsis(rule, small, u(cw))),
+                                    caption=render.ellipsis(rule, small, u(cw))),
                       (u(x0(j)), u(gap + line)))
         y = gap + head_h
         for i in range(N):
             img = Image.fromarray(self._display[i]).resize((u(cw), u(ch)), Image.Resampling.LANCZOS)
             fig.paste(img, (u(x0(0)), u(y)))
             for n, (text, colour) in enumerate(lists[i]):
-                draw.text((u(x0(0) + cw + gap), u(y + n * line)), _ellipsis(text, small, u(list_w)), fill=colour,
+                draw.text((u(x0(0) + cw + gap), u(y + n * line)), render.ellipsis(text, small, u(list_w)), fill=colour,
                           font=small)
             for j, (key, _) in enumerate(self._methods, start=1):
                 px = Image.fromarray(self.pixels(i, key)[..., :3]).resize((u(cw), u(ch)), Image.Resampling.NEAREST)
                 fig.paste(px, (u(x0(j)), u(y)))
                 if captions[i][j - 1]:
-                    draw.text((u(x0(j)), u(y + ch + 1)), _ellipsis(captions[i][j - 1], small, u(cw)),
+                    draw.text((u(x0(j)), u(y + ch + 1)), render.ellipsis(captions[i][j - 1], small, u(cw)),
                               fill=render.TEXT, font=small)
             y += row_h[i] + gap
         return fig
@@ -800,21 +799,10 @@ class AttributionExplorer(LongTasks, XaiWidget):
             return "AttributionExplorer()"
         n, k = len(self.inputs), len(self._methods)
         return (f"AttributionExplorer({n} image{'s' * (n != 1)} x {k} method{'s' * (k != 1)}: "
-                f"{', '.join(self.methods)}; ships {self.payload_bytes / MiB:.1f} MiB)")
+                f"{', '.join(self.methods)}; ships {self.payload_bytes / wire.MiB:.1f} MiB)")
 
 
 def _finite(v: float):
     return float(v) if math.isfinite(v) else None
 
 
-# Pillow's bundled font has no glyph for these: plain spellings in the PNG
-_PNG_TEXT = str.maketrans({"×": "x", "−": "-", "α": "alpha", "δ": "delta", "Φ": "Phi", "⊗": "*", "▲": "^"})
-
-
-def _ellipsis(text: str, fnt, width: int) -> str:
-    text = text.translate(_PNG_TEXT)
-    if fnt.getlength(text) <= width:
-        return text
-    while text and fnt.getlength(text + "…") > width:
-        text = text[:-1]
-    return text + "…"

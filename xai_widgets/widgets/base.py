@@ -9,6 +9,7 @@ import traitlets
 from PIL import Image
 
 from .. import colormaps
+from ..export import write_html
 from .checks import Choice, Fraction, Span
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -113,8 +114,6 @@ class XaiWidget(anywidget.AnyWidget):
 
         No kernel and no network are needed to open it.
         """
-        from ..export import write_html
-
         return write_html(self, path, title=title or type(self).__name__)
 
 

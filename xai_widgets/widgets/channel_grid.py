@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw
 from torch import nn
 
 from .. import backview, colormaps, featurevis, grid, render, scan, wire
-from ..capture import _preserved, capture_maps, layers, model_device, model_dtype
+from ..capture import preserved_model, capture_maps, layers, model_device, model_dtype
 from ..outputs import pick
 from ..images import check_input_size, as_image_list, display_pixels, to_batch
 from ..layouts import Ambiguous, ambiguous_error, prefix_names
@@ -36,7 +36,6 @@ from .long_tasks import LongTasks
 
 __all__ = ["ChannelGrid"]
 
-MiB = 1 << 20
 DISPLAY = 256  # long side of the shipped input pixels (zoom and back panes)
 ZOOM_MODES = ("unit", "back", "off")
 BACK_MODES = ("off",) + backview.MODES
@@ -72,7 +71,7 @@ def _tile_layers(model: nn.Module, x: torch.Tensor, layouts) -> tuple[list[dict]
 
 def _probabilities(model: nn.Module, x: torch.Tensor, output) -> torch.Tensor | None:
     """Softmax of the model's output for a batch, or None when it is not N x K logits."""
-    with _preserved(model, eval_mode=True), torch.no_grad():
+    with preserved_model(model, eval_mode=True), torch.no_grad():
         out = model(x.to(model_device(model), model_dtype(model)))
     try:
         out = pick(out, output)
@@ -182,7 +181,7 @@ class ChannelGrid(LongTasks, XaiWidget):
         concepts: dict | None = None,
         normalise: Callable | None = None,
         size: int = 560,
-        max_bytes: int = 64 * MiB,
+        max_bytes: int = 64 * wire.MiB,
         layouts: dict | None = None,
         output=None,
     ):
@@ -257,8 +256,8 @@ class ChannelGrid(LongTasks, XaiWidget):
         nbytes = acts.numel() * 2
         if nbytes > self.max_bytes:
             raise Refused(
-                f"layer {name!r} would ship {nbytes / MiB:.1f} MiB ({tuple(acts.shape)} float16) over "
-                f"max_bytes={self.max_bytes / MiB:.1f} MiB; show fewer images, a deeper layer, or raise max_bytes")
+                f"layer {name!r} would ship {nbytes / wire.MiB:.1f} MiB ({tuple(acts.shape)} float16) over "
+                f"max_bytes={self.max_bytes / wire.MiB:.1f} MiB; show fewer images, a deeper layer, or raise max_bytes")
         return name
 
     def _layer_acts(self, name: str) -> torch.Tensor:

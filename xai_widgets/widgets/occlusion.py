@@ -33,7 +33,6 @@ from .. import colormaps, features, render, wire
 from ..capture import model_device
 from ..images import check_input_size, model_input
 from ..outputs import with_output
-from .attribution import _ellipsis
 from .base import XaiWidget
 from .checks import Choice, Fraction, Index, PanelSize, Real, Refused, index_in, validates, at_least, print_scale
 from .long_tasks import LongTasks
@@ -510,7 +509,7 @@ class OcclusionExplorer(LongTasks, XaiWidget):
         for (panels, titles, text, lg), h in zip(rows, heights):
             for j, (p, t) in enumerate(zip(panels, titles)):
                 x = gap + j * (side + gap)
-                d.text((u(x), u(y)), _ellipsis(t, small, u(side)), fill=render.TEXT, font=small)
+                d.text((u(x), u(y)), render.ellipsis(t, small, u(side)), fill=render.TEXT, font=small)
                 fig.paste(p, (u(x), u(y + line)))
                 if lg is not None and j == 1:  # the relevance panel's colour scale under it
                     fig.paste(lg, (u(x), u(y + line + ph + 2)))

@@ -19,7 +19,7 @@ from torch import nn
 from .. import colormaps, render, wire
 from ..capture import capture_maps
 from ..factorize import Factors, activation_factors
-from ..images import as_image_list, check_input_size, display_pixels, model_input
+from ..images import as_image_list, check_input_size, display_pixels, model_input, panel_pixels
 from ..layouts import prefix_names
 from ..projection import SIMILARITIES, QueryCorrelations, Reduction, reduce_to_budget
 from ..similarity import colour_range, half_vectors, synced_cell
@@ -28,7 +28,6 @@ from .checks import Index, PanelSize, Refused, index_in, is_index, validates, at
 
 __all__ = ["SimilarityOverlay", "factor_strengths"]
 
-MiB = 1 << 20
 
 
 def _nbytes(vectors: dict) -> int:
@@ -47,10 +46,6 @@ def _has_negative(halves: torch.Tensor) -> bool:
     """Whether a float16 tensor holds a value below 0 (read from the sign bits; -0 is not)."""
     bits = halves.view(torch.int16)
     return bool(((bits < 0) & (bits != -32768)).any())
-
-
-def _fmt_bytes(n: int) -> str:
-    return f"{n / MiB:.1f} MiB" if n >= MiB else f"{n / 1024:.1f} KiB"
 
 
 def _all_cells(maps: list[torch.Tensor], prefix: list[torch.Tensor | None] | None = None) -> torch.Tensor:
@@ -186,7 +181,7 @@ class SimilarityOverlay(OverlayWidget):
         opacity: float = 0.7,
         size: int = 192,
         similarity: str = "cosine",
-        max_bytes: int = 64 * MiB,
+        max_bytes: int = 64 * wire.MiB,
         reduce: bool = True,
         min_fidelity: float = 0.99,
         layouts: dict | None = None,
@@ -299,8 +294,8 @@ class SimilarityOverlay(OverlayWidget):
         pixel_bytes = len(images) * 3 * self.size * self.size  # checked from shapes, before any forward
         if pixel_bytes >= self.max_bytes:
             raise ValueError(
-                f"the display pixels alone ({len(images)} images at size={self.size}: {_fmt_bytes(pixel_bytes)}) "
-                f"fill max_bytes={_fmt_bytes(self.max_bytes)}, leaving nothing for the activations. Show "
+                f"the display pixels alone ({len(images)} images at size={self.size}: {wire.fmt_bytes(pixel_bytes)}) "
+                f"fill max_bytes={wire.fmt_bytes(self.max_bytes)}, leaving nothing for the activations. Show "
                 "fewer images, pass a smaller size, or raise max_bytes.")
         state = self._compute(images, rows, titles)
         self._images, self._layers, self._rows, self._state = images, layers, rows, state
@@ -428,9 +423,9 @@ class SimilarityOverlay(OverlayWidget):
         biggest = max(act_bytes, key=act_bytes.get)
         h, w, c = unit[biggest][0][0].shape
         return ValueError(
-            f"this view would ship {_fmt_bytes(total)} to the browser, over max_bytes="
-            f"{_fmt_bytes(self.max_bytes)}. The largest layer is {biggest!r} "
-            f"({h}x{w}x{c} per image, {_fmt_bytes(act_bytes[biggest])} in all). Show fewer "
+            f"this view would ship {wire.fmt_bytes(total)} to the browser, over max_bytes="
+            f"{wire.fmt_bytes(self.max_bytes)}. The largest layer is {biggest!r} "
+            f"({h}x{w}x{c} per image, {wire.fmt_bytes(act_bytes[biggest])} in all). Show fewer "
             "images or layers, choose deeper (smaller) layers, use smaller inputs, pass "
             "reduce=True to project channels, or raise max_bytes if the browser can take it."
         )
@@ -638,12 +633,12 @@ class SimilarityOverlay(OverlayWidget):
         lo, hi = colour_range(self.colormap, lo, hi)
 
         # Every length at scale 1, in whole pixels; px() scales them, so scale=2 doubles exactly.
-        px = _scaler(scale)
+        px = render.scaler(scale)
         N = len(self._images)
         per_row = N if columns is None else max(1, min(N, int(at_least("columns", columns, 1))))
         groups = -(-N // per_row)
         per_row = -(-N // groups)  # balanced: 8 in columns of 6 become 4 + 4
-        dims = [_display_size(hw, panel) for hw in self._state["input_hw"]]
+        dims = [render.display_size(hw, panel) for hw in self._state["input_hw"]]
         cell_w, cell_h = max(d[0] for d in dims), max(d[1] for d in dims)
         f, small, gap = max(12, panel // 16), max(11, round(max(12, panel // 16) * 0.8)), max(6, panel // 40)
         line = round(f * 1.25)
@@ -671,7 +666,7 @@ class SimilarityOverlay(OverlayWidget):
             y += gap  # between groups, and before the legend
         what = _SIMILARITY_NAMES.get(self._similarity, "similarity")
         key = render.legend(self.colormap, lo, hi, bar_width=max(160, min(per_row * (cell_w + gap) - gap, 2 * panel)),
-                         font_size=small, caption=_caption(what, self.colormap),
+                         font_size=small, caption=render.similarity_caption(what, self.colormap),
                          max_width=width - left, scale=scale)
         key_pad, (key_w1, key_h1) = key.info["pad"], key.info["size1"]
         key_x = left - key_pad  # the bar starts under the first panel column
@@ -688,7 +683,7 @@ class SimilarityOverlay(OverlayWidget):
             else:
                 name, n = item
                 W1, H1 = dims[n]
-                base = _pixels(self._images[n], self._state["input_hw"][n], (px(W1), px(H1)), n)
+                base = panel_pixels(self._images[n], self._state["input_hw"][n], (px(W1), px(H1)), n)
                 img = Image.fromarray(base)
                 if name in maps:
                     rgb = colormaps.apply(np.asarray(maps[name][n]), self.colormap, lo, hi)
@@ -708,7 +703,7 @@ class SimilarityOverlay(OverlayWidget):
 
     def __repr__(self) -> str:
         return (f"SimilarityOverlay({len(self._images)} images, rows={self.rows}, "
-                f"ships {_fmt_bytes(self.payload_bytes)})")
+                f"ships {wire.fmt_bytes(self.payload_bytes)})")
 
 
 # -------------------------------------------------------------------- static figures
@@ -719,26 +714,6 @@ class SimilarityOverlay(OverlayWidget):
 _SIMILARITY_NAMES = {"cosine": "cosine similarity", "dot": "dot product", "centred": "cosine after centring"}
 
 
-def _scaler(scale: float):
-    return lambda v: int(round(v * scale))
-
-
-def _display_size(input_hw, long_side: int) -> tuple[int, int]:
-    """(W, H) of a panel of long side ``long_side`` with the model input's aspect (as display_pixels)."""
-    h, w = input_hw
-    if h >= w:
-        return max(1, round(long_side * w / h)), long_side
-    return long_side, max(1, round(long_side * h / w))
-
-
-def _pixels(img, input_hw, size: tuple[int, int], index: int) -> np.ndarray:
-    """Display pixels of exactly ``size`` (W, H)."""
-    base = display_pixels(img, input_hw, max(size), index)
-    if (base.shape[1], base.shape[0]) != size:
-        base = np.asarray(Image.fromarray(base).resize(size, Image.Resampling.LANCZOS))
-    return base
-
-
 WORST_OUTLINE = (255, 0, 255)  # magenta: apart from the yellow query mark and from every colormap's ends
 
 
@@ -747,10 +722,3 @@ def _outline_worst(img: Image.Image, grid, report: dict | None, image: int, widt
     for cell in (report or {}).get("worst", []):
         if cell["image"] == image and "row" in cell:
             render.outline_cell(img, grid, cell["row"], cell["col"], width=max(1, width // 2), colour=WORST_OUTLINE)
-
-
-def _caption(what: str, colormap: str) -> str:
-    """The legend's caption: what the numbers are and, on the diverging map, what its neutral colour means."""
-    if colormap != "diverging":
-        return what
-    return f"{what} · grey centre = 0: orthogonal vectors (red: alike, blue: opposed)"

@@ -26,16 +26,14 @@ from torch import nn
 
 from .. import colormaps, render, wire
 from ..capture import capture_maps, model_device
-from ..images import check_input_size, display_pixels, model_input
+from ..images import check_input_size, display_pixels, model_input, panel_pixels
 from ..similarity import colour_range, half_vectors
 from ..transforms import KINDS, sweep
 from .base import OverlayWidget
 from .checks import PanelSize, Refused, is_index, validates, at_least, print_scale
-from .similarity import _caption, _display_size, _fmt_bytes, _pixels, _scaler
 
 __all__ = ["TransformSweep", "DEFAULT_VALUES"]
 
-MiB = 1 << 20
 
 #: Values used when ``values`` is not given: every 15 degrees up to a half turn; zoom
 #: factors from half size to double size (denser below 1, where the zero border grows).
@@ -122,7 +120,7 @@ class TransformSweep(OverlayWidget):
         size: int = 160,
         opacity: float = 0.7,
         colormap: str | None = None,
-        max_bytes: int = 64 * MiB,
+        max_bytes: int = 64 * wire.MiB,
         layouts: dict | None = None,
     ):
         if not isinstance(model, nn.Module):
@@ -212,8 +210,8 @@ class TransformSweep(OverlayWidget):
         act_bytes = n * h * w * c * 2
         if act_bytes + pixel_bytes > self.max_bytes:
             raise ValueError(
-                f"this view would ship {_fmt_bytes(act_bytes + pixel_bytes)} to the browser, over "
-                f"max_bytes={_fmt_bytes(self.max_bytes)}: layer {self._layer!r} is {h}x{w}x{c} for each of "
+                f"this view would ship {wire.fmt_bytes(act_bytes + pixel_bytes)} to the browser, over "
+                f"max_bytes={wire.fmt_bytes(self.max_bytes)}: layer {self._layer!r} is {h}x{w}x{c} for each of "
                 f"{n} images (the original and {n - 1} copies). Sweep fewer values, choose a deeper "
                 "(smaller) layer, use a smaller input or size, or raise max_bytes."
             )
@@ -397,10 +395,10 @@ class TransformSweep(OverlayWidget):
         panel = int(at_least("panel", panel, 16))
         lo, hi = colour_range(self.colormap, *self.vrange)
         h, w = self.grid
-        px = _scaler(scale)
+        px = render.scaler(scale)
 
         # Every length at scale 1, in whole pixels; px() scales them, so scale=2 doubles exactly.
-        pw, ph = _display_size(self._state["input_hw"], panel)
+        pw, ph = render.display_size(self._state["input_hw"], panel)
         n_copies = len(self._values)
         fit = max(1, at_least("columns", columns, 1) if columns is not None else 6)
         ncols = -(-n_copies // -(-n_copies // fit))  # balanced rows of at most `fit` copies
@@ -419,7 +417,7 @@ class TransformSweep(OverlayWidget):
         # the legend: in the last row of copies when it has room to spare, else under the copies
         rows_end = top + nrows * (title_h + ph + gap)
         free_x = gap + (n_copies - (nrows - 1) * ncols) * (pw + gap) + gap
-        legend = dict(font_size=max(11, round(f * 0.8)), caption=_caption("cosine similarity", self.colormap),
+        legend = dict(font_size=max(11, round(f * 0.8)), caption=render.similarity_caption("cosine similarity", self.colormap),
                       scale=scale)
         key = None
         if width - gap - free_x >= 200:
@@ -438,7 +436,7 @@ class TransformSweep(OverlayWidget):
         fig = Image.new("RGB", (px(max(width, key_x + key_w + gap)), px(height)), render.BACKGROUND)
         draw = ImageDraw.Draw(fig)
         tfnt = render.font(px(f))
-        base = _pixels(self._image, self._state["input_hw"], (px(pw), px(ph)), 0)
+        base = panel_pixels(self._image, self._state["input_hw"], (px(pw), px(ph)), 0)
         copies = self._display_copies(base)
         mark = max(2, panel // 120)
         for k in range(-1, n_copies):
@@ -467,7 +465,7 @@ class TransformSweep(OverlayWidget):
     def __repr__(self) -> str:
         kind = self._kind if isinstance(self._kind, str) else "custom"
         return (f"TransformSweep({kind}, {len(self._values)} values, layer={self._layer!r}, grid={self.grid}, "
-                f"ships {_fmt_bytes(self.payload_bytes)})")
+                f"ships {wire.fmt_bytes(self.payload_bytes)})")
 
 
 # -------------------------------------------------------------------- chart
@@ -493,7 +491,7 @@ def _chart_png(xs, ys, mean, *, width, height, lo, hi, xlabel, title, scale: flo
     """A plain line chart: similarity against transform value, gaps where NaN, dashed mean.
     ``width`` and ``height`` are in output pixels; text, margins and lines are sized at scale 1
     (from ``height / scale``) and multiplied by ``scale``."""
-    px = _scaler(scale)
+    px = render.scaler(scale)
     img = Image.new("RGB", (width, height), render.BACKGROUND)
     draw = ImageDraw.Draw(img)
     f = max(11, round(height / scale) // 18)
