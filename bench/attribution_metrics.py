@@ -85,7 +85,7 @@ def main(argv=None) -> None:
         seconds[name] = time.perf_counter() - t
         maps[name] = a.maps.detach().float().cpu()
         if sweep:
-            maps["extremal_perturbation (sum of areas, smoothed)"] = smoothed_sum(a.slider.maps.cpu())
+            maps["extremal_perturbation (sum of areas, smoothed)"] = smoothed_sum(a.series.maps.cpu())
             seconds["extremal_perturbation (sum of areas, smoothed)"] = seconds[name]
         print(f"  {name}: {seconds[name]:.1f} s", file=sys.stderr, flush=True)
     maps["centre"] = metrics.centre_map(shape)

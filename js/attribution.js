@@ -31,7 +31,6 @@ import { greyed, alphaTable, shadeSigned, fmtSigned } from "./lib/diverging.js";
 const CLASS_A = "#0072b2"; // Okabe-Ito blue: the explained class
 const CLASS_B = "#d55e00"; // vermillion: the contrast class
 const TOP = 5;
-const SLIDER_WORDS = { area: "area a", alpha: "α", noise: "σ" };
 const LIST_W = 150; // the top-5 list beside each image
 const MIN_MAP = 80; // the smallest map a column shrinks to before the columns wrap
 const GAP = 12; // between columns
@@ -115,7 +114,8 @@ function load(rawImages, rawProbs, rawMaps) {
       const sl = m.slider;
       const S = sl.values.length;
       out.slider = {
-        name: sl.name, values: sl.values, S, index: sl.index, maps: decode(sl.maps).data,
+        name: sl.name, word: sl.word == null ? String(sl.name) : String(sl.word), values: sl.values, S, index: sl.index,
+        maps: decode(sl.maps).data,
         images: sl.images ? bytesOf(sl.images) : null, imageCh: sl.images ? Number(sl.images.shape[4]) : 0,
         scores: sl.scores || null, full: sl.full || null, best: sl.best || null, unit: sl.unit || "",
       };
@@ -460,7 +460,7 @@ function render({ model, el }) {
   /** The slider's position in a narrow column; the full caption is the tooltip and the readout's. */
   function shortCaption(m, i, p) {
     const sl = m.slider;
-    let text = `${SLIDER_WORDS[sl.name] || sl.name} = ${fmtNumber(sl.values[p])}${sl.unit ? ` ${sl.unit}` : ""}`;
+    let text = `${sl.word} = ${fmtNumber(sl.values[p])}${sl.unit ? ` ${sl.unit}` : ""}`;
     const score = sl.scores ? sl.scores[i][p] : null;
     if (sl.name === "area" && score != null && sl.full && sl.full[i]) text += ` · Φ(m⊗x)/Φ(x) = ${(score / sl.full[i]).toFixed(2)}`;
     return text;
@@ -469,7 +469,7 @@ function render({ model, el }) {
   function sliderCaption(m, i, p) {
     const sl = m.slider;
     const v = sl.values[p];
-    const word = SLIDER_WORDS[sl.name] || sl.name;
+    const word = sl.word;
     let text = `${word} = ${fmtNumber(v)}${sl.unit ? ` ${sl.unit}` : ""}`;
     const score = sl.scores ? sl.scores[i][p] : null;
     if (sl.name === "area" && score != null && sl.full && sl.full[i] != null && sl.full[i] !== 0) {
@@ -627,7 +627,7 @@ function render({ model, el }) {
     const v = u * m.scale;
     const sc = drawnScale(j, i);
     const k = lutIndex(u, -sc, sc);
-    const where = m.slider ? ` at ${SLIDER_WORDS[m.slider.name] || m.slider.name} ${fmtNumber(m.slider.values[p])}` : "";
+    const where = m.slider ? ` at ${m.slider.word} ${fmtNumber(m.slider.values[p])}` : "";
     const others = M.methods.map((o, jj) => (jj === j ? null : `${o.title} ${fmtSigned(o.scale * valuesAt(jj, i, positionOf(jj, i))[r * M.W + c])}`))
       .filter(Boolean).join(" · ");
     status.setReadout(`image ${i}, pixel (row ${r}, col ${c}): ${m.title}${where} = ${fmtSigned(v)}`

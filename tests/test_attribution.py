@@ -329,8 +329,8 @@ def test_ig_alpha_slider(shapes, shapes64):
     from captum.attr import IntegratedGradients
 
     model, x = shapes
-    res = A.attribute(model, x, "integrated_gradients", sweep=True, steps=32, positions=8, baseline=0.25)
-    s = res.slider
+    res = A.attribute(model, x, "integrated_gradients", series=True, steps=32, positions=8, baseline=0.25)
+    s = res.series
     assert s.name == "alpha" and s.values[-1] == 1.0 and len(s.values) == 8
     assert s.values == sorted(s.values) and s.values[0] > 0
     assert s.maps.shape == (2, 8, 64, 64) and s.images.shape == (2, 8, 3, 64, 64) and s.scores.shape == (2, 8)
@@ -344,7 +344,7 @@ def test_ig_alpha_slider(shapes, shapes64):
     # the full map is the right-Riemann IG; independent check against Captum, whose batches of
     # steps differ from ours: in float64
     m64, x64 = shapes64
-    res64 = A.attribute(m64, x64, "integrated_gradients", sweep=True, steps=32, positions=8, baseline=0.25)
+    res64 = A.attribute(m64, x64, "integrated_gradients", series=True, steps=32, positions=8, baseline=0.25)
     ref = IntegratedGradients(m64).attribute(x64.clone().requires_grad_(), baselines=0.25, target=res64.target,
                                              n_steps=32, method="riemann_right").detach()
     torch.testing.assert_close(res64.info["attr"].double(), ref, atol=rounded_tol(ref.abs().max()), rtol=0)
@@ -357,25 +357,25 @@ def test_ig_alpha_slider(shapes, shapes64):
 
 def test_smoothgrad_noise_slider(shapes, shapes64):
     model, x = shapes
-    res = A.attribute(model, x, "smoothgrad", sweep=True, noise=0.12, samples=3,
+    res = A.attribute(model, x, "smoothgrad", series=True, noise=0.12, samples=3,
                       noise_levels=(0.0, 0.1, 0.2))
-    s = res.slider
+    s = res.series
     assert s.name == "noise" and s.values == [0.0, 0.1, 0.12, 0.2] and s.index == 2
     assert s.maps.shape == (2, 4, 64, 64)
     # noise 0 is the gradient, of a batch of copies of one image (other kernels): in float64
     # (maps: float32 channel sums of float64 results rounded once, within 3 eps * sum_c |g_c|)
-    sweep64 = A.attribute(*shapes64, "smoothgrad", sweep=True, noise=0.12, samples=3, noise_levels=(0.0, 0.1, 0.2))
+    sweep64 = A.attribute(*shapes64, "smoothgrad", series=True, noise=0.12, samples=3, noise_levels=(0.0, 0.1, 0.2))
     g64 = A.attribute(*shapes64, "gradient")
     scale = float(g64.info["attr"].abs().sum(1).max())
-    torch.testing.assert_close(sweep64.slider.maps[:, 0], g64.maps, atol=3 * EPS32 * scale, rtol=0)
+    torch.testing.assert_close(sweep64.series.maps[:, 0], g64.maps, atol=3 * EPS32 * scale, rtol=0)
     assert torch.equal(s.maps[:, 2], res.maps)
     plain = A.attribute(model, x, "smoothgrad", noise=0.12, samples=3)
-    assert plain.slider is None and torch.allclose(plain.maps, res.maps, atol=1e-6)
+    assert plain.series is None and torch.allclose(plain.maps, res.maps, atol=1e-6)
 
 
 def test_sweep_ignored_by_other_methods(shapes):
     model, x = shapes
-    assert A.attribute(model, x, "grad_x_input", sweep=True).slider is None
+    assert A.attribute(model, x, "grad_x_input", series=True).series is None
 
 
 # ------------------------------------------------------------------ perturbation delegation
@@ -400,16 +400,16 @@ def test_extremal_and_meaningful_delegate(shapes, monkeypatch):
 
     monkeypatch.setattr(perturbation, "extremal_perturbation", fake_ep)
     monkeypatch.setattr(perturbation, "meaningful_perturbation", fake_mp)
-    res = A.attribute(model, x, "extremal_perturbation", target=2, contrast=[0, 1], sweep=True,
+    res = A.attribute(model, x, "extremal_perturbation", target=2, contrast=[0, 1], series=True,
                       areas=areas, iterations=5)
     assert seen["target"].tolist() == [2, 2] and seen["contrast"].tolist() == [0, 1]
     assert seen["iterations"] == 5
     masks = fake_ep(model, x, areas=areas).masks
     assert torch.equal(res.maps[0], masks[0, 1]) and torch.equal(res.maps[1], masks[1, 2])
     assert res.info["best"].tolist() == [1, 2] and res.info["best_area"].tolist() == pytest.approx([0.2, 0.4])
-    assert res.slider.name == "area" and res.slider.values == areas and res.slider.maps.shape == (2, 3, 64, 64)
-    assert res.slider.images.shape == (2, 3, 3, 64, 64) and res.slider.scores.shape == (2, 3)
-    assert A.attribute(model, x, "extremal_perturbation", areas=areas).slider is None
+    assert res.series.name == "area" and res.series.values == areas and res.series.maps.shape == (2, 3, 64, 64)
+    assert res.series.images.shape == (2, 3, 3, 64, 64) and res.series.scores.shape == (2, 3)
+    assert A.attribute(model, x, "extremal_perturbation", areas=areas).series is None
     with pytest.raises(TypeError, match="unknown option"):
         A.attribute(model, x, "extremal_perturbation", nonsense=1)
     mp = A.attribute(model, x, "meaningful_perturbation")
@@ -423,8 +423,8 @@ ALL_FAST = (("gradient", {}), ("grad_x_input", {}), ("smoothgrad", {"samples": 2
             ("occlusion", {"window": 16, "stride": 16}))
 
 
-@pytest.mark.parametrize("name,kw", ALL_FAST + (("integrated_gradients", {"steps": 4, "sweep": True}),
-                                                ("smoothgrad", {"samples": 2, "sweep": True})))
+@pytest.mark.parametrize("name,kw", ALL_FAST + (("integrated_gradients", {"steps": 4, "series": True}),
+                                                ("smoothgrad", {"samples": 2, "series": True})))
 def test_hygiene_after_every_method(shared_net, name, kw):
     model = shared_net.train()
     model.conv2.weight.requires_grad_(False)
@@ -473,7 +473,7 @@ def test_progress_and_cancel(shapes):
         with pytest.raises(Cancelled):
             A.attribute(model, x, name, cancel=stop)
     with pytest.raises(Cancelled):
-        A.attribute(model, x, "integrated_gradients", sweep=True, cancel=lambda: True)
+        A.attribute(model, x, "integrated_gradients", series=True, cancel=lambda: True)
     assert_untouched(model, snap)
 
 
@@ -526,8 +526,8 @@ def test_cuda_follows_model(exact_float32):
     for name, kw in ALL_FAST:
         res = A.attribute(model, x, name, **kw)
         assert res.maps.device.type == "cuda"
-    res = A.attribute(model, x, "integrated_gradients", steps=4, sweep=True)
-    assert res.slider.maps.device.type == "cuda"
+    res = A.attribute(model, x, "integrated_gradients", steps=4, series=True)
+    assert res.series.maps.device.type == "cuda"
     ref = A.attribute(model.cpu(), x, "gradient").maps
     model.cuda()
     assert torch.allclose(A.attribute(model, x, "gradient").maps.cpu(), ref, atol=1e-4)

@@ -39,7 +39,7 @@ def widget(net, images):
 def direct(w, key, i, target=None, contrast=None):
     """The plain-Python call behind one cell."""
     t = w.targets[i] if target is None else target
-    return attribution.attribute(w.model, w.inputs[i:i + 1], key, target=t, contrast=contrast, sweep=True,
+    return attribution.attribute(w.model, w.inputs[i:i + 1], key, target=t, contrast=contrast, series=True,
                                  **OPTIONS.get(key, {}))
 
 
@@ -61,19 +61,19 @@ def test_shipped_maps_and_sliders_are_the_attribute_calls(widget):
             ref = direct(w, key, i)
             np.testing.assert_allclose(shipped[i], ref.maps[0].numpy(), atol=2e-3 * s, rtol=1e-3)
             torch.testing.assert_close(w.attribution(key, i).maps, ref.maps)
-            if ref.slider is None:
+            if ref.series is None:
                 assert "slider" not in e
                 continue
             sl = e["slider"]
-            assert sl["name"] == ref.slider.name and sl["values"] == pytest.approx(ref.slider.values)
-            assert sl["index"][i] == ref.slider.index and w.position(key, i) == ref.slider.index
-            np.testing.assert_allclose(wire.decode(sl["maps"])[i] * s, ref.slider.maps[0].numpy(), atol=2e-3 * s,
+            assert sl["name"] == ref.series.name and sl["values"] == pytest.approx(ref.series.values)
+            assert sl["index"][i] == ref.series.index and w.position(key, i) == ref.series.index
+            np.testing.assert_allclose(wire.decode(sl["maps"])[i] * s, ref.series.maps[0].numpy(), atol=2e-3 * s,
                                        rtol=1e-3)
-            if ref.slider.images is not None:  # IG: the interpolated images x̄ + α(x − x̄)
+            if ref.series.images is not None:  # IG: the interpolated images x̄ + α(x − x̄)
                 imgs = wire.decode(sl["images"])[i]  # S x H x W x C uint8
-                expect = (ref.slider.images[0].clamp(0, 1) * 255).round().permute(0, 2, 3, 1).numpy()
+                expect = (ref.series.images[0].clamp(0, 1) * 255).round().permute(0, 2, 3, 1).numpy()
                 np.testing.assert_allclose(imgs, expect, atol=1)
-                assert sl["scores"][i] == pytest.approx(ref.slider.scores[0].tolist(), rel=1e-4, abs=1e-5)
+                assert sl["scores"][i] == pytest.approx(ref.series.scores[0].tolist(), rel=1e-4, abs=1e-5)
     ig = entry(w, "integrated_gradients")
     assert ig["info"]["delta"] == pytest.approx([float(direct(w, "integrated_gradients", i).info["delta"][0])
                                                  for i in range(3)], rel=1e-3, abs=1e-5)
@@ -87,7 +87,7 @@ def test_one_fixed_scale_per_method_follows_the_stated_rule(widget):
     w = widget
     for key in METHODS:
         res = [w.attribution(key, i) for i in range(3)]
-        values = np.concatenate([(r.slider.maps if r.slider is not None else r.maps).numpy().ravel() for r in res])
+        values = np.concatenate([(r.series.maps if r.series is not None else r.maps).numpy().ravel() for r in res])
         assert w.scale(key) == pytest.approx(float(np.percentile(np.abs(values), SCALE_PERCENTILE)), rel=1e-6)
         assert entry(w, key)["rule"] == SCALE_RULE == "99.5th pct |R|"
         assert entry(w, key)["scale"] == w.scale(key)
@@ -253,16 +253,16 @@ def test_extremal_perturbation_area_slider(net):
     x = [torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(7))]
     opts = {"extremal_perturbation": {"iterations": 4, "areas": (0.1, 0.4), "step": 4, "sigma": 4.0, "levels": 3}}
     w = xw.AttributionExplorer(net, x, methods=["extremal_perturbation"], options=opts)
-    ref = attribution.attribute(net, w.inputs, "extremal_perturbation", target=w.targets[0], sweep=True,
+    ref = attribution.attribute(net, w.inputs, "extremal_perturbation", target=w.targets[0], series=True,
                                 **opts["extremal_perturbation"])
     sl = entry(w, "extremal_perturbation")["slider"]
     assert sl["name"] == "area" and sl["values"] == pytest.approx([0.1, 0.4])
-    assert sl["best"] == [int(ref.info["best"][0])] and sl["index"] == [ref.slider.index]
+    assert sl["best"] == [int(ref.info["best"][0])] and sl["index"] == [ref.series.index]
     assert sl["full"][0] == pytest.approx(float(ref.info["full_score"][0]), rel=1e-5)
-    assert sl["scores"][0] == pytest.approx(ref.slider.scores[0].tolist(), rel=1e-5)
+    assert sl["scores"][0] == pytest.approx(ref.series.scores[0].tolist(), rel=1e-5)
     assert wire.decode(sl["images"]).shape == (1, 2, 32, 32, 3)  # m ⊗ x at each area
     np.testing.assert_allclose(wire.decode(sl["maps"])[0] * w.scale("extremal_perturbation"),
-                               ref.slider.maps[0].numpy(), atol=2e-3)
+                               ref.series.maps[0].numpy(), atol=2e-3)
 
 
 def test_png_scale_two_is_the_same_picture_at_twice_the_size(widget):

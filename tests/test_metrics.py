@@ -402,7 +402,6 @@ def test_metrics_chart_randomisation_traits():
 
 def test_chart_styles_baselines_titles_and_distinct_colours():
     """Baselines dashed grey and said so; methods by their readable titles in distinct colours."""
-    from xai_widgets.widgets.attribution import TITLES
     from xai_widgets.widgets.metrics_chart import PALETTE, _styles
 
     names = ["gradient", "grad_cam", "smoothgrad", "occlusion", "integrated_gradients", "grad_x_input", "centre", "Random"]
@@ -411,7 +410,7 @@ def test_chart_styles_baselines_titles_and_distinct_colours():
         colour, dash, _, baseline = styles[name]
         rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
         assert baseline and dash and rgb.max() - rgb.min() <= 8  # grey, dashed
-    assert styles["grad_cam"][2] == TITLES["grad_cam"] == "Grad-CAM"
+    assert styles["grad_cam"][2] == xw.attribution.METHODS["grad_cam"].title == "Grad-CAM"
     methods = [styles[n][0] for n in names[:6]]
     assert len(set(methods)) == 6 and not any(styles[n][1] for n in names[:6])
 
@@ -431,10 +430,9 @@ def test_chart_styles_baselines_titles_and_distinct_colours():
 def test_each_method_keeps_its_colour_in_every_chart():
     """A reader compares charts: a method drawn in one colour in one chart has it in the next,
     whatever other methods share the chart; within a chart the colours differ."""
-    from xai_widgets.widgets.attribution import TITLES
     from xai_widgets.widgets.metrics_chart import METHOD_ORDER, _styles
 
-    assert sorted(METHOD_ORDER) == sorted(TITLES)  # every method of ours has its colour
+    assert sorted(METHOD_ORDER) == sorted(xw.attribution.METHODS)  # every method of ours has its colour
 
     one = _styles(["gradient", "grad_cam", "lrp", "centre"], ["centre"])
     two = _styles(["lrp", "integrated_gradients", "mine", "grad_cam", "gradient"], [])

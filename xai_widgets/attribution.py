@@ -1,9 +1,12 @@
 """Attribution maps for image classifiers: the gradient family (via Captum), LRP, perturbations.
 
 One entry point, :func:`attribute`, returns an :class:`Attribution` (signed N x H x W pixel
-maps plus the resolved targets and, for methods with a natural slider, a precomputed
-:class:`Slider`). The individual methods are plain functions returning input-shaped
-(N x C x H x W) signed attributions on the model's device::
+maps plus the resolved targets and, for methods with a parameter worth scrubbing, a
+precomputed :class:`MapSeries`). Each named method is one :class:`Method` record in
+:data:`METHODS` (its title, citation, options, map series and compute function), from which
+:func:`attribute` and the widgets take everything. The gradient family is also available as
+plain functions returning input-shaped (N x C x H x W) signed attributions on the model's
+device::
 
     maps = attribute(model, x, "integrated_gradients", steps=64).maps   # N x H x W
     attr, delta = integrated_gradients(model, x, target=3)              # N x C x H x W, N
@@ -51,7 +54,7 @@ import inspect
 import math
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -68,29 +71,25 @@ from .targets import (ContrastiveScore, explanation_pass, grad_leaf, model_logit
 from .tasks import check, report
 
 __all__ = [
-    "METHOD_NAMES", "CONTRASTIVE_METHODS", "Slider", "Attribution", "resolve_targets", "attribute",
+    "METHODS", "METHOD_NAMES", "CONTRASTIVE_METHODS", "Method", "SeriesAxis", "MapSeries", "Attribution", "resolve_targets", "attribute",
     "gradient", "grad_x_input", "smoothgrad", "integrated_gradients", "grad_cam", "occlusion",
     "pixel_map", "ContrastiveScore",
 ]
 
-METHOD_NAMES = ("gradient", "grad_x_input", "smoothgrad", "integrated_gradients", "grad_cam",
-                "occlusion", "lrp", "meaningful_perturbation", "extremal_perturbation")
-# Methods that explain logit[A] - logit[B] when ``contrast`` is given (all named methods;
-# a Captum object passed as ``method`` is the exception).
-CONTRASTIVE_METHODS = METHOD_NAMES
 
 DEFAULT_NOISE_LEVELS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
 DEFAULT_ALPHA_POSITIONS = 16
 
 
 @dataclass
-class Slider:
-    """A method's natural slider, precomputed so the browser scrubs it without the kernel.
+class MapSeries:
+    """A method's maps over one of its parameters (SmoothGrad's noise, Integrated Gradients'
+    alpha, extremal perturbation's area), precomputed so a view can scrub them without the kernel.
 
-    ``maps`` is N x S x H x W (signed pixel maps, one per position), ``index`` the position
-    whose maps equal :attr:`Attribution.maps`. ``images`` (N x S x C x H x W) is the image
-    shown at each position (IG: the interpolated image; EP: the perturbed image), ``scores``
-    (N x S) the model score (target, or target - contrast) there.
+    ``name`` is the parameter and ``values`` its values; ``maps`` is N x S x H x W (signed
+    pixel maps, one per value), ``index`` the value whose maps equal :attr:`Attribution.maps`.
+    ``images`` (N x S x C x H x W) is the image at each value (IG: the interpolated image; EP:
+    the perturbed image), ``scores`` (N x S) the model score (target, or target - contrast) there.
     """
 
     name: str
@@ -103,14 +102,44 @@ class Slider:
 
 @dataclass
 class Attribution:
-    """Result of :func:`attribute`: signed N x H x W pixel maps and how they were made."""
+    """What every method returns through :func:`attribute`: signed N x H x W pixel maps and how
+    they were made (the classes explained, the map series when asked for, method extras in ``info``)."""
 
     method: str
     maps: torch.Tensor
     target: torch.Tensor
     contrast: torch.Tensor | None
-    slider: Slider | None = None
+    series: MapSeries | None = None
     info: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SeriesAxis:
+    """The parameter a method's :class:`MapSeries` runs over, as views label it."""
+
+    parameter: str  # MapSeries.name
+    symbol: str  # how a view writes it: "σ", "α", "area a"
+    unit: str = ""  # after the value, e.g. "× range"
+
+
+@dataclass(frozen=True)
+class Method:
+    """One named attribution method: everything :func:`attribute` and the widgets need.
+
+    ``compute(model, x, target, contrast, logits, options, series, progress, cancel)`` returns
+    an :class:`Attribution`; ``x`` is the prepared batch, ``target`` / ``contrast`` resolved
+    class tensors, ``logits`` the model's output for ``x``, ``options`` the user's keyword
+    options (already checked), ``series`` whether to precompute the :class:`MapSeries`.
+    ``options`` names the options it accepts, or is the function whose keyword parameters
+    they are. ``series`` is the axis of its map series, if it has one.
+    """
+
+    name: str
+    title: str
+    citation: str
+    compute: Callable[..., Attribution]
+    options: tuple[str, ...] | Callable
+    series: SeriesAxis | None = None
 
 
 # --------------------------------------------------------------------------------------
@@ -317,7 +346,7 @@ def _integrated_gradients(model, x, t, c, baseline, steps, method, internal_batc
 
 def _ig_path(model, x, t, c, baseline, steps, positions, internal_batch_size, progress, cancel):
     """IG along the path from one batch of path gradients (right Riemann sum), with the
-    accumulated attribution at S slider positions.
+    accumulated attribution at S positions (the map series).
 
     Scheme: with α_k = k / steps (k = 1..steps) and g_k = dS/dx at x̄ + α_k (x - x̄),
     IG(α) = (x - x̄) * (1/steps) * sum_{k : α_k <= α} g_k. At the S positions
@@ -530,40 +559,25 @@ def pixel_map(attr: torch.Tensor) -> torch.Tensor:
 # the registry
 # --------------------------------------------------------------------------------------
 
-_OPTIONS = {
-    "gradient": (),
-    "grad_x_input": (),
-    "smoothgrad": ("noise", "samples", "seed", "batch_size", "noise_levels"),
-    "integrated_gradients": ("baseline", "steps", "method", "internal_batch_size", "positions"),
-    "grad_cam": ("layer", "relu", "layouts"),
-    "occlusion": ("window", "stride", "fill", "batch_size"),
-    "lrp": None,       # checked by lrp.lrp's signature
-    "meaningful_perturbation": None,
-    "extremal_perturbation": None,
-}
-
-
-def _check_options(name: str, options: dict, func=None) -> None:
-    allowed = _OPTIONS.get(name)
-    if allowed is None and func is not None:
-        params = inspect.signature(func).parameters
-        allowed = tuple(p for p in params if p not in ("model", "inputs", "target", "contrast",
-                                                        "progress", "cancel"))
-    if allowed is None:
-        return
+def _check_options(spec: Method, options: dict) -> None:
+    """Refuse options the method does not take, naming those it does."""
+    allowed = spec.options
+    if callable(allowed):
+        allowed = tuple(p for p in inspect.signature(allowed).parameters
+                        if p not in ("model", "inputs", "target", "contrast", "progress", "cancel"))
     unknown = [k for k in options if k not in allowed]
     if unknown:
         raise TypeError(
-            f"{name} got unknown option(s) {', '.join(repr(k) for k in unknown)}; "
+            f"{spec.name} got unknown option(s) {', '.join(repr(k) for k in unknown)}; "
             f"it accepts: {', '.join(allowed) if allowed else '(no options)'}"
         )
 
 
 def _unknown_method(method) -> ValueError:
-    close = difflib.get_close_matches(str(method), METHOD_NAMES, n=3, cutoff=0.5)
+    close = difflib.get_close_matches(str(method), list(METHODS), n=3, cutoff=0.5)
     hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
     return ValueError(
-        f"unknown attribution method {method!r}{hint}; the methods are: {', '.join(METHOD_NAMES)}, "
+        f"unknown attribution method {method!r}{hint}; the methods are: {', '.join(METHODS)}, "
         "or a captum.attr Attribution object built on the model"
     )
 
@@ -575,7 +589,33 @@ def _is_captum_object(method) -> bool:
     return isinstance(method, ca.Attribution)
 
 
-def attribute(model: nn.Module, inputs: torch.Tensor, method, *, target=None, contrast=None, sweep: bool = False,
+def _attribute_captum(method, model: nn.Module, x: torch.Tensor, t, c, options: dict, progress) -> Attribution:
+    """:func:`attribute` for a ``captum.attr`` object built on ``model``."""
+    info: dict[str, Any] = {}
+    if c is not None:
+        raise ValueError(
+            f"contrast is not supported for a Captum object ({type(method).__name__}): it is built on "
+            "the model, not on the contrastive score. Build it on "
+            "xw.attribution.ContrastiveScore(model) and pass additional_forward_args=(target, contrast), "
+            f"or use a named method ({', '.join(CONTRASTIVE_METHODS)})"
+        )
+    name = type(method).__name__
+    with explanation_pass(model):
+        res = method.attribute(grad_leaf(x), target=t.tolist(), **options)
+    if isinstance(res, tuple):
+        if len(res) == 2 and isinstance(res[1], torch.Tensor) and res[1].dim() <= 1:
+            info["delta"] = res[1].detach().float()
+        res = res[0]
+    if not isinstance(res, torch.Tensor) or res.dim() != 4:
+        raise ValueError(f"{name} returned {getattr(res, 'shape', type(res).__name__)}; "
+                         "expected N x C x h x w attributions")
+    res = _upsample(res.detach(), x.shape[-2:])
+    info["attr"] = res
+    report(progress, 1, 1)
+    return Attribution(name, pixel_map(res), t, c, None, info)
+
+
+def attribute(model: nn.Module, inputs: torch.Tensor, method, *, target=None, contrast=None, series: bool = False,
               output=None, progress=None, cancel=None, **options) -> Attribution:
     """Explain ``model``'s score for ``inputs`` (N x C x H x W) with ``method``; see the module doc.
 
@@ -586,7 +626,7 @@ def attribute(model: nn.Module, inputs: torch.Tensor, method, *, target=None, co
     ``contrast`` follow :func:`resolve_targets`; with ``contrast`` the map explains
     ``logit[target] - logit[contrast]``.
 
-    ``sweep=True`` precomputes the method's natural :class:`Slider`:
+    ``series=True`` precomputes the method's :class:`MapSeries`:
 
     - ``smoothgrad``: ``"noise"`` over ``noise_levels`` (default 0, .05, .1, .15, .2, .3;
       ``noise`` is added if missing), index = position of ``noise``; the same noise draws
@@ -594,13 +634,13 @@ def attribute(model: nn.Module, inputs: torch.Tensor, method, *, target=None, co
     - ``integrated_gradients``: ``"alpha"`` over ``positions`` (default 16) values in (0, 1];
       images x̄ + α(x - x̄), maps = IG accumulated from 0 to α, scores = S at the image.
       All from ONE batch of ``steps`` path gradients (right Riemann sum, see
-      :func:`_ig_path`), so with ``sweep=True`` the IG map is the right-Riemann estimate
+      :func:`_ig_path`), so with ``series=True`` the IG map is the right-Riemann estimate
       (``info["scheme"]``) rather than Captum's ``method``; delta is computed the same way.
     - ``extremal_perturbation``: ``"area"`` over the optimised areas, maps = masks,
       images = perturbed images, scores = the model scores; ``index`` = the most common
       best area (per image: ``info["best"]``).
 
-    Other methods ignore ``sweep``. ``info`` holds method extras: ``delta`` (IG),
+    Other methods ignore ``series``. ``info`` holds method extras: ``delta`` (IG),
     ``layer`` (Grad-CAM), ``best``/``best_area``/``full_score`` (EP), ``mask``/``scores``
     (MP), ``attr`` (the N x C x H x W attribution for the gradient family and LRP).
 
@@ -608,7 +648,7 @@ def attribute(model: nn.Module, inputs: torch.Tensor, method, *, target=None, co
     tensor (an index, a key or a callable; see :mod:`xai_widgets.outputs`).
     """
     if isinstance(method, str):
-        if method not in METHOD_NAMES:
+        if method not in METHODS:
             raise _unknown_method(method)
     elif not _is_captum_object(method):
         raise _unknown_method(method)
@@ -617,102 +657,124 @@ def attribute(model: nn.Module, inputs: torch.Tensor, method, *, target=None, co
     x = prepare_inputs(model, inputs)
     out = model_logits(model, x)
     t, c = targets_from_logits(out, target, contrast)
-    info: dict[str, Any] = {}
-    slider = None
-
     if not isinstance(method, str):
-        if c is not None:
-            raise ValueError(
-                f"contrast is not supported for a Captum object ({type(method).__name__}): it is built on "
-                "the model, not on the contrastive score. Build it on "
-                "xw.attribution.ContrastiveScore(model) and pass additional_forward_args=(target, contrast), "
-                f"or use a named method ({', '.join(CONTRASTIVE_METHODS)})"
-            )
-        name = type(method).__name__
-        with explanation_pass(model):
-            res = method.attribute(grad_leaf(x), target=t.tolist(), **options)
-        if isinstance(res, tuple):
-            if len(res) == 2 and isinstance(res[1], torch.Tensor) and res[1].dim() <= 1:
-                info["delta"] = res[1].detach().float()
-            res = res[0]
-        if not isinstance(res, torch.Tensor) or res.dim() != 4:
-            raise ValueError(f"{name} returned {getattr(res, 'shape', type(res).__name__)}; "
-                             "expected N x C x h x w attributions")
-        res = _upsample(res.detach(), x.shape[-2:])
-        info["attr"] = res
-        report(progress, 1, 1)
-        return Attribution(name, pixel_map(res), t, c, None, info)
+        return _attribute_captum(method, model, x, t, c, options, progress)
+    spec = METHODS[method]
+    _check_options(spec, options)
+    return spec.compute(model, x, t, c, out, options, series, progress, cancel)
 
-    name = method
-    _check_options(name, options)  # lrp and the perturbations: checked below, by their signatures
-    if name in ("gradient", "grad_x_input"):
-        check(cancel)
-        attr = _gradient(model, x, t, c, times_input=name == "grad_x_input")
-        report(progress, 1, 1)
-    elif name == "smoothgrad":
-        noise = float(options.get("noise", 0.15))
-        levels = [noise]
-        if sweep:
-            levels = sorted({float(v) for v in options.get("noise_levels", DEFAULT_NOISE_LEVELS)} | {noise})
-        maps = _smoothgrad(model, x, t, c, tuple(levels), options.get("samples", 25), options.get("seed", 0),
-                           options.get("batch_size"), progress, cancel)
-        index = levels.index(noise)
-        attr = maps[:, index]
-        info["noise"] = noise
-        if sweep:
-            pm = maps.sum(2)
-            slider = Slider("noise", levels, pm, index)
-    elif name == "integrated_gradients":
-        steps = options.get("steps", 50)
-        if sweep:
-            attr, delta, values, maps, images, scores = _ig_path(
-                model, x, t, c, options.get("baseline"), steps, options.get("positions", DEFAULT_ALPHA_POSITIONS),
-                options.get("internal_batch_size"), progress, cancel)
-            slider = Slider("alpha", values, maps.sum(2), len(values) - 1, images, scores)
-            info["scheme"] = "riemann_right"
-        else:
-            method_ = options.get("method", "gausslegendre")
-            attr, delta = _integrated_gradients(model, x, t, c, options.get("baseline"), steps, method_,
-                                                options.get("internal_batch_size"), progress, cancel)
-            info["scheme"] = method_
-        info["delta"] = delta
-        info["steps"] = steps
-    elif name == "grad_cam":
-        check(cancel)
-        attr, info["layer"] = _grad_cam(model, x, t, c, options.get("layer"), options.get("relu", True),
-                                        options.get("layouts"))
-        report(progress, 1, 1)
-    elif name == "occlusion":
-        attr = _occlusion(model, x, t, c, options.get("window", 16), options.get("stride", 8),
-                          options.get("fill", 0.0), options.get("batch_size", 16), progress, cancel)
-    elif name == "lrp":
-        _check_options(name, options, lrp.lrp)
-        check(cancel)
-        attr = lrp.relevance(model, x, t, c, out, **options)
-        report(progress, 1, 1)
-    elif name == "extremal_perturbation":
-        _check_options(name, options, perturbation.extremal_perturbation)
-        ep = perturbation.extremal_perturbation(model, x, target=t, contrast=c, progress=progress,
-                                                cancel=cancel, **options)
-        n = x.shape[0]
-        best = ep.best.to(device=ep.masks.device, dtype=torch.long)
-        maps = ep.masks[torch.arange(n, device=ep.masks.device), best].float()
-        info.update(best=best, best_area=torch.tensor([ep.areas[int(b)] for b in best.tolist()]),
-                    areas=list(ep.areas), scores=ep.scores, full_score=ep.full_score,
-                    objective=getattr(ep, "objective", None))
-        if sweep:
-            index = int(torch.mode(best.cpu()).values) if n > 1 else int(best[0])
-            slider = Slider("area", [float(a) for a in ep.areas], ep.masks.float(), index,
-                            ep.perturbed, ep.image_scores)  # the score of the image shown
-        return Attribution(name, maps, t, c, slider, info)
-    elif name == "meaningful_perturbation":
-        _check_options(name, options, perturbation.meaningful_perturbation)
-        mp = perturbation.meaningful_perturbation(model, x, target=t, contrast=c, progress=progress,
-                                                  cancel=cancel, **options)
-        info.update(mask=mp.mask, scores=mp.scores, perturbed=mp.perturbed)
-        return Attribution(name, (1.0 - mp.mask).float(), t, c, None, info)
-    else:  # pragma: no cover - guarded above
-        raise _unknown_method(name)
 
-    info["attr"] = attr
-    return Attribution(name, pixel_map(attr), t, c, slider, info)
+# --------------------------------------------------------------------------------------
+# the registry: one record per method
+# --------------------------------------------------------------------------------------
+
+def _from_attr(name: str, attr: torch.Tensor, t, c, series: MapSeries | None = None, **info) -> Attribution:
+    """The record of a method with an input-shaped attribution: its pixel map, and ``attr`` in info."""
+    return Attribution(name, pixel_map(attr), t, c, series, {"attr": attr, **info})
+
+
+def _compute_gradient(model, x, t, c, logits, options, series, progress, cancel):
+    check(cancel)
+    attr = _gradient(model, x, t, c)
+    report(progress, 1, 1)
+    return _from_attr("gradient", attr, t, c)
+
+
+def _compute_grad_x_input(model, x, t, c, logits, options, series, progress, cancel):
+    check(cancel)
+    attr = _gradient(model, x, t, c, times_input=True)
+    report(progress, 1, 1)
+    return _from_attr("grad_x_input", attr, t, c)
+
+
+def _compute_smoothgrad(model, x, t, c, logits, options, series, progress, cancel):
+    noise = float(options.get("noise", 0.15))
+    levels = [noise]
+    if series:
+        levels = sorted({float(v) for v in options.get("noise_levels", DEFAULT_NOISE_LEVELS)} | {noise})
+    maps = _smoothgrad(model, x, t, c, tuple(levels), options.get("samples", 25), options.get("seed", 0),
+                       options.get("batch_size"), progress, cancel)
+    index = levels.index(noise)
+    ms = MapSeries("noise", levels, maps.sum(2), index) if series else None
+    return _from_attr("smoothgrad", maps[:, index], t, c, ms, noise=noise)
+
+
+def _compute_integrated_gradients(model, x, t, c, logits, options, series, progress, cancel):
+    steps = options.get("steps", 50)
+    ms = None
+    if series:
+        attr, delta, values, maps, images, scores = _ig_path(
+            model, x, t, c, options.get("baseline"), steps, options.get("positions", DEFAULT_ALPHA_POSITIONS),
+            options.get("internal_batch_size"), progress, cancel)
+        ms = MapSeries("alpha", values, maps.sum(2), len(values) - 1, images, scores)
+        scheme = "riemann_right"
+    else:
+        scheme = options.get("method", "gausslegendre")
+        attr, delta = _integrated_gradients(model, x, t, c, options.get("baseline"), steps, scheme,
+                                            options.get("internal_batch_size"), progress, cancel)
+    return _from_attr("integrated_gradients", attr, t, c, ms, scheme=scheme, delta=delta, steps=steps)
+
+
+def _compute_grad_cam(model, x, t, c, logits, options, series, progress, cancel):
+    check(cancel)
+    attr, layer = _grad_cam(model, x, t, c, options.get("layer"), options.get("relu", True), options.get("layouts"))
+    report(progress, 1, 1)
+    return _from_attr("grad_cam", attr, t, c, layer=layer)
+
+
+def _compute_occlusion(model, x, t, c, logits, options, series, progress, cancel):
+    attr = _occlusion(model, x, t, c, options.get("window", 16), options.get("stride", 8),
+                      options.get("fill", 0.0), options.get("batch_size", 16), progress, cancel)
+    return _from_attr("occlusion", attr, t, c)
+
+
+def _compute_lrp(model, x, t, c, logits, options, series, progress, cancel):
+    check(cancel)
+    attr = lrp.relevance(model, x, t, c, logits, **options)
+    report(progress, 1, 1)
+    return _from_attr("lrp", attr, t, c)
+
+
+def _compute_extremal_perturbation(model, x, t, c, logits, options, series, progress, cancel):
+    ep = perturbation.extremal_perturbation(model, x, target=t, contrast=c, progress=progress, cancel=cancel,
+                                            **options)
+    n = x.shape[0]
+    best = ep.best.to(device=ep.masks.device, dtype=torch.long)
+    maps = ep.masks[torch.arange(n, device=ep.masks.device), best].float()
+    info = dict(best=best, best_area=torch.tensor([ep.areas[int(b)] for b in best.tolist()]),
+                areas=list(ep.areas), scores=ep.scores, full_score=ep.full_score,
+                objective=getattr(ep, "objective", None))
+    ms = None
+    if series:
+        index = int(torch.mode(best.cpu()).values) if n > 1 else int(best[0])
+        ms = MapSeries("area", [float(a) for a in ep.areas], ep.masks.float(), index,
+                       ep.perturbed, ep.image_scores)  # the score of the image shown
+    return Attribution("extremal_perturbation", maps, t, c, ms, info)
+
+
+def _compute_meaningful_perturbation(model, x, t, c, logits, options, series, progress, cancel):
+    mp = perturbation.meaningful_perturbation(model, x, target=t, contrast=c, progress=progress, cancel=cancel,
+                                              **options)
+    return Attribution("meaningful_perturbation", (1.0 - mp.mask).float(), t, c, None,
+                       dict(mask=mp.mask, scores=mp.scores, perturbed=mp.perturbed))
+
+
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("gradient", "Gradient", "Simonyan et al. 2014", _compute_gradient, ()),
+    Method("grad_x_input", "Gradient × input", "Shrikumar et al. 2016", _compute_grad_x_input, ()),
+    Method("smoothgrad", "SmoothGrad", "Smilkov et al. 2017", _compute_smoothgrad,
+           ("noise", "samples", "seed", "batch_size", "noise_levels"), SeriesAxis("noise", "σ", "× range")),
+    Method("integrated_gradients", "Integrated Gradients", "Sundararajan et al. 2017", _compute_integrated_gradients,
+           ("baseline", "steps", "method", "internal_batch_size", "positions"), SeriesAxis("alpha", "α")),
+    Method("grad_cam", "Grad-CAM", "Selvaraju et al. 2017", _compute_grad_cam, ("layer", "relu", "layouts")),
+    Method("occlusion", "Occlusion", "Zeiler & Fergus 2014", _compute_occlusion, ("window", "stride", "fill", "batch_size")),
+    Method("lrp", "LRP", "Bach et al. 2015; Montavon et al. 2019", _compute_lrp, lrp.lrp),
+    Method("meaningful_perturbation", "Meaningful perturbation", "Fong & Vedaldi 2017",
+           _compute_meaningful_perturbation, perturbation.meaningful_perturbation),
+    Method("extremal_perturbation", "Extremal perturbation", "Fong et al. 2019", _compute_extremal_perturbation,
+           perturbation.extremal_perturbation, SeriesAxis("area", "area a")),
+)}
+METHOD_NAMES = tuple(METHODS)  # the built-in methods
+# Methods that explain logit[A] - logit[B] when ``contrast`` is given (all named methods;
+# a Captum object passed as ``method`` is the exception).
+CONTRASTIVE_METHODS = METHOD_NAMES

@@ -169,7 +169,7 @@ def test_extremal_area_slider_scrubs_every_area_without_a_kernel(chromium, tmp_p
                                    "[data-method=extremal_perturbation]').dataset.position === p", arg=str(p))
             px, _ = drawn(page, 0, "extremal_perturbation")
             assert np.abs(px - w.pixels(0, "extremal_perturbation", p)).max() <= 1, f"area {area}"
-            ratio = float(a.slider.scores[0, p] / a.info["full_score"][0])
+            ratio = float(a.series.scores[0, p] / a.info["full_score"][0])
             caption = page.locator(".xw-attribution .xw-slider-caption").inner_text()
             assert f"area a = {area:g}" in caption and f"Φ(m⊗x)/Φ(x) = {ratio:.2f}" in caption
             shows = page.get_attribute('.xw-attribution canvas.xw-image[data-image="0"]', "data-showing")

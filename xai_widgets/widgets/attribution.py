@@ -22,7 +22,7 @@ Every number comes from :func:`xai_widgets.attribution.attribute`, called **per 
 the maps of image ``i`` are exactly::
 
     xw.attribution.attribute(model, w.inputs[i:i+1], method, target=t_i, contrast=c_i,
-                             sweep=True, **options[method])
+                             series=True, **options[method])
 
 (``w.attribution(method, i)`` returns that :class:`~xai_widgets.attribution.Attribution`).
 ``w.scale(method)`` gives the column's scale and ``w.pixels(i, method)`` the RGBA bytes the
@@ -57,18 +57,11 @@ NAN_GREY = 128  # a NaN value drawn alone (js/lib/diverging.js)
 VIEWS = ("overlay", "side")
 SCALINGS = ("column", "row")
 _STEPS = 1000  # progress resolution of one (image, method) unit
-TITLES = {
-    "gradient": "Gradient",
-    "grad_x_input": "Gradient × input",
-    "smoothgrad": "SmoothGrad",
-    "integrated_gradients": "Integrated Gradients",
-    "grad_cam": "Grad-CAM",
-    "occlusion": "Occlusion",
-    "lrp": "LRP",
-    "meaningful_perturbation": "Meaningful perturbation",
-    "extremal_perturbation": "Extremal perturbation",
-}
-SLIDER_UNITS = {"noise": "× range"}
+
+
+def method_title(name: str) -> str:
+    """How views title a method: its record's title (a Captum class, or any other name, as it is)."""
+    return attribution.METHODS[name].title if name in attribution.METHODS else name
 
 
 def default_methods(model: nn.Module | None = None, inputs: torch.Tensor | None = None) -> tuple[str, ...]:
@@ -285,7 +278,7 @@ class AttributionExplorer(LongTasks, XaiWidget):
         out, seen = [], set()
         for m in methods:
             if isinstance(m, str):
-                if m not in attribution.METHOD_NAMES:
+                if m not in attribution.METHODS:
                     raise attribution._unknown_method(m)
                 if m == "lrp" and importlib.util.find_spec("zennit") is None:
                     raise ImportError('the "lrp" method needs zennit: pip install "xai_widgets[lrp]"')
@@ -370,7 +363,7 @@ class AttributionExplorer(LongTasks, XaiWidget):
             return attribution.Attribution(
                 key, torch.full((1, H, W), float("nan")), torch.tensor([target]), torch.tensor([contrast]), None,
                 {"note": "no A vs B for a Captum object"})
-        return attribution.attribute(self.model, x, spec, target=target, contrast=contrast, sweep=True,
+        return attribution.attribute(self.model, x, spec, target=target, contrast=contrast, series=True,
                                      progress=progress, cancel=cancel, **self._options.get(key, {}))
 
     def _work(self, rows: list[int], targets: list, contrasts: list):
@@ -448,7 +441,7 @@ class AttributionExplorer(LongTasks, XaiWidget):
         positions = {k: list(v) for k, v in self.positions.items()}
         for key, spec in self._methods:
             res = self.results[key]
-            sliders = [r.slider for r in res]
+            sliders = [r.series for r in res]
             has_slider = all(s is not None for s in sliders)
             stacks = [(s.maps if has_slider else r.maps).detach().float().cpu().reshape(-1)
                       for r, s in zip(res, sliders)]
@@ -498,7 +491,7 @@ class AttributionExplorer(LongTasks, XaiWidget):
                 "{'positions': 8}}), or raise max_bytes.")
 
     def _title(self, key, spec, res) -> str:
-        title = TITLES.get(key, key) if isinstance(spec, str) else key
+        title = method_title(key) if isinstance(spec, str) else key
         layer = next((r.info.get("layer") for r in res if r.info.get("layer")), None)
         return f"{title} ({layer})" if layer else title
 
@@ -512,20 +505,26 @@ class AttributionExplorer(LongTasks, XaiWidget):
             info["notes"] = notes
         return info
 
+    @staticmethod
+    def _series_words(key: str) -> dict:
+        """How the browser labels a method's map series: the symbol and unit of its record's axis."""
+        axis = attribution.METHODS[key].series
+        return {"word": axis.symbol, "unit": axis.unit}
+
     def _slider_payload(self, key, res, s) -> dict:
-        sl0 = res[0].slider
+        sl0 = res[0].series
         S = len(sl0.values)
-        if any(len(r.slider.values) != S for r in res):
+        if any(len(r.series.values) != S for r in res):
             raise ValueError(f"{key}: the slider positions differ between images")
-        maps = torch.stack([r.slider.maps[0].detach().float().cpu() for r in res])  # N x S x H x W
-        out = {"name": sl0.name, "values": [float(v) for v in sl0.values], "index": [int(r.slider.index) for r in res],
-               "maps": wire.encode(maps / s, "float16"), "unit": SLIDER_UNITS.get(sl0.name, ""),
+        maps = torch.stack([r.series.maps[0].detach().float().cpu() for r in res])  # N x S x H x W
+        out = {"name": sl0.name, "values": [float(v) for v in sl0.values], "index": [int(r.series.index) for r in res],
+               "maps": wire.encode(maps / s, "float16"), **self._series_words(key),
                "images": None, "scores": None, "full": None, "best": None}
-        if all(r.slider.images is not None for r in res):
-            imgs = torch.stack([self._slider_images(i, r.slider.images[0]) for i, r in enumerate(res)])
+        if all(r.series.images is not None for r in res):
+            imgs = torch.stack([self._slider_images(i, r.series.images[0]) for i, r in enumerate(res)])
             out["images"] = wire.encode(imgs, "uint8")  # N x S x H x W x C
-        if all(r.slider.scores is not None for r in res):
-            out["scores"] = [[_finite(v) for v in r.slider.scores[0].reshape(-1).tolist()] for r in res]
+        if all(r.series.scores is not None for r in res):
+            out["scores"] = [[_finite(v) for v in r.series.scores[0].reshape(-1).tolist()] for r in res]
         if all("full_score" in r.info for r in res):
             out["full"] = [_finite(float(torch.as_tensor(r.info["full_score"]).reshape(-1)[0])) for r in res]
         if all("best" in r.info for r in res):

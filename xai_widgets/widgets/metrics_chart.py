@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw
 
 from .. import colormaps, render
 from ..metrics import Curve, Randomisation
-from .attribution import TITLES
+from .attribution import method_title
 from .base import XaiWidget
 from .checks import Index, print_scale
 from .sweep import nice_ticks
@@ -77,7 +77,7 @@ def _styles(names: Sequence[str], baselines: Sequence[str]) -> dict:
     spare = [c for c in PALETTE if c not in fixed.values()]
     out, j, k = {}, 0, 0
     for name in names:
-        title = TITLES.get(name, name)
+        title = method_title(name)
         if name.lower() in base:
             colour, dash = BASELINE_STYLE[j % len(BASELINE_STYLE)]
             out[name] = (colour, dash, title, True)
