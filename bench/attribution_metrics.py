@@ -39,7 +39,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from xai_widgets import attribution, demo, metrics  # noqa: E402
-from xai_widgets.blur import gaussian_blur  # noqa: E402
+from xai_widgets.core.blur import gaussian_blur  # noqa: E402
 
 # Cut-down options that fit the 10-minute budget on 2 CPU cores (None = the method's defaults).
 FAST = {

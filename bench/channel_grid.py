@@ -73,7 +73,7 @@ def layer_switch_times(chromium) -> tuple[list[float], list[float]]:
         page = chromium.new_page(viewport={"width": 1400, "height": 1000})
         lab.open_notebook(page, "switch.ipynb", [
             "import time, json\nimport xai_widgets as xw\nfrom xai_widgets import wire\n"
-            "from xai_widgets.capture import capture\n"
+            "from xai_widgets.core.capture import capture\n"
             "model = xw.demo.shapes_model()\nimages = xw.demo.shapes_images(8)\n"
             "w = xw.ChannelGrid(model, images, layer='conv1')\nw",
         ])

@@ -3,7 +3,7 @@
     .venv/bin/python bench/extremal.py [--iterations 20 | --full] [--rounds 2] [--device cpu|cuda] [--threads N]
                                        [--keep-denormals] [--exact]
 
-Workload: ``xai_widgets.perturbation.extremal_perturbation`` with
+Workload: ``xai_widgets.attribution.perturbation.extremal_perturbation`` with
 TorchRay's settings (areas 0.05, 0.1, 0.2, 0.4, 0.6, 0.8; SGD lr 0.01, momentum 0.9,
 dampening 0.9; lambda 300 x 1.0035 per iteration; step 7, sigma 21, 8 blur levels up to
 sigma 20; flip jitter; preservation, the top-1 class's logit) on a torchvision ResNet-50
@@ -50,7 +50,7 @@ from timing import timed  # bench/ is on sys.path when a script runs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from xai_widgets import demo  # noqa: E402
-from xai_widgets.perturbation import extremal_perturbation  # noqa: E402
+from xai_widgets.attribution.perturbation import extremal_perturbation  # noqa: E402
 
 AREAS = (0.05, 0.1, 0.2, 0.4, 0.6, 0.8)
 FULL = 800

@@ -3,7 +3,7 @@
     .venv/bin/python bench/featurevis.py [--device cpu|cuda] [--steps 32] [--repeats 3] [--threads 1]
 
 Workload: ``relu3`` of the demo model (ShapesNet, 64 channels, 32 x 32 cells at 128 px input),
-``xai_widgets.featurevis.visualise_channels`` with its default settings (128 px, Fourier
+``xai_widgets.units.featurevis.visualise_channels`` with its default settings (128 px, Fourier
 parametrisation with colour decorrelation, jitter / scale / rotation, TV and blur) except for
 the number of steps, reduced from 256 to ``--steps`` (the time per step does not depend on
 the step count, so times scale linearly to the default).
@@ -31,7 +31,7 @@ from timing import timed  # bench/ is on sys.path when a script runs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from xai_widgets.demo import shapes_model  # noqa: E402
-from xai_widgets.featurevis import visualise_channels  # noqa: E402
+from xai_widgets.units.featurevis import visualise_channels  # noqa: E402
 
 LAYER = "relu3"
 CHANNELS = 64

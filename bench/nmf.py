@@ -1,4 +1,4 @@
-"""Our torch NMF (xai_widgets.factorize.nmf) against scikit-learn's NMF on the same matrices.
+"""Our torch NMF (xai_widgets.similarity.factorize.nmf) against scikit-learn's NMF on the same matrices.
 
     .venv/bin/python bench/nmf.py [--device cpu|cuda] [--repeats 3] [--busy-core]
 
@@ -40,7 +40,7 @@ from torch import nn
 from timing import timed  # bench/ is on sys.path when a script runs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from xai_widgets.factorize import nmf  # noqa: E402
+from xai_widgets.similarity.factorize import nmf  # noqa: E402
 
 SIZES = {"28x28x512": (28, 512), "56x56x256": (56, 256)}
 IMAGES = 16

@@ -1,4 +1,4 @@
-"""Payload reduction by projection (xai_widgets.projection) on the bundled demo model.
+"""Payload reduction by projection (xai_widgets.similarity.projection) on the bundled demo model.
 
     .venv/bin/python bench/projection.py [--images 16] [--seed 5] [--queries 256]
 
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 import xai_widgets as xw
-from xai_widgets.projection import map_agreement, pca_basis, prepare_vectors, project, reduce_to_budget
+from xai_widgets.similarity.projection import map_agreement, pca_basis, prepare_vectors, project, reduce_to_budget
 
 LAYERS = ("relu3", "relu4")
 SIZES = (128, 224)

@@ -1,4 +1,4 @@
-"""Dataset scan throughput (xai_widgets.scan.scan) against a bare forward pass over the same data.
+"""Dataset scan throughput (xai_widgets.units.scan.scan) against a bare forward pass over the same data.
 
     .venv/bin/python bench/scan.py [--images 512] [--device cpu|cuda] [--repeats 3] [--threads 1]
 
@@ -37,9 +37,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from xai_widgets import demo  # noqa: E402
-from xai_widgets.capture import capture  # noqa: E402
-from xai_widgets.images import model_input  # noqa: E402
-from xai_widgets.scan import scan  # noqa: E402
+from xai_widgets.core.capture import capture  # noqa: E402
+from xai_widgets.core.images import model_input  # noqa: E402
+from xai_widgets.units.scan import scan  # noqa: E402
 
 LAYERS = ("relu3", "relu4")
 BATCH = 64

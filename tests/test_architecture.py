@@ -1,7 +1,7 @@
 """The package's import structure, read from the source (every import, also those inside
-functions): no module imports itself through others (no import cycle), and no module reaches
-into another's private names (what modules share is public under a name that says what it
-does)."""
+functions): the layers import one way (widgets -> systems -> core, each system on its own),
+no module imports itself through others (no import cycle), and no module reaches into
+another's private names (what modules share is public under a name that says what it does)."""
 from __future__ import annotations
 
 import ast
@@ -88,10 +88,43 @@ def cycles(edges: dict[str, dict]) -> list[list[str]]:
 def test_the_reader_sees_every_import():
     """The scan finds the imports it must (so the checks below can fail)."""
     edges = graph()
-    assert "xai_widgets.capture" in edges["xai_widgets.attribution"]
-    assert "xai_widgets.similarity" in edges["xai_widgets.widgets.similarity"]
+    assert "xai_widgets.core.capture" in edges["xai_widgets.attribution.methods"]
+    assert "xai_widgets.similarity.maps" in edges["xai_widgets.widgets.similarity"]
     assert cycles({"a": {"b": []}, "b": {"c": []}, "c": {"a": []}, "d": {"a": []}}) == [["a", "b", "c"]]
     assert cycles({"a": {"a": []}}) == [["a"]]
+
+
+SYSTEMS = ("similarity", "units", "attribution", "morph")
+
+
+def layer_of(module: str) -> str:
+    """core, one of SYSTEMS, widgets, demo, or the package root."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "root"
+
+
+def may_import(source: str, target: str) -> bool:
+    """The layering: core imports only core; a system the core and itself; widgets the
+    systems and the core; the demo (models and data, trained with the systems) anything but
+    widgets; the package root gathers everything."""
+    a, b = layer_of(source), layer_of(target)
+    if a == "root":
+        return True
+    if a == "core":
+        return b == "core"
+    if a in SYSTEMS:
+        return b in ("core", a)
+    if a == "widgets":
+        return b in ("core", "widgets", *SYSTEMS)
+    return a == "demo" and b != "widgets"
+
+
+def test_the_layers_import_one_way():
+    assert may_import("xai_widgets.widgets.similarity", "xai_widgets.similarity.maps")
+    assert not may_import("xai_widgets.core.render", "xai_widgets.similarity.maps")
+    assert not may_import("xai_widgets.units.featurevis", "xai_widgets.similarity.transforms")
+    wrong = sorted(f"{v} imports {w}" for v, ws in graph().items() for w in ws if not may_import(v, w))
+    assert wrong == []
 
 
 def test_no_import_cycle():

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import xai_widgets as xw
-from xai_widgets import attribution as A
-from xai_widgets.tasks import Cancelled
+from xai_widgets.attribution import methods as A
+from xai_widgets.core.tasks import Cancelled
 from float_bounds import EPS32, rounded_tol, sum_tol
 from toy_models import assert_untouched, shapes_batch, snapshot
 

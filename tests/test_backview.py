@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xai_widgets.backview import FILTERS, MODES, back_display, unit_backprop
+from xai_widgets.units.backview import FILTERS, MODES, back_display, unit_backprop
 from xai_widgets.demo import shapes_dataset, shapes_model, to_tensor
 
 from toy_models import assert_untouched, snapshot

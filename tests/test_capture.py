@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import xai_widgets as xw
-from xai_widgets.capture import capture, capture_maps, layers
+from xai_widgets.core.capture import capture, capture_maps, layers
 
 from toy_models import Raises, SharedReLUNet, assert_untouched, snapshot
 

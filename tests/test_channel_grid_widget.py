@@ -10,7 +10,7 @@ import traitlets
 
 import xai_widgets as xw
 from xai_widgets import backview, grid, wire
-from xai_widgets.capture import capture
+from xai_widgets.core.capture import capture
 
 from toy_models import SharedReLUNet, assert_untouched, snapshot
 

@@ -2,7 +2,7 @@
 
 nbconvert draws a widget output as the live widget (an empty placeholder filled by a widget
 manager from a CDN) whenever the notebook holds that widget's state, and nbclient always saves
-it; ``xai_widgets.export.static_previews`` makes such a notebook export the PNG instead. A
+it; ``xai_widgets.core.export.static_previews`` makes such a notebook export the PNG instead. A
 notebook saved without widget state (JupyterLab's default) exports the PNG as it is.
 
 And a ``to_html`` page tells its front end that no kernel will answer.
@@ -24,11 +24,11 @@ from nbconvert import HTMLExporter
 from nbconvert.nbconvertapp import NbConvertApp
 from PIL import Image
 
-from xai_widgets.export import standalone_html
+from xai_widgets.core.export import standalone_html
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-PREVIEWS = "xai_widgets.export.static_previews"
+PREVIEWS = "xai_widgets.core.export.static_previews"
 OUTPUT = re.compile(r'<div class="jp-OutputArea-child[^"]*">(.*?)</div>\s*</div>', re.S)
 IMG = re.compile(r'<img[^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 

@@ -8,7 +8,7 @@ from torch import nn
 
 from float_bounds import EPS32
 from xai_widgets import factorize
-from xai_widgets.factorize import Factors, activation_factors, dominant, nmf
+from xai_widgets.similarity.factorize import Factors, activation_factors, dominant, nmf
 
 # Our error may exceed scikit-learn's (run to convergence from the same NNDSVD start) by at
 # most this factor; in practice the two agree to about 1e-4.

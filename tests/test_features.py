@@ -10,8 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from xai_widgets import features, perturbation
-from xai_widgets.tasks import Cancelled
+from xai_widgets import perturbation
+from xai_widgets.attribution import feature_occlusion as features
+from xai_widgets.core.tasks import Cancelled
 
 from float_bounds import EPS32, sum_tol
 from toy_models import assert_untouched, snapshot

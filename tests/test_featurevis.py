@@ -1,4 +1,4 @@
-"""Activation maximisation (xai_widgets.featurevis): it works, it is what it says, and it is clean."""
+"""Activation maximisation (xai_widgets.units.featurevis): it works, it is what it says, and it is clean."""
 import copy
 import threading
 
@@ -10,16 +10,16 @@ from torch import nn
 
 from float_bounds import EPS32
 from toy_models import Raises, assert_untouched, snapshot
-from xai_widgets.capture import capture
+from xai_widgets.core.capture import capture
 from xai_widgets.demo import photos, shapes_dataset, shapes_model, to_tensor
-from xai_widgets.featurevis import (
+from xai_widgets.units.featurevis import (
     PHOTO_COLOUR_SQRT,
     colour_correlation,
     fourier_image,
     spectrum_scale,
     visualise_channels,
 )
-from xai_widgets.tasks import Cancelled
+from xai_widgets.core.tasks import Cancelled
 
 FAST = dict(steps=6, size=32)  # for tests about plumbing rather than results
 IDENTITY_VIEWS = dict(jitter=0, scales=(1.0,), angles=(0,))

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from xai_widgets import colormaps
-from xai_widgets.grid import NORMALISATIONS, channel_stats, is_signed, normalise, tile_image, tile_layout
+from xai_widgets.units.grid import NORMALISATIONS, channel_stats, is_signed, normalise, tile_image, tile_layout
 
 
 def reference_normalise(x, mode, vrange=None, boost=0.0, gamma=1.0, signed=None):

@@ -1,11 +1,11 @@
-"""xai_widgets.hygiene.rollback_on_error on a toy module: every change undone on failure, none on success."""
+"""xai_widgets.core.hygiene.rollback_on_error on a toy module: every change undone on failure, none on success."""
 from __future__ import annotations
 
 import pytest
 import torch
 from torch import nn
 
-from xai_widgets.hygiene import rollback_on_error
+from xai_widgets.core.hygiene import rollback_on_error
 
 
 class Toy(nn.Module):

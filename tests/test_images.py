@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from xai_widgets.images import display_pixels, model_input, to_batch, to_rgb_array
+from xai_widgets.core.images import display_pixels, model_input, to_batch, to_rgb_array
 
 rgb_model = nn.Sequential(nn.Conv2d(3, 2, 1))
 grey_model = nn.Sequential(nn.Conv2d(1, 2, 1))

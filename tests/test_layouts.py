@@ -12,8 +12,8 @@ from torchvision.models.vision_transformer import VisionTransformer
 from torchvision.ops.misc import Permute
 
 import xai_widgets as xw
-from xai_widgets.capture import capture_maps, layers
-from xai_widgets.layouts import NCHW, NHWC, Ambiguous, Tokens, Tracker
+from xai_widgets.core.capture import capture_maps, layers
+from xai_widgets.core.layouts import NCHW, NHWC, Ambiguous, Tokens, Tracker
 
 from toy_models import assert_untouched, snapshot
 

@@ -1,4 +1,4 @@
-"""LRP (xai_widgets.lrp, via zennit) against the book's identities and a hand-merged reference."""
+"""LRP (xai_widgets.attribution.lrp, via zennit) against the book's identities and a hand-merged reference."""
 from __future__ import annotations
 
 import copy
@@ -426,7 +426,7 @@ def test_zennit_sequential_merge_corrupts_densenet_and_the_rollback_restores_it(
     """Why the rollback exists: zennit's module-order batch-norm merge pairs a dense layer's
     conv2 with the next layer's norm1 (which sees the concatenation) and raises part-way."""
     import zennit.canonizers
-    from xai_widgets.hygiene import rollback_on_error
+    from xai_widgets.core.hygiene import rollback_on_error
     model = _small_densenet()
     x = torch.rand(1, 3, 32, 32)
     with torch.no_grad():

@@ -1,4 +1,4 @@
-"""xai_widgets.metrics (pointing game, deletion / insertion curves, randomisation check) against
+"""xai_widgets.attribution.metrics (pointing game, deletion / insertion curves, randomisation check) against
 hand-made cases and independent references (numpy, scipy), and the MetricsChart's Python side."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from torch import nn
 
 import xai_widgets as xw
 from xai_widgets import metrics
-from xai_widgets.tasks import Cancelled
+from xai_widgets.core.tasks import Cancelled
 
 from float_bounds import EPS32, rounded_tol, sum_tol
 from toy_models import assert_untouched, snapshot

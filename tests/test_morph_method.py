@@ -15,7 +15,7 @@ from toy_models import assert_untouched, snapshot
 from xai_widgets.morph import (LossScale, VAEAdapter, class_norms, decode_path, entropy_window, explain,
                                latent_path, path_diagnostics, path_mask, reconstruct, semantic_morph, step_gains,
                                two_class_entropy, two_class_probs)
-from xai_widgets.tasks import Cancelled
+from xai_widgets.core.tasks import Cancelled
 
 D, K = 5, 4
 EPS64 = torch.finfo(torch.float64).eps

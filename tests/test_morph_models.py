@@ -13,11 +13,11 @@ from torch.utils.data import TensorDataset
 from float_bounds import sum_tol
 from toy_models import assert_untouched, snapshot
 from xai_widgets import demo
-from xai_widgets.capture import capture
+from xai_widgets.core.capture import capture
 from xai_widgets.demo import glyphs
 from xai_widgets.morph.models import ConvVAE, SeedCNN
 from xai_widgets.morph.train import kl_divergence, train_classifier, train_vae, vae_loss
-from xai_widgets.tasks import Cancelled
+from xai_widgets.core.tasks import Cancelled
 
 WEIGHTS = demo.WEIGHTS.parent
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import xai_widgets as xw
-from xai_widgets import features, wire
+from xai_widgets import wire
+from xai_widgets.attribution import feature_occlusion as features
 from xai_widgets.widgets.occlusion import OcclusionExplorer
 
 from float_bounds import rounded_tol

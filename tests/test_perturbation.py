@@ -1,4 +1,4 @@
-"""Meaningful and extremal perturbations (xai_widgets.perturbation) against independent references.
+"""Meaningful and extremal perturbations (xai_widgets.attribution.perturbation) against independent references.
 
 References: numpy sorts for the area loss (Fong et al. 2019 eq 4), numpy loops for the
 (smooth-)max convolution (eqs 6-7), dense numpy Gaussian matrices for the blur (2019
@@ -16,7 +16,7 @@ from torch import nn
 from float_bounds import EPS32, rounded_tol
 from toy_models import SharedReLUNet, assert_untouched, snapshot
 from xai_widgets import perturbation as P
-from xai_widgets.tasks import Cancelled
+from xai_widgets.core.tasks import Cancelled
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

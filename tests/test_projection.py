@@ -5,7 +5,7 @@ from torch import nn
 
 import xai_widgets as xw
 from float_bounds import EPS32
-from xai_widgets.projection import (
+from xai_widgets.similarity.projection import (
     Reduction,
     map_agreement,
     map_fidelity,

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import xai_widgets as xw
 from xai_widgets import wire
-from xai_widgets.projection import pca_basis, prepare_vectors, project, query_correlations, reduce_to_budget
+from xai_widgets.similarity.projection import pca_basis, prepare_vectors, project, query_correlations, reduce_to_budget
 
 BETAS = (0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55, 0.5, 0.45)
 

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 import xai_widgets as xw
-from xai_widgets import (attribution, backview, factorize, features, featurevis, metrics, morph, perturbation, scan,
+from xai_widgets import (attribution, backview, factorize, featurevis, metrics, morph, perturbation, scan,
                          transforms)
+from xai_widgets.attribution import feature_occlusion as features
 from xai_widgets.morph import ConvVAE, SeedCNN
 
 from toy_models import assert_untouched, snapshot

@@ -1,10 +1,10 @@
-"""Static-figure helpers (xai_widgets.render)."""
+"""Static-figure helpers (xai_widgets.core.render)."""
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from xai_widgets import render
+from xai_widgets.core import render
 
 
 def test_legend_ticks_keep_the_digits_of_a_small_range(monkeypatch):

@@ -1,11 +1,11 @@
-"""xai_widgets.rng.seeded: seeded draws inside, the caller's state after, no other generator touched."""
+"""xai_widgets.core.rng.seeded: seeded draws inside, the caller's state after, no other generator touched."""
 from __future__ import annotations
 
 import pytest
 import torch
 
 import xai_widgets as xw
-from xai_widgets.rng import seeded
+from xai_widgets.core.rng import seeded
 
 from toy_models import shapes_batch
 

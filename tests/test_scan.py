@@ -11,10 +11,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from xai_widgets import demo, tasks
-from xai_widgets.capture import capture
-from xai_widgets.images import to_batch
-from xai_widgets.scan import CONSTANT_EPS, dissect, receptive_field, scan
+from xai_widgets import demo
+from xai_widgets.core import tasks
+from xai_widgets.core.capture import capture
+from xai_widgets.core.images import to_batch
+from xai_widgets.units.scan import CONSTANT_EPS, dissect, receptive_field, scan
 
 from float_bounds import EPS32, sum_tol
 from toy_models import Raises, SharedReLUNet, assert_untouched, snapshot

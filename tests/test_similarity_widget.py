@@ -9,7 +9,7 @@ from PIL import Image
 
 import xai_widgets as xw
 from xai_widgets import colormaps, wire
-from xai_widgets.capture import capture
+from xai_widgets.core.capture import capture
 
 from toy_models import SharedReLUNet, assert_untouched, snapshot
 

@@ -9,10 +9,10 @@ from PIL import Image
 from torch import nn
 
 from xai_widgets import colormaps, wire
-from xai_widgets.capture import capture
-from xai_widgets.images import model_input
+from xai_widgets.core.capture import capture
+from xai_widgets.core.images import model_input
 from xai_widgets.similarity import colour_range
-from xai_widgets.transforms import cell_correspondence, rotate, scale
+from xai_widgets.similarity.transforms import cell_correspondence, rotate, scale
 from xai_widgets.widgets.sweep import DEFAULT_VALUES, TransformSweep
 
 from float_bounds import EPS32, sum_tol

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from float_bounds import EPS32
-from xai_widgets.transforms import (
+from xai_widgets.similarity.transforms import (
     Sweep,
     affine_matrix,
     cell_correspondence,

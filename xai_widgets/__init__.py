@@ -1,16 +1,22 @@
-"""xai_widgets: interactive interpretability widgets for PyTorch vision models (CNNs and transformers) in Jupyter."""
-from . import (attribution, backview, demo, factorize, features, featurevis, grid, images, layouts, metrics, morph,
-               outputs, perturbation, projection, scan, transforms)
-from .capture import LayerInfo, Maps, capture, capture_maps, layers, model_lock
-from .layouts import Tokens
-from .images import to_batch
-from .similarity import cosine_map, unit_vectors
+"""xai_widgets: interactive interpretability widgets for PyTorch vision models (CNNs and transformers) in Jupyter.
+
+The package is three layers: ``widgets`` (what a notebook shows) call the systems
+(``similarity``, ``units``, ``attribution``, ``morph``), which call the ``core``; ``demo``
+holds the bundled models and data. The names below are the public face."""
+from . import attribution, demo, morph, similarity
+from .attribution import feature_occlusion, lrp, metrics, perturbation
+from .core import colormaps, images, layouts, outputs, wire
+from .core.capture import LayerInfo, Maps, capture, capture_maps, layers, model_lock
+from .core.images import to_batch
+from .core.layouts import Tokens
+from .similarity import cosine_map, factorize, projection, transforms, unit_vectors
+from .units import backview, featurevis, grid, scan
 from .widgets import (AttributionExplorer, ChannelGrid, MetricsChart, OcclusionExplorer, PathMorph, SimilarityOverlay,
                       TransformSweep)
 
 __all__ = ["AttributionExplorer", "ChannelGrid", "MetricsChart", "OcclusionExplorer", "PathMorph", "SimilarityOverlay",
-           "TransformSweep", "attribution", "backview", "demo", "factorize", "features", "featurevis", "grid", "images",
-           "layouts",
-           "metrics", "morph", "outputs", "perturbation", "projection", "scan", "transforms", "LayerInfo", "Maps", "Tokens",
-           "capture", "capture_maps", "cosine_map", "layers", "model_lock", "to_batch", "unit_vectors"]
+           "TransformSweep", "attribution", "backview", "colormaps", "demo", "factorize", "feature_occlusion",
+           "featurevis", "grid", "images", "layouts", "lrp", "metrics", "morph", "outputs", "perturbation",
+           "projection", "scan", "similarity", "transforms", "wire", "LayerInfo", "Maps", "Tokens", "capture",
+           "capture_maps", "cosine_map", "layers", "model_lock", "to_batch", "unit_vectors"]
 __version__ = "0.1.0"

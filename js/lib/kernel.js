@@ -1,5 +1,5 @@
 // A page written by `to_html` has no kernel: its state carries `_no_kernel` (set by
-// xai_widgets/export.py, never by a live widget), so what would wait for the kernel there says
+// xai_widgets/core/export.py, never by a live widget), so what would wait for the kernel there says
 // plainly that it needs one instead of showing "computing…" forever.
 export const NEEDS_KERNEL = "needs the live notebook kernel";
 

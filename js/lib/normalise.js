@@ -1,5 +1,5 @@
 // Channel-grid normalisation (DeepVis, Yosinski et al. 2015): the same formulas as
-// xai_widgets/grid.py `normalise`, which browser tests compare the drawn pixels with.
+// xai_widgets/units/grid.py `normalise`, which browser tests compare the drawn pixels with.
 //
 // Non-negative layers: u = clip((x - lo) / (hi - lo), 0, 1) with [lo, hi] the layer's
 // range ("layer"), each channel's ("channel") or `vrange` ("fixed"). Signed layers:

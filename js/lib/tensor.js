@@ -1,4 +1,4 @@
-// Decoder for the xai_widgets tensor wire format (see xai_widgets/wire.py).
+// Decoder for the xai_widgets tensor wire format (see xai_widgets/core/wire.py).
 //
 // A payload is a plain object
 //   {shape: [..], dtype: "float32" | "float16" | "uint8", scale, offset, data}

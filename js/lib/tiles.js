@@ -1,7 +1,7 @@
 // Channel tiles on one canvas, DeepVis layout: ceil(sqrt(C)) tiles wide, 1 px padding,
 // one canvas pixel per activation cell (the canvas is scaled up by CSS, pixelated), so
 // drawing the grid is one putImageData and every cell's colour can be read back exactly.
-// The geometry equals xai_widgets/grid.py `tile_layout` / `tile_image`.
+// The geometry equals xai_widgets/units/grid.py `tile_layout` / `tile_image`.
 import { elem } from "./dom.js";
 
 export const PAD = 1;

@@ -3,7 +3,7 @@ kernel round trips (layer switch, back view, dataset scan) in a live JupyterLab.
 
 The tile canvas holds one pixel per activation cell, so every drawn cell is compared with
 the colour Python computes from :meth:`ChannelGrid.tile_values` (the same float16 values the
-browser decoded, normalised by :func:`xai_widgets.grid.normalise`).
+browser decoded, normalised by :func:`xai_widgets.units.grid.normalise`).
 """
 from __future__ import annotations
 

@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from xai_widgets import features, wire
+from xai_widgets import wire
+from xai_widgets.attribution import feature_occlusion as features
 
 from lab import READ_GRID, live_page, offline_page
 

@@ -111,7 +111,7 @@ def test_before_and_now_headings_sit_over_their_numbers(chromium, plain):
         page.wait_for_function("() => document.querySelector('canvas.xw-panel[data-role=occluded]')"
                                ".dataset.occluded === '[0]'")
         cols = page.evaluate(COLUMNS)
-        probs = xw.features.class_probs(w.model, w.occluded_image([0])[None])[0]
+        probs = xw.feature_occlusion.class_probs(w.model, w.occluded_image([0])[None])[0]
         top = probs.topk(5).indices.tolist()
         before = [f"{100 * float(w.base_probs[k]):.1f}%" for k in top]
         now = [f"{100 * float(probs[k]):.1f}%" for k in top]

@@ -6,7 +6,7 @@ Chromium as base64, placed in DataViews at aligned and unaligned byte offsets, d
 in the browser and compared with numpy bit for bit (the decoded Float32Array's bytes are
 sent back). Both the source module and the built ESM bundle are checked.
 
-Also checks that a standalone HTML export (xai_widgets.export) hands binary state to the
+Also checks that a standalone HTML export (xai_widgets.core.export) hands binary state to the
 front end as DataViews the decoder reads correctly, with the network blocked.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ OFFSETS = [0, 1, 2, 3, 4, 5, 7, 8]
 
 
 def encode(a: np.ndarray, dtype: str, scale: float = 1.0, offset: float = 0.0) -> dict:
-    """Local reference encoder of the wire format (independent of xai_widgets.wire)."""
+    """Local reference encoder of the wire format (independent of xai_widgets.core.wire)."""
     np_dtype = {"float32": "<f4", "float16": "<f2", "uint8": "u1"}[dtype]
     a = np.ascontiguousarray(a, dtype=np_dtype)
     return {"shape": list(a.shape), "dtype": dtype, "scale": scale, "offset": offset, "data": a.tobytes()}
@@ -180,7 +180,7 @@ def test_decode_matches_numpy_bit_for_bit(browser, tmp_path, module):
 
 
 class _FakeWidget:
-    """Just enough of an AnyWidget for xai_widgets.export (get_state + _esm source)."""
+    """Just enough of an AnyWidget for xai_widgets.core.export (get_state + _esm source)."""
 
     _esm = """
     import { decode, bytesOf } from "TENSOR_URL";
@@ -210,7 +210,7 @@ class _FakeWidget:
 
 
 def test_standalone_export_hands_dataviews_to_decoder(browser, tmp_path):
-    from xai_widgets import export
+    from xai_widgets.core import export
 
     assert BUNDLE.exists(), f"{BUNDLE} not built (npm --prefix js run build)"
     f16 = np.array([[0.5, -0.0, np.inf], [6e-8, -2.0, np.nan]], dtype=np.float16)

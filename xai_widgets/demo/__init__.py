@@ -59,7 +59,7 @@ def shapes_dataset(n: int, seed: int = 0, masks: bool = False) -> ShapesSet:
 
 
 def shapes_concepts(data: ShapesSet) -> dict[str, np.ndarray]:
-    """One concept per shape class for Network Dissection (``xai_widgets.scan.dissect``):
+    """One concept per shape class for Network Dissection (``xai_widgets.units.scan.dissect``):
     ``{class name: N x H x W bool}``, the object pixels of the images of that class
     (all False in the other images). ``data`` must come from ``shapes_dataset(..., masks=True)``."""
     if data.masks is None:

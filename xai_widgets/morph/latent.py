@@ -16,7 +16,7 @@ source thesis's sigmoid decoders). Other VAEs go through :class:`VAEAdapter`, or
 to decoded images before the classifier: the decoder makes [0, 1] images and the classifier
 may expect mean/std normalised ones.
 
-**Model hygiene** (as in :mod:`xai_widgets.capture`, for the classifier and the VAE, also
+**Model hygiene** (as in :mod:`xai_widgets.core.capture`, for the classifier and the VAE, also
 when cancelled or when a forward raises): both run in eval mode (the source thesis's models have
 BatchNorm and Dropout) and their training flags are restored afterwards;
 parameters, buffers and ``requires_grad`` flags are untouched; no hook, no new ``.grad``.
@@ -31,9 +31,9 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from ..capture import preserved_model, model_device
-from ..images import check_finite
-from ..tasks import check, report
+from ..core.capture import preserved_model, model_device
+from ..core.images import check_finite
+from ..core.tasks import check, report
 
 __all__ = ["VAEAdapter", "as_vae", "NormTable", "class_norms", "Reconstruction", "reconstruct"]
 

@@ -38,8 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..capture import preserved_model, model_device
-from ..tasks import check, report
+from ..core.capture import preserved_model, model_device
+from ..core.tasks import check, report
 from .latent import Preprocess, class_vector, image_batch, classifier_logits
 from .semantic import LossScale
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..capture import preserved_model, model_device
+from ..core.capture import preserved_model, model_device
 from .latent import check_codes, as_vae
 
 __all__ = ["KINDS", "alphas", "latent_path", "PathDiagnostics", "path_diagnostics", "decode_path"]

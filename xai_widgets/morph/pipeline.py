@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..capture import preserved_model, model_device
-from ..tasks import check
-from .latent import NormTable, Preprocess, Reconstruction, image_batch, classifier_logits, preserved_models, as_vae, reconstruct
+from ..core.capture import preserved_model, model_device
+from ..core.tasks import check
+from .latent import (NormTable, Preprocess, Reconstruction, image_batch, classifier_logits, preserved_models, as_vae,
+                     reconstruct)
 from .pathmask import PathMaskResult, path_mask
 from .paths import KINDS, PathDiagnostics, alphas, decode_path, latent_path, path_diagnostics
 from .semantic import EntropyWindow, MorphHistory, entropy_window, semantic_morph, two_class_entropy

@@ -26,9 +26,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..capture import model_device
-from ..tasks import check, report
-from .latent import NormTable, Preprocess, check_codes, class_vector, decode_on, classifier_logits, preserved_models, as_vae
+from ..core.capture import model_device
+from ..core.tasks import check, report
+from .latent import (NormTable, Preprocess, check_codes, class_vector, decode_on, classifier_logits,
+                     preserved_models, as_vae)
 
 __all__ = ["two_class_probs", "two_class_entropy", "EntropyWindow", "entropy_window", "LossScale",
            "MorphHistory", "semantic_morph"]

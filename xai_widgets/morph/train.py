@@ -17,7 +17,7 @@ They are deterministic given ``seed`` on one machine (shuffling, dropout and the
 samples draw from generators seeded by it; the caller's global random state is left as it
 was). ``progress(done, total)`` is called after every
 batch; setting ``cancel`` stops between batches, puts the parameters, buffers and training
-flags back as they were before the call and raises :class:`~xai_widgets.tasks.Cancelled`.
+flags back as they were before the call and raises :class:`~xai_widgets.core.tasks.Cancelled`.
 
 ``dataset`` is ``(images, labels)``: an N x C x H x W float tensor in [0, 1] and N integer
 labels, or any ``torch.utils.data.Dataset`` of ``(image, label)`` pairs. ``augment``, if
@@ -34,9 +34,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from ..capture import model_device
-from ..rng import seeded
-from ..tasks import CancelFlag, Cancelled, Progress, check, report
+from ..core.capture import model_device
+from ..core.rng import seeded
+from ..core.tasks import CancelFlag, Cancelled, Progress, check, report
 
 __all__ = ["train_vae", "train_classifier", "kl_divergence", "vae_loss"]
 

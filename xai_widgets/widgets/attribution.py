@@ -40,10 +40,11 @@ import traitlets
 from PIL import Image, ImageDraw
 from torch import nn
 
-from .. import attribution, colormaps, lrp, render, targets, wire
-from ..images import check_input_size, as_image_list, display_pixels, to_batch
-from ..outputs import with_output
-from ..tasks import check
+from ..attribution import methods as attribution, lrp
+from ..core import colormaps, render, targets, wire
+from ..core.images import check_input_size, as_image_list, display_pixels, to_batch
+from ..core.outputs import with_output
+from ..core.tasks import check
 from .base import XaiWidget
 from .checks import Choice, Fraction, Index, PanelSize, Refused, index_in, validates, at_least, print_scale
 from .long_tasks import LongTasks
@@ -139,7 +140,7 @@ class AttributionExplorer(LongTasks, XaiWidget):
     model : nn.Module
         Image -> logits (N x K), on any device; left exactly as given.
     images : sequence
-        PIL images, arrays or tensors that :func:`xai_widgets.images.to_batch` accepts (one
+        PIL images, arrays or tensors that :func:`xai_widgets.core.images.to_batch` accepts (one
         size), or one N x C x H x W tensor / N x H x W x C array.
     methods : sequence, optional
         Names from :data:`xai_widgets.attribution.METHOD_NAMES` and/or Captum attribution
@@ -179,7 +180,7 @@ class AttributionExplorer(LongTasks, XaiWidget):
     output : int, str or callable, optional
         Which part of the model's output holds the logits when it is not a plain tensor
         (a tuple, a dict, a Hugging Face output): an index, a key or a callable
-        (:mod:`xai_widgets.outputs`).
+        (:mod:`xai_widgets.core.outputs`).
 
     Synced state: ``targets`` (class per image), ``contrasts`` (class B or None per image),
     ``positions`` ({method: slider position per image}; synced when a slider is released),

@@ -8,8 +8,8 @@ import anywidget
 import traitlets
 from PIL import Image
 
-from .. import colormaps
-from ..export import write_html
+from ..core import colormaps
+from ..core.export import write_html
 from .checks import Choice, Fraction, Span
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -121,7 +121,7 @@ class OverlayWidget(XaiWidget):
     """An image view shaded by a colour scale, with a pinned query: the traits such views share.
 
     ``_data`` holds the shipped tensors (wire payloads), ``_colormaps`` the lookup tables the
-    browser colours with (the same ones :mod:`xai_widgets.colormaps` applies in Python).
+    browser colours with (the same ones :mod:`xai_widgets.core.colormaps` applies in Python).
     """
 
     _data = traitlets.Dict().tag(sync=True)

@@ -24,14 +24,14 @@ import traitlets
 from PIL import Image, ImageDraw
 from torch import nn
 
-from .. import backview, colormaps, featurevis, grid, render, scan, wire
-from ..capture import preserved_model, capture_maps, layers, model_device, model_dtype
-from ..outputs import pick
-from ..images import check_input_size, as_image_list, display_pixels, to_batch
-from ..layouts import Ambiguous, ambiguous_error, prefix_names
+from ..units import backview, featurevis, grid, scan
+from ..core import colormaps, render, wire
+from ..core.capture import preserved_model, capture_maps, layers, model_device, model_dtype
+from ..core.outputs import pick
+from ..core.images import check_input_size, as_image_list, display_pixels, to_batch
+from ..core.layouts import Ambiguous, ambiguous_error, prefix_names
 from .base import XaiWidget
-from .checks import (Choice, Fraction, Index, PanelSize, Real, Refused, Span, at_least, index_in, print_scale,
-                     validates)
+from .checks import Choice, Fraction, Index, PanelSize, Real, Refused, Span, at_least, index_in, print_scale, validates
 from .long_tasks import LongTasks
 
 __all__ = ["ChannelGrid"]
@@ -92,7 +92,7 @@ class ChannelGrid(LongTasks, XaiWidget):
     model : nn.Module
         Any PyTorch model on any device; run in eval mode and left exactly as given.
     images : sequence
-        The input strip: PIL images, arrays or tensors (see :mod:`xai_widgets.images`)
+        The input strip: PIL images, arrays or tensors (see :mod:`xai_widgets.core.images`)
         that give model inputs of one size.
     layer : str, optional
         The layer shown first (default: the first with a spatial output). ``u``/``o`` or
@@ -117,14 +117,14 @@ class ChannelGrid(LongTasks, XaiWidget):
         Payload budget for one layer's activations of all images (default 64 MiB).
     layouts : dict, optional
         ``{layer: "NCHW" | "NHWC" | xw.Tokens(prefix, grid)}`` for layers whose layout is
-        not detected (:mod:`xai_widgets.layouts`). A channels-last layer's tiles are its
+        not detected (:mod:`xai_widgets.core.layouts`). A channels-last layer's tiles are its
         channels; a token layer's tiles are its embedding dimensions over the patch grid,
         and its prefix tokens' values (class token, ...) are in ``w.prefix`` and shown in
         the unit pane.
     output : int, str or callable, optional
         Which part of the model's output holds the logits when it is not a plain tensor
         (a tuple, a dict, a Hugging Face output): an index, a key or a callable
-        (:mod:`xai_widgets.outputs`).
+        (:mod:`xai_widgets.core.outputs`).
 
     Synced state: ``layer``, ``image`` (index in the strip), ``selected`` (the channel),
     ``normalisation`` ("layer", "channel" or "fixed" with ``vrange``), ``boost``,
@@ -308,7 +308,7 @@ class ChannelGrid(LongTasks, XaiWidget):
         return self._cache[self.layer][self.image if image is None else image].clone()
 
     def tile_values(self, image: int | None = None) -> torch.Tensor:
-        """The values in [0, 1] the tiles are coloured by (see :func:`xai_widgets.grid.normalise`).
+        """The values in [0, 1] the tiles are coloured by (see :func:`xai_widgets.units.grid.normalise`).
 
         Computed from the float16 values the browser received, with the widget's
         normalisation, range, boost and gamma; colour index ``floor(t * 255 + 0.5)``.
@@ -335,7 +335,7 @@ class ChannelGrid(LongTasks, XaiWidget):
 
     def back_view(self, channel: int | None = None, mode: str | None = None, image: int | None = None,
                   filter: str | None = None) -> np.ndarray:
-        """H x W x 3 image in [0, 1] of what drives ``channel`` (see :mod:`xai_widgets.backview`).
+        """H x W x 3 image in [0, 1] of what drives ``channel`` (see :mod:`xai_widgets.units.backview`).
 
         Defaults are the widget's: the selected channel, ``back_mode`` (``"grad"`` when
         off), the shown image and ``back_filter``; the unit is its map reduced by
@@ -368,10 +368,10 @@ class ChannelGrid(LongTasks, XaiWidget):
     def scan(self, dataset=None, *, k: int = 9, cache: bool = True, background: bool = False, **kwargs):
         """Top-``k`` activating patches and unit statistics of the current layer over a dataset.
 
-        One streaming pass (see :func:`xai_widgets.scan.scan`); cached on disk, so a second
+        One streaming pass (see :func:`xai_widgets.units.scan.scan`); cached on disk, so a second
         call with the same model, layer and data is instant. With ``concepts`` given at
-        construction, also Network Dissection (:func:`xai_widgets.scan.dissect`). Returns
-        the :class:`~xai_widgets.scan.TopK` (None when cancelled), also kept in ``w.tops``.
+        construction, also Network Dissection (:func:`xai_widgets.units.scan.dissect`). Returns
+        the :class:`~xai_widgets.units.scan.TopK` (None when cancelled), also kept in ``w.tops``.
         Images are ranked by ``objective("scan")`` unless ``score=`` is given.
         """
         data = self.dataset if dataset is None else dataset
@@ -428,14 +428,14 @@ class ChannelGrid(LongTasks, XaiWidget):
     # ------------------------------------------------------------------ activation maximisation
     def visualise(self, channels: int | Sequence[int] | str | None = None, *, background: bool = False,
                   **params):
-        """What units "want to see": activation maximisation (:func:`xai_widgets.featurevis.visualise_channels`).
+        """What units "want to see": activation maximisation (:func:`xai_widgets.units.featurevis.visualise_channels`).
 
         ``channels``: None for the selected unit, an index or list, or ``"all"`` for the
         whole layer in batches. ``params`` go to ``visualise_channels`` (steps, lr, jitter,
         ...); the image size defaults to the model input's, the objective to
         ``objective("visualise")``. Results are kept in
         ``w.visuals[layer]`` and shown in the unit pane. Returns the
-        :class:`~xai_widgets.featurevis.FeatureVis` (None when cancelled).
+        :class:`~xai_widgets.units.featurevis.FeatureVis` (None when cancelled).
         """
         layer = self.layer
         if channels is None:

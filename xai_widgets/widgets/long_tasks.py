@@ -5,7 +5,7 @@ kernel (or ``w.cancel()`` from another thread) stops it. Started from the widget
 buttons, it runs in a background thread so that the kernel stays free to receive the
 Cancel button's message. Either way the widget's ``progress`` trait shows how far it
 got, and the computation functions check the cancel flag between steps and raise
-:class:`~xai_widgets.tasks.Cancelled`, leaving the model as it was.
+:class:`~xai_widgets.core.tasks.Cancelled`, leaving the model as it was.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Callable
 
 import traitlets
 
-from ..tasks import Cancelled
+from ..core.tasks import Cancelled
 
 IDLE = {"task": "", "done": 0, "total": None, "running": False}
 _MIN_INTERVAL = 0.1  # s between progress messages: enough for a smooth bar, no message flood

@@ -1,13 +1,13 @@
-"""``MetricsChart``: the curves of :mod:`xai_widgets.metrics` as a small chart view.
+"""``MetricsChart``: the curves of :mod:`xai_widgets.attribution.metrics` as a small chart view.
 
 Two views, each built by a class method from a dict ``{method name: result}``:
 
 * ``MetricsChart.deletion({"gradient": curve, ...})``: deletion and/or insertion curves
-  (:func:`xai_widgets.metrics.deletion_curve`), one line per method, the mean over images,
+  (:func:`xai_widgets.attribution.metrics.deletion_curve`), one line per method, the mean over images,
   with each method's mean area under the curve in the legend; one panel per game present
   (pass a curve, or a list such as ``[deletion, insertion]``, per method).
 * ``MetricsChart.randomisation({"gradient": result, ...})``: the model-parameter
-  randomisation check (:func:`xai_widgets.metrics.randomisation_check`), the mean
+  randomisation check (:func:`xai_widgets.attribution.metrics.randomisation_check`), the mean
   similarity to the trained model's maps after each randomised layer, one line per method,
   starting from "original" (a map compared with itself: 1).
 
@@ -27,8 +27,8 @@ import numpy as np
 import traitlets
 from PIL import Image, ImageDraw
 
-from .. import colormaps, render
-from ..metrics import Curve, Randomisation
+from ..core import colormaps, render
+from ..attribution.metrics import Curve, Randomisation
 from .attribution import method_title
 from .base import XaiWidget
 from .checks import Index, print_scale

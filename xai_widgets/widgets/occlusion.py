@@ -13,7 +13,7 @@ the brush) from data shipped once; the kernel is asked for what needs the model:
 pass per toggle (the browser sends only the occluded feature numbers), features for new
 flood-fill settings, the analysis (in the background, with progress and Cancel) and the
 sandbox's prediction (the painted mask is sent once, on pointer release). Every number shown
-comes from :mod:`xai_widgets.features`: ``w.occluded_image()`` equals
+comes from :mod:`xai_widgets.attribution.feature_occlusion`: ``w.occluded_image()`` equals
 ``features.occlude(w.input[0], w.features, w.occluded, mode=w.mode, patch=w.patch,
 seed=w.seed, value_range=w.value_range)``.
 """
@@ -29,10 +29,11 @@ import traitlets
 from PIL import Image, ImageDraw
 from torch import nn
 
-from .. import colormaps, features, render, wire
-from ..capture import model_device
-from ..images import check_input_size, model_input
-from ..outputs import with_output
+from ..core import colormaps, render, wire
+from ..attribution import feature_occlusion as features
+from ..core.capture import model_device
+from ..core.images import check_input_size, model_input
+from ..core.outputs import with_output
 from .base import XaiWidget
 from .checks import Choice, Fraction, Index, PanelSize, Real, Refused, index_in, validates, at_least, print_scale
 from .long_tasks import LongTasks
@@ -89,7 +90,7 @@ class OcclusionExplorer(LongTasks, XaiWidget):
     model : nn.Module
         Any classifier (N x K logits) on any device; run in eval mode, left exactly as given.
     image : image
-        PIL image, array or tensor (see :mod:`xai_widgets.images`), or a 1 x C x H x W
+        PIL image, array or tensor (see :mod:`xai_widgets.core.images`), or a 1 x C x H x W
         model-input tensor used as is.
     attribution : optional
         Where the relevance comes from: None (LRP when zennit is installed, as Norton 2018 used,
@@ -103,21 +104,21 @@ class OcclusionExplorer(LongTasks, XaiWidget):
     preprocess : callable, optional
         PIL image -> C x H x W tensor; default [0, 1] floats matched to the model.
     threshold, distance, min_size :
-        The flood fill's settings (:func:`xai_widgets.features.find_features`; Norton 2018's 5,
+        The flood fill's settings (:func:`xai_widgets.attribution.feature_occlusion.find_features`; Norton 2018's 5,
         1.5 px, 20 px).
     mode, patch :
-        The occluder (:class:`xai_widgets.features.Occluder`): "pixelate" (Norton 2018's), "noise"
+        The occluder (:class:`xai_widgets.attribution.feature_occlusion.Occluder`): "pixelate" (Norton 2018's), "noise"
         or "box"; the pixelisation patch side in pixels.
     seed : int
         The occlusion noise's seed (occlusion is deterministic).
     max_sets : int
-        Forward passes "Analyse" may spend (:func:`xai_widgets.features.analyse`).
+        Forward passes "Analyse" may spend (:func:`xai_widgets.attribution.feature_occlusion.analyse`).
     size : int
         Side of each image panel in CSS pixels.
     output : int, str or callable, optional
         Which part of the model's output holds the logits when it is not a plain tensor
         (a tuple, a dict, a Hugging Face output): an index, a key or a callable
-        (:mod:`xai_widgets.outputs`).
+        (:mod:`xai_widgets.core.outputs`).
     """
 
     _bundle = "occlusion"
@@ -291,7 +292,7 @@ class OcclusionExplorer(LongTasks, XaiWidget):
 
     @property
     def occluder_options(self) -> dict:
-        """The keyword options of :class:`xai_widgets.features.Occluder` the widget uses."""
+        """The keyword options of :class:`xai_widgets.attribution.feature_occlusion.Occluder` the widget uses."""
         return {"mode": self.mode, "patch": self.patch, "seed": self.seed, "value_range": self.value_range}
 
     def occluded_image(self, occluded: Sequence[int] | None = None) -> torch.Tensor:
@@ -347,7 +348,7 @@ class OcclusionExplorer(LongTasks, XaiWidget):
 
     def sandbox_image(self) -> torch.Tensor:
         """C x H x W model input (on the model's device) perturbed where painted
-        (:func:`xai_widgets.features.perturb_region`)."""
+        (:func:`xai_widgets.attribution.feature_occlusion.perturb_region`)."""
         painted = self.painted()
         x = self.input[0].to(model_device(self.model))
         return features.perturb_region(x, painted, kind=self.sandbox_kind) if painted.any() else x.clone()
@@ -360,9 +361,9 @@ class OcclusionExplorer(LongTasks, XaiWidget):
 
     # ------------------------------------------------------------------ analysis
     def analyse(self, *, background: bool = False, max_sets: int | None = None):
-        """Run Norton 2018's four metrics (:func:`xai_widgets.features.analyse`) on the current features.
+        """Run Norton 2018's four metrics (:func:`xai_widgets.attribution.feature_occlusion.analyse`) on the current features.
 
-        In the calling cell with a progress bar (returns the :class:`~xai_widgets.features.Analysis`,
+        In the calling cell with a progress bar (returns the :class:`~xai_widgets.attribution.feature_occlusion.Analysis`,
         also kept in ``w.analysis``), or, from the widget's button, in the background.
         """
         if not self.features:

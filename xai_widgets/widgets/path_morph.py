@@ -21,8 +21,8 @@ import traitlets
 from PIL import Image
 from torch import nn
 
-from .. import colormaps, render, wire
-from ..images import model_input
+from ..core import colormaps, render, wire
+from ..core.images import model_input
 from ..morph import pipeline
 from .base import XaiWidget
 from .checks import Choice, Fraction, Index, PanelSize, Refused, index_in, validates, print_scale
@@ -58,7 +58,7 @@ class PathMorph(LongTasks, XaiWidget):
     vae : object with ``encode(x) -> (mu, logvar)`` and ``decode(z) -> images in [0, 1]``
         For example :class:`xai_widgets.morph.models.ConvVAE`; left exactly as given.
     image : image
-        PIL image, array or tensor (see :mod:`xai_widgets.images`), or a 1 x C x H x W tensor.
+        PIL image, array or tensor (see :mod:`xai_widgets.core.images`), or a 1 x C x H x W tensor.
     target : int, optional
         The class to morph toward ("other"); default the second most probable class.
     true_label : int, optional

@@ -16,13 +16,13 @@ import traitlets
 from PIL import Image, ImageDraw
 from torch import nn
 
-from .. import colormaps, render, wire
-from ..capture import capture_maps
-from ..factorize import Factors, activation_factors
-from ..images import as_image_list, check_input_size, display_pixels, model_input, panel_pixels
-from ..layouts import prefix_names
-from ..projection import SIMILARITIES, QueryCorrelations, Reduction, reduce_to_budget
-from ..similarity import colour_range, half_vectors, synced_cell
+from ..core import colormaps, render, wire
+from ..core.capture import capture_maps
+from ..similarity.factorize import Factors, activation_factors
+from ..core.images import as_image_list, check_input_size, display_pixels, model_input, panel_pixels
+from ..core.layouts import prefix_names
+from ..similarity.projection import SIMILARITIES, QueryCorrelations, Reduction, reduce_to_budget
+from ..similarity.maps import colour_range, half_vectors, synced_cell
 from .base import PREVIEW_SIDE, OverlayWidget
 from .checks import Index, PanelSize, Refused, index_in, is_index, validates, at_least, print_scale
 
@@ -108,7 +108,7 @@ class SimilarityOverlay(OverlayWidget):
         m2}``) are shown one block of rows each, all driven by one shared query.
     images : sequence
         PIL images, numpy arrays or tensors, any size and aspect, RGB or greyscale
-        (see :mod:`xai_widgets.images`).
+        (see :mod:`xai_widgets.core.images`).
     layers : str, sequence of str, or dict of model name -> layers
         Layer names (``xw.layers(model, x)`` lists them); one row of panels per layer. With
         several models, a dict gives each model its own layers (a plain list applies to all);
@@ -149,7 +149,7 @@ class SimilarityOverlay(OverlayWidget):
         ``reduce=False``, construction refuses with a ValueError saying what to change.
     layouts : dict, optional
         ``{layer: "NCHW" | "NHWC" | xw.Tokens(prefix, grid)}`` for layers whose layout is
-        not detected (see :mod:`xai_widgets.layouts`); with several models, a dict per model.
+        not detected (see :mod:`xai_widgets.core.layouts`); with several models, a dict per model.
         A token layer (ViT) is shown as its patch grid; its prefix tokens (class,
         distillation, register tokens) are shipped too and shown apart, under each image.
 
@@ -407,7 +407,7 @@ class SimilarityOverlay(OverlayWidget):
     def _reduce(self, raw: dict, prefix: dict, budget: int) -> tuple[dict, dict]:
         """Project every row onto its top principal directions, as few as keep at least 95% of
         query cells at map correlation >= ``min_fidelity`` (see
-        :func:`xai_widgets.projection.reduce_to_budget`)."""
+        :func:`xai_widgets.similarity.projection.reduce_to_budget`)."""
         reductions = reduce_to_budget({row: _all_cells(maps, prefix[row]) for row, maps in raw.items()}, budget,
                                       similarity=self._similarity, min_fidelity=self.min_fidelity)
         vectors = {}
@@ -545,7 +545,7 @@ class SimilarityOverlay(OverlayWidget):
 
         The matrix-factorisation companion of the overlays (Fong et al. 2021); computed in
         torch on the model's device by
-        :func:`xai_widgets.factorize.activation_factors` (``options`` go to it). Deterministic,
+        :func:`xai_widgets.similarity.factorize.activation_factors` (``options`` go to it). Deterministic,
         so this returns the factorisation :meth:`show_factors` displays.
         """
         spec = [r for r in self._rows if r[0] == layer]

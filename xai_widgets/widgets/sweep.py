@@ -2,10 +2,10 @@
 
 Fong, Mordvintsev, Vedaldi and Olah, "Interactive Similarity Overlays", VISxAI 2021,
 section "geometric transformations". The image is transformed at every value of a sweep
-(:func:`xai_widgets.transforms.sweep`), the model runs once on the original and all the
+(:func:`xai_widgets.similarity.transforms.sweep`), the model runs once on the original and all the
 copies, and the browser receives the unit-normalised float16 activation vectors of one
 layer together with, for every copy, where each cell of the original went
-(:meth:`xai_widgets.transforms.Sweep.correspondence`). Hovering a cell of the original then
+(:meth:`xai_widgets.similarity.transforms.Sweep.correspondence`). Hovering a cell of the original then
 shades every copy by cosine similarity to it, outlines the cell showing the same content
 in each copy, and draws the similarity to that cell against the transform value: a
 qualitative and a quantitative view of the same numbers. Hovering never calls the kernel.
@@ -24,11 +24,11 @@ import torch
 from PIL import Image, ImageDraw
 from torch import nn
 
-from .. import colormaps, render, wire
-from ..capture import capture_maps, model_device
-from ..images import check_input_size, display_pixels, model_input, panel_pixels
-from ..similarity import colour_range, half_vectors
-from ..transforms import KINDS, sweep
+from ..core import colormaps, render, wire
+from ..core.capture import capture_maps, model_device
+from ..core.images import check_input_size, display_pixels, model_input, panel_pixels
+from ..similarity.maps import colour_range, half_vectors
+from ..similarity.transforms import KINDS, sweep
 from .base import OverlayWidget
 from .checks import PanelSize, Refused, is_index, validates, at_least, print_scale
 
@@ -58,14 +58,14 @@ class TransformSweep(OverlayWidget):
         Any PyTorch model, on any device; it runs once, in eval mode, on the original and
         every copy in one batch, and is left exactly as given.
     image : PIL image, numpy array or tensor
-        One image (see :mod:`xai_widgets.images`).
+        One image (see :mod:`xai_widgets.core.images`).
     layer : str
         The layer whose activation vectors are compared (``xw.layers(model, x)`` lists them).
     transform : "rotate" | "scale" | callable
         ``"rotate"``: values in degrees, counter-clockwise on screen. ``"scale"``: zoom factors
         about the centre (2 shows the central half; 0.5 the whole image at half size in a zero
         border). A callable ``transform(images, value)`` (N x C x H x W in, same shape out)
-        needs ``correspondence`` too (see :mod:`xai_widgets.transforms`).
+        needs ``correspondence`` too (see :mod:`xai_widgets.similarity.transforms`).
     values : sequence of numbers, strictly increasing
         The transform values, one copy each (include the identity, 0 degrees or factor 1, to
         see it in the chart). Default: :data:`DEFAULT_VALUES` (required for a callable).
@@ -94,7 +94,7 @@ class TransformSweep(OverlayWidget):
         to change.
     layouts : dict, optional
         ``{layer: "NCHW" | "NHWC" | xw.Tokens(prefix, grid)}`` when the layer's layout is
-        not detected (:mod:`xai_widgets.layouts`); a token layer is compared patch by patch
+        not detected (:mod:`xai_widgets.core.layouts`); a token layer is compared patch by patch
         (its prefix tokens have no position under the transform; the widget's message says so).
 
     ``w.query`` (``{"row", "col"}`` of the original's grid, or None) is the pinned cell;
@@ -168,7 +168,7 @@ class TransformSweep(OverlayWidget):
         if callable(transform):
             if not callable(correspondence):
                 raise ValueError("a callable transform needs correspondence=f(x, y, value) -> (x2, y2) "
-                                 "saying where each point of the original lands (see xai_widgets.transforms)")
+                                 "saying where each point of the original lands (see xai_widgets.similarity.transforms)")
             return transform
         raise TypeError(f"transform must be 'rotate', 'scale' or a callable, got {type(transform).__name__}")
 

@@ -51,56 +51,18 @@ Everything runs on the device of the images (CPU or CUDA) with no other change.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Sequence, Union
 
 import torch
-import torch.nn.functional as F
 
-from .images import check_finite
-from .similarity import unit_vectors
+from ..core.warp import KINDS, affine_matrix, as_image_batch, check_hw, rotate, scale, warp
+from .maps import unit_vectors
 
 __all__ = ["affine_matrix", "rotate", "scale", "cell_correspondence", "sweep", "Sweep", "KINDS"]
 
-KINDS = ("rotate", "scale")
-
 Kind = Union[str, Callable[[torch.Tensor, float], torch.Tensor]]
 Correspondence = Callable[[torch.Tensor, torch.Tensor, float], "tuple[torch.Tensor, torch.Tensor]"]
-
-
-def affine_matrix(kind: str, value: float, image_hw: Sequence[int]) -> torch.Tensor:
-    """The 2 x 2 float64 map ``M`` (original -> transformed, normalised coordinates, about the centre).
-
-    ``image_hw`` matters for rotations only (a rotation in pixels is not one in normalised
-    coordinates unless the image is square); only its aspect ratio is used.
-    """
-    if kind == "rotate":
-        h, w = _hw(image_hw, "image_hw")
-        t = math.radians(float(value))
-        c, s = math.cos(t), math.sin(t)
-        # In pixels (y down) counter-clockwise on screen is [[c, s], [-s, c]]; conjugated by
-        # diag(W, H) to act on normalised coordinates.
-        return torch.tensor([[c, s * h / w], [-s * w / h, c]], dtype=torch.float64)
-    if kind == "scale":
-        f = float(value)
-        if not math.isfinite(f) or f <= 0:
-            raise ValueError(f"scale factor must be a positive number, got {value!r}")
-        return torch.tensor([[f, 0.0], [0.0, f]], dtype=torch.float64)
-    raise ValueError(f"unknown transform kind {kind!r}; expected one of {KINDS} or a callable")
-
-
-def rotate(images: torch.Tensor, degrees: float) -> torch.Tensor:
-    """``images`` (N x C x H x W or C x H x W) turned ``degrees`` counter-clockwise about the centre.
-
-    Bilinear, zero fill outside, same size, same device and dtype.
-    """
-    return _warp(images, [affine_matrix("rotate", degrees, images.shape[-2:])])
-
-
-def scale(images: torch.Tensor, factor: float) -> torch.Tensor:
-    """``images`` zoomed by ``factor`` about the centre, same H x W: > 1 crops, < 1 adds a zero border."""
-    return _warp(images, [affine_matrix("scale", factor, images.shape[-2:])])
 
 
 def cell_correspondence(
@@ -125,8 +87,8 @@ def cell_correspondence(
     the grid's; by default the image has the grid's aspect ratio. ``kind`` may be a callable
     transform, in which case ``correspondence`` (see the module docstring) is required.
     """
-    h, w = _hw(grid_hw, "grid_hw")
-    image_hw = (h, w) if image_hw is None else _hw(image_hw, "image_hw")
+    h, w = check_hw(grid_hw, "grid_hw")
+    image_hw = (h, w) if image_hw is None else check_hw(image_hw, "image_hw")
     y = (torch.arange(h, dtype=torch.float64, device=device) * 2 + 1) / h - 1
     x = (torch.arange(w, dtype=torch.float64, device=device) * 2 + 1) / w - 1
     y, x = torch.meshgrid(y, x, indexing="ij")
@@ -205,7 +167,7 @@ def sweep(
     ``transform(images, value)`` together with ``correspondence``. The copies are computed
     in one batched ``grid_sample`` for the built-in kinds.
     """
-    x = _as_batch(image)
+    x = as_image_batch(image)
     if x.shape[0] != 1:
         raise ValueError(f"sweep takes one image, got a batch of {x.shape[0]}; sweep each image separately")
     values = list(values)
@@ -220,48 +182,11 @@ def sweep(
             raise ValueError(f"the transform must return a tensor of the input's shape {tuple(x.shape)}, got {bad[0]}")
         out = torch.cat(copies)
     else:
-        out = _warp(x, [affine_matrix(kind, v, x.shape[-2:]) for v in values])
+        out = warp(x, [affine_matrix(kind, v, x.shape[-2:]) for v in values])
     return Sweep(kind, values, out, correspondence)
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def _hw(hw: Sequence[int], name: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in hw)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be (height, width), got {hw!r}") from None
-    if h < 1 or w < 1:
-        raise ValueError(f"{name} must be positive, got {(h, w)}")
-    return h, w
-
-
-def _as_batch(images: torch.Tensor) -> torch.Tensor:
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
-    x = images[None] if images.dim() == 3 else images
-    if x.dim() != 4:
-        raise ValueError(f"images must be N x C x H x W or C x H x W, got {tuple(images.shape)}")
-    if not x.is_floating_point():
-        raise ValueError(f"images must be floating point (values in [0, 1]), got {x.dtype}")
-    check_finite(x, "images")
-    return x
-
-
-def _warp(images: torch.Tensor, matrices: list[torch.Tensor]) -> torch.Tensor:
-    """Resample with each forward map: one matrix for the whole batch, or one per copy of a single image."""
-    x = _as_batch(images)
-    inverse = torch.linalg.inv(torch.stack(matrices))  # output point -> where to read the input
-    theta = torch.cat([inverse, torch.zeros(len(matrices), 2, 1, dtype=torch.float64)], dim=2)
-    theta = theta.to(device=x.device, dtype=x.dtype)
-    if len(matrices) == 1:
-        theta = theta.expand(x.shape[0], 2, 3)
-    else:
-        x = x.expand(len(matrices), *x.shape[1:])
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return out[0] if images.dim() == 3 else out
 
 
 def _map_points(kind, value, x, y, image_hw, correspondence):

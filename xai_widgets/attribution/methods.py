@@ -27,7 +27,7 @@ name                       what it computes                                     
 ``extremal_perturbation``  extremal masks at fixed areas (Fong et al. 2019)       yes*
 ========================== ===================================================== ===========
 
-(*) delegated to :mod:`xai_widgets.perturbation`, which receives ``contrast`` as given.
+(*) delegated to :mod:`xai_widgets.attribution.perturbation`, which receives ``contrast`` as given.
 A Captum ``Attribution`` object passed as ``method`` does not support ``contrast`` (it is
 built on the user's model, not on our contrastive score); a clear error says so.
 
@@ -61,14 +61,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import lrp, perturbation
-from .blur import gaussian_blur
-from .capture import call_hooks, unknown_layer_error
-from .layouts import NC, Layout, Tracker, check_layouts
-from .outputs import Logits, with_output
-from .rng import seeded
-from .targets import (ContrastiveScore, explanation_pass, grad_leaf, model_logits, prepare_inputs, resolve_targets,
-                      targets_from_logits)
-from .tasks import check, report
+from ..core.blur import gaussian_blur
+from ..core.capture import call_hooks, unknown_layer_error
+from ..core.layouts import NC, Layout, Tracker, check_layouts
+from ..core.outputs import Logits, with_output
+from ..core.rng import seeded
+from ..core.targets import (ContrastiveScore, explanation_pass, grad_leaf, model_logits, prepare_inputs,
+                            resolve_targets, targets_from_logits)
+from ..core.tasks import check, report
 
 __all__ = [
     "METHODS", "METHOD_NAMES", "CONTRASTIVE_METHODS", "Method", "SeriesAxis", "MapSeries", "Attribution", "resolve_targets", "attribute",
@@ -428,7 +428,7 @@ def grad_cam(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=No
     """Grad-CAM: ReLU(sum_k α_k A_k), α_k = spatial mean of dS/dA_k (Selvaraju et al. 2017, eqs. 1-2).
 
     ``A`` is the output of ``layer`` (a dotted module name or the module) as N x C x h x w
-    maps, whatever its layout (:mod:`xai_widgets.layouts`): channels-last maps are permuted
+    maps, whatever its layout (:mod:`xai_widgets.core.layouts`): channels-last maps are permuted
     and a token layer is reshaped to its patch grid with its prefix tokens left out, as
     Gildenblat's pytorch-grad-cam does for ViT and Swin with a ``reshape_transform``.
     Default layer: the last ``nn.Conv2d`` of a CNN that the score's gradient reaches (a
@@ -645,7 +645,7 @@ def attribute(model: nn.Module, inputs: torch.Tensor, method, *, target=None, co
     (MP), ``attr`` (the N x C x H x W attribution for the gradient family and LRP).
 
     ``output``: which part of the model's output holds the logits when it is not a plain
-    tensor (an index, a key or a callable; see :mod:`xai_widgets.outputs`).
+    tensor (an index, a key or a callable; see :mod:`xai_widgets.core.outputs`).
     """
     if isinstance(method, str):
         if method not in METHODS:

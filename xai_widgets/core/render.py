@@ -112,7 +112,7 @@ def scaler(scale: float):
 
 def display_size(input_hw: Sequence[int], long_side: int) -> tuple[int, int]:
     """(W, H) of a panel of long side ``long_side`` with the model input's aspect (as
-    :func:`xai_widgets.images.display_pixels`)."""
+    :func:`xai_widgets.core.images.display_pixels`)."""
     h, w = input_hw
     if h >= w:
         return max(1, round(long_side * w / h)), long_side

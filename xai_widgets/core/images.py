@@ -31,7 +31,7 @@ __all__ = ["as_image_list", "to_rgb_array", "model_input", "display_pixels", "in
            "check_input_size", "check_model_input", "check_finite", "MAX_PIXELS"]
 
 # Model-input pixels per image accepted, read at each call (like PIL's MAX_IMAGE_PIXELS):
-# set ``xai_widgets.images.MAX_PIXELS`` to take larger inputs. A 4000 x 4000 photo is 16 M
+# set ``xai_widgets.core.images.MAX_PIXELS`` to take larger inputs. A 4000 x 4000 photo is 16 M
 # pixels: one float32 copy is 192 MB, and Integrated Gradients or an occlusion batch runs
 # dozens of copies through the model at once (tens of GB), while the widgets show images at
 # a few hundred CSS pixels anyway. 1024 x 1024 keeps every method within a few GB.
@@ -188,7 +188,7 @@ def check_input_size(x: torch.Tensor, who: str, name: str = "the model input") -
             f"{name} is {h} x {w} = {h * w / 1e6:.1f} M pixels per image, over the {MAX_PIXELS:,} "
             f"(about {round(MAX_PIXELS ** 0.5)} x {round(MAX_PIXELS ** 0.5)}) that {who} accepts to bound the "
             "memory its methods need. Resize the images (for example with a preprocess that starts with "
-            "torchvision.transforms.Resize(224)), or raise xai_widgets.images.MAX_PIXELS if the machine "
+            "torchvision.transforms.Resize(224)), or raise xai_widgets.core.images.MAX_PIXELS if the machine "
             "has the memory."
         )
 

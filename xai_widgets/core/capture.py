@@ -55,7 +55,7 @@ class Maps:
 
     ``maps``: N x C x h x w (channels first, whatever the layer's own layout);
     ``prefix``: N x P x C prefix tokens of a token layer (class, distillation, register
-    tokens), else None; ``layout``: the layer's :class:`~xai_widgets.layouts.Layout`.
+    tokens), else None; ``layout``: the layer's :class:`~xai_widgets.core.layouts.Layout`.
     """
 
     maps: torch.Tensor
@@ -206,7 +206,7 @@ def call_hooks(model: nn.Module, on_output, tracker: Tracker | None = None) -> I
 
 
 def _to_device(x: torch.Tensor, model: nn.Module, name: str = "inputs") -> torch.Tensor:
-    """The input, checked (:func:`~xai_widgets.images.check_model_input`), on the model's
+    """The input, checked (:func:`~xai_widgets.core.images.check_model_input`), on the model's
     device, floating inputs in the model's dtype (bfloat16 models get bfloat16 images)."""
     check_model_input(x, model, "capture", name, image=False)
     return x.to(model_device(model), model_dtype(model) if x.is_floating_point() else None)
@@ -218,7 +218,7 @@ def layers(model: nn.Module, example_input: torch.Tensor, *, eval_mode: bool = T
 
     ``example_input`` is a batch (N x C x H x W for images). Modules whose output is not a
     tensor (tuples, dicts) are skipped. The layout column is the detected (or given)
-    :mod:`~xai_widgets.layouts` layout; ``?`` marks a layer that needs a ``layouts=`` entry.
+    :mod:`~xai_widgets.core.layouts` layout; ``?`` marks a layer that needs a ``layouts=`` entry.
     """
     found: LayerList = LayerList()
     x = _to_device(example_input, model, "example_input")
@@ -331,7 +331,7 @@ def capture_maps(
 ) -> dict[str, Maps]:
     """Like :func:`capture`, but each layer as :class:`Maps`: N x C x h x w maps plus prefix tokens.
 
-    The layout of each layer is detected (:mod:`xai_widgets.layouts`) or taken from
+    The layout of each layer is detected (:mod:`xai_widgets.core.layouts`) or taken from
     ``layouts={name: "NHWC" | "NCHW" | "NC" | xw.Tokens(...)}``; an ambiguous layer raises
     an error saying which entry to add. Values stay in the model's dtype and device.
     """

@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import attribution, lrp, perturbation
-from .capture import preserved_model, model_device, model_dtype
-from .outputs import pick
-from .tasks import check, report
+from . import methods as attribution, lrp, perturbation
+from ..core.capture import preserved_model, model_device, model_dtype
+from ..core.outputs import pick
+from ..core.tasks import check, report
 
 __all__ = ["MODES", "SANDBOX_KINDS", "Analysis", "Finding", "Occluder", "analyse", "class_probs", "cutoff",
            "default_method", "find_features", "label_map", "occlude", "perturb_region", "relevance_map",
@@ -610,7 +610,7 @@ def perturb_region(image, painted, *, kind: str = "blur", **options) -> torch.Te
 
     The paint-to-perturb sandbox Fong's DPhil thesis suggests (Oxford 2020, §7.3): the painted
     region is blurred, set to a constant or noised with the operators of Fong & Vedaldi (2017)
-    in :func:`xai_widgets.perturbation.perturb` (``options`` are its keyword options), the rest
+    in :func:`xai_widgets.attribution.perturbation.perturb` (``options`` are its keyword options), the rest
     is kept. Returned in the shape given.
     """
 

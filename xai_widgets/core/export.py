@@ -58,7 +58,7 @@ empty placeholder that only a widget manager downloaded from a CDN could fill (n
 offline). :func:`static_previews` is an nbconvert preprocessor that removes the xai_widgets
 models from the saved state of the exported copy, so nbconvert falls back to the PNG::
 
-    jupyter nbconvert --to html --HTMLExporter.preprocessors=xai_widgets.export.static_previews nb.ipynb
+    jupyter nbconvert --to html --HTMLExporter.preprocessors=xai_widgets.core.export.static_previews nb.ipynb
 """
 
 from __future__ import annotations
@@ -348,7 +348,7 @@ def static_previews(nb: Any, resources: Any = None) -> tuple[Any, Any]:
     nbconvert exports) the state of every xai_widgets model whose every displayed output
     carries a PNG, and the models (their layouts) that only they referred to, so nbconvert falls
     back to the PNG. Other widgets' state is kept, with everything it refers to. Use it as
-    ``jupyter nbconvert --to html --HTMLExporter.preprocessors=xai_widgets.export.static_previews nb.ipynb``
+    ``jupyter nbconvert --to html --HTMLExporter.preprocessors=xai_widgets.core.export.static_previews nb.ipynb``
     (it runs after ``--execute``), or ``HTMLExporter(preprocessors=[static_previews])``.
     """
     widgets = nb.get("metadata", {}).get("widgets")

@@ -41,12 +41,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blur import gaussian_blur
-from .capture import preserved_model, model_device
-from .images import check_finite, check_model_input
-from .outputs import pick
-from .targets import targets_from_logits
-from .tasks import check, report
+from ..core.blur import gaussian_blur
+from ..core.capture import preserved_model, model_device
+from ..core.images import check_finite, check_model_input
+from ..core.outputs import pick
+from ..core.targets import targets_from_logits
+from ..core.tasks import check, report
 
 __all__ = [
     "KINDS", "VARIANTS", "SCHEDULES", "GAMES", "Extremal", "Meaningful", "perturb", "blur_pyramid",
@@ -421,7 +421,7 @@ def extremal_perturbation(model: nn.Module, inputs: torch.Tensor, target=None, *
 
     ``progress(done, total)`` after every iteration (total = iterations times the number of
     batches of pairs); ``cancel`` is checked before every iteration and raises
-    :class:`~xai_widgets.tasks.Cancelled`. Returns :class:`Extremal`.
+    :class:`~xai_widgets.core.tasks.Cancelled`. Returns :class:`Extremal`.
     """
     model = _check_model(model)
     x = _inputs_for(model, inputs)

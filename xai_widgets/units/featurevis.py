@@ -50,7 +50,7 @@ follow (7 of the first 8 channels of the demo model's ``relu3`` never woke up fr
 channel's start comes from its own generator seeded by (``seed``, channel), so it does not
 depend on the batch the channel is in.
 
-Model hygiene as in :mod:`xai_widgets.capture`: hooks are removed, training flags restored
+Model hygiene as in :mod:`xai_widgets.core.capture`: hooks are removed, training flags restored
 (the forward runs in eval mode), ``requires_grad`` flags, parameters and buffers untouched, and
 no ``.grad`` is created (gradients are taken with ``torch.autograd.grad`` with respect to the
 coefficients only); the forward stops after the requested layer. Everything runs on the
@@ -69,11 +69,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .capture import preserved_model, capture_maps, layer_output, model_device, model_dtype
+from ..core.capture import preserved_model, capture_maps, layer_output, model_device, model_dtype
 from .grid import check_objective, unit_value
-from .images import check_input_size, input_channels
-from .tasks import CancelFlag, Progress, check, report
-from .transforms import affine_matrix
+from ..core.images import check_input_size, input_channels
+from ..core.tasks import CancelFlag, Progress, check, report
+from ..core.warp import affine_matrix
 
 __all__ = [
     "FeatureVis",
@@ -296,11 +296,11 @@ def visualise_channels(
     a differentiable transform applied to the [0, 1] images before the model (e.g. ImageNet
     mean/std), None when the model takes [0, 1] itself. ``tv`` 0 or ``blur_every`` 0 turns a
     regulariser off. ``objective`` is what is maximised: the channel's spatial ``"mean"`` (Olah
-    et al. 2017), ``"max"`` or ``"sum"`` (:func:`xai_widgets.grid.unit_value`); with Adam,
+    et al. 2017), ``"max"`` or ``"sum"`` (:func:`xai_widgets.units.grid.unit_value`); with Adam,
     mean and sum differ only in the weight ``tv`` has against them. ``progress(done, total)`` is called every few steps, with ``total`` =
     steps x number of batches; ``cancel`` (a ``threading.Event`` or a callable) is checked
-    every step and raises :class:`xai_widgets.tasks.Cancelled`. ``layouts``: ``{layer: layout}``
-    for a layer whose layout is not detected (:mod:`xai_widgets.layouts`); the channels of a
+    every step and raises :class:`xai_widgets.core.tasks.Cancelled`. ``layouts``: ``{layer: layout}``
+    for a layer whose layout is not detected (:mod:`xai_widgets.core.layouts`); the channels of a
     token layer are its embedding dimensions over the patch grid.
     """
     size = _size(size)

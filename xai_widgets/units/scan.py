@@ -15,7 +15,7 @@
   Representations", CVPR 2017).
 
 Everything runs in eval mode under ``torch.no_grad`` on the model's device and leaves the
-model as it was (see :mod:`xai_widgets.capture`), also when the forward raises or the scan is
+model as it was (see :mod:`xai_widgets.core.capture`), also when the forward raises or the scan is
 cancelled. Maths only: no widget code here.
 """
 from __future__ import annotations
@@ -35,10 +35,10 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from . import tasks
-from .capture import preserved_model, unknown_layer_error, layer_output, model_device
+from ..core import tasks
+from ..core.capture import preserved_model, unknown_layer_error, layer_output, model_device
 from .grid import check_objective, unit_value
-from .images import check_input_size, model_input
+from ..core.images import check_input_size, model_input
 
 __all__ = [
     "ReceptiveField",
@@ -124,7 +124,7 @@ class TopK:
     """The k images that activate each channel most (see :func:`scan`).
 
     ``values`` C x k, descending: the image's channel score, the channel map reduced over
-    space by ``score`` (:func:`xai_widgets.grid.unit_value`; ``"max"`` by default, as
+    space by ``score`` (:func:`xai_widgets.units.grid.unit_value`; ``"max"`` by default, as
     DeepVis ranks); ties keep the earlier image first.
     ``indices`` C x k: position of the image in the dataset's iteration order.
     ``locations`` C x k x 2: (row, col) of that max in the activation grid (the first in
@@ -661,7 +661,7 @@ def scan(
     :class:`UnitStats`). DeepVis top-9 images (Yosinski et al. 2015); statistics after
     Palacio et al. 2018 and Morcos et al. 2018 (see the module docstring).
 
-    ``dataset``: an iterable of images in any form :mod:`xai_widgets.images` accepts, or of
+    ``dataset``: an iterable of images in any form :mod:`xai_widgets.core.images` accepts, or of
     (image, label) pairs (a torch map-style Dataset such as the demo ShapesSet is read by
     index); images go through ``images.model_input`` with ``preprocess``, ``batch_size`` at a
     time, and must all have one size. Or a torch DataLoader yielding float N x C x H x W
@@ -671,7 +671,7 @@ def scan(
     ``indices`` count images in iteration order (use an unshuffled loader).
 
     ``score`` ranks the images: the channel map's spatial ``"max"`` (DeepVis), ``"mean"`` or
-    ``"sum"`` (:func:`xai_widgets.grid.unit_value`). The patch is the receptive field around
+    ``"sum"`` (:func:`xai_widgets.units.grid.unit_value`). The patch is the receptive field around
     the map's max whatever the score; the statistics (:class:`UnitStats`) always use the max.
 
     Patches show the image as the model saw it: without ``preprocess`` the input pixels
@@ -681,7 +681,7 @@ def scan(
 
     Runs on the model's device; the running top-k, the patches and the statistics stay on
     the device. ``progress(done, total)`` is called after each batch (images done; total
-    from ``len`` when known, else None); ``cancel`` (see :mod:`xai_widgets.tasks`) is checked
+    from ``len`` when known, else None); ``cancel`` (see :mod:`xai_widgets.core.tasks`) is checked
     before each batch and raises ``tasks.Cancelled``, leaving model and cache as they were.
 
     Cache: with ``cache=True`` the result is stored as an ``.npz`` (no pickles) in

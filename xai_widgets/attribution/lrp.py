@@ -68,7 +68,7 @@ it monkey-patches library functions globally, and this package leaves the user's
 environment exactly as given, so it is not used.
 
 Hygiene: everything that touches the model runs inside
-:func:`xai_widgets.hygiene.rollback_on_error`, so whatever fails, the model is put back
+:func:`xai_widgets.core.hygiene.rollback_on_error`, so whatever fails, the model is put back
 exactly as given. A failure once zennit has started changing it (a canonizer, the hooks,
 the model's forward or backward under them) is re-raised as a RuntimeError that says LRP
 failed part-way, that the model was restored, and what LRP supports, with the original
@@ -83,9 +83,9 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .capture import preserved_model, unknown_layer_error, layers, model_lock
-from .hygiene import rollback_on_error
-from .targets import explanation_pass, grad_leaf, model_logits, prepare_inputs, targets_from_logits
+from ..core.capture import preserved_model, unknown_layer_error, layers, model_lock
+from ..core.hygiene import rollback_on_error
+from ..core.targets import explanation_pass, grad_leaf, model_logits, prepare_inputs, targets_from_logits
 
 __all__ = ["lrp", "relevance", "COMPOSITES", "RULES", "layer_rules", "check_supported", "SUPPORTED"]
 

@@ -20,7 +20,7 @@ The deconv and guided rules act at every ``nn.ReLU`` module (in place or not, al
 module called several times). ReLUs applied as functions inside ``forward``
 (``F.relu``, ``torch.relu``, ``x.clamp(min=0)``) are not changed, so there both modes fall
 back to the plain gradient. The rules are hooks on this pass's autograd graph, never on
-the model, and every hygiene guarantee of :mod:`xai_widgets.capture` holds: the forward
+the model, and every hygiene guarantee of :mod:`xai_widgets.core.capture` holds: the forward
 runs in eval mode, stops after the layer, and leaves no hook, flag change or ``.grad``.
 
 :func:`back_display` turns the result into an image as DeepVis's back pane does.
@@ -33,10 +33,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .capture import StopForward, call_hooks, preserved_model, unknown_layer_error, model_device, model_dtype
+from ..core.capture import StopForward, call_hooks, preserved_model, unknown_layer_error, model_device, model_dtype
 from .grid import check_objective, unit_value
-from .images import check_model_input
-from .layouts import Ambiguous, Tracker, ambiguous_error, check_layouts
+from ..core.images import check_model_input
+from ..core.layouts import Ambiguous, Tracker, ambiguous_error, check_layouts
 
 __all__ = ["MODES", "FILTERS", "unit_backprop", "back_display"]
 
@@ -138,13 +138,13 @@ def unit_backprop(
     """The back view of one unit: C x H x W at the input, on the model's device.
 
     The unit is channel ``channel`` of ``layer``'s output (a name of
-    :func:`xai_widgets.capture.layers`) reduced over space by ``objective``: ``"sum"`` (its
+    :func:`xai_widgets.core.capture.layers`) reduced over space by ``objective``: ``"sum"`` (its
     total activation, as DeepVis backpropagates a map of ones), ``"mean"`` (the same picture,
     divided by the number of cells) or ``"max"`` (its largest cell; see
-    :func:`xai_widgets.grid.unit_value`); or its cell ``location = (row, col)``; for linear layers (N x C outputs) it is the channel's
+    :func:`xai_widgets.units.grid.unit_value`); or its cell ``location = (row, col)``; for linear layers (N x C outputs) it is the channel's
     value and the only cell is (0, 0). ``mode`` is one of :data:`MODES` (see the module
     docstring). ``x`` is one image, C x H x W or 1 x C x H x W, as the model takes it.
-    Channels and cells are those of the layer's maps (:mod:`xai_widgets.layouts`; a token
+    Channels and cells are those of the layer's maps (:mod:`xai_widgets.core.layouts`; a token
     layer's channels are its embedding dimensions over the patch grid); ``layouts`` gives
     the layout of a layer that is not detected.
     """

@@ -30,14 +30,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import attribution
-from .blur import gaussian_blur
-from .capture import preserved_model, model_device
-from .images import check_model_input
-from .outputs import pick
-from .rng import seeded
-from .targets import resolve_targets
-from .tasks import check, report
+from . import methods as attribution
+from ..core.blur import gaussian_blur
+from ..core.capture import preserved_model, model_device
+from ..core.images import check_model_input
+from ..core.outputs import pick
+from ..core.rng import seeded
+from ..core.targets import resolve_targets
+from ..core.tasks import check, report
 
 __all__ = ["PointingGame", "PointingResult", "Curve", "Randomisation", "pointing_game", "centre_map",
            "random_map", "deletion_curve", "randomisation_check", "spearman", "ssim", "trapezoid",

@@ -68,7 +68,7 @@ from typing import Mapping
 
 import torch
 
-from .similarity import unit_vectors
+from .maps import unit_vectors
 
 __all__ = [
     "SIMILARITIES",

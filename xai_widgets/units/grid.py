@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from . import colormaps
+from ..core import colormaps
 
 __all__ = ["NORMALISATIONS", "OBJECTIVES", "check_objective", "unit_value", "tile_layout", "is_signed", "normalise", "channel_stats", "tile_image"]
 
@@ -230,9 +230,9 @@ def tile_image(
     """The grid as the browser draws it at one pixel per cell: (rows*(H+pad)+pad) x (cols*(W+pad)+pad) x 3 uint8.
 
     ``t`` is C x H x W in [0, 1] (from :func:`normalise`; values outside are clipped).
-    ``lut`` is a colormap name of :mod:`xai_widgets.colormaps` or a 256 x 3 uint8 table.
+    ``lut`` is a colormap name of :mod:`xai_widgets.core.colormaps` or a 256 x 3 uint8 table.
     Each value's colour is ``lut[floor(t * 255 + 0.5)]``, the rule of
-    :func:`xai_widgets.colormaps.apply`. Channel ``k`` is the tile at grid cell
+    :func:`xai_widgets.core.colormaps.apply`. Channel ``k`` is the tile at grid cell
     ``(i, j) = (k // cols, k % cols)``, its top-left pixel at ``(pad + i * (H + pad),
     pad + j * (W + pad))``; padding and unused cells are ``background``. Linear layers
     (H = W = 1) are single pixels.

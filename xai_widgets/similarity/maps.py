@@ -17,8 +17,8 @@ from typing import Sequence
 
 import torch
 
-from .images import check_finite
-from .wire import subnormal_halves
+from ..core.images import check_finite
+from ..core.wire import subnormal_halves
 
 __all__ = ["unit_vectors", "half_vectors", "cosine_map", "synced_cell", "colour_range"]
 
