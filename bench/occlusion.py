@@ -17,7 +17,7 @@ share the machine's load:
   (``OcclusionExplorer._update_view``: occlusion, forward, softmax, top-5 and the uint8 image
   for the browser), for one feature occluded and for all of them.
 
-The ratio toggle / forward is what the issue asks about: 1.0 would mean a toggle costs
+The ratio toggle / forward is the figure that matters: 1.0 would mean a toggle costs
 exactly one forward pass.
 """
 from __future__ import annotations

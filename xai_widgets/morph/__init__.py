@@ -1,5 +1,5 @@
 from .latent import NormTable, Reconstruction, VAEAdapter, as_vae, class_norms, reconstruct
-from .pathmask import PathMaskResult, gaussian_blur, path_mask, step_gains
+from .pathmask import PathMaskResult, blur_mask, path_mask, step_gains
 from .paths import KINDS, PathDiagnostics, alphas, decode_path, latent_path, path_diagnostics
 from .pipeline import MorphResult, explain
 from .semantic import (EntropyWindow, LossScale, MorphHistory, entropy_window, semantic_morph, two_class_entropy,

@@ -43,7 +43,7 @@ from ..core.tasks import check, report
 from .latent import Preprocess, class_vector, image_batch, classifier_logits
 from .semantic import LossScale
 
-__all__ = ["PathMaskResult", "path_mask", "step_gains", "gaussian_blur"]
+__all__ = ["PathMaskResult", "path_mask", "step_gains", "blur_mask"]
 
 _INITS = ("sigmoid", "clamp")
 _REPORT_EVERY = 10
@@ -78,8 +78,11 @@ class PathMaskResult:
     settings: dict = field(default_factory=dict)
 
 
-def gaussian_blur(x: torch.Tensor, sigma: float, size: int) -> torch.Tensor:
-    """Separable Gaussian blur of N x 1 x H x W maps, reflected borders (identity for sigma 0)."""
+def blur_mask(x: torch.Tensor, sigma: float, size: int) -> torch.Tensor:
+    """The path mask's smoothing: a separable size x size Gaussian kernel over N x 1 x H x W maps,
+    reflected borders (identity for sigma 0). Unlike :func:`xai_widgets.core.blur.gaussian_blur`
+    (images, kernel to 4 sigma, normalised at the borders) the kernel size is one of the
+    path mask's settings."""
     if sigma == 0 or size == 1:
         return x
     r = torch.arange(size, dtype=x.dtype, device=x.device) - (size - 1) / 2
@@ -91,7 +94,7 @@ def gaussian_blur(x: torch.Tensor, sigma: float, size: int) -> torch.Tensor:
 
 
 def _mask(theta: torch.Tensor, init: str, sigma: float, size: int) -> torch.Tensor:
-    g = gaussian_blur(theta, sigma, size)
+    g = blur_mask(theta, sigma, size)
     return torch.sigmoid(g) if init == "sigmoid" else g.clamp(0, 1)
 
 
