@@ -166,7 +166,29 @@ def _param_layers(model: nn.Module, x: torch.Tensor) -> list[str]:
 
 def layer_rules(model: nn.Module, example_input: torch.Tensor, composite: str = "book",
                 overrides: dict | None = None) -> dict[str, str]:
-    """The rule name each conv / linear layer gets (execution order), for display and docs."""
+    """The rule name each conv / linear layer gets (execution order), for display and docs.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier; it is left as it was.
+    example_input : torch.Tensor
+        N x C x H x W example batch (one forward pass finds the layers that run and their order).
+    composite : str, optional
+        One of :data:`COMPOSITES`. Default "book".
+    overrides : dict, optional
+        ``{layer name: rule}`` overrides, rules from :data:`RULES`; None (default) for none.
+
+    Returns
+    -------
+    dict of str to str
+        ``{layer name: rule name}`` for each conv / linear layer, in execution order.
+
+    Raises
+    ------
+    ValueError
+        If the composite is unknown or the model has no conv or linear layer that runs.
+    """
     x = prepare_inputs(model, example_input)
     return _plan(model, x, composite, overrides)
 
@@ -364,8 +386,27 @@ def _inspect(model: nn.Module, x: torch.Tensor):
 
 
 def check_supported(model: nn.Module, example_input: torch.Tensor) -> None:
-    """Raise a ValueError naming the first feature of ``model`` that LRP here cannot
-    propagate relevance through (see the module doc); return None when it is supported."""
+    """Raise a ValueError naming the first feature of ``model`` that LRP here cannot propagate relevance through.
+
+    See the module doc; return None when it is supported.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier; it is left as it was.
+    example_input : torch.Tensor
+        N x C x H x W example batch used for one inspecting forward pass.
+
+    Returns
+    -------
+    None
+        When the model is supported.
+
+    Raises
+    ------
+    ValueError
+        Naming the first unsupported feature (e.g. an attention module).
+    """
     x = prepare_inputs(model, example_input)
     _refuse(_attention_module(model))
     with rollback_on_error(model):
@@ -407,6 +448,51 @@ def lrp(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=None, c
     True (default, the book's rules) lets biases absorb their share of relevance, False
     leaves them out of the rules' denominators (zennit ``zero_params=["bias"]``), which
     makes z^B, γ, α1β0 and LRP-0 exactly conservative (sum R = seed up to stabilisers).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier (N x K logits); it is left exactly as it was.
+    inputs : torch.Tensor
+        N x C x H x W float batch.
+    target : None, int, sequence of int or 1-D tensor, optional
+        The class whose logit seeds the relevance: None (default) is each image's top-1 prediction, an
+        int is used for all images, a sequence / 1-D tensor gives one class per image.
+    contrast : None, int, sequence of int or 1-D tensor, optional
+        Class B in the same forms; its logit is seeded with the opposite sign, so the relevance explains
+        ``logit[target] - logit[contrast]``. None (default) for no contrast.
+    composite : str, optional
+        One of :data:`COMPOSITES` ("book" default, "epsilon", "zero", "gamma", "alpha1beta0",
+        "alpha2beta1"): which rule each layer gets.
+    epsilon : float, optional
+        The ε of LRP-ε (stabiliser added to the denominators). Default 0.25.
+    gamma : float, optional
+        The γ of LRP-γ (weight given to positive weights). Default 0.25.
+    low, high : float or torch.Tensor, optional
+        Lower and upper corner of the z^B box in the first layer's input space (numbers or tensors
+        broadcastable to it, e.g. 1 x C x 1 x 1); None (default) is the per-channel min / max of that
+        input over the batch. ``low`` must be <= ``high``.
+    layer_rules : dict, optional
+        ``{layer name: rule}`` overrides, rules from :data:`RULES`; None (default) for none.
+    canonize : bool, optional
+        Merge each batch norm into the conv / linear layer whose output it takes, for the call
+        (default True).
+    bias : bool, optional
+        True (default) lets biases absorb their share of relevance; False leaves them out of the
+        rules' denominators.
+
+    Returns
+    -------
+    torch.Tensor
+        N x C x H x W float32 signed relevance at the input, on the model's device.
+
+    Raises
+    ------
+    ValueError
+        If the model has a feature LRP here does not support, the composite or a rule is unknown,
+        ``low`` > ``high``, or canonisation changed the model's output.
+    RuntimeError
+        If zennit fails part-way (the model is restored exactly as it was given).
     """
     x = prepare_inputs(model, inputs)
     out = model_logits(model, x)
@@ -436,7 +522,53 @@ def _first_input_range(model: nn.Module, module: nn.Module, x: torch.Tensor):
 
 def relevance(model, x, t, c, logits, *, composite="book", epsilon=0.25, gamma=0.25, low=None, high=None,
          layer_rules=None, canonize=True, bias=True):
-    """:func:`lrp` on prepared inputs, resolved classes and the model's plain ``logits`` for ``x``."""
+    """:func:`lrp` on prepared inputs, resolved classes and the model's plain ``logits`` for ``x``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier; it is left exactly as it was.
+    x : torch.Tensor
+        N x C x H x W prepared input batch on the model's device.
+    t : torch.Tensor
+        N target class indices (long): the logit explained for each image.
+    c : torch.Tensor or None
+        N contrast class indices (long), or None for no contrast.
+    logits : torch.Tensor
+        N x K plain logits of ``model`` for ``x`` (used to check that canonisation kept the output).
+    composite : str, optional
+        One of :data:`COMPOSITES` ("book" default, "epsilon", "zero", "gamma", "alpha1beta0",
+        "alpha2beta1"): which rule each layer gets.
+    epsilon : float, optional
+        The ε of LRP-ε (stabiliser added to the denominators). Default 0.25.
+    gamma : float, optional
+        The γ of LRP-γ (weight given to positive weights). Default 0.25.
+    low, high : float or torch.Tensor, optional
+        Lower and upper corner of the z^B box in the first layer's input space (numbers or tensors
+        broadcastable to it, e.g. 1 x C x 1 x 1); None (default) is the per-channel min / max of that
+        input over the batch. ``low`` must be <= ``high``.
+    layer_rules : dict, optional
+        ``{layer name: rule}`` overrides, rules from :data:`RULES`; None (default) for none.
+    canonize : bool, optional
+        Merge each batch norm into the conv / linear layer whose output it takes, for the call
+        (default True).
+    bias : bool, optional
+        True (default) lets biases absorb their share of relevance; False leaves them out of the
+        rules' denominators.
+
+    Returns
+    -------
+    torch.Tensor
+        N x C x H x W float32 signed relevance at the input, on the model's device.
+
+    Raises
+    ------
+    ValueError
+        If the model has a feature LRP here does not support, the composite or a rule is unknown,
+        ``low`` > ``high``, or canonisation changed the model's output.
+    RuntimeError
+        If zennit fails part-way (the model is restored exactly as it was given).
+    """
     zn = _zennit()
     _refuse(_attention_module(model))  # looks at module types only: before any copy or forward
     # the lock: canonizers rewrite weights in place, which no other thread may see

@@ -83,13 +83,29 @@ DEFAULT_ALPHA_POSITIONS = 16
 
 @dataclass
 class MapSeries:
-    """A method's maps over one of its parameters (SmoothGrad's noise, Integrated Gradients'
-    alpha, extremal perturbation's area), precomputed so a view can scrub them without the kernel.
+    """A method's maps over one of its parameters, precomputed so a view can scrub them without the kernel.
+
+    The parameter is e.g. SmoothGrad's noise, Integrated Gradients' alpha or extremal perturbation's area.
 
     ``name`` is the parameter and ``values`` its values; ``maps`` is N x S x H x W (signed
     pixel maps, one per value), ``index`` the value whose maps equal :attr:`Attribution.maps`.
     ``images`` (N x S x C x H x W) is the image at each value (IG: the interpolated image; EP:
     the perturbed image), ``scores`` (N x S) the model score (target, or target - contrast) there.
+
+    Attributes
+    ----------
+    name : str
+        The parameter the series runs over ("noise", "alpha" or "area").
+    values : list of float
+        The S values of the parameter.
+    maps : torch.Tensor
+        N x S x H x W signed pixel maps, one per value.
+    index : int
+        Position in ``values`` whose maps equal :attr:`Attribution.maps`.
+    images : torch.Tensor or None
+        N x S x C x H x W image at each value, or None (default) when the method has none.
+    scores : torch.Tensor or None
+        N x S model score (target, or target - contrast) at each value, or None (default).
     """
 
     name: str
@@ -102,8 +118,26 @@ class MapSeries:
 
 @dataclass
 class Attribution:
-    """What every method returns through :func:`attribute`: signed N x H x W pixel maps and how
-    they were made (the classes explained, the map series when asked for, method extras in ``info``)."""
+    """What every method returns through :func:`attribute`: signed N x H x W pixel maps and how they were made.
+
+    How they were made: the classes explained, the map series when asked for, method extras in ``info``.
+
+    Attributes
+    ----------
+    method : str
+        The method's name (a key of :data:`METHODS`, or the class name of a Captum object).
+    maps : torch.Tensor
+        N x H x W signed pixel maps (sum over input channels) at input resolution.
+    target : torch.Tensor
+        N class indices (long) whose score was explained.
+    contrast : torch.Tensor or None
+        N class indices (long) of the contrast class B, or None without a contrast.
+    series : MapSeries or None
+        The precomputed map series (``attribute(..., series=True)``), or None (default).
+    info : dict
+        Method extras, e.g. ``attr`` (N x C x H x W attribution), ``delta`` (IG), ``layer`` (Grad-CAM);
+        empty by default.
+    """
 
     method: str
     maps: torch.Tensor
@@ -115,7 +149,17 @@ class Attribution:
 
 @dataclass(frozen=True)
 class SeriesAxis:
-    """The parameter a method's :class:`MapSeries` runs over, as views label it."""
+    """The parameter a method's :class:`MapSeries` runs over, as views label it.
+
+    Attributes
+    ----------
+    parameter : str
+        The parameter's name, equal to :attr:`MapSeries.name` (e.g. "noise", "alpha", "area").
+    symbol : str
+        How a view writes it: "σ", "α", "area a".
+    unit : str
+        Written after the value, e.g. "× range"; empty (default) for none.
+    """
 
     parameter: str  # MapSeries.name
     symbol: str  # how a view writes it: "σ", "α", "area a"
@@ -132,6 +176,22 @@ class Method:
     options (already checked), ``series`` whether to precompute the :class:`MapSeries`.
     ``options`` names the options it accepts, or is the function whose keyword parameters
     they are. ``series`` is the axis of its map series, if it has one.
+
+    Attributes
+    ----------
+    name : str
+        The method's name, its key in :data:`METHODS` (e.g. "integrated_gradients").
+    title : str
+        Human-readable title for views and charts (e.g. "Integrated Gradients").
+    citation : str
+        The paper(s) it comes from, as authors + year.
+    compute : callable
+        ``compute(model, x, target, contrast, logits, options, series, progress, cancel) -> Attribution``.
+    options : tuple of str or callable
+        The option names it accepts, or a function whose keyword parameters (other than model, inputs,
+        target, contrast, progress and cancel) are the options.
+    series : SeriesAxis or None
+        The axis of its map series, or None (default) when it has none.
     """
 
     name: str
@@ -187,6 +247,25 @@ def gradient(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=No
     (take ``.abs()`` or the channel max of it for the paper's display). It answers "where
     would a change of the input change the score most" (the book's sensitivity), not
     "what contributed"; for a linear model it is the weight vector whatever the input.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier (returns N x K logits); it is left exactly as it was.
+    inputs : torch.Tensor
+        N x C x H x W float batch (the user's tensor is never modified).
+    target : None, int, sequence of int or 1-D tensor, optional
+        The class whose score S is explained: None (default) is each image's top-1 prediction,
+        an int is used for all images, a sequence / 1-D tensor gives one class per image (see
+        :func:`resolve_targets`).
+    contrast : None, int, sequence of int or 1-D tensor, optional
+        Class B of a contrastive explanation, in the same forms as ``target``: the score becomes
+        ``logit[target] - logit[contrast]`` per image. None (default) explains the target logit alone.
+
+    Returns
+    -------
+    torch.Tensor
+        N x C x H x W float32 signed gradient on the model's device.
     """
     x = prepare_inputs(model, inputs, image=False)
     t, c = resolve_targets(model, x, target, contrast)
@@ -208,6 +287,25 @@ def grad_x_input(model: nn.Module, inputs: torch.Tensor, target=None, *, contras
 
     Captum ``InputXGradient``. For a ReLU network without biases it sums to the score
     (and equals LRP-0 / epsilon-LRP with epsilon -> 0, Montavon et al. 2019, Prop. 3).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier (returns N x K logits); it is left exactly as it was.
+    inputs : torch.Tensor
+        N x C x H x W float batch (the user's tensor is never modified).
+    target : None, int, sequence of int or 1-D tensor, optional
+        The class whose score S is explained: None (default) is each image's top-1 prediction,
+        an int is used for all images, a sequence / 1-D tensor gives one class per image (see
+        :func:`resolve_targets`).
+    contrast : None, int, sequence of int or 1-D tensor, optional
+        Class B of a contrastive explanation, in the same forms as ``target``: the score becomes
+        ``logit[target] - logit[contrast]`` per image. None (default) explains the target logit alone.
+
+    Returns
+    -------
+    torch.Tensor
+        N x C x H x W float32 signed attribution (input times gradient) on the model's device.
     """
     x = prepare_inputs(model, inputs, image=False)
     t, c = resolve_targets(model, x, target, contrast)
@@ -226,6 +324,44 @@ def smoothgrad(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=
     ``seed`` makes the noise reproducible without touching the global RNG state (forked);
     image i uses seed ``seed + i``. ``batch_size`` = noisy samples per forward (default all).
     Progress is reported between images.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier (returns N x K logits); it is left exactly as it was.
+    inputs : torch.Tensor
+        N x C x H x W float batch (the user's tensor is never modified).
+    target : None, int, sequence of int or 1-D tensor, optional
+        The class whose score S is explained: None (default) is each image's top-1 prediction,
+        an int is used for all images, a sequence / 1-D tensor gives one class per image (see
+        :func:`resolve_targets`).
+    contrast : None, int, sequence of int or 1-D tensor, optional
+        Class B of a contrastive explanation, in the same forms as ``target``: the score becomes
+        ``logit[target] - logit[contrast]`` per image. None (default) explains the target logit alone.
+    noise : float, optional
+        Noise standard deviation as a fraction of each image's value range (max - min); finite and >= 0.
+        Default 0.15.
+    samples : int, optional
+        Number of noisy copies averaged per image (>= 1). Default 25.
+    seed : int, optional
+        Base seed; image i uses ``seed + i``. Default 0.
+    batch_size : int, optional
+        Noisy samples per forward pass; None (default) runs all samples in one forward.
+    progress : callable, optional
+        ``progress(done, total)``, called as the work advances; None (default) reports nothing.
+    cancel : threading.Event or callable, optional
+        When set (or when the callable returns True) the computation stops with ``Cancelled``;
+        None (default) never cancels.
+
+    Returns
+    -------
+    torch.Tensor
+        N x C x H x W float32 signed mean gradient on the model's device.
+
+    Raises
+    ------
+    ValueError
+        If ``samples`` < 1 or ``noise`` is negative or not finite.
     """
     x = prepare_inputs(model, inputs, image=False)
     t, c = resolve_targets(model, x, target, contrast)
@@ -309,6 +445,51 @@ def integrated_gradients(model: nn.Module, inputs: torch.Tensor, target=None, *,
     delta, ``sum(attr) - (S(x) - S(x̄))`` per image (completeness: it shrinks as ``steps``
     grows). Images are processed one at a time (progress between images);
     ``internal_batch_size`` bounds the path points per forward (memory).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier (returns N x K logits); it is left exactly as it was.
+    inputs : torch.Tensor
+        N x C x H x W float batch (the user's tensor is never modified).
+    target : None, int, sequence of int or 1-D tensor, optional
+        The class whose score S is explained: None (default) is each image's top-1 prediction,
+        an int is used for all images, a sequence / 1-D tensor gives one class per image (see
+        :func:`resolve_targets`).
+    contrast : None, int, sequence of int or 1-D tensor, optional
+        Class B of a contrastive explanation, in the same forms as ``target``: the score becomes
+        ``logit[target] - logit[contrast]`` per image. None (default) explains the target logit alone.
+    baseline : None, str, float or torch.Tensor, optional
+        The baseline image x̄: None / "zero" (default, zeros), "mean" (each image's per-channel mean),
+        "blur" (Gaussian blur with σ = 5 % of the image size), a number (constant image), or a tensor
+        broadcastable to the inputs.
+    steps : int, optional
+        Number of integration steps along the path (positive int). Default 50.
+    method : str, optional
+        Captum's quadrature: "gausslegendre" (default), "riemann_right", "riemann_left",
+        "riemann_middle" or "riemann_trapezoid".
+    internal_batch_size : int, optional
+        Path points per forward pass; None (default) evaluates all ``steps`` points at once.
+    progress : callable, optional
+        ``progress(done, total)``, called as the work advances; None (default) reports nothing.
+    cancel : threading.Event or callable, optional
+        When set (or when the callable returns True) the computation stops with ``Cancelled``;
+        None (default) never cancels.
+
+    Returns
+    -------
+    attributions : torch.Tensor
+        N x C x H x W float32 signed attributions on the model's device.
+    delta : torch.Tensor
+        N float32 convergence deltas, ``sum(attr) - (S(x) - S(x̄))`` per image.
+
+    Raises
+    ------
+    ValueError
+        If ``steps`` is not a positive int, ``method`` is unknown, or ``baseline`` is unknown or
+        does not broadcast to the inputs.
+    TypeError
+        If ``baseline`` is of an unsupported type.
     """
     x = prepare_inputs(model, inputs, image=False)
     t, c = resolve_targets(model, x, target, contrast)
@@ -438,6 +619,41 @@ def grad_cam(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=No
     token does). A layer the gradient does not reach is refused with an error.
     The map is upsampled bilinearly to the input size. Returns N x 1 x H x W;
     ``relu=False`` keeps the signed map (useful for contrastive explanations).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier (returns N x K logits); it is left exactly as it was.
+    inputs : torch.Tensor
+        N x C x H x W float batch (the user's tensor is never modified).
+    target : None, int, sequence of int or 1-D tensor, optional
+        The class whose score S is explained: None (default) is each image's top-1 prediction,
+        an int is used for all images, a sequence / 1-D tensor gives one class per image (see
+        :func:`resolve_targets`).
+    contrast : None, int, sequence of int or 1-D tensor, optional
+        Class B of a contrastive explanation, in the same forms as ``target``: the score becomes
+        ``logit[target] - logit[contrast]`` per image. None (default) explains the target logit alone.
+    layer : str, torch.nn.Module or None, optional
+        The layer whose output is A (the feature maps A_k, k the channel): a dotted module name or the
+        module itself. None (default) picks the layer described above.
+    relu : bool, optional
+        Apply the ReLU of the paper (default True); False keeps the signed map.
+    layouts : dict, optional
+        ``{layer name: layout}`` for maps whose layout is not detected (see
+        :mod:`xai_widgets.core.layouts`); None (default) detects every layout.
+
+    Returns
+    -------
+    torch.Tensor
+        N x 1 x H x W float32 map at input resolution on the model's device.
+
+    Raises
+    ------
+    ValueError
+        If the layer is unknown, has no feature maps, did not run, or the score's gradient does not
+        reach it (or no such layer exists when ``layer`` is None).
+    TypeError
+        If ``layer`` is neither a name, a module nor None.
     """
     x = prepare_inputs(model, inputs)
     t, c = resolve_targets(model, x, target, contrast)
@@ -516,6 +732,45 @@ def occlusion(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=N
     spatial dims, covering all channels; every input element gets the mean drop of the
     windows covering it (N x C x H x W, all channels equal). ``batch_size`` occluded images
     per forward (Captum's ``perturbations_per_eval``). Images one at a time, progress between.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier (returns N x K logits); it is left exactly as it was.
+    inputs : torch.Tensor
+        N x C x H x W float batch (the user's tensor is never modified).
+    target : None, int, sequence of int or 1-D tensor, optional
+        The class whose score S is explained: None (default) is each image's top-1 prediction,
+        an int is used for all images, a sequence / 1-D tensor gives one class per image (see
+        :func:`resolve_targets`).
+    contrast : None, int, sequence of int or 1-D tensor, optional
+        Class B of a contrastive explanation, in the same forms as ``target``: the score becomes
+        ``logit[target] - logit[contrast]`` per image. None (default) explains the target logit alone.
+    window : int or tuple of (int, int), optional
+        Patch size in pixels, square or (height, width); at most the image size. Default 16.
+    stride : int or tuple of (int, int), optional
+        Step of the sliding patch in pixels, int or (height, width). Default 8.
+    fill : float, optional
+        The value the occluded pixels are set to. Default 0.0.
+    batch_size : int, optional
+        Occluded images per forward pass. Default 16.
+    progress : callable, optional
+        ``progress(done, total)``, called as the work advances; None (default) reports nothing.
+    cancel : threading.Event or callable, optional
+        When set (or when the callable returns True) the computation stops with ``Cancelled``;
+        None (default) never cancels.
+
+    Returns
+    -------
+    torch.Tensor
+        N x C x H x W float32 mean score drop (all channels equal) on the model's device.
+
+    Raises
+    ------
+    ValueError
+        If ``window`` or ``stride`` is not positive, or the window is larger than the image.
+    TypeError
+        If ``window`` or ``stride`` is not an int or a pair of ints.
     """
     x = prepare_inputs(model, inputs)
     t, c = resolve_targets(model, x, target, contrast)
@@ -546,7 +801,23 @@ def _occlusion(model, x, t, c, window, stride, fill, batch_size, progress, cance
 
 
 def pixel_map(attr: torch.Tensor) -> torch.Tensor:
-    """N x C x H x W attributions -> N x H x W pixel maps: the **sum over input channels**."""
+    """N x C x H x W attributions -> N x H x W pixel maps: the **sum over input channels**.
+
+    Parameters
+    ----------
+    attr : torch.Tensor
+        N x C x H x W attribution.
+
+    Returns
+    -------
+    torch.Tensor
+        N x H x W pixel maps (same dtype and device as ``attr``).
+
+    Raises
+    ------
+    ValueError
+        If ``attr`` is not a 4-D tensor.
+    """
     if not isinstance(attr, torch.Tensor) or attr.dim() != 4:
         raise ValueError(
             f"pixel_map needs N x C x H x W attributions, got "
@@ -646,6 +917,46 @@ def attribute(model: nn.Module, inputs: torch.Tensor, method, *, target=None, co
 
     ``output``: which part of the model's output holds the logits when it is not a plain
     tensor (an index, a key or a callable; see :mod:`xai_widgets.core.outputs`).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier (returns N x K logits); it is left exactly as it was.
+    inputs : torch.Tensor
+        N x C x H x W float batch (the user's tensor is never modified).
+    method : str or captum.attr.Attribution
+        A name from :data:`METHOD_NAMES`, or a Captum attribution object built on ``model``.
+    target : None, int, sequence of int or 1-D tensor, optional
+        The class whose score S is explained: None (default) is each image's top-1 prediction,
+        an int is used for all images, a sequence / 1-D tensor gives one class per image (see
+        :func:`resolve_targets`).
+    contrast : None, int, sequence of int or 1-D tensor, optional
+        Class B of a contrastive explanation, in the same forms as ``target``: the score becomes
+        ``logit[target] - logit[contrast]`` per image. None (default) explains the target logit alone.
+    series : bool, optional
+        Precompute the method's :class:`MapSeries` (default False).
+    output : int, str or callable, optional
+        Which part of the model's output holds the logits; None (default) for a plain tensor.
+    progress : callable, optional
+        ``progress(done, total)``, called as the work advances; None (default) reports nothing.
+    cancel : threading.Event or callable, optional
+        When set (or when the callable returns True) the computation stops with ``Cancelled``;
+        None (default) never cancels.
+    **options
+        The method's keyword options (those of its :class:`Method` record), e.g. ``steps=64``.
+
+    Returns
+    -------
+    Attribution
+        The signed N x H x W maps, the resolved target / contrast classes, the series (or None) and
+        the method extras in ``info``.
+
+    Raises
+    ------
+    ValueError
+        If ``method`` is not a known name or Captum object, or ``contrast`` is given with a Captum object.
+    TypeError
+        If an option is not one the method accepts.
     """
     if isinstance(method, str):
         if method not in METHODS:

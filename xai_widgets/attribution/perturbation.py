@@ -73,7 +73,22 @@ def blur_pyramid(inputs: torch.Tensor, levels: int = 8, max_sigma: float = 20.0)
 
     Level ``l`` is ``inputs`` blurred with sigma_l = max_sigma * (1 - l / (L - 1)) (see
     :func:`gaussian_blur`): level 0 is the most blurred image, level L - 1 the unperturbed
-    input (exactly). ``inputs``: N x C x H x W float."""
+    input (exactly). ``inputs``: N x C x H x W float.
+
+    Parameters
+    ----------
+    inputs : torch.Tensor
+        N x C x H x W float images.
+    levels : int, optional
+        Number of pyramid levels L (>= 2). Default 8.
+    max_sigma : float, optional
+        Blur sigma of level 0 in pixels (>= 0). Default 20.0.
+
+    Returns
+    -------
+    torch.Tensor
+        N x L x C x H x W pyramid, on the inputs' device.
+    """
     x = _images(inputs)
     levels = _int_at_least(levels, 2, "levels")
     max_sigma = _number_at_least(max_sigma, 0.0, "max_sigma")
@@ -141,6 +156,33 @@ def perturb(inputs: torch.Tensor, masks: torch.Tensor, kind: str = "blur", *, ma
       and reproducible).
 
     Differentiable with respect to ``masks``. The result is on the inputs' device.
+
+    Parameters
+    ----------
+    inputs : torch.Tensor
+        N x C x H x W float images.
+    masks : torch.Tensor
+        N x H x W, N x 1 x H x W or H x W masks in [0, 1], 1 = keep the pixel.
+    kind : str, optional
+        One of :data:`KINDS`: "blur" (default), "fade", "constant" or "noise".
+    max_blur : float, optional
+        Blur sigma in pixels where the mask is 0 (sigma_0 of Fong & Vedaldi 2017), >= 0. Default 10.0.
+    levels : int, optional
+        Number of pyramid levels L for "blur" (>= 2). Default 8.
+    seed : int, optional
+        Seed of the generator of the "noise" perturbation. Default 0.
+
+    Returns
+    -------
+    torch.Tensor
+        N x C x H x W perturbed images on the inputs' device.
+
+    Raises
+    ------
+    TypeError
+        If ``masks`` is not a tensor.
+    ValueError
+        If the masks do not fit the inputs, have values outside [0, 1], or ``kind`` is unknown.
     """
     x = _images(inputs)
     kind = _choice(kind, KINDS, "kind")
@@ -168,8 +210,22 @@ def perturb(inputs: torch.Tensor, masks: torch.Tensor, kind: str = "blur", *, ma
 # --------------------------------------------------------------------------------------------
 
 def mask_grid(size: Sequence[int], step: int = 7) -> tuple[int, int]:
-    """Shape of the low-resolution parameter mask for an image of ``size`` = (H, W):
-    (ceil(H / step), ceil(W / step)), one parameter per ``step`` x ``step`` cell."""
+    """Shape of the low-resolution parameter mask for an image of ``size`` = (H, W).
+
+    (ceil(H / step), ceil(W / step)), one parameter per ``step`` x ``step`` cell.
+
+    Parameters
+    ----------
+    size : sequence of int
+        The image size (H, W) in pixels.
+    step : int, optional
+        Cell size in pixels (>= 1). Default 7.
+
+    Returns
+    -------
+    tuple of (int, int)
+        The grid shape (ceil(H / step), ceil(W / step)).
+    """
     h, w = (int(s) for s in size)
     step = _int_at_least(step, 1, "step")
     return (-(-h // step), -(-w // step))
@@ -226,7 +282,8 @@ def smooth_masks(params: torch.Tensor, *, step: int = 7, sigma: float = 21.0, co
     "Implementation details"), with the max replaced by the smooth max of eq 7,
     smax_T f = sum f e^{f/T} / sum e^{f/T}, coldness = 1/T (20 in the paper and TorchRay).
     The kernel is TorchRay's (flat out to sigma / 2, then a Gaussian fall-off); the paper's
-    printed exp(max{0, z - 1}^2 / 4) lost its minus sign. v runs over the cells within ``1 + ceil(sigma / step)`` cells of u's cell
+    printed exp(max{0, z - 1}^2 / 4) lost its minus sign.
+    v runs over the cells within ``1 + ceil(sigma / step)`` cells of u's cell
     (cells outside the grid are left out of the smooth max, not counted as zeros).
     ``coldness=math.inf`` gives the hard max of eq 6, for which Lemma 1 holds exactly:
     k(0) = 1, so m-bar(cell of u) <= m(u) <= 1. The smooth max is a weighted mean of the same
@@ -234,6 +291,32 @@ def smooth_masks(params: torch.Tensor, *, step: int = 7, sigma: float = 21.0, co
     gives m slightly below 1 where the kernel of neighbour cells is below 1.
 
     Differentiable with respect to ``params`` (a hand-written backward for the smooth max).
+
+    Parameters
+    ----------
+    params : torch.Tensor
+        P x h x w or P x 1 x h x w auxiliary mask m-bar in [0, 1] (P masks).
+    step : int, optional
+        Cell size in pixels (>= 1). Default 7.
+    sigma : float, optional
+        The kernel's scale sigma in pixels (> 0). Default 21.0.
+    coldness : float, optional
+        1/T of the smooth max (> 0; ``math.inf`` for the hard max). Default 20.0.
+    size : sequence of int
+        The output size (H, W) in pixels (keyword, required).
+
+    Returns
+    -------
+    torch.Tensor
+        P x H x W masks, same device and dtype as ``params``.
+
+    Raises
+    ------
+    TypeError
+        If ``params`` is not a tensor.
+    ValueError
+        If ``params`` has the wrong shape, the grid does not cover ``size``, or ``step``, ``sigma``
+        or ``coldness`` is out of range.
     """
     if not isinstance(params, torch.Tensor):
         raise TypeError(f"params must be a torch.Tensor, got {type(params).__name__}")
@@ -300,6 +383,26 @@ def area_loss(masks: torch.Tensor, areas, *, reduction: str = "mean") -> torch.T
     the scale the extremal-perturbation weight lambda = 300 is meant for (TorchRay averages
     the squared differences); ``"sum"`` is eq 4 as printed.
     A mask with exactly round(a H W) ones and zeros elsewhere gives 0.
+
+    Parameters
+    ----------
+    masks : torch.Tensor
+        (..., A, H, W) masks, one per area.
+    areas : sequence of float or 1-D tensor
+        A area fractions a in [0, 1].
+    reduction : str, optional
+        "mean" (default, divide by |Omega| = H*W) or "sum" (eq 4 as printed).
+
+    Returns
+    -------
+    torch.Tensor
+        (..., A) loss per mask.
+
+    Raises
+    ------
+    ValueError
+        If ``masks`` has fewer than 3 dimensions, the number of areas does not match A, an area is
+        outside [0, 1], or ``reduction`` is unknown.
     """
     if not isinstance(masks, torch.Tensor) or masks.dim() < 3:
         raise ValueError("masks must be a tensor of shape (..., A, H, W)")
@@ -352,6 +455,31 @@ class Extremal:
     Phi(x) and Phi(fully perturbed x) (Fig 3's reference lines); ``history`` (N x A x T), the
     objective at each iteration (with that iteration's jitter and lambda, before its step);
     ``settings``, the settings used.
+
+    Attributes
+    ----------
+    areas : list of float
+        The A area fractions optimised.
+    masks : torch.Tensor
+        N x A x H x W masks in [0, 1], 1 = inside the salient region.
+    scores : torch.Tensor
+        N x A reward of the final masks, without jitter.
+    full_score : torch.Tensor
+        N reward of the whole-image mask m = 1.
+    best : torch.Tensor
+        N long: eq 3's a*, an index into ``areas``.
+    perturbed : torch.Tensor
+        N x A x C x H x W images the model saw.
+    objective : torch.Tensor
+        N x A final objective, reward - lambda * area_loss.
+    image_scores : torch.Tensor or None
+        N x A Phi of each ``perturbed`` image.
+    reference : torch.Tensor or None
+        N x 2: Phi(x) and Phi(fully perturbed x).
+    history : torch.Tensor or None
+        N x A x T objective at each iteration.
+    settings : dict
+        The settings used.
     """
 
     areas: list[float]
@@ -422,6 +550,68 @@ def extremal_perturbation(model: nn.Module, inputs: torch.Tensor, target=None, *
     ``progress(done, total)`` after every iteration (total = iterations times the number of
     batches of pairs); ``cancel`` is checked before every iteration and raises
     :class:`~xai_widgets.core.tasks.Cancelled`. Returns :class:`Extremal`.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier (returns N x K logits, or N x K x h x w scores averaged over space); it is left
+        exactly as it was.
+    inputs : torch.Tensor
+        N x C x H x W float batch (moved to the model's device).
+    target : None, int, sequence of int or 1-D tensor, optional
+        The class explained: None (default) is each image's top-1 prediction, an int is used for all
+        images, a sequence / 1-D tensor gives one class per image.
+    contrast : None, int, sequence of int or 1-D tensor, optional
+        Class B of a contrastive explanation, in the same forms as ``target``; None (default) for none.
+    areas : sequence of float, optional
+        The area fractions a in (0, 1) to optimise a mask for. Default (0.05, 0.1, 0.2, 0.4, 0.6, 0.8).
+    variant : str, optional
+        One of :data:`VARIANTS`: "preserve" (default), "delete" or "dual".
+    perturbation : str, optional
+        One of :data:`KINDS`: "blur" (default), "fade", "constant" or "noise".
+    iterations : int, optional
+        Number of SGD iterations (>= 1); None (default) takes the schedule's (800 or 1600).
+    step : int, optional
+        Mask parameter cell size in pixels (>= 1). Default 7.
+    sigma : float, optional
+        Smooth-mask kernel scale in pixels (> 0). Default 21.0.
+    levels : int, optional
+        Number of blur pyramid levels (>= 2). Default 8.
+    max_blur : float, optional
+        Largest blur sigma of the pyramid in pixels (>= 0). Default 20.0.
+    learning_rate : float, optional
+        SGD learning rate (> 0). Default 0.01.
+    regul_weight : float, optional
+        The area-loss weight lambda at the first iteration (>= 0). Default 300.0.
+    regul_growth : float, optional
+        Factor lambda is multiplied by every iteration (> 0); None (default) takes the schedule's
+        (1.0035 for "torchray", 1.0 for "paper").
+    coldness : float, optional
+        1/T of the smooth max in :func:`smooth_masks` (> 0; ``math.inf`` for the hard max). Default 20.0.
+    jitter : bool, optional
+        Flip the perturbed image left-right on even iterations (default True).
+    schedule : str, optional
+        One of :data:`SCHEDULES`: "torchray" (default) or "paper".
+    batch_areas : bool, int or str, optional
+        "auto" (default), True, False or a positive int of (image, area) pairs per batch.
+    seed : int, optional
+        Seed of the "noise" perturbation. Default 0.
+    progress : callable, optional
+        ``progress(done, total)`` after every iteration; None (default) reports nothing.
+    cancel : threading.Event or callable, optional
+        Checked before every iteration; when set, raises ``Cancelled``. None (default) never cancels.
+
+    Returns
+    -------
+    Extremal
+        Masks, scores, a* and extras, tensors on the model's device, float32.
+
+    Raises
+    ------
+    ValueError
+        If an option is out of range or not one of its choices.
+    TypeError
+        If ``model`` is not a ``torch.nn.Module`` or ``inputs`` not a tensor.
     """
     model = _check_model(model)
     x = _inputs_for(model, inputs)
@@ -547,6 +737,23 @@ class Meaningful:
     without jitter); ``history`` (N x T), the objective at each iteration (with its jitter,
     before its step); ``init_radius`` (N), the radius of the initial circle in mask cells
     (NaN for a constant initialisation); ``settings``.
+
+    Attributes
+    ----------
+    mask : torch.Tensor
+        N x H x W learned mask in [0, 1], 1 = kept.
+    scores : torch.Tensor
+        N softmax probability of the target on the final ``perturbed`` image.
+    perturbed : torch.Tensor
+        N x C x H x W final perturbed images.
+    objective : torch.Tensor or None
+        N final value of the minimised objective (eq 4, without jitter).
+    history : torch.Tensor or None
+        N x T objective at each iteration.
+    init_radius : torch.Tensor or None
+        N radius of the initial circle in mask cells (NaN for a constant initialisation).
+    settings : dict
+        The settings used.
     """
 
     mask: torch.Tensor
@@ -621,6 +828,64 @@ def meaningful_perturbation(model: nn.Module, inputs: torch.Tensor, target=None,
     All images are optimised together (one batch of N per iteration; each image's result
     does not depend on the others). ``progress(done, iterations)`` after every iteration,
     ``cancel`` checked before every iteration. Returns :class:`Meaningful`.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier (returns N x K logits, or N x K x h x w scores averaged over space); it is left
+        exactly as it was.
+    inputs : torch.Tensor
+        N x C x H x W float batch (moved to the model's device).
+    target : None, int, sequence of int or 1-D tensor, optional
+        The class explained: None (default) is each image's top-1 prediction, an int is used for all
+        images, a sequence / 1-D tensor gives one class per image.
+    contrast : None, int, sequence of int or 1-D tensor, optional
+        Class B of a contrastive explanation, in the same forms as ``target``; None (default) for none.
+    perturbation : str, optional
+        One of :data:`KINDS`: "blur" (default), "fade", "constant" or "noise".
+    game : str, optional
+        One of :data:`GAMES`: "deletion" (default) or "preservation".
+    iterations : int, optional
+        Number of Adam iterations (>= 0). Default 300.
+    learning_rate : float, optional
+        Adam learning rate (> 0). Default 0.1.
+    l1 : float, optional
+        Weight of the L1 term, lambda_1 of eq 4 (>= 0). Default 1e-4.
+    tv : float, optional
+        Weight of the total-variation term, lambda_2 of eq 4 (>= 0). Default 1e-2.
+    tv_beta : float, optional
+        The exponent beta of the TV term (> 0). Default 3.0.
+    mask_scale : int, optional
+        Pixels per mask parameter cell (>= 1). Default 8.
+    mask_blur : float, optional
+        Sigma in pixels of the Gaussian blur of the upsampled mask (>= 0). Default 5.0.
+    jitter : int, optional
+        The jitter tau: translations drawn from {0, ..., jitter - 1} pixels (>= 1; 1 = no jitter).
+        Default 4.
+    max_blur : float, optional
+        sigma_0 of the "blur" perturbation in pixels (>= 0). Default 10.0.
+    levels : int, optional
+        Number of blur pyramid levels (>= 2). Default 8.
+    init : str or float, optional
+        "circle" (default) or a constant mask value in [0, 1].
+    seed : int, optional
+        Seed of the jitter draws and of the "noise" perturbation. Default 0.
+    progress : callable, optional
+        ``progress(done, total)`` after every iteration; None (default) reports nothing.
+    cancel : threading.Event or callable, optional
+        Checked before every iteration; when set, raises ``Cancelled``. None (default) never cancels.
+
+    Returns
+    -------
+    Meaningful
+        The learned mask, scores, perturbed images and extras, tensors on the model's device, float32.
+
+    Raises
+    ------
+    ValueError
+        If an option is out of range or not one of its choices.
+    TypeError
+        If ``model`` is not a ``torch.nn.Module`` or ``inputs`` not a tensor.
     """
     model = _check_model(model)
     x = _inputs_for(model, inputs)
