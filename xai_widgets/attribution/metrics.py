@@ -68,7 +68,20 @@ def _finite(t: torch.Tensor, name: str) -> None:
 
 
 def trapezoid(y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Area under ``y`` (... x S) over ``x`` (S) by the trapezoid rule, along the last axis."""
+    """Area under ``y`` (... x S) over ``x`` (S) by the trapezoid rule, along the last axis.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        ... x S values (array-like, converted to float64).
+    x : numpy.ndarray
+        S abscissae (array-like, converted to float64).
+
+    Returns
+    -------
+    numpy.ndarray
+        ... float64 areas (a scalar array for 1-D ``y``).
+    """
     y = np.asarray(y, np.float64)
     x = np.asarray(x, np.float64)
     return ((y[..., 1:] + y[..., :-1]) / 2 * np.diff(x)).sum(axis=-1)
@@ -82,6 +95,25 @@ class PointingGame:
     ``points`` are the (row, col) of each map's first maximum; ``distances`` the Euclidean
     distance in pixels from that point to the nearest object pixel (0 inside the object), so
     the same result can be re-scored at another tolerance with :meth:`at`.
+
+    Attributes
+    ----------
+    hits : numpy.ndarray
+        N bool, whether each image's point is a hit.
+    points : numpy.ndarray
+        N x 2 int (row, col) of each map's first maximum.
+    distances : numpy.ndarray
+        N float, pixels to the nearest mask pixel.
+    labels : numpy.ndarray
+        N int class of each image.
+    tolerance : float
+        The tolerance in pixels the hits were scored with.
+    per_class : dict
+        ``{label: accuracy}`` for the labels present.
+    mean_accuracy : float
+        Mean of per-class accuracies (TorchRay).
+    hit_rate : float
+        hits / N (per image).
     """
 
     hits: np.ndarray              # N bool
@@ -94,7 +126,18 @@ class PointingGame:
     hit_rate: float = float("nan")                  # hits / N (per image)
 
     def at(self, tolerance: float) -> "PointingGame":
-        """The same points scored with another tolerance (in pixels)."""
+        """The same points scored with another tolerance (in pixels).
+
+        Parameters
+        ----------
+        tolerance : float
+            The new tolerance in pixels (finite, >= 0).
+
+        Returns
+        -------
+        PointingGame
+            A new result with the same points and distances.
+        """
         return _score_points(self.points, self.distances, self.labels, tolerance)
 
     def __repr__(self) -> str:
@@ -133,6 +176,19 @@ def pointing_game(maps, masks, labels, *, tolerance: float = 15) -> PointingGame
         Object pixels of the class being explained (e.g. ``shapes_dataset(..., masks=True).masks``).
     labels : N ints
         Class of each image, used to group the per-class accuracies.
+    tolerance : float, optional
+        Hit distance in pixels (finite, >= 0). Default 15 (TorchRay's).
+
+    Returns
+    -------
+    PointingGame
+        Hits, points, distances, per-class and mean accuracies.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not match, a mask is empty, the labels are not N integers, a map value is not
+        finite or ``tolerance`` is invalid.
     """
     m = _maps3(maps)
     _finite(m, "maps")
@@ -167,10 +223,26 @@ def _map_shape(shape: Sequence[int]) -> tuple[int, ...]:
 
 
 def centre_map(shape: Sequence[int]) -> torch.Tensor:
-    """The centre baseline of the pointing game: a map whose single maximum is the image centre
-    (row H // 2, column W // 2), falling off with the distance from it.
+    """The centre baseline of the pointing game: a map whose single maximum is the image centre.
+
+    The centre is (row H // 2, column W // 2), and the map falls off with the distance from it.
 
     ``shape`` is (H, W) or (N, H, W); the result has that shape (float32).
+
+    Parameters
+    ----------
+    shape : sequence of int
+        (H, W) or (N, H, W), positive sizes.
+
+    Returns
+    -------
+    torch.Tensor
+        Float32 map(s) of that shape on the CPU: minus the distance to the centre.
+
+    Raises
+    ------
+    ValueError
+        If ``shape`` has not 2 or 3 positive sizes.
     """
     shape = _map_shape(shape)
     H, W = shape[-2:]
@@ -185,6 +257,23 @@ def random_map(shape: Sequence[int], seed: int = 0) -> torch.Tensor:
 
     Its maximum is a uniformly random pixel (pointing game) and its order a random pixel order
     (deletion game). The global random state is not used.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        (H, W) or (N, H, W), positive sizes.
+    seed : int, optional
+        Seed of the private generator. Default 0.
+
+    Returns
+    -------
+    torch.Tensor
+        Float32 map(s) of that shape on the CPU.
+
+    Raises
+    ------
+    ValueError
+        If ``shape`` has not 2 or 3 positive sizes.
     """
     return torch.rand(_map_shape(shape), generator=torch.Generator().manual_seed(int(seed)))
 
@@ -192,11 +281,30 @@ def random_map(shape: Sequence[int], seed: int = 0) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------- deletion game
 @dataclass
 class Curve:
-    """Result of :func:`deletion_curve`: ``scores[n, s]`` is the model score of image ``n`` with
-    ``fractions[s]`` of its pixels removed (deletion) or revealed (insertion).
+    """Result of :func:`deletion_curve`: a model score per image and fraction of pixels changed.
+
+    ``scores[n, s]`` is the model score of image ``n`` with ``fractions[s]`` of its pixels
+    removed (deletion) or revealed (insertion).
 
     ``area`` is the area under each image's curve by the trapezoid rule over ``fractions``
     (lower is better for deletion, higher for insertion).
+
+    Attributes
+    ----------
+    mode : str
+        "deletion" or "insertion".
+    fractions : numpy.ndarray
+        S fractions of pixels, from 0 to 1.
+    scores : numpy.ndarray
+        N x S model scores.
+    area : numpy.ndarray
+        N areas under the curves.
+    target : numpy.ndarray
+        N classes whose score is followed.
+    score : str
+        "probability" (softmax, default) or "logit".
+    baseline : str
+        Description of the baseline used (default "blur").
     """
 
     mode: str                  # "deletion" | "insertion"
@@ -287,6 +395,31 @@ def deletion_curve(model: nn.Module, inputs: torch.Tensor, maps, target=None, *,
         create the sharp out-of-distribution edges a black fill does), "zero", "mean"
         (each image's channel means), a number, or a tensor broadcastable to the inputs.
     batch_size : perturbed images per forward pass (images and steps are batched together).
+    mode : str, optional
+        "deletion" (default) or "insertion".
+    steps : int, optional
+        Number of steps (>= 1); the curve has ``steps + 1`` points. Default 50.
+    score : str, optional
+        One of :data:`SCORES`: "probability" (default) or "logit".
+    blur_sigma : float, optional
+        Sigma in pixels of the "blur" baseline. Default 10.0.
+    progress : callable, optional
+        ``progress(done, total)`` as the work advances; None (default) reports nothing.
+    cancel : threading.Event or callable, optional
+        When set, the computation stops with ``Cancelled``; None (default) never cancels.
+
+    Returns
+    -------
+    Curve
+        Scores per image and fraction, their areas and the targets.
+
+    Raises
+    ------
+    ValueError
+        If ``mode``, ``score``, ``steps``, ``batch_size``, ``baseline`` or the maps' shape is invalid,
+        or a map value is not finite.
+    TypeError
+        If ``model`` is not a ``torch.nn.Module`` or ``inputs`` is not a float tensor.
     """
     if mode not in ("deletion", "insertion"):
         raise ValueError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
@@ -358,6 +491,21 @@ def spearman(a, b) -> np.ndarray:
     """Spearman rank correlation of each pair of rows (maps flattened): N x ... -> N.
 
     Pearson correlation of tie-averaged ranks; NaN where a map is constant (undefined).
+
+    Parameters
+    ----------
+    a, b : torch.Tensor or numpy.ndarray
+        Two N x ... batches of maps of the same shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        N correlations in [-1, 1] (NaN where undefined).
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or have fewer than 2 dimensions.
     """
     a, b = _flat_pair(a, b)
     ra, rb = _average_ranks(a), _average_ranks(b)
@@ -386,6 +534,25 @@ def ssim(a, b, *, data_range: float = 1.0, sigma: float = 1.5) -> np.ndarray:
     statistics, K1 = 0.01, K2 = 0.03, averaged over the window positions that fit inside the
     map (as scikit-image's ``structural_similarity(..., gaussian_weights=True,
     use_sample_covariance=False)``).
+
+    Parameters
+    ----------
+    a, b : torch.Tensor or numpy.ndarray
+        Two N x H x W batches of maps of the same shape.
+    data_range : float, optional
+        The value range L of the maps (the constants are (K1 L)^2 and (K2 L)^2). Default 1.0.
+    sigma : float, optional
+        Gaussian window sigma in pixels. Default 1.5.
+
+    Returns
+    -------
+    numpy.ndarray
+        N float64 mean SSIM values.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ, are not N x H x W, or the maps are smaller than the window.
     """
     a = torch.as_tensor(a).detach().double()
     b = torch.as_tensor(b).detach().double().to(a.device)
@@ -423,6 +590,25 @@ class Randomisation:
     (``"independent"``) to its map from the trained model: of |map| in ``similarity``, of the
     signed map in ``similarity_signed``. High similarity after randomisation is the failure
     Adebayo et al. warn about.
+
+    Attributes
+    ----------
+    method : str
+        Name of the method explained.
+    order : str
+        "cascade" or "independent".
+    measure : str
+        "spearman" or "ssim".
+    layers : list of str
+        L module names, in randomisation order (top first).
+    similarity : numpy.ndarray
+        N x L similarity of |map|.
+    similarity_signed : numpy.ndarray
+        N x L similarity of the signed map.
+    target : numpy.ndarray
+        N classes explained (fixed from the trained model).
+    maps : torch.Tensor or None
+        (L + 1) x N x H x W maps on the CPU, the trained model's first; None when not kept.
     """
 
     method: str
@@ -460,6 +646,19 @@ def parameter_layers(model: nn.Module, example_input: torch.Tensor | None = None
     With ``example_input`` the order is the reverse of the order in which the modules run in a
     forward pass (modules that do not run are left out); without it, the reverse of
     registration order. The model is left as given.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model; it is left as given.
+    example_input : torch.Tensor, optional
+        N x C x H x W batch; its first image is run to find the execution order. None (default) uses
+        registration order.
+
+    Returns
+    -------
+    list of str
+        Names of the modules with parameters of their own, output first.
     """
     owners = [name for name, mod in model.named_modules()
               if any(True for _ in mod.parameters(recurse=False))]
@@ -531,6 +730,36 @@ def randomisation_check(model: nn.Module, inputs: torch.Tensor, method, *, targe
     layers : module names to randomise, in the order given (first = first randomised); default
         every module with parameters from the logits down (:func:`parameter_layers`).
     method_options : passed to ``attribution.attribute`` (e.g. ``samples=10`` for SmoothGrad).
+    model : torch.nn.Module
+        The trained model (never modified; a deep copy is randomised).
+    inputs : torch.Tensor
+        N x C x H x W batch.
+    target : None, int or N ints, optional
+        The classes explained (None, the default, is each image's top-1 class on the trained model).
+    order : str, optional
+        "cascade" (default) or "independent".
+    similarity : str, optional
+        "spearman" (default) or "ssim".
+    seed : int, optional
+        Base seed; layer i is randomised with ``seed + i``. Default 0.
+    keep_maps : bool, optional
+        Keep every step's maps in the result (default True).
+    progress : callable, optional
+        ``progress(done, total)`` as the work advances; None (default) reports nothing.
+    cancel : threading.Event or callable, optional
+        When set, the computation stops with ``Cancelled``; None (default) never cancels.
+
+    Returns
+    -------
+    Randomisation
+        Similarities per image and layer, and the maps when kept.
+
+    Raises
+    ------
+    ValueError
+        If ``order``, ``similarity``, ``inputs``, ``layers`` or the method's maps are invalid.
+    TypeError
+        If ``model`` or ``method`` is of the wrong type.
     """
     if order not in ("cascade", "independent"):
         raise ValueError(f"order must be 'cascade' or 'independent', got {order!r}")
