@@ -41,7 +41,27 @@ def gaussian_blur(inputs: torch.Tensor, sigma: float) -> torch.Tensor:
     ``pi_g(x; u, sigma) = sum_v g(u - v) x(v) / sum_v g(u - v)`` with
     ``g(d) = exp(-|d|^2 / 2 sigma^2)`` over the pixels of the image (Fong et al. 2019 eq in
     section 3.4), computed separably with the kernel truncated at 4 sigma. ``sigma = 0``
-    returns the input unchanged."""
+    returns the input unchanged.
+
+    Parameters
+    ----------
+    inputs : torch.Tensor
+        N x C x H x W floating-point batch; the kernel is built on its device and in its dtype.
+    sigma : float
+        Standard deviation of the Gaussian, in pixels; must be >= 0. The kernel radius is also at most
+        H - 1 (along H) and W - 1 (along W), and at least 1.
+
+    Returns
+    -------
+    torch.Tensor
+        N x C x H x W blurred batch on the same device and in the same dtype; ``inputs`` itself (not a
+        copy) when ``sigma`` is 0.
+
+    Raises
+    ------
+    ValueError
+        If ``sigma`` is negative.
+    """
     if sigma < 0:
         raise ValueError(f"sigma must be >= 0, got {sigma}")
     if sigma == 0:

@@ -38,7 +38,19 @@ __all__ = ["LayerInfo", "Maps", "layers", "capture", "capture_maps", "layer_outp
 
 @dataclass(frozen=True)
 class LayerInfo:
-    """One capturable layer: its name, module type, output shape (batch first) and layout."""
+    """One capturable layer: its name, module type, output shape (batch first) and layout.
+
+    Attributes
+    ----------
+    name : str
+        Dotted layer name (``:1``, ``:2``, ... for later calls of a module run more than once).
+    type : str
+        The module's class name, e.g. ``"Conv2d"``.
+    shape : tuple of int
+        The layer's output shape, batch first.
+    layout : Layout, Ambiguous or None, default None
+        The detected or given :mod:`~xai_widgets.core.layouts` layout.
+    """
 
     name: str
     type: str
@@ -56,6 +68,15 @@ class Maps:
     ``maps``: N x C x h x w (channels first, whatever the layer's own layout);
     ``prefix``: N x P x C prefix tokens of a token layer (class, distillation, register
     tokens), else None; ``layout``: the layer's :class:`~xai_widgets.core.layouts.Layout`.
+
+    Attributes
+    ----------
+    maps : torch.Tensor
+        N x C x h x w maps.
+    prefix : torch.Tensor or None
+        N x P x C prefix tokens, or None.
+    layout : Layout
+        The layer's layout.
     """
 
     maps: torch.Tensor
@@ -75,11 +96,28 @@ class LayerList(list):
 
 
 class StopForward(Exception):
-    """Raised by a hook once every requested layer is captured, to skip the rest."""
+    """Raised by a hook once every requested layer is captured, to skip the rest.
+
+    Parameters
+    ----------
+    *args : object
+        As for any exception (none are given: it is caught by the capturing code).
+    """
 
 
 def model_device(model: nn.Module) -> torch.device:
-    """The device of the model's first parameter or buffer (CPU for a stateless model)."""
+    """The device of the model's first parameter or buffer (CPU for a stateless model).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any model.
+
+    Returns
+    -------
+    torch.device
+        The device of ``model``'s first parameter (or, failing that, buffer); ``cpu`` when it has none.
+    """
     for tensor in _chain(model.parameters(), model.buffers()):
         return tensor.device
     return torch.device("cpu")
@@ -91,7 +129,18 @@ def _chain(*iterables: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
 
 
 def model_dtype(model: nn.Module) -> torch.dtype:
-    """The floating dtype of the model's first floating parameter or buffer (float32 if none)."""
+    """The floating dtype of the model's first floating parameter or buffer (float32 if none).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any model.
+
+    Returns
+    -------
+    torch.dtype
+        The dtype of the first floating-point parameter or buffer, else ``torch.float32``.
+    """
     for tensor in _chain(model.parameters(), model.buffers()):
         if tensor.is_floating_point():
             return tensor.dtype
@@ -103,7 +152,18 @@ _LOCKS_GUARD = threading.Lock()
 
 
 def model_lock(model: nn.Module) -> threading.RLock:
-    """The re-entrant lock xai_widgets holds while it uses ``model`` (one per model object)."""
+    """The re-entrant lock xai_widgets holds while it uses ``model`` (one per model object).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model; it is held weakly, so the lock lives as long as the model.
+
+    Returns
+    -------
+    threading.RLock
+        The same lock object on every call for the same model.
+    """
     with _LOCKS_GUARD:
         lock = _LOCKS.get(model)
         if lock is None:
@@ -155,6 +215,23 @@ def preserved_model(model: nn.Module, eval_mode: bool) -> Iterator[None]:
 
     A forward that fails because the input is smaller than the model's convolutions need is
     re-raised as a ValueError that names the smallest input the model accepts.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model to use inside the block.
+    eval_mode : bool
+        True puts every module in eval mode for the block (the caller's ``training`` flags come back
+        on exit); False leaves the flags as they are.
+
+    Yields
+    ------
+    None
+
+    Raises
+    ------
+    ValueError
+        When the body raises a RuntimeError saying the input is too small for the model.
     """
     with model_lock(model):
         flags = [(m, m.training) for m in model.modules()]
@@ -180,6 +257,21 @@ def call_hooks(model: nn.Module, on_output, tracker: Tracker | None = None) -> I
     """Call ``on_output(layer_name, module, output)`` for every module call; unhook in finally.
 
     A ``tracker`` sees every call first (with the inputs), to follow the layouts.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Every named submodule (not the root) gets a forward hook for the block.
+    on_output : callable
+        ``on_output(layer_name, module, output)`` with the layer name (``name``, ``name:1``, ... for
+        repeated calls). Its return value is the hook's, so a non-None value replaces the output.
+    tracker : Tracker or None, default None
+        Fed ``record(layer_name, module, inputs, output)`` before ``on_output``.
+
+    Yields
+    ------
+    None
+        Control to the body, which runs the forward pass; every hook is removed on exit.
     """
     calls: dict[str, int] = {}
     handles = []
@@ -219,6 +311,27 @@ def layers(model: nn.Module, example_input: torch.Tensor, *, eval_mode: bool = T
     ``example_input`` is a batch (N x C x H x W for images). Modules whose output is not a
     tensor (tuples, dicts) are skipped. The layout column is the detected (or given)
     :mod:`~xai_widgets.core.layouts` layout; ``?`` marks a layer that needs a ``layouts=`` entry.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model; left as it was (one forward pass without grad).
+    example_input : torch.Tensor
+        A batch, moved to the model's device (floating inputs to its dtype).
+    eval_mode : bool, default True
+        Run the forward in eval mode (training flags restored afterwards).
+    layouts : mapping or None, default None
+        ``{layer name: layout}`` overrides (see :func:`~xai_widgets.core.layouts.check_layouts`).
+
+    Returns
+    -------
+    LayerList
+        A list of :class:`LayerInfo` that prints as a table (``.names`` gives the names).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``example_input`` or ``layouts`` is not acceptable, or the input is too small for the model.
     """
     found: LayerList = LayerList()
     x = _to_device(example_input, model, "example_input")
@@ -234,7 +347,20 @@ def layers(model: nn.Module, example_input: torch.Tensor, *, eval_mode: bool = T
 
 
 def unknown_layer_error(missing: Sequence[str], known: Sequence[str]) -> ValueError:
-    """The error for layer names the model does not have: close matches, and how to list them all."""
+    """The error for layer names the model does not have: close matches, and how to list them all.
+
+    Parameters
+    ----------
+    missing : sequence of str
+        The names asked for that do not exist.
+    known : sequence of str
+        The model's layer names, to suggest close matches from.
+
+    Returns
+    -------
+    ValueError
+        The error (returned, not raised), one line per missing name.
+    """
     lines = []
     for name in missing:
         close = difflib.get_close_matches(name, known, n=4, cutoff=0.4)
@@ -313,6 +439,30 @@ def capture(
     cloned at the moment the layer produced them (so a later in-place op such as
     ``ReLU(inplace=True)`` cannot alter them). The forward stops as soon as the last
     requested layer has run. Floating inputs are cast to the model's dtype.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model; left as it was.
+    inputs : torch.Tensor
+        A batch-first input (N x C x H x W for images), moved to the model's device.
+    layer_names : sequence of str or str
+        Layer names (see :func:`layers`); repeats are captured once.
+    eval_mode : bool, default True
+        Run the forward in eval mode (training flags restored afterwards).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``{name: output}`` for every requested layer.
+
+    Raises
+    ------
+    TypeError
+        If a name is not a string, or a requested layer's output is not a tensor.
+    ValueError
+        If no layer is requested, a name is unknown, a requested layer does not run in the forward
+        pass, or ``inputs`` is not acceptable.
     """
     wanted = _wanted(model, layer_names)
     x = _to_device(inputs, model)
@@ -334,6 +484,30 @@ def capture_maps(
     The layout of each layer is detected (:mod:`xai_widgets.core.layouts`) or taken from
     ``layouts={name: "NHWC" | "NCHW" | "NC" | xw.Tokens(...)}``; an ambiguous layer raises
     an error saying which entry to add. Values stay in the model's dtype and device.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model; left as it was.
+    inputs : torch.Tensor
+        A batch-first input (N x C x H x W for images), moved to the model's device.
+    layer_names : sequence of str or str
+        Layer names (see :func:`layers`); repeats are captured once.
+    layouts : mapping or None, default None
+        ``{layer name: layout}`` for layers whose layout is not detected.
+    eval_mode : bool, default True
+        Run the forward in eval mode (training flags restored afterwards).
+
+    Returns
+    -------
+    dict of str to Maps
+        ``{name: Maps}`` for every requested layer, detached copies.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`capture`, and ValueError for an ambiguous layout or a ``layouts`` entry that does not
+        fit the layer.
     """
     wanted = _wanted(model, layer_names)
     x = _to_device(inputs, model)
@@ -348,6 +522,27 @@ def layer_output(model: nn.Module, x: torch.Tensor, layer: str, layouts: Mapping
     Call inside ``preserved_model``; ``x`` is moved to the model's device and dtype. Nothing after
     the layer runs, so a later in-place op cannot alter the result. Gradients flow when
     grad mode is on (through the layout's permute or reshape too).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model.
+    x : torch.Tensor
+        A batch-first input.
+    layer : str
+        One layer name (see :func:`layers`).
+    layouts : mapping or None, default None
+        ``{layer name: layout}`` for a layer whose layout is not detected.
+
+    Returns
+    -------
+    Maps
+        The layer's maps and prefix tokens (not detached, not cloned).
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`capture_maps`.
     """
     out, found = _run_to(model, _to_device(x, model), _wanted(model, layer), lambda t: t, layouts or {})
     return _as_maps(out[layer], found[layer])

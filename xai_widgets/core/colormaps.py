@@ -48,7 +48,23 @@ LUTS: dict[str, np.ndarray] = {
 
 
 def lut(name: str) -> np.ndarray:
-    """The 256 x 3 table of a colormap by name."""
+    """The 256 x 3 table of a colormap by name.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`LUTS`: ``"gray"``, ``"viridis"`` or ``"diverging"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        256 x 3 uint8 RGB table (the array held in :data:`LUTS` itself, not a copy).
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a known colormap.
+    """
     if name not in LUTS:
         raise ValueError(f"unknown colormap {name!r}; choose one of {sorted(LUTS)}")
     return LUTS[name]
@@ -59,6 +75,26 @@ def apply(values: np.ndarray, name: str, lo: float, hi: float) -> np.ndarray:
 
     The index is ``floor(clip((v - lo) / (hi - lo), 0, 1) * 255 + 0.5)``, exactly as the
     browser's ``Math.round`` does.
+
+    Parameters
+    ----------
+    values : array_like
+        Numbers of any shape (converted to float64).
+    name : str
+        Colormap name, a key of :data:`LUTS` (see :func:`lut`).
+    lo, hi : float
+        The values given the first and the last colour; values outside are clipped. When
+        ``hi <= lo`` the span ``hi - lo`` is taken as 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 array of shape ``values.shape + (3,)``.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a known colormap.
     """
     span = hi - lo if hi > lo else 1.0
     t = np.clip((np.asarray(values, dtype=np.float64) - lo) / span, 0.0, 1.0)

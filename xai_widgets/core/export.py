@@ -296,6 +296,25 @@ def standalone_html(widget: Any, title: str = "xai_widgets") -> str:
     self-contained ES module bundle. The page renders the widget's current
     synced state; everything handled in the front-end works, and what needs the
     kernel (Python callbacks) says so in the page instead of waiting.
+
+    Parameters
+    ----------
+    widget : anywidget.AnyWidget
+        The widget; its ``get_state()`` (plus its ``_export_state()``, if it has one) is embedded.
+    title : str, default "xai_widgets"
+        The page title (HTML-escaped).
+
+    Returns
+    -------
+    str
+        The HTML page.
+
+    Raises
+    ------
+    ValueError
+        If the widget has no ``_esm`` code, or its ``_esm`` is a URL.
+    TypeError
+        If a state value cannot be embedded.
     """
     state = dict(widget.get_state())
     # a widget may ship extra state for the page alone, e.g. precomputed answers to what the kernel would do
@@ -321,7 +340,22 @@ def standalone_html(widget: Any, title: str = "xai_widgets") -> str:
 
 
 def write_html(widget: Any, path: str | os.PathLike[str], title: str = "xai_widgets") -> Path:
-    """Write :func:`standalone_html` for ``widget`` to ``path`` (UTF-8); returns the path."""
+    """Write :func:`standalone_html` for ``widget`` to ``path`` (UTF-8); returns the path.
+
+    Parameters
+    ----------
+    widget : anywidget.AnyWidget
+        The widget.
+    path : str or os.PathLike
+        The file to write (overwritten).
+    title : str, default "xai_widgets"
+        The page title.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     text = standalone_html(widget, title=title)
     out = Path(path)
     out.write_text(text, encoding="utf-8")
@@ -350,6 +384,18 @@ def static_previews(nb: Any, resources: Any = None) -> tuple[Any, Any]:
     back to the PNG. Other widgets' state is kept, with everything it refers to. Use it as
     ``jupyter nbconvert --to html --HTMLExporter.preprocessors=xai_widgets.core.export.static_previews nb.ipynb``
     (it runs after ``--execute``), or ``HTMLExporter(preprocessors=[static_previews])``.
+
+    Parameters
+    ----------
+    nb : nbformat.NotebookNode
+        The notebook (a dict-like node), changed in place.
+    resources : object, optional
+        nbconvert's resources, passed through.
+
+    Returns
+    -------
+    tuple
+        ``(nb, resources)``.
     """
     widgets = nb.get("metadata", {}).get("widgets")
     doc = widgets.get(WIDGET_STATE_MIME) if isinstance(widgets, dict) else None

@@ -79,6 +79,23 @@ def rollback_on_error(model: nn.Module) -> Iterator[nn.Module]:
     back into the original storage), ``requires_grad`` and ``.grad`` (a new one is dropped).
     Not covered: plain tensor attributes that are not registered as buffers, and global
     state (torch's global module hooks).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model to protect; a snapshot of its parameters and buffers (one copy, on their own
+        device) is taken on entry.
+
+    Yields
+    ------
+    torch.nn.Module
+        ``model`` itself.
+
+    Raises
+    ------
+    BaseException
+        Whatever the body raised, re-raised after the model is restored. On a clean exit nothing
+        is restored or checked.
     """
     modules = list(model.modules())
     attributes = [(m, _attributes(m)) for m in modules]

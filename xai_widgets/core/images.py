@@ -89,8 +89,26 @@ def _numpy_hwc(img, index: int) -> np.ndarray:
 
 
 def as_image_list(images) -> list:
-    """Images as a list: one image, a sequence of images, or a batch (N x C x H x W tensor,
-    N x H x W x C array) split into its N images."""
+    """Images as a list: one image, a sequence of images, or a batch split into its images.
+
+    Images as a list: one image, a sequence of images, or a batch (N x C x H x W tensor,
+    N x H x W x C array) split into its N images.
+
+    Parameters
+    ----------
+    images : image, sequence of images, torch.Tensor or numpy.ndarray
+        One image in an accepted form, an iterable of them, or a 4-d batch.
+
+    Returns
+    -------
+    list
+        The images (a batch's entries are views, not copies).
+
+    Raises
+    ------
+    TypeError
+        If ``images`` is neither an image nor iterable.
+    """
     if isinstance(images, (torch.Tensor, np.ndarray)) and images.ndim == 4:
         return list(images)
     if isinstance(images, (Image.Image, np.ndarray, torch.Tensor)):
@@ -103,7 +121,26 @@ def as_image_list(images) -> list:
 
 
 def to_rgb_array(img, index: int = 0) -> np.ndarray:
-    """An accepted image as H x W x 3 uint8 RGB (grey repeated)."""
+    """An accepted image as H x W x 3 uint8 RGB (grey repeated).
+
+    Parameters
+    ----------
+    img : PIL.Image.Image, numpy.ndarray or torch.Tensor
+        One image in an accepted form (see the module doc); floats must be in [0, 1].
+    index : int, default 0
+        The image's position, named in error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        H x W x 3 uint8, C-contiguous (floats are scaled by 255 and rounded; alpha is dropped).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If the image is of an unsupported type, shape or dtype, empty, not finite, or its float values
+        are outside [0, 1].
+    """
     arr = _numpy_hwc(img, index)
     if arr.dtype != np.uint8:
         arr = (arr * 255).round().astype(np.uint8)
@@ -113,7 +150,18 @@ def to_rgb_array(img, index: int = 0) -> np.ndarray:
 
 
 def input_channels(model: nn.Module) -> int | None:
-    """in_channels of the first Conv2d the model contains, if any."""
+    """in_channels of the first Conv2d the model contains, if any.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any model.
+
+    Returns
+    -------
+    int or None
+        ``in_channels`` of the first ``nn.Conv2d`` in ``model.modules()``, or None.
+    """
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             return module.in_channels
@@ -123,7 +171,30 @@ def input_channels(model: nn.Module) -> int | None:
 def model_input(
     img, model: nn.Module, preprocess: Callable | None = None, index: int = 0
 ) -> torch.Tensor:
-    """One image as a 1 x C x H x W float tensor for ``model`` (on the CPU; capture moves it)."""
+    """One image as a 1 x C x H x W float tensor for ``model`` (on the CPU; capture moves it).
+
+    Parameters
+    ----------
+    img : PIL.Image.Image, numpy.ndarray or torch.Tensor
+        One image in an accepted form (see the module doc).
+    model : torch.nn.Module
+        Without ``preprocess``, the channel count is matched to its first convolution.
+    preprocess : callable or None, default None
+        Takes the image as an RGB ``PIL.Image`` and returns a C x H x W (or 1 x C x H x W) tensor.
+        None gives values in [0, 1] at the image's own size.
+    index : int, default 0
+        The image's position, named in error messages.
+
+    Returns
+    -------
+    torch.Tensor
+        1 x C x H x W float32 tensor.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If the image is not acceptable, ``preprocess`` raises, or it does not return a 3-d or 4-d tensor.
+    """
     if preprocess is not None:
         pil = Image.fromarray(to_rgb_array(img, index))
         try:
@@ -149,7 +220,24 @@ def model_input(
 
 
 def display_pixels(img, input_hw: Sequence[int], long_side: int, index: int = 0) -> np.ndarray:
-    """RGB uint8 pixels of ``img`` resized to the aspect of the model input, long side ``long_side``."""
+    """RGB uint8 pixels of ``img`` resized to the aspect of the model input, long side ``long_side``.
+
+    Parameters
+    ----------
+    img : PIL.Image.Image, numpy.ndarray or torch.Tensor
+        One image in an accepted form (see the module doc).
+    input_hw : sequence of int
+        (H, W) of the model input, whose aspect ratio is used.
+    long_side : int
+        Pixels along the longer side of the result.
+    index : int, default 0
+        The image's position, named in error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        h x w x 3 uint8 (Lanczos resampling when the size changes).
+    """
     h, w = input_hw
     if h >= w:
         size = (max(1, round(long_side * w / h)), long_side)
@@ -170,7 +258,27 @@ def panel_pixels(img, input_hw: Sequence[int], size: tuple[int, int], index: int
 
 
 def to_batch(images: Sequence, model: nn.Module, preprocess: Callable | None = None) -> torch.Tensor:
-    """Same-size images as one N x C x H x W batch for ``model`` (e.g. for ``xw.layers``)."""
+    """Same-size images as one N x C x H x W batch for ``model`` (e.g. for ``xw.layers``).
+
+    Parameters
+    ----------
+    images : image, sequence of images or batch
+        Anything :func:`as_image_list` accepts.
+    model : torch.nn.Module
+        The model the batch is for (see :func:`model_input`).
+    preprocess : callable or None, default None
+        Applied to each image as in :func:`model_input`.
+
+    Returns
+    -------
+    torch.Tensor
+        N x C x H x W float32 batch.
+
+    Raises
+    ------
+    ValueError
+        If there are no images, or the images differ in size after ``preprocess``.
+    """
     inputs = [model_input(img, model, preprocess, i) for i, img in enumerate(as_image_list(images))]
     if not inputs:
         raise ValueError("no images: pass at least one image")
@@ -181,7 +289,26 @@ def to_batch(images: Sequence, model: nn.Module, preprocess: Callable | None = N
 
 
 def check_input_size(x: torch.Tensor, who: str, name: str = "the model input") -> None:
-    """Refuse model inputs over :data:`MAX_PIXELS` per image, before any forward pass."""
+    """Refuse model inputs over :data:`MAX_PIXELS` per image, before any forward pass.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        The input; its last two axes are H x W.
+    who : str
+        What refuses it, named in the message.
+    name : str, default "the model input"
+        The input's name in the message.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    ValueError
+        If H x W is over :data:`MAX_PIXELS` (read at each call).
+    """
     h, w = x.shape[-2:]
     if h * w > MAX_PIXELS:
         raise ValueError(
@@ -194,7 +321,24 @@ def check_input_size(x: torch.Tensor, who: str, name: str = "the model input") -
 
 
 def check_finite(x: torch.Tensor, name: str) -> None:
-    """Refuse an empty tensor or one holding NaN or infinity, naming it."""
+    """Refuse an empty tensor or one holding NaN or infinity, naming it.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        The tensor to check.
+    name : str
+        Its name in the message.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is empty or not finite.
+    """
     if x.numel() == 0:
         raise ValueError(f"{name} is empty (shape {tuple(x.shape)})")
     if not torch.isfinite(x).all():
@@ -207,6 +351,31 @@ def check_model_input(x, model: nn.Module, who: str, name: str = "inputs", *, im
     ``image``: an N x C x H x W batch is required. Whenever the model starts with a
     convolution and ``x`` is 4-D, ``x`` must be floating point, have the convolution's channel
     count and at most :data:`MAX_PIXELS` pixels per image. Floating inputs must be finite.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        The model input.
+    model : torch.nn.Module
+        The model (its first convolution is read).
+    who : str
+        What uses the input, named in messages.
+    name : str, default "inputs"
+        The input's name in messages.
+    image : bool, default True
+        Require a 4-d image batch. Even when False, a 3-d input is refused for a model with a
+        convolution.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not a tensor, or a 4-d input to a convolutional model is not floating point.
+    ValueError
+        If the shape, channel count or size is wrong, the batch is empty, or it holds NaN or infinity.
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor (N x C x H x W), got {type(x).__name__}; "

@@ -55,16 +55,49 @@ _CHANNELS_FIRST = (nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm, nn.
 
 
 class Layout:
-    """How a layer's output holds its channels; see the module documentation."""
+    """How a layer's output holds its channels; see the module documentation.
+
+    Attributes
+    ----------
+    name : str
+        The layout's name as shown in layer tables (``"NCHW"``, ``"NHWC"``, ``"NC"``, ``"tokens P+hxw"``).
+    """
 
     name = ""
 
     def maps(self, t: torch.Tensor) -> torch.Tensor:
-        """``t`` as N x C x h x w (a view or a permuted view; gradients flow)."""
+        """``t`` as N x C x h x w (a view or a permuted view; gradients flow).
+
+        Parameters
+        ----------
+        t : torch.Tensor
+            A layer's output in this layout.
+
+        Returns
+        -------
+        torch.Tensor
+            N x C x h x w maps.
+
+        Raises
+        ------
+        ValueError
+            If ``t``'s shape does not fit the layout.
+        """
         raise NotImplementedError
 
     def prefix_tokens(self, t: torch.Tensor) -> torch.Tensor | None:
-        """The prefix tokens, N x P x C, or None for layouts without them."""
+        """The prefix tokens, N x P x C, or None for layouts without them.
+
+        Parameters
+        ----------
+        t : torch.Tensor
+            A layer's output in this layout.
+
+        Returns
+        -------
+        torch.Tensor or None
+            N x P x C prefix tokens, or None.
+        """
         return None
 
     def __repr__(self) -> str:
@@ -75,6 +108,17 @@ class Layout:
 
 
 class _Fixed(Layout):
+    """A fixed layout: the instances :data:`NCHW`, :data:`NHWC` and :data:`NC`.
+
+    Parameters
+    ----------
+    name : str
+        ``"NCHW"``, ``"NHWC"`` or ``"NC"``.
+    dims : int
+        The number of dimensions of an output in this layout (4 or 2).
+    to_nchw : callable
+        Turns such an output into N x C x h x w maps (``NC`` gives 1 x 1 maps).
+    """
     def __init__(self, name: str, dims: int, to_nchw):
         self.name, self.dims, self._to_nchw = name, dims, to_nchw
 
@@ -95,6 +139,18 @@ class Tokens(Layout):
     """Tokens ``N x L x C``: ``prefix`` tokens, then an ``h x w`` patch grid, row by row.
 
     ``grid=None`` takes the one grid of ``L - prefix`` cells with the input image's aspect.
+
+    Parameters
+    ----------
+    prefix : int, default 0
+        P, the number of prefix tokens (class, distillation, register tokens), >= 0.
+    grid : tuple of (int, int) or None, default None
+        (h, w), the patch grid's rows and columns, positive.
+
+    Raises
+    ------
+    ValueError
+        If ``prefix`` is not an integer >= 0 or ``grid`` is not two positive integers.
     """
 
     prefix: int = 0
@@ -137,7 +193,15 @@ class Tokens(Layout):
 
 @dataclass(frozen=True)
 class Ambiguous:
-    """A layer whose layout the evidence does not settle; ``reason`` says why."""
+    """A layer whose layout the evidence does not settle; ``reason`` says why.
+
+    Attributes
+    ----------
+    reason : str
+        Why the layout is not settled.
+    name : str
+        Always ``"?"``.
+    """
 
     reason: str
     name = "?"
@@ -147,7 +211,25 @@ class Ambiguous:
 
 
 def parse(value, layer: str) -> Layout:
-    """A user's ``layouts=`` entry: ``"NCHW"``, ``"NHWC"``, ``"NC"`` or a :class:`Tokens`."""
+    """A user's ``layouts=`` entry: ``"NCHW"``, ``"NHWC"``, ``"NC"`` or a :class:`Tokens`.
+
+    Parameters
+    ----------
+    value : Layout or str
+        A layout, or its name in any case.
+    layer : str
+        The layer name, used in the error message.
+
+    Returns
+    -------
+    Layout
+        The layout (``value`` itself when it is one).
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is neither a layout nor one of the names.
+    """
     if isinstance(value, Layout):
         return value
     if isinstance(value, str) and value.upper() in _BY_NAME:
@@ -157,7 +239,25 @@ def parse(value, layer: str) -> Layout:
 
 
 def check_layouts(layouts: Mapping | None) -> dict[str, Layout]:
-    """Validate a ``layouts=`` argument: {layer name: layout}."""
+    """Validate a ``layouts=`` argument: {layer name: layout}.
+
+    Parameters
+    ----------
+    layouts : mapping or None
+        ``{layer name: layout or layout name}``; None for no overrides.
+
+    Returns
+    -------
+    dict of str to Layout
+        The entries parsed with :func:`parse` (an empty dict for None).
+
+    Raises
+    ------
+    TypeError
+        If ``layouts`` is not a mapping.
+    ValueError
+        If an entry is not a layout.
+    """
     if layouts is None:
         return {}
     if not isinstance(layouts, Mapping):
@@ -201,6 +301,28 @@ class Tracker:
 
     Call :meth:`record` for every module call in execution order; ``layouts`` then maps
     every layer name whose output is a tensor to a :class:`Layout` or :class:`Ambiguous`.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model (its prefix token count is read from it).
+    x : torch.Tensor
+        The input batch: N is its first axis and H x W its last two.
+    overrides : mapping of str to Layout or None, default None
+        Layouts given by the user (see :func:`check_layouts`).
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+        The model.
+    hw : tuple of (int, int)
+        The input's H x W.
+    batch : int
+        The input's N.
+    overrides : dict of str to Layout
+        The given layouts.
+    layouts : dict of str to Layout or Ambiguous
+        The layout of every recorded layer whose output is a tensor.
     """
 
     def __init__(self, model: nn.Module, x: torch.Tensor, overrides: Mapping[str, Layout] | None = None):
@@ -225,6 +347,28 @@ class Tracker:
             self._by_tensor[id(t)] = (weakref.ref(t), layout)
 
     def record(self, name: str, module: nn.Module, inputs: tuple, output) -> None:
+        """Decide the layout of one module call's output and remember it.
+
+        Parameters
+        ----------
+        name : str
+            The layer name (``name:1``, ... for a repeated call).
+        module : torch.nn.Module
+            The module called.
+        inputs : tuple
+            Its positional inputs (the first tensor among them is its input).
+        output : object
+            Its output; anything but a tensor is ignored.
+
+        Returns
+        -------
+        None
+
+        Raises
+        ------
+        ValueError
+            If a given layout does not fit the output.
+        """
         if not isinstance(output, torch.Tensor):
             return
         first = next((i for i in inputs if isinstance(i, torch.Tensor)), None)
@@ -326,8 +470,23 @@ class Tracker:
 
 
 def prefix_names(model: nn.Module, layout) -> list[str]:
-    """Display names of a token layer's prefix tokens, in order (timm and torchvision order:
-    class, distillation, registers); ``prefix 0``, ``prefix 1``, ... when the model does not say."""
+    """Display names of a token layer's prefix tokens, in order.
+
+    Display names of a token layer's prefix tokens, in order (timm and torchvision order:
+    class, distillation, registers); ``prefix 0``, ``prefix 1``, ... when the model does not say.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model (its ``cls_token``, ``class_token``, ``dist_token`` and ``reg_token`` are read).
+    layout : Layout or Ambiguous or None
+        The layer's layout.
+
+    Returns
+    -------
+    list of str
+        One name per prefix token; empty unless ``layout`` is a :class:`Tokens` with prefix tokens.
+    """
     if not isinstance(layout, Tokens) or not layout.prefix:
         return []
     names = []

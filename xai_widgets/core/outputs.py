@@ -34,7 +34,30 @@ def _describe(out) -> str:
 
 
 def pick(out: Any, output: OutputSpec = None) -> torch.Tensor:
-    """The logits in a model's output ``out`` (see the module doc for ``output``)."""
+    """The logits in a model's output ``out`` (see the module doc for ``output``).
+
+    Parameters
+    ----------
+    out : object
+        What the model returned: a tensor, a tuple or list, a mapping, or an object with attributes
+        (such as a Hugging Face ``ModelOutput``).
+    output : int, str, callable or None, default None
+        An index into a tuple or list, a key or attribute name, or a callable ``output(out)``
+        returning the tensor. ``None`` uses a tensor as it is, else the ``logits`` key or attribute.
+
+    Returns
+    -------
+    torch.Tensor
+        The picked tensor, as it is (its shape is not checked here).
+
+    Raises
+    ------
+    TypeError
+        If ``output`` is a bool or of any other unsupported type.
+    ValueError
+        If ``out`` has no such item, key or attribute, if ``output=None`` finds no logits tensor, or
+        if what was picked is not a tensor.
+    """
     if callable(output):
         picked = output(out)
     elif isinstance(output, bool):
@@ -75,6 +98,20 @@ class Logits(nn.Module):
     Holding the user's model as a child changes nothing in it. Layer names inside stay
     reachable as ``logits.model.<name>``; :func:`with_output` returns the model itself
     when it already returns a tensor, so names are unchanged in the common case.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The user's model, held as the child ``model``.
+    output : int, str or callable
+        Which part of the model's output holds the logits (see :func:`pick`).
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+        The wrapped model.
+    output : int, str or callable
+        The ``output=`` given.
     """
 
     def __init__(self, model: nn.Module, output: OutputSpec):
@@ -83,11 +120,41 @@ class Logits(nn.Module):
         self.output = output
 
     def forward(self, *args, **kwargs):
+        """Run the model and return its logits.
+
+        Parameters
+        ----------
+        *args, **kwargs
+            Passed to the wrapped model unchanged.
+
+        Returns
+        -------
+        torch.Tensor
+            ``pick(model(*args, **kwargs), output)``.
+        """
         return pick(self.model(*args, **kwargs), self.output)
 
 
 def with_output(model: nn.Module, output: OutputSpec) -> nn.Module:
-    """``model`` itself when ``output`` is None, else a :class:`Logits` view of it."""
+    """``model`` itself when ``output`` is None, else a :class:`Logits` view of it.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The user's model (never modified).
+    output : int, str, callable or None
+        Which part of the model's output holds the logits (see :func:`pick`).
+
+    Returns
+    -------
+    torch.nn.Module
+        ``model`` when ``output`` is None, else ``Logits(model, output)``.
+
+    Raises
+    ------
+    TypeError
+        If ``output`` is not None, an int, a str or a callable, or is a bool.
+    """
     if output is None:
         return model
     if not (callable(output) or isinstance(output, (int, str))) or isinstance(output, bool):

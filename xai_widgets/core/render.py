@@ -22,17 +22,56 @@ RIM = (0, 0, 0)  # around the query ring, so it shows on light and dark pixels
 
 
 def font(size: int) -> ImageFont.ImageFont:
-    """Pillow's bundled scalable font (no system fonts needed)."""
+    """Pillow's bundled scalable font (no system fonts needed).
+
+    Parameters
+    ----------
+    size : int
+        Font size in pixels.
+
+    Returns
+    -------
+    PIL.ImageFont.ImageFont
+        ``ImageFont.load_default(size=size)`` (a FreeType font where Pillow has FreeType).
+    """
     return ImageFont.load_default(size=size)
 
 
 def cell_index(n_pixels: int, n_cells: int) -> np.ndarray:
-    """For each pixel along one axis, the cell it falls in."""
+    """For each pixel along one axis, the cell it falls in.
+
+    Parameters
+    ----------
+    n_pixels : int
+        Pixels along the axis (W or H).
+    n_cells : int
+        Cells along the axis (w or h).
+
+    Returns
+    -------
+    numpy.ndarray
+        int array of length ``n_pixels``: ``floor(i * n_cells / n_pixels)``, at most ``n_cells - 1``.
+    """
     return np.minimum((np.arange(n_pixels) * n_cells) // n_pixels, n_cells - 1)
 
 
 def overlay(base: np.ndarray, cell_rgb: np.ndarray, opacity: float) -> np.ndarray:
-    """Blend an h x w x 3 grid of cell colours, nearest-neighbour upsampled, over ``base`` (H x W x 3)."""
+    """Blend an h x w x 3 grid of cell colours, nearest-neighbour upsampled, over ``base`` (H x W x 3).
+
+    Parameters
+    ----------
+    base : numpy.ndarray
+        H x W x 3 pixels (0..255).
+    cell_rgb : numpy.ndarray
+        h x w x 3 cell colours (0..255).
+    opacity : float
+        Weight of the cell colours, 0 (only ``base``) to 1 (only the cells).
+
+    Returns
+    -------
+    numpy.ndarray
+        H x W x 3 uint8 blend.
+    """
     H, W = base.shape[:2]
     rows, cols = cell_index(H, cell_rgb.shape[0]), cell_index(W, cell_rgb.shape[1])
     up = cell_rgb[rows[:, None], cols[None, :]].astype(np.float32)
@@ -42,7 +81,25 @@ def overlay(base: np.ndarray, cell_rgb: np.ndarray, opacity: float) -> np.ndarra
 
 def outline_cell(img: Image.Image, grid: Sequence[int], row: int, col: int, width: int = 2,
                  colour: tuple[int, int, int] = YELLOW) -> None:
-    """Outline cell (row, col) of an h x w grid just inside it (yellow: the query mark)."""
+    """Outline cell (row, col) of an h x w grid just inside it (yellow: the query mark).
+
+    Parameters
+    ----------
+    img : PIL.Image.Image
+        The panel, drawn on in place.
+    grid : sequence of int
+        (h, w) of the grid over the whole image.
+    row, col : int
+        The cell.
+    width : int, default 2
+        Line width in pixels.
+    colour : tuple of (int, int, int), default yellow
+        RGB line colour.
+
+    Returns
+    -------
+    None
+    """
     h, w = grid
     W, H = img.size
     x0, x1 = col * W / w, (col + 1) * W / w
@@ -53,10 +110,28 @@ def outline_cell(img: Image.Image, grid: Sequence[int], row: int, col: int, widt
 
 
 def mark_query(img: Image.Image, grid, row: int, col: int, width: int = 2) -> None:
-    """The query mark on cell (row, col) of an h x w grid, as the browser draws it: a yellow
+    """The query mark on cell (row, col) of an h x w grid, as the browser draws it.
+
+    The query mark on cell (row, col) of an h x w grid, as the browser draws it: a yellow
     outline inside the cell, or, for a cell under 3 line widths (a 128 x 128 grid in a small
     panel), a yellow ring centred on the cell and clear of it, with a dark rim, so the query
-    shows at any cell size."""
+    shows at any cell size.
+
+    Parameters
+    ----------
+    img : PIL.Image.Image
+        The panel, drawn on in place.
+    grid : sequence of int
+        (h, w) of the grid over the whole image.
+    row, col : int
+        The query cell.
+    width : int, default 2
+        Line width in pixels (the rim is half as wide, at least 1).
+
+    Returns
+    -------
+    None
+    """
     h, w = grid
     W, H = img.size
     x0, x1, y0, y1 = col * W / w, (col + 1) * W / w, row * H / h, (row + 1) * H / h
@@ -73,8 +148,27 @@ def mark_query(img: Image.Image, grid, row: int, col: int, width: int = 2) -> No
 
 
 def wrap_text(text: str, fnt, width: float, max_lines: int = 2) -> list[str]:
-    """``text`` in at most ``max_lines`` lines of ``width`` px in ``fnt``: wrapped at spaces (a
-    word too long for a line is split), and shortened with "..." when it needs more lines."""
+    """Wrap ``text`` into at most ``max_lines`` lines of ``width`` pixels, shortening it if needed.
+
+    ``text`` in at most ``max_lines`` lines of ``width`` px in ``fnt``: wrapped at spaces (a
+    word too long for a line is split), and shortened with "..." when it needs more lines.
+
+    Parameters
+    ----------
+    text : str
+        The text.
+    fnt : PIL.ImageFont.ImageFont
+        The font whose ``getlength`` measures the lines.
+    width : float
+        Line width in pixels.
+    max_lines : int, default 2
+        The most lines returned.
+
+    Returns
+    -------
+    list of str
+        The lines (at least one, possibly ``""``).
+    """
     def lines_of(t: str) -> list[str]:
         out, cur = [], ""
         for word in t.split():
@@ -153,11 +247,43 @@ def _fmt_tick(v: float) -> str:
 
 def legend(colormap: str, lo: float, hi: float, *, font_size: int, caption: str, bar_width: int | None = None,
            max_width: int | None = None, scale: float = 1.0) -> Image.Image:
-    """A colour bar over [lo, hi] with lo / middle / hi labels centred on their ticks and a caption
+    """A colour bar over [lo, hi] with lo / middle / hi labels and a caption under it.
+
+    A colour bar over [lo, hi] with lo / middle / hi labels centred on their ticks and a caption
     under it (wrapped to ``max_width``), nothing clipped. The bar is ``bar_width`` long, or fills
     ``max_width`` less the end labels' overhang. Lengths are at scale 1 and every one scales
     with ``scale``; ``info["pad"]`` is the bar's left offset and ``info["size1"]`` the image's
-    (width, height), both at scale 1."""
+    (width, height), both at scale 1.
+
+    Parameters
+    ----------
+    colormap : str
+        Colormap name (see :func:`xai_widgets.core.colormaps.lut`).
+    lo, hi : float
+        The values at the bar's ends.
+    font_size : int
+        Label size in pixels at scale 1.
+    caption : str
+        Text under the bar, in at most three lines.
+    bar_width : int or None, default None
+        The bar's length at scale 1.
+    max_width : int or None, default None
+        The width to fill at scale 1 (used when ``bar_width`` is None, and to wrap the caption).
+    scale : float, default 1.0
+        Factor applied to every length.
+
+    Returns
+    -------
+    PIL.Image.Image
+        RGB image of the legend, with ``info["pad"]`` and ``info["size1"]``.
+
+    Raises
+    ------
+    TypeError
+        If neither ``bar_width`` nor ``max_width`` is given.
+    ValueError
+        If ``colormap`` is unknown.
+    """
     if bar_width is None and max_width is None:
         raise TypeError("legend needs bar_width or max_width")
     px = lambda v: int(round(v * scale))  # noqa: E731
@@ -199,7 +325,26 @@ def grid_figure(
     footer: Image.Image | None = None,
     gap: int = 8,
 ) -> Image.Image:
-    """Lay panels out in rows (one per row label) under column titles, with an optional footer."""
+    """Lay panels out in rows (one per row label) under column titles, with an optional footer.
+
+    Parameters
+    ----------
+    panels : sequence of sequence of PIL.Image.Image
+        One row of panels per row label, each centred under its column's title.
+    col_titles : sequence of str
+        One title per column.
+    row_labels : sequence of str
+        One label per row; when all are empty there is no label column.
+    footer : PIL.Image.Image or None, default None
+        An image (a legend) under the rows.
+    gap : int, default 8
+        Spacing in pixels.
+
+    Returns
+    -------
+    PIL.Image.Image
+        The RGB figure on a white background.
+    """
     cell_h = max(p.size[1] for row in panels for p in row)
     fnt = font(max(12, cell_h // 14))
     # a column as wide as its widest panel or title, so no title runs into the next or off the edge

@@ -21,7 +21,31 @@ __all__ = ["prepare_inputs", "model_logits", "resolve_targets", "targets_from_lo
 
 
 def prepare_inputs(model: nn.Module, inputs, *, image: bool = True) -> torch.Tensor:
-    """The input batch on the model's device and dtype, detached (never the user's tensor)."""
+    """The input batch on the model's device and dtype, detached (never the user's tensor).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model whose device and dtype are used.
+    inputs : torch.Tensor
+        A floating-point batch: N x C x H x W when ``image`` is True, else any batch-first tensor with
+        at least two dimensions.
+    image : bool, default True
+        Require an image batch N x C x H x W.
+
+    Returns
+    -------
+    torch.Tensor
+        ``inputs`` detached, on the model's device and in its dtype (it shares storage with
+        ``inputs`` when no conversion was needed).
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a module, or ``inputs`` is not a float tensor.
+    ValueError
+        If ``inputs`` has the wrong shape or channel count, is too large, or holds NaN or infinity.
+    """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     check_model_input(inputs, model, "this method", image=image)
@@ -69,7 +93,25 @@ def _class_indices(value, n: int, k: int, what: str) -> torch.Tensor:
 
 
 def model_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The model's N x K logits for ``x`` (no grad, training flags kept), or a clear error."""
+    """The model's N x K logits for ``x`` (no grad, training flags kept), or a clear error.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A model whose output holds an N x K logits tensor (see :func:`~xai_widgets.core.outputs.pick`).
+    x : torch.Tensor
+        The batch, already on the model's device (see :func:`prepare_inputs`); run in eval mode.
+
+    Returns
+    -------
+    torch.Tensor
+        N x K logits on the model's device.
+
+    Raises
+    ------
+    ValueError
+        If the model's output is not an N x K tensor with one row per input.
+    """
     with preserved_model(model, eval_mode=True), torch.no_grad():
         out = pick(model(x))
     if out.dim() != 2 or out.shape[0] != x.shape[0]:
@@ -87,6 +129,28 @@ def resolve_targets(model: nn.Module, inputs: torch.Tensor, target=None, contras
     ``target``: None (each image's top-1 prediction), an int (all images), or a sequence /
     1-D tensor of N ints. ``contrast``: None or the same forms. One forward pass (no grad)
     gives the number of classes K (for the range check) and the top-1 predictions.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier.
+    inputs : torch.Tensor
+        A batch-first float tensor of N inputs.
+    target : int, sequence of int, torch.Tensor or None, default None
+        The class explained for each input.
+    contrast : int, sequence of int, torch.Tensor or None, default None
+        The class B of class A versus class B, or None.
+
+    Returns
+    -------
+    tuple of (torch.Tensor, torch.Tensor or None)
+        ``(target, contrast)``: N class indices each (int64), ``contrast`` None when not given.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If the inputs are not acceptable, a class is not an integer or out of range [0, K), the
+        number of classes given is not N, or ``contrast`` equals ``target`` for some image.
     """
     x = prepare_inputs(model, inputs, image=False)
     out = model_logits(model, x)
@@ -94,7 +158,29 @@ def resolve_targets(model: nn.Module, inputs: torch.Tensor, target=None, contras
 
 
 def targets_from_logits(out: torch.Tensor, target, contrast) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """:func:`resolve_targets` from logits already computed (N x K)."""
+    """:func:`resolve_targets` from logits already computed (N x K).
+
+    Parameters
+    ----------
+    out : torch.Tensor
+        N x K logits.
+    target : int, sequence of int, torch.Tensor or None
+        None (each row's argmax), one class for all rows, or N classes.
+    contrast : int, sequence of int, torch.Tensor or None
+        None or the same forms; must differ from ``target`` in every row.
+
+    Returns
+    -------
+    tuple of (torch.Tensor, torch.Tensor or None)
+        ``(target, contrast)`` as int64 tensors of N class indices on ``out``'s device.
+
+    Raises
+    ------
+    TypeError
+        If a class is a bool or not an integer.
+    ValueError
+        If a class is out of range [0, K), the count is not N, or ``contrast`` equals ``target``.
+    """
     n, k = out.shape
     device = out.device
     if target is None:
@@ -122,6 +208,16 @@ class ContrastiveScore(nn.Module):
     Captum's ``additional_forward_args``, which Captum expands in step with the inputs
     (IG steps, NoiseTunnel samples, occlusion windows). Holding ``model`` as a child does
     not change it.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier, held as the child ``model``.
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+        The wrapped classifier.
     """
 
     def __init__(self, model: nn.Module):
@@ -129,6 +225,22 @@ class ContrastiveScore(nn.Module):
         self.model = model
 
     def forward(self, x, a, b=None):
+        """The score of class ``a`` (minus that of class ``b``) for each input.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            N inputs, batch first.
+        a : torch.Tensor
+            N int64 class indices (reshaped to N x 1).
+        b : torch.Tensor or None, default None
+            N int64 class indices to subtract, or None.
+
+        Returns
+        -------
+        torch.Tensor
+            N x 1 scores.
+        """
         out = pick(self.model(x))
         score = out.gather(1, a.reshape(-1, 1))
         if b is not None:
@@ -138,11 +250,33 @@ class ContrastiveScore(nn.Module):
 
 @contextlib.contextmanager
 def explanation_pass(model: nn.Module):
-    """Training flags restored, no new .grad, grad enabled (even inside a user's no_grad)."""
+    """Training flags restored, no new .grad, grad enabled (even inside a user's no_grad).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model, put in eval mode and locked for the block (see
+        :func:`~xai_widgets.core.capture.preserved_model`).
+
+    Yields
+    ------
+    None
+    """
     with preserved_model(model, eval_mode=True), torch.enable_grad():
         yield
 
 
 def grad_leaf(x: torch.Tensor) -> torch.Tensor:
-    """A private copy of ``x`` to differentiate against (the user's tensor is never touched)."""
+    """A private copy of ``x`` to differentiate against (the user's tensor is never touched).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        The input.
+
+    Returns
+    -------
+    torch.Tensor
+        A detached clone of ``x`` with ``requires_grad=True``.
+    """
     return x.detach().clone().requires_grad_(True)

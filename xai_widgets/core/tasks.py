@@ -17,11 +17,35 @@ Progress = Union[Callable[[int, "int | None"], None], None]
 
 
 class Cancelled(Exception):
-    """A long computation was cancelled by the user; nothing was changed."""
+    """A long computation was cancelled by the user; nothing was changed.
+
+    Raised by :func:`check` between the steps of a long task.
+
+    Parameters
+    ----------
+    *args : object
+        The message, as for any exception (:func:`check` says that the model and caches are unchanged).
+    """
 
 
 def check(cancel: CancelFlag) -> None:
-    """Raise :class:`Cancelled` when ``cancel`` is set."""
+    """Raise :class:`Cancelled` when ``cancel`` is set.
+
+    Parameters
+    ----------
+    cancel : threading.Event, callable or None
+        A ``threading.Event`` (cancel once it is set), a callable with no arguments (cancel when it
+        returns a true value) or ``None`` (never cancel).
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    Cancelled
+        When the event is set or the callable returns a true value.
+    """
     if cancel is None:
         return
     stop = cancel.is_set() if isinstance(cancel, threading.Event) else cancel()
@@ -30,6 +54,20 @@ def check(cancel: CancelFlag) -> None:
 
 
 def report(progress: Progress, done: int, total: int | None) -> None:
-    """Call ``progress(done, total)`` when a callback was given."""
+    """Call ``progress(done, total)`` when a callback was given.
+
+    Parameters
+    ----------
+    progress : callable or None
+        ``progress(done, total)``; ``None`` does nothing.
+    done : int
+        Steps finished so far.
+    total : int or None
+        Steps in all, or ``None`` when unknown.
+
+    Returns
+    -------
+    None
+    """
     if progress is not None:
         progress(done, total)

@@ -35,6 +35,29 @@ def encode(
     ``dtype`` is ``"float32"``, ``"float16"`` or ``"uint8"``. For ``"uint8"`` the values are
     quantised affinely over ``[lo, hi]`` (default: the tensor's min and max); an input that
     is already ``uint8`` is sent as is (scale 1, offset 0).
+
+    Parameters
+    ----------
+    t : torch.Tensor or numpy.ndarray
+        Values of any shape, on any device (converted and quantised there; the packed bytes are
+        copied to the host once). A read-only numpy array is copied first.
+    dtype : str, default "float16"
+        The wire dtype: ``"float32"``, ``"float16"`` or ``"uint8"``.
+    lo, hi : float, optional
+        For ``"uint8"``, the values sent as 0 and 255 (values outside are clamped); ``None`` takes
+        the tensor's min or max. When ``hi <= lo`` the scale is 1. Ignored for the float dtypes and
+        for a ``uint8`` input.
+
+    Returns
+    -------
+    dict
+        ``{"shape": list of int, "dtype": str, "scale": float, "offset": float, "data": bytes}``;
+        ``data`` is little-endian, C-contiguous, and a value stands for ``raw * scale + offset``.
+
+    Raises
+    ------
+    ValueError
+        If ``dtype`` is not a key of :data:`DTYPES`.
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
@@ -63,14 +86,43 @@ def encode(
 
 
 def subnormal_halves(halves: torch.Tensor) -> torch.Tensor:
-    """Where a float16 tensor holds a nonzero value under the smallest normal half (its exponent
-    bits are all zero and its mantissa is not)."""
+    """Mask of the subnormal entries of a float16 tensor.
+
+    Where a float16 tensor holds a nonzero value under the smallest normal half (its exponent
+    bits are all zero and its mantissa is not).
+
+    Parameters
+    ----------
+    halves : torch.Tensor
+        float16 tensor of any shape, on any device (its bits are read through an int16 view).
+
+    Returns
+    -------
+    torch.Tensor
+        bool tensor of the same shape and device, True at the subnormal entries.
+    """
     bits = halves.view(torch.int16)
     return ((bits & 0x7C00) == 0) & ((bits & 0x03FF) != 0)
 
 
 def decode(payload: dict) -> np.ndarray:
-    """The float32 array a payload stands for (the same numbers the browser decodes)."""
+    """The float32 array a payload stands for (the same numbers the browser decodes).
+
+    Parameters
+    ----------
+    payload : dict
+        A payload as made by :func:`encode` (``shape``, ``dtype``, ``scale``, ``offset``, ``data``).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array of shape ``payload["shape"]``; for ``"uint8"``, ``raw * scale + offset``.
+
+    Raises
+    ------
+    ValueError
+        If the payload's dtype is not ``"float32"``, ``"float16"`` or ``"uint8"``.
+    """
     dtype = payload["dtype"]
     if dtype not in _NUMPY:
         raise ValueError(f"unknown wire dtype {dtype!r}; expected one of {sorted(_NUMPY)}")
@@ -82,10 +134,32 @@ def decode(payload: dict) -> np.ndarray:
 
 
 def payload_bytes(payload: dict) -> int:
-    """Bytes of binary data in a payload."""
+    """Bytes of binary data in a payload.
+
+    Parameters
+    ----------
+    payload : dict
+        A payload as made by :func:`encode`.
+
+    Returns
+    -------
+    int
+        ``len(payload["data"])``.
+    """
     return len(payload["data"])
 
 
 def fmt_bytes(n: int) -> str:
-    """A byte count for messages: KiB below one MiB, else MiB, one decimal."""
+    """A byte count for messages: KiB below one MiB, else MiB, one decimal.
+
+    Parameters
+    ----------
+    n : int
+        Number of bytes.
+
+    Returns
+    -------
+    str
+        For example ``"12.0 KiB"`` or ``"3.5 MiB"``.
+    """
     return f"{n / MiB:.1f} MiB" if n >= MiB else f"{n / 1024:.1f} KiB"
