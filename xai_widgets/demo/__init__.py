@@ -46,22 +46,67 @@ WEIGHTS = Path(__file__).with_name("weights") / "shapes_cnn.pt"
 
 
 def shapes_model(device: str | torch.device = "cpu") -> ShapesNet:
-    """The shapes CNN with its shipped weights, in eval mode; feed it RGB in [0, 1]."""
+    """The shapes CNN with its shipped weights, in eval mode; feed it RGB in [0, 1].
+
+    Parameters
+    ----------
+    device : str or torch.device, default "cpu"
+        Where the model is loaded.
+
+    Returns
+    -------
+    ShapesNet
+        The trained model on ``device``, in eval mode.
+    """
     model = ShapesNet()
     model.load_state_dict(torch.load(WEIGHTS, map_location=device, weights_only=True))
     return model.to(device).eval()
 
 
 def shapes_dataset(n: int, seed: int = 0, masks: bool = False) -> ShapesSet:
-    """``n`` procedural shapes images (128 px) with labels, per-object boxes and, with
-    ``masks=True``, object masks (the images are the same either way)."""
+    """``n`` procedural shapes images (128 px) with labels and boxes.
+
+    ``n`` procedural shapes images (128 px) with labels, per-object boxes and, with
+    ``masks=True``, object masks (the images are the same either way).
+
+    Parameters
+    ----------
+    n : int
+        Number of images.
+    seed : int, default 0
+        Seed of the generator (see :func:`make_shapes`).
+    masks : bool, default False
+        Also keep the object masks.
+
+    Returns
+    -------
+    ShapesSet
+        The images, labels, boxes and (with ``masks=True``) masks.
+    """
     return make_shapes(n, seed=seed, masks=masks)
 
 
 def shapes_concepts(data: ShapesSet) -> dict[str, np.ndarray]:
-    """One concept per shape class for Network Dissection (``xai_widgets.units.scan.dissect``):
+    """One concept per shape class for Network Dissection (``xai_widgets.units.scan.dissect``).
+
     ``{class name: N x H x W bool}``, the object pixels of the images of that class
-    (all False in the other images). ``data`` must come from ``shapes_dataset(..., masks=True)``."""
+    (all False in the other images). ``data`` must come from ``shapes_dataset(..., masks=True)``.
+
+    Parameters
+    ----------
+    data : ShapesSet
+        A shapes set made with masks.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``{class name: N x H x W bool mask}`` for every class.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` has no masks.
+    """
     if data.masks is None:
         raise ValueError("this shapes set has no masks; make it with shapes_dataset(n, seed, masks=True)")
     return {
@@ -71,12 +116,31 @@ def shapes_concepts(data: ShapesSet) -> dict[str, np.ndarray]:
 
 
 def shapes_images(n: int = 8, seed: int = 0) -> list[Image.Image]:
-    """``n`` procedural shapes images as RGB PIL images; the same as ``shapes_dataset(n, seed)``."""
+    """``n`` procedural shapes images as RGB PIL images; the same as ``shapes_dataset(n, seed)``.
+
+    Parameters
+    ----------
+    n : int, default 8
+        Number of images.
+    seed : int, default 0
+        Seed of the generator.
+
+    Returns
+    -------
+    list of PIL.Image.Image
+        ``n`` RGB images of 128 x 128 pixels.
+    """
     return [Image.fromarray(image) for image in make_shapes(n, seed=seed).images]
 
 
 def photos() -> dict[str, Image.Image]:
-    """Natural photos that scikit-learn ships inside its package: "china" and "flower"."""
+    """Natural photos that scikit-learn ships inside its package: "china" and "flower".
+
+    Returns
+    -------
+    dict of str to PIL.Image.Image
+        ``{"china": image, "flower": image}``, RGB.
+    """
     # Imported here: scikit-learn is slow to import and only this function needs it.
     from sklearn.datasets import load_sample_image
 
@@ -99,14 +163,51 @@ def digits(split: str = "test", device: str | torch.device = "cpu") -> MorphDemo
     images of ``split`` ("test": the 300 held out from training, "train" or "all") as an
     N x 1 x 28 x 28 float tensor in [0, 1] on ``device``, and their int64 labels (0-9, see
     ``DIGIT_CLASSES``). Training record: ``demo/weights/digits_cnn.json``, ``digits_vae.json``.
+
+    Parameters
+    ----------
+    split : {"test", "train", "all"}, default "test"
+        Which images to return.
+    device : str or torch.device, default "cpu"
+        Where the models and tensors go.
+
+    Returns
+    -------
+    tuple of (SeedCNN, ConvVAE, torch.Tensor, torch.Tensor)
+        The classifier, the VAE, N x 1 x 28 x 28 float images in [0, 1] and N int64 labels.
+
+    Raises
+    ------
+    ValueError
+        If ``split`` is unknown.
     """
     return _morph_demo("digits", digits_data(split), device)
 
 
 def letters(split: str = "test", device: str | torch.device = "cpu") -> MorphDemo:
-    """The letters demo (notMNIST-like A-J rendered from fonts, shipped as
+    """The letters demo: ``(classifier, vae, images, labels)`` as in :func:`digits`.
+
+    The letters demo (notMNIST-like A-J rendered from fonts, shipped as
     ``demo/weights/letters_data.npz``): ``(classifier, vae, images, labels)`` as in
-    :func:`digits`; "test" holds 500 images, labels 0-9 stand for ``LETTER_CLASSES``."""
+    :func:`digits`; "test" holds 500 images, labels 0-9 stand for ``LETTER_CLASSES``.
+
+    Parameters
+    ----------
+    split : {"test", "train", "all"}, default "test"
+        Which images to return.
+    device : str or torch.device, default "cpu"
+        Where the models and tensors go.
+
+    Returns
+    -------
+    tuple of (SeedCNN, ConvVAE, torch.Tensor, torch.Tensor)
+        The classifier, the VAE, N x 1 x 28 x 28 float images in [0, 1] and N int64 labels.
+
+    Raises
+    ------
+    ValueError
+        If ``split`` is unknown.
+    """
     return _morph_demo("letters", letters_data(split), device)
 
 
@@ -118,8 +219,25 @@ def _morph_demo(name: str, data: tuple[torch.Tensor, torch.Tensor], device) -> M
 
 
 def load_half_weights(model: torch.nn.Module, path: Path, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Load a state dict stored in float16 (to halve the files) into ``model``, cast to its
-    own dtype; returns the model on ``device`` in eval mode."""
+    """Load a float16 state dict into ``model`` and put it on ``device`` in eval mode.
+
+    Load a state dict stored in float16 (to halve the files) into ``model``, cast to its
+    own dtype; returns the model on ``device`` in eval mode.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model to load into (modified in place).
+    path : pathlib.Path
+        The ``.pt`` file of the state dict.
+    device : str or torch.device, default "cpu"
+        Where the model goes.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``model`` on ``device``, in eval mode.
+    """
     state = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(state)  # copy_ casts float16 to the parameters' dtype
     return model.to(device).eval()

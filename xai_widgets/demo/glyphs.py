@@ -76,6 +76,35 @@ def distort(
     is added (Simard et al. 2003: uniform noise blurred by a Gaussian of ``elastic_sigma``
     pixels), scaled here to an RMS displacement of ``elastic`` pixels. Bilinear resampling;
     the border is black (zero). ``generator`` must live on the images' device.
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        N x C x H x W float images.
+    generator : torch.Generator or None, default None
+        Source of the random draws, on the images' device; None: the global generator.
+    rotation : float, default 10.0
+        Largest rotation in degrees.
+    scale : tuple of (float, float), default (0.9, 1.1)
+        Range of the zoom factor.
+    shear : float, default 0.15
+        Largest horizontal shear.
+    translate : float, default 1.5
+        Largest shift in pixels per axis.
+    elastic : float, default 0.0
+        RMS elastic displacement in pixels; 0 turns it off.
+    elastic_sigma : float, default 3.0
+        Standard deviation in pixels of the Gaussian smoothing the displacement noise.
+
+    Returns
+    -------
+    torch.Tensor
+        N x C x H x W distorted images, same dtype and device.
+
+    Raises
+    ------
+    ValueError
+        If ``images`` is not a 4-D float tensor.
     """
     if not isinstance(images, torch.Tensor) or images.dim() != 4 or not images.is_floating_point():
         raise ValueError("images must be a float tensor N x C x H x W")
@@ -159,9 +188,29 @@ def _digits_8x8() -> tuple[np.ndarray, np.ndarray]:
 
 
 def digits_data(split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
-    """The bundled handwritten digits, MNIST-style: (images N x 1 x 28 x 28 float in [0, 1],
+    """The bundled handwritten digits, MNIST-style.
+
+    Returns (images N x 1 x 28 x 28 float in [0, 1],
     labels N int64). ``split``: "train" (1,497), "test" (300, held out) or "all" (1,797, in
-    scikit-learn's order)."""
+    scikit-learn's order).
+
+    Parameters
+    ----------
+    split : {"test", "train", "all"}, default "test"
+        Which images to return.
+
+    Returns
+    -------
+    images : torch.Tensor
+        N x 1 x 28 x 28 float32 images in [0, 1].
+    labels : torch.Tensor
+        N int64 labels 0-9.
+
+    Raises
+    ------
+    ValueError
+        If ``split`` is unknown.
+    """
     _check_split(split)
     raw, labels = _digits_8x8()
     small = torch.from_numpy(raw / 16.0).float()[:, None]
@@ -179,8 +228,21 @@ def digits_data(split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def find_fonts(root: str | Path = "/usr/share/fonts") -> list[Path]:
-    """TrueType/OpenType files under ``root`` that draw ten distinct glyphs for A-J (fonts
-    without Latin capitals draw the same "missing glyph" box for all), sorted by path."""
+    """TrueType/OpenType files under ``root`` that draw ten distinct glyphs for A-J.
+
+    TrueType/OpenType files under ``root`` that draw ten distinct glyphs for A-J (fonts
+    without Latin capitals draw the same "missing glyph" box for all), sorted by path.
+
+    Parameters
+    ----------
+    root : str or pathlib.Path, default "/usr/share/fonts"
+        Folder searched recursively for ``.ttf`` and ``.otf`` files.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The usable font files, sorted.
+    """
     candidates = sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in (".ttf", ".otf"))
     return [p for p in candidates if _draws_letters(ImageFont.truetype(str(p), 32))]
 
@@ -209,7 +271,9 @@ def _render(letter: str, font: ImageFont.FreeTypeFont, stroke: int, outline: boo
 def render_letters(
     n: int, seed: int, fonts: list[Path] | None = None, *, font_size: int = 48
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """``n`` notMNIST-style letters: (images N x 28 x 28 uint8, labels N int64 in 0-9 for
+    """``n`` notMNIST-style letters rendered from fonts.
+
+    Returns (images N x 28 x 28 uint8, labels N int64 in 0-9 for
     A-J, names of the fonts drawn from). Classes are balanced (``i % 10``, shuffled).
 
     Per image, uniformly at random: a font among ``fonts`` (default :func:`find_fonts`) plus
@@ -217,6 +281,26 @@ def render_letters(
     outlined with a 3-4 px stroke); the box's longer side, 17-24 px, and its aspect ratio
     stretched by 0.75-1.3; then :func:`distort` (rotation +-10 degrees, zoom 0.9-1.1, shear
     +-0.25, shift +-1 px, elastic 0.5 px RMS). Deterministic given ``seed`` and the fonts.
+
+    Parameters
+    ----------
+    n : int
+        Number of images.
+    seed : int
+        Seed of the random choices and the distortion.
+    fonts : list of pathlib.Path or None, default None
+        Font files to draw from; None: :func:`find_fonts`.
+    font_size : int, default 48
+        Font size the glyphs are drawn at before resizing.
+
+    Returns
+    -------
+    images : numpy.ndarray
+        N x 28 x 28 uint8 images, white glyph on black.
+    labels : numpy.ndarray
+        N int64 labels 0-9 for A-J.
+    fonts : list of str
+        Names of the fonts drawn from.
     """
     paths = find_fonts() if fonts is None else list(fonts)
     faces = [ImageFont.truetype(str(p), font_size) for p in paths] + [ImageFont.load_default(size=font_size)]
@@ -248,9 +332,28 @@ def _fit_box(ink: Image.Image, rng: np.random.Generator) -> np.ndarray:
 def write_letters(
     path: str | Path = LETTERS_FILE, *, n_train: int = 4000, n_test: int = 500, seed: int = 1
 ) -> dict:
-    """Render the letters set and save it (compressed npz, uint8 at ``LETTER_LEVELS`` grey
+    """Render the letters set and save it as a compressed npz.
+
+    Render the letters set and save it (compressed npz, uint8 at ``LETTER_LEVELS`` grey
     levels): "train" from ``seed``, "test" (held out) from ``seed + 1``. Returns its record:
-    sizes, seeds, fonts, Pillow and FreeType versions."""
+    sizes, seeds, fonts, Pillow and FreeType versions.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path, default LETTERS_FILE
+        The ``.npz`` file written.
+    n_train : int, default 4000
+        Training images.
+    n_test : int, default 500
+        Held-out images.
+    seed : int, default 1
+        Seed of the training images (``seed + 1`` for the test images).
+
+    Returns
+    -------
+    dict
+        The record: sizes, seeds, grey levels, fonts, Pillow and FreeType versions, file size.
+    """
     import PIL
     from PIL import features
 
@@ -282,8 +385,30 @@ def write_letters(
 
 
 def letters_data(split: str = "test", path: str | Path = LETTERS_FILE) -> tuple[torch.Tensor, torch.Tensor]:
-    """The shipped letters (no font needed): (images N x 1 x 28 x 28 float in [0, 1], labels
-    N int64, 0-9 for A-J). ``split``: "train", "test" (held out) or "all" (train then test)."""
+    """The shipped letters (no font needed).
+
+    Returns (images N x 1 x 28 x 28 float in [0, 1], labels
+    N int64, 0-9 for A-J). ``split``: "train", "test" (held out) or "all" (train then test).
+
+    Parameters
+    ----------
+    split : {"test", "train", "all"}, default "test"
+        Which images to return.
+    path : str or pathlib.Path, default LETTERS_FILE
+        The ``.npz`` file read (as written by :func:`write_letters`).
+
+    Returns
+    -------
+    images : torch.Tensor
+        N x 1 x 28 x 28 float32 images in [0, 1].
+    labels : torch.Tensor
+        N int64 labels 0-9 for A-J.
+
+    Raises
+    ------
+    ValueError
+        If ``split`` is unknown.
+    """
     _check_split(split)
     with np.load(path) as data:
         parts = ("train", "test") if split == "all" else (split,)

@@ -20,7 +20,13 @@ STD = (0.20, 0.20, 0.20)
 
 
 class ShapesNet(nn.Module):
-    """CNN classifying float RGB images in [0, 1], shape (N, 3, H, W), H and W >= 32."""
+    """CNN classifying float RGB images in [0, 1], shape (N, 3, H, W), H and W >= 32.
+
+    Parameters
+    ----------
+    num_classes : int, default len(CLASSES)
+        Number of output logits (6 shape classes).
+    """
 
     def __init__(self, num_classes: int = len(CLASSES)):
         super().__init__()
@@ -39,6 +45,18 @@ class ShapesNet(nn.Module):
         self.fc = nn.Linear(in_channels, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits of a batch.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            N x 3 x H x W float RGB images in [0, 1], H and W >= 32.
+
+        Returns
+        -------
+        torch.Tensor
+            N x num_classes logits.
+        """
         x = (x - self.mean) / self.std
         x = self.pool1(self.relu1(self.bn1(self.conv1(x))))
         x = self.pool2(self.relu2(self.bn2(self.conv2(x))))
@@ -48,5 +66,16 @@ class ShapesNet(nn.Module):
 
 
 def to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 images (N, H, W, 3) to the float (N, 3, H, W) tensor in [0, 1] the model expects."""
+    """uint8 images (N, H, W, 3) to the float (N, 3, H, W) tensor in [0, 1] the model expects.
+
+    Parameters
+    ----------
+    images : numpy.ndarray or torch.Tensor
+        N x H x W x 3 uint8 images.
+
+    Returns
+    -------
+    torch.Tensor
+        N x 3 x H x W float32 tensor in [0, 1].
+    """
     return torch.as_tensor(images).permute(0, 3, 1, 2).float().div(255)

@@ -29,6 +29,19 @@ class ShapesSet:
     object lies in ``image[y0:y1, x0:x1]``. ``masks`` (``make_shapes(..., masks=True)``)
     marks the pixels at least half covered by one of the image's objects, the same
     rule as the boxes.
+
+    Attributes
+    ----------
+    images : numpy.ndarray
+        N x H x W x 3 uint8 images.
+    labels : numpy.ndarray
+        N int64 class indices into ``classes``.
+    boxes : list of list of tuple of four ints
+        Per image, one ``(x0, y0, x1, y1)`` box per object.
+    classes : tuple of str, default CLASSES
+        The class names.
+    masks : numpy.ndarray or None, default None
+        N x H x W bool union of each image's objects, or None.
     """
 
     images: np.ndarray  # uint8, (N, H, W, 3)
@@ -50,6 +63,22 @@ def make_shapes(n: int, seed: int = 0, size: int = 128, masks: bool = False) -> 
     Deterministic given ``seed``; image ``i`` does not depend on ``n``, so a
     larger set extends a smaller one with the same seed. ``masks=True`` also keeps
     each image's object mask (it draws no extra random numbers: the images are the same).
+
+    Parameters
+    ----------
+    n : int
+        Number of images.
+    seed : int, default 0
+        Seed of ``numpy.random.SeedSequence``; one child per image.
+    size : int, default 128
+        Side of the square images in pixels (object sizes scale with it).
+    masks : bool, default False
+        Also keep the object masks.
+
+    Returns
+    -------
+    ShapesSet
+        ``n`` images with labels, boxes and (with ``masks=True``) masks.
     """
     images = np.empty((n, size, size, 3), np.uint8)
     labels = np.empty(n, np.int64)

@@ -66,18 +66,69 @@ SETTINGS = {
 
 
 def load(name: str, split: str, out: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images and labels of one split of a demo set.
+
+    Parameters
+    ----------
+    name : {"digits", "letters"}
+        The set.
+    split : {"train", "test", "all"}
+        The split.
+    out : pathlib.Path
+        Folder holding ``letters_data.npz`` (letters only).
+
+    Returns
+    -------
+    tuple of (torch.Tensor, torch.Tensor)
+        N x 1 x 28 x 28 float images in [0, 1] and N int64 labels.
+    """
     return digits_data(split) if name == "digits" else letters_data(split, out / "letters_data.npz")
 
 
 @torch.no_grad()
 def accuracy(classifier: SeedCNN, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fraction of ``images`` the classifier labels correctly (no gradients).
+
+    Parameters
+    ----------
+    classifier : SeedCNN
+        The classifier.
+    images : torch.Tensor
+        N x 1 x 28 x 28 float images.
+    labels : torch.Tensor
+        N int64 labels.
+
+    Returns
+    -------
+    float
+        Accuracy in [0, 1].
+    """
     return (classifier(images).argmax(1) == labels).float().mean().item()
 
 
 @torch.no_grad()
 def reconstruction_figures(vae: ConvVAE, classifier: SeedCNN, images: torch.Tensor, train: torch.Tensor) -> dict:
-    """Held-out reconstruction from z = mu: mean squared error per pixel, the same for the
-    mean training image as a baseline, and how often the classifier keeps its label."""
+    """Held-out reconstruction figures of the VAE.
+
+    Held-out reconstruction from z = mu: mean squared error per pixel, the same for the
+    mean training image as a baseline, and how often the classifier keeps its label.
+
+    Parameters
+    ----------
+    vae : ConvVAE
+        The VAE.
+    classifier : SeedCNN
+        The classifier judging the reconstructions.
+    images : torch.Tensor
+        N x 1 x 28 x 28 held-out images.
+    train : torch.Tensor
+        Training images, for the mean-image baseline.
+
+    Returns
+    -------
+    dict
+        ``{"heldout_mse", "mean_image_mse", "label_kept"}``, rounded floats.
+    """
     recon = vae.decode(vae.encode(images)[0])
     kept = classifier(recon).argmax(1) == classifier(images).argmax(1)
     return {
@@ -88,7 +139,20 @@ def reconstruction_figures(vae: ConvVAE, classifier: SeedCNN, images: torch.Tens
 
 
 def epoch_printer(label: str, epochs: int):
-    """A progress callback printing about ten lines per run."""
+    """A progress callback printing about ten lines per run.
+
+    Parameters
+    ----------
+    label : str
+        Prefix of each line.
+    epochs : int
+        Number of epochs of the run.
+
+    Returns
+    -------
+    callable
+        ``progress(done, total)`` over batches, printing at every tenth epoch and the last.
+    """
     start = time.time()
     every = max(1, epochs // 10)
 
@@ -101,8 +165,37 @@ def epoch_printer(label: str, epochs: int):
 
 
 def fit_and_save(model, fit, name: str, kind: str, train, seed: int, out: Path, augment: dict, **fit_args) -> tuple:
-    """Train on distorted batches, store float16, reload the stored weights; returns
-    (shipped model, record)."""
+    """Train, store the weights in float16 and reload them.
+
+    Train on distorted batches, store float16, reload the stored weights; returns
+    (shipped model, record).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model to train (a fresh SeedCNN or ConvVAE).
+    fit : callable
+        ``train_classifier`` or ``train_vae``.
+    name : str
+        The set ("digits" or "letters").
+    kind : str
+        "cnn" or "vae"; the weights go to ``out / f"{name}_{kind}.pt"``.
+    train : tuple of (torch.Tensor, torch.Tensor)
+        Training images and labels.
+    seed : int
+        Seed passed to ``fit``.
+    out : pathlib.Path
+        Output folder.
+    augment : dict
+        Keywords of :func:`glyphs.distort` applied to every batch.
+    **fit_args
+        Passed to ``fit`` (``epochs`` is required).
+
+    Returns
+    -------
+    tuple of (torch.nn.Module, dict)
+        The model reloaded from the float16 file, and its training record.
+    """
     start = time.time()
     progress = epoch_printer(f"{name} {kind}", fit_args["epochs"])
     distortion = functools.partial(distort, **augment)
@@ -133,6 +226,25 @@ def fit_and_save(model, fit, name: str, kind: str, train, seed: int, out: Path, 
 
 
 def train_set(name: str, seed: int, out: Path, cnn: dict, vae: dict, augment: dict) -> None:
+    """Train and save the CNN and the VAE of one set, with their records.
+
+    Parameters
+    ----------
+    name : {"digits", "letters"}
+        The set.
+    seed : int
+        Seed of the CNN (``seed + 1`` for the VAE).
+    out : pathlib.Path
+        Output folder.
+    cnn, vae : dict
+        Training keywords of each model (epochs, lr, beta).
+    augment : dict
+        Keywords of :func:`glyphs.distort`.
+
+    Returns
+    -------
+    None
+    """
     train, (test_images, test_labels) = load(name, "train", out), load(name, "test", out)
     print(f"{name}: {len(train[0])} training and {len(test_images)} held-out images", flush=True)
 
@@ -150,11 +262,35 @@ def train_set(name: str, seed: int, out: Path, cnn: dict, vae: dict, augment: di
 
 
 def write_record(path: Path, record: dict) -> None:
+    """Write ``record`` as indented JSON to ``path`` and print it.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The ``.json`` file.
+    record : dict
+        JSON-serialisable record.
+
+    Returns
+    -------
+    None
+    """
     path.write_text(json.dumps(record, indent=2) + "\n")
     print(f"wrote {path.name}: {record}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point: train the path-mask demo models and write weights and records.
+
+    Parameters
+    ----------
+    argv : list of str or None, default None
+        Command-line arguments; None: ``sys.argv[1:]``.
+
+    Returns
+    -------
+    None
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("which", nargs="?", choices=SETS + ("all",), default="all")
     parser.add_argument("--seed", type=int, default=0)

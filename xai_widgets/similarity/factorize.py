@@ -35,8 +35,22 @@ _MAX_SWEEPS_W, _MAX_SWEEPS_H = 5, 10  # caps on HALS sweeps per product (W: n-lo
 
 @dataclass
 class NMFResult:
-    """``W`` (n x k) and ``H`` (k x d), both >= 0 and float32 on X's device; ``error`` is the
-    relative reconstruction error ||X - WH||_F / ||X||_F; ``iters`` the outer iterations run."""
+    """The result of :func:`nmf`.
+
+    ``W`` (n x k) and ``H`` (k x d), both >= 0 and float32 on X's device; ``error`` is the
+    relative reconstruction error ||X - WH||_F / ||X||_F; ``iters`` the outer iterations run.
+
+    Attributes
+    ----------
+    W : torch.Tensor
+        n x k non-negative float32 factor on X's device.
+    H : torch.Tensor
+        k x d non-negative float32 factor on X's device.
+    error : float
+        Relative reconstruction error ||X - WH||_F / ||X||_F.
+    iters : int
+        Outer iterations run (0 when X is all zero).
+    """
 
     W: torch.Tensor
     H: torch.Tensor
@@ -55,6 +69,17 @@ class Factors:
     across ``negative`` choices: a shift adds an offset that is easy to fit); ``negative``: how
     negative activations were handled ("split", "shift", "clip", or "none" when the input had
     none and no choice was asked for). Factor 0 is the strongest.
+
+    Attributes
+    ----------
+    maps : torch.Tensor
+        N x k x H x W float32 factor strengths.
+    components : torch.Tensor
+        k x C (k x 2C for "split") float32 rows of unit L2 norm.
+    error : float
+        Relative reconstruction error of the matrix factorised.
+    negative : str
+        "split", "shift", "clip" or "none".
     """
 
     maps: torch.Tensor
@@ -204,6 +229,33 @@ def nmf(
     result on the same device.
 
     Returns :class:`NMFResult` with the relative error ||X - WH||_F / ||X||_F.
+
+    Parameters
+    ----------
+    X : torch.Tensor
+        n x d non-negative real matrix, finite and not empty; not modified.
+    k : int, default 4
+        Number of factors, 1 to min(n, d).
+    iters : int, default 200
+        Maximum number of outer iterations (positive).
+    tol : float, default 1e-4
+        Relative improvement of the best error over 10 iterations below which it stops (>= 0).
+    seed : int, default 0
+        Seed of the random start (``init="random"`` only).
+    init : {"nndsvd", "random"}, default "nndsvd"
+        Starting point.
+
+    Returns
+    -------
+    NMFResult
+        ``W`` (n x k), ``H`` (k x d), the relative error and the iterations run; the zero
+        factorisation (error 0, 0 iterations) when X is all zero.
+
+    Raises
+    ------
+    ValueError
+        If X is not a real, non-empty, finite, non-negative matrix, or ``k``, ``iters``,
+        ``tol`` or ``init`` is invalid.
     """
     if not isinstance(X, torch.Tensor):
         raise ValueError(f"X must be a torch.Tensor, got {type(X).__name__}")
@@ -356,6 +408,29 @@ def activation_factors(
     Each row of ``components`` is scaled to unit L2 norm (the scale moved to ``maps``), and
     factors are ordered by total strength, ``maps[:, j].sum()``, descending. Other keywords go
     to :func:`nmf`.
+
+    Parameters
+    ----------
+    acts : torch.Tensor
+        N x C x H x W activations of one layer, finite and not empty; any real dtype.
+    k : int, default 4
+        Number of factors, 1 to min(N*H*W, number of columns of X).
+    negative : {"split", "shift", "clip"} or None, default None
+        How negative activations are handled; None: "split" when ``acts`` has negatives.
+    iters, tol, seed, init
+        Passed to :func:`nmf` (defaults 200, 1e-4, 0, "nndsvd").
+
+    Returns
+    -------
+    Factors
+        ``maps`` (N x k x H x W), ``components`` (k x C or k x 2C), the error and the
+        ``negative`` handling used, all float32 on the device of ``acts``.
+
+    Raises
+    ------
+    ValueError
+        If ``acts`` is not a finite, non-empty 4-D tensor, or ``negative``, ``k`` or an
+        :func:`nmf` keyword is invalid.
     """
     if not isinstance(acts, torch.Tensor):
         raise ValueError(f"acts must be a torch.Tensor, got {type(acts).__name__}")
@@ -396,6 +471,23 @@ def dominant(maps: torch.Tensor, *, blank: int | None = None) -> torch.Tensor:
 
     Ties go to the lower index (so a cell where every factor is 0 gets factor 0); pass
     ``blank`` (e.g. -1) to label such empty cells with that value instead.
+
+    Parameters
+    ----------
+    maps : torch.Tensor
+        N x k x H x W factor strengths (e.g. ``Factors.maps``), k >= 1.
+    blank : int or None, default None
+        Label for cells where no factor is positive; None gives them the argmax (0 when all are 0).
+
+    Returns
+    -------
+    torch.Tensor
+        N x H x W int64 factor indices on the device of ``maps``.
+
+    Raises
+    ------
+    ValueError
+        If ``maps`` is not a 4-D tensor or has no factors.
     """
     if not isinstance(maps, torch.Tensor) or maps.dim() != 4:
         shape = tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__

@@ -94,6 +94,26 @@ def prepare_vectors(acts: torch.Tensor, similarity: str = "cosine") -> torch.Ten
     ``"cosine"``: unit vectors (zero vectors stay zero); ``"dot"``: the activations as they
     are; ``"centred"``: unit vectors after subtracting the mean vector over all cells of all
     images. See the module docstring for when each helps.
+
+    Parameters
+    ----------
+    acts : torch.Tensor
+        N x C x H x W float activations (N x C vectors are taken as 1 x 1 maps); finite, not empty.
+    similarity : {"cosine", "dot", "centred"}, default "cosine"
+        Which similarity the dot products give (:data:`SIMILARITIES`).
+
+    Returns
+    -------
+    torch.Tensor
+        N x C x H x W vectors in the dtype of ``acts``, on its device.
+
+    Raises
+    ------
+    TypeError
+        If ``acts`` is not a tensor.
+    ValueError
+        If ``acts`` has the wrong shape, is not floating point, is empty or not finite, or
+        ``similarity`` is unknown.
     """
     x = _check_acts(acts)
     if similarity == "cosine":
@@ -115,6 +135,27 @@ def pca_basis(acts: torch.Tensor, d: int | None = None, *, centre: bool = False)
 
     Computed as the SVD of the C x C Gram matrix, accumulated in float64, on the device of
     ``acts`` (its singular vectors are the right singular vectors of the cells x C matrix).
+
+    Parameters
+    ----------
+    acts : torch.Tensor
+        N x C x H x W float activations (N x C vectors are taken as 1 x 1 maps); finite, not empty.
+    d : int or None, default None
+        Number of directions, 1 to C; None keeps all C.
+    centre : bool, default False
+        Subtract the mean vector before fitting (ordinary PCA).
+
+    Returns
+    -------
+    mean : torch.Tensor
+        The C-vector subtracted (zeros unless ``centre=True``), in the dtype of ``acts``.
+    basis : torch.Tensor
+        C x d orthonormal columns, strongest first, in the dtype of ``acts`` on its device.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For invalid ``acts`` (see :func:`prepare_vectors`) or ``d`` not an integer in 1..C.
     """
     x = _check_acts(acts)
     c = x.shape[1]
@@ -134,6 +175,27 @@ def project(acts: torch.Tensor, basis: torch.Tensor, d: int | None = None, *, me
 
     ``mean`` (from ``pca_basis(..., centre=True)``) is subtracted first; plain dot products
     of the result then approximate the dot products of ``acts - mean``, not of ``acts``.
+
+    Parameters
+    ----------
+    acts : torch.Tensor
+        N x C x H x W float activations (N x C vectors are taken as 1 x 1 maps); finite, not empty.
+    basis : torch.Tensor
+        C x D matrix with orthonormal columns (from :func:`pca_basis`).
+    d : int or None, default None
+        Number of leading columns of ``basis`` to use (1 to D); None uses all.
+    mean : torch.Tensor or None, default None
+        C-vector subtracted from every cell first; None subtracts nothing.
+
+    Returns
+    -------
+    torch.Tensor
+        N x d x H x W coordinates in the dtype of ``acts``, on its device.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For invalid ``acts``, a ``basis`` that is not C x D, or ``d`` out of range.
     """
     x = _check_acts(acts)
     if basis.dim() != 2 or basis.shape[0] != x.shape[1]:
@@ -159,6 +221,21 @@ class QueryCorrelations:
     ``K // 20``-th lowest of the K correlations, counting from 0), so ``fidelity >= t`` means
     at least 95% of query cells have map correlation >= t. ``mean`` and ``min`` over all
     query cells; ``worst``: the 10 lowest as ``(image, row, col, correlation)``, lowest first.
+
+    Attributes
+    ----------
+    fidelity : float
+        5th percentile of the per-query map correlations.
+    mean : float
+        Mean correlation over all query cells.
+    min : float
+        Lowest correlation.
+    worst : tuple of (int, int, int, float)
+        Up to 10 lowest as ``(image, row, col, correlation)``, lowest first.
+    n_queries : int
+        Number of query cells K (cells with a defined map).
+    CRITERION : str
+        Class constant naming the criterion in words.
     """
 
     fidelity: float
@@ -178,6 +255,23 @@ class MapAgreement:
     :class:`QueryCorrelations`); ``pearson``, ``worst_pearson`` and ``fidelity`` are its mean,
     minimum and 5th percentile. ``mean_abs_error`` and ``max_abs_error``: of the similarity
     values themselves (what a fixed colour range shows), over ``n_queries`` sampled query maps.
+
+    Attributes
+    ----------
+    correlations : QueryCorrelations
+        Per-query map correlations over every query cell.
+    mean_abs_error : float
+        Mean |full - reduced| similarity over the sampled query maps.
+    max_abs_error : float
+        Largest |full - reduced| similarity over the sampled query maps.
+    n_queries : int
+        Number of query maps sampled for the value errors.
+    pearson : float
+        Property: ``correlations.mean``.
+    worst_pearson : float
+        Property: ``correlations.min``.
+    fidelity : float
+        Property: ``correlations.fidelity``.
     """
 
     correlations: QueryCorrelations
@@ -187,14 +281,17 @@ class MapAgreement:
 
     @property
     def pearson(self) -> float:
+        """Mean per-query map correlation (``correlations.mean``)."""
         return self.correlations.mean
 
     @property
     def worst_pearson(self) -> float:
+        """Lowest per-query map correlation (``correlations.min``)."""
         return self.correlations.min
 
     @property
     def fidelity(self) -> float:
+        """5th percentile of per-query map correlation (``correlations.fidelity``)."""
         return self.correlations.fidelity
 
 
@@ -207,6 +304,27 @@ def query_correlations(acts: torch.Tensor, reduced: torch.Tensor, similarity: st
     :class:`QueryCorrelations`). The cost is that of a few N H W x C x C matrix products in
     float64, not of the (N H W)^2 maps: each map's sums and sums of squares are quadratic
     forms in the C x C Gram matrices.
+
+    Parameters
+    ----------
+    acts : torch.Tensor
+        N x C x H x W float activations (N x C vectors are taken as 1 x 1 maps); finite, not empty.
+    reduced : torch.Tensor
+        N x d x H x W payload (or N x d vectors) with the images and grid of ``acts``; moved
+        to the device of ``acts``.
+    similarity : {"cosine", "dot", "centred"}, default "cosine"
+        The similarity of the reference maps (see :func:`prepare_vectors`).
+
+    Returns
+    -------
+    QueryCorrelations
+        The correlations of every query cell, summarised.
+
+    Raises
+    ------
+    ValueError
+        For invalid inputs, mismatched images or grids, or when every full-precision map is
+        constant (e.g. all vectors are zero).
     """
     ref = _flat(prepare_vectors(acts, similarity))
     red = _flat(_check_reduced(acts, reduced))
@@ -226,6 +344,30 @@ def map_agreement(
     Correlations: every query cell, exactly (:func:`query_correlations`). Value errors: the
     maps of ``n_queries`` distinct cells drawn uniformly (generator seeded with ``seed``) among
     the cells whose reference vector is not zero, each map spanning every cell of every image.
+
+    Parameters
+    ----------
+    acts : torch.Tensor
+        N x C x H x W float activations (N x C vectors are taken as 1 x 1 maps); finite, not empty.
+    reduced : torch.Tensor
+        N x d x H x W payload with the images and grid of ``acts``.
+    n_queries : int, default 64
+        Number of query maps sampled for the value errors (fewer if fewer cells are nonzero).
+    seed : int, default 0
+        Seed of the CPU generator drawing the sampled queries.
+    similarity : {"cosine", "dot", "centred"}, default "cosine"
+        The similarity of the reference maps (see :func:`prepare_vectors`).
+
+    Returns
+    -------
+    MapAgreement
+        Correlations of every query cell and the value errors of the sampled maps.
+
+    Raises
+    ------
+    ValueError
+        For invalid inputs, ``n_queries`` not a positive integer, or when every activation
+        vector is zero.
     """
     errors = _value_errors(_flat(prepare_vectors(acts, similarity)).float(),
                            _flat(_check_reduced(acts, reduced)).float(), n_queries, seed)
@@ -233,8 +375,24 @@ def map_agreement(
 
 
 def map_fidelity(acts: torch.Tensor, reduced: torch.Tensor, similarity: str = "cosine") -> float:
-    """The 5th percentile of per-query map correlation: the largest value that at least 95%
-    of query cells reach (see :class:`QueryCorrelations`)."""
+    """The 5th percentile of per-query map correlation.
+
+    The largest value that at least 95% of query cells reach (see :class:`QueryCorrelations`).
+
+    Parameters
+    ----------
+    acts : torch.Tensor
+        N x C x H x W float activations (N x C vectors are taken as 1 x 1 maps); finite, not empty.
+    reduced : torch.Tensor
+        N x d x H x W payload with the images and grid of ``acts``.
+    similarity : {"cosine", "dot", "centred"}, default "cosine"
+        The similarity of the reference maps (see :func:`prepare_vectors`).
+
+    Returns
+    -------
+    float
+        ``query_correlations(acts, reduced, similarity).fidelity``.
+    """
     return query_correlations(acts, reduced, similarity).fidelity
 
 
@@ -244,6 +402,25 @@ class Reduction:
 
     ``correlations`` describes how well its maps keep the full ones (:class:`QueryCorrelations`);
     ``fidelity`` is their 5th percentile, the figure ``min_fidelity`` was enforced on.
+
+    Attributes
+    ----------
+    d : int
+        Number of coordinates kept per cell.
+    channels : int
+        The layer's channel count C.
+    payload : torch.Tensor
+        N x d x H x W coordinates in the shipped dtype (float16 or float32).
+    basis : torch.Tensor
+        C x d orthonormal basis the coordinates refer to.
+    correlations : QueryCorrelations
+        How well the payload's maps keep the full ones.
+    fidelity : float
+        Property: ``correlations.fidelity``.
+    nbytes : int
+        Property: size of ``payload`` in bytes.
+    factor : float
+        Property: payload reduction C / d.
     """
 
     d: int
@@ -254,10 +431,12 @@ class Reduction:
 
     @property
     def fidelity(self) -> float:
+        """5th percentile of per-query map correlation (``correlations.fidelity``)."""
         return self.correlations.fidelity
 
     @property
     def nbytes(self) -> int:
+        """Size of ``payload`` in bytes."""
         return self.payload.numel() * self.payload.element_size()
 
     @property
@@ -286,6 +465,30 @@ def reduce_to_budget(
     without assuming that the percentile grows with d (it need not, query by query). d = C, a
     mere rotation, is accepted if nothing smaller passes. Then the total payload must fit in
     ``max_bytes``, else ``ValueError`` says what each layer needs. Returns ``{layer: Reduction}``.
+
+    Parameters
+    ----------
+    acts_by_layer : Mapping[str, torch.Tensor]
+        ``{layer name: N x C x H x W activations}`` (or N x C vectors); at least one layer.
+    max_bytes : int
+        Budget for the total payload of all layers, in bytes.
+    bytes_per_value : {2, 4}, default 2
+        Shipped dtype: 2 for float16, 4 for float32.
+    min_fidelity : float, default 0.99
+        Required 5th percentile of per-query map correlation, in (0, 1].
+    similarity : {"cosine", "dot", "centred"}, default "cosine"
+        The similarity the payload's dot products stand for (see :func:`prepare_vectors`).
+
+    Returns
+    -------
+    dict of str to Reduction
+        ``{layer: Reduction}`` in the order of ``acts_by_layer``.
+
+    Raises
+    ------
+    ValueError
+        For invalid arguments or activations (the message names the layer), values that
+        overflow the shipped dtype, or a total payload over ``max_bytes``.
     """
     if bytes_per_value not in _DTYPES:
         raise ValueError(f"bytes_per_value must be 2 (float16) or 4 (float32), got {bytes_per_value!r}")

@@ -86,6 +86,36 @@ def cell_correspondence(
     ``image_hw`` (pixels) is needed for rotations of images whose aspect ratio differs from
     the grid's; by default the image has the grid's aspect ratio. ``kind`` may be a callable
     transform, in which case ``correspondence`` (see the module docstring) is required.
+
+    Parameters
+    ----------
+    kind : str or callable
+        ``"rotate"`` (degrees), ``"scale"`` (zoom factor) or a callable transform
+        ``transform(images, value) -> images``.
+    value : float
+        The transform value.
+    grid_hw : sequence of two ints
+        (h, w) of the activation grid.
+    image_hw : sequence of two ints or None, default None
+        (H, W) of the image in pixels; None: the grid's own (h, w).
+    correspondence : callable or None, default None
+        ``correspondence(x, y, value) -> (x2, y2)`` in normalised coordinates; required for a
+        callable ``kind`` and refused for the built-in kinds.
+    device : torch.device, str or None, default None
+        Device of the results (None: the default device).
+
+    Returns
+    -------
+    rows, cols : torch.Tensor
+        h x w int64 cell indices in the transformed grid, -1 where not valid.
+    valid : torch.Tensor
+        h x w bool, False where the cell's centre left the image.
+
+    Raises
+    ------
+    ValueError
+        For an invalid grid or image size, or a missing, superfluous or ill-shaped
+        ``correspondence``.
     """
     h, w = check_hw(grid_hw, "grid_hw")
     image_hw = (h, w) if image_hw is None else check_hw(image_hw, "image_hw")
@@ -110,6 +140,17 @@ class Sweep:
 
     ``images`` is V x C x H x W, one copy per entry of ``values`` (include the identity,
     0 degrees or factor 1, if you want it in the chart).
+
+    Attributes
+    ----------
+    kind : str or callable
+        ``"rotate"``, ``"scale"`` or the callable transform used.
+    values : list
+        The V transform values.
+    images : torch.Tensor
+        V x C x H x W transformed copies, on the device of the original image.
+    correspondence_fn : callable or None, default None
+        The point correspondence of a callable ``kind`` (see the module docstring).
     """
 
     kind: Kind
@@ -118,7 +159,19 @@ class Sweep:
     correspondence_fn: Correspondence | None = None
 
     def correspondence(self, grid_hw: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``rows, cols, valid``, each V x h x w, for an h x w activation grid (see :func:`cell_correspondence`)."""
+        """``rows, cols, valid``, each V x h x w, for an h x w activation grid (see :func:`cell_correspondence`).
+
+        Parameters
+        ----------
+        grid_hw : sequence of two ints
+            (h, w) of the layer's activation grid.
+
+        Returns
+        -------
+        tuple of three torch.Tensor
+            ``rows`` and ``cols`` (V x h x w int64, -1 where not valid) and ``valid`` (V x h x w
+            bool), on the device of ``images``.
+        """
         per_value = [
             cell_correspondence(
                 self.kind, v, grid_hw, self.images.shape[-2:],
@@ -135,6 +188,23 @@ class Sweep:
         C x h x w); ``swept_acts``: those of ``self.images`` (V x C x h x w). Returns
         V x h x w, NaN where the cell's content left the image. ``result[:, i, j]`` against
         ``values`` is the chart for patch (i, j); ``result.nanmean((1, 2))`` the average.
+
+        Parameters
+        ----------
+        original_acts : torch.Tensor
+            1 x C x h x w or C x h x w activations of the original image.
+        swept_acts : torch.Tensor
+            V x C x h x w activations of ``self.images``, same layer.
+
+        Returns
+        -------
+        torch.Tensor
+            V x h x w cosine similarities, NaN where the content left the image.
+
+        Raises
+        ------
+        ValueError
+            If the shapes do not match as described.
         """
         orig = original_acts[None] if original_acts.dim() == 3 else original_acts
         if orig.dim() != 4 or orig.shape[0] != 1:
@@ -166,6 +236,29 @@ def sweep(
     ``kind`` is ``"rotate"`` (degrees), ``"scale"`` (zoom factors) or a callable
     ``transform(images, value)`` together with ``correspondence``. The copies are computed
     in one batched ``grid_sample`` for the built-in kinds.
+
+    Parameters
+    ----------
+    image : torch.Tensor
+        One image, 1 x C x H x W or C x H x W.
+    kind : str or callable
+        ``"rotate"``, ``"scale"`` or a callable transform returning a tensor of the input's shape.
+    values : sequence of float
+        The transform values, at least one.
+    correspondence : callable or None, default None
+        ``correspondence(x, y, value) -> (x2, y2)``; required with a callable ``kind``.
+
+    Returns
+    -------
+    Sweep
+        The V = len(values) copies (V x C x H x W, on the image's device) with ``kind``,
+        ``values`` and ``correspondence``.
+
+    Raises
+    ------
+    ValueError
+        For a batch of more than one image, no values, a callable ``kind`` without
+        ``correspondence``, or a transform returning the wrong shape.
     """
     x = as_image_batch(image)
     if x.shape[0] != 1:

@@ -141,12 +141,43 @@ def unit_backprop(
     :func:`xai_widgets.core.capture.layers`) reduced over space by ``objective``: ``"sum"`` (its
     total activation, as DeepVis backpropagates a map of ones), ``"mean"`` (the same picture,
     divided by the number of cells) or ``"max"`` (its largest cell; see
-    :func:`xai_widgets.units.grid.unit_value`); or its cell ``location = (row, col)``; for linear layers (N x C outputs) it is the channel's
-    value and the only cell is (0, 0). ``mode`` is one of :data:`MODES` (see the module
+    :func:`xai_widgets.units.grid.unit_value`); or its cell ``location = (row, col)``; for linear layers (N x C outputs)
+    it is the channel's value and the only cell is (0, 0). ``mode`` is one of :data:`MODES` (see the module
     docstring). ``x`` is one image, C x H x W or 1 x C x H x W, as the model takes it.
     Channels and cells are those of the layer's maps (:mod:`xai_widgets.core.layouts`; a token
     layer's channels are its embedding dimensions over the patch grid); ``layouts`` gives
     the layout of a layer that is not detected.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model; it is left exactly as it was (no hooks, flags or ``.grad`` remain).
+    x : torch.Tensor
+        One floating-point image, C x H x W or 1 x C x H x W; copied to the model's device and dtype.
+    layer : str
+        Name of the layer whose unit is explained.
+    channel : int
+        Channel index in the layer's maps.
+    mode : {"grad", "deconv", "guided"}, default "grad"
+        The backward rule at ``nn.ReLU`` modules.
+    location : tuple of (int, int) or None, default None
+        ``(row, col)`` of one cell; None reduces the whole channel by ``objective``.
+    objective : {"sum", "mean", "max"}, default "sum"
+        The spatial reduction when ``location`` is None.
+    layouts : dict or None, default None
+        ``{layer: layout}`` for layers whose layout is not detected.
+
+    Returns
+    -------
+    torch.Tensor
+        C x H x W input gradient on the model's device, in its dtype.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For an unknown mode, objective or layer, an invalid image, channel or location, a
+        layer without a gradient path to the input, or mode "deconv" / "guided" when no
+        ``nn.ReLU`` module runs before the layer.
     """
     if mode not in MODES:
         raise ValueError(f"unknown back-view mode {mode!r}; choose one of {MODES}")
@@ -194,6 +225,24 @@ def back_display(g, filter: str = "raw") -> np.ndarray:
     * ``"norm"``: the L2 norm over channels at each pixel divided by its largest value, gray.
 
     An all-zero gradient gives gray 0.5 (raw) or black (norm).
+
+    Parameters
+    ----------
+    g : torch.Tensor or numpy.ndarray
+        C x H x W back view (e.g. from :func:`unit_backprop`), finite.
+    filter : {"raw", "norm"}, default "raw"
+        The display rule (:data:`FILTERS`).
+
+    Returns
+    -------
+    numpy.ndarray
+        H x W x 3 float64 image in [0, 1].
+
+    Raises
+    ------
+    TypeError, ValueError
+        For an unknown filter, a ``g`` that is not a finite C x H x W array, or "raw" with a
+        channel count other than 1 or 3.
     """
     if filter not in FILTERS:
         raise ValueError(f"unknown back-view filter {filter!r}; choose one of {FILTERS}")

@@ -107,9 +107,22 @@ class FeatureVis:
 
     ``images``: len(channels) x C_in x H x W, float in [0, 1], on the CPU; ``channels``: the
     channel each image maximises; ``objective``: each image's channel objective (the channel
-    reduced over space as ``params["objective"]`` says), measured on the plain image, without transforms; ``history``: steps x
-    len(channels), the objective at each step on the transformed image the optimiser saw;
+    reduced over space as ``params["objective"]`` says), measured on the plain image, without transforms;
+    ``history``: steps x len(channels), the objective at each step on the transformed image the optimiser saw;
     ``params``: the settings used, JSON-friendly, so a figure can state them.
+
+    Attributes
+    ----------
+    images : torch.Tensor
+        len(channels) x C_in x H x W float32 images in [0, 1], on the CPU.
+    channels : list of int
+        The channel each image maximises.
+    objective : torch.Tensor
+        len(channels) float32 objectives reached on the plain images, on the CPU.
+    history : torch.Tensor
+        steps x len(channels) objectives during the optimisation, on the CPU.
+    params : dict
+        The settings used, JSON-friendly.
     """
 
     images: torch.Tensor
@@ -130,6 +143,23 @@ def spectrum_scale(size: tuple[int, int] | int, decay: float = _SPECTRUM_DECAY) 
     (the mean, f = 0, weighs as much as the lowest frequency), divided by its root mean square
     over the full H x W spectrum so that, with the orthonormal inverse FFT, white complex
     coefficients with E|c|^2 = 1 give pixels of about unit variance at any size.
+
+    Parameters
+    ----------
+    size : int or tuple of (int, int)
+        (H, W) of the image, or one int for a square; each side at least 8 pixels.
+    decay : float, default 1.0
+        Exponent of the 1/f^decay amplitude envelope.
+
+    Returns
+    -------
+    torch.Tensor
+        H x (W // 2 + 1) float32 envelope on the CPU.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``size`` is not an int or a pair of ints, or a side is under 8 pixels.
     """
     h, w = _size(size)
     fy = np.fft.fftfreq(h)[:, None]
@@ -148,6 +178,25 @@ def fourier_image(
     :func:`spectrum_scale` of ``size`` (H, W), the inverse FFT orthonormal
     (``norm="ortho"``); ``colour`` (C x C, or None for none) mixes the channels at every
     pixel. Differentiable; N x C x H x W on the coefficients' device.
+
+    Parameters
+    ----------
+    coeffs : torch.Tensor
+        N x C x H x (W // 2 + 1) x 2 float coefficients.
+    size : int or tuple of (int, int)
+        (H, W) of the images, or one int for a square.
+    colour : torch.Tensor or None, default None
+        C x C colour mixing matrix; None mixes nothing.
+
+    Returns
+    -------
+    torch.Tensor
+        N x C x H x W images in [0, 1], differentiable, on the coefficients' device.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For an invalid ``size``, or ``coeffs`` or ``colour`` of the wrong shape.
     """
     h, w = _size(size)
     if coeffs.dim() != 5 or coeffs.shape[2:] != (h, w // 2 + 1, 2):
@@ -191,6 +240,23 @@ def colour_correlation(images) -> torch.Tensor:
     colour and its square root ``V diag(sqrt(lambda)) V^T`` from its eigen-decomposition. Pass
     the result as ``decorrelate=`` to :func:`visualise_channels` for a model trained on data
     whose colours differ from natural photographs (only its shape matters: it is rescaled there).
+
+    Parameters
+    ----------
+    images : torch.Tensor or numpy.ndarray
+        N x 3 x H x W images with at least two pixels in all; float in [0, 1] or uint8.
+
+    Returns
+    -------
+    torch.Tensor
+        3 x 3 symmetric float32 matrix on the CPU.
+
+    Raises
+    ------
+    TypeError
+        If ``images`` is neither a tensor nor an array.
+    ValueError
+        If ``images`` is not N x 3 x H x W with at least two pixels.
     """
     x = torch.from_numpy(np.array(images)) if isinstance(images, np.ndarray) else images  # a writable copy
     if not isinstance(x, torch.Tensor):
@@ -297,11 +363,68 @@ def visualise_channels(
     mean/std), None when the model takes [0, 1] itself. ``tv`` 0 or ``blur_every`` 0 turns a
     regulariser off. ``objective`` is what is maximised: the channel's spatial ``"mean"`` (Olah
     et al. 2017), ``"max"`` or ``"sum"`` (:func:`xai_widgets.units.grid.unit_value`); with Adam,
-    mean and sum differ only in the weight ``tv`` has against them. ``progress(done, total)`` is called every few steps, with ``total`` =
-    steps x number of batches; ``cancel`` (a ``threading.Event`` or a callable) is checked
+    mean and sum differ only in the weight ``tv`` has against them. ``progress(done, total)`` is called every few
+    steps, with ``total`` = steps x number of batches; ``cancel`` (a ``threading.Event`` or a callable) is checked
     every step and raises :class:`xai_widgets.core.tasks.Cancelled`. ``layouts``: ``{layer: layout}``
     for a layer whose layout is not detected (:mod:`xai_widgets.core.layouts`); the channels of a
     token layer are its embedding dimensions over the patch grid.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model; it is left exactly as it was.
+    layer : str
+        Name of the layer whose channels are visualised.
+    channels : sequence of int or None, default None
+        Channel indices; None: every channel.
+    size : int or tuple of (int, int), default 128
+        (H, W) of the images, each side at least 8 pixels.
+    in_channels : int or None, default None
+        The model's input channels; None: those of its first ``Conv2d``.
+    steps : int, default 256
+        Adam steps per batch.
+    lr : float, default 0.05
+        Adam learning rate.
+    batch_size : int, default 32
+        Channels optimised together.
+    decorrelate : bool or torch.Tensor, default True
+        Colour decorrelation: True, False or a 3 x 3 matrix.
+    jitter : int, default 4
+        Largest random shift in pixels.
+    scales : sequence of float, default (1.0, 0.975, 1.025, 0.95, 1.05)
+        Zoom factors drawn from at each step.
+    angles : sequence of float, default -5..5
+        Rotation angles in degrees drawn from at each step.
+    tv : float, default 0.05
+        Weight of the total variation penalty; 0 turns it off.
+    blur_every : int, default 8
+        Steps between blurs; 0 turns blurring off.
+    blur_sigma : float, default 0.5
+        Standard deviation of the blur in pixels.
+    normalise : callable or None, default None
+        Differentiable transform of the [0, 1] images before the model.
+    seed : int, default 0
+        Seed of the starts and the random transforms.
+    objective : {"mean", "max", "sum"}, default "mean"
+        The spatial reduction maximised.
+    layouts : dict or None, default None
+        ``{layer: layout}`` for layers whose layout is not detected.
+    progress : callable or None, default None
+        ``progress(done, total)`` every few steps.
+    cancel : threading.Event, callable or None, default None
+        Checked every step.
+
+    Returns
+    -------
+    FeatureVis
+        The images (on the CPU), the channels, the objectives reached, the history and the settings.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For invalid settings, channels, colour matrix or layer.
+    xai_widgets.core.tasks.Cancelled
+        When ``cancel`` is set.
     """
     size = _size(size)
     check_objective(objective)

@@ -31,7 +31,23 @@ OBJECTIVES = ("mean", "max", "sum")
 
 
 def check_objective(objective) -> str:
-    """``objective`` when it is one of :data:`OBJECTIVES`, else a ValueError naming them."""
+    """``objective`` when it is one of :data:`OBJECTIVES`, else a ValueError naming them.
+
+    Parameters
+    ----------
+    objective : str
+        The unit objective to check: "mean", "max" or "sum".
+
+    Returns
+    -------
+    str
+        ``objective`` unchanged.
+
+    Raises
+    ------
+    ValueError
+        If ``objective`` is not one of :data:`OBJECTIVES`.
+    """
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown unit objective {objective!r}; choose one of {OBJECTIVES}")
     return objective
@@ -42,6 +58,23 @@ def unit_value(maps: torch.Tensor, objective: str) -> torch.Tensor:
 
     The gradient of "max" goes to the largest cell (split evenly between tied cells, as
     ``torch.amax``'s is).
+
+    Parameters
+    ----------
+    maps : torch.Tensor
+        ... x H x W float tensor (e.g. N x C x H x W maps or one H x W channel).
+    objective : {"mean", "max", "sum"}
+        The spatial reduction.
+
+    Returns
+    -------
+    torch.Tensor
+        Tensor of shape ``maps.shape[:-2]``, differentiable, on the device of ``maps``.
+
+    Raises
+    ------
+    ValueError
+        If ``objective`` is unknown.
     """
     if check_objective(objective) == "max":
         return maps.amax((-2, -1))
@@ -53,6 +86,23 @@ def tile_layout(n: int, aspect: float = 1.0) -> tuple[int, int]:
 
     DeepVis's ``get_tiles_height_width_ratio`` with ``aspect`` its width ratio (1.0 by
     default, ``caffevis_layers_aspect_ratio``): 512 channels give 23 x 23, 10 give 3 x 4.
+
+    Parameters
+    ----------
+    n : int
+        Number of tiles (channels), positive.
+    aspect : float, default 1.0
+        Width ratio, positive and finite.
+
+    Returns
+    -------
+    tuple of (int, int)
+        ``(rows, cols)``.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is not a positive integer or ``aspect`` not a positive finite number.
     """
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"n must be a positive number of tiles, got {n!r}")
@@ -80,7 +130,23 @@ def _layer(acts, name: str = "acts") -> torch.Tensor:
 
 
 def is_signed(acts) -> bool:
-    """Whether any activation of this layer, for this image, is negative (then a diverging map)."""
+    """Whether any activation of this layer, for this image, is negative (then a diverging map).
+
+    Parameters
+    ----------
+    acts : torch.Tensor or numpy.ndarray
+        One image's layer, C x H x W real and finite.
+
+    Returns
+    -------
+    bool
+        True if any value is negative.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``acts`` is not a C x H x W array of finite real numbers.
+    """
     return bool((_layer(acts) < 0).any())
 
 
@@ -153,6 +219,31 @@ def normalise(
 
     ``signed=None`` means :func:`is_signed` of ``acts``. ``vrange`` is required by
     ``"fixed"`` and ignored otherwise.
+
+    Parameters
+    ----------
+    acts : torch.Tensor or numpy.ndarray
+        One image's layer, C x H x W real and finite (linear layers as C x 1 x 1); not modified.
+    mode : {"layer", "channel", "fixed"}, default "layer"
+        Where the range comes from (:data:`NORMALISATIONS`).
+    vrange : sequence of two floats or None, default None
+        ``(lo, hi)`` with lo < hi, finite; required by ``"fixed"``.
+    boost : float, default 0.0
+        DeepVis ``boost_indiv`` in [0, 1]; 0 turns it off.
+    gamma : float, default 1.0
+        Positive finite exponent; 1 turns it off.
+    signed : bool or None, default None
+        Diverging (True) or sequential (False) mapping; None decides by :func:`is_signed`.
+
+    Returns
+    -------
+    torch.Tensor
+        C x H x W float64 values in [0, 1] on the device of ``acts``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For invalid ``acts`` or options.
     """
     fixed = _check_options(mode, vrange, boost, gamma)
     # In place on _layer's own copy: on CPU, fresh layer-sized temporaries cost more than the
@@ -188,6 +279,21 @@ def channel_stats(acts) -> dict[str, torch.Tensor]:
 
     ``max`` (C): the channel's largest value; ``mean`` (C): its mean over H x W;
     ``argmax`` (C x 2, int64): (row, col) of the max, the first in row-major order on ties.
+
+    Parameters
+    ----------
+    acts : torch.Tensor or numpy.ndarray
+        One image's layer, C x H x W real and finite.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``{"max": C float64, "mean": C float64, "argmax": C x 2 int64}``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``acts`` is not a C x H x W array of finite real numbers.
     """
     x = _layer(acts)
     flat = x.flatten(1)
@@ -236,6 +342,29 @@ def tile_image(
     ``(i, j) = (k // cols, k % cols)``, its top-left pixel at ``(pad + i * (H + pad),
     pad + j * (W + pad))``; padding and unused cells are ``background``. Linear layers
     (H = W = 1) are single pixels.
+
+    Parameters
+    ----------
+    t : torch.Tensor or numpy.ndarray
+        C x H x W values in [0, 1].
+    lut : str or numpy.ndarray
+        Colormap name or 256 x 3 uint8 table.
+    rows, cols : int
+        Grid size, non-negative with ``rows * cols >= C`` (see :func:`tile_layout`).
+    pad : int, default 1
+        Pixels between and around tiles, non-negative.
+    background : sequence of three ints, default (255, 255, 255)
+        RGB colour, 0..255, of padding and unused cells.
+
+    Returns
+    -------
+    numpy.ndarray
+        (rows*(H+pad)+pad) x (cols*(W+pad)+pad) x 3 uint8 image.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For invalid ``t``, grid size, ``lut`` or ``background``.
     """
     values = _layer(t, "t").cpu().numpy()
     channels, height, width = values.shape

@@ -75,6 +75,19 @@ class ReceptiveField:
     ``grid`` (H_act, W_act), the layer's spatial size; ``input_hw`` (H, W) of the input.
     Along an axis with a single cell the stride is the input size; it is 0 when every cell
     sees the whole image (non-local layers, see :func:`receptive_field`).
+
+    Attributes
+    ----------
+    size : tuple of (int, int)
+        (h, w) of the box in input pixels.
+    stride : tuple of (int, int)
+        (sy, sx), input pixels per activation cell.
+    origin : tuple of (int, int)
+        (y0, x0), top-left corner of cell (0, 0)'s box.
+    grid : tuple of (int, int)
+        (H_act, W_act), the layer's spatial size.
+    input_hw : tuple of (int, int)
+        (H, W) of the input.
     """
 
     size: tuple[int, int]
@@ -84,7 +97,23 @@ class ReceptiveField:
     input_hw: tuple[int, int]
 
     def box(self, row: int, col: int) -> tuple[int, int, int, int]:
-        """``(y0, x0, y1, x1)`` of cell (row, col), exclusive ends; may extend outside the image."""
+        """``(y0, x0, y1, x1)`` of cell (row, col), exclusive ends; may extend outside the image.
+
+        Parameters
+        ----------
+        row, col : int
+            The activation cell, inside ``grid``.
+
+        Returns
+        -------
+        tuple of four ints
+            ``(y0, x0, y1, x1)`` in input pixels.
+
+        Raises
+        ------
+        ValueError
+            If the cell is outside the grid.
+        """
         if not (0 <= row < self.grid[0] and 0 <= col < self.grid[1]):
             raise ValueError(f"cell ({row}, {col}) is outside the {self.grid[0]} x {self.grid[1]} grid")
         y0 = self.origin[0] + row * self.stride[0]
@@ -107,6 +136,21 @@ class UnitStats:
     (classes without images are left out); in [0, 1] for non-negative scores, NaN where the
     denominator is <= 0 or fewer than two classes occur. ``selective_class``: the class with
     the largest mean score. Both are None when the dataset has no labels.
+
+    Attributes
+    ----------
+    max, mean, std : numpy.ndarray
+        C values: statistics of the per-image channel score.
+    frac_active : numpy.ndarray
+        C values: fraction of images with score > 0.
+    dead : numpy.ndarray
+        C bools: the score is never > 0.
+    constant : numpy.ndarray
+        C bools: the channel map is the same for every image.
+    selectivity : numpy.ndarray or None, default None
+        C class selectivity indices, or None without labels.
+    selective_class : numpy.ndarray or None, default None
+        C class indices with the largest mean score, or None without labels.
     """
 
     max: np.ndarray
@@ -133,6 +177,29 @@ class TopK:
     saw it, gray (128) outside the image; ph x pw is ``rf.size``, clipped to the input
     size (a window centred on the box) when the receptive field is larger than the image.
     ``k`` is the number kept: the k asked for, or the number of images when fewer.
+
+    Attributes
+    ----------
+    layer : str
+        The layer scanned.
+    k : int
+        Number of images kept per channel.
+    n_images : int
+        Number of images scanned.
+    values : numpy.ndarray
+        C x k channel scores, descending.
+    indices : numpy.ndarray
+        C x k image positions in iteration order.
+    locations : numpy.ndarray
+        C x k x 2 (row, col) of each image's max.
+    patches : numpy.ndarray
+        C x k x ph x pw x 3 uint8 receptive-field patches.
+    stats : UnitStats
+        Per-channel statistics over the dataset.
+    rf : ReceptiveField
+        The layer's receptive field.
+    score : str, default "max"
+        The ranking objective ("max", "mean" or "sum").
     """
 
     layer: str
@@ -155,6 +222,21 @@ class Dissection:
     concept; ``concepts``: their names; ``thresholds`` (C): each unit's activation
     threshold T_k; ``best`` (C): the index of the unit's highest-IoU concept, -1 when that
     IoU is not above ``threshold``.
+
+    Attributes
+    ----------
+    layer : str
+        The layer dissected.
+    concepts : list of str
+        Concept names, in the order of the columns of ``iou``.
+    iou : numpy.ndarray
+        C x n_concepts IoU values.
+    thresholds : numpy.ndarray
+        C activation thresholds T_k.
+    best : numpy.ndarray
+        C concept indices, -1 where no IoU is above ``threshold``.
+    threshold : float
+        The IoU above which a unit detects a concept.
     """
 
     layer: str
@@ -165,13 +247,30 @@ class Dissection:
     threshold: float
 
     def label(self, c: int) -> str | None:
-        """The concept unit ``c`` detects, or None."""
+        """The concept unit ``c`` detects, or None.
+
+        Parameters
+        ----------
+        c : int
+            Unit (channel) index.
+
+        Returns
+        -------
+        str or None
+            The name of the unit's best concept, or None when it detects none.
+        """
         j = int(self.best[c])
         return self.concepts[j] if j >= 0 else None
 
     @property
     def unique_detectors(self) -> int:
-        """How many distinct concepts have a detector in this layer (Bau et al.'s measure)."""
+        """How many distinct concepts have a detector in this layer (Bau et al.'s measure).
+
+        Returns
+        -------
+        int
+            Number of distinct concepts among the units' ``best``.
+        """
         return len({int(j) for j in self.best if j >= 0})
 
 
@@ -294,6 +393,30 @@ def receptive_field(
     returned. Layers with non-local operations (attention, squeeze-and-excitation) depend on
     every pixel: their box is the whole image. Runs on the model's device, in eval mode,
     leaving the model untouched; seeded, so the result is reproducible.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model; it is left exactly as it was.
+    layer : str
+        Name of the layer whose cells are measured.
+    input_shape : tuple of (int, int, int)
+        (C, H, W) of the model input, positive sizes.
+    inputs : torch.Tensor or None, default None
+        Optional N x C x H x W example inputs; the first two are used.
+    layouts : dict or None, default None
+        ``{layer: layout}`` for layers whose layout is not detected.
+
+    Returns
+    -------
+    ReceptiveField
+        Size, stride and origin of the boxes, with the layer's grid and ``input_shape``'s (H, W).
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a model that is not a module, an unknown layer, an invalid ``input_shape`` or
+        ``inputs``.
     """
     _check_layer(model, layer)
     shape = tuple(int(v) for v in input_shape)
@@ -656,7 +779,9 @@ def scan(
     layouts: dict | None = None,
     score: str = "max",
 ) -> TopK:
-    """One streaming pass of ``dataset`` through ``model``: the top-``k`` images per channel of
+    """Top-k images per channel of a layer, with receptive-field patches and unit statistics.
+
+    One streaming pass of ``dataset`` through ``model``: the top-``k`` images per channel of
     ``layer`` with their receptive-field patches, and unit statistics (see :class:`TopK`,
     :class:`UnitStats`). DeepVis top-9 images (Yosinski et al. 2015); statistics after
     Palacio et al. 2018 and Morcos et al. 2018 (see the module docstring).
@@ -693,6 +818,48 @@ def scan(
     iterable datasets) are not cached without a ``dataset_key``; a preprocess whose repr
     changes between sessions (a lambda) always misses. A cached result loads with no
     forward pass.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model; it is left exactly as it was.
+    layer : str
+        Name of the layer scanned.
+    dataset : iterable or torch.utils.data.DataLoader
+        Images, (image, label) pairs, or a DataLoader of model-input batches.
+    k : int, default 9
+        Images kept per channel, positive.
+    preprocess : callable or None, default None
+        Passed to ``images.model_input`` for each image (not applied to DataLoader batches).
+    batch_size : int, default 64
+        Images per forward pass, positive (DataLoaders keep their own batching).
+    progress : callable or None, default None
+        ``progress(done, total)`` after each batch.
+    cancel : threading.Event, callable or None, default None
+        Checked before each batch.
+    cache_dir : str, pathlib.Path or None, default None
+        Cache folder; None: ``$XAI_WIDGETS_CACHE`` or ``~/.cache/xai_widgets``.
+    cache : bool, default True
+        Read and write the cache.
+    dataset_key : str or None, default None
+        Names the dataset in the cache key instead of its fingerprint.
+    layouts : dict or None, default None
+        ``{layer: layout}`` for layers whose layout is not detected.
+    score : {"max", "mean", "sum"}, default "max"
+        How each image's channel map is ranked.
+
+    Returns
+    -------
+    TopK
+        The top-k images, patches and unit statistics of every channel.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a model that is not a module, an unknown layer, a non-positive ``k`` or
+        ``batch_size``, an unknown ``score`` or unusable dataset items.
+    xai_widgets.core.tasks.Cancelled
+        When ``cancel`` is set.
     """
     _check_layer(model, layer)
     k = _check_int(k, "k")
@@ -909,6 +1076,39 @@ def dissect(
     ``images``: as ``scan``'s dataset (labels are ignored); ``masks``: ``{name: N x H x W
     bool}`` with H x W the model input size. The layer's maps are kept on the CPU (N x C x
     h x w float32) between the forward pass and the scoring.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model; it is left exactly as it was.
+    layer : str
+        Name of the layer dissected.
+    images : iterable or torch.utils.data.DataLoader
+        The N images, as :func:`scan`'s ``dataset``.
+    masks : dict of str to numpy.ndarray
+        ``{concept name: N x H x W bool (or 0/1) mask}``, one per image at the model input size;
+        torch tensors are accepted too.
+    quantile : float, default 0.005
+        Share of each unit's upsampled values above its threshold, in (0, 1).
+    threshold : float, default DETECTOR_IOU
+        IoU above which a unit detects its best concept.
+    preprocess : callable or None, default None
+        As in :func:`scan`.
+    batch_size : int, default 64
+        Images per forward pass, positive.
+    layouts : dict or None, default None
+        ``{layer: layout}`` for layers whose layout is not detected.
+
+    Returns
+    -------
+    Dissection
+        IoU of every unit with every concept, the thresholds and each unit's best concept.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a model that is not a module, an unknown layer, invalid ``quantile``,
+        ``batch_size`` or masks, images of different sizes, or no images.
     """
     _check_layer(model, layer)
     batch_size = _check_int(batch_size, "batch_size")
