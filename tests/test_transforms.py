@@ -298,3 +298,16 @@ def test_runs_on_the_input_device_and_dtype():
         acts = torch.rand(1, 8, 4, 4, device=device)
         assert s.similarity(acts, acts.expand(2, -1, -1, -1)).device == x.device
     assert math.isclose(float(affine_matrix("rotate", 90, (10, 20))[0, 1]), 0.5)
+
+
+def test_warp_of_one_image_with_several_maps_gives_every_copy():
+    """A single C x H x W image warped by several maps gives one copy per map, each the
+    image warped by that map alone (90-degree turns: the exact pixel permutation)."""
+    from xai_widgets.core.warp import affine_matrix, warp
+
+    img = torch.rand(2, 6, 6, generator=torch.Generator().manual_seed(3))
+    copies = warp(img, [affine_matrix("rotate", d, (6, 6)) for d in (90, 180)])
+    assert copies.shape == (2, 2, 6, 6)
+    torch.testing.assert_close(copies[0], torch.rot90(img, 1, dims=(1, 2)), atol=1e-5, rtol=0)
+    torch.testing.assert_close(copies[1], torch.rot90(img, 2, dims=(1, 2)), atol=1e-5, rtol=0)
+    assert warp(img, [affine_matrix("rotate", 90, (6, 6))]).shape == (2, 6, 6)

@@ -192,8 +192,8 @@ def warp(images: torch.Tensor, matrices: list[torch.Tensor]) -> torch.Tensor:
     -------
     torch.Tensor
         Bilinear resampling with zero fill, same H x W, device and dtype: N x C x H x W for one
-        matrix, ``len(matrices)`` x C x H x W for several. A C x H x W input gives C x H x W (with
-        several matrices, only the first copy).
+        matrix, ``len(matrices)`` x C x H x W for several. A C x H x W input with one matrix gives
+        C x H x W.
 
     Raises
     ------
@@ -210,4 +210,4 @@ def warp(images: torch.Tensor, matrices: list[torch.Tensor]) -> torch.Tensor:
         x = x.expand(len(matrices), *x.shape[1:])
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return out[0] if images.dim() == 3 else out
+    return out[0] if images.dim() == 3 and len(matrices) == 1 else out
