@@ -52,6 +52,22 @@ class VAEAdapter(nn.Module):
     ``encoder(x)`` must return ``(mu, s)`` where ``s`` is the log-variance (``scale="logvar"``),
     the standard deviation (``"std"``) or its logarithm (``"logstd"``); ``decoder(z)`` returns
     images. The modules are held, not copied: hygiene guarantees apply to them.
+
+    Parameters
+    ----------
+    encoder : torch.nn.Module
+        ``encoder(x) -> (mu, s)``, mu and s B x d.
+    decoder : torch.nn.Module
+        ``decoder(z) -> images``.
+    scale : str, optional
+        What ``s`` is: "logvar" (default), "std" or "logstd"; ``encode`` converts it to a log-variance.
+
+    Raises
+    ------
+    TypeError
+        If ``encoder`` or ``decoder`` is not an ``nn.Module``.
+    ValueError
+        If ``scale`` is unknown.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, scale: str = "logvar"):
@@ -76,8 +92,26 @@ class VAEAdapter(nn.Module):
 
 
 def as_vae(vae) -> nn.Module:
-    """``vae`` itself when it is an ``nn.Module`` with ``encode`` and ``decode``; a pair
-    ``(encoder, decoder)`` of modules wrapped in :class:`VAEAdapter` (log-variance head)."""
+    """``vae`` itself when it is an ``nn.Module`` with ``encode`` and ``decode``, else a wrapped pair.
+
+    A pair ``(encoder, decoder)`` of modules is wrapped in :class:`VAEAdapter` (log-variance head).
+
+    Parameters
+    ----------
+    vae : torch.nn.Module or tuple of (torch.nn.Module, torch.nn.Module)
+        A module with ``encode(x) -> (mu, logvar)`` and ``decode(z) -> images``, or a pair
+        ``(encoder, decoder)``.
+
+    Returns
+    -------
+    torch.nn.Module
+        A module with ``encode`` and ``decode``.
+
+    Raises
+    ------
+    TypeError
+        If ``vae`` is neither.
+    """
     if isinstance(vae, nn.Module) and callable(getattr(vae, "encode", None)) and callable(getattr(vae, "decode", None)):
         return vae
     if isinstance(vae, (tuple, list)) and len(vae) == 2:
@@ -150,6 +184,25 @@ class NormTable:
     z = mu + sigma * eps per image (eps from a generator seeded with 0). A path between sampled
     codes (best-of-K picks a sample unless mu itself is best) is measured in these units: in d
     dimensions E||z||^2 = ||mu||^2 + sum(sigma^2), far above ||mu||^2 when sigma is near 1.
+
+    Attributes
+    ----------
+    mean : torch.Tensor
+        K mean norms per class.
+    std : torch.Tensor
+        K sample standard deviations of the norms per class.
+    count : torch.Tensor
+        K image counts per class (long).
+    mean_code_norm : torch.Tensor
+        K norms of each class's mean code.
+    hist : torch.Tensor
+        K x bins histogram counts.
+    edges : torch.Tensor
+        bins + 1 histogram edges shared by the classes.
+    target : str
+        "mean_norm" (default) or "norm_of_mean".
+    sample_mean, sample_std : torch.Tensor or None
+        K mean and standard deviation of the sampled-code norms ||z||.
     """
 
     mean: torch.Tensor
@@ -163,7 +216,23 @@ class NormTable:
     sample_std: torch.Tensor | None = None
 
     def targets(self, classes: torch.Tensor) -> torch.Tensor:
-        """The norm target r_o for each class in ``classes`` (a long tensor)."""
+        """The norm target r_o for each class in ``classes`` (a long tensor).
+
+        Parameters
+        ----------
+        classes : torch.Tensor
+            Long tensor of class indices.
+
+        Returns
+        -------
+        torch.Tensor
+            The norm target r_o of each class (CPU), from ``mean`` or ``mean_code_norm`` by ``target``.
+
+        Raises
+        ------
+        ValueError
+            If a class is out of range or has no images in the table.
+        """
         table = self.mean if self.target == "mean_norm" else self.mean_code_norm
         classes = classes.cpu()
         if (classes < 0).any() or (classes >= len(table)).any():
@@ -183,6 +252,33 @@ def class_norms(vae, images: torch.Tensor, labels, num_classes: int | None = Non
     gets the mean and the sample standard deviation of its norms (the source thesis's Normal
     approximation of a right-skewed distribution), the norm of its mean code, and a
     histogram. Pass the training images (as the source thesis does).
+
+    Parameters
+    ----------
+    vae : torch.nn.Module or tuple
+        The VAE (see :func:`as_vae`); it is left as it was.
+    images : torch.Tensor
+        B x C x H x W (or C x H x W) float images.
+    labels : sequence of int or torch.Tensor
+        B class indices.
+    num_classes : int, optional
+        Number of classes K; None (default) is ``max(labels) + 1``.
+    target : str, optional
+        "mean_norm" (default) or "norm_of_mean", stored in the table.
+    bins : int, optional
+        Number of histogram bins. Default 40.
+    batch_size : int, optional
+        Images encoded per forward pass. Default 256.
+
+    Returns
+    -------
+    NormTable
+        The per-class statistics (CPU tensors).
+
+    Raises
+    ------
+    ValueError
+        If the labels do not match the images or lie outside 0..K-1, or ``target`` is unknown.
     """
     vae = as_vae(vae)
     images = image_batch(images)
@@ -231,6 +327,33 @@ class Reconstruction:
     the reconstruction; ``logits`` (B x K): of the reconstruction; ``candidate_l1`` and
     ``candidate_match`` (B x (K+1)): every candidate's L1 distance and rule result;
     ``warnings``: one entry per image, None or the reason the fallback was used.
+
+    Attributes
+    ----------
+    code : torch.Tensor
+        B x d chosen codes c_self.
+    image : torch.Tensor
+        B x C x H x W decoded images D(c_self).
+    mu, logvar : torch.Tensor
+        B x d encoder output.
+    index : torch.Tensor
+        B chosen candidate indices.
+    l1 : torch.Tensor
+        B L1 distances ||D(c_self) - x||_1.
+    ok : torch.Tensor
+        B bool, whether a candidate passed the rule.
+    matching : torch.Tensor
+        B counts of candidates that passed.
+    original_top2, top2 : torch.Tensor
+        B x 2 ordered top-2 classes of the original and of the reconstruction.
+    logits : torch.Tensor
+        B x K logits of the reconstruction.
+    candidate_l1, candidate_match : torch.Tensor
+        B x (K+1) L1 distances and rule results of every candidate.
+    warnings : list
+        B entries, None or the reason the fallback was used.
+    settings : dict
+        ``{"K": ..., "rule": ..., "seed": ...}``.
     """
 
     code: torch.Tensor
@@ -270,6 +393,37 @@ def reconstruct(classifier: nn.Module, vae, x: torch.Tensor, K: int = 256, rule:
     (``"none"``); the kept candidate closest to x in L1 wins.
     When none passes, the L1-closest of all is used, ``ok`` is False and a warning says how
     the label changed (the source thesis shows 8 -> 7 and 6 -> 5 failures).
+
+    Parameters
+    ----------
+    classifier : torch.nn.Module
+        The classifier (B x K logits); it is left as it was.
+    vae : torch.nn.Module or tuple
+        The VAE (see :func:`as_vae`); it is left as it was.
+    x : torch.Tensor
+        B x C x H x W (or C x H x W) float images.
+    K : int, optional
+        Number of samples drawn besides mu (the K of best-of-K, >= 0). Default 256.
+    rule : str, optional
+        "top2" (default), "top1" or "none".
+    seed : int, optional
+        Seed of the CPU generator of eps. Default 0.
+    preprocess : callable, optional
+        Applied to images before the classifier; None (default) for none.
+    progress : callable, optional
+        ``progress(done, total)`` after every image; None (default) reports nothing.
+    cancel : threading.Event or callable, optional
+        Checked before every image; when set, raises ``Cancelled``.
+
+    Returns
+    -------
+    Reconstruction
+        The chosen codes, images and diagnostics (CPU tensors).
+
+    Raises
+    ------
+    ValueError
+        If ``K`` is not a non-negative int, ``rule`` is unknown or ``x`` is not a float image batch.
     """
     vae = as_vae(vae)
     x = image_batch(x, "x")

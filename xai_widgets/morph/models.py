@@ -73,6 +73,27 @@ class SeedCNN(nn.Sequential):
 
     About 320k parameters with the defaults (320,122). ``dropout`` is the
     listing's ``nn.Dropout()`` probability, 0.5.
+
+    Parameters
+    ----------
+    num_classes : int, optional
+        Number of output classes (positive). Default 10.
+    in_channels : int, optional
+        Image channels (positive); images are in_channels x 28 x 28. Default 1.
+    dropout : float, optional
+        Dropout probability. Default 0.5.
+
+    Attributes
+    ----------
+    in_channels : int
+        Image channels expected by ``forward``.
+    num_classes : int
+        Number of logits.
+
+    Raises
+    ------
+    ValueError
+        If ``num_classes`` or ``in_channels`` is not positive.
     """
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, dropout: float = 0.5):
@@ -102,6 +123,33 @@ class ConvVAE(nn.Module):
       (the source thesis).
 
     ``latent_dim`` is the source thesis's 100 by default.
+
+    Parameters
+    ----------
+    latent_dim : int, optional
+        Size d of the latent code (positive). Default 100.
+    in_channels : int, optional
+        Image channels (positive); images are in_channels x 28 x 28. Default 1.
+    dropout : float, optional
+        Dropout probability of the encoder and decoder. Default 0.5.
+
+    Attributes
+    ----------
+    latent_dim : int
+        Size of the latent code.
+    in_channels : int
+        Image channels.
+    encoder : torch.nn.Sequential
+        The convolutional trunk.
+    mu, logvar : torch.nn.Linear
+        The two heads: mean and log variance.
+    decoder : torch.nn.Sequential
+        Codes to images (Sigmoid output).
+
+    Raises
+    ------
+    ValueError
+        If ``latent_dim`` or ``in_channels`` is not positive.
     """
 
     def __init__(self, latent_dim: int = 100, in_channels: int = 1, dropout: float = 0.5):
@@ -133,13 +181,42 @@ class ConvVAE(nn.Module):
         )
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and log variance of the approximate posterior q(z | x), each N x latent_dim."""
+        """Mean and log variance of the approximate posterior q(z | x), each N x latent_dim.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            N x in_channels x 28 x 28 images.
+
+        Returns
+        -------
+        mu : torch.Tensor
+            N x latent_dim means.
+        logvar : torch.Tensor
+            N x latent_dim log variances.
+        """
         _check_images(x, self.in_channels)
         h = self.encoder(x)
         return self.mu(h), self.logvar(h)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Images in [0, 1], N x in_channels x 28 x 28, from codes N x latent_dim."""
+        """Images in [0, 1], N x in_channels x 28 x 28, from codes N x latent_dim.
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            N x latent_dim codes.
+
+        Returns
+        -------
+        torch.Tensor
+            N x in_channels x 28 x 28 images in [0, 1].
+
+        Raises
+        ------
+        ValueError
+            If ``z`` is not N x latent_dim.
+        """
         if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.latent_dim:
             got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
             raise ValueError(f"expected codes N x {self.latent_dim}, got {got}")

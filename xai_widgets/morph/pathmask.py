@@ -61,6 +61,29 @@ class PathMaskResult:
     source thesis's red), negative where it must fall (blue); per iteration,
     before its Adam step: ``loss`` (-J + l1 * factor * ||m||_1), ``objective`` (J),
     ``l1_norm`` (||m||_1) and ``scale`` (the normalisation factor).
+
+    Attributes
+    ----------
+    mask : torch.Tensor
+        H x W mask in [0, 1].
+    gains : torch.Tensor
+        n - 1 per-step gains g_i.
+    cumulative : torch.Tensor
+        n - 1 running sums of the gains.
+    base : torch.Tensor
+        n values f_s(x_i).
+    J : float
+        Sum of the gains.
+    total_gain : float
+        f_s(x_n) - f_s(x_1).
+    fraction : float
+        J / total_gain (NaN when the path gains nothing).
+    signed : torch.Tensor
+        C x H x W signed mask m * (x_n - x_1).
+    loss, objective, l1_norm, scale : torch.Tensor
+        Per-iteration loss, J, ||m||_1 and normalisation factor.
+    settings : dict
+        The settings used.
     """
 
     mask: torch.Tensor
@@ -79,10 +102,26 @@ class PathMaskResult:
 
 
 def blur_mask(x: torch.Tensor, sigma: float, size: int) -> torch.Tensor:
-    """The path mask's smoothing: a separable size x size Gaussian kernel over N x 1 x H x W maps,
-    reflected borders (identity for sigma 0). Unlike :func:`xai_widgets.core.blur.gaussian_blur`
+    """The path mask's smoothing: a separable size x size Gaussian kernel over N x 1 x H x W maps.
+
+    Reflected borders (identity for sigma 0). Unlike :func:`xai_widgets.core.blur.gaussian_blur`
     (images, kernel to 4 sigma, normalised at the borders) the kernel size is one of the
-    path mask's settings."""
+    path mask's settings.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        N x 1 x H x W maps.
+    sigma : float
+        Gaussian sigma in pixels (0: no blur).
+    size : int
+        Kernel size in pixels (odd; 1: no blur).
+
+    Returns
+    -------
+    torch.Tensor
+        N x 1 x H x W blurred maps (``x`` itself for sigma 0 or size 1).
+    """
     if sigma == 0 or size == 1:
         return x
     r = torch.arange(size, dtype=x.dtype, device=x.device) - (size - 1) / 2
@@ -142,6 +181,31 @@ def step_gains(classifier: nn.Module, frames: torch.Tensor, s: int, mask, *,
 
     ``frames``: n x C x H x W, x_1 = other ... x_n = self; ``mask``: H x W, C x H x W or a
     number. A mask of ones sums to f_s(x_n) - f_s(x_1) (telescoping), zeros to 0.
+
+    Parameters
+    ----------
+    classifier : torch.nn.Module
+        The classifier (logits); it is left as it was.
+    frames : torch.Tensor
+        The decoded path, n x C x H x W (n >= 2), x_1 = other ... x_n = self.
+    s : int
+        The self class s, whose softmax probability f_s is followed.
+    mask : float or torch.Tensor
+        H x W, C x H x W or a number.
+    preprocess : callable, optional
+        Applied to images before the classifier; None (default) for none.
+
+    Returns
+    -------
+    torch.Tensor
+        n - 1 gains on the CPU.
+
+    Raises
+    ------
+    TypeError
+        If ``classifier`` is not a module or ``s`` not an int.
+    ValueError
+        If there are fewer than 2 frames, the mask does not broadcast, or ``s`` is out of range.
     """
     x, s = _frames_and_class(classifier, frames, s)
     m = _mask_tensor(mask, x)
@@ -161,6 +225,50 @@ def path_mask(classifier: nn.Module, frames: torch.Tensor, s: int, *, iterations
     ``s``: the self class. ``batch_steps``: True puts all n - 1 steps in one batch, False one
     step at a time, an int that many per batch (same algorithm; gradients accumulate).
     ``progress(done, iterations)`` every few iterations; ``cancel`` checked every iteration.
+
+    Parameters
+    ----------
+    classifier : torch.nn.Module
+        The classifier (logits); it is left as it was.
+    frames : torch.Tensor
+        The decoded path, n x C x H x W (n >= 2), x_1 = other ... x_n = self.
+    s : int
+        The self class s, whose softmax probability f_s is followed.
+    iterations : int, optional
+        Adam iterations (>= 0). Default 3000.
+    lr : float, optional
+        Adam learning rate (> 0). Default 1e-3.
+    l1 : float, optional
+        Weight of the L1 term (>= 0). Default 1.0.
+    blur_sigma : float, optional
+        Sigma of the mask's smoothing, :func:`blur_mask` (>= 0; 0: no blur). Default 1.0.
+    blur_size : int, optional
+        Kernel size of the smoothing (odd, >= 1). Default 5.
+    init : str, optional
+        "sigmoid" (default: mask = sigmoid(blur(theta)) from theta = 0) or "clamp"
+        (clamp(blur(theta), 0, 1) from theta = 0.5).
+    batch_steps : bool or int, optional
+        True (default), False or a positive int of steps per batch.
+    scale_decay : float, optional
+        The :class:`~xai_widgets.morph.semantic.LossScale` decay; None (default) for the cumulative mean.
+    preprocess : callable, optional
+        Applied to images before the classifier; None (default) for none.
+    progress : callable, optional
+        ``progress(done, iterations)``; None (default) reports nothing.
+    cancel : threading.Event or callable, optional
+        Checked every iteration; when set, raises ``Cancelled``.
+
+    Returns
+    -------
+    PathMaskResult
+        The mask, gains and per-iteration history (CPU tensors).
+
+    Raises
+    ------
+    ValueError
+        If a setting is out of range or the frames are invalid.
+    TypeError
+        If ``classifier`` is not a module or ``s`` not an int.
     """
     x, s = _frames_and_class(classifier, frames, s)
     _check_mask_settings(iterations, lr, l1, blur_sigma, blur_size, init, x.shape[-2:])

@@ -31,7 +31,23 @@ KINDS = ("radial", "linear", "slerp")
 
 
 def alphas(n: int) -> torch.Tensor:
-    """alpha_i = i / (n - 1), i = 0..n-1 (the first step has alpha = 0, the last alpha = 1)."""
+    """alpha_i = i / (n - 1), i = 0..n-1 (the first step has alpha = 0, the last alpha = 1).
+
+    Parameters
+    ----------
+    n : int
+        Number of steps of the path (>= 2).
+
+    Returns
+    -------
+    torch.Tensor
+        n float64 values alpha_i on the CPU.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is not an int >= 2.
+    """
     if not isinstance(n, int) or n < 2:
         raise ValueError(f"a path needs n >= 2 steps, got {n!r}")
     return torch.linspace(0, 1, n, dtype=torch.float64)
@@ -45,6 +61,29 @@ def latent_path(z0: torch.Tensor, z1: torch.Tensor, n: int = 100, kind: str = "r
     by (1 - a)||z0|| + a||z1||; undefined for opposite codes). Computed in float64 and cast back.
     For path-mask attribution z0 is the morphed code c_other and z1 the self code c_self
     (x_1 = other, x_n = self).
+
+    Parameters
+    ----------
+    z0 : torch.Tensor
+        The start code (alpha = 0), one latent code of size d (d or 1 x d); for path-mask attribution
+        the morphed code c_other.
+    z1 : torch.Tensor
+        The end code (alpha = 1), same size as ``z0``; for path-mask attribution the self code c_self.
+    n : int, optional
+        Number of codes on the path (>= 2). Default 100.
+    kind : str, optional
+        One of :data:`KINDS`: "radial" (default), "linear" or "slerp".
+
+    Returns
+    -------
+    torch.Tensor
+        n x d codes with ``z0``'s dtype on its device.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is unknown, the codes differ in size or are not single codes, ``n`` < 2, or slerp
+        is undefined (a zero code, or opposite codes).
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -86,6 +125,23 @@ class PathDiagnostics:
     orthogonal); ``ratio`` = norms / reference; ``cosine``: rho, the endpoints' cosine;
     ``max_ratio`` / ``min_ratio``: the extremes of ``ratio``; ``radial_bound``:
     sqrt(1 + max(rho, 0)), the largest mid-path inflation the radial path can have.
+
+    Attributes
+    ----------
+    norms : torch.Tensor
+        n norms ||z_i||.
+    reference : torch.Tensor
+        n norms of a norm-preserving path.
+    ratio : torch.Tensor
+        n ratios norms / reference.
+    cosine : float
+        rho, the cosine of the endpoints.
+    max_ratio : float
+        Largest ratio.
+    min_ratio : float
+        Smallest ratio.
+    radial_bound : float
+        sqrt(1 + max(rho, 0)).
     """
 
     norms: torch.Tensor
@@ -98,7 +154,23 @@ class PathDiagnostics:
 
 
 def path_diagnostics(Z: torch.Tensor) -> PathDiagnostics:
-    """Norms along a path against the norm-preserving reference."""
+    """Norms along a path against the norm-preserving reference.
+
+    Parameters
+    ----------
+    Z : torch.Tensor
+        The path: an n x d tensor of codes z_1..z_n (n >= 2), uniform in alpha.
+
+    Returns
+    -------
+    PathDiagnostics
+        The norms, the reference, their ratio and the endpoints' cosine (CPU float64).
+
+    Raises
+    ------
+    ValueError
+        If ``Z`` is not an n x d tensor with n >= 2.
+    """
     if not isinstance(Z, torch.Tensor) or Z.dim() != 2 or len(Z) < 2:
         raise ValueError(f"Z must be an n x d tensor of codes with n >= 2, got {getattr(Z, 'shape', type(Z).__name__)}")
     Z = Z.detach().double().cpu()
@@ -116,6 +188,25 @@ def decode_path(vae, Z: torch.Tensor, batch: int = 128) -> torch.Tensor:
 
     Decoded ``batch`` codes at a time (one batch for the default 100 steps) in eval mode,
     with the VAE's hygiene kept (see :mod:`xai_widgets.morph.latent`).
+
+    Parameters
+    ----------
+    vae : torch.nn.Module
+        The VAE (anything :func:`~xai_widgets.morph.latent.as_vae` accepts); it is left as it was.
+    Z : torch.Tensor
+        n x d codes of the path.
+    batch : int, optional
+        Codes decoded per forward pass (positive int). Default 128.
+
+    Returns
+    -------
+    torch.Tensor
+        n x C x H x W decoded images on the VAE's device.
+
+    Raises
+    ------
+    ValueError
+        If ``batch`` is not a positive int or ``Z`` is not a batch of codes.
     """
     vae = as_vae(vae)
     Z = check_codes(Z, "Z")

@@ -38,8 +38,9 @@ __all__ = ["MorphResult", "explain"]
 
 @dataclass
 class MorphResult:
-    """Everything the PathMorph widget shows for one image (CPU tensors; None where a stage
-    did not run because Semantic Morphing failed).
+    """Everything the PathMorph widget shows for one image.
+
+    CPU tensors; None where a stage did not run because Semantic Morphing failed.
 
     ``image`` (C x H x W): the original; ``s``, ``o``: self and other class; ``mode``:
     ``"second"`` (o = second most probable), ``"target"`` (o chosen) or ``"misclassified"``
@@ -54,6 +55,49 @@ class MorphResult:
     (:class:`NormTable` or None) and ``bands`` ({class: (mean, std)} of s and o, or None);
     ``mask`` (:class:`PathMaskResult`). ``warnings``: human-readable problems (reconstruction
     changed label, morph failed, no norm table); ``settings``: every parameter used.
+
+    Attributes
+    ----------
+    image : torch.Tensor
+        C x H x W original image.
+    s : int
+        The self class s (the classifier's prediction).
+    o : int
+        The other class o (morphed towards).
+    mode : str
+        "second", "target" or "misclassified".
+    true_label : int or None
+        The true label given, if any.
+    logits, probs : torch.Tensor
+        K logits and probabilities of the original.
+    reconstruction : Reconstruction
+        Best-of-K reconstruction (batch of 1).
+    morph : MorphHistory
+        Semantic Morphing (batch of 1).
+    success : bool
+        Whether the morph reached o.
+    frames, codes, alpha : torch.Tensor or None
+        n x C x H x W frames, n x d codes and n alphas of the path.
+    frame_logits, frame_probs : torch.Tensor or None
+        n x K.
+    frame_entropy : torch.Tensor or None
+        n two-class entropies in bits.
+    window : EntropyWindow or None
+        The entropy window.
+    gradients : torch.Tensor or None
+        n x C x H x W gradients d p_s / d x_i.
+    diagnostics : PathDiagnostics or None
+        Norms along the path.
+    norms : NormTable or None
+        The class-norm prior used.
+    bands : dict or None
+        ``{class: (mean, std)}`` of s and o.
+    mask : PathMaskResult or None
+        The path mask.
+    warnings : list of str
+        Human-readable problems.
+    settings : dict
+        Every parameter used.
     """
 
     image: torch.Tensor
@@ -135,6 +179,60 @@ def explain(classifier: nn.Module, vae, image: torch.Tensor, *, target: int | No
     :func:`reconstruct` result of this image (its choice does not depend on o), as when the
     widget re-targets. ``progress(done, total)`` counts reconstruction (1), morphing
     (``max_iter``), path (1) and mask iterations; ``cancel`` is checked throughout.
+
+    Parameters
+    ----------
+    classifier : torch.nn.Module
+        The classifier (logits); it is left as it was.
+    vae : torch.nn.Module or tuple
+        The VAE (see :func:`~xai_widgets.morph.latent.as_vae`); it is left as it was.
+    image : torch.Tensor
+        C x H x W or 1 x C x H x W float image.
+    target : int, optional
+        The class o to morph towards; None (default) is the second most probable class.
+    true_label : int, optional
+        The image's true label; when it differs from the prediction, o is the true label.
+    norms : NormTable or float, optional
+        The class-norm prior; None (default) keeps the start code's norm.
+    steps : int, optional
+        Number of path frames n (>= 2). Default 100.
+    path : str, optional
+        Path kind, one of ``KINDS``: "radial" (default), "linear" or "slerp".
+    K : int, optional
+        Samples besides mu for best-of-K. Default 256.
+    rule : str, optional
+        Best-of-K rule: "top2" (default), "top1" or "none".
+    seed : int, optional
+        Seed of best-of-K sampling. Default 0.
+    sm : dict, optional
+        Keyword arguments for :func:`semantic_morph`; None (default) for none.
+    mask : dict, optional
+        Keyword arguments for :func:`path_mask`; None (default) for none.
+    gradients : bool, optional
+        Compute d p_s / d x_i for every frame (default True).
+    on_failure : str, optional
+        "stop" (default: return after a failed morph) or "continue".
+    reconstruction : Reconstruction, optional
+        An earlier :func:`reconstruct` result of this image; None (default) computes it.
+    preprocess : callable, optional
+        Applied to images before the classifier; None (default) for none.
+    progress : callable, optional
+        ``progress(done, total)``; None (default) reports nothing.
+    cancel : threading.Event or callable, optional
+        When set, raises ``Cancelled``.
+
+    Returns
+    -------
+    MorphResult
+        Everything the widget shows for the image.
+
+    Raises
+    ------
+    ValueError
+        If the input is not one image, ``on_failure``, ``path``, ``steps`` or ``reconstruction`` is
+        invalid, or ``target`` / ``true_label`` contradict the prediction.
+    TypeError
+        If ``target`` or ``true_label`` is not an int.
     """
     vae = as_vae(vae)
     x = image_batch(image, "image")

@@ -41,15 +41,58 @@ _REPORT_EVERY = 10
 
 
 def two_class_probs(logits: torch.Tensor, s, o) -> tuple[torch.Tensor, torch.Tensor]:
-    """(q_s, q_o) = softmax([l_s, l_o]) for each row of ``logits`` (B x K or K); ``s``, ``o``
-    are classes (ints or B-vectors)."""
+    """(q_s, q_o) = softmax([l_s, l_o]) for each row of ``logits`` (B x K or K).
+
+    ``s``, ``o`` are classes (ints or B-vectors).
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        B x K (or K) classifier logits.
+    s : int or sequence of int or torch.Tensor
+        The self class s (the class the image has), one int or B ints.
+    o : int or sequence of int or torch.Tensor
+        The other (target) class o, one int or B ints.
+
+    Returns
+    -------
+    q_s : torch.Tensor
+        B (or scalar for K logits) two-class probabilities of s.
+    q_o : torch.Tensor
+        B (or scalar) two-class probabilities of o, 1 - q_s.
+
+    Raises
+    ------
+    ValueError
+        If ``logits`` is not K or B x K, or a class is out of range.
+    """
     l_s, l_o = _pair(logits, s, o)
     q_s = torch.sigmoid(l_s - l_o)
     return q_s, 1 - q_s
 
 
 def two_class_entropy(logits: torch.Tensor, s, o) -> torch.Tensor:
-    """The source thesis's two-class entropy in bits for each row of ``logits``."""
+    """The source thesis's two-class entropy in bits for each row of ``logits``.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        B x K (or K) classifier logits.
+    s : int or sequence of int or torch.Tensor
+        The self class s (the class the image has), one int or B ints.
+    o : int or sequence of int or torch.Tensor
+        The other (target) class o, one int or B ints.
+
+    Returns
+    -------
+    torch.Tensor
+        B (or scalar for K logits) binary entropies H(q_s, q_o) in bits.
+
+    Raises
+    ------
+    ValueError
+        If ``logits`` is not K or B x K, or a class is out of range.
+    """
     l_s, l_o = _pair(logits, s, o)
     return _entropy_bits(l_s - l_o)
 
@@ -81,6 +124,19 @@ class EntropyWindow:
     ambiguous), ``"right"`` if it includes the last, ``"both"``, or ``"centre"``;
     ``"none"`` with NaN statistics when H is 0 everywhere.
     The source thesis numbers steps 1..n: add 1 to ``mean``, ``low`` and ``high`` for its figures.
+
+    Attributes
+    ----------
+    mean : float
+        Entropy-weighted mean step index.
+    std : float
+        Entropy-weighted standard deviation of the step index.
+    low, high : float
+        The window's ends, mean -+ z std.
+    inside : numpy.ndarray
+        n bool, steps in the window.
+    position : str
+        "left", "right", "both", "centre" or "none".
     """
 
     mean: float
@@ -92,7 +148,25 @@ class EntropyWindow:
 
 
 def entropy_window(H, z: float = 1.96) -> EntropyWindow:
-    """The source thesis's entropy window of an entropy sequence H_1..H_n."""
+    """The source thesis's entropy window of an entropy sequence H_1..H_n.
+
+    Parameters
+    ----------
+    H : sequence of float, numpy.ndarray or torch.Tensor
+        The n two-class entropies H_1..H_n along the path (1-d, finite, non-negative).
+    z : float, optional
+        Half-width of the window in standard deviations. Default 1.96.
+
+    Returns
+    -------
+    EntropyWindow
+        The window's statistics.
+
+    Raises
+    ------
+    ValueError
+        If ``H`` is not a 1-d sequence of finite, non-negative entropies.
+    """
     h = np.asarray(H.detach().cpu() if isinstance(H, torch.Tensor) else H, dtype=np.float64)
     if h.ndim != 1 or len(h) < 1 or (h < 0).any() or not np.isfinite(h).all():
         raise ValueError("H must be a 1-d sequence of finite, non-negative entropies")
@@ -120,6 +194,31 @@ class LossScale:
     L = L_obj + weight * factor * L_reg. ``decay=None`` averages over every step so far (the
     default); a float in [0, 1) gives an exponential moving average instead.
     Note: any constant rescaling of L_reg cancels in factor * L_reg.
+
+    Parameters
+    ----------
+    size : int, optional
+        Number of independent problems. Default 1.
+    decay : float, optional
+        None (default) for the cumulative mean, or an EMA decay in [0, 1).
+    eps : float, optional
+        Added to A_reg in the denominator. Default 1e-8.
+    device : torch.device or str, optional
+        Device of the running averages; None (default) is the CPU.
+
+    Attributes
+    ----------
+    decay, eps
+        As given.
+    obj, reg : torch.Tensor
+        size float64 running sums (cumulative) or averages (EMA) of |objective| and |regulariser|.
+    count : torch.Tensor
+        size float64 counts of the updates.
+
+    Raises
+    ------
+    ValueError
+        If ``decay`` is not None and not in [0, 1).
     """
 
     def __init__(self, size: int = 1, decay: float | None = None, eps: float = 1e-8, device=None):
@@ -131,7 +230,22 @@ class LossScale:
         self.count = torch.zeros_like(self.obj)
 
     def update(self, objective: torch.Tensor, regulariser: torch.Tensor, index=None) -> torch.Tensor:
-        """Add this step's values (of the problems ``index``, default all); return their factors."""
+        """Add this step's values (of the problems ``index``, default all); return their factors.
+
+        Parameters
+        ----------
+        objective : torch.Tensor
+            This step's objective values, one per problem in ``index``.
+        regulariser : torch.Tensor
+            This step's regulariser values, one per problem in ``index``.
+        index : slice, torch.Tensor or None, optional
+            The problems updated; None (default) for all.
+
+        Returns
+        -------
+        torch.Tensor
+            The factors A_obj / (A_reg + eps), in ``objective``'s dtype.
+        """
         idx = slice(None) if index is None else index
         obj, reg = objective.detach().abs().double(), regulariser.detach().abs().double()
         self.count[idx] += 1
@@ -168,6 +282,39 @@ class MorphHistory:
     ``trace_norm`` (T x B), ``trace_codes`` (T x B x d) and ``thumbnails`` (T x B x C x H x W
     uint8, D(c) x 255 rounded; None when not recorded). Replaying step k of element b:
     ``thumbnails[k, b]`` or ``vae.decode(trace_codes[k, b])``.
+
+    Attributes
+    ----------
+    code, image : torch.Tensor
+        B x d final codes c_other and B x C x H x W images D(c_other).
+    success : torch.Tensor
+        B bool, stopped by the criterion.
+    iterations : torch.Tensor
+        B Adam steps taken.
+    logits, probs : torch.Tensor
+        B x K logits and softmax probabilities of D(c_other).
+    entropy : torch.Tensor
+        B two-class entropies (bits) of D(c_other).
+    s, o : torch.Tensor
+        B self classes s and target classes o.
+    target_norm : torch.Tensor
+        B norm targets r_o.
+    t : torch.Tensor
+        T recorded iteration numbers.
+    active : torch.Tensor
+        T x B bool, which trace entries are real.
+    loss_objective, loss_likelihood, loss_total, scale : torch.Tensor
+        T x B loss terms and normalisation factor.
+    trace_logits, trace_probs : torch.Tensor
+        T x B x K.
+    trace_entropy, trace_norm : torch.Tensor
+        T x B entropies (bits) and code norms.
+    trace_codes : torch.Tensor
+        T x B x d codes.
+    thumbnails : torch.Tensor or None
+        T x B x C x H x W uint8 images, or None.
+    settings : dict
+        The settings used.
     """
 
     code: torch.Tensor
@@ -255,6 +402,53 @@ def semantic_morph(classifier: nn.Module, vae, c_self: torch.Tensor, s, o, *, no
     independent (eval mode, per-coordinate Adam, per-element scales), so a batch gives the
     same result as one run per element, up to rounding: batched and single kernels round
     float32 differently, and Adam's steps amplify that (1.6e-5 seen with AVX-512 kernels).
+
+    Parameters
+    ----------
+    classifier : torch.nn.Module
+        The classifier (B x K logits); it is left as it was.
+    vae : torch.nn.Module or tuple
+        The VAE (see :func:`~xai_widgets.morph.latent.as_vae`); it is left as it was.
+    c_self : torch.Tensor
+        The start codes c_self, the self image's code (d or B x d).
+    s : int or sequence of int
+        The self class s (one int or B ints).
+    o : int or sequence of int
+        The target class o, the class morphed towards (one int or B ints; must differ from s).
+    norms : NormTable, float, sequence of float or None, optional
+        The norm target r_o; None (default) keeps each code's starting norm.
+    alpha_lk : float, optional
+        Weight of the likelihood (norm) term, the source thesis's alpha_lk (>= 0). Default 0.1.
+    lr : float, optional
+        Adam learning rate (> 0). Default 1e-3.
+    max_iter : int, optional
+        Most Adam iterations (>= 0). Default 5000.
+    entropy_stop : float, optional
+        Stop threshold of the two-class entropy in bits, in (0, 1]. Default 0.01.
+    require_argmax : bool, optional
+        Also require the full softmax's argmax to be o (default False).
+    scale_decay : float, optional
+        The :class:`LossScale` decay; None (default) for the cumulative mean.
+    record_every : int, optional
+        Record every this many iterations (>= 1; the last is always recorded). Default 1.
+    thumbnails : bool, optional
+        Record uint8 thumbnails of the decoded images (default True).
+    preprocess : callable, optional
+        Applied to images before the classifier; None (default) for none.
+    progress : callable, optional
+        ``progress(done, max_iter)`` every few iterations; None (default) reports nothing.
+    cancel : threading.Event or callable, optional
+        Checked before every iteration; when set, raises ``Cancelled``.
+
+    Returns
+    -------
+    MorphHistory
+        Final codes and images, success flags and the trace (CPU tensors).
+
+    Raises
+    ------
+    ValueError
+        If a setting is out of range, a class is invalid, o equals s, or ``norms`` is invalid.
     """
     vae = as_vae(vae)
     codes = check_codes(c_self, "c_self").detach()

@@ -49,6 +49,18 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
     The closed form of Kingma & Welling (2014), Appendix B:
     ``-1/2 sum_d (1 + log sigma_d^2 - mu_d^2 - sigma_d^2)``.
+
+    Parameters
+    ----------
+    mu : torch.Tensor
+        N x d means of the approximate posterior (mu).
+    logvar : torch.Tensor
+        N x d log-variances log sigma^2.
+
+    Returns
+    -------
+    torch.Tensor
+        N KL divergences.
     """
     return -0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(dim=1)
 
@@ -56,7 +68,26 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 def vae_loss(
     recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, beta: float = 1.0
 ) -> torch.Tensor:
-    """Mean over the batch of the summed squared reconstruction error plus beta * KL."""
+    """Mean over the batch of the summed squared reconstruction error plus beta * KL.
+
+    Parameters
+    ----------
+    recon : torch.Tensor
+        N x C x H x W reconstruction.
+    x : torch.Tensor
+        N x C x H x W original images.
+    mu : torch.Tensor
+        N x d posterior means.
+    logvar : torch.Tensor
+        N x d posterior log-variances.
+    beta : float, optional
+        Weight of the KL term. Default 1.0.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss.
+    """
     squared_error = (recon - x).square().flatten(1).sum(dim=1)
     return (squared_error + beta * kl_divergence(mu, logvar)).mean()
 
@@ -82,6 +113,47 @@ def train_vae(
     :class:`~xai_widgets.morph.models.ConvVAE` does. Labels in ``dataset`` are ignored, and
     a bare image tensor is accepted too. Images must lie in [0, 1] (the decoder ends in a
     Sigmoid).
+
+    Parameters
+    ----------
+    vae : torch.nn.Module
+        The VAE, trained in place; ``vae(x)`` returns ``(recon, mu, logvar)``.
+    dataset : tuple, torch.utils.data.Dataset or torch.Tensor
+        ``(images, labels)`` (N x C x H x W float in [0, 1], N ints), a Dataset of ``(image, label)``
+        pairs, or a bare N x C x H x W image tensor.
+    epochs : int, optional
+        Number of passes over the data (positive int). Default 30.
+    batch_size : int, optional
+        Images per batch (positive int). Default 128.
+    lr : float, optional
+        Adam learning rate (> 0). Default 1e-3.
+    beta : float, optional
+        Weight of the KL term (>= 0). Default 1.0.
+    device : str or torch.device, optional
+        Where to train (the module is moved there); None (default) is the module's own device.
+    augment : callable, optional
+        ``augment(images, generator) -> images``, applied to every training batch; None (default)
+        for none.
+    progress : callable, optional
+        ``progress(done, total)`` after every batch; None (default) reports nothing.
+    cancel : threading.Event or callable, optional
+        When set, training stops between batches, the module is restored and ``Cancelled`` is raised.
+    seed : int, optional
+        Seed of the shuffling, dropout and sampling generators. Default 0.
+    recalibrate : bool, optional
+        Re-estimate the BatchNorm running statistics in a last pass (default True).
+
+    Returns
+    -------
+    list of float
+        The mean loss per image of each epoch.
+
+    Raises
+    ------
+    ValueError
+        If a setting or the data is invalid.
+    TypeError
+        If ``dataset`` is of an unsupported type.
     """
     if not isinstance(beta, (int, float)) or beta < 0:
         raise ValueError(f"beta must be a number >= 0, got {beta!r}")
@@ -109,8 +181,49 @@ def train_classifier(
     seed: int = 0,
     recalibrate: bool = True,
 ) -> list[float]:
-    """Train a classifier (images -> logits) in place with cross-entropy and Adam; returns
-    the mean loss of each epoch."""
+    """Train a classifier (images -> logits) in place with cross-entropy and Adam.
+
+    Returns the mean loss of each epoch.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier (images -> logits), trained in place.
+    dataset : tuple or torch.utils.data.Dataset
+        ``(images, labels)`` (N x C x H x W float in [0, 1], N ints) or a Dataset of
+        ``(image, label)`` pairs.
+    epochs : int, optional
+        Number of passes over the data (positive int). Default 30.
+    batch_size : int, optional
+        Images per batch (positive int). Default 128.
+    lr : float, optional
+        Adam learning rate (> 0). Default 1e-3.
+    device : str or torch.device, optional
+        Where to train (the module is moved there); None (default) is the module's own device.
+    augment : callable, optional
+        ``augment(images, generator) -> images``, applied to every training batch; None (default)
+        for none.
+    progress : callable, optional
+        ``progress(done, total)`` after every batch; None (default) reports nothing.
+    cancel : threading.Event or callable, optional
+        When set, training stops between batches, the module is restored and ``Cancelled`` is raised.
+    seed : int, optional
+        Seed of the shuffling, dropout and sampling generators. Default 0.
+    recalibrate : bool, optional
+        Re-estimate the BatchNorm running statistics in a last pass (default True).
+
+    Returns
+    -------
+    list of float
+        The mean loss of each epoch.
+
+    Raises
+    ------
+    ValueError
+        If a setting or the data is invalid.
+    TypeError
+        If ``dataset`` is of an unsupported type.
+    """
 
     def loss(batch: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(model(batch), labels)
