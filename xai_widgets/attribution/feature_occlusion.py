@@ -66,8 +66,30 @@ def _offsets(distance: float) -> np.ndarray:
 
 
 def cutoff(relevance, threshold: float = 5.0) -> float:
-    """The flood fill's candidate cut: ``threshold * S / (H * W)``, ``S`` the sum of the map's
-    positive values and ``H * W`` all its pixels (Norton 2018, §3.3.2, normalised by ``S``)."""
+    """The flood fill's candidate cut: ``threshold * S / (H * W)``.
+
+    ``S`` is the sum of the map's positive values and ``H * W`` all its pixels (Norton 2018, §3.3.2,
+    normalised by ``S``).
+
+    Parameters
+    ----------
+    relevance : torch.Tensor or numpy.ndarray
+        One H x W relevance map (1 x H x W and 1 x 1 x H x W work too), finite.
+    threshold : float, optional
+        The multiplier of the mean positive relevance per pixel (Norton's 5). Default 5.0.
+
+    Returns
+    -------
+    float
+        The cut: pixels with relevance above it are candidates.
+
+    Raises
+    ------
+    TypeError
+        If ``relevance`` is not a tensor or array.
+    ValueError
+        If ``relevance`` is not one finite H x W map.
+    """
     r = _as_map(relevance)
     return float(threshold) * float(r[r > 0].sum()) / r.size
 
@@ -90,6 +112,29 @@ def find_features(relevance, *, threshold: float = 5.0, distance: float = 1.5,
     Returns the features as a list of K x 2 int64 arrays of (row, col), pixels in row-major
     order, features sorted by their total relevance, largest first (ties: the feature whose
     first pixel comes first). An empty list when no pixel passes the threshold.
+
+    Parameters
+    ----------
+    relevance : torch.Tensor or numpy.ndarray
+        One H x W relevance map (1 x H x W and 1 x 1 x H x W work too), finite.
+    threshold : float, optional
+        Candidate threshold, in units of the mean positive relevance per pixel (finite, >= 0). Default 5.0.
+    distance : float, optional
+        Neighbour distance in pixels (finite, > 0). Default 1.5.
+    min_size : int, optional
+        Smallest feature kept, in pixels (>= 0). Default 20.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        K x 2 int64 (row, col) arrays, one per feature, largest total relevance first.
+
+    Raises
+    ------
+    TypeError
+        If ``relevance`` is not a tensor or array.
+    ValueError
+        If the map or a setting is invalid.
     """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -142,7 +187,25 @@ def find_features(relevance, *, threshold: float = 5.0, distance: float = 1.5,
 
 
 def label_map(features: Sequence[np.ndarray], shape: Sequence[int]) -> np.ndarray:
-    """H x W int32 map: 0 where no feature, ``k + 1`` on the pixels of ``features[k]``."""
+    """H x W int32 map: 0 where no feature, ``k + 1`` on the pixels of ``features[k]``.
+
+    Parameters
+    ----------
+    features : list of numpy.ndarray or numpy.ndarray
+        K x 2 (row, col) int arrays from :func:`find_features`, or an H x W int label map.
+    shape : sequence of int
+        The image size (H, W).
+
+    Returns
+    -------
+    numpy.ndarray
+        H x W int32 label map.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If the features are malformed or lie outside the image.
+    """
     H, W = (int(s) for s in shape)
     out = np.zeros((H, W), dtype=np.int32)
     for k, f in enumerate(_check_features(features, (H, W))):
@@ -209,6 +272,46 @@ class Occluder:
     sequences, or None for each channel's own [min, max] in this image (which suits images
     normalised by a preprocess). The noise image is drawn once from ``seed``, so a pixel gets
     the same noise whichever features are occluded with it: results are deterministic.
+
+    Parameters
+    ----------
+    image : torch.Tensor
+        C x H x W (or 1 x C x H x W) float image in model-input space.
+    features : list of numpy.ndarray or numpy.ndarray
+        Disjoint K x 2 (row, col) int arrays from :func:`find_features`, or an H x W int label map.
+    mode : str, optional
+        One of :data:`MODES`: "pixelate" (default), "noise" or "box".
+    patch : int, optional
+        Side in pixels of the pixelisation grid's patches (>= 1). Default 8.
+    seed : int, optional
+        Seed of the noise image. Default 0.
+    value_range : tuple, optional
+        Range of the uniform noise: (low, high) floats or per-channel sequences; None (default) is each
+        channel's own [min, max] in this image.
+
+    Attributes
+    ----------
+    image : torch.Tensor
+        The C x H x W float32 image.
+    mode : str
+        The occlusion mode.
+    patch : int
+        The patch side in pixels.
+    seed : int
+        The noise seed.
+    features : list of numpy.ndarray
+        The features, K x 2 int64 each.
+    n : int
+        Number of features.
+    noise : torch.Tensor
+        C x H x W noise image.
+
+    Raises
+    ------
+    ValueError
+        If ``mode``, ``patch`` or ``value_range`` is invalid, or features overlap.
+    TypeError
+        If ``image`` is not a tensor or ``features`` are malformed.
     """
 
     def __init__(self, image, features, *, mode: str = "pixelate", patch: int = 8, seed: int = 0,
@@ -272,7 +375,23 @@ class Occluder:
             self._boxes.append(((r0, r1, c0, c1), noised.view(C, H, W)[:, r0:r1, c0:c1].mean(dim=(1, 2))))
 
     def selection(self, subsets) -> torch.Tensor:
-        """B x n float 0/1 matrix from a list of index collections (or a B x n bool array)."""
+        """B x n float 0/1 matrix from a list of index collections (or a B x n bool array).
+
+        Parameters
+        ----------
+        subsets : list of collections of int, or array-like
+            B collections of feature indices, or a B x n 0/1 (bool) matrix.
+
+        Returns
+        -------
+        torch.Tensor
+            B x n float32 0/1 matrix on the image's device.
+
+        Raises
+        ------
+        ValueError, TypeError
+            If an index is out of range, or a matrix has not n columns.
+        """
         if isinstance(subsets, (torch.Tensor, np.ndarray)) and np.ndim(subsets) == 2:
             A = torch.as_tensor(np.asarray(subsets) if isinstance(subsets, np.ndarray) else subsets)
             if A.shape[1] != self.n:
@@ -286,7 +405,18 @@ class Occluder:
         return A
 
     def __call__(self, subsets) -> torch.Tensor:
-        """B x C x H x W images, row b with the features in ``subsets[b]`` occluded."""
+        """B x C x H x W images, row b with the features in ``subsets[b]`` occluded.
+
+        Parameters
+        ----------
+        subsets : list of collections of int, or array-like
+            B collections of feature indices, or a B x n 0/1 matrix (see :meth:`selection`).
+
+        Returns
+        -------
+        torch.Tensor
+            B x C x H x W occluded images on the image's device.
+        """
         A = self.selection(subsets)
         x = self.image
         C, H, W = x.shape
@@ -312,8 +442,28 @@ class Occluder:
 
 
 def value_bounds(image: torch.Tensor, value_range=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel (low, high), each C x 1 x 1 on the image's device: ``value_range`` (see
-    :class:`Occluder`) or, for None, each channel's own [min, max] in the C x H x W ``image``."""
+    """Per-channel (low, high), each C x 1 x 1 on the image's device.
+
+    ``value_range`` (see :class:`Occluder`) or, for None, each channel's own [min, max] in the
+    C x H x W ``image``.
+
+    Parameters
+    ----------
+    image : torch.Tensor
+        C x H x W image.
+    value_range : tuple, optional
+        (low, high) floats or per-channel sequences of length C; None (default) for the image's own range.
+
+    Returns
+    -------
+    low, high : torch.Tensor
+        C x 1 x 1 bounds each.
+
+    Raises
+    ------
+    ValueError
+        If ``value_range`` is malformed or has low > high.
+    """
     C = image.shape[0]
     if value_range is None:
         flat = image.reshape(C, -1)
@@ -350,6 +500,29 @@ def occlude(image, features, selected: Iterable[int], *, mode: str = "pixelate",
     ``image`` is C x H x W (or 1 x C x H x W, returned in the same shape) in model-input space;
     ``features`` a list from :func:`find_features` or an int label map. See :class:`Occluder`
     for the modes (Norton 2018, §3.4); deterministic for a given ``seed``.
+
+    Parameters
+    ----------
+    image : torch.Tensor
+        C x H x W (or 1 x C x H x W) float image.
+    features : list of numpy.ndarray or numpy.ndarray
+        Features from :func:`find_features`, or an int label map.
+    selected : iterable of int
+        Indices into ``features`` of the features to occlude.
+    mode : str, optional
+        One of :data:`MODES`: "pixelate" (default), "noise" or "box".
+    patch : int, optional
+        Side in pixels of the pixelisation grid's patches (>= 1). Default 8.
+    seed : int, optional
+        Seed of the noise image. Default 0.
+    value_range : tuple, optional
+        Range of the uniform noise: (low, high) floats or per-channel sequences; None (default) is each
+        channel's own [min, max] in this image.
+
+    Returns
+    -------
+    torch.Tensor
+        The occluded image, in ``image``'s shape, on its device.
     """
     out = Occluder(image, features, mode=mode, patch=patch, seed=seed, value_range=value_range)([selected])
     return out if image.dim() == 4 else out[0]
@@ -360,6 +533,27 @@ def class_probs(model: nn.Module, images: torch.Tensor, *, batch_size: int = 64)
     """N x K softmax probabilities of ``model`` for N x C x H x W ``images`` (model's device, no grad).
 
     The model runs in eval mode and is left exactly as given.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier (N x K logits).
+    images : torch.Tensor
+        N x C x H x W images.
+    batch_size : int, optional
+        Images per forward pass. Default 64.
+
+    Returns
+    -------
+    torch.Tensor
+        N x K float32 probabilities on the model's device.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a module.
+    ValueError
+        If the model does not return N x K logits.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -376,7 +570,25 @@ def class_probs(model: nn.Module, images: torch.Tensor, *, batch_size: int = 64)
 
 
 def resolve_target(probs: torch.Tensor, target: int | None = None) -> int:
-    """The class followed: ``target`` checked against the K ``probs``, or their top-1 for None."""
+    """The class followed: ``target`` checked against the K ``probs``, or their top-1 for None.
+
+    Parameters
+    ----------
+    probs : torch.Tensor
+        K class probabilities.
+    target : int, optional
+        A class index in 0..K-1; None (default) for the top-1.
+
+    Returns
+    -------
+    int
+        The class followed.
+
+    Raises
+    ------
+    ValueError
+        If ``target`` is not a class index.
+    """
     K = probs.shape[0]
     if target is None:
         return int(probs.argmax())
@@ -388,7 +600,29 @@ def resolve_target(probs: torch.Tensor, target: int | None = None) -> int:
 # ---------------------------------------------------------------------------------------- analysis
 @dataclass
 class Finding:
-    """One metric's answer: the occluded set, the image and what the model then predicts."""
+    """One metric's answer: the occluded set, the image and what the model then predicts.
+
+    Attributes
+    ----------
+    kind : str
+        "most_important", "smallest_keep", "smallest_flip" or "largest_change".
+    occluded : tuple of int
+        Feature indices occluded.
+    kept : tuple of int
+        The other features (the kept set for "smallest_keep").
+    image : torch.Tensor
+        C x H x W occluded image.
+    probs : torch.Tensor
+        K softmax probabilities of the occluded image.
+    target_prob : float
+        p(target) of the occluded image.
+    change : float
+        p(target) of the image - p(target) occluded: > 0 is a drop.
+    top1 : int
+        The occluded image's top-1 class.
+    exhaustive : bool
+        Every candidate of its size was evaluated (else: best of those evaluated).
+    """
 
     kind: str                  # "most_important" | "smallest_keep" | "smallest_flip" | "largest_change"
     occluded: tuple[int, ...]  # feature indices occluded
@@ -403,7 +637,33 @@ class Finding:
 
 @dataclass
 class Analysis:
-    """The four "Analyse" metrics of Norton 2018, §3.5, for one image and feature list."""
+    """The four "Analyse" metrics of Norton 2018, §3.5, for one image and feature list.
+
+    Attributes
+    ----------
+    target : int
+        The class followed.
+    base_probs : torch.Tensor
+        K probabilities of the unoccluded image.
+    drops : torch.Tensor
+        n p(target) drops when feature k alone is occluded.
+    order : list of int
+        Features by drop, largest first.
+    most_important : Finding
+        Metric 1.
+    smallest_keep : Finding or None
+        Metric 2 (None: not found within max_sets).
+    smallest_flip : Finding or None
+        Metric 3 (None: no evaluated set changes the top-1).
+    largest_change : Finding
+        Metric 4.
+    evaluated : int
+        Subsets evaluated (forward passes).
+    exhaustive : bool
+        All 2^n - 1 non-empty subsets were evaluated.
+    notes : list of str
+        Human-readable notes.
+    """
 
     target: int
     base_probs: torch.Tensor   # K, of the unoccluded image
@@ -460,6 +720,46 @@ def analyse(model: nn.Module, image, features, *, target: int | None = None, max
     whether the answer's own size was). Occlusion and forward passes run in batches of
     ``batch_size`` on the model's device (``Finding.image`` is there too); ``cancel`` is checked
     between batches. The model is left as given.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier (N x K logits); it is left as given.
+    image : torch.Tensor
+        C x H x W (or 1 x C x H x W) float image.
+    features : list of numpy.ndarray or numpy.ndarray
+        Features from :func:`find_features`, or an int label map (at least one).
+    target : int, optional
+        The class c followed; None (default) for the image's top-1.
+    max_sets : int, optional
+        Budget of subsets evaluated (forward passes), >= n + 1. Default 1024.
+    batch_size : int, optional
+        Occluded images per batch. Default 32.
+    mode : str, optional
+        One of :data:`MODES`: "pixelate" (default), "noise" or "box".
+    patch : int, optional
+        Side in pixels of the pixelisation grid's patches (>= 1). Default 8.
+    seed : int, optional
+        Seed of the noise image. Default 0.
+    value_range : tuple, optional
+        Range of the uniform noise: (low, high) floats or per-channel sequences; None (default) is each
+        channel's own [min, max] in this image.
+    progress : callable, optional
+        ``progress(done, total)`` after every batch; None (default) reports nothing.
+    cancel : threading.Event or callable, optional
+        Checked between batches; when set, raises ``Cancelled``.
+
+    Returns
+    -------
+    Analysis
+        The four metrics' findings and the search's statistics.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a module.
+    ValueError
+        If there are no features, ``max_sets`` is too small, or ``target`` is invalid.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -571,8 +871,22 @@ def analyse(model: nn.Module, image, features, *, target: int | None = None, max
 
 # ---------------------------------------------------------------------------------------- relevance
 def default_method(model: nn.Module | None = None, inputs: torch.Tensor | None = None) -> str:
-    """``"lrp"`` when zennit is installed and LRP supports ``model`` (Norton 2018 used LRP, §3.2),
-    else ``"integrated_gradients"`` (transformers, gated or layer-normalised CNNs)."""
+    """``"lrp"`` when zennit is installed and LRP supports ``model``, else ``"integrated_gradients"``.
+
+    Norton 2018 used LRP (§3.2); the fallback covers transformers, gated or layer-normalised CNNs.
+
+    Parameters
+    ----------
+    model : torch.nn.Module, optional
+        The model to check; None (default) checks only that zennit is installed.
+    inputs : torch.Tensor, optional
+        An example N x C x H x W batch for the check.
+
+    Returns
+    -------
+    str
+        "lrp" or "integrated_gradients".
+    """
     return "lrp" if lrp.available(model, inputs) else "integrated_gradients"
 
 
@@ -584,6 +898,31 @@ def relevance_map(model: nn.Module, inputs: torch.Tensor, source=None, *, target
     :func:`xai_widgets.attribution.attribute` (``options`` are its keyword options), an
     ``Attribution`` result, or a ready map: H x W, 1 x H x W or 1 x C x H x W (channels summed),
     torch or numpy, at the input's resolution.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier.
+    inputs : torch.Tensor
+        1 x C x H x W input.
+    source : None, str, captum.attr.Attribution, Attribution, torch.Tensor or numpy.ndarray, optional
+        Where the relevance comes from (see above); None (default) uses :func:`default_method`.
+    target : int, optional
+        The class explained; None (default) for the top-1.
+    **options
+        Keyword options of the attribution method.
+
+    Returns
+    -------
+    relevance : numpy.ndarray
+        H x W float32 relevance.
+    name : str
+        The method's name ("given map" for a ready map).
+
+    Raises
+    ------
+    ValueError
+        If the map does not match the input's H x W.
     """
     H, W = inputs.shape[-2:]
     if isinstance(source, (torch.Tensor, np.ndarray)):
@@ -612,6 +951,27 @@ def perturb_region(image, painted, *, kind: str = "blur", **options) -> torch.Te
     region is blurred, set to a constant or noised with the operators of Fong & Vedaldi (2017)
     in :func:`xai_widgets.attribution.perturbation.perturb` (``options`` are its keyword options), the rest
     is kept. Returned in the shape given.
+
+    Parameters
+    ----------
+    image : torch.Tensor
+        C x H x W or 1 x C x H x W float image.
+    painted : torch.Tensor or array-like
+        H x W mask, nonzero = painted.
+    kind : str, optional
+        One of :data:`SANDBOX_KINDS`: "blur" (default), "constant" or "noise".
+    **options
+        Keyword options of :func:`~xai_widgets.attribution.perturbation.perturb` (e.g. ``max_blur``).
+
+    Returns
+    -------
+    torch.Tensor
+        The perturbed image, in the shape given.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is unknown or the mask is not H x W.
     """
 
     x = _as_image(image)

@@ -527,8 +527,10 @@ def _flat_pair(a, b) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def ssim(a, b, *, data_range: float = 1.0, sigma: float = 1.5) -> np.ndarray:
-    """Mean structural similarity of each pair of maps N x H x W -> N (Wang et al. 2004, "Image
-    quality assessment: from error visibility to structural similarity", IEEE TIP).
+    """Mean structural similarity of each pair of maps N x H x W -> N.
+
+    Wang et al. 2004, "Image quality assessment: from error visibility to structural
+    similarity", IEEE TIP.
 
     Gaussian window (``sigma`` px, truncated at 3.5 sigma: 11 taps for 1.5), population
     statistics, K1 = 0.01, K2 = 0.03, averaged over the window positions that fit inside the
