@@ -11,7 +11,7 @@ from captum.attr import Saliency
 
 import xai_widgets as xw
 from xai_widgets import attribution, wire
-from xai_widgets.widgets.attribution import SCALE_PERCENTILE, SCALE_RULE, greyed, shade
+from xai_widgets.core.diverging import SCALE_PERCENTILE, SCALE_RULE, greyed, shade
 
 from toy_models import SharedReLUNet, assert_untouched, snapshot
 

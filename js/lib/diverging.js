@@ -3,7 +3,7 @@
 // an opacity that grows with |value| ("overlay"), so that zero leaves the image visible.
 //
 // Integer arithmetic only after the LUT index, so Python reproduces every byte:
-// xai_widgets/widgets/attribution.py `shade` is the reference the browser tests compare with.
+// xai_widgets/core/diverging.py `shade` is the reference the browser tests compare with.
 //   k     = lutIndex(v, -s, s)                 (floor(clamp((v + s) / 2s) * 255 + 0.5); -1 for NaN)
 //   grey  = 96 + (((77 R + 150 G + 29 B + 128) >> 8) >> 1)   (the image's luma, faded to 96..223)
 //   a8    = floor(opacity * |k - 127.5| / 127.5 * 255 + 0.5)

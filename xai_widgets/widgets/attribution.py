@@ -4,7 +4,7 @@ A grid with one row per image and one column per method (after a first column
 with the image and its top-5 classes). Every cell is the method's signed pixel map in the
 diverging colour map (blue negative, grey zero, red positive) on ONE symmetric scale per
 method, ``[-s, s]`` with ``s`` the 99.5th percentile of ``|R|`` over all images and slider
-positions of that method (:data:`SCALE_RULE`), stated in the column's legend. With
+positions of that method (:data:`xai_widgets.core.diverging.SCALE_RULE`), stated in the column's legend. With
 ``scaling="row"`` each cell is drawn on its own image's scale instead (the same rule over that
 image's maps only), so an image whose maps are much weaker than another's still shows its
 pattern; each cell then states its scale. The map is shaded over the image in grey (opacity
@@ -42,6 +42,7 @@ from torch import nn
 
 from ..attribution import methods as attribution, lrp
 from ..core import colormaps, render, targets, wire
+from ..core.diverging import greyed, scale_of, shade
 from ..core.images import check_input_size, as_image_list, display_pixels, to_batch
 from ..core.outputs import with_output
 from ..core.tasks import check
@@ -49,12 +50,9 @@ from .base import XaiWidget
 from .checks import Choice, Fraction, Index, PanelSize, Refused, index_in, validates, at_least, print_scale
 from .long_tasks import LongTasks
 
-__all__ = ["AttributionExplorer", "default_methods", "shade", "greyed", "SCALE_PERCENTILE", "SCALE_RULE"]
+__all__ = ["AttributionExplorer", "default_methods"]
 
 TOP = 5
-SCALE_PERCENTILE = 99.5
-SCALE_RULE = "99.5th pct |R|"
-NAN_GREY = 128  # a NaN value drawn alone (js/lib/diverging.js)
 VIEWS = ("overlay", "side")
 SCALINGS = ("column", "row")
 _STEPS = 1000  # progress resolution of one (image, method) unit
@@ -70,60 +68,6 @@ def default_methods(model: nn.Module | None = None, inputs: torch.Tensor | None 
     supports the model (not transformers, nor gated or layer-normalised CNNs)."""
     fast = ("gradient", "grad_x_input", "smoothgrad", "integrated_gradients", "grad_cam")
     return fast + (("lrp",) if lrp.available(model, inputs) else ())
-
-
-# ---------------------------------------------------------------------- the drawing rule
-def greyed(rgb: np.ndarray) -> np.ndarray:
-    """The faded grey image maps are shaded over (uint8, 96..223), as the browser computes it:
-    ``96 + (luma >> 1)`` with ``luma = (77 R + 150 G + 29 B + 128) >> 8``."""
-    a = np.asarray(rgb).astype(np.int64)
-    y = a[..., 0] if a.shape[-1] == 1 else (77 * a[..., 0] + 150 * a[..., 1] + 29 * a[..., 2] + 128) >> 8
-    return (96 + (y >> 1)).astype(np.uint8)
-
-
-def shade(values, scale: float, grey: np.ndarray | None = None, opacity: float = 1.0,
-          colormap: str = "diverging") -> np.ndarray:
-    """The RGBA bytes (H x W x 4 uint8) the browser draws for a signed map (js/lib/diverging.js).
-
-    ``k = floor(clip((v + s) / 2s, 0, 1) * 255 + 0.5)`` indexes the colour map. Without
-    ``grey`` the colour is drawn alone (NaN: mid grey); with ``grey`` (:func:`greyed`) it is
-    blended over it with alpha ``a = floor(opacity * |k - 127.5| / 127.5 * 255 + 0.5)``:
-    ``(grey * (255 - a) + colour * a + 127) // 255`` (NaN: the grey pixel).
-    """
-    v = np.asarray(values, dtype=np.float64)
-    lo, hi = -float(scale), float(scale)
-    span = hi - lo if hi > lo else 1.0
-    t = np.clip((v - lo) / span, 0.0, 1.0)
-    nan = np.isnan(t)
-    k = np.floor(np.where(nan, 0.0, t) * 255 + 0.5).astype(np.int64)
-    rgb = colormaps.lut(colormap)[k].astype(np.int64)
-    if grey is None:
-        col = np.where(nan[..., None], NAN_GREY, rgb)
-    else:
-        g = np.asarray(grey).astype(np.int64)[..., None]
-        a = np.floor(float(opacity) * np.abs(k - 127.5) / 127.5 * 255 + 0.5).astype(np.int64)[..., None]
-        col = np.where(nan[..., None], g, (g * (255 - a) + 127 + rgb * a) // 255)
-    out = np.empty(v.shape + (4,), np.uint8)
-    out[..., :3] = col
-    out[..., 3] = 255
-    return out
-
-
-def scale_of(maps: Sequence[np.ndarray]) -> tuple[float, str]:
-    """The column scale: the 99.5th percentile of |R| over all maps (NaN ignored).
-
-    Falls back to max |R| when that percentile is 0 (maps that are almost all zero), and to
-    1 for maps that are all zero or NaN; the second value names the rule used.
-    """
-    a = np.abs(np.concatenate([np.asarray(m, dtype=np.float32).ravel() for m in maps]))
-    a = a[np.isfinite(a)]
-    if a.size == 0:
-        return 1.0, "no finite values"
-    s = float(np.percentile(a, SCALE_PERCENTILE))
-    if s > 0:
-        return s, SCALE_RULE
-    top = float(a.max())
-    return (top, "max |R|") if top > 0 else (1.0, "all zero")
 
 
 def _fmt(v: float) -> str:
@@ -645,7 +589,7 @@ class AttributionExplorer(LongTasks, XaiWidget):
         return torch.stack([r.maps[0].detach().float().cpu() for r in self.results[self._key(method)]])
 
     def scale(self, method) -> float:
-        """The column's fixed scale s (maps are drawn over [-s, s]); see :data:`SCALE_RULE`."""
+        """The column's fixed scale s (maps are drawn over [-s, s]); see :data:`xai_widgets.core.diverging.SCALE_RULE`."""
         return self._scales[self._key(method)][0]
 
     def scale_rule(self, method) -> str:
@@ -681,7 +625,7 @@ class AttributionExplorer(LongTasks, XaiWidget):
 
     def pixels(self, image: int, method, position: int | None = None, *, view: str | None = None,
                opacity: float | None = None, scaling: str | None = None) -> np.ndarray:
-        """H x W x 4 uint8: exactly the RGBA the browser draws in the cell (see :func:`shade`),
+        """H x W x 4 uint8: exactly the RGBA the browser draws in the cell (see :func:`xai_widgets.core.diverging.shade`),
         on the column's or the image's own scale (``scaling``, default the trait's)."""
         view = self.view if view is None else view
         if view not in VIEWS:
