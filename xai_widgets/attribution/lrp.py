@@ -536,38 +536,14 @@ def relevance(model, x, t, c, logits, *, composite="book", epsilon=0.25, gamma=0
         N contrast class indices (long), or None for no contrast.
     logits : torch.Tensor
         N x K plain logits of ``model`` for ``x`` (used to check that canonisation kept the output).
-    composite : str, optional
-        One of :data:`COMPOSITES` ("book" default, "epsilon", "zero", "gamma", "alpha1beta0",
-        "alpha2beta1"): which rule each layer gets.
-    epsilon : float, optional
-        The ε of LRP-ε (stabiliser added to the denominators). Default 0.25.
-    gamma : float, optional
-        The γ of LRP-γ (weight given to positive weights). Default 0.25.
-    low, high : float or torch.Tensor, optional
-        Lower and upper corner of the z^B box in the first layer's input space (numbers or tensors
-        broadcastable to it, e.g. 1 x C x 1 x 1); None (default) is the per-channel min / max of that
-        input over the batch. ``low`` must be <= ``high``.
-    layer_rules : dict, optional
-        ``{layer name: rule}`` overrides, rules from :data:`RULES`; None (default) for none.
-    canonize : bool, optional
-        Merge each batch norm into the conv / linear layer whose output it takes, for the call
-        (default True).
-    bias : bool, optional
-        True (default) lets biases absorb their share of relevance; False leaves them out of the
-        rules' denominators.
+    composite, epsilon, gamma, low, high, layer_rules, canonize, bias
+        The rule settings, as in :func:`lrp`.
 
     Returns
     -------
     torch.Tensor
-        N x C x H x W float32 signed relevance at the input, on the model's device.
-
-    Raises
-    ------
-    ValueError
-        If the model has a feature LRP here does not support, the composite or a rule is unknown,
-        ``low`` > ``high``, or canonisation changed the model's output.
-    RuntimeError
-        If zennit fails part-way (the model is restored exactly as it was given).
+        N x C x H x W float32 signed relevance at the input, on the model's device (raises as
+        :func:`lrp` does).
     """
     zn = _zennit()
     _refuse(_attention_module(model))  # looks at module types only: before any copy or forward
