@@ -21,7 +21,6 @@ import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
 import { progressControl } from "./lib/controls.js";
 import { onWidth, fitPanels, detailsLine } from "./lib/fit.js";
 import { ColorLegend } from "./lib/legend.js";
-import { widgetStyle } from "./lib/style.js";
 import { clampInt, displaySize } from "./lib/panels.js";
 import { NEEDS_KERNEL, noKernel } from "./lib/kernel.js";
 import { fmtNumber } from "./lib/chart.js";
@@ -36,66 +35,6 @@ const MIN_MAP = 80; // the smallest map a column shrinks to before the columns w
 const GAP = 12; // between columns
 const CHAR_PX = 6.5; // widest digit of the legend's 11 px font (lib/legend.js)
 
-const STYLE = widgetStyle(
-  ".xw-attribution",
-  `
-.xw-attribution:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: -2px; }
-.xw-attribution button {
-  font: inherit; color: var(--jp-ui-font-color1, #222); background: var(--jp-layout-color2, #eee);
-  border: 1px solid var(--jp-border-color1, #bdbdbd); border-radius: 3px; padding: 1px 8px; cursor: pointer;
-}
-.xw-attribution .xw-grid { display: grid; gap: 8px ${GAP}px; align-items: start; margin-top: 10px; max-width: 100%; }
-.xw-attribution .xw-grid + .xw-grid { border-top: 1px solid var(--jp-border-color2, #e0e0e0); padding-top: 8px; }
-.xw-attribution .xw-colhead { display: flex; flex-direction: column; gap: 2px; align-self: end; }
-.xw-attribution .xw-caption { font-weight: 600; line-height: 1.2; overflow-wrap: break-word; }
-.xw-attribution .xw-colhead .xw-caption { font-size: var(--jp-ui-font-size0, 11px); } /* narrow columns: names fit */
-.xw-attribution .xw-sub { color: var(--jp-ui-font-color2, #616161); font-size: var(--jp-ui-font-size0, 11px); font-variant-numeric: tabular-nums; }
-.xw-attribution .xw-cell { position: relative; display: flex; flex-direction: column; gap: 2px; min-width: 0; }
-.xw-attribution .xw-image-cell { flex-direction: row; gap: 8px; }
-.xw-attribution .xw-side { display: flex; flex-direction: column; gap: 1px; width: ${LIST_W}px; min-width: 0;
-  font-size: var(--jp-ui-font-size0, 11px); line-height: 1.25; }
-.xw-attribution .xw-cell-caption, .xw-attribution .xw-slider-caption { overflow-wrap: anywhere; line-height: 1.2; }
-.xw-attribution .xw-rowscale { font-weight: 600; color: var(--jp-ui-font-color1, #222); }
-.xw-attribution .xw-frame { position: relative; line-height: 0; align-self: flex-start; }
-.xw-attribution canvas.xw-panel, .xw-attribution canvas.xw-image {
-  display: block; box-shadow: 0 0 0 1px var(--jp-border-color2, #e0e0e0); background: var(--jp-layout-color2, #eee);
-}
-.xw-attribution canvas.xw-panel { cursor: crosshair; }
-.xw-attribution canvas.xw-panel:focus { outline: none; }
-.xw-attribution canvas.xw-panel:focus-visible { box-shadow: 0 0 0 2px var(--jp-brand-color1, #1976d2); }
-.xw-attribution .xw-pixelated { image-rendering: pixelated; }
-.xw-attribution .xw-probe { position: absolute; pointer-events: none; box-shadow: 0 0 0 1px #ffff00, 0 0 0 2px rgba(0, 0, 0, 0.7); }
-.xw-attribution .xw-row-stale canvas.xw-panel { opacity: 0.45; }
-.xw-attribution .xw-explains { overflow-wrap: anywhere; }
-.xw-attribution .xw-explains .xw-a { color: ${CLASS_A}; font-weight: 600; }
-.xw-attribution .xw-explains .xw-b { color: ${CLASS_B}; font-weight: 600; }
-.xw-attribution .xw-pending { color: var(--jp-warn-color0, #e65100); }
-.xw-attribution .xw-top { display: flex; flex-direction: column; gap: 1px; }
-.xw-attribution .xw-top button {
-  display: grid; grid-template-columns: 10px minmax(0, 1fr) max-content; gap: 3px; align-items: center; text-align: left;
-  font-size: inherit; line-height: 13px; padding: 0 2px 3px; border: 0; border-radius: 2px; background-color: transparent; font-variant-numeric: tabular-nums;
-  background-image: linear-gradient(var(--xw-bar, var(--jp-ui-font-color2, #757575)), var(--xw-bar, var(--jp-ui-font-color2, #757575))),
-    linear-gradient(var(--jp-border-color2, #e0e0e0), var(--jp-border-color2, #e0e0e0));
-  background-repeat: no-repeat; background-position: 15px calc(100% - 1px), 15px calc(100% - 1px);
-  background-size: calc(var(--xw-p, 0) * (100% - 17px)) 2px, calc(100% - 17px) 2px;
-}
-.xw-attribution .xw-top button:hover { background-color: var(--jp-layout-color2, #eee); }
-.xw-attribution .xw-top button:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: -1px; }
-.xw-attribution .xw-top .xw-name { overflow-wrap: anywhere; }
-.xw-attribution .xw-top .xw-badge { font-weight: 700; }
-.xw-attribution .xw-top button.xw-a { --xw-bar: ${CLASS_A}; }
-.xw-attribution .xw-top button.xw-a .xw-badge, .xw-attribution .xw-top button.xw-a .xw-name { color: ${CLASS_A}; font-weight: 600; }
-.xw-attribution .xw-top button.xw-b { --xw-bar: ${CLASS_B}; }
-.xw-attribution .xw-top button.xw-b .xw-badge, .xw-attribution .xw-top button.xw-b .xw-name { color: ${CLASS_B}; font-weight: 600; }
-.xw-attribution .xw-top button.xw-extra { border-top: 1px dashed var(--jp-border-color2, #e0e0e0); }
-.xw-attribution input[type="range"].xw-slider { width: 100%; margin: 0; }
-.xw-attribution .xw-track { position: relative; height: 11px; margin: 0 7px; }
-.xw-attribution .xw-best { position: absolute; top: 0; font-size: 10px; line-height: 11px; color: ${CLASS_B}; white-space: nowrap; }
-.xw-attribution .xw-progress { display: inline-flex; gap: 6px; align-items: center; }
-.xw-attribution .xw-contrast-on { color: ${CLASS_B}; font-weight: 600; }
-.xw-attribution .xw-readout { margin-top: 8px; min-height: 1.35em; font-variant-numeric: tabular-nums; }
-`,
-);
 
 /** The shipped state decoded once: typed arrays per method. */
 function load(rawImages, rawProbs, rawMaps) {
@@ -135,7 +74,10 @@ function load(rawImages, rawProbs, rawMaps) {
 
 function render({ model, el }) {
   const { life, listen, onModel, root, status, markPainted } = widgetShell(
-    model, el, "xw-attribution", STYLE, "attribution explorer: arrow keys move between cells, sliders and classes");
+    model, el, "xw-attribution", {
+    label: "attribution explorer: arrow keys move between cells, sliders and classes",
+    vars: { gap: GAP, "list-width": LIST_W, "class-a": CLASS_A, "class-b": CLASS_B },
+  });
   const frames = frameQueue();
   life.add(() => frames.dispose());
 

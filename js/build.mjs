@@ -1,9 +1,11 @@
 // Bundle every widget entry into ../xai_widgets/static/<name>.js as one
-// self-contained, minified ES module (what anywidget's `_esm` loads).
+// self-contained, minified ES module (what anywidget's `_esm` loads), and its stylesheet
+// js/<name>.css (with its @imports) into static/<name>.css (the widget's `_css`).
 // To add a widget, add one line to ENTRIES. `node build.mjs similarity path_morph` builds
-// only the entries named.
+// only the entries named; `--watch` rebuilds on every change (see CONTRIBUTING.md).
 import * as esbuild from "esbuild";
 import { fileURLToPath } from "node:url";
+import fs from "node:fs";
 import path from "node:path";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -23,12 +25,15 @@ const ENTRIES = {
 const named = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 const unknown = named.filter((n) => !(n in ENTRIES));
 if (unknown.length) throw new Error(`unknown entries ${unknown}; known: ${Object.keys(ENTRIES)}`);
+const chosen = Object.entries(ENTRIES).filter(([name]) => !named.length || named.includes(name));
+const entryPoints = [];
+for (const [name, file] of chosen) {
+  entryPoints.push({ in: path.join(here, file), out: name });
+  const css = path.join(here, file.replace(/\.js$/, ".css"));
+  if (fs.existsSync(css)) entryPoints.push({ in: css, out: name });
+}
 const options = {
-  entryPoints: Object.fromEntries(
-    Object.entries(ENTRIES)
-      .filter(([name]) => !named.length || named.includes(name))
-      .map(([name, file]) => [name, path.join(here, file)]),
-  ),
+  entryPoints,
   outdir,
   bundle: true,
   format: "esm",

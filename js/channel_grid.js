@@ -18,7 +18,6 @@ import { makeLut } from "./lib/colormap.js";
 import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
 import { progressControl } from "./lib/controls.js";
 import { ColorLegend } from "./lib/legend.js";
-import { widgetStyle } from "./lib/style.js";
 import { clampInt, scaledImage, makePanel, drawBase, drawOverlay, fmtBytes } from "./lib/panels.js";
 import { onWidth, detailsLine } from "./lib/fit.js";
 import { frameQueue, listenMoves } from "./lib/hover.js";
@@ -45,57 +44,6 @@ const GRID_MIN = 240; // below this the grid cannot sit beside the pane: the pan
 const DEFAULT_OBJECTIVES = { back: "sum", scan: "max", visualise: "mean" };
 const OBJECTIVE_TEXT = { sum: "sum over space", mean: "spatial mean", max: "spatial max" };
 
-const STYLE = widgetStyle(
-  ".xw-channel-grid",
-  `
-.xw-channel-grid:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: -2px; }
-.xw-channel-grid .xw-body { display: flex; gap: ${GAP}px; align-items: flex-start; margin-top: 6px; }
-.xw-channel-grid[data-layout="stacked"] .xw-body { flex-wrap: wrap; }
-.xw-channel-grid .xw-middle { flex: none; min-width: 0; }
-.xw-channel-grid .xw-layers {
-  display: flex; flex-direction: column; gap: 1px; flex: none; max-height: 600px; overflow-y: auto; overflow-x: hidden; white-space: nowrap;
-  border-right: 1px solid var(--jp-border-color2, #e0e0e0); padding-right: 6px;
-}
-.xw-channel-grid button {
-  font: inherit; color: var(--jp-ui-font-color1, #222); background: var(--jp-layout-color2, #eee);
-  border: 1px solid var(--jp-border-color1, #bdbdbd); border-radius: 3px; padding: 1px 8px; cursor: pointer;
-}
-.xw-channel-grid button:disabled { color: var(--jp-ui-font-color3, #999); cursor: default; }
-.xw-channel-grid button:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: 1px; }
-.xw-channel-grid .xw-layer {
-  display: flex; justify-content: space-between; gap: 8px; text-align: left; background: transparent;
-  border-color: transparent; padding: 1px 4px;
-}
-.xw-channel-grid .xw-layer .xw-shape { color: var(--jp-ui-font-color2, #616161); font-size: var(--jp-ui-font-size0, 11px); font-variant-numeric: tabular-nums; }
-.xw-channel-grid .xw-layer[aria-current="true"] { border-color: var(--jp-brand-color1, #1976d2); background: var(--jp-layout-color2, #eee); font-weight: 600; }
-.xw-channel-grid .xw-strip { display: flex; flex-wrap: wrap; gap: 4px; margin-bottom: 6px; }
-.xw-channel-grid .xw-thumb { padding: 1px; border-width: 2px; border-color: transparent; background: transparent; }
-.xw-channel-grid .xw-thumb[aria-current="true"] { border-color: var(--jp-brand-color1, #1976d2); }
-.xw-channel-grid .xw-thumb canvas { display: block; }
-.xw-channel-grid .xw-gridwrap { position: relative; line-height: 0; }
-.xw-channel-grid canvas.xw-tiles, .xw-channel-grid canvas.xw-patterns { image-rendering: pixelated; display: block; cursor: pointer; }
-.xw-channel-grid canvas.xw-marks { position: absolute; left: 0; top: 0; pointer-events: none; }
-.xw-channel-grid .xw-side { display: flex; flex-direction: column; gap: 4px; flex: none; min-width: 0; overflow-wrap: anywhere; }
-.xw-channel-grid .xw-found { display: flex; gap: 6px; align-items: flex-start; }
-.xw-channel-grid .xw-found > div { display: flex; flex-direction: column; gap: 2px; min-width: 0; }
-.xw-channel-grid .xw-badge-key { display: flex; flex-wrap: wrap; gap: 2px 12px; margin-top: 2px; }
-.xw-channel-grid .xw-badge-rule { flex-basis: 100%; }
-.xw-channel-grid .xw-swatch { display: inline-block; width: 9px; height: 9px; margin-right: 4px; clip-path: polygon(0 0, 100% 0, 100% 100%); }
-.xw-channel-grid .xw-caption { font-weight: 600; }
-.xw-channel-grid .xw-sub { color: var(--jp-ui-font-color2, #616161); font-size: var(--jp-ui-font-size0, 11px); font-variant-numeric: tabular-nums; white-space: pre-wrap; }
-.xw-channel-grid .xw-pair { display: flex; gap: 6px; }
-.xw-channel-grid canvas.xw-panel, .xw-channel-grid .xw-pair canvas, .xw-channel-grid canvas.xw-patchgrid, .xw-channel-grid canvas.xw-visual {
-  display: block; box-shadow: 0 0 0 1px var(--jp-border-color2, #e0e0e0);
-}
-.xw-channel-grid .xw-probs { display: grid; grid-template-columns: max-content 80px max-content; gap: 1px 6px; align-items: center; font-variant-numeric: tabular-nums; margin-top: 6px; }
-.xw-channel-grid .xw-bar { height: 8px; background: var(--jp-brand-color1, #1976d2); border-radius: 1px; }
-.xw-channel-grid .xw-progress { display: flex; gap: 6px; align-items: center; }
-.xw-channel-grid progress { width: 160px; }
-.xw-channel-grid .xw-legend-caption { color: var(--jp-ui-font-color2, #616161); font-size: var(--jp-ui-font-size0, 11px); }
-.xw-channel-grid .xw-readout { margin-top: 4px; min-height: 1.35em; white-space: pre-wrap; font-variant-numeric: tabular-nums; line-height: 1.35; }
-.xw-channel-grid .xw-range input { width: 64px; font: inherit; color: var(--jp-ui-font-color1, #222); background: var(--jp-layout-color1, #fff); border: 1px solid var(--jp-border-color1, #bdbdbd); }
-`,
-);
 
 const fmt = (v) => (Number.isFinite(v) ? (Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(3)) : String(v));
 
@@ -147,8 +95,10 @@ function loadStack(payload, lead) {
 
 function render({ model, el }) {
   const { life, listen, onModel, root, status, markPainted } = widgetShell(
-    model, el, "xw-channel-grid", STYLE,
-    "channel grid: arrows move the unit, u/o change layer, z zoom, b back view, t/T gamma/boost");
+    model, el, "xw-channel-grid", {
+      label: "channel grid: arrows move the unit, u/o change layer, z zoom, b back view, t/T gamma/boost",
+      vars: { gap: GAP },
+    });
   root.setAttribute("role", "application");
 
   // ------------------------------------------------------------ controls

@@ -12,33 +12,18 @@
 // for every series, in CSS pixels of the canvas), data-yrange and data-plot.
 //
 // Synced traits (xai_widgets/widgets/metrics_chart.py): _chart, size, message.
-import { LineChart, CHART_STYLE, fmtValue, lineKey } from "./lib/chart.js";
+import { LineChart, fmtValue, lineKey } from "./lib/chart.js";
 import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
 import { onWidth, fitPanels, detailsLine } from "./lib/fit.js";
-import { widgetStyle } from "./lib/style.js";
 
 const CURSOR = "rgba(128,128,128,0.55)";
 const MIN_CHART = 320; // narrower charts crowd their tick labels
 const GAP = 16;
 
-const STYLE = widgetStyle(
-  ".xw-metrics",
-  `
-.xw-metrics:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: -2px; }
-.xw-metrics .xw-panels { display: flex; flex-wrap: wrap; gap: ${GAP}px; align-items: flex-start; }
-.xw-metrics .xw-panel-col { display: flex; flex-direction: column; gap: 2px; max-width: 100%; }
-.xw-metrics .xw-caption { font-weight: 600; max-width: var(--xw-width, 440px); }
-.xw-metrics .xw-sub { color: var(--jp-ui-font-color2, #616161); font-size: var(--jp-ui-font-size0, 11px); max-width: var(--xw-width, 440px); }
-.xw-metrics .xw-chart canvas { cursor: crosshair; }
-.xw-metrics .xw-line-key { flex-direction: column; align-items: flex-start; margin: 2px 0 0 46px; max-width: calc(var(--xw-width, 440px) - 46px); }
-.xw-metrics .xw-readout { margin-top: 6px; min-height: 1.35em; white-space: pre-wrap; font-variant-numeric: tabular-nums; }
-${CHART_STYLE}
-`,
-);
 
 function render({ model, el }) {
   const { life, listen, onModel, root, status, markPainted } = widgetShell(
-    model, el, "xw-metrics", STYLE, "metrics chart: left/right arrows read the values at each point");
+    model, el, "xw-metrics", { label: "metrics chart: left/right arrows read the values at each point", vars: { gap: GAP } });
   const body = elem("div", "xw-panels");
   const hint = hintLine([["", "Hover a chart, or "], ["kbd", "←"], ["", "/"], ["kbd", "→"], ["", " to read every method's value at one point."]]);
   const details = detailsLine();

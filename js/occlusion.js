@@ -16,7 +16,6 @@ import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
 import { progressControl } from "./lib/controls.js";
 import { onWidth, fitPanels, detailsLine } from "./lib/fit.js";
 import { ColorLegend } from "./lib/legend.js";
-import { widgetStyle } from "./lib/style.js";
 import { clampInt } from "./lib/panels.js";
 import { frameQueue } from "./lib/hover.js";
 import { fmtNumber } from "./lib/chart.js";
@@ -35,58 +34,6 @@ const MIN_PANEL = 200; // below this the three panels stack rather than shrink
 const LABEL_FONT = "bold 12px system-ui, sans-serif";
 const KINDS = [["blur", "blur"], ["constant", "constant (mean colour)"], ["noise", "noise"]];
 
-const STYLE = widgetStyle(
-  ".xw-occlusion",
-  `
-.xw-occlusion:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: -2px; }
-.xw-occlusion button {
-  font: inherit; color: var(--jp-ui-font-color1, #222); background: var(--jp-layout-color2, #eee);
-  border: 1px solid var(--jp-border-color1, #bdbdbd); border-radius: 3px; padding: 1px 8px; cursor: pointer;
-}
-.xw-occlusion button:disabled { opacity: 0.5; cursor: default; }
-.xw-occlusion .xw-tabs { display: flex; gap: 2px; border-bottom: 1px solid var(--jp-border-color2, #e0e0e0); margin-bottom: 8px; }
-.xw-occlusion .xw-tabs button { border-radius: 3px 3px 0 0; border-bottom: none; background: transparent; padding: 3px 12px; }
-.xw-occlusion .xw-tabs button[aria-selected="true"] { background: var(--jp-layout-color2, #eee); font-weight: 600;
-  box-shadow: inset 0 -2px 0 var(--jp-brand-color1, #1976d2); }
-.xw-occlusion .xw-row { display: flex; flex-wrap: wrap; gap: 14px; align-items: flex-start; margin-top: 8px; }
-.xw-occlusion .xw-col { display: flex; flex-direction: column; gap: 4px; }
-.xw-occlusion .xw-caption { font-weight: 600; }
-.xw-occlusion .xw-sub { color: var(--jp-ui-font-color2, #616161); font-size: var(--jp-ui-font-size0, 11px); font-variant-numeric: tabular-nums; }
-.xw-occlusion .xw-stack { position: relative; line-height: 0; }
-.xw-occlusion canvas.xw-panel { display: block; image-rendering: pixelated; box-shadow: 0 0 0 1px var(--jp-border-color2, #e0e0e0); }
-.xw-occlusion canvas.xw-labels { position: absolute; left: 0; top: 0; pointer-events: none; }
-.xw-occlusion canvas.xw-panel[data-role="features"], .xw-occlusion canvas.xw-panel[data-role="occluded"] { cursor: pointer; }
-.xw-occlusion canvas.xw-panel[data-role="paint"] { cursor: none; touch-action: none; }
-.xw-occlusion .xw-value { min-width: 2.5em; font-variant-numeric: tabular-nums; }
-.xw-occlusion .xw-row { gap: ${GAP}px; }
-.xw-occlusion .xw-top { display: grid; grid-template-columns: minmax(0, 1fr) 40px max-content max-content; gap: 2px 6px;
-  align-items: center; font-variant-numeric: tabular-nums; }
-.xw-occlusion .xw-top .xw-colhead { color: var(--jp-ui-font-color2, #616161); font-size: var(--jp-ui-font-size0, 11px); }
-.xw-occlusion .xw-top .xw-colhead.xw-now { grid-column: span 2; text-align: right; }
-.xw-occlusion .xw-top > span { overflow-wrap: anywhere; }
-.xw-occlusion .xw-top-caption { margin-top: 6px; }
-.xw-occlusion .xw-top .xw-target { font-weight: 600; color: var(--jp-brand-color1, #1976d2); }
-.xw-occlusion .xw-bar { height: 8px; border-radius: 1px; background: var(--jp-ui-font-color3, #9e9e9e); }
-.xw-occlusion .xw-top .xw-target + .xw-bar { background: var(--jp-brand-color1, #1976d2); }
-.xw-occlusion .xw-flist { display: flex; flex-direction: column; gap: 2px; max-height: 320px; overflow-y: auto; padding-right: 4px; }
-.xw-occlusion .xw-feature { display: grid; grid-template-columns: 2.2em 120px 5.5em 4.5em; gap: 6px; align-items: center; text-align: left;
-  background: transparent; border-color: transparent; padding: 1px 4px; font-variant-numeric: tabular-nums; }
-.xw-occlusion .xw-feature[aria-pressed="true"] { background: rgba(33, 150, 243, 0.22); border-color: rgba(33, 150, 243, 0.6); }
-.xw-occlusion .xw-feature.xw-hover { box-shadow: 0 0 0 2px rgb(255, 0, 0); }
-.xw-occlusion .xw-badge { display: inline-block; text-align: center; border-radius: 3px; font-weight: 700; color: #000; padding: 0 2px; }
-.xw-occlusion .xw-feature[aria-pressed="true"] .xw-badge { text-decoration: line-through; }
-.xw-occlusion .xw-dropbar { height: 8px; background: var(--jp-border-color2, #e0e0e0); position: relative; }
-.xw-occlusion .xw-dropbar > div { position: absolute; top: 0; height: 8px; background: var(--jp-ui-font-color2, #757575); }
-.xw-occlusion .xw-findings { display: grid; grid-template-columns: repeat(2, max-content); gap: 8px; }
-.xw-occlusion .xw-finding { display: grid; grid-template-columns: max-content 190px; gap: 2px 8px; text-align: left; padding: 4px; align-items: start; }
-.xw-occlusion .xw-finding canvas { grid-row: span 4; image-rendering: pixelated; box-shadow: 0 0 0 1px var(--jp-border-color2, #e0e0e0); }
-.xw-occlusion .xw-finding .xw-caption { white-space: normal; }
-.xw-occlusion .xw-progress { display: inline-flex; gap: 6px; align-items: center; }
-.xw-occlusion .xw-note { color: var(--jp-ui-font-color2, #616161); max-width: 980px; margin-bottom: 4px; }
-.xw-occlusion .xw-legend { margin-top: 2px; }
-.xw-occlusion .xw-readout { margin-top: 8px; }
-`,
-);
 
 /** `_data` decoded once. */
 function loadData(raw) {
@@ -144,7 +91,7 @@ const numbers = (ids) => (ids.length ? ids.map((i) => i + 1).join(", ") : "none"
 
 function render({ model, el }) {
   const { life, listen, onModel, root, status, markPainted } = widgetShell(
-    model, el, "xw-occlusion", STYLE, "feature occlusion: number keys toggle features, arrows move the highlight");
+    model, el, "xw-occlusion", { label: "feature occlusion: number keys toggle features, arrows move the highlight", vars: { gap: GAP } });
   const hoverQueue = frameQueue();
   const paintQueue = frameQueue();
   life.add(() => {

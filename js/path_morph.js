@@ -16,9 +16,8 @@ import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
 import { progressControl } from "./lib/controls.js";
 import { ColorLegend } from "./lib/legend.js";
 import { kernelOnly } from "./lib/kernel.js";
-import { widgetStyle } from "./lib/style.js";
 import { clampInt, scaledImage, makePanel, drawBase } from "./lib/panels.js";
-import { LineChart, CHART_STYLE, fmtValue, fmtPercent, lineKey } from "./lib/chart.js";
+import { LineChart, fmtValue, fmtPercent, lineKey } from "./lib/chart.js";
 import { onWidth, fitPanels, detailsLine } from "./lib/fit.js";
 
 const SELF = "#0072b2"; // Okabe-Ito blue: the self class
@@ -36,38 +35,6 @@ const GAP = 12;
 const MIN_CHART = 280; // narrower charts crowd their tick labels
 const MAX_CHART = 440;
 
-const STYLE = widgetStyle(
-  ".xw-path-morph",
-  `
-.xw-path-morph:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: -2px; }
-.xw-path-morph button {
-  font: inherit; color: var(--jp-ui-font-color1, #222); background: var(--jp-layout-color2, #eee);
-  border: 1px solid var(--jp-border-color1, #bdbdbd); border-radius: 3px; padding: 1px 8px; cursor: pointer;
-}
-.xw-path-morph .xw-row { display: flex; flex-wrap: wrap; gap: ${GAP}px; align-items: flex-start; margin-top: 8px; }
-.xw-path-morph .xw-col { display: flex; flex-direction: column; gap: 4px; }
-.xw-path-morph .xw-caption { font-weight: 600; }
-.xw-path-morph .xw-sub { color: var(--jp-ui-font-color2, #616161); font-size: var(--jp-ui-font-size0, 11px); font-variant-numeric: tabular-nums; }
-.xw-path-morph canvas.xw-panel, .xw-path-morph canvas.xw-thumb { display: block; image-rendering: pixelated; box-shadow: 0 0 0 1px var(--jp-border-color2, #e0e0e0); }
-.xw-path-morph canvas.xw-panel { cursor: crosshair; }
-.xw-path-morph .xw-sm-col { width: 224px; }
-.xw-path-morph .xw-strip { display: flex; flex-wrap: wrap; gap: 2px; margin-top: 4px; }
-.xw-path-morph .xw-charts { display: flex; flex-wrap: wrap; gap: ${GAP}px; align-items: flex-start; align-content: flex-start; }
-.xw-path-morph .xw-chart-box { display: flex; flex-direction: column; gap: 2px; }
-.xw-path-morph .xw-chart-box .xw-line-key, .xw-path-morph .xw-chart-note { margin-left: 46px; }
-.xw-path-morph .xw-strip canvas { cursor: pointer; image-rendering: pixelated; outline-offset: 1px; }
-.xw-path-morph .xw-strip canvas[aria-current="true"] { outline: 2px solid var(--jp-brand-color1, #1976d2); }
-.xw-path-morph input[type="range"].xw-slider { width: 100%; min-width: 224px; }
-.xw-path-morph .xw-bars { display: grid; grid-template-columns: max-content 100px max-content; gap: 1px 6px; align-items: center; font-variant-numeric: tabular-nums; }
-.xw-path-morph .xw-bars button { text-align: left; padding: 0 6px; border-color: transparent; background: transparent; }
-.xw-path-morph .xw-bars button.xw-self { color: ${SELF}; font-weight: 600; }
-.xw-path-morph .xw-bars button.xw-other { color: ${OTHER}; font-weight: 600; }
-.xw-path-morph .xw-bar { height: 8px; border-radius: 1px; background: var(--jp-ui-font-color3, #9e9e9e); }
-.xw-path-morph .xw-warn { color: var(--jp-warn-color0, #e65100); white-space: pre-wrap; flex-basis: 100%; }
-.xw-path-morph .xw-progress { display: flex; gap: 6px; align-items: center; }
-${CHART_STYLE}
-`,
-);
 
 /** `_morph` decoded once: typed arrays and per-frame image records. */
 function loadMorph(raw) {
@@ -107,7 +74,10 @@ function loadStack(p) {
 
 function render({ model, el }) {
   const { life, listen, onModel, root, status, markPainted } = widgetShell(
-    model, el, "xw-path-morph", STYLE, "path morph: left/right arrows step along the path, space plays");
+    model, el, "xw-path-morph", {
+    label: "path morph: left/right arrows step along the path, space plays",
+    vars: { gap: GAP, self: SELF, other: OTHER },
+  });
 
   // ------------------------------------------------------------ controls
   const header = elem("div", "xw-header");

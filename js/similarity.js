@@ -26,7 +26,6 @@ import { lutIndex } from "./lib/colormap.js";
 import { prefixNames } from "./lib/tokens.js";
 import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
 import { headerControls, bindControls, loadColormap, vrangeOf } from "./lib/controls.js";
-import { widgetStyle } from "./lib/style.js";
 import {
   OUTLINE, WORST, clampInt, displaySize, scaledImage, makePanel, drawBase, drawOverlay, outlineCell, colourRange, fmtBytes,
   fitLines, fontOf,
@@ -41,70 +40,6 @@ const MIN_PANEL = 96; // px: the smallest panel the images are shrunk to before 
 /** What the similarity numbers are, for the legend caption (`_data.similarity`). */
 const SIMILARITY_NAMES = { cosine: "cosine similarity", dot: "dot product", centred: "cosine after centring" };
 
-const STYLE = widgetStyle(
-  ".xw-similarity",
-  `
-.xw-similarity input[type="checkbox"] { accent-color: var(--jp-brand-color1, #1976d2); margin: 0; }
-.xw-similarity .xw-factors { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 6px; margin-top: 6px; }
-.xw-similarity .xw-factor-caption { color: var(--jp-ui-font-color2, #616161); margin-right: 2px; }
-.xw-similarity .xw-factor-chip {
-  display: inline-flex; align-items: center; gap: 5px; padding: 1px 8px 1px 5px; cursor: pointer;
-  font: inherit; color: var(--jp-ui-font-color1, #222); background: var(--jp-layout-color2, #eee);
-  border: 1px solid var(--jp-border-color1, #bdbdbd); border-radius: 10px;
-}
-.xw-similarity .xw-factor-chip:hover { border-color: var(--jp-brand-color1, #1976d2); }
-.xw-similarity .xw-factor-chip:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: 1px; }
-.xw-similarity .xw-factor-chip[aria-pressed="true"] {
-  border-color: var(--jp-brand-color1, #1976d2); box-shadow: inset 0 0 0 1px var(--jp-brand-color1, #1976d2); font-weight: 600;
-}
-.xw-similarity .xw-factors.xw-focused .xw-factor-chip[aria-pressed="false"] { color: var(--jp-ui-font-color2, #616161); }
-.xw-similarity .xw-swatch {
-  width: 12px; height: 12px; border-radius: 2px; box-shadow: 0 0 0 1px var(--jp-border-color2, #e0e0e0);
-}
-.xw-similarity .xw-grid {
-  display: grid; gap: 6px ${GAP}px; align-items: start; justify-items: start;
-  width: max-content; max-width: 100%; overflow-x: auto; padding: ${GRID_PAD}px; border-radius: 3px; outline: none;
-}
-.xw-similarity .xw-grid .xw-gstart { margin-top: 14px; }
-.xw-similarity .xw-grid:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: 1px; }
-.xw-similarity .xw-title {
-  align-self: end; font-weight: 600; text-align: center; line-height: 1.25; white-space: normal; overflow-wrap: anywhere;
-}
-.xw-similarity .xw-rowlabel {
-  align-self: center; justify-self: end; text-align: right; padding-right: 4px; white-space: normal; overflow-wrap: anywhere;
-}
-.xw-similarity .xw-rowlabel .xw-shape {
-  display: block; color: var(--jp-ui-font-color2, #616161); font-size: var(--jp-ui-font-size0, 11px);
-  font-variant-numeric: tabular-nums;
-}
-.xw-similarity canvas.xw-panel {
-  display: block; cursor: crosshair; touch-action: none;
-  box-shadow: 0 0 0 1px var(--jp-border-color2, #e0e0e0);
-}
-.xw-similarity .xw-rowlabel.xw-tokencaption {
-  align-self: start; color: var(--jp-ui-font-color2, #616161); font-size: var(--jp-ui-font-size0, 11px);
-}
-.xw-similarity .xw-tokens { display: flex; flex-wrap: wrap; gap: 2px 4px; margin-top: -3px; }
-.xw-similarity .xw-token {
-  display: inline-flex; align-items: center; gap: 3px; padding: 1px 3px 1px 1px; cursor: pointer;
-  font: inherit; font-size: var(--jp-ui-font-size0, 11px); line-height: 1.2; color: var(--jp-ui-font-color1, #222);
-  background: transparent; border: 1px solid transparent; border-radius: 3px;
-}
-.xw-similarity .xw-token:hover { border-color: var(--jp-border-color1, #bdbdbd); }
-.xw-similarity .xw-token.xw-worst { box-shadow: 0 0 0 2px ${WORST}; }
-.xw-similarity .xw-token:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: 0; }
-.xw-similarity .xw-chip {
-  display: block; width: 14px; height: 14px; border-radius: 2px;
-  background: var(--jp-layout-color2, #eee); box-shadow: 0 0 0 1px var(--jp-border-color1, #bdbdbd);
-}
-.xw-similarity .xw-token.xw-query .xw-chip { box-shadow: 0 0 0 1px #000, 0 0 0 3px ${OUTLINE}; }
-.xw-similarity .xw-token[aria-pressed="true"] { font-weight: 600; }
-.xw-similarity .xw-readout {
-  margin-top: 6px; min-height: 1.35em; white-space: pre-wrap;
-  font-variant-numeric: tabular-nums; color: var(--jp-ui-font-color1, #222);
-}
-`,
-);
 
 function fmtTick(v) {
   if (!Number.isFinite(v)) return String(v);
@@ -279,7 +214,9 @@ function computeSims(D, q) {
 }
 
 function render({ model, el }) {
-  const { life, listen, onModel, root, status, markPainted } = widgetShell(model, el, "xw-similarity", STYLE);
+  const { life, listen, onModel, root, status, markPainted } = widgetShell(model, el, "xw-similarity", {
+    vars: { gap: GAP, "grid-pad": GRID_PAD, worst: WORST, outline: OUTLINE },
+  });
 
   // ------------------------------------------------------------------ DOM
   const header = elem("div", "xw-header");

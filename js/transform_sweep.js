@@ -16,10 +16,9 @@
 // the controls call model.set + model.save_changes.
 import { bytesOf } from "./lib/tensor.js";
 import { DotArena, arenaBytes } from "./lib/simdot.js";
-import { LineChart, CHART_STYLE, fmtNumber } from "./lib/chart.js";
+import { LineChart, fmtNumber } from "./lib/chart.js";
 import { elem, widgetShell, getNum, hintLine } from "./lib/dom.js";
 import { headerControls, bindControls, loadColormap, vrangeOf } from "./lib/controls.js";
-import { widgetStyle } from "./lib/style.js";
 import {
   clampInt, displaySize, scaledImage, makePanel, drawBase, drawOverlay, outlineCell, colourRange, fmtBytes,
 } from "./lib/panels.js";
@@ -33,35 +32,6 @@ const MIN_COPY = 120; // px: the smallest copy before they wrap into more rows
 const MIN_CHART = 320; // px: the narrowest chart beside the original
 const MAX_CHART = 960; // px: wider charts only stretch the same points apart
 
-const STYLE =
-  widgetStyle(".xw-sweep", `
-.xw-sweep .xw-caption { font-weight: 600; }
-.xw-sweep .xw-strip {
-  width: max-content; max-width: 100%; padding: ${PAD}px; border-radius: 3px; outline: none;
-}
-.xw-sweep .xw-lead { display: flex; flex-wrap: wrap; gap: 8px ${BESIDE_GAP}px; align-items: flex-start; }
-.xw-sweep .xw-copies {
-  display: grid; gap: 6px ${GAP}px; margin-top: 10px; grid-template-columns: repeat(var(--xw-columns, 6), max-content);
-}
-.xw-sweep .xw-strip:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: 1px; }
-.xw-sweep .xw-cell { margin: 0; display: flex; flex-direction: column; align-items: center; gap: 2px; border-radius: 3px; }
-.xw-sweep .xw-cell figcaption {
-  font-variant-numeric: tabular-nums; color: var(--jp-ui-font-color2, #616161); max-width: 100%;
-  text-align: center; white-space: normal; overflow-wrap: anywhere;
-}
-.xw-sweep .xw-cell.xw-original figcaption { font-weight: 600; color: var(--jp-ui-font-color1, #222); }
-.xw-sweep canvas.xw-panel { display: block; touch-action: none; box-shadow: 0 0 0 1px var(--jp-border-color2, #e0e0e0); }
-.xw-sweep .xw-original canvas.xw-panel { cursor: crosshair; }
-.xw-sweep .xw-cell.xw-highlight canvas.xw-panel { box-shadow: 0 0 0 3px var(--jp-brand-color1, #1976d2); }
-.xw-sweep .xw-cell.xw-highlight figcaption { color: var(--jp-brand-color1, #1976d2); font-weight: 600; }
-.xw-sweep .xw-chartbox { display: flex; flex-direction: column; }
-.xw-sweep .xw-chart canvas { cursor: pointer; }
-.xw-sweep .xw-chart-key { display: flex; gap: 14px; margin: 2px 0 0 50px; font-size: var(--jp-ui-font-size0, 11px); color: var(--jp-ui-font-color2, #616161); }
-.xw-sweep .xw-chart-key span::before { content: ""; display: inline-block; width: 18px; vertical-align: middle; margin-right: 5px; }
-.xw-sweep .xw-key-cell::before { border-top: 2px solid var(--jp-brand-color1, #1976d2); }
-.xw-sweep .xw-key-mean::before { border-top: 2px dashed var(--jp-ui-font-color3, #9e9e9e); }
-.xw-sweep .xw-readout { margin-top: 6px; min-height: 1.35em; white-space: pre-wrap; font-variant-numeric: tabular-nums; }
-`) + CHART_STYLE;
 
 const fmtSim = (v) => (Number.isFinite(v) ? v.toFixed(3) : "none");
 
@@ -124,7 +94,7 @@ function loadData(raw) {
 }
 
 function render({ model, el }) {
-  const { life, listen, onModel, root, status, markPainted } = widgetShell(model, el, "xw-sweep", STYLE);
+  const { life, listen, onModel, root, status, markPainted } = widgetShell(model, el, "xw-sweep", { vars: { pad: PAD, "beside-gap": BESIDE_GAP, gap: GAP } });
 
   // ------------------------------------------------------------------ DOM
   const header = elem("div", "xw-header");

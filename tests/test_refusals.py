@@ -210,3 +210,22 @@ CLF, VAE = SeedCNN().eval(), ConvVAE(latent_dim=16).eval()
 def test_path_morph_and_map_functions_refuse_nan(call, arg):
     with pytest.raises(ValueError, match=rf"{arg}.*(NaN|finite)"):
         call()
+
+
+def test_a_widget_whose_front_end_is_not_built_imports_and_refuses_with_the_build_command(tmp_path):
+    """The package imports before the npm build; making such a widget says what to run."""
+    from xai_widgets.widgets.base import XaiWidget
+
+    class Unbuilt(XaiWidget):
+        _esm = tmp_path / "unbuilt.js"
+        _css = tmp_path / "unbuilt.css"
+
+    with pytest.raises(RuntimeError, match=r"unbuilt\.(js|css) is not built.*npm --prefix js"):
+        Unbuilt()
+    built = tmp_path / "built.js"
+    built.write_text("export default { render() {} }")
+
+    class Built(XaiWidget):
+        _esm = built
+
+    assert Built()._esm == built.read_text()

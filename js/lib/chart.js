@@ -1,7 +1,7 @@
 // A small line chart on a canvas: one series with gaps (NaN), an optional dashed
 // reference series, round-number ticks, a highlighted point. Tick labels and axis
 // titles are DOM text (textContent), so they follow the JupyterLab theme; the
-// canvas colours are read from CSS (see CHART_STYLE) at draw time.
+// canvas colours are read from CSS (lib/chart.css) at draw time.
 //
 // For tests and for curious users the drawn numbers are on the canvas element:
 // data-x (JSON x values), data-values (JSON y values, null for a gap) and
@@ -9,30 +9,6 @@
 // data-series (JSON [{name, color, points}] for every line, the main one last),
 // data-yrange (the y axis's [lo, hi]) and data-plot (the plot rectangle [x0, y0, x1, y1]).
 
-export const CHART_STYLE = `
-.xw-chart { position: relative; color: var(--jp-ui-font-color2, #616161);
-  border-color: var(--jp-border-color2, #e0e0e0); outline-color: var(--jp-brand-color1, #1976d2);
-  column-rule-color: var(--jp-ui-font-color3, #9e9e9e); font-size: var(--jp-ui-font-size0, 11px);
-  font-variant-numeric: tabular-nums; user-select: none; }
-.xw-chart canvas { display: block; }
-.xw-chart .xw-chart-labels { position: absolute; inset: 0; pointer-events: none; }
-.xw-chart .xw-chart-labels span { position: absolute; white-space: nowrap; line-height: 1; }
-.xw-chart .xw-xtick { transform: translate(-50%, 0); }
-.xw-chart .xw-xtick.xw-slanted { transform: translate(-100%, 0) rotate(-35deg); transform-origin: right top; }
-.xw-chart .xw-ytick { transform: translate(-100%, -50%); }
-.xw-chart .xw-xtitle { transform: translate(-50%, 0); color: var(--jp-ui-font-color1, #222); }
-.xw-chart .xw-ytitle { transform: translate(0, -100%); color: var(--jp-ui-font-color1, #222); }
-.xw-chart .xw-chart-labels span.xw-chart-tip { width: max-content; white-space: normal; }
-.xw-chart .xw-chart-tip {
-  transform: translate(-50%, -100%); padding: 2px 4px; border-radius: 2px;
-  color: var(--jp-ui-font-color0, #000); background: var(--jp-layout-color2, #eee);
-  box-shadow: 0 0 0 1px var(--jp-border-color1, #bdbdbd);
-}
-.xw-line-key { display: flex; flex-wrap: wrap; gap: 2px 12px; align-items: center; font-size: var(--jp-ui-font-size0, 11px);
-  color: var(--jp-ui-font-color1, #222); font-variant-numeric: tabular-nums; }
-.xw-line-key .xw-key-item { display: inline-flex; align-items: center; gap: 5px; }
-.xw-line-key canvas { display: block; flex: none; }
-`;
 
 const CHAR_PX = 6.2; // mean width of a character of the 11 px UI font, for fitting labels before layout
 const SLANT = Math.sin((35 * Math.PI) / 180);

@@ -8,13 +8,6 @@ export function elem(tag, className, text) {
   return node;
 }
 
-/** A widget's root div (class `className`) holding its <style> element. */
-export function widgetRoot(className, css) {
-  const root = elem("div", className);
-  root.appendChild(elem("style", null, css));
-  return root;
-}
-
 /** Listeners of one render(): listen / onModel / add register, dispose() undoes them all. */
 export function lifecycle(model) {
   const disposers = [];
@@ -90,12 +83,17 @@ export function statusBoxes(model) {
 
 /**
  * What every render() starts with: its lifecycle (spread: life, listen, onModel), the root div
- * (focusable and labelled when `label` is given), the status boxes with the `message` trait
- * kept in sync, and the first-paint marker of `el`.
+ * (classes xw-widget and `className`; focusable and labelled when `label` is given; `vars`
+ * becomes CSS custom properties on it, numbers in px: the stylesheet and the layout code share
+ * those values), the status boxes with the `message` trait kept in sync, and the first-paint
+ * marker of `el`. The stylesheet itself is the widget's `_css` (js/<name>.css).
  */
-export function widgetShell(model, el, className, css, label) {
+export function widgetShell(model, el, className, { label, vars = {} } = {}) {
   const life = lifecycle(model);
-  const root = widgetRoot(className, css);
+  const root = elem("div", `xw-widget ${className}`);
+  for (const [name, value] of Object.entries(vars)) {
+    root.style.setProperty(`--xw-${name}`, typeof value === "number" ? `${value}px` : value);
+  }
   if (label) {
     root.tabIndex = 0;
     root.setAttribute("aria-label", label);

@@ -7,16 +7,6 @@
 import { elem } from "./dom.js";
 import { fmtNumber } from "./chart.js";
 
-export const LEGEND_STYLE = `
-.xw-legend { display: inline-flex; flex-direction: column; gap: 1px; max-width: 100%; }
-.xw-legend .xw-legend-scale { position: relative; }
-.xw-legend canvas.xw-colorbar { display: block; box-shadow: 0 0 0 1px var(--jp-border-color2, #e0e0e0); }
-.xw-legend .xw-ticks { position: relative; height: 16px; font-size: var(--jp-ui-font-size0, 11px);
-  color: var(--jp-ui-font-color2, #555); font-variant-numeric: tabular-nums; }
-.xw-legend .xw-tick { position: absolute; top: 4px; transform: translateX(-50%); white-space: nowrap; line-height: 1; }
-.xw-legend .xw-tickmark { position: absolute; top: 0; width: 1px; height: 3px; background: var(--jp-ui-font-color2, #555); }
-.xw-legend .xw-legend-caption { color: var(--jp-ui-font-color2, #616161); font-size: var(--jp-ui-font-size0, 11px); }
-`;
 
 const CHAR_PX = 6.5; // widest digit of an 11 px UI font, rounded up: labels never leave the legend
 

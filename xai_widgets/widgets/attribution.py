@@ -46,7 +46,7 @@ from ..core.diverging import greyed, scale_of, shade
 from ..core.images import check_input_size, as_image_list, display_pixels, to_batch
 from ..core.outputs import with_output
 from ..core.tasks import check
-from .base import XaiWidget
+from .base import STATIC, XaiWidget
 from .checks import Choice, Fraction, Index, PanelSize, Refused, index_in, validates, at_least, print_scale
 from .long_tasks import LongTasks
 
@@ -131,7 +131,9 @@ class AttributionExplorer(LongTasks, XaiWidget):
     ``view`` ("overlay" or "side"), ``opacity`` (of the map over the image), ``scaling``, ``size``.
     """
 
-    _bundle = "attribution"
+    _esm = STATIC / "attribution.js"
+
+    _css = STATIC / "attribution.css"
     _images = traitlets.Dict().tag(sync=True)
     _probs = traitlets.Dict().tag(sync=True)
     _maps = traitlets.Dict().tag(sync=True)

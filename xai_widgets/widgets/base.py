@@ -17,16 +17,12 @@ PREVIEW_PANEL = 160  # px: panel size of the static preview shipped with every d
 PREVIEW_SIDE = 1600  # px: its longest side
 
 
-def bundle(name: str) -> Path:
-    """Path of a built front-end module, with a clear error when the npm build has not run."""
-    path = STATIC / f"{name}.js"
-    if not path.exists():
-        raise RuntimeError(
-            f"the front end {path.name} is not built. Install the package with "
-            "`pip install -e .` (it runs `npm install && npm run build` in js/), "
-            "or run `npm --prefix js install && npm --prefix js run build`."
-        )
-    return path
+def _not_built(path: Path) -> RuntimeError:
+    return RuntimeError(
+        f"the front end {path.name} is not built. Install the package with "
+        "`pip install -e .` (it runs `npm install && npm run build` in js/), "
+        "or run `npm --prefix js install && npm --prefix js run build`."
+    )
 
 
 def _short(value, limit: int = 120) -> str:
@@ -46,12 +42,25 @@ class XaiWidget(anywidget.AnyWidget):
     """
 
     message = traitlets.Unicode("").tag(sync=True)
-    _bundle: str = ""  # name of the module in static/ (built from js/<name>.js)
+    # Subclasses declare their front end as paths, as anywidget recommends:
+    # _esm = STATIC / "<name>.js" and _css = STATIC / "<name>.css" (built from js/<name>.*).
     _browser_traits: frozenset[str] = frozenset()
+    _unbuilt: Path | None = None  # a declared front-end file the npm build has not made yet
+
+    def __init_subclass__(cls, **kwargs):
+        # anywidget reads a Path `_esm` / `_css` when the class is defined (and, with
+        # ANYWIDGET_HMR=1, watches it). Before the npm build the files do not exist: keep the
+        # package importable and say what to run when such a widget is made.
+        for key in ("_esm", "_css"):
+            path = cls.__dict__.get(key)
+            if isinstance(path, Path) and not path.exists():
+                delattr(cls, key)
+                cls._unbuilt = path
+        super().__init_subclass__(**kwargs)
 
     def __init__(self, **kwargs):
-        # Read at construction, not import, so the package imports before the npm build.
-        self._esm = bundle(self._bundle).read_text(encoding="utf-8")
+        if self._unbuilt is not None:
+            raise _not_built(self._unbuilt)
         super().__init__(**kwargs)
         self.on_msg(self._on_custom_msg)
 

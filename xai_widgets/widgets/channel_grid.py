@@ -30,7 +30,7 @@ from ..core.capture import preserved_model, capture_maps, layers, model_device, 
 from ..core.outputs import pick
 from ..core.images import check_input_size, as_image_list, display_pixels, to_batch
 from ..core.layouts import Ambiguous, ambiguous_error, prefix_names
-from .base import XaiWidget
+from .base import STATIC, XaiWidget
 from .checks import Choice, Fraction, Index, PanelSize, Real, Refused, Span, at_least, index_in, print_scale, validates
 from .long_tasks import LongTasks
 
@@ -137,7 +137,9 @@ class ChannelGrid(LongTasks, XaiWidget):
     DeepVis's choice per pane, :data:`DEFAULT_OBJECTIVES`).
     """
 
-    _bundle = "channel_grid"
+    _esm = STATIC / "channel_grid.js"
+
+    _css = STATIC / "channel_grid.css"
     _layer_list = traitlets.List().tag(sync=True)
     _images = traitlets.Dict().tag(sync=True)
     _acts = traitlets.Dict().tag(sync=True)

@@ -30,7 +30,7 @@ from PIL import Image, ImageDraw
 from ..core import colormaps, render
 from ..attribution.metrics import Curve, Randomisation
 from .attribution import method_title
-from .base import XaiWidget
+from .base import STATIC, XaiWidget
 from .checks import Index, print_scale
 from .sweep import nice_ticks
 
@@ -195,7 +195,9 @@ class MetricsChart(XaiWidget):
         "centre", "center" or "random" (any case).
     """
 
-    _bundle = "metrics_chart"
+    _esm = STATIC / "metrics_chart.js"
+
+    _css = STATIC / "metrics_chart.css"
     _chart = traitlets.Dict().tag(sync=True)
     size = Index(440, min=200, max=2048).tag(sync=True)  # CSS pixels: narrower charts crowd their labels
     _browser_traits = frozenset()

@@ -34,7 +34,7 @@ from ..attribution import feature_occlusion as features
 from ..core.capture import model_device
 from ..core.images import check_input_size, model_input
 from ..core.outputs import with_output
-from .base import XaiWidget
+from .base import STATIC, XaiWidget
 from .checks import Choice, Fraction, Index, PanelSize, Real, Refused, index_in, validates, at_least, print_scale
 from .long_tasks import LongTasks
 
@@ -121,7 +121,9 @@ class OcclusionExplorer(LongTasks, XaiWidget):
         (:mod:`xai_widgets.core.outputs`).
     """
 
-    _bundle = "occlusion"
+    _esm = STATIC / "occlusion.js"
+
+    _css = STATIC / "occlusion.css"
     _data = traitlets.Dict().tag(sync=True)
     _view = traitlets.Dict().tag(sync=True)
     _analysis = traitlets.Dict().tag(sync=True)

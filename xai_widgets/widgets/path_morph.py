@@ -24,7 +24,7 @@ from torch import nn
 from ..core import colormaps, render, wire
 from ..core.images import model_input
 from ..morph import pipeline
-from .base import XaiWidget
+from .base import STATIC, XaiWidget
 from .checks import Choice, Fraction, Index, PanelSize, Refused, index_in, validates, print_scale
 from .long_tasks import LongTasks
 from .metrics_chart import chart_scene, scene_png, scene_svg
@@ -78,7 +78,9 @@ class PathMorph(LongTasks, XaiWidget):
         Side of the frame panel in CSS pixels.
     """
 
-    _bundle = "path_morph"
+    _esm = STATIC / "path_morph.js"
+
+    _css = STATIC / "path_morph.css"
     _morph = traitlets.Dict().tag(sync=True)
     _colormaps = traitlets.Dict().tag(sync=True)
     step = Index(0).tag(sync=True)

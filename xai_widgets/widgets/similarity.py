@@ -23,7 +23,7 @@ from ..core.images import as_image_list, check_input_size, display_pixels, model
 from ..core.layouts import prefix_names
 from ..similarity.projection import SIMILARITIES, QueryCorrelations, Reduction, reduce_to_budget
 from ..similarity.maps import colour_range, half_vectors, synced_cell
-from .base import PREVIEW_SIDE, OverlayWidget
+from .base import PREVIEW_SIDE, STATIC, OverlayWidget
 from .checks import Index, PanelSize, Refused, index_in, is_index, validates, at_least, print_scale
 
 __all__ = ["SimilarityOverlay", "factor_strengths"]
@@ -158,7 +158,9 @@ class SimilarityOverlay(OverlayWidget):
     setting it from Python pins it in the view. Changing ``w.images`` or ``w.layers`` recomputes.
     """
 
-    _bundle = "similarity"
+    _esm = STATIC / "similarity.js"
+
+    _css = STATIC / "similarity.css"
     auto_range = traitlets.Bool(False).tag(sync=True)
     show_worst = traitlets.Bool(False).tag(sync=True)  # outline the cells the reduction serves worst
     size = PanelSize(192).tag(sync=True)

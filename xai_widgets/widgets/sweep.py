@@ -29,7 +29,7 @@ from ..core.capture import capture_maps, model_device
 from ..core.images import check_input_size, display_pixels, model_input, panel_pixels
 from ..similarity.maps import colour_range, half_vectors
 from ..similarity.transforms import KINDS, sweep
-from .base import OverlayWidget
+from .base import STATIC, OverlayWidget
 from .checks import PanelSize, Refused, is_index, validates, at_least, print_scale
 
 __all__ = ["TransformSweep", "DEFAULT_VALUES"]
@@ -102,7 +102,9 @@ class TransformSweep(OverlayWidget):
     :meth:`similarity_map` return exactly the numbers the chart draws and the panels shade.
     """
 
-    _bundle = "transform_sweep"
+    _esm = STATIC / "transform_sweep.js"
+
+    _css = STATIC / "transform_sweep.css"
     size = PanelSize(160).tag(sync=True)
 
     _browser_traits = frozenset({"query", "colormap", "opacity"})
