@@ -1,0 +1,97 @@
+// Decoding `_data`: the images' pixels and each layer's activation vectors, checked, with the
+// vectors packed into one DotArena (the memory the hover works on).
+import { bytesOf } from "../lib/tensor.js";
+import { DotArena, arenaBytes } from "../lib/simdot.js";
+import { prefixNames } from "../lib/tokens.js";
+
+/** The [h, w, C] or [P, C] shape of a tensor payload, checked to have `rank` dimensions. */
+function shapeOf(t, rank, what) {
+  const shape = t && Array.isArray(t.shape) ? t.shape.map(Number) : [];
+  if (shape.length !== rank || !shape.every((d) => d >= 0)) throw new Error(`${what} has shape [${shape}]`);
+  return shape;
+}
+
+/** The one value of `values` (all images' channel or token counts), else a throw. */
+function common(values, what) {
+  if (values.some((v) => v !== values[0])) throw new Error(`${what} differs between images`);
+  return values.length ? values[0] : 0;
+}
+
+/** Pixels of `_data.images`. */
+function loadImages(raw) {
+  if (!raw || !Array.isArray(raw.images)) throw new Error("_data.images is missing");
+  return raw.images.map((im, n) => {
+    const p = im && im.pixels;
+    if (!p || !Array.isArray(p.shape)) throw new Error(`image ${n}: pixels tensor missing`);
+    const [H0, W0, ch = 1] = p.shape.map(Number);
+    if (!(H0 > 0 && W0 > 0) || ![1, 3, 4].includes(ch) || p.shape.length > 3) {
+      throw new Error(`image ${n}: pixels must have shape [H, W, 3], got [${p.shape}]`);
+    }
+    const bytes = bytesOf(p);
+    if (bytes.length < H0 * W0 * ch) throw new Error(`image ${n}: pixel data too short`);
+    return { title: im.title == null ? `image ${n}` : String(im.title), W0, H0, ch, bytes };
+  });
+}
+
+/** One `_data.layers` entry checked: its grids, channel count and prefix tokens (P may be 0). */
+function layerSpec(L, k, N) {
+  const name = L && L.name != null ? String(L.name) : `layer ${k}`;
+  const acts = L && Array.isArray(L.acts) ? L.acts : [];
+  if (acts.length !== N) throw new Error(`layer ${name}: ${acts.length} activation tensors for ${N} images`);
+  const shapes = acts.map((a, n) => shapeOf(a, 3, `layer ${name}, image ${n}: activations [h, w, C]`));
+  if (shapes.some((s) => !s.every((d) => d > 0))) throw new Error(`layer ${name}: empty activations`);
+  const C = common(shapes.map((s) => s[2]), `layer ${name}: channel count`);
+  const prefix = L && Array.isArray(L.prefix) ? L.prefix : [];
+  if (prefix.length && prefix.length !== N) throw new Error(`layer ${name}: ${prefix.length} prefix tensors for ${N} images`);
+  const tokenShapes = prefix.map((t, n) => shapeOf(t, 2, `layer ${name}, image ${n}: prefix tokens [P, C]`));
+  if (tokenShapes.some((s) => s[1] !== C)) throw new Error(`layer ${name}: prefix tokens need ${C} channels`);
+  const P = common(tokenShapes.map((s) => s[0]), `layer ${name}: prefix token count`);
+  const names = prefixNames(L && L.prefix_names, P);
+  const grids = shapes.map(([h, w]) => ({ h, w }));
+  const worst = L && L.reduction && Array.isArray(L.reduction.worst) ? L.reduction.worst : [];
+  return { name, acts, grids, C, prefix, P, prefixNames: names, cells: grids.reduce((s, g) => s + g.h * g.w, 0), worst };
+}
+
+/**
+ * A layer's vectors in the arena, all images' cells then all their prefix tokens (each
+ * contiguous, so one dots() call serves each), with the query vector and the output buffers.
+ */
+function packLayer(arena, spec, N) {
+  const { acts, grids, C, cells, prefix, P } = spec;
+  const all = arena.allocHalf(cells * C);
+  const tokens = arena.allocHalf(N * P * C);
+  const q = arena.allocF32(C);
+  const out = arena.allocF32(cells);
+  const tokenOut = arena.allocF32(N * P);
+  const vecs = [];
+  const sims = [];
+  let start = 0;
+  grids.forEach((g, n) => {
+    const count = g.h * g.w;
+    const dst = all.subarray(start * C, (start + count) * C);
+    arena.fillHalves(dst, acts[n]);
+    vecs.push(dst);
+    sims.push(out.subarray(start, start + count));
+    start += count;
+  });
+  prefix.forEach((t, n) => arena.fillHalves(tokens.subarray(n * P * C, (n + 1) * P * C), t));
+  return { ...spec, acts: null, prefix: null, all, tokens, q, out, tokenOut, vecs, sims, shaded: false };
+}
+
+/** Decode and validate `_data`; activations go into one DotArena (contiguous per layer). */
+export function loadData(raw) {
+  const images = loadImages(raw);
+  const N = images.length;
+  const specs = (Array.isArray(raw.layers) ? raw.layers : []).map((L, k) => layerSpec(L, k, N));
+  // One arena, as many bytes as the float16 payload plus the small float32 buffers: per layer
+  // [cells f16][prefix tokens f16][query f32][cell sims f32][token sims f32].
+  const halves = specs.flatMap((L) => [L.cells * L.C, N * L.P * L.C]);
+  const f32 = specs.flatMap((L) => [L.C, L.cells, N * L.P]);
+  const arena = new DotArena(arenaBytes(halves, f32));
+  const shipped = (ts) => ts.reduce((sum, t) => sum + bytesOf(t).length, 0);
+  const bytes = images.reduce((sum, im) => sum + im.bytes.length, 0)
+    + specs.reduce((sum, L) => sum + shipped(L.acts) + shipped(L.prefix), 0);
+  const layers = specs.map((spec) => packLayer(arena, spec, N));
+  const similarity = raw.similarity == null ? "cosine" : String(raw.similarity);
+  return { images, layers, arena, bytes, similarity, key: null, smin: NaN, smax: NaN };
+}

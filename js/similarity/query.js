@@ -1,0 +1,106 @@
+// Queries: a patch {image, layer, row, col} or a prefix token {image, layer, token}, with
+// `layer` an index internally and a name in the `query` trait; and the similarities to one.
+
+/** A query of a prefix token ({image, layer, token}) rather than of a patch ({image, layer, row, col}). */
+export const isToken = (q) => !!q && q.token !== undefined;
+
+/** Query cell (row, col) at layer j for internal patch query q (layer index, image index). */
+export function cellAt(D, q, j) {
+  if (j === q.layer) return [q.row, q.col];
+  const gk = D.layers[q.layer].grids[q.image];
+  const gj = D.layers[j].grids[q.image];
+  // Cell under the centre of the query cell: floor((r + 0.5) / h_k * h_j), evaluated as
+  // ((r + 0.5) * h_j) / h_k so that exact boundaries stay exact (same as Python's synced_cell).
+  return [
+    Math.min(Math.floor(((q.row + 0.5) * gj.h) / gk.h), gj.h - 1),
+    Math.min(Math.floor(((q.col + 0.5) * gj.w) / gk.w), gj.w - 1),
+  ];
+}
+
+/**
+ * Copy layer j's query vector for q into L.q; false when q shades nothing there. A patch
+ * query shades every layer (at the same image location); a token query only its own layer,
+ * since other layers have no such token.
+ */
+function loadQueryVector(D, q, j) {
+  const L = D.layers[j];
+  let src;
+  let base;
+  if (isToken(q)) {
+    if (j !== q.layer) return false;
+    src = L.tokens;
+    base = (q.image * L.P + q.token) * L.C;
+  } else {
+    const [r, c] = cellAt(D, q, j);
+    src = L.vecs[q.image];
+    base = (r * L.grids[q.image].w + c) * L.C;
+  }
+  D.arena.loadQuery(L.q, src, base, L.C);
+  return true;
+}
+
+/** Fill every layer's similarity buffers for query q (skipped when unchanged); the range is the cells'. */
+export function computeSims(D, q) {
+  const key = `${q.image},${q.layer},${q.row},${q.col},${q.token}`;
+  if (D.key === key) return;
+  let smin = Infinity;
+  let smax = -Infinity;
+  D.layers.forEach((L, j) => {
+    L.shaded = loadQueryVector(D, q, j);
+    if (!L.shaded) return;
+    D.arena.dots(L.q, L.all, L.C, L.cells, L.out);
+    if (L.P) D.arena.dots(L.q, L.tokens, L.C, L.tokenOut.length, L.tokenOut);
+    const out = L.out;
+    for (let i = 0; i < out.length; i++) {
+      const s = out[i];
+      if (s < smin) smin = s;
+      if (s > smax) smax = s;
+    }
+  });
+  D.key = key;
+  D.smin = smin;
+  D.smax = smax;
+}
+
+/** The `query` trait's form of internal query q (the layer by name). */
+export function toExternal(D, q) {
+  if (!q || !D) return null;
+  const layer = D.layers[q.layer].name;
+  return isToken(q) ? { image: q.image, layer, token: q.token } : { image: q.image, layer, row: q.row, col: q.col };
+}
+
+/** Internal query of `query`-trait value q (layer by name or index), null when it names nothing in D. */
+export function validateQuery(D, q) {
+  if (!D || !q || typeof q !== "object") return null;
+  let layer = -1;
+  if (typeof q.layer === "string") layer = D.layers.findIndex((L) => L.name === q.layer);
+  else if (Number.isInteger(q.layer)) layer = q.layer;
+  const image = q.image;
+  const { row, col } = q;
+  if (!(layer >= 0 && layer < D.layers.length)) return null;
+  if (!(Number.isInteger(image) && image >= 0 && image < D.images.length)) return null;
+  if (q.token !== undefined) {
+    const ok = Number.isInteger(q.token) && q.token >= 0 && q.token < D.layers[layer].P;
+    return ok ? { image, layer, token: q.token } : null;
+  }
+  const g = D.layers[layer].grids[image];
+  if (!(Number.isInteger(row) && Number.isInteger(col) && row >= 0 && col >= 0 && row < g.h && col < g.w)) return null;
+  return { image, layer, row, col };
+}
+
+export const sameQuery = (a, b) =>
+  a === b ||
+  (!!a && !!b && a.image === b.image && a.layer === b.layer && a.row === b.row && a.col === b.col && a.token === b.token);
+
+export function describe(D, q) {
+  const L = D.layers[q.layer];
+  if (isToken(q)) return `${L.prefixNames[q.token]} token of image ${q.image} · layer ${L.name}`;
+  return `layer ${L.name} · image ${q.image} · cell (${q.row}, ${q.col})`;
+}
+
+/** The active query's similarity at cell or token q; null where q's row is not shaded. */
+export function valueAt(D, q) {
+  const L = D.layers[q.layer];
+  if (!L.shaded) return null;
+  return isToken(q) ? L.tokenOut[q.image * L.P + q.token] : L.sims[q.image][q.row * L.grids[q.image].w + q.col];
+}

@@ -1,0 +1,66 @@
+// The model's traits -> the view: new data, the pinned query, the controls' traits.
+import { loadData } from "./data.js";
+import { sameQuery, toExternal, validateQuery } from "./query.js";
+import { paint } from "./draw.js";
+import { layout, relayout, describeData } from "./layout.js";
+import { setFactors, fillFactorLayers } from "./factors.js";
+import { syncControls, updateLut } from "./header.js";
+
+/** Pin internal query q (null: unpin): the `query` trait, then the view. */
+export function setQuery(view, q) {
+  view.model.set("query", toExternal(view.D, q));
+  view.model.save_changes();
+  syncPinned(view);
+}
+
+function syncPinned(view) {
+  const q = validateQuery(view.D, view.model.get("query"));
+  if (sameQuery(q, view.pinned)) return;
+  view.pinned = q;
+  paint(view);
+}
+
+/** Decode `_data` and build the view for it, with `_factors` value rawFactors. */
+export function rebuild(view, rawFactors) {
+  const { model } = view;
+  view.hover = null;
+  view.pointerCell = null;
+  view.D = view.status.attempt("similarity widget", () => loadData(model.get("_data")));
+  view.pinned = validateQuery(view.D, model.get("query"));
+  layout(view);
+  describeData(view);
+  view.worstLabel.hidden = !view.D || !view.D.layers.some((L) => L.worst.length); // only when a row was reduced
+  setFactors(view, rawFactors);
+  paint(view);
+}
+
+export function listenModel(view, onModel) {
+  const { model } = view;
+  const repaint = () => paint(view);
+  const recolour = () => {
+    updateLut(view);
+    paint(view);
+  };
+  const resync = () => {
+    syncControls(view);
+    paint(view);
+  };
+  // New data makes the factors stale (Python resets `_factors` with it).
+  onModel("change:_data", () => rebuild(view, null));
+  onModel("change:_factors", () => {
+    setFactors(view, model.get("_factors"));
+    paint(view);
+  });
+  onModel("change:factor_focus", () => {
+    fillFactorLayers(view);
+    paint(view);
+  });
+  onModel("change:size", () => relayout(view));
+  onModel("change:query", () => syncPinned(view));
+  onModel("change:colormap", recolour);
+  onModel("change:_colormaps", recolour);
+  onModel("change:opacity", resync);
+  onModel("change:auto_range", resync);
+  onModel("change:show_worst", resync);
+  onModel("change:vrange", repaint);
+}
