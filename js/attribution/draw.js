@@ -92,7 +92,7 @@ export function drawImage(app, i) {
   row.title.textContent = label;
 }
 
-export function drawAll(app) {
+function drawAll(app) {
   const { M } = app;
   if (!M) return;
   const t0 = performance.now();
