@@ -111,6 +111,151 @@ function span(className, text, x, y) {
   return s;
 }
 
+/** The y axis's [lo, hi]: spec.yRange (default [0, 1]) grown to hold every finite value and y band. */
+function yRangeOf(spec, ref, series, bands) {
+  let [ylo, yhi] = spec.yRange || [0, 1];
+  const bandValues = bands.filter((b) => b.axis === "y").flatMap((b) => [b.lo, b.hi]);
+  for (const v of spec.ys.concat(ref, ...series.map((S) => S.ys), bandValues)) {
+    if (Number.isFinite(v)) {
+      if (v < ylo) ylo = v;
+      if (v > yhi) yhi = v;
+    }
+  }
+  if (!(yhi > ylo)) yhi = ylo + 1;
+  return [ylo, yhi];
+}
+
+/** The plot's coordinates: xs, the plot rectangle P, both ranges and X / Y from data to CSS px. */
+function axes(xs, P, [ylo, yhi]) {
+  const n = xs.length;
+  let xlo = n ? xs[0] : 0;
+  let xhi = n ? xs[n - 1] : 1;
+  if (!(xhi > xlo)) {
+    xlo -= 1;
+    xhi += 1;
+  }
+  const X = (x) => P.x0 + ((x - xlo) / (xhi - xlo)) * (P.x1 - P.x0);
+  const Y = (y) => P.y1 - ((y - ylo) / (yhi - ylo)) * (P.y1 - P.y0);
+  return { xs, n, P, xlo, xhi, ylo, yhi, X, Y };
+}
+
+/** Ticks at the data's own x values when their labels fit, else round numbers. */
+function xTicks(A, fmtX) {
+  const { xs, n, P, X } = A;
+  const round = niceTicks(A.xlo, A.xhi, Math.max(2, Math.min(8, Math.floor((P.x1 - P.x0) / 60))));
+  if (n < 2 || n > 40) return round;
+  let gap = Infinity;
+  for (let i = 1; i < n; i++) gap = Math.min(gap, X(xs[i]) - X(xs[i - 1]));
+  const widest = Math.max(...xs.map((x) => fmtX(x).length)) * 6.5;
+  return gap >= Math.max(28, widest + 10) ? xs.slice() : round;
+}
+
+/**
+ * The canvas colours from lib/chart.css. A chart drawn before its element is in the document
+ * gets no computed colours: then greys that read on light and dark themes alike.
+ */
+function themeColors(el, spec) {
+  const style = getComputedStyle(el);
+  return {
+    axis: style.color || "#808080",
+    grid: style.borderTopColor || "rgba(128, 128, 128, 0.3)",
+    line: spec.color || style.outlineColor || "#1976d2",
+    ref: style.columnRuleColor || "#9e9e9e",
+  };
+}
+
+function paintBands(ctx, { P, X, Y }, bands) {
+  const clip = (v, a, b) => Math.min(Math.max(v, a), b); // bands may extend past the axes
+  for (const band of bands) {
+    ctx.fillStyle = band.color;
+    if (band.axis === "x") {
+      const [a, b] = [clip(X(band.lo), P.x0, P.x1), clip(X(band.hi), P.x0, P.x1)];
+      ctx.fillRect(a, P.y0, b - a, P.y1 - P.y0);
+    } else {
+      const [a, b] = [clip(Y(band.hi), P.y0, P.y1), clip(Y(band.lo), P.y0, P.y1)];
+      ctx.fillRect(P.x0, a, P.x1 - P.x0, b - a);
+    }
+  }
+}
+
+/** Grid lines at the y ticks, the two axes and the x tick marks. */
+function paintAxes(ctx, { P, X, Y }, ticks, colors) {
+  ctx.lineWidth = 1;
+  ctx.strokeStyle = colors.grid;
+  ctx.beginPath();
+  for (const t of ticks.y) {
+    const y = Math.round(Y(t)) + 0.5;
+    ctx.moveTo(P.x0, y);
+    ctx.lineTo(P.x1, y);
+  }
+  ctx.stroke();
+  ctx.strokeStyle = colors.axis;
+  ctx.beginPath();
+  ctx.moveTo(P.x0 + 0.5, P.y0);
+  ctx.lineTo(P.x0 + 0.5, P.y1 + 0.5);
+  ctx.lineTo(P.x1, P.y1 + 0.5);
+  for (const t of ticks.x) {
+    const x = Math.round(X(t)) + 0.5;
+    ctx.moveTo(x, P.y1);
+    ctx.lineTo(x, P.y1 + 4);
+  }
+  ctx.stroke();
+}
+
+/** The highlight's cursor: a 3 px vertical line across the plot at x. */
+function paintVertical(ctx, { P }, x, color) {
+  ctx.strokeStyle = color;
+  ctx.lineWidth = 3;
+  ctx.beginPath();
+  ctx.moveTo(x, P.y0);
+  ctx.lineTo(x, P.y1);
+  ctx.stroke();
+}
+
+/** A circle of radius r around the point [x, y]. */
+function paintRing(ctx, [x, y], r, color) {
+  ctx.strokeStyle = color;
+  ctx.lineWidth = 2;
+  ctx.beginPath();
+  ctx.arc(x, y, r, 0, 2 * Math.PI);
+  ctx.stroke();
+}
+
+/** One line through vals, broken at every non-finite value. */
+function polyline(ctx, { xs, n, X, Y }, vals, color, width, dash) {
+  ctx.strokeStyle = color;
+  ctx.lineWidth = width;
+  ctx.setLineDash(dash);
+  ctx.beginPath();
+  let open = false;
+  for (let i = 0; i < n; i++) {
+    const v = vals[i];
+    if (!Number.isFinite(v)) {
+      open = false;
+      continue;
+    }
+    if (open) ctx.lineTo(X(xs[i]), Y(v));
+    else ctx.moveTo(X(xs[i]), Y(v));
+    open = true;
+  }
+  ctx.stroke();
+  ctx.setLineDash([]);
+}
+
+const pointsOf = ({ xs, X, Y }, vals) => xs.map((x, i) => [X(x), Number.isFinite(vals[i]) ? Y(vals[i]) : NaN]);
+
+/** A dot at every finite point (when `dots`), the highlighted one larger. */
+function paintDots(ctx, points, hl, color, dots) {
+  ctx.fillStyle = color;
+  for (let i = 0; i < points.length && dots; i++) {
+    const [x, y] = points[i];
+    if (!Number.isFinite(y)) continue;
+    ctx.beginPath();
+    ctx.arc(x, y, i === hl ? 5 : 3, 0, 2 * Math.PI);
+    ctx.fill();
+  }
+}
+
 export class LineChart {
   constructor({ width = 480, height = 200, label = "chart" } = {}) {
     this.el = document.createElement("div");
@@ -190,162 +335,75 @@ export class LineChart {
     const series = spec.series || [];
     const bands = spec.bands || [];
     const n = xs.length;
-    let xlo = n ? xs[0] : 0;
-    let xhi = n ? xs[n - 1] : 1;
-    if (!(xhi > xlo)) {
-      xlo -= 1;
-      xhi += 1;
-    }
-    let [ylo, yhi] = spec.yRange || [0, 1];
-    const bandValues = bands.filter((b) => b.axis === "y").flatMap((b) => [b.lo, b.hi]);
-    for (const v of ys.concat(ref, ...series.map((S) => S.ys), bandValues)) {
-      if (Number.isFinite(v)) {
-        if (v < ylo) ylo = v;
-        if (v > yhi) yhi = v;
-      }
-    }
-    if (!(yhi > ylo)) yhi = ylo + 1;
     const labelled = Array.isArray(spec.xlabels) && spec.xlabels.length === n;
     this.margin = { ...this.baseMargin };
     const slanted = labelled && this.fitLabels(xs, spec.xlabels.map(String));
-    const P = this.plot();
-    const X = (x) => P.x0 + ((x - xlo) / (xhi - xlo)) * (P.x1 - P.x0);
-    const Y = (y) => P.y1 - ((y - ylo) / (yhi - ylo)) * (P.y1 - P.y0);
+    const A = axes(xs, this.plot(), yRangeOf(spec, ref, series, bands));
     const fmtX = labelled ? (x) => String(spec.xlabels[xs.indexOf(x)] ?? "") : spec.fmtX || fmtNumber;
-    // Ticks at the data's own x values when their labels fit (always, for labelled x), else round numbers.
-    let xticks = labelled ? xs.slice() : niceTicks(xlo, xhi, Math.max(2, Math.min(8, Math.floor((P.x1 - P.x0) / 60))));
-    if (!labelled && n >= 2 && n <= 40) {
-      let gap = Infinity;
-      for (let i = 1; i < n; i++) gap = Math.min(gap, X(xs[i]) - X(xs[i - 1]));
-      const widest = Math.max(...xs.map((x) => fmtX(x).length)) * 6.5;
-      if (gap >= Math.max(28, widest + 10)) xticks = xs.slice();
-    }
-    const yticks = niceTicks(ylo, yhi, 4);
-
-    const style = getComputedStyle(this.el);
-    // A chart drawn before its element is in the document gets no computed colours: use
-    // greys that read on light and dark themes alike.
-    const axis = style.color || "#808080";
-    const grid = style.borderTopColor || "rgba(128, 128, 128, 0.3)";
-    const line = spec.color || style.outlineColor || "#1976d2";
-    const refColor = style.columnRuleColor || "#9e9e9e";
+    const ticks = { x: labelled ? xs.slice() : xTicks(A, fmtX), y: niceTicks(A.ylo, A.yhi, 4), fmtX, slanted };
+    const colors = themeColors(this.el, spec);
+    const hl = Number.isInteger(spec.highlight) && spec.highlight >= 0 && spec.highlight < n ? spec.highlight : -1;
+    const cursorMode = spec.dots === false; // the cursor is drawn over a cached plot by moveHighlight
 
     const ctx = this.canvas.getContext("2d");
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
     ctx.clearRect(0, 0, this.W, this.H);
-    for (const band of bands) {
-      ctx.fillStyle = band.color;
-      const clip = (v, a, b) => Math.min(Math.max(v, a), b); // bands may extend past the axes
-      if (band.axis === "x") {
-        const [a, b] = [clip(X(band.lo), P.x0, P.x1), clip(X(band.hi), P.x0, P.x1)];
-        ctx.fillRect(a, P.y0, b - a, P.y1 - P.y0);
-      } else {
-        const [a, b] = [clip(Y(band.hi), P.y0, P.y1), clip(Y(band.lo), P.y0, P.y1)];
-        ctx.fillRect(P.x0, a, P.x1 - P.x0, b - a);
-      }
-    }
-    ctx.lineWidth = 1;
-    ctx.strokeStyle = grid;
-    ctx.beginPath();
-    for (const t of yticks) {
-      const y = Math.round(Y(t)) + 0.5;
-      ctx.moveTo(P.x0, y);
-      ctx.lineTo(P.x1, y);
-    }
-    ctx.stroke();
-    ctx.strokeStyle = axis;
-    ctx.beginPath();
-    ctx.moveTo(P.x0 + 0.5, P.y0);
-    ctx.lineTo(P.x0 + 0.5, P.y1 + 0.5);
-    ctx.lineTo(P.x1, P.y1 + 0.5);
-    for (const t of xticks) {
-      const x = Math.round(X(t)) + 0.5;
-      ctx.moveTo(x, P.y1);
-      ctx.lineTo(x, P.y1 + 4);
-    }
-    ctx.stroke();
-
-    const hl = Number.isInteger(spec.highlight) && spec.highlight >= 0 && spec.highlight < n ? spec.highlight : -1;
-    const cursorMode = spec.dots === false; // the cursor is drawn over a cached plot by moveHighlight
-    if (hl >= 0 && !cursorMode) {
-      ctx.strokeStyle = grid;
-      ctx.lineWidth = 3;
-      ctx.beginPath();
-      ctx.moveTo(X(xs[hl]), P.y0);
-      ctx.lineTo(X(xs[hl]), P.y1);
-      ctx.stroke();
-    }
-
-    const polyline = (vals, color, width, dash) => {
-      ctx.strokeStyle = color;
-      ctx.lineWidth = width;
-      ctx.setLineDash(dash);
-      ctx.beginPath();
-      let open = false;
-      for (let i = 0; i < n; i++) {
-        const v = vals[i];
-        if (!Number.isFinite(v)) {
-          open = false;
-          continue;
-        }
-        if (open) ctx.lineTo(X(xs[i]), Y(v));
-        else ctx.moveTo(X(xs[i]), Y(v));
-        open = true;
-      }
-      ctx.stroke();
-      ctx.setLineDash([]);
-    };
-    if (ref.length === n) polyline(ref, refColor, 1.5, [4, 3]);
-    for (const S of series) polyline(S.ys, S.color || refColor, S.width || 1.5, S.dash || []);
-    polyline(ys, line, 2, []);
-    const pointsOf = (vals) => xs.map((x, i) => [X(x), Number.isFinite(vals[i]) ? Y(vals[i]) : NaN]);
-    this.points = pointsOf(ys);
-    ctx.fillStyle = line;
-    for (let i = 0; i < n && spec.dots !== false; i++) {
-      const [x, y] = this.points[i];
-      if (!Number.isFinite(y)) continue;
-      ctx.beginPath();
-      ctx.arc(x, y, i === hl ? 5 : 3, 0, 2 * Math.PI);
-      ctx.fill();
-    }
-    if (hl >= 0 && !cursorMode && Number.isFinite(this.points[hl][1])) {
-      ctx.strokeStyle = line;
-      ctx.lineWidth = 2;
-      ctx.beginPath();
-      ctx.arc(this.points[hl][0], this.points[hl][1], 8, 0, 2 * Math.PI);
-      ctx.stroke();
-    }
+    paintBands(ctx, A, bands);
+    paintAxes(ctx, A, ticks, colors);
+    if (hl >= 0 && !cursorMode) paintVertical(ctx, A, A.X(xs[hl]), colors.grid);
+    if (ref.length === n) polyline(ctx, A, ref, colors.ref, 1.5, [4, 3]);
+    for (const S of series) polyline(ctx, A, S.ys, S.color || colors.ref, S.width || 1.5, S.dash || []);
+    polyline(ctx, A, ys, colors.line, 2, []);
+    this.points = pointsOf(A, ys);
+    paintDots(ctx, this.points, hl, colors.line, spec.dots !== false);
+    if (hl >= 0 && !cursorMode && Number.isFinite(this.points[hl][1])) paintRing(ctx, this.points[hl], 8, colors.line);
     ctx.setTransform(1, 0, 0, 1, 0, 0);
 
-    // DOM labels, rebuilt only when the axes change
-    const key = JSON.stringify([xticks, yticks, this.W, this.H, spec.xTitle, spec.yTitle, spec.xlabels, slanted, P]);
-    if (key !== this.labelKey) {
-      this.labelKey = key;
-      const nodes = [];
-      for (const t of xticks) nodes.push(span(slanted ? "xw-xtick xw-slanted" : "xw-xtick", fmtX(t), X(t), P.y1 + 6));
-      for (const t of yticks) nodes.push(span("xw-ytick", fmtNumber(t), P.x0 - 6, Y(t)));
-      if (spec.xTitle) nodes.push(span("xw-xtitle", spec.xTitle, (P.x0 + P.x1) / 2, this.H - 13));
-      if (spec.yTitle) nodes.push(span("xw-ytitle", spec.yTitle, P.x0, P.y0 - 7));
-      nodes.push(this.tip);
-      this.labels.replaceChildren(...nodes);
-    }
+    this.labelAxes(spec, A, ticks);
+    this.recordData(spec, A, colors);
+    this.colors = { grid: spec.cursor || colors.grid, line: colors.line };
+    this.cacheBase(cursorMode);
+    this.moveHighlight(hl, spec.tip);
+  }
+
+  /** DOM tick labels and titles, rebuilt only when the axes change. */
+  labelAxes(spec, A, ticks) {
+    const { P, X, Y } = A;
+    const key = JSON.stringify([ticks.x, ticks.y, this.W, this.H, spec.xTitle, spec.yTitle, spec.xlabels, ticks.slanted, P]);
+    if (key === this.labelKey) return;
+    this.labelKey = key;
+    const nodes = [];
+    for (const t of ticks.x) nodes.push(span(ticks.slanted ? "xw-xtick xw-slanted" : "xw-xtick", ticks.fmtX(t), X(t), P.y1 + 6));
+    for (const t of ticks.y) nodes.push(span("xw-ytick", fmtNumber(t), P.x0 - 6, Y(t)));
+    if (spec.xTitle) nodes.push(span("xw-xtitle", spec.xTitle, (P.x0 + P.x1) / 2, this.H - 13));
+    if (spec.yTitle) nodes.push(span("xw-ytitle", spec.yTitle, P.x0, P.y0 - 7));
+    nodes.push(this.tip);
+    this.labels.replaceChildren(...nodes);
+  }
+
+  /** The drawn numbers on the canvas's data-* attributes (see the header). */
+  recordData(spec, A, colors) {
+    const series = spec.series || [];
     const json = (a) => JSON.stringify(a.map((v) => (Number.isFinite(v) ? v : null)));
     const pts = (a) => a.map(([x, y]) => [x, Number.isFinite(y) ? y : null]);
-    this.canvas.dataset.x = json(xs);
-    this.canvas.dataset.values = json(ys);
-    this.canvas.dataset.points = JSON.stringify(pts(this.points));
-    this.canvas.dataset.series = JSON.stringify([
-      ...series.map((S, i) => ({ name: S.name ?? `series ${i}`, color: S.color || refColor, points: pts(pointsOf(S.ys)) })),
-      { name: spec.name ?? "main", color: line, points: pts(this.points) }]);
-    this.canvas.dataset.yrange = JSON.stringify([ylo, yhi]);
-    this.canvas.dataset.plot = JSON.stringify([P.x0, P.y0, P.x1, P.y1]);
-    this.colors = { grid: spec.cursor || grid, line };
+    const d = this.canvas.dataset;
+    d.x = json(spec.xs);
+    d.values = json(spec.ys);
+    d.points = JSON.stringify(pts(this.points));
+    d.series = JSON.stringify([
+      ...series.map((S, i) => ({ name: S.name ?? `series ${i}`, color: S.color || colors.ref, points: pts(pointsOf(A, S.ys)) })),
+      { name: spec.name ?? "main", color: colors.line, points: pts(this.points) }]);
+    d.yrange = JSON.stringify([A.ylo, A.yhi]);
+    d.plot = JSON.stringify([A.P.x0, A.P.y0, A.P.x1, A.P.y1]);
+  }
+
+  /** In cursor mode a copy of the plot without its cursor, for moveHighlight to paint over. */
+  cacheBase(cursorMode) {
     if (cursorMode) {
       if (!this.base) this.base = document.createElement("canvas");
       [this.base.width, this.base.height] = [this.canvas.width, this.canvas.height];
       this.base.getContext("2d").drawImage(this.canvas, 0, 0);
     } else this.base = null;
-    this.moveHighlight(hl, spec.tip);
   }
 
   /**
@@ -364,19 +422,8 @@ export class LineChart {
       if (i >= 0) {
         const [x, y] = this.points[i];
         ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
-        ctx.strokeStyle = this.colors.grid;
-        ctx.lineWidth = 3;
-        ctx.beginPath();
-        ctx.moveTo(x, P.y0);
-        ctx.lineTo(x, P.y1);
-        ctx.stroke();
-        if (Number.isFinite(y)) {
-          ctx.strokeStyle = this.colors.line;
-          ctx.lineWidth = 2;
-          ctx.beginPath();
-          ctx.arc(x, y, 6, 0, 2 * Math.PI);
-          ctx.stroke();
-        }
+        paintVertical(ctx, { P }, x, this.colors.grid);
+        if (Number.isFinite(y)) paintRing(ctx, [x, y], 6, this.colors.line);
         ctx.setTransform(1, 0, 0, 1, 0, 0);
       }
     }
