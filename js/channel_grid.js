@@ -42,7 +42,7 @@ function render({ model, el }) {
   const { life, listen, onModel, root, status } = shell;
   root.setAttribute("role", "application");
   const details = detailsLine("details");
-  const view = createView(model, el, shell, details);
+  const view = createView(shell, details);
   const header = buildHeader(view);
   const actions = buildActions(view, listen);
   const body = buildBody(view);

@@ -1,11 +1,14 @@
 """The package's import structure, read from the source (every import, also those inside
 functions): the layers import one way (widgets -> systems -> core, each system on its own),
 no module imports itself through others (no import cycle), and no module reaches into
-another's private names (what modules share is public under a name that says what it does)."""
+another's private names (what modules share is public under a name that says what it does).
+On the front end, no JS function is longer than 80 lines."""
 from __future__ import annotations
 
 import ast
+import subprocess
 from pathlib import Path
+
 
 PACKAGE = Path(__file__).resolve().parent.parent / "xai_widgets"
 
@@ -135,3 +138,9 @@ def test_no_module_imports_another_modules_private_names():
     private = sorted(f"{v} imports {n} from {w}" for v, ws in graph().items() for w, names in ws.items()
                      for n in names if n.startswith("_") and not n.startswith("__"))
     assert private == []
+
+
+def test_no_front_end_function_is_longer_than_80_lines():
+    script = PACKAGE.parent / "js" / "tools" / "long_functions.mjs"
+    listing = subprocess.run(["node", str(script), "80"], capture_output=True, text=True, check=True).stdout
+    assert listing == "", f"front-end functions over 80 lines (file:line name length):\n{listing}"

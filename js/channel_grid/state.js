@@ -20,13 +20,9 @@ export const fmt = (v) => (Number.isFinite(v) ? (Math.abs(v) >= 100 ? v.toFixed(
 export const objectiveText = (name) => OBJECTIVE_TEXT[name] || String(name);
 
 /** The state of one render(): `ui` holds the DOM nodes, the rest what is decoded and drawn. */
-export function createView(model, el, shell, details) {
+export function createView(shell, details) {
   return {
-    model,
-    el,
-    root: shell.root,
-    status: shell.status,
-    markPainted: shell.markPainted,
+    ...shell,
     details,
     ui: {},
     A: null, // activations of the current layer (data.js loadActs)

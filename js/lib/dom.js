@@ -82,7 +82,8 @@ export function statusBoxes(model) {
 }
 
 /**
- * What every render() starts with: its lifecycle (spread: life, listen, onModel), the root div
+ * What every render() starts with (a view's base: spread it into the view object): `model`,
+ * `el`, its lifecycle (spread: life, listen, onModel), the root div
  * (classes xw-widget and `className`; focusable and labelled when `label` is given; `vars`
  * becomes CSS custom properties on it, numbers in px: the stylesheet and the layout code share
  * those values), the status boxes with the `message` trait kept in sync, and the first-paint
@@ -101,5 +102,5 @@ export function widgetShell(model, el, className, { label, vars = {} } = {}) {
   const status = statusBoxes(model);
   life.onModel("change:message", status.syncMessage);
   status.syncMessage();
-  return { life, listen: life.listen, onModel: life.onModel, root, status, markPainted: firstPaintMarker(el) };
+  return { model, el, life, listen: life.listen, onModel: life.onModel, root, status, markPainted: firstPaintMarker(el) };
 }

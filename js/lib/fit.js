@@ -78,3 +78,10 @@ export function detailsLine(summary = "details") {
     },
   };
 }
+
+/** Content width of the root (CSS px), 0 while it is not in the document. */
+export function availableWidth(root) {
+  if (!root.isConnected) return 0;
+  const cs = getComputedStyle(root);
+  return Math.max(0, Math.floor(root.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight)));
+}

@@ -2,7 +2,7 @@
 // their titles and every layer row (panels) and token row (chips) of those images.
 import { elem, getNum } from "../lib/dom.js";
 import { displaySize, scaledImage, makePanel, fmtBytes, fitLines, fontOf } from "../lib/panels.js";
-import { fitPanels } from "../lib/fit.js";
+import { fitPanels, availableWidth } from "../lib/fit.js";
 import { paint } from "./draw.js";
 
 export const GAP = 8; // px between panel columns
@@ -36,13 +36,6 @@ function tokenStrip(view, L, j, n, width) {
     strip.appendChild(chip);
   });
   return strip;
-}
-
-/** Content width of the root (CSS px), 0 while it is not in the document. */
-function availableWidth(root) {
-  if (!root.isConnected) return 0;
-  const cs = getComputedStyle(root);
-  return Math.max(0, Math.floor(root.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight)));
 }
 
 /** Layer j's row label: its name and grid size (the channel count is in the details line). */

@@ -39,12 +39,7 @@ export function createView(model, el, shell) {
   root.append(head.header, bar.factorBar, hintLine(HINT), grid, status.readout, details.el, status.errorBox, status.messageBox);
   el.appendChild(root);
   return {
-    model,
-    el,
-    root,
-    status,
-    listen: shell.listen,
-    markPainted: shell.markPainted,
+    ...shell,
     ...head,
     ...bar,
     grid,

@@ -2,7 +2,7 @@
 // side by side (the chart under the original when both do not fit), the copies in balanced rows.
 import { elem, getNum } from "../lib/dom.js";
 import { displaySize, scaledImage, makePanel, fmtBytes } from "../lib/panels.js";
-import { fitPanels, fitsBeside } from "../lib/fit.js";
+import { fitPanels, fitsBeside, availableWidth } from "../lib/fit.js";
 import { paint, updateHighlight } from "./draw.js";
 
 export const GAP = 8; // px between copies
@@ -11,13 +11,6 @@ export const PAD = 4; // px of padding around the panels (room for the focus out
 const MIN_COPY = 120; // px: the smallest copy before they wrap into more rows
 const MIN_CHART = 320; // px: the narrowest chart beside the original
 const MAX_CHART = 960; // px: wider charts only stretch the same points apart
-
-/** Content width of the root (CSS px), 0 while it is not in the document. */
-function availableWidth(root) {
-  if (!root.isConnected) return 0;
-  const cs = getComputedStyle(root);
-  return Math.max(0, Math.floor(root.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight)));
-}
 
 /** A figure per image at `size` px (the original in the lead, the copies in their grid), into view.panels. */
 function addPanels(view, size) {

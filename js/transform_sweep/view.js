@@ -51,12 +51,7 @@ export function createView(model, el, shell) {
   root.append(header, hintLine(HINT), parts.strip, status.readout, details.el, status.errorBox, status.messageBox);
   el.appendChild(root);
   return {
-    model,
-    el,
-    root,
-    status,
-    listen: shell.listen,
-    markPainted: shell.markPainted,
+    ...shell,
     caption,
     controls,
     ...parts,
