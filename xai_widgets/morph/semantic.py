@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ..core.capture import model_device
+from ..core.images import to_uint8
 from ..core.tasks import check, report
 from .latent import (NormTable, Preprocess, check_codes, class_vector, decode_on, classifier_logits,
                      preserved_models, as_vae)
@@ -494,7 +495,7 @@ def semantic_morph(classifier: nn.Module, vae, c_self: torch.Tensor, s, o, *, no
                 row = dict(loss_objective=l_obj, loss_likelihood=l_lk, loss_total=loss, scale=w, trace_logits=lg,
                            trace_probs=lg.softmax(1), trace_entropy=H, trace_norm=ca.norm(dim=1), trace_codes=ca)
                 if thumbnails:
-                    row["thumbnails"] = (x.detach().clamp(0, 1) * 255).round().to(torch.uint8)
+                    row["thumbnails"] = to_uint8(x)
                 trace.add(t, ~done, **row)
             if finished or bool(ending.any()):
                 _keep_final(final, B, act[ending], code=ca[ending], image=x[ending], logits=lg[ending],

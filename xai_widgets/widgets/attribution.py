@@ -43,7 +43,7 @@ from torch import nn
 from ..attribution import methods as attribution, lrp
 from ..core import colormaps, render, targets, wire
 from ..core.diverging import greyed, scale_of, shade
-from ..core.images import check_input_size, as_image_list, display_pixels, to_batch
+from ..core.images import check_input_size, as_image_list, display_pixels, hwc_pixels, to_batch, to_uint8
 from ..core.outputs import with_output
 from ..core.tasks import check
 from .base import STATIC, XaiWidget
@@ -179,8 +179,7 @@ class AttributionExplorer(LongTasks, XaiWidget):
         self._display = self._display_pixels(images)  # N x H x W x 3 uint8
         # what ships before any slider, from shapes, before the work: maps (float16) and images
         base = N * len(self._methods) * H * W * 2 + self._display.nbytes
-        if base > self.max_bytes:
-            raise ValueError(self._budget_text(base, "the maps alone"))
+        self._check_budget(base, "the maps alone")
         logits = targets.model_logits(model, targets.prepare_inputs(model, self.inputs))
         self.probabilities = logits.float().softmax(1).cpu()
         K = int(self.probabilities.shape[1])
@@ -210,8 +209,7 @@ class AttributionExplorer(LongTasks, XaiWidget):
         done = self._run_task("attribution", self._work(list(range(N)), *self._computed))
         if done is None:
             raise RuntimeError(self.message or "the attribution maps could not be computed")
-        if self.payload_bytes > self.max_bytes:
-            raise ValueError(self._budget_text(self.payload_bytes, "the maps and every slider position"))
+        self._check_budget(self.payload_bytes, "the maps and every slider position")
         self._ready = True
 
     # ------------------------------------------------------------------ inputs
@@ -292,7 +290,7 @@ class AttributionExplorer(LongTasks, XaiWidget):
         H, W = x.shape[-2:]
         if self.preprocess is None:
             rgb = x if x.shape[1] == 3 else x[:, :1].repeat(1, 3, 1, 1)
-            return (rgb.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+            return hwc_pixels(rgb)
         out = []
         for i, img in enumerate(images):
             px = display_pixels(img, (H, W), max(H, W), i)
@@ -430,12 +428,12 @@ class AttributionExplorer(LongTasks, XaiWidget):
         """Bytes of binary data the widget ships to the browser (images, maps, slider positions)."""
         return int(self._maps.get("bytes", 0))
 
-    def _budget_text(self, nbytes: int, what: str) -> str:
+    def _check_budget(self, nbytes: int, what: str) -> None:
         N, _, H, W = self.inputs.shape
-        return (f"AttributionExplorer would ship {nbytes / wire.MiB:.1f} MiB ({what}: {N} images of {H} x {W}, "
-                f"{len(self._methods)} methods) over max_bytes={self.max_bytes / wire.MiB:.1f} MiB. Pass fewer images "
-                "or methods, smaller images, fewer slider positions (e.g. options={'integrated_gradients': "
-                "{'positions': 8}}), or raise max_bytes.")
+        wire.check_budget(
+            nbytes, self.max_bytes, f"AttributionExplorer ({what}: {N} images of {H} x {W}, {len(self._methods)} methods)",
+            "Pass fewer images or methods, smaller images, fewer slider positions (e.g. "
+            "options={'integrated_gradients': {'positions': 8}}), or raise max_bytes.")
 
     def _title(self, key, spec, res) -> str:
         title = method_title(key) if isinstance(spec, str) else key
@@ -490,7 +488,7 @@ class AttributionExplorer(LongTasks, XaiWidget):
             lo = x.amin(dim=(1, 2)).view(1, -1, 1, 1)
             hi = x.amax(dim=(1, 2)).view(1, -1, 1, 1)
             t = (t - lo) / (hi - lo).clamp_min(1e-12)
-        return (t.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+        return to_uint8(t).permute(0, 2, 3, 1).contiguous()
 
     # ------------------------------------------------------------------ validation of what the browser sets
     def _class_list(self, proposal, entry: str) -> list:
@@ -745,7 +743,7 @@ class AttributionExplorer(LongTasks, XaiWidget):
             return "AttributionExplorer()"
         n, k = len(self.inputs), len(self._methods)
         return (f"AttributionExplorer({n} image{'s' * (n != 1)} x {k} method{'s' * (k != 1)}: "
-                f"{', '.join(self.methods)}; ships {self.payload_bytes / wire.MiB:.1f} MiB)")
+                f"{', '.join(self.methods)}; ships {wire.fmt_bytes(self.payload_bytes)})")
 
 
 def _finite(v: float):

@@ -28,7 +28,7 @@ from ..units import backview, featurevis, grid, scan
 from ..core import colormaps, render, wire
 from ..core.capture import preserved_model, capture_maps, layers, model_device, model_dtype
 from ..core.outputs import pick
-from ..core.images import check_input_size, as_image_list, display_pixels, to_batch
+from ..core.images import check_input_size, as_image_list, display_pixels, to_batch, to_uint8
 from ..core.layouts import Ambiguous, ambiguous_error, prefix_names
 from .base import STATIC, XaiWidget
 from .checks import Choice, Fraction, Index, PanelSize, Real, Refused, Span, at_least, index_in, print_scale, validates
@@ -255,11 +255,8 @@ class ChannelGrid(LongTasks, XaiWidget):
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
             raise Refused(f"unknown layer {name!r}{hint} (w.layer_names lists the layers)")
         acts = self._layer_acts(name)
-        nbytes = acts.numel() * 2
-        if nbytes > self.max_bytes:
-            raise Refused(
-                f"layer {name!r} would ship {nbytes / wire.MiB:.1f} MiB ({tuple(acts.shape)} float16) over "
-                f"max_bytes={self.max_bytes / wire.MiB:.1f} MiB; show fewer images, a deeper layer, or raise max_bytes")
+        wire.check_budget(acts.numel() * 2, self.max_bytes, f"layer {name!r} ({tuple(acts.shape)} float16)",
+                          "Show fewer images, a deeper layer, or raise max_bytes.", Refused)
         return name
 
     def _layer_acts(self, name: str) -> torch.Tensor:
@@ -361,7 +358,7 @@ class ChannelGrid(LongTasks, XaiWidget):
             self.message = f"back view: {exc}"
             self._back = None
             return
-        pixels = (np.clip(shown, 0, 1) * 255).round().astype(np.uint8)
+        pixels = to_uint8(shown)
         self._back = {"image": self.image, "layer": self.layer, "channel": self.selected,
                       "mode": self.back_mode, "filter": self.back_filter, "objective": self.objective("back"),
                       "pixels": wire.encode(pixels, "uint8")}
@@ -472,7 +469,7 @@ class ChannelGrid(LongTasks, XaiWidget):
         imgs = torch.stack([store[c] for c in chans])  # M x C x H x W in [0, 1]
         if imgs.shape[1] == 1:
             imgs = imgs.repeat(1, 3, 1, 1)
-        pixels = (imgs.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
+        pixels = to_uint8(imgs).permute(0, 2, 3, 1)
         maximised = self._visual_objectives.get(self.layer, {})
         return {"layer": self.layer, "channels": chans, "images": wire.encode(pixels, "uint8"),
                 "objectives": [maximised.get(c, DEFAULT_OBJECTIVES["visualise"]) for c in chans]}

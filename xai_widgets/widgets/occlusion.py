@@ -32,7 +32,7 @@ from torch import nn
 from ..core import colormaps, render, wire
 from ..attribution import feature_occlusion as features
 from ..core.capture import model_device
-from ..core.images import check_input_size, model_input
+from ..core.images import check_input_size, model_input, to_uint8
 from ..core.outputs import with_output
 from .base import STATIC, XaiWidget
 from .checks import Choice, Fraction, Index, PanelSize, Real, Refused, index_in, validates, at_least, print_scale
@@ -67,7 +67,7 @@ def palette(n: int) -> list[tuple[int, int, int]]:
 def _uint8(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> np.ndarray:
     """C x H x W model-input values -> H x W x 3 display pixels through the fixed per-channel range."""
     t = ((x.detach().float().cpu() - lo) / (hi - lo).clamp_min(1e-12)).clamp(0, 1)
-    t = (t * 255).round().to(torch.uint8)
+    t = to_uint8(t)
     if t.shape[0] == 1:
         t = t.repeat(3, 1, 1)
     return np.ascontiguousarray(t[:3].permute(1, 2, 0).numpy())

@@ -22,7 +22,7 @@ from PIL import Image
 from torch import nn
 
 from ..core import colormaps, render, wire
-from ..core.images import model_input
+from ..core.images import model_input, to_uint8
 from ..morph import pipeline
 from .base import STATIC, XaiWidget
 from .checks import Choice, Fraction, Index, PanelSize, Refused, index_in, validates, print_scale
@@ -37,9 +37,8 @@ STRIP = 12  # frames in the PNG's path strip
 
 
 def _pixels(x: torch.Tensor) -> np.ndarray:
-    """C x H x W (or N x C x H x W) in [0, 1] -> H x W x C (N x H x W x C) uint8."""
-    t = (x.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
-    return t.movedim(-3, -1).numpy()
+    """C x H x W (or N x C x H x W) in [0, 1] -> H x W x C (N x H x W x C) uint8, channels kept."""
+    return to_uint8(x).cpu().movedim(-3, -1).numpy()
 
 
 def _floats(values) -> list:

@@ -294,11 +294,10 @@ class SimilarityOverlay(OverlayWidget):
         if len(titles) != len(images):
             raise ValueError(f"{len(titles)} titles for {len(images)} images")
         pixel_bytes = len(images) * 3 * self.size * self.size  # checked from shapes, before any forward
-        if pixel_bytes >= self.max_bytes:
-            raise ValueError(
-                f"the display pixels alone ({len(images)} images at size={self.size}: {wire.fmt_bytes(pixel_bytes)}) "
-                f"fill max_bytes={wire.fmt_bytes(self.max_bytes)}, leaving nothing for the activations. Show "
-                "fewer images, pass a smaller size, or raise max_bytes.")
+        wire.check_budget(pixel_bytes, self.max_bytes,
+                          f"the display pixels alone ({len(images)} images at size={self.size}: {wire.fmt_bytes(pixel_bytes)})",
+                          "They leave nothing for the activations. Show fewer images, pass a smaller size, "
+                          "or raise max_bytes.")
         state = self._compute(images, rows, titles)
         self._images, self._layers, self._rows, self._state = images, layers, rows, state
         self.query = None
@@ -367,7 +366,7 @@ class SimilarityOverlay(OverlayWidget):
         reduction: dict = {}
         if _nbytes(unit) + pixel_bytes > self.max_bytes:
             if not self.reduce:
-                raise self._budget_error(unit, pixel_bytes)
+                self._check_budget(unit, pixel_bytes)
             unit, reduction = self._reduce(raw, prefix, self.max_bytes - pixel_bytes)
         pixels = [display_pixels(img, x.shape[-2:], self.size, i) for i, (img, x) in enumerate(zip(images, inputs))]
         payloads = {row: [wire.encode(m, "float16") for m in maps] for row, (maps, _) in unit.items()}
@@ -419,18 +418,15 @@ class SimilarityOverlay(OverlayWidget):
         report = {row: _reduction_report(r, raw[row], prefix[row]) for row, r in reductions.items()}
         return vectors, report
 
-    def _budget_error(self, unit: dict, pixel_bytes: int) -> ValueError:
+    def _check_budget(self, unit: dict, pixel_bytes: int) -> None:
         act_bytes = {name: _nbytes({name: pair}) for name, pair in unit.items()}
-        total = sum(act_bytes.values()) + pixel_bytes
         biggest = max(act_bytes, key=act_bytes.get)
         h, w, c = unit[biggest][0][0].shape
-        return ValueError(
-            f"this view would ship {wire.fmt_bytes(total)} to the browser, over max_bytes="
-            f"{wire.fmt_bytes(self.max_bytes)}. The largest layer is {biggest!r} "
-            f"({h}x{w}x{c} per image, {wire.fmt_bytes(act_bytes[biggest])} in all). Show fewer "
-            "images or layers, choose deeper (smaller) layers, use smaller inputs, pass "
-            "reduce=True to project channels, or raise max_bytes if the browser can take it."
-        )
+        wire.check_budget(
+            sum(act_bytes.values()) + pixel_bytes, self.max_bytes, "this view",
+            f"The largest layer is {biggest!r} ({h}x{w}x{c} per image, {wire.fmt_bytes(act_bytes[biggest])} in "
+            "all). Show fewer images or layers, choose deeper (smaller) layers, use smaller inputs, pass "
+            "reduce=True to project channels, or raise max_bytes if the browser can take it.")
 
     def _signed(self) -> bool:
         return self._state["negative"]

@@ -26,7 +26,7 @@ from torch import nn
 
 from ..core import colormaps, render, wire
 from ..core.capture import capture_maps, model_device
-from ..core.images import check_input_size, display_pixels, model_input, panel_pixels
+from ..core.images import check_input_size, display_pixels, model_input, panel_pixels, to_uint8
 from ..similarity.maps import colour_range, half_vectors
 from ..similarity.transforms import KINDS, sweep
 from .base import STATIC, OverlayWidget
@@ -210,13 +210,10 @@ class TransformSweep(OverlayWidget):
         base = display_pixels(self._image, input_hw, size)
         pixel_bytes = n * base.size
         act_bytes = n * h * w * c * 2
-        if act_bytes + pixel_bytes > self.max_bytes:
-            raise ValueError(
-                f"this view would ship {wire.fmt_bytes(act_bytes + pixel_bytes)} to the browser, over "
-                f"max_bytes={wire.fmt_bytes(self.max_bytes)}: layer {self._layer!r} is {h}x{w}x{c} for each of "
-                f"{n} images (the original and {n - 1} copies). Sweep fewer values, choose a deeper "
-                "(smaller) layer, use a smaller input or size, or raise max_bytes."
-            )
+        wire.check_budget(
+            act_bytes + pixel_bytes, self.max_bytes,
+            f"this view (layer {self._layer!r}, {h}x{w}x{c} for each of {n} images: the original and {n - 1} copies)",
+            "Sweep fewer values, choose a deeper (smaller) layer, use a smaller input or size, or raise max_bytes.")
         unit = half_vectors(acts.permute(0, 2, 3, 1))  # (V + 1) x h x w x C unit vectors in float16
         copies = self._display_copies(base)
         rows, cols, valid = s.correspondence((h, w))
@@ -278,7 +275,7 @@ class TransformSweep(OverlayWidget):
                 f"[0, 1], H x W = {base.shape[0]} x {base.shape[1]}) and raised {type(exc).__name__}: {exc}. "
                 "Make it work for any image size and 3 channels."
             ) from exc
-        return (out.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        return to_uint8(out).permute(0, 2, 3, 1).numpy()
 
     def _title(self, v: float) -> str:
         if self._kind == "rotate":
