@@ -1,0 +1,208 @@
+"""What :class:`~xai_widgets.widgets.attribution.AttributionExplorer` accepts, with errors that
+say what to pass: at construction the methods, their options and the contrast classes
+("A vs B"); later the classes and slider positions the browser (or a user) sets."""
+from __future__ import annotations
+
+import importlib.util
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..attribution import methods as attribution
+from .checks import Refused, index_in
+
+
+def method_list(methods) -> list[tuple[str, object]]:
+    """The methods as (key, method) pairs, in column order.
+
+    Parameters
+    ----------
+    methods : str, Captum object or sequence of them
+        Names from :data:`xai_widgets.attribution.METHOD_NAMES` and/or Captum attribution
+        objects (anything with ``.attribute``).
+
+    Returns
+    -------
+    list of (str, object)
+        The key (the name, or a Captum object's class name) and the method as given.
+    """
+    if isinstance(methods, str) or not isinstance(methods, Sequence):
+        methods = [methods]
+    if not methods:
+        raise ValueError("no methods: pass at least one name from xw.attribution.METHOD_NAMES "
+                         "or a Captum attribution object")
+    out, seen = [], set()
+    for m in methods:
+        if isinstance(m, str):
+            if m not in attribution.METHODS:
+                raise attribution._unknown_method(m)
+            if m == "lrp" and importlib.util.find_spec("zennit") is None:
+                raise ImportError('the "lrp" method needs zennit: pip install "xai_widgets[lrp]"')
+            key = m
+        elif callable(getattr(m, "attribute", None)):
+            key = type(m).__name__
+        else:
+            raise TypeError(f"a method must be a name from xw.attribution.METHOD_NAMES or a Captum "
+                            f"attribution object (with .attribute), got {type(m).__name__}")
+        if key in seen:
+            raise ValueError(f"method {key!r} is listed twice; a column per method")
+        seen.add(key)
+        out.append((key, m))
+    return out
+
+
+def option_map(options, keys: Sequence[str]) -> dict[str, dict]:
+    """The methods' keyword options by method key.
+
+    Parameters
+    ----------
+    options : dict or None
+        ``{method: {keyword: value}}``; a Captum object's key is the object or its class name.
+    keys : sequence of str
+        The method keys (:func:`method_list`).
+
+    Returns
+    -------
+    dict
+        ``{key: dict of keyword options}`` (copies), for the methods given options.
+    """
+    options = options or {}
+    if not isinstance(options, dict):
+        raise TypeError(f"options must be a dict {{method: {{keyword: value}}}}, got {type(options).__name__}")
+    out = {}
+    for name, kw in options.items():
+        key = name if isinstance(name, str) else type(name).__name__
+        if key not in keys:
+            raise ValueError(f"options for {key!r}, which is not among the methods ({', '.join(keys)})")
+        if not isinstance(kw, dict):
+            raise TypeError(f"options[{key!r}] must be a dict of keyword options, got {type(kw).__name__}")
+        out[key] = dict(kw)
+    return out
+
+
+def contrast_arg(contrast, n: int):
+    """``contrast`` as :func:`xai_widgets.core.targets.targets_from_logits` checks it: None
+    when the list holds None entries (then :func:`contrast_list` checks it one by one).
+
+    Parameters
+    ----------
+    contrast : None, int or sequence of ints/None
+        The constructor's ``contrast``.
+    n : int
+        The number of images.
+
+    Returns
+    -------
+    None, int or sequence
+        What to resolve.
+    """
+    if contrast is None:
+        return None
+    if isinstance(contrast, (list, tuple)) and any(v is None for v in contrast):
+        if len(contrast) != n:
+            raise ValueError(f"contrast must be one class (or None) per image ({n} values), got {len(contrast)}")
+        return None
+    return contrast
+
+
+def contrast_list(contrast, resolved, n: int, K: int) -> list:
+    """The contrast class (or None) per image.
+
+    Parameters
+    ----------
+    contrast : None, int or sequence of ints/None
+        The constructor's ``contrast``.
+    resolved : torch.Tensor or None
+        The contrasts resolved from :func:`contrast_arg` (None when it was None).
+    n, K : int
+        The numbers of images and classes.
+
+    Returns
+    -------
+    list
+        ``n`` class indices or None.
+    """
+    if contrast is None:
+        return [None] * n
+    if resolved is not None:
+        return [int(v) for v in resolved.tolist()]
+    out = []
+    for i, v in enumerate(contrast):
+        if v is not None and not (isinstance(v, (int, np.integer)) and 0 <= int(v) < K):
+            raise ValueError(f"contrast {v!r} (image {i}) is out of range: classes are 0..{K - 1}")
+        out.append(None if v is None else int(v))
+    return out
+
+
+def check_pairs(targets: Sequence[int], contrasts: Sequence[int | None], class_name: Callable[[int], str]) -> None:
+    """Refuse (ValueError) an image whose contrast class is its target: "A vs B" needs two
+    classes. ``class_name`` names a class index in the message."""
+    for i, (t, c) in enumerate(zip(targets, contrasts)):
+        if c is not None and c == t:
+            raise ValueError(f"image {i}: the contrast class equals the target ({class_name(t)}); "
+                             "A vs B needs two different classes")
+
+
+def class_list(value, name: str, n: int, K: int) -> list:
+    """Proposed ``targets`` or ``contrasts`` (``name``): one class index per image, or None
+    for a contrast; otherwise :class:`~xai_widgets.widgets.checks.Refused`.
+
+    Parameters
+    ----------
+    value : sequence
+        The proposed list.
+    name : {"targets", "contrasts"}
+        The trait set.
+    n, K : int
+        The numbers of images and classes.
+
+    Returns
+    -------
+    list
+        The class indices (None where no contrast).
+    """
+    v = list(value)
+    if len(v) != n:
+        entry = "one class or None" if name == "contrasts" else "one class"
+        raise Refused(f"{name} must hold {entry} per image ({n}), got {len(v)}")
+    return [None if k is None else index_in(f"{name[:-1]} of image {i}", k, K, "a class index")
+            for i, k in enumerate(v)]
+
+
+def refuse_same_classes(targets: Sequence[int], contrasts: Sequence[int | None], changed: str) -> None:
+    """Refuse (:class:`~xai_widgets.widgets.checks.Refused`) setting ``changed`` ("targets" or
+    "contrasts") alone so that an image's contrast class is its target."""
+    for i, (t, c) in enumerate(zip(targets, contrasts)):
+        if c is not None and c == t:
+            if changed == "targets":
+                raise Refused(f"image {i}: target {t} equals its contrast class; clear the "
+                              "contrast first (or use w.retarget)")
+            raise Refused(f"image {i}: contrast {c} equals the target; A vs B needs two classes")
+
+
+def slider_positions(value: dict, sliders: dict[str, int], n: int) -> dict:
+    """Proposed ``positions``: every slider method mapped to one position per image, each in
+    range; otherwise :class:`~xai_widgets.widgets.checks.Refused`.
+
+    Parameters
+    ----------
+    value : dict
+        The proposed ``{method key: positions}``.
+    sliders : dict
+        ``{method key: number of slider positions}`` of the methods with a slider.
+    n : int
+        The number of images.
+
+    Returns
+    -------
+    dict
+        ``{method key: list of int}``.
+    """
+    if set(value) != set(sliders):  # every slider column always has its positions
+        raise Refused(f"positions must map each slider method ({', '.join(sliders) or 'none'}) to one "
+                      f"position per image, got keys {sorted(map(str, value))}")
+    for key, pos in value.items():
+        if not isinstance(pos, list) or len(pos) != n:
+            raise Refused(f"positions[{key!r}] must list one position per image ({n})")
+    return {key: [index_in(f"positions[{key!r}][{i}]", p, sliders[key], "a slider position")
+                  for i, p in enumerate(pos)] for key, pos in value.items()}
