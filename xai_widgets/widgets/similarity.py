@@ -28,8 +28,10 @@ from .similarity_picture import similarity_figure
 __all__ = ["SimilarityOverlay", "factor_strengths"]
 
 
-def _stacked(maps: list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
-    """One N x h x w tensor when every image has the same grid size, else the list."""
+def _dots(vectors: list[np.ndarray], q: np.ndarray) -> torch.Tensor | list[torch.Tensor]:
+    """Dot products of ``q`` with every image's h x w x C vectors: one N x h x w tensor when every
+    image has the same grid size, else the list of h x w tensors."""
+    maps = [torch.from_numpy(m @ q) for m in vectors]
     return torch.stack(maps) if len({tuple(m.shape) for m in maps}) == 1 else maps
 
 
@@ -254,15 +256,12 @@ class SimilarityOverlay(OverlayWidget):
     # ---------------------------------------------------------------- queries
     def grid(self, image: int, layer: str) -> tuple[int, int]:
         """The (rows, cols) of ``image``'s activation grid at ``layer``."""
-        h, w, _ = self._payload(layer, image)["shape"]
-        return h, w
-
-    def _payload(self, layer: str, image: int) -> dict:
         if layer not in self._state["payloads"]:
             raise ValueError(f"unknown layer {layer!r}; this view shows {self.rows}")
         if not (is_index(image) and 0 <= image < len(self._images)):
             raise ValueError(f"image must be an index in 0..{len(self._images) - 1}, got {image!r}")
-        return self._state["payloads"][layer][image]
+        h, w, _ = self._state["payloads"][layer][image]["shape"]
+        return h, w
 
     @validates("query")
     def _validate_query(self, proposal):
@@ -284,7 +283,7 @@ class SimilarityOverlay(OverlayWidget):
         numbers the browser shades when that token is hovered."""
         self._check_query({"image": image, "layer": layer, "token": token})
         q = self._decoded(layer, "prefix_payloads")[image][token]
-        return _stacked([torch.from_numpy(m @ q) for m in self._decoded(layer)])
+        return _dots(self._decoded(layer), q)
 
     def token_scores(self, image: int, layer: str, row: int, col: int) -> torch.Tensor:
         """Similarity of patch (row, col) of ``image`` to every image's prefix tokens: N x P,
@@ -311,9 +310,8 @@ class SimilarityOverlay(OverlayWidget):
         different grid sizes at this layer.
         """
         self._check_query({"image": image, "layer": layer, "row": row, "col": col})
-        maps = self._decoded(layer)
-        q = maps[image][row, col]
-        return _stacked([torch.from_numpy(m @ q) for m in maps])
+        vectors = self._decoded(layer)
+        return _dots(vectors, vectors[image][row, col])
 
     def _decoded(self, layer: str, which: str = "payloads") -> list[np.ndarray]:
         """The shipped vectors of ``layer`` (``which="prefix_payloads"``: its P x C prefix tokens)

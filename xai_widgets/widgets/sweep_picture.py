@@ -144,7 +144,21 @@ def sweep_figure(
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """Round tick values covering [lo, hi] (steps of 1, 2, 2.5 or 5 times a power of ten)."""
+    """Round tick values covering [lo, hi] (steps of 1, 2, 2.5 or 5 times a power of ten).
+
+    Parameters
+    ----------
+    lo, hi : float
+        The range to cover.
+    count : int, default 5
+        About how many steps: the step is the smallest round one of at least (hi - lo) / count.
+
+    Returns
+    -------
+    list of float
+        The ticks from the first multiple of the step at or above ``lo`` to ``hi``; ``[lo]``
+        when ``hi`` is not above ``lo``.
+    """
     if not hi > lo:
         return [lo]
     raw = (hi - lo) / max(1, count)
