@@ -5,7 +5,8 @@
 products are the chosen similarity (:func:`xai_widgets.similarity.half_vectors`), projects
 them onto principal directions when they do not fit the payload budget
 (:func:`xai_widgets.similarity.projection.reduce_to_budget`), and wire-encodes them with the
-display pixels. :func:`factors_payload` encodes NMF groups for the factor view.
+display pixels. :func:`overlay_inputs` checks the inputs before any of that runs, and
+:func:`factors_payload` encodes NMF groups for the factor view.
 """
 from __future__ import annotations
 
