@@ -26,7 +26,7 @@ from ..morph import pipeline
 from .base import STATIC, XaiWidget
 from .checks import Choice, Fraction, Index, PanelSize, Refused, index_in, validates, print_scale
 from .long_tasks import LongTasks
-from .metrics_chart import chart_scene, scene_svg
+from ..core.charts import chart_scene, scene_svg
 from .path_morph_payload import morph_payload
 from .path_morph_picture import chart_panels, morph_picture
 
@@ -60,7 +60,7 @@ class PathMorph(LongTasks, XaiWidget):
         nothing if omitted, so pass it for the thesis's norm prior (the demos do).
     options : dict, optional
         More keyword arguments for :func:`xai_widgets.morph.pipeline.explain` (for example
-        ``sm={"alpha_lk": 10}`` or ``mask={"iterations": 1000}``).
+        ``options={"morph": {"likelihood_weight": 10}, "mask": {"iterations": 1000}}``).
     size : int
         Side of the frame panel in CSS pixels.
     """

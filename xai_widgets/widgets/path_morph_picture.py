@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from ..core import colormaps, render
-from .metrics_chart import chart_scene, scene_png
+from ..core.charts import chart_scene, scene_png
 from .path_morph_payload import floats, pixels
 
 __all__ = ["SELF", "OTHER", "chart_panels", "morph_picture"]
@@ -34,7 +34,7 @@ def chart_panels(morph: dict, r, class_name: Callable[[int], str]) -> list[dict]
     Returns
     -------
     list of dict
-        Four panels, for :func:`xai_widgets.widgets.metrics_chart.chart_scene`.
+        Four panels, for :func:`xai_widgets.core.charts.chart_scene`.
     """
     n = len(morph["entropy"])
     xs = [float(i + 1) for i in range(n)]

@@ -31,9 +31,9 @@ from ..similarity.transforms import KINDS
 from .base import STATIC, OverlayWidget
 from .checks import PanelSize, Refused, is_index, validates, at_least, print_scale
 from .sweep_payload import display_copies, sweep_state
-from .sweep_picture import nice_ticks, sweep_figure
+from .sweep_picture import sweep_figure
 
-__all__ = ["TransformSweep", "DEFAULT_VALUES", "nice_ticks"]  # nice_ticks: MetricsChart's axes import it from here
+__all__ = ["TransformSweep", "DEFAULT_VALUES"]
 
 
 #: Values used when ``values`` is not given: every 15 degrees up to a half turn; zoom

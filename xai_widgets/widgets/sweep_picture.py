@@ -15,10 +15,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..core import colormaps, render
+from ..core.charts import nice_ticks
 from ..core.images import panel_pixels
 from .checks import at_least
 
-__all__ = ["sweep_figure", "chart_png", "nice_ticks"]
+__all__ = ["sweep_figure", "chart_png"]
 
 
 def sweep_figure(
@@ -141,36 +142,6 @@ def sweep_figure(
     fig.paste(chart_png(**chart, width=px(chart_w), height=px(chart_h), scale=scale), (px(gap + pw + 2 * gap), px(gap)))
     fig.paste(key, (px(key_x), px(key_y)))
     return fig
-
-
-def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """Round tick values covering [lo, hi] (steps of 1, 2, 2.5 or 5 times a power of ten).
-
-    Parameters
-    ----------
-    lo, hi : float
-        The range to cover.
-    count : int, default 5
-        About how many steps: the step is the smallest round one of at least (hi - lo) / count.
-
-    Returns
-    -------
-    list of float
-        The ticks from the first multiple of the step at or above ``lo`` to ``hi``; ``[lo]``
-        when ``hi`` is not above ``lo``.
-    """
-    if not hi > lo:
-        return [lo]
-    raw = (hi - lo) / max(1, count)
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    first = math.ceil(lo / step - 1e-9) * step
-    ticks = []
-    t = first
-    while t <= hi + step * 1e-9:
-        ticks.append(round(t, 10))
-        t += step
-    return ticks
 
 
 def chart_png(xs, ys, mean, *, width, height, lo, hi, xlabel, title, scale: float = 1.0) -> Image.Image:
