@@ -44,7 +44,7 @@ from ..core.diverging import greyed, shade
 from ..core.images import check_input_size, as_image_list, to_batch
 from ..core.outputs import with_output
 from .attribution_cells import attribute_cells
-from .attribution_inputs import (check_pairs, class_list, contrast_arg, contrast_list, method_list, option_map,
+from .attribution_inputs import (check_pairs, class_list, explained_classes, method_list, option_map,
                                  refuse_same_classes, slider_positions)
 from .attribution_payload import cell_values, display_images, method_entry, shipped_bytes
 from .attribution_picture import cell_caption, render_grid
@@ -167,9 +167,7 @@ class AttributionExplorer(LongTasks, XaiWidget):
         if classes is not None and len(classes) != K:
             raise ValueError(f"{len(classes)} class names for a model with {K} outputs")
         self.classes = [str(c) for c in classes] if classes is not None else None
-        t, c = targets.targets_from_logits(logits, target, contrast_arg(contrast, N))
-        self._computed = ([int(v) for v in t.tolist()], contrast_list(contrast, c, N, K))
-        check_pairs(*self._computed, self.class_name)
+        self._computed = explained_classes(logits, target, contrast, self.class_name)
         self.results: dict[str, list] = {key: [None] * N for key, _ in self._methods}
         self._scales: dict[str, tuple[float, str]] = {}
         self._row_scales: dict[str, list[float]] = {}

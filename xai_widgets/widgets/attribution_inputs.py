@@ -7,8 +7,10 @@ import importlib.util
 from typing import Callable, Sequence
 
 import numpy as np
+import torch
 
 from ..attribution import methods as attribution
+from ..core import targets
 from .checks import Refused, index_in
 
 
@@ -80,57 +82,45 @@ def option_map(options, keys: Sequence[str]) -> dict[str, dict]:
     return out
 
 
-def contrast_arg(contrast, n: int):
-    """``contrast`` as :func:`xai_widgets.core.targets.targets_from_logits` checks it: None
-    when the list holds None entries (then :func:`contrast_list` checks it one by one).
+def explained_classes(logits: torch.Tensor, target, contrast,
+                      class_name: Callable[[int], str]) -> tuple[list[int], list[int | None]]:
+    """The class each image's maps explain, and its contrast class B (or None).
 
     Parameters
     ----------
+    logits : torch.Tensor
+        N x K logits of the images.
+    target : None, int or sequence of ints
+        The constructor's ``target``: None (each image's top-1), one class, or one per image.
     contrast : None, int or sequence of ints/None
-        The constructor's ``contrast``.
-    n : int
-        The number of images.
+        The constructor's ``contrast``: None, one class, or one class (or None) per image.
+    class_name : callable
+        Names a class index in the error messages.
 
     Returns
     -------
-    None, int or sequence
-        What to resolve.
+    (list of int, list of int or None)
+        The targets and contrasts, one per image, never a contrast equal to its target.
     """
-    if contrast is None:
-        return None
+    n, K = logits.shape
+    resolvable = contrast  # targets_from_logits checks a contrast without None entries
     if isinstance(contrast, (list, tuple)) and any(v is None for v in contrast):
         if len(contrast) != n:
             raise ValueError(f"contrast must be one class (or None) per image ({n} values), got {len(contrast)}")
-        return None
-    return contrast
-
-
-def contrast_list(contrast, resolved, n: int, K: int) -> list:
-    """The contrast class (or None) per image.
-
-    Parameters
-    ----------
-    contrast : None, int or sequence of ints/None
-        The constructor's ``contrast``.
-    resolved : torch.Tensor or None
-        The contrasts resolved from :func:`contrast_arg` (None when it was None).
-    n, K : int
-        The numbers of images and classes.
-
-    Returns
-    -------
-    list
-        ``n`` class indices or None.
-    """
+        resolvable = None
+    t, c = targets.targets_from_logits(logits, target, resolvable)
     if contrast is None:
-        return [None] * n
-    if resolved is not None:
-        return [int(v) for v in resolved.tolist()]
-    out = []
-    for i, v in enumerate(contrast):
-        if v is not None and not (isinstance(v, (int, np.integer)) and 0 <= int(v) < K):
-            raise ValueError(f"contrast {v!r} (image {i}) is out of range: classes are 0..{K - 1}")
-        out.append(None if v is None else int(v))
+        contrasts = [None] * n
+    elif c is not None:
+        contrasts = [int(v) for v in c.tolist()]
+    else:  # the entries one by one
+        contrasts = []
+        for i, v in enumerate(contrast):
+            if v is not None and not (isinstance(v, (int, np.integer)) and 0 <= int(v) < K):
+                raise ValueError(f"contrast {v!r} (image {i}) is out of range: classes are 0..{K - 1}")
+            contrasts.append(None if v is None else int(v))
+    out = ([int(v) for v in t.tolist()], contrasts)
+    check_pairs(*out, class_name)
     return out
 
 
