@@ -125,8 +125,20 @@ def explained_classes(logits: torch.Tensor, target, contrast,
 
 
 def check_pairs(targets: Sequence[int], contrasts: Sequence[int | None], class_name: Callable[[int], str]) -> None:
-    """Refuse (ValueError) an image whose contrast class is its target: "A vs B" needs two
-    classes. ``class_name`` names a class index in the message."""
+    """Refuse an image whose contrast class is its target: "A vs B" needs two classes.
+
+    Parameters
+    ----------
+    targets, contrasts : sequences
+        The classes per image (contrast None for a class alone).
+    class_name : callable
+        Names a class index in the message.
+
+    Raises
+    ------
+    ValueError
+        For the first image whose contrast equals its target.
+    """
     for i, (t, c) in enumerate(zip(targets, contrasts)):
         if c is not None and c == t:
             raise ValueError(f"image {i}: the contrast class equals the target ({class_name(t)}); "
@@ -160,8 +172,21 @@ def class_list(value, name: str, n: int, K: int) -> list:
 
 
 def refuse_same_classes(targets: Sequence[int], contrasts: Sequence[int | None], changed: str) -> None:
-    """Refuse (:class:`~xai_widgets.widgets.checks.Refused`) setting ``changed`` ("targets" or
-    "contrasts") alone so that an image's contrast class is its target."""
+    """Refuse setting ``targets`` or ``contrasts`` alone so that an image's contrast class is
+    its target (a pair changes together through ``retarget`` or a browser class pick).
+
+    Parameters
+    ----------
+    targets, contrasts : sequences
+        The classes per image after the change.
+    changed : {"targets", "contrasts"}
+        The trait set, which the message names.
+
+    Raises
+    ------
+    Refused
+        For the first image whose contrast equals its target.
+    """
     for i, (t, c) in enumerate(zip(targets, contrasts)):
         if c is not None and c == t:
             if changed == "targets":

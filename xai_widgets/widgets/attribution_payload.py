@@ -207,8 +207,20 @@ def cell_values(entry: dict, i: int, position: int | None) -> np.ndarray:
 
 
 def shipped_bytes(images: dict, probs: dict, methods: Sequence[dict]) -> int:
-    """Bytes of binary data shipped: the images, the probabilities and every column's maps,
-    slider maps and slider images (:func:`xai_widgets.core.wire.payload_bytes`)."""
+    """Bytes of binary data shipped (:func:`xai_widgets.core.wire.payload_bytes`).
+
+    Parameters
+    ----------
+    images, probs : dict
+        The widget's ``_images`` and ``_probs`` payloads.
+    methods : sequence of dict
+        The columns (:func:`method_entry`).
+
+    Returns
+    -------
+    int
+        The images, the probabilities and every column's maps, slider maps and slider images.
+    """
     total = wire.payload_bytes(images["pixels"]) + wire.payload_bytes(probs["probs"])
     for m in methods:
         total += wire.payload_bytes(m["maps"])

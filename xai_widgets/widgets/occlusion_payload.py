@@ -56,13 +56,42 @@ def top_classes(probs: torch.Tensor) -> list[list]:
 
 
 def prediction(probs: torch.Tensor, target: int) -> dict:
-    """A prediction as the browser shows it: the top-5, p(target) and the top-1 class."""
+    """A prediction as the browser shows it.
+
+    Parameters
+    ----------
+    probs : torch.Tensor
+        K class probabilities.
+    target : int
+        The class followed.
+
+    Returns
+    -------
+    dict
+        ``top5`` (:func:`top_classes`), ``target_prob`` and ``top1``.
+    """
     return {"top5": top_classes(probs), "target_prob": float(probs[target]), "top1": int(probs.argmax())}
 
 
 def view_payload(pixels: np.ndarray, occluded: Sequence[int], probs: torch.Tensor, target: int) -> dict:
-    """The view of one occlusion set: the occluded image (H x W x 3 uint8), the occluded
-    feature indices and the prediction (:func:`prediction`)."""
+    """The view of one occlusion set.
+
+    Parameters
+    ----------
+    pixels : np.ndarray
+        H x W x 3 uint8: the occluded image.
+    occluded : sequence of int
+        The occluded features' indices.
+    probs : torch.Tensor
+        K class probabilities of the occluded image.
+    target : int
+        The class followed.
+
+    Returns
+    -------
+    dict
+        The image, the occluded indices and the :func:`prediction`.
+    """
     return {"image": wire.encode(pixels, "uint8"), "occluded": list(occluded), **prediction(probs, target)}
 
 
