@@ -124,25 +124,18 @@ def explained_classes(logits: torch.Tensor, target, contrast,
     return out
 
 
+def same_class_image(targets: Sequence[int], contrasts: Sequence[int | None]) -> int | None:
+    """The first image whose contrast class is its target ("A vs B" needs two classes), or None."""
+    return next((i for i, (t, c) in enumerate(zip(targets, contrasts)) if c is not None and c == t), None)
+
+
 def check_pairs(targets: Sequence[int], contrasts: Sequence[int | None], class_name: Callable[[int], str]) -> None:
-    """Refuse an image whose contrast class is its target: "A vs B" needs two classes.
-
-    Parameters
-    ----------
-    targets, contrasts : sequences
-        The classes per image (contrast None for a class alone).
-    class_name : callable
-        Names a class index in the message.
-
-    Raises
-    ------
-    ValueError
-        For the first image whose contrast equals its target.
-    """
-    for i, (t, c) in enumerate(zip(targets, contrasts)):
-        if c is not None and c == t:
-            raise ValueError(f"image {i}: the contrast class equals the target ({class_name(t)}); "
-                             "A vs B needs two different classes")
+    """Raise ValueError, naming the class with ``class_name``, for an image whose contrast
+    class is its target (:func:`same_class_image`)."""
+    i = same_class_image(targets, contrasts)
+    if i is not None:
+        raise ValueError(f"image {i}: the contrast class equals the target ({class_name(targets[i])}); "
+                         "A vs B needs two different classes")
 
 
 def class_list(value, name: str, n: int, K: int) -> list:
@@ -172,27 +165,16 @@ def class_list(value, name: str, n: int, K: int) -> list:
 
 
 def refuse_same_classes(targets: Sequence[int], contrasts: Sequence[int | None], changed: str) -> None:
-    """Refuse setting ``targets`` or ``contrasts`` alone so that an image's contrast class is
-    its target (a pair changes together through ``retarget`` or a browser class pick).
-
-    Parameters
-    ----------
-    targets, contrasts : sequences
-        The classes per image after the change.
-    changed : {"targets", "contrasts"}
-        The trait set, which the message names.
-
-    Raises
-    ------
-    Refused
-        For the first image whose contrast equals its target.
-    """
-    for i, (t, c) in enumerate(zip(targets, contrasts)):
-        if c is not None and c == t:
-            if changed == "targets":
-                raise Refused(f"image {i}: target {t} equals its contrast class; clear the "
-                              "contrast first (or use w.retarget)")
-            raise Refused(f"image {i}: contrast {c} equals the target; A vs B needs two classes")
+    """Refuse (:class:`~xai_widgets.widgets.checks.Refused`) setting ``changed`` ("targets" or
+    "contrasts") alone so that an image's contrast class is its target (:func:`same_class_image`):
+    a pair changes together, through ``retarget`` or a class pick in the browser."""
+    i = same_class_image(targets, contrasts)
+    if i is None:
+        return
+    if changed == "targets":
+        raise Refused(f"image {i}: target {targets[i]} equals its contrast class; clear the "
+                      "contrast first (or use w.retarget)")
+    raise Refused(f"image {i}: contrast {contrasts[i]} equals the target; A vs B needs two classes")
 
 
 def slider_positions(value: dict, sliders: dict[str, int], n: int) -> dict:
