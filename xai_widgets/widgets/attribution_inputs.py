@@ -37,7 +37,7 @@ def method_list(methods) -> list[tuple[str, object]]:
     for m in methods:
         if isinstance(m, str):
             if m not in attribution.METHODS:
-                raise attribution._unknown_method(m)
+                raise attribution.unknown_method_error(m)
             if m == "lrp" and importlib.util.find_spec("zennit") is None:
                 raise ImportError('the "lrp" method needs zennit: pip install "xai_widgets[lrp]"')
             key = m

@@ -146,7 +146,7 @@ def render_grid(display: np.ndarray, cells: Sequence[Sequence[np.ndarray]], entr
     PIL.Image.Image
         The RGB picture.
     """
-    u = lambda v: max(1, round(v * scale))  # noqa: E731 - every length at the print scale
+    u = render.scaler(scale, minimum=1)
     side = max(64, int(panel))
     N, H, W = display.shape[:3]
     cw, ch = (side, max(1, round(side * H / W))) if W >= H else (max(1, round(side * W / H)), side)

@@ -45,7 +45,7 @@ def grid_picture(values: np.ndarray, selected: int, colormap: str, image: np.nda
     PIL.Image.Image
         RGB picture without empty margins.
     """
-    px = lambda v: max(1, round(v * scale))  # noqa: E731 - one length at this scale
+    px = render.scaler(scale, minimum=1)
     C, H, W = values.shape
     rows, cols = grid.tile_layout(C)
     table = colormaps.lut(colormap)

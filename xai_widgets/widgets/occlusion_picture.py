@@ -87,7 +87,7 @@ def render_view(image: np.ndarray, relevance: np.ndarray, found: Sequence[np.nda
     PIL.Image.Image
         The RGB picture.
     """
-    u = lambda v: max(1, round(v * scale))  # noqa: E731 - every length at the print scale
+    u = render.scaler(scale, minimum=1)
     side = max(96, panel)
     H, W = relevance.shape
     ph = round(side * H / W)
