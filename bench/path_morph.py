@@ -6,12 +6,12 @@ path steps against one step at a time.
 Workload: ``xai_widgets.demo.digits()`` (the path-mask thesis's MNIST CNN and VAE, d = 100, trained on
 our bundled digits) and held-out image ``--index``; the class-norm table from the training
 split. The stages are those of ``xai_widgets.morph.explain`` with its defaults, run one by
-one so each is timed: best-of-K reconstruction (K = 256), Semantic Morphing (Adam 1e-3,
-alpha_lk 0.1, until H < 0.01 bit and q_o > 0.5, at most 5,000 iterations), the 100-step
-radial path decoded in one batch, per-frame probabilities and gradients (one batch), and the
-path mask (3,000 Adam iterations, all 99 steps in one batch per iteration). Each stage is
-timed once (wall clock) after a short warm-up; the class-norm table is not counted (it is
-computed once per data set).
+one so each is timed: best-of-K reconstruction (K = ``candidates`` = 256), Semantic Morphing
+(Adam 1e-3, ``likelihood_weight`` (alpha_lk) 0.1, until H < 0.01 bit and q_o > 0.5, at most
+5,000 iterations), the 100-step radial path decoded in one batch, per-frame probabilities and
+gradients (one batch), and the path mask (3,000 Adam iterations, all 99 steps in one batch per
+iteration). Each stage is timed once (wall clock) after a short warm-up; the class-norm table
+is not counted (it is computed once per data set).
 
 Batched versus one step at a time: ``path_mask(..., batch_steps=False)`` runs the same
 algorithm with one classifier forward/backward per step (99 per iteration). It is run for
@@ -54,7 +54,7 @@ def main() -> None:
     x = images[args.index:args.index + 1].to(dev)
     print(f"device: {dev} ({name}); demo digit {args.index} (label {int(labels[args.index])})")
 
-    reconstruct(clf, vae, x, K=8)  # warm-up (allocator, kernels)
+    reconstruct(clf, vae, x, candidates=8)  # warm-up (allocator, kernels)
     path_mask(clf, decode_path(vae, torch.randn(4, vae.latent_dim)), 0, iterations=2)
 
     rows = []

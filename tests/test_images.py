@@ -60,3 +60,18 @@ def test_to_batch_stacks_same_size_images_and_refuses_mixed_sizes():
     assert batch.shape == (2, 3, 4, 5) and batch[1].min() == 1.0
     with pytest.raises(ValueError, match="differ in size"):
         to_batch([np.zeros((4, 5, 3), np.uint8), np.zeros((5, 5, 3), np.uint8)], rgb_model)
+
+
+def test_one_uint8_conversion_for_tensors_and_arrays_rounds_half_to_even_and_clips():
+    from xai_widgets.core.images import hwc_pixels, to_uint8
+
+    v = np.array([-0.5, 0.0, 0.5 / 255, 1.5 / 255, 0.2, 254.5 / 255, 1.0, 3.0], np.float32)
+    # independent reference: Python's round (half to even) of the float32 product, one value at a time
+    want = np.array([round(float(np.float32(min(max(x, 0.0), 1.0)) * np.float32(255))) for x in v], np.uint8)
+    assert want[2] == 0 and want[3] == 2  # 0.5 and 1.5 go to the even neighbour
+    np.testing.assert_array_equal(to_uint8(v), want)
+    np.testing.assert_array_equal(to_uint8(torch.from_numpy(v)).numpy(), want)
+    grey = torch.rand(2, 1, 3, 4)
+    px = hwc_pixels(grey)
+    assert px.shape == (2, 3, 4, 3) and px.dtype == np.uint8 and px.flags.c_contiguous
+    np.testing.assert_array_equal(px[..., 2], to_uint8(grey[:, 0]).numpy())

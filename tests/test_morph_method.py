@@ -305,7 +305,7 @@ def _reference_best_of_k(clf, vae, x, K, seed, rule):
 def test_best_of_k_picks_the_l1_closest_matching_candidate(rule):
     clf, vae = toys()
     x = images(4, seed=3)
-    rec = reconstruct(clf, vae, x, K=40, rule=rule, seed=5)
+    rec = reconstruct(clf, vae, x, candidates=40, rule=rule, seed=5)
     picks, found = _reference_best_of_k(clf, vae, x, 40, 5, rule)
     assert rec.index.tolist() == picks and rec.ok.tolist() == found
     assert [w is None for w in rec.warnings] == found
@@ -331,7 +331,7 @@ class SignClassifier(nn.Module):
 def test_best_of_k_falls_back_to_the_closest_candidate_with_a_warning():
     _, vae = toys()
     x = -images(2)  # classified (0, 2); every reconstruction is (1, 2)
-    rec = reconstruct(SignClassifier(), vae, x, K=16)
+    rec = reconstruct(SignClassifier(), vae, x, candidates=16)
     assert not rec.ok.any() and (rec.matching == 0).all()
     assert all("no reconstruction among 17 codes keeps" in w for w in rec.warnings)
     assert torch.equal(rec.index, rec.candidate_l1.argmin(1))
@@ -352,9 +352,9 @@ def test_vae_adapter_with_a_std_head_matches_the_module():
 
     clf, _ = toys()
     x = images(2)
-    a = reconstruct(clf, vae, x, K=8)
-    b = reconstruct(clf, VAEAdapter(StdEncoder(vae.encoder), vae.decoder, scale="std"), x, K=8)
-    c = reconstruct(clf, (vae.encoder, vae.decoder), x, K=8)
+    a = reconstruct(clf, vae, x, candidates=8)
+    b = reconstruct(clf, VAEAdapter(StdEncoder(vae.encoder), vae.decoder, scale="std"), x, candidates=8)
+    c = reconstruct(clf, (vae.encoder, vae.decoder), x, candidates=8)
     torch.testing.assert_close(a.code, b.code)
     assert torch.equal(a.code, c.code)
     with pytest.raises(TypeError, match="encode"):
@@ -407,7 +407,7 @@ def test_semantic_morph_reaches_the_target_and_its_history_replays():
 def test_semantic_morph_loss_is_normalised_by_running_means():
     clf, vae = toys()
     codes, s, o = _toy_pairs(clf, vae, 1)
-    h = _morph(clf, vae, codes, s, o, alpha_lk=0.3, norms=3.0, max_iter=60)
+    h = _morph(clf, vae, codes, s, o, likelihood_weight=0.3, norms=3.0, max_iter=60)
     obj, lk = h.loss_objective[:, 0].double().numpy(), h.loss_likelihood[:, 0].double().numpy()
     t = np.arange(1, len(obj) + 1)
     ref_scale = np.cumsum(np.abs(obj)) / t / (np.cumsum(lk) / t + 1e-8)
@@ -535,7 +535,8 @@ def test_batched_path_mask_equals_one_step_at_a_time_and_the_plain_loss():
 
 
 def _explain(clf, vae, x, **kw):
-    kw = {"steps": 7, "K": 16, "norms": 2.0, "sm": {"lr": 0.05, "max_iter": 400}, "mask": {"iterations": 5}, **kw}
+    kw = {"steps": 7, "candidates": 16, "norms": 2.0, "morph": {"lr": 0.05, "max_iter": 400},
+          "mask": {"iterations": 5}, **kw}
     return explain(clf, vae, x, **kw)
 
 
@@ -574,11 +575,11 @@ def test_explain_default_target_and_misclassification_modes():
 def test_explain_stops_when_morphing_fails():
     clf, vae = toys()
     x = images(1)[0]
-    r = _explain(clf, vae, x, norms=None, sm={"max_iter": 2})
+    r = _explain(clf, vae, x, norms=None, morph={"max_iter": 2})
     assert not r.success and r.frames is None and r.mask is None
     assert any("did not reach class" in w for w in r.warnings)
     assert any("no class-norm table" in w for w in r.warnings)
-    go_on = _explain(clf, vae, x, sm={"max_iter": 2}, on_failure="continue")
+    go_on = _explain(clf, vae, x, morph={"max_iter": 2}, on_failure="continue")
     assert go_on.frames is not None and go_on.mask is not None
 
 
@@ -596,10 +597,10 @@ def _calls(clf, vae, cancel=None):
         lambda: step_gains(clf, X, 1, 0.5),
     ]
     cancellable = [
-        lambda: reconstruct(clf, vae, x, K=4, cancel=cancel),
+        lambda: reconstruct(clf, vae, x, candidates=4, cancel=cancel),
         lambda: _morph(clf, vae, codes, s, o, max_iter=5, cancel=cancel),
         lambda: path_mask(clf, X, 1, iterations=3, cancel=cancel),
-        lambda: _explain(clf, vae, x[0], sm={"max_iter": 3}, on_failure="continue", cancel=cancel),
+        lambda: _explain(clf, vae, x[0], morph={"max_iter": 3}, on_failure="continue", cancel=cancel),
     ]
     return plain, cancellable
 
@@ -663,7 +664,7 @@ def test_semantic_morphing_reaches_the_second_class_on_100_held_out_digits():
     clf, vae, x, _ = digits()
     _, _, train_x, train_y = digits(split="train")
     norms = class_norms(vae, train_x, train_y, 10)
-    rec = reconstruct(clf, vae, x[:100], K=32)
+    rec = reconstruct(clf, vae, x[:100], candidates=32)
     s, o = rec.original_top2[:, 0], rec.original_top2[:, 1]
     h = semantic_morph(clf, vae, rec.code, s, o, norms=norms, record_every=500, thumbnails=False)
     print(f"\nSemantic Morphing failure rate on 100 held-out demo digits: {h.failure_rate:.2f} "

@@ -14,7 +14,7 @@ from xai_widgets.morph import ConvVAE, SeedCNN
 
 from toy_models import assert_untouched, snapshot
 
-FAST = {"sm": {"max_iter": 25}, "mask": {"iterations": 15}, "K": 8}
+FAST = {"morph": {"max_iter": 25}, "mask": {"iterations": 15}, "candidates": 8}
 
 
 @pytest.fixture(scope="module")

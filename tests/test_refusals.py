@@ -196,11 +196,11 @@ CLF, VAE = SeedCNN().eval(), ConvVAE(latent_dim=16).eval()
 
 @pytest.mark.parametrize("call, arg", [
     (lambda: morph.pipeline.explain(CLF, VAE, _nan(1, 1, 28, 28), steps=4), "image"),
-    (lambda: morph.reconstruct(CLF, VAE, _nan(1, 1, 28, 28), K=2), "x"),
+    (lambda: morph.reconstruct(CLF, VAE, _nan(1, 1, 28, 28), candidates=2), "x"),
     (lambda: morph.class_norms(VAE, _nan(1, 1, 28, 28), [0]), "images"),
     (lambda: morph.path_mask(CLF, _nan(3, 1, 28, 28), 0, iterations=2), "frames"),
     (lambda: morph.latent_path(_nan(16), torch.zeros(16), 4), "z0"),
-    (lambda: morph.semantic_morph(CLF, VAE, _nan(1, 16), 0, 1, max_iter=2), "c_self"),
+    (lambda: morph.semantic_morph(CLF, VAE, _nan(1, 16), 0, 1, max_iter=2), "self_codes"),
     (lambda: perturbation.perturb(_nan(1, 3, 8, 8), torch.ones(1, 1, 8, 8)), "inputs"),
     (lambda: xw.cosine_map(_nan(1, 4, 2, 2), torch.ones(4)), "acts"),
     (lambda: metrics.pointing_game(_nan(1, 8, 8), np.ones((1, 8, 8), bool), [0]), "maps"),

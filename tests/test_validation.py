@@ -52,7 +52,7 @@ def test_path_morph_keeps_its_target_when_the_browser_sends_a_bad_one():
     torch.manual_seed(0)
     w = xw.PathMorph(SeedCNN().eval(), ConvVAE(latent_dim=16).eval(),
                      torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(1)), steps=6,
-                     options={"sm": {"max_iter": 10}, "mask": {"iterations": 5}, "K": 2})
+                     options={"morph": {"max_iter": 10}, "mask": {"iterations": 5}, "candidates": 2})
     target = w.target
     for bad in (10 ** 9, -1, True, int(w.result.s), "3", 2.0):
         w.set_state({"target": bad})

@@ -82,7 +82,7 @@ def build_path_morph():
     clf, vae = SeedCNN().eval(), ConvVAE(latent_dim=16).eval()
     x = torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(1))
     w = xw.PathMorph(clf, vae, x, steps=6, size=64,
-                     options={"sm": {"max_iter": 10}, "mask": {"iterations": 5}, "K": 2})
+                     options={"morph": {"max_iter": 10}, "mask": {"iterations": 5}, "candidates": 2})
     return w, [clf, vae], {"pixel": {"row": 0, "col": 0}}
 
 

@@ -59,3 +59,20 @@ def test_subnormal_halves_and_the_vectors_the_similarity_widgets_ship():
         out = half_vectors(x, similarity)
         assert out.dtype == torch.float16 and not wire.subnormal_halves(out).any()
         torch.testing.assert_close(out.float(), torch.tensor(kept), rtol=1e-3, atol=0)
+
+
+@pytest.mark.parametrize("n, text", [(0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (1536, "1.5 KiB"),
+                                     ((1 << 20) - 1, "1024.0 KiB"), (1 << 20, "1.0 MiB"), (5 << 19, "2.5 MiB")])
+def test_byte_counts_read_in_the_unit_that_suits_them(n, text):
+    assert wire.fmt_bytes(n) == text
+
+
+def test_the_payload_budget_refuses_only_past_it_and_says_both_sizes_and_the_remedy():
+    wire.check_budget(2048, 2048, "this view", "Raise max_bytes.")  # at the budget: shipped
+    with pytest.raises(ValueError, match=r"^this view would ship 2\.0 KiB to the browser, over max_bytes=1000 B\. "
+                                         r"Raise max_bytes\.$"):
+        wire.check_budget(2048, 1000, "this view", "Raise max_bytes.")
+    with pytest.raises(ValueError, match="over max_bytes=2.0 KiB"):
+        wire.check_budget(2048, 2047, "this view", "Raise max_bytes.")
+    with pytest.raises(KeyError):
+        wire.check_budget(1, 0, "x", "y", KeyError)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import xai_widgets as xw
-from xai_widgets.widgets.channel_grid import CONCEPT_COLOURS, OTHER_CONCEPTS, concept_colours
+from xai_widgets.widgets.channel_grid_payload import CONCEPT_COLOURS, OTHER_CONCEPTS, concept_colours
 
 from fit_checks import assert_legends_aligned, one_screen, overflow
 from lab import offline_page

@@ -85,7 +85,7 @@ def test_path_morph_retargeting_says_it_needs_the_kernel(chromium, tmp_path):
     torch.manual_seed(0)
     x = torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(1))
     w = xw.PathMorph(SeedCNN().eval(), ConvVAE(latent_dim=16).eval(), x, steps=6,
-                     options={"sm": {"max_iter": 10}, "mask": {"iterations": 5}, "K": 4})
+                     options={"morph": {"max_iter": 10}, "mask": {"iterations": 5}, "candidates": 4})
     root = ".xw-path-morph"
     with offline_page(chromium, w.to_html(tmp_path / "morph.html"), ready=f"[data-xw-painted] {root}",
                       viewport=(1400, 1200)) as page:

@@ -15,7 +15,7 @@ from xai_widgets.morph import ConvVAE, SeedCNN
 from lab import READ_GRID, live_page, offline_page
 
 READY = "[data-xw-painted] .xw-path-morph"
-FAST = {"sm": {"max_iter": 25}, "mask": {"iterations": 15}, "K": 8}
+FAST = {"morph": {"max_iter": 25}, "mask": {"iterations": 15}, "candidates": 8}
 FRAME = '.xw-path-morph canvas.xw-panel[data-role="frame"]'
 
 

@@ -16,7 +16,7 @@ from fit_checks import assert_legends_aligned, one_screen, overflow
 from lab import READ_GRID, offline_page
 
 READY = "[data-xw-painted] .xw-path-morph"
-FAST = {"sm": {"max_iter": 25}, "mask": {"iterations": 15}, "K": 8}
+FAST = {"morph": {"max_iter": 25}, "mask": {"iterations": 15}, "candidates": 8}
 FRAME = '.xw-path-morph canvas.xw-panel[data-role="frame"]'
 STEPS = 40
 

@@ -73,7 +73,7 @@ from ..core.tasks import check, report
 __all__ = [
     "METHODS", "METHOD_NAMES", "CONTRASTIVE_METHODS", "Method", "SeriesAxis", "MapSeries", "Attribution", "resolve_targets", "attribute",
     "gradient", "grad_x_input", "smoothgrad", "integrated_gradients", "grad_cam", "occlusion",
-    "pixel_map", "ContrastiveScore",
+    "pixel_map", "ContrastiveScore", "unknown_method_error",
 ]
 
 
@@ -844,7 +844,8 @@ def _check_options(spec: Method, options: dict) -> None:
         )
 
 
-def _unknown_method(method) -> ValueError:
+def unknown_method_error(method) -> ValueError:
+    """The error for a method name that is not registered: the close names, and where all are listed."""
     close = difflib.get_close_matches(str(method), list(METHODS), n=3, cutoff=0.5)
     hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
     return ValueError(
@@ -960,9 +961,9 @@ def attribute(model: nn.Module, inputs: torch.Tensor, method, *, target=None, co
     """
     if isinstance(method, str):
         if method not in METHODS:
-            raise _unknown_method(method)
+            raise unknown_method_error(method)
     elif not _is_captum_object(method):
-        raise _unknown_method(method)
+        raise unknown_method_error(method)
 
     model = with_output(model, output)
     x = prepare_inputs(model, inputs)

@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-__all__ = ["as_image_list", "to_rgb_array", "model_input", "display_pixels", "input_channels", "to_batch",
+__all__ = ["as_image_list", "to_uint8", "hwc_pixels", "to_rgb_array", "model_input", "display_pixels", "input_channels", "to_batch",
            "check_input_size", "check_model_input", "check_finite", "MAX_PIXELS"]
 
 # Model-input pixels per image accepted, read at each call (like PIL's MAX_IMAGE_PIXELS):
@@ -120,6 +120,45 @@ def as_image_list(images) -> list:
                         f"N x C x H x W batch, each {ACCEPTED}") from None
 
 
+def to_uint8(values):
+    """Values in [0, 1] as 8-bit pixels, ``round(clip(v, 0, 1) * 255)`` (halves to even): the one
+    conversion every view and picture uses, so the browser and the PNG show the same pixels.
+
+    Parameters
+    ----------
+    values : torch.Tensor or numpy.ndarray
+        Any shape; values outside [0, 1] are clipped.
+
+    Returns
+    -------
+    torch.Tensor or numpy.ndarray
+        The same type and shape, dtype uint8 (a tensor stays on its device).
+    """
+    if isinstance(values, torch.Tensor):
+        v = values.detach()
+        return ((v if v.is_floating_point() else v.float()).clamp(0, 1) * 255).round().to(torch.uint8)
+    return (np.clip(values, 0, 1) * 255).round().astype(np.uint8)
+
+
+def hwc_pixels(x: torch.Tensor) -> np.ndarray:
+    """C x H x W (or N x C x H x W) values in [0, 1] as H x W x 3 (N x H x W x 3) uint8 on the CPU.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        One image or a batch, 1 or 3 channels (grey is repeated to RGB), values in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+        C-contiguous uint8 pixels, channels last.
+    """
+    t = to_uint8(x).cpu()
+    if t.shape[-3] == 1:
+        t = t.repeat_interleave(3, dim=-3)
+    return np.ascontiguousarray(t.movedim(-3, -1).numpy())
+
+
 def to_rgb_array(img, index: int = 0) -> np.ndarray:
     """An accepted image as H x W x 3 uint8 RGB (grey repeated).
 
@@ -143,7 +182,7 @@ def to_rgb_array(img, index: int = 0) -> np.ndarray:
     """
     arr = _numpy_hwc(img, index)
     if arr.dtype != np.uint8:
-        arr = (arr * 255).round().astype(np.uint8)
+        arr = to_uint8(arr)
     if arr.shape[2] == 1:
         arr = np.repeat(arr, 3, axis=2)
     return np.ascontiguousarray(arr)

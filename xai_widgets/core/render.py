@@ -199,9 +199,10 @@ def wrap_text(text: str, fnt, width: float, max_lines: int = 2) -> list[str]:
     return lines_of(text[:lo].rstrip() + "...")
 
 
-def scaler(scale: float):
-    """A function giving each figure length times ``scale``, in whole pixels."""
-    return lambda v: int(round(v * scale))
+def scaler(scale: float, minimum: int = 0):
+    """A function giving each figure length times ``scale``, in whole pixels, at least ``minimum``
+    (1 for lines and cells that must not vanish at small scales)."""
+    return lambda v: max(minimum, int(round(v * scale)))
 
 
 def display_size(input_hw: Sequence[int], long_side: int) -> tuple[int, int]:

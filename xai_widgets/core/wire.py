@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import torch
 
-__all__ = ["encode", "decode", "payload_bytes", "subnormal_halves", "fmt_bytes", "MiB", "DTYPES"]
+__all__ = ["encode", "decode", "payload_bytes", "subnormal_halves", "fmt_bytes", "check_budget", "MiB", "DTYPES"]
 
 MiB = 1 << 20  # the unit of the widgets' payload budgets (max_bytes)
 
@@ -150,7 +150,7 @@ def payload_bytes(payload: dict) -> int:
 
 
 def fmt_bytes(n: int) -> str:
-    """A byte count for messages: KiB below one MiB, else MiB, one decimal.
+    """A byte count for messages: bytes below one KiB, KiB below one MiB, else MiB, one decimal.
 
     Parameters
     ----------
@@ -160,6 +160,34 @@ def fmt_bytes(n: int) -> str:
     Returns
     -------
     str
-        For example ``"12.0 KiB"`` or ``"3.5 MiB"``.
+        For example ``"512 B"``, ``"12.0 KiB"`` or ``"3.5 MiB"``.
     """
+    if n < 1024:
+        return f"{n} B"
     return f"{n / MiB:.1f} MiB" if n >= MiB else f"{n / 1024:.1f} KiB"
+
+
+def check_budget(nbytes: int, max_bytes: int, what: str, remedy: str, error: type[Exception] = ValueError) -> None:
+    """Refuse a payload over the widget's budget, saying what it holds and how to shrink it.
+
+    Parameters
+    ----------
+    nbytes : int
+        The payload's size in bytes.
+    max_bytes : int
+        The budget (a widget's ``max_bytes``).
+    what : str
+        Who ships what, e.g. ``"AttributionExplorer (the maps of 4 images of 64 x 64)"``.
+    remedy : str
+        The ways to fit, e.g. ``"Pass fewer images, or raise max_bytes."``.
+    error : type of Exception, default ValueError
+        The exception to raise (a trait validator raises ``traitlets.TraitError``).
+
+    Raises
+    ------
+    Exception
+        ``error``, when ``nbytes > max_bytes``.
+    """
+    if nbytes > max_bytes:
+        raise error(f"{what} would ship {fmt_bytes(nbytes)} to the browser, over "
+                    f"max_bytes={fmt_bytes(max_bytes)}. {remedy}")

@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
+from ..core.images import to_uint8
+
 __all__ = [
     "DIGITS_SPLIT_SEED",
     "LETTERS",
@@ -315,7 +317,7 @@ def render_letters(
         glyphs[i] = _centre_of_mass_place(_fit_box(ink, rng))
     generator = torch.Generator().manual_seed(seed)
     distorted = distort(torch.from_numpy(glyphs)[:, None], generator, rotation=10, shear=0.25, translate=1, elastic=0.5)
-    images = (distorted[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    images = to_uint8(distorted[:, 0]).numpy()
     return images, labels, names
 
 

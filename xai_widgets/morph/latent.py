@@ -325,7 +325,7 @@ class Reconstruction:
     ``ok`` (B, bool): a candidate passed the rule; ``matching`` (B): how many passed;
     ``original_top2`` / ``top2`` (B x 2): the ordered top-2 classes of the original and of
     the reconstruction; ``logits`` (B x K): of the reconstruction; ``candidate_l1`` and
-    ``candidate_match`` (B x (K+1)): every candidate's L1 distance and rule result;
+    ``candidate_match`` (B x (K+1), K = ``candidates``): every candidate's L1 distance and rule result;
     ``warnings``: one entry per image, None or the reason the fallback was used.
 
     Attributes
@@ -353,7 +353,7 @@ class Reconstruction:
     warnings : list
         B entries, None or the reason the fallback was used.
     settings : dict
-        ``{"K": ..., "rule": ..., "seed": ...}``.
+        ``{"candidates": ..., "rule": ..., "seed": ...}``.
     """
 
     code: torch.Tensor
@@ -381,11 +381,11 @@ def _matches(top2: torch.Tensor, reference: torch.Tensor, rule: str) -> torch.Te
     return torch.ones(len(top2), dtype=torch.bool, device=top2.device)
 
 
-def reconstruct(classifier: nn.Module, vae, x: torch.Tensor, K: int = 256, rule: str = "top2", seed: int = 0, *,
-                preprocess: Preprocess = None, progress=None, cancel=None) -> Reconstruction:
+def reconstruct(classifier: nn.Module, vae, x: torch.Tensor, candidates: int = 256, rule: str = "top2",
+                seed: int = 0, *, preprocess: Preprocess = None, progress=None, cancel=None) -> Reconstruction:
     """Best-of-K reconstruction code selection, as in the source thesis.
 
-    For each image: (mu, logvar) = E(x); candidates are mu and K samples
+    For each image: (mu, logvar) = E(x); candidates are mu and K = ``candidates`` samples
     mu + sigma * eps_k (eps drawn at once as ``torch.randn(B, K, d)`` from a CPU generator
     seeded with ``seed``, so results do not depend on the device); all K + 1 are decoded and
     classified in one batch. ``rule`` keeps the candidates whose ordered top-2 classes equal
@@ -402,8 +402,8 @@ def reconstruct(classifier: nn.Module, vae, x: torch.Tensor, K: int = 256, rule:
         The VAE (see :func:`as_vae`); it is left as it was.
     x : torch.Tensor
         B x C x H x W (or C x H x W) float images.
-    K : int, optional
-        Number of samples drawn besides mu (the K of best-of-K, >= 0). Default 256.
+    candidates : int, optional
+        Number of samples drawn besides mu (K in the thesis's best-of-K, >= 0). Default 256.
     rule : str, optional
         "top2" (default), "top1" or "none".
     seed : int, optional
@@ -423,12 +423,13 @@ def reconstruct(classifier: nn.Module, vae, x: torch.Tensor, K: int = 256, rule:
     Raises
     ------
     ValueError
-        If ``K`` is not a non-negative int, ``rule`` is unknown or ``x`` is not a float image batch.
+        If ``candidates`` is not a non-negative int, ``rule`` is unknown or ``x`` is not a float image batch.
     """
     vae = as_vae(vae)
     x = image_batch(x, "x")
-    if not isinstance(K, int) or K < 0:
-        raise ValueError(f"K must be a non-negative int (samples besides mu), got {K!r}")
+    if not isinstance(candidates, int) or candidates < 0:
+        raise ValueError(f"candidates must be a non-negative int (samples besides mu), got {candidates!r}")
+    K = candidates  # the K of best-of-K
     if rule not in _RULES:
         raise ValueError(f"rule must be one of {_RULES}, got {rule!r}")
     dev = model_device(classifier)
@@ -461,7 +462,7 @@ def reconstruct(classifier: nn.Module, vae, x: torch.Tensor, K: int = 256, rule:
         code=stack["code"], image=stack["image"], mu=mu.cpu(), logvar=logvar.cpu(), index=stack["index"],
         l1=stack["l1"], ok=stack["ok"], matching=stack["matching"], original_top2=original_top2.cpu(),
         top2=stack["top2"], logits=stack["logits"], candidate_l1=stack["cl1"], candidate_match=stack["cmatch"],
-        warnings=warnings, settings={"K": K, "rule": rule, "seed": seed},
+        warnings=warnings, settings={"candidates": candidates, "rule": rule, "seed": seed},
     )
 
 

@@ -6,6 +6,9 @@ Source: the thesis on path-mask attribution ("the source thesis", see
 Boxes by Meaningful Perturbation", ICCV 2017), with the path's own on-manifold step changes
 in place of their blur/noise perturbation.
 
+Notation: s below is the self class, the ``self_class`` argument of :func:`path_mask` and
+:func:`step_gains`.
+
 Given frames x_1 (the morphed "other" image) ... x_n (self) and the self class s, the mask
 transformation of step i applies the step's change only where the mask is on,
 m(x_i, x_{i+1}) = (1 - m) * x_i + m * x_{i+1}, and the mask maximises the summed gain in
@@ -143,9 +146,9 @@ def _f_s(classifier: nn.Module, x: torch.Tensor, s: int, preprocess: Preprocess)
 
 
 def _base(classifier: nn.Module, x: torch.Tensor, s: int, preprocess: Preprocess) -> torch.Tensor:
-    """f_s of every frame, checking that ``s`` is one of the classifier's classes."""
+    """f_s of every frame, checking that ``s`` (the self class) is one of the classifier's classes."""
     probs = classifier_logits(classifier, x, preprocess).softmax(1)
-    class_vector(s, 1, probs.shape[1], "s")
+    class_vector(s, 1, probs.shape[1], "self_class")
     return probs[:, s]
 
 
@@ -164,18 +167,18 @@ def _mask_tensor(mask, frames: torch.Tensor) -> torch.Tensor:
     return m
 
 
-def _frames_and_class(classifier, frames, s) -> tuple[torch.Tensor, int]:
+def _frames_and_class(classifier, frames, self_class) -> tuple[torch.Tensor, int]:
     if not isinstance(classifier, nn.Module):
         raise TypeError(f"classifier must be a torch.nn.Module, got {type(classifier).__name__}")
     x = image_batch(frames, "frames")
     if len(x) < 2:
         raise ValueError(f"a path needs at least 2 frames, got {len(x)}")
-    if isinstance(s, bool) or not hasattr(s, "__index__"):
-        raise TypeError(f"s must be the self class as an int, got {type(s).__name__}")
-    return x.to(model_device(classifier)), operator.index(s)
+    if isinstance(self_class, bool) or not hasattr(self_class, "__index__"):
+        raise TypeError(f"self_class must be the self class as an int, got {type(self_class).__name__}")
+    return x.to(model_device(classifier)), operator.index(self_class)
 
 
-def step_gains(classifier: nn.Module, frames: torch.Tensor, s: int, mask, *,
+def step_gains(classifier: nn.Module, frames: torch.Tensor, self_class: int, mask, *,
                preprocess: Preprocess = None) -> torch.Tensor:
     """Per-step gains g_i = f_s(m(x_i, x_{i+1})) - f_s(x_i) of any mask (n - 1 values, CPU).
 
@@ -188,8 +191,8 @@ def step_gains(classifier: nn.Module, frames: torch.Tensor, s: int, mask, *,
         The classifier (logits); it is left as it was.
     frames : torch.Tensor
         The decoded path, n x C x H x W (n >= 2), x_1 = other ... x_n = self.
-    s : int
-        The self class s, whose softmax probability f_s is followed.
+    self_class : int
+        The self class (s in the thesis), whose softmax probability f_s is followed.
     mask : float or torch.Tensor
         H x W, C x H x W or a number.
     preprocess : callable, optional
@@ -203,11 +206,11 @@ def step_gains(classifier: nn.Module, frames: torch.Tensor, s: int, mask, *,
     Raises
     ------
     TypeError
-        If ``classifier`` is not a module or ``s`` not an int.
+        If ``classifier`` is not a module or ``self_class`` not an int.
     ValueError
-        If there are fewer than 2 frames, the mask does not broadcast, or ``s`` is out of range.
+        If there are fewer than 2 frames, the mask does not broadcast, or ``self_class`` is out of range.
     """
-    x, s = _frames_and_class(classifier, frames, s)
+    x, s = _frames_and_class(classifier, frames, self_class)  # s: the self class as an int
     m = _mask_tensor(mask, x)
     with preserved_model(classifier, eval_mode=True), torch.no_grad():
         base = _base(classifier, x, s, preprocess)
@@ -215,15 +218,15 @@ def step_gains(classifier: nn.Module, frames: torch.Tensor, s: int, mask, *,
     return gains.cpu()
 
 
-def path_mask(classifier: nn.Module, frames: torch.Tensor, s: int, *, iterations: int = 3000, lr: float = 1e-3,
+def path_mask(classifier: nn.Module, frames: torch.Tensor, self_class: int, *, iterations: int = 3000, lr: float = 1e-3,
               l1: float = 1.0, blur_sigma: float = 1.0, blur_size: int = 5, init: str = "sigmoid",
               batch_steps: bool | int = True, scale_decay: float | None = None, preprocess: Preprocess = None,
               progress=None, cancel=None) -> PathMaskResult:
     """Learn the path mask (see the module doc).
 
     ``frames``: the decoded path, n x C x H x W, x_1 = other ... x_n = self (held fixed);
-    ``s``: the self class. ``batch_steps``: True puts all n - 1 steps in one batch, False one
-    step at a time, an int that many per batch (same algorithm; gradients accumulate).
+    ``self_class``: the self class s. ``batch_steps``: True puts all n - 1 steps in one batch,
+    False one step at a time, an int that many per batch (same algorithm; gradients accumulate).
     ``progress(done, iterations)`` every few iterations; ``cancel`` checked every iteration.
 
     Parameters
@@ -232,8 +235,8 @@ def path_mask(classifier: nn.Module, frames: torch.Tensor, s: int, *, iterations
         The classifier (logits); it is left as it was.
     frames : torch.Tensor
         The decoded path, n x C x H x W (n >= 2), x_1 = other ... x_n = self.
-    s : int
-        The self class s, whose softmax probability f_s is followed.
+    self_class : int
+        The self class (s in the thesis), whose softmax probability f_s is followed.
     iterations : int, optional
         Adam iterations (>= 0). Default 3000.
     lr : float, optional
@@ -268,9 +271,9 @@ def path_mask(classifier: nn.Module, frames: torch.Tensor, s: int, *, iterations
     ValueError
         If a setting is out of range or the frames are invalid.
     TypeError
-        If ``classifier`` is not a module or ``s`` not an int.
+        If ``classifier`` is not a module or ``self_class`` not an int.
     """
-    x, s = _frames_and_class(classifier, frames, s)
+    x, s = _frames_and_class(classifier, frames, self_class)  # s: the self class as an int
     _check_mask_settings(iterations, lr, l1, blur_sigma, blur_size, init, x.shape[-2:])
     steps = len(x) - 1
     chunk = steps if batch_steps is True else 1 if batch_steps is False else batch_steps

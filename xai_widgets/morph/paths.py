@@ -153,13 +153,13 @@ class PathDiagnostics:
     radial_bound: float
 
 
-def path_diagnostics(Z: torch.Tensor) -> PathDiagnostics:
+def path_diagnostics(codes: torch.Tensor) -> PathDiagnostics:
     """Norms along a path against the norm-preserving reference.
 
     Parameters
     ----------
-    Z : torch.Tensor
-        The path: an n x d tensor of codes z_1..z_n (n >= 2), uniform in alpha.
+    codes : torch.Tensor
+        The path (Z in the thesis): an n x d tensor of codes z_1..z_n (n >= 2), uniform in alpha.
 
     Returns
     -------
@@ -169,11 +169,12 @@ def path_diagnostics(Z: torch.Tensor) -> PathDiagnostics:
     Raises
     ------
     ValueError
-        If ``Z`` is not an n x d tensor with n >= 2.
+        If ``codes`` is not an n x d tensor with n >= 2.
     """
-    if not isinstance(Z, torch.Tensor) or Z.dim() != 2 or len(Z) < 2:
-        raise ValueError(f"Z must be an n x d tensor of codes with n >= 2, got {getattr(Z, 'shape', type(Z).__name__)}")
-    Z = Z.detach().double().cpu()
+    if not isinstance(codes, torch.Tensor) or codes.dim() != 2 or len(codes) < 2:
+        raise ValueError("codes must be an n x d tensor of codes with n >= 2, got "
+                         f"{getattr(codes, 'shape', type(codes).__name__)}")
+    Z = codes.detach().double().cpu()  # the path z_1..z_n, float64 on the CPU
     norms = Z.norm(dim=1)
     alpha = alphas(len(Z))
     reference = torch.sqrt((1 - alpha) * norms[0] ** 2 + alpha * norms[-1] ** 2)
@@ -183,7 +184,7 @@ def path_diagnostics(Z: torch.Tensor) -> PathDiagnostics:
                            math.sqrt(1 + max(cosine, 0.0)))
 
 
-def decode_path(vae, Z: torch.Tensor, batch: int = 128) -> torch.Tensor:
+def decode_path(vae, codes: torch.Tensor, batch: int = 128) -> torch.Tensor:
     """D(z_i) for every code of the path, n x C x H x W on the VAE's device, without gradient.
 
     Decoded ``batch`` codes at a time (one batch for the default 100 steps) in eval mode,
@@ -193,8 +194,8 @@ def decode_path(vae, Z: torch.Tensor, batch: int = 128) -> torch.Tensor:
     ----------
     vae : torch.nn.Module
         The VAE (anything :func:`~xai_widgets.morph.latent.as_vae` accepts); it is left as it was.
-    Z : torch.Tensor
-        n x d codes of the path.
+    codes : torch.Tensor
+        n x d codes of the path (Z in the thesis).
     batch : int, optional
         Codes decoded per forward pass (positive int). Default 128.
 
@@ -206,10 +207,10 @@ def decode_path(vae, Z: torch.Tensor, batch: int = 128) -> torch.Tensor:
     Raises
     ------
     ValueError
-        If ``batch`` is not a positive int or ``Z`` is not a batch of codes.
+        If ``batch`` is not a positive int or ``codes`` is not a batch of codes.
     """
     vae = as_vae(vae)
-    Z = check_codes(Z, "Z")
+    Z = check_codes(codes, "codes")  # the path z_1..z_n as a batch
     if not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be a positive int, got {batch!r}")
     dev = model_device(vae)

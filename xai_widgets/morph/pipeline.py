@@ -164,7 +164,8 @@ def _class(value, k: int, name: str) -> int:
 
 def explain(classifier: nn.Module, vae, image: torch.Tensor, *, target: int | None = None,
             true_label: int | None = None, norms: NormTable | float | None = None, steps: int = 100,
-            path: str = "radial", K: int = 256, rule: str = "top2", seed: int = 0, sm: dict | None = None,
+            path: str = "radial", candidates: int = 256, rule: str = "top2", seed: int = 0,
+            morph: dict | None = None,
             mask: dict | None = None, gradients: bool = True, on_failure: str = "stop",
             reconstruction: Reconstruction | None = None, preprocess: Preprocess = None, progress=None,
             cancel=None) -> MorphResult:
@@ -172,9 +173,9 @@ def explain(classifier: nn.Module, vae, image: torch.Tensor, *, target: int | No
 
     ``norms``: the class-norm prior (``class_norms`` of the training set); None keeps the
     start code's norm in Semantic Morphing and adds a warning. ``steps``, ``path``: the path
-    (100 radial steps by default); ``K``, ``rule``, ``seed``: best-of-K
-    (:func:`reconstruct`); ``sm``: keyword arguments for :func:`semantic_morph` (e.g.
-    ``dict(alpha_lk=10)`` for notMNIST-like data); ``mask``: keyword arguments for
+    (100 radial steps by default); ``candidates`` (the K of best-of-K), ``rule``, ``seed``:
+    best-of-K (:func:`reconstruct`); ``morph``: keyword arguments for :func:`semantic_morph` (e.g.
+    ``dict(likelihood_weight=10)`` for notMNIST-like data); ``mask``: keyword arguments for
     :func:`path_mask` (e.g. ``dict(iterations=1000)``). ``reconstruction``: reuse an earlier
     :func:`reconstruct` result of this image (its choice does not depend on o), as when the
     widget re-targets. ``progress(done, total)`` counts reconstruction (1), morphing
@@ -198,14 +199,14 @@ def explain(classifier: nn.Module, vae, image: torch.Tensor, *, target: int | No
         Number of path frames n (>= 2). Default 100.
     path : str, optional
         Path kind, one of ``KINDS``: "radial" (default), "linear" or "slerp".
-    K : int, optional
-        Samples besides mu for best-of-K. Default 256.
+    candidates : int, optional
+        Samples besides mu for best-of-K (K in the thesis). Default 256.
     rule : str, optional
         Best-of-K rule: "top2" (default), "top1" or "none".
     seed : int, optional
         Seed of best-of-K sampling. Default 0.
-    sm : dict, optional
-        Keyword arguments for :func:`semantic_morph`; None (default) for none.
+    morph : dict, optional
+        Keyword arguments for :func:`semantic_morph` (Semantic Morphing); None (default) for none.
     mask : dict, optional
         Keyword arguments for :func:`path_mask`; None (default) for none.
     gradients : bool, optional
@@ -245,43 +246,43 @@ def explain(classifier: nn.Module, vae, image: torch.Tensor, *, target: int | No
     alphas(steps)  # checks steps before the long stages
     if reconstruction is not None and len(reconstruction.code) != 1:
         raise ValueError("reconstruction must come from reconstruct() of this one image (a batch of 1)")
-    sm, mask = dict(sm or {}), dict(mask or {})
+    morph_options, mask = dict(morph or {}), dict(mask or {})
     dev = model_device(classifier)
     x = x.to(dev)
     with preserved_models(classifier, vae), torch.no_grad():
         logits = classifier_logits(classifier, x, preprocess)[0]
-    s, o, mode = _roles(logits.softmax(0), target, true_label)
-    stage, mark = _staged(progress, [1, sm.get("max_iter", 5000), 1, mask.get("iterations", 3000)])
+    s, o, mode = _roles(logits.softmax(0), target, true_label)  # s: the self class, o: the other class
+    stage, mark = _staged(progress, [1, morph_options.get("max_iter", 5000), 1, mask.get("iterations", 3000)])
 
     if reconstruction is None:
-        reconstruction = reconstruct(classifier, vae, x, K=K, rule=rule, seed=seed, preprocess=preprocess,
-                                     progress=stage[0], cancel=cancel)
+        reconstruction = reconstruct(classifier, vae, x, candidates=candidates, rule=rule, seed=seed,
+                                     preprocess=preprocess, progress=stage[0], cancel=cancel)
     warnings = [w for w in reconstruction.warnings if w]
     if norms is None:
         warnings.append("no class-norm table: the likelihood term keeps the start code's norm; pass "
                         "norms=class_norms(vae, train_images, train_labels) for the per-class norm prior")
-    morph = semantic_morph(classifier, vae, reconstruction.code, s, o, norms=norms, preprocess=preprocess,
-                           progress=stage[1], cancel=cancel, **sm)
-    success = bool(morph.success[0])
+    history = semantic_morph(classifier, vae, reconstruction.code, s, o, norms=norms, preprocess=preprocess,
+                             progress=stage[1], cancel=cancel, **morph_options)
+    success = bool(history.success[0])
     result = MorphResult(
         image=x[0].cpu(), s=s, o=o, mode=mode, true_label=true_label, logits=logits.cpu(),
-        probs=logits.softmax(0).cpu(), reconstruction=reconstruction, morph=morph, success=success,
+        probs=logits.softmax(0).cpu(), reconstruction=reconstruction, morph=history, success=success,
         norms=norms if isinstance(norms, NormTable) else None, warnings=warnings,
-        settings={"steps": steps, "path": path, "K": K, "rule": rule, "seed": seed, "gradients": gradients,
-                  "on_failure": on_failure, "sm": morph.settings},
+        settings={"steps": steps, "path": path, "candidates": candidates, "rule": rule, "seed": seed,
+                  "gradients": gradients, "on_failure": on_failure, "morph": history.settings},
     )
     if isinstance(norms, NormTable):
         result.bands = {c: (float(norms.mean[c]), float(norms.std[c])) for c in (s, o)}
     if not success:
-        warnings.append(f"Semantic Morphing did not reach class {o} in {morph.settings['max_iter']} iterations "
-                        f"(two-class entropy {float(morph.entropy[0]):.3g} bit, "
-                        f"p_{o} = {float(morph.probs[0, o]):.3g})")
+        warnings.append(f"Semantic Morphing did not reach class {o} in {history.settings['max_iter']} iterations "
+                        f"(two-class entropy {float(history.entropy[0]):.3g} bit, "
+                        f"p_{o} = {float(history.probs[0, o]):.3g})")
         if on_failure == "stop":
             return result
     mark(2)
 
     check(cancel)
-    codes = latent_path(morph.code[0], reconstruction.code[0], steps, path)
+    codes = latent_path(history.code[0], reconstruction.code[0], steps, path)
     frames = decode_path(vae, codes).to(dev)
     frame_logits, grads = _frame_analysis(classifier, frames, s, gradients, preprocess)
     mark(3)

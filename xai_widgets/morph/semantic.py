@@ -14,6 +14,10 @@ Source: the thesis on path-mask attribution ("the source thesis", see
   close) until the two-class entropy of (s, o) drops below 0.01 bit with
   q_o > 0.5, at most 5,000 iterations.
 
+Notation: the thesis's symbols appear in the formulas; the public arguments have readable
+names: ``self_class`` is s, ``other_class`` o, ``self_codes`` c_self, ``likelihood_weight``
+alpha_lk and ``entropies`` the sequence H_1..H_n.
+
 Model hygiene: see :mod:`xai_widgets.morph.latent`; gradients are taken with
 ``torch.autograd.grad`` with respect to the codes only.
 """
@@ -27,6 +31,7 @@ import torch
 from torch import nn
 
 from ..core.capture import model_device
+from ..core.images import to_uint8
 from ..core.tasks import check, report
 from .latent import (NormTable, Preprocess, check_codes, class_vector, decode_on, classifier_logits,
                      preserved_models, as_vae)
@@ -40,19 +45,19 @@ _REPORT_EVERY = 10
 # ------------------------------------------------------------------ entropy
 
 
-def two_class_probs(logits: torch.Tensor, s, o) -> tuple[torch.Tensor, torch.Tensor]:
+def two_class_probs(logits: torch.Tensor, self_class, other_class) -> tuple[torch.Tensor, torch.Tensor]:
     """(q_s, q_o) = softmax([l_s, l_o]) for each row of ``logits`` (B x K or K).
 
-    ``s``, ``o`` are classes (ints or B-vectors).
+    ``self_class`` (s), ``other_class`` (o) are classes (ints or B-vectors).
 
     Parameters
     ----------
     logits : torch.Tensor
         B x K (or K) classifier logits.
-    s : int or sequence of int or torch.Tensor
-        The self class s (the class the image has), one int or B ints.
-    o : int or sequence of int or torch.Tensor
-        The other (target) class o, one int or B ints.
+    self_class : int or sequence of int or torch.Tensor
+        The self class (s in the thesis: the class the image has), one int or B ints.
+    other_class : int or sequence of int or torch.Tensor
+        The other (target) class (o in the thesis), one int or B ints.
 
     Returns
     -------
@@ -66,22 +71,22 @@ def two_class_probs(logits: torch.Tensor, s, o) -> tuple[torch.Tensor, torch.Ten
     ValueError
         If ``logits`` is not K or B x K, or a class is out of range.
     """
-    l_s, l_o = _pair(logits, s, o)
+    l_s, l_o = _pair(logits, self_class, other_class)  # the logits of s and of o
     q_s = torch.sigmoid(l_s - l_o)
     return q_s, 1 - q_s
 
 
-def two_class_entropy(logits: torch.Tensor, s, o) -> torch.Tensor:
+def two_class_entropy(logits: torch.Tensor, self_class, other_class) -> torch.Tensor:
     """The source thesis's two-class entropy in bits for each row of ``logits``.
 
     Parameters
     ----------
     logits : torch.Tensor
         B x K (or K) classifier logits.
-    s : int or sequence of int or torch.Tensor
-        The self class s (the class the image has), one int or B ints.
-    o : int or sequence of int or torch.Tensor
-        The other (target) class o, one int or B ints.
+    self_class : int or sequence of int or torch.Tensor
+        The self class (s in the thesis: the class the image has), one int or B ints.
+    other_class : int or sequence of int or torch.Tensor
+        The other (target) class (o in the thesis), one int or B ints.
 
     Returns
     -------
@@ -93,7 +98,7 @@ def two_class_entropy(logits: torch.Tensor, s, o) -> torch.Tensor:
     ValueError
         If ``logits`` is not K or B x K, or a class is out of range.
     """
-    l_s, l_o = _pair(logits, s, o)
+    l_s, l_o = _pair(logits, self_class, other_class)  # the logits of s and of o
     return _entropy_bits(l_s - l_o)
 
 
@@ -104,12 +109,13 @@ def _entropy_bits(d: torch.Tensor) -> torch.Tensor:
     return -(log_q.exp() * log_q + log_p.exp() * log_p) / math.log(2)
 
 
-def _pair(logits: torch.Tensor, s, o) -> tuple[torch.Tensor, torch.Tensor]:
+def _pair(logits: torch.Tensor, self_class, other_class) -> tuple[torch.Tensor, torch.Tensor]:
+    """The logits (l_s, l_o) of the self class s and the other class o, per row."""
     if not isinstance(logits, torch.Tensor) or logits.dim() not in (1, 2):
         raise ValueError(f"logits must be a tensor K or B x K, got {getattr(logits, 'shape', type(logits).__name__)}")
     rows = logits[None] if logits.dim() == 1 else logits
-    s = class_vector(s, len(rows), rows.shape[1], "s").to(rows.device)
-    o = class_vector(o, len(rows), rows.shape[1], "o").to(rows.device)
+    s = class_vector(self_class, len(rows), rows.shape[1], "self_class").to(rows.device)  # s per row
+    o = class_vector(other_class, len(rows), rows.shape[1], "other_class").to(rows.device)  # o per row
     pair = rows.gather(1, s[:, None]).squeeze(1), rows.gather(1, o[:, None]).squeeze(1)
     return pair if logits.dim() == 2 else (pair[0][0], pair[1][0])
 
@@ -122,7 +128,7 @@ class EntropyWindow:
     ``low``/``high`` = mean -+ z std (z = 1.96); ``inside`` (n, bool): steps in the window;
     ``position``: ``"left"`` if the window includes the first step (the start is already
     ambiguous), ``"right"`` if it includes the last, ``"both"``, or ``"centre"``;
-    ``"none"`` with NaN statistics when H is 0 everywhere.
+    ``"none"`` with NaN statistics when H is 0 everywhere (H: the entropies).
     The source thesis numbers steps 1..n: add 1 to ``mean``, ``low`` and ``high`` for its figures.
 
     Attributes
@@ -147,15 +153,17 @@ class EntropyWindow:
     position: str
 
 
-def entropy_window(H, z: float = 1.96) -> EntropyWindow:
+def entropy_window(entropies, z: float = 1.96) -> EntropyWindow:
     """The source thesis's entropy window of an entropy sequence H_1..H_n.
 
     Parameters
     ----------
-    H : sequence of float, numpy.ndarray or torch.Tensor
-        The n two-class entropies H_1..H_n along the path (1-d, finite, non-negative).
+    entropies : sequence of float, numpy.ndarray or torch.Tensor
+        The n two-class entropies along the path (H_1..H_n in the thesis; 1-d, finite,
+        non-negative).
     z : float, optional
-        Half-width of the window in standard deviations. Default 1.96.
+        Half-width of the window in standard deviations: the standard normal quantile (1.96, the
+        default, is the two-sided 95 % one, as in the thesis).
 
     Returns
     -------
@@ -165,11 +173,12 @@ def entropy_window(H, z: float = 1.96) -> EntropyWindow:
     Raises
     ------
     ValueError
-        If ``H`` is not a 1-d sequence of finite, non-negative entropies.
+        If ``entropies`` is not a 1-d sequence of finite, non-negative entropies.
     """
-    h = np.asarray(H.detach().cpu() if isinstance(H, torch.Tensor) else H, dtype=np.float64)
+    h = np.asarray(entropies.detach().cpu() if isinstance(entropies, torch.Tensor) else entropies,
+                   dtype=np.float64)  # H_1..H_n
     if h.ndim != 1 or len(h) < 1 or (h < 0).any() or not np.isfinite(h).all():
-        raise ValueError("H must be a 1-d sequence of finite, non-negative entropies")
+        raise ValueError("entropies must be a 1-d sequence of finite, non-negative entropies")
     total = h.sum()
     if total == 0:
         return EntropyWindow(math.nan, math.nan, math.nan, math.nan, np.zeros(len(h), bool), "none")
@@ -380,19 +389,20 @@ def _target_norms(norms, o: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
     return r.expand(len(o)).clone()
 
 
-def semantic_morph(classifier: nn.Module, vae, c_self: torch.Tensor, s, o, *, norms=None, alpha_lk: float = 0.1,
-                   lr: float = 1e-3, max_iter: int = 5000, entropy_stop: float = 0.01,
+def semantic_morph(classifier: nn.Module, vae, self_codes: torch.Tensor, self_class, other_class, *, norms=None,
+                   likelihood_weight: float = 0.1, lr: float = 1e-3, max_iter: int = 5000, entropy_stop: float = 0.01,
                    require_argmax: bool = False, scale_decay: float | None = None, record_every: int = 1,
                    thumbnails: bool = True, preprocess: Preprocess = None, progress=None,
                    cancel=None) -> MorphHistory:
     """Semantic Morphing (see the module doc) of B codes at once.
 
-    ``c_self`` (d or B x d): the start codes (best-of-K, :func:`reconstruct`); ``s``/``o``:
-    the self and target classes (ints or B-vectors). ``norms``: the norm target r_o, from a
+    ``self_codes`` (c_self, d or B x d): the start codes (best-of-K, :func:`reconstruct`);
+    ``self_class``/``other_class`` (s/o): the self and target classes (ints or B-vectors).
+    ``norms``: the norm target r_o, from a
     :class:`NormTable` (``class_norms`` of the training set: the source thesis's prior), one number or
     B numbers; None keeps each code's starting norm (our fallback when no training data
-    is at hand). Defaults are the source thesis's MNIST settings: Adam lr 1e-3, alpha_lk 0.1 (10 for
-    notMNIST and FashionMNIST), at most 5,000 iterations, stop when
+    is at hand). Defaults are the source thesis's MNIST settings: Adam lr 1e-3, ``likelihood_weight``
+    (alpha_lk) 0.1 (10 for notMNIST and FashionMNIST), at most 5,000 iterations, stop when
     H(q_s, q_o) < 0.01 bit and q_o > 0.5 (two-class q, our reading; ``require_argmax`` also
     asks the full softmax's argmax to be o).
 
@@ -409,16 +419,17 @@ def semantic_morph(classifier: nn.Module, vae, c_self: torch.Tensor, s, o, *, no
         The classifier (B x K logits); it is left as it was.
     vae : torch.nn.Module or tuple
         The VAE (see :func:`~xai_widgets.morph.latent.as_vae`); it is left as it was.
-    c_self : torch.Tensor
-        The start codes c_self, the self image's code (d or B x d).
-    s : int or sequence of int
-        The self class s (one int or B ints).
-    o : int or sequence of int
-        The target class o, the class morphed towards (one int or B ints; must differ from s).
+    self_codes : torch.Tensor
+        The start codes, the self image's code (c_self in the thesis; d or B x d).
+    self_class : int or sequence of int
+        The self class (s in the thesis; one int or B ints).
+    other_class : int or sequence of int
+        The target class, the class morphed towards (o in the thesis; one int or B ints; must
+        differ from ``self_class``).
     norms : NormTable, float, sequence of float or None, optional
         The norm target r_o; None (default) keeps each code's starting norm.
-    alpha_lk : float, optional
-        Weight of the likelihood (norm) term, the source thesis's alpha_lk (>= 0). Default 0.1.
+    likelihood_weight : float, optional
+        Weight of the likelihood (norm) term (alpha_lk in the thesis; >= 0). Default 0.1.
     lr : float, optional
         Adam learning rate (> 0). Default 1e-3.
     max_iter : int, optional
@@ -448,11 +459,12 @@ def semantic_morph(classifier: nn.Module, vae, c_self: torch.Tensor, s, o, *, no
     Raises
     ------
     ValueError
-        If a setting is out of range, a class is invalid, o equals s, or ``norms`` is invalid.
+        If a setting is out of range, a class is invalid, ``other_class`` equals ``self_class``, or
+        ``norms`` is invalid.
     """
     vae = as_vae(vae)
-    codes = check_codes(c_self, "c_self").detach()
-    _check_morph_settings(alpha_lk, lr, max_iter, entropy_stop, record_every)
+    codes = check_codes(self_codes, "self_codes").detach()
+    _check_morph_settings(likelihood_weight, lr, max_iter, entropy_stop, record_every)
     dev, vdev = model_device(classifier), model_device(vae)
     B = len(codes)
     c = codes.clone().to(vdev).requires_grad_(True)
@@ -467,9 +479,12 @@ def semantic_morph(classifier: nn.Module, vae, c_self: torch.Tensor, s, o, *, no
     with preserved_models(classifier, vae), torch.enable_grad():
         x0 = decode_on(vae, c[:1].detach(), dev)
         n_classes = classifier_logits(classifier, x0, preprocess).shape[1]
-        s_v, o_v = class_vector(s, B, n_classes, "s"), class_vector(o, B, n_classes, "o")
+        # s_v, o_v: the self class s and the other class o of each element (B-vectors)
+        s_v = class_vector(self_class, B, n_classes, "self_class")
+        o_v = class_vector(other_class, B, n_classes, "other_class")
         if (s_v == o_v).any():
-            raise ValueError("o must differ from s for every element (morphing toward the class it already has)")
+            raise ValueError("other_class must differ from self_class for every element (morphing toward the "
+                             "class it already has)")
         r_o = _target_norms(norms, o_v, codes)
         s_d, o_d, r_d = s_v.to(vdev), o_v.to(vdev), r_o.to(vdev, c.dtype)
         for t in range(max_iter + 1):
@@ -481,7 +496,7 @@ def semantic_morph(classifier: nn.Module, vae, c_self: torch.Tensor, s, o, *, no
             l_obj = -logits.gather(1, o_d[act, None]).squeeze(1)
             l_lk = (ca.norm(dim=1) - r_d[act]) ** 2
             w = scale.update(l_obj, l_lk, act)
-            loss = l_obj + alpha_lk * w * l_lk
+            loss = l_obj + likelihood_weight * w * l_lk
             lg = logits.detach()
             d = lg.gather(1, s_d[act, None]).squeeze(1) + l_obj.detach()  # l_s - l_o
             H = _entropy_bits(d)
@@ -494,7 +509,7 @@ def semantic_morph(classifier: nn.Module, vae, c_self: torch.Tensor, s, o, *, no
                 row = dict(loss_objective=l_obj, loss_likelihood=l_lk, loss_total=loss, scale=w, trace_logits=lg,
                            trace_probs=lg.softmax(1), trace_entropy=H, trace_norm=ca.norm(dim=1), trace_codes=ca)
                 if thumbnails:
-                    row["thumbnails"] = (x.detach().clamp(0, 1) * 255).round().to(torch.uint8)
+                    row["thumbnails"] = to_uint8(x)
                 trace.add(t, ~done, **row)
             if finished or bool(ending.any()):
                 _keep_final(final, B, act[ending], code=ca[ending], image=x[ending], logits=lg[ending],
@@ -518,7 +533,7 @@ def semantic_morph(classifier: nn.Module, vae, c_self: torch.Tensor, s, o, *, no
         trace_logits=trace.stacked("trace_logits"), trace_probs=trace.stacked("trace_probs"),
         trace_entropy=trace.stacked("trace_entropy"), trace_norm=trace.stacked("trace_norm"),
         trace_codes=trace.stacked("trace_codes"), thumbnails=trace.stacked("thumbnails") if thumbnails else None,
-        settings={"alpha_lk": alpha_lk, "lr": lr, "max_iter": max_iter, "entropy_stop": entropy_stop,
+        settings={"likelihood_weight": likelihood_weight, "lr": lr, "max_iter": max_iter, "entropy_stop": entropy_stop,
                   "require_argmax": require_argmax, "scale_decay": scale_decay, "record_every": record_every,
                   "optimiser": "Adam", "norm_target": norms.target if isinstance(norms, NormTable)
                   else "given" if norms is not None else "start norm"},
@@ -534,9 +549,9 @@ def _keep_final(final: dict, batch: int, rows: torch.Tensor, **values: torch.Ten
         final[key][rows] = v.detach().cpu()
 
 
-def _check_morph_settings(alpha_lk, lr, max_iter, entropy_stop, record_every) -> None:
-    if not (isinstance(alpha_lk, (int, float)) and alpha_lk >= 0):
-        raise ValueError(f"alpha_lk must be a number >= 0, got {alpha_lk!r}")
+def _check_morph_settings(likelihood_weight, lr, max_iter, entropy_stop, record_every) -> None:
+    if not (isinstance(likelihood_weight, (int, float)) and likelihood_weight >= 0):
+        raise ValueError(f"likelihood_weight must be a number >= 0, got {likelihood_weight!r}")
     if not (isinstance(lr, (int, float)) and lr > 0):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     if not (isinstance(max_iter, int) and max_iter >= 0):

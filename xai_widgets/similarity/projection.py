@@ -68,6 +68,7 @@ from typing import Mapping
 
 import torch
 
+from ..core.wire import fmt_bytes
 from .maps import unit_vectors
 
 __all__ = [
@@ -518,11 +519,11 @@ def reduce_to_budget(
     total = sum(r.nbytes for r in out.values())
     if total > max_bytes:
         per_layer = "; ".join(
-            f"{name}: d={r.d} of {r.channels} -> {_mib(r.nbytes)} (fidelity {r.fidelity:.4f})" for name, r in out.items()
+            f"{name}: d={r.d} of {r.channels} -> {fmt_bytes(r.nbytes)} (fidelity {r.fidelity:.4f})" for name, r in out.items()
         )
         raise ValueError(
-            f"the payload needs {_mib(total)} for at least 95% of query cells at map correlation >= {min_fidelity} "
-            f"({per_layer}), over the budget of {_mib(max_bytes)}; use fewer images or layers, a smaller input, "
+            f"the payload needs {fmt_bytes(total)} for at least 95% of query cells at map correlation >= {min_fidelity} "
+            f"({per_layer}), over the budget of {fmt_bytes(max_bytes)}; use fewer images or layers, a smaller input, "
             "a lower min_fidelity, or a larger budget"
         )
     return out
@@ -651,7 +652,3 @@ def _check_reduced(acts: torch.Tensor, reduced: torch.Tensor) -> torch.Tensor:
 def _flat(x: torch.Tensor) -> torch.Tensor:
     """N x C x H x W -> (N H W) x C, rows in image, row, column order."""
     return x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
-
-
-def _mib(n: int) -> str:
-    return f"{n / 2**20:.1f} MiB"

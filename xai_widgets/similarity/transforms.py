@@ -54,12 +54,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence, Union
 
+import numpy as np
 import torch
 
 from ..core.warp import KINDS, affine_matrix, as_image_batch, check_hw, rotate, scale, warp
 from .maps import unit_vectors
 
-__all__ = ["affine_matrix", "rotate", "scale", "cell_correspondence", "sweep", "Sweep", "KINDS"]
+__all__ = ["affine_matrix", "rotate", "scale", "cell_correspondence", "sweep", "Sweep", "KINDS",
+           "corresponding_similarity"]
 
 Kind = Union[str, Callable[[torch.Tensor, float], torch.Tensor]]
 Correspondence = Callable[[torch.Tensor, torch.Tensor, float], "tuple[torch.Tensor, torch.Tensor]"]
@@ -277,6 +279,44 @@ def sweep(
     else:
         out = warp(x, [affine_matrix(kind, v, x.shape[-2:]) for v in values])
     return Sweep(kind, values, out, correspondence)
+
+
+def corresponding_similarity(vectors: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                             valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dot product of every cell of the original with its corresponding cell in each copy.
+
+    The numbers of the rotation and scale charts (Fong et al. 2021): with unit vectors, the
+    cosine similarity of a patch to the same content in each transformed copy. Products are
+    summed in float64, so for float32 inputs decoded from float16 (as a browser has them) the
+    result is within the browser's float32 rounding bound of its own sums.
+
+    Parameters
+    ----------
+    vectors : numpy.ndarray
+        (V + 1) x h x w x C cell vectors: the original's, then those of the V copies.
+    rows, cols : numpy.ndarray
+        V x h x w int cell indices of the corresponding cells in each copy
+        (:meth:`Sweep.correspondence`); any value where not ``valid``.
+    valid : numpy.ndarray
+        V x h x w bool, False where the cell's content left the copy.
+
+    Returns
+    -------
+    curves : numpy.ndarray
+        V x h x w float64, NaN where not valid; ``curves[:, i, j]`` against the values is the
+        chart of cell (i, j).
+    mean : numpy.ndarray
+        V float64: the mean of ``curves`` over the valid cells of each copy, NaN where none is.
+    """
+    orig = vectors[0].astype(np.float64)
+    curves = np.stack([
+        (vectors[k + 1][rows[k].clip(0), cols[k].clip(0)].astype(np.float64) * orig).sum(-1)
+        for k in range(len(rows))
+    ])
+    curves[~valid] = np.nan
+    counts = valid.sum(axis=(1, 2))
+    mean = np.where(counts > 0, np.nansum(curves, axis=(1, 2)) / np.maximum(counts, 1), np.nan)
+    return curves, mean
 
 
 # ------------------------------------------------------------------ helpers

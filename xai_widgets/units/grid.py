@@ -19,15 +19,50 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..core import colormaps
+from torch import nn
 
-__all__ = ["NORMALISATIONS", "OBJECTIVES", "check_objective", "unit_value", "tile_layout", "is_signed", "normalise", "channel_stats", "tile_image"]
+from ..core import colormaps
+from ..core.capture import layers
+from ..core.layouts import Ambiguous, ambiguous_error
+
+__all__ = ["NORMALISATIONS", "OBJECTIVES", "tile_layers", "check_objective", "unit_value", "tile_layout", "is_signed", "normalise", "channel_stats", "tile_image"]
 
 NORMALISATIONS = ("layer", "channel", "fixed")
 # What one number a unit (a channel's map) is summarised by: its spatial mean (the channel
 # objective of Olah et al., "Feature Visualization", Distill 2017), max (DeepVis's top-9
 # ranking) or sum (DeepVis's back view: a gradient of ones over the whole map).
 OBJECTIVES = ("mean", "max", "sum")
+
+
+def tile_layers(model: nn.Module, x: torch.Tensor, layouts=None) -> tuple[list[dict], dict]:
+    """The layers a grid can show, and those it cannot because their layout is ambiguous.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model, traced on ``x`` (see :func:`xai_widgets.core.capture.layers`).
+    x : torch.Tensor
+        One model input batch (one image is enough).
+    layouts : dict, optional
+        ``{layer: layout}`` for layers whose layout is not detected (:mod:`xai_widgets.core.layouts`).
+
+    Returns
+    -------
+    list of dict
+        ``{"name", "type", "shape", "layout"}`` per showable layer in execution order; ``shape``
+        is its maps' C x h x w, or [C] for an N x C layer.
+    dict
+        ``{layer: ValueError}`` explaining each layer left out as ambiguous.
+    """
+    out, ambiguous = [], {}
+    for info in layers(model, x, layouts=layouts):
+        if isinstance(info.layout, Ambiguous):
+            ambiguous[info.name] = ambiguous_error(info.name, info.shape, info.layout.reason)
+        elif info.layout is not None:
+            maps = info.layout.maps(torch.empty(info.shape, device="meta"))
+            shape = [maps.shape[1]] if info.layout.name == "NC" else list(maps.shape[1:])
+            out.append({"name": info.name, "type": info.type, "shape": shape, "layout": str(info.layout)})
+    return out, ambiguous
 
 
 def check_objective(objective) -> str:

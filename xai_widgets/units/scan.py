@@ -38,7 +38,7 @@ from torch import nn
 from ..core import tasks
 from ..core.capture import preserved_model, unknown_layer_error, layer_output, model_device
 from .grid import check_objective, unit_value
-from ..core.images import check_input_size, model_input
+from ..core.images import check_input_size, model_input, to_uint8
 
 __all__ = [
     "ReceptiveField",
@@ -748,7 +748,7 @@ def _cropper(x: torch.Tensor, raw: bool, rf: ReceptiveField) -> Callable:
         scaled = (pixels - lo[images].view(-1, 1, 1, 1)) / span[images].view(-1, 1, 1, 1)  # E ph pw C
         if scaled.shape[-1] != 3:
             scaled = scaled.mean(-1, keepdim=True).expand(*scaled.shape[:-1], 3)
-        out = (scaled * 255).round().clamp(0, 255).to(torch.uint8)
+        out = to_uint8(scaled)
         return out.where(inside[..., None], torch.tensor(GRAY, dtype=torch.uint8, device=x.device))
 
     return crop

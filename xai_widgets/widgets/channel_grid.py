@@ -21,70 +21,32 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import traitlets
-from PIL import Image, ImageDraw
+from PIL import Image
 from torch import nn
 
-from ..units import backview, featurevis, grid, scan
-from ..core import colormaps, render, wire
-from ..core.capture import preserved_model, capture_maps, layers, model_device, model_dtype
-from ..core.outputs import pick
+from ..units import backview, grid, scan
+from ..units.predictions import class_probabilities, top_classes
+from ..core import colormaps, wire
+from ..core.capture import capture_maps
 from ..core.images import check_input_size, as_image_list, display_pixels, to_batch
-from ..core.layouts import Ambiguous, ambiguous_error, prefix_names
+from ..core.layouts import prefix_names
 from .base import STATIC, XaiWidget
+from .channel_grid_payload import acts_payload
+from .channel_grid_picture import grid_picture, legend_caption, legend_range
 from .checks import Choice, Fraction, Index, PanelSize, Real, Refused, Span, at_least, index_in, print_scale, validates
 from .long_tasks import LongTasks
+from .unit_panes import BACK_MODES, UnitPanes
 
 __all__ = ["ChannelGrid"]
 
 DISPLAY = 256  # long side of the shipped input pixels (zoom and back panes)
 ZOOM_MODES = ("unit", "back", "off")
-BACK_MODES = ("off",) + backview.MODES
-TOP = 5  # class probabilities shown
-SELECTED_RGB = (128, 255, 128)  # DeepVis's cursor colour, (.5, 1, .5)
-# What each pane reduces a unit's map to with unit_objective="default": DeepVis backpropagates
-# the whole map (its sum) and ranks dataset images by the map's max (Yosinski et al. 2015);
-# activation maximisation maximises its mean (Olah et al. 2017).
-DEFAULT_OBJECTIVES = {"back": "sum", "scan": "max", "visualise": "mean"}
 # Beyond these, nearly every value lands at one end of the 256-colour scale
 # ((1/255) ** 0.05 = 0.76; 0.9 ** 20 = 0.12).
 MIN_GAMMA, MAX_GAMMA = 0.05, 20.0
-#: Detector badges take a colour per concept (Tableau 10 without the red and orange of the dead
-#: and constant badges, and without grey, which marks "other concepts" when there are more).
-CONCEPT_COLOURS = [colormaps.TABLEAU10[n] for n in ("blue", "teal", "green", "yellow", "purple", "pink", "brown")]
-OTHER_CONCEPTS = colormaps.TABLEAU10["grey"]
-LEGEND_PX = 60  # height kept for the figure's legend, so a figure at scale s is s times as large
 
 
-def _tile_layers(model: nn.Module, x: torch.Tensor, layouts) -> tuple[list[dict], dict]:
-    """The layers a grid can show, with the shape of their maps (C x h x w, or C for linear
-    layers) and layout; and the layers left out because their layout is ambiguous."""
-    out, ambiguous = [], {}
-    for info in layers(model, x, layouts=layouts):
-        if isinstance(info.layout, Ambiguous):
-            ambiguous[info.name] = ambiguous_error(info.name, info.shape, info.layout.reason)
-        elif info.layout is not None:
-            maps = info.layout.maps(torch.empty(info.shape, device="meta"))
-            shape = [maps.shape[1]] if info.layout.name == "NC" else list(maps.shape[1:])
-            out.append({"name": info.name, "type": info.type, "shape": shape, "layout": str(info.layout)})
-    return out, ambiguous
-
-
-def _probabilities(model: nn.Module, x: torch.Tensor, output) -> torch.Tensor | None:
-    """Softmax of the model's output for a batch, or None when it is not N x K logits."""
-    with preserved_model(model, eval_mode=True), torch.no_grad():
-        out = model(x.to(model_device(model), model_dtype(model)))
-    try:
-        out = pick(out, output)
-    except ValueError:
-        if output is not None:
-            raise
-        return None  # a feature extractor (dict of maps ...): the grid works without the top-5
-    if out.dim() != 2 or out.shape[1] < 2:
-        return None
-    return out.float().softmax(1).cpu()
-
-
-class ChannelGrid(LongTasks, XaiWidget):
+class ChannelGrid(UnitPanes, LongTasks, XaiWidget):
     """All channels of one layer of a live model as tiles, with DeepVis's panes.
 
     Parameters
@@ -134,7 +96,7 @@ class ChannelGrid(LongTasks, XaiWidget):
     patch), ``opacity`` (of the unit over the input in the zoom pane), ``unit_objective``
     (what one number the back view, the dataset scan and activation maximisation take of the
     selected unit's map: "mean", "max" or "sum" over space for all three, or "default" for
-    DeepVis's choice per pane, :data:`DEFAULT_OBJECTIVES`).
+    DeepVis's choice per pane, :data:`xai_widgets.widgets.unit_panes.DEFAULT_OBJECTIVES`).
     """
 
     _esm = STATIC / "channel_grid.js"
@@ -197,7 +159,7 @@ class ChannelGrid(LongTasks, XaiWidget):
         self.layouts = layouts
         self._inputs = to_batch(images, model, preprocess)  # N x C x H x W on the CPU
         check_input_size(self._inputs, "ChannelGrid")
-        self._layer_infos, self._ambiguous = _tile_layers(model, self._inputs[:1], layouts)
+        self._layer_infos, self._ambiguous = grid.tile_layers(model, self._inputs[:1], layouts)
         if not self._layer_infos:
             raise ValueError("the model has no layer with feature maps (N x C x H x W, N x H x W x C), tokens "
                              "or an N x C output to show")
@@ -209,7 +171,7 @@ class ChannelGrid(LongTasks, XaiWidget):
         self.visuals: dict[str, dict[int, torch.Tensor]] = {}  # layer -> {channel: 3 x H x W image}
         self._visual_objectives: dict[str, dict[int, str]] = {}  # layer -> {channel: what it maximised}
         self.back_gradient: torch.Tensor | None = None  # the raw gradient behind the back pane
-        probs = _probabilities(model, self._inputs, output)
+        probs = class_probabilities(model, self._inputs, output)
         names = list(classes) if classes is not None else None
         if probs is not None and names is not None and len(names) != probs.shape[1]:
             raise ValueError(f"{len(names)} class names for a model with {probs.shape[1]} outputs")
@@ -223,21 +185,13 @@ class ChannelGrid(LongTasks, XaiWidget):
             size=size,
             _layer_list=self._layer_infos,
             _images={"pixels": wire.encode(pixels, "uint8"), "titles": [f"image {i}" for i in range(len(images))]},
-            _probs=self._top_classes(probs, names),
+            _probs=top_classes(probs, names),
             _colormaps={name: table.tobytes() for name, table in colormaps.LUTS.items()},
             _can_scan=dataset is not None,
         )
         self.layer = first  # validated and loaded by the observers below
 
     # ------------------------------------------------------------------ layers
-    @staticmethod
-    def _top_classes(probs, names) -> list:
-        if probs is None:
-            return []
-        p, idx = probs.topk(min(TOP, probs.shape[1]), dim=1)
-        label = (lambda k: names[k]) if names is not None else (lambda k: f"class {k}")
-        return [[[label(int(k)), float(v)] for v, k in zip(pv, ik)] for pv, ik in zip(p, idx)]
-
     @property
     def layer_names(self) -> list[str]:
         """The layers the grid can show, in execution order."""
@@ -255,11 +209,8 @@ class ChannelGrid(LongTasks, XaiWidget):
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
             raise Refused(f"unknown layer {name!r}{hint} (w.layer_names lists the layers)")
         acts = self._layer_acts(name)
-        nbytes = acts.numel() * 2
-        if nbytes > self.max_bytes:
-            raise Refused(
-                f"layer {name!r} would ship {nbytes / wire.MiB:.1f} MiB ({tuple(acts.shape)} float16) over "
-                f"max_bytes={self.max_bytes / wire.MiB:.1f} MiB; show fewer images, a deeper layer, or raise max_bytes")
+        wire.check_budget(acts.numel() * 2, self.max_bytes, f"layer {name!r} ({tuple(acts.shape)} float16)",
+                          "Show fewer images, a deeper layer, or raise max_bytes.", Refused)
         return name
 
     def _layer_acts(self, name: str) -> torch.Tensor:
@@ -273,14 +224,9 @@ class ChannelGrid(LongTasks, XaiWidget):
     @traitlets.observe("layer")
     def _on_layer(self, change):
         acts = self._cache[change["new"]]
-        payload = wire.encode(acts, "float16")
-        self._payload = payload
-        signed = bool((acts < 0).any())
         self.selected = min(self.selected, acts.shape[1] - 1)
-        self._acts = {"layer": change["new"], "signed": signed, "acts": payload}
-        if change["new"] in self.prefix:  # a token layer's class / register tokens, N x P x C
-            names, tokens = self.prefix[change["new"]]
-            self._acts = {**self._acts, "prefix": wire.encode(tokens, "float16"), "prefix_names": names}
+        self._acts = acts_payload(change["new"], acts, self.prefix.get(change["new"]))
+        self._payload = self._acts["acts"]
         self._send_unit_data()
         self._update_back()
 
@@ -325,177 +271,6 @@ class ChannelGrid(LongTasks, XaiWidget):
         n = self.image if image is None else image
         return grid.channel_stats(torch.from_numpy(wire.decode(self._payload)[n]))
 
-    # ------------------------------------------------------------------ back view
-    @traitlets.observe("image", "selected", "back_mode", "back_filter", "unit_objective")
-    def _on_unit(self, change):
-        self._update_back()
-
-    def objective(self, pane: str) -> str:
-        """What ``pane`` ("back", "scan" or "visualise") reduces a unit's map to: ``unit_objective``,
-        or the pane's own default (:data:`DEFAULT_OBJECTIVES`) when that is "default"."""
-        return DEFAULT_OBJECTIVES[pane] if self.unit_objective == "default" else self.unit_objective
-
-    def back_view(self, channel: int | None = None, mode: str | None = None, image: int | None = None,
-                  filter: str | None = None) -> np.ndarray:
-        """H x W x 3 image in [0, 1] of what drives ``channel`` (see :mod:`xai_widgets.units.backview`).
-
-        Defaults are the widget's: the selected channel, ``back_mode`` (``"grad"`` when
-        off), the shown image and ``back_filter``; the unit is its map reduced by
-        ``objective("back")``. Also sets ``w.back_gradient``.
-        """
-        mode = mode or (self.back_mode if self.back_mode != "off" else "grad")
-        n = self.image if image is None else image
-        c = self.selected if channel is None else channel
-        g = backview.unit_backprop(self.model, self._inputs[n:n + 1], self.layer, c, mode=mode,
-                                   objective=self.objective("back"), layouts=self.layouts)
-        self.back_gradient = g.detach().cpu()
-        return backview.back_display(self.back_gradient, filter or self.back_filter)
-
-    def _update_back(self) -> None:
-        if self.back_mode == "off" or not self._payload:
-            self._back = None
-            return
-        try:
-            shown = self.back_view()
-        except ValueError as exc:  # e.g. deconv on a model without nn.ReLU modules
-            self.message = f"back view: {exc}"
-            self._back = None
-            return
-        pixels = (np.clip(shown, 0, 1) * 255).round().astype(np.uint8)
-        self._back = {"image": self.image, "layer": self.layer, "channel": self.selected,
-                      "mode": self.back_mode, "filter": self.back_filter, "objective": self.objective("back"),
-                      "pixels": wire.encode(pixels, "uint8")}
-
-    # ------------------------------------------------------------------ dataset scan
-    def scan(self, dataset=None, *, k: int = 9, cache: bool = True, background: bool = False, **kwargs):
-        """Top-``k`` activating patches and unit statistics of the current layer over a dataset.
-
-        One streaming pass (see :func:`xai_widgets.units.scan.scan`); cached on disk, so a second
-        call with the same model, layer and data is instant. With ``concepts`` given at
-        construction, also Network Dissection (:func:`xai_widgets.units.scan.dissect`). Returns
-        the :class:`~xai_widgets.units.scan.TopK` (None when cancelled), also kept in ``w.tops``.
-        Images are ranked by ``objective("scan")`` unless ``score=`` is given.
-        """
-        data = self.dataset if dataset is None else dataset
-        if data is None:
-            raise ValueError("no dataset: pass one here or as ChannelGrid(..., dataset=...)")
-        layer = self.layer
-        kwargs.setdefault("score", self.objective("scan"))
-
-        def work(progress, cancel):
-            top = scan.scan(self.model, layer, data, k=k, preprocess=self.preprocess, progress=progress,
-                            cancel=cancel, cache=cache, layouts=self.layouts, **kwargs)
-            if self.concepts is not None:
-                self.dissections[layer] = scan.dissect(self.model, layer, data, self.concepts,
-                                                       preprocess=self.preprocess, layouts=self.layouts)
-            self.tops[layer] = top
-            if layer == self.layer:
-                self._send_unit_data()
-            return top
-
-        return self._run_task(f"scan of {layer}", work, background=background)
-
-    def _send_unit_data(self) -> None:
-        """Patches and statistics of the current layer, when it has been scanned."""
-        top = self.tops.get(self.layer)
-        if top is None:
-            self._patches = self._units = None
-        else:
-            self._patches = {"layer": self.layer, "patches": wire.encode(top.patches, "uint8"),
-                             "values": top.values.astype(np.float32).tolist(),
-                             "indices": top.indices.tolist(), "n_images": top.n_images, "score": top.score}
-            self._units = self._unit_summary(top)
-        shown = self.visuals.get(self.layer, {})
-        self._visuals = None if not shown else self._visuals_payload(shown)
-
-    def _unit_summary(self, top) -> dict:
-        s = top.stats
-        names = None
-        if s.selective_class is not None:
-            names = [self.classes[int(k)] if self.classes and 0 <= int(k) < len(self.classes) else f"class {int(k)}"
-                     for k in s.selective_class]
-        summary = {"layer": self.layer, "dead": s.dead.tolist(), "constant": s.constant.tolist(),
-                   "frac_active": _json_floats(s.frac_active),
-                   "selectivity": None if s.selectivity is None else _json_floats(s.selectivity),
-                   "selective_class": names, "concept": None, "iou": None}
-        dis = self.dissections.get(self.layer)
-        if dis is not None:
-            summary["concept"] = [dis.label(c) or "" for c in range(len(dis.best))]
-            summary["concept_colour"] = concept_colours(summary["concept"])
-            summary["iou"] = _json_floats(dis.iou.max(axis=1))
-            summary["unique_detectors"] = int(dis.unique_detectors)
-            summary["detector_iou"] = dis.threshold
-        return summary
-
-    # ------------------------------------------------------------------ activation maximisation
-    def visualise(self, channels: int | Sequence[int] | str | None = None, *, background: bool = False,
-                  **params):
-        """What units "want to see": activation maximisation (:func:`xai_widgets.units.featurevis.visualise_channels`).
-
-        ``channels``: None for the selected unit, an index or list, or ``"all"`` for the
-        whole layer in batches. ``params`` go to ``visualise_channels`` (steps, lr, jitter,
-        ...); the image size defaults to the model input's, the objective to
-        ``objective("visualise")``. Results are kept in
-        ``w.visuals[layer]`` and shown in the unit pane. Returns the
-        :class:`~xai_widgets.units.featurevis.FeatureVis` (None when cancelled).
-        """
-        layer = self.layer
-        if channels is None:
-            chosen = [self.selected]
-        elif isinstance(channels, str):
-            if channels != "all":
-                raise ValueError(f"channels must be None, an index, a list of indices or 'all', got {channels!r}")
-            chosen = list(range(self.channels))
-        else:
-            chosen = [int(channels)] if isinstance(channels, (int, np.integer)) else [int(c) for c in channels]
-        params.setdefault("size", tuple(self._inputs.shape[-2:]))
-        params.setdefault("objective", self.objective("visualise"))
-        if self.normalise is not None:
-            params.setdefault("normalise", self.normalise)
-
-        def work(progress, cancel):
-            fv = featurevis.visualise_channels(self.model, layer, chosen, progress=progress, cancel=cancel,
-                                               layouts=self.layouts, **params)
-            store = self.visuals.setdefault(layer, {})
-            maximised = self._visual_objectives.setdefault(layer, {})
-            for c, img in zip(fv.channels, fv.images):
-                store[int(c)] = img
-                maximised[int(c)] = params["objective"]
-            if layer == self.layer:
-                self._visuals = self._visuals_payload(store)
-            return fv
-
-        return self._run_task(f"activation maximisation ({layer})", work, background=background)
-
-    def _visuals_payload(self, store: dict) -> dict:
-        chans = sorted(store)
-        imgs = torch.stack([store[c] for c in chans])  # M x C x H x W in [0, 1]
-        if imgs.shape[1] == 1:
-            imgs = imgs.repeat(1, 3, 1, 1)
-        pixels = (imgs.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
-        maximised = self._visual_objectives.get(self.layer, {})
-        return {"layer": self.layer, "channels": chans, "images": wire.encode(pixels, "uint8"),
-                "objectives": [maximised.get(c, DEFAULT_OBJECTIVES["visualise"]) for c in chans]}
-
-    # ------------------------------------------------------------------ messages from the buttons
-    def _on_custom_msg(self, widget, content, buffers):
-        kind = content.get("type") if isinstance(content, dict) else None
-        if kind == "cancel":
-            self.cancel()
-        elif kind == "scan":
-            self._start(lambda: self.scan(background=True))
-        elif kind == "visualise":
-            which = content.get("channels")
-            self._start(lambda: self.visualise("all" if which == "all" else None, background=True))
-        else:
-            super()._on_custom_msg(widget, content, buffers)
-
-    def _start(self, launch) -> None:
-        try:
-            launch()
-        except (RuntimeError, ValueError) as exc:  # busy, or no dataset: say so in the widget
-            self.message = str(exc)
-
     # ------------------------------------------------------------------ static figure
     def render_png(self, panel: int | None = None, scale: float = 1.0) -> Image.Image:
         """The grid (selected unit outlined in green) with its colour legend under it and the
@@ -505,79 +280,13 @@ class ChannelGrid(LongTasks, XaiWidget):
         pixels so every cell stays a sharp square. ``scale`` multiplies every length (tiles,
         zoom pane, text, lines): ``scale=2`` gives the same picture at twice the pixels.
         """
-        scale = print_scale(scale)
-        px = lambda v: max(1, round(v * scale))  # noqa: E731 - one length at this scale
-        t = self.tile_values().numpy()
-        C, H, W = t.shape
-        rows, cols = grid.tile_layout(C)
-        name = "diverging" if self.signed else self.colormap
-        table = colormaps.lut(name)
-        tiles = grid.tile_image(t, table, rows, cols, pad=1, background=render.BACKGROUND)
-        base = max(1, (panel or self.size) // tiles.shape[1])
-        cell, line = px(base), px(max(2, base // 2))
-        fig_grid = Image.fromarray(tiles).resize((tiles.shape[1] * cell, tiles.shape[0] * cell), Image.NEAREST)
-        r, c = divmod(self.selected, cols)
-        x0, y0 = (1 + c * (W + 1)) * cell, (1 + r * (H + 1)) * cell
-        ImageDraw.Draw(fig_grid).rectangle([x0 - line, y0 - line, x0 + W * cell + line - 1, y0 + H * cell + line - 1],
-                                           outline=SELECTED_RGB, width=line)
-        unit_rgb = table[np.floor(t[self.selected] * 255 + 0.5).astype(np.int64)]
-        zoom = Image.fromarray(render.overlay(self._display_pixels(), unit_rgb, self.opacity))
-        zoom = zoom.resize((px(zoom.size[0]), px(zoom.size[1])), Image.LANCZOS)
-        key = render.legend(name, *self._legend_range(), max_width=min(px(480), fig_grid.size[0]), font_size=px(13),
-                            caption=self._legend_caption())
-        pad, gap, fnt = px(8), px(16), render.font(px(15))
-        title_h = fnt.size + pad
-        left_h = fig_grid.size[1] + pad + max(key.size[1], px(LEGEND_PX))
-        width = pad + fig_grid.size[0] + gap + zoom.size[0] + pad
-        fig = Image.new("RGB", (width, pad + title_h + max(left_h, zoom.size[1]) + pad), render.BACKGROUND)
-        draw = ImageDraw.Draw(fig)
-        top = pad + title_h
-        right = pad + fig_grid.size[0] + gap
-        draw.text((pad, pad), f"{self.layer}: {C} channels, image {self.image}", fill=render.TEXT, font=fnt)
-        draw.text((right, pad), f"unit {self.selected} over the image", fill=render.TEXT, font=fnt)
-        fig.paste(fig_grid, (pad, top))
-        fig.paste(key, (pad, top + fig_grid.size[1] + pad))
-        fig.paste(zoom, (right, top))
-        return fig
-
-    def _display_pixels(self) -> np.ndarray:
-        return wire.decode(self._images["pixels"])[self.image].astype(np.uint8)
-
-    def _legend_range(self) -> tuple[float, float]:
-        """The activation values at the ends of the colour bar (relative ones per channel)."""
-        if self.normalisation == "channel":
-            return (-1.0, 1.0) if self.signed else (0.0, 1.0)
-        if self.normalisation == "fixed":
-            lo, hi = self.vrange
-            m = max(abs(lo), abs(hi))
-        else:
-            acts = self.activations()
-            lo, hi = float(acts.min()), float(acts.max())
-            m = float(acts.abs().max())
-        return (-m, m) if self.signed else (lo, hi)
-
-    def _legend_caption(self) -> str:
-        what = {"layer": "one range for the whole layer", "channel": "each channel scaled to its own range",
-                "fixed": "fixed range"}[self.normalisation]
-        extra = "".join([f", boost {self.boost:g}" if self.boost else "", f", gamma {self.gamma:g}" if self.gamma != 1 else ""])
-        return f"{self.layer}: {what}{extra}"
+        values = self.tile_values().numpy()
+        image = wire.decode(self._images["pixels"])[self.image].astype(np.uint8)
+        legend = (*legend_range(self.normalisation, self.signed, self.vrange, self.activations()),
+                  legend_caption(self.layer, self.normalisation, self.boost, self.gamma))
+        titles = (f"{self.layer}: {values.shape[0]} channels, image {self.image}", f"unit {self.selected} over the image")
+        return grid_picture(values, self.selected, "diverging" if self.signed else self.colormap, image, self.opacity,
+                            legend, titles, panel or self.size, print_scale(scale))
 
     def __repr__(self) -> str:
         return f"ChannelGrid({len(self._inputs)} images, layer={self.layer!r}, {len(self.layer_names)} layers)"
-
-
-
-def concept_colours(labels: Sequence[str]) -> dict[str, str]:
-    """{concept: badge colour}: the concepts with most detectors first; past the palette, grey."""
-    counts: dict[str, int] = {}
-    for label in labels:
-        if label:
-            counts[label] = counts.get(label, 0) + 1
-    ranked = sorted(counts, key=lambda name: (-counts[name], name))
-    coloured = len(CONCEPT_COLOURS) if len(ranked) <= len(CONCEPT_COLOURS) else len(CONCEPT_COLOURS) - 1
-    return {name: CONCEPT_COLOURS[i] if i < coloured else OTHER_CONCEPTS for i, name in enumerate(ranked)}
-
-
-def _json_floats(values: np.ndarray) -> list:
-    """Rounded floats for JSON, NaN (undefined, e.g. the selectivity of a dead unit) as None."""
-    return [None if not np.isfinite(v) else round(float(v), 4) for v in values]

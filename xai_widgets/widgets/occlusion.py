@@ -26,31 +26,26 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import traitlets
-from PIL import Image, ImageDraw
+from PIL import Image
 from torch import nn
 
-from ..core import colormaps, render, wire
+from ..core import colormaps, wire
 from ..attribution import feature_occlusion as features
 from ..core.capture import model_device
 from ..core.images import check_input_size, model_input
 from ..core.outputs import with_output
+from .occlusion_payload import analysis_payload, features_payload, input_pixels, prediction, view_payload
+from .occlusion_picture import render_view
 from .base import STATIC, XaiWidget
 from .checks import Choice, Fraction, Index, PanelSize, Real, Refused, index_in, validates, at_least, print_scale
 from .long_tasks import LongTasks
 
 __all__ = ["OcclusionExplorer"]
 
-TOP = 5
 OFFLINE_SETS = 64  # to_html ships the view of every occlusion set up to this many (6 features)
 TABS = ("occlusion", "sandbox")
 MAX_DISTANCE = 16.0  # px; neighbourhoods grow with its square
 MAX_PATCH = 64
-KIND_TITLES = {  # Norton 2018's four metrics (§3.5): title, short title for the PNG
-    "most_important": ("most important feature", "most important"),
-    "smallest_keep": ("smallest set to keep the prediction", "smallest kept set"),
-    "smallest_flip": ("smallest set that flips the prediction", "smallest flipping set"),
-    "largest_change": ("largest change of confidence", "largest change"),
-}
 
 
 # Tableau 10 (Stone, Tableau Software, 2016: colours chosen to stay apart), without its red
@@ -62,20 +57,6 @@ TABLEAU = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (148, 103, 189), (140,
 def palette(n: int) -> list[tuple[int, int, int]]:
     """n feature colours from :data:`TABLEAU`; past 8 they repeat (the numbers tell those apart)."""
     return [TABLEAU[k % len(TABLEAU)] for k in range(n)]
-
-
-def _uint8(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> np.ndarray:
-    """C x H x W model-input values -> H x W x 3 display pixels through the fixed per-channel range."""
-    t = ((x.detach().float().cpu() - lo) / (hi - lo).clamp_min(1e-12)).clamp(0, 1)
-    t = (t * 255).round().to(torch.uint8)
-    if t.shape[0] == 1:
-        t = t.repeat(3, 1, 1)
-    return np.ascontiguousarray(t[:3].permute(1, 2, 0).numpy())
-
-
-def _anchor(f: np.ndarray) -> np.ndarray:
-    """The (row, col) of a feature's pixel nearest its centre, where its number is drawn."""
-    return f[np.argmin(((f - f.mean(axis=0)) ** 2).sum(axis=1))]
 
 
 def _mask_from_json(value, _widget):
@@ -305,11 +286,7 @@ class OcclusionExplorer(LongTasks, XaiWidget):
     def _update_view(self) -> None:
         img = self.occluded_image()
         self.probs = features.class_probs(self.model, img[None])[0].cpu()
-        self._view = self._view_payload(img, self.occluded, self.probs)
-
-    def _view_payload(self, img: torch.Tensor, occluded: Sequence[int], probs: torch.Tensor) -> dict:
-        return {"image": wire.encode(self._pixels(img), "uint8"), "occluded": list(occluded),
-                **self._prediction(probs)}
+        self._view = view_payload(self._pixels(img), self.occluded, self.probs, self.target)
 
     def _export_state(self) -> dict:
         """Extra state for :meth:`to_html`: the view of every occlusion set, keyed "0,2" (sorted
@@ -321,16 +298,11 @@ class OcclusionExplorer(LongTasks, XaiWidget):
         sets = [list(c) for k in range(n + 1) for c in itertools.combinations(range(n), k)]
         images = self._occluder(sets)
         probs = features.class_probs(self.model, images).cpu()
-        return {"_offline_views": {",".join(map(str, s)): self._view_payload(img, s, p)
+        return {"_offline_views": {",".join(map(str, s)): view_payload(self._pixels(img), s, p, self.target)
                                    for s, img, p in zip(sets, images, probs)}}
 
-    def _prediction(self, probs: torch.Tensor) -> dict:
-        top = torch.topk(probs, min(TOP, probs.shape[0]))
-        return {"top5": [[int(k), float(p)] for p, k in zip(top.values, top.indices)],
-                "target_prob": float(probs[self.target]), "top1": int(probs.argmax())}
-
     def _pixels(self, x: torch.Tensor) -> np.ndarray:
-        return _uint8(x, self._lo, self._hi)
+        return input_pixels(x, self._lo, self._hi)
 
     # ------------------------------------------------------------------ sandbox
     def painted(self) -> np.ndarray:
@@ -359,7 +331,7 @@ class OcclusionExplorer(LongTasks, XaiWidget):
         img = self.sandbox_image()
         self.sandbox_probs = features.class_probs(self.model, img[None])[0].cpu()
         self._sandbox = {"image": wire.encode(self._pixels(img), "uint8"), "kind": self.sandbox_kind,
-                         "painted": float(self.painted().mean()), **self._prediction(self.sandbox_probs)}
+                         "painted": float(self.painted().mean()), **prediction(self.sandbox_probs, self.target)}
 
     # ------------------------------------------------------------------ analysis
     def analyse(self, *, background: bool = False, max_sets: int | None = None):
@@ -380,28 +352,12 @@ class OcclusionExplorer(LongTasks, XaiWidget):
                 result = features.analyse(self.model, self.input[0], snapshot, target=self.target, max_sets=budget,
                                           progress=progress, cancel=cancel, **self.occluder_options)
                 self.analysis = result
-                self._analysis = self._analysis_payload(result)
+                self._analysis = analysis_payload(result, self._lo, self._hi)
                 return result
             finally:
                 self._flush()
 
         return self._run_task("analyse", work, background=background)
-
-    def _analysis_payload(self, a: features.Analysis) -> dict:
-        findings = []
-        within = "" if a.exhaustive else f" within {a.evaluated} forward passes"
-        missing = {"smallest_flip": f"no set of features changes the top-1{within}",
-                   "smallest_keep": f"no kept set keeps the prediction{within}"}
-        for kind, f in zip(KIND_TITLES, a.findings):
-            entry = {"kind": kind, "title": KIND_TITLES[kind][0]}
-            if f is None:
-                entry["missing"] = missing[kind]
-            else:
-                entry.update(occluded=list(f.occluded), kept=list(f.kept),
-                             image=wire.encode(self._pixels(f.image), "uint8"), target_prob=f.target_prob,
-                             change=f.change, top1=f.top1, exhaustive=f.exhaustive)
-            findings.append(entry)
-        return {"findings": findings, "evaluated": a.evaluated, "exhaustive": a.exhaustive}
 
     def _on_custom_msg(self, widget, content, buffers):
         kind = content.get("type") if isinstance(content, dict) else None
@@ -419,29 +375,9 @@ class OcclusionExplorer(LongTasks, XaiWidget):
 
     # ------------------------------------------------------------------ what the browser gets
     def _payload(self) -> dict:
-        H, W = self.input.shape[-2:]
-        n = len(self.features)
-        labels = features.label_map(self.features, (H, W))
-        rel_max = float(np.abs(self.relevance).max()) or 1.0
-        colours = palette(n)
-        info = [{"size": int(len(f)), "relevance": float(self.relevance[f[:, 0], f[:, 1]].sum()),
-                 "drop": float(self.drops[k]), "anchor": [int(v) for v in _anchor(f)], "color": list(colours[k])}
-                for k, f in enumerate(self.features)]
-        return {
-            "H": int(H), "W": int(W),
-            "image": wire.encode(self._pixels(self.input[0]), "uint8"),
-            "relevance": wire.encode(torch.from_numpy(self.relevance / rel_max), "float16"),
-            "rel_max": rel_max,
-            "rel_scale": self.relevance_scale(),
-            "tau": features.cutoff(self.relevance, self.threshold),
-            "labels": wire.encode(labels.astype(np.uint8) if n < 256 else labels.astype(np.float32),
-                                  "uint8" if n < 256 else "float32"),
-            "features": info,
-            "classes": self.classes,
-            "target": self.target,
-            "method": self.method,
-            "base_probs": [float(p) for p in self.base_probs],
-        }
+        return features_payload(self._pixels(self.input[0]), self.relevance, self.relevance_scale(),
+                                features.cutoff(self.relevance, self.threshold), self.features, self.drops,
+                                palette(len(self.features)), self.classes, self.target, self.method, self.base_probs)
 
     def relevance_scale(self) -> float:
         """The relevance panel's colour scale: +-(99th percentile of |r|), larger values saturate
@@ -459,74 +395,16 @@ class OcclusionExplorer(LongTasks, XaiWidget):
         multiplier of every length, for print (2 gives twice the pixels, same picture).
         """
         scale = print_scale(scale)
-        u = lambda v: max(1, round(v * scale))  # noqa: E731 - every length at the print scale
-        side = max(96, panel or self.size)
-        H, W = self.input.shape[-2:]
-        ph = round(side * H / W)
-        fs = max(10, side // 22)
-        small, label_font = render.font(u(fs)), render.font(u(max(11, side // 18)))
-        measure = render.font(fs)  # widths measured at scale 1, so every size scales exactly
-        gap, line = 10, fs + 6
-
-        def big(arr):
-            return Image.fromarray(arr).resize((u(side), u(ph)), Image.NEAREST)
-
-        base = self._pixels(self.input[0]).astype(np.float32)
-        labels = features.label_map(self.features, (H, W))
-        colours = np.array([(0, 0, 0)] + palette(len(self.features)), dtype=np.float32)
-        a = np.where(labels > 0, self.opacity, 0.0)[..., None]
-        feat = big((base * (1 - a) + colours[labels] * a).round().clip(0, 255).astype(np.uint8))
-        draw = ImageDraw.Draw(feat)
-        for k, f in enumerate(self.features):
-            r, c = _anchor(f)
-            draw.text(((c + 0.5) * feat.size[0] / W, (r + 0.5) * feat.size[1] / H), str(k + 1), fill=(255, 255, 255),
-                      font=label_font, anchor="mm", stroke_width=u(2), stroke_fill=(0, 0, 0))
-        m = self.relevance_scale()
-        rel = big(colormaps.apply(self.relevance, "diverging", -m, m))
-        legend = render.legend("diverging", -m, m, max_width=u(side), font_size=u(fs),
-                               caption="relevance, 99th pct |r| (beyond saturates)")
-        occ = big(self._pixels(self.occluded_image()))
-        rows = [([feat, rel, occ], [f"{len(self.features)} features", f"relevance ({self.method})",
-                                    f"occluded: {', '.join(str(i + 1) for i in self.occluded) or 'none'}"],
-                 self._top5_lines(self.probs, "occluded"), legend)]
-        if self.analysis is not None:
-            thumbs, titles = [], []
-            for kind, f in zip(KIND_TITLES, self.analysis.findings):
-                thumbs.append(big(self._pixels(f.image)) if f is not None else Image.new("RGB", feat.size, render.BACKGROUND))
-                occluded = "none found" if f is None else ", ".join(str(i + 1) for i in f.occluded) or "nothing"
-                titles.append(f"{KIND_TITLES[kind][1]}: occlude {occluded}")
-            rows.append((thumbs, titles, [], None))
-        if self.painted().any():
-            painted = self.painted()[..., None]
-            tint = (base * (1 - 0.5 * painted) + np.array([255, 0, 255]) * 0.5 * painted).round().astype(np.uint8)
-            rows.append(([big(tint), big(self._pixels(self.sandbox_image()))],
-                         ["painted", f"perturbed ({self.sandbox_kind})"], self._top5_lines(self.sandbox_probs, "perturbed"),
-                         None))
-        legend_h = 3 * fs + 18  # render.legend's height at scale 1
-        text_w = max([int(measure.getlength(t)) + 4 for _, _, text, _ in rows for t in text] or [0])
-        width = gap + max(len(p) * (side + gap) + (text_w + gap if t else 0) for p, _, t, _ in rows)
-        heights = [line + max(ph + (legend_h if lg else 0), len(t) * line) + gap for _, _, t, lg in rows]
-        fig = Image.new("RGB", (u(width), u(sum(heights) + gap)), render.BACKGROUND)
-        d = ImageDraw.Draw(fig)
-        y = gap
-        for (panels, titles, text, lg), h in zip(rows, heights):
-            for j, (p, t) in enumerate(zip(panels, titles)):
-                x = gap + j * (side + gap)
-                d.text((u(x), u(y)), render.ellipsis(t, small, u(side)), fill=render.TEXT, font=small)
-                fig.paste(p, (u(x), u(y + line)))
-                if lg is not None and j == 1:  # the relevance panel's colour scale under it
-                    fig.paste(lg, (u(x), u(y + line + ph + 2)))
-            x = gap + len(panels) * (side + gap)
-            for i, t in enumerate(text):
-                d.text((u(x), u(y + line + i * line)), t, fill=render.TEXT, font=small)
-            y += h
-        return fig
-
-    def _top5_lines(self, probs: torch.Tensor, what: str) -> list[str]:
-        lines = [f"top-5: {what} (before)"]
-        for k, p in self._prediction(probs)["top5"]:
-            lines.append(f"{self.classes[k]}: {100 * p:.1f}%  ({100 * float(self.base_probs[k]):.1f}%)")
-        return lines
+        findings = None if self.analysis is None else [
+            None if f is None else (f.occluded, self._pixels(f.image)) for f in self.analysis.findings]
+        painted = self.painted()
+        sandbox = ((painted, self._pixels(self.sandbox_image()), self.sandbox_kind, self.sandbox_probs)
+                   if painted.any() else None)
+        return render_view(
+            self._pixels(self.input[0]), self.relevance, self.features, palette(len(self.features)), self.occluded,
+            self._pixels(self.occluded_image()), self.probs, self.base_probs, self.classes, method=self.method,
+            rel_scale=self.relevance_scale(), opacity=self.opacity, findings=findings, sandbox=sandbox,
+            panel=panel or self.size, scale=scale)
 
     def __repr__(self) -> str:
         return (f"OcclusionExplorer({len(self.features)} features from {self.method!r}, "

@@ -17,20 +17,21 @@ from __future__ import annotations
 
 import math
 import numbers
+from functools import partial
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 from torch import nn
 
-from ..core import colormaps, render, wire
-from ..core.capture import capture_maps, model_device
-from ..core.images import check_input_size, display_pixels, model_input, panel_pixels
-from ..similarity.maps import colour_range, half_vectors
-from ..similarity.transforms import KINDS, sweep
+from ..core import wire
+from ..similarity.maps import colour_range
+from ..similarity.transforms import KINDS
 from .base import STATIC, OverlayWidget
 from .checks import PanelSize, Refused, is_index, validates, at_least, print_scale
+from .sweep_payload import display_copies, sweep_state
+from .sweep_picture import sweep_figure
 
 __all__ = ["TransformSweep", "DEFAULT_VALUES"]
 
@@ -41,12 +42,6 @@ DEFAULT_VALUES = {
     "rotate": [float(v) for v in range(0, 181, 15)],
     "scale": [0.5, 0.625, 0.75, 0.875, 1.0, 1.25, 1.5, 1.75, 2.0],
 }
-
-_AXIS_LABELS = {"rotate": "rotation (degrees, counter-clockwise)", "scale": "zoom factor"}
-
-
-def _fmt_value(v: float) -> str:
-    return f"{v:.4g}"
 
 
 class TransformSweep(OverlayWidget):
@@ -147,7 +142,8 @@ class TransformSweep(OverlayWidget):
         self._state = {}
         # The traits check size, opacity and colormap before any work.
         super().__init__(opacity=opacity, size=size, colormap=colormap or "gray")
-        self._state = self._compute(self.size)
+        self._state = sweep_state(model, image, layer, kind, values, correspondence=correspondence,
+                                  preprocess=preprocess, layouts=layouts, size=self.size, max_bytes=self.max_bytes)
         signed = self._state["negative"]
         with self.hold_sync():
             self._data = self._state["data"]
@@ -194,104 +190,6 @@ class TransformSweep(OverlayWidget):
         if kind == "scale" and values[0] <= 0:
             raise ValueError(f"scale values are zoom factors and must be > 0, got {values[0]}")
         return values
-
-    # ------------------------------------------------------------ computation
-    def _compute(self, size: int) -> dict:
-        device = model_device(self.model)
-        x = model_input(self._image, self.model, self.preprocess, 0)
-        check_input_size(x, "TransformSweep")
-        x = x.to(device)
-        kind, values = self._kind, self._values
-        s = sweep(x, kind, values, correspondence=self._correspondence)
-        captured = capture_maps(self.model, torch.cat([x, s.images]), [self._layer], layouts=self.layouts)[self._layer]
-        acts = captured.maps.float()  # (V + 1) x C x h x w; a token layer's patch grid
-        n, c, h, w = acts.shape
-        input_hw = tuple(x.shape[-2:])
-        base = display_pixels(self._image, input_hw, size)
-        pixel_bytes = n * base.size
-        act_bytes = n * h * w * c * 2
-        if act_bytes + pixel_bytes > self.max_bytes:
-            raise ValueError(
-                f"this view would ship {wire.fmt_bytes(act_bytes + pixel_bytes)} to the browser, over "
-                f"max_bytes={wire.fmt_bytes(self.max_bytes)}: layer {self._layer!r} is {h}x{w}x{c} for each of "
-                f"{n} images (the original and {n - 1} copies). Sweep fewer values, choose a deeper "
-                "(smaller) layer, use a smaller input or size, or raise max_bytes."
-            )
-        unit = half_vectors(acts.permute(0, 2, 3, 1))  # (V + 1) x h x w x C unit vectors in float16
-        copies = self._display_copies(base)
-        rows, cols, valid = s.correspondence((h, w))
-        payloads = [wire.encode(u, "float16") for u in unit]
-        titles = [self._title(v) for v in values]
-        data = {
-            "layer": self._layer,
-            "axis": self._axis_label(),
-            "values": values,
-            "grid": [h, w],
-            "original": {"title": "original", "pixels": wire.encode(base, "uint8"), "acts": payloads[0]},
-            "copies": [
-                {
-                    "title": titles[k],
-                    "pixels": wire.encode(copies[k], "uint8"),
-                    "acts": payloads[k + 1],
-                    "rows": rows[k].flatten().tolist(),
-                    "cols": cols[k].flatten().tolist(),
-                }
-                for k in range(len(values))
-            ],
-        }
-        vecs = np.stack([wire.decode(p) for p in payloads])  # exactly what the browser has (float32)
-        rows, cols, valid = rows.cpu().numpy(), cols.cpu().numpy(), valid.cpu().numpy()
-        orig = vecs[0].astype(np.float64)
-        curves = np.stack([  # in float64: within the browser's float32 bound of its numbers
-            (vecs[k + 1][rows[k].clip(0), cols[k].clip(0)].astype(np.float64) * orig).sum(-1)
-            for k in range(len(values))
-        ])
-        curves[~valid] = np.nan
-        counts = valid.sum(axis=(1, 2))
-        mean = np.where(counts > 0, np.nansum(curves, axis=(1, 2)) / np.maximum(counts, 1), np.nan)
-        data["mean"] = [float(m) if np.isfinite(m) else None for m in mean]
-        shipped = sum(wire.payload_bytes(e[k]) for e in [data["original"], *data["copies"]] for k in ("pixels", "acts"))
-        return {
-            "bytes": shipped,
-            "data": data,
-            "vectors": vecs,  # (V + 1) x h x w x C float32, exactly the shipped float16 values
-            "rows": rows, "cols": cols, "valid": valid,
-            "curves": curves.astype(np.float32),
-            "mean": mean.astype(np.float32),
-            "input_hw": input_hw,
-            "titles": titles,
-            "negative": bool((acts < 0).any()),
-            "grid": (h, w),
-            "prefix": 0 if captured.prefix is None else captured.prefix.shape[1],
-        }
-
-    def _display_copies(self, base: np.ndarray) -> np.ndarray:
-        """The display pixels transformed like the model input: V x H' x W' x 3 uint8."""
-        t = torch.from_numpy(np.array(base, copy=True)).permute(2, 0, 1)[None].float() / 255.0
-        try:
-            out = sweep(t, self._kind, self._values, correspondence=self._correspondence).images
-        except Exception as exc:
-            if not callable(self._kind):
-                raise
-            raise ValueError(
-                "the transform is applied to the display pixels too (a 1 x 3 x H x W float tensor in "
-                f"[0, 1], H x W = {base.shape[0]} x {base.shape[1]}) and raised {type(exc).__name__}: {exc}. "
-                "Make it work for any image size and 3 channels."
-            ) from exc
-        return (out.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-    def _title(self, v: float) -> str:
-        if self._kind == "rotate":
-            return f"{_fmt_value(v)}°"
-        if self._kind == "scale":
-            return f"×{_fmt_value(v)}"
-        return f"{_fmt_value(v)}"
-
-    def _axis_label(self) -> str:
-        if isinstance(self._kind, str):
-            return _AXIS_LABELS[self._kind]
-        name = getattr(self._kind, "__name__", "")
-        return f"{name} value" if name and name.isidentifier() else "transform value"
 
     # ------------------------------------------------------------ properties
     @property
@@ -396,155 +294,19 @@ class TransformSweep(OverlayWidget):
         scale = print_scale(scale)
         panel = int(at_least("panel", panel, 16))
         lo, hi = colour_range(self.colormap, *self.vrange)
-        h, w = self.grid
-        px = render.scaler(scale)
-
-        # Every length at scale 1, in whole pixels; px() scales them, so scale=2 doubles exactly.
-        pw, ph = render.display_size(self._state["input_hw"], panel)
-        n_copies = len(self._values)
-        fit = max(1, at_least("columns", columns, 1) if columns is not None else 6)
-        ncols = -(-n_copies // -(-n_copies // fit))  # balanced rows of at most `fit` copies
-        nrows = -(-n_copies // ncols)
-        gap, f = max(6, panel // 30), max(12, panel // 14)
-        fnt = render.font(f)
-        titles = ["original"] + [t.replace("×", "x") for t in self._state["titles"]]  # Pillow's font has no ×
-        lines = [render.wrap_text(t, fnt, pw, 2) for t in titles]
-        line = round(f * 1.2)
-        title_h = max(len(x) for x in lines) * line + gap // 2
-        grid_w = ncols * (pw + gap) - gap
-        chart_w = max(grid_w - pw - 2 * gap, 360)
-        chart_h = max(title_h + ph, 200)
-        width = gap + max(grid_w, pw + 2 * gap + chart_w) + gap
-        top = gap + chart_h + 2 * gap  # the copies start under the original and the chart
-        # the legend: in the last row of copies when it has room to spare, else under the copies
-        rows_end = top + nrows * (title_h + ph + gap)
-        free_x = gap + (n_copies - (nrows - 1) * ncols) * (pw + gap) + gap
-        legend = dict(font_size=max(11, round(f * 0.8)), caption=render.similarity_caption("cosine similarity", self.colormap),
-                      scale=scale)
-        key = None
-        if width - gap - free_x >= 200:
-            key = render.legend(self.colormap, lo, hi, bar_width=min(width - gap - free_x - 40, max(240, 2 * panel)),
-                             max_width=width - gap - free_x, **legend)
-            key_w, key_h = key.info["size1"]
-            key_x, key_y = free_x, rows_end - gap - key_h
-            if key_w > width - gap - free_x or key_h > ph:
-                key = None
-        if key is None:
-            key = render.legend(self.colormap, lo, hi, bar_width=min(width - 2 * gap, max(240, 2 * panel)),
-                             max_width=width - 2 * gap, **legend)
-            key_w, key_h = key.info["size1"]
-            key_x, key_y = gap, rows_end
-        height = max(rows_end, key_y + key_h + gap)
-        fig = Image.new("RGB", (px(max(width, key_x + key_w + gap)), px(height)), render.BACKGROUND)
-        draw = ImageDraw.Draw(fig)
-        tfnt = render.font(px(f))
-        base = panel_pixels(self._image, self._state["input_hw"], (px(pw), px(ph)), 0)
-        copies = self._display_copies(base)
-        mark = max(2, panel // 120)
-        for k in range(-1, n_copies):
-            sims = self.similarity_map(None if k < 0 else k, row, col).numpy()
-            img = Image.fromarray(render.overlay(base if k < 0 else copies[k],
-                                                 colormaps.apply(sims, self.colormap, lo, hi), opacity))
-            if k < 0:
-                render.mark_query(img, (h, w), row, col, width=px(mark))
-                x0, y0 = gap, gap + (chart_h - title_h - ph) // 2
-            else:
-                if self._state["valid"][k, row, col]:
-                    render.mark_query(img, (h, w), int(self._state["rows"][k, row, col]),
-                              int(self._state["cols"][k, row, col]), width=px(mark))
-                x0 = gap + (k % ncols) * (pw + gap)
-                y0 = top + (k // ncols) * (title_h + ph + gap)
-            for i, text in enumerate(lines[k + 1]):
-                draw.text((px(x0 + pw / 2), px(y0 + i * line)), text, fill=render.TEXT, font=tfnt, anchor="ma")
-            fig.paste(img, (px(x0), px(y0 + title_h)))
-        chart = _chart_png(self._values, self.similarity_curve(row, col).numpy(), self._state["mean"],
-                           width=px(chart_w), height=px(chart_h), lo=lo, hi=hi, xlabel=self._state["data"]["axis"],
-                           title=f"{self._layer}: cell ({row}, {col})", scale=scale)
-        fig.paste(chart, (px(gap + pw + 2 * gap), px(gap)))
-        fig.paste(key, (px(key_x), px(key_y)))
-        return fig
+        maps = [self.similarity_map(None if k < 0 else k, row, col).numpy() for k in range(-1, len(self._values))]
+        st = self._state
+        matches = [(int(st["rows"][k, row, col]), int(st["cols"][k, row, col])) if st["valid"][k, row, col] else None
+                   for k in range(len(self._values))]
+        chart = dict(xs=self._values, ys=self.similarity_curve(row, col).numpy(), mean=st["mean"], lo=lo, hi=hi,
+                     xlabel=st["data"]["axis"], title=f"{self._layer}: cell ({row}, {col})")
+        copies_of = partial(display_copies, kind=self._kind, values=self._values, correspondence=self._correspondence)
+        return sweep_figure(self._image, st["input_hw"], copies_of, ["original"] + st["titles"], maps, self.grid,
+                            (row, col), matches, chart,
+                            colormap=self.colormap, lo=lo, hi=hi, opacity=opacity, panel=panel, columns=columns,
+                            scale=scale)
 
     def __repr__(self) -> str:
         kind = self._kind if isinstance(self._kind, str) else "custom"
         return (f"TransformSweep({kind}, {len(self._values)} values, layer={self._layer!r}, grid={self.grid}, "
                 f"ships {wire.fmt_bytes(self.payload_bytes)})")
-
-
-# -------------------------------------------------------------------- chart
-
-
-def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """Round tick values covering [lo, hi] (steps of 1, 2, 2.5 or 5 times a power of ten)."""
-    if not hi > lo:
-        return [lo]
-    raw = (hi - lo) / max(1, count)
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    first = math.ceil(lo / step - 1e-9) * step
-    ticks = []
-    t = first
-    while t <= hi + step * 1e-9:
-        ticks.append(round(t, 10))
-        t += step
-    return ticks
-
-
-def _chart_png(xs, ys, mean, *, width, height, lo, hi, xlabel, title, scale: float = 1.0) -> Image.Image:
-    """A plain line chart: similarity against transform value, gaps where NaN, dashed mean.
-    ``width`` and ``height`` are in output pixels; text, margins and lines are sized at scale 1
-    (from ``height / scale``) and multiplied by ``scale``."""
-    px = render.scaler(scale)
-    img = Image.new("RGB", (width, height), render.BACKGROUND)
-    draw = ImageDraw.Draw(img)
-    f = max(11, round(height / scale) // 18)
-    fnt1 = render.font(f)
-    fnt = render.font(px(f))
-    left1 = 10 + int(fnt1.getlength("-0.00")) + 10
-    heading = render.wrap_text(f"{title}: similarity to the corresponding cell (dashed: mean over all cells)", fnt1,
-                        round(width / scale) - left1 - 16, 2)
-    left, right, top, bottom = px(left1), px(16), px(len(heading) * (f + 4) + 10), px(2 * f + 20)
-    x0, x1 = xs[0], xs[-1]
-    if x1 <= x0:
-        x0, x1 = x0 - 1, x1 + 1
-    finite = [v for v in list(ys) + list(mean) if np.isfinite(v)]
-    y0, y1 = min([lo] + finite), max([hi] + finite)
-    px_x = lambda x: left + (x - x0) / (x1 - x0) * (width - left - right)  # noqa: E731
-    px_y = lambda y: height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom)  # noqa: E731
-    grid_c, axis_c, line_c, mean_c = (224, 224, 224), (120, 120, 120), (25, 118, 210), (150, 150, 150)
-    thin = max(1, px(1))
-    for t in nice_ticks(y0, y1, 4):
-        draw.line([left, px_y(t), width - right, px_y(t)], fill=grid_c, width=thin)
-        draw.text((left - px(6), px_y(t)), f"{t:g}", fill=render.TEXT, font=fnt, anchor="rm")
-    for t in nice_ticks(x0, x1, 6):
-        draw.line([px_x(t), height - bottom, px_x(t), height - bottom + px(4)], fill=axis_c, width=thin)
-        draw.text((px_x(t), height - bottom + px(6)), f"{t:g}", fill=render.TEXT, font=fnt, anchor="ma")
-    draw.line([left, top, left, height - bottom, width - right, height - bottom], fill=axis_c, width=thin)
-    draw.text(((left + width - right) / 2, height - px(2)), xlabel, fill=render.TEXT, font=fnt, anchor="md")
-    for i, text in enumerate(heading):
-        draw.text((left, px(4 + i * (f + 4))), text, fill=render.TEXT, font=fnt, anchor="la")
-
-    def segments(values):
-        run = []
-        for x, y in zip(xs, values):
-            if np.isfinite(y):
-                run.append((px_x(x), px_y(y)))
-            elif run:
-                yield run
-                run = []
-        if run:
-            yield run
-
-    dash = px(6)
-    for run in segments(mean):  # dashed mean over all cells
-        for (ax, ay), (bx, by) in zip(run, run[1:]):
-            n = max(1, int(math.hypot(bx - ax, by - ay) // dash))
-            for i in range(0, n, 2):
-                draw.line([ax + (bx - ax) * i / n, ay + (by - ay) * i / n,
-                           ax + (bx - ax) * (i + 1) / n, ay + (by - ay) * (i + 1) / n], fill=mean_c, width=thin)
-    r = px(max(3, round(height / scale) // 70))
-    for run in segments(ys):
-        if len(run) > 1:
-            draw.line(run, fill=line_c, width=px(2))
-        for x, y in run:
-            draw.ellipse([x - r, y - r, x + r, y + r], fill=line_c)
-    return img

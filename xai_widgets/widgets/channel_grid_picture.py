@@ -1,0 +1,98 @@
+"""ChannelGrid's static picture: the grid with the selected unit outlined, its colour legend,
+and the zoom pane (the unit over the image), for reports and static notebook viewers."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from ..core import colormaps, render
+from ..units import grid
+
+__all__ = ["grid_picture", "legend_range", "legend_caption"]
+
+SELECTED_RGB = (128, 255, 128)  # DeepVis's cursor colour, (.5, 1, .5)
+LEGEND_PX = 60  # height kept for the figure's legend, so a figure at scale s is s times as large
+
+
+def grid_picture(values: np.ndarray, selected: int, colormap: str, image: np.ndarray, opacity: float,
+                 legend: tuple[float, float, str], titles: tuple[str, str], panel: int, scale: float) -> Image.Image:
+    """The picture ChannelGrid.render_png returns.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        C x H x W tile values in [0, 1] (the browser's colour indices are ``floor(t * 255 + 0.5)``).
+    selected : int
+        The channel outlined, and shown over the image in the zoom pane.
+    colormap : str
+        The colour table's name (:mod:`xai_widgets.core.colormaps`).
+    image : numpy.ndarray
+        H' x W' x 3 uint8 display pixels under the zoom pane's unit.
+    opacity : float
+        Of the unit over the image.
+    legend : (float, float, str)
+        The values at the ends of the colour bar, and its caption.
+    titles : (str, str)
+        Over the grid, and over the zoom pane.
+    panel : int
+        The grid's width in pixels before scaling; tiles are scaled by whole pixels.
+    scale : float
+        Multiplies every length (tiles, pane, text, lines).
+
+    Returns
+    -------
+    PIL.Image.Image
+        RGB picture without empty margins.
+    """
+    px = render.scaler(scale, minimum=1)
+    C, H, W = values.shape
+    rows, cols = grid.tile_layout(C)
+    table = colormaps.lut(colormap)
+    tiles = grid.tile_image(values, table, rows, cols, pad=1, background=render.BACKGROUND)
+    base = max(1, panel // tiles.shape[1])
+    cell, line = px(base), px(max(2, base // 2))
+    fig_grid = Image.fromarray(tiles).resize((tiles.shape[1] * cell, tiles.shape[0] * cell), Image.NEAREST)
+    r, c = divmod(selected, cols)
+    x0, y0 = (1 + c * (W + 1)) * cell, (1 + r * (H + 1)) * cell
+    ImageDraw.Draw(fig_grid).rectangle([x0 - line, y0 - line, x0 + W * cell + line - 1, y0 + H * cell + line - 1],
+                                       outline=SELECTED_RGB, width=line)
+    unit_rgb = table[np.floor(values[selected] * 255 + 0.5).astype(np.int64)]
+    zoom = Image.fromarray(render.overlay(image, unit_rgb, opacity))
+    zoom = zoom.resize((px(zoom.size[0]), px(zoom.size[1])), Image.LANCZOS)
+    lo, hi, caption = legend
+    key = render.legend(colormap, lo, hi, max_width=min(px(480), fig_grid.size[0]), font_size=px(13), caption=caption)
+    pad, gap, fnt = px(8), px(16), render.font(px(15))
+    title_h = fnt.size + pad
+    left_h = fig_grid.size[1] + pad + max(key.size[1], px(LEGEND_PX))
+    width = pad + fig_grid.size[0] + gap + zoom.size[0] + pad
+    fig = Image.new("RGB", (width, pad + title_h + max(left_h, zoom.size[1]) + pad), render.BACKGROUND)
+    draw = ImageDraw.Draw(fig)
+    top, right = pad + title_h, pad + fig_grid.size[0] + gap
+    draw.text((pad, pad), titles[0], fill=render.TEXT, font=fnt)
+    draw.text((right, pad), titles[1], fill=render.TEXT, font=fnt)
+    fig.paste(fig_grid, (pad, top))
+    fig.paste(key, (pad, top + fig_grid.size[1] + pad))
+    fig.paste(zoom, (right, top))
+    return fig
+
+
+def legend_range(normalisation: str, signed: bool, vrange: tuple[float, float], acts: torch.Tensor) -> tuple[float, float]:
+    """The activation values at the ends of the colour bar (relative ones per channel)."""
+    if normalisation == "channel":
+        return (-1.0, 1.0) if signed else (0.0, 1.0)
+    if normalisation == "fixed":
+        lo, hi = vrange
+        m = max(abs(lo), abs(hi))
+    else:
+        lo, hi = float(acts.min()), float(acts.max())
+        m = float(acts.abs().max())
+    return (-m, m) if signed else (lo, hi)
+
+
+def legend_caption(layer: str, normalisation: str, boost: float, gamma: float) -> str:
+    """What the colour bar's scale is: the normalisation, boost and gamma."""
+    what = {"layer": "one range for the whole layer", "channel": "each channel scaled to its own range",
+            "fixed": "fixed range"}[normalisation]
+    extra = "".join([f", boost {boost:g}" if boost else "", f", gamma {gamma:g}" if gamma != 1 else ""])
+    return f"{layer}: {what}{extra}"
