@@ -173,7 +173,7 @@ def test_hygiene_on_a_model_with_a_shared_inplace_relu(images):
 @pytest.fixture(scope="module")
 def shapes():
     data = xw.demo.shapes_dataset(40, seed=7, masks=True)
-    return data, xw.demo.shapes_concepts(data)
+    return data, xw.demo.class_concepts(data)
 
 
 def test_scan_ships_patches_statistics_and_concepts_per_layer(demo, shapes, tmp_path):

@@ -329,14 +329,14 @@ def test_demo_masks_and_concepts():
         assert mask.any() and not (mask & ~inside).any()  # object pixels lie in the boxes
         ys, xs = np.nonzero(mask)
         assert (xs.min(), ys.min()) == tuple(np.min([b[:2] for b in boxes], 0))
-    concepts = demo.shapes_concepts(masked)
+    concepts = demo.class_concepts(masked)
     assert list(concepts) == list(demo.CLASSES)
     for label, name in enumerate(demo.CLASSES):
         of_class = masked.labels == label
         assert np.array_equal(concepts[name][of_class], masked.masks[of_class])
         assert not concepts[name][~of_class].any()
     with pytest.raises(ValueError, match="masks=True"):
-        demo.shapes_concepts(plain)
+        demo.class_concepts(plain)
 
 
 # ----------------------------------------------------------------------------- cache, cancel, hygiene

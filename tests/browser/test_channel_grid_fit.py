@@ -22,7 +22,7 @@ def scanned(tmp_path_factory):
     """relu4 (128 units) of the demo model scanned over 40 images with concept masks."""
     data = xw.demo.shapes_dataset(40, seed=7, masks=True)
     w = xw.ChannelGrid(xw.demo.shapes_model(), xw.demo.shapes_images(3, seed=4), layer="relu4",
-                       dataset=data, concepts=xw.demo.shapes_concepts(data))
+                       dataset=data, concepts=xw.demo.class_concepts(data))
     w.scan(k=4, cache=False)
     w.back_mode = "grad"
     path = tmp_path_factory.mktemp("fit") / "grid.html"

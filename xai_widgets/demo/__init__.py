@@ -23,10 +23,12 @@ from PIL import Image
 from ..morph.models import ConvVAE, SeedCNN
 from .glyphs import digits_data, letters_data
 from .model import ShapesNet, to_tensor
+from .concepts import ConceptSet, make_concepts
 from .shapes import CLASSES, ShapesSet, make_shapes
 
 __all__ = [
     "CLASSES",
+    "ConceptSet",
     "DIGIT_CLASSES",
     "LETTER_CLASSES",
     "ShapesNet",
@@ -34,6 +36,7 @@ __all__ = [
     "digits",
     "letters",
     "make_shapes",
+    "class_concepts",
     "photos",
     "shapes_concepts",
     "shapes_dataset",
@@ -86,7 +89,7 @@ def shapes_dataset(n: int, seed: int = 0, masks: bool = False) -> ShapesSet:
     return make_shapes(n, seed=seed, masks=masks)
 
 
-def shapes_concepts(data: ShapesSet) -> dict[str, np.ndarray]:
+def class_concepts(data: ShapesSet) -> dict[str, np.ndarray]:
     """One concept per shape class for Network Dissection (``xai_widgets.units.scan.dissect``).
 
     ``{class name: N x H x W bool}``, the object pixels of the images of that class
@@ -113,6 +116,36 @@ def shapes_concepts(data: ShapesSet) -> dict[str, np.ndarray]:
         name: data.masks & (data.labels == label)[:, None, None]
         for label, name in enumerate(data.classes)
     }
+
+
+def shapes_concepts(n: int, seed: int = 0, size: int = 128) -> ConceptSet:
+    """``n`` images of the concept probe set: shapes with pixel masks of objects, colours,
+    background textures and parts (edges, centres, corners), deterministic from ``seed``.
+
+    See :mod:`xai_widgets.demo.concepts`. The set is also a dataset of the shapes classes
+    (``data[i]`` is ``(image, shape label)``), so it can be scanned like :func:`shapes_dataset`.
+
+    Parameters
+    ----------
+    n : int
+        Number of images.
+    seed : int, default 0
+        Seed of the generator.
+    size : int, default 128
+        Side of the images in pixels (at least 32).
+
+    Returns
+    -------
+    ConceptSet
+        ``.images``, ``.labels``, ``.masks`` ``{concept: N x H x W bool}``, ``.categories``
+        ``{concept: category}`` and ``.present`` (image-level labels).
+
+    Raises
+    ------
+    ValueError
+        If ``n`` < 1 or ``size`` < 32.
+    """
+    return make_concepts(n, seed=seed, size=size)
 
 
 def shapes_images(n: int = 8, seed: int = 0) -> list[Image.Image]:

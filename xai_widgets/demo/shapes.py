@@ -99,8 +99,8 @@ def _render(rng: np.random.Generator, size: int):
     boxes = []
     mask = np.zeros((size, size), bool)
     scale = size / 128  # object sizes are defined for 128 px images
-    for cx, cy, diameter in _layout(rng, size, MIN_SIZE * scale, MAX_SIZE * scale):
-        alpha = _object_mask(CLASSES[label], cx, cy, diameter, rng.uniform(0, 2 * np.pi), size)
+    for cx, cy, diameter in object_layout(rng, size, MIN_SIZE * scale, MAX_SIZE * scale):
+        alpha = object_mask(CLASSES[label], cx, cy, diameter, rng.uniform(0, 2 * np.pi), size)
         colour = _contrasting_colour(rng, image, alpha)
         image += alpha * (colour[:, None, None] - image)
         boxes.append(_tight_box(alpha))
@@ -109,8 +109,26 @@ def _render(rng: np.random.Generator, size: int):
     return np.clip(image, 0, 255).astype(np.uint8).transpose(1, 2, 0), label, boxes, mask
 
 
-def _layout(rng: np.random.Generator, size: int, min_d: float, max_d: float):
-    """Centres and diameters of 1-3 objects inside the image; their bounding circles may touch."""
+def object_layout(rng: np.random.Generator, size: int, min_d: float, max_d: float, gap: float = -2.0):
+    """Centres and diameters of 1-3 objects inside the image.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The image's generator.
+    size : int
+        Side of the image in pixels.
+    min_d, max_d : float
+        Range of the objects' diameters in pixels.
+    gap : float, default -2.0
+        The least distance between two objects' bounding circles in pixels (negative: they may
+        overlap by that much).
+
+    Returns
+    -------
+    list of tuple of three floats
+        ``(cx, cy, diameter)`` per object placed (rejection sampling: at most 30 tries).
+    """
     placed: list[tuple[float, float, float]] = []
     wanted = int(rng.integers(1, 4))
     for _ in range(30):  # rejection sampling; keep what fits
@@ -119,13 +137,29 @@ def _layout(rng: np.random.Generator, size: int, min_d: float, max_d: float):
         d = rng.uniform(min_d, max_d)
         r = d / 2
         cx, cy = rng.uniform(r + 2, size - r - 2, size=2)
-        if all(np.hypot(cx - x, cy - y) >= r + d2 / 2 - 2 for x, y, d2 in placed):
+        if all(np.hypot(cx - x, cy - y) >= r + d2 / 2 + gap for x, y, d2 in placed):
             placed.append((cx, cy, d))
     return placed
 
 
-def _unit_polygon(shape: str) -> np.ndarray:
-    """Vertices (K, 2) of a polygon shape, scaled to fit the unit circle."""
+def unit_polygon(shape: str) -> np.ndarray:
+    """Vertices of a polygon shape, scaled to fit the unit circle.
+
+    Parameters
+    ----------
+    shape : str
+        "square", "triangle", "star" or "cross".
+
+    Returns
+    -------
+    numpy.ndarray
+        K x 2 vertices (x, y), y down, the farthest at distance 1 from the origin.
+
+    Raises
+    ------
+    ValueError
+        If ``shape`` is not a polygon shape (circles and rings are not).
+    """
     if shape == "square":
         angles, radii = np.pi / 4 + np.arange(4) * np.pi / 2, np.ones(4)
     elif shape == "triangle":
@@ -135,20 +169,51 @@ def _unit_polygon(shape: str) -> np.ndarray:
     elif shape == "cross":
         w = 0.3  # half-width of an arm
         q = np.array([(w, 1), (w, w), (1, w)])  # one quarter; rotate it 4 times
-        pts = np.concatenate([q @ _rotation(-k * np.pi / 2).T for k in range(4)])
+        pts = np.concatenate([q @ rotation(-k * np.pi / 2).T for k in range(4)])
         return pts / np.linalg.norm(pts, axis=1).max()
     else:
         raise ValueError(f"not a polygon shape: {shape}")
     return np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
 
 
-def _rotation(theta: float) -> np.ndarray:
+def rotation(theta: float) -> np.ndarray:
+    """The 2 x 2 matrix rotating points by ``theta`` radians (apply as ``points @ rotation(theta).T``).
+
+    Parameters
+    ----------
+    theta : float
+        The angle in radians.
+
+    Returns
+    -------
+    numpy.ndarray
+        2 x 2 float64 rotation matrix.
+    """
     c, s = np.cos(theta), np.sin(theta)
     return np.array([[c, -s], [s, c]])
 
 
-def _object_mask(shape: str, cx: float, cy: float, diameter: float, angle: float, size: int) -> np.ndarray:
-    """Antialiased coverage in [0, 1], shape (size, size), of one object."""
+def object_mask(shape: str, cx: float, cy: float, diameter: float, angle: float, size: int) -> np.ndarray:
+    """Antialiased coverage of one object, drawn at twice the resolution and averaged down.
+
+    Parameters
+    ----------
+    shape : str
+        One of :data:`CLASSES`.
+    cx, cy : float
+        Centre in pixels (pixel i covers [i, i + 1)).
+    diameter : float
+        Diameter of the object's bounding circle in pixels.
+    angle : float
+        Rotation in radians (polygons only).
+    size : int
+        Side of the square image in pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        size x size float32 coverage in [0, 1].
+    """
     k = SUPERSAMPLE
     mask = Image.new("L", (size * k, size * k), 0)
     draw = ImageDraw.Draw(mask)
@@ -160,7 +225,7 @@ def _object_mask(shape: str, cx: float, cy: float, diameter: float, angle: float
             h = r * RING_HOLE
             draw.ellipse((x - h, y - h, x + h, y + h), fill=0)
     else:
-        pts = _unit_polygon(shape) @ _rotation(angle).T * r + (x, y)
+        pts = unit_polygon(shape) @ rotation(angle).T * r + (x, y)
         draw.polygon([tuple(p) for p in pts], fill=255)
     small = mask.resize((size, size), Image.Resampling.BOX)
     return np.asarray(small, np.float32) / 255
