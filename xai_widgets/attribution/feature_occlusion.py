@@ -679,6 +679,7 @@ class Analysis:
 
     @property
     def findings(self) -> list[Finding | None]:
+        """The four metrics in order: most_important, smallest_keep, smallest_flip, largest_change."""
         return [self.most_important, self.smallest_keep, self.smallest_flip, self.largest_change]
 
 

@@ -415,7 +415,27 @@ def check_supported(model: nn.Module, example_input: torch.Tensor) -> None:
 
 def available(model: nn.Module | None = None, example_input: torch.Tensor | None = None) -> bool:
     """Whether LRP can run here: zennit is installed and, given a model and an example
-    batch, :func:`check_supported` accepts it (what the widgets' defaults ask)."""
+    batch, :func:`check_supported` accepts it (what the widgets' defaults ask).
+
+    Parameters
+    ----------
+    model : torch.nn.Module or None, default None
+        The classifier to check; None checks only that zennit is installed.
+    example_input : torch.Tensor or None, default None
+        N x C x H x W example batch for :func:`check_supported`; needed when ``model`` is given.
+
+    Returns
+    -------
+    bool
+        False when zennit is not installed or :func:`check_supported` raises a ValueError (an
+        unsupported model, or an input it refuses); True otherwise.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is given and is not a module, or ``example_input`` is not a float tensor
+        (None included), as :func:`check_supported` raises it.
+    """
     import importlib.util
 
     if importlib.util.find_spec("zennit") is None:

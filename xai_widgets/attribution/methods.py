@@ -845,7 +845,19 @@ def _check_options(spec: Method, options: dict) -> None:
 
 
 def unknown_method_error(method) -> ValueError:
-    """The error for a method name that is not registered: the close names, and where all are listed."""
+    """The error for a method name that is not registered: the close names, and where all are listed.
+
+    Parameters
+    ----------
+    method : object
+        What was passed as the method (its ``str`` is matched against the registered names).
+
+    Returns
+    -------
+    ValueError
+        The error (returned, not raised): up to three close names, then every registered
+        method and the Captum alternative.
+    """
     close = difflib.get_close_matches(str(method), list(METHODS), n=3, cutoff=0.5)
     hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
     return ValueError(

@@ -322,6 +322,7 @@ class Curve:
 
     @property
     def mean_area(self) -> float:
+        """The area under the curve averaged over images."""
         return float(self.area.mean())
 
     def __repr__(self) -> str:
@@ -629,6 +630,7 @@ class Randomisation:
 
     @property
     def mean_signed(self) -> np.ndarray:
+        """Mean over images of the signed-map similarity, per layer (NaN-aware) (L)."""
         return _nanmean(self.similarity_signed)
 
     def __repr__(self) -> str:

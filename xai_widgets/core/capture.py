@@ -85,13 +85,20 @@ class Maps:
 
 
 class LayerList(list):
-    """A list of :class:`LayerInfo` that prints as a table."""
+    """A list of :class:`LayerInfo` that prints as a table.
+
+    Parameters
+    ----------
+    iterable : iterable of LayerInfo, optional
+        The layers, in order (as for :class:`list`); empty when omitted.
+    """
 
     def __repr__(self) -> str:
         return "\n".join(str(info) for info in self) if self else "LayerList([])"
 
     @property
     def names(self) -> list[str]:
+        """The layers' names (:attr:`LayerInfo.name`), in order."""
         return [info.name for info in self]
 
 

@@ -58,6 +58,29 @@ def chart_scene(p: dict, width: int, scale: float = 1.0) -> tuple[int, int, list
     ``("text", (x, y), text, colour, size, anchor, angle)`` with PIL's two-letter anchors. The
     layout is tight: the heading, the plot, x labels (every one, slanted when they do not fit
     level) and the key take the height they need.
+
+    Parameters
+    ----------
+    p : dict
+        The panel: ``title`` (str), optional ``subtitle`` (str), ``xTitle`` and ``yTitle``
+        (str), ``xs`` (increasing x values), optional ``xlabels`` (one label per x, or None
+        for round numeric ticks), ``yRange`` ([lo, hi], widened to every value) and ``series``
+        (list of dicts with ``name``, ``label``, ``color``, ``dash`` (list of lengths, empty
+        for solid), ``ys`` (values, None for gaps) and optional ``baseline`` (bool)). The
+        first series is drawn thickest and on top.
+    width : int
+        Panel width in pixels at scale 1.
+    scale : float, default 1.0
+        Factor applied to every length and font size.
+
+    Returns
+    -------
+    width : int
+        Panel width in pixels, scaled.
+    height : int
+        Panel height in pixels, scaled.
+    items : list of tuple
+        The drawing items, in drawing order.
     """
     fs = int(round(max(11, width / 36) * scale))
     width = int(round(width * scale))
@@ -134,7 +157,21 @@ def _tick(t: float) -> str:
 
 
 def scene_png(scenes: list, gap: int = 8) -> Image.Image:
-    """Scenes (from :func:`chart_scene`) side by side as one PIL image."""
+    """Scenes (from :func:`chart_scene`) side by side as one PIL image.
+
+    Parameters
+    ----------
+    scenes : list of tuple
+        ``(width, height, items)`` triples from :func:`chart_scene`, left to right.
+    gap : int, default 8
+        Pixels between two scenes.
+
+    Returns
+    -------
+    PIL.Image.Image
+        RGB image on the figures' background, as wide as the scenes and gaps and as tall as
+        the tallest scene.
+    """
     out = Image.new("RGB", (sum(w for w, _, _ in scenes) + gap * (len(scenes) - 1), max(h for _, h, _ in scenes)),
                     render.BACKGROUND)
     x0 = 0
@@ -172,7 +209,20 @@ _SVG_BASELINE = {"a": "hanging", "m": "central", "d": "text-after-edge", "s": "a
 
 def scene_svg(scenes: list, gap: int = 8) -> str:
     """Scenes (from :func:`chart_scene`) side by side as one SVG document (text kept as text).
-    Each data line is a ``<polyline>`` whose ``data-series`` names its series."""
+    Each data line is a ``<polyline>`` whose ``data-series`` names its series.
+
+    Parameters
+    ----------
+    scenes : list of tuple
+        ``(width, height, items)`` triples from :func:`chart_scene`, left to right.
+    gap : int, default 8
+        Pixels between two scenes.
+
+    Returns
+    -------
+    str
+        The SVG document, one element a line, ending in a newline.
+    """
     from xml.sax.saxutils import escape, quoteattr
 
     width = sum(w for w, _, _ in scenes) + gap * (len(scenes) - 1)

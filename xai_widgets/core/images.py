@@ -289,7 +289,29 @@ def display_pixels(img, input_hw: Sequence[int], long_side: int, index: int = 0)
 
 
 def panel_pixels(img, input_hw: Sequence[int], size: tuple[int, int], index: int = 0) -> np.ndarray:
-    """:func:`display_pixels` of exactly ``size`` (W, H), for a figure's panel."""
+    """:func:`display_pixels` of exactly ``size`` (W, H), for a figure's panel.
+
+    Parameters
+    ----------
+    img : PIL.Image.Image, numpy.ndarray or torch.Tensor
+        One image in an accepted form (see the module doc).
+    input_hw : sequence of int
+        (H, W) of the model input, whose aspect ratio is used before the final resize.
+    size : tuple of int
+        (W, H) of the result in pixels.
+    index : int, default 0
+        The image's position, named in error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        H x W x 3 uint8 (Lanczos resampling when the size changes).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If the image is not accepted (as :func:`to_rgb_array`).
+    """
     base = display_pixels(img, input_hw, max(size), index)
     if (base.shape[1], base.shape[0]) != size:
         base = np.asarray(Image.fromarray(base).resize(size, Image.Resampling.LANCZOS))

@@ -167,6 +167,7 @@ class Tokens(Layout):
 
     @property
     def name(self) -> str:
+        """``"tokens P+hxw"`` (``"tokens P+?"`` while the grid is not resolved)."""
         grid = "?" if self.grid is None else f"{self.grid[0]}x{self.grid[1]}"
         return f"tokens {self.prefix}+{grid}"
 
@@ -180,10 +181,46 @@ class Tokens(Layout):
         return h, w
 
     def maps(self, t):
+        """The patch tokens of ``t`` as N x C x h x w maps (prefix tokens dropped; gradients flow).
+
+        Parameters
+        ----------
+        t : torch.Tensor
+            N x L x C tokens with ``L = prefix + h * w``.
+
+        Returns
+        -------
+        torch.Tensor
+            N x C x h x w maps, the patch grid read row by row.
+
+        Raises
+        ------
+        ValueError
+            If the grid is None (not resolved against an input yet), or ``t`` is not
+            N x (prefix + h * w) x C.
+        """
         h, w = self._check(t)
         return t[:, self.prefix:].transpose(1, 2).reshape(t.shape[0], t.shape[2], h, w)
 
     def prefix_tokens(self, t):
+        """The first ``prefix`` tokens of ``t``, N x P x C, or None when ``prefix`` is 0.
+
+        Parameters
+        ----------
+        t : torch.Tensor
+            N x L x C tokens with ``L = prefix + h * w``.
+
+        Returns
+        -------
+        torch.Tensor or None
+            N x P x C prefix tokens (a view of ``t``), or None.
+
+        Raises
+        ------
+        ValueError
+            If the grid is None (not resolved against an input yet), or ``t`` is not
+            N x (prefix + h * w) x C.
+        """
         self._check(t)
         return t[:, :self.prefix] if self.prefix else None
 
@@ -500,7 +537,23 @@ def prefix_names(model: nn.Module, layout) -> list[str]:
 
 
 def ambiguous_error(name: str, shape, reason: str) -> ValueError:
-    """The error for capturing a layer whose layout is not settled."""
+    """The error for capturing a layer whose layout is not settled.
+
+    Parameters
+    ----------
+    name : str
+        The layer's name.
+    shape : sequence of int
+        The layer's output shape.
+    reason : str
+        Why the layout is ambiguous (:attr:`Ambiguous.reason`).
+
+    Returns
+    -------
+    ValueError
+        The error (returned, not raised), naming the layer and shape and showing the
+        ``layouts=`` entries that settle it.
+    """
     return ValueError(
         f"layer {name!r} with output shape {tuple(shape)}: its layout is ambiguous ({reason}). Say which it is, "
         f"e.g. layouts={{{name!r}: 'NCHW'}} (channels first), {{{name!r}: 'NHWC'}} (channels last) or "

@@ -201,13 +201,39 @@ def wrap_text(text: str, fnt, width: float, max_lines: int = 2) -> list[str]:
 
 def scaler(scale: float, minimum: int = 0):
     """A function giving each figure length times ``scale``, in whole pixels, at least ``minimum``
-    (1 for lines and cells that must not vanish at small scales)."""
+    (1 for lines and cells that must not vanish at small scales).
+
+    Parameters
+    ----------
+    scale : float
+        Factor applied to every length.
+    minimum : int, default 0
+        Smallest length returned.
+
+    Returns
+    -------
+    callable
+        ``f(v) -> int``: ``max(minimum, round(v * scale))``.
+    """
     return lambda v: max(minimum, int(round(v * scale)))
 
 
 def display_size(input_hw: Sequence[int], long_side: int) -> tuple[int, int]:
     """(W, H) of a panel of long side ``long_side`` with the model input's aspect (as
-    :func:`xai_widgets.core.images.display_pixels`)."""
+    :func:`xai_widgets.core.images.display_pixels`).
+
+    Parameters
+    ----------
+    input_hw : sequence of int
+        The model input's (height, width).
+    long_side : int
+        Length of the panel's longer side in pixels.
+
+    Returns
+    -------
+    tuple of int
+        (width, height); the shorter side is rounded and at least 1.
+    """
     h, w = input_hw
     if h >= w:
         return max(1, round(long_side * w / h)), long_side
@@ -219,12 +245,39 @@ _PNG_TEXT = str.maketrans({"×": "x", "−": "-", "α": "alpha", "δ": "delta", 
 
 
 def png_text(text: str) -> str:
-    """``text`` with the characters the figures' font cannot draw written out (× as x, α as alpha)."""
+    """``text`` with the characters the figures' font cannot draw written out (× as x, α as alpha).
+
+    Parameters
+    ----------
+    text : str
+        The text to draw.
+
+    Returns
+    -------
+    str
+        ``text`` with ×, −, α, δ, Φ, ⊗ and ▲ replaced by x, -, alpha, delta, Phi, * and ^.
+    """
     return text.translate(_PNG_TEXT)
 
 
 def ellipsis(text: str, fnt, width: int) -> str:
-    """``text`` (as :func:`png_text`) shortened with an ellipsis to fit ``width`` pixels in ``fnt``."""
+    """``text`` (as :func:`png_text`) shortened with an ellipsis to fit ``width`` pixels in ``fnt``.
+
+    Parameters
+    ----------
+    text : str
+        The text to fit.
+    fnt : PIL.ImageFont.ImageFont
+        The font it is drawn in (for example from :func:`font`).
+    width : int
+        The room in pixels.
+
+    Returns
+    -------
+    str
+        The text as :func:`png_text` writes it when it fits; otherwise its longest prefix that
+        fits with "…" added (just "…" when no character fits).
+    """
     text = png_text(text)
     if fnt.getlength(text) <= width:
         return text
@@ -235,7 +288,20 @@ def ellipsis(text: str, fnt, width: int) -> str:
 
 def similarity_caption(what: str, colormap: str) -> str:
     """A similarity legend's caption: what the numbers are and, on the diverging map, what its
-    neutral colour means."""
+    neutral colour means.
+
+    Parameters
+    ----------
+    what : str
+        What the numbers are (for example "cosine similarity").
+    colormap : str
+        The legend's colormap name.
+
+    Returns
+    -------
+    str
+        ``what``, followed on the ``"diverging"`` map by the meaning of its grey centre.
+    """
     if colormap != "diverging":
         return what
     return f"{what} · grey centre = 0: orthogonal vectors (red: alike, blue: opposed)"

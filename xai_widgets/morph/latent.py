@@ -80,6 +80,21 @@ class VAEAdapter(nn.Module):
         self.encoder, self.decoder, self.scale = encoder, decoder, scale
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode ``x`` and convert the encoder's scale head to a log-variance.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            B x C x H x W images, as the encoder takes them.
+
+        Returns
+        -------
+        mu : torch.Tensor
+            B x d means, as the encoder returns them.
+        logvar : torch.Tensor
+            B x d log-variances: ``s`` itself for ``scale="logvar"``, ``2 log s`` for
+            ``"std"``, ``2 s`` for ``"logstd"``.
+        """
         mu, s = self.encoder(x)
         if self.scale == "std":
             return mu, 2 * torch.log(s)
@@ -88,6 +103,18 @@ class VAEAdapter(nn.Module):
         return mu, s
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Decode codes with the decoder, unchanged.
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            B x d codes.
+
+        Returns
+        -------
+        torch.Tensor
+            What ``decoder(z)`` returns (B x C x H x W images).
+        """
         return self.decoder(z)
 
 
@@ -125,7 +152,29 @@ def as_vae(vae) -> nn.Module:
 
 @contextlib.contextmanager
 def preserved_models(classifier: nn.Module, vae: nn.Module) -> Iterator[None]:
-    """Eval mode for both models inside; flags and .grad restored afterwards, whatever happens."""
+    """Eval mode for both models inside; flags and .grad restored afterwards, whatever happens.
+
+    Both models are held as :func:`xai_widgets.core.capture.preserved_model` holds one (its
+    lock, training flags and new ``.grad`` handling), the classifier first.
+
+    Parameters
+    ----------
+    classifier : torch.nn.Module
+        The classifier.
+    vae : torch.nn.Module
+        The VAE (as :func:`as_vae` returns it).
+
+    Yields
+    ------
+    None
+
+    Raises
+    ------
+    TypeError
+        If ``classifier`` is not an ``nn.Module``.
+    ValueError
+        When the body raises a RuntimeError saying the input is too small for a model.
+    """
     if not isinstance(classifier, nn.Module):
         raise TypeError(f"classifier must be a torch.nn.Module, got {type(classifier).__name__}")
     with preserved_model(classifier, eval_mode=True), preserved_model(vae, eval_mode=True):
@@ -145,17 +194,67 @@ def _encode(vae: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
 
 
 def decode_on(vae: nn.Module, z: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Decode codes on the VAE's device and hand the images over on ``device`` (the classifier's)."""
+    """Decode codes on the VAE's device and hand the images over on ``device`` (the classifier's).
+
+    Parameters
+    ----------
+    vae : torch.nn.Module
+        A module with ``decode(z) -> images``.
+    z : torch.Tensor
+        B x d codes, on any device.
+    device : torch.device
+        Where the images are returned.
+
+    Returns
+    -------
+    torch.Tensor
+        The decoded images on ``device`` (gradients flow).
+    """
     return vae.decode(z.to(model_device(vae))).to(device)
 
 
 def classifier_logits(classifier: nn.Module, x: torch.Tensor, preprocess: Preprocess) -> torch.Tensor:
-    """The classifier's output for ``x``, after ``preprocess`` when one is given."""
+    """The classifier's output for ``x``, after ``preprocess`` when one is given.
+
+    Parameters
+    ----------
+    classifier : torch.nn.Module
+        The classifier.
+    x : torch.Tensor
+        B x C x H x W images, on the classifier's device.
+    preprocess : callable or None
+        Differentiable callable applied to ``x`` first; None applies nothing.
+
+    Returns
+    -------
+    torch.Tensor
+        ``classifier(preprocess(x))`` (or ``classifier(x)``), usually B x K logits.
+    """
     return classifier(x if preprocess is None else preprocess(x))
 
 
 def image_batch(x, name: str = "images") -> torch.Tensor:
-    """A float B x C x H x W batch (a single C x H x W image gets a batch axis)."""
+    """A float B x C x H x W batch (a single C x H x W image gets a batch axis).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        A float tensor B x C x H x W or C x H x W.
+    name : str, default "images"
+        Its name in error messages.
+
+    Returns
+    -------
+    torch.Tensor
+        ``x`` itself, or a 1 x C x H x W view of it.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not a tensor.
+    ValueError
+        If ``x`` is not a float tensor of 3 or 4 dimensions, is empty or is not finite.
+    """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor (B x C x H x W or C x H x W), got {type(x).__name__}")
     if x.dim() == 3:
@@ -471,7 +570,29 @@ def _rule_text(rule: str) -> str:
 
 
 def class_vector(values, n: int, k: int, name: str) -> torch.Tensor:
-    """``values`` (an int or n ints) as a long n-vector of classes in 0..k-1."""
+    """``values`` (an int or n ints) as a long n-vector of classes in 0..k-1.
+
+    Parameters
+    ----------
+    values : int, sequence of int or torch.Tensor
+        One class (repeated n times) or n classes.
+    n : int
+        The number of classes wanted (the batch size).
+    k : int
+        The number of classes of the classifier.
+    name : str
+        The argument's name in error messages.
+
+    Returns
+    -------
+    torch.Tensor
+        Long CPU tensor of n classes (a new tensor when one class is repeated).
+
+    Raises
+    ------
+    ValueError
+        If ``values`` holds neither one nor n classes, or a class is outside 0..k-1.
+    """
     t = torch.as_tensor(values).long().flatten().cpu()
     if len(t) == 1:
         t = t.expand(n).clone()
@@ -483,7 +604,25 @@ def class_vector(values, n: int, k: int, name: str) -> torch.Tensor:
 
 
 def check_codes(codes, name: str = "codes") -> torch.Tensor:
-    """``codes`` (a finite float tensor: one code d, or B x d) checked and returned as a batch B x d."""
+    """``codes`` (a finite float tensor: one code d, or B x d) checked and returned as a batch B x d.
+
+    Parameters
+    ----------
+    codes : torch.Tensor
+        A float tensor d or B x d.
+    name : str, default "codes"
+        Its name in error messages.
+
+    Returns
+    -------
+    torch.Tensor
+        ``codes`` itself, or a 1 x d view of it.
+
+    Raises
+    ------
+    ValueError
+        If ``codes`` is not a float tensor of 1 or 2 dimensions, is empty or is not finite.
+    """
     if not isinstance(codes, torch.Tensor) or not codes.is_floating_point() or codes.dim() not in (1, 2):
         raise ValueError(f"{name} must be a float tensor d or B x d, got "
                          f"{getattr(codes, 'shape', type(codes).__name__)}")

@@ -106,6 +106,23 @@ class SeedCNN(nn.Sequential):
         self.num_classes = num_classes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits for a batch of images.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            N x in_channels x 28 x 28 images.
+
+        Returns
+        -------
+        torch.Tensor
+            N x num_classes logits.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not a tensor N x in_channels x 28 x 28.
+        """
         _check_images(x, self.in_channels)
         return super().forward(x)
 
@@ -194,6 +211,11 @@ class ConvVAE(nn.Module):
             N x latent_dim means.
         logvar : torch.Tensor
             N x latent_dim log variances.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not a tensor N x in_channels x 28 x 28.
         """
         _check_images(x, self.in_channels)
         h = self.encoder(x)
@@ -223,6 +245,27 @@ class ConvVAE(nn.Module):
         return self.decoder(z)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Encode and decode ``x``: a sampled code in training mode, the mean in eval mode.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            N x in_channels x 28 x 28 images.
+
+        Returns
+        -------
+        recon : torch.Tensor
+            N x in_channels x 28 x 28 reconstructions in [0, 1].
+        mu : torch.Tensor
+            N x latent_dim means.
+        logvar : torch.Tensor
+            N x latent_dim log variances.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not a tensor N x in_channels x 28 x 28.
+        """
         mu, logvar = self.encode(x)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if self.training else mu
         return self.decode(z), mu, logvar

@@ -59,13 +59,38 @@ SCALINGS = ("column", "row")
 
 
 def method_title(name: str) -> str:
-    """How views title a method: its record's title (a Captum class, or any other name, as it is)."""
+    """How views title a method: its record's title (a Captum class, or any other name, as it is).
+
+    Parameters
+    ----------
+    name : str
+        A method name (a key of ``xai_widgets.attribution.METHODS``) or a Captum class name.
+
+    Returns
+    -------
+    str
+        The record's ``title`` for a known method, else ``name`` unchanged.
+    """
     return attribution.METHODS[name].title if name in attribution.METHODS else name
 
 
 def default_methods(model: nn.Module | None = None, inputs: torch.Tensor | None = None) -> tuple[str, ...]:
     """The fast methods: the gradient family, Grad-CAM, and LRP when zennit is installed and
-    supports the model (not transformers, nor gated or layer-normalised CNNs)."""
+    supports the model (not transformers, nor gated or layer-normalised CNNs).
+
+    Parameters
+    ----------
+    model : nn.Module or None, optional
+        The model LRP would explain. Default None.
+    inputs : torch.Tensor or None, optional
+        Example model inputs, N x C x H x W, for the LRP check. Default None.
+
+    Returns
+    -------
+    tuple of str
+        ``("gradient", "grad_x_input", "smoothgrad", "integrated_gradients", "grad_cam")``,
+        followed by ``"lrp"`` when ``xai_widgets.attribution.lrp.available(model, inputs)``.
+    """
     fast = ("gradient", "grad_x_input", "smoothgrad", "integrated_gradients", "grad_cam")
     return fast + (("lrp",) if lrp.available(model, inputs) else ())
 
@@ -120,9 +145,41 @@ class AttributionExplorer(LongTasks, XaiWidget):
         (a tuple, a dict, a Hugging Face output): an index, a key or a callable
         (:mod:`xai_widgets.core.outputs`).
 
-    Synced state: ``targets`` (class per image), ``contrasts`` (class B or None per image),
-    ``positions`` ({method: slider position per image}; synced when a slider is released),
-    ``view`` ("overlay" or "side"), ``opacity`` (of the map over the image), ``scaling``, ``size``.
+    Attributes
+    ----------
+    targets : list of int
+        Synced: the class explained per image. Setting it (or ``contrasts``) recomputes the
+        images whose classes changed, in the calling cell.
+    contrasts : list of int or None
+        Synced: class B per image, or None where the map explains class A alone.
+    positions : dict
+        Synced: ``{method key: slider position per image}`` for the methods with a slider;
+        synced when a slider is released.
+    view : {"overlay", "side"}
+        Synced: the map shaded over the image, or drawn beside it. Default ``"overlay"``.
+    opacity : float
+        Synced: opacity of the map over the image, in [0, 1]. Default 0.8.
+    scaling : {"column", "row"}
+        Synced: see the ``scaling`` parameter.
+    size : int
+        Synced: see the ``size`` parameter.
+    inputs : torch.Tensor
+        N x C x H x W model inputs, on the CPU.
+    probabilities : torch.Tensor
+        N x K softmax of the model's logits, on the CPU.
+    results : dict
+        ``{method key: list of Attribution}``, one result per image.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a ``torch.nn.Module``.
+    ValueError
+        If there are no images, the number of class names does not match the model's
+        outputs, ``target``/``contrast`` are invalid (e.g. a contrast equal to its
+        target), or the payload would exceed ``max_bytes``.
+    RuntimeError
+        If computing the maps was cancelled.
     """
 
     _esm = STATIC / "attribution.js"
@@ -305,7 +362,15 @@ class AttributionExplorer(LongTasks, XaiWidget):
             self._request(background=False)  # from Python: in the calling cell, with a progress bar
 
     def set_state(self, sync_data):
-        """Browser updates: a class pick sends ``targets`` and ``contrasts`` together; recompute once."""
+        """Browser updates: a class pick sends ``targets`` and ``contrasts`` together; recompute once.
+
+        The recomputation runs in the background; a refused pair is reported in ``message``.
+
+        Parameters
+        ----------
+        sync_data : dict
+            Trait names mapped to the values the browser sent.
+        """
         self._deferred = True
         try:
             super().set_state(sync_data)
@@ -342,26 +407,126 @@ class AttributionExplorer(LongTasks, XaiWidget):
         return int(image)
 
     def class_name(self, k: int) -> str:
+        """A class's display name.
+
+        Parameters
+        ----------
+        k : int
+            The class index.
+
+        Returns
+        -------
+        str
+            ``classes[k]`` when class names were given and ``k`` is in range, else
+            ``"class k"``.
+        """
         return self.classes[k] if self.classes and 0 <= k < len(self.classes) else f"class {k}"
 
     def attribution(self, method, image: int) -> attribution.Attribution:
-        """The :class:`~xai_widgets.attribution.Attribution` behind one cell (a batch of one image)."""
+        """The :class:`~xai_widgets.attribution.Attribution` behind one cell (a batch of one image).
+
+        Parameters
+        ----------
+        method : str or Captum attribution object
+            The column: a method key (see ``methods``) or the Captum object passed in
+            (matched by its class name).
+        image : int
+            The row, in ``0..N-1``.
+
+        Returns
+        -------
+        Attribution
+            The result of ``attribute`` for that image and method.
+
+        Raises
+        ------
+        ValueError
+            If ``method`` is not a column or ``image`` is not an index in range.
+        """
         return self.results[self._key(method)][self._row(image)]
 
     def maps(self, method) -> torch.Tensor:
-        """N x H x W signed maps of a method (at each image's own slider index), float32 on the CPU."""
+        """N x H x W signed maps of a method (at each image's own slider index), float32 on the CPU.
+
+        Parameters
+        ----------
+        method : str or Captum attribution object
+            The column: a method key (see ``methods``) or the Captum object passed in.
+
+        Returns
+        -------
+        torch.Tensor
+            N x H x W float32 maps, one per image, at the position each result chose.
+
+        Raises
+        ------
+        ValueError
+            If ``method`` is not a column.
+        """
         return torch.stack([r.maps[0].detach().float().cpu() for r in self.results[self._key(method)]])
 
     def scale(self, method) -> float:
-        """The column's fixed scale s (maps are drawn over [-s, s]); see :data:`xai_widgets.core.diverging.SCALE_RULE`."""
+        """The column's fixed scale s (maps are drawn over [-s, s]); see :data:`xai_widgets.core.diverging.SCALE_RULE`.
+
+        Parameters
+        ----------
+        method : str or Captum attribution object
+            The column: a method key (see ``methods``) or the Captum object passed in.
+
+        Returns
+        -------
+        float
+            The scale ``s``, over all images and slider positions of the method.
+
+        Raises
+        ------
+        ValueError
+            If ``method`` is not a column.
+        """
         return self._scales[self._key(method)][0]
 
     def scale_rule(self, method) -> str:
+        """The rule that gave the column's scale (see :meth:`scale`).
+
+        Parameters
+        ----------
+        method : str or Captum attribution object
+            The column: a method key (see ``methods``) or the Captum object passed in.
+
+        Returns
+        -------
+        str
+            :data:`xai_widgets.core.diverging.SCALE_RULE` (``"99.5th pct |R|"``), or the
+            fallback used: ``"max |R|"``, ``"all zero"`` or ``"no finite values"``.
+
+        Raises
+        ------
+        ValueError
+            If ``method`` is not a column.
+        """
         return self._scales[self._key(method)][1]
 
     def row_scale(self, image: int, method) -> float:
         """Image ``image``'s own scale for a method (the column rule over that image's maps and
-        slider positions only): what ``scaling="row"`` draws its cells on."""
+        slider positions only): what ``scaling="row"`` draws its cells on.
+
+        Parameters
+        ----------
+        image : int
+            The row, in ``0..N-1``.
+        method : str or Captum attribution object
+            The column: a method key (see ``methods``) or the Captum object passed in.
+
+        Returns
+        -------
+        float
+            The image's own scale ``s`` for the method.
+
+        Raises
+        ------
+        ValueError
+            If ``method`` is not a column or ``image`` is not an index in range.
+        """
         return self._row_scales[self._key(method)][self._row(image)]
 
     def _drawn_scale(self, image: int, method, scaling: str | None = None) -> float:
@@ -370,13 +535,53 @@ class AttributionExplorer(LongTasks, XaiWidget):
         return self.row_scale(image, method) / self.scale(method) if scaling == "row" else 1.0
 
     def position(self, method, image: int) -> int | None:
-        """The slider position shown for (image, method), None for a method without a slider."""
+        """The slider position shown for (image, method), None for a method without a slider.
+
+        Parameters
+        ----------
+        method : str or Captum attribution object
+            The column: a method key (see ``methods``) or the Captum object passed in.
+        image : int
+            The row, in ``0..N-1``.
+
+        Returns
+        -------
+        int or None
+            The index into the method's slider values, from ``positions``.
+
+        Raises
+        ------
+        ValueError
+            If ``method`` is not a column or ``image`` is not an index in range.
+        """
         key, i = self._key(method), self._row(image)
         pos = self.positions.get(key)
         return None if pos is None else int(pos[i])
 
     def shipped_values(self, image: int, method, position: int | None = None) -> np.ndarray:
-        """H x W values the browser holds for a cell, in units of the scale (map / s, via float16)."""
+        """H x W values the browser holds for a cell, in units of the scale (map / s, via float16).
+
+        Parameters
+        ----------
+        image : int
+            The row, in ``0..N-1``.
+        method : str or Captum attribution object
+            The column: a method key (see ``methods``) or the Captum object passed in.
+        position : int or None, optional
+            The slider position; default None: the one shown (:meth:`position`). Ignored
+            for a method without a slider.
+
+        Returns
+        -------
+        numpy.ndarray
+            H x W values, the map divided by the column's scale.
+
+        Raises
+        ------
+        ValueError
+            If ``method`` is not a column, ``image`` is not an index in range, or
+            ``position`` is outside the slider's range.
+        """
         key, i = self._key(method), self._row(image)
         entry = next(m for m in self._maps["methods"] if m["key"] == key)
         return cell_values(entry, i, self.position(key, i) if position is None else position)
@@ -384,7 +589,38 @@ class AttributionExplorer(LongTasks, XaiWidget):
     def pixels(self, image: int, method, position: int | None = None, *, view: str | None = None,
                opacity: float | None = None, scaling: str | None = None) -> np.ndarray:
         """H x W x 4 uint8: exactly the RGBA the browser draws in the cell (see :func:`xai_widgets.core.diverging.shade`),
-        on the column's or the image's own scale (``scaling``, default the trait's)."""
+        on the column's or the image's own scale (``scaling``, default the trait's).
+
+        Parameters
+        ----------
+        image : int
+            The row, in ``0..N-1``.
+        method : str or Captum attribution object
+            The column: a method key (see ``methods``) or the Captum object passed in.
+        position : int or None, optional
+            The slider position; default None: the one shown. Ignored for a method without
+            a slider.
+        view : {"overlay", "side"} or None, optional
+            ``"overlay"`` blends the map over the greyed image, ``"side"`` draws it alone.
+            Default None: the ``view`` trait.
+        opacity : float or None, optional
+            Largest alpha of the overlay, in [0, 1]. Default None: the ``opacity`` trait.
+        scaling : {"column", "row"} or None, optional
+            The scale drawn on. Default None: the ``scaling`` trait.
+
+        Returns
+        -------
+        numpy.ndarray
+            H x W x 4 uint8 RGBA.
+
+        Raises
+        ------
+        ValueError
+            If ``view`` is not one of the views, ``method`` is not a column, ``image`` is
+            not an index in range, or ``position`` is outside the slider's range.
+        Refused
+            If ``opacity`` or ``scaling`` is not an accepted value.
+        """
         view = self.view if view is None else view
         if view not in VIEWS:
             raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
@@ -394,7 +630,28 @@ class AttributionExplorer(LongTasks, XaiWidget):
                      self.opacity if opacity is None else type(self).opacity.validate(self, opacity))
 
     def retarget(self, image: int, target: int, contrast: int | None = None) -> None:
-        """Explain class ``target`` (versus ``contrast``, if given) for one image, in the calling cell."""
+        """Explain class ``target`` (versus ``contrast``, if given) for one image, in the calling cell.
+
+        The maps are recomputed with a progress bar; if that fails or is cancelled, ``targets``
+        and ``contrasts`` go back to what the shown maps explain.
+
+        Parameters
+        ----------
+        image : int
+            The row, in ``0..N-1``.
+        target : int
+            The class A to explain.
+        contrast : int or None, optional
+            Class B: the map then explains ``logit[A] - logit[B]``. Default None: class A alone.
+
+        Raises
+        ------
+        ValueError
+            If ``image`` is not an index in range, ``contrast`` equals ``target``, or a
+            task is still running.
+        Refused
+            If ``target`` or ``contrast`` is not a class index.
+        """
         i = self._row(image)
         targets, contrasts = list(self.targets), list(self.contrasts)
         targets[i], contrasts[i] = target, contrast
@@ -414,6 +671,23 @@ class AttributionExplorer(LongTasks, XaiWidget):
 
         ``panel``: long side of a map in pixels (default the widget's ``size``, at least 128);
         ``scale``: a multiplier of every length, for print (2 gives twice the pixels, same picture).
+
+        Parameters
+        ----------
+        panel : int or None, optional
+            Long side of a map in pixels. Default None: ``max(size, 128)``.
+        scale : float, optional
+            Multiplier of every length, in [0.25, 8]. Default 1.
+
+        Returns
+        -------
+        PIL.Image.Image
+            The grid as an RGB image.
+
+        Raises
+        ------
+        Refused
+            If ``scale`` is not a number in [0.25, 8].
         """
         scale = print_scale(scale)
         cells = [[self.pixels(i, key)[..., :3] for key in self.methods] for i in range(len(self.inputs))]

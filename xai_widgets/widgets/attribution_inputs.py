@@ -125,13 +125,41 @@ def explained_classes(logits: torch.Tensor, target, contrast,
 
 
 def same_class_image(targets: Sequence[int], contrasts: Sequence[int | None]) -> int | None:
-    """The first image whose contrast class is its target ("A vs B" needs two classes), or None."""
+    """The first image whose contrast class is its target ("A vs B" needs two classes), or None.
+
+    Parameters
+    ----------
+    targets : sequence of int
+        The class A per image.
+    contrasts : sequence of int or None
+        The class B per image, None where there is none.
+
+    Returns
+    -------
+    int or None
+        The index of the first image with ``contrast == target``; None if there is none.
+    """
     return next((i for i, (t, c) in enumerate(zip(targets, contrasts)) if c is not None and c == t), None)
 
 
 def check_pairs(targets: Sequence[int], contrasts: Sequence[int | None], class_name: Callable[[int], str]) -> None:
     """Raise ValueError, naming the class with ``class_name``, for an image whose contrast
-    class is its target (:func:`same_class_image`)."""
+    class is its target (:func:`same_class_image`).
+
+    Parameters
+    ----------
+    targets : sequence of int
+        The class A per image.
+    contrasts : sequence of int or None
+        The class B per image, None where there is none.
+    class_name : callable
+        ``class_name(k) -> str``, the class's display name for the message.
+
+    Raises
+    ------
+    ValueError
+        If an image's contrast class equals its target.
+    """
     i = same_class_image(targets, contrasts)
     if i is not None:
         raise ValueError(f"image {i}: the contrast class equals the target ({class_name(targets[i])}); "
@@ -167,7 +195,22 @@ def class_list(value, name: str, n: int, K: int) -> list:
 def refuse_same_classes(targets: Sequence[int], contrasts: Sequence[int | None], changed: str) -> None:
     """Refuse (:class:`~xai_widgets.widgets.checks.Refused`) setting ``changed`` ("targets" or
     "contrasts") alone so that an image's contrast class is its target (:func:`same_class_image`):
-    a pair changes together, through ``retarget`` or a class pick in the browser."""
+    a pair changes together, through ``retarget`` or a class pick in the browser.
+
+    Parameters
+    ----------
+    targets : sequence of int
+        The class A per image (the proposed list when ``changed`` is ``"targets"``).
+    contrasts : sequence of int or None
+        The class B per image (the proposed list when ``changed`` is ``"contrasts"``).
+    changed : {"targets", "contrasts"}
+        The trait being set; the message says how to proceed for each.
+
+    Raises
+    ------
+    Refused
+        If an image's contrast class equals its target.
+    """
     i = same_class_image(targets, contrasts)
     if i is None:
         return

@@ -76,7 +76,23 @@ def slider_pixels(images: torch.Tensor, x: torch.Tensor, rescale: bool) -> torch
 
 
 def series_words(key: str) -> dict:
-    """How the browser labels a method's map series: the symbol and unit of its record's axis."""
+    """How the browser labels a method's map series: the symbol and unit of its record's axis.
+
+    Parameters
+    ----------
+    key : str
+        A method name with a map series (a key of ``xai_widgets.attribution.METHODS``).
+
+    Returns
+    -------
+    dict
+        ``{"word": symbol, "unit": unit}`` of the record's ``series`` axis.
+
+    Raises
+    ------
+    KeyError
+        If ``key`` is not a method name.
+    """
     axis = attribution.METHODS[key].series
     return {"word": axis.symbol, "unit": axis.unit}
 
@@ -87,7 +103,20 @@ def _finite(v: float):
 
 def method_info(res: Sequence[attribution.Attribution]) -> dict:
     """Per-image facts of a column: the completeness gap δ (when every image has one) and the
-    method's notes (when any image has one)."""
+    method's notes (when any image has one).
+
+    Parameters
+    ----------
+    res : sequence of Attribution
+        One result per image.
+
+    Returns
+    -------
+    dict
+        ``"delta"``: a list of float, one per image, present when every result's ``info``
+        has ``"delta"``; ``"notes"``: a list of str (empty where none), present when any
+        result's ``info`` has a non-empty ``"note"``. Empty when neither applies.
+    """
     info = {}
     if all("delta" in r.info for r in res):
         info["delta"] = [float(r.info["delta"].reshape(-1)[0]) for r in res]

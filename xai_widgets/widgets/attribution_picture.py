@@ -18,7 +18,19 @@ SLIDER_WORDS = {"area": "area", "alpha": "α", "noise": "noise"}
 
 
 def fmt(v: float) -> str:
-    """A number in at most 4 significant digits (``inf`` and ``nan`` as Python writes them)."""
+    """A number in at most 4 significant digits (``inf`` and ``nan`` as Python writes them).
+
+    Parameters
+    ----------
+    v : float
+        The number.
+
+    Returns
+    -------
+    str
+        ``v`` rounded to 4 significant digits in ``%g`` form (e.g. ``"0.01235"``,
+        ``"123500"``); ``"inf"``, ``"-inf"`` or ``"nan"`` when not finite.
+    """
     if not math.isfinite(v):
         return str(v)
     return f"{float(f'{v:.4g}'):g}"

@@ -39,6 +39,23 @@ class XaiWidget(anywidget.AnyWidget):
     (shown in the widget) instead of raising inside the comm handler. Every such trait
     validates itself (the types in :mod:`.checks`, ``Enum``, ``Bool``) or has a
     :func:`.checks.validates` check, so a refused value never stays.
+
+    Parameters
+    ----------
+    **kwargs
+        Initial trait values, passed on to ``anywidget.AnyWidget``.
+
+    Attributes
+    ----------
+    message : str
+        The latest notice shown in the widget (a refused browser update, a failed task);
+        empty when there is none.
+
+    Raises
+    ------
+    RuntimeError
+        On construction, if the subclass's front end (its ``_esm`` or ``_css`` file) has
+        not been built by npm yet.
     """
 
     message = traitlets.Unicode("").tag(sync=True)
@@ -65,7 +82,16 @@ class XaiWidget(anywidget.AnyWidget):
         self.on_msg(self._on_custom_msg)
 
     def set_state(self, sync_data):
-        """Apply a state update from the browser, one key at a time, never raising."""
+        """Apply a state update from the browser, one key at a time, never raising.
+
+        A key not in ``_browser_traits``, or a value that fails, is ignored: the trait keeps
+        its old value, ``message`` says why, and the front end is sent the kept value.
+
+        Parameters
+        ----------
+        sync_data : dict
+            Trait names mapped to the values the browser sent.
+        """
         for key, value in sync_data.items():
             if key not in self._browser_traits:
                 self.message = f"Ignored an update of {key!r} from the browser: it is read-only."
@@ -114,7 +140,20 @@ class XaiWidget(anywidget.AnyWidget):
         raise NotImplementedError
 
     def to_png(self, path, **kwargs) -> Path:
-        """Write the current view as a PNG (see ``render_png`` for options)."""
+        """Write the current view as a PNG (see ``render_png`` for options).
+
+        Parameters
+        ----------
+        path : str or os.PathLike or file object
+            Where to write the PNG (a file is overwritten). It is tagged 300 dpi.
+        **kwargs
+            Passed on to the subclass's ``render_png`` (``panel``, ``scale``, ...).
+
+        Returns
+        -------
+        pathlib.Path
+            ``Path(path)``.
+        """
         self.render_png(**kwargs).save(path, format="PNG", dpi=(300, 300))
         return Path(path)
 
@@ -122,6 +161,18 @@ class XaiWidget(anywidget.AnyWidget):
         """Write one self-contained HTML file in which the view still reacts to the mouse.
 
         No kernel and no network are needed to open it.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (UTF-8; overwritten).
+        title : str or None, optional
+            The page title. Default None: the widget's class name.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path`` as a ``Path``.
         """
         return write_html(self, path, title=title or type(self).__name__)
 
@@ -131,6 +182,25 @@ class OverlayWidget(XaiWidget):
 
     ``_data`` holds the shipped tensors (wire payloads), ``_colormaps`` the lookup tables the
     browser colours with (the same ones :mod:`xai_widgets.core.colormaps` applies in Python).
+
+    Parameters
+    ----------
+    **kwargs
+        Initial trait values, passed on to :class:`XaiWidget`.
+
+    Attributes
+    ----------
+    query : dict or None
+        The pinned query (its keys depend on the subclass); None when nothing is pinned.
+        Default None.
+    colormap : str
+        The colour scale, one of the names in ``xai_widgets.core.colormaps.LUTS``.
+        Default ``"gray"``.
+    vrange : list of float
+        ``[lo, hi]``, the values mapped to the two ends of the colour scale. Default
+        ``[0.0, 1.0]``.
+    opacity : float
+        The overlay's opacity, in [0, 1]. Default 0.7.
     """
 
     _data = traitlets.Dict().tag(sync=True)

@@ -252,7 +252,24 @@ class ChannelGrid(UnitPanes, LongTasks, XaiWidget):
 
     # ------------------------------------------------------------------ what the tiles show
     def activations(self, image: int | None = None) -> torch.Tensor:
-        """The current layer's C x H x W activations of ``image`` (default: the one shown), float32."""
+        """The current layer's C x H x W activations of ``image`` (default: the one shown), float32.
+
+        Parameters
+        ----------
+        image : int or None, optional
+            The image's index in the strip. Default None: the ``image`` trait.
+
+        Returns
+        -------
+        torch.Tensor
+            C x H x W float32 on the CPU, as captured (a copy), not the float16 values
+            the browser received.
+
+        Raises
+        ------
+        IndexError
+            If ``image`` is out of range.
+        """
         return self._cache[self.layer][self.image if image is None else image].clone()
 
     def tile_values(self, image: int | None = None) -> torch.Tensor:
@@ -260,6 +277,21 @@ class ChannelGrid(UnitPanes, LongTasks, XaiWidget):
 
         Computed from the float16 values the browser received, with the widget's
         normalisation, range, boost and gamma; colour index ``floor(t * 255 + 0.5)``.
+
+        Parameters
+        ----------
+        image : int or None, optional
+            The image's index in the strip. Default None: the ``image`` trait.
+
+        Returns
+        -------
+        torch.Tensor
+            C x H x W float64 values in [0, 1].
+
+        Raises
+        ------
+        IndexError
+            If ``image`` is out of range.
         """
         n = self.image if image is None else image
         acts = torch.from_numpy(wire.decode(self._payload)[n])
@@ -267,7 +299,26 @@ class ChannelGrid(UnitPanes, LongTasks, XaiWidget):
                               gamma=self.gamma, signed=self.signed)
 
     def channel_stats(self, image: int | None = None) -> dict:
-        """Per channel max, mean and (row, col) of the max: what hovering a tile shows."""
+        """Per channel max, mean and (row, col) of the max: what hovering a tile shows.
+
+        Computed from the float16 values the browser received.
+
+        Parameters
+        ----------
+        image : int or None, optional
+            The image's index in the strip. Default None: the ``image`` trait.
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            ``{"max": C float64, "mean": C float64, "argmax": C x 2 int64}`` (see
+            :func:`xai_widgets.units.grid.channel_stats`).
+
+        Raises
+        ------
+        IndexError
+            If ``image`` is out of range.
+        """
         n = self.image if image is None else image
         return grid.channel_stats(torch.from_numpy(wire.decode(self._payload)[n]))
 
@@ -279,6 +330,23 @@ class ChannelGrid(UnitPanes, LongTasks, XaiWidget):
         ``panel`` is the grid's width in pixels (default ``size``); tiles are scaled by whole
         pixels so every cell stays a sharp square. ``scale`` multiplies every length (tiles,
         zoom pane, text, lines): ``scale=2`` gives the same picture at twice the pixels.
+
+        Parameters
+        ----------
+        panel : int or None, optional
+            The grid's width in pixels. Default None: the ``size`` trait.
+        scale : float, optional
+            Multiplier of every length, in [0.25, 8]. Default 1.0.
+
+        Returns
+        -------
+        PIL.Image.Image
+            The figure as an RGB image.
+
+        Raises
+        ------
+        Refused
+            If ``scale`` is not a number in [0.25, 8].
         """
         values = self.tile_values().numpy()
         image = wire.decode(self._images["pixels"])[self.image].astype(np.uint8)

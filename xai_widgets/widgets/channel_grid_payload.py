@@ -20,7 +20,20 @@ OTHER_CONCEPTS = colormaps.TABLEAU10["grey"]
 
 
 def concept_colours(labels: Sequence[str]) -> dict[str, str]:
-    """{concept: badge colour}: the concepts with most detectors first; past the palette, grey."""
+    """{concept: badge colour}: the concepts with most detectors first; past the palette, grey.
+
+    Parameters
+    ----------
+    labels : sequence of str
+        Each unit's concept label; an empty string for a unit that detects none.
+
+    Returns
+    -------
+    dict of str to str
+        Each concept mapped to a hex colour from :data:`CONCEPT_COLOURS`, ranked by how many
+        units detect it (ties by name). With more concepts than colours, the first
+        ``len(CONCEPT_COLOURS) - 1`` get colours and the rest :data:`OTHER_CONCEPTS`.
+    """
     counts: dict[str, int] = {}
     for label in labels:
         if label:
@@ -32,7 +45,23 @@ def concept_colours(labels: Sequence[str]) -> dict[str, str]:
 
 def acts_payload(layer: str, acts: torch.Tensor, prefix: tuple[list[str], torch.Tensor] | None) -> dict:
     """One layer's N x C x H x W activations as float16, whether any is negative (then the
-    browser colours with the diverging map), and a token layer's prefix tokens (names, N x P x C)."""
+    browser colours with the diverging map), and a token layer's prefix tokens (names, N x P x C).
+
+    Parameters
+    ----------
+    layer : str
+        The layer's name.
+    acts : torch.Tensor
+        N x C x H x W activations.
+    prefix : tuple of (list of str, torch.Tensor) or None
+        A token layer's prefix token names and N x P x C values; None for other layers.
+
+    Returns
+    -------
+    dict
+        ``{"layer", "signed", "acts"}``, plus ``"prefix"`` and ``"prefix_names"`` when
+        ``prefix`` is given; arrays are wire-encoded float16.
+    """
     payload = {"layer": layer, "signed": bool((acts < 0).any()), "acts": wire.encode(acts, "float16")}
     if prefix is not None:
         names, tokens = prefix
@@ -41,7 +70,21 @@ def acts_payload(layer: str, acts: torch.Tensor, prefix: tuple[list[str], torch.
 
 
 def patches_payload(layer: str, top) -> dict:
-    """The top-k patches of every unit of ``layer`` (a :class:`xai_widgets.units.scan.TopK`)."""
+    """The top-k patches of every unit of ``layer`` (a :class:`xai_widgets.units.scan.TopK`).
+
+    Parameters
+    ----------
+    layer : str
+        The layer's name.
+    top : xai_widgets.units.scan.TopK
+        The scan's result for the layer.
+
+    Returns
+    -------
+    dict
+        ``{"layer", "patches", "values", "indices", "n_images", "score"}``: the patches
+        wire-encoded as uint8, the scores and dataset indices as nested lists.
+    """
     return {"layer": layer, "patches": wire.encode(top.patches, "uint8"),
             "values": top.values.astype(np.float32).tolist(),
             "indices": top.indices.tolist(), "n_images": top.n_images, "score": top.score}
@@ -49,7 +92,28 @@ def patches_payload(layer: str, top) -> dict:
 
 def unit_summary(layer: str, top, dissection, classes: Sequence[str] | None) -> dict:
     """Per-unit statistics of a scan (dead, constant, active fraction, class selectivity) and,
-    with a Network Dissection, each unit's best concept, its IoU and the badge colours."""
+    with a Network Dissection, each unit's best concept, its IoU and the badge colours.
+
+    Parameters
+    ----------
+    layer : str
+        The layer's name.
+    top : xai_widgets.units.scan.TopK
+        The scan's result for the layer (its ``stats``).
+    dissection : xai_widgets.units.scan.Dissection or None
+        The layer's Network Dissection; None when no concepts were given.
+    classes : sequence of str or None
+        Class names for the selective classes; None (or an index out of range) gives
+        ``"class k"``.
+
+    Returns
+    -------
+    dict
+        Per-unit lists under ``"dead"``, ``"constant"``, ``"frac_active"``,
+        ``"selectivity"``, ``"selective_class"``, ``"concept"`` and ``"iou"`` (None where
+        not available; undefined floats as None). With a dissection, also
+        ``"concept_colour"``, ``"unique_detectors"`` and ``"detector_iou"``.
+    """
     s = top.stats
     names = None
     if s.selective_class is not None:
@@ -70,7 +134,25 @@ def unit_summary(layer: str, top, dissection, classes: Sequence[str] | None) -> 
 
 def visuals_payload(layer: str, store: dict[int, torch.Tensor], objectives: dict[int, str], default: str) -> dict:
     """Activation-maximisation images of ``layer`` ({channel: C x H x W in [0, 1]}) with what
-    each maximised (``default`` for channels without a record)."""
+    each maximised (``default`` for channels without a record).
+
+    Parameters
+    ----------
+    layer : str
+        The layer's name.
+    store : dict of int to torch.Tensor
+        ``{channel: C x H x W image in [0, 1]}``, C 1 or 3; must not be empty.
+    objectives : dict of int to str
+        ``{channel: what was maximised}``.
+    default : str
+        The objective stated for a channel missing from ``objectives``.
+
+    Returns
+    -------
+    dict
+        ``{"layer", "channels", "images", "objectives"}``: channels in increasing order,
+        the images as wire-encoded K x H x W x 3 uint8.
+    """
     chans = sorted(store)
     imgs = torch.stack([store[c] for c in chans])
     if imgs.shape[1] == 1:

@@ -78,7 +78,26 @@ def grid_picture(values: np.ndarray, selected: int, colormap: str, image: np.nda
 
 
 def legend_range(normalisation: str, signed: bool, vrange: tuple[float, float], acts: torch.Tensor) -> tuple[float, float]:
-    """The activation values at the ends of the colour bar (relative ones per channel)."""
+    """The activation values at the ends of the colour bar (relative ones per channel).
+
+    Parameters
+    ----------
+    normalisation : {"layer", "channel", "fixed"}
+        The grid's normalisation.
+    signed : bool
+        Whether the layer has negative values (then the range is symmetric about 0).
+    vrange : tuple of float
+        ``(lo, hi)``, used with ``"fixed"``.
+    acts : torch.Tensor
+        The shown image's activations, used with ``"layer"``.
+
+    Returns
+    -------
+    tuple of float
+        ``(lo, hi)``: ``(0, 1)`` or ``(-1, 1)`` for ``"channel"``; otherwise the range (of
+        ``vrange`` or of ``acts``), as ``(-m, m)`` with ``m`` its largest magnitude when
+        ``signed``.
+    """
     if normalisation == "channel":
         return (-1.0, 1.0) if signed else (0.0, 1.0)
     if normalisation == "fixed":
@@ -91,7 +110,29 @@ def legend_range(normalisation: str, signed: bool, vrange: tuple[float, float], 
 
 
 def legend_caption(layer: str, normalisation: str, boost: float, gamma: float) -> str:
-    """What the colour bar's scale is: the normalisation, boost and gamma."""
+    """What the colour bar's scale is: the normalisation, boost and gamma.
+
+    Parameters
+    ----------
+    layer : str
+        The layer's name.
+    normalisation : {"layer", "channel", "fixed"}
+        The grid's normalisation.
+    boost : float
+        The boost; stated when not 0.
+    gamma : float
+        The gamma; stated when not 1.
+
+    Returns
+    -------
+    str
+        E.g. ``"conv1: one range for the whole layer, gamma 0.5"``.
+
+    Raises
+    ------
+    KeyError
+        If ``normalisation`` is not one of the three.
+    """
     what = {"layer": "one range for the whole layer", "channel": "each channel scaled to its own range",
             "fixed": "fixed range"}[normalisation]
     extra = "".join([f", boost {boost:g}" if boost else "", f", gamma {gamma:g}" if gamma != 1 else ""])

@@ -25,11 +25,30 @@ __all__ = ["Refused", "Index", "Real", "Choice", "Fraction", "Span", "PanelSize"
 
 class Refused(traitlets.TraitError, ValueError):
     """A refused value: a ``TraitError`` for traitlets (the old value stays) and a
-    ``ValueError`` for Python callers of the methods that share these checks."""
+    ``ValueError`` for Python callers of the methods that share these checks.
+
+    Parameters
+    ----------
+    *args
+        As for ``Exception``: usually one string, the message saying what was refused
+        and what is accepted.
+    """
 
 
 def is_index(value) -> bool:
-    """An integer that is not a bool."""
+    """An integer that is not a bool.
+
+    Parameters
+    ----------
+    value : object
+        Any value.
+
+    Returns
+    -------
+    bool
+        True for a Python ``int`` or a NumPy integer, False for anything else, including
+        ``bool`` and ``numpy.bool_``.
+    """
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
@@ -47,9 +66,40 @@ def _bounds(lo, hi, fmt=str) -> str:
 
 
 class Index(traitlets.Int):
-    """An integer (never a bool), optionally within ``[min, max]``."""
+    """An integer (never a bool), optionally within ``[min, max]``.
+
+    Parameters
+    ----------
+    default_value : int, optional
+        The trait's default (traitlets' default for ``Int``, 0, when left out).
+    allow_none : bool, optional
+        Whether None is accepted as well. Default False.
+    min, max : int, optional
+        Inclusive bounds, passed as keywords; None (the default) leaves that side open.
+    **kwargs
+        Any other keyword of ``traitlets.Int`` (``read_only``, ``help``, ...).
+    """
 
     def validate(self, obj, value):
+        """Accept an integer within the bounds, or refuse it.
+
+        Parameters
+        ----------
+        obj : traitlets.HasTraits
+            The object that owns the trait.
+        value : object
+            The proposed value.
+
+        Returns
+        -------
+        int
+            ``value`` as a Python ``int``.
+
+        Raises
+        ------
+        Refused
+            If ``value`` is not an integer (a bool is not), or lies outside ``[min, max]``.
+        """
         if not is_index(value) or (self.min is not None and value < self.min) or (
                 self.max is not None and value > self.max):
             raise Refused(f"{self.name} must be an integer{_bounds(self.min, self.max)}, got {value!r:.80}")
@@ -57,9 +107,41 @@ class Index(traitlets.Int):
 
 
 class Real(traitlets.Float):
-    """A finite number (never a bool, NaN or infinity), optionally within ``[min, max]``."""
+    """A finite number (never a bool, NaN or infinity), optionally within ``[min, max]``.
+
+    Parameters
+    ----------
+    default_value : float, optional
+        The trait's default (traitlets' default for ``Float``, 0.0, when left out).
+    allow_none : bool, optional
+        Whether None is accepted as well. Default False.
+    min, max : float, optional
+        Inclusive bounds, passed as keywords; None (the default) leaves that side open.
+    **kwargs
+        Any other keyword of ``traitlets.Float`` (``read_only``, ``help``, ...).
+    """
 
     def validate(self, obj, value):
+        """Accept a finite number within the bounds, or refuse it.
+
+        Parameters
+        ----------
+        obj : traitlets.HasTraits
+            The object that owns the trait.
+        value : object
+            The proposed value: a Python or NumPy integer or float.
+
+        Returns
+        -------
+        float
+            ``value`` as a Python ``float``.
+
+        Raises
+        ------
+        Refused
+            If ``value`` is not a number, is a bool, NaN or infinite, or lies outside
+            ``[min, max]``.
+        """
         if not _is_finite_number(value) or (self.min is not None and value < self.min) or (
                 self.max is not None and value > self.max):
             raise Refused(f"{self.name} must be a finite number{_bounds(self.min, self.max, '{:g}'.format)}, "
@@ -68,26 +150,85 @@ class Real(traitlets.Float):
 
 
 class Choice(traitlets.Enum):
-    """One of the listed strings."""
+    """One of the listed strings.
+
+    Parameters
+    ----------
+    values : sequence of str
+        The accepted strings.
+    default_value : str, optional
+        The trait's default, one of ``values``.
+    **kwargs
+        Any other keyword of ``traitlets.Enum`` (``allow_none``, ``read_only``, ``help``, ...).
+    """
 
     def validate(self, obj, value):
+        """Accept one of the listed strings, or refuse the value.
+
+        Parameters
+        ----------
+        obj : traitlets.HasTraits
+            The object that owns the trait.
+        value : object
+            The proposed value.
+
+        Returns
+        -------
+        str
+            ``value`` unchanged.
+
+        Raises
+        ------
+        Refused
+            If ``value`` is not a string or not one of ``values``.
+        """
         if not isinstance(value, str) or value not in self.values:
             raise Refused(f"{self.name} must be one of {', '.join(map(repr, self.values))}, got {value!r:.80}")
         return value
 
 
 def Fraction(default: float) -> Real:
-    """A finite number in [0, 1] (opacities, boosts)."""
+    """A finite number in [0, 1] (opacities, boosts).
+
+    Parameters
+    ----------
+    default : float
+        The trait's default value, in [0, 1].
+
+    Returns
+    -------
+    Real
+        A trait with ``min=0.0`` and ``max=1.0``.
+    """
     return Real(default, min=0.0, max=1.0)
 
 
 def PanelSize(default: int) -> Index:
-    """A panel's side in CSS pixels: at least 32 (smaller shows nothing legible), at most 2048."""
+    """A panel's side in CSS pixels: at least 32 (smaller shows nothing legible), at most 2048.
+
+    Parameters
+    ----------
+    default : int
+        The trait's default value, in CSS pixels, in [32, 2048].
+
+    Returns
+    -------
+    Index
+        A trait with ``min=32`` and ``max=2048``.
+    """
     return Index(default, min=32, max=2048)
 
 
 class Span(traitlets.List):
-    """``[lo, hi]``: two finite numbers with ``lo < hi`` (a colour scale's range)."""
+    """``[lo, hi]``: two finite numbers with ``lo < hi`` (a colour scale's range).
+
+    Parameters
+    ----------
+    default : sequence of two float, optional
+        The default ``[lo, hi]``. Default ``(0.0, 1.0)``.
+    **kwargs
+        Any other keyword of ``traitlets.List`` (``allow_none``, ``read_only``, ``help``, ...).
+    """
 
     info_text = "[lo, hi], two finite numbers with lo < hi"
 
@@ -95,6 +236,28 @@ class Span(traitlets.List):
         super().__init__(Real(), default_value=list(default), minlen=2, maxlen=2, **kwargs)
 
     def validate(self, obj, value):
+        """Accept two finite numbers in increasing order, or refuse the value.
+
+        Parameters
+        ----------
+        obj : traitlets.HasTraits
+            The object that owns the trait.
+        value : object
+            The proposed value: a list (or tuple) of two numbers.
+
+        Returns
+        -------
+        list of float
+            ``[lo, hi]``.
+
+        Raises
+        ------
+        traitlets.TraitError
+            If ``value`` is not a list of exactly two finite numbers (each element is
+            checked by :class:`Real`, which raises :class:`Refused`).
+        Refused
+            If ``lo < hi`` does not hold.
+        """
         value = super().validate(obj, value)
         if not value[0] < value[1]:
             raise Refused(f"{self.name} must be [lo, hi] with lo < hi, got {value}")
@@ -103,7 +266,21 @@ class Span(traitlets.List):
 
 def validates(*names: str):
     """Like ``traitlets.validate``, but whatever the check raises reaches traitlets as a
-    ``TraitError`` (:class:`Refused`) naming the trait, so the previous value is always kept."""
+    ``TraitError`` (:class:`Refused`) naming the trait, so the previous value is always kept.
+
+    Parameters
+    ----------
+    *names : str
+        The names of the traits the decorated check validates.
+
+    Returns
+    -------
+    callable
+        A decorator for a method ``check(widget, proposal)`` that returns the accepted
+        value. A ``TraitError`` from the check passes through; a ``ValueError``,
+        ``TypeError``, ``KeyError``, ``IndexError`` or ``AttributeError`` is raised again as
+        :class:`Refused`, its message prefixed with the trait's name.
+    """
 
     def wrap(check):
         @functools.wraps(check)
@@ -122,14 +299,51 @@ def validates(*names: str):
 
 
 def at_least(name: str, value, minimum: int = 1) -> int:
-    """A constructor's integer argument (a budget, a count) as an int, or :class:`Refused`."""
+    """A constructor's integer argument (a budget, a count) as an int, or :class:`Refused`.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : object
+        The value given.
+    minimum : int, optional
+        The smallest accepted value. Default 1.
+
+    Returns
+    -------
+    int
+        ``value`` as a Python ``int``.
+
+    Raises
+    ------
+    Refused
+        If ``value`` is not an integer (a bool is not) or is below ``minimum``.
+    """
     if not is_index(value) or value < minimum:
         raise Refused(f"{name} must be an integer >= {minimum}, got {value!r:.80}")
     return int(value)
 
 
 def print_scale(value) -> float:
-    """``render_png``'s ``scale=`` (a multiple of every length) as a float, or :class:`Refused`."""
+    """``render_png``'s ``scale=`` (a multiple of every length) as a float, or :class:`Refused`.
+
+    Parameters
+    ----------
+    value : object
+        The value given for ``scale``.
+
+    Returns
+    -------
+    float
+        ``value`` as a Python ``float``.
+
+    Raises
+    ------
+    Refused
+        If ``value`` is not a real number (a bool is not), is not finite, or lies outside
+        [0.25, 8].
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
             or not 0.25 <= value <= 8:
         raise Refused(f"scale must be a number in [0.25, 8] (a multiple of the default size), got {value!r:.40}")
@@ -137,7 +351,29 @@ def print_scale(value) -> float:
 
 
 def index_in(name: str, value, n: int, what: str = "an index") -> int:
-    """``value`` as an int in ``0..n-1``, or :class:`Refused` saying what is accepted."""
+    """``value`` as an int in ``0..n-1``, or :class:`Refused` saying what is accepted.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : object
+        The value given.
+    n : int
+        The number of valid indices; 0 means there is none to choose.
+    what : str, optional
+        How the message names an accepted value. Default ``"an index"``.
+
+    Returns
+    -------
+    int
+        ``value`` as a Python ``int``.
+
+    Raises
+    ------
+    Refused
+        If ``value`` is not an integer (a bool is not) or is not in ``0..n-1``.
+    """
     accepted = f"{what} in 0..{n - 1}" if n else f"{what}, but there is none"
     if not is_index(value):
         raise Refused(f"{name} must be {accepted} (an integer), got {value!r:.80}")

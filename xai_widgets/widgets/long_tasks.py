@@ -22,7 +22,19 @@ _MIN_INTERVAL = 0.1  # s between progress messages: enough for a smooth bar, no 
 
 
 class LongTasks(traitlets.HasTraits):
-    """Mixin for widgets with long tasks: one at a time, with progress and cancel."""
+    """Mixin for widgets with long tasks: one at a time, with progress and cancel.
+
+    Parameters
+    ----------
+    **kwargs
+        Passed on to the next class in the method resolution order (trait values).
+
+    Attributes
+    ----------
+    progress : dict
+        ``{"task": str, "done": int, "total": int or None, "running": bool}``: the running
+        task's name and how far it got; ``running`` is False when idle.
+    """
 
     progress = traitlets.Dict(IDLE).tag(sync=True)
 
@@ -92,6 +104,15 @@ class LongTasks(traitlets.HasTraits):
             self.progress = dict(IDLE)
 
     def wait(self, timeout: float | None = None) -> None:
-        """Block until a background task started from the widget has finished."""
+        """Block until a background task started from the widget has finished.
+
+        Returns at once if no background task was ever started.
+
+        Parameters
+        ----------
+        timeout : float or None, optional
+            The longest wait in seconds. Default None: wait as long as the task runs.
+            After a timeout the task may still be running (see ``busy``).
+        """
         if self._worker is not None:
             self._worker.join(timeout)

@@ -192,6 +192,15 @@ class MetricsChart(XaiWidget):
     baselines : names
         Results drawn as baselines (dashed grey, said so in the key): by default those named
         "centre", "center" or "random" (any case).
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is neither "deletion" nor "randomisation"; if deletion results give
+        one method two curves of a game, or curves of a game differ in fractions or
+        score; if randomisation results differ in layers, order or similarity measure.
+    TypeError
+        If ``results`` is not a non-empty dict, or a value is not the kind's result type.
     """
 
     _esm = STATIC / "metrics_chart.js"
@@ -217,13 +226,64 @@ class MetricsChart(XaiWidget):
 
     @classmethod
     def deletion(cls, results: Mapping, *, size: int = 440, baselines: Sequence[str] = BASELINES) -> "MetricsChart":
-        """Deletion and insertion curves: ``{name: curve or [deletion_curve, insertion_curve]}``."""
+        """Deletion and insertion curves: ``{name: curve or [deletion_curve, insertion_curve]}``.
+
+        Parameters
+        ----------
+        results : Mapping
+            ``{method name: metrics.Curve or list of Curve}``; deletion and insertion
+            curves go to their own panels.
+        size : int, optional
+            Preferred width of each panel in CSS pixels, in [200, 2048]. Default 440.
+        baselines : sequence of str or str, optional
+            Names of the results drawn as baselines (dashed grey). Default
+            ``("centre", "center", "random")``, matched in any case.
+
+        Returns
+        -------
+        MetricsChart
+            The chart, of kind ``"deletion"``.
+
+        Raises
+        ------
+        TypeError
+            If ``results`` is not a non-empty dict, or a value is not a Curve or a list of them.
+        ValueError
+            If a method has two curves of one game, or the curves of a game differ in
+            fractions or score.
+        """
         return cls("deletion", results, size=size, baselines=baselines)
 
     @classmethod
     def randomisation(cls, results: Mapping, *, signed: bool = False, size: int = 440,
                       baselines: Sequence[str] = BASELINES) -> "MetricsChart":
-        """Similarity per randomised layer: ``{name: metrics.Randomisation}``."""
+        """Similarity per randomised layer: ``{name: metrics.Randomisation}``.
+
+        Parameters
+        ----------
+        results : Mapping
+            ``{method name: metrics.Randomisation}``, all with the same layers, order and
+            similarity measure.
+        signed : bool, optional
+            Plot the similarity of the signed maps instead of |map|. Default False.
+        size : int, optional
+            Preferred width of each panel in CSS pixels, in [200, 2048]. Default 440.
+        baselines : sequence of str or str, optional
+            Names of the results drawn as baselines (dashed grey). Default
+            ``("centre", "center", "random")``, matched in any case.
+
+        Returns
+        -------
+        MetricsChart
+            The chart, of kind ``"randomisation"``.
+
+        Raises
+        ------
+        TypeError
+            If ``results`` is not a non-empty dict of Randomisation results.
+        ValueError
+            If the results differ in layers, order or similarity measure.
+        """
         return cls("randomisation", results, signed=signed, size=size, baselines=baselines)
 
     @property
@@ -239,11 +299,43 @@ class MetricsChart(XaiWidget):
 
     def render_png(self, panel: int | None = None, scale: float = 1.0) -> Image.Image:
         """The chart(s) as a PIL image, panels side by side, each ``panel`` px wide (default ``size``)
-        times ``scale`` (2 or 3 for print), with titles, axes and each panel's key."""
+        times ``scale`` (2 or 3 for print), with titles, axes and each panel's key.
+
+        Parameters
+        ----------
+        panel : int or None, optional
+            Width of each panel in pixels before ``scale``, at least 240. Default None:
+            the ``size`` trait.
+        scale : float, optional
+            Multiplier of every length, in [0.25, 8]. Default 1.0.
+
+        Returns
+        -------
+        PIL.Image.Image
+            The chart(s) as one image.
+
+        Raises
+        ------
+        Refused
+            If ``scale`` is not a number in [0.25, 8].
+        """
         return scene_png(self._scenes(panel, scale), gap=int(round(8 * scale)))
 
     def to_svg(self, path, panel: int | None = None) -> Path:
-        """Write the chart(s) as an SVG file (vector lines, text as text); returns the path."""
+        """Write the chart(s) as an SVG file (vector lines, text as text); returns the path.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (UTF-8; overwritten).
+        panel : int or None, optional
+            Width of each panel in SVG units, at least 240. Default None: the ``size`` trait.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path`` as a ``Path``.
+        """
         Path(path).write_text(scene_svg(self._scenes(panel, 1.0)), encoding="utf-8")
         return Path(path)
 

@@ -55,7 +55,18 @@ TABLEAU = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (148, 103, 189), (140,
 
 
 def palette(n: int) -> list[tuple[int, int, int]]:
-    """n feature colours from :data:`TABLEAU`; past 8 they repeat (the numbers tell those apart)."""
+    """n feature colours from :data:`TABLEAU`; past 8 they repeat (the numbers tell those apart).
+
+    Parameters
+    ----------
+    n : int
+        The number of features.
+
+    Returns
+    -------
+    list of tuple of int
+        ``n`` RGB triples, feature ``k`` taking ``TABLEAU[k % 8]``.
+    """
     return [TABLEAU[k % len(TABLEAU)] for k in range(n)]
 
 
@@ -84,22 +95,34 @@ class OcclusionExplorer(LongTasks, XaiWidget):
         Class names for the top-5 (default ``class 0``, ``class 1``, ...).
     preprocess : callable, optional
         PIL image -> C x H x W tensor; default [0, 1] floats matched to the model.
-    threshold, distance, min_size :
+    threshold, distance, min_size : float, float, int
         The flood fill's settings (:func:`xai_widgets.attribution.feature_occlusion.find_features`; Norton 2018's 5,
-        1.5 px, 20 px).
-    mode, patch :
+        1.5 px, 20 px, the defaults): the candidate threshold in units of the mean positive
+        relevance (>= 0), the neighbour distance in pixels (in (0, 16]) and the smallest
+        feature in pixels (>= 0). Traits of the same names.
+    mode, patch : str, int
         The occluder (:class:`xai_widgets.attribution.feature_occlusion.Occluder`): "pixelate" (Norton 2018's), "noise"
-        or "box"; the pixelisation patch side in pixels.
+        or "box"; the pixelisation patch side in pixels. Defaults "pixelate" and 8 (in
+        1..64). Traits of the same names.
     seed : int
-        The occlusion noise's seed (occlusion is deterministic).
+        The occlusion noise's seed (occlusion is deterministic). Default 0.
     max_sets : int
         Forward passes "Analyse" may spend (:func:`xai_widgets.attribution.feature_occlusion.analyse`).
+        Default 1024.
     size : int
-        Side of each image panel in CSS pixels.
+        Side of each image panel in CSS pixels. Default 256.
     output : int, str or callable, optional
         Which part of the model's output holds the logits when it is not a plain tensor
         (a tuple, a dict, a Hugging Face output): an index, a key or a callable
         (:mod:`xai_widgets.core.outputs`).
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a ``torch.nn.Module``.
+    ValueError
+        If ``image`` is not one image, or ``classes`` does not have one name per model
+        output; also for an invalid ``target``, ``max_sets`` or map.
     """
 
     _esm = STATIC / "occlusion.js"
@@ -280,7 +303,24 @@ class OcclusionExplorer(LongTasks, XaiWidget):
 
     def occluded_image(self, occluded: Sequence[int] | None = None) -> torch.Tensor:
         """C x H x W model input (on the model's device) with the features ``occluded`` (default: the
-        current ones) occluded."""
+        current ones) occluded.
+
+        Parameters
+        ----------
+        occluded : sequence of int or None, optional
+            Feature indices, 0-based in the widget's numbering (shown as 1..n). Default
+            None: the ``occluded`` trait.
+
+        Returns
+        -------
+        torch.Tensor
+            C x H x W occluded image, with the widget's occluder options.
+
+        Raises
+        ------
+        ValueError, TypeError
+            If an index is not a feature's.
+        """
         return self._occluder([self.occluded if occluded is None else occluded])[0]
 
     def _update_view(self) -> None:
@@ -313,7 +353,20 @@ class OcclusionExplorer(LongTasks, XaiWidget):
         return np.frombuffer(self.sandbox_mask, dtype=np.uint8).reshape(H, W) != 0
 
     def paint(self, mask) -> None:
-        """Set the sandbox's painted region from an H x W array (nonzero = painted)."""
+        """Set the sandbox's painted region from an H x W array (nonzero = painted).
+
+        The sandbox's image and prediction update (after a running analysis).
+
+        Parameters
+        ----------
+        mask : array_like or torch.Tensor
+            H x W, the input's height and width; nonzero where painted.
+
+        Raises
+        ------
+        ValueError
+            If ``mask`` is not H x W.
+        """
         m = np.asarray(mask.detach().cpu() if isinstance(mask, torch.Tensor) else mask)
         H, W = self.input.shape[-2:]
         if m.shape != (H, W):
@@ -339,6 +392,27 @@ class OcclusionExplorer(LongTasks, XaiWidget):
 
         In the calling cell with a progress bar (returns the :class:`~xai_widgets.attribution.feature_occlusion.Analysis`,
         also kept in ``w.analysis``), or, from the widget's button, in the background.
+
+        Parameters
+        ----------
+        background : bool, optional
+            Run in a background thread (errors are reported in ``message``). Default False:
+            in the calling cell.
+        max_sets : int or None, optional
+            Forward passes to spend, at least the number of features + 1. Default None: the
+            constructor's ``max_sets``.
+
+        Returns
+        -------
+        Analysis or None
+            The analysis; None when run in the background or cancelled.
+
+        Raises
+        ------
+        ValueError
+            If there are no features, or ``max_sets`` is too small.
+        RuntimeError
+            If a task is still running.
         """
         if not self.features:
             raise ValueError("there are no features to analyse: lower the threshold or the minimum size")
@@ -393,6 +467,23 @@ class OcclusionExplorer(LongTasks, XaiWidget):
 
         ``panel``: side of an image panel in pixels (default the widget's ``size``); ``scale``: a
         multiplier of every length, for print (2 gives twice the pixels, same picture).
+
+        Parameters
+        ----------
+        panel : int or None, optional
+            Side of an image panel in pixels. Default None: the ``size`` trait.
+        scale : float, optional
+            Multiplier of every length, in [0.25, 8]. Default 1.
+
+        Returns
+        -------
+        PIL.Image.Image
+            The view as one image.
+
+        Raises
+        ------
+        Refused
+            If ``scale`` is not a number in [0.25, 8].
         """
         scale = print_scale(scale)
         findings = None if self.analysis is None else [

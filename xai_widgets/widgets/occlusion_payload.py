@@ -45,12 +45,35 @@ def input_pixels(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> np.ndar
 
 
 def anchor(f: np.ndarray) -> np.ndarray:
-    """The (row, col) of a feature's pixel nearest its centre, where its number is drawn."""
+    """The (row, col) of a feature's pixel nearest its centre, where its number is drawn.
+
+    Parameters
+    ----------
+    f : numpy.ndarray
+        K x 2 (row, col) pixels of one feature (K >= 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        The (row, col) of the feature's pixel nearest the mean of its pixels (the first
+        such on ties).
+    """
     return f[np.argmin(((f - f.mean(axis=0)) ** 2).sum(axis=1))]
 
 
 def top_classes(probs: torch.Tensor) -> list[list]:
-    """The top-5 ``[class, probability]`` pairs of K class probabilities, most probable first."""
+    """The top-5 ``[class, probability]`` pairs of K class probabilities, most probable first.
+
+    Parameters
+    ----------
+    probs : torch.Tensor
+        K class probabilities.
+
+    Returns
+    -------
+    list of list
+        ``min(5, K)`` pairs ``[int class, float probability]``.
+    """
     top = torch.topk(probs, min(TOP, probs.shape[0]))
     return [[int(k), float(p)] for p, k in zip(top.values, top.indices)]
 

@@ -53,6 +53,9 @@ class PathMorph(LongTasks, XaiWidget):
         misclassification mode: the path runs from the true class to the wrong prediction.
     steps : int
         Frames on the latent path (default 100, the thesis's).
+    preprocess : callable, optional
+        PIL image -> C x H x W tensor; default [0, 1] floats matched to the classifier.
+        Not used for a 1 x C x H x W tensor ``image``.
     classes : sequence of str, optional
         Class names for the bars and charts.
     norms : optional
@@ -62,7 +65,17 @@ class PathMorph(LongTasks, XaiWidget):
         More keyword arguments for :func:`xai_widgets.morph.pipeline.explain` (for example
         ``options={"morph": {"likelihood_weight": 10}, "mask": {"iterations": 1000}}``).
     size : int
-        Side of the frame panel in CSS pixels.
+        Side of the frame panel in CSS pixels (default 224).
+
+    Raises
+    ------
+    TypeError
+        If ``classifier`` is not a ``torch.nn.Module`` or ``vae`` lacks ``encode`` and
+        ``decode``.
+    ValueError
+        If :func:`xai_widgets.morph.pipeline.explain` refuses the input or settings.
+    RuntimeError
+        If computing the path was cancelled.
     """
 
     _esm = STATIC / "path_morph.js"
@@ -136,7 +149,23 @@ class PathMorph(LongTasks, XaiWidget):
         self.set_trait("target", int(result.o))
 
     def retarget(self, target: int) -> None:
-        """Morph toward class ``target`` instead (in the calling cell, with a progress bar)."""
+        """Morph toward class ``target`` instead (in the calling cell, with a progress bar).
+
+        If the computation is cancelled, the previous result stays.
+
+        Parameters
+        ----------
+        target : int
+            The class to morph toward ("other"): a class index other than the image's
+            own class (``result.s``).
+
+        Raises
+        ------
+        Refused
+            If ``target`` is not a class index or is the image's own class.
+        RuntimeError
+            If a task is still running.
+        """
         self._check_class(target)
         self._run(int(target))
 
@@ -187,6 +216,19 @@ class PathMorph(LongTasks, XaiWidget):
 
     # ------------------------------------------------------------------ what the browser shows
     def class_name(self, k: int) -> str:
+        """A class's display name.
+
+        Parameters
+        ----------
+        k : int
+            The class index.
+
+        Returns
+        -------
+        str
+            ``classes[k]`` when class names were given and ``k`` is in range, else
+            ``"class k"``.
+        """
         return self._classes[k] if self._classes and 0 <= k < len(self._classes) else f"class {k}"
 
     def _payload(self, r) -> dict:
@@ -201,7 +243,27 @@ class PathMorph(LongTasks, XaiWidget):
 
     # ------------------------------------------------------------------ the numbers behind the overlays
     def step_difference(self, step: int | None = None, masked: bool = False) -> torch.Tensor:
-        """H x W grey change from frame ``step`` to the next (times the mask when ``masked``)."""
+        """H x W grey change from frame ``step`` to the next (times the mask when ``masked``).
+
+        Parameters
+        ----------
+        step : int or None, optional
+            The frame, in ``0..T-2`` for T frames (the last frame has no next one). Default
+            None: the ``step`` trait.
+        masked : bool, optional
+            Multiply the change by the path mask. Default False.
+
+        Returns
+        -------
+        torch.Tensor
+            H x W float32 on the CPU: ``frames[step + 1] - frames[step]`` averaged over
+            the channels.
+
+        Raises
+        ------
+        IndexError
+            If ``step + 1`` is not a frame (e.g. ``step`` is the last frame).
+        """
         i = self.step if step is None else step
         frames = self.result.frames.detach().float().cpu()
         d = (frames[i + 1] - frames[i]).mean(dim=0)
@@ -214,14 +276,46 @@ class PathMorph(LongTasks, XaiWidget):
         return chart_panels(self._morph, self.result, self.class_name)
 
     def to_svg(self, path, panel: int = 360) -> Path:
-        """Write the linked charts as one SVG file (vector lines, text as text); returns the path."""
+        """Write the linked charts as one SVG file (vector lines, text as text); returns the path.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (UTF-8; overwritten).
+        panel : int, optional
+            Width of each chart in SVG units. Default 360.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path`` as a ``Path``.
+        """
         Path(path).write_text(scene_svg([chart_scene(p, panel) for p in self.chart_panels()]), encoding="utf-8")
         return Path(path)
 
     def render_png(self, panel: int | None = None, scale: float = 1.0) -> Image.Image:
         """The thesis's result-figure layout: endpoints; the path; mask (green) and red/blue maps over
         self and other with their colour legend; the per-step gains; the linked charts. ``scale``
-        multiplies every size (2 or 3 for print)."""
+        multiplies every size (2 or 3 for print).
+
+        Parameters
+        ----------
+        panel : int or None, optional
+            Twice the side of an image panel in pixels before ``scale`` (the side is at
+            least 56). Default None: the ``size`` trait.
+        scale : float, optional
+            Multiplier of every length, in [0.25, 8]. Default 1.0.
+
+        Returns
+        -------
+        PIL.Image.Image
+            The RGB figure.
+
+        Raises
+        ------
+        Refused
+            If ``scale`` is not a number in [0.25, 8].
+        """
         scale, r = print_scale(scale), self.result
         titles = [f"original ({self._label_text(int(r.probs.argmax()), r.true_label)})",
                   f"reconstruction ({self.class_name(int(r.s))})", f"morphed ({self.class_name(int(r.o))})"]

@@ -14,12 +14,34 @@ __all__ = ["morph_payload", "floats", "pixels"]
 
 
 def pixels(x: torch.Tensor) -> np.ndarray:
-    """C x H x W (or N x C x H x W) in [0, 1] -> H x W x C (N x H x W x C) uint8, channels kept."""
+    """C x H x W (or N x C x H x W) in [0, 1] -> H x W x C (N x H x W x C) uint8, channels kept.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        C x H x W or N x C x H x W values in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+        The same images, channels last, as uint8.
+    """
     return to_uint8(x).cpu().movedim(-3, -1).numpy()
 
 
 def floats(values) -> list:
-    """A JSON list of floats; NaN and infinities (undefined values) become None."""
+    """A JSON list of floats; NaN and infinities (undefined values) become None.
+
+    Parameters
+    ----------
+    values : array_like or torch.Tensor
+        Numbers of any shape (flattened in row-major order).
+
+    Returns
+    -------
+    list of float or None
+        One entry per value.
+    """
     arr = np.asarray(torch.as_tensor(values).detach().cpu(), dtype=np.float64).ravel()
     return [float(v) if np.isfinite(v) else None for v in arr]
 

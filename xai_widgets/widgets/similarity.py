@@ -191,6 +191,14 @@ class SimilarityOverlay(OverlayWidget):
 
     @images.setter
     def images(self, images: Sequence) -> None:
+        """Show new images (one recomputation; on error nothing changes).
+
+        Parameters
+        ----------
+        images : sequence
+            PIL images, numpy arrays or tensors (see :mod:`xai_widgets.core.images`), at
+            least one.
+        """
         self._apply(images, self._layers)
 
     @property
@@ -200,6 +208,13 @@ class SimilarityOverlay(OverlayWidget):
 
     @layers.setter
     def layers(self, layers) -> None:
+        """Show new layers (one recomputation; on error nothing changes).
+
+        Parameters
+        ----------
+        layers : str, sequence of str, or dict of model name -> layers
+            As the constructor's ``layers``.
+        """
         self._apply(self._images, layers)
 
     @property
@@ -223,7 +238,26 @@ class SimilarityOverlay(OverlayWidget):
         return [row for row, _, _ in self._rows]
 
     def set_inputs(self, images: Sequence | None = None, layers=None, titles=None) -> None:
-        """Change images, layers and titles together (one recomputation)."""
+        """Change images, layers and titles together (one recomputation).
+
+        On error nothing changes. The pinned query and the factor groups are cleared.
+
+        Parameters
+        ----------
+        images : sequence or None, optional
+            New images (see :mod:`xai_widgets.core.images`). Default None: keep them.
+        layers : str, sequence of str, dict or None, optional
+            New layers, as the constructor's ``layers``. Default None: keep them.
+        titles : sequence of str or None, optional
+            One title per image. Default None: keep the titles given before (if none were,
+            ``image 0``, ``image 1``, ...).
+
+        Raises
+        ------
+        ValueError
+            If the inputs are invalid or the payload exceeds ``max_bytes`` even after the
+            reduction allowed.
+        """
         if titles is not None:
             self._titles = titles
         self._apply(self._images if images is None else images, self._layers if layers is None else layers)
@@ -255,7 +289,25 @@ class SimilarityOverlay(OverlayWidget):
 
     # ---------------------------------------------------------------- queries
     def grid(self, image: int, layer: str) -> tuple[int, int]:
-        """The (rows, cols) of ``image``'s activation grid at ``layer``."""
+        """The (rows, cols) of ``image``'s activation grid at ``layer``.
+
+        Parameters
+        ----------
+        image : int
+            The image's index.
+        layer : str
+            A row name (see ``rows``).
+
+        Returns
+        -------
+        tuple of (int, int)
+            ``(h, w)``.
+
+        Raises
+        ------
+        ValueError
+            If ``layer`` is not a row shown or ``image`` is not an index in range.
+        """
         if layer not in self._state["payloads"]:
             raise ValueError(f"unknown layer {layer!r}; this view shows {self.rows}")
         if not (is_index(image) and 0 <= image < len(self._images)):
@@ -272,7 +324,23 @@ class SimilarityOverlay(OverlayWidget):
         return _checked_query(q, self.rows, len(self._images), self.grid, self.prefix_names)
 
     def prefix_names(self, layer: str) -> list[str]:
-        """The prefix tokens of a token layer (``["class"]`` for a ViT), [] for other layers."""
+        """The prefix tokens of a token layer (``["class"]`` for a ViT), [] for other layers.
+
+        Parameters
+        ----------
+        layer : str
+            A row name (see ``rows``).
+
+        Returns
+        -------
+        list of str
+            The prefix tokens' names, in order.
+
+        Raises
+        ------
+        ValueError
+            If ``layer`` is not a row shown.
+        """
         if layer not in self._state["payloads"]:
             raise ValueError(f"unknown layer {layer!r}; this view shows {self.rows}")
         return list(self._state["prefix_names"][layer]) if layer in self._state["prefix_payloads"] else []
@@ -280,14 +348,56 @@ class SimilarityOverlay(OverlayWidget):
     def token_map(self, image: int, layer: str, token: int) -> torch.Tensor | list[torch.Tensor]:
         """Similarity of prefix token ``token`` of ``image`` (e.g. the class token) to every
         patch of every image at ``layer``: N x h x w (a list for different grid sizes), the
-        numbers the browser shades when that token is hovered."""
+        numbers the browser shades when that token is hovered.
+
+        Parameters
+        ----------
+        image : int
+            The image whose token is the query.
+        layer : str
+            A row name of a token layer (see ``rows``).
+        token : int
+            The prefix token's index (see :meth:`prefix_names`).
+
+        Returns
+        -------
+        torch.Tensor or list of torch.Tensor
+            N x h x w float32, or one h_n x w_n tensor per image when the grid sizes differ.
+
+        Raises
+        ------
+        Refused
+            If the image, layer or token is not shown (a ``ValueError``).
+        """
         self._check_query({"image": image, "layer": layer, "token": token})
         q = self._decoded(layer, "prefix_payloads")[image][token]
         return _dots(self._decoded(layer), q)
 
     def token_scores(self, image: int, layer: str, row: int, col: int) -> torch.Tensor:
         """Similarity of patch (row, col) of ``image`` to every image's prefix tokens: N x P,
-        the numbers the browser shades the token chips with while that patch is hovered."""
+        the numbers the browser shades the token chips with while that patch is hovered.
+
+        Parameters
+        ----------
+        image : int
+            The image whose patch is the query.
+        layer : str
+            A row name of a token layer (see ``rows``).
+        row, col : int
+            The patch in the layer's grid.
+
+        Returns
+        -------
+        torch.Tensor
+            N x P float32, one score per image and prefix token.
+
+        Raises
+        ------
+        Refused
+            If the image, layer or cell is not shown (a ``ValueError``).
+        ValueError
+            If ``layer`` has no prefix tokens.
+        """
         self._check_query({"image": image, "layer": layer, "row": row, "col": col})
         if not self.prefix_names(layer):
             raise ValueError(f"layer {layer!r} has no prefix tokens")
@@ -295,7 +405,28 @@ class SimilarityOverlay(OverlayWidget):
         return torch.stack([torch.from_numpy(p @ q) for p in self._decoded(layer, "prefix_payloads")])
 
     def query_cells(self, image: int, layer: str, row: int, col: int) -> dict[str, tuple[int, int]]:
-        """The query cell in every shown layer: the same image location (cell centre) as (row, col)."""
+        """The query cell in every shown layer: the same image location (cell centre) as (row, col).
+
+        Parameters
+        ----------
+        image : int
+            The image's index.
+        layer : str
+            The row name the cell belongs to (see ``rows``).
+        row, col : int
+            The cell in that row's grid (not checked; the result is clamped to each grid).
+
+        Returns
+        -------
+        dict of str to tuple of (int, int)
+            ``{row name: (row, col)}`` for every row shown
+            (:func:`xai_widgets.similarity.maps.synced_cell`).
+
+        Raises
+        ------
+        ValueError
+            If ``layer`` is not a row shown or ``image`` is not an index in range.
+        """
         src = self.grid(image, layer)
         return {name: synced_cell(row, col, src, self.grid(image, name)) for name in self.rows}
 
@@ -308,6 +439,25 @@ class SimilarityOverlay(OverlayWidget):
         (C / 16 + 19) * 2^-24 of it), so for unit vectors they agree to about 1e-6 at C = 512.
         Returns an N x h x w tensor, or a list of h_n x w_n tensors when the images have
         different grid sizes at this layer.
+
+        Parameters
+        ----------
+        image : int
+            The image whose cell is the query.
+        layer : str
+            A row name (see ``rows``).
+        row, col : int
+            The query cell in the layer's grid.
+
+        Returns
+        -------
+        torch.Tensor or list of torch.Tensor
+            N x h x w float32 similarities, or one h_n x w_n tensor per image.
+
+        Raises
+        ------
+        Refused
+            If the image, layer or cell is not shown (a ``ValueError``).
         """
         self._check_query({"image": image, "layer": layer, "row": row, "col": col})
         vectors = self._decoded(layer)
@@ -329,6 +479,30 @@ class SimilarityOverlay(OverlayWidget):
         torch on the model's device by
         :func:`xai_widgets.similarity.factorize.activation_factors` (``options`` go to it). Deterministic,
         so this returns the factorisation :meth:`show_factors` displays.
+
+        The models are run again for this row; results are cached per (row, k, options)
+        until the inputs change.
+
+        Parameters
+        ----------
+        layer : str
+            A row name (see ``rows``).
+        k : int, optional
+            Number of groups. Default 4.
+        **options
+            Keywords of ``activation_factors``: ``negative``, ``iters``, ``tol``, ``seed``,
+            ``init``.
+
+        Returns
+        -------
+        Factors
+            ``maps`` (N x k x h x w), ``components``, ``error`` and ``negative``.
+
+        Raises
+        ------
+        ValueError
+            If ``layer`` is not a row shown, the images' grids differ in size at this
+            layer, or ``activation_factors`` refuses ``k`` or an option.
         """
         spec = [r for r in self._rows if r[0] == layer]
         if not spec:
@@ -349,6 +523,25 @@ class SimilarityOverlay(OverlayWidget):
         Each cell takes the colour of its strongest group, with an opacity that grows with
         that group's strength relative to the group's maximum over all images
         (``factor_strengths``); clicking a group in the legend (``factor_focus``) shows it alone.
+
+        Parameters
+        ----------
+        layer : str or None
+            A row name (see ``rows``), or None to hide the groups.
+        k : int, optional
+            Number of groups. Default 4.
+        **options
+            Keywords of ``activation_factors`` (see :meth:`factors`).
+
+        Returns
+        -------
+        Factors or None
+            The factorisation shown; None when ``layer`` is None.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`factors`.
         """
         if layer is None:
             self._factors = None
@@ -386,6 +579,36 @@ class SimilarityOverlay(OverlayWidget):
         ``w.show_worst``, its "worst cells" toggle) outlines in magenta, in
         each row projected to fit the budget, its 10 worst query cells (``w.reduction[row]["worst"]``;
         prefix tokens among them are not drawn, the figure has no token strip).
+
+        Parameters
+        ----------
+        query : dict or None, optional
+            A patch ``{"image", "layer", "row", "col"}`` or a prefix token ``{"image",
+            "layer", "token"}``. Default None: the pinned query, else the centre cell of
+            image 0 at the first row.
+        panel : int, optional
+            Long side of each image panel in pixels at ``scale=1``, at least 16. Default 400.
+        opacity : float or None, optional
+            Overlay opacity in [0, 1]. Default None: the ``opacity`` trait.
+        scale : float, optional
+            Multiplier of every length, in [0.25, 8]. Default 1.0.
+        columns : int or None, optional
+            Images per group when wrapping. Default None: one row.
+        show_worst : bool or None, optional
+            Outline each reduced row's 10 worst query cells. Default None: the
+            ``show_worst`` trait.
+
+        Returns
+        -------
+        PIL.Image.Image
+            The figure.
+
+        Raises
+        ------
+        TypeError
+            If ``show_worst`` is not a bool.
+        Refused
+            If ``query``, ``opacity``, ``scale`` or ``panel`` is not accepted.
         """
         show_worst = self.show_worst if show_worst is None else show_worst
         if not isinstance(show_worst, bool):

@@ -226,7 +226,19 @@ def overlay_state(models: Mapping[str, nn.Module], images: list, rows: Sequence[
 
 
 def reduction_message(reduction: dict) -> str:
-    """The widget's message for the rows projected to fit (empty when none was)."""
+    """The widget's message for the rows projected to fit (empty when none was).
+
+    Parameters
+    ----------
+    reduction : dict
+        ``{row name: report}``, each report with ``channels``, ``d``, ``fidelity``,
+        ``mean`` and ``min`` (as ``overlay_state`` gives it).
+
+    Returns
+    -------
+    str
+        One clause per reduced row, joined by ``"; "``; empty for an empty ``reduction``.
+    """
     return "; ".join(
         f"{row}: {r['channels']} channels projected to {r['d']} to fit max_bytes (95% of query cells keep "
         f"map correlation >= {r['fidelity']:.3f}; mean {r['mean']:.3f}, worst {r['min']:.3f})"
@@ -234,14 +246,41 @@ def reduction_message(reduction: dict) -> str:
 
 
 def factor_strengths(factors: Factors) -> torch.Tensor:
-    """N x k x h x w strengths in [0, 1]: each group's map divided by its maximum over all images."""
+    """N x k x h x w strengths in [0, 1]: each group's map divided by its maximum over all images.
+
+    Parameters
+    ----------
+    factors : Factors
+        An NMF of one layer (``maps`` N x k x h x w, non-negative).
+
+    Returns
+    -------
+    torch.Tensor
+        ``factors.maps`` divided per group by its maximum (at least 1e-12, so an all-zero
+        group stays 0).
+    """
     peak = factors.maps.amax(dim=(0, 2, 3), keepdim=True)
     return factors.maps / peak.clamp_min(1e-12)
 
 
 def factors_payload(layer: str, factors: Factors) -> dict:
     """The ``_factors`` trait for NMF groups of row ``layer``: a colour and label per group and
-    each image's strengths (:func:`factor_strengths`) as h x w x k uint8."""
+    each image's strengths (:func:`factor_strengths`) as h x w x k uint8.
+
+    Parameters
+    ----------
+    layer : str
+        The row name.
+    factors : Factors
+        The NMF of that row.
+
+    Returns
+    -------
+    dict
+        ``{"layer", "k", "colors", "labels", "maps"}``: colours from
+        ``colormaps.QUALITATIVE`` (repeating past 7), labels ``"group j"``, and one
+        wire-encoded h x w x k uint8 map per image ([0, 1] mapped to 0..255).
+    """
     k = int(factors.maps.shape[1])
     colors = [colormaps.QUALITATIVE[f % len(colormaps.QUALITATIVE)] for f in range(k)]
     return {

@@ -245,7 +245,23 @@ class TransformSweep(OverlayWidget):
     def similarity_curve(self, row: int, col: int) -> torch.Tensor:
         """Cosine similarity of cell (row, col) of the original to its corresponding cell in
         each copy: length V, NaN where the content left the image. The chart's y values,
-        computed from exactly the float16 vectors the browser has."""
+        computed from exactly the float16 vectors the browser has.
+
+        Parameters
+        ----------
+        row, col : int
+            The cell in the original's activation grid (see ``grid``).
+
+        Returns
+        -------
+        torch.Tensor
+            V values, one per transform value (a copy of the shipped curve).
+
+        Raises
+        ------
+        ValueError
+            If ``row`` or ``col`` is not an integer inside the grid.
+        """
         row, col = self._check_cell(row, col)
         return torch.from_numpy(self._state["curves"][:, row, col].copy())
 
@@ -260,7 +276,27 @@ class TransformSweep(OverlayWidget):
     def similarity_map(self, copy: int | None, row: int, col: int) -> torch.Tensor:
         """Cosine similarity of every cell of copy ``copy`` (an index into ``values``; None for
         the original) to cell (row, col) of the original: the h x w numbers that panel is
-        shaded by."""
+        shaded by.
+
+        Parameters
+        ----------
+        copy : int or None
+            An index into ``values``, or None for the original.
+        row, col : int
+            The query cell in the original's activation grid (see ``grid``).
+
+        Returns
+        -------
+        torch.Tensor
+            h x w float32 similarities (dot products of the shipped vectors, summed in
+            float64).
+
+        Raises
+        ------
+        ValueError
+            If ``row`` or ``col`` is not an integer inside the grid, or ``copy`` is neither
+            None nor an index into ``values``.
+        """
         row, col = self._check_cell(row, col)
         vecs = self._state["vectors"]
         if copy is None:
@@ -287,6 +323,32 @@ class TransformSweep(OverlayWidget):
         ``panel`` is the long side of each image panel in pixels at ``scale=1``; ``columns``
         copies per row (default: balanced rows of at most 6). ``scale`` multiplies every length
         (panels, text, lines, margins): ``scale=2`` is the same picture at twice the width and height.
+
+        Parameters
+        ----------
+        query : dict or None, optional
+            The query cell ``{"row", "col"}`` of the original's grid. Default None: the
+            pinned query, else the centre cell.
+        panel : int, optional
+            Long side of each image panel in pixels at ``scale=1``, at least 16. Default 240.
+        opacity : float or None, optional
+            Overlay opacity in [0, 1]. Default None: the ``opacity`` trait.
+        columns : int or None, optional
+            Copies per row. Default None: balanced rows of at most 6.
+        scale : float, optional
+            Multiplier of every length, in [0.25, 8]. Default 1.0.
+
+        Returns
+        -------
+        PIL.Image.Image
+            The figure.
+
+        Raises
+        ------
+        Refused
+            If ``query``, ``opacity``, ``scale`` or ``panel`` is not accepted (a ``ValueError``).
+        ValueError
+            If the query cell is not inside the grid.
         """
         q = self._check_query(query or self.query or self._default_query())
         row, col = q["row"], q["col"]

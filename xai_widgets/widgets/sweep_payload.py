@@ -161,7 +161,21 @@ def display_copies(base: np.ndarray, kind: Kind, values: Sequence[float], corres
 
 
 def copy_title(kind: Kind, value: float) -> str:
-    """A copy's title: ``"45°"`` for a rotation, ``"×2"`` for a zoom, the value otherwise."""
+    """A copy's title: ``"45°"`` for a rotation, ``"×2"`` for a zoom, the value otherwise.
+
+    Parameters
+    ----------
+    kind : str or callable
+        ``"rotate"``, ``"scale"`` or a callable transform.
+    value : float
+        The copy's transform value.
+
+    Returns
+    -------
+    str
+        ``value`` in at most 4 significant digits, with ``°`` after it for ``"rotate"``
+        and ``×`` before it for ``"scale"``.
+    """
     if kind == "rotate":
         return f"{value:.4g}°"
     if kind == "scale":
@@ -170,7 +184,24 @@ def copy_title(kind: Kind, value: float) -> str:
 
 
 def axis_label(kind: Kind) -> str:
-    """The chart's x axis label: what the values are (a callable transform's name if it has one)."""
+    """The chart's x axis label: what the values are (a callable transform's name if it has one).
+
+    Parameters
+    ----------
+    kind : str or callable
+        ``"rotate"``, ``"scale"`` or a callable transform.
+
+    Returns
+    -------
+    str
+        ``"rotation (degrees, counter-clockwise)"``, ``"zoom factor"``, ``"<name> value"``
+        for a callable whose ``__name__`` is an identifier, else ``"transform value"``.
+
+    Raises
+    ------
+    KeyError
+        If ``kind`` is a string other than ``"rotate"`` and ``"scale"``.
+    """
     if isinstance(kind, str):
         return _AXIS_LABELS[kind]
     name = getattr(kind, "__name__", "")

@@ -34,6 +34,17 @@ class UnitPanes(traitlets.HasTraits):
     ``channels``, ``classes``, ``dataset``, ``concepts``, ``normalise``, ``preprocess`` and
     ``layouts``, and keeps its results in ``tops``, ``dissections``, ``visuals`` and
     ``back_gradient``; it sets the ``_back``, ``_patches``, ``_units`` and ``_visuals`` traits.
+
+    Attributes
+    ----------
+    tops : dict of str to TopK
+        ``{layer: xai_widgets.units.scan.TopK}``, the dataset scans run so far.
+    dissections : dict of str to Dissection
+        ``{layer: xai_widgets.units.scan.Dissection}``, when ``concepts`` were given.
+    visuals : dict of str to dict of int to torch.Tensor
+        ``{layer: {channel: C x H x W image in [0, 1]}}``, the activation-maximisation images.
+    back_gradient : torch.Tensor or None
+        The raw C x H x W input gradient behind the latest back view, on the CPU.
     """
 
     # ------------------------------------------------------------------ back view
@@ -43,7 +54,23 @@ class UnitPanes(traitlets.HasTraits):
 
     def objective(self, pane: str) -> str:
         """What ``pane`` ("back", "scan" or "visualise") reduces a unit's map to: ``unit_objective``,
-        or the pane's own default (:data:`DEFAULT_OBJECTIVES`) when that is "default"."""
+        or the pane's own default (:data:`DEFAULT_OBJECTIVES`) when that is "default".
+
+        Parameters
+        ----------
+        pane : {"back", "scan", "visualise"}
+            The pane.
+
+        Returns
+        -------
+        str
+            ``"mean"``, ``"max"`` or ``"sum"``.
+
+        Raises
+        ------
+        KeyError
+            If ``unit_objective`` is "default" and ``pane`` is not one of the three.
+        """
         return DEFAULT_OBJECTIVES[pane] if self.unit_objective == "default" else self.unit_objective
 
     def back_view(self, channel: int | None = None, mode: str | None = None, image: int | None = None,
@@ -53,6 +80,30 @@ class UnitPanes(traitlets.HasTraits):
         Defaults are the widget's: the selected channel, ``back_mode`` (``"grad"`` when
         off), the shown image and ``back_filter``; the unit is its map reduced by
         ``objective("back")``. Also sets ``w.back_gradient``.
+
+        Parameters
+        ----------
+        channel : int or None, optional
+            The channel of the current layer. Default None: the ``selected`` trait.
+        mode : {"grad", "deconv", "guided"} or None, optional
+            The backward rule at ``nn.ReLU`` modules. Default None: ``back_mode``, or
+            ``"grad"`` when that is ``"off"``.
+        image : int or None, optional
+            The image's index in the strip. Default None: the ``image`` trait.
+        filter : {"raw", "norm"} or None, optional
+            How the gradient is displayed (:func:`xai_widgets.units.backview.back_display`).
+            Default None: the ``back_filter`` trait.
+
+        Returns
+        -------
+        numpy.ndarray
+            H x W x 3 float64 image in [0, 1].
+
+        Raises
+        ------
+        TypeError, ValueError
+            For an unknown mode or filter, an invalid image or channel, or mode
+            ``"deconv"``/``"guided"`` when no ``nn.ReLU`` module runs before the layer.
         """
         mode = mode or (self.back_mode if self.back_mode != "off" else "grad")
         n = self.image if image is None else image
@@ -85,6 +136,34 @@ class UnitPanes(traitlets.HasTraits):
         construction, also Network Dissection (:func:`xai_widgets.units.scan.dissect`). Returns
         the :class:`~xai_widgets.units.scan.TopK` (None when cancelled), also kept in ``w.tops``.
         Images are ranked by ``objective("scan")`` unless ``score=`` is given.
+
+        Parameters
+        ----------
+        dataset : iterable or None, optional
+            Images or (image, label) pairs, a torch Dataset or DataLoader. Default None: the
+            constructor's ``dataset``.
+        k : int, optional
+            Patches kept per unit. Default 9 (DeepVis's).
+        cache : bool, optional
+            Read and write the on-disk cache. Default True.
+        background : bool, optional
+            Run in a background thread (errors are reported in ``message``). Default False:
+            in the calling cell with a progress bar.
+        **kwargs
+            More keywords of :func:`xai_widgets.units.scan.scan` (``batch_size``,
+            ``cache_dir``, ``dataset_key``, ``score``).
+
+        Returns
+        -------
+        TopK or None
+            The scan of the current layer; None when run in the background or cancelled.
+
+        Raises
+        ------
+        ValueError
+            If there is no dataset, or the scan refuses its arguments.
+        RuntimeError
+            If a task is still running.
         """
         data = self.dataset if dataset is None else dataset
         if data is None:
@@ -127,6 +206,31 @@ class UnitPanes(traitlets.HasTraits):
         ``objective("visualise")``. Results are kept in
         ``w.visuals[layer]`` and shown in the unit pane. Returns the
         :class:`~xai_widgets.units.featurevis.FeatureVis` (None when cancelled).
+
+        Parameters
+        ----------
+        channels : int, sequence of int, "all" or None, optional
+            The channels of the current layer. Default None: the selected unit.
+        background : bool, optional
+            Run in a background thread (errors are reported in ``message``). Default False:
+            in the calling cell with a progress bar.
+        **params
+            Keywords of :func:`xai_widgets.units.featurevis.visualise_channels` (``steps``,
+            ``lr``, ``jitter``, ...). ``size`` defaults to the model input's, ``objective``
+            to ``objective("visualise")`` and ``normalise`` to the constructor's.
+
+        Returns
+        -------
+        FeatureVis or None
+            The images made; None when run in the background or cancelled.
+
+        Raises
+        ------
+        ValueError
+            If ``channels`` is a string other than ``"all"``, or ``visualise_channels``
+            refuses its arguments.
+        RuntimeError
+            If a task is still running.
         """
         layer = self.layer
         chosen = _channel_list(channels, self.selected, self.channels)
