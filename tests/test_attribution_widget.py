@@ -113,6 +113,17 @@ def test_pixels_are_the_drawing_rule_on_the_shipped_values(widget):
     assert not np.array_equal(w.pixels(0, "integrated_gradients", 0), w.pixels(0, "integrated_gradients", p))
 
 
+def test_a_refused_retarget_leaves_targets_and_contrasts_saying_what_the_maps_explain(net, images):
+    w = xw.AttributionExplorer(net, images[:2], methods=["gradient"])
+    targets, contrasts, maps = list(w.targets), list(w.contrasts), w.attribution("gradient", 0).maps.clone()
+    k = (w.targets[0] + 1) % 4
+    with pytest.raises(Exception, match="99"):
+        w.retarget(0, 99, contrast=k)  # the contrast is valid, the target is not
+    assert w.targets == targets and w.contrasts == contrasts
+    assert w._maps["computed"]["targets"] == targets and w._maps["computed"]["contrasts"] == contrasts
+    torch.testing.assert_close(w.attribution("gradient", 0).maps, maps)
+
+
 def test_retarget_and_contrast_recompute_in_the_cell_and_in_the_background(net, images):
     before = snapshot(net)
     w = xw.AttributionExplorer(net, images[:2], methods=["gradient", "integrated_gradients"],

@@ -653,12 +653,16 @@ class AttributionExplorer(LongTasks, XaiWidget):
             If ``target`` or ``contrast`` is not a class index.
         """
         i = self._row(image)
-        targets, contrasts = list(self.targets), list(self.contrasts)
+        before = list(self.targets), list(self.contrasts)
+        targets, contrasts = list(before[0]), list(before[1])
         targets[i], contrasts[i] = target, contrast
         self._deferred = True
         try:
             self.contrasts = contrasts
             self.targets = targets
+        except Exception:  # a refused class: both go back, so they still say what the maps explain
+            self.contrasts, self.targets = before[1], before[0]
+            raise
         finally:
             self._deferred = False
         self._request(background=False)
