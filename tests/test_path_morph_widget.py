@@ -52,6 +52,10 @@ def test_step_difference_is_the_overlay_the_browser_draws(widget):
     d = widget.step_difference(3)
     torch.testing.assert_close(d, (r.frames[4] - r.frames[3]).mean(dim=0))
     torch.testing.assert_close(widget.step_difference(3, masked=True), d * r.mask.mask)
+    last = r.frames.shape[0] - 1  # the last frame has no next one: a clear refusal, not an IndexError
+    for bad in (last, -1, 2.5):
+        with pytest.raises(ValueError, match=rf"step must be a frame in 0\.\.{last - 1}"):
+            widget.step_difference(bad)
 
 
 def test_browser_input_is_validated(widget):

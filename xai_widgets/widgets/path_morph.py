@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 import traitlets
 from PIL import Image
@@ -261,11 +262,14 @@ class PathMorph(LongTasks, XaiWidget):
 
         Raises
         ------
-        IndexError
-            If ``step + 1`` is not a frame (e.g. ``step`` is the last frame).
+        ValueError
+            If ``step`` is not in ``0..T-2`` (the last frame, shown first, has no next one).
         """
         i = self.step if step is None else step
         frames = self.result.frames.detach().float().cpu()
+        if not (isinstance(i, (int, np.integer)) and 0 <= i <= len(frames) - 2):
+            raise ValueError(f"step must be a frame in 0..{len(frames) - 2} (the last frame has no next one), "
+                             f"got {i!r}")
         d = (frames[i + 1] - frames[i]).mean(dim=0)
         return d * self.result.mask.mask.float().cpu() if masked else d
 
