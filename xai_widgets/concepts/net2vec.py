@@ -1,0 +1,320 @@
+"""Net2Vec: concepts as weighted combinations of a layer's filters.
+
+Fong and Vedaldi, "Net2Vec: Quantifying and Explaining how Concepts are Encoded by Filters in
+Deep Neural Networks", CVPR 2018 (and Fong's DPhil thesis, Oxford 2020, chapter 5). Network
+Dissection (Bau et al., CVPR 2017) asks which single filter matches a concept; Net2Vec learns
+a weight per filter so that a combination of filters segments the concept, and finds that most
+concepts are encoded by several filters (the combination's IoU is above the best single
+filter's) and that the weight vectors behave as embeddings (cosine neighbours and vector
+arithmetic are meaningful).
+
+The segmentation probe, as published (section 3.1 of the paper):
+
+* each filter k is binarised at its top-quantile threshold T_k over the probe set (the level
+  exceeded by 0.5% of all its activations), at the layer's resolution; the binary maps are
+  then upsampled bilinearly to the concept masks' resolution;
+* the concept's mask is predicted as M(x; w) = sigmoid(sum_k w_k [A_k(x) > T_k]) (no bias);
+* w minimises the per-pixel binary cross-entropy with the concept mask L, weighted by
+  alpha = 1 - (the concept's pixel frequency on the training split) for concept pixels and
+  1 - alpha for the rest, with SGD (learning rate 1e-4, momentum 0.9, batches of 64, 30
+  epochs);
+* the score is the set IoU on a held-out split: sum over images of |(M > 0.5) & L| over sum
+  of |(M > 0.5) | L|. The best single filter is scored the same way by its upsampled binary
+  map (> 0.5): Network Dissection's IoU.
+
+The published optimiser needs many epochs on a small probe set; ``optimizer="adam"`` (learning
+rate 0.1) reaches it in a few, and is what the tests and the demo use.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..core.capture import capture_maps
+from ..core.images import to_batch
+
+__all__ = ["ConceptEmbeddings", "net2vec"]
+
+QUANTILE = 0.005  # top fraction of a filter's activations above its threshold (Bau et al. 2017)
+OPTIMIZERS = {"sgd": 1e-4, "adam": 0.1}  # default learning rate of each
+
+
+@dataclass
+class ConceptEmbeddings:
+    """What :func:`net2vec` learned: one weight vector per concept over a layer's filters.
+
+    Attributes
+    ----------
+    layer : str
+        The layer probed.
+    names : list of str
+        The concepts, in the order of the rows of ``weights``.
+    weights : numpy.ndarray
+        Concepts x channels float32: each concept's filter weights w.
+    iou : numpy.ndarray
+        Per concept, the set IoU of the learned combination on the held-out split.
+    image_iou : list of numpy.ndarray
+        Per concept, the IoU on each held-out image where the concept occurs or is predicted
+        (NaN where neither).
+    single : list of tuple of (int, float)
+        Per concept, the best single filter on the held-out split and its set IoU.
+    thresholds : numpy.ndarray
+        Per channel, the binarisation threshold T_k.
+    settings : dict
+        The probe's settings (quantile, optimiser, learning rate, epochs, batch size, split).
+    """
+
+    layer: str
+    names: list[str]
+    weights: np.ndarray
+    iou: np.ndarray
+    image_iou: list[np.ndarray]
+    single: list[tuple[int, float]]
+    thresholds: np.ndarray
+    settings: dict
+
+    def _row(self, name: str) -> int:
+        if name not in self.names:
+            raise ValueError(f"unknown concept {name!r}; the concepts are: {', '.join(self.names)}")
+        return self.names.index(name)
+
+    def _unit(self) -> np.ndarray:
+        norms = np.linalg.norm(self.weights, axis=1, keepdims=True)
+        return self.weights / np.where(norms > 0, norms, 1)
+
+    def nearest(self, name: str, n: int = 5) -> list[tuple[str, float]]:
+        """The ``n`` concepts whose normalised embeddings are closest (cosine) to ``name``'s.
+
+        Parameters
+        ----------
+        name : str
+            A concept of ``names``.
+        n : int, default 5
+            How many neighbours (the concept itself excluded).
+
+        Returns
+        -------
+        list of (str, float)
+            ``(concept, cosine similarity)``, most similar first.
+
+        Raises
+        ------
+        ValueError
+            If ``name`` is not a concept.
+        """
+        return self._closest(self._unit()[self._row(name)], n, exclude={name})
+
+    def arithmetic(self, expression: str, n: int = 5) -> list[tuple[str, float]]:
+        """Concepts nearest to a sum of normalised embeddings, e.g. ``"red + square - blue"``.
+
+        Parameters
+        ----------
+        expression : str
+            Concept names joined by ``+`` and ``-`` (a leading ``-`` allowed).
+        n : int, default 5
+            How many concepts to return (those in the expression excluded).
+
+        Returns
+        -------
+        list of (str, float)
+            ``(concept, cosine similarity to the sum)``, most similar first.
+
+        Raises
+        ------
+        ValueError
+            If the expression is empty, malformed or names an unknown concept.
+        """
+        terms = re.findall(r"\s*([+-]?)\s*([^+-]+?)\s*(?=[+-]|$)", expression.strip())
+        if not terms or "".join(s + t for s, t in terms).replace(" ", "") != expression.replace(" ", ""):
+            raise ValueError(f"expression must be concept names joined by + and -, got {expression!r}")
+        unit = self._unit()
+        total = sum((-1 if sign == "-" else 1) * unit[self._row(name)] for sign, name in terms)
+        return self._closest(total, n, exclude={name for _, name in terms})
+
+    def _closest(self, vector: np.ndarray, n: int, exclude: set) -> list[tuple[str, float]]:
+        v = vector / max(float(np.linalg.norm(vector)), 1e-12)
+        sims = self._unit() @ v
+        ranked = [i for i in np.argsort(-sims, kind="stable") if self.names[i] not in exclude]
+        return [(self.names[i], float(sims[i])) for i in ranked[:n]]
+
+
+def net2vec(model: nn.Module, layer: str, images, concepts: Mapping[str, np.ndarray], *,
+            preprocess: Callable | None = None, quantile: float = QUANTILE, optimizer: str = "sgd",
+            lr: float | None = None, epochs: int = 30, batch_size: int = 64, holdout: float = 0.25,
+            seed: int = 0, layouts: Mapping | None = None) -> ConceptEmbeddings:
+    """Learn each concept's filter weights at ``layer`` with the segmentation probe of Net2Vec.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any image model; run in eval mode and left as given.
+    layer : str
+        The layer probed (N x C x h x w maps, or a layout from ``layouts``).
+    images : sequence of images, N x H x W x 3 array or dataset
+        The probe images, e.g. a :class:`xai_widgets.demo.concepts.ConceptSet` (its ``images``
+        are used).
+    concepts : mapping of str to numpy.ndarray
+        ``{concept: N x H' x W' bool mask}`` aligned with ``images`` (any mask resolution).
+    preprocess : callable, optional
+        PIL image -> model input, as elsewhere (:mod:`xai_widgets.core.images`).
+    quantile : float, default 0.005
+        The fraction of each filter's activations above its threshold.
+    optimizer : {"sgd", "adam"}, default "sgd"
+        "sgd": the published SGD with momentum 0.9; "adam": Adam, which converges in far fewer steps.
+    lr : float, optional
+        Learning rate; default 1e-4 for "sgd" (published), 0.1 for "adam".
+    epochs : int, default 30
+        Passes over the training split.
+    batch_size : int, default 64
+        Images per step.
+    holdout : float, default 0.25
+        Fraction of images (chosen with ``seed``) held out for the IoU.
+    seed : int, default 0
+        Seed of the split and of the batch order.
+    layouts : mapping, optional
+        ``{layer: layout}`` when the layer's layout is not detected.
+
+    Returns
+    -------
+    ConceptEmbeddings
+        Weights, held-out IoUs and the best single filters.
+
+    Raises
+    ------
+    ValueError
+        If the masks do not match the images in number, a concept is empty in the training
+        split, or a setting is out of range.
+    """
+    images = getattr(images, "images", images)
+    x = to_batch(images, model, preprocess)
+    names, masks = _check_concepts(concepts, len(x))
+    lr = _check_settings(quantile, optimizer, lr, epochs, batch_size, holdout)
+    acts = torch.cat([capture_maps(model, x[i:i + batch_size], [layer], layouts=layouts)[layer].maps.float().cpu()
+                      for i in range(0, len(x), batch_size)])
+    thresholds = _thresholds(acts, quantile)
+    binary = acts > thresholds[None, :, None, None]  # N x C x h x w, at the layer's resolution
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(int(seed)))
+    n_test = max(1, int(round(holdout * len(x))))
+    test, train = order[:n_test], order[n_test:]
+    if len(train) == 0:
+        raise ValueError(f"holdout={holdout} leaves no training images of {len(x)}")
+    masks = torch.stack(masks)  # concepts x N x H' x W'
+    weights = _fit(binary[train], masks[:, train], names, optimizer, lr, epochs, batch_size, seed)
+    hits, unions, image_iou = _scores(binary[test], masks[:, test], weights, batch_size)
+    single = _best_single(binary[test], masks[:, test], batch_size)
+    settings = {"quantile": quantile, "optimizer": optimizer, "lr": lr, "epochs": epochs,
+                "batch_size": batch_size, "holdout": holdout, "seed": seed, "train": len(train), "test": n_test}
+    return ConceptEmbeddings(layer, names, weights.numpy().astype(np.float32), hits / np.maximum(unions, 1),
+                             list(image_iou.T), single, thresholds.numpy(), settings)
+
+
+def _check_concepts(concepts, n: int) -> tuple[list[str], list[torch.Tensor]]:
+    if not isinstance(concepts, Mapping) or not concepts:
+        raise ValueError("concepts must be a non-empty dict {name: N x H x W bool mask}")
+    names, masks = [], []
+    for name, mask in concepts.items():
+        m = torch.as_tensor(np.asarray(mask)).bool()
+        if m.dim() != 3 or m.shape[0] != n:
+            raise ValueError(f"concept {name!r}: masks of shape {tuple(m.shape)}; expected {n} x H x W "
+                             "(one mask per image)")
+        names.append(str(name))
+        masks.append(m)
+    return names, masks
+
+
+def _check_settings(quantile, optimizer, lr, epochs, batch_size, holdout) -> float:
+    if not 0 < quantile < 1:
+        raise ValueError(f"quantile must be in (0, 1), got {quantile!r}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}")
+    lr = OPTIMIZERS[optimizer] if lr is None else lr
+    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a number > 0, got {lr!r}")
+    for what, v in (("epochs", epochs), ("batch_size", batch_size)):
+        if not (isinstance(v, (int, np.integer)) and v >= 1):
+            raise ValueError(f"{what} must be an int >= 1, got {v!r}")
+    if not 0 < holdout < 1:
+        raise ValueError(f"holdout must be in (0, 1), got {holdout!r}")
+    return float(lr)
+
+
+def _thresholds(acts: torch.Tensor, quantile: float) -> torch.Tensor:
+    """Per channel, the value exceeded by ``quantile`` of its activations over the probe set."""
+    per_channel = acts.transpose(0, 1).reshape(acts.shape[1], -1)
+    k = max(1, int(math.ceil(quantile * per_channel.shape[1])))
+    return per_channel.topk(k, dim=1).values[:, -1]
+
+
+def _logits(weights: torch.Tensor, binary: torch.Tensor, size) -> torch.Tensor:
+    """sum_k w_k up(B_k) for every concept: B x concepts x H x W. Bilinear upsampling is linear,
+    so the weighted sum is taken at the layer's resolution and only it is upsampled."""
+    low = torch.einsum("qc,bchw->bqhw", weights, binary.float())
+    if tuple(low.shape[-2:]) == tuple(size):
+        return low
+    return F.interpolate(low, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def _fit(binary, masks, names, optimizer, lr, epochs, batch_size, seed) -> torch.Tensor:
+    """Every concept's weights (concepts x channels), by the weighted per-pixel BCE of
+    sigmoid(sum_k w_k B_k) against its mask; concepts do not share parameters, so one joint
+    optimisation is the same as one per concept."""
+    frequency = masks.flatten(1).float().mean(1)  # per concept, on the training split
+    if (frequency == 0).any():
+        empty = [n for n, f in zip(names, frequency) if f == 0]
+        raise ValueError(f"concepts {empty} have no pixels in the training split; use more images")
+    alpha = (1 - frequency).view(1, -1, 1, 1)
+    w = torch.zeros(len(names), binary.shape[1], requires_grad=True)
+    opt = torch.optim.SGD([w], lr=lr, momentum=0.9) if optimizer == "sgd" else torch.optim.Adam([w], lr=lr)
+    g = torch.Generator().manual_seed(int(seed))
+    for _ in range(epochs):
+        for idx in torch.randperm(len(binary), generator=g).split(batch_size):
+            label = masks[:, idx].transpose(0, 1).float()  # B x concepts x H x W
+            weight = alpha * label + (1 - alpha) * (1 - label)
+            per_pixel = F.binary_cross_entropy_with_logits(_logits(w, binary[idx], label.shape[-2:]), label,
+                                                           weight=weight, reduction="none")
+            loss = per_pixel.mean((0, 2, 3)).sum()  # each concept's own mean loss: as if fitted alone
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return w.detach()
+
+
+def _scores(binary, masks, weights, batch_size) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per concept, set IoU counts (hits, unions) of the prediction M > 0.5, and the IoU of each
+    image (N x concepts, NaN where neither the mask nor the prediction has a pixel)."""
+    hits = torch.zeros(len(weights), dtype=torch.float64)
+    unions = torch.zeros_like(hits)
+    per_image = []
+    for i in range(0, len(binary), batch_size):
+        m = masks[:, i:i + batch_size].transpose(0, 1)
+        pred = _logits(weights, binary[i:i + batch_size], m.shape[-2:]) > 0
+        inter, union = (pred & m).flatten(2).sum(2).double(), (pred | m).flatten(2).sum(2).double()
+        hits, unions = hits + inter.sum(0), unions + union.sum(0)
+        per_image.append(torch.where(union > 0, inter / union.clamp_min(1), torch.nan))
+    return hits.numpy(), unions.numpy(), torch.cat(per_image).numpy()
+
+
+def _best_single(binary, masks, batch_size) -> list[tuple[int, float]]:
+    """Per concept, the filter whose upsampled binary map (> 0.5) has the largest set IoU with
+    the concept's mask (Network Dissection's score), and that IoU."""
+    inter = torch.zeros(len(masks), binary.shape[1], dtype=torch.float64)
+    union = torch.zeros_like(inter)
+    step = max(1, batch_size // 8)  # C upsampled maps per image: smaller batches
+    for i in range(0, len(binary), step):
+        b = binary[i:i + step].float()
+        pred = (F.interpolate(b, size=tuple(masks.shape[-2:]), mode="bilinear", align_corners=False)
+                if tuple(b.shape[-2:]) != tuple(masks.shape[-2:]) else b) > 0.5  # B x C x H x W
+        for q in range(len(masks)):
+            m = masks[q, i:i + step, None]
+            inter[q] += (pred & m).sum((0, 2, 3)).double()
+            union[q] += (pred | m).sum((0, 2, 3)).double()
+    iou = inter / union.clamp_min(1)
+    best = iou.argmax(1)
+    return [(int(k), float(iou[q, k])) for q, k in enumerate(best)]
