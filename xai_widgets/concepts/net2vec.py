@@ -305,16 +305,17 @@ def _best_single(binary, masks, batch_size) -> list[tuple[int, float]]:
     """Per concept, the filter whose upsampled binary map (> 0.5) has the largest set IoU with
     the concept's mask (Network Dissection's score), and that IoU."""
     inter = torch.zeros(len(masks), binary.shape[1], dtype=torch.float64)
-    union = torch.zeros_like(inter)
+    fired = torch.zeros(binary.shape[1], dtype=torch.float64)
     step = max(1, batch_size // 8)  # C upsampled maps per image: smaller batches
     for i in range(0, len(binary), step):
         b = binary[i:i + step].float()
-        pred = (F.interpolate(b, size=tuple(masks.shape[-2:]), mode="bilinear", align_corners=False)
-                if tuple(b.shape[-2:]) != tuple(masks.shape[-2:]) else b) > 0.5  # B x C x H x W
-        for q in range(len(masks)):
-            m = masks[q, i:i + step, None]
-            inter[q] += (pred & m).sum((0, 2, 3)).double()
-            union[q] += (pred | m).sum((0, 2, 3)).double()
+        if tuple(b.shape[-2:]) != tuple(masks.shape[-2:]):
+            b = F.interpolate(b, size=tuple(masks.shape[-2:]), mode="bilinear", align_corners=False)
+        pred = (b > 0.5).float().transpose(0, 1).flatten(1)  # C x (B H W)
+        m = masks[:, i:i + step].flatten(1).float()  # concepts x (B H W)
+        inter += (m @ pred.T).double()  # |pred & mask| for every concept and filter: one product
+        fired += pred.sum(1).double()
+    union = fired[None] + masks.flatten(1).sum(1).double()[:, None] - inter
     iou = inter / union.clamp_min(1)
     best = iou.argmax(1)
     return [(int(k), float(iou[q, k])) for q, k in enumerate(best)]
