@@ -114,3 +114,22 @@ def test_masks_must_match_the_images():
     x, concepts = planted_data()
     with pytest.raises(ValueError, match="expected 8 x H x W"):
         xw.concepts.net2vec(planted_model(), "0", x[:8], {"a": concepts["a"][:7]})
+
+
+def test_the_classification_probe_finds_the_planted_filters_from_channel_means():
+    """Image-level presence: the planted filter's mean is non-zero exactly when the concept is
+    in the image, so retrained on that one filter the probe is right on every held-out image."""
+    x, concepts = planted_data()
+    emb = xw.concepts.net2vec(planted_model(), "0", x, {"a": concepts["a"], "b": concepts["b"]},
+                              task="classification", optimizer="adam", epochs=60)
+    assert emb.settings["task"] == "classification" and emb.iou is None
+    a, b = emb.names.index("a"), emb.names.index("b")
+    # filters 0 and 3 (in0 - in1, positive exactly when "a" is there) are perfect alone
+    assert emb.single[a][0] in (0, 3) and emb.single[a][1] == 1.0
+    assert emb.accuracy[a] == 1.0 and emb.accuracy[b] > 0.95
+    assert sorted(emb.top_f) == [1, 2, 4, 6]
+    np.testing.assert_allclose(emb.top_f[6], emb.accuracy, atol=0.05)  # all six filters: the same fit again
+    # independent check of the balanced accuracy: the top-1 score recomputed by hand
+    from xai_widgets.concepts.classification import balanced_accuracy
+    pred, lab = torch.tensor([[1, 1, 0, 0, 0]], dtype=torch.bool), torch.tensor([[1, 0, 0, 0, 1]], dtype=torch.bool)
+    assert float(balanced_accuracy(pred, lab)[0]) == pytest.approx((1 / 2 + 2 / 3) / 2)

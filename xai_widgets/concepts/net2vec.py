@@ -39,6 +39,7 @@ from torch import nn
 
 from ..core.capture import capture_maps
 from ..core.images import to_batch
+from .classification import balanced_accuracy, fit_logistic
 
 __all__ = ["ConceptEmbeddings", "net2vec"]
 
@@ -58,27 +59,35 @@ class ConceptEmbeddings:
         The concepts, in the order of the rows of ``weights``.
     weights : numpy.ndarray
         Concepts x channels float32: each concept's filter weights w.
-    iou : numpy.ndarray
-        Per concept, the set IoU of the learned combination on the held-out split.
-    image_iou : list of numpy.ndarray
-        Per concept, the IoU on each held-out image where the concept occurs or is predicted
-        (NaN where neither).
     single : list of tuple of (int, float)
-        Per concept, the best single filter on the held-out split and its set IoU.
-    thresholds : numpy.ndarray
-        Per channel, the binarisation threshold T_k.
+        Per concept, the best single filter on the held-out split and its score (set IoU;
+        for the classification probe, the balanced accuracy of the top-1 retraining).
     settings : dict
-        The probe's settings (quantile, optimiser, learning rate, epochs, batch size, split).
+        The probe's settings (task, quantile, optimiser, learning rate, epochs, batch size, split).
+    iou : numpy.ndarray or None
+        Segmentation: per concept, the set IoU of the learned combination on the held-out split.
+    image_iou : list of numpy.ndarray or None
+        Segmentation: per concept, the IoU on each held-out image where the concept occurs or
+        is predicted (NaN where neither).
+    thresholds : numpy.ndarray or None
+        Segmentation: per channel, the binarisation threshold T_k.
+    accuracy : numpy.ndarray or None
+        Classification: per concept, the held-out balanced accuracy with all filters.
+    top_f : dict of int to numpy.ndarray or None
+        Classification: ``{F: per-concept balanced accuracy}`` retrained on the F filters of
+        largest ``|w_k|``.
     """
 
     layer: str
     names: list[str]
     weights: np.ndarray
-    iou: np.ndarray
-    image_iou: list[np.ndarray]
     single: list[tuple[int, float]]
-    thresholds: np.ndarray
     settings: dict
+    iou: np.ndarray | None = None
+    image_iou: list[np.ndarray] | None = None
+    thresholds: np.ndarray | None = None
+    accuracy: np.ndarray | None = None
+    top_f: dict[int, np.ndarray] | None = None
 
     def _row(self, name: str) -> int:
         if name not in self.names:
@@ -146,7 +155,8 @@ class ConceptEmbeddings:
 
 
 def net2vec(model: nn.Module, layer: str, images, concepts: Mapping[str, np.ndarray], *,
-            preprocess: Callable | None = None, quantile: float = QUANTILE, optimizer: str = "sgd",
+            task: str = "segmentation", preprocess: Callable | None = None, quantile: float = QUANTILE,
+            optimizer: str = "sgd",
             lr: float | None = None, epochs: int = 30, batch_size: int = 64, holdout: float = 0.25,
             seed: int = 0, layouts: Mapping | None = None) -> ConceptEmbeddings:
     """Learn each concept's filter weights at ``layer`` with the segmentation probe of Net2Vec.
@@ -161,7 +171,11 @@ def net2vec(model: nn.Module, layer: str, images, concepts: Mapping[str, np.ndar
         The probe images, e.g. a :class:`xai_widgets.demo.concepts.ConceptSet` (its ``images``
         are used).
     concepts : mapping of str to numpy.ndarray
-        ``{concept: N x H' x W' bool mask}`` aligned with ``images`` (any mask resolution).
+        ``{concept: N x H' x W' bool mask}`` aligned with ``images`` (any mask resolution); the
+        classification probe uses whether each mask has a pixel.
+    task : {"segmentation", "classification"}, default "segmentation"
+        The probe: per-pixel masks from binarised filters, or image-level presence from the
+        channel means (:mod:`xai_widgets.concepts.classification`).
     preprocess : callable, optional
         PIL image -> model input, as elsewhere (:mod:`xai_widgets.core.images`).
     quantile : float, default 0.005
@@ -196,23 +210,56 @@ def net2vec(model: nn.Module, layer: str, images, concepts: Mapping[str, np.ndar
     x = to_batch(images, model, preprocess)
     names, masks = _check_concepts(concepts, len(x))
     lr = _check_settings(quantile, optimizer, lr, epochs, batch_size, holdout)
+    if task not in ("segmentation", "classification"):
+        raise ValueError(f"task must be 'segmentation' or 'classification', got {task!r}")
     acts = torch.cat([capture_maps(model, x[i:i + batch_size], [layer], layouts=layouts)[layer].maps.float().cpu()
                       for i in range(0, len(x), batch_size)])
-    thresholds = _thresholds(acts, quantile)
-    binary = acts > thresholds[None, :, None, None]  # N x C x h x w, at the layer's resolution
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(int(seed)))
     n_test = max(1, int(round(holdout * len(x))))
     test, train = order[:n_test], order[n_test:]
     if len(train) == 0:
         raise ValueError(f"holdout={holdout} leaves no training images of {len(x)}")
+    settings = {"task": task, "quantile": quantile, "optimizer": optimizer, "lr": lr, "epochs": epochs,
+                "batch_size": batch_size, "holdout": holdout, "seed": seed, "train": len(train), "test": n_test}
+    if task == "classification":
+        present = torch.stack([m.flatten(1).any(1) for m in masks])  # concepts x N
+        return _classification_probe(layer, names, acts.mean((2, 3)), present, train, test, settings)
+    thresholds = _thresholds(acts, quantile)
+    binary = acts > thresholds[None, :, None, None]  # N x C x h x w, at the layer's resolution
     masks = torch.stack(masks)  # concepts x N x H' x W'
     weights = _fit(binary[train], masks[:, train], names, optimizer, lr, epochs, batch_size, seed)
     hits, unions, image_iou = _scores(binary[test], masks[:, test], weights, batch_size)
     single = _best_single(binary[test], masks[:, test], batch_size)
-    settings = {"quantile": quantile, "optimizer": optimizer, "lr": lr, "epochs": epochs,
-                "batch_size": batch_size, "holdout": holdout, "seed": seed, "train": len(train), "test": n_test}
-    return ConceptEmbeddings(layer, names, weights.numpy().astype(np.float32), hits / np.maximum(unions, 1),
-                             list(image_iou.T), single, thresholds.numpy(), settings)
+    return ConceptEmbeddings(layer, names, weights.numpy().astype(np.float32), single, settings,
+                             iou=hits / np.maximum(unions, 1), image_iou=list(image_iou.T),
+                             thresholds=thresholds.numpy())
+
+
+def _classification_probe(layer, names, means, present, train, test, settings) -> ConceptEmbeddings:
+    """Logistic regression on standardised channel means; balanced accuracy with all filters
+    and retrained on the top F by |w_k| (F = 1, 2, 4, ... up to all)."""
+    mu, sd = means[train].mean(0), means[train].std(0).clamp_min(1e-12)
+    z = (means - mu) / sd
+
+    def fit(cols, rows=slice(None)):
+        return fit_logistic(z[train][:, cols], present[rows, train], optimizer=settings["optimizer"], lr=settings["lr"],
+                            epochs=settings["epochs"], batch_size=settings["batch_size"], seed=settings["seed"])
+
+    w, b = fit(slice(None))
+    accuracy = balanced_accuracy((z[test] @ w.T + b).T > 0, present[:, test])
+    order = w.abs().argsort(1, descending=True)  # concepts x C
+    top_f: dict[int, np.ndarray] = {}
+    sizes = sorted({min(2 ** i, z.shape[1]) for i in range(int(math.log2(z.shape[1])) + 2)})
+    for f in sizes:
+        scores = []
+        for q in range(len(names)):  # each concept keeps its own F filters
+            cols = order[q, :f]
+            wq, bq = fit(cols, slice(q, q + 1))
+            scores.append(float(balanced_accuracy((z[test][:, cols] @ wq.T + bq).T > 0, present[q:q + 1, test])[0]))
+        top_f[f] = np.array(scores)
+    single = [(int(order[q, 0]), float(top_f[1][q])) for q in range(len(names))]
+    return ConceptEmbeddings(layer, names, w.numpy().astype(np.float32), single, settings,
+                             accuracy=accuracy.numpy(), top_f=top_f)
 
 
 def _check_concepts(concepts, n: int) -> tuple[list[str], list[torch.Tensor]]:
