@@ -11,11 +11,12 @@ from .core.images import to_batch
 from .core.layouts import Tokens
 from .similarity import cosine_map, factorize, projection, transforms, unit_vectors
 from .units import backview, featurevis, grid, scan
-from .widgets import (AttributionExplorer, ChannelGrid, MetricsChart, OcclusionExplorer, PathMorph, SimilarityOverlay,
-                      TransformSweep)
+from .widgets import (AttributionExplorer, ChannelGrid, ConceptExplorer, MetricsChart, OcclusionExplorer, PathMorph,
+                      SimilarityOverlay, TransformSweep)
 
-__all__ = ["AttributionExplorer", "ChannelGrid", "MetricsChart", "OcclusionExplorer", "PathMorph", "SimilarityOverlay",
-           "TransformSweep", "attribution", "backview", "colormaps", "concepts", "demo", "factorize", "feature_occlusion",
+__all__ = ["AttributionExplorer", "ChannelGrid", "ConceptExplorer", "MetricsChart", "OcclusionExplorer", "PathMorph",
+           "SimilarityOverlay", "TransformSweep", "attribution", "backview", "colormaps", "concepts", "demo", "factorize",
+           "feature_occlusion",
            "featurevis", "grid", "images", "layouts", "lrp", "metrics", "morph", "outputs", "perturbation",
            "projection", "scan", "similarity", "transforms", "wire", "LayerInfo", "Maps", "Tokens", "capture",
            "capture_maps", "cosine_map", "layers", "model_lock", "to_batch", "unit_vectors"]

@@ -1,11 +1,12 @@
 """Widget classes: traits and commands only, delegating every number to the core modules."""
 from .attribution import AttributionExplorer
 from .channel_grid import ChannelGrid
+from .concept_explorer import ConceptExplorer
 from .metrics_chart import MetricsChart
 from .occlusion import OcclusionExplorer
 from .path_morph import PathMorph
 from .similarity import SimilarityOverlay
 from .sweep import TransformSweep
 
-__all__ = ["AttributionExplorer", "ChannelGrid", "MetricsChart", "OcclusionExplorer", "PathMorph",
+__all__ = ["AttributionExplorer", "ChannelGrid", "ConceptExplorer", "MetricsChart", "OcclusionExplorer", "PathMorph",
            "SimilarityOverlay", "TransformSweep"]
