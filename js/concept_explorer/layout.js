@@ -35,7 +35,7 @@ export function buildChrome(view) {
     view.arithResults, view.arithError);
   const top = elem("div", "xw-top");
   top.append(view.picker, main);
-  view.threshold = slider("mask threshold p", 0.01, 0.99, 0.01);
+  view.threshold = slider("threshold p", 0.01, 0.99, 0.01);
   view.opacity = slider("opacity", 0, 1, 0.05);
   const controls = elem("div", "xw-header");
   controls.append(view.threshold.label, view.opacity.label, key(COMBINATION, "combination"), key(SINGLE, "best single filter"),

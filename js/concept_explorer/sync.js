@@ -16,6 +16,7 @@ export function showConcept(view) {
     + `${fmtScore(single)}`;
   view.barCaption.textContent = `weights of the ${D.C} filters, sorted; click a bar to see that channel's activations`;
   for (const b of view.conceptButtons) b.setAttribute("aria-selected", String(Number(b.dataset.concept) === q));
+  scrollToConcept(view, q);
   view.rowLabels.combination.textContent = "combination";
   view.rowLabels.single.textContent = `filter ${k}`;
   view.rowLabels.channel.textContent = c >= 0 ? `channel ${c} (${fmtSigned(weightsOf(D, q)[c])})` : "";
@@ -26,6 +27,16 @@ export function showConcept(view) {
   view.root.dataset.channel = String(c);
   drawBars(view);
   drawStrips(view);
+}
+
+/** Scroll the picker (not the page) so that concept q's row shows. */
+function scrollToConcept(view, q) {
+  const b = view.conceptButtons.find((x) => Number(x.dataset.concept) === q);
+  const p = view.picker;
+  if (!b || !p.clientHeight) return;
+  if (b.offsetTop < p.scrollTop || b.offsetTop + b.offsetHeight > p.scrollTop + p.clientHeight) {
+    p.scrollTop = Math.max(0, b.offsetTop - (p.clientHeight - b.offsetHeight) / 2);
+  }
 }
 
 /** A button naming a concept and its cosine similarity; clicking it shows that concept. */
@@ -42,7 +53,8 @@ export function conceptLink(view, name, score) {
 export function showArithmetic(view) {
   const a = view.model.get("_arithmetic") || {};
   const results = Array.isArray(a.results) ? a.results : [];
-  view.arithResults.replaceChildren(...results.map(([name, s]) => conceptLink(view, name, s)));
+  const links = results.map(([name, s]) => conceptLink(view, name, s));
+  view.arithResults.replaceChildren(...(links.length ? [elem("span", "xw-sub", "= nearest"), ...links] : []));
   view.arithResults.dataset.expression = a.expression ? String(a.expression) : "";
   view.arithError.textContent = a.error ? String(a.error) : "";
   view.arithError.hidden = !a.error;

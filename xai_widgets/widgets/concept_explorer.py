@@ -266,7 +266,7 @@ class ConceptExplorer(XaiWidget):
         if self.channel >= 0:
             rows.append((f"channel {self.channel}", self.example_pixels("channel")))
         n = len(rows[0][1])
-        fmt = lambda v: "–" if not np.isfinite(v) else f"{v:.2f}"  # noqa: E731
+        fmt = lambda v: "-" if not np.isfinite(v) else f"{v:.2f}"  # noqa: E731
         captions = [f"{fmt(self.data.iou[q, s])} / {fmt(self.data.single_iou[q, s])}" for s in range(n)]
         title = (f"{self.name} ({self.categories[q]}) at {e.layer}: set IoU {e.iou[q]:.2f} (combination) "
                  f"vs {single:.2f} (filter {k})")
