@@ -3,9 +3,13 @@ checked against numpy recomputations (the decile examples, the bar order, the ne
 per-image IoU and the drawn pixels), and bad input is refused with clear errors."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import traitlets
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import xai_widgets as xw
 from xai_widgets.concepts import decile_examples
@@ -187,3 +191,25 @@ def test_bad_input_is_refused_with_clear_errors(setup):
         assert getattr(w, trait) == before
         w.set_state({trait: bad})  # from the browser: refused, explained, never raised
         assert getattr(w, trait) == before and trait in w.message
+
+
+BROWSER_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 8), st.integers(),
+                           st.sampled_from([math.nan, math.inf, -1.0, 0.0, 0.005, 0.5, 0.99, 1.0, 2.5]),
+                           st.text(max_size=12), st.sampled_from(["a + b", "left + right - a", "a +", "-b"]),
+                           st.lists(st.integers(-1, 3), max_size=2))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["concept", "channel", "threshold", "opacity", "expression", "size",
+                                           "_data"]), BROWSER_VALUES), min_size=1, max_size=4))
+def test_random_browser_messages_leave_a_valid_view(setup, actions):
+    model, _, _, w = setup
+    before = snapshot(model)
+    for key, value in actions:
+        w.set_state({key: value})  # never raises
+    Q, C = w.embeddings.weights.shape
+    assert 0 <= w.concept < Q and -1 <= w.channel < C
+    assert 0.01 <= w.threshold <= 0.99 and 0 <= w.opacity <= 1
+    assert w._arithmetic == {} or set(w._arithmetic) == {"expression", "results", "error"}
+    assert w.render_png().size[0] > 0
+    assert_untouched(model, before)

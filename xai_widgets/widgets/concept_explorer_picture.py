@@ -33,6 +33,10 @@ def logit_of(threshold: float) -> float:
     return math.log(threshold / (1 - threshold))
 
 
+def _alpha(opacity: float) -> int:
+    return int(math.floor(opacity * 255 + 0.5))
+
+
 def _blend(base: np.ndarray, colour, alpha: int) -> np.ndarray:
     b = base.astype(np.int64)
     return ((b * (255 - alpha) + np.asarray(colour, np.int64) * alpha + 127) // 255).astype(np.uint8)
@@ -68,7 +72,7 @@ def mask_pixels(image: np.ndarray, mask: np.ndarray, colour, opacity: float, tru
         dh x dw x 3 uint8.
     """
     out = image.copy()
-    out[mask] = _blend(image[mask], colour, int(math.floor(opacity * 255 + 0.5)))
+    out[mask] = _blend(image[mask], colour, _alpha(opacity))
     out[_outline(truth)] = TRUTH
     return out
 
@@ -95,8 +99,7 @@ def channel_pixels(image: np.ndarray, acts: np.ndarray, opacity: float) -> np.nd
     dh, dw = image.shape[:2]
     rows, cols = render.cell_index(dh, acts.shape[0]), render.cell_index(dw, acts.shape[1])
     colours = colormaps.lut("viridis")[acts[rows[:, None], cols[None, :]]]
-    a = int(math.floor(opacity * 255 + 0.5))
-    return ((image.astype(np.int64) * (255 - a) + colours.astype(np.int64) * a + 127) // 255).astype(np.uint8)
+    return _blend(image, colours, _alpha(opacity))
 
 
 def _bars(weights: np.ndarray, order: np.ndarray, width: int, height: int) -> Image.Image:
