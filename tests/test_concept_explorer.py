@@ -66,6 +66,23 @@ def test_the_decile_examples_are_the_held_out_images_at_those_quantiles_of_per_i
         assert shipped == expected.tolist()
 
 
+def test_the_probe_helpers_reproduce_net2vecs_scores(setup):
+    """concept_logits and filter_masks on the recorded held-out split give back net2vec's own set
+    IoU of every combination and of every best single filter."""
+    model, x, concepts, w = setup
+    emb = w.embeddings
+    acts = model(x[emb.test]).detach()
+    pred = xw.concepts.concept_logits(emb, acts, (32, 32)).numpy() > 0
+    for q, name in enumerate(emb.names):
+        m = concepts[name][emb.test]
+        assert emb.iou[q] == pytest.approx((pred[:, q] & m).sum() / (pred[:, q] | m).sum())
+        k, single = emb.single[q]
+        one = xw.concepts.filter_masks(emb, acts, [k], (32, 32))[:, 0].numpy()
+        assert single == pytest.approx((one & m).sum() / (one | m).sum())
+    with pytest.raises(ValueError, match="N x 6 x h x w"):
+        xw.concepts.concept_logits(emb, acts[:, :3], (32, 32))
+
+
 def test_decile_examples_by_hand():
     v = [0.5, np.nan, 0.1, 0.9, 0.3]  # finite sorted: 0.1 (2), 0.3 (4), 0.5 (0), 0.9 (3)
     assert decile_examples(v, 4).tolist() == [2, 4, 0, 3]

@@ -39,8 +39,8 @@ def test_the_strips_draw_what_python_computes_and_clicks_change_the_view(chromiu
     w = widget
     w.concept, w.channel = 0, -1
     path = w.to_html(tmp_path / "concepts.html")
-    with offline_page(chromium, path, ready=READY, output_width=900) as page:
-        assert page.evaluate("document.querySelector('.xw-concept-explorer').scrollWidth") <= 900
+    with offline_page(chromium, path, ready=READY, output_width=850) as page:
+        assert page.evaluate("document.querySelector('.xw-concept-explorer').scrollWidth") <= 850
         assert_strips(page, w)
         q = w.embeddings.names.index("dots")  # the picker
         page.click(f'.xw-picker button[data-concept="{q}"]')

@@ -266,7 +266,7 @@ def concept_logits(emb: ConceptEmbeddings, acts: torch.Tensor, size) -> torch.Te
 
 
 def filter_masks(emb: ConceptEmbeddings, acts: torch.Tensor, channels, size) -> torch.Tensor:
-    """Single filters' masks as Network Dissection scores them (Bau et al. 2017, section 3.2):
+    """Single filters' masks as Network Dissection scores them (Bau et al., CVPR 2017):
     the binary map [A_k > T_k] upsampled bilinearly to ``size``, above 0.5.
 
     Parameters
