@@ -78,9 +78,17 @@ def test_the_strips_draw_what_python_computes_and_clicks_change_the_view(chromiu
 
 
 def test_the_arithmetic_box_in_jupyterlab_answers_with_embeddings_arithmetic(lab, chromium):
-    with live_page(chromium, lab, viewport=(1300, 1100)) as (page, _sent):
+    with live_page(chromium, lab, viewport=(1300, 1100)) as (page, sent):
         lab.open_notebook(page, "concepts_live.ipynb", [MAKE + "w"])
         page.wait_for_selector(READY, timeout=60_000)
+        before = len(sent)
+        box = page.locator(".xw-concept-explorer canvas.xw-bars").bounding_box()
+        for f in (0.1, 0.4, 0.7):  # hovering the bars stays in the browser
+            page.mouse.move(box["x"] + f * box["width"], box["y"] + box["height"] / 2)
+            page.wait_for_timeout(50)
+        page.mouse.move(5, 5)
+        page.wait_for_timeout(300)
+        assert len(sent) == before, "hovering the bars sent messages to the kernel"
         for expression in ("dots + red - blue", "dots + nope"):
             page.fill(".xw-expression", expression)
             page.press(".xw-expression", "Enter")
