@@ -48,6 +48,7 @@ FAST = {
     "occlusion": {"window": 16, "stride": 16},
     "meaningful_perturbation": {"iterations": 20},
     "extremal_perturbation": {"iterations": 20, "areas": (0.05, 0.1, 0.2)},
+    "rise": {"masks": 1000},
 }
 
 
@@ -80,11 +81,11 @@ def main(argv=None) -> None:
     maps, seconds = {}, {}
     for name in attribution.METHOD_NAMES:
         t = time.perf_counter()
-        sweep = name == "extremal_perturbation"
-        a = attribution.attribute(model, x, name, target=labels, sweep=sweep, **options.get(name, {}))
+        series = name == "extremal_perturbation"
+        a = attribution.attribute(model, x, name, target=labels, series=series, **options.get(name, {}))
         seconds[name] = time.perf_counter() - t
         maps[name] = a.maps.detach().float().cpu()
-        if sweep:
+        if series:
             maps["extremal_perturbation (sum of areas, smoothed)"] = smoothed_sum(a.series.maps.cpu())
             seconds["extremal_perturbation (sum of areas, smoothed)"] = seconds[name]
         print(f"  {name}: {seconds[name]:.1f} s", file=sys.stderr, flush=True)

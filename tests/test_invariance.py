@@ -1,0 +1,88 @@
+"""Input-shift invariance (Kindermans et al. 2019): f2(x + m) = f1(x), and which methods notice the shift."""
+import pytest
+import torch
+from torch import nn
+
+from xai_widgets.attribution import invariance, lrp
+from xai_widgets.core.capture import capture
+from toy_models import assert_untouched, snapshot
+
+torch.set_num_threads(1)
+
+
+class Net(nn.Module):
+    """A per-channel normalisation, a zero-padded convolution, a linear head: the demo's shape in small."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.register_buffer("mean", torch.tensor([0.4, 0.5, 0.6]).view(1, 3, 1, 1))
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool2d(2)
+        self.fc = nn.Linear(24, 4)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.relu(self.conv((x - self.mean) / 0.25))).flatten(1))
+
+
+@pytest.fixture
+def batch():
+    return torch.rand(2, 3, 10, 10, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+
+
+@pytest.mark.parametrize("shift", [1.0, [0.5, -2.0, 3.0]])
+def test_every_activation_of_the_shifted_model_is_the_same(batch, shift):
+    f1 = Net().double()
+    f2 = invariance.shifted_model(f1, batch, shift)
+    m = torch.tensor(shift, dtype=torch.float64).view(1, -1, 1, 1)
+    a = capture(f1, batch, ["relu", "pool", "fc"])
+    b = capture(f2, batch + m, ["relu", "pool", "fc"])
+    for name in ("relu", "pool", "fc"):
+        torch.testing.assert_close(b[name], a[name], rtol=0, atol=1e-12)
+    # the shift reaches the convolution as d = m / 0.25 and is folded into its bias: b - W d
+    d = (m / 0.25).flatten().expand(3)
+    torch.testing.assert_close(f2.conv[1].bias, f1.conv.bias - f1.conv.weight.sum((2, 3)) @ d, rtol=0, atol=1e-12)
+
+
+def test_the_published_table(batch):
+    model = Net().train()
+    snap = snapshot(model)
+    report = invariance.input_shift_invariance(model, batch.float(), shift=1.0)
+    expected = {"gradient": True, "grad_x_input": False, "smoothgrad": True,
+                "integrated_gradients (zero baseline)": False, "integrated_gradients (data-minimum baseline)": True,
+                "grad_cam": True}
+    if lrp.available(model, batch.float()):
+        expected["lrp (epsilon)"] = False
+    assert report.invariant == expected
+    assert_untouched(model, snap)
+    assert "| gradient | 0 | yes |" in report.table()
+
+
+def test_gradient_times_input_moves_by_the_gradient_times_the_shift(batch):
+    report = invariance.input_shift_invariance(Net(), batch, shift=0.7,
+                                               checks=[("g", "gradient", {}), ("gx", "grad_x_input", {})])
+    grad = report.maps["g"][0]
+    gx1, gx2 = report.maps["gx"]
+    # sum_c g_c (x_c + m) - sum_c g_c x_c = m * sum_c g_c, and the gradient pixel map is sum_c g_c
+    # the methods compute in float64 and sum the 3 channels in float32: a few roundings of
+    # terms no larger than the largest map value
+    bound = 8 * 2 ** -24 * float(max(gx1.abs().max(), gx2.abs().max()))
+    assert float(((gx2.double() - gx1.double()) - 0.7 * grad.double()).abs().max()) <= bound
+
+
+def test_refusals(batch):
+    class Squares(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 2, 3)
+
+        def forward(self, x):
+            return self.conv(x * x).flatten(1)
+
+    with pytest.raises(ValueError, match="not a per-channel affine map"):
+        invariance.shifted_model(Squares().double(), batch, 1.0)
+    with pytest.raises(ValueError, match="one number per input channel"):
+        invariance.shifted_model(Net().double(), batch, [1.0, 2.0])
+    with pytest.raises(ValueError, match="no Conv2d or Linear"):
+        invariance.shifted_model(nn.Sequential(nn.Flatten()), batch, 1.0)

@@ -1,0 +1,264 @@
+"""Input-shift invariance: does a method explain the function, or the input's offset?
+
+Kindermans, Hooker, Adebayo, Alber, Schütt, Dähne, Erhan and Kim ("The (Un)reliability of
+Saliency Methods", in Explainable AI, LNAI 11700, 2019, section 3) build a second network f2 from
+f1 that takes every input shifted by a constant m and folds -W m into its first layer's bias:
+f2(x + m) = f1(x), with every activation identical. A method that explains the function should
+give the same map for f1 at x and f2 at x + m. Their table: the gradient, SmoothGrad,
+PatternNet, PatternAttribution and Integrated Gradients with a baseline that moves with the data
+(e.g. the data's minimum) pass; gradient x input, Integrated Gradients with a zero baseline and
+epsilon-LRP fail.
+
+:func:`shifted_model` builds f2 for any model whose operations before its first convolution or
+linear layer map a constant input shift to a constant shift (a per-channel normalisation does).
+A zero-padded first convolution would see the shift in the image but not in its padding, so f2
+pads with the shifted value instead (the padding moves with the data, as the data does).
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import lrp
+from .methods import attribute
+from ..core.capture import preserved_model
+from ..core.targets import prepare_inputs, resolve_targets
+
+__all__ = ["ShiftReport", "shifted_model", "input_shift_invariance", "DEFAULT_CHECKS"]
+
+
+class _PadWith(nn.Module):
+    """Zero padding of ``x - value``, plus ``value``: padding with a per-channel constant."""
+
+    def __init__(self, value: torch.Tensor, padding: tuple[int, int]):
+        super().__init__()
+        self.register_buffer("value", value.view(1, -1, 1, 1))
+        self.padding = padding
+
+    def forward(self, x):
+        ph, pw = self.padding
+        return F.pad(x - self.value, (pw, pw, ph, ph)) + self.value
+
+
+def _first_layer(model: nn.Module, x: torch.Tensor) -> tuple[str, nn.Module, list]:
+    """The first convolution or linear layer to run, and its input for each batch given."""
+    seen: list = []
+    names = {m: n for n, m in model.named_modules()}
+
+    def hook(module, args):
+        if not seen:
+            seen.append((names[module], module))
+        if seen[0][1] is module:
+            inputs.append(args[0].detach())
+
+    inputs: list = []
+    handles = [m.register_forward_pre_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    if not seen:
+        raise ValueError("the model has no Conv2d or Linear layer that runs; the input-shift check folds the "
+                         "shift into the first one")
+    return seen[0][0], seen[0][1], inputs
+
+
+def _compensated(layer: nn.Module, d: torch.Tensor) -> nn.Module:
+    """``layer`` with bias b - W d, so that an input shifted by d gives the original output."""
+    new = copy.deepcopy(layer)
+    with torch.no_grad():
+        if isinstance(layer, nn.Linear):
+            w_d = layer.weight @ d
+        else:
+            kh, kw = layer.kernel_size
+            w_d = F.conv2d(d.view(1, -1, 1, 1).expand(1, -1, kh, kw), layer.weight, groups=layer.groups).flatten()
+        bias = layer.bias if layer.bias is not None else torch.zeros_like(w_d)
+        if new.bias is None:
+            new.bias = nn.Parameter(torch.zeros_like(w_d))
+        new.bias.copy_(bias - w_d)
+    if isinstance(layer, nn.Conv2d) and any(layer.padding):
+        if layer.padding_mode != "zeros" or isinstance(layer.padding, str):
+            raise ValueError(f"the first convolution pads with {layer.padding_mode!r} / {layer.padding!r}; the "
+                             "input-shift check handles zero padding given as numbers only")
+        new.padding = (0, 0)
+        return nn.Sequential(_PadWith(d, layer.padding), new)
+    return new
+
+
+def shifted_model(model: nn.Module, inputs: torch.Tensor, shift) -> nn.Module:
+    """f2 of Kindermans et al. (2019, section 3): f2(x + shift) = f1(x), every activation identical.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        f1 (not changed; f2 is a copy).
+    inputs : torch.Tensor
+        An example batch (N x C x H x W or N x D) used to find the first layer and measure the shift
+        it sees.
+    shift : float, sequence of float or torch.Tensor
+        m: one number, or one per input channel.
+
+    Returns
+    -------
+    torch.nn.Module
+        f2, a deep copy of ``model`` whose first Conv2d / Linear has its bias reduced by W d (d: the
+        shift that layer sees) and, when it zero-pads, pads with d instead.
+
+    Raises
+    ------
+    ValueError
+        If the operations before the first layer do not turn the input shift into a constant
+        shift per channel, or if f2(x + m) does not reproduce f1(x).
+    """
+    x = prepare_inputs(model, inputs, image=False)
+    m = _shift_tensor(shift, x)
+    with preserved_model(model, eval_mode=True):
+        name, layer, seen = _first_layer(model, torch.cat([x, x + m]))
+        z1, z2 = seen[0].chunk(2)
+        d = _constant_shift(z2 - z1, name)
+        f2 = copy.deepcopy(model)
+        parent, _, leaf = name.rpartition(".")
+        setattr(f2.get_submodule(parent) if parent else f2, leaf, _compensated(layer, d))
+        with torch.no_grad():
+            a, b = model(x), f2.eval()(x + m)
+    scale = float(a.abs().max()) or 1.0
+    if not torch.allclose(a, b, rtol=0, atol=1e-4 * scale):
+        raise ValueError(f"the shifted model does not reproduce the model (largest logit difference "
+                         f"{float((a - b).abs().max()):.3g}); the layers before {name!r} may not be affine")
+    return f2
+
+
+def _shift_tensor(shift, x: torch.Tensor) -> torch.Tensor:
+    m = torch.as_tensor(shift, dtype=x.dtype, device=x.device)
+    if m.dim() == 0:
+        return m
+    if m.dim() != 1 or x.dim() < 2 or len(m) != x.shape[1]:
+        raise ValueError(f"shift must be a number or one number per input channel ({x.shape[1]}), got shape "
+                         f"{tuple(m.shape)}")
+    return m.view(1, -1, *[1] * (x.dim() - 2))
+
+
+def _constant_shift(diff: torch.Tensor, name: str) -> torch.Tensor:
+    per_channel = diff.transpose(0, 1).flatten(1)  # C x (N H W)
+    d = per_channel.mean(1)
+    if (per_channel - d[:, None]).abs().max() > 1e-5 * (1 + float(d.abs().max())):
+        raise ValueError(f"a constant input shift does not reach {name!r} as a constant shift per channel: the "
+                         "operations before it are not a per-channel affine map, so the shift cannot be folded "
+                         "into its bias")
+    return d
+
+
+@dataclass
+class ShiftReport:
+    """Each method's maps for f1 at x and for f2 at x + m, and whether they agree.
+
+    Attributes
+    ----------
+    shift : float or list of float
+        m.
+    names : list of str
+        The checks run (e.g. "integrated_gradients (zero baseline)").
+    difference : dict of str to float
+        max |map1 - map2| / max |map1| over the batch, per check.
+    invariant : dict of str to bool
+        ``difference <= tolerance``.
+    tolerance : float
+        The relative difference below which two maps count as equal. Both networks run in float64
+        (the maps come back in float32), where the rounding of two computations that are equal in
+        exact arithmetic stays far below it.
+    maps : dict of str to (torch.Tensor, torch.Tensor)
+        The N x H x W maps for f1 and f2, per check.
+    """
+
+    shift: object
+    names: list
+    difference: dict
+    invariant: dict
+    tolerance: float
+    maps: dict = field(repr=False, default_factory=dict)
+
+    def table(self) -> str:
+        """The report as a Markdown table (check, relative difference, invariant)."""
+        rows = [f"| {n} | {self.difference[n]:.2g} | {'yes' if self.invariant[n] else 'no'} |" for n in self.names]
+        return "\n".join(["| method | relative difference | invariant |", "| --- | --- | --- |", *rows])
+
+
+def _data_minimum(x: torch.Tensor) -> torch.Tensor:
+    dims = [0] + list(range(2, x.dim()))
+    return x.amin(dim=dims, keepdim=True)
+
+
+#: The checks of :func:`input_shift_invariance`: (name, method, options, baseline moves with the data).
+DEFAULT_CHECKS = (
+    ("gradient", "gradient", {}),
+    ("grad_x_input", "grad_x_input", {}),
+    ("smoothgrad", "smoothgrad", {"samples": 8}),
+    ("integrated_gradients (zero baseline)", "integrated_gradients", {"steps": 32}),
+    ("integrated_gradients (data-minimum baseline)", "integrated_gradients", {"steps": 32, "baseline": _data_minimum}),
+    ("grad_cam", "grad_cam", {}),
+    ("lrp (epsilon)", "lrp", {"composite": "epsilon"}),
+)
+
+
+def input_shift_invariance(model: nn.Module, inputs: torch.Tensor, shift=1.0, *, target=None,
+                           checks: Sequence = DEFAULT_CHECKS, tolerance: float = 1e-6) -> ShiftReport:
+    """Which methods give the same map for f1 at x and for its shifted twin f2 at x + m (Kindermans et al. 2019).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        f1, left exactly as it was (the check runs on a float64 copy).
+    inputs : torch.Tensor
+        N x C x H x W batch x.
+    shift : float, sequence of float or torch.Tensor, default 1.0
+        m, one number or one per channel.
+    target : None, int or sequence of int, optional
+        The classes explained (None: f1's top-1; f2's logits are the same).
+    checks : sequence of (name, method, options), default :data:`DEFAULT_CHECKS`
+        Each a registered method with its options. An option that is a callable is applied to
+        the batch (x for f1, x + m for f2), for baselines that move with the data. LRP checks are
+        skipped when LRP is not available for the model.
+    tolerance : float, default 1e-6
+        Relative difference up to which maps count as equal (both networks run on float64 copies:
+        in float32, rounding of z + d - d moves points across ReLU kinks and SmoothGrad's maps
+        differ by about 1 %).
+
+    Returns
+    -------
+    ShiftReport
+        Per check, the relative difference, the verdict and both maps.
+
+    Raises
+    ------
+    ValueError
+        As :func:`shifted_model`.
+    """
+    with preserved_model(model, eval_mode=False):
+        f1 = copy.deepcopy(model).double()  # rounding would hide or fake a difference at ReLU kinks
+    x = prepare_inputs(f1, inputs)
+    f2 = shifted_model(f1, x, shift)
+    m = _shift_tensor(shift, x)
+    t, _ = resolve_targets(f1, x, target)
+    names, diff, same, maps = [], {}, {}, {}
+    for name, method, options in checks:
+        if method == "lrp" and not lrp.available(f1, x):
+            continue
+        a = attribute(f1, x, method, target=t, **_resolved(options, x)).maps
+        b = attribute(f2, x + m, method, target=t, **_resolved(options, x + m)).maps
+        names.append(name)
+        diff[name] = float((a - b).abs().max() / a.abs().max().clamp_min(torch.finfo(a.dtype).tiny))
+        same[name] = diff[name] <= tolerance
+        maps[name] = (a.cpu(), b.cpu())
+    shift_value = m.flatten().tolist() if m.dim() else float(m)
+    return ShiftReport(shift_value, names, diff, same, tolerance, maps)
+
+
+def _resolved(options: dict, x: torch.Tensor) -> dict:
+    return {k: (v(x) if callable(v) else v) for k, v in options.items()}
