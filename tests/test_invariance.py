@@ -51,7 +51,7 @@ def test_the_published_table(batch):
     report = invariance.input_shift_invariance(model, batch.float(), shift=1.0)
     expected = {"gradient": True, "grad_x_input": False, "smoothgrad": True,
                 "integrated_gradients (zero baseline)": False, "integrated_gradients (data-minimum baseline)": True,
-                "grad_cam": True}
+                "grad_cam": True, "patternnet": True, "patternattribution": True}
     if lrp.available(model, batch.float()):
         expected["lrp (epsilon)"] = False
     assert report.invariant == expected

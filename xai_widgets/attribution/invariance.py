@@ -5,8 +5,8 @@ Saliency Methods", in Explainable AI, LNAI 11700, 2019, section 3) build a secon
 f1 that takes every input shifted by a constant m and folds -W m into its first layer's bias:
 f2(x + m) = f1(x), with every activation identical. A method that explains the function should
 give the same map for f1 at x and f2 at x + m. Their table: the gradient, SmoothGrad,
-PatternNet, PatternAttribution and Integrated Gradients with a baseline that moves with the data
-(e.g. the data's minimum) pass; gradient x input, Integrated Gradients with a zero baseline and
+PatternNet, PatternAttribution (patterns fitted on each network's own data) and Integrated
+Gradients with a baseline that moves with the data (e.g. the data's minimum) pass; gradient x input, Integrated Gradients with a zero baseline and
 epsilon-LRP fail.
 
 :func:`shifted_model` builds f2 for any model whose operations before its first convolution or
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import lrp
+from . import lrp, patterns
 from .methods import attribute
 from ..core.capture import preserved_model
 from ..core.targets import prepare_inputs, resolve_targets
@@ -190,9 +190,15 @@ class ShiftReport:
         return "\n".join(["| method | relative difference | invariant |", "| --- | --- | --- |", *rows])
 
 
-def _data_minimum(x: torch.Tensor) -> torch.Tensor:
+def _data_minimum(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Integrated Gradients' baseline that moves with the data: its per-channel minimum."""
     dims = [0] + list(range(2, x.dim()))
     return x.amin(dim=dims, keepdim=True)
+
+
+def _patterns_of(model: nn.Module, x: torch.Tensor):
+    """PatternNet's patterns fitted on the batch itself, for each network on its own data."""
+    return patterns.fit(model, x)
 
 
 #: The checks of :func:`input_shift_invariance`: (name, method, options, baseline moves with the data).
@@ -204,6 +210,8 @@ DEFAULT_CHECKS = (
     ("integrated_gradients (data-minimum baseline)", "integrated_gradients", {"steps": 32, "baseline": _data_minimum}),
     ("grad_cam", "grad_cam", {}),
     ("lrp (epsilon)", "lrp", {"composite": "epsilon"}),
+    ("patternnet", "patternnet", {"patterns": _patterns_of}),
+    ("patternattribution", "patternattribution", {"patterns": _patterns_of}),
 )
 
 
@@ -222,8 +230,9 @@ def input_shift_invariance(model: nn.Module, inputs: torch.Tensor, shift=1.0, *,
     target : None, int or sequence of int, optional
         The classes explained (None: f1's top-1; f2's logits are the same).
     checks : sequence of (name, method, options), default :data:`DEFAULT_CHECKS`
-        Each a registered method with its options. An option that is a callable is applied to
-        the batch (x for f1, x + m for f2), for baselines that move with the data. LRP checks are
+        Each a registered method with its options. An option that is a callable is called with
+        the network and its batch (f1 and x, f2 and x + m): a baseline that moves with the data,
+        PatternNet's patterns fitted on each network's own data. LRP checks are
         skipped when LRP is not available for the model.
     tolerance : float, default 1e-6
         Relative difference up to which maps count as equal (both networks run on float64 copies:
@@ -250,8 +259,8 @@ def input_shift_invariance(model: nn.Module, inputs: torch.Tensor, shift=1.0, *,
     for name, method, options in checks:
         if method == "lrp" and not lrp.available(f1, x):
             continue
-        a = attribute(f1, x, method, target=t, **_resolved(options, x)).maps
-        b = attribute(f2, x + m, method, target=t, **_resolved(options, x + m)).maps
+        a = attribute(f1, x, method, target=t, **_resolved(options, f1, x)).maps
+        b = attribute(f2, x + m, method, target=t, **_resolved(options, f2, x + m)).maps
         names.append(name)
         diff[name] = float((a - b).abs().max() / a.abs().max().clamp_min(torch.finfo(a.dtype).tiny))
         same[name] = diff[name] <= tolerance
@@ -260,5 +269,5 @@ def input_shift_invariance(model: nn.Module, inputs: torch.Tensor, shift=1.0, *,
     return ShiftReport(shift_value, names, diff, same, tolerance, maps)
 
 
-def _resolved(options: dict, x: torch.Tensor) -> dict:
-    return {k: (v(x) if callable(v) else v) for k, v in options.items()}
+def _resolved(options: dict, model: nn.Module, x: torch.Tensor) -> dict:
+    return {k: (v(model, x) if callable(v) else v) for k, v in options.items()}
