@@ -86,3 +86,36 @@ def test_refusals(batch):
         invariance.shifted_model(Net().double(), batch, [1.0, 2.0])
     with pytest.raises(ValueError, match="no Conv2d or Linear"):
         invariance.shifted_model(nn.Sequential(nn.Flatten()), batch, 1.0)
+
+
+def test_split_neurons_computes_the_same_function_with_twice_the_units(batch):
+    f1 = Net().double()
+    f2 = invariance.split_neurons(f1, batch, "conv", theta=0.5)
+    assert f2.conv.out_channels == 12 and f2.fc.in_features == 48
+    torch.testing.assert_close(f2(batch), f1(batch), rtol=0, atol=1e-12)
+    # each copy sees the same activation; the next layer reads them with w + theta and -theta
+    torch.testing.assert_close(f2.fc.weight[:, 24:], torch.full((4, 24), -0.5, dtype=torch.float64))
+
+
+def test_implementation_invariance_by_hand(batch):
+    model = Net().train()
+    snap = snapshot(model)
+    report = invariance.implementation_invariance(model, batch, "conv", theta=0.5)
+    for name in ("gradient", "grad_x_input", "integrated_gradients", "grad_cam", "patternattribution"):
+        assert report.invariant[name], name
+    # PatternNet: both copies carry the unit's whole signal back (their patterns equal the unit's),
+    # so the map doubles exactly
+    a, b = report.maps["patternnet"]
+    torch.testing.assert_close(b, 2 * a, rtol=1e-5, atol=1e-7)
+    if lrp.available(model, batch.float()):
+        assert report.invariant["lrp (epsilon)"]  # z-proportional: (w + theta) h and -theta h add back up
+        assert not report.invariant["lrp (gamma)"]  # (w + theta)+ and (-theta)+ do not
+    assert_untouched(model, snap)
+    assert report.change == {"layer": "conv", "theta": 0.5}
+
+
+def test_split_refusals(batch):
+    with pytest.raises(ValueError, match="not a Conv2d or Linear layer that runs"):
+        invariance.split_neurons(Net().double(), batch, "relu")
+    with pytest.raises(ValueError, match="no Conv2d or Linear layer runs after 'fc'"):
+        invariance.split_neurons(Net().double(), batch, "fc")

@@ -29,7 +29,8 @@ from .methods import attribute
 from ..core.capture import preserved_model
 from ..core.targets import prepare_inputs, resolve_targets
 
-__all__ = ["ShiftReport", "shifted_model", "input_shift_invariance", "DEFAULT_CHECKS"]
+__all__ = ["InvarianceReport", "shifted_model", "input_shift_invariance", "split_neurons", "implementation_invariance",
+           "DEFAULT_CHECKS", "SPLIT_CHECKS"]
 
 
 class _PadWith(nn.Module):
@@ -156,17 +157,19 @@ def _constant_shift(diff: torch.Tensor, name: str) -> torch.Tensor:
 
 
 @dataclass
-class ShiftReport:
-    """Each method's maps for f1 at x and for f2 at x + m, and whether they agree.
+class InvarianceReport:
+    """Each method's maps for a network f1 and a twin f2 that computes the same function, and whether they agree.
 
     Attributes
     ----------
-    shift : float or list of float
-        m.
+    change : dict
+        What differs between the twins: ``{"shift": m}`` (:func:`input_shift_invariance`) or
+        ``{"layer": name, "theta": theta}`` (:func:`implementation_invariance`).
     names : list of str
         The checks run (e.g. "integrated_gradients (zero baseline)").
     difference : dict of str to float
-        max |map1 - map2| / max |map1| over the batch, per check.
+        max |map1 - map2| / max |map1| over the batch, per check; NaN when f1's map is zero
+        everywhere (nothing to compare; the check then does not count as invariant).
     invariant : dict of str to bool
         ``difference <= tolerance``.
     tolerance : float
@@ -177,7 +180,7 @@ class ShiftReport:
         The N x H x W maps for f1 and f2, per check.
     """
 
-    shift: object
+    change: dict
     names: list
     difference: dict
     invariant: dict
@@ -186,7 +189,10 @@ class ShiftReport:
 
     def table(self) -> str:
         """The report as a Markdown table (check, relative difference, invariant)."""
-        rows = [f"| {n} | {self.difference[n]:.2g} | {'yes' if self.invariant[n] else 'no'} |" for n in self.names]
+        def verdict(n):
+            d = self.difference[n]
+            return "undefined (f1's map is zero)" if d != d else "yes" if self.invariant[n] else "no"
+        rows = [f"| {n} | {self.difference[n]:.2g} | {verdict(n)} |" for n in self.names]
         return "\n".join(["| method | relative difference | invariant |", "| --- | --- | --- |", *rows])
 
 
@@ -197,8 +203,10 @@ def _data_minimum(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def _patterns_of(model: nn.Module, x: torch.Tensor):
-    """PatternNet's patterns fitted on the batch itself, for each network on its own data."""
-    return patterns.fit(model, x)
+    """PatternNet's patterns fitted on the batch itself, for each network on its own data (the
+    linear estimator: on a few images a class's logit may never be positive, and the two-component
+    estimator would then have no samples for it)."""
+    return patterns.fit(model, x, estimator="linear")
 
 
 #: The checks of :func:`input_shift_invariance`: (name, method, options, baseline moves with the data).
@@ -216,7 +224,7 @@ DEFAULT_CHECKS = (
 
 
 def input_shift_invariance(model: nn.Module, inputs: torch.Tensor, shift=1.0, *, target=None,
-                           checks: Sequence = DEFAULT_CHECKS, tolerance: float = 1e-6) -> ShiftReport:
+                           checks: Sequence = DEFAULT_CHECKS, tolerance: float = 1e-5) -> InvarianceReport:
     """Which methods give the same map for f1 at x and for its shifted twin f2 at x + m (Kindermans et al. 2019).
 
     Parameters
@@ -234,14 +242,15 @@ def input_shift_invariance(model: nn.Module, inputs: torch.Tensor, shift=1.0, *,
         the network and its batch (f1 and x, f2 and x + m): a baseline that moves with the data,
         PatternNet's patterns fitted on each network's own data. LRP checks are
         skipped when LRP is not available for the model.
-    tolerance : float, default 1e-6
-        Relative difference up to which maps count as equal (both networks run on float64 copies:
-        in float32, rounding of z + d - d moves points across ReLU kinks and SmoothGrad's maps
-        differ by about 1 %).
+    tolerance : float, default 1e-5
+        Relative difference up to which maps count as equal. Both networks run on float64 copies
+        (in float32, rounding of z + d - d moves points across ReLU kinks and SmoothGrad's maps
+        differ by about 1 %); the maps come back in float32 and Grad-CAM upsamples in float32,
+        which leaves differences of about 1e-6 between equal maps.
 
     Returns
     -------
-    ShiftReport
+    InvarianceReport
         Per check, the relative difference, the verdict and both maps.
 
     Raises
@@ -249,25 +258,199 @@ def input_shift_invariance(model: nn.Module, inputs: torch.Tensor, shift=1.0, *,
     ValueError
         As :func:`shifted_model`.
     """
-    with preserved_model(model, eval_mode=False):
-        f1 = copy.deepcopy(model).double()  # rounding would hide or fake a difference at ReLU kinks
+    f1 = _float64_copy(model)
     x = prepare_inputs(f1, inputs)
     f2 = shifted_model(f1, x, shift)
     m = _shift_tensor(shift, x)
-    t, _ = resolve_targets(f1, x, target)
+    return _compare(f1, x, f2, x + m, target, checks, tolerance,
+                    {"shift": m.flatten().tolist() if m.dim() else float(m)})
+
+
+def _float64_copy(model: nn.Module) -> nn.Module:
+    """A float64 copy: in float32, rounding would hide or fake a difference at ReLU kinks."""
+    with preserved_model(model, eval_mode=False):
+        return copy.deepcopy(model).double()
+
+
+def _compare(f1, x1, f2, x2, target, checks, tolerance, change) -> InvarianceReport:
+    """Every check's maps for f1 at x1 and f2 at x2, explaining the same classes."""
+    t, _ = resolve_targets(f1, x1, target)
     names, diff, same, maps = [], {}, {}, {}
     for name, method, options in checks:
-        if method == "lrp" and not lrp.available(f1, x):
+        if method == "lrp" and not (lrp.available(f1, x1) and lrp.available(f2, x2)):
             continue
-        a = attribute(f1, x, method, target=t, **_resolved(options, f1, x)).maps
-        b = attribute(f2, x + m, method, target=t, **_resolved(options, f2, x + m)).maps
+        a = attribute(f1, x1, method, target=t, **_resolved(options, f1, x1)).maps
+        b = attribute(f2, x2, method, target=t, **_resolved(options, f2, x2)).maps
         names.append(name)
-        diff[name] = float((a - b).abs().max() / a.abs().max().clamp_min(torch.finfo(a.dtype).tiny))
+        scale = float(a.abs().max())
+        diff[name] = float((a - b).abs().max()) / scale if scale > 0 else float("nan")  # nan: f1's map is 0
         same[name] = diff[name] <= tolerance
         maps[name] = (a.cpu(), b.cpu())
-    shift_value = m.flatten().tolist() if m.dim() else float(m)
-    return ShiftReport(shift_value, names, diff, same, tolerance, maps)
+    return InvarianceReport(change, names, diff, same, tolerance, maps)
 
 
 def _resolved(options: dict, model: nn.Module, x: torch.Tensor) -> dict:
     return {k: (v(model, x) if callable(v) else v) for k, v in options.items()}
+
+
+def _next_layer(model: nn.Module, x: torch.Tensor, layer: str) -> str:
+    """The Conv2d / Linear that runs right after ``layer``."""
+    order: list = []
+    names = {m: n for n, m in model.named_modules()}
+    handles = [m.register_forward_pre_hook(lambda mod, args: order.append(names[mod]))
+               for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    if layer not in order:
+        raise ValueError(f"{layer!r} is not a Conv2d or Linear layer that runs; the layers that do: {', '.join(order)}")
+    after = order[order.index(layer) + 1:]
+    if not after:
+        raise ValueError(f"no Conv2d or Linear layer runs after {layer!r}: splitting needs the layer its units feed")
+    return after[0]
+
+
+def _doubled(layer: nn.Module) -> nn.Module:
+    """``layer`` with every output unit twice (identical incoming weights and bias)."""
+    new = copy.deepcopy(layer)
+    with torch.no_grad():
+        new.weight = nn.Parameter(torch.cat([layer.weight, layer.weight]))
+        if layer.bias is not None:
+            new.bias = nn.Parameter(torch.cat([layer.bias, layer.bias]))
+    if isinstance(new, nn.Conv2d):
+        new.out_channels *= 2
+    else:
+        new.out_features *= 2
+    return new
+
+
+def _split_inputs(layer: nn.Module, units: int, theta: float) -> nn.Module:
+    """``layer`` reading each of ``units`` input units twice: outgoing weights w + theta and -theta."""
+    new = copy.deepcopy(layer)
+    w = layer.weight
+    if isinstance(layer, nn.Conv2d):
+        if layer.groups != 1 or w.shape[1] != units:
+            raise ValueError(f"the next layer reads {w.shape[1]} channels (groups {layer.groups}), not the "
+                             f"{units} units split")
+        new.in_channels *= 2
+        weight = torch.cat([w + theta, torch.full_like(w, -theta)], 1)
+    else:
+        if w.shape[1] % units:
+            raise ValueError(f"the next layer reads {w.shape[1]} features, not a whole number per unit of the "
+                             f"{units} split")
+        # a channel's features are flattened channel-major, so the copies' features follow the originals'
+        new.in_features *= 2
+        weight = torch.cat([w + theta, torch.full_like(w, -theta)], 1)
+    with torch.no_grad():
+        new.weight = nn.Parameter(weight)
+    return new
+
+
+def split_neurons(model: nn.Module, inputs: torch.Tensor, layer: str, theta: float = 1.0) -> nn.Module:
+    """A twin computing the same function with each unit of ``layer`` split in two (Montavon, Samek and
+    Müller 2018, "Methods for interpreting and understanding deep neural networks", section 5.2).
+
+    Each unit of ``layer`` is duplicated (same incoming weights, so the same activation h), and the
+    next layer reads the copies with weights w + theta and -theta: (w + theta) h - theta h = w h.
+    Batch norms are merged into the layer before them first (:func:`~.patterns.merged_copy`); the
+    operations between ``layer`` and the next Conv2d / Linear must act per channel (ReLU, pooling).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        f1 (not changed).
+    inputs : torch.Tensor
+        An example batch.
+    layer : str
+        The Conv2d / Linear whose units are split.
+    theta : float, default 1.0
+        The weight moved between the copies.
+
+    Returns
+    -------
+    torch.nn.Module
+        f2, with f2(x) = f1(x).
+
+    Raises
+    ------
+    ValueError
+        If ``layer`` is not a Conv2d / Linear that runs, nothing runs after it, or the twin does not
+        reproduce the model (the operations in between are not per channel).
+    """
+    x = prepare_inputs(model, inputs, image=False)
+    with preserved_model(model, eval_mode=True):
+        twin = patterns.merged_copy(model, x[:1])
+        after = _next_layer(twin, x[:1], layer)
+        first = twin.get_submodule(layer)
+        units = first.weight.shape[0]
+        for name, module in ((layer, _doubled(first)), (after, _split_inputs(twin.get_submodule(after), units, theta))):
+            parent, _, leaf = name.rpartition(".")
+            setattr(twin.get_submodule(parent) if parent else twin, leaf, module)
+        with torch.no_grad():
+            try:
+                a, b = model(x), twin(x)
+            except RuntimeError as err:
+                raise ValueError(f"splitting {layer!r} breaks the model ({err}); the operations between it and "
+                                 f"{after!r} must act per channel") from err
+    if not torch.allclose(a, b, rtol=0, atol=1e-6 * (float(a.abs().max()) or 1.0)):
+        raise ValueError(f"the split model does not reproduce the model (largest logit difference "
+                         f"{float((a - b).abs().max()):.3g}); the operations between {layer!r} and {after!r} "
+                         "must act per channel")
+    return twin
+
+
+#: The checks of :func:`implementation_invariance`.
+SPLIT_CHECKS = (
+    ("gradient", "gradient", {}),
+    ("grad_x_input", "grad_x_input", {}),
+    ("integrated_gradients", "integrated_gradients", {"steps": 32}),
+    ("grad_cam", "grad_cam", {}),
+    ("lrp (epsilon)", "lrp", {"composite": "epsilon"}),
+    ("lrp (gamma)", "lrp", {"composite": "gamma"}),
+    ("patternnet", "patternnet", {"patterns": _patterns_of}),
+    ("patternattribution", "patternattribution", {"patterns": _patterns_of}),
+)
+
+
+def implementation_invariance(model: nn.Module, inputs: torch.Tensor, layer: str, theta: float = 1.0, *,
+                              target=None, checks: Sequence = SPLIT_CHECKS,
+                              tolerance: float = 1e-5) -> InvarianceReport:
+    """Which methods give the same map for a network and its neuron-split twin (Sundararajan et al. 2017's
+    implementation invariance; the split of Montavon et al. 2018, section 5.2).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        f1, left exactly as it was (the check runs on a float64 copy).
+    inputs : torch.Tensor
+        N x C x H x W batch.
+    layer : str
+        The Conv2d / Linear whose units are split (see :func:`split_neurons`).
+    theta : float, default 1.0
+        The weight moved between the copies.
+    target : None, int or sequence of int, optional
+        The classes explained.
+    checks : sequence of (name, method, options), default :data:`SPLIT_CHECKS`
+        As :func:`input_shift_invariance`.
+    tolerance : float, default 1e-5
+        Relative difference up to which maps count as equal (see :func:`input_shift_invariance`).
+
+    Returns
+    -------
+    InvarianceReport
+        Per check, the relative difference, the verdict and both maps.
+
+    Raises
+    ------
+    ValueError
+        As :func:`split_neurons`.
+    """
+    f1 = _float64_copy(model)
+    x = prepare_inputs(f1, inputs)
+    with preserved_model(f1, eval_mode=True):
+        f1 = patterns.merged_copy(f1, x[:1])  # both twins without batch norm, so that only the split differs
+    f2 = split_neurons(f1, x, layer, theta)
+    return _compare(f1, x, f2, x, target, checks, tolerance, {"layer": layer, "theta": float(theta)})
