@@ -12,4 +12,4 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 # [lrp] brings zennit, which needs torchvision and so the torch build that matches it.
-.venv/bin/python -m pip install -q -e ".[test,lrp]"
+.venv/bin/python -m pip install -q -e ".[test,lrp,lime]"

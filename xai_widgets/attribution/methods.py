@@ -24,6 +24,7 @@ name                       what it computes                                     
 ``occlusion``              score drop under a sliding patch (Zeiler & Fergus 2014) yes
 ``lrp``                    layer-wise relevance (Bach 2015; Montavon 2019), zennit yes
 ``rise``                   probability-weighted random masks (Petsiuk 2018)        yes
+``lime``                   local linear surrogate on superpixels (Ribeiro 2016)   yes
 ``patternnet``             backward pass with learned patterns (Kindermans 2018)  yes
 ``patternattribution``     backward pass with weights x patterns (Kindermans 2018) yes
 ``meaningful_perturbation`` 1 - learned deletion mask (Fong & Vedaldi 2017)       yes*
@@ -63,7 +64,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import lrp, patterns, perturbation, rise
+from . import lime, lrp, patterns, perturbation, rise
 from ..core.blur import gaussian_blur
 from ..core.capture import call_hooks, unknown_layer_error
 from ..core.layouts import NC, Layout, Tracker, check_layouts
@@ -1071,6 +1072,11 @@ def _compute_rise(model, x, t, c, logits, options, series, progress, cancel):
     return Attribution("rise", maps[:, -1], t, c, ms, {"masks": values[-1]})
 
 
+def _compute_lime(model, x, t, c, logits, options, series, progress, cancel):
+    attr = lime.lime_attributions(model, x, t, c, progress=progress, cancel=cancel, **options)
+    return _from_attr("lime", attr, t, c)
+
+
 def _pattern_method(name: str, attribution: bool):
     def compute(model, x, t, c, logits, options, series, progress, cancel):
         check(cancel)
@@ -1118,6 +1124,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("patternnet", "PatternNet", "Kindermans et al. 2018", _pattern_method("patternnet", False), ("patterns",)),
     Method("patternattribution", "PatternAttribution", "Kindermans et al. 2018",
            _pattern_method("patternattribution", True), ("patterns",)),
+    Method("lime", "LIME", "Ribeiro et al. 2016", _compute_lime, lime.lime),
     Method("rise", "RISE", "Petsiuk et al. 2018", _compute_rise, rise.rise, SeriesAxis("masks", "N", "masks")),
     Method("meaningful_perturbation", "Meaningful perturbation", "Fong & Vedaldi 2017",
            _compute_meaningful_perturbation, perturbation.meaningful_perturbation),

@@ -42,7 +42,8 @@ PALETTE = [hex_colour for name, hex_colour in colormaps.TABLEAU10.items() if nam
 #: Our methods in the order they take the palette: the ones most often compared first, so that
 #: they get its most distinct colours (blue, orange, red, teal).
 METHOD_ORDER = ["gradient", "integrated_gradients", "grad_cam", "lrp", "grad_x_input", "smoothgrad", "occlusion",
-                "extremal_perturbation", "meaningful_perturbation", "rise", "patternattribution", "patternnet"]
+                "extremal_perturbation", "meaningful_perturbation", "rise", "patternattribution", "patternnet",
+                "lime"]
 #: Baselines (maps that explain nothing, to compare against) get dashed grey lines.
 BASELINES = ("centre", "center", "random")
 BASELINE_STYLE = [("#8c8c8c", [6, 4]), ("#a6a6a6", [2, 3])]
