@@ -119,3 +119,49 @@ def test_split_refusals(batch):
         invariance.split_neurons(Net().double(), batch, "relu")
     with pytest.raises(ValueError, match="no Conv2d or Linear layer runs after 'fc'"):
         invariance.split_neurons(Net().double(), batch, "fc")
+
+
+class Halves(nn.Module):
+    """Montavon's toy max(0, a1 - a2) as an image model: a1, a2 the means of the left and right halves."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, (16, 32), bias=False)
+        w = torch.full((1, 1, 16, 32), 1 / 256)
+        w[..., 16:] = -1 / 256
+        self.conv.weight.data = w
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        a = self.relu(self.conv(x)).flatten(1)
+        return torch.cat([a, -a], 1)
+
+
+def test_continuity_gradient_times_input_jumps_where_the_unit_turns_on():
+    # The patch hides part of the left half (the unit is off) and then of the right half (on):
+    # gradient x input jumps from 0 to w * x at the switch; epsilon-LRP's relevance grows from 0
+    # with the output (Montavon 2019, section 13.4).
+    x = torch.full((1, 16, 32), 0.47)
+    x[:, :, 16:] = 0.45
+    gi = invariance.continuity(Halves(), x, "grad_x_input", patch=4, positions=29, fill=0.0, target=0)
+    assert gi.positions == list(range(29))
+    on = [i for i, m in enumerate(gi.maps) if m.abs().max() > 0]
+    first = on[0]
+    assert on == list(range(first, 29)) and first > 0
+    # the jump at the switch: from the zero map to w * x there (the pixel map of one channel)
+    occluded = x.clone()
+    occluded[:, 6:10, first:first + 4] = 0.0
+    expected = (Halves().conv.weight.detach()[0, 0] * occluded[0]).double().norm() / gi.maps.double().flatten(1).norm(dim=1).mean()
+    assert gi.steps[first - 1] == pytest.approx(float(expected), rel=1e-5)
+    assert gi.jump > 5
+    if lrp.available(Halves(), x[None]):
+        eps = invariance.continuity(Halves(), x, "lrp", patch=4, positions=29, fill=0.0, target=0, composite="epsilon")
+        assert eps.jump < gi.jump / 2
+    assert gi.embedding.shape == (29, 2) and 0 < gi.explained.sum() <= 1 + 1e-9
+
+
+def test_continuity_refusals():
+    with pytest.raises(ValueError, match="must fit"):
+        invariance.continuity(Halves(), torch.zeros(1, 16, 32), "gradient", patch=40)
+    with pytest.raises(ValueError, match="C x H x W"):
+        invariance.continuity(Halves(), torch.zeros(2, 1, 16, 32), "gradient")

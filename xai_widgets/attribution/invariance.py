@@ -20,6 +20,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -30,7 +31,7 @@ from ..core.capture import preserved_model
 from ..core.targets import prepare_inputs, resolve_targets
 
 __all__ = ["InvarianceReport", "shifted_model", "input_shift_invariance", "split_neurons", "implementation_invariance",
-           "DEFAULT_CHECKS", "SPLIT_CHECKS"]
+           "DEFAULT_CHECKS", "SPLIT_CHECKS", "Continuity", "continuity"]
 
 
 class _PadWith(nn.Module):
@@ -349,7 +350,12 @@ def _split_inputs(layer: nn.Module, units: int, theta: float) -> nn.Module:
     return new
 
 
-def split_neurons(model: nn.Module, inputs: torch.Tensor, layer: str, theta: float = 1.0) -> nn.Module:
+def _theta(model: nn.Module, after: str, theta: float | None) -> float:
+    """The given theta, or 10 x the standard deviation of the next layer's weights."""
+    return float(theta) if theta is not None else 10 * float(model.get_submodule(after).weight.detach().std())
+
+
+def split_neurons(model: nn.Module, inputs: torch.Tensor, layer: str, theta: float | None = None) -> nn.Module:
     """A twin computing the same function with each unit of ``layer`` split in two (Montavon, Samek and
     Müller 2018, "Methods for interpreting and understanding deep neural networks", section 5.2).
 
@@ -366,8 +372,9 @@ def split_neurons(model: nn.Module, inputs: torch.Tensor, layer: str, theta: flo
         An example batch.
     layer : str
         The Conv2d / Linear whose units are split.
-    theta : float, default 1.0
-        The weight moved between the copies.
+    theta : float or None, default None
+        The weight moved between the copies; None: 10 x the standard deviation of the next layer's
+        weights (Montavon 2019, section 13.5, on VGG-16).
 
     Returns
     -------
@@ -386,6 +393,7 @@ def split_neurons(model: nn.Module, inputs: torch.Tensor, layer: str, theta: flo
         after = _next_layer(twin, x[:1], layer)
         first = twin.get_submodule(layer)
         units = first.weight.shape[0]
+        theta = _theta(twin, after, theta)
         for name, module in ((layer, _doubled(first)), (after, _split_inputs(twin.get_submodule(after), units, theta))):
             parent, _, leaf = name.rpartition(".")
             setattr(twin.get_submodule(parent) if parent else twin, leaf, module)
@@ -415,7 +423,7 @@ SPLIT_CHECKS = (
 )
 
 
-def implementation_invariance(model: nn.Module, inputs: torch.Tensor, layer: str, theta: float = 1.0, *,
+def implementation_invariance(model: nn.Module, inputs: torch.Tensor, layer: str, theta: float | None = None, *,
                               target=None, checks: Sequence = SPLIT_CHECKS,
                               tolerance: float = 1e-5) -> InvarianceReport:
     """Which methods give the same map for a network and its neuron-split twin (Sundararajan et al. 2017's
@@ -429,8 +437,8 @@ def implementation_invariance(model: nn.Module, inputs: torch.Tensor, layer: str
         N x C x H x W batch.
     layer : str
         The Conv2d / Linear whose units are split (see :func:`split_neurons`).
-    theta : float, default 1.0
-        The weight moved between the copies.
+    theta : float or None, default None
+        The weight moved between the copies (None: see :func:`split_neurons`).
     target : None, int or sequence of int, optional
         The classes explained.
     checks : sequence of (name, method, options), default :data:`SPLIT_CHECKS`
@@ -452,5 +460,104 @@ def implementation_invariance(model: nn.Module, inputs: torch.Tensor, layer: str
     x = prepare_inputs(f1, inputs)
     with preserved_model(f1, eval_mode=True):
         f1 = patterns.merged_copy(f1, x[:1])  # both twins without batch norm, so that only the split differs
+    theta = _theta(f1, _next_layer(f1, x[:1], layer), theta)
     f2 = split_neurons(f1, x, layer, theta)
-    return _compare(f1, x, f2, x, target, checks, tolerance, {"layer": layer, "theta": float(theta)})
+    return _compare(f1, x, f2, x, target, checks, tolerance, {"layer": layer, "theta": theta})
+
+
+@dataclass
+class Continuity:
+    """A method's explanations of an occluding patch sliding across an image (Montavon 2019, section 13.4).
+
+    Attributes
+    ----------
+    method : str
+        The method.
+    positions : list of int
+        The patch's left edge at each step (pixels).
+    maps : torch.Tensor
+        P x H x W maps, one per position (CPU).
+    steps : numpy.ndarray
+        P - 1 distances ||R(x_{i+1}) - R(x_i)|| between neighbouring maps, divided by the mean map norm.
+    jump : float
+        The largest step over the median step: about 1 for a path that moves evenly, large where
+        the explanation jumps (a discontinuity).
+    embedding : numpy.ndarray
+        P x 2 PCA coordinates of the maps (the trajectory to plot).
+    explained : numpy.ndarray
+        The share of the maps' variance along the two axes.
+    """
+
+    method: str
+    positions: list
+    maps: torch.Tensor = field(repr=False)
+    steps: np.ndarray
+    jump: float
+    embedding: np.ndarray
+    explained: np.ndarray
+
+
+def continuity(model: nn.Module, image: torch.Tensor, method: str, *, patch: int | None = None, positions: int = 24,
+               row: int | None = None, fill: float | None = None, target=None, **options) -> Continuity:
+    """Slide an occluding patch from left to right across ``image`` and follow ``method``'s explanations.
+
+    Montavon ("Gradient-based vs. propagation-based explanations: an axiomatic comparison", in
+    Explainable AI, LNAI 11700, 2019, section 13.4) embeds the explanations of such a sequence
+    by PCA: gradient x input follows an erratic trajectory, LRP a smooth one. The class explained
+    is fixed for the whole path (the unoccluded image's top-1 unless ``target`` is given).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier (left exactly as it was).
+    image : torch.Tensor
+        C x H x W image.
+    method : str
+        A registered method name.
+    patch : int or None, default None
+        The square patch's side (default a quarter of the image's height).
+    positions : int, default 24
+        Patch positions, evenly spaced from the left edge to the right edge.
+    row : int or None, default None
+        The patch's top edge (default: vertically centred).
+    fill : float or None, default None
+        The patch's value (default: the image's mean).
+    target : None or int, optional
+        The class explained.
+    **options
+        The method's options.
+
+    Returns
+    -------
+    Continuity
+        The maps, the relative steps, the jump ratio and the PCA trajectory.
+
+    Raises
+    ------
+    ValueError
+        If ``image`` is not C x H x W, or the patch does not fit.
+    """
+    if not isinstance(image, torch.Tensor) or image.dim() != 3:
+        raise ValueError(f"image must be one C x H x W tensor, got {getattr(image, 'shape', type(image).__name__)}")
+    _, h, w = image.shape
+    size = int(patch) if patch is not None else max(1, h // 4)
+    top = int(row) if row is not None else (h - size) // 2
+    if not (0 < size <= min(h, w) and 0 <= top <= h - size) or positions < 2:
+        raise ValueError(f"the patch ({size} px at row {top}) must fit the {h} x {w} image and positions must be >= 2")
+    lefts = np.linspace(0, w - size, positions).round().astype(int).tolist()
+    value = float(image.mean()) if fill is None else float(fill)
+    batch = image[None].repeat(len(lefts), 1, 1, 1)
+    for i, left in enumerate(lefts):
+        batch[i, :, top:top + size, left:left + size] = value
+    t, _ = resolve_targets(model, prepare_inputs(model, image[None]), target)
+    maps = attribute(model, batch, method, target=int(t[0]), **options).maps.detach().double().cpu()
+    flat = maps.flatten(1)
+    scale = float(flat.norm(dim=1).mean()) or 1.0
+    steps = ((flat[1:] - flat[:-1]).norm(dim=1) / scale).numpy()
+    centred = flat - flat.mean(0)
+    _, s, v = torch.linalg.svd(centred, full_matrices=False)
+    embedding = (centred @ v[:2].T).numpy()
+    explained = (s[:2] ** 2 / (s ** 2).sum().clamp_min(1e-300)).numpy()
+    median = float(np.median(steps))
+    jump = float(steps.max() / median) if median > 0 else float("inf") if steps.max() > 0 else 1.0
+    return Continuity(method, lefts, maps.float(), steps, jump, embedding, explained)
