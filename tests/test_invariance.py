@@ -151,7 +151,8 @@ def test_continuity_gradient_times_input_jumps_where_the_unit_turns_on():
     # the jump at the switch: from the zero map to w * x there (the pixel map of one channel)
     occluded = x.clone()
     occluded[:, 6:10, first:first + 4] = 0.0
-    expected = (Halves().conv.weight.detach()[0, 0] * occluded[0]).double().norm() / gi.maps.double().flatten(1).norm(dim=1).mean()
+    w_x = (Halves().conv.weight.detach()[0, 0] * occluded[0]).double().norm()
+    expected = w_x / gi.maps.double().flatten(1).norm(dim=1).mean()
     assert gi.steps[first - 1] == pytest.approx(float(expected), rel=1e-5)
     assert gi.jump > 5
     if lrp.available(Halves(), x[None]):

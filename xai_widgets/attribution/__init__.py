@@ -8,6 +8,7 @@ from .methods import (CONTRASTIVE_METHODS, METHOD_NAMES, METHODS, Attribution, C
                       SeriesAxis, attribute, grad_cam, grad_x_input, gradient, integrated_gradients, occlusion,
                       pixel_map, resolve_targets, smoothgrad)
 
-__all__ = ["invariance", "lime", "patterns", "rise", "METHODS", "METHOD_NAMES", "CONTRASTIVE_METHODS", "Method", "SeriesAxis", "MapSeries", "Attribution",
+__all__ = ["invariance", "lime", "patterns", "rise",
+           "METHODS", "METHOD_NAMES", "CONTRASTIVE_METHODS", "Method", "SeriesAxis", "MapSeries", "Attribution",
            "resolve_targets", "attribute", "gradient", "grad_x_input", "smoothgrad", "integrated_gradients",
            "grad_cam", "occlusion", "pixel_map", "ContrastiveScore"]

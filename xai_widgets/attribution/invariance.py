@@ -1,18 +1,19 @@
-"""Input-shift invariance: does a method explain the function, or the input's offset?
+"""Checks that tell a reliable attribution method from an unreliable one: twins of a network that
+compute the same function must get the same explanation, and explanations should move smoothly.
 
-Kindermans, Hooker, Adebayo, Alber, Schütt, Dähne, Erhan and Kim ("The (Un)reliability of
-Saliency Methods", in Explainable AI, LNAI 11700, 2019, section 3) build a second network f2 from
-f1 that takes every input shifted by a constant m and folds -W m into its first layer's bias:
-f2(x + m) = f1(x), with every activation identical. A method that explains the function should
-give the same map for f1 at x and f2 at x + m. Their table: the gradient, SmoothGrad,
-PatternNet, PatternAttribution (patterns fitted on each network's own data) and Integrated
-Gradients with a baseline that moves with the data (e.g. the data's minimum) pass; gradient x input, Integrated Gradients with a zero baseline and
-epsilon-LRP fail.
-
-:func:`shifted_model` builds f2 for any model whose operations before its first convolution or
-linear layer map a constant input shift to a constant shift (a per-channel normalisation does).
-A zero-padded first convolution would see the shift in the image but not in its padding, so f2
-pads with the shifted value instead (the padding moves with the data, as the data does).
+* Input-shift invariance (Kindermans, Hooker, Adebayo, Alber, Schütt, Dähne, Erhan and Kim, "The
+  (Un)reliability of Saliency Methods", in Explainable AI, LNAI 11700, 2019, section 3): f2 takes
+  every input shifted by a constant m and folds -W m into its first layer's bias, so that
+  f2(x + m) = f1(x) with every activation identical (:func:`shifted_model`). Their table: the
+  gradient, SmoothGrad, PatternNet, PatternAttribution and Integrated Gradients with a baseline
+  that moves with the data pass; gradient x input, Integrated Gradients with a zero baseline and
+  epsilon-LRP fail. A zero-padded first convolution would see the shift in the image but not in
+  its padding, so f2 pads with the shifted value instead.
+* Implementation invariance (Sundararajan, Taly and Yan 2017, section 2): a twin whose units of
+  one layer are split in two (Montavon, "Gradient-based vs. propagation-based explanations", in
+  Explainable AI, LNAI 11700, 2019, section 13.5; :func:`split_neurons`).
+* Continuity (Montavon 2019, section 13.4): the explanations of an occluding patch sliding across
+  the image (:func:`continuity`).
 """
 from __future__ import annotations
 

@@ -111,7 +111,9 @@ def merged_copy(model: nn.Module, example: torch.Tensor) -> nn.Module:
     for lin_name, bn_name in pairs:
         lin, bn = twin.get_submodule(lin_name), twin.get_submodule(bn_name)
         with torch.no_grad():
-            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps) if bn.affine else 1 / torch.sqrt(bn.running_var + bn.eps)
+            scale = 1 / torch.sqrt(bn.running_var + bn.eps)
+            if bn.affine:
+                scale = bn.weight * scale
             shift = bn.bias if bn.affine else torch.zeros_like(scale)
             bias = lin.bias if lin.bias is not None else torch.zeros_like(scale)
             lin.weight.mul_(scale.view(-1, *[1] * (lin.weight.dim() - 1)))
@@ -153,7 +155,8 @@ class _Moments:
         cov = self.sxy / n - (self.sx / n) * (self.sy[:, None] / n)  # E[xy] - E[x]E[y]
         denom = (w * cov).sum(1, keepdim=True)
         ok = (self.n[:, None] > 1) & (denom.abs() > 1e-12 * cov.abs().sum(1, keepdim=True).clamp_min(1e-300))
-        return torch.where(ok, cov / torch.where(ok, denom, torch.ones_like(denom)), torch.zeros_like(cov)).reshape(weight.shape)
+        pattern = torch.where(ok, cov / torch.where(ok, denom, torch.ones_like(denom)), torch.zeros_like(cov))
+        return pattern.reshape(weight.shape)
 
 
 def _batches(data, batch_size: int) -> Iterable[torch.Tensor]:

@@ -3,4 +3,5 @@
 from .invert import Inversion, invert, isolate, objective, region_mask
 from .objective import alpha_norm, representation_loss, total_variation
 
-__all__ = ["Inversion", "invert", "isolate", "objective", "region_mask", "alpha_norm", "representation_loss", "total_variation"]
+__all__ = ["Inversion", "invert", "isolate", "objective", "region_mask",
+           "alpha_norm", "representation_loss", "total_variation"]

@@ -292,7 +292,8 @@ def invert(model: nn.Module, layer: str, target: torch.Tensor, *, n: int = 4, we
     with preserved_model(model, eval_mode=True):
         x0, phi0 = _target(model, target, layer, layouts)
         center = x0.mean((2, 3), keepdim=True)
-        B = float(bound) if bound is not None else float((x0 - center).pow(2).sum(1).pow(alpha / 2).mean() ** (1 / alpha))
+        norms = (x0 - center).pow(2).sum(1)  # squared colour norms
+        B = float(bound) if bound is not None else float(norms.pow(alpha / 2).mean() ** (1 / alpha))
         _check(B, "bound", 0)
         V = float(tv_scale) if tv_scale is not None else B / 6.5
         unit = 255 / max(float(x0.max() - x0.min()), torch.finfo(torch.float32).eps)

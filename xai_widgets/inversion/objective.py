@@ -78,7 +78,9 @@ def alpha_norm(x: torch.Tensor, alpha: float, bound: float, center: torch.Tensor
 
 
 def alpha_norm_grad(x: torch.Tensor, alpha: float, bound: float, center: torch.Tensor) -> torch.Tensor:
-    """dR_alpha/dx = alpha / (H W B^alpha) * (sum_k' (x_k' - c_k')^2)^(alpha/2 - 1) * (x_k - c_k) (Norton 2017, section 4.1.2).
+    """The gradient of :func:`alpha_norm` (Norton 2017, section 4.1.2).
+
+    dR_alpha/dx_k = alpha / (H W B^alpha) * (sum_k' (x_k' - c_k')^2)^(alpha/2 - 1) * (x_k - c_k).
 
     Parameters
     ----------
