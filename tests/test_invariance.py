@@ -1,4 +1,5 @@
 """Input-shift invariance (Kindermans et al. 2019): f2(x + m) = f1(x), and which methods notice the shift."""
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -166,3 +167,24 @@ def test_continuity_refusals():
         invariance.continuity(Halves(), torch.zeros(1, 16, 32), "gradient", patch=40)
     with pytest.raises(ValueError, match="C x H x W"):
         invariance.continuity(Halves(), torch.zeros(2, 1, 16, 32), "gradient")
+
+
+def test_metrics_chart_draws_the_continuity_steps(tmp_path):
+    import xai_widgets as xw
+
+    x = torch.full((1, 16, 32), 0.47)
+    x[:, :, 16:] = 0.45
+    runs = {m: invariance.continuity(Halves(), x, m, patch=4, positions=29, fill=0.0, target=0)
+            for m in ("grad_x_input", "gradient")}
+    chart = xw.MetricsChart.continuity(runs)
+    (panel,) = chart.panels
+    assert panel["xs"] == [i + 0.5 for i in range(28)]
+    for series, (name, run) in zip(panel["series"], runs.items()):
+        assert series["name"] == name
+        np.testing.assert_allclose(series["ys"], run.steps)
+    assert chart.render_png().size[0] >= 240
+    other = invariance.continuity(Halves(), x, "gradient", patch=4, positions=10, fill=0.0, target=0)
+    with pytest.raises(ValueError, match="share the patch positions"):
+        xw.MetricsChart.continuity({"a": runs["gradient"], "b": other})
+    with pytest.raises(TypeError, match="invariance.Continuity"):
+        xw.MetricsChart.continuity({"a": 1})
