@@ -235,8 +235,8 @@ class RunningTopK(_Movable):
         index ascending; empty slots last); the images of the parts must be disjoint."""
         values = torch.cat([self.values, other.values], 1)
         index = torch.cat([self.index, other.index], 1)
-        by_image = torch.where(index < 0, _NO_IMAGE, index).argsort(1, stable=True)
-        by_score = values.gather(1, by_image).sort(1, descending=True, stable=True).indices
+        by_image = torch.where(index < 0, _NO_IMAGE, index).argsort(dim=1, stable=True)
+        by_score = values.gather(1, by_image).sort(dim=1, descending=True, stable=True).indices
         top = by_image.gather(1, by_score)[:, :self.k]  # lexicographic: score, then image
         patches = torch.cat([self._ranked_patches(), other._ranked_patches()], 1)
         rows = torch.arange(len(top), device=top.device)[:, None]
