@@ -216,8 +216,15 @@ def local_ray():
         env.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]))
         env.setenv("RAY_USAGE_STATS_ENABLED", "0")
         env.setenv("OMP_NUM_THREADS", "1")
-        ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False,
-                 _node_ip_address="127.0.0.1", object_store_memory=100 * 1024**2)
+        for attempt in range(2):  # on a busy 2-core machine Ray's agents can miss the raylet's start window
+            try:
+                ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False,
+                         _node_ip_address="127.0.0.1", object_store_memory=100 * 1024**2)
+                break
+            except Exception:
+                ray.shutdown()
+                if attempt:
+                    raise
         try:
             yield ray
         finally:
