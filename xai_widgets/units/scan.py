@@ -828,9 +828,11 @@ def _scan_part(model, layer, batches, k, layouts, score, part, cancel=None, on_b
     return part
 
 
-def _first_batch(shards, model, preprocess) -> _Batch | None:
-    """The first images of the first shard, read here (None when there are none)."""
-    data = shards[0].data() if shards else ()
+def _first_batch(dataset, shards, model, preprocess) -> _Batch | None:
+    """The dataset's first images, read here (None when there are none)."""
+    data = dataset
+    if distributed.is_ray_dataset(dataset):
+        data = shards[0].data() if shards else ()
     head = data if _is_dataloader(data) else itertools.islice(_items(data), _RF_EXAMPLES)
     return next(_batches(head, model, preprocess, _RF_EXAMPLES), None)
 
@@ -839,7 +841,7 @@ def _scan_on_ray(model, layer, dataset, k, preprocess, batch_size, progress, can
     """Shards scanned by Ray workers and merged in dataset order; the receptive field is measured
     here, from the first images, as the single pass measures it."""
     shards = distributed.shards(dataset, workers, batch_size, model_device(model))
-    first = _first_batch(shards, model, preprocess)
+    first = _first_batch(dataset, shards, model, preprocess)
     if first is None:
         raise ValueError("the dataset is empty: it yielded no images")
     check_input_size(first.x, "scan", "each dataset image")
@@ -1110,7 +1112,7 @@ def _dissect_on_ray(model, layer, images, masks, quantile, preprocess, batch_siz
     """Network Dissection's two rounds on Ray: merged top values give T_k, then counts add up."""
     device = model_device(model)
     shards = distributed.shards(images, workers, batch_size, device)
-    first = _first_batch(shards, model, preprocess)
+    first = _first_batch(images, shards, model, preprocess)
     if first is None:
         raise ValueError("no images: dissect needs at least one image")
     input_hw = tuple(first.x.shape[2:])
