@@ -16,7 +16,10 @@
 
 Everything runs in eval mode under ``torch.no_grad`` on the model's device and leaves the
 model as it was (see :mod:`xai_widgets.core.capture`), also when the forward raises or the scan is
-cancelled. Maths only: no widget code here.
+cancelled. Maths only: no widget code here. The streaming accumulators, and how their partial
+results merge, are in :mod:`xai_widgets.units.partials`; ``engine="ray"`` scans shards of the
+dataset on Ray workers (:mod:`xai_widgets.units.distributed`) and merges them into the
+single pass's result.
 """
 from __future__ import annotations
 
@@ -24,7 +27,6 @@ import functools
 import hashlib
 import itertools
 import json
-import math
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -1121,7 +1123,7 @@ def _dissect_on_ray(model, layer, images, masks, quantile, preprocess, batch_siz
     maps, tops = distributed.run(_dissect_maps, shards, (layer, preprocess, batch_size, layouts, input_hw, above + 1),
                                  model=model, returns=2)
     t = functools.reduce(TopValues.merge, tops).threshold(above)
-    per_shard = [(m, concepts[:, s.first:s.stop]) for m, s in zip(maps, shards)]
+    per_shard = [(m, concepts[:, s.first:s.stop].clone()) for m, s in zip(maps, shards)]  # own storage: sent alone
     counts = distributed.run(_dissect_counts, shards, (above, t, distributed.worker_device(device)),
                              per_shard=per_shard, device=device)
     return names, functools.reduce(IoUCounts.merge, counts), t
