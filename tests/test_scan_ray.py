@@ -65,9 +65,9 @@ def running_over(scores, where, lo, hi, k):
 
 
 @settings(max_examples=60)
-@given(cuts=splits(20), k=st.integers(1, 7), seed=st.integers(0, 2**16))
-def test_topk_merge_of_random_shards_equals_one_pass_ties_included(cuts, k, seed):
-    g = torch.Generator().manual_seed(seed)
+@given(cuts=splits(20), k=st.integers(1, 7), key=st.integers(0, 2**16))
+def test_topk_merge_of_random_shards_equals_one_pass_ties_included(cuts, k, key):
+    g = torch.Generator().manual_seed(key)
     scores = torch.randint(0, 4, (20, 5), generator=g).float()  # four values: ties everywhere
     where = torch.randint(0, 9, (20, 5), generator=g)
     whole = running_over(scores, where, 0, 20, k)
@@ -83,9 +83,9 @@ def test_topk_merge_of_random_shards_equals_one_pass_ties_included(cuts, k, seed
 
 
 @settings(max_examples=60)
-@given(cuts=splits(17), seed=st.integers(0, 2**16))
-def test_statistics_merge_of_random_shards(cuts, seed):
-    g = torch.Generator().manual_seed(seed)
+@given(cuts=splits(17), key=st.integers(0, 2**16))
+def test_statistics_merge_of_random_shards(cuts, key):
+    g = torch.Generator().manual_seed(key)
     acts = torch.randn(17, 3, 2, 2, generator=g) * 5
     scores = acts.flatten(2).amax(2)
     labels = torch.randint(0, 3, (17,), generator=g)
@@ -129,10 +129,10 @@ def test_labels_in_one_shard_only_is_refused():
 
 
 @settings(max_examples=60)
-@given(cuts=splits(30), above=st.integers(1, 35), seed=st.integers(0, 2**16))
-def test_dissection_threshold_and_counts_merge_exactly(cuts, above, seed):
+@given(cuts=splits(30), above=st.integers(1, 35), key=st.integers(0, 2**16))
+def test_dissection_threshold_and_counts_merge_exactly(cuts, above, key):
     """T_k from merged top values is numpy's (above + 1)-th largest; int64 counts add up."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(key)
     values = torch.randint(0, 6, (3, 30), generator=g).float()  # 3 units x 30 pixels, many ties
     concepts = (torch.rand(30, 2, generator=g) > 0.5).float()
     parts = [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
