@@ -6,8 +6,9 @@ piece by piece (on Ray, :mod:`xai_widgets.units.distributed`) gives the single p
   The order is total: score descending, then global image index ascending, so a merge of
   shards reproduces the single pass's order, ties included.
 * :class:`StatsAccumulator`: what :class:`xai_widgets.units.scan.UnitStats` needs; moments by
-  Chan, Golub and LeVeque's pairwise update ("Algorithms for computing the sample variance",
-  The American Statistician 37(3), 1983, equations 2.1) in float64; counts, maxima and class
+  Chan, Golub and LeVeque's pairwise combination of two groups' means and sums of squared
+  deviations ("Algorithms for computing the sample variance: analysis and recommendations",
+  The American Statistician 37(3), 1983) in float64; counts, maxima and class
   sums merge exactly (class sums are float64 sums of float32 scores).
 * :class:`TopValues` and :class:`IoUCounts`: Network Dissection's per-unit threshold (the
   top quantile of all upsampled values) and its IoU counts (Bau et al., CVPR 2017, section
