@@ -8,8 +8,8 @@ piece by piece (on Ray, :mod:`xai_widgets.units.distributed`) gives the single p
 * :class:`StatsAccumulator`: what :class:`xai_widgets.units.scan.UnitStats` needs; moments by
   Chan, Golub and LeVeque's pairwise combination of two groups' means and sums of squared
   deviations ("Algorithms for computing the sample variance: analysis and recommendations",
-  The American Statistician 37(3), 1983) in float64; counts, maxima and class
-  sums merge exactly (class sums are float64 sums of float32 scores).
+  The American Statistician 37(3), 1983) in float64; counts and maxima merge exactly, class
+  sums are float64 sums (exact for integer-valued scores, else to float64 rounding).
 * :class:`TopValues` and :class:`IoUCounts`: Network Dissection's per-unit threshold (the
   top quantile of all upsampled values) and its IoU counts (Bau et al., CVPR 2017, section
   3.1). The threshold is the (m + 1)-th largest value; a shard keeping its own m + 1 largest
@@ -190,6 +190,17 @@ class RunningTopK(_Movable):
     Entries are ordered by score descending, then by global image index ascending. Patches
     live in k fixed slots per channel; a new entry takes the slot of the entry it evicts, so
     each batch writes only the patches that enter the top k.
+
+    Parameters
+    ----------
+    channels : int
+        Number of channels C.
+    k : int
+        Entries kept per channel.
+    patch_hw : tuple of (int, int)
+        Patch height and width.
+    device : torch.device or str
+        Where the running top-k lives.
     """
 
     def __init__(self, channels: int, k: int, patch_hw: tuple[int, int], device):
@@ -261,7 +272,19 @@ class RunningTopK(_Movable):
 
 class TopValues(_Movable):
     """Per unit, the ``keep`` largest of its values seen so far (unordered), its smallest value
-    and how many values were seen: enough for the (keep)-th largest over all parts."""
+    and how many values were seen: enough for the (keep)-th largest over all parts.
+
+    Parameters
+    ----------
+    top : torch.Tensor
+        units x min(keep, n) largest values.
+    low : torch.Tensor
+        units smallest values.
+    n : int
+        Values seen per unit.
+    keep : int
+        How many of the largest are kept.
+    """
 
     def __init__(self, top: torch.Tensor, low: torch.Tensor, n: int, keep: int):
         self.top, self.low, self.n, self.keep = top, low, n, keep
@@ -292,8 +315,17 @@ class TopValues(_Movable):
 
 
 class IoUCounts(_Movable):
-    """Network Dissection's counts: ``inter`` units x concepts |M_k & L_c|, ``fired`` per unit
-    |M_k|, ``area`` per concept |L_c| (int64, summed over images and pixels)."""
+    """Network Dissection's counts, int64, summed over images and pixels.
+
+    Parameters
+    ----------
+    inter : torch.Tensor
+        units x concepts |M_k & L_c|.
+    fired : torch.Tensor
+        Per unit |M_k|.
+    area : torch.Tensor
+        Per concept |L_c|.
+    """
 
     def __init__(self, inter: torch.Tensor, fired: torch.Tensor, area: torch.Tensor):
         self.inter, self.fired, self.area = inter, fired, area
