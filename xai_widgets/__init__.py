@@ -5,6 +5,7 @@ The package is three layers: ``widgets`` (what a notebook shows) call the system
 holds the bundled models and data. The names below are the public face."""
 from . import attribution, concepts, demo, morph, similarity
 from .attribution import feature_occlusion, lrp, metrics, perturbation
+from .attribution import crp
 from .core import colormaps, images, layouts, outputs, wire
 from .core.capture import LayerInfo, Maps, capture, capture_maps, layers, model_lock
 from .core.images import to_batch
@@ -19,4 +20,5 @@ __all__ = ["AttributionExplorer", "ChannelGrid", "MetricsChart", "OcclusionExplo
            "featurevis", "grid", "images", "layouts", "lrp", "metrics", "morph", "outputs", "perturbation",
            "projection", "scan", "similarity", "transforms", "wire", "LayerInfo", "Maps", "Tokens", "capture",
            "capture_maps", "cosine_map", "layers", "model_lock", "to_batch", "unit_vectors"]
+__all__ += ["crp"]
 __version__ = "0.1.0"

@@ -9,3 +9,5 @@ from .methods import (CONTRASTIVE_METHODS, METHOD_NAMES, METHODS, Attribution, C
 __all__ = ["METHODS", "METHOD_NAMES", "CONTRASTIVE_METHODS", "Method", "SeriesAxis", "MapSeries", "Attribution",
            "resolve_targets", "attribute", "gradient", "grad_x_input", "smoothgrad", "integrated_gradients",
            "grad_cam", "occlusion", "pixel_map", "ContrastiveScore"]
+from . import crp  # noqa: E402  (Concept Relevance Propagation: relevance per unit)
+__all__ += ["crp"]
