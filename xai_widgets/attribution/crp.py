@@ -367,15 +367,21 @@ class References:
 
 
 def _input_batches(dataset, model, preprocess, batch_size: int) -> Iterable[torch.Tensor]:
-    """Model-input batches of a dataset: a N x C x H x W float tensor (model inputs as they are),
-    or an iterable of images or (image, label) pairs (converted by ``images.model_input``)."""
+    """Model-input batches of a dataset: a N x C x H x W float tensor or a DataLoader's float batches
+    (model inputs as they are), or images or (image, label) pairs (converted by
+    ``images.model_input``); a map-style dataset (len and getitem, no iter) is read by index."""
     if isinstance(dataset, torch.Tensor):
-        for start in range(0, len(dataset), batch_size):
-            yield dataset[start:start + batch_size]
+        yield from (dataset[start:start + batch_size] for start in range(0, len(dataset), batch_size))
         return
+    if hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__") and not hasattr(dataset, "__iter__"):
+        indexed = dataset
+        dataset = (indexed[i] for i in range(len(indexed)))
     inputs = []
     for i, item in enumerate(dataset):
         image = item[0] if isinstance(item, (tuple, list)) else item
+        if isinstance(image, torch.Tensor) and image.dim() == 4 and image.is_floating_point():
+            yield image  # a DataLoader batch
+            continue
         inputs.append(model_input(image, model, preprocess, i))
         if len(inputs) == batch_size:
             yield torch.cat(inputs)
@@ -417,8 +423,9 @@ def reference_samples(model: nn.Module, layer: str, dataset, *, target=None, k: 
     layer : str
         The layer, as in :func:`channel_relevance`.
     dataset : torch.Tensor or iterable
-        An N x C x H x W float tensor of model inputs, or an iterable of images or (image, label)
-        pairs (labels are not used), converted by :func:`xai_widgets.core.images.model_input`.
+        An N x C x H x W float tensor of model inputs, a DataLoader of such batches (with or without
+        labels), or images or (image, label) pairs (labels are not used; a torch map-style Dataset is
+        read by index), converted by :func:`xai_widgets.core.images.model_input`.
     target : None or int, optional
         The class explained for every image; None (default) each image's prediction.
     k : int, optional

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 from ..core import colormaps, render
 from ..units import grid
 
-__all__ = ["grid_picture", "legend_range", "legend_caption"]
+__all__ = ["grid_picture", "legend_range", "legend_caption", "relevance_values"]
 
 SELECTED_RGB = (128, 255, 128)  # DeepVis's cursor colour, (.5, 1, .5)
 LEGEND_PX = 60  # height kept for the figure's legend, so a figure at scale s is s times as large
@@ -137,3 +137,26 @@ def legend_caption(layer: str, normalisation: str, boost: float, gamma: float) -
             "fixed": "fixed range"}[normalisation]
     extra = "".join([f", boost {boost:g}" if boost else "", f", gamma {gamma:g}" if gamma != 1 else ""])
     return f"{layer}: {what}{extra}"
+
+
+def relevance_values(heatmaps: torch.Tensor, order: list, scale: float) -> np.ndarray:
+    """Relevance mode's tiles as :func:`grid_picture` values: the heatmaps in ``order`` mapped from
+    [-scale, scale] to [0, 1] (the diverging map's index ``floor(t * 255 + 0.5)``, as
+    :func:`xai_widgets.core.diverging.shade` and the browser colour them).
+
+    Parameters
+    ----------
+    heatmaps : torch.Tensor
+        C x H x W signed heatmaps, in channel order.
+    order : list of int
+        The channel shown in each tile.
+    scale : float
+        The half-width of the symmetric colour range (positive).
+
+    Returns
+    -------
+    numpy.ndarray
+        C x H x W float64 values in [0, 1].
+    """
+    v = heatmaps.double().numpy()[order]
+    return np.clip((v + scale) / (2 * scale), 0.0, 1.0)

@@ -192,6 +192,9 @@ class UnitPanes(traitlets.HasTraits):
         else:
             self._patches = patches_payload(self.layer, top)
             self._units = unit_summary(self.layer, top, self.dissections.get(self.layer), self.classes)
+        relevant = self.relevance_patches()  # relevance mode: the patches ranked by relevance, once scanned
+        if relevant is not None:
+            self._patches = relevant
         shown = self.visuals.get(self.layer, {})
         self._visuals = None if not shown else self._visuals_payload(shown)
 
@@ -263,7 +266,7 @@ class UnitPanes(traitlets.HasTraits):
         if kind == "cancel":
             self.cancel()
         elif kind == "scan":
-            self._start(lambda: self.scan(background=True))
+            self._start(lambda: (self.relevance_scan if self.mode == "relevance" else self.scan)(background=True))
         elif kind == "visualise":
             which = content.get("channels")
             self._start(lambda: self.visualise("all" if which == "all" else None, background=True))
