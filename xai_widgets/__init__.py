@@ -3,7 +3,7 @@
 The package is three layers: ``widgets`` (what a notebook shows) call the systems
 (``similarity``, ``units``, ``attribution``, ``morph``), which call the ``core``; ``demo``
 holds the bundled models and data. The names below are the public face."""
-from . import attribution, concepts, demo, morph, similarity
+from . import attribution, concepts, demo, inversion, morph, similarity
 from .attribution import feature_occlusion, lrp, metrics, perturbation
 from .attribution import crp
 from .core import colormaps, images, layouts, outputs, wire
@@ -17,7 +17,7 @@ from .widgets import (AttributionExplorer, ChannelGrid, MetricsChart, OcclusionE
 
 __all__ = ["AttributionExplorer", "ChannelGrid", "MetricsChart", "OcclusionExplorer", "PathMorph", "SimilarityOverlay",
            "TransformSweep", "attribution", "backview", "colormaps", "concepts", "demo", "factorize", "feature_occlusion",
-           "featurevis", "grid", "images", "layouts", "lrp", "metrics", "morph", "outputs", "perturbation",
+           "featurevis", "grid", "images", "inversion", "layouts", "lrp", "metrics", "morph", "outputs", "perturbation",
            "projection", "scan", "similarity", "transforms", "wire", "LayerInfo", "Maps", "Tokens", "capture",
            "capture_maps", "cosine_map", "layers", "model_lock", "to_batch", "unit_vectors"]
 __all__ += ["crp"]

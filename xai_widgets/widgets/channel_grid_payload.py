@@ -9,6 +9,7 @@ import torch
 
 from ..core import colormaps, wire
 from ..core.images import to_uint8
+from ..core.targets import class_label
 
 __all__ = ["CONCEPT_COLOURS", "OTHER_CONCEPTS", "acts_payload", "concept_colours", "patches_payload", "unit_summary",
            "visuals_payload", "relevance_payload", "relevance_patches_payload"]
@@ -168,8 +169,7 @@ def unit_summary(layer: str, top, dissection, classes: Sequence[str] | None) -> 
     s = top.stats
     names = None
     if s.selective_class is not None:
-        names = [classes[int(k)] if classes and 0 <= int(k) < len(classes) else f"class {int(k)}"
-                 for k in s.selective_class]
+        names = [class_label(classes, k) for k in s.selective_class]
     summary = {"layer": layer, "dead": s.dead.tolist(), "constant": s.constant.tolist(),
                "frac_active": _json_floats(s.frac_active),
                "selectivity": None if s.selectivity is None else _json_floats(s.selectivity),

@@ -42,7 +42,7 @@ PALETTE = [hex_colour for name, hex_colour in colormaps.TABLEAU10.items() if nam
 #: Our methods in the order they take the palette: the ones most often compared first, so that
 #: they get its most distinct colours (blue, orange, red, teal).
 METHOD_ORDER = ["gradient", "integrated_gradients", "grad_cam", "lrp", "grad_x_input", "smoothgrad", "occlusion",
-                "extremal_perturbation", "meaningful_perturbation"]
+                "extremal_perturbation", "meaningful_perturbation", "rise"]
 #: Baselines (maps that explain nothing, to compare against) get dashed grey lines.
 BASELINES = ("centre", "center", "random")
 BASELINE_STYLE = [("#8c8c8c", [6, 4]), ("#a6a6a6", [2, 3])]
@@ -68,12 +68,14 @@ def _fmt2(v: float) -> str:
 
 def _styles(names: Sequence[str], baselines: Sequence[str]) -> dict:
     """{name: (colour, dash, title, is baseline)}. Our methods keep one colour in every chart
-    (:data:`METHOD_ORDER` takes the palette in order: one colour per method); other names take
-    the colours left, in order; baselines the greys."""
+    (:data:`METHOD_ORDER` takes the palette in order: one colour, or past the palette one colour
+    and a dash, per method); other names take the colours left, in order; baselines the greys."""
     base = {b.lower() for b in baselines}
     methods = [n for n in names if n.lower() not in base]
-    fixed = {n: PALETTE[METHOD_ORDER.index(n) % len(PALETTE)] for n in methods if n in METHOD_ORDER}
-    spare = [c for c in PALETTE if c not in fixed.values()]
+    # past the palette's length, a method takes the palette again, dashed
+    fixed = {n: (PALETTE[i % len(PALETTE)], [] if i < len(PALETTE) else DASH)
+             for n in methods if n in METHOD_ORDER for i in [METHOD_ORDER.index(n)]}
+    spare = [c for c in PALETTE if c not in {colour for colour, _ in fixed.values()}]
     out, j, k = {}, 0, 0
     for name in names:
         title = method_title(name)
@@ -82,7 +84,7 @@ def _styles(names: Sequence[str], baselines: Sequence[str]) -> dict:
             out[name] = (colour, dash, title, True)
             j += 1
         elif name in fixed:
-            out[name] = (fixed[name], [], title, False)
+            out[name] = (*fixed[name], title, False)
         else:  # the colours left, then the palette again, dashed
             colour = spare[k] if k < len(spare) else PALETTE[(k - len(spare)) % len(PALETTE)]
             out[name] = (colour, [] if k < len(spare) else DASH, title, False)
