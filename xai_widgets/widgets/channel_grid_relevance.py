@@ -14,6 +14,7 @@ import traitlets
 
 from ..attribution import crp
 from ..core import diverging
+from ..core.targets import class_label
 from ..units import scan
 from .channel_grid_payload import relevance_payload, relevance_patches_payload
 from .channel_grid_picture import relevance_values
@@ -54,19 +55,8 @@ class RelevanceMode(traitlets.HasTraits):
         self._conditionals: dict = {}
 
     def class_name(self, k: int) -> str:
-        """The name of class ``k`` (``"class k"`` without names).
-
-        Parameters
-        ----------
-        k : int
-            The class index.
-
-        Returns
-        -------
-        str
-            The class's name.
-        """
-        return self.classes[k] if self.classes and 0 <= k < len(self.classes) else f"class {k}"
+        """Class ``k``'s name as the widget shows it (:func:`xai_widgets.core.targets.class_label`)."""
+        return class_label(self.classes, k)
 
     def explained_class(self, image: int | None = None) -> int:
         """The class relevance mode explains for ``image``: ``relevance_class``, or the prediction.
@@ -120,8 +110,10 @@ class RelevanceMode(traitlets.HasTraits):
         Raises
         ------
         ValueError, ImportError
-            If the layer is not N x C x H x W or N x C, LRP refuses the model, or zennit is not
-            installed.
+            If the layer is not N x C x H x W or N x C, LRP refuses the model, zennit is not
+            installed, or the computation was cancelled.
+        RuntimeError
+            If another task (a scan) is still running.
         """
         n = self.image if image is None else image
         k = self.explained_class(n) if cls is None else cls
@@ -131,8 +123,16 @@ class RelevanceMode(traitlets.HasTraits):
             if layout not in ("NCHW", "NC"):
                 raise ValueError(f"relevance mode needs a channels-first layer (N x C x H x W or N x C); "
                                  f"{self.layer!r} is {layout}")
-            self._conditionals[key] = crp.conditional_relevance(self.model, self._inputs[n:n + 1], k, self.layer,
-                                                                **self.relevance_options)
+            layer = self.layer
+
+            def work(progress, cancel):  # a progress bar: a 128-unit layer takes seconds on a CPU
+                return crp.conditional_relevance(self.model, self._inputs[n:n + 1], k, layer, progress=progress,
+                                                 cancel=cancel, **self.relevance_options)
+
+            cond = self._run_task(f"relevance of {layer}'s units", work)
+            if cond is None:
+                raise ValueError("the relevance computation was cancelled")
+            self._conditionals[key] = cond
         return self._conditionals[key]
 
     def relevance_scale(self) -> tuple[float, str]:
@@ -212,9 +212,7 @@ class RelevanceMode(traitlets.HasTraits):
         RuntimeError
             If a task is still running.
         """
-        data = self.dataset if dataset is None else dataset
-        if data is None:
-            raise ValueError("no dataset: pass one here or as ChannelGrid(..., dataset=...)")
+        data = self.scan_data(dataset)
         layer, target = self.layer, self.relevance_class
         shape = tuple(self._inputs.shape[1:])
         rf = scan.receptive_field(self.model, layer, shape, inputs=self._inputs[:1], layouts=self.layouts)
