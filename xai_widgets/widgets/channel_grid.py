@@ -21,7 +21,6 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import traitlets
-from PIL import Image
 from torch import nn
 
 from ..units import backview, grid, scan
@@ -32,9 +31,9 @@ from ..core.images import check_input_size, as_image_list, display_pixels, to_ba
 from ..core.layouts import prefix_names
 from .base import STATIC, XaiWidget
 from .channel_grid_payload import acts_payload
-from .channel_grid_picture import grid_picture, legend_caption, legend_range
+from .channel_grid_picture import GridFigure
 from .channel_grid_relevance import RelevanceMode
-from .checks import Choice, Fraction, Index, PanelSize, Real, Refused, Span, at_least, index_in, print_scale, validates
+from .checks import Choice, Fraction, Index, PanelSize, Real, Refused, Span, at_least, index_in, validates
 from .long_tasks import LongTasks
 from .unit_panes import BACK_MODES, UnitPanes
 
@@ -47,7 +46,7 @@ ZOOM_MODES = ("unit", "back", "off")
 MIN_GAMMA, MAX_GAMMA = 0.05, 20.0
 
 
-class ChannelGrid(RelevanceMode, UnitPanes, LongTasks, XaiWidget):
+class ChannelGrid(RelevanceMode, UnitPanes, GridFigure, LongTasks, XaiWidget):
     """All channels of one layer of a live model as tiles, with DeepVis's panes.
 
     Parameters
@@ -327,43 +326,6 @@ class ChannelGrid(RelevanceMode, UnitPanes, LongTasks, XaiWidget):
         """
         n = self.image if image is None else image
         return grid.channel_stats(torch.from_numpy(wire.decode(self._payload)[n]))
-
-    # ------------------------------------------------------------------ static figure
-    def render_png(self, panel: int | None = None, scale: float = 1.0) -> Image.Image:
-        """The grid (selected unit outlined in green) with its colour legend under it and the
-        zoom pane beside it, each titled, with no empty margins, as a PIL image. In relevance
-        mode the tiles are the conditional relevance heatmaps, sorted by relevance.
-
-        ``panel`` is the grid's width in pixels (default ``size``); tiles are scaled by whole
-        pixels so every cell stays a sharp square. ``scale`` multiplies every length (tiles,
-        zoom pane, text, lines): ``scale=2`` gives the same picture at twice the pixels.
-
-        Parameters
-        ----------
-        panel : int or None, optional
-            The grid's width in pixels. Default None: the ``size`` trait.
-        scale : float, optional
-            Multiplier of every length, in [0.25, 8]. Default 1.0.
-
-        Returns
-        -------
-        PIL.Image.Image
-            The figure as an RGB image.
-
-        Raises
-        ------
-        Refused
-            If ``scale`` is not a number in [0.25, 8].
-        """
-        image = wire.decode(self._images["pixels"])[self.image].astype(np.uint8)
-        if self.mode == "relevance":
-            values, selected, cmap, legend, titles = self.relevance_figure()
-        else:
-            values, selected, cmap = self.tile_values().numpy(), self.selected, "diverging" if self.signed else self.colormap
-            legend = (*legend_range(self.normalisation, self.signed, self.vrange, self.activations()),
-                      legend_caption(self.layer, self.normalisation, self.boost, self.gamma))
-            titles = (f"{self.layer}: {values.shape[0]} channels, image {self.image}", f"unit {self.selected} over the image")
-        return grid_picture(values, selected, cmap, image, self.opacity, legend, titles, panel or self.size, print_scale(scale))
 
     def __repr__(self) -> str:
         return f"ChannelGrid({len(self._inputs)} images, layer={self.layer!r}, {len(self.layer_names)} layers)"
