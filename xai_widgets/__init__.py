@@ -4,7 +4,7 @@ The package is three layers: ``widgets`` (what a notebook shows) call the system
 (``similarity``, ``units``, ``attribution``, ``morph``), which call the ``core``; ``demo``
 holds the bundled models and data. The names below are the public face."""
 from . import adversarial, attribution, bias, concepts, demo, inversion, morph, similarity
-from .attribution import feature_occlusion, lrp, metrics, perturbation
+from .attribution import crp, feature_occlusion, lrp, metrics, perturbation
 from .core import colormaps, images, layouts, outputs, wire
 from .core.capture import LayerInfo, Maps, capture, capture_maps, layers, model_lock
 from .core.images import to_batch
@@ -16,7 +16,7 @@ from .widgets import (AttributionExplorer, ChannelGrid, MetricsChart, OcclusionE
 
 __all__ = ["AttributionExplorer", "ChannelGrid", "MetricsChart", "OcclusionExplorer", "PathMorph",
            "SimilarityOverlay", "TransformSweep", "adversarial", "attribution", "backview", "bias", "colormaps",
-           "concepts", "demo", "factorize", "feature_occlusion", "featurevis", "grid", "images", "inversion",
+           "concepts", "crp", "demo", "factorize", "feature_occlusion", "featurevis", "grid", "images", "inversion",
            "layouts", "lrp", "metrics", "morph", "outputs", "perturbation", "projection", "scan", "similarity",
            "transforms", "wire", "LayerInfo", "Maps", "Tokens", "capture", "capture_maps", "cosine_map", "layers",
            "model_lock", "to_batch", "unit_vectors"]
