@@ -34,7 +34,7 @@ from timing import timed  # bench/ is on sys.path when a script runs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import xai_widgets as xw  # noqa: E402
-from xai_widgets import features  # noqa: E402
+from xai_widgets import feature_occlusion as features  # noqa: E402
 
 
 def blobs(size: int, n: int, seed: int = 0) -> np.ndarray:

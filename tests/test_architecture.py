@@ -97,7 +97,7 @@ def test_the_reader_sees_every_import():
     assert cycles({"a": {"a": []}}) == [["a"]]
 
 
-SYSTEMS = ("similarity", "units", "attribution", "morph", "concepts")
+SYSTEMS = ("similarity", "units", "attribution", "morph", "concepts", "inversion", "adversarial", "bias")
 
 
 def layer_of(module: str) -> str:

@@ -43,7 +43,8 @@ def test_every_built_in_method_is_a_complete_record():
         assert m.name == name and m.title and m.citation and callable(m.compute)
         assert isinstance(m.options, tuple) or callable(m.options)
     axes = {name: m.series.parameter for name, m in attribution.METHODS.items() if m.series}
-    assert axes == {"smoothgrad": "noise", "integrated_gradients": "alpha", "extremal_perturbation": "area"}
+    assert axes == {"smoothgrad": "noise", "integrated_gradients": "alpha", "extremal_perturbation": "area",
+                    "rise": "masks"}
 
 
 def test_a_registered_method_runs_through_attribute(registered, net):

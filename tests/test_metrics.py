@@ -440,3 +440,7 @@ def test_each_method_keeps_its_colour_in_every_chart():
         assert one[name][0] == two[name][0]
     colours = [two[n][0] for n in two]
     assert len(set(colours)) == len(colours)  # "mine" takes a colour no method of ours here has
+    # every pair of our methods differs in colour or dash in a chart holding all of them
+    every = _styles(METHOD_ORDER, [])
+    looks = [(colour, tuple(dash)) for colour, dash, _, _ in every.values()]
+    assert len(set(looks)) == len(looks)

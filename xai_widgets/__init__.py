@@ -3,8 +3,8 @@
 The package is three layers: ``widgets`` (what a notebook shows) call the systems
 (``similarity``, ``units``, ``attribution``, ``morph``), which call the ``core``; ``demo``
 holds the bundled models and data. The names below are the public face."""
-from . import attribution, concepts, demo, morph, similarity
-from .attribution import feature_occlusion, lrp, metrics, perturbation
+from . import adversarial, attribution, bias, concepts, demo, inversion, morph, similarity
+from .attribution import crp, feature_occlusion, lrp, metrics, perturbation
 from .core import colormaps, images, layouts, outputs, wire
 from .core.capture import LayerInfo, Maps, capture, capture_maps, layers, model_lock
 from .core.images import to_batch
@@ -15,9 +15,9 @@ from .widgets import (AttributionExplorer, ChannelGrid, ConceptExplorer, Metrics
                       SimilarityOverlay, TransformSweep)
 
 __all__ = ["AttributionExplorer", "ChannelGrid", "ConceptExplorer", "MetricsChart", "OcclusionExplorer", "PathMorph",
-           "SimilarityOverlay", "TransformSweep", "attribution", "backview", "colormaps", "concepts", "demo", "factorize",
-           "feature_occlusion",
-           "featurevis", "grid", "images", "layouts", "lrp", "metrics", "morph", "outputs", "perturbation",
-           "projection", "scan", "similarity", "transforms", "wire", "LayerInfo", "Maps", "Tokens", "capture",
-           "capture_maps", "cosine_map", "layers", "model_lock", "to_batch", "unit_vectors"]
+           "SimilarityOverlay", "TransformSweep", "adversarial", "attribution", "backview", "bias", "colormaps",
+           "concepts", "crp", "demo", "factorize", "feature_occlusion", "featurevis", "grid", "images", "inversion",
+           "layouts", "lrp", "metrics", "morph", "outputs", "perturbation", "projection", "scan", "similarity",
+           "transforms", "wire", "LayerInfo", "Maps", "Tokens", "capture", "capture_maps", "cosine_map", "layers",
+           "model_lock", "to_batch", "unit_vectors"]
 __version__ = "0.1.0"

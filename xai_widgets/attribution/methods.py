@@ -23,6 +23,10 @@ name                       what it computes                                     
 ``grad_cam``               ReLU(sum_k alpha_k A_k) (Selvaraju et al. 2017)        yes
 ``occlusion``              score drop under a sliding patch (Zeiler & Fergus 2014) yes
 ``lrp``                    layer-wise relevance (Bach 2015; Montavon 2019), zennit yes
+``rise``                   probability-weighted random masks (Petsiuk 2018)        yes
+``lime``                   local linear surrogate on superpixels (Ribeiro 2016)   yes
+``patternnet``             backward pass with learned patterns (Kindermans 2018)  yes
+``patternattribution``     backward pass with weights x patterns (Kindermans 2018) yes
 ``meaningful_perturbation`` 1 - learned deletion mask (Fong & Vedaldi 2017)       yes*
 ``extremal_perturbation``  extremal masks at fixed areas (Fong et al. 2019)       yes*
 ========================== ===================================================== ===========
@@ -60,7 +64,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import lrp, perturbation
+from . import lime, lrp, patterns, perturbation, rise
 from ..core.blur import gaussian_blur
 from ..core.capture import call_hooks, unknown_layer_error
 from ..core.layouts import NC, Layout, Tracker, check_layouts
@@ -1059,6 +1063,30 @@ def _compute_lrp(model, x, t, c, logits, options, series, progress, cancel):
     return _from_attr("lrp", attr, t, c)
 
 
+def _compute_rise(model, x, t, c, logits, options, series, progress, cancel):
+    n_masks = options.get("masks", 4000)
+    counts = sorted({max(1, round(n_masks * f)) for f in (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1)}) if series else None
+    values, maps = rise.rise_partial_sums(model, x, t, c, counts=counts, progress=progress, cancel=cancel,
+                                          **options)
+    ms = MapSeries("masks", [float(v) for v in values], maps, len(values) - 1) if series else None
+    return Attribution("rise", maps[:, -1], t, c, ms, {"masks": values[-1]})
+
+
+def _compute_lime(model, x, t, c, logits, options, series, progress, cancel):
+    attr = lime.lime_attributions(model, x, t, c, progress=progress, cancel=cancel, **options)
+    return _from_attr("lime", attr, t, c)
+
+
+def _pattern_method(name: str, attribution: bool):
+    def compute(model, x, t, c, logits, options, series, progress, cancel):
+        check(cancel)
+        fitted = options.get("patterns") or patterns.fitted(model)
+        attr = patterns.pattern_backward(model, x, t, c, fitted, attribution=attribution)
+        report(progress, 1, 1)
+        return _from_attr(name, attr, t, c, estimator=fitted.estimator)
+    return compute
+
+
 def _compute_extremal_perturbation(model, x, t, c, logits, options, series, progress, cancel):
     ep = perturbation.extremal_perturbation(model, x, target=t, contrast=c, progress=progress, cancel=cancel,
                                             **options)
@@ -1093,6 +1121,11 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("grad_cam", "Grad-CAM", "Selvaraju et al. 2017", _compute_grad_cam, ("layer", "relu", "layouts")),
     Method("occlusion", "Occlusion", "Zeiler & Fergus 2014", _compute_occlusion, ("window", "stride", "fill", "batch_size")),
     Method("lrp", "LRP", "Bach et al. 2015; Montavon et al. 2019", _compute_lrp, lrp.lrp),
+    Method("patternnet", "PatternNet", "Kindermans et al. 2018", _pattern_method("patternnet", False), ("patterns",)),
+    Method("patternattribution", "PatternAttribution", "Kindermans et al. 2018",
+           _pattern_method("patternattribution", True), ("patterns",)),
+    Method("lime", "LIME", "Ribeiro et al. 2016", _compute_lime, lime.lime),
+    Method("rise", "RISE", "Petsiuk et al. 2018", _compute_rise, rise.rise, SeriesAxis("masks", "N", "masks")),
     Method("meaningful_perturbation", "Meaningful perturbation", "Fong & Vedaldi 2017",
            _compute_meaningful_perturbation, perturbation.meaningful_perturbation),
     Method("extremal_perturbation", "Extremal perturbation", "Fong et al. 2019", _compute_extremal_perturbation,

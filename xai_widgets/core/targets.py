@@ -16,8 +16,27 @@ from .capture import model_device, model_dtype, preserved_model
 from .images import check_model_input
 from .outputs import pick
 
-__all__ = ["prepare_inputs", "model_logits", "resolve_targets", "targets_from_logits", "ContrastiveScore",
+__all__ = ["class_label", "prepare_inputs", "model_logits", "resolve_targets", "targets_from_logits", "ContrastiveScore",
            "explanation_pass", "grad_leaf"]
+
+
+def class_label(classes, k: int) -> str:
+    """The name a widget shows for class ``k``.
+
+    Parameters
+    ----------
+    classes : sequence of str or None
+        Class names given by the user, or None.
+    k : int
+        A class index.
+
+    Returns
+    -------
+    str
+        ``classes[k]`` when names were given and ``k`` is in range, else ``"class k"``.
+    """
+    k = int(k)
+    return str(classes[k]) if classes is not None and 0 <= k < len(classes) else f"class {k}"
 
 
 def prepare_inputs(model: nn.Module, inputs, *, image: bool = True) -> torch.Tensor:

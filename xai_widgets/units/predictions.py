@@ -11,6 +11,7 @@ from torch import nn
 
 from ..core.capture import model_device, model_dtype, preserved_model
 from ..core.outputs import pick
+from ..core.targets import class_label
 
 __all__ = ["class_probabilities", "top_classes"]
 
@@ -71,5 +72,4 @@ def top_classes(probs: torch.Tensor | None, names: Sequence[str] | None, k: int 
     if probs is None:
         return []
     p, idx = probs.topk(min(k, probs.shape[1]), dim=1)
-    label = (lambda c: names[c]) if names is not None else (lambda c: f"class {c}")
-    return [[[label(int(c)), float(v)] for v, c in zip(pv, ic)] for pv, ic in zip(p, idx)]
+    return [[[class_label(names, c), float(v)] for v, c in zip(pv, ic)] for pv, ic in zip(p, idx)]

@@ -43,6 +43,7 @@ from ..core import colormaps, targets, wire
 from ..core.diverging import greyed, shade
 from ..core.images import check_input_size, as_image_list, to_batch
 from ..core.outputs import with_output
+from ..core.targets import class_label
 from .attribution_cells import attribute_cells
 from .attribution_inputs import (check_pairs, class_list, explained_classes, method_list, option_map,
                                  refuse_same_classes, slider_positions)
@@ -407,20 +408,8 @@ class AttributionExplorer(LongTasks, XaiWidget):
         return int(image)
 
     def class_name(self, k: int) -> str:
-        """A class's display name.
-
-        Parameters
-        ----------
-        k : int
-            The class index.
-
-        Returns
-        -------
-        str
-            ``classes[k]`` when class names were given and ``k`` is in range, else
-            ``"class k"``.
-        """
-        return self.classes[k] if self.classes and 0 <= k < len(self.classes) else f"class {k}"
+        """Class ``k``'s display name (``"class k"`` when no names were given)."""
+        return class_label(self.classes, k)
 
     def attribution(self, method, image: int) -> attribution.Attribution:
         """The :class:`~xai_widgets.attribution.Attribution` behind one cell (a batch of one image).

@@ -28,6 +28,7 @@ from PIL import Image
 
 from ..core import colormaps
 from ..core.charts import chart_scene, scene_png, scene_svg
+from ..attribution.invariance import Continuity
 from ..attribution.metrics import Curve, Randomisation
 from .attribution import method_title
 from .base import STATIC, XaiWidget
@@ -42,7 +43,8 @@ PALETTE = [hex_colour for name, hex_colour in colormaps.TABLEAU10.items() if nam
 #: Our methods in the order they take the palette: the ones most often compared first, so that
 #: they get its most distinct colours (blue, orange, red, teal).
 METHOD_ORDER = ["gradient", "integrated_gradients", "grad_cam", "lrp", "grad_x_input", "smoothgrad", "occlusion",
-                "extremal_perturbation", "meaningful_perturbation"]
+                "extremal_perturbation", "meaningful_perturbation", "rise", "patternattribution", "patternnet",
+                "lime"]
 #: Baselines (maps that explain nothing, to compare against) get dashed grey lines.
 BASELINES = ("centre", "center", "random")
 BASELINE_STYLE = [("#8c8c8c", [6, 4]), ("#a6a6a6", [2, 3])]
@@ -68,12 +70,14 @@ def _fmt2(v: float) -> str:
 
 def _styles(names: Sequence[str], baselines: Sequence[str]) -> dict:
     """{name: (colour, dash, title, is baseline)}. Our methods keep one colour in every chart
-    (:data:`METHOD_ORDER` takes the palette in order: one colour per method); other names take
-    the colours left, in order; baselines the greys."""
+    (:data:`METHOD_ORDER` takes the palette in order: one colour, or past the palette one colour
+    and a dash, per method); other names take the colours left, in order; baselines the greys."""
     base = {b.lower() for b in baselines}
     methods = [n for n in names if n.lower() not in base]
-    fixed = {n: PALETTE[METHOD_ORDER.index(n) % len(PALETTE)] for n in methods if n in METHOD_ORDER}
-    spare = [c for c in PALETTE if c not in fixed.values()]
+    # past the palette's length, a method takes the palette again, dashed
+    fixed = {n: (PALETTE[i % len(PALETTE)], [] if i < len(PALETTE) else DASH)
+             for n in methods if n in METHOD_ORDER for i in [METHOD_ORDER.index(n)]}
+    spare = [c for c in PALETTE if c not in {colour for colour, _ in fixed.values()}]
     out, j, k = {}, 0, 0
     for name in names:
         title = method_title(name)
@@ -82,7 +86,7 @@ def _styles(names: Sequence[str], baselines: Sequence[str]) -> dict:
             out[name] = (colour, dash, title, True)
             j += 1
         elif name in fixed:
-            out[name] = (fixed[name], [], title, False)
+            out[name] = (*fixed[name], title, False)
         else:  # the colours left, then the palette again, dashed
             colour = spare[k] if k < len(spare) else PALETTE[(k - len(spare)) % len(PALETTE)]
             out[name] = (colour, [] if k < len(spare) else DASH, title, False)
@@ -171,18 +175,41 @@ def _randomisation_payload(results: dict, signed: bool, baselines: Sequence[str]
     return {"kind": "randomisation", "panels": [panel]}
 
 
-class MetricsChart(XaiWidget):
-    """Deletion / insertion curves or the randomisation check, one line per method.
+def _continuity_payload(results: dict, baselines: Sequence[str]) -> dict:
+    for name, r in results.items():
+        if not isinstance(r, Continuity):
+            raise TypeError(f"results[{name!r}] must be an invariance.Continuity, got {type(r).__name__}")
+    first_name, first = next(iter(results.items()))
+    for name, r in results.items():
+        if list(r.positions) != list(first.positions):
+            raise ValueError(f"the continuity results must share the patch positions; {name!r} differs from "
+                             f"{first_name!r}")
+    styles = _styles(list(results), baselines)
+    series = [_series(name, _floats(r.steps), styles[name], f"largest step {r.jump:.1f} x the median")
+              for name, r in results.items()]
+    xs = [(a + b) / 2 for a, b in zip(first.positions, first.positions[1:])]
+    panel = {"id": "continuity", "title": "Continuity: an occluding patch slides from left to right",
+             "subtitle": "how much the explanation changes from one position to the next; a spike is a jump",
+             "xTitle": "patch position (left edge, px, between two steps)",
+             "yTitle": f"change of the map / its mean norm, {len(first.maps)} positions",
+             "xs": xs, "xlabels": None, "yRange": [0.0, 0.0], "series": series}
+    return {"kind": "continuity", "panels": [panel]}
 
-    Build it with :meth:`deletion` or :meth:`randomisation` (or ``MetricsChart(kind, results)``).
+
+class MetricsChart(XaiWidget):
+    """Deletion / insertion curves, the randomisation check or the continuity check, one line per method.
+
+    Build it with :meth:`deletion`, :meth:`randomisation` or :meth:`continuity` (or
+    ``MetricsChart(kind, results)``).
 
     Parameters
     ----------
-    kind : "deletion" | "randomisation"
+    kind : "deletion" | "randomisation" | "continuity"
     results : dict
         ``{method name: metrics.Curve or [Curve, ...]}`` for "deletion" (deletion and insertion
         curves go to their own panels); ``{method name: metrics.Randomisation}`` for
-        "randomisation" (all with the same layers, order and similarity measure).
+        "randomisation" (all with the same layers, order and similarity measure);
+        ``{method name: invariance.Continuity}`` for "continuity" (the same patch positions).
     signed : bool
         Randomisation only: plot the similarity of the signed maps instead of |map|.
     size : int
@@ -196,7 +223,7 @@ class MetricsChart(XaiWidget):
     Raises
     ------
     ValueError
-        If ``kind`` is neither "deletion" nor "randomisation"; if deletion results give
+        If ``kind`` is not "deletion", "randomisation" or "continuity"; if deletion results give
         one method two curves of a game, or curves of a game differ in fractions or
         score; if randomisation results differ in layers, order or similarity measure.
     TypeError
@@ -218,8 +245,10 @@ class MetricsChart(XaiWidget):
             payload = _deletion_payload(_check_results(results, kind), baselines)
         elif kind == "randomisation":
             payload = _randomisation_payload(_check_results(results, kind), bool(signed), baselines)
+        elif kind == "continuity":
+            payload = _continuity_payload(_check_results(results, kind), baselines)
         else:
-            raise ValueError(f"kind must be 'deletion' or 'randomisation', got {kind!r}")
+            raise ValueError(f"kind must be 'deletion', 'randomisation' or 'continuity', got {kind!r}")
         self.kind = kind
         self.results = dict(results)
         super().__init__(_chart=payload, size=size)
@@ -285,6 +314,34 @@ class MetricsChart(XaiWidget):
             If the results differ in layers, order or similarity measure.
         """
         return cls("randomisation", results, signed=signed, size=size, baselines=baselines)
+
+    @classmethod
+    def continuity(cls, results: Mapping, *, size: int = 440, baselines: Sequence[str] = BASELINES) -> "MetricsChart":
+        """The continuity check: ``{name: invariance.Continuity}``, the step between neighbouring
+        explanations along the patch's path, one line per method (Montavon 2019, section 13.4).
+
+        Parameters
+        ----------
+        results : Mapping
+            ``{method name: attribution.invariance.Continuity}``, all over the same patch positions.
+        size : int, optional
+            Preferred width of the panel in CSS pixels, in [200, 2048]. Default 440.
+        baselines : sequence of str or str, optional
+            Names of the results drawn as baselines (dashed grey).
+
+        Returns
+        -------
+        MetricsChart
+            The chart, of kind ``"continuity"``.
+
+        Raises
+        ------
+        TypeError
+            If ``results`` is not a non-empty dict of Continuity results.
+        ValueError
+            If the results differ in patch positions.
+        """
+        return cls("continuity", results, size=size, baselines=baselines)
 
     @property
     def panels(self) -> list[dict]:

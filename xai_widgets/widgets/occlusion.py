@@ -34,6 +34,7 @@ from ..attribution import feature_occlusion as features
 from ..core.capture import model_device
 from ..core.images import check_input_size, model_input
 from ..core.outputs import with_output
+from ..core.targets import class_label
 from .occlusion_payload import analysis_payload, features_payload, input_pixels, prediction, view_payload
 from .occlusion_picture import render_view
 from .base import STATIC, XaiWidget
@@ -166,7 +167,7 @@ class OcclusionExplorer(LongTasks, XaiWidget):
         K = self.base_probs.shape[0]
         if classes is not None and len(classes) != K:
             raise ValueError(f"classes has {len(classes)} names; the model has {K} classes")
-        self.classes = [str(c) for c in classes] if classes is not None else [f"class {k}" for k in range(K)]
+        self.classes = [class_label(classes, k) for k in range(K)]
         self.seed = int(seed)
         self.max_sets = at_least("max_sets", max_sets)
         x0 = self.input[0]

@@ -23,6 +23,7 @@ from torch import nn
 
 from ..core import colormaps
 from ..core.images import model_input
+from ..core.targets import class_label
 from ..morph import pipeline
 from .base import STATIC, XaiWidget
 from .checks import Choice, Fraction, Index, PanelSize, Refused, index_in, validates, print_scale
@@ -217,20 +218,8 @@ class PathMorph(LongTasks, XaiWidget):
 
     # ------------------------------------------------------------------ what the browser shows
     def class_name(self, k: int) -> str:
-        """A class's display name.
-
-        Parameters
-        ----------
-        k : int
-            The class index.
-
-        Returns
-        -------
-        str
-            ``classes[k]`` when class names were given and ``k`` is in range, else
-            ``"class k"``.
-        """
-        return self._classes[k] if self._classes and 0 <= k < len(self._classes) else f"class {k}"
+        """Class ``k``'s display name (``"class k"`` when no names were given)."""
+        return class_label(self._classes, k)
 
     def _payload(self, r) -> dict:
         labels = {"original": self._label_text(int(r.probs.argmax()), r.true_label),

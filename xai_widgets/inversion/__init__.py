@@ -1,0 +1,7 @@
+"""What a layer keeps of an image: inversion of representations and feature synthesis
+(Mahendran and Vedaldi 2015, 2016; Norton 2017)."""
+from .invert import Inversion, invert, isolate, objective, region_mask
+from .objective import alpha_norm, representation_loss, total_variation
+
+__all__ = ["Inversion", "invert", "isolate", "objective", "region_mask",
+           "alpha_norm", "representation_loss", "total_variation"]
