@@ -11,6 +11,7 @@ from .core.images import to_batch
 from .core.layouts import Tokens
 from .similarity import cosine_map, factorize, projection, transforms, unit_vectors
 from .units import backview, featurevis, grid, scan
+from .widgets import InversionExplorer
 from .widgets import (AttributionExplorer, ChannelGrid, MetricsChart, OcclusionExplorer, PathMorph, SimilarityOverlay,
                       TransformSweep)
 
@@ -19,4 +20,5 @@ __all__ = ["AttributionExplorer", "ChannelGrid", "MetricsChart", "OcclusionExplo
            "featurevis", "grid", "images", "inversion", "layouts", "lrp", "metrics", "morph", "outputs", "perturbation",
            "projection", "scan", "similarity", "transforms", "wire", "LayerInfo", "Maps", "Tokens", "capture",
            "capture_maps", "cosine_map", "layers", "model_lock", "to_batch", "unit_vectors"]
+__all__ += ["InversionExplorer"]
 __version__ = "0.1.0"

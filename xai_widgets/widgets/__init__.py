@@ -1,6 +1,7 @@
 """Widget classes: traits and commands only, delegating every number to the core modules."""
 from .attribution import AttributionExplorer
 from .channel_grid import ChannelGrid
+from .inversion import InversionExplorer
 from .metrics_chart import MetricsChart
 from .occlusion import OcclusionExplorer
 from .path_morph import PathMorph
@@ -9,3 +10,4 @@ from .sweep import TransformSweep
 
 __all__ = ["AttributionExplorer", "ChannelGrid", "MetricsChart", "OcclusionExplorer", "PathMorph",
            "SimilarityOverlay", "TransformSweep"]
+__all__ += ["InversionExplorer"]
