@@ -54,6 +54,9 @@ def test_snapshots_decode_to_inverts_snapshots_within_the_wire_precision(widget,
         np.testing.assert_allclose(lay["loss"][:-1], history.mean(1), rtol=1e-12)
         np.testing.assert_allclose(lay["loss"][-1], ref.loss.double().mean().item(), rtol=1e-12)
         np.testing.assert_allclose(lay["final"], ref.loss.numpy(), rtol=1e-6)
+        each = np.asarray(lay["losses"]).reshape(13, 3)
+        np.testing.assert_allclose(each[:-1], history, rtol=1e-12)
+        np.testing.assert_allclose(each[-1], ref.loss.numpy(), rtol=1e-6)
 
 
 def test_spread_is_numpys_std_over_the_pre_images(widget, reference):

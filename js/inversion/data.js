@@ -11,6 +11,8 @@ function raw(payload) {
 /** log10 of positive values; NaN (a gap in the chart) elsewhere. */
 export const log10s = (ys) => ys.map((v) => (v != null && v > 0 ? Math.log10(v) : NaN));
 
+const num = (v) => (v == null ? NaN : Number(v));
+
 /** The decoded payload M, or null before anything is shipped. */
 export function decodeInversion(inv) {
   if (!inv || !inv.image) return null;
@@ -18,7 +20,7 @@ export function decodeInversion(inv) {
   const [H, W, ch] = image.shape;
   const layers = (inv.layers || []).map((lay) => ({
     name: String(lay.name), snaps: raw(lay.snapshots), spread: raw(lay.spread),
-    loss: lay.loss.map((v) => (v == null ? NaN : v)), final: lay.final.map((v) => (v == null ? NaN : v)),
+    loss: lay.loss.map(num), losses: lay.losses.map(num), final: lay.final.map(num),
   }));
   return {
     H, W, ch, image: image.bytes, layers, pending: (inv.pending || []).map(String),

@@ -63,12 +63,15 @@ export function drawStep(view) {
   const { M, ui } = view;
   if (!M || !M.layers.length) return;
   const k = stepOf(view);
+  const t = M.steps[k];
   const showSpread = !!view.model.get("spread");
-  for (const { l, cells, spread } of view.rows) {
+  for (const { l, cells, spread, mean } of view.rows) {
     const lay = M.layers[l];
+    mean.textContent = `mean loss ${fmt(lay.loss[t])}`;
     cells.forEach((c, s) => {
       putPixels(c.canvas, snapshotBytes(M, lay, k, s), M.W, M.H, M.ch);
       c.canvas.dataset.step = String(k);
+      c.cap.textContent = `loss ${fmt(lay.losses[t * M.n + s])}`;
     });
     spread.box.hidden = !showSpread;
     if (showSpread) {
@@ -80,8 +83,8 @@ export function drawStep(view) {
   ui.spreadBox.checked = showSpread;
   ui.slider.max = String(M.steps.length - 1);
   if (ui.slider.value !== String(k)) ui.slider.value = String(k);
-  const t = M.steps[k];
-  ui.stepText.textContent = `iteration ${t} of ${M.iterations}${t === M.iterations ? " (final pre-images; captions: final losses)" : ""}`;
+  ui.stepText.textContent = `iteration ${t} of ${M.iterations}${t === M.iterations ? " (the final pre-images)" : ""}; `
+    + "losses: ‖Φ(x) − Φ(image)‖² / ‖Φ(image)‖² at this iteration";
   const tip = M.layers.map((lay) => `${lay.name} ${fmt(lay.loss[t])}`).join(" · ");
   ui.chart.moveHighlight(t, tip);
 }

@@ -80,12 +80,12 @@ export function buildRows(view) {
       const row = elem("div", "xw-layer-row");
       row.dataset.layer = lay.name;
       const label = elem("div", "xw-layer-label");
-      const mean = lay.final.reduce((a, b) => a + b, 0) / Math.max(1, lay.final.length);
-      label.append(elem("div", "xw-caption", lay.name), elem("div", "xw-sub", `mean loss ${fmt(mean)}`));
-      const cells = lay.final.map((v, s) => panel(M, { role: "preimage", layer: lay.name, index: String(s) }, `loss ${fmt(v)}`));
+      const mean = elem("div", "xw-sub xw-mean-loss");
+      label.append(elem("div", "xw-caption", lay.name), mean);
+      const cells = lay.final.map((_, s) => panel(M, { role: "preimage", layer: lay.name, index: String(s) }, ""));
       const spread = panel(M, { role: "spread", layer: lay.name }, "spread");
       row.append(label, ...cells.map((c) => c.box), spread.box);
-      view.rows.push({ l, row, cells, spread });
+      view.rows.push({ l, row, cells, spread, mean });
       nodes.push(row);
     });
     for (const name of M.pending) nodes.push(elem("div", "xw-sub xw-pending", `${name}: not computed yet`));

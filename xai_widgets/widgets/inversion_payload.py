@@ -57,10 +57,10 @@ def spread(images: torch.Tensor) -> torch.Tensor:
 
 
 def loss_curve(inv: Inversion) -> torch.Tensor:
-    """The mean representation loss over the starts after each step, 0..iterations.
+    """Each start's representation loss after each step, 0..iterations.
 
     ``history["loss"][t]`` is the loss of the images after t steps (measured before step t+1);
-    the last value is the final loss.
+    the last row is the final loss.
 
     Parameters
     ----------
@@ -70,9 +70,9 @@ def loss_curve(inv: Inversion) -> torch.Tensor:
     Returns
     -------
     torch.Tensor
-        ``iterations + 1`` float64 values.
+        ``(iterations + 1) x S`` float64 values.
     """
-    return torch.cat([inv.history["loss"].double().mean(1), inv.loss.double().mean()[None]])
+    return torch.cat([inv.history["loss"].double(), inv.loss.double()[None]])
 
 
 def _pixels(x: torch.Tensor, lo: float, hi: float) -> dict:
@@ -100,8 +100,9 @@ def inversion_payload(image: torch.Tensor, inversions: Sequence[Inversion], laye
         largest final spread of any layer), ``lut`` (its colour table), ``steps`` (the iteration of
         each snapshot), ``iterations``, ``n``, ``pending`` (layers not computed) and ``layers``:
         per layer ``name``, ``snapshots`` (K x S x H x W x C uint8), ``spread`` (K x H x W uint8
-        over [0, spread_hi]), ``loss`` (the mean loss after each step, 0..iterations) and
-        ``final`` (each pre-image's final loss).
+        over [0, spread_hi]), ``loss`` (the mean loss over the starts after each step, 0..iterations),
+        ``losses`` (each start's, (iterations + 1) x S, row-major) and ``final`` (each pre-image's
+        final loss).
     """
     lo, hi = display_range(image)
     spreads = [spread(inv.snapshots) for inv in inversions]
@@ -118,7 +119,8 @@ def inversion_payload(image: torch.Tensor, inversions: Sequence[Inversion], laye
         "pending": list(layers[len(inversions):]),
         "layers": [{"name": inv.layer, "snapshots": _pixels(inv.snapshots, lo, hi),
                     "spread": wire.encode(s, "uint8", lo=0.0, hi=top),
-                    "loss": floats(loss_curve(inv)), "final": floats(inv.loss)}
+                    "loss": floats(loss_curve(inv).mean(1)),
+                    "losses": floats(loss_curve(inv)), "final": floats(inv.loss)}
                    for inv, s in zip(inversions, spreads)],
     }
 

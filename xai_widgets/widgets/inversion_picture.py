@@ -84,16 +84,16 @@ def inversion_picture(inv: dict, step: int, show_spread: bool, side: int, scale:
     small = int(round(11 * scale))
     parts = [render.grid_figure([[big(decoded_pixels(inv["image"]))]], ["image"], [""])]
     rows, labels = [], []
+    t, n = (inv["steps"][step] if inv["steps"] else 0), inv["n"]
     for lay in inv["layers"]:
         frames = decoded_pixels(lay["snapshots"])[step]
-        row = [_captioned(big(f), f"loss {_fmt(v)}", small) for f, v in zip(frames, lay["final"])]
+        row = [_captioned(big(f), f"loss {_fmt(lay['losses'][t * n + s])}", small) for s, f in enumerate(frames)]
         if show_spread:
             raw = decoded_pixels(lay["spread"])[step]
             row.append(_captioned(Image.fromarray(colormaps.apply(raw, SPREAD_COLORMAP, 0, 255)).resize(
                 (side, side), Image.NEAREST), "spread", small))
         rows.append(row)
-        finals = [v for v in lay["final"] if v is not None]
-        labels.append(f"{lay['name']}: loss {_fmt(float(np.mean(finals)) if finals else None)}")
+        labels.append(f"{lay['name']}: mean loss {_fmt(lay['loss'][t])}")
     rows += [[] for _ in inv["pending"]]
     labels += [f"{name}: not computed" for name in inv["pending"]]
     if inv["layers"]:
