@@ -17,7 +17,7 @@ import traitlets
 from PIL import Image
 from torch import nn
 
-from ..core.capture import unknown_layer_error
+from ..core.capture import layers as layers_of, unknown_layer_error
 from ..core.images import check_model_input
 from ..inversion import Inversion, invert
 from .base import STATIC, XaiWidget
@@ -94,7 +94,7 @@ class InversionExplorer(LongTasks, XaiWidget):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
         self.image = _one_image(image, model)
-        self.layer_names = _layer_names(model, layers)
+        self.layer_names = _layer_names(model, layers, self.image)
         self._settings = {"n": at_least("n", n), "iterations": at_least("iterations", iterations),
                           "snapshots": at_least("snapshots", snapshots), **_options(options, self._OPTIONS)}
         super().__init__(size=size)
@@ -143,19 +143,19 @@ class InversionExplorer(LongTasks, XaiWidget):
         Parameters
         ----------
         panel : int or None, optional
-            Side of an image panel in pixels before ``scale``. Default None: the ``size`` trait.
+            Each image panel's side before ``scale`` (default: ``size``, at least 32).
         scale : float, optional
-            Multiplier of every length, in [0.25, 8]. Default 1.0.
+            Multiplies every length, 0.25 to 8 (default 1; 2 or 3 for print).
 
         Returns
         -------
         PIL.Image.Image
-            The RGB figure.
+            RGB, on a white background.
 
         Raises
         ------
         Refused
-            If ``scale`` is not a number in [0.25, 8].
+            For a ``scale`` outside 0.25 to 8 or not a number.
         """
         scale = print_scale(scale)
         side = int(round(max(32, panel or self.size) * scale))
@@ -179,7 +179,7 @@ def _one_image(image, model: nn.Module) -> torch.Tensor:
     return image.detach()
 
 
-def _layer_names(model: nn.Module, layers) -> list[str]:
+def _layer_names(model: nn.Module, layers, image: torch.Tensor) -> list[str]:
     """The requested layers as a list of known, distinct names (the package's unknown-layer error)."""
     names = [layers] if isinstance(layers, str) else list(layers)
     if not names:
@@ -188,10 +188,10 @@ def _layer_names(model: nn.Module, layers) -> list[str]:
         raise TypeError(f"layer names must be strings, got {names!r:.120}")
     if len(set(names)) != len(names):
         raise ValueError(f"layers must be distinct, got {names!r:.120}")
-    known = {name for name, _ in model.named_modules() if name}
-    missing = [name for name in names if name.split(":")[0] not in known]
+    known = layers_of(model, image).names  # one forward pass: the layers whose output is a tensor
+    missing = [name for name in names if name not in known]
     if missing:
-        raise unknown_layer_error(missing, sorted(known))
+        raise unknown_layer_error(missing, known)
     return names
 
 
