@@ -43,7 +43,7 @@ def test_snapshots_decode_to_inverts_snapshots_within_the_wire_precision(widget,
     assert [lay["name"] for lay in inv["layers"]] == LAYERS and inv["pending"] == []
     for lay in inv["layers"]:
         ref = reference[lay["name"]]
-        assert inv["steps"] == ref.snapshot_steps == [0, 3, 6, 9, 12]
+        assert inv["steps"] == ref.snapshot_steps == widget.steps == [0, 3, 6, 9, 12]
         shipped = wire.decode(lay["snapshots"])  # K x S x H x W x C
         expected = np.clip(ref.snapshots.permute(0, 1, 3, 4, 2).numpy(), lo, hi)
         assert shipped.shape == expected.shape == (5, 3, 128, 128, 3)
