@@ -125,7 +125,7 @@ def test_background_run_fills_every_layer_and_cancel_keeps_what_was_done(model, 
     assert [inv.layer for inv in w.result] == ["relu1", "relu2"] and not w.busy and w.message == ""
     assert w.step == 2  # the end of the descent
     slow = xw.InversionExplorer(model, image, ["relu1", "relu4"], n=2, iterations=100_000, snapshots=2)
-    slow.cancel()
+    slow._on_custom_msg(slow, {"type": "cancel"}, [])  # the browser's Cancel button
     slow.wait()
     assert "cancelled" in slow.message and not slow.busy
     assert len(slow.result) < 2 and slow._inv["pending"] == ["relu1", "relu4"][len(slow.result):]

@@ -121,12 +121,6 @@ class InversionExplorer(LongTasks, XaiWidget):
             return proposal["value"]
         return index_in("step", proposal["value"], len(self.result[0].snapshot_steps), "a snapshot index")
 
-    def _on_custom_msg(self, widget, content, buffers):
-        if isinstance(content, dict) and content.get("type") == "cancel":
-            self.cancel()
-        else:
-            super()._on_custom_msg(widget, content, buffers)
-
     # ------------------------------------------------------------------ the numbers behind the views
     @property
     def steps(self) -> list[int]:
