@@ -20,6 +20,7 @@ const ENTRIES = {
   occlusion: "occlusion.js",
   metrics_chart: "metrics_chart.js",
   concept_explorer: "concept_explorer.js",
+  inversion: "inversion.js",
   tensor: "lib/tensor.js", // exports decode/bytesOf; used by browser tests
 };
 

@@ -100,6 +100,13 @@ def build_concept_explorer():
     return xw.ConceptExplorer(model, "0", x, concepts, epochs=10), [model], {}
 
 
+def build_inversion():
+    net = _shared_net()
+    w = xw.InversionExplorer(net, _images(1)[0], ["conv1", "conv2"], n=2, iterations=4, snapshots=2,
+                             background=False)
+    return w, [net], {}
+
+
 # widget -> (builder, share of the profile's examples: the slower widgets run fewer)
 WIDGETS = {
     "SimilarityOverlay": (build_similarity, 1.0),
@@ -110,6 +117,7 @@ WIDGETS = {
     "PathMorph": (build_path_morph, 0.25),
     "MetricsChart": (build_metrics_chart, 0.25),
     "ConceptExplorer": (build_concept_explorer, 0.5),
+    "InversionExplorer": (build_inversion, 0.5),
 }
 
 
