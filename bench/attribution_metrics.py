@@ -68,6 +68,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=1000, help="shapes_dataset seed (held out)")
     parser.add_argument("--full", action="store_true", help="the methods' default (paper) settings")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--only", nargs="+", metavar="METHOD", help="these methods only (and the baselines)")
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
@@ -85,7 +86,7 @@ def main(argv=None) -> None:
     attribution.patterns.fit(model, demo.to_tensor(demo.shapes_dataset(256, seed=1).images).to(args.device))
     fit_seconds = time.perf_counter() - t
     maps, seconds = {}, {}
-    for name in attribution.METHOD_NAMES:
+    for name in args.only or attribution.METHOD_NAMES:
         t = time.perf_counter()
         series = name == "extremal_perturbation"
         a = attribution.attribute(model, x, name, target=labels, series=series, **options.get(name, {}))

@@ -57,7 +57,7 @@ class Planted(nn.Module):
 def test_saliency_is_equation_6_summed_by_hand():
     model = Planted()
     x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
-    got = R.rise(model, x, target=0, masks=40, cells=4, keep=0.5, batch_size=7, seed=3)
+    got = R.rise(model, x, target=0, masks=40, cells=4, keep=0.5, batch_size=7, seed=3, centre=False)
     gen = torch.Generator().manual_seed(3)  # the draw order the docstring states: grids, then shifts
     grids = (torch.rand(40, 4, 4, generator=gen) < 0.5).float()
     shifts = torch.stack([torch.randint(0, 4, (40,), generator=gen), torch.randint(0, 4, (40,), generator=gen)], 1)
@@ -69,6 +69,11 @@ def test_saliency_is_equation_6_summed_by_hand():
     expected /= 0.5 * 40
     # float32 sums of 40 terms of size <= 1 / (0.5 * 40)
     torch.testing.assert_close(got.double(), expected, rtol=0, atol=40 * 2 ** -23)
+    # centred: minus the mean masked score times each pixel's coverage, sum_i M_i / (p N)
+    mean_score = torch.stack([model((x * m.float()).float()).double().softmax(1)[:, 0] for m in masks]).mean(0)
+    centred = expected - mean_score[:, None, None] * masks.sum(0) / (0.5 * 40)
+    got_centred = R.rise(model, x, target=0, masks=40, cells=4, keep=0.5, batch_size=7, seed=3)
+    torch.testing.assert_close(got_centred.double(), centred, rtol=0, atol=80 * 2 ** -23)
 
 
 def test_a_constant_model_gives_the_mean_mask_over_p():
@@ -77,13 +82,16 @@ def test_a_constant_model_gives_the_mean_mask_over_p():
             return torch.tensor([[math.log(3.0), 0.0]]).expand(len(x), 2)
 
     x = torch.rand(1, 3, 12, 12)
-    got = R.rise(Constant(), x, target=0, masks=64, cells=3, keep=0.25, batch_size=64, seed=0)
+    got = R.rise(Constant(), x, target=0, masks=64, cells=3, keep=0.25, batch_size=64, seed=0, centre=False)
     counts, parts = R.rise_partial_sums(Constant(), x, torch.tensor([0]), None, masks=64, cells=3, keep=0.25,
-                                        counts=[64], seed=0)
+                                        counts=[64], seed=0, centre=False)
     assert counts == [64]
     torch.testing.assert_close(got, parts[:, 0])
     # S = 0.75 / (p N) * sum_i M_i, with the masks averaging about p: S near 0.75
     assert abs(float(got.mean()) - 0.75) < 0.15
+    # centred, a model that ignores its input explains nothing: 0 up to float32 rounding
+    centred = R.rise(Constant(), x, target=0, masks=64, cells=3, keep=0.25, seed=0)
+    assert float(centred.abs().max()) <= 8 * 2 ** -24 * float(got.abs().max())
 
 
 def test_planted_evidence_is_found():

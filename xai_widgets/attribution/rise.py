@@ -10,6 +10,12 @@ each mask kept of that pixel, divided by p (Eq. 6):
 
 The paper's defaults: s = 7 cells, p = 0.5, N = 4000 masks (section 4.1); masked-out pixels are
 0 (``fill``). With a contrast class B, f is p_target - p_B of the masked image.
+
+S is positive everywhere and close to the mean masked score: what matters is how far a pixel
+lies above or below it. By default (``centre=True``) the map is S minus what the same masks give
+when the score does not depend on them, mean_i f(I * M_i) x sum_i M_i(lambda) / (E[M] N): signed,
+0 where keeping the pixel makes no difference (exactly 0 for a model that ignores its input),
+so that it reads on the diverging scale of the other maps. ``centre=False`` gives Eq. 6 as printed.
 """
 from __future__ import annotations
 
@@ -71,7 +77,7 @@ def _draws(n_masks: int, cells: int, keep: float, size, seed: int) -> tuple[torc
 
 def rise_partial_sums(model: nn.Module, x: torch.Tensor, target: torch.Tensor, contrast: torch.Tensor | None, *,
                       masks: int = 4000, cells: int = 7, keep: float = 0.5, fill: float = 0.0, batch_size: int = 64,
-                      seed: int = 0, counts=None, progress: Progress = None,
+                      seed: int = 0, centre: bool = True, counts=None, progress: Progress = None,
                       cancel: CancelFlag = None) -> tuple[list[int], torch.Tensor]:
     """RISE saliency after the first ``counts`` masks of one draw (for a convergence slider).
 
@@ -83,7 +89,7 @@ def rise_partial_sums(model: nn.Module, x: torch.Tensor, target: torch.Tensor, c
         N x C x H x W prepared batch (on the model's device and dtype).
     target, contrast : torch.Tensor
         Resolved class indices (contrast may be None).
-    masks, cells, keep, fill, batch_size, seed
+    masks, cells, keep, fill, batch_size, seed, centre
         As :func:`rise`.
     counts : sequence of int or None, default None
         Mask counts at which to report the saliency (each in 1..masks); None: ``[masks]``.
@@ -110,6 +116,8 @@ def rise_partial_sums(model: nn.Module, x: torch.Tensor, target: torch.Tensor, c
     grids, shifts = _draws(masks, cells, keep, size, seed)
     n = x.shape[0]
     total = torch.zeros(n, *size, device=x.device, dtype=torch.float32)
+    coverage = torch.zeros(*size, device=x.device, dtype=torch.float32)  # sum_i M_i
+    score_sum = torch.zeros(n, device=x.device, dtype=torch.float32)  # sum_i f(I * M_i)
     out = torch.empty(n, len(counts), *size, device=x.device, dtype=torch.float32)
     rows = torch.arange(n, device=x.device)
     done, at = 0, 0
@@ -125,17 +133,22 @@ def rise_partial_sums(model: nn.Module, x: torch.Tensor, target: torch.Tensor, c
             if contrast is not None:
                 score = score - probs[rows, :, contrast]
             total += torch.einsum("nb,bhw->nhw", score, m.float())
+            coverage += m.float().sum(0)
+            score_sum += score.sum(1)
             done = stop
             if done == counts[at]:
-                out[:, at] = total / (keep * done)
+                saliency = total / (keep * done)
+                if centre:
+                    saliency = saliency - (score_sum / done)[:, None, None] * coverage / (keep * done)
+                out[:, at] = saliency
                 at += 1
             report(progress, done, masks)
     return counts, out
 
 
 def rise(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=None, masks: int = 4000, cells: int = 7,
-         keep: float = 0.5, fill: float = 0.0, batch_size: int = 64, seed: int = 0, progress: Progress = None,
-         cancel: CancelFlag = None) -> torch.Tensor:
+         keep: float = 0.5, fill: float = 0.0, batch_size: int = 64, seed: int = 0, centre: bool = True,
+         progress: Progress = None, cancel: CancelFlag = None) -> torch.Tensor:
     """RISE saliency maps (Petsiuk, Das and Saenko, BMVC 2018, Eq. 6).
 
     Parameters
@@ -160,6 +173,9 @@ def rise(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=None, 
         Masks per forward pass (each pass holds N x batch_size images).
     seed : int, default 0
         Seed of the masks (drawn on the CPU, so every device gives the same masks).
+    centre : bool, default True
+        Subtract what the masks give when the score ignores them (see the module's docstring);
+        False: Eq. 6 as printed.
     progress : callable, optional
         ``progress(done, total)`` after each batch of masks.
     cancel : threading.Event or callable, optional
@@ -168,8 +184,9 @@ def rise(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=None, 
     Returns
     -------
     torch.Tensor
-        N x H x W saliency maps (float32, on the model's device): the expected class probability
-        when the pixel is kept, up to the factor 1 / p.
+        N x H x W saliency maps (float32, on the model's device): with ``centre=False`` the
+        expected class probability when the pixel is kept (up to the factor 1 / p); by default
+        that minus the mean masked score weighted by the pixel's mask coverage.
 
     Raises
     ------
@@ -179,4 +196,4 @@ def rise(model: nn.Module, inputs: torch.Tensor, target=None, *, contrast=None, 
     x = prepare_inputs(model, inputs)
     t, c = resolve_targets(model, x, target, contrast)
     return rise_partial_sums(model, x, t, c, masks=masks, cells=cells, keep=keep, fill=fill, batch_size=batch_size,
-                             seed=seed, progress=progress, cancel=cancel)[1][:, 0]
+                             seed=seed, centre=centre, progress=progress, cancel=cancel)[1][:, 0]
