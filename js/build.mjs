@@ -19,6 +19,7 @@ const ENTRIES = {
   attribution: "attribution.js",
   occlusion: "occlusion.js",
   metrics_chart: "metrics_chart.js",
+  adversarial: "adversarial.js",
   tensor: "lib/tensor.js", // exports decode/bytesOf; used by browser tests
 };
 

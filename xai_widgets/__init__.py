@@ -11,6 +11,7 @@ from .core.images import to_batch
 from .core.layouts import Tokens
 from .similarity import cosine_map, factorize, projection, transforms, unit_vectors
 from .units import backview, featurevis, grid, scan
+from .widgets import AdversarialExplorer
 from .widgets import (AttributionExplorer, ChannelGrid, MetricsChart, OcclusionExplorer, PathMorph, SimilarityOverlay,
                       TransformSweep)
 
@@ -20,4 +21,5 @@ __all__ = ["AttributionExplorer", "ChannelGrid", "MetricsChart", "OcclusionExplo
            "layouts", "lrp", "metrics", "morph", "outputs", "perturbation", "projection", "scan", "similarity",
            "transforms", "wire", "LayerInfo", "Maps", "Tokens", "capture", "capture_maps", "cosine_map", "layers",
            "model_lock", "to_batch", "unit_vectors"]
+__all__ += ["AdversarialExplorer"]
 __version__ = "0.1.0"

@@ -1,4 +1,5 @@
 """Widget classes: traits and commands only, delegating every number to the core modules."""
+from .adversarial import AdversarialExplorer
 from .attribution import AttributionExplorer
 from .channel_grid import ChannelGrid
 from .metrics_chart import MetricsChart
@@ -9,3 +10,4 @@ from .sweep import TransformSweep
 
 __all__ = ["AttributionExplorer", "ChannelGrid", "MetricsChart", "OcclusionExplorer", "PathMorph",
            "SimilarityOverlay", "TransformSweep"]
+__all__ += ["AdversarialExplorer"]
