@@ -41,7 +41,7 @@ export function buildRow(D, i, size) {
   const before = elem("ol", "xw-adv-top xw-adv-before");
   const after = elem("ol", "xw-adv-top xw-adv-after");
   const tops = elem("div", "xw-adv-tops");
-  tops.append(elem("span", "xw-sub", "top-5 before"), before, elem("span", "xw-sub", "after"), after);
+  tops.append(elem("span", "xw-sub", "top-5 before"), before, elem("span", "xw-sub", "top-5 after"), after);
   const norms = elem("div", "xw-adv-norms");
   row.append(title, panels, tops, norms);
   return { i, row, flip, canvases, before, after, norms };

@@ -34,6 +34,7 @@ export function drawChart(view) {
   const hl = c.order.indexOf(view.e);
   view.chart.draw({
     xs: c.xs, ys: c.ys, yRange: [0, 1], highlight: hl, xTitle: "mean ‖δ‖₂ / ‖x‖₂", yTitle: "accuracy",
+    fmtX: (v) => String(+v.toPrecision(2)),
     tip: `${epsText(D, view.e)}: accuracy ${(100 * c.ys[hl]).toFixed(0)}%`,
   });
 }
