@@ -9,20 +9,18 @@
 // data-* for tests: root data-eps-index and data-iteration (the drawn frame); each
 // .xw-adv-row data-image and data-flipped; the x′ canvas is .xw-adv-xhat canvas; checklist
 // items data-pass. Synced traits (xai_widgets/widgets/adversarial.py): _data, _colormaps,
-// eps_index, iteration, checklist, size, progress, message.
+// eps_index, iteration, checklist, size, message (the precomputation runs in the calling cell).
 import { elem, widgetShell } from "./lib/dom.js";
-import { progressControl } from "./lib/controls.js";
 import { buildChart, fillChecklist, slider } from "./adversarial/layout.js";
 import { listenModel, listenSliders, rebuild } from "./adversarial/sync.js";
 
 function createView(shell) {
-  const { model, root, status, listen } = shell;
+  const { root, status } = shell;
   const header = elem("div", "xw-header");
   const attackText = elem("span", "xw-caption");
   const eps = slider("budget", "xw-adv-eps");
   const iter = slider("iteration", "xw-adv-iter");
-  const progress = progressControl(model, listen);
-  header.append(attackText, eps.label, iter.label, progress.box);
+  header.append(attackText, eps.label, iter.label);
   const top = elem("div", "xw-adv-top-area");
   const { chart, chartBox } = buildChart();
   const checklistBox = elem("div", "xw-adv-checklist");
@@ -31,7 +29,7 @@ function createView(shell) {
   root.append(header, top, rowsBox, status.errorBox, status.messageBox);
   shell.el.appendChild(root);
   const cmap = { cmapSelect: elem("select") }; // one fixed colour map: the diverging one
-  return { ...shell, attackText, eps, iter, progress, chart, checklistBox, rowsBox, cmap, rows: [], e: 0, t: 0 };
+  return { ...shell, attackText, eps, iter, chart, checklistBox, rowsBox, cmap, rows: [], e: 0, t: 0 };
 }
 
 function render({ model, el }) {
@@ -39,7 +37,6 @@ function render({ model, el }) {
   const view = createView(shell);
   listenSliders(view);
   listenModel(view);
-  view.progress.sync();
   fillChecklist(view.checklistBox, model.get("checklist"));
   rebuild(view);
   return () => shell.life.dispose();

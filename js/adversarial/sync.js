@@ -87,5 +87,4 @@ export function listenModel(view) {
   onModel("change:eps_index", follow);
   onModel("change:iteration", follow);
   onModel("change:checklist", () => fillChecklist(view.checklistBox, model.get("checklist")));
-  onModel("change:progress", () => view.progress.sync());
 }

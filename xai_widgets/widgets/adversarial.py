@@ -92,7 +92,14 @@ class AdversarialExplorer(LongTasks, XaiWidget):
     Raises
     ------
     TypeError, ValueError
-        For bad inputs, saying what is accepted; RuntimeError when the computation was cancelled.
+        For bad inputs, saying what is accepted.
+    RuntimeError
+        When the computation was cancelled (interrupting the kernel stops it between attacks).
+
+    Notes
+    -----
+    The attacks, the attributions and the checklist run once, in the calling cell, with a
+    progress bar (tqdm and the ``progress`` trait), as AttributionExplorer computes its maps.
     """
 
     _esm = STATIC / "adversarial.js"
@@ -190,12 +197,6 @@ class AdversarialExplorer(LongTasks, XaiWidget):
     @validates("iteration")
     def _validate_iteration(self, proposal):
         return index_in("iteration", proposal["value"], self.steps, "an iteration index (0 is the first step)")
-
-    def _on_custom_msg(self, widget, content, buffers):
-        if isinstance(content, dict) and content.get("type") == "cancel":
-            self.cancel()
-        else:
-            super()._on_custom_msg(widget, content, buffers)
 
     # ------------------------------------------------------------------ Python API
     @property
@@ -311,13 +312,11 @@ class AdversarialExplorer(LongTasks, XaiWidget):
 
 
 def _check_bounds(bounds) -> tuple[float, float]:
-    try:
-        lo, hi = (float(b) for b in bounds)
-    except (TypeError, ValueError):
-        raise ValueError(f"bounds must be two numbers (low, high), got {bounds!r:.80}") from None
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        raise ValueError(f"bounds must be finite (low, high) with low < high, got {bounds!r:.80}")
-    return lo, hi
+    pair = list(bounds) if isinstance(bounds, (tuple, list)) else []
+    if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v)
+                             for v in pair) or not pair[0] < pair[1]:
+        raise ValueError(f"bounds must be two finite numbers (low, high) with low < high, got {bounds!r:.80}")
+    return float(pair[0]), float(pair[1])
 
 
 def _check_epsilons(attack: str, epsilons) -> list[float]:
