@@ -1,6 +1,7 @@
 """Dataset scan throughput (xai_widgets.units.scan.scan) against a bare forward pass over the same data.
 
     .venv/bin/python bench/scan.py [--images 512] [--device cpu|cuda] [--repeats 3] [--threads 1]
+    .venv/bin/python bench/scan.py --ray [--workers 2] [--images 512] [--repeats 3]
 
 Data: the first ``--images`` demo shapes images (128 px, seed 0) through the demo ShapesNet,
 batch size 64, k = 9, no cache. Layers relu3 (64 x 32 x 32) and relu4 (128 x 16 x 16).
@@ -23,10 +24,18 @@ Times are wall-clock medians of ``--repeats`` runs, the three runs interleaved s
 from other processes hits them alike; one warm-up of each first. ``--threads`` sets
 torch.set_num_threads (default 1: on a small shared machine it makes the timings far less
 noisy; the ratios are what matter).
+
+``--ray``: the scan of relu3 over the ShapesSet on Ray (``engine="ray"``) against the single
+process, in images/s: the single process with one and with ``--workers`` torch threads, and
+Ray with 1 to ``--workers`` workers on a local Ray started with ``--workers`` CPUs (each Ray
+task runs one torch thread). Ray's start is not timed; each Ray scan includes sending the
+model and the dataset to the object store, the receptive field measured here, the tasks and
+the merge.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -68,12 +77,56 @@ def timed(fn, device: str) -> float:
     return time.perf_counter() - t
 
 
+def on_ray(args, model, data) -> None:
+    """Throughput of the single-process scan and of Ray scans with 1 to ``args.workers`` workers."""
+    import ray
+
+    root = str(Path(__file__).resolve().parent.parent)  # the workers import this checkout
+    os.environ["PYTHONPATH"] = os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(num_cpus=args.workers, include_dashboard=False, configure_logging=False, log_to_driver=False)
+    layer = LAYERS[0]
+
+    def local(threads):
+        def run():
+            torch.set_num_threads(threads)
+            try:
+                scan(model, layer, data, k=K, batch_size=BATCH, cache=False)
+            finally:
+                torch.set_num_threads(args.threads)
+        return run
+
+    def remote(workers):
+        return lambda: scan(model, layer, data, k=K, batch_size=BATCH, cache=False, engine="ray", workers=workers)
+
+    runs = {"single process, 1 torch thread": local(1)}
+    if args.workers > 1:
+        runs[f"single process, {args.workers} torch threads"] = local(args.workers)
+    runs.update({f"Ray, {w} worker{'s' if w > 1 else ''}": remote(w) for w in range(1, args.workers + 1)})
+    times = {name: [] for name in runs}
+    for fn in runs.values():  # warm-up: also starts the Ray workers
+        fn()
+    for _ in range(args.repeats):
+        for name, fn in runs.items():
+            times[name].append(timed(fn, "cpu"))
+    ray.shutdown()
+    base = statistics.median(times["single process, 1 torch thread"])
+    print()
+    print("| scan of relu3 | median s | images/s | vs single process, 1 thread |")
+    print("| --- | --- | --- | --- |")
+    for name, values in times.items():
+        t = statistics.median(values)
+        print(f"| {name} | {t:.2f} | {args.images / t:.0f} | {base / t:.2f}x |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--images", type=int, default=512)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--ray", action="store_true", help="single process against Ray workers")
+    ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     dev = args.device
     torch.set_num_threads(args.threads)
@@ -84,6 +137,9 @@ def main() -> None:
 
     model = demo.shapes_model(dev)
     data = demo.shapes_dataset(args.images)
+    if args.ray:
+        on_ray(args, model, data)
+        return
     loader = DataLoader(TensorDataset(demo.to_tensor(data.images)), batch_size=BATCH)
     feeds = {
         "images": (data, lambda: converted_batches(data, model)),

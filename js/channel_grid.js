@@ -7,14 +7,16 @@
 // Synced traits (xai_widgets/widgets/channel_grid.py): _layer_list, _images, _acts,
 // _probs, _back, _patches, _units, _visuals, _colormaps, _can_scan, progress, message,
 // layer, image, selected, normalisation, vrange, boost, gamma, colormap, back_mode,
-// back_filter, zoom, pattern, opacity, unit_objective, size; in a to_html page only, _no_kernel
-// (lib/kernel.js).
+// back_filter, zoom, pattern, opacity, unit_objective, size, and relevance mode's mode,
+// relevance_class, _relevance, _class_names (channel_grid/relevance.js); in a to_html page only,
+// _no_kernel (lib/kernel.js).
 //
 // Layout: the width the output gives (lib/fit.js onWidth) decides the grid's width, so that the
 // unit pane sits beside the grid; the layer list becomes a select above it when a column for it
 // would squeeze the grid, and only a very narrow output puts the pane under the grid.
 //
-// For tests: the root's data-layout ("list-grid-pane" | "select-grid-pane" | "stacked"), the tile
+// For tests: the relevance tile canvas (canvas.xw-relevance: one pixel per heatmap pixel, slot i is
+// unit order[i]) with data-cols / data-tile-h / data-tile-w, the root's data-layout ("list-grid-pane" | "select-grid-pane" | "stacked"), the tile
 // canvas's data-cols / data-tile-h / data-tile-w, the layer buttons' data-layer and the image
 // thumbnails' data-image. The modules in channel_grid/ share one view object (state.js).
 import { widgetShell, hintLine } from "./lib/dom.js";

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install everything into ./.venv: PyTorch, this package with its LRP extra (its pip install runs the npm
+# Install everything into ./.venv: PyTorch, this package with its LRP and Ray extras (its pip install runs the npm
 # build of js/ into xai_widgets/static/) and the test tools. With --browser, also
 # Debian's Chromium for the browser tests (never a browser download of Playwright's own).
 set -euo pipefail
@@ -12,4 +12,4 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 # [lrp] brings zennit, which needs torchvision and so the torch build that matches it.
-.venv/bin/python -m pip install -q -e ".[test,lrp,lime]"
+.venv/bin/python -m pip install -q -e ".[test,lrp,lime,ray]"

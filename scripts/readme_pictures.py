@@ -24,7 +24,7 @@ from lab import CHROMIUM, CHROMIUM_ARGS, offline_page  # noqa: E402
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 KINDS = ("SimilarityOverlay", "TransformSweep", "ChannelGrid", "PathMorph", "AttributionExplorer",
-         "OcclusionExplorer", "MetricsChart")
+         "OcclusionExplorer", "MetricsChart", "InversionExplorer")
 OUTPUT_WIDTH = 900  # a notebook output on a 1280 px laptop screen with the file browser open
 
 

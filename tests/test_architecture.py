@@ -144,3 +144,10 @@ def test_no_front_end_function_is_longer_than_80_lines():
     script = PACKAGE.parent / "js" / "tools" / "long_functions.mjs"
     listing = subprocess.run(["node", str(script), "80"], capture_output=True, text=True, check=True).stdout
     assert listing == "", f"front-end functions over 80 lines (file:line name length):\n{listing}"
+
+
+def test_test_files_have_unique_names():
+    """pytest imports test files by base name (no __init__.py): two files of one name abort the run."""
+    tests = Path(__file__).parent
+    names = [p.name for p in tests.rglob("test_*.py")]
+    assert len(names) == len(set(names)), sorted({n for n in names if names.count(n) > 1})

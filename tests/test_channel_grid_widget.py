@@ -304,3 +304,83 @@ def test_png_is_tight_has_the_legend_and_scales(demo):
     assert blank[:, 8].any() and blank[:, -9].any()
     with pytest.raises(traitlets.TraitError, match="scale must be a number in"):
         w.render_png(scale=0)
+
+
+# ----------------------------------------------------------------------------- relevance mode
+
+
+def test_relevance_mode_ships_each_units_conditional_heatmap_sorted_by_relevance(demo):
+    pytest.importorskip("zennit")
+    model, imgs = demo
+    before = snapshot(model)
+    w = xw.ChannelGrid(model, imgs, layer="relu1", classes=list(xw.demo.CLASSES))
+    assert w.mode == "activation" and w._relevance is None
+    w.mode = "relevance"
+    x = xw.to_batch(imgs, model)
+    predicted = int(model(x[:1]).argmax())
+    r = w._relevance
+    assert (r["image"], r["target"], r["class_name"]) == (0, predicted, xw.demo.CLASSES[predicted])
+    heatmaps = xw.crp.conditional_heatmaps(model, x[:1], predicted, "relu1")
+    np.testing.assert_array_equal(wire.decode(r["maps"]), heatmaps.numpy())
+    relevance = xw.crp.channel_relevance(model, x[:1], predicted, "relu1")[0].numpy()
+    np.testing.assert_array_equal(np.float32(r["relevance"]), relevance)
+    assert r["order"] == sorted(range(len(relevance)), key=lambda c: (-relevance[c], c))
+    assert sum(abs(s) for s in r["share"]) == pytest.approx(1.0, abs=1e-9)
+    assert r["scale"] == xw.core.diverging.scale_of([heatmaps.numpy()])[0]
+    w.image = 1
+    assert w._relevance["image"] == 1 and w._relevance["target"] == int(model(x[1:2]).argmax())
+    w.relevance_class = 2
+    assert w._relevance["target"] == 2 and w._relevance["class_name"] == xw.demo.CLASSES[2]
+    w.mode = "activation"
+    assert w._relevance is None
+    assert_untouched(model, before)
+
+
+def test_relevance_mode_and_class_are_validated(demo, shared_net, images):
+    pytest.importorskip("zennit")
+    model, imgs = demo
+    w = xw.ChannelGrid(model, imgs, layer="relu3")
+    w.set_state({"relevance_class": 6})
+    assert w.relevance_class is None and "class index in [0, 5]" in w.message
+    w.set_state({"mode": "gradient"})
+    assert w.mode == "activation" and "relevance" in w.message
+    residual = xw.ChannelGrid(shared_net, images, layer="conv2")  # a residual sum: LRP refuses it
+    residual.set_state({"mode": "relevance"})
+    assert residual.mode == "activation" and "residual additions" in residual.message
+
+
+def test_relevance_png_shows_the_heatmaps_in_relevance_order_in_the_diverging_map(demo):
+    pytest.importorskip("zennit")
+    from xai_widgets.core import diverging, render
+
+    model, imgs = demo
+    w = xw.ChannelGrid(model, imgs, layer="relu1", size=300)
+    w.mode = "relevance"
+    cond, (scale, _) = w.relevance(), w.relevance_scale()
+    w.selected = cond.order[-1]  # its outline is away from the first tile
+    fig = np.asarray(w.render_png())
+    _, H, W = cond.heatmaps.shape
+    top = 8 + render.font(15).size + 8 + 1  # margin, title, gap, tile padding (1 heatmap pixel per figure pixel)
+    first = fig[top:top + H, 9:9 + W]
+    np.testing.assert_array_equal(first, diverging.shade(cond.heatmaps[cond.order[0]].numpy(), scale)[..., :3])
+    w.mode = "activation"
+    assert not np.array_equal(np.asarray(w.render_png())[top:top + H, 9:9 + W], first)
+
+
+def test_relevance_scan_ranks_each_units_patches_by_its_relevance(demo):
+    pytest.importorskip("zennit")
+    model, imgs = demo
+    data = xw.demo.shapes_dataset(10, seed=5)
+    w = xw.ChannelGrid(model, imgs, layer="relu2", dataset=data)
+    w.mode = "relevance"
+    refs = w.relevance_scan(k=3, batch_size=4)
+    x = xw.to_batch([data[i][0] for i in range(len(data))], model)
+    per_image = xw.crp.channel_relevance(model, x, None, "relu2").numpy()  # each image's predicted class
+    ranked = np.argsort(-per_image, axis=0, kind="stable")[:3].T
+    np.testing.assert_array_equal(refs.indices, ranked)
+    np.testing.assert_allclose(refs.values, np.take_along_axis(per_image.T, ranked, 1), rtol=1e-5, atol=1e-6)
+    p = w._patches
+    assert p["score"] == "relevance" and p["explains"] == "each image's predicted class"
+    assert wire.decode(p["patches"]).shape[:2] == (per_image.shape[1], 3)
+    w.mode = "activation"
+    assert w._patches is None

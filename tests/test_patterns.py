@@ -109,3 +109,24 @@ def test_demo_model_patterns_and_hygiene():
     res = xw.attribution.attribute(model, data[:2], "patternattribution", target=[0, 1])
     assert res.maps.shape == (2, 128, 128) and torch.isfinite(res.maps).all()
     assert_untouched(model, snap)
+
+
+def test_planted_evidence_is_pointed_at():
+    # the class-0 logit reads only a 3 x 3 region of an 8 x 8 image (a full-size convolution
+    # whose weights are zero elsewhere); on i.i.d. data the pattern is w / |w|^2 up to sampling
+    # noise of order 1 / sqrt(N), so both maps lie inside the region
+    torch.manual_seed(0)
+    conv = nn.Conv2d(1, 2, 8, bias=False)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[0, 0, 2:5, 3:6] = torch.rand(3, 3) + 0.5
+    model = nn.Sequential(conv, nn.Flatten()).double()
+    data = torch.rand(20000, 1, 8, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    patterns.fit(model, data, estimator="linear", batch_size=5000)
+    inside = torch.zeros(8, 8, dtype=torch.bool)
+    inside[2:5, 3:6] = True
+    for method in ("patternnet", "patternattribution"):
+        m = xw.attribution.attribute(model, data[:3], method, target=0).maps
+        for one in m:
+            assert inside.flatten()[int(one.abs().flatten().argmax())], method
+            assert one[~inside].abs().max() < 0.1 * one[inside].abs().max(), method

@@ -52,8 +52,14 @@ FUNCTIONS = {
     "randomisation_check": lambda x: metrics.randomisation_check(MODEL, x, "gradient"),
     "relevance_map": lambda x: features.relevance_map(MODEL, x, "gradient"),
     "unit_backprop": lambda x: backview.unit_backprop(MODEL, x[:1], "conv2", 0),
+    "rise": lambda x: attribution.rise.rise(MODEL, x, masks=4),
+    "lime": lambda x: attribution.lime.lime(MODEL, x, samples=4),
+    "input_shift_invariance": lambda x: attribution.invariance.input_shift_invariance(MODEL, x),
+    "fgsm": lambda x: xw.adversarial.fgsm(MODEL, x),
+    "bim": lambda x: xw.adversarial.bim(MODEL, x, steps=2),
+    "invert": lambda x: xw.inversion.invert(MODEL, "conv2", x[:1] if len(x) else x, iterations=2),
 }
-ARG = {"layers": "example_input", "unit_backprop": "x"}
+ARG = {"layers": "example_input", "unit_backprop": "x", "invert": "target"}
 
 # widgets taking images: name -> call(images)
 WIDGETS = {

@@ -91,6 +91,22 @@ def build_metrics_chart():
     return xw.MetricsChart.deletion(curves, size=300), [], {}
 
 
+def build_concept_explorer():
+    from test_net2vec import planted_data, planted_model
+
+    x, concepts = planted_data()
+    x, concepts = x[:60], {k: v[:60] for k, v in concepts.items()}
+    model = planted_model()
+    return xw.ConceptExplorer(model, "0", x, concepts, epochs=10), [model], {}
+
+
+def build_inversion():
+    net = _shared_net()
+    w = xw.InversionExplorer(net, _images(1)[0], ["conv1", "conv2"], n=2, iterations=4, snapshots=2,
+                             background=False)
+    return w, [net], {}
+
+
 # widget -> (builder, share of the profile's examples: the slower widgets run fewer)
 WIDGETS = {
     "SimilarityOverlay": (build_similarity, 1.0),
@@ -100,6 +116,8 @@ WIDGETS = {
     "OcclusionExplorer": (build_occlusion, 0.5),
     "PathMorph": (build_path_morph, 0.25),
     "MetricsChart": (build_metrics_chart, 0.25),
+    "ConceptExplorer": (build_concept_explorer, 0.5),
+    "InversionExplorer": (build_inversion, 0.5),
 }
 
 

@@ -32,6 +32,10 @@ export function buildHeader(view) {
   ui.boostSelect = select(header, "boost", "xw-boost", BOOSTS.map((b) => [String(b), String(b)]));
   ui.gammaSelect = select(header, "gamma", "xw-gamma", GAMMAS.map((g) => [String(g), String(g)]));
   ui.cmapSelect = select(header, "colormap", "xw-colormap", [["gray", "gray"], ["viridis", "viridis"]]);
+  ui.modeSelect = select(header, "tiles", "xw-mode", [["activation", "activation (unit order)"], ["relevance", "relevance (sorted by R_c)"]]);
+  ui.modeSelect.title = "activation: what each unit responds to · relevance: what each unit contributed to the class (CRP)";
+  ui.classSelect = select(header, "for class", "xw-class", []);
+  ui.classSelect.title = "the class whose decision relevance mode explains";
   ui.backSelect = select(header, "back view", "xw-backmode", BACK_CYCLE.map(([m, f]) => [`${m}/${f}`, m === "off" ? "off" : `${m} (${f})`]));
   ui.zoomSelect = select(header, "zoom", "xw-zoom", ZOOMS.map((z) => [z, z]));
   ui.objectiveSelect = select(header, "unit as", "xw-objective", [
@@ -59,6 +63,22 @@ export function buildActions(view, listen) {
   return actions;
 }
 
+/** The class select: the prediction, then every class by name (from `_class_names`). */
+export function buildClassList(view) {
+  const names = view.model.get("_class_names") || [];
+  view.ui.classSelect.replaceChildren(Object.assign(elem("option", null, "predicted"), { value: "" }),
+    ...names.map((name, k) => Object.assign(elem("option", null, String(name)), { value: String(k) })));
+  syncMode(view);
+}
+
+function syncMode(view) {
+  const { model, ui } = view;
+  ui.modeSelect.value = model.get("mode");
+  const k = model.get("relevance_class");
+  ui.classSelect.value = k == null ? "" : String(k);
+  ui.classSelect.disabled = model.get("mode") !== "relevance";
+}
+
 /** Controls -> traits. */
 export function wireControls(view, listen) {
   const { model, ui } = view;
@@ -76,6 +96,8 @@ export function wireControls(view, listen) {
   listen(ui.cmapSelect, "change", () => set("colormap", ui.cmapSelect.value));
   listen(ui.backSelect, "change", () => setBack(view, ...ui.backSelect.value.split("/")));
   listen(ui.zoomSelect, "change", () => set("zoom", ui.zoomSelect.value));
+  listen(ui.modeSelect, "change", () => set("mode", ui.modeSelect.value));
+  listen(ui.classSelect, "change", () => set("relevance_class", ui.classSelect.value === "" ? null : Number(ui.classSelect.value)));
   listen(ui.objectiveSelect, "change", () => set("unit_objective", ui.objectiveSelect.value));
   listen(ui.layerSelect, "change", () => {
     setLayer(view, ui.layerSelect.value);
@@ -113,6 +135,7 @@ function syncSettings(view) {
   ui.patternBox.checked = !!model.get("pattern");
   ui.patternBox.disabled = !patchesShown(view);
   ui.opInput.value = String(num(view, "opacity", 0.6));
+  syncMode(view);
 }
 
 /** Traits -> every control: the header, the current layer and image, the task buttons. */
@@ -123,7 +146,9 @@ export function syncControls(view) {
   for (const b of ui.strip.children) b.setAttribute("aria-current", String(Number(b.dataset.image) === currentImage(view)));
   const running = ui.progress.sync();
   ui.scanButton.disabled = running || !model.get("_can_scan");
-  ui.scanButton.title = model.get("_can_scan") ? "top-k patches and unit statistics over the dataset" : "pass dataset= to ChannelGrid to scan";
+  ui.scanButton.title = !model.get("_can_scan") ? "pass dataset= to ChannelGrid to scan"
+    : model.get("mode") === "relevance" ? "each unit's top-k patches by its relevance for the class (CRP reference samples)"
+      : "top-k patches and unit statistics over the dataset";
   ui.visButton.disabled = running;
   ui.visAllButton.disabled = running;
 }

@@ -60,7 +60,7 @@ export function loadImageList(view) {
 export function loadUnitData(view) {
   const { model, status } = view;
   const raw = model.get("_patches");
-  view.patches = raw ? status.attempt("patches", () => ({ ...loadStack(raw.patches, 2), layer: raw.layer, values: raw.values, n_images: raw.n_images, score: raw.score || DEFAULT_OBJECTIVES.scan })) : null;
+  view.patches = raw ? status.attempt("patches", () => ({ ...loadStack(raw.patches, 2), layer: raw.layer, values: raw.values, n_images: raw.n_images, score: raw.score || DEFAULT_OBJECTIVES.scan, explains: raw.explains })) : null;
   view.units = model.get("_units") || null;
   const vis = model.get("_visuals");
   view.visuals = vis ? status.attempt("visualisations", () => ({ ...loadStack(vis.images, 1), layer: vis.layer, channels: vis.channels })) : null;

@@ -9,6 +9,7 @@ import { fmt, num, opts, lutName, currentImage, currentUnit, objectiveText, patc
 import { backRecord } from "./data.js";
 import { drawMarks } from "./marks.js";
 import { updateUnitInfo } from "./pane.js";
+import { drawRelevance, relevanceCaption, relevanceMode, relevancePending, relevanceShown, showCanvas } from "./relevance.js";
 
 /** Normalise and colour the shown image's activations and draw everything that shows them. */
 export function redraw(view) {
@@ -19,9 +20,10 @@ export function redraw(view) {
   view.range = normaliseInto(view.idx, view.scratch, A.x, n * A.C * A.H * A.W, A.C, A.H * A.W, opts(view));
   const lut = view.luts[lutName(view)] || view.luts.gray;
   if (lut) drawTiles(T, G, view.idx, lut);
-  const showPatterns = !!model.get("pattern") && patchesShown(view);
-  view.patternCanvas.hidden = !showPatterns;
-  T.canvas.hidden = showPatterns;
+  const relShown = relevanceShown(view);
+  if (relShown) drawRelevance(view, view.luts.diverging);
+  const showPatterns = !relShown && !!model.get("pattern") && patchesShown(view);
+  showCanvas(view, relShown ? "relevance" : showPatterns ? "patterns" : "tiles");
   if (showPatterns) drawPatterns(view);
   drawMarks(view);
   drawLegend(view, lut);
@@ -49,7 +51,11 @@ function drawPatterns(view) {
 }
 
 function drawLegend(view, lut) {
-  const { A, range } = view;
+  const { A, range, rel } = view;
+  if (relevanceShown(view)) {
+    view.ui.legend.draw(view.luts.diverging, -rel.scale, rel.scale, { fmt, caption: relevanceCaption(view) });
+    return;
+  }
   const o = opts(view);
   let lo;
   let hi;
@@ -57,7 +63,8 @@ function drawLegend(view, lut) {
   else if (o.mode === "fixed") [lo, hi] = A.signed ? [-Math.max(Math.abs(o.vrange[0]), Math.abs(o.vrange[1])), Math.max(Math.abs(o.vrange[0]), Math.abs(o.vrange[1]))] : o.vrange;
   else [lo, hi] = A.signed ? [-range.m, range.m] : [range.lo, range.hi];
   const what = { layer: "one range for the whole layer (DeepVis)", channel: "each channel scaled to its own range", fixed: "fixed range" }[o.mode];
-  const extras = [o.boost ? `boost ${o.boost}` : "", o.gamma !== 1 ? `gamma ${o.gamma}` : "", A.signed ? "signed: blue < 0 < red" : ""].filter(Boolean);
+  const extras = [o.boost ? `boost ${o.boost}` : "", o.gamma !== 1 ? `gamma ${o.gamma}` : "", A.signed ? "signed: blue < 0 < red" : "",
+    relevanceMode(view) ? relevancePending(view, noKernel(view.model)) : ""].filter(Boolean);
   view.ui.legend.draw(lut, lo, hi, { fmt, caption: `${A.layer}: ${what}${extras.length ? ` · ${extras.join(" · ")}` : ""}` });
 }
 

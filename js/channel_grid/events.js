@@ -9,15 +9,18 @@ import {
 } from "./state.js";
 import { drawMarks } from "./marks.js";
 import { updateReadout } from "./update.js";
+import { relevanceShown, shownGeometry, slotOf, unitAt } from "./relevance.js";
 
 /** The tile cell under the pointer: {channel, row, col}, or null. */
 function pointerTile(view, ev) {
-  const { G } = view;
-  if (!G || (ev.target !== view.T.canvas && ev.target !== view.patternCanvas)) return null;
+  const rel = relevanceShown(view) && view.R && ev.target === view.R.canvas;
+  const G = rel ? view.RG : view.G;
+  if (!G || !(rel || ev.target === view.T.canvas || ev.target === view.patternCanvas)) return null;
   const rect = ev.target.getBoundingClientRect();
   const x = ((ev.clientX - rect.left) * G.gw) / rect.width;
   const y = ((ev.clientY - rect.top) * G.gh) / rect.height;
-  return tileAt(G, Math.floor(x), Math.floor(y));
+  const hit = tileAt(G, Math.floor(x), Math.floor(y));
+  return hit && rel ? { ...hit, channel: unitAt(view, hit.channel), relevance: true } : hit;
 }
 
 /** Hover (throttled to frames by `frames`) and clicks on the grid, the layer list and the strip. */
@@ -60,8 +63,9 @@ const cycle = (list, value, step = 1) => list[(Math.max(0, list.indexOf(value)) 
 
 /** Arrow keys (shift: 3 cells, as DeepVis's capital I/J/K/L) move the selected unit in the grid. */
 function moveUnit(view, key, step) {
-  const { A, G } = view;
-  const c = currentUnit(view);
+  const { A } = view;
+  const G = shownGeometry(view);
+  const c = slotOf(view, currentUnit(view)); // relevance mode moves through the tiles in their sorted order
   const to = {
     ArrowLeft: () => clampInt(c - step, 0, A.C - 1),
     ArrowRight: () => clampInt(c + step, 0, A.C - 1),
@@ -69,7 +73,7 @@ function moveUnit(view, key, step) {
     ArrowDown: () => (c + step * G.cols < A.C ? c + step * G.cols : c),
   }[key];
   if (!to) return false;
-  setTrait(view, "selected", to());
+  setTrait(view, "selected", unitAt(view, to()));
   return true;
 }
 

@@ -139,6 +139,8 @@ function overlayCanvas(G, cls) {
 export function buildGrid(view) {
   const { ui, A, fit, images } = view;
   ui.gridWrap.replaceChildren();
+  view.R = null; // relevance tiles: drawn anew for this layer and width (relevance.js)
+  view.RG = null;
   if (!A) return;
   if (!fit.width) return; // the width is not known yet: layout() builds it
   const G = tileGeometry(A.C, A.H, A.W, fit.grid);

@@ -1,8 +1,8 @@
 // The marks overlay over the tiles: badges from the dataset scan (dead, constant, detector
 // units), the selected and hovered outlines, and the key to the badges under the grid.
 import { elem } from "../lib/dom.js";
-import { tileRect } from "../lib/tiles.js";
 import { currentUnit, unitsShown } from "./state.js";
+import { shownGeometry, tileBox } from "./relevance.js";
 
 const SELECTED = "#80ff80"; // DeepVis cursor (.5, 1, .5)
 const HOVER = "#ffff00";
@@ -19,7 +19,7 @@ function drawBadges(view, ctx, u) {
   const counts = { dead: 0, constant: 0, detector: 0 };
   for (let c = 0; c < G.C; c++) {
     const kind = badgeOf(u, c);
-    const [x, y, w, h] = tileRect(G, c);
+    const [x, y, w, h] = tileBox(view, c);
     if (kind) {
       counts[kind]++;
       const s = Math.max(5, Math.min(12, w / 3));
@@ -42,8 +42,19 @@ function drawBadges(view, ctx, u) {
   return counts;
 }
 
+/** The marks canvas sized to the tiles shown (relevance tiles have their own height). */
+function fitMarks(marks, G) {
+  const dpr = window.devicePixelRatio || 1;
+  const [w, h] = [Math.round(G.cssW * dpr), Math.round(G.cssH * dpr)];
+  if (marks.width === w && marks.height === h) return;
+  Object.assign(marks, { width: w, height: h });
+  Object.assign(marks.style, { width: `${G.cssW}px`, height: `${G.cssH}px` });
+}
+
 export function drawMarks(view) {
-  const { marks, G, hover } = view;
+  const { marks, hover } = view;
+  const G = shownGeometry(view);
+  fitMarks(marks, G);
   const ctx = marks.getContext("2d");
   const dpr = marks.width / G.cssW;
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -51,7 +62,7 @@ export function drawMarks(view) {
   const u = unitsShown(view);
   const counts = u ? drawBadges(view, ctx, u) : { dead: 0, constant: 0, detector: 0 };
   const outline = (c, color, width) => {
-    const [x, y, w, h] = tileRect(G, c);
+    const [x, y, w, h] = tileBox(view, c);
     ctx.strokeStyle = color;
     ctx.lineWidth = width;
     ctx.strokeRect(x - width / 2, y - width / 2, w + width, h + width);

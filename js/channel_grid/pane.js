@@ -7,6 +7,7 @@ import {
   DEFAULT_OBJECTIVES, fmt, currentImage, currentUnit, objectiveFor, objectiveText, unitsShown, patchesShown,
 } from "./state.js";
 import { backRecord } from "./data.js";
+import { relevanceLine, relevanceShown } from "./relevance.js";
 
 export function updateUnitInfo(view) {
   const { A } = view;
@@ -15,6 +16,7 @@ export function updateUnitInfo(view) {
   const n = currentImage(view);
   const s = channelStats(A.x, n * A.C * A.H * A.W, c, A.H, A.W);
   const lines = [`unit ${c} of ${A.layer} · image ${n}: max ${fmt(s.max)} at (${s.row}, ${s.col}), mean ${fmt(s.mean)}`];
+  if (relevanceShown(view)) lines.push(relevanceLine(view, c));
   const u = unitsShown(view);
   if (u) {
     const flags = [u.dead[c] ? "DEAD (never active)" : "", u.constant[c] ? "CONSTANT" : ""].filter(Boolean);
@@ -75,8 +77,9 @@ function drawPatchGrid(view, c) {
     ctx.drawImage(rec.canvas, (j % per) * (P + 2) + 1, Math.floor(j / per) * (P + 2) + 1, P, P);
   }
   const vals = patches.values[c] || [];
-  const stale = patches.score !== wanted ? ` · scan again to rank by its ${objectiveText(wanted)}` : "";
-  ui.patchCaption.textContent = `top ${k} patches of ${patches.n_images} images by its ${objectiveText(patches.score)}`
+  const stale = patches.score === "relevance" || patches.score === wanted ? "" : ` · scan again to rank by its ${objectiveText(wanted)}`;
+  const by = patches.score === "relevance" ? `relevance R_c for ${patches.explains}` : objectiveText(patches.score);
+  ui.patchCaption.textContent = `top ${k} patches of ${patches.n_images} images by its ${by}`
     + ` (${fmt(vals[0])} … ${fmt(vals[k - 1])})${stale}`;
 }
 

@@ -43,6 +43,9 @@ export function createView(shell, details) {
     zoomPanel: null,
     zoomBases: new Map(), // image index -> its picture scaled to the zoom pane, made once
     backCache: null,
+    rel: null, // relevance mode's payload (relevance.js loadRelevance)
+    RG: null, // relevance tiles' geometry
+    R: null, // relevance tile canvas
     fit: { width: 0, grid: 0, pane: PANE_PX[0], list: true }, // the layout chosen (layout.js)
   };
 }

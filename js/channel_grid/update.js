@@ -6,6 +6,8 @@ import { layout, buildLayerList, buildStrip, buildGrid } from "./layout.js";
 import { syncControls } from "./controls.js";
 import { redraw, drawProbs } from "./draw.js";
 import { drawBackPair } from "./pane.js";
+import { loadRelevance, relevanceShort } from "./relevance.js";
+import { buildClassList } from "./controls.js";
 
 /** The readout: layer, unit, image and back view, and the hovered cell's values. */
 export function updateReadout(view) {
@@ -17,7 +19,11 @@ export function updateReadout(view) {
   const n = currentImage(view);
   const back = model.get("back_mode");
   const parts = [`${A.layer} · unit ${currentUnit(view)} · image ${n} · back view ${back === "off" ? "off" : `${back} (${model.get("back_filter")})`}`];
-  if (hover) {
+  if (hover && hover.relevance && view.rel) {
+    const { rel } = view;
+    const v = rel.x[hover.channel * rel.H * rel.W + hover.row * rel.W + hover.col];
+    parts.push(`hover: unit ${hover.channel} · ${relevanceShort(view, hover.channel)} · pixel (${hover.row}, ${hover.col}) of its heatmap = ${fmt(v)}`);
+  } else if (hover) {
     const s = channelStats(A.x, n * A.C * A.H * A.W, hover.channel, A.H, A.W);
     const i = n * A.C * A.H * A.W + hover.channel * A.H * A.W + hover.row * A.W + hover.col;
     parts.push(`hover: unit ${hover.channel} · max ${fmt(s.max)} at (${s.row}, ${s.col}) · mean ${fmt(s.mean)} · cell (${hover.row}, ${hover.col}) = ${fmt(A.x[i])}`);
@@ -44,6 +50,8 @@ export function relayout(view, width) {
 
 export function loadAll(view) {
   loadActivations(view);
+  loadRelevance(view);
+  buildClassList(view);
   loadImageList(view);
   loadUnitData(view);
   buildLayerList(view);
@@ -63,6 +71,16 @@ export function wireModel(view, onModel) {
     refresh(view);
   });
   onModel("change:_images", () => loadAll(view));
+  onModel("change:_relevance", () => {
+    view.hover = null;
+    loadRelevance(view);
+    refresh(view);
+  });
+  onModel("change:_class_names", () => buildClassList(view));
+  onModel("change:mode", () => {
+    view.hover = null;
+    refresh(view);
+  });
   onModel("change:_layer_list", () => buildLayerList(view));
   for (const name of ["_patches", "_units", "_visuals"]) {
     onModel(`change:${name}`, () => {
@@ -71,7 +89,7 @@ export function wireModel(view, onModel) {
     });
   }
   onModel("change:image", refreshView);
-  for (const name of ["selected", "normalisation", "vrange", "boost", "gamma", "colormap", "zoom", "pattern", "opacity"]) {
+  for (const name of ["selected", "normalisation", "vrange", "boost", "gamma", "colormap", "zoom", "pattern", "opacity", "relevance_class"]) {
     onModel(`change:${name}`, refreshView);
   }
   for (const name of ["_back", "back_mode", "back_filter"]) {

@@ -41,7 +41,7 @@ from ..core.capture import capture_maps
 from ..core.images import to_batch
 from .classification import balanced_accuracy, fit_logistic
 
-__all__ = ["ConceptEmbeddings", "net2vec"]
+__all__ = ["ConceptEmbeddings", "net2vec", "concept_logits", "filter_masks", "decile_examples"]
 
 QUANTILE = 0.005  # top fraction of a filter's activations above its threshold (Bau et al. 2017)
 OPTIMIZERS = {"sgd": 1e-4, "adam": 0.1}  # default learning rate of each
@@ -76,6 +76,9 @@ class ConceptEmbeddings:
     top_f : dict of int to numpy.ndarray or None
         Classification: ``{F: per-concept balanced accuracy}`` retrained on the F filters of
         largest ``|w_k|``.
+    test : numpy.ndarray or None
+        Segmentation: the held-out images' indices into the probe set, in the order of the
+        entries of ``image_iou``.
     """
 
     layer: str
@@ -88,6 +91,7 @@ class ConceptEmbeddings:
     thresholds: np.ndarray | None = None
     accuracy: np.ndarray | None = None
     top_f: dict[int, np.ndarray] | None = None
+    test: np.ndarray | None = None
 
     def _row(self, name: str) -> int:
         if name not in self.names:
@@ -232,7 +236,104 @@ def net2vec(model: nn.Module, layer: str, images, concepts: Mapping[str, np.ndar
     single = _best_single(binary[test], masks[:, test], batch_size)
     return ConceptEmbeddings(layer, names, weights.numpy().astype(np.float32), single, settings,
                              iou=hits / np.maximum(unions, 1), image_iou=list(image_iou.T),
-                             thresholds=thresholds.numpy())
+                             thresholds=thresholds.numpy(), test=test.numpy())
+
+
+def concept_logits(emb: ConceptEmbeddings, acts: torch.Tensor, size) -> torch.Tensor:
+    """The segmentation probe's logits sum_k w_k up([A_k > T_k]) for every concept (Fong and
+    Vedaldi 2018, section 3.1): the predicted mask is ``logits > 0`` (M > 0.5).
+
+    Parameters
+    ----------
+    emb : ConceptEmbeddings
+        A segmentation probe's result (its ``weights`` and ``thresholds``).
+    acts : torch.Tensor
+        N x C x h x w activations of ``emb.layer``.
+    size : tuple of int
+        (H, W) of the result; the layer's maps are upsampled bilinearly to it.
+
+    Returns
+    -------
+    torch.Tensor
+        N x concepts x H x W float32 logits, on the CPU.
+
+    Raises
+    ------
+    ValueError
+        If ``emb`` has no thresholds (a classification probe) or ``acts`` has the wrong channels.
+    """
+    return _logits(torch.as_tensor(emb.weights), _binarised(emb, acts), size)
+
+
+def filter_masks(emb: ConceptEmbeddings, acts: torch.Tensor, channels, size) -> torch.Tensor:
+    """Single filters' masks as Network Dissection scores them (Bau et al., CVPR 2017):
+    the binary map [A_k > T_k] upsampled bilinearly to ``size``, above 0.5.
+
+    Parameters
+    ----------
+    emb : ConceptEmbeddings
+        A segmentation probe's result (its ``thresholds``).
+    acts : torch.Tensor
+        N x C x h x w activations of ``emb.layer``.
+    channels : sequence of int
+        The filters.
+    size : tuple of int
+        (H, W) of the masks.
+
+    Returns
+    -------
+    torch.Tensor
+        N x len(channels) x H x W bool, on the CPU.
+
+    Raises
+    ------
+    ValueError
+        If ``emb`` has no thresholds (a classification probe) or ``acts`` has the wrong channels.
+    """
+    b = _binarised(emb, acts)[:, list(channels)].float()
+    if tuple(b.shape[-2:]) != tuple(size):
+        b = F.interpolate(b, size=tuple(size), mode="bilinear", align_corners=False)
+    return b > 0.5
+
+
+def _binarised(emb: ConceptEmbeddings, acts: torch.Tensor) -> torch.Tensor:
+    if emb.thresholds is None:
+        raise ValueError("these embeddings have no filter thresholds: use net2vec(task='segmentation')")
+    acts = torch.as_tensor(acts).float().cpu()
+    if acts.dim() != 4 or acts.shape[1] != len(emb.thresholds):
+        raise ValueError(f"acts must be N x {len(emb.thresholds)} x h x w (the layer's channels), "
+                         f"got {tuple(acts.shape)}")
+    return acts > torch.as_tensor(emb.thresholds)[None, :, None, None]
+
+
+def decile_examples(values, n: int = 10) -> np.ndarray:
+    """Positions of the entries at the middle of each of ``n`` equal quantile bins of ``values``
+    (deciles for n = 10), lowest first: Fong's non-maximal visualisation (DPhil thesis, 2020,
+    chapter 5) shows a concept's segmentations across the range of per-image IoU, not only the best.
+
+    With the finite entries sorted (stable) as v_(0) <= ... <= v_(m-1), bin j gives the entry of
+    rank floor((j + 1/2) m / n); NaN entries are skipped. With fewer than ``n`` finite entries,
+    ranks repeat.
+
+    Parameters
+    ----------
+    values : array_like
+        One number per item (NaN: not scored).
+    n : int, default 10
+        The number of bins.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``n`` int64 positions into ``values`` (empty when no entry is finite).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    finite = np.flatnonzero(np.isfinite(v))
+    if not len(finite):
+        return np.zeros(0, np.int64)
+    ranked = finite[np.argsort(v[finite], kind="stable")]
+    ranks = np.floor((np.arange(n) + 0.5) * len(ranked) / n).astype(np.int64)
+    return ranked[np.minimum(ranks, len(ranked) - 1)]
 
 
 def _classification_probe(layer, names, means, present, train, test, settings) -> ConceptEmbeddings:

@@ -149,6 +149,8 @@ def _check(value, name: str, low: float, *, integer: bool = False, above: bool =
 
 
 def _target(model, image, layer, layouts) -> tuple[torch.Tensor, torch.Tensor]:
+    if isinstance(image, torch.Tensor) and image.dim() == 4 and len(image) == 0:
+        raise ValueError("target is empty (no images); give one C x H x W image")
     if not isinstance(image, torch.Tensor) or image.dim() not in (3, 4) or (image.dim() == 4 and len(image) != 1):
         raise ValueError("target must be one C x H x W image (or a 1 x C x H x W batch), got "
                          f"{getattr(image, 'shape', type(image).__name__)}")

@@ -16,16 +16,20 @@
 
 Everything runs in eval mode under ``torch.no_grad`` on the model's device and leaves the
 model as it was (see :mod:`xai_widgets.core.capture`), also when the forward raises or the scan is
-cancelled. Maths only: no widget code here.
+cancelled. Maths only: no widget code here. The streaming accumulators, and how their partial
+results merge, are in :mod:`xai_widgets.units.partials`; ``engine="ray"`` scans shards of the
+dataset on Ray workers (:mod:`xai_widgets.units.distributed`) and merges them into the
+single pass's result.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import json
-import math
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -39,6 +43,8 @@ from ..core import tasks
 from ..core.capture import preserved_model, unknown_layer_error, layer_output, model_device
 from .grid import check_objective, unit_value
 from ..core.images import check_input_size, model_input, to_uint8
+from . import distributed
+from .partials import CONSTANT_EPS, GRAY, IoUCounts, RunningTopK, StatsAccumulator, TopValues, numpy_of
 
 __all__ = [
     "ReceptiveField",
@@ -52,8 +58,6 @@ __all__ = [
     "DETECTOR_IOU",
 ]
 
-GRAY = 128  # patch pixels that fall outside the image
-CONSTANT_EPS = 1e-3  # a unit is constant when its std across images <= this x the layer's RMS
 DETECTOR_IOU = 0.04  # a unit detects its best concept above this IoU (Bau et al. 2017, section 3.1)
 _RF_SAMPLES = 4  # random inputs per measured cell (their gradient supports are united)
 _RF_EXAMPLES = 2  # example inputs (e.g. dataset images) used on top of the random ones
@@ -564,159 +568,7 @@ def _length(dataset) -> int | None:
         return None
 
 
-# ----------------------------------------------------------------------------- statistics
-
-
-class _Moments:
-    """Running mean and sum of squared deviations over the batch axis (Chan, Golub and
-    LeVeque's pairwise update, float64 accumulators: no cancellation over long scans)."""
-
-    def __init__(self):
-        self.n = 0
-        self.mean = self.m2 = None
-
-    def update(self, x: torch.Tensor) -> None:
-        var, mean = torch.var_mean(x.float(), dim=0, correction=0)
-        nb = x.shape[0]
-        mean, m2 = mean.double(), var.double() * nb
-        if self.n == 0:
-            self.n, self.mean, self.m2 = nb, mean, m2
-            return
-        delta = mean - self.mean
-        total = self.n + nb
-        self.mean = self.mean + delta * (nb / total)
-        self.m2 = self.m2 + m2 + delta.square() * (self.n * nb / total)
-        self.n = total
-
-    @property
-    def std(self) -> torch.Tensor:
-        return (self.m2 / self.n).clamp_min(0).sqrt()
-
-
-class _StatsAccumulator:
-    """Everything UnitStats needs, accumulated batch by batch on the device."""
-
-    def __init__(self):
-        self.scores = _Moments()  # per-image channel scores
-        self.cells = _Moments()  # every cell of every channel, across images
-        self.active = self.peak = None
-        self.class_sums = self.class_counts = None
-
-    def update(self, acts: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor | None) -> None:
-        self.scores.update(scores)
-        self.cells.update(acts)
-        active = (scores > 0).sum(0)
-        self.active = active if self.active is None else self.active + active
-        peak = scores.amax(0)
-        self.peak = peak if self.peak is None else torch.maximum(self.peak, peak)
-        if labels is not None:
-            self._add_classes(scores, labels)
-
-    def _add_classes(self, scores, labels) -> None:
-        n_classes = int(labels.max()) + 1  # labels are on the CPU: no device sync
-        labels = labels.to(scores.device)
-        if self.class_sums is None:
-            self.class_sums = scores.new_zeros((0, scores.shape[1]), dtype=torch.float64)
-            self.class_counts = labels.new_zeros(0)
-        grow = n_classes - self.class_sums.shape[0]
-        if grow > 0:  # labels are discovered as they come
-            self.class_sums = F.pad(self.class_sums, (0, 0, 0, grow))
-            self.class_counts = F.pad(self.class_counts, (0, grow))
-        self.class_sums.index_add_(0, labels, scores.double())
-        self.class_counts += torch.bincount(labels, minlength=self.class_sums.shape[0])
-
-    def result(self) -> UnitStats:
-        n = self.scores.n
-        cells = self.cells
-        layer_rms = (cells.m2 / n + cells.mean.square()).mean().sqrt()
-        cell_std = cells.std.flatten(1).amax(1)
-        stats = UnitStats(
-            max=_np(self.peak),
-            mean=_np(self.scores.mean.float()),
-            std=_np(self.scores.std.float()),
-            frac_active=_np((self.active.double() / n).float()),
-            dead=_np(self.peak <= 0),
-            constant=_np(cell_std <= CONSTANT_EPS * layer_rms),
-        )
-        if self.class_sums is not None:
-            stats.selectivity, stats.selective_class = _selectivity(self.class_sums, self.class_counts)
-        return stats
-
-
-def _selectivity(class_sums: torch.Tensor, counts: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Morcos et al.'s class selectivity index from per-class score sums (classes x C)."""
-    present = counts > 0
-    means = (class_sums[present] / counts[present, None]).T  # C x present classes
-    best = means.argmax(1)
-    classes = torch.nonzero(present).flatten()[best]
-    if means.shape[1] < 2:
-        return np.full(means.shape[0], np.nan, np.float32), _np(classes)
-    top = means.max(1).values
-    rest = (means.sum(1) - top) / (means.shape[1] - 1)
-    denominator = top + rest
-    index = torch.where(denominator > 0, (top - rest) / denominator.where(denominator > 0, 1), torch.nan)
-    return _np(index.float()), _np(classes)
-
-
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy()
-
-
 # ----------------------------------------------------------------------------- top-k
-
-
-class _RunningTopK:
-    """Per channel, the k best (score, image, location) so far and their patches, on the device.
-
-    Patches live in k fixed slots per channel; a new entry takes the slot of the entry it
-    evicts, so each batch writes only the patches that enter the top k.
-    """
-
-    def __init__(self, channels: int, k: int, patch_hw: tuple[int, int], device):
-        self.k = k
-        self.values = torch.full((channels, k), -math.inf, device=device)
-        self.index = torch.full((channels, k), -1, dtype=torch.int64, device=device)
-        self.where = torch.zeros((channels, k), dtype=torch.int64, device=device)
-        self.slot = torch.arange(k, device=device).expand(channels, k).clone()
-        self.patches = torch.full((channels, k, *patch_hw, 3), GRAY, dtype=torch.uint8, device=device)
-
-    def update(self, scores: torch.Tensor, where: torch.Tensor, first: int, crop: Callable) -> None:
-        """Merge a batch: ``scores``/``where`` B x C (score, flat cell), ``first`` its first dataset
-        index, ``crop(images, cells)`` the patches of (batch image, flat cell) pairs."""
-        k, (channels, batch) = self.k, scores.T.shape
-        merged = torch.cat([self.values, scores.T], 1)
-        # Stable: equal scores keep the running entries (earlier images) first, then batch order.
-        order = torch.sort(merged, dim=1, descending=True, stable=True).indices
-        top, is_new = order[:, :k], order[:, :k] >= k
-        images = (first + torch.arange(batch, device=scores.device)).expand(channels, batch)
-        self.values = merged.gather(1, top)
-        self.index = torch.cat([self.index, images], 1).gather(1, top)
-        self.where = torch.cat([self.where, where.T], 1).gather(1, top)
-        self.slot = self._reassign_slots(order, is_new)
-        channel, rank = torch.nonzero(is_new, as_tuple=True)
-        if channel.numel():
-            cells = self.where[channel, rank]
-            self.patches[channel, self.slot[channel, rank]] = crop(self.index[channel, rank] - first, cells)
-
-    def _reassign_slots(self, order: torch.Tensor, is_new: torch.Tensor) -> torch.Tensor:
-        k = self.k
-        none = torch.full_like(order, -1)  # C x (k + B)
-        slots = torch.cat([self.slot, none[:, k:]], 1).gather(1, order)  # -1: a batch entry
-        # Slots freed by evicted entries (>= 0) sort first; the i-th new entry takes the i-th.
-        freed = torch.cat([slots[:, k:], none[:, :k]], 1).sort(dim=1, descending=True).values
-        rank = (is_new.cumsum(1) - 1).clamp_min(0)
-        return torch.where(is_new, freed.gather(1, rank), slots[:, :k])
-
-    def result(self, n_images: int, grid_w: int):
-        k = min(self.k, n_images)
-        rows = torch.arange(self.slot.shape[0], device=self.slot.device)[:, None]
-        where = self.where[:, :k]
-        return (
-            _np(self.values[:, :k]),
-            _np(self.index[:, :k]),
-            _np(torch.stack([where // grid_w, where % grid_w], -1)),
-            _np(self.patches[rows, self.slot[:, :k]]),
-        )
 
 
 def _patch_window(rf: ReceptiveField) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -778,6 +630,8 @@ def scan(
     dataset_key: str | None = None,
     layouts: dict | None = None,
     score: str = "max",
+    engine: str | None = None,
+    workers: int | None = None,
 ) -> TopK:
     """Top-k images per channel of a layer, with receptive-field patches and unit statistics.
 
@@ -819,6 +673,13 @@ def scan(
     changes between sessions (a lambda) always misses. A cached result loads with no
     forward pass.
 
+    ``engine="ray"`` (or a ``ray.data.Dataset`` as ``dataset``) scans on Ray: see
+    :mod:`xai_widgets.units.distributed` for the shards, the workers and their devices. The
+    partial top-k, statistics and patches are merged into the single pass's result: equal
+    top-k indices, scores, locations, patches and counts (ties ordered by image index as
+    here); mean and std within one float32 step (their float64 moments merge in another
+    order). ``progress`` is then called as shards finish.
+
     Parameters
     ----------
     model : torch.nn.Module
@@ -847,6 +708,12 @@ def scan(
         ``{layer: layout}`` for layers whose layout is not detected.
     score : {"max", "mean", "sum"}, default "max"
         How each image's channel map is ranked.
+    engine : {"local", "ray"} or None, default None
+        Where the scan runs: in this process, or on Ray (``pip install "xai_widgets[ray]"``).
+        None: "ray" for a ``ray.data.Dataset``, else "local".
+    workers : int or None, default None
+        Ray only: the number of shards scanned in parallel; None: one per CPU of the cluster
+        (per GPU when the model is on a GPU).
 
     Returns
     -------
@@ -857,7 +724,10 @@ def scan(
     ------
     TypeError, ValueError
         For a model that is not a module, an unknown layer, a non-positive ``k`` or
-        ``batch_size``, an unknown ``score`` or unusable dataset items.
+        ``batch_size``, an unknown ``score`` or ``engine``, unusable dataset items, or a
+        dataset that cannot be cut into shards for Ray.
+    ImportError
+        For ``engine="ray"`` without Ray installed.
     xai_widgets.core.tasks.Cancelled
         When ``cancel`` is set.
     """
@@ -865,36 +735,81 @@ def scan(
     k = _check_int(k, "k")
     batch_size = _check_int(batch_size, "batch_size")
     check_objective(score)
+    engine = distributed.engine_for(engine, dataset, workers)
     path = _cache_path(model, layer, k, preprocess, dataset, cache_dir, dataset_key, layouts, score) if cache else None
     if path is not None and path.exists():
         loaded = _load(path)
         if loaded is not None:
             return loaded
-    result = _scan(model, layer, dataset, k, preprocess, batch_size, progress, cancel, layouts, score)
+    result = _scan(model, layer, dataset, k, preprocess, batch_size, progress, cancel, layouts, score, engine, workers)
     if path is not None:
         _save(path, result)
     return result
 
 
-def _scan(model, layer, dataset, k, preprocess, batch_size, progress, cancel, layouts, score) -> TopK:
+def _scan(model, layer, dataset, k, preprocess, batch_size, progress, cancel, layouts, score, engine, workers) -> TopK:
+    if engine == "ray":
+        part = _scan_on_ray(model, layer, dataset, k, preprocess, batch_size, progress, cancel, layouts, score, workers)
+    else:
+        total = _length(dataset)
+        tasks.check(cancel)
+        batches = _batches(dataset, model, preprocess, batch_size)
+        part = _scan_part(model, layer, batches, k, layouts, score, _ScanPart(0), cancel,
+                          lambda done: tasks.report(progress, done, total))
+    return part.result(layer, score)
+
+
+@dataclass
+class _ScanPart:
+    """The scan of consecutive images from ``first`` on: what merges into a :class:`TopK`."""
+
+    first: int
+    rf: ReceptiveField | None = None
+    input_shape: tuple | None = None
+    running: RunningTopK | None = None
+    stats: StatsAccumulator = field(default_factory=StatsAccumulator)
+    n: int = 0
+
+    def merge(self, other: "_ScanPart") -> "_ScanPart":
+        if other.running is None:
+            return self
+        if self.running is None:
+            return other
+        self.running, self.stats = self.running.merge(other.running), self.stats.merge(other.stats)
+        self.n += other.n
+        return self
+
+    def to(self, device) -> "_ScanPart":
+        self.stats = self.stats.to(device)
+        self.running = None if self.running is None else self.running.to(device)
+        return self
+
+    def result(self, layer: str, score: str) -> TopK:
+        if self.running is None:
+            raise ValueError("the dataset is empty: it yielded no images")
+        values, indices, locations, patches = self.running.result(self.n, self.rf.grid[1])
+        unit_stats = UnitStats(**self.stats.result())
+        if not np.isfinite(unit_stats.mean).all():
+            raise ValueError(f"layer {layer!r} produced NaN or infinite activations on this dataset")
+        return TopK(layer, values.shape[1], self.n, values, indices, locations, patches, unit_stats, self.rf, score)
+
+
+def _scan_part(model, layer, batches, k, layouts, score, part, cancel=None, on_batch=None) -> _ScanPart:
+    """Stream ``batches`` (images ``part.first`` on) into ``part``; the receptive field is
+    measured on the first batch unless ``part`` has one."""
     device = model_device(model)
-    total = _length(dataset)
-    stats = _StatsAccumulator()
-    running = rf = input_shape = None
-    done = 0
-    tasks.check(cancel)
-    batches = _batches(dataset, model, preprocess, batch_size)
+    done = part.first
     with preserved_model(model, eval_mode=True):
         for batch in batches:
             tasks.check(cancel)
-            if input_shape is None:
+            if part.input_shape is None:
                 check_input_size(batch.x, "scan", "each dataset image")
-                input_shape = tuple(batch.x.shape[1:])
-                rf = receptive_field(model, layer, input_shape, inputs=batch.x, layouts=layouts)
-            elif tuple(batch.x.shape[1:]) != input_shape:
+                part.input_shape = tuple(batch.x.shape[1:])
+                part.rf = receptive_field(model, layer, part.input_shape, inputs=batch.x, layouts=layouts)
+            elif tuple(batch.x.shape[1:]) != part.input_shape:
                 raise ValueError(
                     f"images {done}-{done + len(batch.x) - 1} have model input shape "
-                    f"{tuple(batch.x.shape[1:])} but the first had {input_shape}; all images must "
+                    f"{tuple(batch.x.shape[1:])} but the first had {part.input_shape}; all images must "
                     "share one size: resize them or pass a preprocess that does"
                 )
             x = batch.x.to(device)
@@ -902,21 +817,47 @@ def _scan(model, layer, dataset, k, preprocess, batch_size, progress, cancel, la
                 acts = _forward_to(model, x, layer, layouts)
                 peak, where = acts.flatten(2).max(2)
                 scores = peak if score == "max" else unit_value(acts, score)
-                if running is None:
-                    running = _RunningTopK(acts.shape[1], k, _patch_window(rf)[0], device)
-                if (stats.class_sums is None) != (batch.labels is None) and done:
+                if part.running is None:
+                    part.running = RunningTopK(acts.shape[1], k, _patch_window(part.rf)[0], device)
+                if (part.stats.class_sums is None) != (batch.labels is None) and done > part.first:
                     raise ValueError(f"images from {done} on: some items have labels and some do not")
-                stats.update(acts, peak, batch.labels)
-                running.update(scores, where, done, _cropper(x, batch.raw, rf))
+                part.stats.update(acts, peak, batch.labels)
+                part.running.update(scores, where, done, _cropper(x, batch.raw, part.rf))
             done += len(x)
-            tasks.report(progress, done, total)
-    if running is None:
+            part.n += len(x)
+            if on_batch is not None:
+                on_batch(part.n)
+    return part
+
+
+def _first_batch(dataset, shards, model, preprocess) -> _Batch | None:
+    """The dataset's first images, read here (None when there are none)."""
+    data = dataset
+    if distributed.is_ray_dataset(dataset):
+        data = shards[0].data() if shards else ()
+    head = data if _is_dataloader(data) else itertools.islice(_items(data), _RF_EXAMPLES)
+    return next(_batches(head, model, preprocess, _RF_EXAMPLES), None)
+
+
+def _scan_on_ray(model, layer, dataset, k, preprocess, batch_size, progress, cancel, layouts, score, workers):
+    """Shards scanned by Ray workers and merged in dataset order; the receptive field is measured
+    here, from the first images, as the single pass measures it."""
+    shards = distributed.shards(dataset, workers, batch_size, model_device(model))
+    first = _first_batch(dataset, shards, model, preprocess)
+    if first is None:
         raise ValueError("the dataset is empty: it yielded no images")
-    values, indices, locations, patches = running.result(done, rf.grid[1])
-    unit_stats = stats.result()
-    if not np.isfinite(unit_stats.mean).all():
-        raise ValueError(f"layer {layer!r} produced NaN or infinite activations on this dataset")
-    return TopK(layer, values.shape[1], done, values, indices, locations, patches, unit_stats, rf, score)
+    check_input_size(first.x, "scan", "each dataset image")
+    shape = tuple(first.x.shape[1:])
+    rf = receptive_field(model, layer, shape, inputs=first.x, layouts=layouts)
+    parts = distributed.run(_scan_shard, shards, (layer, k, preprocess, batch_size, layouts, score, rf, shape),
+                            model=model, progress=progress, cancel=cancel)
+    return functools.reduce(_ScanPart.merge, parts)
+
+
+def _scan_shard(model, shard, layer, k, preprocess, batch_size, layouts, score, rf, shape) -> _ScanPart:
+    """A Ray worker's scan of one shard."""
+    batches = _batches(shard.data(), model, preprocess, batch_size)
+    return _scan_part(model, layer, batches, k, layouts, score, _ScanPart(shard.first, rf, shape))
 
 
 # ----------------------------------------------------------------------------- cache
@@ -1061,6 +1002,8 @@ def dissect(
     preprocess=None,
     batch_size: int = 64,
     layouts: dict | None = None,
+    engine: str | None = None,
+    workers: int | None = None,
 ) -> Dissection:
     """Network Dissection (Bau et al. 2017) of ``layer`` against concept masks.
 
@@ -1076,6 +1019,12 @@ def dissect(
     ``images``: as ``scan``'s dataset (labels are ignored); ``masks``: ``{name: N x H x W
     bool}`` with H x W the model input size. The layer's maps are kept on the CPU (N x C x
     h x w float32) between the forward pass and the scoring.
+
+    ``engine="ray"`` (or a ``ray.data.Dataset`` as ``images``) runs it on Ray in two rounds
+    (see :mod:`xai_widgets.units.distributed`): each worker computes its shard's maps (kept in
+    Ray's object store) and each unit's m + 1 largest upsampled values, which merge into the
+    exact T_k; then each worker counts |M_k & L_c| and |M_k| on its shard, and the int64
+    counts add up. Thresholds, counts and IoUs equal the single process's.
 
     Parameters
     ----------
@@ -1098,6 +1047,10 @@ def dissect(
         Images per forward pass, positive.
     layouts : dict or None, default None
         ``{layer: layout}`` for layers whose layout is not detected.
+    engine : {"local", "ray"} or None, default None
+        As in :func:`scan`.
+    workers : int or None, default None
+        As in :func:`scan`.
 
     Returns
     -------
@@ -1114,31 +1067,79 @@ def dissect(
     batch_size = _check_int(batch_size, "batch_size")
     if not 0 < quantile < 1:
         raise ValueError(f"quantile must be in (0, 1), got {quantile!r}")
-    maps, input_hw = _layer_maps(model, layer, images, preprocess, batch_size, layouts)
-    names, concepts = _concept_masks(masks, len(maps), input_hw)
-    device = model_device(model)
-    concepts = concepts.to(device).flatten(1).T.float()  # (N H W) x concepts
-    concept_area = concepts.sum(0)
-    n_values = len(maps) * input_hw[0] * input_hw[1]
-    above = max(1, round(quantile * n_values))  # values above each unit's threshold
-    step = max(1, _DISSECT_CHUNK // n_values)
-    ious, thresholds = [], []
+    if distributed.engine_for(engine, images, workers) == "ray":
+        names, counts, t = _dissect_on_ray(model, layer, images, masks, quantile, preprocess, batch_size, layouts,
+                                           workers)
+    else:
+        maps, input_hw = _layer_maps(model, layer, images, preprocess, batch_size, layouts)
+        names, concepts = _concept_masks(masks, len(maps), input_hw)
+        counts, t = _iou_counts(maps, concepts, model_device(model), _above(quantile, len(maps), input_hw))
+    iou = counts.iou()
+    best = np.where(iou.max(1) > threshold, iou.argmax(1), -1)
+    return Dissection(layer, names, iou, numpy_of(t), best, float(threshold))
+
+
+def _above(quantile: float, n_images: int, input_hw: tuple[int, int]) -> int:
+    """m: how many of a unit's upsampled values lie above its threshold."""
+    return max(1, round(quantile * n_images * input_hw[0] * input_hw[1]))
+
+
+def _upsampled(maps: torch.Tensor, input_hw, device) -> Iterator[torch.Tensor]:
+    """Groups of whole units, each unit's maps upsampled to the input size: units x (N H W), image-major."""
+    step = max(1, _DISSECT_CHUNK // (len(maps) * input_hw[0] * input_hw[1]))
     for first in range(0, maps.shape[1], step):
         chunk = maps[:, first:first + step].transpose(0, 1).to(device)  # units as the batch axis
         up = F.interpolate(chunk, size=input_hw, mode="bilinear", align_corners=False)
-        values = up.reshape(len(up), -1)  # units x (N H W), image-major like the concepts
-        if above < n_values:  # T_k: the (above + 1)-th largest value (topk beats kthvalue here)
-            t = values.topk(above + 1, dim=1, sorted=False).values.amin(1)
+        yield up.reshape(len(up), -1)
+
+
+def _iou_counts(maps, concepts, device, above, thresholds=None) -> tuple[IoUCounts, torch.Tensor]:
+    """IoU counts of the units of ``maps`` (N x C x h x w) with ``concepts`` (Q x N x H x W
+    bool) and the thresholds used: ``thresholds`` (C), or each unit's (above + 1)-th largest
+    upsampled value over these maps."""
+    pixels = concepts.to(device).flatten(1).T.float()  # (N H W) x concepts
+    parts, used, first = [], [], 0
+    for values in _upsampled(maps, tuple(concepts.shape[2:]), device):
+        if thresholds is None:
+            t = TopValues.of(values, above + 1).threshold(above)
         else:
-            t = values.amin(1) - 1
-        fired = (values > t[:, None]).float()
-        inter = fired @ concepts
-        union = fired.sum(1, keepdim=True) + concept_area - inter
-        ious.append(torch.where(union > 0, inter / union.clamp_min(1), 0))
-        thresholds.append(t)
-    iou, t = _np(torch.cat(ious)), _np(torch.cat(thresholds))
-    best = np.where(iou.max(1) > threshold, iou.argmax(1), -1)
-    return Dissection(layer, names, iou, t, best, float(threshold))
+            t = thresholds[first:first + len(values)].to(device)
+        parts.append(IoUCounts.of((values > t[:, None]).float(), pixels))
+        used.append(t)
+        first += len(values)
+    return IoUCounts.stack(parts), torch.cat(used)
+
+
+def _dissect_on_ray(model, layer, images, masks, quantile, preprocess, batch_size, layouts, workers):
+    """Network Dissection's two rounds on Ray: merged top values give T_k, then counts add up."""
+    device = model_device(model)
+    shards = distributed.shards(images, workers, batch_size, device)
+    first = _first_batch(images, shards, model, preprocess)
+    if first is None:
+        raise ValueError("no images: dissect needs at least one image")
+    input_hw = tuple(first.x.shape[2:])
+    names, concepts = _concept_masks(masks, shards[-1].stop, input_hw)
+    above = _above(quantile, shards[-1].stop, input_hw)
+    maps, tops = distributed.run(_dissect_maps, shards, (layer, preprocess, batch_size, layouts, input_hw, above + 1),
+                                 model=model, returns=2)
+    t = functools.reduce(TopValues.merge, tops).threshold(above)
+    per_shard = [(m, concepts[:, s.first:s.stop].clone()) for m, s in zip(maps, shards)]  # own storage: sent alone
+    counts = distributed.run(_dissect_counts, shards, (above, t, distributed.worker_device(device)),
+                             per_shard=per_shard, device=device)
+    return names, functools.reduce(IoUCounts.merge, counts), t
+
+
+def _dissect_maps(model, shard, layer, preprocess, batch_size, layouts, input_hw, keep):
+    """Round one on a worker: its shard's maps (left in Ray's object store) and top values."""
+    maps, hw = _layer_maps(model, layer, shard.data(), preprocess, batch_size, layouts)
+    if hw != input_hw:
+        raise ValueError(f"images differ in model input shape ({input_hw} and {hw})")
+    return maps, TopValues.stack([TopValues.of(v, keep) for v in _upsampled(maps, input_hw, model_device(model))])
+
+
+def _dissect_counts(_model, _shard, maps, concepts, above, thresholds, device) -> IoUCounts:
+    """Round two on a worker: its shard's IoU counts at the merged thresholds."""
+    return _iou_counts(maps, concepts, torch.device(device), above, thresholds)[0]
 
 
 def _layer_maps(model, layer, images, preprocess, batch_size, layouts) -> tuple[torch.Tensor, tuple[int, int]]:

@@ -2,12 +2,13 @@
 from .adversarial import AdversarialExplorer
 from .attribution import AttributionExplorer
 from .channel_grid import ChannelGrid
+from .concept_explorer import ConceptExplorer
+from .inversion import InversionExplorer
 from .metrics_chart import MetricsChart
 from .occlusion import OcclusionExplorer
 from .path_morph import PathMorph
 from .similarity import SimilarityOverlay
 from .sweep import TransformSweep
 
-__all__ = ["AttributionExplorer", "ChannelGrid", "MetricsChart", "OcclusionExplorer", "PathMorph",
-           "SimilarityOverlay", "TransformSweep"]
-__all__ += ["AdversarialExplorer"]
+__all__ = ["AdversarialExplorer", "AttributionExplorer", "ChannelGrid", "ConceptExplorer", "InversionExplorer",
+           "MetricsChart", "OcclusionExplorer", "PathMorph", "SimilarityOverlay", "TransformSweep"]

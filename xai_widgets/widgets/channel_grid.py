@@ -21,7 +21,6 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import traitlets
-from PIL import Image
 from torch import nn
 
 from ..units import backview, grid, scan
@@ -32,8 +31,9 @@ from ..core.images import check_input_size, as_image_list, display_pixels, to_ba
 from ..core.layouts import prefix_names
 from .base import STATIC, XaiWidget
 from .channel_grid_payload import acts_payload
-from .channel_grid_picture import grid_picture, legend_caption, legend_range
-from .checks import Choice, Fraction, Index, PanelSize, Real, Refused, Span, at_least, index_in, print_scale, validates
+from .channel_grid_picture import GridFigure
+from .channel_grid_relevance import RelevanceMode
+from .checks import Choice, Fraction, Index, PanelSize, Real, Refused, Span, at_least, index_in, validates
 from .long_tasks import LongTasks
 from .unit_panes import BACK_MODES, UnitPanes
 
@@ -46,7 +46,7 @@ ZOOM_MODES = ("unit", "back", "off")
 MIN_GAMMA, MAX_GAMMA = 0.05, 20.0
 
 
-class ChannelGrid(UnitPanes, LongTasks, XaiWidget):
+class ChannelGrid(RelevanceMode, UnitPanes, GridFigure, LongTasks, XaiWidget):
     """All channels of one layer of a live model as tiles, with DeepVis's panes.
 
     Parameters
@@ -96,7 +96,10 @@ class ChannelGrid(UnitPanes, LongTasks, XaiWidget):
     patch), ``opacity`` (of the unit over the input in the zoom pane), ``unit_objective``
     (what one number the back view, the dataset scan and activation maximisation take of the
     selected unit's map: "mean", "max" or "sum" over space for all three, or "default" for
-    DeepVis's choice per pane, :data:`xai_widgets.widgets.unit_panes.DEFAULT_OBJECTIVES`).
+    DeepVis's choice per pane, :data:`xai_widgets.widgets.unit_panes.DEFAULT_OBJECTIVES`),
+    ``mode`` ("activation", or "relevance": each tile the unit's conditional relevance heatmap for
+    ``relevance_class``, None for the prediction, sorted by relevance; see
+    :class:`~xai_widgets.widgets.channel_grid_relevance.RelevanceMode`).
     """
 
     _esm = STATIC / "channel_grid.js"
@@ -131,7 +134,7 @@ class ChannelGrid(UnitPanes, LongTasks, XaiWidget):
 
     _browser_traits = frozenset({"layer", "image", "selected", "normalisation", "vrange", "boost", "gamma",
                                  "colormap", "back_mode", "back_filter", "zoom", "pattern", "opacity",
-                                 "unit_objective"})
+                                 "unit_objective", "mode", "relevance_class"})
 
     def __init__(
         self,
@@ -177,6 +180,7 @@ class ChannelGrid(UnitPanes, LongTasks, XaiWidget):
             raise ValueError(f"{len(names)} class names for a model with {probs.shape[1]} outputs")
         self.probabilities = probs
         self.classes = names
+        self._relevance_setup()
         first = layer or next((L["name"] for L in self._layer_infos if len(L["shape"]) == 3),
                               self._layer_infos[0]["name"])
         hw = tuple(self._inputs.shape[-2:])
@@ -188,6 +192,7 @@ class ChannelGrid(UnitPanes, LongTasks, XaiWidget):
             _probs=top_classes(probs, names),
             _colormaps={name: table.tobytes() for name, table in colormaps.LUTS.items()},
             _can_scan=dataset is not None,
+            _class_names=[] if probs is None else [self.class_name(k) for k in range(probs.shape[1])],
         )
         self.layer = first  # validated and loaded by the observers below
 
@@ -321,40 +326,6 @@ class ChannelGrid(UnitPanes, LongTasks, XaiWidget):
         """
         n = self.image if image is None else image
         return grid.channel_stats(torch.from_numpy(wire.decode(self._payload)[n]))
-
-    # ------------------------------------------------------------------ static figure
-    def render_png(self, panel: int | None = None, scale: float = 1.0) -> Image.Image:
-        """The grid (selected unit outlined in green) with its colour legend under it and the
-        zoom pane beside it, each titled, with no empty margins, as a PIL image.
-
-        ``panel`` is the grid's width in pixels (default ``size``); tiles are scaled by whole
-        pixels so every cell stays a sharp square. ``scale`` multiplies every length (tiles,
-        zoom pane, text, lines): ``scale=2`` gives the same picture at twice the pixels.
-
-        Parameters
-        ----------
-        panel : int or None, optional
-            The grid's width in pixels. Default None: the ``size`` trait.
-        scale : float, optional
-            Multiplier of every length, in [0.25, 8]. Default 1.0.
-
-        Returns
-        -------
-        PIL.Image.Image
-            The figure as an RGB image.
-
-        Raises
-        ------
-        Refused
-            If ``scale`` is not a number in [0.25, 8].
-        """
-        values = self.tile_values().numpy()
-        image = wire.decode(self._images["pixels"])[self.image].astype(np.uint8)
-        legend = (*legend_range(self.normalisation, self.signed, self.vrange, self.activations()),
-                  legend_caption(self.layer, self.normalisation, self.boost, self.gamma))
-        titles = (f"{self.layer}: {values.shape[0]} channels, image {self.image}", f"unit {self.selected} over the image")
-        return grid_picture(values, self.selected, "diverging" if self.signed else self.colormap, image, self.opacity,
-                            legend, titles, panel or self.size, print_scale(scale))
 
     def __repr__(self) -> str:
         return f"ChannelGrid({len(self._inputs)} images, layer={self.layer!r}, {len(self.layer_names)} layers)"

@@ -12,7 +12,7 @@ from ..core.images import to_uint8
 from ..core.targets import class_label
 
 __all__ = ["CONCEPT_COLOURS", "OTHER_CONCEPTS", "acts_payload", "concept_colours", "patches_payload", "unit_summary",
-           "visuals_payload"]
+           "visuals_payload", "relevance_payload", "relevance_patches_payload"]
 
 #: Detector badges take a colour per concept (Tableau 10 without the red and orange of the dead
 #: and constant badges, and without grey, which marks "other concepts" when there are more).
@@ -89,6 +89,57 @@ def patches_payload(layer: str, top) -> dict:
     return {"layer": layer, "patches": wire.encode(top.patches, "uint8"),
             "values": top.values.astype(np.float32).tolist(),
             "indices": top.indices.tolist(), "n_images": top.n_images, "score": top.score}
+
+
+def relevance_payload(cond, image: int, class_name: str, scale: float, rule: str) -> dict:
+    """Relevance mode's tiles: every unit's conditional heatmap, its relevance R_c and share, and
+    the order of the tiles (most relevant first), for one image and class.
+
+    Parameters
+    ----------
+    cond : xai_widgets.attribution.crp.Conditional
+        The channel relevances and heatmaps of every channel (in channel order).
+    image : int
+        The image's index in the strip.
+    class_name : str
+        The name of the class explained.
+    scale, rule : float, str
+        The colour scale [-scale, scale] of every tile and how it was chosen.
+
+    Returns
+    -------
+    dict
+        ``{"layer", "image", "target", "class_name", "logit", "relevance", "share", "order",
+        "total", "scale", "rule", "maps"}``: ``maps`` the C x H x W heatmaps wire-encoded as
+        float32 (the browser colours these exact values), the rest numbers and lists.
+    """
+    r = cond.relevance.double()
+    return {"layer": cond.layer, "image": int(image), "target": cond.target, "class_name": class_name,
+            "logit": cond.logit, "relevance": r.tolist(), "share": [cond.share(c) for c in range(len(r))],
+            "order": cond.order, "total": float(r.sum()), "scale": float(scale), "rule": rule,
+            "maps": wire.encode(cond.heatmaps, "float32")}
+
+
+def relevance_patches_payload(layer: str, refs, which: str) -> dict:
+    """The relevance-ranked patches of every unit (a :class:`xai_widgets.attribution.crp.References`),
+    shaped as :func:`patches_payload`'s with ``score`` "relevance" and the class they explain.
+
+    Parameters
+    ----------
+    layer : str
+        The layer's name.
+    refs : xai_widgets.attribution.crp.References
+        The reference samples, with patches.
+    which : str
+        The class explained, as shown ("circle", "each image's predicted class").
+
+    Returns
+    -------
+    dict
+        ``{"layer", "patches", "values", "indices", "n_images", "score", "explains"}``.
+    """
+    return {"layer": layer, "patches": wire.encode(refs.patches, "uint8"), "values": refs.values.astype(np.float32).tolist(),
+            "indices": refs.indices.tolist(), "n_images": refs.n_images, "score": "relevance", "explains": which}
 
 
 def unit_summary(layer: str, top, dissection, classes: Sequence[str] | None) -> dict:

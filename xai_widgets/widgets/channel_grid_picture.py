@@ -6,13 +6,55 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from ..core import colormaps, render
+from ..core import colormaps, render, wire
 from ..units import grid
+from .checks import print_scale
 
-__all__ = ["grid_picture", "legend_range", "legend_caption"]
+__all__ = ["GridFigure", "grid_picture", "legend_range", "legend_caption", "relevance_values"]
 
 SELECTED_RGB = (128, 255, 128)  # DeepVis's cursor colour, (.5, 1, .5)
 LEGEND_PX = 60  # height kept for the figure's legend, so a figure at scale s is s times as large
+
+
+class GridFigure:
+    """ChannelGrid's ``render_png`` (a mixin): it reads the grid's traits, ``tile_values()``,
+    ``activations()`` and, in relevance mode, ``relevance_figure()``."""
+
+    def render_png(self, panel: int | None = None, scale: float = 1.0) -> Image.Image:
+        """The grid (selected unit outlined in green) with its colour legend under it and the
+        zoom pane beside it, each titled, with no empty margins, as a PIL image. In relevance
+        mode the tiles are the conditional relevance heatmaps, sorted by relevance.
+
+        ``panel`` is the grid's width in pixels (default ``size``); tiles are scaled by whole
+        pixels so every cell stays a sharp square. ``scale`` multiplies every length (tiles,
+        zoom pane, text, lines): ``scale=2`` gives the same picture at twice the pixels.
+
+        Parameters
+        ----------
+        panel : int or None, optional
+            The grid's width in pixels. Default None: the ``size`` trait.
+        scale : float, optional
+            Multiplier of every length, in [0.25, 8]. Default 1.0.
+
+        Returns
+        -------
+        PIL.Image.Image
+            The figure as an RGB image.
+
+        Raises
+        ------
+        Refused
+            If ``scale`` is not a number in [0.25, 8].
+        """
+        image = wire.decode(self._images["pixels"])[self.image].astype(np.uint8)
+        if self.mode == "relevance":
+            values, selected, cmap, legend, titles = self.relevance_figure()
+        else:
+            values, selected, cmap = self.tile_values().numpy(), self.selected, "diverging" if self.signed else self.colormap
+            legend = (*legend_range(self.normalisation, self.signed, self.vrange, self.activations()),
+                      legend_caption(self.layer, self.normalisation, self.boost, self.gamma))
+            titles = (f"{self.layer}: {values.shape[0]} channels, image {self.image}", f"unit {self.selected} over the image")
+        return grid_picture(values, selected, cmap, image, self.opacity, legend, titles, panel or self.size, print_scale(scale))
 
 
 def grid_picture(values: np.ndarray, selected: int, colormap: str, image: np.ndarray, opacity: float,
@@ -137,3 +179,26 @@ def legend_caption(layer: str, normalisation: str, boost: float, gamma: float) -
             "fixed": "fixed range"}[normalisation]
     extra = "".join([f", boost {boost:g}" if boost else "", f", gamma {gamma:g}" if gamma != 1 else ""])
     return f"{layer}: {what}{extra}"
+
+
+def relevance_values(heatmaps: torch.Tensor, order: list, scale: float) -> np.ndarray:
+    """Relevance mode's tiles as :func:`grid_picture` values: the heatmaps in ``order`` mapped from
+    [-scale, scale] to [0, 1] (the diverging map's index ``floor(t * 255 + 0.5)``, as
+    :func:`xai_widgets.core.diverging.shade` and the browser colour them).
+
+    Parameters
+    ----------
+    heatmaps : torch.Tensor
+        C x H x W signed heatmaps, in channel order.
+    order : list of int
+        The channel shown in each tile.
+    scale : float
+        The half-width of the symmetric colour range (positive).
+
+    Returns
+    -------
+    numpy.ndarray
+        C x H x W float64 values in [0, 1].
+    """
+    v = heatmaps.double().numpy()[order]
+    return np.clip((v + scale) / (2 * scale), 0.0, 1.0)

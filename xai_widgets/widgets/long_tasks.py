@@ -52,6 +52,13 @@ class LongTasks(traitlets.HasTraits):
         """Ask the running task to stop at its next step (no effect when idle)."""
         self._cancel_flag.set()
 
+    def _on_custom_msg(self, widget, content, buffers):
+        """The browser's Cancel button ({"type": "cancel"}); other messages go on to the widget's base."""
+        if isinstance(content, dict) and content.get("type") == "cancel":
+            self.cancel()
+        else:
+            super()._on_custom_msg(widget, content, buffers)
+
     def _run_task(self, name: str, work: Callable, *, background: bool = False, on_error=None):
         """Run ``work(progress, cancel)``; returns its result (None when run in the background).
 

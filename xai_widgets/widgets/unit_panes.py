@@ -34,6 +34,8 @@ class UnitPanes(traitlets.HasTraits):
     ``channels``, ``classes``, ``dataset``, ``concepts``, ``normalise``, ``preprocess`` and
     ``layouts``, and keeps its results in ``tops``, ``dissections``, ``visuals`` and
     ``back_gradient``; it sets the ``_back``, ``_patches``, ``_units`` and ``_visuals`` traits.
+    In relevance mode (``mode``) the patches are those of ``relevance_patches()`` once scanned,
+    and the Scan button runs ``relevance_scan``.
 
     Attributes
     ----------
@@ -165,9 +167,7 @@ class UnitPanes(traitlets.HasTraits):
         RuntimeError
             If a task is still running.
         """
-        data = self.dataset if dataset is None else dataset
-        if data is None:
-            raise ValueError("no dataset: pass one here or as ChannelGrid(..., dataset=...)")
+        data = self.scan_data(dataset)
         layer = self.layer
         kwargs.setdefault("score", self.objective("scan"))
 
@@ -184,6 +184,29 @@ class UnitPanes(traitlets.HasTraits):
 
         return self._run_task(f"scan of {layer}", work, background=background)
 
+    def scan_data(self, dataset=None):
+        """The dataset a scan reads: ``dataset``, else the constructor's.
+
+        Parameters
+        ----------
+        dataset : iterable or None, optional
+            The dataset given to the scan; None for the constructor's.
+
+        Returns
+        -------
+        iterable
+            The dataset.
+
+        Raises
+        ------
+        ValueError
+            If neither is given.
+        """
+        data = self.dataset if dataset is None else dataset
+        if data is None:
+            raise ValueError("no dataset: pass one here or as ChannelGrid(..., dataset=...)")
+        return data
+
     def _send_unit_data(self) -> None:
         """Patches and statistics of the current layer, when it has been scanned."""
         top = self.tops.get(self.layer)
@@ -192,6 +215,9 @@ class UnitPanes(traitlets.HasTraits):
         else:
             self._patches = patches_payload(self.layer, top)
             self._units = unit_summary(self.layer, top, self.dissections.get(self.layer), self.classes)
+        relevant = self.relevance_patches()  # relevance mode: the patches ranked by relevance, once scanned
+        if relevant is not None:
+            self._patches = relevant
         shown = self.visuals.get(self.layer, {})
         self._visuals = None if not shown else self._visuals_payload(shown)
 
@@ -263,7 +289,7 @@ class UnitPanes(traitlets.HasTraits):
         if kind == "cancel":
             self.cancel()
         elif kind == "scan":
-            self._start(lambda: self.scan(background=True))
+            self._start(lambda: (self.relevance_scan if self.mode == "relevance" else self.scan)(background=True))
         elif kind == "visualise":
             which = content.get("channels")
             self._start(lambda: self.visualise("all" if which == "all" else None, background=True))
