@@ -17,8 +17,8 @@ from .widgets import (AdversarialExplorer, AttributionExplorer, ChannelGrid, Con
 
 __all__ = ["AdversarialExplorer", "AttributionExplorer", "ChannelGrid", "ConceptExplorer", "InversionExplorer",
            "MetricsChart", "OcclusionExplorer", "PathMorph", "SimilarityOverlay", "TransformSweep", "adversarial",
-           "attribution", "backview", "bias", "colormaps", "concepts", "crp", "demo", "factorize", "feature_occlusion", "featurevis",
-           "grid", "images", "inversion", "layouts", "lrp", "metrics", "morph", "outputs", "perturbation",
-           "projection", "scan", "similarity", "transforms", "wire", "LayerInfo", "Maps", "Tokens", "capture",
-           "capture_maps", "cosine_map", "layers", "model_lock", "to_batch", "unit_vectors"]
+           "attribution", "backview", "bias", "colormaps", "concepts", "crp", "demo", "factorize",
+           "feature_occlusion", "featurevis", "grid", "images", "inversion", "layouts", "lrp", "metrics", "morph",
+           "outputs", "perturbation", "projection", "scan", "similarity", "transforms", "wire", "LayerInfo", "Maps",
+           "Tokens", "capture", "capture_maps", "cosine_map", "layers", "model_lock", "to_batch", "unit_vectors"]
 __version__ = "0.1.0"

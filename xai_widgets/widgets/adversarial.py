@@ -126,7 +126,8 @@ class AdversarialExplorer(LongTasks, XaiWidget):
         if method not in METHOD_NAMES:
             raise ValueError(f"method must be one of {sorted(METHOD_NAMES)}, got {method!r:.80}")
         if attack_options is not None and not isinstance(attack_options, dict):
-            raise TypeError(f"attack_options must be a dict of the attack's keywords, got {type(attack_options).__name__}")
+            raise TypeError("attack_options must be a dict of the attack's keywords, "
+                            f"got {type(attack_options).__name__}")
         if not isinstance(checklist, bool):
             raise TypeError(f"checklist must be True or False, got {checklist!r:.80}")
         self.model, self.attack, self.method = model, attack, method
