@@ -21,6 +21,7 @@ const ENTRIES = {
   metrics_chart: "metrics_chart.js",
   concept_explorer: "concept_explorer.js",
   inversion: "inversion.js",
+  adversarial: "adversarial.js",
   tensor: "lib/tensor.js", // exports decode/bytesOf; used by browser tests
 };
 

@@ -1,4 +1,5 @@
 """Widget classes: traits and commands only, delegating every number to the core modules."""
+from .adversarial import AdversarialExplorer
 from .attribution import AttributionExplorer
 from .channel_grid import ChannelGrid
 from .concept_explorer import ConceptExplorer
@@ -9,5 +10,5 @@ from .path_morph import PathMorph
 from .similarity import SimilarityOverlay
 from .sweep import TransformSweep
 
-__all__ = ["AttributionExplorer", "ChannelGrid", "ConceptExplorer", "InversionExplorer", "MetricsChart",
-           "OcclusionExplorer", "PathMorph", "SimilarityOverlay", "TransformSweep"]
+__all__ = ["AdversarialExplorer", "AttributionExplorer", "ChannelGrid", "ConceptExplorer", "InversionExplorer",
+           "MetricsChart", "OcclusionExplorer", "PathMorph", "SimilarityOverlay", "TransformSweep"]
