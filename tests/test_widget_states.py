@@ -107,6 +107,14 @@ def build_inversion():
     return w, [net], {}
 
 
+def build_adversarial():
+    model = xw.demo.shapes_model()
+    data = xw.demo.shapes_dataset(2, seed=3)
+    x = xw.demo.model.to_tensor(data.images)
+    w = xw.AdversarialExplorer(model, x, torch.as_tensor(data.labels), attack="bim", epsilons=[2 / 255], steps=2)
+    return w, [model], {}
+
+
 # widget -> (builder, share of the profile's examples: the slower widgets run fewer)
 WIDGETS = {
     "SimilarityOverlay": (build_similarity, 1.0),
@@ -118,6 +126,7 @@ WIDGETS = {
     "MetricsChart": (build_metrics_chart, 0.25),
     "ConceptExplorer": (build_concept_explorer, 0.5),
     "InversionExplorer": (build_inversion, 0.5),
+    "AdversarialExplorer": (build_adversarial, 0.25),
 }
 
 
