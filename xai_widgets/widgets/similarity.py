@@ -435,8 +435,9 @@ class SimilarityOverlay(OverlayWidget):
 
         Computed from exactly the float16 unit vectors shipped to the browser, so these are
         the numbers it shades. Both sum the C products in float32, in different orders; each
-        is within C * 2^-24 * sum_k |q_k v_k| of the exact sum (the browser's within
-        (C / 16 + 19) * 2^-24 of it), so for unit vectors they agree to about 1e-6 at C = 512.
+        is within C * 2^-24 * sum_k |q_k v_k| of the exact sum (the browser's, which adds the
+        dot products of the two halves of the channels, within (ceil(C / 2) / 16 + 20) * 2^-24
+        of it), so for unit vectors they agree to about 1e-6 at C = 512.
         Returns an N x h x w tensor, or a list of h_n x w_n tensors when the images have
         different grid sizes at this layer.
 
