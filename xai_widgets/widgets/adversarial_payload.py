@@ -23,7 +23,8 @@ from ..core.targets import class_label
 from ..core.tasks import check, report
 from ..units.predictions import class_probabilities, top_classes
 
-__all__ = ["attack_frames", "adversarial_state", "frame_pixels", "amplified_pixels", "ATTACKS"]
+__all__ = ["attack_frames", "adversarial_state", "payload_size", "check_payload", "frame_pixels", "amplified_pixels",
+           "ATTACKS"]
 
 ATTACKS = ("fgsm", "bim", "cw")
 
@@ -121,6 +122,47 @@ def amplified_pixels(delta: np.ndarray) -> np.ndarray:
     return np.moveaxis(np.clip(np.floor(127.5 + 127.5 * d / m + 0.5), 0, 255).astype(np.uint8), 0, -1)
 
 
+def payload_size(shape: Sequence[int], budgets: int, iterations: int) -> int:
+    """Bytes the explorer ships for N images of C x H x W: x (float32), every frame's delta
+    (float16, C x H x W) and attribution map (float16, H x W), and the clean maps (float16).
+
+    Parameters
+    ----------
+    shape : sequence of 4 int
+        N, C, H, W of the images.
+    budgets, iterations : int
+        E (the budgets) and T (BIM's iterations kept, else 1).
+
+    Returns
+    -------
+    int
+        The bytes of the tensors in ``_data``.
+    """
+    N, C, H, W = shape
+    return N * C * H * W * 4 + budgets * iterations * N * (C + 1) * H * W * 2 + N * H * W * 2
+
+
+def check_payload(shape: Sequence[int], budgets: int, iterations: int, max_bytes: int) -> None:
+    """Refuse, before any attack runs, a view whose payload (:func:`payload_size`) is over ``max_bytes``.
+
+    Parameters
+    ----------
+    shape, budgets, iterations
+        As :func:`payload_size`.
+    max_bytes : int
+        The budget.
+
+    Raises
+    ------
+    ValueError
+        Saying the size and which options lower it.
+    """
+    N, C, H, W = shape
+    wire.check_budget(payload_size(shape, budgets, iterations), max_bytes,
+                      f"AdversarialExplorer ({N} images of {C}x{H}x{W}, {budgets} budgets x {iterations} iterations)",
+                      "Pass fewer images, fewer epsilons or (BIM) fewer steps, or raise max_bytes.")
+
+
 def adversarial_state(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, attack: str, epsilons: list[float],
                       steps: int, bounds: tuple[float, float], method: str, classes, options: dict,
                       max_bytes: int, progress=None, cancel=None) -> dict:
@@ -154,10 +196,7 @@ def adversarial_state(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, att
     """
     N, C, H, W = x.shape
     E, T = len(epsilons), steps if attack == "bim" else 1
-    wire.check_budget(
-        N * C * H * W * 4 + E * T * N * (C + 1) * H * W * 2 + N * H * W * 2, max_bytes,
-        f"this view ({N} images of {C}x{H}x{W}, {E} budgets x {T} iterations)",
-        "Use fewer images, budgets or steps, or raise max_bytes.")
+    check_payload(tuple(x.shape), E, T, max_bytes)
     probs = class_probabilities(model, x)
     pred = probs.argmax(1).to(y.device)
     correct = pred == y
