@@ -239,3 +239,12 @@ def test_payload_is_its_size_and_the_budget_refuses_before_any_attack(demo, bim_
     assert calls == []  # refused before the model ran
     ok = made(model, x, y, attack="bim", epsilons=[1 / 255, 4 / 255], steps=3, max_bytes=expected)
     assert ok.payload_bytes == expected
+
+
+def test_cancel_stops_a_long_attack_within_its_iterations(demo):
+    model, x, y = demo
+    # one C&W optimisation of ten million steps (about a day here): only a check inside it can stop it soon
+    w = AdversarialExplorer(model, x[:1], y[:1], attack="cw", epsilons=[1.0], attack_options={"steps": 10 ** 7})
+    w.cancel()
+    w.wait(timeout=60)
+    assert not w.busy and not w.ready and "cancelled" in w.message

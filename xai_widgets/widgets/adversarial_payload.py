@@ -67,7 +67,7 @@ def attack_frames(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: st
     total = 1 if attack == "cw" else len(epsilons)
     frames = []
     if attack == "cw":
-        delta = carlini_wagner(model, x, y, bounds=bounds, **options)
+        delta = carlini_wagner(model, x, y, bounds=bounds, cancel=cancel, **options)
         frames = [(x + s * delta).clamp(*bounds)[None] for s in epsilons]
         report(progress, 1, total)
     for k, eps in enumerate(epsilons if attack != "cw" else ()):
@@ -75,7 +75,7 @@ def attack_frames(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: st
         if attack == "fgsm":
             frames.append(fgsm(model, x, y, eps, bounds=bounds, **options)[None])
         else:
-            frames.append(bim(model, x, y, eps, steps, bounds=bounds, keep_steps=True, **options)[1][1:])
+            frames.append(bim(model, x, y, eps, steps, bounds=bounds, keep_steps=True, cancel=cancel, **options)[1][1:])
         report(progress, k + 1, total)
     return torch.stack(frames).detach()
 
