@@ -24,7 +24,7 @@ function createView(shell) {
   const attackText = elem("span", "xw-caption");
   const eps = slider("budget", "xw-adv-eps");
   const iter = slider("iteration", "xw-adv-iter");
-  const progress = progressControl(shell.model, shell.listen, (p) => `${p.task}: ${p.done}${p.total ? ` / ${p.total}` : ""}`);
+  const progress = progressControl(shell.model, shell.listen);
   const recompute = Object.assign(elem("button", "xw-adv-recompute", "Recompute"), { type: "button", hidden: true });
   header.append(attackText, eps.label, iter.label, progress.box, recompute);
   const top = elem("div", "xw-adv-top-area");
@@ -35,7 +35,8 @@ function createView(shell) {
   root.append(header, top, rowsBox, status.errorBox, status.messageBox);
   shell.el.appendChild(root);
   const cmap = { cmapSelect: elem("select") }; // one fixed colour map: the diverging one
-  return { ...shell, attackText, eps, iter, progress, recompute, top, chart, checklistBox, rowsBox, cmap, rows: [], e: 0, t: 0 };
+  const parts = { attackText, eps, iter, progress, recompute, top, chart, checklistBox, rowsBox, cmap };
+  return { ...shell, ...parts, rows: [], e: 0, t: 0 };
 }
 
 function render({ model, el }) {

@@ -20,7 +20,8 @@ export function buildSynthesis(ui) {
   const label = elem("label", null, "feature");
   label.appendChild(ui.synthSelect);
   ui.synthButton = Object.assign(elem("button", "xw-synthesise", "Synthesise"), { type: "button" });
-  ui.synthButton.title = "keep the feature's bounding box, put noise elsewhere, and invert the penultimate layer (Norton 2018, ch. 4)";
+  ui.synthButton.title = "keep the feature's bounding box, put noise elsewhere, and invert the penultimate layer "
+    + "(Norton 2018, ch. 4)";
   head.append(elem("span", "xw-caption", "What the network makes of one feature alone"), label, ui.synthButton);
   ui.synthSub = elem("div", "xw-sub");
   ui.gallery = elem("div", "xw-synth-gallery");
@@ -34,7 +35,8 @@ export function syncSynthesis(app, running) {
   const n = D ? D.n : 0;
   if (ui.synthSelect.options.length !== n) {
     const keep = ui.synthSelect.value;
-    ui.synthSelect.replaceChildren(...Array.from({ length: n }, (_, k) => Object.assign(elem("option", null, String(k + 1)), { value: String(k) })));
+    const option = (k) => Object.assign(elem("option", null, String(k + 1)), { value: String(k) });
+    ui.synthSelect.replaceChildren(...Array.from({ length: n }, (_, k) => option(k)));
     if (Number(keep) < n) ui.synthSelect.value = keep;
   }
   ui.synthButton.disabled = running || n === 0;
@@ -50,7 +52,8 @@ function card(app, S, k, side) {
   const size = app.D.W * app.D.H * 3;
   showRGB(P, bytesOf(S.images).subarray(k * size, (k + 1) * size));
   const top = elem("ol", "xw-synth-top");
-  top.append(...S.top5.map(([c, p]) => elem("li", c === app.D.target ? "xw-target" : null, `${className(app, c)} ${pct(p)}`)));
+  const line = ([c, p]) => elem("li", c === app.D.target ? "xw-target" : null, `${className(app, c)} ${pct(p)}`);
+  top.append(...S.top5.map(line));
   box.append(P.canvas, elem("div", "xw-sub", `start ${S.seed + k} · loss ${fmtNumber(S.loss[k])}`), top);
   return box;
 }
@@ -61,7 +64,8 @@ export function drawSynthesis(app) {
   const S = app.model.get("_synthesis") || {};
   ui.gallery.replaceChildren();
   if (!D || !S.images) {
-    ui.synthSub.textContent = D && D.n ? "Pick a feature and press Synthesise: its pre-images at the penultimate layer appear here." : "";
+    ui.synthSub.textContent = D && D.n
+      ? "Pick a feature and press Synthesise: its pre-images at the penultimate layer appear here." : "";
     return;
   }
   const side = Math.round(Math.max(96, num(app, "size", 256)) / 2);
@@ -70,7 +74,8 @@ export function drawSynthesis(app) {
   const P = pixelPanel(D.W, D.H, side, "synth-isolated");
   showRGB(P, bytesOf(S.isolated));
   const [t, l, b, r] = S.box;
-  first.append(P.canvas, elem("div", "xw-sub", `feature ${S.feature + 1} in noise`), elem("div", "xw-sub", `box rows ${t}–${b - 1}, cols ${l}–${r - 1}`));
+  first.append(P.canvas, elem("div", "xw-sub", `feature ${S.feature + 1} in noise`),
+    elem("div", "xw-sub", `box rows ${t}–${b - 1}, cols ${l}–${r - 1}`));
   ui.gallery.append(first, ...S.loss.map((_, k) => card(app, S, k, side)));
   ui.synthSub.textContent = `Feature ${S.feature + 1}: ${S.loss.length} pre-images of ${S.layer} over the box's cells, `
     + `${S.iterations} steps each; loss ‖Φ(x) − Φ₀‖² / ‖Φ₀‖² inside the box, top-5 of each pre-image.`;
