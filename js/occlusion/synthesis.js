@@ -37,7 +37,7 @@ export function syncSynthesis(app, running) {
     const keep = ui.synthSelect.value;
     const option = (k) => Object.assign(elem("option", null, String(k + 1)), { value: String(k) });
     ui.synthSelect.replaceChildren(...Array.from({ length: n }, (_, k) => option(k)));
-    if (Number(keep) < n) ui.synthSelect.value = keep;
+    if (n) ui.synthSelect.value = keep !== "" && Number(keep) < n ? keep : "0"; // feature 1 unless one was chosen
   }
   ui.synthButton.disabled = running || n === 0;
 }
