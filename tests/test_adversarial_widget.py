@@ -11,7 +11,7 @@ import xai_widgets as xw
 from xai_widgets import adversarial as adv, wire
 from xai_widgets.attribution import attribute
 from xai_widgets.widgets.adversarial import AdversarialExplorer
-from xai_widgets.widgets.adversarial_payload import payload_size
+from xai_widgets.widgets.adversarial_payload import images_payload, payload_size
 
 from toy_models import assert_untouched, snapshot
 
@@ -226,19 +226,32 @@ def test_cancel_leaves_a_valid_widget_and_recompute_gives_the_same_frames(demo, 
 def test_payload_is_its_size_and_the_budget_refuses_before_any_attack(demo, bim_widget):
     model, x, y = demo
     w = bim_widget
-    expected = payload_size(tuple(x.shape), 2, 3)
+    expected = payload_size(tuple(x.shape), 2, 3, x_bytes=1)  # the demo's images are 8-bit: x goes as uint8
     shipped = sum(len(bytes(w._data[k]["data"])) for k in ("x", "delta", "map_clean", "map_adv"))
-    assert w.payload_bytes == expected == shipped
+    assert w.payload_bytes == expected == shipped and w._data["x"]["dtype"] == "uint8"
     calls = []
     hook = model.register_forward_hook(lambda *_: calls.append(1))
     try:
         with pytest.raises(ValueError, match=r"fewer epsilons or \(BIM\) fewer steps, or raise max_bytes"):
-            AdversarialExplorer(model, x, y, attack="bim", epsilons=[1 / 255, 4 / 255], steps=3, max_bytes=expected - 1)
+            AdversarialExplorer(model, x, y, attack="bim", epsilons=[1 / 255, 4 / 255], steps=3,
+                                max_bytes=payload_size(tuple(x.shape), 2, 3) - 1)  # refused at the float32 bound
     finally:
         hook.remove()
     assert calls == []  # refused before the model ran
-    ok = made(model, x, y, attack="bim", epsilons=[1 / 255, 4 / 255], steps=3, max_bytes=expected)
+    ok = made(model, x, y, attack="bim", epsilons=[1 / 255, 4 / 255], steps=3, max_bytes=payload_size(x.shape, 2, 3))
     assert ok.payload_bytes == expected
+
+
+def test_clean_images_ship_as_uint8_only_when_that_is_lossless(demo):
+    _, x, _ = demo
+    levels = images_payload(x, (0.0, 1.0))
+    assert levels["dtype"] == "uint8" and len(levels["data"]) == x.numel()
+    assert np.abs(wire.decode(levels) - x.numpy()).max() <= 2.0 ** -20  # k / 255, rounded once
+    off_grid = (x + 0.3 / 255).clamp(0, 1)  # between the 8-bit levels
+    floats = images_payload(off_grid, (0.0, 1.0))
+    assert floats["dtype"] == "float32" and np.array_equal(wire.decode(floats), off_grid.numpy())
+    other = images_payload(x * 2 - 1, (-1.0, 1.0))  # 8-bit levels of another range
+    assert other["dtype"] == "uint8" and np.abs(wire.decode(other) - (x * 2 - 1).numpy()).max() <= 2 * 2.0 ** -20
 
 
 def test_cancel_stops_a_long_attack_within_its_iterations(demo):

@@ -148,7 +148,8 @@ def test_synthesise_button_runs_in_the_kernel_and_the_gallery_draws_its_pixels(l
             caption = page.inner_text(f'.xw-synth-card[data-index="{s}"]')
             shown = float(f"{got['loss'][s]:.4g}")  # as fmtNumber writes it
             assert f"loss {shown}" in caption and "%" in caption
-        isolated = np.asarray(page.evaluate(READ_GRID, [SYNTH.format(role="isolated", extra=""), 128, 128]), dtype=float)
+        isolated = np.asarray(page.evaluate(READ_GRID, [SYNTH.format(role="isolated", extra=""), 128, 128]),
+                              dtype=float)
         assert np.abs(isolated - np.asarray(got["isolated"], dtype=float).reshape(-1, 3)).max() <= 1
         # the pre-images differ: the comparison above could fail
         assert np.abs(np.asarray(got["images"][0], float) - np.asarray(got["images"][1], float)).max() > 20

@@ -3,8 +3,9 @@
 :func:`attack_frames` runs the attack once per budget (and keeps every BIM iterate), and
 :func:`adversarial_state` adds, per frame, the predictions, the norms of the perturbation, the
 attribution of the attacked images and the accuracy-vs-L2 curve, and wire-encodes it all once:
-the perturbations delta = x' - x and the maps as float16, the clean images as float32. The
-browser draws x' = x + delta from exactly these numbers; :func:`frame_pixels` and
+the perturbations delta = x' - x and the maps as float16, the clean images as uint8 levels of
+``bounds`` when they are 8-bit images (:func:`images_payload`), else float32. The browser
+draws x' = x + delta from exactly these numbers; :func:`frame_pixels` and
 :func:`amplified_pixels` give the bytes it draws.
 """
 from __future__ import annotations
@@ -23,8 +24,8 @@ from ..core.targets import class_label
 from ..core.tasks import check, report
 from ..units.predictions import class_probabilities, top_classes
 
-__all__ = ["attack_frames", "adversarial_state", "payload_size", "check_payload", "frame_pixels", "amplified_pixels",
-           "ATTACKS"]
+__all__ = ["attack_frames", "adversarial_state", "payload_size", "check_payload", "images_payload",
+           "frame_pixels", "amplified_pixels", "ATTACKS"]
 
 ATTACKS = ("fgsm", "bim", "cw")
 
@@ -122,9 +123,9 @@ def amplified_pixels(delta: np.ndarray) -> np.ndarray:
     return np.moveaxis(np.clip(np.floor(127.5 + 127.5 * d / m + 0.5), 0, 255).astype(np.uint8), 0, -1)
 
 
-def payload_size(shape: Sequence[int], budgets: int, iterations: int) -> int:
-    """Bytes the explorer ships for N images of C x H x W: x (float32), every frame's delta
-    (float16, C x H x W) and attribution map (float16, H x W), and the clean maps (float16).
+def payload_size(shape: Sequence[int], budgets: int, iterations: int, x_bytes: int = 4) -> int:
+    """Bytes the explorer ships for N images of C x H x W: x, every frame's delta (float16,
+    C x H x W) and attribution map (float16, H x W), and the clean maps (float16).
 
     Parameters
     ----------
@@ -132,6 +133,8 @@ def payload_size(shape: Sequence[int], budgets: int, iterations: int) -> int:
         N, C, H, W of the images.
     budgets, iterations : int
         E (the budgets) and T (BIM's iterations kept, else 1).
+    x_bytes : int, default 4
+        Bytes per value of x: 4 (float32, the most) or 1 (8-bit images, :func:`images_payload`).
 
     Returns
     -------
@@ -139,7 +142,30 @@ def payload_size(shape: Sequence[int], budgets: int, iterations: int) -> int:
         The bytes of the tensors in ``_data``.
     """
     N, C, H, W = shape
-    return N * C * H * W * 4 + budgets * iterations * N * (C + 1) * H * W * 2 + N * H * W * 2
+    return N * C * H * W * x_bytes + budgets * iterations * N * (C + 1) * H * W * 2 + N * H * W * 2
+
+
+def images_payload(x: torch.Tensor, bounds: tuple[float, float]) -> dict:
+    """The clean images for the wire: uint8 levels of ``bounds`` when that loses nothing but
+    rounding (8-bit images, x = lo + k (hi - lo) / 255), else float32.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        N x C x H x W float32 images (CPU).
+    bounds : (float, float)
+        The valid range (lo, hi).
+
+    Returns
+    -------
+    dict
+        A :func:`xai_widgets.core.wire.encode` payload; its decoded values are within
+        (hi - lo) 2^-20 of ``x``.
+    """
+    lo, hi = bounds
+    levels = wire.encode(x, "uint8", lo=lo, hi=hi)
+    exact = np.abs(wire.decode(levels).astype(np.float64) - x.double().numpy()).max() <= (hi - lo) * 2.0 ** -20
+    return levels if exact else wire.encode(x, "float32")
 
 
 def check_payload(shape: Sequence[int], budgets: int, iterations: int, max_bytes: int) -> None:
@@ -184,7 +210,7 @@ def adversarial_state(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, att
     -------
     dict
         ``data`` (the ``_data`` trait); ``adversarial`` (E x T x N x C x H x W, the attack's
-        output), ``delta`` (the shipped float16 perturbations, decoded), ``x`` (float32),
+        output), ``delta`` (the shipped float16 perturbations, decoded), ``x`` (the shipped images, decoded),
         ``maps`` (N x H x W clean and E x T x N x H x W attacked, shipped), ``scales`` (per
         image), ``pred`` (clean) and ``pred_adv`` (E x T x N), ``correct``, ``accuracy`` and
         ``mean_l2`` (T x E), ``bytes``.
@@ -211,6 +237,7 @@ def adversarial_state(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, att
     clean_map = attribute(model, x, method, target=pred.tolist(), cancel=cancel).maps.float().cpu()
     adv_maps = attribute(model, flat, method, target=pred_adv.tolist(), cancel=cancel).maps.float().cpu()
     x32 = x.detach().float().cpu()
+    x_payload = images_payload(x32, bounds)
     delta_payload = wire.encode((flat.float().cpu() - x32.repeat(E * T, 1, 1, 1)).reshape(E, T, N, C, H, W),
                                 "float16")
     clean_payload, adv_payload = wire.encode(clean_map, "float16"), wire.encode(adv_maps.reshape(E, T, N, H, W),
@@ -236,10 +263,11 @@ def adversarial_state(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, att
         "linf": linf.tolist(), "l2": l2.tolist(),
         "accuracy": accuracy.tolist(), "mean_l2": mean_l2.tolist(),
         "scales": scales, "method": method,
-        "x": wire.encode(x32, "float32"), "delta": delta_payload,
+        "x": x_payload, "delta": delta_payload,
         "map_clean": clean_payload, "map_adv": adv_payload,
     }
     shipped = sum(wire.payload_bytes(data[k]) for k in ("x", "delta", "map_clean", "map_adv"))
-    return {"data": data, "adversarial": adv.cpu(), "delta": delta, "x": x32.numpy(), "maps_clean": maps_clean,
+    return {"data": data, "adversarial": adv.cpu(), "delta": delta, "x": wire.decode(x_payload),
+            "maps_clean": maps_clean,
             "maps_adv": maps_adv, "scales": scales, "pred": pred.cpu(), "pred_adv": pred_adv, "correct": keep,
             "accuracy": accuracy, "mean_l2": mean_l2, "linf": linf, "l2": l2, "bytes": shipped}
