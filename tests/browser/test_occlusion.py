@@ -133,7 +133,7 @@ def test_synthesise_button_runs_in_the_kernel_and_the_gallery_draws_its_pixels(l
         lab.open_notebook(page, "occlusion_synth.ipynb", [setup])
         page.wait_for_selector(READY, timeout=60_000)
         assert page.locator(".xw-synth-gallery canvas").count() == 0
-        page.select_option(".xw-occlusion select.xw-synth-feature", value="1")
+        page.select_option(".xw-occlusion select.xw-synth-feature", index=1)  # feature 2 (value "1")
         page.click(".xw-occlusion button.xw-synthesise")
         page.wait_for_selector(SYNTH.format(role="preimage", extra='[data-index="1"]'), timeout=60_000)
         got = json.loads(lab.run("w.wait(60)\nimport json\nprint(json.dumps({'feature': w.synthesis.feature, "
@@ -156,7 +156,7 @@ def test_synthesise_button_runs_in_the_kernel_and_the_gallery_draws_its_pixels(l
 
         # a long one shows its progress and stops on Cancel, keeping the gallery
         lab.run("w.synthesis_options = {'n': 2, 'iterations': 100000, 'seed': 0, 'layer': None}")
-        page.select_option(".xw-occlusion select.xw-synth-feature", value="0")
+        page.select_option(".xw-occlusion select.xw-synth-feature", index=0)
         page.click(".xw-occlusion button.xw-synthesise")
         page.wait_for_selector(".xw-occlusion .xw-progress:not([hidden])", timeout=30_000)
         assert page.is_disabled(".xw-occlusion button.xw-synthesise")
