@@ -53,7 +53,7 @@ function card(app, S, k, side) {
   showRGB(P, bytesOf(S.images).subarray(k * size, (k + 1) * size));
   const top = elem("ol", "xw-synth-top");
   const line = ([c, p]) => elem("li", c === app.D.target ? "xw-target" : null, `${className(app, c)} ${pct(p)}`);
-  top.append(...S.top5.map(line));
+  top.append(...S.top5[k].map(line));
   box.append(P.canvas, elem("div", "xw-sub", `start ${S.seed + k} · loss ${fmtNumber(S.loss[k])}`), top);
   return box;
 }

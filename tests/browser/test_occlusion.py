@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from xai_widgets import wire
+from xai_widgets.demo import CLASSES
 from xai_widgets.attribution import feature_occlusion as features
 
 from lab import READ_GRID, live_page, offline_page
@@ -139,7 +140,7 @@ def test_synthesise_button_runs_in_the_kernel_and_the_gallery_draws_its_pixels(l
         got = json.loads(lab.run("w.wait(60)\nimport json\nprint(json.dumps({'feature': w.synthesis.feature, "
                                  "'images': xw.wire.decode(w._synthesis['images']).tolist(), "
                                  "'isolated': xw.wire.decode(w._synthesis['isolated']).tolist(), "
-                                 "'loss': w._synthesis['loss']}))"))
+                                 "'loss': w._synthesis['loss'], 'top5': w._synthesis['top5']}))"))
         assert got["feature"] == 1
         for s in range(2):
             drawn = np.asarray(page.evaluate(READ_GRID, [SYNTH.format(role="preimage", extra=f'[data-index="{s}"]'),
@@ -147,7 +148,9 @@ def test_synthesise_button_runs_in_the_kernel_and_the_gallery_draws_its_pixels(l
             assert np.abs(drawn - np.asarray(got["images"][s], dtype=float).reshape(-1, 3)).max() <= 1, s
             caption = page.inner_text(f'.xw-synth-card[data-index="{s}"]')
             shown = float(f"{got['loss'][s]:.4g}")  # as fmtNumber writes it
-            assert f"loss {shown}" in caption and "%" in caption
+            assert f"loss {shown}" in caption
+            lines = page.locator(f'.xw-synth-card[data-index="{s}"] .xw-synth-top li').all_inner_texts()
+            assert lines == [f"{CLASSES[c]} {100 * p:.1f}%" for c, p in got["top5"][s]]
         isolated = np.asarray(page.evaluate(READ_GRID, [SYNTH.format(role="isolated", extra=""), 128, 128]),
                               dtype=float)
         assert np.abs(isolated - np.asarray(got["isolated"], dtype=float).reshape(-1, 3)).max() <= 1
