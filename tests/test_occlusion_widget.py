@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import xai_widgets as xw
 from xai_widgets import wire
@@ -336,3 +337,17 @@ def test_synthesise_refuses_bad_arguments(setup, kwargs, error, text):
     _, _, w = setup
     with pytest.raises(error, match=text):
         w.synthesise(**kwargs)
+
+
+def test_the_picture_shows_the_synthesis_gallery(setup64):
+    model, w = setup64
+    before = w.render_png(panel=96)
+    syn = w.synthesise(0, n=2, iterations=3)
+    after = w.render_png(panel=96)
+    assert after.size[1] > before.size[1] + 96  # one more row of panels
+    # the pre-images are pasted at their pixels: find the first one's panel in the new row
+    first = np.asarray(Image.fromarray(w._pixels(syn.inversion.images[0])).resize((96, 96), Image.NEAREST))
+    row = np.asarray(after)[before.size[1] - 10:]
+    x = 10 + 1 * (96 + 10)  # the second panel of the row (the isolated feature is the first)
+    assert any(np.array_equal(row[y:y + 96, x:x + 96], first) for y in range(row.shape[0] - 95)), \
+        "the first pre-image is not in the picture's last row"

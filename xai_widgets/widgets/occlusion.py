@@ -553,8 +553,8 @@ class OcclusionExplorer(LongTasks, XaiWidget):
     # ------------------------------------------------------------------ static figure
     def render_png(self, panel: int | None = None, scale: float = 1) -> Image.Image:
         """The explorer's view as a PIL image: numbered features, relevance with its colour
-        legend, occluded image and its top-5 against before; the analysis and the sandbox when
-        they have results.
+        legend, occluded image and its top-5 against before; the analysis, the sandbox and the
+        feature synthesis when they have results.
 
         ``panel``: side of an image panel in pixels (default the widget's ``size``); ``scale``: a
         multiplier of every length, for print (2 gives twice the pixels, same picture).
@@ -586,7 +586,17 @@ class OcclusionExplorer(LongTasks, XaiWidget):
             self._pixels(self.input[0]), self.relevance, self.features, palette(len(self.features)), self.occluded,
             self._pixels(self.occluded_image()), self.probs, self.base_probs, self.classes, method=self.method,
             rel_scale=self.relevance_scale(), opacity=self.opacity, findings=findings, sandbox=sandbox,
-            panel=panel or self.size, scale=scale)
+            synthesis=self._synthesis_panels(), panel=panel or self.size, scale=scale)
+
+    def _synthesis_panels(self):
+        """The picture's synthesis row: the isolated feature and each pre-image with its loss and top-1."""
+        syn = self.synthesis
+        if syn is None:
+            return None
+        titles = [f"feature {syn.feature + 1} in noise"] + [
+            f"loss {float(loss):.3g}, {self.classes[int(p.argmax())]} {float(p.max()):.0%}"
+            for loss, p in zip(syn.inversion.loss, syn.probs)]
+        return self._pixels(syn.isolated), [self._pixels(img) for img in syn.inversion.images], titles
 
     def __repr__(self) -> str:
         return (f"OcclusionExplorer({len(self.features)} features from {self.method!r}, "
