@@ -31,6 +31,7 @@ def widget():
     x = xw.demo.model.to_tensor(data.images)[[0, 3]]
     y = torch.as_tensor(data.labels)[[0, 3]]
     w = AdversarialExplorer(model, x, y, epsilons=EPSILONS, classes=xw.demo.shapes.CLASSES)
+    w.wait()  # computed in the background
     w.eps_index = 0
     return w
 
