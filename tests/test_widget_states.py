@@ -111,7 +111,8 @@ def build_adversarial():
     model = xw.demo.shapes_model()
     data = xw.demo.shapes_dataset(2, seed=3)
     x = xw.demo.model.to_tensor(data.images)
-    w = xw.AdversarialExplorer(model, x, torch.as_tensor(data.labels), attack="bim", epsilons=[2 / 255], steps=2)
+    w = xw.AdversarialExplorer(model, x, torch.as_tensor(data.labels), attack="bim", epsilons=[2 / 255], steps=2,
+                               background=False)
     return w, [model], {}
 
 
@@ -212,7 +213,8 @@ def test_random_browser_messages_and_assignments_leave_a_valid_widget(name):
         for _ in range(data.draw(st.integers(1, 4), label="actions")):
             kind = data.draw(st.sampled_from(["browser", "browser", "python", "message"]), label="kind")
             if kind == "message":
-                content = data.draw(st.fixed_dictionaries({"type": st.sampled_from(["cancel", "nope", None, 3])})
+                kinds = ["cancel", "nope", None, 3, "recompute", "synthesise"]  # the last two: some widgets' buttons
+                content = data.draw(st.fixed_dictionaries({"type": st.sampled_from(kinds)})
                                     | JUNK, label="message")
                 widget._on_custom_msg(widget, content, [])
                 continue

@@ -71,7 +71,7 @@ export function drawStep(view) {
     cells.forEach((c, s) => {
       putPixels(c.canvas, snapshotBytes(M, lay, k, s), M.W, M.H, M.ch);
       c.canvas.dataset.step = String(k);
-      c.cap.textContent = `loss ${fmt(lay.losses[t * M.n + s])}`;
+      c.cap.textContent = `loss ${fmt(lay.losses[k * M.n + s])}`;
     });
     spread.box.hidden = !showSpread;
     if (showSpread) {

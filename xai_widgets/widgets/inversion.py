@@ -17,16 +17,20 @@ import traitlets
 from PIL import Image
 from torch import nn
 
+from ..core import wire
 from ..core.capture import layers as layers_of, unknown_layer_error
 from ..core.images import check_model_input
-from ..inversion import Inversion, invert
+from ..inversion import Inversion, invert, snapshot_steps
 from .base import STATIC, XaiWidget
 from .checks import Index, PanelSize, at_least, index_in, print_scale, validates
-from .inversion_payload import inversion_payload
+from .inversion_payload import inversion_payload, payload_size, shipped_bytes
 from .inversion_picture import inversion_picture
 from .long_tasks import LongTasks
 
-__all__ = ["InversionExplorer"]
+__all__ = ["InversionExplorer", "MAX_BYTES"]
+
+#: The default payload budget, ``max_bytes`` (notebook 09's four layers ship about 6.3 MiB).
+MAX_BYTES = 32 * wire.MiB
 
 
 class InversionExplorer(LongTasks, XaiWidget):
@@ -56,6 +60,10 @@ class InversionExplorer(LongTasks, XaiWidget):
         More keyword arguments for :func:`~xai_widgets.inversion.invert` (``weight``,
         ``alpha``, ``beta``, ``bound``, ``tv_scale``, ``momentum``, ``eta0``, ``noise``,
         ``seed``, ``box``, ``layouts``).
+    max_bytes : int, default :data:`MAX_BYTES` (32 MiB)
+        Payload budget: every layer's snapshots and spreads as uint8 pixels
+        (:func:`~xai_widgets.widgets.inversion_payload.payload_size`) must fit, or the
+        constructor refuses before any descent, naming the options that lower it.
 
     Attributes
     ----------
@@ -73,7 +81,8 @@ class InversionExplorer(LongTasks, XaiWidget):
         not a string.
     ValueError
         If the image is not one model input, a layer is unknown, a count is not a positive
-        integer, or ``options`` holds an argument :func:`invert` does not take.
+        integer, ``options`` holds an argument :func:`invert` does not take, or the payload
+        would exceed ``max_bytes``.
     """
 
     _esm = STATIC / "inversion.js"
@@ -89,7 +98,7 @@ class InversionExplorer(LongTasks, XaiWidget):
 
     def __init__(self, model: nn.Module, image: torch.Tensor, layers: str | Sequence[str], *, n: int = 3,
                  iterations: int = 400, snapshots: int = 10, background: bool = True, size: int = 112,
-                 options: Mapping | None = None):
+                 options: Mapping | None = None, max_bytes: int = MAX_BYTES):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
@@ -97,10 +106,25 @@ class InversionExplorer(LongTasks, XaiWidget):
         self.layer_names = _layer_names(model, layers, self.image)
         self._settings = {"n": at_least("n", n), "iterations": at_least("iterations", iterations),
                           "snapshots": at_least("snapshots", snapshots), **_options(options, self._OPTIONS)}
+        self.max_bytes = at_least("max_bytes", max_bytes)
+        self._check_budget()
         super().__init__(size=size)
         self.result: list[Inversion] = []
         self._inv = inversion_payload(self.image, self.result, self.layer_names)
         self._run_task("inversion", self._work, background=background)
+
+    def _check_budget(self) -> None:
+        """Refuse, before any descent, a payload over ``max_bytes``, naming what lowers it."""
+        n, k = self._settings["n"], len(snapshot_steps(self._settings["iterations"], self._settings["snapshots"]))
+        _, C, H, W = self.image.shape
+        wire.check_budget(payload_size(self.image.shape, len(self.layer_names), n, k), self.max_bytes,
+                          f"InversionExplorer ({len(self.layer_names)} layers x {n} pre-images x {k} snapshots "
+                          f"of {C}x{H}x{W})", "Pass fewer layers, a smaller n or fewer snapshots, or raise max_bytes.")
+
+    @property
+    def payload_bytes(self) -> int:
+        """Bytes the view's payload sends to the browser now: pixels and the JSON of the losses."""
+        return shipped_bytes(self._inv)
 
     def _work(self, progress, cancel) -> None:
         per = self._settings["iterations"]
