@@ -199,7 +199,6 @@ class ChannelGrid(RelevanceMode, UnitPanes, GridFigure, LongTasks, XaiWidget):
     # ------------------------------------------------------------------ layers
     def _card_parts(self) -> dict:
         """The card: the layer and unit shown, the tiles' normalisation and panes, how to read them."""
-        acts = self._cache.get(self.layer)
         relevance = self.mode == "relevance"
         target = "the predicted class" if self.relevance_class is None else self.class_name(self.relevance_class)
         objective = (self.unit_objective if self.unit_objective != "default"
@@ -212,7 +211,7 @@ class ChannelGrid(RelevanceMode, UnitPanes, GridFigure, LongTasks, XaiWidget):
         return {
             "question": ("Which units of this layer carry the decision, and where?" if relevance
                          else "What does each unit of this layer respond to, and where?"),
-            "explanandum": {"layer": self.layer, "units": acts.shape[1] if acts is not None else "not loaded",
+            "explanandum": {"layer": self.layer, "units": self.channels,
                             "selected unit": self.selected, "image": f"{self.image} of {len(self._inputs)}"},
             "explainer": {"method": ("Concept Relevance Propagation (Achtibat et al., Nature Machine Intelligence "
                                      "2023)" if relevance else "activation tiles with DeepVis's panes (Yosinski et "
