@@ -49,13 +49,15 @@ def leaves(value, path=()):
 
 # ------------------------------------------------------------------ the core helpers
 def test_card_rows_of_a_hand_written_card():
-    card = {"question": "Why?", "explanandum": {"model": {"class": "Net", "parameters": 12}, "layers": ["a", "b"]},
+    card = {"question": "Why?", "explanandum": {"model": {"class": "Net", "parameters": 12, "trainable": 25557032},
+                                                "layers": ["a", "b"]},
             "explainer": {"method": "m", "noise": 0.123456, "on": True, "box": None},
             "interpretation": "red is high"}
     assert card_rows(card) == [
         ["question", "Question", [["", "Why?"]]],
         ["explanandum", "Explanandum: what is explained",
-         [["model / class", "Net"], ["model / parameters", "12"], ["layers", "a, b"]]],
+         [["model / class", "Net"], ["model / parameters", "12"], ["model / trainable", "25,557,032"],
+         ["layers", "a, b"]]],
         ["explainer", "Explainer: the method and its settings",
          [["method", "m"], ["noise", "0.1235"], ["on", "yes"], ["box", "none"]]],
         ["interpretation", "Interpretation: how to read it", [["", "red is high"]]],

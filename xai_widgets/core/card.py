@@ -80,8 +80,8 @@ def card_text(value: Any) -> str:
     Returns
     -------
     str
-        Strings as they are; bools as "yes" / "no"; None as "none"; ints in full; floats with
-        ``.4g``; lists and tuples as their items' texts joined by ", ".
+        Strings as they are; bools as "yes" / "no"; None as "none"; ints in full (with thousands
+        separators from 10,000); floats with ``.4g``; lists and tuples as their items' texts joined by ", ".
 
     Raises
     ------
@@ -95,7 +95,7 @@ def card_text(value: Any) -> str:
     if value is None:
         return "none"
     if isinstance(value, int):
-        return str(value)
+        return f"{value:,}" if abs(value) >= 10_000 else str(value)  # 25,557,032 parameters
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, (list, tuple)):
