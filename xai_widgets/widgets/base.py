@@ -37,6 +37,7 @@ def _short(value, limit: int = 120) -> str:
 _NOT_CARD_STATE = frozenset({"_card", "message", "progress"})
 CARD_FONT = 11  # px at scale 1: the smallest text of the card under a PNG
 CARD_CHARS = 60  # a wider figure draws its card in a font of its width / CARD_CHARS px
+CARD_WIDTH = 420  # px at scale 1: the least width of the card's block (under a narrow figure, wider)
 
 
 class _CardAfterInit(type(anywidget.AnyWidget)):
@@ -234,7 +235,7 @@ class XaiWidget(anywidget.AnyWidget, metaclass=_CardAfterInit):
         img = self.render_png(**kwargs)
         if card:
             scale = float(kwargs.get("scale", 1.0))
-            width = max(img.size[0], int(round(420 * scale)))
+            width = max(img.size[0], int(round(CARD_WIDTH * scale)))
             size = max(CARD_FONT, round(img.size[0] / scale / CARD_CHARS))  # in step with the figure's own text
             img = stack_below(img, text_block(card_rows(self.card()), width, font_size=size, scale=scale))
         img.save(path, format="PNG", dpi=(300, 300))
