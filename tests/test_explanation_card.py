@@ -322,3 +322,11 @@ def test_a_card_is_made_on_every_state_change_only(built, monkeypatch):
     w.set_state({"not_a_trait": 1})  # refused: only the message changes
     assert len(calls) == 1
     assert torch.is_tensor(w.similarity_curves())  # the widget still answers
+
+
+def test_attribution_card_gives_each_images_slider_value(built):
+    w = built("AttributionExplorer")
+    w.set_state({"positions": {**w.positions, "smoothgrad": [0, 1]}})
+    values = w.results["smoothgrad"][0].series.values
+    assert w.card()["explainer"]["methods"]["smoothgrad"]["slider per image"] == [
+        f"noise = {values[0]:.3g} × range", f"noise = {values[1]:.3g} × range"]

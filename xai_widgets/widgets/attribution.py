@@ -419,8 +419,11 @@ class AttributionExplorer(LongTasks, XaiWidget):
             methods[key] = {"title": spec.title if spec else f"Captum {key}",
                             "source": spec.citation if spec else "captum.attr", **settings,
                             "scale s": f"{self.scale(key):.3g} ({self.scale_rule(key)})"}
-            if key in self.positions:
-                methods[key]["slider position per image"] = [int(p) for p in self.positions[key]]
+            if key in self.positions and spec is not None and spec.series is not None:
+                axis = spec.series
+                methods[key]["slider per image"] = [
+                    f"{axis.parameter} = {r.series.values[int(p)]:.3g} {axis.unit}".rstrip()
+                    for r, p in zip(self.results[key], self.positions[key])]
         return {
             "question": "Which input pixels raise (or lower) the model's score for the class explained?",
             "explanandum": {"images": f"{len(self.inputs)} of {' x '.join(map(str, self.inputs.shape[1:]))}",
