@@ -51,7 +51,7 @@ def leaves(value, path=()):
 def test_card_rows_of_a_hand_written_card():
     card = {"question": "Why?", "explanandum": {"model": {"class": "Net", "parameters": 12, "trainable": 25557032},
                                                 "layers": ["a", "b"]},
-            "explainer": {"method": "m", "noise": 0.123456, "on": True, "box": None},
+            "explainer": {"method": "m", "noise": 0.123456, "on": True, "box": None, "lo": -0.0},
             "interpretation": "red is high"}
     assert card_rows(card) == [
         ["question", "Question", [["", "Why?"]]],
@@ -59,7 +59,7 @@ def test_card_rows_of_a_hand_written_card():
          [["model / class", "Net"], ["model / parameters", "12"], ["model / trainable", "25,557,032"],
          ["layers", "a, b"]]],
         ["explainer", "Explainer: the method and its settings",
-         [["method", "m"], ["noise", "0.1235"], ["on", "yes"], ["box", "none"]]],
+         [["method", "m"], ["noise", "0.1235"], ["on", "yes"], ["box", "none"], ["lo", "0"]]],
         ["interpretation", "Interpretation: how to read it", [["", "red is high"]]],
     ]
 
@@ -210,9 +210,12 @@ def test_metrics_chart_card_lists_the_methods_and_panels(built):
 
 def test_concept_card_follows_concept_threshold_and_expression(built):
     w = built("ConceptExplorer")
-    rows = after(w, concept=2, threshold=0.3)
+    rows = after(w, concept=2, threshold=0.3, opacity=0.0)
     assert rows["explanandum", "concept"].startswith(w.embeddings.names[2])
-    assert "exceeds 0.3," in rows["interpretation", "masks"]
+    assert rows["interpretation", "masks"].endswith("exceeds 0.3")
+    rows = after(w, opacity=-0.0)  # equal to 0.0: no change is notified, and the card must not need one
+    assert rows["interpretation", "opacity"] == "0" and rows == {
+        (key, label): text for key, _, section in card_rows(w.card()) for label, text in section}
     assert rows["interpretation", "set IoU"].startswith(f"{float(w.embeddings.iou[2]):.3g} for the combination")
 
 

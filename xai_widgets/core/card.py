@@ -81,7 +81,8 @@ def card_text(value: Any) -> str:
     -------
     str
         Strings as they are; bools as "yes" / "no"; None as "none"; ints in full (with thousands
-        separators from 10,000); floats with ``.4g``; lists and tuples as their items' texts joined by ", ".
+        separators from 10,000); floats with ``.4g`` (-0.0 as "0"); lists and tuples as their
+        items' texts joined by ", ".
 
     Raises
     ------
@@ -97,7 +98,8 @@ def card_text(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}" if abs(value) >= 10_000 else str(value)  # 25,557,032 parameters
     if isinstance(value, float):
-        return f"{value:.4g}"
+        # -0.0 as "0": a trait set from 0.0 to -0.0 does not notify (they are equal), so its card is not remade
+        return f"{value + 0.0:.4g}"
     if isinstance(value, (list, tuple)):
         return ", ".join(card_text(v) for v in value)
     raise TypeError(f"a card value must be a string, number, bool, None or list of them, "

@@ -313,7 +313,7 @@ class OverlayWidget(XaiWidget):
         dict
             ``{"colours", "colour scale", "range", "opacity"}``.
         """
-        lo, hi = self.vrange
+        lo, hi = (v + 0.0 for v in self.vrange)  # -0.0 as 0: a change to it from 0.0 does not notify
         auto = bool(getattr(self, "auto_range", False))
         span = "the min to the max of the values shown (auto range)" if auto else f"{lo:.4g} to {hi:.4g}"
         centre = ", grey centre = 0 (red above, blue below)" if self.colormap == "diverging" else ""

@@ -189,8 +189,7 @@ class ConceptExplorer(XaiWidget):
                 "bars": "the combination's weight per filter, sorted, diverging over +-max |w|: red positive, "
                         "blue negative",
                 "examples": "held-out images at each decile of per-image IoU, not only the best",
-                "masks": f"predicted where the probe's output exceeds {self.threshold:.3g}, at opacity "
-                         f"{self.opacity:.3g}",
+                "masks": f"predicted where the probe's output exceeds {self.threshold:.3g}", "opacity": self.opacity,
                 "expression": self.expression or "none (vector arithmetic over the concepts' weights)",
                 "click": "a bar shows that filter's activations on the examples"},
         }
