@@ -7,6 +7,7 @@ index belongs, an unknown key, a custom message of an unknown type), afterwards:
 * a refused Python assignment raised and left the old value in place;
 * every trait the browser can set holds a value its own validation accepts;
 * the widget still renders its PNG;
+* its explanation card, as the browser has it, is the card of its current state;
 * the model is exactly as it was given.
 
 The number of examples comes from the hypothesis profile: ``default`` (a few hundred
@@ -25,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import xai_widgets as xw
+from xai_widgets.core.card import card_rows
 from xai_widgets.morph import ConvVAE, SeedCNN
 
 from test_metrics import fake_curve
@@ -192,6 +194,7 @@ def check_valid(widget, models, before):
     assert isinstance(widget.message, str)
     png = widget.render_png()
     assert png.size[0] > 0 and png.size[1] > 0
+    assert widget._card == card_rows(widget.card())
     for model, snap in zip(models, before):
         assert_untouched(model, snap)
 

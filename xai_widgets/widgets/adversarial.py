@@ -364,6 +364,35 @@ class AdversarialExplorer(LongTasks, XaiWidget):
         return e, t
 
     # ------------------------------------------------------------------ reports
+    _CARD_ATTACKS = {"fgsm": "FGSM (Goodfellow, Shlens and Szegedy, ICLR 2015)",
+                     "bim": "BIM / iterative FGSM (Kurakin, Goodfellow and Bengio, ICLR Workshops 2017)",
+                     "cw": "Carlini-Wagner L2 (Carlini and Wagner, IEEE S&P 2017)"}
+
+    def _card_parts(self) -> dict:
+        """The card: the images attacked, the attack and budget shown, how to read delta and the maps."""
+        e, t = self._frame(None, None)
+        flips = sum(self.flipped())
+        budget = "perturbation multiple" if self.attack == "cw" else "eps (L-inf, in input units)"
+        return {
+            "question": "How small a change of the input flips the model's prediction, and what changes in "
+                        "its explanation?",
+            "explanandum": {"images": f"{len(self.inputs)} of {' x '.join(map(str, self.inputs.shape[1:]))}",
+                            "labels": "given" if self.labels is not None else "the model's predictions",
+                            "flipped now": f"{flips} of {len(self.inputs)}"},
+            "explainer": {"attack": self._CARD_ATTACKS.get(self.attack, self.attack), budget: self.epsilons,
+                          "shown": f"{budget.split(' ')[0]} = {self.epsilons[e]:.4g}, step {t + 1} of {self.steps}",
+                          "bounds": list(self.bounds), "attack options": {str(k): str(v)
+                                                                          for k, v in self._options.items()} or "none",
+                          "attribution": self.method, "checklist": "run" if self.checklist else "not run"},
+            "interpretation": {
+                "delta": "x' - x amplified to the full colour range: mid grey is 0",
+                "maps": "the attribution of x and of x', each for its predicted class, on one symmetric diverging "
+                        "scale per image (red for the class, blue against)",
+                "chart": "accuracy against the mean relative L2 change (Palacio), over the initially correct "
+                         "images, one point per budget, the current one marked",
+                "sliders": "eps and iteration scrub the precomputed frames"},
+        }
+
     def _preview_panel(self) -> int:
         return min(self.size, 96)
 

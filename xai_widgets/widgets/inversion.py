@@ -10,6 +10,7 @@ holds the :class:`~xai_widgets.inversion.Inversion` of each finished layer.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Mapping, Sequence
 
 import torch
@@ -31,6 +32,13 @@ __all__ = ["InversionExplorer", "MAX_BYTES"]
 
 #: The default payload budget, ``max_bytes`` (notebook 09's four layers ship about 6.3 MiB).
 MAX_BYTES = 32 * wire.MiB
+
+# invert()'s own defaults: with the settings given, every setting the descent runs with (for the card)
+_INVERT_DEFAULTS = {k: p.default for k, p in inspect.signature(invert).parameters.items()
+                    if p.default is not inspect.Parameter.empty and k not in ("progress", "cancel")}
+# what invert() does for a setting left at None
+_NONE_MEANS = {"box": "the whole representation", "bound": "B = alpha-mean colour norm of the image",
+               "tv_scale": "B / 6.5", "eta0": "(B^2 / alpha) / 100", "layouts": "detected"}
 
 
 class InversionExplorer(LongTasks, XaiWidget):
@@ -150,6 +158,26 @@ class InversionExplorer(LongTasks, XaiWidget):
     def steps(self) -> list[int]:
         """The iteration of each snapshot (the slider's positions); empty before the first layer is done."""
         return list(self.result[0].snapshot_steps) if self.result else []
+
+    def _card_parts(self) -> dict:
+        """The card: the layers inverted, the descent's settings, how to read pre-images and spread."""
+        steps = self.steps
+        return {
+            "question": "What does each layer keep of the image, and what does it throw away?",
+            "explanandum": {"image": " x ".join(map(str, self.image.shape[1:])), "layers": self.layer_names,
+                            "done": [inv.layer for inv in self.result] or "none yet"},
+            "explainer": {"method": "representation inversion (Mahendran and Vedaldi, CVPR 2015; IJCV 2016)",
+                          **{k: _NONE_MEANS.get(k, "none") if v is None else v
+                             if isinstance(v, (str, int, float, bool, list, tuple)) else type(v).__name__
+                             for k, v in {**_INVERT_DEFAULTS, **self._settings}.items()}},
+            "interpretation": {
+                "pre-images": "images from their own noise starts whose representation at the layer matches the "
+                              "image's: what they share the layer keeps",
+                "spread": ("on: per-pixel spread across the pre-images, what the layer throws away" if self.spread
+                           else "off (the toggle shows the per-pixel spread across the pre-images)"),
+                "step": f"iteration {steps[self.step]} of {steps[-1]}" if steps else "not yet computed",
+                "chart": "each layer's loss along the descent, the step shown marked"},
+        }
 
     def _preview_panel(self) -> int:
         return min(self.size, 96)

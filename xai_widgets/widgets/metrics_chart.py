@@ -348,6 +348,29 @@ class MetricsChart(XaiWidget):
         """What each chart draws: title, axes, x values and the series (name, ys, colour, label)."""
         return self._chart["panels"]
 
+    _CARD = {  # kind -> (question, metric and its source)
+        "deletion": ("Do the methods' maps rank pixels by how much the model needs them?",
+                     "deletion and insertion games (Petsiuk, Das and Saenko, RISE, BMVC 2018)"),
+        "randomisation": ("Do the methods' maps change when the model's weights are randomised?",
+                          "model-parameter randomisation test (Adebayo et al., Sanity Checks for Saliency Maps, "
+                          "NeurIPS 2018)"),
+        "continuity": ("Do the methods' maps change smoothly as the input changes smoothly?",
+                       "continuity under a sliding occluding patch (Montavon, in Explainable AI, LNCS 11700, "
+                       "2019, Sec. 13.4)"),
+    }
+
+    def _card_parts(self) -> dict:
+        """The card: the methods compared, each panel's metric and axes, how to read the lines."""
+        question, metric = self._CARD[self.kind]
+        panels = {p["id"]: {"title": p["title"], **({"setting": p["subtitle"]} if p.get("subtitle") else {}),
+                            "x": p["xTitle"], "y": p["yTitle"],
+                            "lines": [s["label"] for s in p["series"]]} for p in self.panels}
+        return {"question": question,
+                "explanandum": {"methods compared": list(self.results)},
+                "explainer": {"metric": metric, "kind": self.kind, "panels": panels},
+                "interpretation": {"lines": "one per method, the mean over images; dashed grey: a baseline",
+                                   "hover": "reads the values at the nearest x out"}}
+
     # ------------------------------------------------------------------ static figure
     def _scenes(self, panel: int | None, scale: float) -> list:
         scale = print_scale(scale)

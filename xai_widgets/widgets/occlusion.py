@@ -544,6 +544,32 @@ class OcclusionExplorer(LongTasks, XaiWidget):
                                 features.cutoff(self.relevance, self.threshold), self.features, self.drops,
                                 palette(len(self.features)), self.classes, self.target, self.method, self.base_probs)
 
+    def _card_parts(self) -> dict:
+        """The card: the class followed, the features found and hidden, the occluder's settings."""
+        t = self.target
+        return {
+            "question": f"Does the model still predict {self.classes[t]} when the features its relevance map "
+                        "finds are hidden?",
+            "explanandum": {"image": " x ".join(map(str, self.input.shape[1:])),
+                            "class followed": f"{self.classes[t]} (p = {float(self.base_probs[t]):.3g} before, "
+                                              f"{float(self.probs[t]):.3g} now)",
+                            "features": len(self.features),
+                            "occluded": [i + 1 for i in self.occluded] or "none"},
+            "explainer": {"method": "feature occlusion (Norton, Deep Introspection, Imperial College London 2018, "
+                                    "ch. 3)",
+                          "relevance from": self.method, "threshold (x mean positive relevance)": self.threshold,
+                          "distance (px)": self.distance, "min size (px)": self.min_size, "occluder": self.mode,
+                          "patch (px)": self.patch, "seed": self.seed, "analysis budget (forward passes)":
+                          self.max_sets, "sandbox": f"{self.sandbox_kind}, brush {self.brush} px"},
+            "interpretation": {
+                "relevance": f"diverging over +-{self.relevance_scale():.3g} (99th percentile of |relevance|): "
+                             "red for the class, blue against, grey = 0",
+                "features": "numbered regions of connected high relevance, each in its own colour",
+                "bars": "the top-5 probabilities with the occluded features hidden, against before",
+                "click": "a feature toggles its occlusion; Analyse finds the smallest sets that keep or flip the "
+                         "prediction"},
+        }
+
     def relevance_scale(self) -> float:
         """The relevance panel's colour scale: +-(99th percentile of |r|), larger values saturate
         (as Captum's visualisations clip outliers); the maximum when that percentile is 0."""
