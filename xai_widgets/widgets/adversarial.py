@@ -371,14 +371,14 @@ class AdversarialExplorer(LongTasks, XaiWidget):
     def _card_parts(self) -> dict:
         """The card: the images attacked, the attack and budget shown, how to read delta and the maps."""
         e, t = self._frame(None, None)
-        flips = sum(self.flipped())
+        flips = f"{sum(self.flipped())} of {len(self.inputs)}" if self.ready else "not computed yet"
         budget = "perturbation multiple" if self.attack == "cw" else "eps (L-inf, in input units)"
         return {
             "question": "How small a change of the input flips the model's prediction, and what changes in "
                         "its explanation?",
             "explanandum": {"images": f"{len(self.inputs)} of {' x '.join(map(str, self.inputs.shape[1:]))}",
                             "labels": "given" if self.labels is not None else "the model's predictions",
-                            "flipped now": f"{flips} of {len(self.inputs)}"},
+                            "flipped now": flips},
             "explainer": {"attack": self._CARD_ATTACKS.get(self.attack, self.attack), budget: self.epsilons,
                           "shown": f"{budget.split(' ')[0]} = {self.epsilons[e]:.4g}, step {t + 1} of {self.steps}",
                           "bounds": list(self.bounds), "attack options": {str(k): str(v)
