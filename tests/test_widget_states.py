@@ -115,6 +115,12 @@ def build_adversarial():
     return w, [model], {}
 
 
+def build_decoder():
+    model = xw.demo.shapes_model()
+    x = xw.demo.model.to_tensor(xw.demo.shapes_dataset(2, seed=3).images)
+    return xw.DecoderExplorer(model, xw.demo.shapes_decoder("cnn"), x, steps=3), [model], {}
+
+
 # widget -> (builder, share of the profile's examples: the slower widgets run fewer)
 WIDGETS = {
     "SimilarityOverlay": (build_similarity, 1.0),
@@ -127,6 +133,7 @@ WIDGETS = {
     "ConceptExplorer": (build_concept_explorer, 0.5),
     "InversionExplorer": (build_inversion, 0.5),
     "AdversarialExplorer": (build_adversarial, 0.25),
+    "DecoderExplorer": (build_decoder, 0.25),
 }
 
 
