@@ -158,7 +158,7 @@ def test_stage_two_tunes_only_the_decoder_and_keeps_the_classifiers_decisions(cr
     f_before, e_before, d_before = state(f), state(encoder), state(decoder)
     y = predicted_labels(f, crops)
     kept_before = (predicted_labels(f, reconstruct(plain, crops)) == y).double().mean().item()
-    record = fit(f, encoder, decoder, crops, pretrain_epochs=0, tune_epochs=3, batch_size=16, lr=0.1, seed=0)
+    record = fit(f, encoder, decoder, crops, pretrain_epochs=0, tune_epochs=3, batch_size=16, seed=0)
     kept_after = (predicted_labels(f, reconstruct(record.autoencoder, crops)) == y).double().mean().item()
     assert same(f_before, state(f)) and all(m.training for m in f.modules())
     assert all(p.grad is None for p in f.parameters())

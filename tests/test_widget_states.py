@@ -165,7 +165,7 @@ def values_for(widget, key, templates):
     return st.one_of(shaped, shaped, JUNK)  # mostly plausible values, some junk
 
 
-INDICES = ("image", "selected", "step", "sm_step", "target", "factor_focus", "patch", "brush", "min_size", "size")
+INDICES = ("image", "index", "selected", "step", "sm_step", "target", "factor_focus", "patch", "brush", "min_size", "size")
 
 
 def check_ranges(widget):

@@ -1,5 +1,6 @@
 // Canvases: the image, its blend and reconstruction (putImageData of the bytes, one canvas pixel
 // per image pixel), the std map in the shipped colour table; the readout and the caption.
+import { elem } from "../lib/dom.js";
 import { putIndices, putPixels } from "../lib/pixels.js";
 import { blendBytes, nmiLines, pixelsOf, predictionText, shown } from "./data.js";
 
@@ -19,7 +20,7 @@ export function drawAll(view) {
   putIndices(sized(ui.panels.std.canvas, M.W, M.H), M.std, M.W, M.H, M.lut);
   for (const p of [ui.panels.image, ui.panels.recon]) p.canvas.dataset.index = String(i);
   ui.legend.draw(M.lut, 0, M.stdHi, { caption: "std map: standard deviation of A(x) across the images, per pixel" });
-  ui.nmi.replaceChildren(...nmiLines(M, i).map((line) => Object.assign(document.createElement("div"), { textContent: line })));
+  ui.nmi.replaceChildren(...nmiLines(M, i).map((line) => elem("div", null, line)));
   ui.image.input.max = String(M.N - 1);
   if (ui.image.input.value !== String(i)) ui.image.input.value = String(i);
   ui.imageText.textContent = `${i + 1} of ${M.N}`;

@@ -17,7 +17,8 @@ function panel(role, title) {
 
 function slider(className, text) {
   const label = elem("label", null, text);
-  const input = Object.assign(elem("input", `xw-slider ${className}`), { type: "range", min: "0", max: "0", step: "1" });
+  const input = Object.assign(elem("input", `xw-slider ${className}`),
+    { type: "range", min: "0", max: "0", step: "1" });
   label.append(input);
   return { label, input };
 }
@@ -41,8 +42,8 @@ export function createView(model, el, shell) {
   controls.append(ui.blend.label, ui.prediction, ui.image.label, ui.imageText);
   ui.legend = new ColorLegend({ label: "std map colour scale" });
   ui.nmi = elem("div", "xw-sub xw-nmi");
-  const hint = hintLine([["kbd", "←"], ["", "/"], ["kbd", "→"], ["", " blend, "], ["kbd", "↑"], ["", "/"], ["kbd", "↓"],
-    ["", " image. The classifier's top class is shown for exactly the pixels drawn."]]);
+  const hint = hintLine([["kbd", "←"], ["", "/"], ["kbd", "→"], ["", " blend, "], ["kbd", "↑"], ["", "/"],
+    ["kbd", "↓"], ["", " image. The classifier's top class is shown for exactly the pixels drawn."]]);
   ui.details = detailsLine();
   view.root.append(header, row, controls, ui.legend.el, ui.nmi, status.readout, hint, status.errorBox,
     status.messageBox, ui.details.el);

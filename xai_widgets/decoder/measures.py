@@ -13,9 +13,9 @@ Normalisation used here (Strehl and Ghosh 2002, the arithmetic-mean form)::
 
 with X and Y the intensities of the two images at the same pixel and channel, each quantised
 into ``bins`` equal bins over [0, 1] (default 32), probabilities estimated by the joint
-histogram over all pixels and channels. NMI is 1 for identical images (and for any two images
-that are functions of each other at the bins' resolution) and near 0 for independent ones; two
-constant images (H(X) + H(Y) = 0) count as 1.
+histogram over all pixels and channels. NMI is 1 for identical images (and whenever the bins of
+one image map one-to-one onto the bins of the other, e.g. a negative) and near 0 for independent
+ones; two constant images (H(X) + H(Y) = 0) count as 1.
 """
 from __future__ import annotations
 

@@ -87,8 +87,9 @@ class StridedShapesNet(nn.Module):
     The "all convolutional net" of Springenberg, Dosovitskiy, Brox and Riedmiller, "Striving for
     Simplicity" (ICLR 2015 workshop), in miniature: three stride-2 3x3 convolutions (16, 32, 64
     channels) and one stride-1 (64), each with batch norm and ReLU, then a 1x1 convolution to the
-    class scores and a global average (without batch norm it stayed at chance in training). It is the demo's second model, so the tuned decoders of
-    :mod:`xai_widgets.decoder` have two classifiers to cross. Same input as :class:`ShapesNet`.
+    class scores and a global average (without batch norm it stayed at chance in training). It is
+    the demo's second model, so the tuned decoders of :mod:`xai_widgets.decoder` have two
+    classifiers to cross. Same input as :class:`ShapesNet`.
 
     Parameters
     ----------
