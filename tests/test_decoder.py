@@ -220,14 +220,14 @@ def test_fit_refuses_bad_input_and_leaves_the_classifier(crops):
 
 
 # ------------------------------------------------------------------ the shipped demo models
-def test_shipped_decoders_keep_their_classifiers_decisions_better_than_the_plain_one():
-    data = xw.demo.shapes_dataset(64, seed=0)
-    x = xw.demo.to_tensor(data.images)
-    plain = reconstruct(xw.demo.shapes_decoder(None), x)
-    for name, f in (("cnn", xw.demo.shapes_model()), ("strided", xw.demo.strided_model())):
-        y = predicted_labels(f, x)
-        tuned = reconstruct(xw.demo.shapes_decoder(name), x)
-        assert (predicted_labels(f, tuned) == y).double().mean() > (predicted_labels(f, plain) == y).double().mean()
+def test_the_shipped_decoder_tuned_for_the_strided_net_keeps_its_decisions_better_than_the_plain_one():
+    # on the demo's default images (seed 0: in neither the training nor the validation images)
+    x = xw.demo.to_tensor(xw.demo.shapes_dataset(64, seed=0).images)
+    f = xw.demo.strided_model()
+    y = predicted_labels(f, x)
+    kept = {name: (predicted_labels(f, reconstruct(xw.demo.shapes_decoder(name), x)) == y).double().mean().item()
+            for name in (None, "strided")}
+    assert kept["strided"] > kept[None]
     assert isinstance(xw.demo.shapes_decoder(), Autoencoder)
     with pytest.raises(ValueError, match="tuned_for"):
         xw.demo.shapes_decoder("vgg")

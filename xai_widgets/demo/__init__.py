@@ -15,7 +15,7 @@ For the classifier-tuned decoders (``xai_widgets.decoder``): ``strided_model()``
 shapes classifier of another architecture, and ``shapes_decoder(tuned_for)``, autoencoders
 tuned for either classifier (trained by ``python -m xai_widgets.demo.train_decoder``).
 
-    autoencoder = shapes_decoder("cnn")     # A = D o E tuned so shapes_model() keeps its decisions
+    autoencoder = shapes_decoder("strided")  # A = D o E tuned so strided_model() keeps its decisions
 """
 
 from __future__ import annotations
@@ -96,20 +96,24 @@ def strided_model(device: str | torch.device = "cpu") -> StridedShapesNet:
     return load_half_weights(StridedShapesNet(), WEIGHTS.with_name("shapes_strided.pt"), device)
 
 
-DECODER_CHOICES = (None, "cnn", "strided")
+DECODER_CHOICES = ("strided", "cnn", None)
 
 
-def shapes_decoder(tuned_for: str | None = "cnn", device: str | torch.device = "cpu") -> Autoencoder:
+def shapes_decoder(tuned_for: str | None = "strided", device: str | torch.device = "cpu") -> Autoencoder:
     """A shipped autoencoder ``A = D o E`` of the shapes images, in eval mode.
 
     All three share one encoder, trained with its decoder on reconstruction (stage 1 of
     :func:`xai_widgets.decoder.fit`); ``"cnn"`` and ``"strided"`` then had their decoder tuned so
     that :func:`shapes_model` or :func:`strided_model` keeps its decisions on the reconstructions
-    (stage 2; Palacio et al., CVPR 2018). Record: ``demo/weights/shapes_decoders.json``.
+    (stage 2; Palacio et al., CVPR 2018). Record: ``demo/weights/shapes_decoders.json``. On 300
+    held-out images the strided net keeps 70% accuracy on its decoder's reconstructions (62% on
+    the untuned ones, 91% on the images); the decoder tuned for ShapesNet did not converge to
+    one that keeps ShapesNet's decisions: it paints nearly the same texture on every image
+    (ShapesNet's accuracy on it: 17%, on the untuned reconstructions 34%).
 
     Parameters
     ----------
-    tuned_for : {"cnn", "strided", None}, default "cnn"
+    tuned_for : {"strided", "cnn", None}, default "strided"
         The classifier the decoder was tuned for; None: the reconstruction-only autoencoder.
     device : str or torch.device, default "cpu"
         Where the model is loaded.
