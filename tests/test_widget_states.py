@@ -118,6 +118,12 @@ def build_adversarial():
     return w, [model], {}
 
 
+def build_decoder():
+    model = xw.demo.shapes_model()
+    x = xw.demo.model.to_tensor(xw.demo.shapes_dataset(2, seed=3).images)
+    return xw.DecoderExplorer(model, xw.demo.shapes_decoder("cnn"), x, steps=3), [model], {}
+
+
 # widget -> (builder, share of the profile's examples: the slower widgets run fewer)
 WIDGETS = {
     "SimilarityOverlay": (build_similarity, 1.0),
@@ -130,6 +136,7 @@ WIDGETS = {
     "ConceptExplorer": (build_concept_explorer, 0.5),
     "InversionExplorer": (build_inversion, 0.5),
     "AdversarialExplorer": (build_adversarial, 0.25),
+    "DecoderExplorer": (build_decoder, 0.25),
 }
 
 
@@ -161,7 +168,7 @@ def values_for(widget, key, templates):
     return st.one_of(shaped, shaped, JUNK)  # mostly plausible values, some junk
 
 
-INDICES = ("image", "selected", "step", "sm_step", "target", "factor_focus", "patch", "brush", "min_size", "size")
+INDICES = ("image", "index", "selected", "step", "sm_step", "target", "factor_focus", "patch", "brush", "min_size", "size")
 
 
 def check_ranges(widget):

@@ -3,6 +3,7 @@ from .adversarial import AdversarialExplorer
 from .attribution import AttributionExplorer
 from .channel_grid import ChannelGrid
 from .concept_explorer import ConceptExplorer
+from .decoder import DecoderExplorer
 from .inversion import InversionExplorer
 from .metrics_chart import MetricsChart
 from .occlusion import OcclusionExplorer
@@ -10,5 +11,5 @@ from .path_morph import PathMorph
 from .similarity import SimilarityOverlay
 from .sweep import TransformSweep
 
-__all__ = ["AdversarialExplorer", "AttributionExplorer", "ChannelGrid", "ConceptExplorer", "InversionExplorer",
-           "MetricsChart", "OcclusionExplorer", "PathMorph", "SimilarityOverlay", "TransformSweep"]
+__all__ = ["AdversarialExplorer", "AttributionExplorer", "ChannelGrid", "ConceptExplorer", "DecoderExplorer",
+           "InversionExplorer", "MetricsChart", "OcclusionExplorer", "PathMorph", "SimilarityOverlay", "TransformSweep"]
