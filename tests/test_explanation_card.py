@@ -333,3 +333,12 @@ def test_attribution_card_gives_each_images_slider_value(built):
     values = w.results["smoothgrad"][0].series.values
     assert w.card()["explainer"]["methods"]["smoothgrad"]["slider per image"] == [
         f"noise = {values[0]:.3g} × range", f"noise = {values[1]:.3g} × range"]
+
+
+def test_decoder_card_follows_image_and_blend(built):
+    w = built("DecoderExplorer")
+    rows = after(w, index=1, step=0)
+    assert rows["explainer", "image"] == f"2 of {len(w.images)}"
+    assert rows["explainer", "blend"] == f"step 0 of {w.steps - 1}: 0.00 of the reconstruction"
+    assert rows["explanandum", "prediction shown"].startswith(w.classes[int(w.top[1, 0])] + " (")
+    assert rows["interpretation", "IC-nMI"].startswith(f"{w._dec['ic_nmi'][1]:.3f}: ")

@@ -123,6 +123,30 @@ class DecoderExplorer(XaiWidget):
         """N x steps probabilities of the top classes along the blend (float64)."""
         return np.array(self._dec["prob"]).reshape(len(self.images), self.steps)
 
+    def _card_models(self) -> dict:
+        return {"classifier": self.classifier, "autoencoder": self.decoder}
+
+    def _card_parts(self) -> dict:
+        """The card: the classifier and its tuned autoencoder, the blend shown, how to read nMI and spread."""
+        d = self._dec
+        n = self.index
+        return {
+            "question": "What does the classifier need to see: what survives a decoder tuned to keep its decisions?",
+            "explanandum": {"images": f"{len(self.images)} of {' x '.join(map(str, self.images.shape[1:]))}",
+                            "prediction shown": f"{self.classes[int(self.top[n, self.step])]} "
+                                                f"({self.prob[n, self.step]:.0%})"},
+            "explainer": {"method": "classifier-tuned decoder (Palacio et al., CVPR 2018)",
+                          "blend": f"step {self.step} of {self.steps - 1}: {self.blend:.2f} of the reconstruction",
+                          "image": f"{n + 1} of {len(self.images)}"},
+            "interpretation": {
+                "IC-nMI": f"{d['ic_nmi'][n]:.3f}: normalised mutual information 2 I(X;Y) / (H(X) + H(Y)) of the "
+                          f"image and its reconstruction ({d['bins']} intensity bins); 1 = all kept",
+                "BC-nMI": f"{d['bc_nmi']:.3f}: the same between reconstructions of different images, mean of "
+                          f"{d['pairs']} pairs; high = patterns the decoder adds whatever the input",
+                "std map": "per-pixel standard deviation across the reconstructions: dark pixels never change and "
+                           "carry no information about the input"},
+        }
+
     def _preview_panel(self) -> int:
         return min(self.size, 128)
 
