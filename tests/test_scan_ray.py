@@ -27,7 +27,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from xai_widgets.core import tasks
-from xai_widgets.units.partials import IoUCounts, Moments, RunningTopK, StatsAccumulator, TopValues
+from xai_widgets.core.partials import IoUCounts, TopValues
+from xai_widgets.units.partials import Moments, RunningTopK, StatsAccumulator
 from xai_widgets.units.scan import dissect, scan
 
 from float_bounds import rounded_tol
@@ -153,7 +154,7 @@ def test_dissection_threshold_and_counts_merge_exactly(cuts, above, key):
 
 
 def test_import_does_not_import_ray():
-    code = "import sys, xai_widgets, xai_widgets.units.scan, xai_widgets.units.distributed; print('ray' in sys.modules)"
+    code = "import sys, xai_widgets, xai_widgets.units.scan, xai_widgets.core.distributed; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
