@@ -60,21 +60,6 @@ class RelevanceMode(traitlets.HasTraits):
     def _relevance_setup(self) -> None:
         self.relevance_tops: dict = {}
         self._conditionals: dict = {}
-        self._from_browser = False
-
-    def set_state(self, sync_data):
-        """Browser updates: a relevance they ask for is computed in the background.
-
-        Parameters
-        ----------
-        sync_data : dict
-            Trait names mapped to the values the browser sent.
-        """
-        self._from_browser = True
-        try:
-            super().set_state(sync_data)
-        finally:
-            self._from_browser = False
 
     def class_name(self, k: int) -> str:
         """Class ``k``'s name as the widget shows it (:func:`xai_widgets.core.targets.class_label`)."""
@@ -117,7 +102,7 @@ class RelevanceMode(traitlets.HasTraits):
     @validates("mode")
     def _validate_mode(self, proposal):
         if proposal["value"] == "relevance":
-            if self._from_browser:
+            if self.from_browser:
                 self._relevance_layout()  # the model's refusals come from the background task
             else:
                 self.relevance()  # refuses here (layer, model, missing zennit) rather than later
@@ -211,7 +196,7 @@ class RelevanceMode(traitlets.HasTraits):
             if change["name"] == "mode":
                 self._send_unit_data()  # the activation scan's patches again
             return
-        if self._from_browser:
+        if self.from_browser:
             self._relevance_in_background()  # the kernel stays free to hear Cancel
             return
         try:
