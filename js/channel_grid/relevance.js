@@ -102,8 +102,7 @@ export function drawRelevanceZoom(view, c, lut) {
   P.ctx.clearRect(0, 0, P.canvas.width, P.canvas.height);
   P.ctx.drawImage(view.relZoom.small, 0, 0, P.canvas.width, P.canvas.height);
   P.canvas.dataset.shows = "relevance";
-  ui.zoomCaption.textContent = `unit ${c}'s relevance for ${rel.class_name} over image ${rel.image}`
-    + " (its tile's heatmap) · blue < 0 < red";
+  ui.zoomCaption.textContent = `unit ${c}'s relevance for ${rel.class_name} (its tile, enlarged)`;
 }
 
 /** Which canvas the grid shows: relevance tiles, patterns or activation tiles. */
