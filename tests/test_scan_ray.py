@@ -3,9 +3,9 @@ merge exactly.
 
 The merge tests need no Ray: partial results of random shard splits (hypothesis) merged
 against one pass over the whole, and against numpy. The Ray tests start a local Ray with two
-worker CPUs once for the session (the ``local_ray`` fixture of conftest.py) and compare ``scan``/``dissect`` with ``engine="ray"`` (and a
-``ray.data.Dataset``) to the single process on a model whose activations are exact integers
-in float32 (integer inputs and weights, values far below 2^24): any order of summation gives
+worker CPUs once for the session (the ``local_ray`` fixture of conftest.py) and compare
+``scan``/``dissect`` with ``engine="ray"`` (and a ``ray.data.Dataset``) to the single process
+on a model whose activations are exact integers in float32 (integer inputs and weights, values far below 2^24): any order of summation gives
 the same bits, so top-k indices, scores, patches and counts must be identical; mean and std
 (float64 moments merged in another grouping, rounded to float32) agree within one float32
 step of their scale.

@@ -1,8 +1,8 @@
 """Attribution: which input pixels a decision rests on. The method registry and the gradient
 family (methods), layer-wise relevance propagation (lrp), meaningful and extremal
 perturbation (perturbation), occlusion of relevant features (feature_occlusion) and the
-metrics that compare methods (metrics; over a whole dataset, on Ray too: dataset_metrics), RISE (rise), LIME (lime), PatternNet and PatternAttribution
-(patterns), Concept Relevance Propagation (crp) and the invariance and continuity checks
+metrics that compare methods (metrics; over a whole dataset, on Ray too: dataset_metrics), RISE
+(rise), LIME (lime), PatternNet and PatternAttribution (patterns), Concept Relevance Propagation (crp) and the invariance and continuity checks
 (invariance)."""
 from . import crp, dataset_metrics, invariance, lime, patterns, rise
 from .methods import (CONTRASTIVE_METHODS, METHOD_NAMES, METHODS, Attribution, ContrastiveScore, MapSeries, Method,

@@ -157,7 +157,8 @@ class RelevanceMode(traitlets.HasTraits):
             self.wait()  # the background computation started from the browser: its result is cached
         if key not in self._conditionals:
             self._relevance_layout()
-            cond = self._run_task(self._RELEVANCE_TASK, lambda progress, cancel: self._conditional(key, progress, cancel))
+            cond = self._run_task(self._RELEVANCE_TASK,
+                                  lambda progress, cancel: self._conditional(key, progress, cancel))
             if cond is None:
                 raise ValueError("the relevance computation was cancelled")
         return self._conditionals[key]
