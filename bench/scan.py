@@ -1,7 +1,7 @@
 """Dataset scan throughput (xai_widgets.units.scan.scan) against a bare forward pass over the same data.
 
     .venv/bin/python bench/scan.py [--images 512] [--device cpu|cuda] [--repeats 3] [--threads 1]
-    .venv/bin/python bench/scan.py --ray [--workers 2] [--images 512] [--repeats 3]
+    .venv/bin/python bench/scan.py --ray [--workers 2] [--images 512] [--repeats 3] [--net2vec]
 
 Data: the first ``--images`` demo shapes images (128 px, seed 0) through the demo ShapesNet,
 batch size 64, k = 9, no cache. Layers relu3 (64 x 32 x 32) and relu4 (128 x 16 x 16).
@@ -31,6 +31,12 @@ Ray with 1 to ``--workers`` workers on a local Ray started with ``--workers`` CP
 task runs one torch thread). Ray's start is not timed; each Ray scan includes sending the
 model and the dataset to the object store, the receptive field measured here, the tasks and
 the merge.
+
+``--ray --net2vec``: the same comparison for Net2Vec's probe at relu3
+(``xw.concepts.net2vec``, ``engine="ray"``) on ``--images`` images of the concept probe set
+(``shapes_concepts``, 128 px) and five of its concepts, one Adam epoch, so that the pass over
+the probe images (forward, thresholds, binary maps, single-filter counts) dominates; training
+runs in this process either way.
 """
 from __future__ import annotations
 
@@ -48,9 +54,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from xai_widgets import demo  # noqa: E402
 from xai_widgets.core.capture import capture  # noqa: E402
 from xai_widgets.core.images import model_input  # noqa: E402
+from xai_widgets.concepts import net2vec  # noqa: E402
 from xai_widgets.units.scan import scan  # noqa: E402
 
 LAYERS = ("relu3", "relu4")
+CONCEPTS = ("circle", "square", "red", "dots", "edge")
 BATCH = 64
 K = 9
 
@@ -77,27 +85,37 @@ def timed(fn, device: str) -> float:
     return time.perf_counter() - t
 
 
+def dataset_pass(args, model, data):
+    """``run(**engine options)``: the scan of relu3, or (``--net2vec``) Net2Vec's probe at relu3, and its name."""
+    layer = LAYERS[0]
+    if args.net2vec:
+        concepts = {name: data.masks[name] for name in CONCEPTS}
+        return f"net2vec at {layer}", lambda **kw: net2vec(model, layer, data, concepts, optimizer="adam", epochs=1,
+                                                            batch_size=BATCH, **kw)
+    return f"scan of {layer}", lambda **kw: scan(model, layer, data, k=K, batch_size=BATCH, cache=False, **kw)
+
+
 def on_ray(args, model, data) -> None:
-    """Throughput of the single-process scan and of Ray scans with 1 to ``args.workers`` workers."""
+    """Throughput of the single-process pass and of Ray passes with 1 to ``args.workers`` workers."""
     import ray
 
     root = str(Path(__file__).resolve().parent.parent)  # the workers import this checkout
     os.environ["PYTHONPATH"] = os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     ray.init(num_cpus=args.workers, include_dashboard=False, configure_logging=False, log_to_driver=False)
-    layer = LAYERS[0]
+    what, work = dataset_pass(args, model, data)
 
     def local(threads):
         def run():
             torch.set_num_threads(threads)
             try:
-                scan(model, layer, data, k=K, batch_size=BATCH, cache=False)
+                work()
             finally:
                 torch.set_num_threads(args.threads)
         return run
 
     def remote(workers):
-        return lambda: scan(model, layer, data, k=K, batch_size=BATCH, cache=False, engine="ray", workers=workers)
+        return lambda: work(engine="ray", workers=workers)
 
     runs = {"single process, 1 torch thread": local(1)}
     if args.workers > 1:
@@ -112,7 +130,7 @@ def on_ray(args, model, data) -> None:
     ray.shutdown()
     base = statistics.median(times["single process, 1 torch thread"])
     print()
-    print("| scan of relu3 | median s | images/s | vs single process, 1 thread |")
+    print(f"| {what} | median s | images/s | vs single process, 1 thread |")
     print("| --- | --- | --- | --- |")
     for name, values in times.items():
         t = statistics.median(values)
@@ -127,6 +145,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--ray", action="store_true", help="single process against Ray workers")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--net2vec", action="store_true", help="with --ray: Net2Vec's probe instead of the scan")
     args = ap.parse_args()
     dev = args.device
     torch.set_num_threads(args.threads)
@@ -136,7 +155,7 @@ def main() -> None:
           f"medians of {args.repeats}")
 
     model = demo.shapes_model(dev)
-    data = demo.shapes_dataset(args.images)
+    data = demo.shapes_concepts(args.images) if args.net2vec else demo.shapes_dataset(args.images)
     if args.ray:
         on_ray(args, model, data)
         return

@@ -1,11 +1,16 @@
 """Shared fixtures."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 import torch
 from hypothesis import settings
 
 from toy_models import SharedReLUNet
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -31,6 +36,30 @@ def exact_float32():
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     yield
     torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """A local Ray with two worker CPUs, started once for the session (it takes 20-30 s); workers
+    import this checkout and these tests."""
+    ray = pytest.importorskip("ray")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]))
+        env.setenv("RAY_USAGE_STATS_ENABLED", "0")
+        env.setenv("OMP_NUM_THREADS", "1")
+        for attempt in range(2):  # on a busy 2-core machine Ray's agents can miss the raylet's start window
+            try:
+                ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False,
+                         _node_ip_address="127.0.0.1", object_store_memory=100 * 1024**2)
+                break
+            except Exception:
+                ray.shutdown()
+                if attempt:
+                    raise
+        try:
+            yield ray
+        finally:
+            ray.shutdown()
 
 
 # Property tests: the suite's profile, and a longer one (pytest --hypothesis-profile=long).

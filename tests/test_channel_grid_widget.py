@@ -345,8 +345,50 @@ def test_relevance_mode_and_class_are_validated(demo, shared_net, images):
     w.set_state({"mode": "gradient"})
     assert w.mode == "activation" and "relevance" in w.message
     residual = xw.ChannelGrid(shared_net, images, layer="conv2")  # a residual sum: LRP refuses it
-    residual.set_state({"mode": "relevance"})
+    residual.set_state({"mode": "relevance"})  # from the browser: computed (and refused) in the background
+    residual.wait()
     assert residual.mode == "activation" and "residual additions" in residual.message
+
+
+def test_relevance_options_redraw_and_unknown_options_are_refused(demo):
+    pytest.importorskip("zennit")
+    model, imgs = demo
+    w = xw.ChannelGrid(model, imgs, layer="relu2")
+    w.mode = "relevance"
+    book = wire.decode(w._relevance["maps"])
+    w.relevance_options = {"composite": "epsilon"}
+    x = xw.to_batch(imgs, model)
+    predicted = int(model(x[:1]).argmax())
+    want = xw.crp.conditional_heatmaps(model, x[:1], predicted, "relu2", composite="epsilon").numpy()
+    np.testing.assert_array_equal(wire.decode(w._relevance["maps"]), want)
+    assert not np.array_equal(want, book)
+    with pytest.raises(traitlets.TraitError, match="unknown LRP option"):
+        w.relevance_options = {"composit": "epsilon"}
+    assert w.relevance_options == {"composite": "epsilon"}
+
+
+def test_relevance_asked_for_by_the_browser_runs_in_the_background_and_can_be_cancelled(demo):
+    pytest.importorskip("zennit")
+    model, imgs = demo
+    before = snapshot(model)
+    w = xw.ChannelGrid(model, imgs, layer="relu3", classes=list(xw.demo.CLASSES))
+    w.set_state({"mode": "relevance"})  # the class select and the tiles select send these
+    assert w.mode == "relevance"
+    w.wait()
+    x = xw.to_batch(imgs, model)
+    predicted = int(model(x[:1]).argmax())
+    assert w._relevance["target"] == predicted and not w.busy
+    w.set_state({"relevance_class": 4})
+    assert w.busy and w.progress["task"] == "relevance of the layer's units"  # the kernel is free meanwhile
+    w.wait()
+    want = xw.crp.conditional_heatmaps(model, x[:1], 4, "relu3").numpy()
+    np.testing.assert_array_equal(wire.decode(w._relevance["maps"]), want)
+    assert w._relevance["target"] == 4 and w.relevance(cls=4) is w.relevance()  # cached: no second computation
+    w.set_state({"image": 2})
+    w.cancel()  # the Cancel button
+    w.wait()
+    assert w.mode == "activation" and "cancelled" in w.message and w._relevance is None
+    assert_untouched(model, before)
 
 
 def test_relevance_png_shows_the_heatmaps_in_relevance_order_in_the_diverging_map(demo):

@@ -3,16 +3,15 @@ merge exactly.
 
 The merge tests need no Ray: partial results of random shard splits (hypothesis) merged
 against one pass over the whole, and against numpy. The Ray tests start a local Ray with two
-worker CPUs once for the module and compare ``scan``/``dissect`` with ``engine="ray"`` (and a
-``ray.data.Dataset``) to the single process on a model whose activations are exact integers
-in float32 (integer inputs and weights, values far below 2^24): any order of summation gives
+worker CPUs once for the session (the ``local_ray`` fixture of conftest.py) and compare
+``scan``/``dissect`` with ``engine="ray"`` (and a ``ray.data.Dataset``) to the single process
+on a model whose activations are exact integers in float32 (integer inputs and weights, values far below 2^24): any order of summation gives
 the same bits, so top-k indices, scores, patches and counts must be identical; mean and std
 (float64 moments merged in another grouping, rounded to float32) agree within one float32
 step of their scale.
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -27,7 +26,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from xai_widgets.core import tasks
-from xai_widgets.units.partials import IoUCounts, Moments, RunningTopK, StatsAccumulator, TopValues
+from xai_widgets.core.partials import IoUCounts, TopValues
+from xai_widgets.units.partials import Moments, RunningTopK, StatsAccumulator
 from xai_widgets.units.scan import dissect, scan
 
 from float_bounds import rounded_tol
@@ -153,7 +153,7 @@ def test_dissection_threshold_and_counts_merge_exactly(cuts, above, key):
 
 
 def test_import_does_not_import_ray():
-    code = "import sys, xai_widgets, xai_widgets.units.scan, xai_widgets.units.distributed; print('ray' in sys.modules)"
+    code = "import sys, xai_widgets, xai_widgets.units.scan, xai_widgets.core.distributed; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -206,29 +206,6 @@ def planted_images() -> list[np.ndarray]:
 
 
 LABELS = [i % 3 for i in range(N)]
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    """A local Ray with two worker CPUs; workers import this checkout and these tests."""
-    ray = pytest.importorskip("ray")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]))
-        env.setenv("RAY_USAGE_STATS_ENABLED", "0")
-        env.setenv("OMP_NUM_THREADS", "1")
-        for attempt in range(2):  # on a busy 2-core machine Ray's agents can miss the raylet's start window
-            try:
-                ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False,
-                         _node_ip_address="127.0.0.1", object_store_memory=100 * 1024**2)
-                break
-            except Exception:
-                ray.shutdown()
-                if attempt:
-                    raise
-        try:
-            yield ray
-        finally:
-            ray.shutdown()
 
 
 def assert_same_scan(got, want):

@@ -9,7 +9,9 @@ import { fmt, num, opts, lutName, currentImage, currentUnit, objectiveText, patc
 import { backRecord } from "./data.js";
 import { drawMarks } from "./marks.js";
 import { updateUnitInfo } from "./pane.js";
-import { drawRelevance, relevanceCaption, relevanceMode, relevancePending, relevanceShown, showCanvas } from "./relevance.js";
+import {
+  drawRelevance, drawRelevanceZoom, relevanceCaption, relevanceMode, relevancePending, relevanceShown, showCanvas,
+} from "./relevance.js";
 
 /** Normalise and colour the shown image's activations and draw everything that shows them. */
 export function redraw(view) {
@@ -68,7 +70,7 @@ function drawLegend(view, lut) {
   view.ui.legend.draw(lut, lo, hi, { fmt, caption: `${A.layer}: ${what}${extras.length ? ` · ${extras.join(" · ")}` : ""}` });
 }
 
-/** The zoom pane: the selected unit over the image, or its back view (zoom "back"). */
+/** The zoom pane: the selected unit over the image (in relevance mode its heatmap), or its back view (zoom "back"). */
 function drawZoom(view, lut) {
   const { model, ui, A, zoomPanel, zoomBases, images } = view;
   const zoom = model.get("zoom");
@@ -78,6 +80,11 @@ function drawZoom(view, lut) {
   ui.zoomCaption.hidden = zoom === "off";
   if (zoom === "off" || !zoomPanel) return;
   const back = backRecord(view);
+  if (zoom !== "back" && relevanceShown(view)) {
+    drawRelevanceZoom(view, c, view.luts.diverging);
+    return;
+  }
+  zoomPanel.canvas.dataset.shows = zoom === "back" && back ? "back" : "activation";
   if (zoom === "back" && back) {
     ui.zoomCaption.textContent = `back view (${model.get("back_mode")}, ${model.get("back_filter")}) of unit ${c}'s ${objectiveText(back.objective)}`;
     drawBase(zoomPanel, scaledImage(back, zoomPanel.W, zoomPanel.H));

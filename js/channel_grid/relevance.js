@@ -80,6 +80,31 @@ function paint(view, lut) {
   R.ctx.putImageData(R.img, 0, 0);
 }
 
+/**
+ * The zoom pane in relevance mode: unit c's conditional heatmap, the same pixels as its tile
+ * (opaque, nearest neighbour), not its activation. The panel's `data-shows` says which.
+ */
+export function drawRelevanceZoom(view, c, lut) {
+  const { rel, zoomPanel: P, ui } = view;
+  if (!view.relZoom || view.relZoom.rel !== rel || view.relZoom.c !== c) {
+    const HW = rel.H * rel.W;
+    const small = document.createElement("canvas");
+    [small.width, small.height] = [rel.W, rel.H];
+    const ctx = small.getContext("2d");
+    const img = ctx.createImageData(rel.W, rel.H);
+    shadeSigned(img.data, rel.x.subarray(c * HW, (c + 1) * HW), rel.scale, lut, null, null);
+    ctx.putImageData(img, 0, 0);
+    view.relZoom = { rel, c, small };
+  }
+  P.ctx.setTransform(1, 0, 0, 1, 0, 0);
+  P.ctx.globalAlpha = 1;
+  P.ctx.imageSmoothingEnabled = false;
+  P.ctx.clearRect(0, 0, P.canvas.width, P.canvas.height);
+  P.ctx.drawImage(view.relZoom.small, 0, 0, P.canvas.width, P.canvas.height);
+  P.canvas.dataset.shows = "relevance";
+  ui.zoomCaption.textContent = `unit ${c}'s relevance for ${rel.class_name} (its tile, enlarged)`;
+}
+
 /** Which canvas the grid shows: relevance tiles, patterns or activation tiles. */
 export function showCanvas(view, which) {
   if (view.R) view.R.canvas.hidden = which !== "relevance";

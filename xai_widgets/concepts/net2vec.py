@@ -37,9 +37,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core.capture import capture_maps
+from ..core import distributed
 from ..core.images import to_batch
 from .classification import balanced_accuracy, fit_logistic
+from .probe_features import best_single, probe_features
 
 __all__ = ["ConceptEmbeddings", "net2vec", "concept_logits", "filter_masks", "decile_examples"]
 
@@ -162,7 +163,8 @@ def net2vec(model: nn.Module, layer: str, images, concepts: Mapping[str, np.ndar
             task: str = "segmentation", preprocess: Callable | None = None, quantile: float = QUANTILE,
             optimizer: str = "sgd",
             lr: float | None = None, epochs: int = 30, batch_size: int = 64, holdout: float = 0.25,
-            seed: int = 0, layouts: Mapping | None = None) -> ConceptEmbeddings:
+            seed: int = 0, layouts: Mapping | None = None, engine: str | None = None,
+            workers: int | None = None) -> ConceptEmbeddings:
     """Learn each concept's filter weights at ``layer`` with the segmentation probe of Net2Vec.
 
     Parameters
@@ -198,6 +200,13 @@ def net2vec(model: nn.Module, layer: str, images, concepts: Mapping[str, np.ndar
         Seed of the split and of the batch order.
     layouts : mapping, optional
         ``{layer: layout}`` when the layer's layout is not detected.
+    engine : {"local", "ray"} or None, default None
+        Where the pass over the probe images runs (:mod:`xai_widgets.concepts.probe_features`):
+        in this process, or on Ray workers, each forwarding a shard of the images and computing
+        its part of the thresholds, binary maps and single-filter counts, merged exactly. The
+        probe itself is trained here on the gathered binary maps. None: "local".
+    workers : int or None, default None
+        With ``engine="ray"``, the number of shards (default one per CPU of the cluster).
 
     Returns
     -------
@@ -208,35 +217,51 @@ def net2vec(model: nn.Module, layer: str, images, concepts: Mapping[str, np.ndar
     ------
     ValueError
         If the masks do not match the images in number, a concept is empty in the training
-        split, or a setting is out of range.
+        split, or a setting (``engine``, ``workers`` included) is out of range.
+    TypeError
+        If the images have no length.
+    ImportError
+        If ``engine="ray"`` and Ray is not installed.
     """
     images = getattr(images, "images", images)
-    x = to_batch(images, model, preprocess)
-    names, masks = _check_concepts(concepts, len(x))
+    engine = distributed.engine_for(engine, images, workers)
     lr = _check_settings(quantile, optimizer, lr, epochs, batch_size, holdout)
     if task not in ("segmentation", "classification"):
         raise ValueError(f"task must be 'segmentation' or 'classification', got {task!r}")
-    acts = torch.cat([capture_maps(model, x[i:i + batch_size], [layer], layouts=layouts)[layer].maps.float().cpu()
-                      for i in range(0, len(x), batch_size)])
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(int(seed)))
-    n_test = max(1, int(round(holdout * len(x))))
+    if engine == "local":
+        images = to_batch(images, model, preprocess)  # refuses bad images before the masks are checked
+    n = _count(images)
+    names, masks = _check_concepts(concepts, n)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
+    n_test = max(1, int(round(holdout * n)))
     test, train = order[:n_test], order[n_test:]
     if len(train) == 0:
-        raise ValueError(f"holdout={holdout} leaves no training images of {len(x)}")
+        raise ValueError(f"holdout={holdout} leaves no training images of {n}")
     settings = {"task": task, "quantile": quantile, "optimizer": optimizer, "lr": lr, "epochs": epochs,
                 "batch_size": batch_size, "holdout": holdout, "seed": seed, "train": len(train), "test": n_test}
+    options = {"task": task, "quantile": quantile, "preprocess": preprocess, "batch_size": batch_size,
+               "layouts": layouts, "engine": engine, "workers": workers}
     if task == "classification":
         present = torch.stack([m.flatten(1).any(1) for m in masks])  # concepts x N
-        return _classification_probe(layer, names, acts.mean((2, 3)), present, train, test, settings)
-    thresholds = _thresholds(acts, quantile)
-    binary = acts > thresholds[None, :, None, None]  # N x C x h x w, at the layer's resolution
+        features = probe_features(model, layer, images, n, None, test, **options)
+        return _classification_probe(layer, names, features.means, present, train, test, settings)
     masks = torch.stack(masks)  # concepts x N x H' x W'
+    features = probe_features(model, layer, images, n, masks, test, **options)
+    binary = features.binary  # N x C x h x w, at the layer's resolution
     weights = _fit(binary[train], masks[:, train], names, optimizer, lr, epochs, batch_size, seed)
     hits, unions, image_iou = _scores(binary[test], masks[:, test], weights, batch_size)
-    single = _best_single(binary[test], masks[:, test], batch_size)
-    return ConceptEmbeddings(layer, names, weights.numpy().astype(np.float32), single, settings,
-                             iou=hits / np.maximum(unions, 1), image_iou=list(image_iou.T),
-                             thresholds=thresholds.numpy(), test=test.numpy())
+    return ConceptEmbeddings(layer, names, weights.numpy().astype(np.float32), best_single(features.single),
+                             settings, iou=hits / np.maximum(unions, 1), image_iou=list(image_iou.T),
+                             thresholds=features.thresholds.numpy(), test=test.numpy())
+
+
+def _count(images) -> int:
+    """The number of probe images (a batch tensor's first axis, a sequence's length)."""
+    try:
+        return len(images)
+    except TypeError:
+        raise TypeError(f"images must be a sequence of images, an N x H x W x 3 array or a dataset with len(); "
+                        f"got {type(images).__name__}") from None
 
 
 def concept_logits(emb: ConceptEmbeddings, acts: torch.Tensor, size) -> torch.Tensor:
@@ -393,13 +418,6 @@ def _check_settings(quantile, optimizer, lr, epochs, batch_size, holdout) -> flo
     return float(lr)
 
 
-def _thresholds(acts: torch.Tensor, quantile: float) -> torch.Tensor:
-    """Per channel, the value exceeded by ``quantile`` of its activations over the probe set."""
-    per_channel = acts.transpose(0, 1).reshape(acts.shape[1], -1)
-    k = max(1, int(math.ceil(quantile * per_channel.shape[1])))
-    return per_channel.topk(k, dim=1).values[:, -1]
-
-
 def _logits(weights: torch.Tensor, binary: torch.Tensor, size) -> torch.Tensor:
     """sum_k w_k up(B_k) for every concept: B x concepts x H x W. Bilinear upsampling is linear,
     so the weighted sum is taken at the layer's resolution and only it is upsampled."""
@@ -447,23 +465,3 @@ def _scores(binary, masks, weights, batch_size) -> tuple[np.ndarray, np.ndarray,
         hits, unions = hits + inter.sum(0), unions + union.sum(0)
         per_image.append(torch.where(union > 0, inter / union.clamp_min(1), torch.nan))
     return hits.numpy(), unions.numpy(), torch.cat(per_image).numpy()
-
-
-def _best_single(binary, masks, batch_size) -> list[tuple[int, float]]:
-    """Per concept, the filter whose upsampled binary map (> 0.5) has the largest set IoU with
-    the concept's mask (Network Dissection's score), and that IoU."""
-    inter = torch.zeros(len(masks), binary.shape[1], dtype=torch.float64)
-    fired = torch.zeros(binary.shape[1], dtype=torch.float64)
-    step = max(1, batch_size // 8)  # C upsampled maps per image: smaller batches
-    for i in range(0, len(binary), step):
-        b = binary[i:i + step].float()
-        if tuple(b.shape[-2:]) != tuple(masks.shape[-2:]):
-            b = F.interpolate(b, size=tuple(masks.shape[-2:]), mode="bilinear", align_corners=False)
-        pred = (b > 0.5).float().transpose(0, 1).flatten(1)  # C x (B H W)
-        m = masks[:, i:i + step].flatten(1).float()  # concepts x (B H W)
-        inter += (m @ pred.T).double()  # |pred & mask| for every concept and filter: one product
-        fired += pred.sum(1).double()
-    union = fired[None] + masks.flatten(1).sum(1).double()[:, None] - inter
-    iou = inter / union.clamp_min(1)
-    best = iou.argmax(1)
-    return [(int(k), float(iou[q, k])) for q, k in enumerate(best)]

@@ -1,6 +1,6 @@
 """Partial results of the dataset scans (:mod:`xai_widgets.units.scan`): streaming reductions
 that are updated batch by batch and merge exactly, so a dataset cut into shards and scanned
-piece by piece (on Ray, :mod:`xai_widgets.units.distributed`) gives the single pass's result.
+piece by piece (on Ray, :mod:`xai_widgets.core.distributed`) gives the single pass's result.
 
 * :class:`RunningTopK`: the k best (score, image, location) per channel and their patches.
   The order is total: score descending, then global image index ascending, so a merge of
@@ -10,11 +10,9 @@ piece by piece (on Ray, :mod:`xai_widgets.units.distributed`) gives the single p
   deviations ("Algorithms for computing the sample variance: analysis and recommendations",
   The American Statistician 37(3), 1983) in float64; counts and maxima merge exactly, class
   sums are float64 sums (exact for integer-valued scores, else to float64 rounding).
-* :class:`TopValues` and :class:`IoUCounts`: Network Dissection's per-unit threshold (the
-  top quantile of all upsampled values) and its IoU counts (Bau et al., CVPR 2017, section
-  3.1). The threshold is the (m + 1)-th largest value; a shard keeping its own m + 1 largest
-  values per unit holds every value that can be among the dataset's m + 1 largest, so the
-  merge is exact. IoU counts are int64.
+
+Network Dissection's threshold and IoU counts (:class:`~xai_widgets.core.partials.TopValues`,
+:class:`~xai_widgets.core.partials.IoUCounts`) are in the core: Net2Vec's probe uses them too.
 
 Each class has ``merge(other)`` (returns the merged result; the shard scanned first on the
 left) and ``to(device)``.
@@ -28,30 +26,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["CONSTANT_EPS", "GRAY", "Moments", "StatsAccumulator", "RunningTopK", "TopValues", "IoUCounts", "numpy_of"]
+from ..core.partials import Movable, numpy_of
+
+__all__ = ["CONSTANT_EPS", "GRAY", "Moments", "StatsAccumulator", "RunningTopK"]
 
 GRAY = 128  # patch pixels that fall outside the image
 CONSTANT_EPS = 1e-3  # a unit is constant when its std across images <= this x the layer's RMS
-_EXACT_F32 = 1 << 24  # float32 holds every integer up to 2^24: a count of 0/1 products up to this is exact
 _NO_IMAGE = torch.iinfo(torch.int64).max  # sorts an empty top-k slot after every image
 
 
-def numpy_of(t: torch.Tensor) -> np.ndarray:
-    """A tensor as a numpy array on the CPU."""
-    return t.detach().cpu().numpy()
-
-
-class _Movable:
-    """``to(device)`` for a partial result: every tensor attribute (and nested partial) moved."""
-
-    def to(self, device):
-        for name, value in vars(self).items():
-            if isinstance(value, (torch.Tensor, _Movable)):
-                setattr(self, name, value.to(device))
-        return self
-
-
-class Moments(_Movable):
+class Moments(Movable):
     """Running mean and sum of squared deviations over the batch axis (Chan, Golub and
     LeVeque's pairwise update, float64 accumulators: no cancellation over long scans).
 
@@ -91,7 +75,7 @@ class Moments(_Movable):
         return (self.m2 / self.n).clamp_min(0).sqrt()
 
 
-class StatsAccumulator(_Movable):
+class StatsAccumulator(Movable):
     """Everything UnitStats needs, accumulated batch by batch on the device."""
 
     def __init__(self):
@@ -184,7 +168,7 @@ def _selectivity(class_sums: torch.Tensor, counts: torch.Tensor) -> tuple[np.nda
     return numpy_of(index.float()), numpy_of(classes)
 
 
-class RunningTopK(_Movable):
+class RunningTopK(Movable):
     """Per channel, the k best (score, image, location) so far and their patches, on the device.
 
     Entries are ordered by score descending, then by global image index ascending. Patches
@@ -268,86 +252,3 @@ class RunningTopK(_Movable):
             numpy_of(torch.stack([where // grid_w, where % grid_w], -1)),
             numpy_of(self._ranked_patches()[:, :k]),
         )
-
-
-class TopValues(_Movable):
-    """Per unit, the ``keep`` largest of its values seen so far (unordered), its smallest value
-    and how many values were seen: enough for the (keep)-th largest over all parts.
-
-    Parameters
-    ----------
-    top : torch.Tensor
-        units x min(keep, n) largest values.
-    low : torch.Tensor
-        units smallest values.
-    n : int
-        Values seen per unit.
-    keep : int
-        How many of the largest are kept.
-    """
-
-    def __init__(self, top: torch.Tensor, low: torch.Tensor, n: int, keep: int):
-        self.top, self.low, self.n, self.keep = top, low, n, keep
-
-    @classmethod
-    def of(cls, values: torch.Tensor, keep: int) -> "TopValues":
-        """From ``values``, units x n (topk is faster than kthvalue here)."""
-        top = values.topk(min(keep, values.shape[1]), dim=1, sorted=False).values
-        return cls(top, values.amin(1), values.shape[1], keep)
-
-    @classmethod
-    def stack(cls, parts: list["TopValues"]) -> "TopValues":
-        """Parts holding consecutive groups of units of the same values, as one."""
-        return cls(torch.cat([p.top for p in parts]), torch.cat([p.low for p in parts]), parts[0].n, parts[0].keep)
-
-    def merge(self, other: "TopValues") -> "TopValues":
-        """The same units over the values of both parts."""
-        top = torch.cat([self.top, other.top], 1)
-        top = top.topk(min(self.keep, top.shape[1]), dim=1, sorted=False).values
-        return TopValues(top, torch.minimum(self.low, other.low), self.n + other.n, self.keep)
-
-    def threshold(self, above: int) -> torch.Tensor:
-        """T_k exceeded by ``above`` values (keep = above + 1): the (above + 1)-th largest, or
-        below the smallest value when there are no more than ``above`` values."""
-        if self.keep != above + 1:
-            raise ValueError(f"kept the {self.keep} largest values; a threshold with {above} above needs {above + 1}")
-        return self.top.amin(1) if self.n > above else self.low - 1
-
-
-class IoUCounts(_Movable):
-    """Network Dissection's counts, int64, summed over images and pixels.
-
-    Parameters
-    ----------
-    inter : torch.Tensor
-        units x concepts |M_k & L_c|.
-    fired : torch.Tensor
-        Per unit |M_k|.
-    area : torch.Tensor
-        Per concept |L_c|.
-    """
-
-    def __init__(self, inter: torch.Tensor, fired: torch.Tensor, area: torch.Tensor):
-        self.inter, self.fired, self.area = inter, fired, area
-
-    @classmethod
-    def of(cls, fired: torch.Tensor, concepts: torch.Tensor) -> "IoUCounts":
-        """From ``fired`` units x pixels and ``concepts`` pixels x concepts (0/1 float32); the
-        products are taken over at most 2^24 pixels at a time, where float32 counts exactly."""
-        inter = sum((fired[:, a:a + _EXACT_F32] @ concepts[a:a + _EXACT_F32]).long()
-                    for a in range(0, fired.shape[1], _EXACT_F32))
-        return cls(inter, fired.sum(1, dtype=torch.int64), concepts.sum(0, dtype=torch.int64))
-
-    @classmethod
-    def stack(cls, parts: list["IoUCounts"]) -> "IoUCounts":
-        """Parts holding consecutive groups of units of the same pixels, as one."""
-        return cls(torch.cat([p.inter for p in parts]), torch.cat([p.fired for p in parts]), parts[0].area)
-
-    def merge(self, other: "IoUCounts") -> "IoUCounts":
-        """The same units over the pixels of both parts."""
-        return IoUCounts(self.inter + other.inter, self.fired + other.fired, self.area + other.area)
-
-    def iou(self) -> np.ndarray:
-        """units x concepts IoU (0 where the union is empty), float32."""
-        union = self.fired[:, None] + self.area - self.inter
-        return numpy_of(torch.where(union > 0, self.inter.double() / union.clamp_min(1).double(), 0).float())

@@ -18,7 +18,7 @@ Everything runs in eval mode under ``torch.no_grad`` on the model's device and l
 model as it was (see :mod:`xai_widgets.core.capture`), also when the forward raises or the scan is
 cancelled. Maths only: no widget code here. The streaming accumulators, and how their partial
 results merge, are in :mod:`xai_widgets.units.partials`; ``engine="ray"`` scans shards of the
-dataset on Ray workers (:mod:`xai_widgets.units.distributed`) and merges them into the
+dataset on Ray workers (:mod:`xai_widgets.core.distributed`) and merges them into the
 single pass's result.
 """
 from __future__ import annotations
@@ -43,8 +43,9 @@ from ..core import tasks
 from ..core.capture import preserved_model, unknown_layer_error, layer_output, model_device
 from .grid import check_objective, unit_value
 from ..core.images import check_input_size, model_input, to_uint8
-from . import distributed
-from .partials import CONSTANT_EPS, GRAY, IoUCounts, RunningTopK, StatsAccumulator, TopValues, numpy_of
+from ..core import distributed
+from ..core.partials import IoUCounts, TopValues, numpy_of
+from .partials import CONSTANT_EPS, GRAY, RunningTopK, StatsAccumulator
 
 __all__ = [
     "ReceptiveField",
@@ -674,7 +675,7 @@ def scan(
     forward pass.
 
     ``engine="ray"`` (or a ``ray.data.Dataset`` as ``dataset``) scans on Ray: see
-    :mod:`xai_widgets.units.distributed` for the shards, the workers and their devices. The
+    :mod:`xai_widgets.core.distributed` for the shards, the workers and their devices. The
     partial top-k, statistics and patches are merged into the single pass's result: equal
     top-k indices, scores, locations, patches and counts (ties ordered by image index as
     here); mean and std within one float32 step (their float64 moments merge in another
@@ -1021,7 +1022,7 @@ def dissect(
     h x w float32) between the forward pass and the scoring.
 
     ``engine="ray"`` (or a ``ray.data.Dataset`` as ``images``) runs it on Ray in two rounds
-    (see :mod:`xai_widgets.units.distributed`): each worker computes its shard's maps (kept in
+    (see :mod:`xai_widgets.core.distributed`): each worker computes its shard's maps (kept in
     Ray's object store) and each unit's m + 1 largest upsampled values, which merge into the
     exact T_k; then each worker counts |M_k & L_c| and |M_k| on its shard, and the int64
     counts add up. Thresholds, counts and IoUs equal the single process's.

@@ -166,6 +166,19 @@ class XaiWidget(anywidget.AnyWidget, metaclass=_CardAfterInit):
         sync_data : dict
             Trait names mapped to the values the browser sent.
         """
+        self._browser_update = True
+        try:
+            self._set_browser_state(sync_data)
+        finally:
+            self._browser_update = False
+
+    @property
+    def from_browser(self) -> bool:
+        """Whether the trait changes being handled now came from the browser (``set_state``):
+        observers start long work in the background then, so the kernel stays free to hear Cancel."""
+        return getattr(self, "_browser_update", False)
+
+    def _set_browser_state(self, sync_data) -> None:
         for key, value in sync_data.items():
             if key not in self._browser_traits:
                 self.message = f"Ignored an update of {key!r} from the browser: it is read-only."

@@ -13,7 +13,7 @@ import torch
 import traitlets
 
 from ..attribution import crp
-from ..core import diverging
+from ..core import diverging, tasks
 from ..core.targets import class_label
 from ..units import scan
 from .channel_grid_payload import relevance_payload, relevance_patches_payload
@@ -29,9 +29,12 @@ class RelevanceMode(traitlets.HasTraits):
     """The relevance mode of :class:`~xai_widgets.widgets.channel_grid.ChannelGrid`.
 
     It reads the grid's model, inputs, ``layer``, ``image``, ``probabilities``, ``classes``,
-    ``dataset`` and ``preprocess``; ``relevance_options`` (a dict of LRP settings of
-    :func:`xai_widgets.attribution.crp.channel_relevance`, default the "book" composite) may be set
-    before switching the mode.
+    ``dataset`` and ``preprocess``.
+
+    A change made from Python (``mode``, ``relevance_class``, ``image``, ``layer``,
+    ``relevance_options``) computes the relevance in the calling cell with a progress bar; the
+    same change from the browser computes it in a background thread, with the widget's progress
+    bar and Cancel button, and the tiles follow when it is done.
 
     Attributes
     ----------
@@ -40,6 +43,9 @@ class RelevanceMode(traitlets.HasTraits):
         for ``relevance_class``, sorted by relevance.
     relevance_class : int or None
         The class explained; None (default) the model's prediction for the shown image.
+    relevance_options : dict
+        LRP settings of :func:`xai_widgets.attribution.crp.channel_relevance` (default: the
+        "book" composite); assigning a new dict recomputes and redraws the tiles.
     relevance_tops : dict
         ``{(layer, class or None): References}``, the relevance-based reference samples found.
     """
@@ -47,10 +53,11 @@ class RelevanceMode(traitlets.HasTraits):
     mode = Choice(MODES, default_value="activation").tag(sync=True)
     relevance_class = Index(None, allow_none=True, min=0).tag(sync=True)
     _relevance = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
+    relevance_options = traitlets.Dict()
     _class_names = traitlets.List().tag(sync=True)
+    _RELEVANCE_TASK = "relevance of the layer's units"
 
     def _relevance_setup(self) -> None:
-        self.relevance_options: dict = {}
         self.relevance_tops: dict = {}
         self._conditionals: dict = {}
 
@@ -84,11 +91,41 @@ class RelevanceMode(traitlets.HasTraits):
                           f"[0, {len(self._class_names) - 1}], got {k}")
         return k
 
+    @validates("relevance_options")
+    def _validate_relevance_options(self, proposal):
+        unknown = sorted(set(proposal["value"]) - set(crp.LRP_OPTIONS))
+        if unknown:
+            raise ValueError(f"unknown LRP option(s) {', '.join(map(repr, unknown))}; "
+                             f"relevance mode takes {', '.join(crp.LRP_OPTIONS)}")
+        return dict(proposal["value"])
+
     @validates("mode")
     def _validate_mode(self, proposal):
         if proposal["value"] == "relevance":
-            self.relevance()  # refuses here (layer, model, missing zennit) rather than later
+            if self.from_browser:
+                self._relevance_layout()  # the model's refusals come from the background task
+            else:
+                self.relevance()  # refuses here (layer, model, missing zennit) rather than later
         return proposal["value"]
+
+    def _relevance_layout(self) -> None:
+        layout = next(L["layout"] for L in self._layer_infos if L["name"] == self.layer)
+        if layout not in ("NCHW", "NC"):
+            raise ValueError(f"relevance mode needs a channels-first layer (N x C x H x W or N x C); "
+                             f"{self.layer!r} is {layout}")
+
+    def _relevance_key(self, image: int | None = None, cls: int | None = None) -> tuple:
+        n = self.image if image is None else image
+        k = self.explained_class(n) if cls is None else cls
+        return self.layer, n, k, repr(sorted(self.relevance_options.items()))
+
+    def _conditional(self, key: tuple, progress, cancel) -> crp.Conditional:
+        """Compute and cache the conditional relevance of ``key`` (layer, image, class, options)."""
+        layer, n, k, _ = key
+        self._conditionals[key] = crp.conditional_relevance(self.model, self._inputs[n:n + 1], k, layer,
+                                                            progress=progress, cancel=cancel,
+                                                            **self.relevance_options)
+        return self._conditionals[key]
 
     # ------------------------------------------------------------------ the maths
     def relevance(self, image: int | None = None, cls: int | None = None) -> crp.Conditional:
@@ -115,24 +152,15 @@ class RelevanceMode(traitlets.HasTraits):
         RuntimeError
             If another task (a scan) is still running.
         """
-        n = self.image if image is None else image
-        k = self.explained_class(n) if cls is None else cls
-        key = (self.layer, n, k, repr(sorted(self.relevance_options.items())))
+        key = self._relevance_key(image, cls)
+        if key not in self._conditionals and self.busy and self.progress.get("task") == self._RELEVANCE_TASK:
+            self.wait()  # the background computation started from the browser: its result is cached
         if key not in self._conditionals:
-            layout = next(L["layout"] for L in self._layer_infos if L["name"] == self.layer)
-            if layout not in ("NCHW", "NC"):
-                raise ValueError(f"relevance mode needs a channels-first layer (N x C x H x W or N x C); "
-                                 f"{self.layer!r} is {layout}")
-            layer = self.layer
-
-            def work(progress, cancel):  # a progress bar: a 128-unit layer takes seconds on a CPU
-                return crp.conditional_relevance(self.model, self._inputs[n:n + 1], k, layer, progress=progress,
-                                                 cancel=cancel, **self.relevance_options)
-
-            cond = self._run_task(f"relevance of {layer}'s units", work)
+            self._relevance_layout()
+            cond = self._run_task(self._RELEVANCE_TASK,
+                                  lambda progress, cancel: self._conditional(key, progress, cancel))
             if cond is None:
                 raise ValueError("the relevance computation was cancelled")
-            self._conditionals[key] = cond
         return self._conditionals[key]
 
     def relevance_scale(self) -> tuple[float, str]:
@@ -162,21 +190,57 @@ class RelevanceMode(traitlets.HasTraits):
                   f"unit {self.selected}: R_c = {float(cond.relevance[self.selected]):.3g}")
         return relevance_values(cond.heatmaps, cond.order, s), cond.order.index(self.selected), "diverging", legend, titles
 
-    @traitlets.observe("mode", "relevance_class", "image", "layer")
+    @traitlets.observe("mode", "relevance_class", "image", "layer", "relevance_options")
     def _on_relevance(self, change):
         if self.mode != "relevance" or not self._payload:
             self._relevance = None
             if change["name"] == "mode":
                 self._send_unit_data()  # the activation scan's patches again
             return
+        if self.from_browser:
+            self._relevance_in_background()  # the kernel stays free to hear Cancel
+            return
         try:
-            cond = self.relevance()
+            self._show_relevance(self.relevance())
         except (ValueError, ImportError, RuntimeError) as exc:
             self.message = f"relevance mode: {exc}"
             self.mode = "activation"
-            return
+
+    def _show_relevance(self, cond: crp.Conditional) -> None:
         self._relevance = relevance_payload(cond, self.image, self.class_name(cond.target), *self.relevance_scale())
         self._send_unit_data()
+
+    def _relevance_in_background(self) -> None:
+        """Compute the relevance asked for in a background thread, then show it. A request made
+        while it runs is taken up when the running one is done; the tiles show the last one."""
+        key = self._relevance_key()
+        if key in self._conditionals:
+            self._show_relevance(self._conditionals[key])
+            return
+        if self.busy:
+            if self.progress.get("task") != self._RELEVANCE_TASK:
+                self.message = f"relevance mode waits: {self.progress['task']} is still running"
+                self.mode = "activation"
+            return
+
+        def work(progress, cancel):
+            try:
+                while self.mode == "relevance" and self._payload:
+                    key = self._relevance_key()
+                    cond = self._conditionals[key] if key in self._conditionals else self._conditional(
+                        key, progress, cancel)
+                    if key == self._relevance_key():
+                        self._show_relevance(cond)
+                        return cond
+            except tasks.Cancelled:
+                self.mode = "activation"  # no heatmaps for what is shown: back to the activations
+                raise
+            return None
+
+        def refused(_exc):
+            self.mode = "activation"
+
+        self._run_task(self._RELEVANCE_TASK, work, background=True, on_error=refused)
 
     # ------------------------------------------------------------------ reference samples
     def relevance_scan(self, dataset=None, *, k: int = 9, batch_size: int = 32, background: bool = False):

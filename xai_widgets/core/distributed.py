@@ -1,5 +1,9 @@
-"""Dataset scans on Ray: the dataset cut into shards, each shard scanned by a Ray worker on its
-own device, the partial results merged (:mod:`xai_widgets.units.partials`) in dataset order.
+"""Dataset passes on Ray: the dataset cut into shards, each shard processed by a Ray worker on its
+own device, the partial results (:mod:`xai_widgets.core.partials`, and the scans' own in
+:mod:`xai_widgets.units.partials`) merged in dataset order by the caller. Used by the dataset
+scans and Network Dissection (:mod:`xai_widgets.units.scan`), Net2Vec's probe
+(:mod:`xai_widgets.concepts.net2vec`) and the dataset metrics
+(:mod:`xai_widgets.attribution.dataset_metrics`).
 
 Ray (Moritz, Nishihara, Wang et al., "Ray: A Distributed Framework for Emerging AI
 Applications", OSDI 2018) runs the shards as tasks. Ray is imported here only, and only when a
@@ -168,7 +172,7 @@ class Shard:
         Returns
         -------
         iterator or torch.utils.data.DataLoader
-            What :func:`xai_widgets.units.scan.scan` reads.
+            What the worker's function reads (a dataset pass reads any of them).
         """
         if self.kind == "ray":
             return (_row_item(row) for row in self.source.iter_rows())
