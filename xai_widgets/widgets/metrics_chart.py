@@ -397,26 +397,20 @@ class MetricsChart(XaiWidget):
     @classmethod
     def implementation(cls, report, *, size: int = 440) -> "MetricsChart":
         """Implementation invariance (Sundararajan et al. 2017, section 2): per method, the relative
-        difference between the maps of a network and its neuron-split twin, as :meth:`input_shift`.
+        difference between the maps of a network and its neuron-split twin, drawn as :meth:`input_shift`
+        draws its report (and refusing, as it does, a report of the other check).
 
         Parameters
         ----------
         report : attribution.invariance.InvarianceReport
             From :func:`~xai_widgets.attribution.invariance.implementation_invariance`.
         size : int, optional
-            Preferred width of the panel in CSS pixels, in [200, 2048]. Default 440.
+            As :meth:`input_shift`.
 
         Returns
         -------
         MetricsChart
-            The chart, of kind ``"implementation"``.
-
-        Raises
-        ------
-        TypeError
-            If ``report`` is not an InvarianceReport.
-        ValueError
-            If it comes from the input-shift check, or holds no method.
+            Of kind ``"implementation"``.
         """
         return cls("implementation", report, size=size)
 
