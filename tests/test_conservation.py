@@ -61,7 +61,8 @@ def bound(net, x, values, rule: str = "zero") -> float:
                  for a, m in zip(acts, linear))
     assert margin > 0.3
     layers = values.shape[1]
-    return np.abs(values).max() * (layers * STABILISER[rule] / margin) + sum_tol(64, np.abs(values).max() * 8, eps=EPS64)
+    largest = np.abs(values).max()
+    return largest * (layers * STABILISER[rule] / margin) + sum_tol(64, largest * 8, eps=EPS64)
 
 
 def test_bias_free_relu_net_conserves_at_every_layer():

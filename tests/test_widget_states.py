@@ -115,6 +115,13 @@ def build_adversarial():
     return w, [model], {}
 
 
+def build_class_bias():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 8, 200)
+    p = np.where(rng.random(200) < 0.7, y, rng.integers(0, 8, 200))
+    return xw.ClassBias(y, p, partitions={"a": [0, 1]}), [], {}
+
+
 # widget -> (builder, share of the profile's examples: the slower widgets run fewer)
 WIDGETS = {
     "SimilarityOverlay": (build_similarity, 1.0),
@@ -127,6 +134,7 @@ WIDGETS = {
     "ConceptExplorer": (build_concept_explorer, 0.5),
     "InversionExplorer": (build_inversion, 0.5),
     "AdversarialExplorer": (build_adversarial, 0.25),
+    "ClassBias": (build_class_bias, 0.5),
 }
 
 

@@ -17,7 +17,9 @@ export function drawCharts(view) {
     if (main < 0) main = 0;
     // baselines first, so every method's line lies over them
     const others = series.filter((_, i) => i !== main).sort((a, b) => Number(!!b.baseline) - Number(!!a.baseline))
-      .map((s) => ({ name: s.name, ys: s.ys, color: s.color, width: s.baseline ? 1.5 : 2, dash: s.dash || [], mark: s.mark }));
+      .map((s) => ({
+        name: s.name, ys: s.ys, color: s.color, width: s.baseline ? 1.5 : 2, dash: s.dash || [], mark: s.mark,
+      }));
     chart.draw({ xs, ys: series[main].ys, name: series[main].name, series: others, yRange: panel.yRange || [0, 1],
       highlight: -1, dots: false, color: series[main].color, cursor: CURSOR, xTitle: panel.xTitle, yTitle: panel.yTitle,
       xlabels: panel.xlabels || undefined, fmtX: fmtValue, mark: series[main].mark, xRange: panel.xRange || undefined,

@@ -22,8 +22,9 @@ def expected_points(panel: dict, plot: list, yrange: list) -> dict:
     x0, y0, x1, y1 = plot
     xlo, xhi = panel.get("xRange") or (panel["xs"][0], panel["xs"][-1])
     lo, hi = yrange
-    return {s["name"]: [[x0 + (x - xlo) / (xhi - xlo) * (x1 - x0), None if v is None else y1 - (v - lo) / (hi - lo) * (y1 - y0)]
-                        for x, v in zip(panel["xs"], s["ys"])] for s in panel["series"]}
+    X = lambda x: x0 + (x - xlo) / (xhi - xlo) * (x1 - x0)  # noqa: E731
+    Y = lambda v: None if v is None else y1 - (v - lo) / (hi - lo) * (y1 - y0)  # noqa: E731
+    return {s["name"]: [[X(x), Y(v)] for x, v in zip(panel["xs"], s["ys"])] for s in panel["series"]}
 
 
 @pytest.fixture(scope="module")

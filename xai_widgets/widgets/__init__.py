@@ -2,6 +2,7 @@
 from .adversarial import AdversarialExplorer
 from .attribution import AttributionExplorer
 from .channel_grid import ChannelGrid
+from .class_bias import ClassBias
 from .concept_explorer import ConceptExplorer
 from .inversion import InversionExplorer
 from .metrics_chart import MetricsChart
@@ -10,5 +11,5 @@ from .path_morph import PathMorph
 from .similarity import SimilarityOverlay
 from .sweep import TransformSweep
 
-__all__ = ["AdversarialExplorer", "AttributionExplorer", "ChannelGrid", "ConceptExplorer", "InversionExplorer",
-           "MetricsChart", "OcclusionExplorer", "PathMorph", "SimilarityOverlay", "TransformSweep"]
+__all__ = ["AdversarialExplorer", "AttributionExplorer", "ChannelGrid", "ClassBias", "ConceptExplorer",
+           "InversionExplorer", "MetricsChart", "OcclusionExplorer", "PathMorph", "SimilarityOverlay", "TransformSweep"]

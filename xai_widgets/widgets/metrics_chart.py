@@ -425,12 +425,12 @@ class MetricsChart(XaiWidget):
             From :func:`~xai_widgets.attribution.conservation.layer_conservation`; several (e.g.
             one per composite) on the same model, images and classes.
         size : int, optional
-            Preferred width of the panel in CSS pixels, in [200, 2048]. Default 440.
+            As :meth:`input_shift`.
 
         Returns
         -------
         MetricsChart
-            The chart, of kind ``"conservation"``.
+            Of kind ``"conservation"``.
 
         Raises
         ------
