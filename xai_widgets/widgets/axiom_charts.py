@@ -167,5 +167,5 @@ def conservation_payload(results: Mapping) -> dict:
              "xTitle": "layer (relevance at its input)",
              "yTitle": f"sum of relevance, mean over {len(first.score)} image{'s' if len(first.score) > 1 else ''}",
              "xs": [float(i) for i in range(len(first.layers) + 1)], "xlabels": ["output"] + list(first.layers),
-             "yRange": [min(0.0, min(values)), max(values)], "series": series}
+             "yRange": [min(values), max(values)], "series": series}  # not from 0: small losses stay visible
     return {"kind": "conservation", "panels": [panel]}

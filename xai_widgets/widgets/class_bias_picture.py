@@ -62,7 +62,7 @@ def _histogram(data: dict, width: int, scale: float) -> Image.Image:
     fnt = render.font(fs)
     names, counts = data["names"], wire.decode(data["counts"]).astype(float)
     k = len(names)
-    pad, top, plot_h = int(36 * scale), int(26 * scale), int(round(width * 0.45))
+    pad, top, plot_h = int(36 * scale), int(40 * scale), int(round(width * 0.45))
     label_h = int(max(fnt.getlength(n) for n in names) * math.sin(math.radians(35)) + fs + 8 * scale) if k else fs
     keys = [(p["color"], partition_line(p["name"], p["share"], p["accuracy"])) for p in data["partitions"]]
     keys.append((None, partition_line("all", data["total"]["share"], data["total"]["accuracy"])))
