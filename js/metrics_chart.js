@@ -2,7 +2,7 @@
 // model-parameter randomisation and continuity checks, one line per method, and the axiom
 // checks (invariance: a dot per method on a log scale; conservation: relevance per layer),
 // as an anywidget front end. All numbers arrive once in `_chart` ({kind, panels: [{id, title,
-// subtitle, xTitle, yTitle, xs, xlabels, xRange?, yRange, yticks?, yLog?, xnotes?, series:
+// subtitle, xTitle, yTitle, xs, xlabels, xRange?, yRange, yticks?, yLog?, xnotes?, aspect?, series:
 // [{name, title, ys, color, dash, label, baseline, mark?}]}]}); hovering a chart or the arrow
 // keys read the values at one x out (a panel's xnotes instead, when it has them), in the
 // browser only.

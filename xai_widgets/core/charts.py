@@ -71,8 +71,9 @@ def chart_scene(p: dict, width: int, scale: float = 1.0) -> tuple[int, int, list
         ticks instead of round numbers) and ``yLog`` (the ys are log10 of the values: ticks read
         "1e-5") and ``series`` (list of dicts with ``name``, ``label``, ``color``, ``dash`` (list of
         lengths, empty for solid), ``ys`` (values, None for gaps), optional ``baseline`` (bool) and
-        ``mark`` ("line", the default, or "dots": a dot at each value, unjoined)). The first
-        series is drawn thickest and on top.
+        ``mark`` ("line", the default, or "dots": a dot at each value, unjoined)), and optional
+        ``aspect`` (the chart's height over its width, default 0.62). The first series is drawn
+        thickest and on top.
     width : int
         Panel width in pixels at scale 1.
     scale : float, default 1.0
@@ -123,7 +124,7 @@ def chart_scene(p: dict, width: int, scale: float = 1.0) -> tuple[int, int, list
         span = width - left - right
     label_h = (max(widths) * math.sin(math.radians(SLANT)) + fs) if slanted else fs
     top = y + line_h  # room for the y title
-    plot_h = int(round(width * 0.62 - 60 * scale))
+    plot_h = int(round(width * p.get("aspect", 0.62) - 60 * scale))
     y_end = top + plot_h
     px = lambda x: left + (x - x0) / (x1 - x0) * span  # noqa: E731
     py = lambda v: y_end - (v - lo) / (hi - lo) * plot_h  # noqa: E731

@@ -106,7 +106,7 @@ def invariance_payload(report: InvarianceReport, kind: str) -> dict:
              "xTitle": "method", "yTitle": "max |map1 - map2| / max |map1| (log scale)",
              "xs": [float(i) for i in range(len(names))], "xlabels": names, "xRange": [-0.5, len(names) - 0.5],
              "yRange": [float(lo), float(hi)], "yticks": [float(t) for t in range(hi, lo - 1, -stride)][::-1],
-             "yLog": True, "series": series,
+             "yLog": True, "series": series, "aspect": 0.95,  # room for the slanted method names
              "xnotes": [f"{'0' if d == 0 else f'{d:.3g}'} ({v})" if np.isfinite(d) else v
                         for d, v in zip(diffs, verdicts)]}
     return {"kind": kind, "panels": [panel]}
