@@ -19,6 +19,11 @@ latency is the floor any page pays. Also: the bytes the widget's hover works on 
 float16 payload (browser memory for the activations), and the PNG-sprite baseline (every map
 precomputed in Python, one PNG sheet per image pair).
 
+The widget's page uses the threads this machine gives it: a Web Worker takes half of every
+vector's channels where the browser reports four cores or more, else the main thread does all.
+The kernel alone on one thread and on two (Node, bench/kernel_threads.mjs) shows what the
+second thread gains where a core is free.
+
 Then, in JupyterLab (skipped with ``--hover-only``): first frame (Python call to first painted
 frame) against the bare forward plus the transfer of the same bytes; the widget's construction
 (built in this process, no front end attached) against the same; kernel messages per hover
@@ -31,7 +36,9 @@ import base64
 import inspect
 import io
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -375,6 +382,14 @@ def fmt_bytes(n: float) -> str:
     return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 1024:.0f} KiB"
 
 
+def kernel_threads(rounds: int) -> dict:
+    """The hover kernel on one thread and on two (bench/kernel_threads.mjs, in Node): the browser
+    only uses the second where the machine has four cores or more."""
+    script = Path(__file__).with_name("kernel_threads.mjs")
+    done = subprocess.run(["node", str(script), str(rounds)], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer moves and rows, for a smoke run")
@@ -392,6 +407,11 @@ def main() -> None:
               f"{h['widget_frame_p95_ms'] - h['empty_frame_p95_ms']:+.1f} | {fmt_bytes(h['payload_bytes'])} | "
               f"{fmt_bytes(h['hover_bytes'])} ({h['hover_bytes'] / h['payload_bytes']:.3f}x) | "
               f"{fmt_bytes(h['sprite_bytes'])} |")
+    kernel = kernel_threads(50 if args.quick else 300)
+    print(f"\nkernel alone, {fmt_bytes(kernel['bytes'])} of vectors (Node, {os.cpu_count()} cores): "
+          f"one thread {kernel['one']['median']:.2f} / {kernel['one']['p95']:.2f} ms (median / p95), "
+          f"two threads {kernel['two']['median']:.2f} / {kernel['two']['p95']:.2f} ms "
+          f"({kernel['one']['median'] / kernel['two']['median']:.2f}x)")
     lab = [] if args.hover_only else lab_rows(args.quick)
     if lab:
         print("\n| layer | first frame (s) | forward + transfer (s) | ratio | construction (s) | ratio | "

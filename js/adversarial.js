@@ -8,11 +8,15 @@
 //
 // data-* for tests: root data-eps-index and data-iteration (the drawn frame); each
 // .xw-adv-row data-image and data-flipped; the x′ canvas is .xw-adv-xhat canvas; checklist
-// items data-pass. Synced traits (xai_widgets/widgets/adversarial.py): _data, _colormaps,
-// eps_index, iteration, checklist, size, message (the precomputation runs in the calling cell).
+// items data-pass. While the kernel computes the frames (in the background) the header shows
+// a progress bar and Cancel (span.xw-progress, lib/controls.js); with no frames (cancelled,
+// failed) button.xw-adv-recompute asks the kernel to compute them again ({type: "recompute"}).
+// Synced traits (xai_widgets/widgets/adversarial.py): _data, _colormaps, eps_index, iteration,
+// checklist, size, progress, message.
 import { elem, widgetShell } from "./lib/dom.js";
+import { progressControl } from "./lib/controls.js";
 import { buildChart, fillChecklist, slider } from "./adversarial/layout.js";
-import { listenModel, listenSliders, rebuild } from "./adversarial/sync.js";
+import { listenModel, listenSliders, rebuild, syncTask } from "./adversarial/sync.js";
 
 function createView(shell) {
   const { root, status } = shell;
@@ -20,7 +24,9 @@ function createView(shell) {
   const attackText = elem("span", "xw-caption");
   const eps = slider("budget", "xw-adv-eps");
   const iter = slider("iteration", "xw-adv-iter");
-  header.append(attackText, eps.label, iter.label);
+  const progress = progressControl(shell.model, shell.listen);
+  const recompute = Object.assign(elem("button", "xw-adv-recompute", "Recompute"), { type: "button", hidden: true });
+  header.append(attackText, eps.label, iter.label, progress.box, recompute);
   const top = elem("div", "xw-adv-top-area");
   const { chart, chartBox } = buildChart();
   const checklistBox = elem("div", "xw-adv-checklist");
@@ -29,7 +35,8 @@ function createView(shell) {
   root.append(header, top, rowsBox, status.errorBox, status.messageBox);
   shell.el.appendChild(root);
   const cmap = { cmapSelect: elem("select") }; // one fixed colour map: the diverging one
-  return { ...shell, attackText, eps, iter, chart, checklistBox, rowsBox, cmap, rows: [], e: 0, t: 0 };
+  const parts = { attackText, eps, iter, progress, recompute, top, chart, checklistBox, rowsBox, cmap };
+  return { ...shell, ...parts, rows: [], e: 0, t: 0 };
 }
 
 function render({ model, el }) {
@@ -39,6 +46,7 @@ function render({ model, el }) {
   listenModel(view);
   fillChecklist(view.checklistBox, model.get("checklist"));
   rebuild(view);
+  syncTask(view);
   return () => shell.life.dispose();
 }
 

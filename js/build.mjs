@@ -23,6 +23,7 @@ const ENTRIES = {
   inversion: "inversion.js",
   adversarial: "adversarial.js",
   class_bias: "class_bias.js",
+  decoder: "decoder.js",
   tensor: "lib/tensor.js", // exports decode/bytesOf; used by browser tests
 };
 
@@ -36,8 +37,28 @@ for (const [name, file] of chosen) {
   const css = path.join(here, file.replace(/\.js$/, ".css"));
   if (fs.existsSync(css)) entryPoints.push({ in: css, out: name });
 }
+// `import source from "xw-worker-source"`: the hover's Web Worker script (lib/dot_worker_entry.js),
+// bundled on its own and inlined as a string, so a widget starts it from a blob: URL and ships
+// as one file.
+const workerSource = {
+  name: "xw-worker-source",
+  setup(build) {
+    build.onResolve({ filter: /^xw-worker-source$/ }, () => ({ path: "dot_worker_entry", namespace: "xw-worker" }));
+    build.onLoad({ filter: /.*/, namespace: "xw-worker" }, async () => {
+      const entry = path.join(here, "lib", "dot_worker_entry.js");
+      const built = await esbuild.build({
+        entryPoints: [entry], bundle: true, format: "iife", minify: true, write: false, target: ["es2020"],
+        legalComments: "none",
+      });
+      return { contents: built.outputFiles[0].text, loader: "text", watchFiles: [entry, path.join(here, "lib", "dot_worker.js"),
+        path.join(here, "lib", "dot_parts.js"), path.join(here, "lib", "simdot.js")] };
+    });
+  },
+};
+
 const options = {
   entryPoints,
+  plugins: [workerSource],
   outdir,
   bundle: true,
   format: "esm",

@@ -4,9 +4,10 @@
 // without the kernel. The kernel is asked for: the occluded image + top-5 of a new set of
 // occluded features (`occluded`: numbers only), new features (`threshold`, `distance`,
 // `min_size`), the occluder (`mode`, `patch`), the analysis (message "analyse", progress,
-// "cancel") and the sandbox's prediction (`sandbox_mask`, sent once on pointer release).
+// "cancel"), a feature's synthesis (message "synthesise": pre-images of the feature alone, Norton
+// 2018 ch. 4) and the sandbox's prediction (`sandbox_mask`, sent once on pointer release).
 //
-// Synced traits (xai_widgets/widgets/occlusion.py): _data, _view, _analysis, _sandbox,
+// Synced traits (xai_widgets/widgets/occlusion.py): _data, _view, _analysis, _sandbox, _synthesis,
 // _colormaps, occluded, threshold, distance, min_size, mode, patch, opacity, sandbox_mask,
 // sandbox_kind, brush, tab, size, progress, message; in a to_html page only, _offline_views and
 // _no_kernel (lib/kernel.js).

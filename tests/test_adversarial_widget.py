@@ -1,5 +1,6 @@
 """AdversarialExplorer in Python: the payload against direct attack calls, the accuracy-vs-L2
-curve against imperceptibility / success, refusals, hygiene and exports."""
+curve against imperceptibility / success, the background computation with cancel and recompute,
+the payload budget, refusals, hygiene and exports."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,11 +11,20 @@ import xai_widgets as xw
 from xai_widgets import adversarial as adv, wire
 from xai_widgets.attribution import attribute
 from xai_widgets.widgets.adversarial import AdversarialExplorer
+from xai_widgets.widgets.adversarial_payload import images_payload, payload_size
 
 from toy_models import assert_untouched, snapshot
 
 torch.set_num_threads(1)
 HALF = 2.0 ** -11  # float16's relative precision (unit roundoff)
+
+
+def made(*args, **kwargs) -> AdversarialExplorer:
+    """An explorer whose background computation has finished."""
+    w = AdversarialExplorer(*args, **kwargs)
+    w.wait()
+    assert w.ready, w.message
+    return w
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +38,7 @@ def demo():
 @pytest.fixture(scope="module")
 def bim_widget(demo):
     model, x, y = demo
-    return AdversarialExplorer(model, x, y, attack="bim", epsilons=[1 / 255, 4 / 255], steps=3,
+    return made(model, x, y, attack="bim", epsilons=[1 / 255, 4 / 255], steps=3,
                                classes=xw.demo.shapes.CLASSES)
 
 
@@ -39,7 +49,7 @@ def _shipped_adv(w, e, t):
 def test_fgsm_frames_are_the_direct_calls_within_float16(demo):
     model, x, y = demo
     eps = [2 / 255, 8 / 255]
-    w = AdversarialExplorer(model, x, y, epsilons=eps, classes=xw.demo.shapes.CLASSES)
+    w = made(model, x, y, epsilons=eps, classes=xw.demo.shapes.CLASSES)
     assert w._data["delta"]["dtype"] == "float16" and w._data["delta"]["shape"] == [2, 1, 3, 3, 128, 128]
     for e, ep in enumerate(eps):
         direct = adv.fgsm(model, x, y, ep).numpy()
@@ -85,7 +95,7 @@ def test_accuracy_curve_is_imperceptibility_and_success(demo, bim_widget):
 
 def test_carlini_wagner_scales_delta_and_clips(demo):
     model, x, y = demo
-    w = AdversarialExplorer(model, x, y, attack="cw", epsilons=[1, 3], attack_options={"steps": 10})
+    w = made(model, x, y, attack="cw", epsilons=[1, 3], attack_options={"steps": 10})
     delta = adv.carlini_wagner(model, x, y, steps=10)
     for e, s in enumerate([1, 3]):
         ref = (x + s * delta).clamp(0, 1).numpy()
@@ -109,7 +119,7 @@ def test_model_left_as_it_was(demo):
     model.train()
     snap = snapshot(model)
     try:
-        AdversarialExplorer(model, x[:2], y[:2], epsilons=[4 / 255])
+        made(model, x[:2], y[:2], epsilons=[4 / 255])
         assert_untouched(model, snap)
     finally:
         model.eval()
@@ -159,7 +169,7 @@ def test_refuses_when_every_image_is_wrong(demo):
 
 def test_checklist_lines_are_the_checklist(demo):
     model, x, y = demo
-    w = AdversarialExplorer(model, x, y, epsilons=[2 / 255, 8 / 255], checklist=True)
+    w = made(model, x, y, epsilons=[2 / 255, 8 / 255], checklist=True)
     ref = adv.obfuscation_checklist(model, x, y, epsilons=[2 / 255, 8 / 255])
     keys = ["iterative_stronger", "monotone", "unbounded_succeeds", "random_weaker"]
     assert [ok for _, ok in w.checklist] == [ref[k] for k in keys] and len(w.checklist) == 4
@@ -178,3 +188,76 @@ def test_exports(bim_widget, tmp_path):
     bundle, _ = w._repr_mimebundle_()
     assert bundle["image/png"][:4] == b"\x89PNG"
     assert "AdversarialExplorer(bim, 3 images, 2 budgets" in repr(w)
+
+
+def test_cancel_leaves_a_valid_widget_and_recompute_gives_the_same_frames(demo, bim_widget):
+    model, x, y = demo
+    model.train()
+    snap = snapshot(model)
+    try:
+        w = AdversarialExplorer(model, x, y, attack="bim", epsilons=[1 / 255, 4 / 255], steps=3, background=False)
+        assert w.ready
+        # cancel as the recomputation reports its start: the first check of the flag stops it
+        w.observe(lambda change: change["new"].get("running") and w.cancel(), "progress")
+        w.recompute()
+        w.wait()
+        assert_untouched(model, snap)
+    finally:
+        model.eval()
+    assert not w.ready and not w.busy and w._data == {} and w.checklist == []
+    assert "cancelled" in w.message
+    with pytest.raises(RuntimeError, match="recompute"):
+        w.adversarial(0, 0)
+    with pytest.raises(RuntimeError, match="recompute"):
+        w.payload_bytes
+    assert "no frames" in repr(w)
+    picture = w.render_png(panel=64)  # a placeholder saying so, not an error
+    assert picture.size[0] == 8 + 5 * 72 and len(picture.getcolors(1 << 16)) > 2
+    w.unobserve_all("progress")
+    w._on_custom_msg(w, {"type": "recompute"}, [])  # the view's Recompute button
+    w.wait()
+    assert w.ready and w.message == ""
+    for e in range(2):
+        for t in range(3):
+            torch.testing.assert_close(w.adversarial(e, t), bim_widget.adversarial(e, t), rtol=0, atol=0)
+    assert w._data["linf"] == bim_widget._data["linf"]
+
+
+def test_payload_is_its_size_and_the_budget_refuses_before_any_attack(demo, bim_widget):
+    model, x, y = demo
+    w = bim_widget
+    expected = payload_size(tuple(x.shape), 2, 3, x_bytes=1)  # the demo's images are 8-bit: x goes as uint8
+    shipped = sum(len(bytes(w._data[k]["data"])) for k in ("x", "delta", "map_clean", "map_adv"))
+    assert w.payload_bytes == expected == shipped and w._data["x"]["dtype"] == "uint8"
+    calls = []
+    hook = model.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        with pytest.raises(ValueError, match=r"fewer epsilons or \(BIM\) fewer steps, or raise max_bytes"):
+            AdversarialExplorer(model, x, y, attack="bim", epsilons=[1 / 255, 4 / 255], steps=3,
+                                max_bytes=payload_size(tuple(x.shape), 2, 3) - 1)  # refused at the float32 bound
+    finally:
+        hook.remove()
+    assert calls == []  # refused before the model ran
+    ok = made(model, x, y, attack="bim", epsilons=[1 / 255, 4 / 255], steps=3, max_bytes=payload_size(x.shape, 2, 3))
+    assert ok.payload_bytes == expected
+
+
+def test_clean_images_ship_as_uint8_only_when_that_is_lossless(demo):
+    _, x, _ = demo
+    levels = images_payload(x, (0.0, 1.0))
+    assert levels["dtype"] == "uint8" and len(levels["data"]) == x.numel()
+    assert np.abs(wire.decode(levels) - x.numpy()).max() <= 2.0 ** -20  # k / 255, rounded once
+    off_grid = (x + 0.3 / 255).clamp(0, 1)  # between the 8-bit levels
+    floats = images_payload(off_grid, (0.0, 1.0))
+    assert floats["dtype"] == "float32" and np.array_equal(wire.decode(floats), off_grid.numpy())
+    other = images_payload(x * 2 - 1, (-1.0, 1.0))  # 8-bit levels of another range
+    assert other["dtype"] == "uint8" and np.abs(wire.decode(other) - (x * 2 - 1).numpy()).max() <= 2 * 2.0 ** -20
+
+
+def test_cancel_stops_a_long_attack_within_its_iterations(demo):
+    model, x, y = demo
+    # one C&W optimisation of ten million steps (about a day here): only a check inside it can stop it soon
+    w = AdversarialExplorer(model, x[:1], y[:1], attack="cw", epsilons=[1.0], attack_options={"steps": 10 ** 7})
+    w.cancel()
+    w.wait(timeout=60)
+    assert not w.busy and not w.ready and "cancelled" in w.message

@@ -97,7 +97,8 @@ def test_the_reader_sees_every_import():
     assert cycles({"a": {"a": []}}) == [["a"]]
 
 
-SYSTEMS = ("similarity", "units", "attribution", "morph", "concepts", "inversion", "adversarial", "bias")
+SYSTEMS = ("similarity", "units", "attribution", "morph", "concepts", "inversion", "adversarial", "bias",
+           "decoder")
 
 
 def layer_of(module: str) -> str:

@@ -83,6 +83,9 @@ def test_implementation_view_and_refusals():
     impl = report_of({"gradient": 0.0, "lrp (gamma)": 0.26}, change={"layer": "conv3", "theta": 0.5})
     chart = xw.MetricsChart.implementation(impl)
     assert "conv3" in chart.panels[0]["title"] and chart.kind == "implementation"
+    card = chart.card()
+    assert card["explanandum"]["methods compared"] == ["gradient", "lrp (gamma)"]
+    assert "implementation invariance" in card["explainer"]["metric"] and card["question"].endswith("?")
     with pytest.raises(ValueError, match=r"implementation_invariance\(\); draw it with MetricsChart.implementation"):
         xw.MetricsChart.input_shift(impl)
     with pytest.raises(ValueError, match=r"input_shift_invariance\(\); draw it with MetricsChart.input_shift"):

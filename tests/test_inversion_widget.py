@@ -1,12 +1,15 @@
-"""InversionExplorer: what it ships against an independent run of invert and numpy, refusals,
-the model left as it was, background runs and cancel, and the exports."""
+"""InversionExplorer: what it ships against an independent run of invert and numpy, its size
+and budget, refusals, the model left as it was, background runs and cancel, and the exports."""
+import json
+
 import numpy as np
 import pytest
 import torch
 
 import xai_widgets as xw
 from xai_widgets import wire
-from xai_widgets.inversion import invert
+from xai_widgets.inversion import invert, snapshot_steps
+from ipywidgets.widgets.widget import _remove_buffers
 from xai_widgets.widgets.checks import Refused
 
 torch.set_num_threads(1)
@@ -54,8 +57,8 @@ def test_snapshots_decode_to_inverts_snapshots_within_the_wire_precision(widget,
         np.testing.assert_allclose(lay["loss"][:-1], history.mean(1), rtol=1e-12)
         np.testing.assert_allclose(lay["loss"][-1], ref.loss.double().mean().item(), rtol=1e-12)
         np.testing.assert_allclose(lay["final"], ref.loss.numpy(), rtol=1e-6)
-        each = np.asarray(lay["losses"]).reshape(13, 3)
-        np.testing.assert_allclose(each[:-1], history, rtol=1e-12)
+        each = np.asarray(lay["losses"]).reshape(5, 3)  # each start's loss at the snapshot steps only
+        np.testing.assert_allclose(each[:-1], history[[0, 3, 6, 9]], rtol=1e-12)
         np.testing.assert_allclose(each[-1], ref.loss.numpy(), rtol=1e-6)
 
 
@@ -144,3 +147,19 @@ def test_exports(widget, tmp_path):
     assert data["image/png"].startswith(b"\x89PNG")
     with pytest.raises(Refused):
         widget.render_png(scale=0)
+
+
+def test_payload_bytes_is_what_the_comm_sends_and_the_budget_refuses_before_any_descent(model, image, widget):
+    state, _, buffers = _remove_buffers(widget.get_state())  # as ipywidgets sends it
+    assert widget.payload_bytes == len(json.dumps(state["_inv"])) + sum(len(b) for b in buffers)
+    pixels = 3 * 128 * 128 + 2 * 5 * (3 * 3 * 128 * 128 + 128 * 128)  # image; 2 layers x 5 snapshots
+    assert sum(len(b) for b in buffers) == pixels + 256 * 3  # and the colour table (RGB)
+    assert snapshot_steps(12, 4) == [0, 3, 6, 9, 12] and snapshot_steps(3, 5) == [0, 1, 2, 3]
+    calls = []
+    hook = model.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        with pytest.raises(ValueError, match="fewer layers, a smaller n or fewer snapshots, or raise max_bytes"):
+            xw.InversionExplorer(model, image, ["relu1"], n=3, iterations=12, snapshots=4, max_bytes=pixels // 2)
+    finally:
+        hook.remove()
+    assert len(calls) == 1  # only the forward pass that lists the layers: no descent

@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import xai_widgets as xw
 from xai_widgets import wire
@@ -271,3 +272,82 @@ def test_png_scale_two_is_the_same_picture_at_twice_the_size(setup):
     down = np.asarray(two.resize(one.size, Image.Resampling.BOX), dtype=float)
     diff = np.abs(down - np.asarray(one, dtype=float))
     assert diff.mean() < 6 and (diff.max(-1) > 60).mean() < 0.05  # only glyph hinting differs
+
+
+def test_synthesis_gallery_is_invert_on_the_isolated_feature(setup):
+    model, before, w = setup
+    k, seed = 1, 4
+    syn = w.synthesise(k, n=3, iterations=15, seed=seed)
+    assert_untouched(model, before)
+    rows, cols = w.features[k][:, 0], w.features[k][:, 1]
+    box = (rows.min(), cols.min(), rows.max() + 1, cols.max() + 1)
+    assert syn.box == tuple(int(v) for v in box) and syn.layer == "relu4"  # the last layer with a spatial map
+    # Norton's noise method by hand: the image inside the box, uniform noise in [0, 1] outside
+    iso = xw.inversion.isolate(w.input[0], box, seed=seed, low=0.0, high=1.0)
+    inside = torch.zeros(128, 128, dtype=torch.bool)
+    inside[box[0]:box[2], box[1]:box[3]] = True
+    assert torch.equal(iso[:, inside], w.input[0][:, inside]) and torch.equal(syn.isolated, iso)
+    ref = xw.inversion.invert(model, "relu4", iso, n=3, box=box, iterations=15, seed=seed, snapshots=0)
+    assert torch.equal(syn.inversion.images, ref.images) and torch.equal(syn.inversion.loss, ref.loss)
+    shipped = wire.decode(w._synthesis["images"])
+    expected = np.round(np.clip(ref.images.permute(0, 2, 3, 1).numpy(), 0, 1) * 255)  # the [0, 1] display range
+    np.testing.assert_array_equal(shipped, expected)
+    np.testing.assert_array_equal(wire.decode(w._synthesis["isolated"]),
+                                  np.round(iso.permute(1, 2, 0).numpy() * 255))
+    probs = torch.softmax(model.eval()(ref.images), 1)
+    model.train()
+    for s in range(3):
+        assert [c for c, _ in w._synthesis["top5"][s]] == probs[s].topk(5).indices.tolist()
+        assert w._synthesis["loss"][s] == pytest.approx(float(ref.loss[s]))
+    # what must hold: every start's descent lowers its loss over the box's cells, and the
+    # pre-images differ from start to start outside the box, where nothing is matched
+    history = ref.history["loss"]
+    assert (ref.loss < history[0]).all()
+    outside = ref.images[:, :, ~inside]
+    assert all((outside[a] - outside[b]).abs().max() > 0.05 for a, b in ((0, 1), (0, 2), (1, 2)))
+    assert w._synthesis["feature"] == k and w._synthesis["box"] == list(syn.box)
+
+
+def test_synthesise_from_the_browser_runs_in_the_background_and_cancels(setup):
+    model, before, w = setup
+    w.synthesis_options = {"n": 2, "iterations": 5, "seed": 0, "layer": "relu3"}
+    w._on_custom_msg(w, {"type": "synthesise", "feature": 0}, [])
+    w.wait()
+    assert w.synthesis.feature == 0 and w.synthesis.layer == "relu3" and len(w.synthesis.inversion.images) == 2
+    shown = dict(w._synthesis)
+    w.observe(lambda change: change["new"].get("running") and w.cancel(), "progress")
+    try:
+        w._on_custom_msg(w, {"type": "synthesise", "feature": 1}, [])
+        w.wait()
+    finally:
+        w.unobserve_all("progress")
+    assert "synthesise cancelled" in w.message and w._synthesis == shown and w.synthesis.feature == 0
+    w._on_custom_msg(w, {"type": "synthesise", "feature": 99}, [])
+    assert "feature" in w.message and not w.busy
+    assert_untouched(model, before)
+
+
+@pytest.mark.parametrize("kwargs, error, text", [
+    (dict(feature=99), ValueError, "feature"),
+    (dict(feature=0, n=0), ValueError, "n must be an integer >= 1"),
+    (dict(feature=0, layer="relu9"), ValueError, "unknown layer 'relu9'"),
+    (dict(feature=0, layer=3), TypeError, "layer must be a layer name"),
+])
+def test_synthesise_refuses_bad_arguments(setup, kwargs, error, text):
+    _, _, w = setup
+    with pytest.raises(error, match=text):
+        w.synthesise(**kwargs)
+
+
+def test_the_picture_shows_the_synthesis_gallery(setup64):
+    model, w = setup64
+    before = w.render_png(panel=96)
+    syn = w.synthesise(0, n=2, iterations=3)
+    after = w.render_png(panel=96)
+    assert after.size[1] > before.size[1] + 96  # one more row of panels
+    # the pre-images are pasted at their pixels: find the first one's panel in the new row
+    first = np.asarray(Image.fromarray(w._pixels(syn.inversion.images[0])).resize((96, 96), Image.NEAREST))
+    row = np.asarray(after)[before.size[1] - 10:]
+    x = 10 + 1 * (96 + 10)  # the second panel of the row (the isolated feature is the first)
+    assert any(np.array_equal(row[y:y + 96, x:x + 96], first) for y in range(row.shape[0] - 95)), \
+        "the first pre-image is not in the picture's last row"

@@ -64,3 +64,55 @@ def test_both_paths_agree_bit_for_bit_and_within_the_bound(tmp_path):
 def test_any_size_and_magnitude(tmp_path_factory, C, n, seed, scale):
     c = case(np.random.default_rng(seed), C, n, scale=scale)
     check(c, run([c], tmp_path_factory.mktemp("simdot"))[0])
+
+
+SPLIT_SCRIPT = Path(__file__).parent / "js" / "split_cases.mjs"
+
+
+def run_split(cases: list[dict], tmp_path: Path) -> list[dict]:
+    path = tmp_path / "split.json"
+    path.write_text(json.dumps([{"C": c["C"], "n": c["n"], "tokens": c["tokens"], "q": c["query"],
+                                 "v": np.concatenate([c["v"].ravel(), c["t"].ravel()]).tolist()} for c in cases]))
+    done = subprocess.run(["node", str(SPLIT_SCRIPT), str(path)], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def split_case(rng, C: int, n: int, tokens: int, scale: float = 1.0) -> dict:
+    c = case(rng, C, n + tokens, scale=scale)
+    v = c["v"]
+    source = "tokens" if tokens and rng.random() < 0.5 else "cells"
+    index = int(rng.integers(tokens if source == "tokens" else n))
+    return {"C": C, "n": n, "tokens": tokens, "v": v[:n], "t": v[n:], "query": {"source": source, "index": index}}
+
+
+def check_split(c: dict, result: dict) -> None:
+    """Both ways bit for bit; within (ceil(C/2)/16 + 20) u sum |q_k v_k| of the exact dot product:
+    each half's summation bound over its own terms, plus the rounding of their sum."""
+    assert result["worker"]["simd"], "WebAssembly SIMD is not available in this Node"
+    for key in ("out", "tokenOut"):
+        a = np.array(result["worker"][key], np.float32)
+        b = np.array(result["js"][key], np.float32)
+        assert a.view(np.uint32).tolist() == b.view(np.uint32).tolist(), key
+    vectors = {"cells": c["v"], "tokens": c["t"]}
+    q = vectors[c["query"]["source"]][c["query"]["index"]].view(np.float16).astype(np.float64)
+    for key, v in (("out", c["v"]), ("tokenOut", c["t"])):
+        got = np.array(result["worker"][key], np.float32)
+        for i, row in enumerate(v.view(np.float16).astype(np.float64)):
+            terms = q * row
+            bound = (math.ceil(c["C"] / 2) / 16 + 20) * U * np.abs(terms).sum()
+            assert abs(float(got[i]) - math.fsum(terms)) <= bound, (key, i)
+
+
+def test_the_channel_split_gives_the_same_bits_on_one_thread_or_through_the_worker(tmp_path):
+    rng = np.random.default_rng(1)
+    cases = [split_case(rng, C, n, t) for C in (1, 2, 3, 16, 33, 512, 517) for n, t in ((1, 0), (7, 3))]
+    cases.append(split_case(rng, 256, 50, 0, scale=200.0))
+    for c, result in zip(cases, run_split(cases, tmp_path)):
+        check_split(c, result)
+
+
+@settings(max_examples=15, deadline=None)
+@given(C=st.integers(1, 80), n=st.integers(1, 8), tokens=st.integers(0, 3), seed=st.integers(0, 2**32 - 1))
+def test_channel_split_any_size(tmp_path_factory, C, n, tokens, seed):
+    c = split_case(np.random.default_rng(seed), C, n, tokens)
+    check_split(c, run_split([c], tmp_path_factory.mktemp("split"))[0])

@@ -7,6 +7,7 @@ index belongs, an unknown key, a custom message of an unknown type), afterwards:
 * a refused Python assignment raised and left the old value in place;
 * every trait the browser can set holds a value its own validation accepts;
 * the widget still renders its PNG;
+* its explanation card, as the browser has it, is the card of its current state;
 * the model is exactly as it was given.
 
 The number of examples comes from the hypothesis profile: ``default`` (a few hundred
@@ -25,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import xai_widgets as xw
+from xai_widgets.core.card import card_rows
 from xai_widgets.morph import ConvVAE, SeedCNN
 
 from test_metrics import fake_curve
@@ -111,7 +113,8 @@ def build_adversarial():
     model = xw.demo.shapes_model()
     data = xw.demo.shapes_dataset(2, seed=3)
     x = xw.demo.model.to_tensor(data.images)
-    w = xw.AdversarialExplorer(model, x, torch.as_tensor(data.labels), attack="bim", epsilons=[2 / 255], steps=2)
+    w = xw.AdversarialExplorer(model, x, torch.as_tensor(data.labels), attack="bim", epsilons=[2 / 255], steps=2,
+                               background=False)
     return w, [model], {}
 
 
@@ -120,6 +123,12 @@ def build_class_bias():
     y = rng.integers(0, 8, 200)
     p = np.where(rng.random(200) < 0.7, y, rng.integers(0, 8, 200))
     return xw.ClassBias(y, p, partitions={"a": [0, 1]}), [], {}
+
+
+def build_decoder():
+    model = xw.demo.shapes_model()
+    x = xw.demo.model.to_tensor(xw.demo.shapes_dataset(2, seed=3).images)
+    return xw.DecoderExplorer(model, xw.demo.shapes_decoder("cnn"), x, steps=3), [model], {}
 
 
 # widget -> (builder, share of the profile's examples: the slower widgets run fewer)
@@ -135,6 +144,7 @@ WIDGETS = {
     "InversionExplorer": (build_inversion, 0.5),
     "AdversarialExplorer": (build_adversarial, 0.25),
     "ClassBias": (build_class_bias, 0.5),
+    "DecoderExplorer": (build_decoder, 0.25),
 }
 
 
@@ -166,7 +176,7 @@ def values_for(widget, key, templates):
     return st.one_of(shaped, shaped, JUNK)  # mostly plausible values, some junk
 
 
-INDICES = ("image", "selected", "step", "sm_step", "target", "factor_focus", "patch", "brush", "min_size", "size")
+INDICES = ("image", "index", "selected", "step", "sm_step", "target", "factor_focus", "patch", "brush", "min_size", "size")
 
 
 def check_ranges(widget):
@@ -199,6 +209,7 @@ def check_valid(widget, models, before):
     assert isinstance(widget.message, str)
     png = widget.render_png()
     assert png.size[0] > 0 and png.size[1] > 0
+    assert widget._card == card_rows(widget.card())
     for model, snap in zip(models, before):
         assert_untouched(model, snap)
 
@@ -220,7 +231,8 @@ def test_random_browser_messages_and_assignments_leave_a_valid_widget(name):
         for _ in range(data.draw(st.integers(1, 4), label="actions")):
             kind = data.draw(st.sampled_from(["browser", "browser", "python", "message"]), label="kind")
             if kind == "message":
-                content = data.draw(st.fixed_dictionaries({"type": st.sampled_from(["cancel", "nope", None, 3])})
+                kinds = ["cancel", "nope", None, 3, "recompute", "synthesise"]  # the last two: some widgets' buttons
+                content = data.draw(st.fixed_dictionaries({"type": st.sampled_from(kinds)})
                                     | JUNK, label="message")
                 widget._on_custom_msg(widget, content, [])
                 continue

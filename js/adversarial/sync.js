@@ -47,6 +47,8 @@ export function rebuild(view) {
   const D = view.D;
   view.rowsBox.replaceChildren();
   view.rows = [];
+  for (const part of [view.eps.label, view.iter.label, view.top]) part.hidden = !D;
+  syncTask(view);
   if (!D) return;
   view.eps.input.max = String(D.E - 1);
   view.iter.input.max = String(D.T - 1);
@@ -64,9 +66,18 @@ export function rebuild(view) {
   showFrame(view, model.get("eps_index"), model.get("iteration"));
 }
 
+/** The progress bar and Cancel while the kernel computes; Recompute when there are no frames and nothing runs. */
+export function syncTask(view) {
+  const running = view.progress.sync();
+  view.recompute.hidden = running || !!view.D;
+  view.root.dataset.ready = String(!!view.D);
+  if (!view.D) view.attackText.textContent = running ? "computing the attacks…" : "no frames";
+}
+
 /** Slider input redraws at once; release saves the frame to the kernel. */
 export function listenSliders(view) {
   const { listen, model } = view;
+  listen(view.recompute, "click", () => model.send({ type: "recompute" }));
   listen(view.eps.input, "input", () => showFrame(view, view.eps.input.value, view.t));
   listen(view.iter.input, "input", () => showFrame(view, view.e, view.iter.input.value));
   const save = () => {
@@ -87,4 +98,5 @@ export function listenModel(view) {
   onModel("change:eps_index", follow);
   onModel("change:iteration", follow);
   onModel("change:checklist", () => fillChecklist(view.checklistBox, model.get("checklist")));
+  onModel("change:progress", () => syncTask(view));
 }

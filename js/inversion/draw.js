@@ -1,32 +1,10 @@
 // Canvases: the image, each layer's pre-images and spread at the snapshot shown (putImageData of
 // the shipped bytes, one canvas pixel per image pixel), and the loss chart with its cursor.
 import { lineKey } from "../lib/chart.js";
+import { putIndices, putPixels } from "../lib/pixels.js";
 import { log10s, stepOf, snapshotBytes, spreadBytes } from "./data.js";
 import { CURSOR, layerColour } from "./style.js";
 import { fmt } from "./layout.js";
-
-/** Pixels (H x W x ch bytes, ch 1 or 3) into a W x H canvas. */
-function putPixels(canvas, bytes, W, H, ch) {
-  const ctx = canvas.getContext("2d");
-  const img = ctx.createImageData(W, H);
-  const d = img.data;
-  for (let i = 0, p = 0, o = 0; i < W * H; i++, p += ch, o += 4) {
-    d[o] = bytes[p];
-    d[o + 1] = bytes[p + (ch >= 3 ? 1 : 0)];
-    d[o + 2] = bytes[p + (ch >= 3 ? 2 : 0)];
-    d[o + 3] = 255;
-  }
-  ctx.putImageData(img, 0, 0);
-}
-
-/** Indices into the colour table (H x W bytes) into a W x H canvas. */
-function putIndices(canvas, idx, W, H, lut) {
-  const ctx = canvas.getContext("2d");
-  const img = ctx.createImageData(W, H);
-  const px = new Uint32Array(img.data.buffer);
-  for (let i = 0; i < W * H; i++) px[i] = lut.rgba32[idx[i]];
-  ctx.putImageData(img, 0, 0);
-}
 
 /** Everything for a new payload or size: the image, the chart, the legend, then the step. */
 export function drawAll(view) {
@@ -71,7 +49,7 @@ export function drawStep(view) {
     cells.forEach((c, s) => {
       putPixels(c.canvas, snapshotBytes(M, lay, k, s), M.W, M.H, M.ch);
       c.canvas.dataset.step = String(k);
-      c.cap.textContent = `loss ${fmt(lay.losses[t * M.n + s])}`;
+      c.cap.textContent = `loss ${fmt(lay.losses[k * M.n + s])}`;
     });
     spread.box.hidden = !showSpread;
     if (showSpread) {

@@ -1,5 +1,6 @@
 // DOM helpers shared by the widget front ends: elements, listener bookkeeping, hint and status lines.
 import { firstPaintMarker } from "./hover.js";
+import { explanationCard } from "./card.js";
 
 export function elem(tag, className, text) {
   const node = document.createElement(tag);
@@ -87,7 +88,8 @@ export function statusBoxes(model) {
  * (classes xw-widget and `className`; focusable and labelled when `label` is given; `vars`
  * becomes CSS custom properties on it, numbers in px: the stylesheet and the layout code share
  * those values), the status boxes with the `message` trait kept in sync, and the first-paint
- * marker of `el`. The stylesheet itself is the widget's `_css` (js/<name>.css).
+ * marker of `el`. The root starts with the explanation card, "About this view" (lib/card.js).
+ * The stylesheet itself is the widget's `_css` (js/<name>.css).
  */
 export function widgetShell(model, el, className, { label, vars = {} } = {}) {
   const life = lifecycle(model);
@@ -99,6 +101,7 @@ export function widgetShell(model, el, className, { label, vars = {} } = {}) {
     root.tabIndex = 0;
     root.setAttribute("aria-label", label);
   }
+  root.appendChild(explanationCard(model, life.onModel)); // first: the widget's own parts follow it
   const status = statusBoxes(model);
   life.onModel("change:message", status.syncMessage);
   status.syncMessage();

@@ -1,5 +1,5 @@
 // The widget's fixed DOM: the two tabs (occlusion: settings, the three linked panels, the feature
-// list and the analysis; sandbox: brush, painted and perturbed panels), built once per render.
+// list and the analysis, the feature synthesis; sandbox: brush, painted and perturbed panels), built once per render.
 // Every element later code touches goes in `app.ui`.
 import { elem, hintLine } from "../lib/dom.js";
 import { progressControl } from "../lib/controls.js";
@@ -7,6 +7,7 @@ import { ColorLegend } from "../lib/legend.js";
 import { fmtNumber } from "../lib/chart.js";
 import { num, isSandbox } from "./state.js";
 import { drawReadout } from "./draw.js";
+import { buildSynthesis, syncSynthesis } from "./synthesis.js";
 
 const MODES = [["pixelate", "pixelate (Norton)"], ["noise", "random pixels"], ["box", "bounding boxes"]];
 const PATCHES = [2, 4, 6, 8, 12, 16, 24, 32];
@@ -143,7 +144,9 @@ export function buildChrome(app) {
   const tabs = buildTabs(ui);
   ui.note = elem("div", "xw-sub xw-note");
   ui.occTab = elem("div", "xw-tabpanel xw-tabpanel-occlusion");
-  ui.occTab.append(occlusionControls(ui), panelRow(ui), lowerRow(app, ui));
+  const synthRow = elem("div", "xw-row");
+  synthRow.appendChild(buildSynthesis(ui));
+  ui.occTab.append(occlusionControls(ui), panelRow(ui), lowerRow(app, ui), synthRow);
   const sbTab = sandboxTab(ui);
   const { status } = app;
   app.root.append(tabs, ui.note, ui.occTab, sbTab, status.readout, hintLine(HINT), app.details.el, status.errorBox, status.messageBox);
@@ -181,6 +184,7 @@ export function syncControls(app) {
   ui.kindSelect.value = model.get("sandbox_kind");
   const running = ui.progress.sync();
   ui.analyseButton.disabled = running || !D || D.n === 0;
+  syncSynthesis(app, running);
   ui.allButton.disabled = ui.noneButton.disabled = !D || D.n === 0;
   if (D) {
     ui.note.textContent = `Relevance from ${D.method}. Features are the pixels the network found relevant, grouped into islands; `

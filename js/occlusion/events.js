@@ -9,6 +9,7 @@ import { syncControls } from "./chrome.js";
 import { refreshAll } from "./layout.js";
 import { drawFeatures, drawView, drawFindings, drawRelevance } from "./draw.js";
 import { loadMask, drawPaint, drawSandbox, clearMask, listenSandbox } from "./sandbox.js";
+import { drawSynthesis, listenSynthesis } from "./synthesis.js";
 
 function setHover(app, i) {
   const h = app.D && i >= 0 && i < app.D.n ? i : -1;
@@ -156,6 +157,7 @@ function listenModel(app) {
   onModel("change:_view", () => drawView(app));
   onModel("change:_analysis", () => drawFindings(app));
   onModel("change:_sandbox", () => drawSandbox(app));
+  onModel("change:_synthesis", () => drawSynthesis(app));
   onModel("change:sandbox_mask", () => {
     if (app.painting) return;
     loadMask(app);
@@ -172,6 +174,7 @@ export function listenAll(app) {
   listenFeatures(app);
   listenControls(app);
   listenSandbox(app);
+  listenSynthesis(app);
   app.listen(app.root, "keydown", (ev) => onKey(app, ev));
   listenModel(app);
 }

@@ -8,6 +8,7 @@ import { pixelPanel } from "./pixels.js";
 import { drawFeatures, drawView, drawFindings, drawRelevance } from "./draw.js";
 import { loadMask, drawPaint, drawSandbox } from "./sandbox.js";
 import { syncControls } from "./chrome.js";
+import { drawSynthesis } from "./synthesis.js";
 
 export const GAP = 14; // between the linked panels
 const MIN_PANEL = 200; // below this the three panels stack rather than shrink
@@ -95,4 +96,5 @@ export function refreshAll(app) {
   drawFindings(app);
   drawPaint(app);
   drawSandbox(app);
+  drawSynthesis(app);
 }

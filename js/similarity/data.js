@@ -1,7 +1,7 @@
 // Decoding `_data`: the images' pixels and each layer's activation vectors, checked, with the
-// vectors packed into one DotArena (the memory the hover works on).
+// vectors handed to SplitDots (the memory the hover works on, on one thread or two).
 import { bytesOf } from "../lib/tensor.js";
-import { DotArena, arenaBytes } from "../lib/simdot.js";
+import { SplitDots } from "../lib/dot_threads.js";
 import { prefixNames } from "../lib/tokens.js";
 
 /** The [h, w, C] or [P, C] shape of a tensor payload, checked to have `rank` dimensions. */
@@ -52,46 +52,49 @@ function layerSpec(L, k, N) {
   return { name, acts, grids, C, prefix, P, prefixNames: names, cells: grids.reduce((s, g) => s + g.h * g.w, 0), worst };
 }
 
-/**
- * A layer's vectors in the arena, all images' cells then all their prefix tokens (each
- * contiguous, so one dots() call serves each), with the query vector and the output buffers.
- */
-function packLayer(arena, spec, N) {
+/** A layer's vectors for SplitDots: the cells of every image, then every image's prefix tokens. */
+function vectorsOf(spec, N) {
   const { acts, grids, C, cells, prefix, P } = spec;
-  const all = arena.allocHalf(cells * C);
-  const tokens = arena.allocHalf(N * P * C);
-  const q = arena.allocF32(C);
-  const out = arena.allocF32(cells);
-  const tokenOut = arena.allocF32(N * P);
-  const vecs = [];
-  const sims = [];
-  let start = 0;
-  grids.forEach((g, n) => {
-    const count = g.h * g.w;
-    const dst = all.subarray(start * C, (start + count) * C);
-    arena.fillHalves(dst, acts[n]);
-    vecs.push(dst);
-    sims.push(out.subarray(start, start + count));
-    start += count;
-  });
-  prefix.forEach((t, n) => arena.fillHalves(tokens.subarray(n * P * C, (n + 1) * P * C), t));
-  return { ...spec, acts: null, prefix: null, all, tokens, q, out, tokenOut, vecs, sims, shaded: false };
+  return {
+    C,
+    cellCount: cells,
+    tokenCount: N * P,
+    cells: acts.map((a, n) => ({ bytes: halfBytes(a, grids[n].h * grids[n].w * C), count: grids[n].h * grids[n].w })),
+    tokens: prefix.map((t) => ({ bytes: halfBytes(t, P * C), count: P })),
+  };
 }
 
-/** Decode and validate `_data`; activations go into one DotArena (contiguous per layer). */
+/** The shipped bytes of a float16 tensor of n values, checked. */
+function halfBytes(payload, n) {
+  if (payload.dtype !== "float16") throw new TypeError(`activation vectors must be float16, got ${payload.dtype}`);
+  const bytes = bytesOf(payload);
+  if (bytes.length < 2 * n) throw new RangeError(`tensor data has ${bytes.length} bytes, shape needs ${2 * n}`);
+  return bytes;
+}
+
+/** A layer's view of the results: per image its cells' similarities, and where its cells start. */
+function layerResults(spec, result) {
+  const sims = [];
+  const starts = [];
+  let start = 0;
+  for (const g of spec.grids) {
+    starts.push(start);
+    sims.push(result.out.subarray(start, start + g.h * g.w));
+    start += g.h * g.w;
+  }
+  return { ...spec, acts: null, prefix: null, out: result.out, tokenOut: result.tokenOut, sims, starts, shaded: false };
+}
+
+/** Decode and validate `_data`; the activations go to SplitDots (both parts on this thread, or one in a worker). */
 export function loadData(raw) {
   const images = loadImages(raw);
   const N = images.length;
   const specs = (Array.isArray(raw.layers) ? raw.layers : []).map((L, k) => layerSpec(L, k, N));
-  // One arena, as many bytes as the float16 payload plus the small float32 buffers: per layer
-  // [cells f16][prefix tokens f16][query f32][cell sims f32][token sims f32].
-  const halves = specs.flatMap((L) => [L.cells * L.C, N * L.P * L.C]);
-  const f32 = specs.flatMap((L) => [L.C, L.cells, N * L.P]);
-  const arena = new DotArena(arenaBytes(halves, f32));
+  const dots = new SplitDots(specs.map((spec) => vectorsOf(spec, N)));
   const shipped = (ts) => ts.reduce((sum, t) => sum + bytesOf(t).length, 0);
   const bytes = images.reduce((sum, im) => sum + im.bytes.length, 0)
     + specs.reduce((sum, L) => sum + shipped(L.acts) + shipped(L.prefix), 0);
-  const layers = specs.map((spec) => packLayer(arena, spec, N));
+  const layers = specs.map((spec, j) => layerResults(spec, dots.results[j]));
   const similarity = raw.similarity == null ? "cosine" : String(raw.similarity);
-  return { images, layers, arena, bytes, similarity, key: null, smin: NaN, smax: NaN };
+  return { images, layers, dots, bytes, similarity, key: null, smin: NaN, smax: NaN };
 }

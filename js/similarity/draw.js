@@ -79,12 +79,16 @@ function paintChips(view, active, lo, hi) {
   }
 }
 
-/** Redraw everything that depends on the active query; returns the active query. */
-export function paint(view) {
+/**
+ * Redraw everything that depends on the active query, then call after() (if given). When a
+ * worker computes half of a new query's similarities, the drawing waits for it (a millisecond
+ * or two); a newer paint meanwhile supersedes this one.
+ */
+export function paint(view, after) {
   const { D } = view;
-  if (!D) return null;
+  if (!D) return;
   const active = view.pinned || view.hover;
-  if (active) computeSims(D, active);
+  if (active && !computeSims(D, active, () => paint(view, after))) return;
   const [lo, hi] = currentRange(view, active);
   const alpha = Math.min(1, Math.max(0, getNum(view.model, "opacity", 0.7)));
   const { panels } = view;
@@ -95,7 +99,7 @@ export function paint(view) {
   updateLegend(view, active);
   updateReadout(view);
   view.markPainted();
-  return active;
+  if (after) after(active);
 }
 
 /** The pinned query and the value under the pointer (kept while pinned). */

@@ -48,8 +48,7 @@ function processHover(view, ev, cell) {
   view.hover = cell;
   const active = view.pinned || view.hover;
   if (!sameQuery(before, active)) {
-    paint(view);
-    dispatchPaint(view.el, ev, t0, toExternal(view.D, active));
+    paint(view, (drawn) => dispatchPaint(view.el, ev, t0, toExternal(view.D, drawn)));
   } else if (!sameQuery(beforePointer, cell)) {
     updateReadout(view);
   }

@@ -18,38 +18,24 @@ export function cellAt(D, q, j) {
 }
 
 /**
- * Copy layer j's query vector for q into L.q; false when q shades nothing there. A patch
- * query shades every layer (at the same image location); a token query only its own layer,
- * since other layers have no such token.
+ * Where layer j's query vector for q is ({source, index} for SplitDots), or null when q shades
+ * nothing there: a patch query shades every layer (at the same image location), a token query
+ * only its own layer, since other layers have no such token.
  */
-function loadQueryVector(D, q, j) {
+function queryVector(D, q, j) {
   const L = D.layers[j];
-  let src;
-  let base;
-  if (isToken(q)) {
-    if (j !== q.layer) return false;
-    src = L.tokens;
-    base = (q.image * L.P + q.token) * L.C;
-  } else {
-    const [r, c] = cellAt(D, q, j);
-    src = L.vecs[q.image];
-    base = (r * L.grids[q.image].w + c) * L.C;
-  }
-  D.arena.loadQuery(L.q, src, base, L.C);
-  return true;
+  if (isToken(q)) return j === q.layer ? { source: "tokens", index: q.image * L.P + q.token } : null;
+  const [r, c] = cellAt(D, q, j);
+  return { source: "cells", index: L.starts[q.image] + r * L.grids[q.image].w + c };
 }
 
-/** Fill every layer's similarity buffers for query q (skipped when unchanged); the range is the cells'. */
-export function computeSims(D, q) {
-  const key = `${q.image},${q.layer},${q.row},${q.col},${q.token}`;
-  if (D.key === key) return;
+/** Record query q's results as computed: which layers are shaded, the cells' range. */
+function finish(D, key, queries) {
   let smin = Infinity;
   let smax = -Infinity;
   D.layers.forEach((L, j) => {
-    L.shaded = loadQueryVector(D, q, j);
+    L.shaded = !!queries[j];
     if (!L.shaded) return;
-    D.arena.dots(L.q, L.all, L.C, L.cells, L.out);
-    if (L.P) D.arena.dots(L.q, L.tokens, L.C, L.tokenOut.length, L.tokenOut);
     const out = L.out;
     for (let i = 0; i < out.length; i++) {
       const s = out[i];
@@ -60,6 +46,23 @@ export function computeSims(D, q) {
   D.key = key;
   D.smin = smin;
   D.smax = smax;
+}
+
+/**
+ * Make every layer's similarities those of query q; the range is the cells'. Returns true when
+ * they are ready now (or already were); false when a worker computes half of them: then
+ * `then()` runs once they are (not if another query was asked for meanwhile).
+ */
+export function computeSims(D, q, then) {
+  const key = `${q.image},${q.layer},${q.row},${q.col},${q.token}`;
+  if (D.key === key) return true;
+  const queries = D.layers.map((_, j) => queryVector(D, q, j));
+  const now = D.dots.request(queries, () => {
+    finish(D, key, queries);
+    then();
+  });
+  if (now) finish(D, key, queries);
+  return now;
 }
 
 /** The `query` trait's form of internal query q (the layer by name). */

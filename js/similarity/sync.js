@@ -25,7 +25,9 @@ export function rebuild(view, rawFactors) {
   const { model } = view;
   view.hover = null;
   view.pointerCell = null;
+  if (view.D) view.D.dots.dispose();
   view.D = view.status.attempt("similarity widget", () => loadData(model.get("_data")));
+  if (view.D) view.D.dots.onChange = () => describeData(view);
   view.pinned = validateQuery(view.D, model.get("query"));
   layout(view);
   describeData(view);

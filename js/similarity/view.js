@@ -63,6 +63,7 @@ export function disposeView(view, life) {
   life.dispose();
   view.frames.dispose();
   view.root.remove();
+  if (view.D) view.D.dots.dispose(); // the worker, if any
   view.D = null;
   view.factors = null;
   view.panels = [];

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from xai_widgets import wire
+from xai_widgets.demo import CLASSES
 from xai_widgets.attribution import feature_occlusion as features
 
 from lab import READ_GRID, live_page, offline_page
@@ -122,3 +123,49 @@ def test_toggling_in_jupyterlab_updates_top5_and_occluded_image(lab, chromium):
         check([0, 2])
         page.keyboard.press("Escape")
         check([])
+
+
+SYNTH = '.xw-occlusion canvas.xw-panel[data-role="synth-{role}"]{extra}'
+
+
+def test_synthesise_button_runs_in_the_kernel_and_the_gallery_draws_its_pixels(lab, chromium):
+    setup = MAKE + "w.synthesis_options = {'n': 2, 'iterations': 12, 'seed': 0, 'layer': None}\nw"
+    with live_page(chromium, lab, viewport=(1000, 1400)) as (page, _):
+        lab.open_notebook(page, "occlusion_synth.ipynb", [setup])
+        page.wait_for_selector(READY, timeout=60_000)
+        assert page.locator(".xw-synth-gallery canvas").count() == 0
+        page.select_option(".xw-occlusion select.xw-synth-feature", index=1)  # feature 2 (value "1")
+        page.click(".xw-occlusion button.xw-synthesise")
+        page.wait_for_selector(SYNTH.format(role="preimage", extra='[data-index="1"]'), timeout=60_000)
+        got = json.loads(lab.run("w.wait(60)\nimport json\nprint(json.dumps({'feature': w.synthesis.feature, "
+                                 "'images': xw.wire.decode(w._synthesis['images']).tolist(), "
+                                 "'isolated': xw.wire.decode(w._synthesis['isolated']).tolist(), "
+                                 "'loss': w._synthesis['loss'], 'top5': w._synthesis['top5']}))"))
+        assert got["feature"] == 1
+        for s in range(2):
+            drawn = np.asarray(page.evaluate(READ_GRID, [SYNTH.format(role="preimage", extra=f'[data-index="{s}"]'),
+                                                         128, 128]), dtype=float)
+            assert np.abs(drawn - np.asarray(got["images"][s], dtype=float).reshape(-1, 3)).max() <= 1, s
+            caption = page.inner_text(f'.xw-synth-card[data-index="{s}"]')
+            shown = float(f"{got['loss'][s]:.4g}")  # as fmtNumber writes it
+            assert f"loss {shown}" in caption
+            lines = page.locator(f'.xw-synth-card[data-index="{s}"] .xw-synth-top li').all_inner_texts()
+            assert lines == [f"{CLASSES[c]} {100 * p:.1f}%" for c, p in got["top5"][s]]
+        isolated = np.asarray(page.evaluate(READ_GRID, [SYNTH.format(role="isolated", extra=""), 128, 128]),
+                              dtype=float)
+        assert np.abs(isolated - np.asarray(got["isolated"], dtype=float).reshape(-1, 3)).max() <= 1
+        # the pre-images differ: the comparison above could fail
+        assert np.abs(np.asarray(got["images"][0], float) - np.asarray(got["images"][1], float)).max() > 20
+
+        # a long one shows its progress and stops on Cancel, keeping the gallery
+        lab.run("w.synthesis_options = {'n': 2, 'iterations': 100000, 'seed': 0, 'layer': None}")
+        page.select_option(".xw-occlusion select.xw-synth-feature", index=0)
+        page.click(".xw-occlusion button.xw-synthesise")
+        page.wait_for_selector(".xw-occlusion .xw-progress:not([hidden])", timeout=30_000)
+        assert page.is_disabled(".xw-occlusion button.xw-synthesise")
+        page.click(".xw-occlusion .xw-progress button.xw-cancel")
+        page.wait_for_selector(".xw-occlusion .xw-progress", state="hidden", timeout=30_000)
+        page.wait_for_function("() => document.querySelector('.xw-occlusion .xw-message').textContent"
+                               ".includes('synthesise cancelled')", timeout=30_000)
+        assert lab.run("print(w.synthesis.feature, w.busy)").split() == ["1", "False"]
+        assert page.locator(".xw-synth-card canvas").count() == 3  # the isolated image and the two pre-images

@@ -28,6 +28,7 @@ from torch import nn
 
 from ..core.capture import preserved_model
 from ..core.targets import prepare_inputs
+from ..core.tasks import CancelFlag, check
 
 __all__ = ["fgsm", "bim", "carlini_wagner", "success", "imperceptibility", "obfuscation_checklist",
            "FGSM_EPSILONS", "BIM_EPSILONS", "CW_SCALES"]
@@ -105,7 +106,7 @@ def fgsm(model: nn.Module, inputs: torch.Tensor, labels=None, eps: float = 8 / 2
 
 def bim(model: nn.Module, inputs: torch.Tensor, labels=None, eps: float = 1 / 255, steps: int = 10, *,
         step: float | None = None, project: bool = False, bounds: Sequence[float] = (0.0, 1.0),
-        keep_steps: bool = False):
+        keep_steps: bool = False, cancel: CancelFlag = None):
     """The basic iterative method (Kurakin et al. 2017), or PGD with ``project=True`` (Madry et al. 2018).
 
     x_0 = x, x_i = clip(x_{i-1} + a sign(grad L(f(x_{i-1}), y))) with step a (default eps, as in
@@ -126,6 +127,8 @@ def bim(model: nn.Module, inputs: torch.Tensor, labels=None, eps: float = 1 / 25
         Project onto the eps-ball after each step (PGD).
     keep_steps : bool, default False
         Also return every iterate.
+    cancel : threading.Event, callable or None, default None
+        Checked before every step (:func:`xai_widgets.core.tasks.check`).
 
     Returns
     -------
@@ -137,6 +140,8 @@ def bim(model: nn.Module, inputs: torch.Tensor, labels=None, eps: float = 1 / 25
     ------
     ValueError
         For bad settings.
+    xai_widgets.core.tasks.Cancelled
+        When ``cancel`` is set.
     """
     eps, (lo, hi) = _check_eps(eps), _check_bounds(bounds)
     size = eps if step is None else _check_eps(step, "step")
@@ -147,6 +152,7 @@ def bim(model: nn.Module, inputs: torch.Tensor, labels=None, eps: float = 1 / 25
     current, kept = x.detach(), [x.detach()]
     with preserved_model(model, eval_mode=True):
         for _ in range(steps):
+            check(cancel)
             current = (current + size * _loss_sign(model, current, y)).clamp(lo, hi)
             if project:
                 current = torch.max(torch.min(current, x + eps), x - eps)
@@ -156,7 +162,8 @@ def bim(model: nn.Module, inputs: torch.Tensor, labels=None, eps: float = 1 / 25
 
 
 def carlini_wagner(model: nn.Module, inputs: torch.Tensor, labels=None, *, c: float = 10.0, kappa: float = 0.0,
-                   steps: int = 100, lr: float = 1e-3, bounds: Sequence[float] = (0.0, 1.0)) -> torch.Tensor:
+                   steps: int = 100, lr: float = 1e-3, bounds: Sequence[float] = (0.0, 1.0),
+                   cancel: CancelFlag = None) -> torch.Tensor:
     """Carlini-Wagner L2, untargeted, with a fixed c (Carlini and Wagner 2017, section 5.2; Palacio's presets).
 
     Parameters
@@ -171,6 +178,8 @@ def carlini_wagner(model: nn.Module, inputs: torch.Tensor, labels=None, *, c: fl
         Adam iterations.
     lr : float, default 1e-3
         Adam's learning rate (on the tanh-space variable).
+    cancel : threading.Event, callable or None, default None
+        Checked before every iteration (:func:`xai_widgets.core.tasks.check`).
 
     Returns
     -------
@@ -182,6 +191,8 @@ def carlini_wagner(model: nn.Module, inputs: torch.Tensor, labels=None, *, c: fl
     ------
     ValueError
         For bad settings.
+    xai_widgets.core.tasks.Cancelled
+        When ``cancel`` is set.
     """
     lo, hi = _check_bounds(bounds)
     for value, name in ((c, "c"), (kappa, "kappa"), (lr, "lr")):
@@ -197,6 +208,7 @@ def carlini_wagner(model: nn.Module, inputs: torch.Tensor, labels=None, *, c: fl
     rows = torch.arange(len(x), device=x.device)
     with preserved_model(model, eval_mode=True), torch.enable_grad():
         for _ in range(steps):
+            check(cancel)
             adv = torch.tanh(w) * half + mid
             z = model(adv)
             other = z.masked_fill(F.one_hot(y, z.shape[1]).bool(), float("-inf")).amax(1)

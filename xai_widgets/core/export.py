@@ -289,7 +289,7 @@ main();
 """
 
 
-def standalone_html(widget: Any, title: str = "xai_widgets") -> str:
+def standalone_html(widget: Any, title: str = "xai_widgets", state: dict | None = None) -> str:
     """Return one self-contained HTML page rendering ``widget`` (no kernel, no network).
 
     ``widget`` is an :class:`anywidget.AnyWidget` whose ``_esm`` is (a path to) a
@@ -303,6 +303,9 @@ def standalone_html(widget: Any, title: str = "xai_widgets") -> str:
         The widget; its ``get_state()`` (plus its ``_export_state()``, if it has one) is embedded.
     title : str, default "xai_widgets"
         The page title (HTML-escaped).
+    state : dict or None, default None
+        Trait values that replace the widget's own in the page only (the live widget is not
+        changed), e.g. an empty explanation card.
 
     Returns
     -------
@@ -316,9 +319,11 @@ def standalone_html(widget: Any, title: str = "xai_widgets") -> str:
     TypeError
         If a state value cannot be embedded.
     """
+    overrides = state or {}
     state = dict(widget.get_state())
     # a widget may ship extra state for the page alone, e.g. precomputed answers to what the kernel would do
     state.update(getattr(widget, "_export_state", dict)())
+    state.update(overrides)
     src = _esm_source(widget, state)
     css = state.get("_css")
     css = css if isinstance(css, str) else ""
@@ -339,7 +344,8 @@ def standalone_html(widget: Any, title: str = "xai_widgets") -> str:
     )
 
 
-def write_html(widget: Any, path: str | os.PathLike[str], title: str = "xai_widgets") -> Path:
+def write_html(widget: Any, path: str | os.PathLike[str], title: str = "xai_widgets",
+               state: dict | None = None) -> Path:
     """Write :func:`standalone_html` for ``widget`` to ``path`` (UTF-8); returns the path.
 
     Parameters
@@ -350,13 +356,15 @@ def write_html(widget: Any, path: str | os.PathLike[str], title: str = "xai_widg
         The file to write (overwritten).
     title : str, default "xai_widgets"
         The page title.
+    state : dict or None, default None
+        Trait values for the page only (see :func:`standalone_html`).
 
     Returns
     -------
     pathlib.Path
         ``path``.
     """
-    text = standalone_html(widget, title=title)
+    text = standalone_html(widget, title=title, state=state)
     out = Path(path)
     out.write_text(text, encoding="utf-8")
     return out

@@ -12,7 +12,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from . import colormaps
 
-__all__ = ["cell_index", "overlay", "outline_cell", "mark_query", "wrap_text", "legend", "grid_figure", "font"]
+__all__ = ["cell_index", "overlay", "outline_cell", "mark_query", "wrap_text", "legend", "grid_figure", "font",
+           "text_block", "stack_below"]
 
 YELLOW = (255, 255, 0)
 BACKGROUND = (255, 255, 255)
@@ -434,3 +435,67 @@ def grid_figure(
     if footer is not None:
         fig.paste(footer, (label_w, height - foot_h))
     return fig
+
+
+def text_block(sections: Sequence, width: int, *, font_size: int = 11, scale: float = 1.0,
+               max_lines: int = 6) -> Image.Image:
+    """Headed sections of text rows, wrapped to ``width`` pixels: a card (:func:`.card.card_rows`) as a figure.
+
+    Each section's heading is drawn in the text colour, then each of its rows as
+    ``"label: text"`` (or ``text`` when the label is empty) in the caption colour, wrapped at
+    spaces to at most ``max_lines`` lines (shortened with "..." beyond), indented under the
+    heading. Characters the font cannot draw are written out (:func:`png_text`).
+
+    Parameters
+    ----------
+    sections : sequence
+        ``[key, heading, [[label, text], ...]]`` per section, as :func:`.card.card_rows` gives.
+    width : int
+        The block's width in pixels (after ``scale``).
+    font_size : int, default 11
+        Text size in pixels at scale 1.
+    scale : float, default 1.0
+        Factor applied to the font size, margins and line height.
+    max_lines : int, default 6
+        The most lines one row wraps to.
+
+    Returns
+    -------
+    PIL.Image.Image
+        RGB, ``width`` wide, on a white background.
+    """
+    px = scaler(scale, 1)
+    fnt, pad, indent, line = font(px(font_size)), px(8), px(12), px(round(font_size * 1.3))
+    lines: list[tuple[int, str, tuple[int, int, int]]] = []  # (x, text, colour)
+    for _key, heading, rows in sections:
+        lines += [(pad, line_text, TEXT) for line_text in wrap_text(png_text(heading), fnt, width - 2 * pad, 2)]
+        for label, text in rows:
+            row = f"{label}: {text}" if label else text
+            lines += [(pad + indent, t, MUTED) for t in wrap_text(png_text(row), fnt, width - 2 * pad - indent,
+                                                                   max_lines)]
+    img = Image.new("RGB", (width, 2 * pad + len(lines) * line), BACKGROUND)
+    draw = ImageDraw.Draw(img)
+    for i, (x, text, colour) in enumerate(lines):
+        draw.text((x, pad + i * line), text, fill=colour, font=fnt, anchor="la")
+    return img
+
+
+def stack_below(figure: Image.Image, block: Image.Image) -> Image.Image:
+    """``figure`` with ``block`` under it, left-aligned, both on white, as wide as the wider.
+
+    Parameters
+    ----------
+    figure : PIL.Image.Image
+        The figure; its pixels are kept as they are, at the top left.
+    block : PIL.Image.Image
+        What goes under it (a :func:`text_block`).
+
+    Returns
+    -------
+    PIL.Image.Image
+        RGB, ``max`` of the widths wide and the sum of the heights high.
+    """
+    out = Image.new("RGB", (max(figure.size[0], block.size[0]), figure.size[1] + block.size[1]), BACKGROUND)
+    out.paste(figure.convert("RGB"), (0, 0))
+    out.paste(block.convert("RGB"), (0, figure.size[1]))
+    return out

@@ -79,3 +79,51 @@ def to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
         N x 3 x H x W float32 tensor in [0, 1].
     """
     return torch.as_tensor(images).permute(0, 3, 1, 2).float().div(255)
+
+
+class StridedShapesNet(nn.Module):
+    """A second, different classifier of the shapes: all-convolutional, no pooling, no dense layer.
+
+    The "all convolutional net" of Springenberg, Dosovitskiy, Brox and Riedmiller, "Striving for
+    Simplicity" (ICLR 2015 workshop), in miniature: three stride-2 3x3 convolutions (16, 32, 64
+    channels) and one stride-1 (64), each with batch norm and ReLU, then a 1x1 convolution to the
+    class scores and a global average (without batch norm it stayed at chance in training). It is
+    the demo's second model, so the tuned decoders of :mod:`xai_widgets.decoder` have two
+    classifiers to cross. Same input as :class:`ShapesNet`.
+
+    Parameters
+    ----------
+    num_classes : int, default len(CLASSES)
+        Number of output logits (6 shape classes).
+    """
+
+    def __init__(self, num_classes: int = len(CLASSES)):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1), persistent=False)
+        in_channels = 3
+        for i, (width, stride) in enumerate(((16, 2), (32, 2), (64, 2), (64, 1)), start=1):
+            setattr(self, f"conv{i}", nn.Conv2d(in_channels, width, 3, stride=stride, padding=1, bias=False))
+            setattr(self, f"bn{i}", nn.BatchNorm2d(width))
+            setattr(self, f"relu{i}", nn.ReLU())
+            in_channels = width
+        self.score = nn.Conv2d(64, num_classes, 1)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits of a batch.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            N x 3 x H x W float RGB images in [0, 1], H and W >= 16.
+
+        Returns
+        -------
+        torch.Tensor
+            N x num_classes logits.
+        """
+        x = (x - self.mean) / self.std
+        for i in range(1, 5):
+            x = getattr(self, f"relu{i}")(getattr(self, f"bn{i}")(getattr(self, f"conv{i}")(x)))
+        return self.gap(self.score(x)).flatten(1)

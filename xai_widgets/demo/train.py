@@ -29,8 +29,8 @@ MAX_LR = 3e-3
 CROP = 80
 
 
-def random_crops(data: ShapesSet, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random CROP x CROP window of each image that contains its first object.
+def random_crops(data: ShapesSet, idx: np.ndarray, rng: np.random.Generator, crop: int = CROP) -> np.ndarray:
+    """A random ``crop`` x ``crop`` window of each image that contains its first object.
 
     Parameters
     ----------
@@ -40,19 +40,21 @@ def random_crops(data: ShapesSet, idx: np.ndarray, rng: np.random.Generator) -> 
         Indices of the images to crop.
     rng : numpy.random.Generator
         Source of the window positions.
+    crop : int, default CROP (80)
+        Side of the windows in pixels, at least the largest object (56 px at 128 px).
 
     Returns
     -------
     numpy.ndarray
-        len(idx) x CROP x CROP x 3 uint8 crops.
+        len(idx) x crop x crop x 3 uint8 crops.
     """
     size = data.images.shape[1]
-    crops = np.empty((len(idx), CROP, CROP, 3), np.uint8)
+    crops = np.empty((len(idx), crop, crop, 3), np.uint8)
     for k, i in enumerate(idx):
         x0, y0, x1, y1 = data.boxes[i][0]
-        left = rng.integers(max(x1 - CROP, 0), min(x0, size - CROP) + 1)
-        top = rng.integers(max(y1 - CROP, 0), min(y0, size - CROP) + 1)
-        crops[k] = data.images[i, top : top + CROP, left : left + CROP]
+        left = rng.integers(max(x1 - crop, 0), min(x0, size - crop) + 1)
+        top = rng.integers(max(y1 - crop, 0), min(y0, size - crop) + 1)
+        crops[k] = data.images[i, top : top + crop, left : left + crop]
     return crops
 
 
@@ -75,15 +77,15 @@ def augment(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def accuracy(model: ShapesNet, data: ShapesSet) -> float:
+def accuracy(model: torch.nn.Module, data: ShapesSet) -> float:
     """Fraction of full-size images in ``data`` classified correctly.
 
     Puts ``model`` in eval mode and runs without gradients, 250 images at a time.
 
     Parameters
     ----------
-    model : ShapesNet
-        The model evaluated (left in eval mode).
+    model : torch.nn.Module
+        The model evaluated (left in eval mode), e.g. a ShapesNet.
     data : ShapesSet
         The labelled images.
 
@@ -98,7 +100,7 @@ def accuracy(model: ShapesNet, data: ShapesSet) -> float:
     return (predicted.numpy() == data.labels).mean().item()
 
 
-def train(epochs: int, n_train: int, seed: int) -> tuple[ShapesNet, float]:
+def train(epochs: int, n_train: int, seed: int, model: torch.nn.Module | None = None) -> tuple[torch.nn.Module, float]:
     """Train from scratch; returns the model and its held-out accuracy.
 
     Parameters
@@ -109,10 +111,13 @@ def train(epochs: int, n_train: int, seed: int) -> tuple[ShapesNet, float]:
         Training images, generated with ``seed``; 1000 held-out images use ``seed + 1``.
     seed : int
         Seed of torch, the image order and the crops.
+    model : torch.nn.Module or None, default None
+        The untrained classifier (e.g. a ``StridedShapesNet``); None: a new ``ShapesNet``, made
+        after seeding.
 
     Returns
     -------
-    model : ShapesNet
+    model : torch.nn.Module
         The trained model.
     accuracy : float
         Held-out accuracy at the last evaluation.
@@ -124,7 +129,7 @@ def train(epochs: int, n_train: int, seed: int) -> tuple[ShapesNet, float]:
     labels = torch.from_numpy(train_set.labels)
     print(f"generated {n_train} + {N_HELDOUT} images in {time.time() - start:.0f}s", flush=True)
 
-    model = ShapesNet().to(memory_format=torch.channels_last)  # faster convolutions on CPU
+    model = (model or ShapesNet()).to(memory_format=torch.channels_last)  # faster convolutions on CPU
     optimizer = torch.optim.Adam(model.parameters(), lr=MAX_LR)
     batches = -(-n_train // BATCH_SIZE)  # per epoch, rounded up
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, MAX_LR, total_steps=epochs * batches)

@@ -33,7 +33,7 @@ from ..core.images import check_model_input
 from ..core.tasks import CancelFlag, Progress, check, report
 from .objective import alpha_norm, alpha_norm_grad, representation_loss, total_variation, total_variation_grad
 
-__all__ = ["Inversion", "invert", "isolate", "objective", "region_mask"]
+__all__ = ["Inversion", "invert", "isolate", "objective", "region_mask", "snapshot_steps"]
 
 
 @dataclass
@@ -66,6 +66,25 @@ class Inversion:
     snapshot_steps: list
     layer: str
     settings: dict = field(default_factory=dict)
+
+
+def snapshot_steps(iterations: int, snapshots: int) -> list[int]:
+    """The iterations after which :func:`invert` keeps a snapshot: ``snapshots`` evenly spaced
+    ones and the start (step 0), rounded to whole steps, without repeats.
+
+    Parameters
+    ----------
+    iterations : int
+        Steps of the descent.
+    snapshots : int
+        Snapshots asked for (0: only the start).
+
+    Returns
+    -------
+    list of int
+        Increasing steps from 0 to ``iterations`` (just ``[0]`` when ``snapshots`` is 0).
+    """
+    return sorted({round(i * iterations / snapshots) for i in range(snapshots + 1)}) if snapshots else [0]
 
 
 def region_mask(box: Sequence[int], image_hw: Sequence[int], grid_hw: Sequence[int]) -> torch.Tensor:
@@ -305,7 +324,7 @@ def invert(model: nn.Module, layer: str, target: torch.Tensor, *, n: int = 4, we
         starts = [torch.rand(x0.shape[1:], generator=torch.Generator().manual_seed(seed + i)) for i in range(n)]
         x = center + (torch.stack(starts).to(x0) * 2 - 1) * noise * B / math.sqrt(x0.shape[1])
         terms = {k: torch.empty(iterations, n) for k in ("loss", "alpha", "tv", "objective")}
-        keep = sorted({round(i * iterations / snapshots) for i in range(snapshots + 1)}) if snapshots else [0]
+        keep = snapshot_steps(iterations, snapshots)
         frames = [x.detach().float().cpu()] if 0 in keep else []
 
         def gradient(xs, step):

@@ -4,6 +4,7 @@ from .attribution import AttributionExplorer
 from .channel_grid import ChannelGrid
 from .class_bias import ClassBias
 from .concept_explorer import ConceptExplorer
+from .decoder import DecoderExplorer
 from .inversion import InversionExplorer
 from .metrics_chart import MetricsChart
 from .occlusion import OcclusionExplorer
@@ -12,4 +13,4 @@ from .similarity import SimilarityOverlay
 from .sweep import TransformSweep
 
 __all__ = ["AdversarialExplorer", "AttributionExplorer", "ChannelGrid", "ClassBias", "ConceptExplorer",
-           "InversionExplorer", "MetricsChart", "OcclusionExplorer", "PathMorph", "SimilarityOverlay", "TransformSweep"]
+           "DecoderExplorer", "InversionExplorer", "MetricsChart", "OcclusionExplorer", "PathMorph", "SimilarityOverlay", "TransformSweep"]

@@ -14,6 +14,9 @@ the kernel. A chart draws the batch's accuracy against Palacio's mean relative L
 one point per eps, with the current eps marked. With ``checklist=True`` the masked-gradient
 checklist (Athalye, Carlini and Wagner 2018, section 3.1;
 :func:`xai_widgets.adversarial.obfuscation_checklist`) is run as well and its four verdicts shown.
+The computation runs in the background with a progress bar and Cancel (``w.wait()`` blocks until
+it is done); after a cancel the view says so and ``w.recompute()`` (or the view's Recompute
+button) starts it again.
 """
 from __future__ import annotations
 
@@ -34,8 +37,8 @@ from ..core.capture import model_device
 from ..core.images import as_image_list, check_input_size, to_batch
 from ..core.tasks import check, report
 from ..units.predictions import class_probabilities
-from .adversarial_payload import ATTACKS, adversarial_state, amplified_pixels, frame_pixels
-from .adversarial_picture import adversarial_figure
+from .adversarial_payload import ATTACKS, adversarial_state, amplified_pixels, check_payload, frame_pixels
+from .adversarial_picture import adversarial_figure, pending_figure
 from .base import STATIC, XaiWidget
 from .checks import Index, PanelSize, at_least, index_in, print_scale, validates
 from .long_tasks import LongTasks
@@ -50,6 +53,8 @@ CHECKLIST_LINES = (
     ("random_weaker", "random noise of the same size flips fewer images than FGSM"),
 )
 _PRESETS = {"fgsm": FGSM_EPSILONS, "bim": BIM_EPSILONS}
+#: The default payload budget: ``max_bytes`` (the demo notebook's BIM view ships about 6 MiB).
+MAX_BYTES = 64 * wire.MiB
 
 
 class AdversarialExplorer(LongTasks, XaiWidget):
@@ -86,20 +91,35 @@ class AdversarialExplorer(LongTasks, XaiWidget):
         Also run the masked-gradient checklist on these images (slow: several attacks per eps).
     size : int, default 128
         The CSS size of each panel.
-    max_bytes : int
-        Payload budget.
+    max_bytes : int, default :data:`MAX_BYTES` (64 MiB)
+        Payload budget: the tensors shipped to the browser (x, every frame's perturbation and
+        attribution map; :func:`~xai_widgets.widgets.adversarial_payload.payload_size`) must fit,
+        or the constructor refuses before any attack runs, naming the options that lower it.
+    background : bool, default True
+        Run the attacks in a background thread: the view shows a progress bar and Cancel, and
+        ``w.wait()`` blocks until they are done. False runs them in the calling cell with a
+        progress bar (interrupting the kernel cancels them).
+
+    Attributes
+    ----------
+    ready : bool
+        Whether the frames are computed (False while running, after a cancel or an error).
+    eps_index, iteration : int
+        The frame shown (the browser's sliders set them).
+    checklist : list
+        The checklist's ``[text, passed]`` lines (empty when not run).
 
     Raises
     ------
     TypeError, ValueError
-        For bad inputs, saying what is accepted.
-    RuntimeError
-        When the computation was cancelled (interrupting the kernel stops it between attacks).
+        For bad inputs (and a payload over ``max_bytes``), saying what is accepted.
 
     Notes
     -----
-    The attacks, the attributions and the checklist run once, in the calling cell, with a
-    progress bar (tqdm and the ``progress`` trait), as AttributionExplorer computes its maps.
+    The attacks, the attributions and the checklist run once per computation. A cancelled or
+    failed computation leaves the widget valid, with no frames and a message saying what
+    happened; :meth:`recompute` runs it again. The methods that return frames raise
+    ``RuntimeError`` until it has finished.
     """
 
     _esm = STATIC / "adversarial.js"
@@ -118,7 +138,7 @@ class AdversarialExplorer(LongTasks, XaiWidget):
                  epsilons: Sequence[float] | None = None, steps: int = 10, method: str = "gradient",
                  classes: Sequence[str] | None = None, bounds: Sequence[float] = (0.0, 1.0),
                  attack_options: dict | None = None, checklist: bool = False, size: int = 128,
-                 max_bytes: int = 64 * wire.MiB):
+                 max_bytes: int = MAX_BYTES, background: bool = True):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if attack not in ATTACKS:
@@ -144,21 +164,84 @@ class AdversarialExplorer(LongTasks, XaiWidget):
         if float(x.min()) < lo or float(x.max()) > hi:
             raise ValueError(f"the images must lie inside bounds {self.bounds} (they span "
                              f"[{float(x.min()):.4g}, {float(x.max()):.4g}]); pass bounds= for another range")
+        check_payload(tuple(x.shape), len(self.epsilons), self.steps, self.max_bytes)
         self.inputs = x
         self.labels = _check_labels(labels, len(x))
         self.classes = None if classes is None else [str(c) for c in classes]
+        self._check_targets()
         self._options = dict(attack_options or {})
+        self._run_checklist = checklist
         self._state: dict = {}
         super().__init__(size=size, _colormaps={"diverging": colormaps.LUTS["diverging"].tobytes()})
-        done = self._run_task("attack", self._work(checklist))
-        if done is None:
-            raise RuntimeError(self.message or "the attack was cancelled")
-        self._state = done
+        self.recompute(background=background)
+
+    def _check_targets(self) -> None:
+        """Refuse, before any attack, labels the class names do not cover or that every image misses."""
+        y = self.labels
+        pred = class_probabilities(self.model, self.inputs.to(model_device(self.model))).argmax(1).cpu()
+        if self.classes is not None and len(self.classes) <= int((pred if y is None else y).max()):
+            raise ValueError(f"{len(self.classes)} class names, but label {int((pred if y is None else y).max())} "
+                             "appears; pass one name per class")
+        if y is not None and not bool((pred == y).any()):
+            raise ValueError("the model misclassifies every image; the accuracy curve counts initially correct "
+                             "images (check the labels, or pass labels=None to attack the model's own predictions)")
+
+    def recompute(self, *, background: bool = True) -> None:
+        """Compute every frame (again): the attacks, the attributions and, if asked for, the checklist.
+
+        The view's Recompute button calls it after a cancel. Until it is done the view shows
+        its progress and ``ready`` is False.
+
+        Parameters
+        ----------
+        background : bool, default True
+            Run in a background thread (``w.wait()`` blocks until done); False runs it in the
+            calling cell with a progress bar.
+
+        Raises
+        ------
+        RuntimeError
+            If the computation is still running.
+        """
+        if self.busy:
+            raise RuntimeError("the attack is still running; wait for it (w.wait()) or call cancel()")
+        self._state = {}
         with self.hold_sync():
-            self._data = done["data"]
+            self._data = {}
+            self.checklist = []
+            self.message = ""
+        self._run_task("attack", self._work(self._run_checklist), background=background)
+
+    def _publish(self, state: dict) -> None:
+        """Show a finished computation: its state, payload and the last frame."""
+        self._state = state
+        with self.hold_sync():
+            self._data = state["data"]
             self.eps_index = len(self.epsilons) - 1
             self.iteration = self.steps - 1
-            self.checklist = done["checklist"]
+            self.checklist = state["checklist"]
+
+    @property
+    def ready(self) -> bool:
+        """Whether every frame is computed and shown."""
+        return bool(self._state)
+
+    def _require(self) -> dict:
+        """The computed state, or a RuntimeError saying why there is none and what to do."""
+        if self._state:
+            return self._state
+        if self.busy:
+            raise RuntimeError("the attack is still running: call w.wait() first")
+        raise RuntimeError(f"no frames: {self.message or 'the attack did not finish'} Call w.recompute().")
+
+    def _on_custom_msg(self, widget, content, buffers):
+        if isinstance(content, dict) and content.get("type") == "recompute":
+            if self.busy:
+                self.message = "The attack is already running."
+            else:
+                self.recompute(background=True)
+        else:
+            super()._on_custom_msg(widget, content, buffers)
 
     def _work(self, checklist: bool) -> Callable:
         device = model_device(self.model)
@@ -169,8 +252,6 @@ class AdversarialExplorer(LongTasks, XaiWidget):
             if y is None:
                 y = class_probabilities(self.model, x).argmax(1)
             y = y.to(device)
-            if self.classes is not None and len(self.classes) <= int(y.max()):
-                raise ValueError(f"{len(self.classes)} class names, but label {int(y.max())} appears")
             state = adversarial_state(self.model, x, y, attack=self.attack, epsilons=self.epsilons,
                                       steps=self.steps, bounds=self.bounds, method=self.method,
                                       classes=self.classes, options=self._options, max_bytes=self.max_bytes,
@@ -183,6 +264,7 @@ class AdversarialExplorer(LongTasks, XaiWidget):
                 state["checklist"] = [[text, bool(result[key])] for key, text in CHECKLIST_LINES]
                 state["checklist_result"] = result
                 report(progress, len(self.epsilons), len(self.epsilons))
+            self._publish(state)
             return state
 
         return work
@@ -203,12 +285,12 @@ class AdversarialExplorer(LongTasks, XaiWidget):
     @property
     def payload_bytes(self) -> int:
         """Bytes of tensors shipped to the browser."""
-        return int(self._state["bytes"])
+        return int(self._require()["bytes"])
 
     @property
     def checklist_result(self) -> dict | None:
         """The full :func:`~xai_widgets.adversarial.obfuscation_checklist` result, or None when not run."""
-        return self._state.get("checklist_result")
+        return self._require().get("checklist_result")
 
     def adversarial(self, eps_index: int | None = None, iteration: int | None = None) -> torch.Tensor:
         """The attack's output for one frame: N x C x H x W (default: the current frame).
@@ -226,7 +308,7 @@ class AdversarialExplorer(LongTasks, XaiWidget):
             The attacked images as the attack returned them (float, CPU).
         """
         e, t = self._frame(eps_index, iteration)
-        return self._state["adversarial"][e, t].clone()
+        return self._require()["adversarial"][e, t].clone()
 
     def pixels(self, image: int, eps_index: int | None = None, iteration: int | None = None,
                panel: str = "adversarial") -> np.ndarray:
@@ -248,7 +330,8 @@ class AdversarialExplorer(LongTasks, XaiWidget):
         """
         i = index_in("image", image, len(self.inputs), "an image index")
         e, t = self._frame(eps_index, iteration)
-        x, delta = self._state["x"][i], self._state["delta"][e, t, i]
+        state = self._require()
+        x, delta = state["x"][i], state["delta"][e, t, i]
         if panel == "clean":
             return frame_pixels(x, np.zeros_like(x), self.bounds)
         if panel == "perturbation":
@@ -260,8 +343,8 @@ class AdversarialExplorer(LongTasks, XaiWidget):
     def flipped(self, eps_index: int | None = None, iteration: int | None = None) -> list[bool]:
         """Per image, whether the attacked prediction left the true class (the flip marker)."""
         e, t = self._frame(eps_index, iteration)
-        labels = self._state["data"]["labels"]
-        return [int(p) != int(lab) for p, lab in zip(self._state["pred_adv"][e, t], labels)]
+        state = self._require()
+        return [int(p) != int(lab) for p, lab in zip(state["pred_adv"][e, t], state["data"]["labels"])]
 
     def curve(self, iteration: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The chart's points: mean relative L2 and accuracy per eps over the initially correct images.
@@ -272,7 +355,8 @@ class AdversarialExplorer(LongTasks, XaiWidget):
             ``mean_l2`` and ``accuracy``, one value per eps.
         """
         _, t = self._frame(0, iteration)
-        return self._state["mean_l2"][t].copy(), self._state["accuracy"][t].copy()
+        state = self._require()
+        return state["mean_l2"][t].copy(), state["accuracy"][t].copy()
 
     def _frame(self, eps_index, iteration) -> tuple[int, int]:
         e = self.eps_index if eps_index is None else index_in("eps_index", eps_index, len(self.epsilons))
@@ -280,6 +364,35 @@ class AdversarialExplorer(LongTasks, XaiWidget):
         return e, t
 
     # ------------------------------------------------------------------ reports
+    _CARD_ATTACKS = {"fgsm": "FGSM (Goodfellow, Shlens and Szegedy, ICLR 2015)",
+                     "bim": "BIM / iterative FGSM (Kurakin, Goodfellow and Bengio, ICLR Workshops 2017)",
+                     "cw": "Carlini-Wagner L2 (Carlini and Wagner, IEEE S&P 2017)"}
+
+    def _card_parts(self) -> dict:
+        """The card: the images attacked, the attack and budget shown, how to read delta and the maps."""
+        e, t = self._frame(None, None)
+        flips = f"{sum(self.flipped())} of {len(self.inputs)}" if self.ready else "not computed yet"
+        budget = "perturbation multiple" if self.attack == "cw" else "eps (L-inf, in input units)"
+        return {
+            "question": "How small a change of the input flips the model's prediction, and what changes in "
+                        "its explanation?",
+            "explanandum": {"images": f"{len(self.inputs)} of {' x '.join(map(str, self.inputs.shape[1:]))}",
+                            "labels": "given" if self.labels is not None else "the model's predictions",
+                            "flipped now": flips},
+            "explainer": {"attack": self._CARD_ATTACKS.get(self.attack, self.attack), budget: self.epsilons,
+                          "shown": f"{budget.split(' ')[0]} = {self.epsilons[e]:.4g}, step {t + 1} of {self.steps}",
+                          "bounds": list(self.bounds), "attack options": {str(k): str(v)
+                                                                          for k, v in self._options.items()} or "none",
+                          "attribution": self.method, "checklist": "run" if self.checklist else "not run"},
+            "interpretation": {
+                "delta": "x' - x amplified to the full colour range: mid grey is 0",
+                "maps": "the attribution of x and of x', each for its predicted class, on one symmetric diverging "
+                        "scale per image (red for the class, blue against)",
+                "chart": "accuracy against the mean relative L2 change (Palacio), over the initially correct "
+                         "images, one point per budget, the current one marked",
+                "sliders": "eps and iteration scrub the precomputed frames"},
+        }
+
     def _preview_panel(self) -> int:
         return min(self.size, 96)
 
@@ -305,11 +418,15 @@ class AdversarialExplorer(LongTasks, XaiWidget):
         e, t = self._frame(eps_index, iteration)
         scale = print_scale(scale)
         panel = at_least("panel", self.size if panel is None else panel, 16)
+        if not self.ready:
+            text = "computing the attacks..." if self.busy else self.message or "no frames computed"
+            return pending_figure(f"AdversarialExplorer ({self.attack.upper()}): {text}", panel=panel, scale=scale)
         return adversarial_figure(self, e, t, panel=panel, scale=scale)
 
     def __repr__(self) -> str:
-        return (f"AdversarialExplorer({self.attack}, {len(self.inputs)} images, {len(self.epsilons)} budgets, "
-                f"ships {wire.fmt_bytes(self.payload_bytes)})")
+        shipped = (f"ships {wire.fmt_bytes(self.payload_bytes)}" if self.ready
+                   else "running" if self.busy else "no frames")
+        return f"AdversarialExplorer({self.attack}, {len(self.inputs)} images, {len(self.epsilons)} budgets, {shipped})"
 
 
 def _check_bounds(bounds) -> tuple[float, float]:

@@ -3,8 +3,9 @@
 :func:`attack_frames` runs the attack once per budget (and keeps every BIM iterate), and
 :func:`adversarial_state` adds, per frame, the predictions, the norms of the perturbation, the
 attribution of the attacked images and the accuracy-vs-L2 curve, and wire-encodes it all once:
-the perturbations delta = x' - x and the maps as float16, the clean images as float32. The
-browser draws x' = x + delta from exactly these numbers; :func:`frame_pixels` and
+the perturbations delta = x' - x and the maps as float16, the clean images as uint8 levels of
+``bounds`` when they are 8-bit images (:func:`images_payload`), else float32. The browser
+draws x' = x + delta from exactly these numbers; :func:`frame_pixels` and
 :func:`amplified_pixels` give the bytes it draws.
 """
 from __future__ import annotations
@@ -23,7 +24,8 @@ from ..core.targets import class_label
 from ..core.tasks import check, report
 from ..units.predictions import class_probabilities, top_classes
 
-__all__ = ["attack_frames", "adversarial_state", "frame_pixels", "amplified_pixels", "ATTACKS"]
+__all__ = ["attack_frames", "adversarial_state", "payload_size", "check_payload", "images_payload",
+           "frame_pixels", "amplified_pixels", "ATTACKS"]
 
 ATTACKS = ("fgsm", "bim", "cw")
 
@@ -66,7 +68,7 @@ def attack_frames(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: st
     total = 1 if attack == "cw" else len(epsilons)
     frames = []
     if attack == "cw":
-        delta = carlini_wagner(model, x, y, bounds=bounds, **options)
+        delta = carlini_wagner(model, x, y, bounds=bounds, cancel=cancel, **options)
         frames = [(x + s * delta).clamp(*bounds)[None] for s in epsilons]
         report(progress, 1, total)
     for k, eps in enumerate(epsilons if attack != "cw" else ()):
@@ -74,7 +76,7 @@ def attack_frames(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: st
         if attack == "fgsm":
             frames.append(fgsm(model, x, y, eps, bounds=bounds, **options)[None])
         else:
-            frames.append(bim(model, x, y, eps, steps, bounds=bounds, keep_steps=True, **options)[1][1:])
+            frames.append(bim(model, x, y, eps, steps, bounds=bounds, keep_steps=True, cancel=cancel, **options)[1][1:])
         report(progress, k + 1, total)
     return torch.stack(frames).detach()
 
@@ -121,6 +123,72 @@ def amplified_pixels(delta: np.ndarray) -> np.ndarray:
     return np.moveaxis(np.clip(np.floor(127.5 + 127.5 * d / m + 0.5), 0, 255).astype(np.uint8), 0, -1)
 
 
+def payload_size(shape: Sequence[int], budgets: int, iterations: int, x_bytes: int = 4) -> int:
+    """Bytes the explorer ships for N images of C x H x W: x, every frame's delta (float16,
+    C x H x W) and attribution map (float16, H x W), and the clean maps (float16).
+
+    Parameters
+    ----------
+    shape : sequence of 4 int
+        N, C, H, W of the images.
+    budgets, iterations : int
+        E (the budgets) and T (BIM's iterations kept, else 1).
+    x_bytes : int, default 4
+        Bytes per value of x: 4 (float32, the most) or 1 (8-bit images, :func:`images_payload`).
+
+    Returns
+    -------
+    int
+        The bytes of the tensors in ``_data``.
+    """
+    N, C, H, W = shape
+    return N * C * H * W * x_bytes + budgets * iterations * N * (C + 1) * H * W * 2 + N * H * W * 2
+
+
+def images_payload(x: torch.Tensor, bounds: tuple[float, float]) -> dict:
+    """The clean images for the wire: uint8 levels of ``bounds`` when that loses nothing but
+    rounding (8-bit images, x = lo + k (hi - lo) / 255), else float32.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        N x C x H x W float32 images (CPU).
+    bounds : (float, float)
+        The valid range (lo, hi).
+
+    Returns
+    -------
+    dict
+        A :func:`xai_widgets.core.wire.encode` payload; its decoded values are within
+        (hi - lo) 2^-20 of ``x``.
+    """
+    lo, hi = bounds
+    levels = wire.encode(x, "uint8", lo=lo, hi=hi)
+    exact = np.abs(wire.decode(levels).astype(np.float64) - x.double().numpy()).max() <= (hi - lo) * 2.0 ** -20
+    return levels if exact else wire.encode(x, "float32")
+
+
+def check_payload(shape: Sequence[int], budgets: int, iterations: int, max_bytes: int) -> None:
+    """Refuse, before any attack runs, a view whose payload (:func:`payload_size`) is over ``max_bytes``.
+
+    Parameters
+    ----------
+    shape, budgets, iterations
+        As :func:`payload_size`.
+    max_bytes : int
+        The budget.
+
+    Raises
+    ------
+    ValueError
+        Saying the size and which options lower it.
+    """
+    N, C, H, W = shape
+    wire.check_budget(payload_size(shape, budgets, iterations), max_bytes,
+                      f"AdversarialExplorer ({N} images of {C}x{H}x{W}, {budgets} budgets x {iterations} iterations)",
+                      "Pass fewer images, fewer epsilons or (BIM) fewer steps, or raise max_bytes.")
+
+
 def adversarial_state(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, attack: str, epsilons: list[float],
                       steps: int, bounds: tuple[float, float], method: str, classes, options: dict,
                       max_bytes: int, progress=None, cancel=None) -> dict:
@@ -142,7 +210,7 @@ def adversarial_state(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, att
     -------
     dict
         ``data`` (the ``_data`` trait); ``adversarial`` (E x T x N x C x H x W, the attack's
-        output), ``delta`` (the shipped float16 perturbations, decoded), ``x`` (float32),
+        output), ``delta`` (the shipped float16 perturbations, decoded), ``x`` (the shipped images, decoded),
         ``maps`` (N x H x W clean and E x T x N x H x W attacked, shipped), ``scales`` (per
         image), ``pred`` (clean) and ``pred_adv`` (E x T x N), ``correct``, ``accuracy`` and
         ``mean_l2`` (T x E), ``bytes``.
@@ -154,10 +222,7 @@ def adversarial_state(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, att
     """
     N, C, H, W = x.shape
     E, T = len(epsilons), steps if attack == "bim" else 1
-    wire.check_budget(
-        N * C * H * W * 4 + E * T * N * (C + 1) * H * W * 2 + N * H * W * 2, max_bytes,
-        f"this view ({N} images of {C}x{H}x{W}, {E} budgets x {T} iterations)",
-        "Use fewer images, budgets or steps, or raise max_bytes.")
+    check_payload(tuple(x.shape), E, T, max_bytes)
     probs = class_probabilities(model, x)
     pred = probs.argmax(1).to(y.device)
     correct = pred == y
@@ -172,6 +237,7 @@ def adversarial_state(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, att
     clean_map = attribute(model, x, method, target=pred.tolist(), cancel=cancel).maps.float().cpu()
     adv_maps = attribute(model, flat, method, target=pred_adv.tolist(), cancel=cancel).maps.float().cpu()
     x32 = x.detach().float().cpu()
+    x_payload = images_payload(x32, bounds)
     delta_payload = wire.encode((flat.float().cpu() - x32.repeat(E * T, 1, 1, 1)).reshape(E, T, N, C, H, W),
                                 "float16")
     clean_payload, adv_payload = wire.encode(clean_map, "float16"), wire.encode(adv_maps.reshape(E, T, N, H, W),
@@ -197,10 +263,11 @@ def adversarial_state(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, att
         "linf": linf.tolist(), "l2": l2.tolist(),
         "accuracy": accuracy.tolist(), "mean_l2": mean_l2.tolist(),
         "scales": scales, "method": method,
-        "x": wire.encode(x32, "float32"), "delta": delta_payload,
+        "x": x_payload, "delta": delta_payload,
         "map_clean": clean_payload, "map_adv": adv_payload,
     }
     shipped = sum(wire.payload_bytes(data[k]) for k in ("x", "delta", "map_clean", "map_adv"))
-    return {"data": data, "adversarial": adv.cpu(), "delta": delta, "x": x32.numpy(), "maps_clean": maps_clean,
+    return {"data": data, "adversarial": adv.cpu(), "delta": delta, "x": wire.decode(x_payload),
+            "maps_clean": maps_clean,
             "maps_adv": maps_adv, "scales": scales, "pred": pred.cpu(), "pred_adv": pred_adv, "correct": keep,
             "accuracy": accuracy, "mean_l2": mean_l2, "linf": linf, "l2": l2, "bytes": shipped}

@@ -15,7 +15,7 @@ from ..core import render
 from ..core.charts import chart_scene, scene_png
 from ..core.diverging import shade
 
-__all__ = ["adversarial_figure", "HEADINGS", "eps_label"]
+__all__ = ["adversarial_figure", "pending_figure", "HEADINGS", "eps_label"]
 
 HEADINGS = ("x", "perturbation (amplified)", "x'", "attribution of x", "attribution of x'")
 
@@ -110,4 +110,31 @@ def adversarial_figure(widget, e: int, t: int, *, panel: int, scale: float) -> I
             f"||delta||_inf = {st['linf'][e, t, i] * 255:.3g}/255   ||delta||_2 = {st['l2'][e, t, i]:.3g}   "
             f"attribution scale +-{s:.3g}"), fill=render.TEXT, font=fnt)
     fig.paste(chart, (px(gap), px(top + n * row_h)))
+    return fig
+
+
+def pending_figure(text: str, *, panel: int, scale: float) -> Image.Image:
+    """The picture of an explorer with no frames yet (attacks running, cancelled or failed): one line saying so.
+
+    Parameters
+    ----------
+    text : str
+        What the view shows instead of the frames (the state message).
+    panel, scale
+        As :func:`adversarial_figure`: the figure is as wide as one row of its five panels.
+
+    Returns
+    -------
+    PIL.Image.Image
+        The text on the figure's background.
+    """
+    px = render.scaler(scale)
+    gap, f = 8, max(11, panel // 10)
+    width = gap + 5 * (panel + gap)
+    fnt = render.font(px(f))
+    lines = render.wrap_text(render.png_text(text), fnt, px(width - 2 * gap), max_lines=4)
+    fig = Image.new("RGB", (px(width), px(2 * gap) + len(lines) * px(round(f * 1.3))), render.BACKGROUND)
+    draw = ImageDraw.Draw(fig)
+    for k, line in enumerate(lines):
+        draw.text((px(gap), px(gap) + k * px(round(f * 1.3))), line, fill=render.TEXT, font=fnt)
     return fig

@@ -401,6 +401,43 @@ class AttributionExplorer(LongTasks, XaiWidget):
             raise ValueError(f"unknown method {key!r}; the columns are {', '.join(self.methods)}")
         return key
 
+    def _card_parts(self) -> dict:
+        """The card: the classes explained per image, every method with its effective settings and
+        scale, how to read the diverging colours."""
+        explained = {}
+        for i, (t, c) in enumerate(zip(self.targets, self.contrasts)):
+            p = float(self.probabilities[i, t])
+            explained[f"image {i}"] = (f"{self.class_name(t)} (p = {p:.3g})"
+                                       + ("" if c is None else f" vs {self.class_name(c)}: logit A - logit B"))
+        methods = {}
+        for key, method in self._methods:
+            spec = attribution.METHODS.get(key) if isinstance(method, str) else None
+            info = self.results[key][0].info if self.results.get(key) else {}
+            settings = {k: v for k, v in info.items() if isinstance(v, (str, int, float, bool))}
+            settings.update({k: v if isinstance(v, (str, int, float, bool, list, tuple)) else type(v).__name__
+                             for k, v in self._options.get(key, {}).items()})
+            methods[key] = {"title": spec.title if spec else f"Captum {key}",
+                            "source": spec.citation if spec else "captum.attr", **settings,
+                            "scale s": f"{self.scale(key):.3g} ({self.scale_rule(key)})"}
+            if key in self.positions and spec is not None and spec.series is not None:
+                axis = spec.series
+                methods[key]["slider per image"] = [
+                    f"{axis.parameter} = {r.series.values[int(p)]:.3g} {axis.unit}".rstrip()
+                    for r, p in zip(self.results[key], self.positions[key])]
+        return {
+            "question": "Which input pixels raise (or lower) the model's score for the class explained?",
+            "explanandum": {"images": f"{len(self.inputs)} of {' x '.join(map(str, self.inputs.shape[1:]))}",
+                            "classes explained": explained},
+            "explainer": {"methods": methods, "scaling": self.scaling, "view": self.view},
+            "interpretation": {
+                "colours": "diverging over [-s, s] per method: red raises the score, blue lowers it, grey = 0",
+                "scale": {"column": "one s per method over all images: colours compare down a column",
+                          "row": "each image's own s: colours compare within a cell only"}[self.scaling],
+                "opacity": self.opacity,
+                "click": "a class bar explains that class; shift-click sets the contrast class B",
+                "hover": "the readout gives the map's value at the pixel under the pointer"},
+        }
+
     def _row(self, image) -> int:
         n = len(self.inputs)
         if not isinstance(image, (int, np.integer)) or not 0 <= image < n:

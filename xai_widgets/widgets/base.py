@@ -9,7 +9,9 @@ import traitlets
 from PIL import Image
 
 from ..core import colormaps
+from ..core.card import card_rows, models_summary
 from ..core.export import write_html
+from ..core.render import stack_below, text_block
 from .checks import Choice, Fraction, Span
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -31,7 +33,25 @@ def _short(value, limit: int = 120) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-class XaiWidget(anywidget.AnyWidget):
+# Synced traits whose change leaves the explanation card as it is (the card itself, notices, progress)
+_NOT_CARD_STATE = frozenset({"_card", "message", "progress"})
+CARD_FONT = 11  # px at scale 1: the smallest text of the card under a PNG
+CARD_CHARS = 60  # a wider figure draws its card in a font of its width / CARD_CHARS px
+CARD_WIDTH = 420  # px at scale 1: the least width of the card's block (under a narrow figure, wider)
+
+
+class _CardAfterInit(type(anywidget.AnyWidget)):
+    """Makes a widget's explanation card once its whole constructor (the subclass's too) has run;
+    from then on every change of a synced trait remakes it."""
+
+    def __call__(cls, *args, **kwargs):
+        widget = super().__call__(*args, **kwargs)
+        widget._card_live = True
+        widget._refresh_card()
+        return widget
+
+
+class XaiWidget(anywidget.AnyWidget, metaclass=_CardAfterInit):
     """Base class: validates what the browser sends and provides the report exports.
 
     Subclasses list in ``_browser_traits`` the traits the front end may set; anything
@@ -51,6 +71,13 @@ class XaiWidget(anywidget.AnyWidget):
         The latest notice shown in the widget (a refused browser update, a failed task);
         empty when there is none.
 
+    Notes
+    -----
+    Every widget explains itself in a card (:meth:`card`; shown in the widget as "About this
+    view"). A subclass gives its own parts in one method, ``_card_parts()``, returning the four
+    sections as this class documents for :meth:`card`; the model summary is added from
+    ``_card_models()`` (by default ``self.model``).
+
     Raises
     ------
     RuntimeError
@@ -59,6 +86,8 @@ class XaiWidget(anywidget.AnyWidget):
     """
 
     message = traitlets.Unicode("").tag(sync=True)
+    _card = traitlets.List().tag(sync=True)  # card_rows(self.card()), what "About this view" shows
+    _card_live = False  # set once the constructor has run: the card can be made from then on
     # Subclasses declare their front end as paths, as anywidget recommends:
     # _esm = STATIC / "<name>.js" and _css = STATIC / "<name>.css" (built from js/<name>.*).
     _browser_traits: frozenset[str] = frozenset()
@@ -80,6 +109,51 @@ class XaiWidget(anywidget.AnyWidget):
             raise _not_built(self._unbuilt)
         super().__init__(**kwargs)
         self.on_msg(self._on_custom_msg)
+        self.observe(self._on_state_change)
+
+    # ------------------------------------------------------------------ the explanation card
+    def card(self) -> dict:
+        """What this view explains, how, and how to read it: the explanation card of its current state.
+
+        The four parts of an explanation in Palacio et al. ("XAI Handbook: Towards a Unified
+        Framework for Explainable AI", ICCV Workshops 2021, Sec. 3). The widget shows the same
+        card as "About this view"; ``to_png(..., card=True)`` draws it under the figure.
+
+        Returns
+        -------
+        dict
+            ``{"question", "explanandum", "explainer", "interpretation"}``: ``question`` the
+            question the view answers (a string); ``explanandum`` what is explained (the model:
+            class, parameters, device, dtype; the layers or units; the input), ``explainer`` the
+            method and all its effective settings, ``interpretation`` what the colours and
+            numbers mean, with their ranges, and what a hover or click shows. Each is a string or
+            a nested dict of strings, numbers, bools and lists of them.
+        """
+        parts = self._card_parts()
+        models = self._card_models()
+        explanandum = {**({"model": models_summary(models)} if models else {}), **parts["explanandum"]}
+        return {"question": parts["question"], "explanandum": explanandum,
+                "explainer": {"widget": type(self).__name__, **parts["explainer"]},
+                "interpretation": parts["interpretation"]}
+
+    def _card_parts(self) -> dict:
+        """This widget's parts of :meth:`card` (subclasses give theirs): ``{"question": str,
+        "explanandum": dict, "explainer": dict, "interpretation": dict}``."""
+        return {"question": "What does this view show?", "explanandum": {}, "explainer": {},
+                "interpretation": {}}
+
+    def _card_models(self) -> dict:
+        """The models the card summarises, by name: ``self.model`` when the widget has one."""
+        model = getattr(self, "model", None)
+        return {"": model} if model is not None else {}
+
+    def _refresh_card(self) -> None:
+        self._card = card_rows(self.card())
+
+    def _on_state_change(self, change) -> None:
+        name = change["name"]
+        if self._card_live and name not in _NOT_CARD_STATE and self.trait_metadata(name, "sync"):
+            self._refresh_card()
 
     def set_state(self, sync_data):
         """Apply a state update from the browser, one key at a time, never raising.
@@ -139,13 +213,17 @@ class XaiWidget(anywidget.AnyWidget):
         """The widget's current view as a PIL image (subclasses implement)."""
         raise NotImplementedError
 
-    def to_png(self, path, **kwargs) -> Path:
+    def to_png(self, path, card: bool = False, **kwargs) -> Path:
         """Write the current view as a PNG (see ``render_png`` for options).
 
         Parameters
         ----------
         path : str or os.PathLike or file object
             Where to write the PNG (a file is overwritten). It is tagged 300 dpi.
+        card : bool, default False
+            Draw the explanation card (:meth:`card`) as text under the figure. Off by default,
+            so a paper figure is the figure alone (its caption says the rest); the figure's
+            pixels are the same either way.
         **kwargs
             Passed on to the subclass's ``render_png`` (``panel``, ``scale``, ...).
 
@@ -154,10 +232,16 @@ class XaiWidget(anywidget.AnyWidget):
         pathlib.Path
             ``Path(path)``.
         """
-        self.render_png(**kwargs).save(path, format="PNG", dpi=(300, 300))
+        img = self.render_png(**kwargs)
+        if card:
+            scale = float(kwargs.get("scale", 1.0))
+            width = max(img.size[0], int(round(CARD_WIDTH * scale)))
+            size = max(CARD_FONT, round(img.size[0] / scale / CARD_CHARS))  # in step with the figure's own text
+            img = stack_below(img, text_block(card_rows(self.card()), width, font_size=size, scale=scale))
+        img.save(path, format="PNG", dpi=(300, 300))
         return Path(path)
 
-    def to_html(self, path, title: str | None = None) -> Path:
+    def to_html(self, path, title: str | None = None, card: bool = True) -> Path:
         """Write one self-contained HTML file in which the view still reacts to the mouse.
 
         No kernel and no network are needed to open it.
@@ -168,13 +252,16 @@ class XaiWidget(anywidget.AnyWidget):
             The file to write (UTF-8; overwritten).
         title : str or None, optional
             The page title. Default None: the widget's class name.
+        card : bool, default True
+            Keep the "About this view" block (the explanation card, collapsed until clicked), so
+            the page says what it shows wherever it is sent; False leaves it out.
 
         Returns
         -------
         pathlib.Path
             ``path`` as a ``Path``.
         """
-        return write_html(self, path, title=title or type(self).__name__)
+        return write_html(self, path, title=title or type(self).__name__, state=None if card else {"_card": []})
 
 
 class OverlayWidget(XaiWidget):
@@ -212,3 +299,23 @@ class OverlayWidget(XaiWidget):
 
     def __init__(self, **kwargs):
         super().__init__(_colormaps={name: table.tobytes() for name, table in colormaps.LUTS.items()}, **kwargs)
+
+    def _scale_card(self, what: str) -> dict:
+        """The card's words on the colour scale: what its colours are, its map, range and opacity.
+
+        Parameters
+        ----------
+        what : str
+            What the colours show (``"cosine similarity to the query cell"``).
+
+        Returns
+        -------
+        dict
+            ``{"colours", "colour scale", "range", "opacity"}``.
+        """
+        lo, hi = (v + 0.0 for v in self.vrange)  # -0.0 as 0: a change to it from 0.0 does not notify
+        auto = bool(getattr(self, "auto_range", False))
+        span = "the min to the max of the values shown (auto range)" if auto else f"{lo:.4g} to {hi:.4g}"
+        centre = ", grey centre = 0 (red above, blue below)" if self.colormap == "diverging" else ""
+        return {"colours": what, "colour scale": f"{self.colormap}{centre}", "range": span,
+                "opacity": self.opacity}

@@ -35,7 +35,7 @@ from .channel_grid_picture import GridFigure
 from .channel_grid_relevance import RelevanceMode
 from .checks import Choice, Fraction, Index, PanelSize, Real, Refused, Span, at_least, index_in, validates
 from .long_tasks import LongTasks
-from .unit_panes import BACK_MODES, UnitPanes
+from .unit_panes import BACK_MODES, DEFAULT_OBJECTIVES, UnitPanes
 
 __all__ = ["ChannelGrid"]
 
@@ -197,6 +197,36 @@ class ChannelGrid(RelevanceMode, UnitPanes, GridFigure, LongTasks, XaiWidget):
         self.layer = first  # validated and loaded by the observers below
 
     # ------------------------------------------------------------------ layers
+    def _card_parts(self) -> dict:
+        """The card: the layer and unit shown, the tiles' normalisation and panes, how to read them."""
+        relevance = self.mode == "relevance"
+        target = "the predicted class" if self.relevance_class is None else self.class_name(self.relevance_class)
+        objective = (self.unit_objective if self.unit_objective != "default"
+                     else ", ".join(f"{k}: {v}" for k, v in DEFAULT_OBJECTIVES.items()))
+        tiles = ("each unit's conditional relevance R(x | class, unit) for " + target + ", tiles sorted by relevance"
+                 if relevance else "each unit's activation map for the shown image")
+        scale = ("diverging, grey centre = 0 (red: for the class, blue: against)" if relevance
+                 else "diverging, grey centre = 0 (red: positive, blue: negative)" if self.signed
+                 else f"{self.colormap}, dark = low")
+        return {
+            "question": ("Which units of this layer carry the decision, and where?" if relevance
+                         else "What does each unit of this layer respond to, and where?"),
+            "explanandum": {"layer": self.layer, "units": self.channels,
+                            "selected unit": self.selected, "image": f"{self.image} of {len(self._inputs)}"},
+            "explainer": {"method": ("Concept Relevance Propagation (Achtibat et al., Nature Machine Intelligence "
+                                     "2023)" if relevance else "activation tiles with DeepVis's panes (Yosinski et "
+                                     "al., ICML Deep Learning Workshop 2015)"),
+                          "mode": self.mode, "normalisation": self.normalisation,
+                          "fixed range": self.vrange if self.normalisation == "fixed" else "not used",
+                          "boost": self.boost, "gamma": self.gamma, "back view": self.back_mode,
+                          "back filter": self.back_filter, "unit objective": objective},
+            "interpretation": {"tiles": tiles, "colour scale": scale,
+                               "normalisation": {"layer": "one range for all tiles of the layer",
+                                                 "channel": "each tile over its own min to max",
+                                                 "fixed": "the fixed range above"}[self.normalisation],
+                               "click": "selects a unit: its panes (zoom, back view, top images) follow"},
+        }
+
     @property
     def layer_names(self) -> list[str]:
         """The layers the grid can show, in execution order."""

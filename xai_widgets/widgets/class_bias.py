@@ -119,6 +119,7 @@ class ClassBias(XaiWidget):
                 message = f"No grouping: {err}"
         self.groupings = {} if self.distance is None else groupings(self.distance, seed=seed)
         self.names = [class_label(names, i) for i in range(k)]
+        self._settings = {"threshold": float(threshold), "similar": bool(similar), "seed": int(seed)}
         payload = class_bias_payload(self.names, self.histogram, parts, threshold, self.confusion, self.distance,
                                      self.groupings)
         super().__init__(_bias=payload, size=size, groups=2 if groups is None else groups, message=message)
@@ -160,6 +161,24 @@ class ClassBias(XaiWidget):
         if offered and value not in offered:
             raise ValueError(f"must be a group count in {offered[0]}..{offered[-1]} (half the classes), got {value}")
         return value
+
+    def _card_parts(self) -> dict:
+        """The card: the classes and partitions, the threshold and grouping, how to read bars and cells."""
+        parts = self._bias["partitions"]
+        return {
+            "question": "Is the dataset's label distribution skewed, and which classes does the model confuse?",
+            "explanandum": {"classes": self.names, "samples": int(self.histogram.counts.sum()),
+                            "partitions": [p["name"] for p in parts] or "none",
+                            "predictions": "given" if self.confusion is not None else "none"},
+            "explainer": {"method": "label histogram per partition and class distance with balanced grouping "
+                                    "(Palacio 2023, chapters 4 and 7, Eq. 7.1-7.3)",
+                          **self._settings, "groups": self.groups if self.groupings else "none"},
+            "interpretation": {
+                "bars": "each class's count in its partition's colour; dashed: threshold x the mean count; "
+                        "a triangle marks an over-represented class",
+                "heat map": "class distance, dark: classes the model confuses; rows and columns ordered by group",
+                "hover": "a bar: its count, share and the accuracy on it; a cell: the distance and both confusions"},
+        }
 
     @property
     def group_of(self) -> list[int] | None:

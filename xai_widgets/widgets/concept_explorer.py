@@ -170,6 +170,30 @@ class ConceptExplorer(XaiWidget):
         except ValueError as exc:
             self._arithmetic = {"expression": text, "results": [], "error": str(exc)}
 
+    def _card_parts(self) -> dict:
+        """The card: the layer and concept shown, the probe's settings, how to read masks and bars."""
+        emb, q = self.embeddings, self.concept
+        best, best_iou = emb.single[q]
+        settings = {k: v for k, v in emb.settings.items() if isinstance(v, (str, int, float, bool))}
+        return {
+            "question": f"How do the filters of {self.layer} encode the concept {self.name!r}: by one filter or a "
+                        "combination?",
+            "explanandum": {"layer": self.layer, "filters": int(emb.weights.shape[1]),
+                            "concept": f"{self.name} ({self.categories[q]})", "concepts probed": len(emb.names),
+                            "channel": "none" if self.channel < 0 else self.channel},
+            "explainer": {"method": "Net2Vec segmentation probe (Fong and Vedaldi, CVPR 2018; Fong, DPhil thesis, "
+                                    "Oxford 2020, ch. 5)", **settings},
+            "interpretation": {
+                "set IoU": f"{float(emb.iou[q]):.3g} for the combination, {float(best_iou):.3g} for the best "
+                           f"single filter ({best}), on held-out images",
+                "bars": "the combination's weight per filter, sorted, diverging over +-max |w|: red positive, "
+                        "blue negative",
+                "examples": "held-out images at each decile of per-image IoU, not only the best",
+                "masks": f"predicted where the probe's output exceeds {self.threshold:.3g}", "opacity": self.opacity,
+                "expression": self.expression or "none (vector arithmetic over the concepts' weights)",
+                "click": "a bar shows that filter's activations on the examples"},
+        }
+
     # ------------------------------------------------------------------ the numbers behind the view
     @property
     def name(self) -> str:

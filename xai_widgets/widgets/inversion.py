@@ -10,6 +10,7 @@ holds the :class:`~xai_widgets.inversion.Inversion` of each finished layer.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Mapping, Sequence
 
 import torch
@@ -17,16 +18,27 @@ import traitlets
 from PIL import Image
 from torch import nn
 
+from ..core import wire
 from ..core.capture import layers as layers_of, unknown_layer_error
 from ..core.images import check_model_input
-from ..inversion import Inversion, invert
+from ..inversion import Inversion, invert, snapshot_steps
 from .base import STATIC, XaiWidget
 from .checks import Index, PanelSize, at_least, index_in, print_scale, validates
-from .inversion_payload import inversion_payload
+from .inversion_payload import inversion_payload, payload_size, shipped_bytes
 from .inversion_picture import inversion_picture
 from .long_tasks import LongTasks
 
-__all__ = ["InversionExplorer"]
+__all__ = ["InversionExplorer", "MAX_BYTES"]
+
+#: The default payload budget, ``max_bytes`` (notebook 09's four layers ship about 6.3 MiB).
+MAX_BYTES = 32 * wire.MiB
+
+# invert()'s own defaults: with the settings given, every setting the descent runs with (for the card)
+_INVERT_DEFAULTS = {k: p.default for k, p in inspect.signature(invert).parameters.items()
+                    if p.default is not inspect.Parameter.empty and k not in ("progress", "cancel")}
+# what invert() does for a setting left at None
+_NONE_MEANS = {"box": "the whole representation", "bound": "B = alpha-mean colour norm of the image",
+               "tv_scale": "B / 6.5", "eta0": "(B^2 / alpha) / 100", "layouts": "detected"}
 
 
 class InversionExplorer(LongTasks, XaiWidget):
@@ -56,6 +68,10 @@ class InversionExplorer(LongTasks, XaiWidget):
         More keyword arguments for :func:`~xai_widgets.inversion.invert` (``weight``,
         ``alpha``, ``beta``, ``bound``, ``tv_scale``, ``momentum``, ``eta0``, ``noise``,
         ``seed``, ``box``, ``layouts``).
+    max_bytes : int, default :data:`MAX_BYTES` (32 MiB)
+        Payload budget: every layer's snapshots and spreads as uint8 pixels
+        (:func:`~xai_widgets.widgets.inversion_payload.payload_size`) must fit, or the
+        constructor refuses before any descent, naming the options that lower it.
 
     Attributes
     ----------
@@ -73,7 +89,8 @@ class InversionExplorer(LongTasks, XaiWidget):
         not a string.
     ValueError
         If the image is not one model input, a layer is unknown, a count is not a positive
-        integer, or ``options`` holds an argument :func:`invert` does not take.
+        integer, ``options`` holds an argument :func:`invert` does not take, or the payload
+        would exceed ``max_bytes``.
     """
 
     _esm = STATIC / "inversion.js"
@@ -89,7 +106,7 @@ class InversionExplorer(LongTasks, XaiWidget):
 
     def __init__(self, model: nn.Module, image: torch.Tensor, layers: str | Sequence[str], *, n: int = 3,
                  iterations: int = 400, snapshots: int = 10, background: bool = True, size: int = 112,
-                 options: Mapping | None = None):
+                 options: Mapping | None = None, max_bytes: int = MAX_BYTES):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
@@ -97,10 +114,25 @@ class InversionExplorer(LongTasks, XaiWidget):
         self.layer_names = _layer_names(model, layers, self.image)
         self._settings = {"n": at_least("n", n), "iterations": at_least("iterations", iterations),
                           "snapshots": at_least("snapshots", snapshots), **_options(options, self._OPTIONS)}
+        self.max_bytes = at_least("max_bytes", max_bytes)
+        self._check_budget()
         super().__init__(size=size)
         self.result: list[Inversion] = []
         self._inv = inversion_payload(self.image, self.result, self.layer_names)
         self._run_task("inversion", self._work, background=background)
+
+    def _check_budget(self) -> None:
+        """Refuse, before any descent, a payload over ``max_bytes``, naming what lowers it."""
+        n, k = self._settings["n"], len(snapshot_steps(self._settings["iterations"], self._settings["snapshots"]))
+        _, C, H, W = self.image.shape
+        wire.check_budget(payload_size(self.image.shape, len(self.layer_names), n, k), self.max_bytes,
+                          f"InversionExplorer ({len(self.layer_names)} layers x {n} pre-images x {k} snapshots "
+                          f"of {C}x{H}x{W})", "Pass fewer layers, a smaller n or fewer snapshots, or raise max_bytes.")
+
+    @property
+    def payload_bytes(self) -> int:
+        """Bytes the view's payload sends to the browser now: pixels and the JSON of the losses."""
+        return shipped_bytes(self._inv)
 
     def _work(self, progress, cancel) -> None:
         per = self._settings["iterations"]
@@ -126,6 +158,26 @@ class InversionExplorer(LongTasks, XaiWidget):
     def steps(self) -> list[int]:
         """The iteration of each snapshot (the slider's positions); empty before the first layer is done."""
         return list(self.result[0].snapshot_steps) if self.result else []
+
+    def _card_parts(self) -> dict:
+        """The card: the layers inverted, the descent's settings, how to read pre-images and spread."""
+        steps = self.steps
+        return {
+            "question": "What does each layer keep of the image, and what does it throw away?",
+            "explanandum": {"image": " x ".join(map(str, self.image.shape[1:])), "layers": self.layer_names,
+                            "done": [inv.layer for inv in self.result] or "none yet"},
+            "explainer": {"method": "representation inversion (Mahendran and Vedaldi, CVPR 2015; IJCV 2016)",
+                          **{k: _NONE_MEANS.get(k, "none") if v is None else v
+                             if isinstance(v, (str, int, float, bool, list, tuple)) else type(v).__name__
+                             for k, v in {**_INVERT_DEFAULTS, **self._settings}.items()}},
+            "interpretation": {
+                "pre-images": "images from their own noise starts whose representation at the layer matches the "
+                              "image's: what they share the layer keeps",
+                "spread": ("on: per-pixel spread across the pre-images, what the layer throws away" if self.spread
+                           else "off (the toggle shows the per-pixel spread across the pre-images)"),
+                "step": f"iteration {steps[self.step]} of {steps[-1]}" if steps else "not yet computed",
+                "chart": "each layer's loss along the descent, the step shown marked"},
+        }
 
     def _preview_panel(self) -> int:
         return min(self.size, 96)

@@ -1,8 +1,15 @@
 """What InversionExplorer ships to the browser: the image, and per layer the snapshots of its
-pre-images along the descent, the per-pixel spread across them, and the loss curves."""
+pre-images along the descent, the per-pixel spread across them, and the loss curves.
+
+Images go as uint8 pixels (what the browser draws), each start's loss only at the snapshot
+steps (the captions the slider shows), the mean loss at every step (the chart). The binary
+part, :func:`payload_size`, is checked against the widget's ``max_bytes`` before any descent.
+"""
 from __future__ import annotations
 
 from typing import Sequence
+
+import json
 
 import numpy as np
 import torch
@@ -11,7 +18,8 @@ from ..core import colormaps, wire
 from ..inversion import Inversion
 from .path_morph_payload import floats
 
-__all__ = ["display_range", "spread", "loss_curve", "inversion_payload", "decoded_pixels", "SPREAD_COLORMAP"]
+__all__ = ["display_range", "spread", "loss_curve", "inversion_payload", "decoded_pixels", "payload_size",
+           "shipped_bytes", "SPREAD_COLORMAP"]
 
 SPREAD_COLORMAP = "viridis"
 
@@ -75,6 +83,61 @@ def loss_curve(inv: Inversion) -> torch.Tensor:
     return torch.cat([inv.history["loss"].double(), inv.loss.double()[None]])
 
 
+def payload_size(shape: Sequence[int], layers: int, n: int, snapshots: int) -> int:
+    """Bytes of the binary part of the payload: the image and, per layer, ``snapshots`` x ``n``
+    pre-images (uint8, H x W x C) and ``snapshots`` spreads (uint8, H x W).
+
+    Parameters
+    ----------
+    shape : sequence of 4 int
+        1, C, H, W of the image.
+    layers, n, snapshots : int
+        Layers, pre-images per layer and snapshots per descent (the start included).
+
+    Returns
+    -------
+    int
+        The bytes.
+    """
+    _, C, H, W = shape
+    return C * H * W + layers * snapshots * (n * C * H * W + H * W)
+
+
+def shipped_bytes(payload: dict) -> int:
+    """Everything the ``_inv`` trait sends: its binary buffers and the JSON of the rest, as
+    ipywidgets sends a state (each buffer taken out of the JSON, its key with it).
+
+    Parameters
+    ----------
+    payload : dict
+        An :func:`inversion_payload`.
+
+    Returns
+    -------
+    int
+        The buffers' bytes plus the length of the JSON text without them.
+    """
+    sizes = []
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if not _counted(v, sizes)}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    text = json.dumps(strip(payload))
+    return sum(sizes) + len(text)
+
+
+def _counted(value, sizes: list) -> bool:
+    """Whether ``value`` is a binary buffer (its size then appended to ``sizes``)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        sizes.append(len(value))
+        return True
+    return False
+
+
 def _pixels(x: torch.Tensor, lo: float, hi: float) -> dict:
     """... x C x H x W values as uint8 ... x H x W x C over [lo, hi] (clipped), on the wire."""
     return wire.encode(x.float().movedim(-3, -1).contiguous(), "uint8", lo=lo, hi=hi)
@@ -101,8 +164,8 @@ def inversion_payload(image: torch.Tensor, inversions: Sequence[Inversion], laye
         each snapshot), ``iterations``, ``n``, ``pending`` (layers not computed) and ``layers``:
         per layer ``name``, ``snapshots`` (K x S x H x W x C uint8), ``spread`` (K x H x W uint8
         over [0, spread_hi]), ``loss`` (the mean loss over the starts after each step, 0..iterations),
-        ``losses`` (each start's, (iterations + 1) x S, row-major) and ``final`` (each pre-image's
-        final loss).
+        ``losses`` (each start's at each snapshot step, K x S, row-major) and ``final`` (each
+        pre-image's final loss).
     """
     lo, hi = display_range(image)
     spreads = [spread(inv.snapshots) for inv in inversions]
@@ -120,7 +183,7 @@ def inversion_payload(image: torch.Tensor, inversions: Sequence[Inversion], laye
         "layers": [{"name": inv.layer, "snapshots": _pixels(inv.snapshots, lo, hi),
                     "spread": wire.encode(s, "uint8", lo=0.0, hi=top),
                     "loss": floats(loss_curve(inv).mean(1)),
-                    "losses": floats(loss_curve(inv)), "final": floats(inv.loss)}
+                    "losses": floats(loss_curve(inv)[list(inv.snapshot_steps)]), "final": floats(inv.loss)}
                    for inv, s in zip(inversions, spreads)],
     }
 

@@ -87,7 +87,7 @@ def inversion_picture(inv: dict, step: int, show_spread: bool, side: int, scale:
     t, n = (inv["steps"][step] if inv["steps"] else 0), inv["n"]
     for lay in inv["layers"]:
         frames = decoded_pixels(lay["snapshots"])[step]
-        row = [_captioned(big(f), f"loss {_fmt(lay['losses'][t * n + s])}", small) for s, f in enumerate(frames)]
+        row = [_captioned(big(f), f"loss {_fmt(lay['losses'][step * n + s])}", small) for s, f in enumerate(frames)]
         if show_spread:
             raw = decoded_pixels(lay["spread"])[step]
             row.append(_captioned(Image.fromarray(colormaps.apply(raw, SPREAD_COLORMAP, 0, 255)).resize(

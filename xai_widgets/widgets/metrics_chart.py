@@ -446,6 +446,45 @@ class MetricsChart(XaiWidget):
         """What each chart draws: title, axes, x values and the series (name, ys, colour, label)."""
         return self._chart["panels"]
 
+    _CARD = {  # kind -> (question, metric and its source)
+        "deletion": ("Do the methods' maps rank pixels by how much the model needs them?",
+                     "deletion and insertion games (Petsiuk, Das and Saenko, RISE, BMVC 2018)"),
+        "randomisation": ("Do the methods' maps change when the model's weights are randomised?",
+                          "model-parameter randomisation test (Adebayo et al., Sanity Checks for Saliency Maps, "
+                          "NeurIPS 2018)"),
+        "continuity": ("Do the methods' maps change smoothly as the input changes smoothly?",
+                       "continuity under a sliding occluding patch (Montavon, in Explainable AI, LNCS 11700, "
+                       "2019, Sec. 13.4)"),
+        "input_shift": ("Do the methods' maps stay the same for a twin that takes the input shifted by a constant?",
+                        "input-shift invariance (Kindermans et al., The (Un)reliability of Saliency Methods, 2019, "
+                        "Sec. 3)"),
+        "implementation": ("Do the methods' maps stay the same for a twin that computes the same function "
+                           "with split units?",
+                           "implementation invariance (Sundararajan, Taly and Yan, ICML 2017, Sec. 2)"),
+        "conservation": ("How much of the score f(x) does LRP keep at each layer?",
+                         "relevance conservation (Bach et al., PLoS ONE 2015, Eq. 2; Montavon et al. 2019, "
+                         "Sec. 10.2)"),
+    }
+    _LINES = {"input_shift": "one dot per method: blue invariant, orange not; dashed: the tolerance",
+              "implementation": "one dot per method: blue invariant, orange not; dashed: the tolerance",
+              "conservation": "one per LRP setting, relevance summed at each layer's input; dashed: f(x)"}
+
+    def _card_parts(self) -> dict:
+        """The card: the methods compared, each panel's metric and axes, how to read the lines."""
+        question, metric = self._CARD[self.kind]
+        panels = {p["id"]: {"title": p["title"], **({"setting": p["subtitle"]} if p.get("subtitle") else {}),
+                            "x": p["xTitle"], "y": p["yTitle"],
+                            "lines": [s["label"] for s in p["series"]]} for p in self.panels}
+        r = self.results  # a dict of results, an invariance report or one conservation result
+        compared = list(r) if isinstance(r, Mapping) else list(r.names) if hasattr(r, "names") else \
+            [f"LRP ({r.composite})"]
+        return {"question": question,
+                "explanandum": {"methods compared": compared},
+                "explainer": {"metric": metric, "kind": self.kind, "panels": panels},
+                "interpretation": {"lines": self._LINES.get(self.kind, "one per method, the mean over images; "
+                                                                       "dashed grey: a baseline"),
+                                   "hover": "reads the values at the nearest x out"}}
+
     # ------------------------------------------------------------------ static figure
     def _scenes(self, panel: int | None, scale: float) -> list:
         scale = print_scale(scale)

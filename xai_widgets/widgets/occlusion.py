@@ -6,7 +6,10 @@ attribution map are grouped into numbered features (flood fill), each feature ca
 off (occluded, by pixelisation by default) and the top-5 re-predicted at once; "Analyse"
 finds the most important feature, the smallest sets that keep or flip the prediction and the
 largest change. A paint sandbox (the extension Fong's thesis suggests, 7.3) perturbs any
-drawn region with blur, a constant or noise.
+drawn region with blur, a constant or noise. "Synthesise" shows what the network makes of one
+feature on its own (Norton 2018, ch. 4, the noise method: the feature's bounding box in noise,
+inverted at the penultimate layer; :mod:`.occlusion_synthesis`), as a gallery of pre-images
+with their losses and top-5 classes.
 
 The browser draws everything that must be instant (the feature colours, the hover highlight,
 the brush) from data shipped once; the kernel is asked for what needs the model: one forward
@@ -37,6 +40,7 @@ from ..core.outputs import with_output
 from ..core.targets import class_label
 from .occlusion_payload import analysis_payload, features_payload, input_pixels, prediction, view_payload
 from .occlusion_picture import render_view
+from .occlusion_synthesis import Synthesis, check_layer, synthesise_feature, synthesis_payload
 from .base import STATIC, XaiWidget
 from .checks import Choice, Fraction, Index, PanelSize, Real, Refused, index_in, validates, at_least, print_scale
 from .long_tasks import LongTasks
@@ -47,6 +51,7 @@ OFFLINE_SETS = 64  # to_html ships the view of every occlusion set up to this ma
 TABS = ("occlusion", "sandbox")
 MAX_DISTANCE = 16.0  # px; neighbourhoods grow with its square
 MAX_PATCH = 64
+_BUSY = {"analyse": "Analysing", "synthesise": "Synthesising"}  # the message while a task defers updates
 
 
 # Tableau 10 (Stone, Tableau Software, 2016: colours chosen to stay apart), without its red
@@ -117,6 +122,14 @@ class OcclusionExplorer(LongTasks, XaiWidget):
         (a tuple, a dict, a Hugging Face output): an index, a key or a callable
         (:mod:`xai_widgets.core.outputs`).
 
+    Attributes
+    ----------
+    synthesis : Synthesis or None
+        The last feature synthesis (:meth:`synthesise`), None before the first.
+    synthesis_options : dict
+        The keyword arguments of :meth:`synthesise` the view's Synthesise button uses (default
+        ``n=3``, 400 iterations, seed 0, the penultimate layer); assign a dict to change them.
+
     Raises
     ------
     TypeError
@@ -133,6 +146,7 @@ class OcclusionExplorer(LongTasks, XaiWidget):
     _view = traitlets.Dict().tag(sync=True)
     _analysis = traitlets.Dict().tag(sync=True)
     _sandbox = traitlets.Dict().tag(sync=True)
+    _synthesis = traitlets.Dict().tag(sync=True)
     _colormaps = traitlets.Dict().tag(sync=True)
     occluded = traitlets.List(Index()).tag(sync=True)
     threshold = Real(5.0, min=0.0).tag(sync=True)
@@ -146,6 +160,8 @@ class OcclusionExplorer(LongTasks, XaiWidget):
     brush = Index(6, min=1, max=MAX_PATCH).tag(sync=True)
     tab = Choice(TABS, default_value="occlusion").tag(sync=True)
     size = PanelSize(256).tag(sync=True)
+
+    synthesis_options: dict = {"n": 3, "iterations": 400, "seed": 0, "layer": None}  # assign a new dict per widget
 
     _browser_traits = frozenset({"occluded", "threshold", "distance", "min_size", "mode", "patch", "opacity",
                                  "sandbox_mask", "sandbox_kind", "brush", "tab"})
@@ -182,6 +198,7 @@ class OcclusionExplorer(LongTasks, XaiWidget):
         self._internal = False
         self._ready = False  # observers wait for the first full computation
         self.analysis = None
+        self.synthesis: Synthesis | None = None
         self.features: list[np.ndarray] = []
         super().__init__(size=size, threshold=threshold, distance=distance, min_size=min_size, mode=mode, patch=patch,
                          _colormaps={"diverging": colormaps.LUTS["diverging"].tobytes()})
@@ -239,7 +256,8 @@ class OcclusionExplorer(LongTasks, XaiWidget):
             if self._analysing:
                 if what not in self._pending:
                     self._pending.append(what)
-                self.message = "Analysing: the view updates when the analysis ends (or press Cancel)."
+                task = _BUSY.get(self.progress.get("task"), "Analysing")
+                self.message = f"{task}: the view updates when it ends (or press Cancel)."
                 return
             self._do(what)
 
@@ -260,7 +278,7 @@ class OcclusionExplorer(LongTasks, XaiWidget):
             for what in ("features", "occluder", "view", "sandbox"):
                 if what in pending:
                     self._do(what)
-            if pending and self.message.startswith("Analysing"):
+            if pending and self.message.startswith(tuple(_BUSY.values())):
                 self.message = ""
 
     # ------------------------------------------------------------------ features, occlusion, prediction
@@ -434,10 +452,82 @@ class OcclusionExplorer(LongTasks, XaiWidget):
 
         return self._run_task("analyse", work, background=background)
 
+    # ------------------------------------------------------------------ synthesis
+    def synthesise(self, feature: int, n: int = 3, *, layer: str | None = None, iterations: int = 400, seed: int = 0,
+                   background: bool = False) -> Synthesis | None:
+        """What the network makes of one feature alone (Norton 2018, ch. 4, the noise method).
+
+        The feature's bounding box is kept and everything outside it replaced by uniform noise
+        (:func:`xai_widgets.inversion.isolate`, in the explorer's value range); ``n`` pre-images
+        of that image's representation at ``layer``, matched over the cells inside the box
+        (:func:`xai_widgets.inversion.invert` with ``box=``), show what the layer keeps of the
+        feature. The view's gallery shows them with their losses and top-5 classes.
+
+        Parameters
+        ----------
+        feature : int
+            The feature, 0-based in the widget's numbering (shown as 1..n).
+        n : int, default 3
+            Pre-images, from starts ``seed``, ``seed + 1``, ...
+        layer : str or None, default None
+            The layer inverted; None: the penultimate one, the last with a spatial map
+            (:func:`~xai_widgets.widgets.occlusion_synthesis.penultimate_layer`).
+        iterations : int, default 400
+            Steps of the descent (the published number).
+        seed : int, default 0
+            The first start's seed, and the seed of the noise outside the box.
+        background : bool, default False
+            Run in a background thread (the view's button does; errors go to ``message``).
+            False: in the calling cell, with a progress bar.
+
+        Returns
+        -------
+        Synthesis or None
+            The result (also in ``w.synthesis``); None when run in the background or cancelled.
+
+        Raises
+        ------
+        ValueError, TypeError
+            For a feature that is not one of the widget's, a count below 1 or an unknown layer.
+        RuntimeError
+            If a task is still running.
+        """
+        k = index_in("feature", feature, len(self.features), "a feature index (0-based; the view numbers them from 1)")
+        n, iterations, seed = at_least("n", n), at_least("iterations", iterations), at_least("seed", seed, 0)
+        layer = check_layer(self.model, self.input, layer)
+        pixels = self.features[k]
+
+        def work(progress, cancel):
+            with self._lock:
+                self._analysing = True
+            try:
+                result = synthesise_feature(self.model, self.input[0], k, pixels, layer=layer, n=n,
+                                            iterations=iterations, seed=seed, value_range=self.value_range,
+                                            progress=progress, cancel=cancel)
+                self.synthesis = result
+                self._synthesis = synthesis_payload(result, self._pixels)
+                return result
+            finally:
+                self._flush()
+
+        return self._run_task("synthesise", work, background=background)
+
+    def _synthesise_from_browser(self, content: dict) -> None:
+        """The view's Synthesise button: {"type": "synthesise", "feature": k}, in the background."""
+        if self.busy:
+            self.message = "A task is already running: wait for it or press Cancel."
+            return
+        try:
+            self.synthesise(content.get("feature"), background=True, **self.synthesis_options)
+        except (ValueError, TypeError) as exc:
+            self.message = f"Synthesise: {exc}"
+
     def _on_custom_msg(self, widget, content, buffers):
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "cancel":
             self.cancel()
+        elif kind == "synthesise":
+            self._synthesise_from_browser(content)
         elif kind == "analyse":
             if self.busy:
                 self.message = "An analysis is already running."
@@ -454,6 +544,32 @@ class OcclusionExplorer(LongTasks, XaiWidget):
                                 features.cutoff(self.relevance, self.threshold), self.features, self.drops,
                                 palette(len(self.features)), self.classes, self.target, self.method, self.base_probs)
 
+    def _card_parts(self) -> dict:
+        """The card: the class followed, the features found and hidden, the occluder's settings."""
+        t = self.target
+        return {
+            "question": f"Does the model still predict {self.classes[t]} when the features its relevance map "
+                        "finds are hidden?",
+            "explanandum": {"image": " x ".join(map(str, self.input.shape[1:])),
+                            "class followed": f"{self.classes[t]} (p = {float(self.base_probs[t]):.3g} before, "
+                                              f"{float(self.probs[t]):.3g} now)",
+                            "features": len(self.features),
+                            "occluded": [i + 1 for i in self.occluded] or "none"},
+            "explainer": {"method": "feature occlusion (Norton, Deep Introspection, Imperial College London 2018, "
+                                    "ch. 3)",
+                          "relevance from": self.method, "threshold (x mean positive relevance)": self.threshold,
+                          "distance (px)": self.distance, "min size (px)": self.min_size, "occluder": self.mode,
+                          "patch (px)": self.patch, "seed": self.seed, "analysis budget (forward passes)":
+                          self.max_sets, "sandbox": f"{self.sandbox_kind}, brush {self.brush} px"},
+            "interpretation": {
+                "relevance": f"diverging over +-{self.relevance_scale():.3g} (99th percentile of |relevance|): "
+                             "red for the class, blue against, grey = 0",
+                "features": "numbered regions of connected high relevance, each in its own colour",
+                "bars": "the top-5 probabilities with the occluded features hidden, against before",
+                "click": "a feature toggles its occlusion; Analyse finds the smallest sets that keep or flip the "
+                         "prediction"},
+        }
+
     def relevance_scale(self) -> float:
         """The relevance panel's colour scale: +-(99th percentile of |r|), larger values saturate
         (as Captum's visualisations clip outliers); the maximum when that percentile is 0."""
@@ -463,8 +579,8 @@ class OcclusionExplorer(LongTasks, XaiWidget):
     # ------------------------------------------------------------------ static figure
     def render_png(self, panel: int | None = None, scale: float = 1) -> Image.Image:
         """The explorer's view as a PIL image: numbered features, relevance with its colour
-        legend, occluded image and its top-5 against before; the analysis and the sandbox when
-        they have results.
+        legend, occluded image and its top-5 against before; the analysis, the sandbox and the
+        feature synthesis when they have results.
 
         ``panel``: side of an image panel in pixels (default the widget's ``size``); ``scale``: a
         multiplier of every length, for print (2 gives twice the pixels, same picture).
@@ -496,7 +612,17 @@ class OcclusionExplorer(LongTasks, XaiWidget):
             self._pixels(self.input[0]), self.relevance, self.features, palette(len(self.features)), self.occluded,
             self._pixels(self.occluded_image()), self.probs, self.base_probs, self.classes, method=self.method,
             rel_scale=self.relevance_scale(), opacity=self.opacity, findings=findings, sandbox=sandbox,
-            panel=panel or self.size, scale=scale)
+            synthesis=self._synthesis_panels(), panel=panel or self.size, scale=scale)
+
+    def _synthesis_panels(self):
+        """The picture's synthesis row: the isolated feature and each pre-image with its loss and top-1."""
+        syn = self.synthesis
+        if syn is None:
+            return None
+        titles = [f"feature {syn.feature + 1} in noise"] + [
+            f"loss {float(loss):.3g}, {self.classes[int(p.argmax())]} {float(p.max()):.0%}"
+            for loss, p in zip(syn.inversion.loss, syn.probs)]
+        return self._pixels(syn.isolated), [self._pixels(img) for img in syn.inversion.images], titles
 
     def __repr__(self) -> str:
         return (f"OcclusionExplorer({len(self.features)} features from {self.method!r}, "

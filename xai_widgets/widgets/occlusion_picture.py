@@ -41,7 +41,8 @@ def render_view(image: np.ndarray, relevance: np.ndarray, found: Sequence[np.nda
                 colours: Sequence[tuple[int, int, int]], occluded: Sequence[int], occluded_image: np.ndarray,
                 probs: torch.Tensor, base_probs: torch.Tensor, classes: Sequence[str], *, method: str,
                 rel_scale: float, opacity: float, findings: Sequence | None = None,
-                sandbox: tuple[np.ndarray, np.ndarray, str, torch.Tensor] | None = None, panel: int,
+                sandbox: tuple[np.ndarray, np.ndarray, str, torch.Tensor] | None = None,
+                synthesis: tuple[np.ndarray, Sequence[np.ndarray], Sequence[str]] | None = None, panel: int,
                 scale: float = 1) -> Image.Image:
     """The explorer's view as a PIL image: numbered features, relevance with its colour
     legend, occluded image and its top-5 against before; a row of the analysis's findings
@@ -77,6 +78,9 @@ def render_view(image: np.ndarray, relevance: np.ndarray, found: Sequence[np.nda
     sandbox : tuple, optional
         (H x W bool painted region, H x W x 3 uint8 perturbed image, perturbation kind, its K
         class probabilities); None for no sandbox row.
+    synthesis : tuple, optional
+        (H x W x 3 uint8 isolated feature, its pre-images as H x W x 3 uint8, one title per
+        panel); None for no synthesis row.
     panel : int
         Side of an image panel in pixels (at least 96).
     scale : float
@@ -129,6 +133,9 @@ def render_view(image: np.ndarray, relevance: np.ndarray, found: Sequence[np.nda
         tint = (base * (1 - 0.5 * p) + PAINT * 0.5 * p).round().astype(np.uint8)
         rows.append(([big(tint), big(pixels)], ["painted", f"perturbed ({kind})"],
                      top5_lines(sandbox_probs, base_probs, classes, "perturbed"), None))
+    if synthesis is not None:
+        isolated, preimages, titles = synthesis
+        rows.append(([big(isolated)] + [big(p) for p in preimages], list(titles), [], None))
     legend_h = 3 * fs + 18  # render.legend's height at scale 1
     text_w = max([int(measure.getlength(t)) + 4 for _, _, text, _ in rows for t in text] or [0])
     width = gap + max(len(p) * (side + gap) + (text_w + gap if t else 0) for p, _, t, _ in rows)

@@ -216,6 +216,36 @@ class PathMorph(LongTasks, XaiWidget):
         else:
             super()._on_custom_msg(widget, content, buffers)
 
+    def _card_models(self) -> dict:
+        return {"classifier": self.classifier, **({"vae": self.vae} if isinstance(self.vae, nn.Module) else {})}
+
+    def _card_parts(self) -> dict:
+        """The card: the two classes morphed between, the path's settings, how to read the overlays."""
+        r = self.result
+        settings = {k: (v if isinstance(v, (str, int, float, bool, type(None))) else type(v).__name__)
+                    for k, v in self._settings.items() if k not in ("norms", "morph", "mask")}
+        overlay = {"none": "the frame alone", "mask": "the optimised path mask (where the change counts)",
+                   "diff": "this step's change of the frame", "masked": "this step's change where the mask is on"}
+        return {
+            "question": f"Which pixels' change turns {self.class_name(int(r.o))} ('other') into "
+                        f"{self.class_name(int(r.s))} ('self') along the morphing path?",
+            "explanandum": {"image": " x ".join(map(str, self._x.shape[1:])) + ", "
+                                     + self._label_text(int(r.probs.argmax()), r.true_label),
+                            "self": self.class_name(int(r.s)), "other": self.class_name(int(r.o)), "mode": str(r.mode)},
+            "explainer": {"method": "path-mask attribution over a Semantic Morphing path in the VAE's latent space",
+                          "frames": int(r.frames.shape[0]), "morph succeeded": bool(r.success),
+                          "norm prior": "given" if self._settings.get("norms") is not None else "none",
+                          **{k: v for k, v in settings.items() if k not in ("steps",)},
+                          "morph options": _flat(self._settings.get("morph")),
+                          "mask options": _flat(self._settings.get("mask"))},
+            "interpretation": {"overlay": f"{self.overlay}: {overlay[self.overlay]}", "opacity": self.opacity,
+                               "step": f"frame {self.step} of {int(r.frames.shape[0])} (0: 'other', last: 'self')",
+                               "curves": "class probabilities and entropy along the path; the shaded band is the "
+                                         "window the mask is optimised over",
+                               "click": "a class bar morphs toward that class; a pixel probes its value along the "
+                                        "path"},
+        }
+
     # ------------------------------------------------------------------ what the browser shows
     def class_name(self, k: int) -> str:
         """Class ``k``'s display name (``"class k"`` when no names were given)."""
@@ -319,3 +349,8 @@ class PathMorph(LongTasks, XaiWidget):
         r = self.result
         return (f"PathMorph(self={self.class_name(int(r.s))!r}, other={self.class_name(int(r.o))!r}, "
                 f"{r.frames.shape[0]} steps)") if r is not None else "PathMorph()"
+
+
+def _flat(options) -> str:
+    """A dict of settings as ``"key=value, ..."`` for the card (``"defaults"`` when empty)."""
+    return ", ".join(f"{k}={v}" for k, v in options.items()) if options else "defaults"

@@ -435,8 +435,9 @@ class SimilarityOverlay(OverlayWidget):
 
         Computed from exactly the float16 unit vectors shipped to the browser, so these are
         the numbers it shades. Both sum the C products in float32, in different orders; each
-        is within C * 2^-24 * sum_k |q_k v_k| of the exact sum (the browser's within
-        (C / 16 + 19) * 2^-24 of it), so for unit vectors they agree to about 1e-6 at C = 512.
+        is within C * 2^-24 * sum_k |q_k v_k| of the exact sum (the browser's, which adds the
+        dot products of the two halves of the channels, within (ceil(C / 2) / 16 + 20) * 2^-24
+        of it), so for unit vectors they agree to about 1e-6 at C = 512.
         Returns an N x h x w tensor, or a list of h_n x w_n tensors when the images have
         different grid sizes at this layer.
 
@@ -631,6 +632,31 @@ class SimilarityOverlay(OverlayWidget):
             auto_range=self.auto_range, opacity=opacity, similarity=self._similarity, panel=panel, scale=scale,
             columns=columns, worst=self._state["reduction"] if show_worst else None)
 
+    def _card_models(self) -> dict:
+        return dict(self.models)
+
+    def _card_parts(self) -> dict:
+        """The card: the rows and images shown, the similarity and reduction, how to read the shading."""
+        reduced = {row: f"{r['d']} of {r['channels']} directions, fidelity {r['fidelity']:.3g}"
+                   for row, r in self._state["reduction"].items()}
+        measure = {"cosine": "cosine similarity", "dot": "dot product",
+                   "centred": "cosine after subtracting the mean activation vector"}[self._similarity]
+        return {
+            "question": "Which positions, in every image and layer shown, does the model represent like the "
+                        "queried position?",
+            "explanandum": {"layers": self.rows, "images": f"{len(self._images)}: " + ", ".join(self.titles),
+                            "query": _query_text(self.query)},
+            "explainer": {"method": "Interactive Similarity Overlays (Fong, Mordvintsev, Vedaldi and Olah, "
+                                    "VISxAI 2021)",
+                          "similarity": self._similarity, "reduce": self.reduce, "min fidelity": self.min_fidelity,
+                          "payload budget": wire.fmt_bytes(self.max_bytes),
+                          "reduction": reduced or "none: full activation vectors shipped"},
+            "interpretation": {**self._scale_card(f"{measure} of each cell's activation vector to the query "
+                                                  "cell's, at the same layer"),
+                               "hover": "shades every cell by its similarity to the hovered cell",
+                               "click": "pins the query (arrow keys move it)"},
+        }
+
     def _default_query(self) -> dict:
         layer = self.rows[0]
         h, w = self.grid(0, layer)
@@ -639,3 +665,11 @@ class SimilarityOverlay(OverlayWidget):
     def __repr__(self) -> str:
         return (f"SimilarityOverlay({len(self._images)} images, rows={self.rows}, "
                 f"ships {wire.fmt_bytes(self.payload_bytes)})")
+
+
+def _query_text(q: dict | None) -> str:
+    """The pinned query in words, for the card."""
+    if q is None:
+        return "none pinned: the hovered cell"
+    where = f"token {q['token']}" if "token" in q else f"cell (row {q['row']}, col {q['col']})"
+    return f"image {q['image']}, layer {q['layer']}, {where}"

@@ -368,6 +368,28 @@ class TransformSweep(OverlayWidget):
                             colormap=self.colormap, lo=lo, hi=hi, opacity=opacity, panel=panel, columns=columns,
                             scale=scale)
 
+    def _card_parts(self) -> dict:
+        """The card: the layer and transform swept, how to read the copies' shading and the chart."""
+        kind = self._kind if isinstance(self._kind, str) else f"custom ({getattr(self._kind, '__name__', 'callable')})"
+        unit = {"rotate": "degrees, counter-clockwise", "scale": "zoom factor about the centre"}.get(self._kind, "")
+        q = self.query
+        query = f"cell (row {q['row']}, col {q['col']})" if q else "none pinned: the hovered cell"
+        return {
+            "question": "Does the layer represent a patch the same way once the image is rotated or zoomed?",
+            "explanandum": {"layer": self._layer, "grid": f"{self.grid[0]} x {self.grid[1]} cells",
+                            "query": query},
+            "explainer": {"method": "Interactive Similarity Overlays, geometric transformations (Fong, Mordvintsev, "
+                                    "Vedaldi and Olah, VISxAI 2021)",
+                          "transform": kind, "values": self._values, "unit": unit or "as the transform defines",
+                          "fill": "zero outside the transformed image"},
+            "interpretation": {**self._scale_card("cosine similarity of each copy's cells to the query cell of "
+                                                  "the original"),
+                               "outline": "the cell of each copy showing the query cell's content",
+                               "chart": "similarity to that cell against the transform value (dashed: the mean "
+                                        "over all cells)",
+                               "hover": "a cell of the original becomes the query; click pins it"},
+        }
+
     def __repr__(self) -> str:
         kind = self._kind if isinstance(self._kind, str) else "custom"
         return (f"TransformSweep({kind}, {len(self._values)} values, layer={self._layer!r}, grid={self.grid}, "

@@ -1,0 +1,95 @@
+"""The hover on two threads: with a core to spare, a Web Worker holds half of every vector's
+channels and computes their half of each dot product. The pixels must be the ones
+``similarity_map`` gives, the same as on one thread, and a page that refuses or breaks the worker
+must fall back to one thread without losing a hover."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import xai_widgets as xw
+from xai_widgets import colormaps
+
+from lab import PAINTED, READ_CELLS
+
+CORES = "Object.defineProperty(navigator, 'hardwareConcurrency', {get: () => %d});"
+REFUSED = "window.Worker = function () { throw new Error('blocked by the page policy'); };"
+# a worker that starts, then dies while loading: the failure arrives later, as an error event
+BROKEN = """{ const Real = window.Worker;
+  window.Worker = function () { return new Real(URL.createObjectURL(new Blob(['throw new Error("broken")']))); }; }"""
+ROOT = ".xw-similarity"
+
+
+@pytest.fixture(scope="module")
+def widget(tmp_path_factory):
+    """8 images x 28x28 cells x 512 channels: 6.4 MB of vectors, past the worker threshold."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 512, 1), nn.ReLU())
+    g = torch.Generator().manual_seed(3)
+    images = [torch.rand(3, 28, 28, generator=g) for _ in range(8)]
+    w = xw.SimilarityOverlay(model, images, "1", size=64, opacity=1.0, max_bytes=1 << 26)
+    return w, w.to_html(tmp_path_factory.mktemp("threads") / "threads.html")
+
+
+def open_page(chromium, path, script: str):
+    context = chromium.new_context(offline=True, viewport={"width": 1300, "height": 900})
+    context.add_init_script(script)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    page.wait_for_selector(PAINTED, timeout=30_000)
+    return context, page, errors
+
+
+def hover(page, image: int, row: int, col: int) -> dict:
+    box = page.locator(f'{ROOT} canvas.xw-panel[data-layer="0"][data-image="{image}"]').bounding_box()
+    x, y = box["x"] + (col + 0.5) * box["width"] / 28, box["y"] + (row + 0.5) * box["height"] / 28
+    page.mouse.move(x - 2, y)
+    page.mouse.move(x, y)
+    page.wait_for_timeout(300)
+    return page.evaluate(READ_CELLS, [{f"0/{n}": [28, 28] for n in range(8)}])
+
+
+def expected(w, image: int, row: int, col: int) -> dict:
+    """Per panel, the colours ``similarity_map`` gives and which cells to compare: not those under
+    the ring that marks the query (its cells are 2.3 px wide, so the ring lies over its neighbours)."""
+    maps = w.similarity_map(image, "1", row, col)
+    r, c = np.divmod(np.arange(28 * 28), 28)
+    near = (np.abs(r - row) <= 3) & (np.abs(c - col) <= 3)
+    return {f"0/{n}": (colormaps.apply(maps[n].numpy().ravel(), "gray", 0.0, 1.0), ~near if n == image else np.ones_like(near))
+            for n in range(8)}
+
+
+def assert_cells(drawn: dict, want: dict) -> None:
+    for key, (colours, compared) in want.items():
+        diff = np.abs(np.asarray(drawn[key], int) - colours.astype(int)).max(axis=1)[compared]
+        assert diff.max() <= 1, f"panel {key}: {int((diff > 1).sum())} cells off by up to {diff.max()}"
+
+
+@pytest.mark.parametrize("script, threads", [
+    (CORES % 8, "2"),  # a core to spare: the worker takes half of every vector
+    (CORES % 2, "1"),  # two cores: the browser's own threads hold the second
+    (CORES % 8 + REFUSED, "1"),  # the page refuses workers
+    (CORES % 8 + BROKEN, "1"),  # the worker dies after starting: its half comes back here
+], ids=["worker", "two-cores", "refused", "broken"])
+def test_every_thread_setting_draws_what_similarity_map_says(chromium, widget, script, threads):
+    w, path = widget
+    context, page, errors = open_page(chromium, path, script)
+    try:
+        first = hover(page, 3, 5, 20)  # at once, while a worker may still be loading
+        page.wait_for_function(f"document.querySelector('{ROOT}').dataset.hoverThreads === '{threads}'",
+                               timeout=10_000)
+        assert_cells(first, expected(w, 3, 5, 20))
+        assert_cells(hover(page, 6, 27, 0), expected(w, 6, 27, 0))
+        assert np.ptp(np.asarray(first["0/0"])[:, 0]) > 20  # the overlay is not blank
+        # browser memory: the vectors as shipped, split between the threads, plus each part's query and
+        # results (three float32 per cell: part A's, part B's and their sum, 1.5 % at 512 channels)
+        hover_bytes = int(page.get_attribute(ROOT, "data-hover-bytes"))
+        shipped = sum(xw.wire.payload_bytes(a) for a in w._data["layers"][0]["acts"])
+        assert shipped <= hover_bytes <= shipped * (1 + 3 * 4 / (2 * 512)) + 4096, (hover_bytes, shipped)
+    finally:
+        context.close()
+    assert not errors, errors
