@@ -22,6 +22,7 @@ const ENTRIES = {
   concept_explorer: "concept_explorer.js",
   inversion: "inversion.js",
   adversarial: "adversarial.js",
+  class_bias: "class_bias.js",
   decoder: "decoder.js",
   tensor: "lib/tensor.js", // exports decode/bytesOf; used by browser tests
 };

@@ -1,8 +1,11 @@
-// Metrics chart (xai_widgets.metrics as a view): deletion / insertion curves or the
-// model-parameter randomisation check, one line per method, as an anywidget front end.
-// All numbers arrive once in `_chart` ({kind, panels: [{id, title, subtitle, xTitle, yTitle,
-// xs, xlabels, yRange, series: [{name, title, ys, color, dash, label, baseline}]}]}); hovering a
-// chart or the arrow keys read the values at one x out, in the browser only.
+// Metrics chart (xai_widgets.metrics as a view): deletion / insertion curves, the
+// model-parameter randomisation and continuity checks, one line per method, and the axiom
+// checks (invariance: a dot per method on a log scale; conservation: relevance per layer),
+// as an anywidget front end. All numbers arrive once in `_chart` ({kind, panels: [{id, title,
+// subtitle, xTitle, yTitle, xs, xlabels, xRange?, yRange, yticks?, yLog?, xnotes?, aspect?, series:
+// [{name, title, ys, color, dash, label, baseline, mark?}]}]}); hovering a chart or the arrow
+// keys read the values at one x out (a panel's xnotes instead, when it has them), in the
+// browser only.
 //
 // The charts take the width they are given: side by side when two fit at a readable width,
 // else one under the other (root data-layout "side-by-side" | "stacked", said in the details).

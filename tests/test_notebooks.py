@@ -18,7 +18,7 @@ NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 OURS = ("SimilarityOverlay", "TransformSweep", "ChannelGrid", "PathMorph", "AttributionExplorer", "OcclusionExplorer",
         "MetricsChart", "ConceptExplorer", "InversionExplorer",
-        "AdversarialExplorer", "DecoderExplorer")  # not e.g. tqdm's progress bars
+        "AdversarialExplorer", "ClassBias", "DecoderExplorer")  # not e.g. tqdm's progress bars
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])

@@ -184,7 +184,7 @@ def test_panel_sizes_say_what_is_accepted(net, size):
 
 
 @pytest.mark.parametrize("name", ["SimilarityOverlay", "TransformSweep", "ChannelGrid", "AttributionExplorer",
-                                  "OcclusionExplorer", "PathMorph", "MetricsChart"])
+                                  "OcclusionExplorer", "PathMorph", "MetricsChart", "ClassBias"])
 def test_every_figure_takes_one_scale_rule(name):
     from test_widget_states import WIDGETS
 

@@ -118,6 +118,13 @@ def build_adversarial():
     return w, [model], {}
 
 
+def build_class_bias():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 8, 200)
+    p = np.where(rng.random(200) < 0.7, y, rng.integers(0, 8, 200))
+    return xw.ClassBias(y, p, partitions={"a": [0, 1]}), [], {}
+
+
 def build_decoder():
     model = xw.demo.shapes_model()
     x = xw.demo.model.to_tensor(xw.demo.shapes_dataset(2, seed=3).images)
@@ -136,6 +143,7 @@ WIDGETS = {
     "ConceptExplorer": (build_concept_explorer, 0.5),
     "InversionExplorer": (build_inversion, 0.5),
     "AdversarialExplorer": (build_adversarial, 0.25),
+    "ClassBias": (build_class_bias, 0.5),
     "DecoderExplorer": (build_decoder, 0.25),
 }
 

@@ -12,13 +12,14 @@ from .core.images import to_batch
 from .core.layouts import Tokens
 from .similarity import cosine_map, factorize, projection, transforms, unit_vectors
 from .units import backview, featurevis, grid, scan
-from .widgets import (AdversarialExplorer, AttributionExplorer, ChannelGrid, ConceptExplorer, DecoderExplorer,
-                      InversionExplorer, MetricsChart, OcclusionExplorer, PathMorph, SimilarityOverlay, TransformSweep)
+from .widgets import (AdversarialExplorer, AttributionExplorer, ChannelGrid, ClassBias, ConceptExplorer,
+                      DecoderExplorer, InversionExplorer, MetricsChart, OcclusionExplorer, PathMorph, SimilarityOverlay,
+                      TransformSweep)
 
-__all__ = ["AdversarialExplorer", "AttributionExplorer", "ChannelGrid", "ConceptExplorer", "DecoderExplorer",
-           "InversionExplorer",
-           "MetricsChart", "OcclusionExplorer", "PathMorph", "SimilarityOverlay", "TransformSweep", "adversarial",
-           "attribution", "backview", "bias", "colormaps", "concepts", "crp", "decoder", "demo", "factorize",
+__all__ = ["AdversarialExplorer", "AttributionExplorer", "ChannelGrid", "ClassBias", "ConceptExplorer",
+           "DecoderExplorer", "InversionExplorer", "MetricsChart", "OcclusionExplorer", "PathMorph", "SimilarityOverlay",
+           "TransformSweep", "adversarial", "attribution", "backview", "bias", "colormaps", "concepts", "crp", "decoder",
+           "demo", "factorize",
            "feature_occlusion", "featurevis", "grid", "images", "inversion", "layouts", "lrp", "metrics", "morph",
            "outputs", "perturbation", "projection", "scan", "similarity", "transforms", "wire", "LayerInfo", "Maps",
            "Tokens", "capture", "capture_maps", "cosine_map", "layers", "model_lock", "to_batch", "unit_vectors"]

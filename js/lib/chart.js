@@ -61,8 +61,8 @@ export function fmtPercent(p) {
   return `${+(100 * p).toFixed(p < 0.1 ? 2 : 1)}%`;
 }
 
-/** A small swatch of a line (dashes included), `color` kept on data-color for tests. */
-export function lineSwatch(color, dash, width = 24) {
+/** A small swatch of a line (dashes included) or, for `mark` "dots", of a dot; `color` kept on data-color for tests. */
+export function lineSwatch(color, dash, width = 24, mark = "line") {
   const c = document.createElement("canvas");
   const dpr = window.devicePixelRatio || 1;
   c.width = Math.round(width * dpr);
@@ -72,6 +72,13 @@ export function lineSwatch(color, dash, width = 24) {
   c.dataset.color = color;
   const ctx = c.getContext("2d");
   ctx.scale(dpr, dpr);
+  if (mark === "dots") {
+    ctx.fillStyle = color;
+    ctx.beginPath();
+    ctx.arc(width / 2, 5, 4, 0, 2 * Math.PI);
+    ctx.fill();
+    return c;
+  }
   ctx.strokeStyle = color;
   ctx.lineWidth = 2.5;
   ctx.setLineDash(dash || []);
@@ -84,7 +91,7 @@ export function lineSwatch(color, dash, width = 24) {
 
 /**
  * A key naming each line by a swatch of it, so captions need not name colours:
- * entries [{color, dash, label, name}] -> div.xw-line-key (each item data-series = name).
+ * entries [{color, dash, label, name, mark}] -> div.xw-line-key (each item data-series = name).
  */
 export function lineKey(entries) {
   const key = document.createElement("div");
@@ -96,7 +103,7 @@ export function lineKey(entries) {
     const label = document.createElement("span");
     label.className = "xw-key-label";
     label.textContent = e.label;
-    item.append(lineSwatch(e.color, e.dash), label);
+    item.append(lineSwatch(e.color, e.dash, 24, e.mark), label);
     key.appendChild(item);
   }
   return key;
@@ -126,10 +133,10 @@ function yRangeOf(spec, ref, series, bands) {
 }
 
 /** The plot's coordinates: xs, the plot rectangle P, both ranges and X / Y from data to CSS px. */
-function axes(xs, P, [ylo, yhi]) {
+function axes(xs, P, [ylo, yhi], xRange) {
   const n = xs.length;
-  let xlo = n ? xs[0] : 0;
-  let xhi = n ? xs[n - 1] : 1;
+  let xlo = xRange ? xRange[0] : n ? xs[0] : 0;
+  let xhi = xRange ? xRange[1] : n ? xs[n - 1] : 1;
   if (!(xhi > xlo)) {
     xlo -= 1;
     xhi += 1;
@@ -244,14 +251,22 @@ function polyline(ctx, { xs, n, X, Y }, vals, color, width, dash) {
 
 const pointsOf = ({ xs, X, Y }, vals) => xs.map((x, i) => [X(x), Number.isFinite(vals[i]) ? Y(vals[i]) : NaN]);
 
-/** A dot at every finite point (when `dots`), the highlighted one larger. */
-function paintDots(ctx, points, hl, color, dots) {
+export const DOT_RADIUS = 4.5; // a series drawn as dots (mark "dots"), CSS px
+
+/** One series: a line through its values, or (mark "dots") a dot at each, unjoined. */
+function paintSeries(ctx, A, vals, color, width, dash, mark) {
+  if (mark === "dots") paintDots(ctx, pointsOf(A, vals), -1, color, true, DOT_RADIUS);
+  else polyline(ctx, A, vals, color, width, dash);
+}
+
+/** A dot of radius r at every finite point (when `dots`), the highlighted one larger. */
+function paintDots(ctx, points, hl, color, dots, r = 3) {
   ctx.fillStyle = color;
   for (let i = 0; i < points.length && dots; i++) {
     const [x, y] = points[i];
     if (!Number.isFinite(y)) continue;
     ctx.beginPath();
-    ctx.arc(x, y, i === hl ? 5 : 3, 0, 2 * Math.PI);
+    ctx.arc(x, y, i === hl ? r + 2 : r, 0, 2 * Math.PI);
     ctx.fill();
   }
 }
@@ -323,7 +338,10 @@ export class LineChart {
    *        xTitle, yTitle, fmtX (value -> label), tip (text for the highlighted point),
    *        xlabels (optional: one label per x, every one shown, slanted when they do not fit level),
    *        name (ys's name in data-series; default "main"),
-   *        series (optional extra lines [{ys, color, width, dash, name}], drawn under ys),
+   *        series (optional extra lines [{ys, color, width, dash, name, mark}], drawn under ys),
+   *        mark (ys's and a series' mark: "line" (default) or "dots", a dot at each value, unjoined),
+   *        xRange (optional [lo, hi] of the x axis, default the first and last x),
+   *        yTicks / fmtY (optional: the y ticks instead of round numbers, and their labels),
    *        bands (optional shaded spans [{axis: "x" | "y", lo, hi, color}]),
    *        dots (default true: a dot at every point of ys; false: no dots, and the highlight
    *        is a cursor that moveHighlight moves without redrawing the plot),
@@ -338,9 +356,10 @@ export class LineChart {
     const labelled = Array.isArray(spec.xlabels) && spec.xlabels.length === n;
     this.margin = { ...this.baseMargin };
     const slanted = labelled && this.fitLabels(xs, spec.xlabels.map(String));
-    const A = axes(xs, this.plot(), yRangeOf(spec, ref, series, bands));
+    const A = axes(xs, this.plot(), yRangeOf(spec, ref, series, bands), spec.xRange);
     const fmtX = labelled ? (x) => String(spec.xlabels[xs.indexOf(x)] ?? "") : spec.fmtX || fmtNumber;
-    const ticks = { x: labelled ? xs.slice() : xTicks(A, fmtX), y: niceTicks(A.ylo, A.yhi, 4), fmtX, slanted };
+    const y = spec.yTicks || niceTicks(A.ylo, A.yhi, 4);
+    const ticks = { x: labelled ? xs.slice() : xTicks(A, fmtX), y, fmtX, fmtY: spec.fmtY || fmtNumber, slanted };
     const colors = themeColors(this.el, spec);
     const hl = Number.isInteger(spec.highlight) && spec.highlight >= 0 && spec.highlight < n ? spec.highlight : -1;
     const cursorMode = spec.dots === false; // the cursor is drawn over a cached plot by moveHighlight
@@ -352,8 +371,8 @@ export class LineChart {
     paintAxes(ctx, A, ticks, colors);
     if (hl >= 0 && !cursorMode) paintVertical(ctx, A, A.X(xs[hl]), colors.grid);
     if (ref.length === n) polyline(ctx, A, ref, colors.ref, 1.5, [4, 3]);
-    for (const S of series) polyline(ctx, A, S.ys, S.color || colors.ref, S.width || 1.5, S.dash || []);
-    polyline(ctx, A, ys, colors.line, 2, []);
+    for (const S of series) paintSeries(ctx, A, S.ys, S.color || colors.ref, S.width || 1.5, S.dash || [], S.mark);
+    paintSeries(ctx, A, ys, colors.line, 2, [], spec.mark);
     this.points = pointsOf(A, ys);
     paintDots(ctx, this.points, hl, colors.line, spec.dots !== false);
     if (hl >= 0 && !cursorMode && Number.isFinite(this.points[hl][1])) paintRing(ctx, this.points[hl], 8, colors.line);
@@ -374,7 +393,7 @@ export class LineChart {
     this.labelKey = key;
     const nodes = [];
     for (const t of ticks.x) nodes.push(span(ticks.slanted ? "xw-xtick xw-slanted" : "xw-xtick", ticks.fmtX(t), X(t), P.y1 + 6));
-    for (const t of ticks.y) nodes.push(span("xw-ytick", fmtNumber(t), P.x0 - 6, Y(t)));
+    for (const t of ticks.y) nodes.push(span("xw-ytick", ticks.fmtY(t), P.x0 - 6, Y(t)));
     if (spec.xTitle) nodes.push(span("xw-xtitle", spec.xTitle, (P.x0 + P.x1) / 2, this.H - 13));
     if (spec.yTitle) nodes.push(span("xw-ytitle", spec.yTitle, P.x0, P.y0 - 7));
     nodes.push(this.tip);

@@ -33,9 +33,11 @@ export function buildCharts(view) {
   const width = fitCharts(view, data.panels.length);
   for (const panel of data.panels) {
     const col = elem("div", `xw-panel-col xw-panel-${panel.id}`);
-    const chart = new LineChart({ width, height: Math.round(width * 0.62), label: panel.title });
+    const chart = new LineChart({ width, height: Math.round(width * (panel.aspect || 0.62)), label: panel.title });
     chart.canvas.dataset.panel = panel.id;
-    const key = lineKey(panel.series.map((s) => ({ color: s.color, dash: s.dash, label: s.label, name: s.name })));
+    const key = lineKey(panel.series.map((s) => ({
+      color: s.color, dash: s.dash, label: s.label, name: s.name, mark: s.mark,
+    })));
     col.append(elem("div", "xw-caption", panel.title), elem("div", "xw-sub", panel.subtitle || ""), chart.el, key);
     view.body.appendChild(col);
     view.charts.push({ panel, chart });

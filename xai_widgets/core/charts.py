@@ -48,14 +48,16 @@ def _hex(colour) -> str:
 
 
 GRID, AXIS, SUBTLE = "#e0e0e0", "#787878", "#616161"
+DOT_RADIUS = 4.5  # a series drawn as dots, as js/lib/chart.js
 SLANT = 35  # degrees: x labels that do not fit level
 
 
 def chart_scene(p: dict, width: int, scale: float = 1.0) -> tuple[int, int, list]:
     """One panel (the ``_chart`` panel format) laid out as drawing items, for PNG and SVG alike.
 
-    Returns (width, height, items); items are ``("line", points, colour, width, dash, name)`` and
-    ``("text", (x, y), text, colour, size, anchor, angle)`` with PIL's two-letter anchors. The
+    Returns (width, height, items); items are ``("line", points, colour, width, dash, name)``,
+    ``("dot", (x, y), colour, radius, name)`` and ``("text", (x, y), text, colour, size, anchor,
+    angle)`` with PIL's two-letter anchors. The
     layout is tight: the heading, the plot, x labels (every one, slanted when they do not fit
     level) and the key take the height they need.
 
@@ -64,10 +66,14 @@ def chart_scene(p: dict, width: int, scale: float = 1.0) -> tuple[int, int, list
     p : dict
         The panel: ``title`` (str), optional ``subtitle`` (str), ``xTitle`` and ``yTitle``
         (str), ``xs`` (increasing x values), optional ``xlabels`` (one label per x, or None
-        for round numeric ticks), ``yRange`` ([lo, hi], widened to every value) and ``series``
-        (list of dicts with ``name``, ``label``, ``color``, ``dash`` (list of lengths, empty
-        for solid), ``ys`` (values, None for gaps) and optional ``baseline`` (bool)). The
-        first series is drawn thickest and on top.
+        for round numeric ticks), optional ``xRange`` ([lo, hi] of the x axis, default the first
+        and last x), ``yRange`` ([lo, hi], widened to every value), optional ``yticks`` (the y
+        ticks instead of round numbers) and ``yLog`` (the ys are log10 of the values: ticks read
+        "1e-5") and ``series`` (list of dicts with ``name``, ``label``, ``color``, ``dash`` (list of
+        lengths, empty for solid), ``ys`` (values, None for gaps), optional ``baseline`` (bool) and
+        ``mark`` ("line", the default, or "dots": a dot at each value, unjoined)), and optional
+        ``aspect`` (the chart's height over its width, default 0.62). The first series is drawn
+        thickest and on top.
     width : int
         Panel width in pixels at scale 1.
     scale : float, default 1.0
@@ -99,9 +105,10 @@ def chart_scene(p: dict, width: int, scale: float = 1.0) -> tuple[int, int, list
     lo, hi = min([lo] + values), max([hi] + values)
     if not hi > lo:
         hi = lo + 1
-    yticks = nice_ticks(lo, hi, 4)
-    left = int(12 * scale + max(fnt.getlength(_tick(t)) for t in yticks) + 8 * scale)
-    x0, x1 = float(xs[0]), float(xs[-1]) if xs[-1] > xs[0] else float(xs[0]) + 1
+    yticks = p.get("yticks") or nice_ticks(lo, hi, 4)
+    ytick = _log_tick if p.get("yLog") else _tick
+    left = int(12 * scale + max(fnt.getlength(ytick(t)) for t in yticks) + 8 * scale)
+    x0, x1 = p.get("xRange") or (float(xs[0]), float(xs[-1]) if xs[-1] > xs[0] else float(xs[0]) + 1)
     labels = p.get("xlabels")
     if labels:
         ticks = [(float(xs[i]), str(labels[i])) for i in range(len(labels))]
@@ -117,14 +124,14 @@ def chart_scene(p: dict, width: int, scale: float = 1.0) -> tuple[int, int, list
         span = width - left - right
     label_h = (max(widths) * math.sin(math.radians(SLANT)) + fs) if slanted else fs
     top = y + line_h  # room for the y title
-    plot_h = int(round(width * 0.62 - 60 * scale))
+    plot_h = int(round(width * p.get("aspect", 0.62) - 60 * scale))
     y_end = top + plot_h
     px = lambda x: left + (x - x0) / (x1 - x0) * span  # noqa: E731
     py = lambda v: y_end - (v - lo) / (hi - lo) * plot_h  # noqa: E731
     items.append(("text", (left, top - 6 * scale), p["yTitle"], render.TEXT, fs, "ld", 0))
     for t in yticks:
         items.append(("line", [(left, py(t)), (width - right, py(t))], GRID, 1, [], None))
-        items.append(("text", (left - 6 * scale, py(t)), _tick(t), render.TEXT, fs, "rm", 0))
+        items.append(("text", (left - 6 * scale, py(t)), ytick(t), render.TEXT, fs, "rm", 0))
     for t, text in ticks:
         items.append(("line", [(px(t), y_end), (px(t), y_end + 4 * scale)], AXIS, 1, [], None))
         items.append(("text", (px(t), y_end + 6 * scale), text, render.TEXT, fs, "ra" if slanted else "ma",
@@ -135,6 +142,10 @@ def chart_scene(p: dict, width: int, scale: float = 1.0) -> tuple[int, int, list
     y += line_h + 4 * scale
     baselines_first = sorted(series, key=lambda s: (not s.get("baseline"), s is series[0]))
     for s in baselines_first:  # baselines under the methods, the first method on top
+        if s.get("mark") == "dots":
+            items += [("dot", (px(x), py(v)), s["color"], DOT_RADIUS * scale, s["name"])
+                      for x, v in zip(xs, s["ys"]) if v is not None]
+            continue
         run: list = []
         lw = max(1, round((3 if s is series[0] else 1.5 if s.get("baseline") else 2) * scale))
         for x, v in list(zip(xs, s["ys"])) + [(None, None)]:
@@ -145,8 +156,11 @@ def chart_scene(p: dict, width: int, scale: float = 1.0) -> tuple[int, int, list
                 run = []
     for s in series:
         cy = y + fs / 2
-        items.append(("line", [(left, cy), (left + 28 * scale, cy)], s["color"], max(1, round(3 * scale)),
-                      [d * scale for d in s["dash"]], None))
+        if s.get("mark") == "dots":
+            items.append(("dot", (left + 14 * scale, cy), s["color"], 4 * scale, None))
+        else:
+            items.append(("line", [(left, cy), (left + 28 * scale, cy)], s["color"], max(1, round(3 * scale)),
+                          [d * scale for d in s["dash"]], None))
         items.append(("text", (left + 36 * scale, y), s["label"], render.TEXT, fs, "la", 0))
         y += line_h
     return width, int(math.ceil(y + 4 * scale)), items
@@ -154,6 +168,11 @@ def chart_scene(p: dict, width: int, scale: float = 1.0) -> tuple[int, int, list
 
 def _tick(t: float) -> str:
     return f"{t:g}"
+
+
+def _log_tick(t: float) -> str:
+    """The label of 10^t: "1" at t = 0, else "1e-5"."""
+    return "1" if t == 0 else f"1e{t:g}"
 
 
 def scene_png(scenes: list, gap: int = 8) -> Image.Image:
@@ -181,6 +200,9 @@ def scene_png(scenes: list, gap: int = 8) -> Image.Image:
             if item[0] == "line":
                 _, pts, colour, lw, dash, _name = item
                 _dashed(draw, [(x0 + x, y) for x, y in pts], colour, lw, dash)
+            elif item[0] == "dot":
+                _, (x, y), colour, r, _name = item
+                draw.ellipse([x0 + x - r, y - r, x0 + x + r, y + r], fill=colour)
             else:
                 _, (x, y), text, colour, size, anchor, angle = item
                 fnt = render.font(size)
@@ -242,6 +264,10 @@ def scene_svg(scenes: list, gap: int = 8) -> str:
                 points = " ".join(f"{x:.2f},{y:.2f}" for x, y in pts)
                 out.append(f'<polyline points="{points}" fill="none" stroke="{_hex(colour)}" '
                            f'stroke-width="{lw:g}" stroke-linejoin="round"{attrs}/>')
+            elif item[0] == "dot":
+                _, (x, y), colour, r, name = item
+                attrs = "" if name is None else f" data-series={quoteattr(str(name))}"
+                out.append(f'<circle cx="{x:.2f}" cy="{y:.2f}" r="{r:g}" fill="{_hex(colour)}"{attrs}/>')
             else:
                 _, (x, y), text, colour, size, anchor, angle = item
                 rotate = f' transform="rotate({-angle} {x:.2f} {y:.2f})"' if angle else ""

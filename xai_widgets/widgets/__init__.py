@@ -2,6 +2,7 @@
 from .adversarial import AdversarialExplorer
 from .attribution import AttributionExplorer
 from .channel_grid import ChannelGrid
+from .class_bias import ClassBias
 from .concept_explorer import ConceptExplorer
 from .decoder import DecoderExplorer
 from .inversion import InversionExplorer
@@ -11,5 +12,5 @@ from .path_morph import PathMorph
 from .similarity import SimilarityOverlay
 from .sweep import TransformSweep
 
-__all__ = ["AdversarialExplorer", "AttributionExplorer", "ChannelGrid", "ConceptExplorer", "DecoderExplorer",
-           "InversionExplorer", "MetricsChart", "OcclusionExplorer", "PathMorph", "SimilarityOverlay", "TransformSweep"]
+__all__ = ["AdversarialExplorer", "AttributionExplorer", "ChannelGrid", "ClassBias", "ConceptExplorer",
+           "DecoderExplorer", "InversionExplorer", "MetricsChart", "OcclusionExplorer", "PathMorph", "SimilarityOverlay", "TransformSweep"]

@@ -10,6 +10,14 @@ Two views, each built by a class method from a dict ``{method name: result}``:
   randomisation check (:func:`xai_widgets.attribution.metrics.randomisation_check`), the mean
   similarity to the trained model's maps after each randomised layer, one line per method,
   starting from "original" (a map compared with itself: 1).
+* ``MetricsChart.continuity({"gradient": result, ...})``: the step between neighbouring
+  explanations of a sliding occluder (:func:`xai_widgets.attribution.invariance.continuity`).
+* The axiom checks (panels built in :mod:`.axiom_charts`): ``MetricsChart.input_shift(report)`` and
+  ``MetricsChart.implementation(report)`` draw an
+  :class:`~xai_widgets.attribution.invariance.InvarianceReport` as one dot per method on a log
+  scale with the pass threshold dashed; ``MetricsChart.conservation(result)`` the LRP relevance
+  summed at each layer (:func:`xai_widgets.attribution.conservation.layer_conservation`) with
+  f(x) dashed.
 
 Everything the browser draws is in the ``_chart`` trait (plain numbers, a few hundred at
 most), so the view exports to standalone HTML and its numbers can be checked against the
@@ -31,6 +39,7 @@ from ..core.charts import chart_scene, scene_png, scene_svg
 from ..attribution.invariance import Continuity
 from ..attribution.metrics import Curve, Randomisation
 from .attribution import method_title
+from .axiom_charts import conservation_payload, invariance_payload
 from .base import STATIC, XaiWidget
 from .checks import Index, print_scale
 
@@ -197,19 +206,22 @@ def _continuity_payload(results: dict, baselines: Sequence[str]) -> dict:
 
 
 class MetricsChart(XaiWidget):
-    """Deletion / insertion curves, the randomisation check or the continuity check, one line per method.
+    """Deletion / insertion curves, the randomisation or continuity check, or an axiom check, per method.
 
-    Build it with :meth:`deletion`, :meth:`randomisation` or :meth:`continuity` (or
+    Build it with :meth:`deletion`, :meth:`randomisation`, :meth:`continuity`,
+    :meth:`input_shift`, :meth:`implementation` or :meth:`conservation` (or
     ``MetricsChart(kind, results)``).
 
     Parameters
     ----------
-    kind : "deletion" | "randomisation" | "continuity"
-    results : dict
+    kind : "deletion" | "randomisation" | "continuity" | "input_shift" | "implementation" | "conservation"
+    results : dict or result
         ``{method name: metrics.Curve or [Curve, ...]}`` for "deletion" (deletion and insertion
         curves go to their own panels); ``{method name: metrics.Randomisation}`` for
         "randomisation" (all with the same layers, order and similarity measure);
-        ``{method name: invariance.Continuity}`` for "continuity" (the same patch positions).
+        ``{method name: invariance.Continuity}`` for "continuity" (the same patch positions);
+        an ``invariance.InvarianceReport`` for "input_shift" and "implementation"; a
+        ``conservation.Conservation`` or ``{label: Conservation}`` for "conservation".
     signed : bool
         Randomisation only: plot the similarity of the signed maps instead of |map|.
     size : int
@@ -223,11 +235,18 @@ class MetricsChart(XaiWidget):
     Raises
     ------
     ValueError
-        If ``kind`` is not "deletion", "randomisation" or "continuity"; if deletion results give
+        If ``kind`` is not one of the six; if deletion results give
         one method two curves of a game, or curves of a game differ in fractions or
         score; if randomisation results differ in layers, order or similarity measure.
     TypeError
         If ``results`` is not a non-empty dict, or a value is not the kind's result type.
+
+    Attributes
+    ----------
+    kind : str
+        The view.
+    results : dict or result
+        The results drawn, as given.
     """
 
     _esm = STATIC / "metrics_chart.js"
@@ -247,10 +266,15 @@ class MetricsChart(XaiWidget):
             payload = _randomisation_payload(_check_results(results, kind), bool(signed), baselines)
         elif kind == "continuity":
             payload = _continuity_payload(_check_results(results, kind), baselines)
+        elif kind in ("input_shift", "implementation"):
+            payload = invariance_payload(results, kind)
+        elif kind == "conservation":
+            payload = conservation_payload(results)
         else:
-            raise ValueError(f"kind must be 'deletion', 'randomisation' or 'continuity', got {kind!r}")
+            raise ValueError(f"kind must be 'deletion', 'randomisation', 'continuity', 'input_shift', "
+                             f"'implementation' or 'conservation', got {kind!r}")
         self.kind = kind
-        self.results = dict(results)
+        self.results = dict(results) if isinstance(results, Mapping) else results
         super().__init__(_chart=payload, size=size)
 
     @classmethod
@@ -343,6 +367,80 @@ class MetricsChart(XaiWidget):
         """
         return cls("continuity", results, size=size, baselines=baselines)
 
+    @classmethod
+    def input_shift(cls, report, *, size: int = 440) -> "MetricsChart":
+        """Input-shift invariance (Kindermans et al. 2019, section 3): per method, the relative
+        difference between the maps of f1 at x and of its shifted twin f2 at x + m, as a dot on a log
+        scale (blue: invariant, orange: not), with the pass threshold dashed.
+
+        Parameters
+        ----------
+        report : attribution.invariance.InvarianceReport
+            From :func:`~xai_widgets.attribution.invariance.input_shift_invariance`.
+        size : int, optional
+            Preferred width of the panel in CSS pixels, in [200, 2048]. Default 440.
+
+        Returns
+        -------
+        MetricsChart
+            The chart, of kind ``"input_shift"``.
+
+        Raises
+        ------
+        TypeError
+            If ``report`` is not an InvarianceReport.
+        ValueError
+            If it comes from the implementation-invariance check, or holds no method.
+        """
+        return cls("input_shift", report, size=size)
+
+    @classmethod
+    def implementation(cls, report, *, size: int = 440) -> "MetricsChart":
+        """Implementation invariance (Sundararajan et al. 2017, section 2): per method, the relative
+        difference between the maps of a network and its neuron-split twin, drawn as :meth:`input_shift`
+        draws its report (and refusing, as it does, a report of the other check).
+
+        Parameters
+        ----------
+        report : attribution.invariance.InvarianceReport
+            From :func:`~xai_widgets.attribution.invariance.implementation_invariance`.
+        size : int, optional
+            As :meth:`input_shift`.
+
+        Returns
+        -------
+        MetricsChart
+            Of kind ``"implementation"``.
+        """
+        return cls("implementation", report, size=size)
+
+    @classmethod
+    def conservation(cls, results, *, size: int = 440) -> "MetricsChart":
+        """LRP's conservation layer by layer (Bach et al. 2015, Eq. 2): the relevance summed at the
+        input of each layer from the output down, one line per result, f(x) dashed.
+
+        Parameters
+        ----------
+        results : attribution.conservation.Conservation or mapping of str to Conservation
+            From :func:`~xai_widgets.attribution.conservation.layer_conservation`; several (e.g.
+            one per composite) on the same model, images and classes.
+        size : int, optional
+            As :meth:`input_shift`.
+
+        Returns
+        -------
+        MetricsChart
+            Of kind ``"conservation"``.
+
+        Raises
+        ------
+        TypeError
+            If a result is not a Conservation.
+        ValueError
+            If the results differ in layers or f(x).
+        """
+        return cls("conservation", results, size=size)
+
     @property
     def panels(self) -> list[dict]:
         """What each chart draws: title, axes, x values and the series (name, ys, colour, label)."""
@@ -357,7 +455,19 @@ class MetricsChart(XaiWidget):
         "continuity": ("Do the methods' maps change smoothly as the input changes smoothly?",
                        "continuity under a sliding occluding patch (Montavon, in Explainable AI, LNCS 11700, "
                        "2019, Sec. 13.4)"),
+        "input_shift": ("Do the methods' maps stay the same for a twin that takes the input shifted by a constant?",
+                        "input-shift invariance (Kindermans et al., The (Un)reliability of Saliency Methods, 2019, "
+                        "Sec. 3)"),
+        "implementation": ("Do the methods' maps stay the same for a twin that computes the same function "
+                           "with split units?",
+                           "implementation invariance (Sundararajan, Taly and Yan, ICML 2017, Sec. 2)"),
+        "conservation": ("How much of the score f(x) does LRP keep at each layer?",
+                         "relevance conservation (Bach et al., PLoS ONE 2015, Eq. 2; Montavon et al. 2019, "
+                         "Sec. 10.2)"),
     }
+    _LINES = {"input_shift": "one dot per method: blue invariant, orange not; dashed: the tolerance",
+              "implementation": "one dot per method: blue invariant, orange not; dashed: the tolerance",
+              "conservation": "one per LRP setting, relevance summed at each layer's input; dashed: f(x)"}
 
     def _card_parts(self) -> dict:
         """The card: the methods compared, each panel's metric and axes, how to read the lines."""
@@ -365,10 +475,14 @@ class MetricsChart(XaiWidget):
         panels = {p["id"]: {"title": p["title"], **({"setting": p["subtitle"]} if p.get("subtitle") else {}),
                             "x": p["xTitle"], "y": p["yTitle"],
                             "lines": [s["label"] for s in p["series"]]} for p in self.panels}
+        r = self.results  # a dict of results, an invariance report or one conservation result
+        compared = list(r) if isinstance(r, Mapping) else list(r.names) if hasattr(r, "names") else \
+            [f"LRP ({r.composite})"]
         return {"question": question,
-                "explanandum": {"methods compared": list(self.results)},
+                "explanandum": {"methods compared": compared},
                 "explainer": {"metric": metric, "kind": self.kind, "panels": panels},
-                "interpretation": {"lines": "one per method, the mean over images; dashed grey: a baseline",
+                "interpretation": {"lines": self._LINES.get(self.kind, "one per method, the mean over images; "
+                                                                       "dashed grey: a baseline"),
                                    "hover": "reads the values at the nearest x out"}}
 
     # ------------------------------------------------------------------ static figure
