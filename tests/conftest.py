@@ -1,6 +1,7 @@
 """Shared fixtures."""
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -11,6 +12,20 @@ from hypothesis import settings
 from toy_models import SharedReLUNet
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def _cache_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("xw-cache")
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(_cache_root, request, monkeypatch):
+    """Results cached on disk by default (scans, PatternNet's patterns) go to a folder of this test's
+    own (``$XAI_WIDGETS_CACHE``), never to ``~/.cache``, and no test reads another's."""
+    folder = _cache_root / hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:16]
+    monkeypatch.setenv("XAI_WIDGETS_CACHE", str(folder))
+    return folder
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 """PatternNet and PatternAttribution (Kindermans et al. 2018): patterns against the paper's linear example
 and a numpy recomputation, batch-norm merging, and the named methods."""
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -7,6 +9,7 @@ from torch import nn
 
 import xai_widgets as xw
 from xai_widgets.attribution import patterns
+from xai_widgets.core import tasks
 from toy_models import assert_untouched, snapshot
 
 torch.set_num_threads(1)
@@ -130,3 +133,100 @@ def test_planted_evidence_is_pointed_at():
         for one in m:
             assert inside.flatten()[int(one.abs().flatten().argmax())], method
             assert one[~inside].abs().max() < 0.1 * one[inside].abs().max(), method
+
+
+# ----------------------------------------------------------------------------- the disk cache
+
+
+def _counted_fit(model, data, **kw):
+    """Fit and count the forward calls the model's first layer saw (on the model or its merged copy)."""
+    calls = []
+    first = next(m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+    handle = first.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        return patterns.fit(model, data, **kw), len(calls)
+    finally:
+        handle.remove()
+
+
+def _conv_model_and_data():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(4 * 5 * 5, 2))
+    with torch.no_grad():
+        model[1].running_mean.uniform_(-1, 1)
+    x = torch.randn(12, 3, 5, 5, generator=torch.Generator().manual_seed(1))
+    return model, x
+
+
+def test_cache_hit_loads_the_fit_exactly_without_a_forward_pass(tmp_path):
+    model, x = _conv_model_and_data()
+    first, calls = _counted_fit(model, x, batch_size=5, cache_dir=tmp_path)
+    assert calls > 0
+    files = list(tmp_path.iterdir())
+    assert len(files) == 1 and files[0].suffix == ".npz"
+    with np.load(files[0], allow_pickle=False) as f:  # plain arrays, no pickled objects
+        assert all(f[name].dtype != object for name in f.files)
+    snap = snapshot(model)
+    again, calls = _counted_fit(model, x, batch_size=5, cache_dir=tmp_path)
+    assert calls == 0
+    assert_untouched(model, snap)
+    assert again.estimator == first.estimator and again.samples == first.samples == 12
+    assert list(again.patterns) == list(first.patterns) and list(again.counts) == list(first.counts)
+    for name in first.patterns:
+        assert again.patterns[name].dtype == first.patterns[name].dtype == torch.float32
+        assert torch.equal(again.patterns[name], first.patterns[name])
+        assert torch.equal(again.counts[name], first.counts[name])
+    assert patterns.fitted(model) is again  # the named methods use the loaded fit
+    one = xw.attribution.attribute(model, x[:2], "patternattribution", target=0).maps
+    torch.testing.assert_close(one, xw.attribution.attribute(model, x[:2], "patternattribution", target=0,
+                                                             patterns=first).maps, rtol=0, atol=0)
+
+
+def test_a_weight_estimator_or_dataset_change_misses(tmp_path):
+    model, x = _conv_model_and_data()
+    reference, _ = _counted_fit(model, x, cache_dir=tmp_path)
+
+    def misses(data=x, **kw) -> bool:
+        return _counted_fit(model, data, cache_dir=tmp_path, **kw)[1] > 0
+
+    assert not misses()
+    assert misses(estimator="linear") and not misses(estimator="linear")
+    assert misses(dataset_key="mine")  # the first use of a key computes
+    assert not misses(torch.randn(3, 3, 5, 5), dataset_key="mine")  # the key decides, not the data
+    assert misses(dataset_key="theirs")
+    changed = x.clone()
+    changed[-1, 0, 0, 0] += 1
+    assert misses(changed)  # the last image changed
+    with torch.no_grad():
+        model[1].running_var[0] += 1  # a buffer (merged into the convolution) counts as a weight
+    fresh, calls = _counted_fit(model, x, cache_dir=tmp_path)
+    assert calls > 0 and not torch.equal(fresh.patterns["0"], reference.patterns["0"])
+    assert len(list(tmp_path.glob("patterns-*.npz"))) == 6
+    assert misses(cache=False)  # without the cache it always computes
+    assert len(list(tmp_path.iterdir())) == 6
+
+
+def test_an_iterable_without_len_is_cached_only_with_a_key(tmp_path):
+    model, x = _conv_model_and_data()
+    assert _counted_fit(model, iter([x[:6], x[6:]]), cache_dir=tmp_path)[1] > 0
+    assert list(tmp_path.iterdir()) == []
+    first, _ = _counted_fit(model, iter([x[:6], x[6:]]), cache_dir=tmp_path, dataset_key="two batches")
+    again, calls = _counted_fit(model, iter([]), cache_dir=tmp_path, dataset_key="two batches")
+    assert calls == 0 and all(torch.equal(again.patterns[n], first.patterns[n]) for n in first.patterns)
+
+
+def test_a_cancelled_fit_writes_nothing_and_the_default_folder_is_the_env_var(tmp_path, monkeypatch):
+    model, x = _conv_model_and_data()
+    stop = threading.Event()
+
+    def progress(done, total):
+        if done >= 4:
+            stop.set()
+
+    monkeypatch.setenv("XAI_WIDGETS_CACHE", str(tmp_path / "env"))
+    with pytest.raises(tasks.Cancelled):
+        patterns.fit(model, x, batch_size=4, progress=progress, cancel=stop)
+    assert not (tmp_path / "env").exists()
+    patterns.fit(model, x, batch_size=4)
+    assert len(list((tmp_path / "env").glob("patterns-*.npz"))) == 1

@@ -208,7 +208,7 @@ def _patterns_of(model: nn.Module, x: torch.Tensor):
     """PatternNet's patterns fitted on the batch itself, for each network on its own data (the
     linear estimator: on a few images a class's logit may never be positive, and the two-component
     estimator would then have no samples for it)."""
-    return patterns.fit(model, x, estimator="linear")
+    return patterns.fit(model, x, estimator="linear", cache=False)
 
 
 #: The checks of :func:`input_shift_invariance`: (name, method, options, baseline moves with the data).

@@ -17,19 +17,25 @@ Here every Conv2d and Linear layer gets patterns, fitted in one streaming pass o
 (:func:`fit`); a batch norm that directly follows a convolution or linear layer is first merged
 into it (y is then the value the ReLU sees, as the two-component estimator assumes). The fitted
 patterns are kept for the model (the last fit of each model) so that "patternnet" and
-"patternattribution" run as named methods, or can be passed as ``patterns=``.
+"patternattribution" run as named methods, or can be passed as ``patterns=``, and cached on disk
+(:mod:`xai_widgets.core.cache`) so that a later session loads them without a pass over the data.
 """
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import weakref
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Iterable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.cache import cache_path, dataset_part, load_npz, model_hash, save_npz
 from ..core.capture import model_device, model_dtype, preserved_model
 from ..core.tasks import CancelFlag, Progress, check, report
 from ..core.targets import explanation_pass, grad_leaf
@@ -38,6 +44,7 @@ __all__ = ["Patterns", "fit", "fitted", "merged_copy", "pattern_backward", "ESTI
 
 ESTIMATORS = ("linear", "relu")
 _FITTED: "weakref.WeakKeyDictionary[nn.Module, Patterns]" = weakref.WeakKeyDictionary()
+_CACHE_VERSION = 1
 
 
 @dataclass
@@ -169,7 +176,8 @@ def _batches(data, batch_size: int) -> Iterable[torch.Tensor]:
 
 
 def fit(model: nn.Module, data, *, estimator: str = "relu", batch_size: int = 64, progress: Progress = None,
-        cancel: CancelFlag = None) -> Patterns:
+        cancel: CancelFlag = None, cache_dir: str | Path | None = None, cache: bool = True,
+        dataset_key: str | None = None) -> Patterns:
     """Fit every Conv2d / Linear layer's patterns on ``data`` (Kindermans et al. 2018, sections 4.1-4.2).
 
     Parameters
@@ -186,7 +194,19 @@ def fit(model: nn.Module, data, *, estimator: str = "relu", batch_size: int = 64
     progress : callable, optional
         ``progress(done, total)`` after each batch (total None for an iterable).
     cancel : threading.Event or callable, optional
-        Checked before each batch.
+        Checked before each batch; a cancelled fit raises and writes no cache file.
+    cache_dir : str, pathlib.Path or None, default None
+        Cache folder; None: ``$XAI_WIDGETS_CACHE`` or ``~/.cache/xai_widgets``.
+    cache : bool, default True
+        Read and write the cache: the patterns (with their counts, samples and estimator) are
+        stored as an ``.npz`` (no pickles), keyed by a hash of the model's class and state_dict
+        bytes, the estimator and the dataset: ``dataset_key`` when given, else a hash of
+        ``len(data)`` and its first and last few items (a dataset changed only in the middle is
+        not noticed: pass ``dataset_key``; an iterable without ``len`` and indexing is cached only
+        with a ``dataset_key``). A cached fit loads with no forward pass. ``batch_size`` is not
+        in the key (it changes the sums only by float64 rounding).
+    dataset_key : str or None, default None
+        Names the dataset in the cache key instead of its fingerprint.
 
     Returns
     -------
@@ -201,6 +221,11 @@ def fit(model: nn.Module, data, *, estimator: str = "relu", batch_size: int = 64
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; use one of {', '.join(ESTIMATORS)}")
     dev, dtype = model_device(model), model_dtype(model)
+    path = _cache_path(model, estimator, data, cache_dir, dataset_key) if cache else None
+    loaded = load_npz(path, functools.partial(_from_arrays, device=dev), "patterns")
+    if loaded is not None:
+        _FITTED[model] = loaded
+        return loaded
     total = len(data) if isinstance(data, torch.Tensor) else None
     moments, seen, twin, layers = {}, 0, None, {}
     with preserved_model(model, eval_mode=True), torch.no_grad():
@@ -217,8 +242,40 @@ def fit(model: nn.Module, data, *, estimator: str = "relu", batch_size: int = 64
         raise ValueError("data holds no images; fit needs a dataset of images as the model takes them")
     patterns = {n: moments[n].pattern(layers[n].weight.detach()).to(layers[n].weight.dtype) for n in moments}
     result = Patterns(estimator, patterns, seen, {n: moments[n].n.cpu() for n in moments})
+    if path is not None:
+        save_npz(path, _arrays(result), "patterns")
     _FITTED[model] = result
     return result
+
+
+def _cache_path(model: nn.Module, estimator: str, data, cache_dir, dataset_key) -> Path | None:
+    data_part = dataset_part(data, dataset_key)
+    if data_part is None:
+        return None
+    return cache_path("patterns", [_CACHE_VERSION, model_hash(model), estimator, data_part], cache_dir)
+
+
+def _arrays(result: Patterns) -> dict:
+    """The patterns as plain arrays for the cache: float64 (exact for every float dtype), the
+    layer names and dtypes in a JSON ``meta``."""
+    names = list(result.patterns)
+    meta = {"estimator": result.estimator, "samples": result.samples, "layers": names,
+            "dtypes": [str(result.patterns[n].dtype).removeprefix("torch.") for n in names]}
+    arrays = {"meta": np.array(json.dumps(meta))}
+    for i, name in enumerate(names):
+        arrays[f"pattern_{i}"] = result.patterns[name].detach().cpu().double().numpy()
+        arrays[f"count_{i}"] = result.counts[name].detach().cpu().double().numpy()
+    return arrays
+
+
+def _from_arrays(f, device) -> Patterns:
+    """The patterns back from the cache's arrays, on ``device``."""
+    meta = json.loads(str(f["meta"]))
+    patterns, counts = {}, {}
+    for i, (name, dtype) in enumerate(zip(meta["layers"], meta["dtypes"])):
+        patterns[name] = torch.from_numpy(f[f"pattern_{i}"]).to(device=device, dtype=getattr(torch, dtype))
+        counts[name] = torch.from_numpy(f[f"count_{i}"])
+    return Patterns(meta["estimator"], patterns, int(meta["samples"]), counts)
 
 
 def _accumulate(twin: nn.Module, layers: dict, x: torch.Tensor, moments: dict, relu: bool) -> None:

@@ -24,11 +24,8 @@ single pass's result.
 from __future__ import annotations
 
 import functools
-import hashlib
 import itertools
 import json
-import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -36,10 +33,10 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 
 from ..core import tasks
+from ..core.cache import cache_path, dataset_part, load_npz, model_hash, save_npz
 from ..core.capture import preserved_model, unknown_layer_error, layer_output, model_device
 from .grid import check_objective, unit_value
 from ..core.images import check_input_size, model_input, to_uint8
@@ -64,7 +61,6 @@ _RF_SAMPLES = 4  # random inputs per measured cell (their gradient supports are 
 _RF_EXAMPLES = 2  # example inputs (e.g. dataset images) used on top of the random ones
 _RF_GROWTH = (2, 4)  # larger inputs tried when the receptive field touches the image border
 _CACHE_VERSION = 1
-_FINGERPRINT_ITEMS = 3  # items hashed at each end of a dataset without a dataset_key
 _DISSECT_CHUNK = 1 << 24  # upsampled values per chunk of units in dissect (64 MiB float32)
 
 
@@ -738,13 +734,12 @@ def scan(
     check_objective(score)
     engine = distributed.engine_for(engine, dataset, workers)
     path = _cache_path(model, layer, k, preprocess, dataset, cache_dir, dataset_key, layouts, score) if cache else None
-    if path is not None and path.exists():
-        loaded = _load(path)
-        if loaded is not None:
-            return loaded
+    loaded = load_npz(path, _from_arrays, "scan")
+    if loaded is not None:
+        return loaded
     result = _scan(model, layer, dataset, k, preprocess, batch_size, progress, cancel, layouts, score, engine, workers)
     if path is not None:
-        _save(path, result)
+        save_npz(path, _arrays(result), "scan")
     return result
 
 
@@ -864,70 +859,17 @@ def _scan_shard(model, shard, layer, k, preprocess, batch_size, layouts, score, 
 # ----------------------------------------------------------------------------- cache
 
 
-def _hash_value(h, obj) -> None:
-    """Feed an item (image, label, tuple of them) into hash ``h`` by content."""
-    if isinstance(obj, torch.Tensor):
-        obj = obj.detach().cpu()
-        h.update(f"tensor{tuple(obj.shape)}{obj.dtype}".encode())
-        h.update(obj.contiguous().reshape(-1).view(torch.uint8).numpy())  # a view: no copy
-    elif isinstance(obj, np.ndarray):
-        h.update(f"array{obj.shape}{obj.dtype}".encode())
-        h.update(np.ascontiguousarray(obj).reshape(-1).view(np.uint8))
-    elif isinstance(obj, Image.Image):
-        h.update(f"pil{obj.mode}{obj.size}".encode())
-        h.update(obj.tobytes())
-    elif isinstance(obj, (tuple, list)):
-        h.update(f"seq{len(obj)}".encode())
-        for part in obj:
-            _hash_value(h, part)
-    else:
-        h.update(repr(obj).encode())
-
-
-def _dataset_fingerprint(dataset) -> str | None:
-    """len plus the first and last few items, or None when that cannot be read cheaply."""
-    source = dataset.dataset if _is_dataloader(dataset) else dataset
-    if not (hasattr(source, "__len__") and hasattr(source, "__getitem__")):
-        return None
-    try:
-        n = len(source)
-    except TypeError:
-        return None
-    h = hashlib.sha256(f"{type(source).__qualname__}:{n}".encode())
-    picked = sorted(set(range(min(n, _FINGERPRINT_ITEMS))) | set(range(max(0, n - _FINGERPRINT_ITEMS), n)))
-    try:
-        for i in picked:
-            _hash_value(h, source[i])
-    except (NotImplementedError, IndexError, KeyError, TypeError):
-        return None  # not indexable after all (e.g. an IterableDataset with a len)
-    if _is_dataloader(dataset):
-        h.update(f"loader{dataset.batch_size}{dataset.drop_last}{type(dataset.sampler).__name__}".encode())
-    return h.hexdigest()
-
-
-def _model_hash(model: nn.Module) -> str:
-    h = hashlib.sha256(type(model).__qualname__.encode())
-    for name, value in model.state_dict().items():
-        h.update(name.encode())
-        _hash_value(h, value)
-    return h.hexdigest()
-
-
 def _cache_path(model, layer, k, preprocess, dataset, cache_dir, dataset_key, layouts, score) -> Path | None:
-    if dataset_key is not None:
-        data = f"key:{dataset_key}"
-    else:
-        data = _dataset_fingerprint(dataset)
-        if data is None:
-            return None
-    parts = [_CACHE_VERSION, _model_hash(model), layer, k, None if preprocess is None else repr(preprocess), data,
+    data = dataset_part(dataset, dataset_key)
+    if data is None:
+        return None
+    parts = [_CACHE_VERSION, model_hash(model), layer, k, None if preprocess is None else repr(preprocess), data,
              None if not layouts else repr(sorted((str(n), repr(v)) for n, v in layouts.items())), score]
-    key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
-    root = cache_dir or os.environ.get("XAI_WIDGETS_CACHE") or Path.home() / ".cache" / "xai_widgets"
-    return Path(root) / f"scan-{key}.npz"
+    return cache_path("scan", parts, cache_dir)
 
 
-def _save(path: Path, result: TopK) -> None:
+def _arrays(result: TopK) -> dict:
+    """The result as plain arrays for the cache."""
     rf = result.rf
     arrays = {
         "meta": np.array(json.dumps({"layer": result.layer, "k": result.k, "n_images": result.n_images,
@@ -941,32 +883,20 @@ def _save(path: Path, result: TopK) -> None:
     for name, value in vars(result.stats).items():
         if value is not None:
             arrays[f"stats_{name}"] = value
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)  # atomic: readers never see half a file
-    except OSError as exc:
-        warnings.warn(f"could not write the scan cache {path}: {exc}", stacklevel=3)
-        tmp.unlink(missing_ok=True)
+    return arrays
 
 
-def _load(path: Path) -> TopK | None:
-    """The cached result, or None when the file is unreadable (it is then recomputed)."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            meta = json.loads(str(f["meta"]))
-            v = [int(a) for a in f["rf"]]
-            rf = ReceptiveField(tuple(v[0:2]), tuple(v[2:4]), tuple(v[4:6]), tuple(v[6:8]), tuple(v[8:10]))
-            stats = UnitStats(**{
-                name: f[f"stats_{name}"] if f"stats_{name}" in f.files else None
-                for name in UnitStats.__dataclass_fields__
-            })
-            return TopK(meta["layer"], meta["k"], meta["n_images"], f["values"], f["indices"],
-                        f["locations"], f["patches"], stats, rf, meta.get("score", "max"))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        warnings.warn(f"ignoring unreadable scan cache {path}: {exc}", stacklevel=3)
-        return None
+def _from_arrays(f) -> TopK:
+    """The result back from the cache's arrays."""
+    meta = json.loads(str(f["meta"]))
+    v = [int(a) for a in f["rf"]]
+    rf = ReceptiveField(tuple(v[0:2]), tuple(v[2:4]), tuple(v[4:6]), tuple(v[6:8]), tuple(v[8:10]))
+    stats = UnitStats(**{
+        name: f[f"stats_{name}"] if f"stats_{name}" in f.files else None
+        for name in UnitStats.__dataclass_fields__
+    })
+    return TopK(meta["layer"], meta["k"], meta["n_images"], f["values"], f["indices"],
+                f["locations"], f["patches"], stats, rf, meta.get("score", "max"))
 
 
 # ----------------------------------------------------------------------------- dissection
