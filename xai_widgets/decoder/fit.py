@@ -204,7 +204,10 @@ def fit(classifier: nn.Module, encoder: nn.Module, decoder: nn.Module, data: tor
     batch_size : int, default 32
         Images per step.
     lr : float, default 0.01
-        Starting learning rate of each stage.
+        Starting learning rate of each stage. A classifier whose gradient with respect to the
+        image is large (confident logits, a small input std) may need less in stage 2: at too
+        large a rate the first steps saturate the decoder's output and it paints one texture on
+        every image (the demo's ShapesNet is tuned at 0.001).
     momentum : float, default 0.9
         SGD momentum.
     plateau_factor : float, default 0.2
