@@ -220,14 +220,15 @@ def test_fit_refuses_bad_input_and_leaves_the_classifier(crops):
 
 
 # ------------------------------------------------------------------ the shipped demo models
-def test_the_shipped_decoder_tuned_for_the_strided_net_keeps_its_decisions_better_than_the_plain_one():
+@pytest.mark.parametrize("classifier, name", [("strided_model", "strided"), ("shapes_model", "cnn")])
+def test_each_shipped_tuned_decoder_keeps_its_classifiers_decisions_better_than_the_plain_one(classifier, name):
     # on the demo's default images (seed 0: in neither the training nor the validation images)
     x = xw.demo.to_tensor(xw.demo.shapes_dataset(64, seed=0).images)
-    f = xw.demo.strided_model()
+    f = getattr(xw.demo, classifier)()
     y = predicted_labels(f, x)
-    kept = {name: (predicted_labels(f, reconstruct(xw.demo.shapes_decoder(name), x)) == y).double().mean().item()
-            for name in (None, "strided")}
-    assert kept["strided"] > kept[None]
+    kept = {n: (predicted_labels(f, reconstruct(xw.demo.shapes_decoder(n), x)) == y).double().mean().item()
+            for n in (None, name)}
+    assert kept[name] > kept[None], kept
     assert isinstance(xw.demo.shapes_decoder(), Autoencoder)
     with pytest.raises(ValueError, match="tuned_for"):
         xw.demo.shapes_decoder("vgg")
