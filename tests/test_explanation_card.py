@@ -342,3 +342,12 @@ def test_decoder_card_follows_image_and_blend(built):
     assert rows["explainer", "blend"] == f"step 0 of {w.steps - 1}: 0.00 of the reconstruction"
     assert rows["explanandum", "prediction shown"].startswith(w.classes[int(w.top[1, 0])] + " (")
     assert rows["interpretation", "IC-nMI"].startswith(f"{w._dec['ic_nmi'][1]:.3f}: ")
+
+
+def test_to_png_writes_to_a_file_object_and_returns_it(built, tmp_path):
+    import io
+    w = built("MetricsChart")
+    buf = io.BytesIO()
+    assert w.to_png(buf, card=True) is buf
+    assert w.to_png(tmp_path / "chart.png", card=True) == tmp_path / "chart.png"
+    assert buf.getvalue() == (tmp_path / "chart.png").read_bytes()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import anywidget
@@ -242,8 +243,8 @@ class XaiWidget(anywidget.AnyWidget, metaclass=_CardAfterInit):
 
         Returns
         -------
-        pathlib.Path
-            ``Path(path)``.
+        pathlib.Path or file object
+            ``Path(path)``, or the file object itself when one was given.
         """
         img = self.render_png(**kwargs)
         if card:
@@ -252,7 +253,7 @@ class XaiWidget(anywidget.AnyWidget, metaclass=_CardAfterInit):
             size = max(CARD_FONT, round(img.size[0] / scale / CARD_CHARS))  # in step with the figure's own text
             img = stack_below(img, text_block(card_rows(self.card()), width, font_size=size, scale=scale))
         img.save(path, format="PNG", dpi=(300, 300))
-        return Path(path)
+        return Path(path) if isinstance(path, (str, os.PathLike)) else path
 
     def to_html(self, path, title: str | None = None, card: bool = True) -> Path:
         """Write one self-contained HTML file in which the view still reacts to the mouse.
