@@ -8,7 +8,7 @@ Introspection", 2017, chapter 4) uses the same machinery to synthesise one featu
 keep the feature's bounding box, put noise everywhere else (:func:`isolate`), and invert the
 penultimate layer.
 
-Defaults are the published ones: alpha = 6, beta = 2, V = B / 6.5 (Norton 2017, Fig. 4.6), the
+Defaults are the published ones: alpha = 6, beta = 2, V = B / 6.5 (Norton 2018, Fig. 4.6), the
 AdaGrad-momentum descent of Mahendran and Vedaldi (2016, section 3.3) with m = 0.9 and
 eta0 = (B^2 / alpha) / 100, 400 iterations, a uniform-noise start. That descent is not
 scale-free (a step is bounded in absolute units), and the sources ran it on 8-bit images, so it
@@ -124,7 +124,7 @@ def region_mask(box: Sequence[int], image_hw: Sequence[int], grid_hw: Sequence[i
 
 def isolate(image: torch.Tensor, box: Sequence[int], *, seed: int = 0, low: float | None = None,
             high: float | None = None) -> torch.Tensor:
-    """Norton's noise method (Deep Introspection, 2017, section 4.3): the image inside a box, uniform noise outside.
+    """Norton's noise method (Deep Introspection, 2018, section 4.3): the image inside a box, uniform noise outside.
 
     Parameters
     ----------
@@ -277,7 +277,7 @@ def invert(model: nn.Module, layer: str, target: torch.Tensor, *, n: int = 4, we
         The base step; default (B^2 / alpha) / 100.
     noise : float, default 1.0
         Half-width of the uniform start around the target's mean colour, as a fraction of B per
-        channel (B / sqrt(C)). Norton (2017) found the start's size made no difference; on the
+        channel (B / sqrt(C)). Norton (2018) found the start's size made no difference; on the
         demo network a start of 0.1 left the last layer at a flat point (no descent at all).
     snapshots : int, default 20
         Snapshots of the images kept along the descent (plus the start) for replay.

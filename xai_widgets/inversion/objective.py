@@ -8,7 +8,7 @@ Pre-images", IJCV 2016, Eq. 2-5) invert a representation Phi by minimising
 
 with an alpha-norm prior that keeps pixel colours bounded and a total-variation prior that keeps
 images piecewise smooth, each normalised so that a typical natural image scores about 1.
-Norton ("Deep Introspection", 2017, chapter 4) uses the same objective for feature synthesis and
+Norton ("Deep Introspection", 2018, chapter 4) uses the same objective for feature synthesis and
 gives both gradients by hand (section 4.1.2); they are here as functions so that the optimiser
 needs autograd only through the network, and so that they can be checked against autograd and
 central differences.
@@ -78,7 +78,7 @@ def alpha_norm(x: torch.Tensor, alpha: float, bound: float, center: torch.Tensor
 
 
 def alpha_norm_grad(x: torch.Tensor, alpha: float, bound: float, center: torch.Tensor) -> torch.Tensor:
-    """The gradient of :func:`alpha_norm` (Norton 2017, section 4.1.2).
+    """The gradient of :func:`alpha_norm` (Norton 2018, section 4.1.2).
 
     dR_alpha/dx_k = alpha / (H W B^alpha) * (sum_k' (x_k' - c_k')^2)^(alpha/2 - 1) * (x_k - c_k).
 
@@ -98,7 +98,7 @@ def alpha_norm_grad(x: torch.Tensor, alpha: float, bound: float, center: torch.T
 
 def _differences(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward differences to the right and down, 0 in the last column and row (the missing
-    neighbour contributes nothing, as Norton 2017 section 4.1.2 found works)."""
+    neighbour contributes nothing, as Norton 2018 section 4.1.2 found works)."""
     right = torch.zeros_like(x)
     down = torch.zeros_like(x)
     right[..., :, :-1] = x[..., :, 1:] - x[..., :, :-1]
@@ -116,7 +116,7 @@ def total_variation(x: torch.Tensor, beta: float, scale: float) -> torch.Tensor:
     x : torch.Tensor
         S x C x H x W images.
     beta : float
-        The exponent (2 in Norton 2017; beta = 1 gives spikes).
+        The exponent (2 in Norton 2018; beta = 1 gives spikes).
     scale : float
         V, the typical neighbour difference (Norton: B / 6.5).
 
@@ -131,7 +131,7 @@ def total_variation(x: torch.Tensor, beta: float, scale: float) -> torch.Tensor:
 
 
 def total_variation_grad(x: torch.Tensor, beta: float, scale: float) -> torch.Tensor:
-    """dR_TV/dx, for any beta >= 1 (for beta = 2, Norton 2017 section 4.1.2 with its sign corrected).
+    """dR_TV/dx, for any beta >= 1 (for beta = 2, Norton 2018 section 4.1.2 with its sign corrected).
 
     Each term D = dx^2 + dy^2 at pixel p involves p, its right and its lower neighbour:
     d D^(beta/2) = beta/2 D^(beta/2 - 1) (2 dx d(dx) + 2 dy d(dy)). For beta < 2 the factor is
