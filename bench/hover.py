@@ -14,7 +14,9 @@ three pages take turns, ROUNDS rounds of MOVES pointer moves each:
 
 Two latencies per hover: **work**, pointer event to the end of the page's computing and
 drawing; **frame**, pointer event to the end of the next animation frame after that work
-(``requestAnimationFrame`` then a task: the frame is produced). The empty page's frame
+(``requestAnimationFrame`` then a task: the frame is produced; the widget, which works at the
+``pointerrawupdate``, asks for it once that input's ``pointermove`` is dispatched, as the other
+pages do). The empty page's frame
 latency is the floor any page pays. Also: the bytes the widget's hover works on against the
 float16 payload (browser memory for the activations), and the PNG-sprite baseline (every map
 precomputed in Python, one PNG sheet per image pair).
@@ -88,10 +90,19 @@ window.__frame = (evT, work) => requestAnimationFrame(() => setTimeout(() =>
   window.__lat.push({ work, frame: performance.now() - evT })));
 """
 
+# The widget works at the pointerrawupdate, before the pointermove that starts the frame; a
+# frame requested that early would itself push the paint to the next vsync tick. So the frame
+# of a paint is requested once the pointermove of its input is dispatched (capture phase, so
+# before the widget's own handler), as the naive and empty pages do from their pointermove.
 WIDGET_LISTENER = """() => { %s
+  let lastMove = -1;
+  const waiting = [];
+  const flush = () => { while (waiting.length && waiting[0].evT <= lastMove + 1) {
+    const { evT, work } = waiting.shift(); window.__frame(evT, work); } };
+  document.addEventListener('pointermove', (ev) => { lastMove = ev.timeStamp; flush(); }, true);
   document.querySelector('[data-xw-painted]').addEventListener('xw-paint', (e) => {
-    const now = performance.now();
-    window.__frame(now - e.detail.latency, e.detail.latency);
+    waiting.push({ evT: performance.now() - e.detail.latency, work: e.detail.latency });
+    flush();
   }); }""" % FRAME_JS
 
 NAIVE_PAGE = """<!doctype html><meta charset="utf-8"><body style="margin:8px">
@@ -142,14 +153,19 @@ document.querySelector("canvas").addEventListener("pointermove", (ev) => window.
 
 
 def hover_round(page, selector: str, moves: int, seed: int) -> list[dict]:
-    """Move the pointer over the first panel `moves` times; the latencies the page recorded."""
+    """Move the pointer over the first panel `moves` times; the latencies the page recorded.
+
+    The gaps between moves are drawn from 20-60 ms: a fixed gap locks to the 60 Hz frame clock
+    and measures one phase of it (at 50 ms every page waits about 14 ms for the next frame, at
+    30 ms an idle page never does), while random gaps sample every phase. Every page gets the
+    same gaps (the same seed)."""
     page.evaluate("() => { window.__lat.length = 0; }")
     box = page.locator(selector).first.bounding_box()
     rng = np.random.default_rng(seed)
     for _ in range(moves):
         fx, fy = rng.uniform(0.05, 0.95, 2)
         page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
-        page.wait_for_timeout(30)
+        page.wait_for_timeout(int(rng.integers(20, 61)))
     page.wait_for_timeout(300)
     return page.evaluate("() => window.__lat.slice()")
 

@@ -62,7 +62,7 @@ const options = {
   outdir,
   bundle: true,
   format: "esm",
-  minify: true,
+  minify: !process.env.XW_NO_MINIFY, // XW_NO_MINIFY=1: readable names in browser profiles
   splitting: false,
   target: ["es2020"],
   legalComments: "none",

@@ -1,13 +1,24 @@
 // Hover plumbing shared by the widgets: rAF-throttled pointer handling, panel tests, paint timings.
 
+// True while a pointerrawupdate handler registered by listenMoves runs (frameQueue reads it).
+let inRawUpdate = false;
+
 /**
  * Pointer moves are throttled to animation frames: when no frame callback is
  * pending the work runs at once (lowest latency); work queued while one is
  * pending is coalesced and the latest runs in the next frame.
+ *
+ * Work run at once from a pointerrawupdate does not request the frame itself:
+ * a frame requested before the matching pointermove is dispatched makes that
+ * pointermove, and the paint, wait for the next vsync tick, while the
+ * pointermove of an idle page starts a frame at once. So raw updates hold the
+ * queue (later ones are coalesced) until the next other event, which runs at
+ * once and requests the frame, or until a frame's time has passed without one.
  */
 export function frameQueue() {
   let pending = null;
   let rafId = 0;
+  let held = 0; // timer that ends a hold no pointermove ended
   function onFrame() {
     rafId = 0;
     if (!pending) return;
@@ -16,13 +27,20 @@ export function frameQueue() {
     rafId = requestAnimationFrame(onFrame);
     fn();
   }
+  function requestFrame() {
+    held = 0;
+    rafId = requestAnimationFrame(onFrame);
+  }
   return {
     queue(fn) {
-      if (rafId) {
+      if (rafId || (held && inRawUpdate)) {
         pending = fn;
         return;
       }
-      rafId = requestAnimationFrame(onFrame);
+      clearTimeout(held);
+      pending = null; // fn is newer
+      if (inRawUpdate) held = setTimeout(requestFrame, 20);
+      else requestFrame();
       fn();
     },
     drop() {
@@ -30,7 +48,8 @@ export function frameQueue() {
     },
     dispose() {
       if (rafId) cancelAnimationFrame(rafId);
-      rafId = 0;
+      clearTimeout(held);
+      rafId = held = 0;
       pending = null;
     },
   };
@@ -44,7 +63,15 @@ export function frameQueue() {
  */
 export function listenMoves(listen, target, fn) {
   listen(target, "pointermove", fn);
-  if ("onpointerrawupdate" in window) listen(target, "pointerrawupdate", fn);
+  if (!("onpointerrawupdate" in window)) return;
+  listen(target, "pointerrawupdate", (ev) => {
+    inRawUpdate = true;
+    try {
+      fn(ev);
+    } finally {
+      inRawUpdate = false;
+    }
+  });
 }
 
 export const isPanel = (node) => !!node && !!node.classList && node.classList.contains("xw-panel");
