@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 import torch
 import traitlets
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 import xai_widgets as xw
@@ -400,3 +402,36 @@ def test_the_static_preview_of_a_wide_view_is_kept_small():
     png = Image.open(io.BytesIO(data["image/png"]))
     assert 0.8 * PREVIEW_SIDE <= max(png.size) <= PREVIEW_SIDE and len(png.convert("RGB").getcolors(1 << 20) or []) > 50
     assert png.size == w.render_png(panel=w._preview_panel()).size  # drawn at its size, not shrunk
+
+
+def test_one_forwards_batch_becomes_one_run_and_its_halves_equal_the_per_image_ones():
+    """The payload is built once per run of maps that are consecutive slices of one batch (one
+    elementwise pass instead of one per image); the halves must be the per-image ones, bit for
+    bit, and maps that are not such slices (another tensor, another size, a gap) start runs of their own."""
+    from xai_widgets.similarity import half_vectors
+    from xai_widgets.widgets.similarity_payload import _runs, _vectors
+
+    g = torch.Generator().manual_seed(0)
+    batch = torch.randn(4, 6, 3, 5, generator=g)
+    other = torch.randn(2, 6, 2, 2, generator=g)
+    maps = [batch[0], batch[1], batch[2], other[0], batch[3], other[1], batch[1]]
+    assert [idx for idx, _ in _runs(maps)] == [[0, 1, 2], [3], [4], [5], [6]]
+    for idx, run in _runs(maps):
+        assert torch.equal(run, torch.stack([maps[i] for i in idx]))
+    for similarity in ("cosine", "dot"):
+        cells, _ = _vectors(maps, [None] * len(maps), similarity)
+        for m, halves in zip(maps, cells):
+            assert halves.is_contiguous()
+            assert torch.equal(halves.view(torch.int16), half_vectors(m.permute(1, 2, 0), similarity).view(torch.int16))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([0.0, -0.0, 1.0, -1.0, 2.0 ** -20, -(2.0 ** -20), float("nan"), -float("nan"),
+                                 float("inf"), -float("inf"), 0.5, -0.25]), min_size=1, max_size=12))
+def test_has_negative_matches_numpy_on_zeros_nans_and_infinities(values):
+    """Below 0 counts (-inf and tiny negatives too); -0 and NaN (of either sign bit) do not."""
+    from xai_widgets.widgets.similarity_payload import _has_negative
+
+    halves = torch.tensor(values, dtype=torch.float32).to(torch.float16)
+    arr = halves.float().numpy()
+    assert _has_negative(halves) == bool((arr[~np.isnan(arr)] < 0).any())

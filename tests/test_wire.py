@@ -76,3 +76,17 @@ def test_the_payload_budget_refuses_only_past_it_and_says_both_sizes_and_the_rem
         wire.check_budget(2048, 2047, "this view", "Raise max_bytes.")
     with pytest.raises(KeyError):
         wire.check_budget(1, 0, "x", "y", KeyError)
+
+
+def test_flush_subnormals_zeroes_exactly_the_halves_under_the_smallest_normal():
+    """Every one of the 65536 float16 bit patterns: subnormals and -0 become +0, everything else
+    (normals, infinities, NaNs) keeps its bits; the tensor is changed in place."""
+    bits = np.arange(-32768, 32768, dtype=np.int16)
+    halves = torch.from_numpy(bits.copy()).view(torch.float16)
+    values = bits.view(np.float16)
+    tiny = np.abs(values.astype(np.float32)) < 2.0 ** -14  # NaN compares False: kept
+    expected = np.where(tiny, np.int16(0), bits)
+    out = wire.flush_subnormals_(halves)
+    assert out.data_ptr() == halves.data_ptr()
+    np.testing.assert_array_equal(out.view(torch.int16).numpy(), expected)
+    assert tiny.sum() == 2 * 1023 + 2

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import torch
 
-__all__ = ["encode", "decode", "payload_bytes", "subnormal_halves", "fmt_bytes", "check_budget", "MiB", "DTYPES"]
+__all__ = ["encode", "decode", "payload_bytes", "subnormal_halves", "flush_subnormals_", "fmt_bytes", "check_budget", "MiB", "DTYPES"]
 
 MiB = 1 << 20  # the unit of the widgets' payload budgets (max_bytes)
 
@@ -103,6 +103,26 @@ def subnormal_halves(halves: torch.Tensor) -> torch.Tensor:
     """
     bits = halves.view(torch.int16)
     return ((bits & 0x7C00) == 0) & ((bits & 0x03FF) != 0)
+
+
+def flush_subnormals_(halves: torch.Tensor) -> torch.Tensor:
+    """Set the subnormal entries of a float16 tensor to 0, in place; returns it.
+
+    Every entry under 2^-14 in magnitude becomes +0 (so -0 does too); normals, infinities and
+    NaNs are left as they are. Two passes over the int16 view of the bits (one compare, one
+    fill), a third of what masking with :func:`subnormal_halves` costs.
+
+    Parameters
+    ----------
+    halves : torch.Tensor
+        float16 tensor of any shape, on any device.
+
+    Returns
+    -------
+    torch.Tensor
+        ``halves``, changed in place.
+    """
+    return halves.masked_fill_((halves.view(torch.int16) & 0x7FFF) < 0x0400, 0)
 
 
 def decode(payload: dict) -> np.ndarray:

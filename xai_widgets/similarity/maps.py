@@ -18,7 +18,7 @@ from typing import Sequence
 import torch
 
 from ..core.images import check_finite
-from ..core.wire import subnormal_halves
+from ..core.wire import flush_subnormals_
 
 __all__ = ["unit_vectors", "half_vectors", "cosine_map", "synced_cell", "colour_range"]
 
@@ -88,7 +88,7 @@ def half_vectors(x: torch.Tensor, similarity: str = "cosine", mean: torch.Tensor
         if not torch.isfinite(out).all():
             raise ValueError("activations exceed float16's range (|x| > 65504), which similarity='dot' ships as "
                              "they are; use similarity='cosine' or 'centred', or scale the activations down")
-        return out.masked_fill_(subnormal_halves(out), 0)
+        return flush_subnormals_(out)
     if similarity == "centred":
         x = x - mean.to(x)
     norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=torch.float32)
@@ -97,7 +97,7 @@ def half_vectors(x: torch.Tensor, similarity: str = "cosine", mean: torch.Tensor
     odd = ((norm < 1e-18) | (norm > 1e18))[..., 0]
     if bool(odd.any()):
         out[odd] = unit_vectors(x[odd].float(), dim=-1).to(torch.float16)
-    return out.masked_fill_(subnormal_halves(out), 0)  # as the wire sends them, without a copy there
+    return flush_subnormals_(out)  # as the wire sends them, without a copy there
 
 
 def cosine_map(acts: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
