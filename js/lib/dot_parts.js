@@ -44,6 +44,10 @@ export function allocPart(arena, { C, cells, tokens }) {
 export function fillPart(region, bytes, C, from, width, at, count) {
   if (bytes.byteOffset & 1) bytes = bytes.slice(0, 2 * count * C); // a Uint16Array view needs an even offset
   const src = new Uint16Array(bytes.buffer, bytes.byteOffset, count * C);
+  if (width === C) {
+    region.set(src, at * C); // every channel: one block copy (a subarray per vector costs more than its bytes)
+    return;
+  }
   for (let i = 0; i < count; i++) region.set(src.subarray(i * C + from, i * C + from + width), (at + i) * width);
 }
 
