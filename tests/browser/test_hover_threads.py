@@ -93,3 +93,20 @@ def test_every_thread_setting_draws_what_similarity_map_says(chromium, widget, s
     finally:
         context.close()
     assert not errors, errors
+
+
+@pytest.mark.parametrize("script", [CORES % 8, CORES % 2], ids=["worker", "one-thread"])
+def test_the_cell_computed_ahead_to_warm_the_kernel_is_drawn_right_when_hovered_first(chromium, widget, script):
+    """Once drawn, the view computes one query (image 0, first cell) and drops it, so the kernel's
+    optimised code is ready before the first hover; hovering that very cell first must draw its
+    own similarities, from the results kept, not stale or half-computed ones."""
+    w, path = widget
+    context, page, errors = open_page(chromium, path, script)
+    try:
+        page.wait_for_timeout(300)
+        readout = page.text_content(f"{ROOT} .xw-readout")
+        assert "similarity" not in (readout or ""), "the warm-up query must not show"
+        assert_cells(hover(page, 0, 0, 0), expected(w, 0, 0, 0))
+    finally:
+        context.close()
+    assert not errors, errors
