@@ -435,3 +435,28 @@ def test_has_negative_matches_numpy_on_zeros_nans_and_infinities(values):
     halves = torch.tensor(values, dtype=torch.float32).to(torch.float16)
     arr = halves.float().numpy()
     assert _has_negative(halves) == bool((arr[~np.isnan(arr)] < 0).any())
+
+
+def test_hover_precision_auto_takes_codes_from_the_threshold_and_explicit_choices_hold(shared_net, images, monkeypatch):
+    """``hover_precision="auto"`` hovers on 8-bit codes from CODES_FROM bytes of float16 vectors
+    (the threshold is lowered here to the tiny net's size); "float16" and "int8" hold at any size."""
+    from xai_widgets.widgets import similarity_payload
+    small = xw.SimilarityOverlay(shared_net, images, "relu:1")
+    vector_bytes = sum(wire.payload_bytes(p) for p in small._data["layers"][0]["acts"])
+    assert small.hover_precision == "float16" and small._data["hover_codes"] is False
+    assert xw.SimilarityOverlay(shared_net, images, "relu:1", hover_precision="int8").hover_precision == "int8"
+    monkeypatch.setattr(similarity_payload, "CODES_FROM", vector_bytes)
+    w = xw.SimilarityOverlay(shared_net, images, "relu:1")
+    assert w.hover_precision == "int8" and w._data["hover_codes"] is True
+    assert w.card()["explainer"]["hover precision"] == "int8"
+    assert xw.SimilarityOverlay(shared_net, images, "relu:1", hover_precision="float16").hover_precision == "float16"
+    monkeypatch.setattr(similarity_payload, "CODES_FROM", vector_bytes + 1)
+    assert xw.SimilarityOverlay(shared_net, images, "relu:1").hover_precision == "float16"
+
+
+@pytest.mark.parametrize("bad", ["int4", "FLOAT16", None, 8])
+def test_hover_precision_refuses_what_it_does_not_know(shared_net, images, bad):
+    before = snapshot(shared_net)
+    with pytest.raises(ValueError, match=r"hover_precision must be one of \('auto', 'float16', 'int8'\)"):
+        xw.SimilarityOverlay(shared_net, images, "relu:1", hover_precision=bad)
+    assert_untouched(shared_net, before)

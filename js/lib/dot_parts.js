@@ -2,53 +2,78 @@
 //
 // Every vector's first c1 = floor(C / 2) channels form part A and the other C - c1 part B;
 // each part holds, per layer, its slice of every cell's vector and of every prefix token's,
-// contiguous, with its own query and result buffers in a DotArena. A similarity is then
-// fl(dot_A + dot_B): each part's dot product summed as DotArena.dots documents, the two added
-// once in float32. The sum is the same whichever thread computed a part, so the hover's
-// numbers do not depend on whether a Web Worker was available. Against the exact dot product
-// the error is at most (ceil(C / 2) / 16 + 20) * 2^-24 * sum_k |q_k v_k|: each part's bound
-// (DotArena.dots) over its own terms, and one more rounding for the addition.
-import { arenaBytes } from "./simdot.js";
+// contiguous, with its own query and result buffers in a DotArena. The vectors are float16
+// as shipped, or 8-bit codes (codes.js) when the view asks for them.
+//
+// float16: a similarity is fl(dot_A + dot_B), each part's dot product summed as DotArena.dots
+// documents, the two added once in float32. Against the exact dot product the error is at
+// most (ceil(C / 2) / 16 + 20) * 2^-24 * sum_k |q_k v_k|: each part's bound (DotArena.dots)
+// over its own terms, and one more rounding for the addition.
+// codes: each part's integer dot product is exact; a similarity is ((dot_A + dot_B) * s_q) * s_v
+// in float64, rounded once to float32 (s: the vectors' scales, codes.js).
+// Either way the sum is the same whichever thread computed a part, so the hover's numbers do
+// not depend on whether a Web Worker was available.
+import { regionBytes } from "./simdot.js";
+import { fillCodes } from "./codes.js";
 
 /** Channels [0, c1) of every vector are part A, [c1, C) part B. */
 export const splitPoint = (C) => C >> 1;
 
-/** Part `which` ("A" or "B") of a layer of C channels, `cells` cell vectors and `tokens` token vectors. */
-export function partShape({ C, cells, tokens }, which) {
+/**
+ * Part `which` ("A" or "B") of a layer of C channels, `cells` cell vectors and `tokens` token
+ * vectors; `levels` is 0 for float16 vectors, else the codes' range L (127 signed, 255 unsigned).
+ */
+export function partShape({ C, cells, tokens, levels = 0 }, which) {
   const c1 = splitPoint(C);
-  return { C: which === "A" ? c1 : C - c1, cells, tokens };
+  return { C: which === "A" ? c1 : C - c1, cells, tokens, levels };
 }
+
+/** Bytes per vector value, query value and result of a part shape. */
+const widths = ({ levels }) => (levels ? [1, 2, 4] : [2, 4, 4]);
 
 /** Bytes an arena needs for these part shapes. */
 export function partsBytes(shapes) {
-  return arenaBytes(shapes.flatMap((s) => [s.cells * s.C, s.tokens * s.C]),
-    shapes.flatMap((s) => [s.C, s.cells, s.tokens]));
+  return regionBytes(shapes.flatMap((s) => {
+    const [v, q, r] = widths(s);
+    return [v * s.cells * s.C, v * s.tokens * s.C, q * s.C, r * s.cells, r * s.tokens];
+  }));
+}
+
+/** A part's vectors as a plain typed array of n values (for the worker's copy). */
+export function plainVectors({ levels }, n) {
+  if (!levels) return new Uint16Array(n);
+  return levels === 255 ? new Uint8Array(n) : new Int8Array(n);
 }
 
 /** A part's regions in `arena`: vectors (cells, tokens), query, results (out, tokenOut). */
-export function allocPart(arena, { C, cells, tokens }) {
-  return {
-    C,
-    cells: arena.allocHalf(cells * C),
-    tokens: arena.allocHalf(tokens * C),
-    q: arena.allocF32(C),
-    out: arena.allocF32(cells),
-    tokenOut: arena.allocF32(tokens),
-  };
+export function allocPart(arena, { C, cells, tokens, levels = 0 }) {
+  if (!levels) {
+    return { C, levels, cells: arena.allocHalf(cells * C), tokens: arena.allocHalf(tokens * C), q: arena.allocF32(C),
+      out: arena.allocF32(cells), tokenOut: arena.allocF32(tokens) };
+  }
+  const unsigned = levels === 255;
+  return { C, levels, cells: arena.allocCodes(cells * C, unsigned), tokens: arena.allocCodes(tokens * C, unsigned),
+    q: arena.allocI16(C), out: arena.allocI32(cells), tokenOut: arena.allocI32(tokens) };
+}
+
+/** The n float16 values of shipped bytes as 16-bit words (copied when the bytes sit at an odd offset). */
+export function halfWords(bytes, n) {
+  if (bytes.byteOffset & 1) bytes = bytes.slice(0, 2 * n); // a Uint16Array view needs an even offset
+  return new Uint16Array(bytes.buffer, bytes.byteOffset, n);
 }
 
 /**
- * Copy the channels [from, from + part.C) of `count` vectors of C float16 channels (bytes as
- * shipped) into `region` starting at vector `at`.
+ * Copy the channels [from, from + width) of `count` vectors of C float16 words into `region`
+ * starting at vector `at`; as codes when `scales` (the vectors' scales, from index `at`) is given.
  */
-export function fillPart(region, bytes, C, from, width, at, count) {
-  if (bytes.byteOffset & 1) bytes = bytes.slice(0, 2 * count * C); // a Uint16Array view needs an even offset
-  const src = new Uint16Array(bytes.buffer, bytes.byteOffset, count * C);
-  if (width === C) {
-    region.set(src, at * C); // every channel: one block copy (a subarray per vector costs more than its bytes)
-    return;
+export function fillPart(region, words, C, from, width, at, count, scales = null) {
+  if (scales) {
+    fillCodes(region, words, scales, C, from, width, at, count);
+  } else if (width === C) {
+    region.set(words.subarray(0, count * C), at * C); // every channel: one block copy
+  } else {
+    for (let i = 0; i < count; i++) region.set(words.subarray(i * C + from, i * C + from + width), (at + i) * width);
   }
-  for (let i = 0; i < count; i++) region.set(src.subarray(i * C + from, i * C + from + width), (at + i) * width);
 }
 
 /**
@@ -57,12 +82,18 @@ export function fillPart(region, bytes, C, from, width, at, count) {
  */
 export function partDots(arena, part, { source, index }) {
   const { C } = part;
-  arena.loadQuery(part.q, source === "tokens" ? part.tokens : part.cells, index * C, C);
-  arena.dots(part.q, part.cells, C, part.out.length, part.out);
-  if (part.tokenOut.length) arena.dots(part.q, part.tokens, C, part.tokenOut.length, part.tokenOut);
+  const load = part.levels ? "loadCodes" : "loadQuery";
+  const dots = part.levels ? "codeDots" : "dots";
+  arena[load](part.q, source === "tokens" ? part.tokens : part.cells, index * C, C);
+  arena[dots](part.q, part.cells, C, part.out.length, part.out);
+  if (part.tokenOut.length) arena[dots](part.q, part.tokens, C, part.tokenOut.length, part.tokenOut);
 }
 
-/** out[i] = a[i] + b[i] rounded to float32 (a Float32Array store of a double sum of two floats rounds correctly). */
-export function addParts(out, a, b) {
-  for (let i = 0; i < out.length; i++) out[i] = a[i] + b[i];
+/**
+ * out[i] = a[i] + b[i] rounded to float32 (a Float32Array store of a double sum of two floats
+ * rounds correctly); for codes, ((a[i] + b[i]) * sq) * scales[i] (exact integers, scaled in float64).
+ */
+export function addParts(out, a, b, scales = null, sq = 1) {
+  if (scales) for (let i = 0; i < out.length; i++) out[i] = (a[i] + b[i]) * sq * scales[i];
+  else for (let i = 0; i < out.length; i++) out[i] = a[i] + b[i];
 }

@@ -5,7 +5,9 @@
 // policy refuses blob: workers) the main thread holds and computes both parts: the same
 // numbers, one thread.
 import { DotArena } from "./simdot.js";
-import { addParts, allocPart, fillPart, partDots, partShape, partsBytes, splitPoint } from "./dot_parts.js";
+import { anyNegative, codeLevels, codeScales } from "./codes.js";
+import { addParts, allocPart, fillPart, halfWords, partDots, partShape, partsBytes, plainVectors, splitPoint }
+  from "./dot_parts.js";
 import workerSource from "xw-worker-source";
 
 /** Below this many bytes of vectors one thread is fast enough (a hover under about a millisecond). */
@@ -17,26 +19,49 @@ export const WORKER_MIN_BYTES = 4 * 2 ** 20;
  */
 const spareCore = () => typeof navigator === "object" && navigator.hardwareConcurrency >= 4;
 
-/** Copy a layer's vectors (per source, a list of {bytes, count}) into part `which` of it. */
-function fillLayer(part, layer, which) {
-  const c1 = splitPoint(layer.C);
-  const from = which === "A" ? 0 : c1;
-  for (const source of ["cells", "tokens"]) {
+const SOURCES = ["cells", "tokens"];
+
+/**
+ * A layer's vectors as 16-bit words ({C, cellCount, tokenCount, cells: [{words, count}], tokens})
+ * and, for codes, the layer's code range and every vector's scale (codes.js).
+ */
+function prepareLayer(layer, codes) {
+  const words = (list) => list.map(({ bytes, count }) => ({ words: halfWords(bytes, count * layer.C), count }));
+  const L = { C: layer.C, cellCount: layer.cellCount, tokenCount: layer.tokenCount, levels: 0, scales: null,
+    cells: words(layer.cells), tokens: words(layer.tokens) };
+  if (!codes) return L;
+  L.levels = codeLevels(SOURCES.some((source) => L[source].some((e) => anyNegative(e.words))));
+  L.scales = { cells: new Float64Array(L.cellCount), tokens: new Float64Array(L.tokenCount) };
+  for (const source of SOURCES) {
     let at = 0;
-    for (const { bytes, count } of layer[source]) {
-      fillPart(part[source], bytes, layer.C, from, part.C, at, count);
+    for (const { words: w, count } of L[source]) {
+      codeScales(w, L.C, count, L.levels, L.scales[source], at);
+      at += count;
+    }
+  }
+  return L;
+}
+
+/** Copy a prepared layer's vectors into part `which` of it (as codes when the layer has scales). */
+function fillLayer(part, layer, which) {
+  const from = which === "A" ? 0 : splitPoint(layer.C);
+  for (const source of SOURCES) {
+    let at = 0;
+    for (const { words, count } of layer[source]) {
+      fillPart(part[source], words, layer.C, from, part.C, at, count, layer.scales && layer.scales[source]);
       at += count;
     }
   }
 }
 
-const shapeOf = (L) => ({ C: L.C, cells: L.cellCount, tokens: L.tokenCount });
+const shapeOf = (L) => ({ C: L.C, cells: L.cellCount, tokens: L.tokenCount, levels: L.levels });
 
 /** Part B of each layer in plain buffers, for the worker: {C, cells, tokens, cellBytes, tokenBytes}. */
 function plainPartB(layers) {
   return layers.map((layer) => {
     const shape = partShape(shapeOf(layer), "B");
-    const part = { C: shape.C, cells: new Uint16Array(shape.cells * shape.C), tokens: new Uint16Array(shape.tokens * shape.C) };
+    const part = { C: shape.C, cells: plainVectors(shape, shape.cells * shape.C),
+      tokens: plainVectors(shape, shape.tokens * shape.C) };
     fillLayer(part, layer, "B");
     return { ...shape, cellBytes: part.cells.buffer, tokenBytes: part.tokens.buffer };
   });
@@ -57,25 +82,28 @@ export class SplitDots {
    * @param layers [{C, cellCount, tokenCount, cells: [{bytes, count}], tokens: [{bytes, count}]}]:
    *   per layer its channel count, cell and token counts and the shipped float16 bytes of its
    *   vectors, in order (cells of every image, then tokens of every image).
+   * @param codes hover on 8-bit codes of the vectors (codes.js) rather than on the halves.
    */
-  constructor(layers, { useWorker = true } = {}) {
+  constructor(raw, { useWorker = true, codes = false } = {}) {
+    const layers = raw.map((layer) => prepareLayer(layer, codes));
+    this.scales = layers.map((L) => L.scales);
     const shapes = layers.map(shapeOf);
     const A = shapes.map((s) => partShape(s, "A"));
     // arena A also holds the combined results (a part of width 0 is just two result buffers)
-    this.arena = new DotArena(partsBytes([...A, ...shapes.map((s) => ({ ...s, C: 0 }))]));
+    this.arena = new DotArena(partsBytes([...A, ...shapes.map((s) => ({ ...s, C: 0, levels: 0 }))]));
     this.partsA = A.map((s, j) => {
       const part = allocPart(this.arena, s);
       fillLayer(part, layers[j], "A");
       return part;
     });
-    this.results = shapes.map((s) => allocPart(this.arena, { ...s, C: 0 }));
+    this.results = shapes.map((s) => allocPart(this.arena, { ...s, C: 0, levels: 0 }));
     this.partsB = null;
     this.plainB = null; // part B's vectors while a worker is starting (a copy went to it)
     this.worker = null;
     this.pending = null; // the request the worker is computing: {id, queries, done}
     this.nextId = 0;
     this.onChange = null; // called when the worker is ready or has failed (threads and bytes change)
-    const bytes = shapes.reduce((sum, s) => sum + 2 * s.C * (s.cells + s.tokens), 0);
+    const bytes = shapes.reduce((sum, s) => sum + (s.levels ? 1 : 2) * s.C * (s.cells + s.tokens), 0);
     if (useWorker && bytes >= WORKER_MIN_BYTES && spareCore() && typeof Worker === "function") {
       this.plainB = plainPartB(layers);
       this.worker = this.startHelper();
@@ -125,9 +153,9 @@ export class SplitDots {
       URL.revokeObjectURL(this.url);
       if (this.onChange) this.onChange();
     } else if (data.type === "dots" && this.pending && data.id === this.pending.id) {
-      const { done } = this.pending;
+      const { done, queries } = this.pending;
       this.pending = null;
-      data.outs.forEach((o, j) => o && this.combine(j, o));
+      data.outs.forEach((o, j) => o && this.combine(j, o, queries[j]));
       done();
     }
   }
@@ -152,16 +180,19 @@ export class SplitDots {
     this.arenaB = new DotArena(partsBytes(plain));
     this.partsB = plain.map((L) => {
       const part = allocPart(this.arenaB, L);
-      part.cells.set(new Uint16Array(L.cellBytes));
-      part.tokens.set(new Uint16Array(L.tokenBytes));
+      part.cells.set(new part.cells.constructor(L.cellBytes));
+      part.tokens.set(new part.tokens.constructor(L.tokenBytes));
       return part;
     });
   }
 
-  combine(j, b) {
+  /** Layer j's similarities to query q: part A's and part B's (`b`) dot products added (and scaled, for codes). */
+  combine(j, b, q) {
     const a = this.partsA[j];
-    addParts(this.results[j].out, a.out, b.out);
-    addParts(this.results[j].tokenOut, a.tokenOut, b.tokenOut);
+    const s = this.scales[j];
+    const sq = s ? s[q.source][q.index] : 1;
+    addParts(this.results[j].out, a.out, b.out, s && s.cells, sq);
+    addParts(this.results[j].tokenOut, a.tokenOut, b.tokenOut, s && s.tokens, sq);
   }
 
   /**
@@ -173,7 +204,7 @@ export class SplitDots {
   request(queries, done) {
     queries.forEach((q, j) => q && partDots(this.arena, this.partsA[j], q));
     if (this.partsB) {
-      queries.forEach((q, j) => q && (partDots(this.arenaB, this.partsB[j], q), this.combine(j, this.partsB[j])));
+      queries.forEach((q, j) => q && (partDots(this.arenaB, this.partsB[j], q), this.combine(j, this.partsB[j], q)));
       return true;
     }
     const id = ++this.nextId;

@@ -3,11 +3,13 @@
 // reads only half the bytes per pointer move. `serve(self)` runs in the worker; it is plain
 // message handling, so tests run it in Node with a stand-in scope.
 //
-// Messages in:  {type: "init", layers: [{C, cells, tokens, cellBytes, tokenBytes}]} (C: the
-//               part's channels; the vectors' bytes, part B only, as ArrayBuffers)
+// Messages in:  {type: "init", layers: [{C, cells, tokens, levels, cellBytes, tokenBytes}]} (C: the
+//               part's channels; levels: 0 for float16, else the codes' range; the vectors'
+//               bytes, part B only, as ArrayBuffers)
 //               {type: "dots", id, queries: [{source, index} | null per layer]}
 // Messages out: {type: "ready", bytes, simd}
-//               {type: "dots", id, outs: [{out, tokenOut} | null per layer]} (Float32Arrays)
+//               {type: "dots", id, outs: [{out, tokenOut} | null per layer]} (Float32Arrays,
+//               or Int32Arrays of exact dot products of codes)
 import { DotArena } from "./simdot.js";
 import { allocPart, partDots, partsBytes } from "./dot_parts.js";
 
@@ -15,8 +17,8 @@ function load(layers) {
   const arena = new DotArena(partsBytes(layers));
   const parts = layers.map((L) => {
     const part = allocPart(arena, L);
-    part.cells.set(new Uint16Array(L.cellBytes));
-    part.tokens.set(new Uint16Array(L.tokenBytes));
+    part.cells.set(new part.cells.constructor(L.cellBytes));
+    part.tokens.set(new part.tokens.constructor(L.tokenBytes));
     return part;
   });
   return { arena, parts };

@@ -90,11 +90,12 @@ export function loadData(raw) {
   const images = loadImages(raw);
   const N = images.length;
   const specs = (Array.isArray(raw.layers) ? raw.layers : []).map((L, k) => layerSpec(L, k, N));
-  const dots = new SplitDots(specs.map((spec) => vectorsOf(spec, N)));
+  const codes = raw.hover_codes === true; // Python's choice (hover_precision): 8-bit codes of the vectors
+  const dots = new SplitDots(specs.map((spec) => vectorsOf(spec, N)), { codes });
   const shipped = (ts) => ts.reduce((sum, t) => sum + bytesOf(t).length, 0);
   const bytes = images.reduce((sum, im) => sum + im.bytes.length, 0)
     + specs.reduce((sum, L) => sum + shipped(L.acts) + shipped(L.prefix), 0);
   const layers = specs.map((spec, j) => layerResults(spec, dots.results[j]));
   const similarity = raw.similarity == null ? "cosine" : String(raw.similarity);
-  return { images, layers, dots, bytes, similarity, key: null, smin: NaN, smax: NaN };
+  return { images, layers, dots, codes, bytes, similarity, key: null, smin: NaN, smax: NaN };
 }

@@ -166,7 +166,8 @@ export function describeData(view) {
   });
   details.set("layers", `layers: ${shapes.join("; ")}`);
   details.set("payload", `ships ${fmtBytes(D.bytes)} (unit float16 activation vectors and display pixels); `
-    + `hover works on ${fmtBytes(D.dots.bytes)} (those vectors as shipped, queries and results) `
+    + `hover works on ${fmtBytes(D.dots.bytes)} (${D.codes ? "8-bit codes of those vectors" : "those vectors as shipped"}, `
+    + "queries and results) "
     + `on ${D.dots.threads === 2 ? "two threads" : "one thread"}`);
   view.root.dataset.hoverBytes = String(D.dots.bytes); // for benchmarks
   view.root.dataset.hoverThreads = String(D.dots.threads);

@@ -1,7 +1,8 @@
 """The hover on two threads: with a core to spare, a Web Worker holds half of every vector's
 channels and computes their half of each dot product. The pixels must be the ones
 ``similarity_map`` gives, the same as on one thread, and a page that refuses or breaks the worker
-must fall back to one thread without losing a hover."""
+must fall back to one thread without losing a hover. With ``hover_precision="int8"`` the pixels
+are those of the 8-bit codes' similarities (numpy's reference), on one thread or two."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,6 +13,7 @@ from torch import nn
 import xai_widgets as xw
 from xai_widgets import colormaps
 
+from coded_reference import bound, coded_sims, codes_of
 from lab import PAINTED, READ_CELLS
 
 CORES = "Object.defineProperty(navigator, 'hardwareConcurrency', {get: () => %d});"
@@ -22,15 +24,25 @@ BROKEN = """{ const Real = window.Worker;
 ROOT = ".xw-similarity"
 
 
-@pytest.fixture(scope="module")
-def widget(tmp_path_factory):
-    """8 images x 28x28 cells x 512 channels: 6.4 MB of vectors, past the worker threshold."""
+def make_widget(folder, n: int = 8, **options):
+    """n images x 28x28 cells x 512 channels: 6.4 MB of vectors at 8, past the worker threshold."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 512, 1), nn.ReLU())
     g = torch.Generator().manual_seed(3)
-    images = [torch.rand(3, 28, 28, generator=g) for _ in range(8)]
-    w = xw.SimilarityOverlay(model, images, "1", size=64, opacity=1.0, max_bytes=1 << 26)
-    return w, w.to_html(tmp_path_factory.mktemp("threads") / "threads.html")
+    images = [torch.rand(3, 28, 28, generator=g) for _ in range(n)]
+    w = xw.SimilarityOverlay(model, images, "1", size=64, opacity=1.0, max_bytes=1 << 26, **options)
+    return w, w.to_html(folder / "threads.html")
+
+
+@pytest.fixture(scope="module")
+def widget(tmp_path_factory):
+    return make_widget(tmp_path_factory.mktemp("threads"))
+
+
+@pytest.fixture(scope="module")
+def coded_widget(tmp_path_factory):
+    """12 images: 4.8 MB of codes, past the worker threshold (the first 8 panels are compared)."""
+    return make_widget(tmp_path_factory.mktemp("codes"), 12, hover_precision="int8")
 
 
 def open_page(chromium, path, script: str):
@@ -53,13 +65,13 @@ def hover(page, image: int, row: int, col: int) -> dict:
     return page.evaluate(READ_CELLS, [{f"0/{n}": [28, 28] for n in range(8)}])
 
 
-def expected(w, image: int, row: int, col: int) -> dict:
-    """Per panel, the colours ``similarity_map`` gives and which cells to compare: not those under
-    the ring that marks the query (its cells are 2.3 px wide, so the ring lies over its neighbours)."""
-    maps = w.similarity_map(image, "1", row, col)
+def expected(w, image: int, row: int, col: int, maps=None) -> dict:
+    """Per panel, the colours ``similarity_map`` (or ``maps``) gives and which cells to compare: not those
+    under the ring that marks the query (its cells are 2.3 px wide, so the ring lies over its neighbours)."""
+    maps = w.similarity_map(image, "1", row, col) if maps is None else maps
     r, c = np.divmod(np.arange(28 * 28), 28)
     near = (np.abs(r - row) <= 3) & (np.abs(c - col) <= 3)
-    return {f"0/{n}": (colormaps.apply(maps[n].numpy().ravel(), "gray", 0.0, 1.0), ~near if n == image else np.ones_like(near))
+    return {f"0/{n}": (colormaps.apply(np.asarray(maps[n]).ravel(), "gray", 0.0, 1.0), ~near if n == image else np.ones_like(near))
             for n in range(8)}
 
 
@@ -107,6 +119,38 @@ def test_the_cell_computed_ahead_to_warm_the_kernel_is_drawn_right_when_hovered_
         readout = page.text_content(f"{ROOT} .xw-readout")
         assert "similarity" not in (readout or ""), "the warm-up query must not show"
         assert_cells(hover(page, 0, 0, 0), expected(w, 0, 0, 0))
+    finally:
+        context.close()
+    assert not errors, errors
+
+
+def coded_maps(w, image: int, row: int, col: int) -> np.ndarray:
+    """The N x 28 x 28 similarities the 8-bit codes give (numpy's reference), checked to lie within
+    the quantisation bound of ``similarity_map``'s."""
+    x = np.concatenate([v.reshape(-1, 512) for v in w._decoded("1")]).astype(np.float64)
+    levels, scales, codes = codes_of(x)
+    qi = image * 28 * 28 + row * 28 + col
+    sims = coded_sims(scales, codes, qi)
+    exact = w.similarity_map(image, "1", row, col).numpy().ravel()
+    assert levels == 255 and (np.abs(sims - exact) <= bound(x, scales, codes, qi) + 1e-6).all()
+    return sims.reshape(-1, 28, 28)
+
+
+@pytest.mark.parametrize("script, threads", [(CORES % 8, "2"), (CORES % 2, "1")], ids=["worker", "one-thread"])
+def test_int8_codes_draw_the_coded_similarities_on_one_thread_or_two(chromium, coded_widget, script, threads):
+    w, path = coded_widget
+    assert w.hover_precision == "int8" and w._data["hover_codes"] is True
+    context, page, errors = open_page(chromium, path, script)
+    try:
+        page.wait_for_function(f"document.querySelector('{ROOT}').dataset.hoverThreads === '{threads}'",
+                               timeout=10_000)
+        for image, row, col in ((3, 5, 20), (6, 27, 0)):
+            assert_cells(hover(page, image, row, col), expected(w, image, row, col, coded_maps(w, image, row, col)))
+        # browser memory: one byte per shipped half (two bytes), plus each part's query and results
+        hover_bytes = int(page.get_attribute(ROOT, "data-hover-bytes"))
+        shipped = sum(xw.wire.payload_bytes(a) for a in w._data["layers"][0]["acts"])
+        assert shipped / 2 <= hover_bytes <= shipped / 2 * (1 + 3 * 4 / 512) + 4096, (hover_bytes, shipped)
+        assert "8-bit codes" in page.text_content(ROOT)
     finally:
         context.close()
     assert not errors, errors

@@ -21,7 +21,7 @@ from ..similarity.maps import synced_cell
 from ..similarity.projection import SIMILARITIES
 from .base import PREVIEW_SIDE, STATIC, OverlayWidget
 from .checks import Index, PanelSize, Refused, index_in, is_index, validates, at_least, print_scale
-from .similarity_payload import (capture_rows, factor_strengths, factors_payload, overlay_inputs, overlay_state,
+from .similarity_payload import (HOVER_PRECISIONS, capture_rows, factor_strengths, factors_payload, overlay_inputs, overlay_state,
                                  reduction_message)
 from .similarity_picture import similarity_figure
 
@@ -120,6 +120,13 @@ class SimilarityOverlay(OverlayWidget):
         not detected (see :mod:`xai_widgets.core.layouts`); with several models, a dict per model.
         A token layer (ViT) is shown as its patch grid; its prefix tokens (class,
         distillation, register tokens) are shipped too and shown apart, under each image.
+    hover_precision : "auto" | "float16" | "int8"
+        What the browser multiplies on each pointer move. "float16": the shipped vectors,
+        summed in float32 (the numbers ``similarity_map`` gives, to about 1e-6). "int8": 8-bit
+        codes of them, one scale per vector (half the bytes, integer arithmetic: about 3x
+        faster), within about 2e-3 of those numbers (the bound is in
+        ``similarity_map``). "auto" (default) takes codes from 8 MiB of vectors, where the
+        float16 hover costs about a millisecond per move. ``w.hover_precision`` says which.
 
     The pinned query is ``w.query``: a patch ``{"image", "layer", "row", "col"}``, a prefix
     token of a token layer ``{"image", "layer", "token"}`` (its own row is shaded), or None;
@@ -155,6 +162,7 @@ class SimilarityOverlay(OverlayWidget):
         reduce: bool = True,
         min_fidelity: float = 0.99,
         layouts: dict | None = None,
+        hover_precision: str = "auto",
     ):
         models = model if isinstance(model, dict) else {"": model}
         if not models or not all(isinstance(m, nn.Module) for m in models.values()):
@@ -166,6 +174,9 @@ class SimilarityOverlay(OverlayWidget):
         if similarity not in SIMILARITIES:
             raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
         self._similarity = similarity
+        if hover_precision not in HOVER_PRECISIONS:
+            raise ValueError(f"hover_precision must be one of {HOVER_PRECISIONS}, got {hover_precision!r:.40}")
+        self._hover_precision = hover_precision
         self._titles = titles
         self._layouts = layouts
         # The traits check opacity, size, vrange and colormap before any work.
@@ -223,6 +234,12 @@ class SimilarityOverlay(OverlayWidget):
         return self._similarity
 
     @property
+    def hover_precision(self) -> str:
+        """What the browser's hover multiplies for the current inputs: "float16" or "int8"
+        (``hover_precision="auto"`` decides by the vectors' size)."""
+        return "int8" if self._data["hover_codes"] else "float16"
+
+    @property
     def titles(self) -> list[str]:
         """The images' titles, in order (set them with ``set_inputs(titles=...)``)."""
         return [str(t) for t in self._state["titles"]]
@@ -267,7 +284,8 @@ class SimilarityOverlay(OverlayWidget):
         images, layers, rows, titles = overlay_inputs(self.models, images, layers, self._titles)
         state = overlay_state(self.models, images, rows, titles, preprocess=self.preprocess, layouts=self._layouts,
                               size=self.size, similarity=self._similarity, max_bytes=self.max_bytes,
-                              reduce=self.reduce, min_fidelity=self.min_fidelity)
+                              reduce=self.reduce, min_fidelity=self.min_fidelity,
+                              hover_precision=self._hover_precision)
         self._images, self._layers, self._rows, self._state = images, layers, rows, state
         self.query = None
         self._factors = None
@@ -438,6 +456,11 @@ class SimilarityOverlay(OverlayWidget):
         is within C * 2^-24 * sum_k |q_k v_k| of the exact sum (the browser's, which adds the
         dot products of the two halves of the channels, within (ceil(C / 2) / 16 + 20) * 2^-24
         of it), so for unit vectors they agree to about 1e-6 at C = 512.
+        With ``hover_precision`` "int8" the browser multiplies 8-bit codes instead: per vector
+        x a scale s = max|x| / L (L = 255 for a layer without negative values, else 127) and
+        codes c = round(x / s), so |x_k - s c_k| <= s / 2; its similarity s_q s_v (c_q . c_v)
+        (an exact integer sum) is then within (s_q / 2) sum_k |v_k| + (s_v / 2) sum_k |s_q c_q,k|
+        (and a float32 rounding) of q . v: at most 2e-3 in the four stages of a ResNet-18.
         Returns an N x h x w tensor, or a list of h_n x w_n tensors when the images have
         different grid sizes at this layer.
 
@@ -649,7 +672,7 @@ class SimilarityOverlay(OverlayWidget):
             "explainer": {"method": "Interactive Similarity Overlays (Fong, Mordvintsev, Vedaldi and Olah, "
                                     "VISxAI 2021)",
                           "similarity": self._similarity, "reduce": self.reduce, "min fidelity": self.min_fidelity,
-                          "payload budget": wire.fmt_bytes(self.max_bytes),
+                          "payload budget": wire.fmt_bytes(self.max_bytes), "hover precision": self.hover_precision,
                           "reduction": reduced or "none: full activation vectors shipped"},
             "interpretation": {**self._scale_card(f"{measure} of each cell's activation vector to the query "
                                                   "cell's, at the same layer"),

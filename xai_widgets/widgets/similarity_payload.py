@@ -151,9 +151,23 @@ def _layouts_for(layouts: dict | None, key: str) -> dict | None:
     return layouts
 
 
+HOVER_PRECISIONS = ("auto", "float16", "int8")
+CODES_FROM = 8 * wire.MiB  # "auto" hovers on 8-bit codes from this many bytes of float16 vectors
+
+
+def hover_codes(precision: str, vector_bytes: int) -> bool:
+    """Whether the browser hovers on 8-bit codes of the vectors rather than on the float16 halves.
+
+    Reading every vector on each pointer move is what a hover costs; at ``CODES_FROM`` bytes of
+    halves (about a millisecond on one core) ``"auto"`` switches to codes: half the bytes, and
+    integer multiply-adds that take a third of the instructions.
+    """
+    return precision == "int8" or (precision == "auto" and vector_bytes >= CODES_FROM)
+
+
 def overlay_state(models: Mapping[str, nn.Module], images: list, rows: Sequence[Row], titles: list, *,
                   preprocess: Callable | None, layouts: dict | None, size: int, similarity: str,
-                  max_bytes: int, reduce: bool, min_fidelity: float) -> dict:
+                  max_bytes: int, reduce: bool, min_fidelity: float, hover_precision: str = "auto") -> dict:
     """Everything the widget holds for one set of inputs, its browser payload included.
 
     Parameters
@@ -172,6 +186,8 @@ def overlay_state(models: Mapping[str, nn.Module], images: list, rows: Sequence[
         Project rows onto principal directions when over ``max_bytes`` (else refuse).
     min_fidelity : float
         The map correlation at least 95% of query cells keep when reduced.
+    hover_precision : "auto" | "float16" | "int8"
+        What the browser's hover multiplies (:func:`hover_codes`).
 
     Returns
     -------
@@ -213,13 +229,14 @@ def overlay_state(models: Mapping[str, nn.Module], images: list, rows: Sequence[
         if row in prefix_payloads:
             layer.update(prefix=prefix_payloads[row], prefix_names=names[row])
         layers.append(layer)
+    vector_bytes = sum(wire.payload_bytes(p) for group in (payloads, prefix_payloads) for ps in group.values() for p in ps)
     data = {
         "images": [{"title": str(t), "pixels": wire.encode(p, "uint8")} for t, p in zip(titles, pixels)],
         "layers": layers,
         "similarity": similarity,
+        "hover_codes": hover_codes(hover_precision, vector_bytes),
     }
-    shipped = sum(wire.payload_bytes(p) for group in (payloads, prefix_payloads) for ps in group.values() for p in ps)
-    shipped += sum(wire.payload_bytes(im["pixels"]) for im in data["images"])
+    shipped = vector_bytes + sum(wire.payload_bytes(im["pixels"]) for im in data["images"])
     return {"data": data, "payloads": payloads, "prefix_payloads": prefix_payloads, "reduction": reduction,
             "input_hw": [tuple(x.shape[-2:]) for x in inputs], "titles": titles, "negative": negative,
             "prefix_names": names, "bytes": shipped}
