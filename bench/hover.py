@@ -23,8 +23,9 @@ precomputed in Python, one PNG sheet per image pair).
 
 The widget's page uses the threads this machine gives it: a Web Worker takes half of every
 vector's channels where the browser reports four cores or more, else the main thread does all.
-The kernel alone on one thread and on two (Node, bench/kernel_threads.mjs) shows what the
-second thread gains where a core is free.
+The kernel alone on one thread and on two (Node, bench/kernel_threads.mjs), on float16 vectors
+and on 8-bit codes, shows what the second thread gains where a core is free. The widget hovers on
+codes from 8 MiB of vectors (``hover_precision="auto"``), so the two 25 MB rows use them.
 
 Then, in JupyterLab (skipped with ``--hover-only``): first frame (Python call to first painted
 frame) against the bare forward plus the transfer of the same bytes; the widget's construction
@@ -197,7 +198,8 @@ def pages_for(tmp: Path, n: int, hw: int, channels: int) -> tuple[dict, dict]:
                                             "panel": PANEL, "b64": base64.b64encode(halves).decode()})
     paths["empty"].write_text(EMPTY_PAGE % {"frame": FRAME_JS, "panel": PANEL})
     decoded = np.stack([wire.decode(a) for a in acts])
-    facts = {"payload_bytes": sum(wire.payload_bytes(a) for a in acts), "acts": decoded}
+    facts = {"payload_bytes": sum(wire.payload_bytes(a) for a in acts), "acts": decoded,
+             "precision": w.hover_precision}
     return paths, facts
 
 
@@ -238,6 +240,7 @@ def browser_rows(quick: bool) -> list[dict]:
                          "widget_frame_p95_ms": p95["widget"]["frame"], "naive_frame_p95_ms": p95["naive"]["frame"],
                          "empty_frame_p95_ms": p95["empty"]["frame"],
                          "payload_bytes": facts["payload_bytes"], "hover_bytes": hover_bytes,
+                         "precision": facts["precision"],
                          "sprite_bytes": sprite_bytes, "sprite_precompute_s": sprite_s})
         browser.close()
     return rows
@@ -421,13 +424,15 @@ def main() -> None:
               f"{h['naive_work_p95_ms']:.1f} | {h['widget_work_p95_ms'] / h['naive_work_p95_ms']:.3f} | "
               f"{h['widget_frame_p95_ms']:.1f} | {h['empty_frame_p95_ms']:.1f} | "
               f"{h['widget_frame_p95_ms'] - h['empty_frame_p95_ms']:+.1f} | {fmt_bytes(h['payload_bytes'])} | "
-              f"{fmt_bytes(h['hover_bytes'])} ({h['hover_bytes'] / h['payload_bytes']:.3f}x) | "
+              f"{fmt_bytes(h['hover_bytes'])} ({h['hover_bytes'] / h['payload_bytes']:.3f}x, {h['precision']}) | "
               f"{fmt_bytes(h['sprite_bytes'])} |")
     kernel = kernel_threads(50 if args.quick else 300)
-    print(f"\nkernel alone, {fmt_bytes(kernel['bytes'])} of vectors (Node, {os.cpu_count()} cores): "
-          f"one thread {kernel['one']['median']:.2f} / {kernel['one']['p95']:.2f} ms (median / p95), "
-          f"two threads {kernel['two']['median']:.2f} / {kernel['two']['p95']:.2f} ms "
-          f"({kernel['one']['median'] / kernel['two']['median']:.2f}x)")
+    print(f"\nkernel alone (Node, {os.cpu_count()} cores), 32 x 28x28x512, median / p95:")
+    for key, what in (("half", "float16"), ("codes", "8-bit codes")):
+        k = kernel[key]
+        print(f"- {what}, {fmt_bytes(k['bytes'])}: one thread {k['one']['median']:.2f} / {k['one']['p95']:.2f} ms, "
+              f"two threads {k['two']['median']:.2f} / {k['two']['p95']:.2f} ms "
+              f"({k['one']['median'] / k['two']['median']:.2f}x)")
     lab = [] if args.hover_only else lab_rows(args.quick)
     if lab:
         print("\n| layer | first frame (s) | forward + transfer (s) | ratio | construction (s) | ratio | "
