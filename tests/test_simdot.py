@@ -73,7 +73,8 @@ SPLIT_SCRIPT = Path(__file__).parent / "js" / "split_cases.mjs"
 
 def run_split(cases: list[dict], tmp_path: Path) -> list[dict]:
     path = tmp_path / "split.json"
-    path.write_text(json.dumps([{"C": c["C"], "n": c["n"], "tokens": c["tokens"], "q": c["query"], "codes": c.get("codes", False),
+    path.write_text(json.dumps([{"C": c["C"], "n": c["n"], "tokens": c["tokens"], "q": c["query"],
+                                 "levels": c.get("levels", 0), "scales": c.get("scales", []),
                                  "v": np.concatenate([c["v"].ravel(), c["t"].ravel()]).tolist()} for c in cases]))
     done = subprocess.run(["node", str(SPLIT_SCRIPT), str(path)], capture_output=True, text=True, check=True)
     return json.loads(done.stdout)
@@ -121,35 +122,39 @@ def test_channel_split_any_size(tmp_path_factory, C, n, tokens, seed):
 
 
 
+def coded(c: dict, signed: bool) -> dict:
+    """The case with its float16 vectors (made non-negative unless ``signed``) as 8-bit codes
+    (numpy's reference, coded_reference.codes_of); ``x`` keeps their values."""
+    words = np.concatenate([c["v"], c["t"]]).reshape(c["n"] + c["tokens"], c["C"])
+    if not signed:
+        words = words & 0x7FFF
+    x = words.view(np.float16).astype(np.float64)
+    levels, scales, codes = codes_of(x)
+    return {**c, "x": x, "levels": levels, "scales": scales.astype(float).tolist(), "codes": codes, "scales32": scales,
+            "v": codes[:c["n"]], "t": codes[c["n"]:]}
+
+
 def check_codes(c: dict, result: dict) -> None:
     """Both ways, and numpy's reference, bit for bit; and within the quantisation bound of the
     similarity of the float16 values (coded_reference.bound)."""
-    words = np.concatenate([c["v"], c["t"]]).reshape(c["n"] + c["tokens"], c["C"])
-    x = words.view(np.float16).astype(np.float64)
-    levels, scales, codes = codes_of(x)
     qi = c["query"]["index"] + (c["n"] if c["query"]["source"] == "tokens" else 0)
     got = {}
     for key in ("out", "tokenOut"):
         a = np.array(result["worker"][key], np.float32)
         assert a.view(np.uint32).tolist() == np.array(result["js"][key], np.float32).view(np.uint32).tolist(), key
         got[key] = a
-    assert result["worker"]["levels"] == levels
-    np.testing.assert_array_equal(np.array(result["worker"]["scales"]), scales)
     sims = np.concatenate([got["out"], got["tokenOut"]])
-    assert sims.view(np.uint32).tolist() == coded_sims(scales, codes, qi).view(np.uint32).tolist()
-    assert (np.abs(sims - x @ x[qi]) <= bound(x, scales, codes, qi)).all()
+    assert sims.view(np.uint32).tolist() == coded_sims(c["scales32"], c["codes"], qi).view(np.uint32).tolist()
+    assert (np.abs(sims - c["x"] @ c["x"][qi]) <= bound(c["x"], c["scales32"], c["codes"], qi)).all()
+
 
 def test_codes_give_the_same_bits_on_one_thread_or_through_the_worker_and_match_numpy(tmp_path):
     rng = np.random.default_rng(2)
     cases = [split_case(rng, C, n, t) for C in (1, 2, 3, 16, 31, 32, 33, 63, 512, 517, 2048) for n, t in ((1, 0), (7, 3))]
     cases.append(split_case(rng, 256, 50, 0, scale=200.0))
-    for c in cases[::3]:  # every third case without negative values: unsigned codes
-        c["v"], c["t"] = c["v"] & 0x7FFF, c["t"] & 0x7FFF
-    for c in cases:
-        c["codes"] = True
-    results = run_split(cases, tmp_path)
-    assert {r["worker"]["levels"] for r in results} == {127, 255}
-    for c, result in zip(cases, results):
+    cases = [coded(c, signed=i % 3 != 0) for i, c in enumerate(cases)]  # every third unsigned (uint8 codes)
+    assert {c["levels"] for c in cases} == {127, 255}
+    for c, result in zip(cases, run_split(cases, tmp_path)):
         check_codes(c, result)
 
 
@@ -157,8 +162,5 @@ def test_codes_give_the_same_bits_on_one_thread_or_through_the_worker_and_match_
 @given(C=st.integers(1, 80), n=st.integers(1, 8), tokens=st.integers(0, 3), seed=st.integers(0, 2**32 - 1),
        signed=st.booleans(), scale=st.sampled_from([1e-3, 1.0, 300.0]))
 def test_codes_any_size(tmp_path_factory, C, n, tokens, seed, signed, scale):
-    c = split_case(np.random.default_rng(seed), C, n, tokens, scale=scale)
-    if not signed:
-        c["v"], c["t"] = c["v"] & 0x7FFF, c["t"] & 0x7FFF
-    c["codes"] = True
+    c = coded(split_case(np.random.default_rng(seed), C, n, tokens, scale=scale), signed)
     check_codes(c, run_split([c], tmp_path_factory.mktemp("codes"))[0])

@@ -36,6 +36,16 @@ def test_uint8_images_pass_through_and_constant_tensor():
     np.testing.assert_allclose(wire.decode(c), 7.0)
 
 
+def test_int8_codes_pass_through_and_only_int8_is_taken():
+    codes = torch.tensor([[-127, -1, 0], [1, 64, 127]], dtype=torch.int8)
+    p = wire.encode(codes, "int8")
+    assert p["shape"] == [2, 3] and (p["scale"], p["offset"]) == (1.0, 0.0) and wire.payload_bytes(p) == 6
+    assert p["data"] == codes.numpy().tobytes()
+    np.testing.assert_array_equal(wire.decode(p), codes.numpy().astype(np.float32))
+    with pytest.raises(ValueError, match="int8 payloads take int8 tensors"):
+        wire.encode(codes.float(), "int8")
+
+
 def test_bad_dtype_is_rejected_with_the_accepted_list():
     with pytest.raises(ValueError, match="float16"):
         wire.encode(np.zeros(3), "int64")

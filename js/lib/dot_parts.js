@@ -3,18 +3,17 @@
 // Every vector's first c1 = floor(C / 2) channels form part A and the other C - c1 part B;
 // each part holds, per layer, its slice of every cell's vector and of every prefix token's,
 // contiguous, with its own query and result buffers in a DotArena. The vectors are float16
-// as shipped, or 8-bit codes (codes.js) when the view asks for them.
+// halves or 8-bit codes, as shipped.
 //
 // float16: a similarity is fl(dot_A + dot_B), each part's dot product summed as DotArena.dots
 // documents, the two added once in float32. Against the exact dot product the error is at
 // most (ceil(C / 2) / 16 + 20) * 2^-24 * sum_k |q_k v_k|: each part's bound (DotArena.dots)
 // over its own terms, and one more rounding for the addition.
 // codes: each part's integer dot product is exact; a similarity is ((dot_A + dot_B) * s_q) * s_v
-// in float64, rounded once to float32 (s: the vectors' scales, codes.js).
+// in float64, rounded once to float32 (s: the vectors' scales, shipped with the codes).
 // Either way the sum is the same whichever thread computed a part, so the hover's numbers do
 // not depend on whether a Web Worker was available.
 import { regionBytes } from "./simdot.js";
-import { fillCodes } from "./codes.js";
 
 /** Channels [0, c1) of every vector are part A, [c1, C) part B. */
 export const splitPoint = (C) => C >> 1;
@@ -56,23 +55,15 @@ export function allocPart(arena, { C, cells, tokens, levels = 0 }) {
     q: arena.allocI16(C), out: arena.allocI32(cells), tokenOut: arena.allocI32(tokens) };
 }
 
-/** The n float16 values of shipped bytes as 16-bit words (copied when the bytes sit at an odd offset). */
-export function halfWords(bytes, n) {
-  if (bytes.byteOffset & 1) bytes = bytes.slice(0, 2 * n); // a Uint16Array view needs an even offset
-  return new Uint16Array(bytes.buffer, bytes.byteOffset, n);
-}
-
 /**
- * Copy the channels [from, from + width) of `count` vectors of C float16 words into `region`
- * starting at vector `at`; as codes when `scales` (the vectors' scales, from index `at`) is given.
+ * Copy the channels [from, from + width) of `count` vectors of C values (float16 words or
+ * codes, as the region holds) into `region` starting at vector `at`.
  */
-export function fillPart(region, words, C, from, width, at, count, scales = null) {
-  if (scales) {
-    fillCodes(region, words, scales, C, from, width, at, count);
-  } else if (width === C) {
-    region.set(words.subarray(0, count * C), at * C); // every channel: one block copy
+export function fillPart(region, values, C, from, width, at, count) {
+  if (width === C) {
+    region.set(values.subarray(0, count * C), at * C); // every channel: one block copy
   } else {
-    for (let i = 0; i < count; i++) region.set(words.subarray(i * C + from, i * C + from + width), (at + i) * width);
+    for (let i = 0; i < count; i++) region.set(values.subarray(i * C + from, i * C + from + width), (at + i) * width);
   }
 }
 

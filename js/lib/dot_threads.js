@@ -5,9 +5,7 @@
 // policy refuses blob: workers) the main thread holds and computes both parts: the same
 // numbers, one thread.
 import { DotArena } from "./simdot.js";
-import { anyNegative, codeLevels, codeScales } from "./codes.js";
-import { addParts, allocPart, fillPart, halfWords, partDots, partShape, partsBytes, plainVectors, splitPoint }
-  from "./dot_parts.js";
+import { addParts, allocPart, fillPart, partDots, partShape, partsBytes, plainVectors, splitPoint } from "./dot_parts.js";
 import workerSource from "xw-worker-source";
 
 /** Below this many bytes of vectors one thread is fast enough (a hover under about a millisecond). */
@@ -19,36 +17,13 @@ export const WORKER_MIN_BYTES = 4 * 2 ** 20;
  */
 const spareCore = () => typeof navigator === "object" && navigator.hardwareConcurrency >= 4;
 
-const SOURCES = ["cells", "tokens"];
-
-/**
- * A layer's vectors as 16-bit words ({C, cellCount, tokenCount, cells: [{words, count}], tokens})
- * and, for codes, the layer's code range and every vector's scale (codes.js).
- */
-function prepareLayer(layer, codes) {
-  const words = (list) => list.map(({ bytes, count }) => ({ words: halfWords(bytes, count * layer.C), count }));
-  const L = { C: layer.C, cellCount: layer.cellCount, tokenCount: layer.tokenCount, levels: 0, scales: null,
-    cells: words(layer.cells), tokens: words(layer.tokens) };
-  if (!codes) return L;
-  L.levels = codeLevels(SOURCES.some((source) => L[source].some((e) => anyNegative(e.words))));
-  L.scales = { cells: new Float64Array(L.cellCount), tokens: new Float64Array(L.tokenCount) };
-  for (const source of SOURCES) {
-    let at = 0;
-    for (const { words: w, count } of L[source]) {
-      codeScales(w, L.C, count, L.levels, L.scales[source], at);
-      at += count;
-    }
-  }
-  return L;
-}
-
-/** Copy a prepared layer's vectors into part `which` of it (as codes when the layer has scales). */
+/** Copy a layer's vectors (per source, a list of {values, count}) into part `which` of it. */
 function fillLayer(part, layer, which) {
   const from = which === "A" ? 0 : splitPoint(layer.C);
-  for (const source of SOURCES) {
+  for (const source of ["cells", "tokens"]) {
     let at = 0;
-    for (const { words, count } of layer[source]) {
-      fillPart(part[source], words, layer.C, from, part.C, at, count, layer.scales && layer.scales[source]);
+    for (const { values, count } of layer[source]) {
+      fillPart(part[source], values, layer.C, from, part.C, at, count);
       at += count;
     }
   }
@@ -79,13 +54,13 @@ function startWorker() {
 
 export class SplitDots {
   /**
-   * @param layers [{C, cellCount, tokenCount, cells: [{bytes, count}], tokens: [{bytes, count}]}]:
-   *   per layer its channel count, cell and token counts and the shipped float16 bytes of its
-   *   vectors, in order (cells of every image, then tokens of every image).
-   * @param codes hover on 8-bit codes of the vectors (codes.js) rather than on the halves.
+   * @param layers [{C, cellCount, tokenCount, levels, scales, cells: [{values, count}], tokens: [..]}]:
+   *   per layer its channel count, cell and token counts and its vectors as shipped, in order
+   *   (cells of every image, then tokens of every image): float16 words (levels 0, scales null)
+   *   or 8-bit codes (levels 127 for int8, 255 for uint8) with every vector's scale
+   *   ({cells, tokens}: Float64Arrays).
    */
-  constructor(raw, { useWorker = true, codes = false } = {}) {
-    const layers = raw.map((layer) => prepareLayer(layer, codes));
+  constructor(layers, { useWorker = true } = {}) {
     this.scales = layers.map((L) => L.scales);
     const shapes = layers.map(shapeOf);
     const A = shapes.map((s) => partShape(s, "A"));
@@ -126,10 +101,11 @@ export class SplitDots {
     return this.worker && !this.plainB ? 2 : 1;
   }
 
-  /** Bytes the hover works on, both threads together (vectors, queries, results). */
+  /** Bytes the hover works on, both threads together (vectors, queries, results, the codes' scales). */
   get bytes() {
     const b = this.partsB ? this.arenaB.used : this.workerBytes || 0;
-    return this.arena.used + b;
+    const scales = this.scales.reduce((sum, s) => sum + (s ? s.cells.byteLength + s.tokens.byteLength : 0), 0);
+    return this.arena.used + b + scales;
   }
 
   startHelper() {

@@ -20,10 +20,10 @@
 // error is at most (C / 16 + 19) * 2^-24 * sum_k |q_k v_k| (Higham 2002, eq. 3.4: a
 // recursive sum of m terms errs by at most (m - 1) u sum |terms|, each product adding u).
 //
-// codeDots reads 8-bit codes (codes.js: one byte per value, half the bytes) against a query of
-// 16-bit integers and sums exactly in 32-bit integers: sixteen codes are widened in two
-// instructions and multiplied-and-paired in two more (i32x4.dot_i16x8_s), a third of the
-// float16 kernel's instructions per value.
+// codeDots reads 8-bit codes (one byte per value, half the bytes; made in Python by
+// xai_widgets.similarity.codes) against a query of 16-bit integers and sums exactly in 32-bit
+// integers: sixteen codes are widened in two instructions and multiplied-and-paired in two
+// more (i32x4.dot_i16x8_s), a third of the float16 kernel's instructions per value.
 //
 // Memory: a DotArena owns one buffer (a WebAssembly.Memory when the kernel is available,
 // else an ArrayBuffer). Callers allocate regions once (allocHalf, allocCodes, allocF32, ...),

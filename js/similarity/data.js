@@ -1,6 +1,6 @@
 // Decoding `_data`: the images' pixels and each layer's activation vectors, checked, with the
 // vectors handed to SplitDots (the memory the hover works on, on one thread or two).
-import { bytesOf } from "../lib/tensor.js";
+import { bytesOf, decode } from "../lib/tensor.js";
 import { SplitDots } from "../lib/dot_threads.js";
 import { prefixNames } from "../lib/tokens.js";
 
@@ -52,24 +52,57 @@ function layerSpec(L, k, N) {
   return { name, acts, grids, C, prefix, P, prefixNames: names, cells: grids.reduce((s, g) => s + g.h * g.w, 0), worst };
 }
 
-/** A layer's vectors for SplitDots: the cells of every image, then every image's prefix tokens. */
-function vectorsOf(spec, N) {
-  const { acts, grids, C, cells, prefix, P } = spec;
+/**
+ * A layer's vectors for SplitDots: the cells of every image, then every image's prefix tokens;
+ * float16 halves, or 8-bit codes (`codes`: int8 or uint8, every tensor alike) with each
+ * vector's scale (`L.scales`, `L.prefix_scales`: h x w or P float32 per image).
+ */
+function vectorsOf(spec, N, L, codes) {
+  const { acts, grids, C, cells, prefix, P, name } = spec;
+  const dtype = codes ? String(acts[0].dtype) : "float16";
+  if (codes && dtype !== "int8" && dtype !== "uint8") throw new TypeError(`8-bit codes must be int8 or uint8, got ${dtype}`);
+  const counts = grids.map((g) => g.h * g.w);
+  const tokenCounts = prefix.map(() => P);
   return {
     C,
     cellCount: cells,
     tokenCount: N * P,
-    cells: acts.map((a, n) => ({ bytes: halfBytes(a, grids[n].h * grids[n].w * C), count: grids[n].h * grids[n].w })),
-    tokens: prefix.map((t) => ({ bytes: halfBytes(t, P * C), count: P })),
+    levels: codes ? (dtype === "uint8" ? 255 : 127) : 0,
+    cells: acts.map((a, n) => ({ values: vectorValues(a, counts[n] * C, dtype), count: counts[n] })),
+    tokens: prefix.map((t) => ({ values: vectorValues(t, P * C, dtype), count: P })),
+    scales: codes ? { cells: scalesOf(L.scales, counts, name), tokens: scalesOf(L.prefix_scales || [], tokenCounts, name) } : null,
   };
 }
 
-/** The shipped bytes of a float16 tensor of n values, checked. */
-function halfBytes(payload, n) {
-  if (payload.dtype !== "float16") throw new TypeError(`activation vectors must be float16, got ${payload.dtype}`);
+/** The n float16 values of shipped bytes as 16-bit words (copied when the bytes sit at an odd offset). */
+function halfWords(bytes, n) {
+  if (bytes.byteOffset & 1) bytes = bytes.slice(0, 2 * n); // a Uint16Array view needs an even offset
+  return new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+}
+
+/** A payload's n values as the typed array the hover copies (16-bit words of halves, or codes), checked. */
+function vectorValues(payload, n, dtype) {
+  if (payload.dtype !== dtype) throw new TypeError(`activation vectors must be ${dtype}, got ${payload.dtype}`);
   const bytes = bytesOf(payload);
-  if (bytes.length < 2 * n) throw new RangeError(`tensor data has ${bytes.length} bytes, shape needs ${2 * n}`);
-  return bytes;
+  const need = dtype === "float16" ? 2 * n : n;
+  if (bytes.length < need) throw new RangeError(`tensor data has ${bytes.length} bytes, shape needs ${need}`);
+  if (dtype === "float16") return halfWords(bytes, n);
+  return dtype === "int8" ? new Int8Array(bytes.buffer, bytes.byteOffset, n) : bytes.subarray(0, n);
+}
+
+/** Every vector's scale, from one float32 payload per image of `counts[n]` values. */
+function scalesOf(payloads, counts, name) {
+  const list = Array.isArray(payloads) ? payloads : [];
+  if (list.length !== counts.length) throw new Error(`layer ${name}: ${list.length} scale tensors for ${counts.length} images`);
+  const out = new Float64Array(counts.reduce((a, b) => a + b, 0));
+  let at = 0;
+  list.forEach((payload, n) => {
+    const values = decode(payload).data;
+    if (values.length !== counts[n]) throw new Error(`layer ${name}, image ${n}: ${values.length} scales for ${counts[n]} vectors`);
+    out.set(values, at);
+    at += counts[n];
+  });
+  return out;
 }
 
 /** A layer's view of the results: per image its cells' similarities, and where its cells start. */
@@ -91,10 +124,10 @@ export function loadData(raw) {
   const N = images.length;
   const specs = (Array.isArray(raw.layers) ? raw.layers : []).map((L, k) => layerSpec(L, k, N));
   const codes = raw.hover_codes === true; // Python's choice (hover_precision): 8-bit codes of the vectors
-  const dots = new SplitDots(specs.map((spec) => vectorsOf(spec, N)), { codes });
-  const shipped = (ts) => ts.reduce((sum, t) => sum + bytesOf(t).length, 0);
-  const bytes = images.reduce((sum, im) => sum + im.bytes.length, 0)
-    + specs.reduce((sum, L) => sum + shipped(L.acts) + shipped(L.prefix), 0);
+  const dots = new SplitDots(specs.map((spec, k) => vectorsOf(spec, N, raw.layers[k], codes)));
+  const shipped = (ts) => (Array.isArray(ts) ? ts.reduce((sum, t) => sum + bytesOf(t).length, 0) : 0);
+  const bytes = images.reduce((sum, im) => sum + im.bytes.length, 0) + specs.reduce((sum, L, k) => sum + shipped(L.acts)
+    + shipped(L.prefix) + shipped(raw.layers[k].scales) + shipped(raw.layers[k].prefix_scales), 0);
   const layers = specs.map((spec, j) => layerResults(spec, dots.results[j]));
   const similarity = raw.similarity == null ? "cosine" : String(raw.similarity);
   return { images, layers, dots, codes, bytes, similarity, key: null, smin: NaN, smax: NaN };

@@ -165,9 +165,9 @@ export function describeData(view) {
     return `${L.name} ${g0.h}×${g0.w} cells × ${L.C} channels${L.P ? ` + ${L.P} prefix token${L.P > 1 ? "s" : ""}` : ""}`;
   });
   details.set("layers", `layers: ${shapes.join("; ")}`);
-  details.set("payload", `ships ${fmtBytes(D.bytes)} (unit float16 activation vectors and display pixels); `
-    + `hover works on ${fmtBytes(D.dots.bytes)} (${D.codes ? "8-bit codes of those vectors" : "those vectors as shipped"}, `
-    + "queries and results) "
+  const vectors = D.codes ? "8-bit codes of the unit activation vectors, their scales" : "unit float16 activation vectors";
+  details.set("payload", `ships ${fmtBytes(D.bytes)} (${vectors} and display pixels); `
+    + `hover works on ${fmtBytes(D.dots.bytes)} (those vectors as shipped, queries and results) `
     + `on ${D.dots.threads === 2 ? "two threads" : "one thread"}`);
   view.root.dataset.hoverBytes = String(D.dots.bytes); // for benchmarks
   view.root.dataset.hoverThreads = String(D.dots.threads);

@@ -1,8 +1,8 @@
 """The hover on two threads: with a core to spare, a Web Worker holds half of every vector's
 channels and computes their half of each dot product. The pixels must be the ones
 ``similarity_map`` gives, the same as on one thread, and a page that refuses or breaks the worker
-must fall back to one thread without losing a hover. With ``hover_precision="int8"`` the pixels
-are those of the 8-bit codes' similarities (numpy's reference), on one thread or two."""
+must fall back to one thread without losing a hover. With ``hover_precision="int8"`` (8-bit codes
+shipped) the pixels are still ``similarity_map``'s, on one thread or two."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,7 +13,6 @@ from torch import nn
 import xai_widgets as xw
 from xai_widgets import colormaps
 
-from coded_reference import bound, coded_sims, codes_of
 from lab import PAINTED, READ_CELLS
 
 CORES = "Object.defineProperty(navigator, 'hardwareConcurrency', {get: () => %d});"
@@ -65,13 +64,13 @@ def hover(page, image: int, row: int, col: int) -> dict:
     return page.evaluate(READ_CELLS, [{f"0/{n}": [28, 28] for n in range(8)}])
 
 
-def expected(w, image: int, row: int, col: int, maps=None) -> dict:
-    """Per panel, the colours ``similarity_map`` (or ``maps``) gives and which cells to compare: not those
-    under the ring that marks the query (its cells are 2.3 px wide, so the ring lies over its neighbours)."""
-    maps = w.similarity_map(image, "1", row, col) if maps is None else maps
+def expected(w, image: int, row: int, col: int) -> dict:
+    """Per panel, the colours ``similarity_map`` gives and which cells to compare: not those under
+    the ring that marks the query (its cells are 2.3 px wide, so the ring lies over its neighbours)."""
+    maps = w.similarity_map(image, "1", row, col)
     r, c = np.divmod(np.arange(28 * 28), 28)
     near = (np.abs(r - row) <= 3) & (np.abs(c - col) <= 3)
-    return {f"0/{n}": (colormaps.apply(np.asarray(maps[n]).ravel(), "gray", 0.0, 1.0), ~near if n == image else np.ones_like(near))
+    return {f"0/{n}": (colormaps.apply(maps[n].numpy().ravel(), "gray", 0.0, 1.0), ~near if n == image else np.ones_like(near))
             for n in range(8)}
 
 
@@ -124,20 +123,8 @@ def test_the_cell_computed_ahead_to_warm_the_kernel_is_drawn_right_when_hovered_
     assert not errors, errors
 
 
-def coded_maps(w, image: int, row: int, col: int) -> np.ndarray:
-    """The N x 28 x 28 similarities the 8-bit codes give (numpy's reference), checked to lie within
-    the quantisation bound of ``similarity_map``'s."""
-    x = np.concatenate([v.reshape(-1, 512) for v in w._decoded("1")]).astype(np.float64)
-    levels, scales, codes = codes_of(x)
-    qi = image * 28 * 28 + row * 28 + col
-    sims = coded_sims(scales, codes, qi)
-    exact = w.similarity_map(image, "1", row, col).numpy().ravel()
-    assert levels == 255 and (np.abs(sims - exact) <= bound(x, scales, codes, qi) + 1e-6).all()
-    return sims.reshape(-1, 28, 28)
-
-
 @pytest.mark.parametrize("script, threads", [(CORES % 8, "2"), (CORES % 2, "1")], ids=["worker", "one-thread"])
-def test_int8_codes_draw_the_coded_similarities_on_one_thread_or_two(chromium, coded_widget, script, threads):
+def test_int8_codes_draw_what_similarity_map_says_on_one_thread_or_two(chromium, coded_widget, script, threads):
     w, path = coded_widget
     assert w.hover_precision == "int8" and w._data["hover_codes"] is True
     context, page, errors = open_page(chromium, path, script)
@@ -145,11 +132,13 @@ def test_int8_codes_draw_the_coded_similarities_on_one_thread_or_two(chromium, c
         page.wait_for_function(f"document.querySelector('{ROOT}').dataset.hoverThreads === '{threads}'",
                                timeout=10_000)
         for image, row, col in ((3, 5, 20), (6, 27, 0)):
-            assert_cells(hover(page, image, row, col), expected(w, image, row, col, coded_maps(w, image, row, col)))
-        # browser memory: one byte per shipped half (two bytes), plus each part's query and results
+            assert_cells(hover(page, image, row, col), expected(w, image, row, col))
+        # browser memory: the codes as shipped, each part's query and results (three 4-byte numbers
+        # per cell) and every cell's scale (float64)
         hover_bytes = int(page.get_attribute(ROOT, "data-hover-bytes"))
-        shipped = sum(xw.wire.payload_bytes(a) for a in w._data["layers"][0]["acts"])
-        assert shipped / 2 <= hover_bytes <= shipped / 2 * (1 + 3 * 4 / 512) + 4096, (hover_bytes, shipped)
+        codes = sum(xw.wire.payload_bytes(a) for a in w._data["layers"][0]["acts"])
+        cells = 12 * 28 * 28
+        assert codes + 8 * cells <= hover_bytes <= codes + (3 * 4 + 8) * cells + 4096, (hover_bytes, codes)
         assert "8-bit codes" in page.text_content(ROOT)
     finally:
         context.close()

@@ -1,36 +1,27 @@
 // Runs the channel-split hover (js/lib/dot_parts.js, js/lib/dot_worker.js) on the cases in the
-// JSON file argv[2] ({C, n, tokens, codes, q: {source, index}, v: [halves of n + tokens vectors]}[]):
-// part A here, part B through the worker's message handler (a stand-in scope, as a Web Worker
-// would run it), added as the widget adds them; and the same with both parts here in the
-// plain-JS fallback. With `codes`, the vectors become 8-bit codes (js/lib/codes.js) first.
-// Prints both results per case, with the codes' levels and scales.
+// JSON file argv[2] ({C, n, tokens, levels, scales, q: {source, index}, v: [values of n + tokens
+// vectors]}[]; levels 0: v holds float16 bits, else 8-bit codes with their scales): part A here,
+// part B through the worker's message handler (a stand-in scope, as a Web Worker would run it),
+// added as the widget adds them; and the same with both parts here in the plain-JS fallback.
+// Prints both results per case.
 import { readFileSync } from "node:fs";
 import { DotArena } from "../../js/lib/simdot.js";
-import { anyNegative, codeLevels, codeScales } from "../../js/lib/codes.js";
-import { addParts, allocPart, fillPart, partDots, partShape, partsBytes, splitPoint } from "../../js/lib/dot_parts.js";
+import { addParts, allocPart, fillPart, partDots, partShape, partsBytes, plainVectors, splitPoint }
+  from "../../js/lib/dot_parts.js";
 import { serve } from "../../js/lib/dot_worker.js";
 
 const cases = JSON.parse(readFileSync(process.argv[2], "utf8"));
 
-/** Levels and per-vector scales of the case's vectors (cells, then tokens), or none. */
-function coding(c) {
-  const words = Uint16Array.from(c.v);
-  if (!c.codes) return { words, levels: 0, scales: null };
-  const levels = codeLevels(anyNegative(words));
-  const scales = new Float64Array(c.n + c.tokens);
-  codeScales(words, c.C, c.n + c.tokens, levels, scales, 0);
-  return { words, levels, scales };
-}
-
 /** Part `which` of the case's vectors in a fresh arena (plain JS when useWasm is false). */
 function part(c, which, useWasm) {
-  const { words, levels, scales } = coding(c);
-  const shape = partShape({ C: c.C, cells: c.n, tokens: c.tokens, levels }, which);
+  const shape = partShape({ C: c.C, cells: c.n, tokens: c.tokens, levels: c.levels }, which);
   const arena = new DotArena(partsBytes([shape]), { useWasm });
   const p = allocPart(arena, shape);
+  const values = plainVectors(shape, c.v.length);
+  values.set(c.v);
   const from = which === "A" ? 0 : splitPoint(c.C);
-  fillPart(p.cells, words, c.C, from, shape.C, 0, c.n, scales);
-  fillPart(p.tokens, words.subarray(c.n * c.C), c.C, from, shape.C, 0, c.tokens, scales && scales.subarray(c.n));
+  fillPart(p.cells, values, c.C, from, shape.C, 0, c.n);
+  fillPart(p.tokens, values.subarray(c.n * c.C), c.C, from, shape.C, 0, c.tokens);
   return { arena, p };
 }
 
@@ -40,7 +31,7 @@ function viaWorker(c) {
   const said = [];
   const scope = { postMessage: (m) => said.push(m) };
   serve(scope);
-  scope.onmessage({ data: { type: "init", layers: [{ C: p.C, cells: c.n, tokens: c.tokens, levels: p.levels,
+  scope.onmessage({ data: { type: "init", layers: [{ C: p.C, cells: c.n, tokens: c.tokens, levels: c.levels,
     cellBytes: p.cells.slice().buffer, tokenBytes: p.tokens.slice().buffer }] } });
   scope.onmessage({ data: { type: "dots", id: 7, queries: [c.q] } });
   const answer = said[1];
@@ -62,7 +53,7 @@ function run(c, worker) {
     partDots(local.arena, local.p, c.q);
     B = local.p;
   }
-  const { levels, scales } = coding(c);
+  const scales = c.levels ? Float64Array.from(c.scales) : null;
   const cellScales = scales && scales.subarray(0, c.n);
   const tokenScales = scales && scales.subarray(c.n);
   const sq = scales ? (c.q.source === "tokens" ? tokenScales : cellScales)[c.q.index] : 1;
@@ -70,7 +61,7 @@ function run(c, worker) {
   const tokenOut = new Float32Array(c.tokens);
   addParts(out, A.p.out, B.out, cellScales, sq);
   addParts(tokenOut, A.p.tokenOut, B.tokenOut, tokenScales, sq);
-  return { simd, levels, scales: scales ? Array.from(scales) : null, out: Array.from(out), tokenOut: Array.from(tokenOut) };
+  return { simd, out: Array.from(out), tokenOut: Array.from(tokenOut) };
 }
 
 console.log(JSON.stringify(cases.map((c) => ({ worker: run(c, true), js: run(c, false) }))));

@@ -19,8 +19,8 @@ __all__ = ["encode", "decode", "payload_bytes", "subnormal_halves", "flush_subno
 
 MiB = 1 << 20  # the unit of the widgets' payload budgets (max_bytes)
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "uint8": torch.uint8}
-_NUMPY = {"float32": np.dtype("<f4"), "float16": np.dtype("<f2"), "uint8": np.dtype("u1")}
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "uint8": torch.uint8, "int8": torch.int8}
+_NUMPY = {"float32": np.dtype("<f4"), "float16": np.dtype("<f2"), "uint8": np.dtype("u1"), "int8": np.dtype("i1")}
 
 
 def encode(
@@ -32,9 +32,10 @@ def encode(
 ) -> dict:
     """Pack a tensor for the browser.
 
-    ``dtype`` is ``"float32"``, ``"float16"`` or ``"uint8"``. For ``"uint8"`` the values are
-    quantised affinely over ``[lo, hi]`` (default: the tensor's min and max); an input that
-    is already ``uint8`` is sent as is (scale 1, offset 0).
+    ``dtype`` is ``"float32"``, ``"float16"``, ``"uint8"`` or ``"int8"``. For ``"uint8"`` the
+    values are quantised affinely over ``[lo, hi]`` (default: the tensor's min and max); an input
+    that is already ``uint8`` is sent as is (scale 1, offset 0). ``"int8"`` takes an ``int8``
+    tensor (codes made by the caller) and sends it as is.
 
     Parameters
     ----------
@@ -42,7 +43,7 @@ def encode(
         Values of any shape, on any device (converted and quantised there; the packed bytes are
         copied to the host once). A read-only numpy array is copied first.
     dtype : str, default "float16"
-        The wire dtype: ``"float32"``, ``"float16"`` or ``"uint8"``.
+        The wire dtype: ``"float32"``, ``"float16"``, ``"uint8"`` or ``"int8"``.
     lo, hi : float, optional
         For ``"uint8"``, the values sent as 0 and 255 (values outside are clamped); ``None`` takes
         the tensor's min or max. When ``hi <= lo`` the scale is 1. Ignored for the float dtypes and
@@ -57,13 +58,15 @@ def encode(
     Raises
     ------
     ValueError
-        If ``dtype`` is not a key of :data:`DTYPES`.
+        If ``dtype`` is not a key of :data:`DTYPES`, or is ``"int8"`` for a tensor that is not.
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
     if isinstance(t, np.ndarray):
         t = np.require(t, requirements="W")  # torch refuses read-only arrays (e.g. from PIL)
     t = torch.as_tensor(t)
+    if dtype == "int8" and t.dtype != torch.int8:
+        raise ValueError(f"int8 payloads take int8 tensors (codes), got {t.dtype}")
     scale, offset = 1.0, 0.0
     if dtype == "uint8" and t.dtype != torch.uint8:
         t = t.float()
@@ -141,7 +144,7 @@ def decode(payload: dict) -> np.ndarray:
     Raises
     ------
     ValueError
-        If the payload's dtype is not ``"float32"``, ``"float16"`` or ``"uint8"``.
+        If the payload's dtype is not ``"float32"``, ``"float16"``, ``"uint8"`` or ``"int8"``.
     """
     dtype = payload["dtype"]
     if dtype not in _NUMPY:

@@ -121,12 +121,14 @@ class SimilarityOverlay(OverlayWidget):
         A token layer (ViT) is shown as its patch grid; its prefix tokens (class,
         distillation, register tokens) are shipped too and shown apart, under each image.
     hover_precision : "auto" | "float16" | "int8"
-        What the browser multiplies on each pointer move. "float16": the shipped vectors,
-        summed in float32 (the numbers ``similarity_map`` gives, to about 1e-6). "int8": 8-bit
-        codes of them, one scale per vector (half the bytes, integer arithmetic: about 3x
-        faster), within about 2e-3 of those numbers (the bound is in
-        ``similarity_map``). "auto" (default) takes codes from 8 MiB of vectors, where the
-        float16 hover costs about a millisecond per move. ``w.hover_precision`` says which.
+        What the view ships and the browser multiplies on each pointer move. "float16": the
+        unit vectors, summed in float32. "int8": 8-bit codes of them, one scale per vector
+        (half the bytes to ship and to read per hover, integer arithmetic: the kernel is about
+        2.5x faster), whose similarities are within about 2e-3 of the float16 ones (the bound
+        is in ``similarity_map``). "auto" (default) takes codes from 8 MiB of float16 vectors,
+        where a float16 hover costs about a millisecond per move. Either way ``similarity_map``
+        gives the numbers the browser shades, and ``max_bytes`` counts the vectors at float16.
+        ``w.hover_precision`` says which the view uses.
 
     The pinned query is ``w.query``: a patch ``{"image", "layer", "row", "col"}``, a prefix
     token of a token layer ``{"image", "layer", "token"}`` (its own row is shaded), or None;
@@ -456,11 +458,12 @@ class SimilarityOverlay(OverlayWidget):
         is within C * 2^-24 * sum_k |q_k v_k| of the exact sum (the browser's, which adds the
         dot products of the two halves of the channels, within (ceil(C / 2) / 16 + 20) * 2^-24
         of it), so for unit vectors they agree to about 1e-6 at C = 512.
-        With ``hover_precision`` "int8" the browser multiplies 8-bit codes instead: per vector
-        x a scale s = max|x| / L (L = 255 for a layer without negative values, else 127) and
-        codes c = round(x / s), so |x_k - s c_k| <= s / 2; its similarity s_q s_v (c_q . c_v)
-        (an exact integer sum) is then within (s_q / 2) sum_k |v_k| + (s_v / 2) sum_k |s_q c_q,k|
-        (and a float32 rounding) of q . v: at most 2e-3 in the four stages of a ResNet-18.
+        With ``hover_precision`` "int8" the view ships 8-bit codes of those vectors
+        (:mod:`xai_widgets.similarity.codes`): these are then the similarities of the vectors the
+        codes stand for (codes times scales, summed in float32), and the browser's, an exact
+        integer sum times both scales, agree with them to about 1e-6 too. Against the float16
+        vectors' similarities the codes move them by at most (s_q / 2) sum_k |v_k| +
+        (s_v / 2) sum_k |s_q c_q,k|: at most 2e-3 in the four stages of a ResNet-18.
         Returns an N x h x w tensor, or a list of h_n x w_n tensors when the images have
         different grid sizes at this layer.
 
@@ -489,10 +492,14 @@ class SimilarityOverlay(OverlayWidget):
 
     def _decoded(self, layer: str, which: str = "payloads") -> list[np.ndarray]:
         """The shipped vectors of ``layer`` (``which="prefix_payloads"``: its P x C prefix tokens)
-        as float32 arrays, decoded once per input change."""
+        as float32 arrays (8-bit codes times their scales), decoded once per input change."""
         cache = self._state.setdefault("decoded", {}).setdefault(which, {})
         if layer not in cache:
-            cache[layer] = [wire.decode(p) for p in self._state[which][layer]]
+            vectors = [wire.decode(p) for p in self._state[which][layer]]
+            if self._state["scales"] is not None:
+                scales = self._state["scales"][which][layer]
+                vectors = [v * wire.decode(s)[..., None] for v, s in zip(vectors, scales)]
+            cache[layer] = vectors
         return cache[layer]
 
     # ---------------------------------------------------------------- factors

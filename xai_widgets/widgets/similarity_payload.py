@@ -20,6 +20,7 @@ from ..core import colormaps, wire
 from ..core.capture import capture_maps
 from ..core.images import as_image_list, check_input_size, display_pixels, model_input
 from ..core.layouts import prefix_names
+from ..similarity.codes import code_levels, to_codes
 from ..similarity.factorize import Factors
 from ..similarity.maps import half_vectors
 from ..similarity.projection import QueryCorrelations, Reduction, reduce_to_budget
@@ -193,7 +194,8 @@ def overlay_state(models: Mapping[str, nn.Module], images: list, rows: Sequence[
     -------
     dict
         ``data`` (the ``_data`` trait), ``payloads`` and ``prefix_payloads`` (``{row: [wire
-        payload per image]}``; the latter only for token rows), ``reduction`` (``{row: report}``
+        payload per image]}``; the latter only for token rows), ``scales`` (None, or for 8-bit
+        codes ``{"payloads": {row: [h x w float32 payload per image]}, "prefix_payloads": ...}``), ``reduction`` (``{row: report}``
         for the rows projected), ``input_hw``, ``titles``, ``negative`` (whether any shaded
         value can be below 0), ``prefix_names`` (``{row: names}``) and ``bytes`` (shipped).
 
@@ -218,28 +220,57 @@ def overlay_state(models: Mapping[str, nn.Module], images: list, rows: Sequence[
             _check_budget(unit, pixel_bytes, max_bytes)
         unit, reduction = _reduce(raw, prefix, max_bytes - pixel_bytes, similarity, min_fidelity)
     pixels = [display_pixels(img, x.shape[-2:], size, i) for i, (img, x) in enumerate(zip(images, inputs))]
-    payloads = {row: [wire.encode(m, "float16") for m in maps] for row, (maps, _) in unit.items()}
-    prefix_payloads = {row: [wire.encode(p, "float16") for p in tokens] for row, (_, tokens) in unit.items()
-                       if tokens[0] is not None}
+    codes = hover_codes(hover_precision, _nbytes(unit))
+    encoded = {row: _encode_row(maps, tokens, codes) for row, (maps, tokens) in unit.items()}
+    payloads = {row: e["acts"] for row, e in encoded.items()}
+    prefix_payloads = {row: e["prefix"] for row, e in encoded.items() if "prefix" in e}
     layers = []
-    for row in payloads:
-        layer = {"name": row, "acts": payloads[row]}
+    for row, e in encoded.items():
+        layer = {"name": row, **e}
         if row in reduction:
             layer["reduction"] = reduction[row]
-        if row in prefix_payloads:
-            layer.update(prefix=prefix_payloads[row], prefix_names=names[row])
+        if "prefix" in e:
+            layer["prefix_names"] = names[row]
         layers.append(layer)
-    vector_bytes = sum(wire.payload_bytes(p) for group in (payloads, prefix_payloads) for ps in group.values() for p in ps)
     data = {
         "images": [{"title": str(t), "pixels": wire.encode(p, "uint8")} for t, p in zip(titles, pixels)],
         "layers": layers,
         "similarity": similarity,
-        "hover_codes": hover_codes(hover_precision, vector_bytes),
+        "hover_codes": codes,
     }
-    shipped = vector_bytes + sum(wire.payload_bytes(im["pixels"]) for im in data["images"])
-    return {"data": data, "payloads": payloads, "prefix_payloads": prefix_payloads, "reduction": reduction,
-            "input_hw": [tuple(x.shape[-2:]) for x in inputs], "titles": titles, "negative": negative,
-            "prefix_names": names, "bytes": shipped}
+    shipped = sum(wire.payload_bytes(p) for e in encoded.values() for ps in e.values() for p in ps)
+    shipped += sum(wire.payload_bytes(im["pixels"]) for im in data["images"])
+    scales = {"payloads": {row: e["scales"] for row, e in encoded.items()},
+              "prefix_payloads": {row: e["prefix_scales"] for row, e in encoded.items() if "prefix" in e}} if codes else None
+    return {"data": data, "payloads": payloads, "prefix_payloads": prefix_payloads, "scales": scales,
+            "reduction": reduction, "input_hw": [tuple(x.shape[-2:]) for x in inputs], "titles": titles,
+            "negative": negative, "prefix_names": names, "bytes": shipped}
+
+
+def _encode_row(maps: list[torch.Tensor], tokens: list, codes: bool) -> dict:
+    """One row's wire payloads: ``acts`` (h x w x C per image) and, for a token row, ``prefix`` (P x C
+    per image), as float16 halves, or as 8-bit codes (:mod:`xai_widgets.similarity.codes`) with
+    ``scales`` (h x w float32 per image) and ``prefix_scales``; uint8 codes when the row has no
+    negative value, else int8."""
+    has_tokens = tokens[0] is not None
+    if not codes:
+        row = {"acts": [wire.encode(m, "float16") for m in maps]}
+        return {**row, "prefix": [wire.encode(p, "float16") for p in tokens]} if has_tokens else row
+    negative = any(_has_negative(run) for _, run in _runs(maps)) or any(_has_negative(p) for p in tokens if p is not None)
+    levels = code_levels(negative)
+    dtype = "int8" if negative else "uint8"
+    acts: list = [None] * len(maps)
+    scales: list = [None] * len(maps)
+    for idx, run in _runs(maps):  # one op per forward batch, as the halves were made
+        c, s = to_codes(run, levels)
+        for j, i in enumerate(idx):
+            acts[i], scales[i] = wire.encode(c[j], dtype), wire.encode(s[j], "float32")
+    row = {"acts": acts, "scales": scales}
+    if has_tokens:
+        coded = [to_codes(p, levels) for p in tokens]
+        row.update(prefix=[wire.encode(c, dtype) for c, _ in coded],
+                   prefix_scales=[wire.encode(s, "float32") for _, s in coded])
+    return row
 
 
 def reduction_message(reduction: dict) -> str:
