@@ -189,15 +189,15 @@ def sprite_baseline(acts: np.ndarray) -> tuple[int, float]:
 def pages_for(tmp: Path, n: int, hw: int, channels: int) -> tuple[dict, dict]:
     """The three pages of one row, and the row's payload facts."""
     w = xw.SimilarityOverlay(layer_model(channels), inputs(n, hw), "1", size=PANEL, max_bytes=1 << 31)
-    acts = w._data["layers"][0]["acts"]
-    halves = b"".join(a["data"] for a in acts)
+    acts = w._data["layers"][0]["acts"] + w._data["layers"][0].get("scales", [])
+    decoded = np.stack(w._decoded("1"))  # the vectors shipped (8-bit codes times their scales, or halves)
+    halves = decoded.astype("<f2").tobytes()  # for the naive page, which decodes float16
     stem = f"{n}-{hw}-{channels}"
     paths = {"widget": w.to_html(tmp / f"{stem}-widget.html"),
              "naive": tmp / f"{stem}-naive.html", "empty": tmp / f"{stem}-empty.html"}
     paths["naive"].write_text(NAIVE_PAGE % {"frame": FRAME_JS, "n": n, "h": hw, "w": hw, "c": channels,
                                             "panel": PANEL, "b64": base64.b64encode(halves).decode()})
     paths["empty"].write_text(EMPTY_PAGE % {"frame": FRAME_JS, "panel": PANEL})
-    decoded = np.stack([wire.decode(a) for a in acts])
     facts = {"payload_bytes": sum(wire.payload_bytes(a) for a in acts), "acts": decoded,
              "precision": w.hover_precision}
     return paths, facts

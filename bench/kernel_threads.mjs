@@ -35,7 +35,7 @@ async function measure(rounds, levels) {
   const A = filled("A", levels);
   const B = filled("B", levels);
   const out = new Float32Array(CELLS);
-  const scales = levels ? new Float64Array(CELLS).fill(1 / levels) : null;
+  const scales = levels ? new Float32Array(CELLS).fill(1 / levels) : null;
   const one = [];
   for (let r = 0; r < rounds; r++) {
     const t0 = performance.now();

@@ -150,7 +150,8 @@ def check_codes(c: dict, result: dict) -> None:
 
 def test_codes_give_the_same_bits_on_one_thread_or_through_the_worker_and_match_numpy(tmp_path):
     rng = np.random.default_rng(2)
-    cases = [split_case(rng, C, n, t) for C in (1, 2, 3, 16, 31, 32, 33, 63, 512, 517, 2048) for n, t in ((1, 0), (7, 3))]
+    sizes = (1, 2, 3, 16, 31, 32, 33, 63, 512, 517, 2048)  # around the kernel's 32-code step and its tail
+    cases = [split_case(rng, C, n, t) for C in sizes for n, t in ((1, 0), (7, 3))]
     cases.append(split_case(rng, 256, 50, 0, scale=200.0))
     cases = [coded(c, signed=i % 3 != 0) for i, c in enumerate(cases)]  # every third unsigned (uint8 codes)
     assert {c["levels"] for c in cases} == {127, 255}

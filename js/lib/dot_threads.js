@@ -5,7 +5,8 @@
 // policy refuses blob: workers) the main thread holds and computes both parts: the same
 // numbers, one thread.
 import { DotArena } from "./simdot.js";
-import { addParts, allocPart, fillPart, partDots, partShape, partsBytes, plainVectors, splitPoint } from "./dot_parts.js";
+import { addParts, allocPart, fillPart, partDots, partShape, partsBytes, plainVectors, splitPoint }
+  from "./dot_parts.js";
 import workerSource from "xw-worker-source";
 
 /** Below this many bytes of vectors one thread is fast enough (a hover under about a millisecond). */
@@ -58,7 +59,7 @@ export class SplitDots {
    *   per layer its channel count, cell and token counts and its vectors as shipped, in order
    *   (cells of every image, then tokens of every image): float16 words (levels 0, scales null)
    *   or 8-bit codes (levels 127 for int8, 255 for uint8) with every vector's scale
-   *   ({cells, tokens}: Float64Arrays).
+   *   ({cells, tokens}: Float32Arrays).
    */
   constructor(layers, { useWorker = true } = {}) {
     this.scales = layers.map((L) => L.scales);

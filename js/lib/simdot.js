@@ -357,5 +357,6 @@ export class DotArena {
 export const regionBytes = (sizes) => sizes.reduce((total, n) => total + align16(n), 16);
 
 /** Bytes an arena needs for regions of the given element counts (float16 / float32). */
-export const arenaBytes = (halfCounts, f32Counts) => regionBytes([...halfCounts.map((n) => 2 * n), ...f32Counts.map((n) => 4 * n)]);
+export const arenaBytes = (halfCounts, f32Counts) =>
+  regionBytes([...halfCounts.map((n) => 2 * n), ...f32Counts.map((n) => 4 * n)]);
 

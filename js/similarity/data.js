@@ -60,7 +60,9 @@ function layerSpec(L, k, N) {
 function vectorsOf(spec, N, L, codes) {
   const { acts, grids, C, cells, prefix, P, name } = spec;
   const dtype = codes ? String(acts[0].dtype) : "float16";
-  if (codes && dtype !== "int8" && dtype !== "uint8") throw new TypeError(`8-bit codes must be int8 or uint8, got ${dtype}`);
+  if (codes && dtype !== "int8" && dtype !== "uint8") {
+    throw new TypeError(`8-bit codes must be int8 or uint8, got ${dtype}`);
+  }
   const counts = grids.map((g) => g.h * g.w);
   const tokenCounts = prefix.map(() => P);
   return {
@@ -70,7 +72,9 @@ function vectorsOf(spec, N, L, codes) {
     levels: codes ? (dtype === "uint8" ? 255 : 127) : 0,
     cells: acts.map((a, n) => ({ values: vectorValues(a, counts[n] * C, dtype), count: counts[n] })),
     tokens: prefix.map((t) => ({ values: vectorValues(t, P * C, dtype), count: P })),
-    scales: codes ? { cells: scalesOf(L.scales, counts, name), tokens: scalesOf(L.prefix_scales || [], tokenCounts, name) } : null,
+    scales: codes
+      ? { cells: scalesOf(L.scales, counts, name), tokens: scalesOf(L.prefix_scales || [], tokenCounts, name) }
+      : null,
   };
 }
 
@@ -93,12 +97,16 @@ function vectorValues(payload, n, dtype) {
 /** Every vector's scale, from one float32 payload per image of `counts[n]` values. */
 function scalesOf(payloads, counts, name) {
   const list = Array.isArray(payloads) ? payloads : [];
-  if (list.length !== counts.length) throw new Error(`layer ${name}: ${list.length} scale tensors for ${counts.length} images`);
-  const out = new Float64Array(counts.reduce((a, b) => a + b, 0));
+  if (list.length !== counts.length) {
+    throw new Error(`layer ${name}: ${list.length} scale tensors for ${counts.length} images`);
+  }
+  const out = new Float32Array(counts.reduce((a, b) => a + b, 0)); // float32 as shipped
   let at = 0;
   list.forEach((payload, n) => {
     const values = decode(payload).data;
-    if (values.length !== counts[n]) throw new Error(`layer ${name}, image ${n}: ${values.length} scales for ${counts[n]} vectors`);
+    if (values.length !== counts[n]) {
+      throw new Error(`layer ${name}, image ${n}: ${values.length} scales for ${counts[n]} vectors`);
+    }
     out.set(values, at);
     at += counts[n];
   });

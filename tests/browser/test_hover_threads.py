@@ -134,11 +134,11 @@ def test_int8_codes_draw_what_similarity_map_says_on_one_thread_or_two(chromium,
         for image, row, col in ((3, 5, 20), (6, 27, 0)):
             assert_cells(hover(page, image, row, col), expected(w, image, row, col))
         # browser memory: the codes as shipped, each part's query and results (three 4-byte numbers
-        # per cell) and every cell's scale (float64)
+        # per cell) and every cell's scale (float32, as shipped)
         hover_bytes = int(page.get_attribute(ROOT, "data-hover-bytes"))
         codes = sum(xw.wire.payload_bytes(a) for a in w._data["layers"][0]["acts"])
         cells = 12 * 28 * 28
-        assert codes + 8 * cells <= hover_bytes <= codes + (3 * 4 + 8) * cells + 4096, (hover_bytes, codes)
+        assert codes + 4 * cells <= hover_bytes <= codes + (3 * 4 + 4) * cells + 4096, (hover_bytes, codes)
         assert "8-bit codes" in page.text_content(ROOT)
     finally:
         context.close()

@@ -53,7 +53,7 @@ function run(c, worker) {
     partDots(local.arena, local.p, c.q);
     B = local.p;
   }
-  const scales = c.levels ? Float64Array.from(c.scales) : null;
+  const scales = c.levels ? Float32Array.from(c.scales) : null;
   const cellScales = scales && scales.subarray(0, c.n);
   const tokenScales = scales && scales.subarray(c.n);
   const sq = scales ? (c.q.source === "tokens" ? tokenScales : cellScales)[c.q.index] : 1;

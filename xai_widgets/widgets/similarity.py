@@ -21,7 +21,8 @@ from ..similarity.maps import synced_cell
 from ..similarity.projection import SIMILARITIES
 from .base import PREVIEW_SIDE, STATIC, OverlayWidget
 from .checks import Index, PanelSize, Refused, index_in, is_index, validates, at_least, print_scale
-from .similarity_payload import (HOVER_PRECISIONS, capture_rows, factor_strengths, factors_payload, overlay_inputs, overlay_state,
+from .similarity_payload import (HOVER_PRECISIONS, capture_rows, factor_strengths, factors_payload, overlay_inputs,
+                                 overlay_state,
                                  reduction_message)
 from .similarity_picture import similarity_figure
 

@@ -153,11 +153,12 @@ def _layouts_for(layouts: dict | None, key: str) -> dict | None:
 
 
 HOVER_PRECISIONS = ("auto", "float16", "int8")
-CODES_FROM = 8 * wire.MiB  # "auto" hovers on 8-bit codes from this many bytes of float16 vectors
+CODES_FROM = 8 * wire.MiB  # "auto" ships 8-bit codes from this many bytes of float16 vectors
 
 
 def hover_codes(precision: str, vector_bytes: int) -> bool:
-    """Whether the browser hovers on 8-bit codes of the vectors rather than on the float16 halves.
+    """Whether the view ships (and the browser hovers on) 8-bit codes of the vectors rather than
+    the float16 halves, given ``vector_bytes`` of halves.
 
     Reading every vector on each pointer move is what a hover costs; at ``CODES_FROM`` bytes of
     halves (about a millisecond on one core) ``"auto"`` switches to codes: half the bytes, and
@@ -195,8 +196,8 @@ def overlay_state(models: Mapping[str, nn.Module], images: list, rows: Sequence[
     dict
         ``data`` (the ``_data`` trait), ``payloads`` and ``prefix_payloads`` (``{row: [wire
         payload per image]}``; the latter only for token rows), ``scales`` (None, or for 8-bit
-        codes ``{"payloads": {row: [h x w float32 payload per image]}, "prefix_payloads": ...}``), ``reduction`` (``{row: report}``
-        for the rows projected), ``input_hw``, ``titles``, ``negative`` (whether any shaded
+        codes ``{"payloads": {row: [h x w float32 payload per image]}, "prefix_payloads": ...}``),
+        ``reduction`` (``{row: report}`` for the rows projected), ``input_hw``, ``titles``, ``negative`` (whether any shaded
         value can be below 0), ``prefix_names`` (``{row: names}``) and ``bytes`` (shipped).
 
     Raises
@@ -240,8 +241,10 @@ def overlay_state(models: Mapping[str, nn.Module], images: list, rows: Sequence[
     }
     shipped = sum(wire.payload_bytes(p) for e in encoded.values() for ps in e.values() for p in ps)
     shipped += sum(wire.payload_bytes(im["pixels"]) for im in data["images"])
-    scales = {"payloads": {row: e["scales"] for row, e in encoded.items()},
-              "prefix_payloads": {row: e["prefix_scales"] for row, e in encoded.items() if "prefix" in e}} if codes else None
+    scales = None
+    if codes:
+        scales = {"payloads": {row: e["scales"] for row, e in encoded.items()},
+                  "prefix_payloads": {row: e["prefix_scales"] for row, e in encoded.items() if "prefix" in e}}
     return {"data": data, "payloads": payloads, "prefix_payloads": prefix_payloads, "scales": scales,
             "reduction": reduction, "input_hw": [tuple(x.shape[-2:]) for x in inputs], "titles": titles,
             "negative": negative, "prefix_names": names, "bytes": shipped}
@@ -256,7 +259,8 @@ def _encode_row(maps: list[torch.Tensor], tokens: list, codes: bool) -> dict:
     if not codes:
         row = {"acts": [wire.encode(m, "float16") for m in maps]}
         return {**row, "prefix": [wire.encode(p, "float16") for p in tokens]} if has_tokens else row
-    negative = any(_has_negative(run) for _, run in _runs(maps)) or any(_has_negative(p) for p in tokens if p is not None)
+    negative = (any(_has_negative(run) for _, run in _runs(maps))
+                or any(_has_negative(p) for p in tokens if p is not None))
     levels = code_levels(negative)
     dtype = "int8" if negative else "uint8"
     acts: list = [None] * len(maps)
