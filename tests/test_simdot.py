@@ -96,6 +96,8 @@ def check_split(c: dict, result: dict) -> None:
         a = np.array(result["worker"][key], np.float32)
         b = np.array(result["js"][key], np.float32)
         assert a.view(np.uint32).tolist() == b.view(np.uint32).tolist(), key
+    out = result["worker"]["out"]
+    assert result["worker"]["range"] == [min(out), max(out)]  # the cells' range, read as they are written
     vectors = {"cells": c["v"], "tokens": c["t"]}
     q = vectors[c["query"]["source"]][c["query"]["index"]].view(np.float16).astype(np.float64)
     for key, v in (("out", c["v"]), ("tokenOut", c["t"])):

@@ -83,8 +83,17 @@ export function partDots(arena, part, { source, index }) {
 /**
  * out[i] = a[i] + b[i] rounded to float32 (a Float32Array store of a double sum of two floats
  * rounds correctly); for codes, ((a[i] + b[i]) * sq) * scales[i] (exact integers, scaled in float64).
+ * Returns the smallest and largest of out (NaNs skipped; [Infinity, -Infinity] when none), read
+ * in the same pass rather than in another over the results.
  */
 export function addParts(out, a, b, scales = null, sq = 1) {
-  if (scales) for (let i = 0; i < out.length; i++) out[i] = (a[i] + b[i]) * sq * scales[i];
-  else for (let i = 0; i < out.length; i++) out[i] = a[i] + b[i];
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < out.length; i++) {
+    out[i] = scales ? (a[i] + b[i]) * sq * scales[i] : a[i] + b[i];
+    const s = out[i];
+    if (s < lo) lo = s;
+    if (s > hi) hi = s;
+  }
+  return [lo, hi];
 }

@@ -168,13 +168,15 @@ export class SplitDots {
     const a = this.partsA[j];
     const s = this.scales[j];
     const sq = s ? s[q.source][q.index] : 1;
-    addParts(this.results[j].out, a.out, b.out, s && s.cells, sq);
-    addParts(this.results[j].tokenOut, a.tokenOut, b.tokenOut, s && s.tokens, sq);
+    const result = this.results[j];
+    result.range = addParts(result.out, a.out, b.out, s && s.cells, sq);
+    addParts(result.tokenOut, a.tokenOut, b.tokenOut, s && s.tokens, sq);
   }
 
   /**
    * Similarities of each layer j to queries[j] ({source: "cells" | "tokens", index} or null:
-   * layer not computed) into results[j].out / .tokenOut. Returns true when they are there now;
+   * layer not computed) into results[j].out / .tokenOut, with results[j].range the cells' [min,
+   * max]. Returns true when they are there now;
    * false when the worker has part B: done() is called when it answers (unless a newer request
    * came first, whose done() is called instead).
    */

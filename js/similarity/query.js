@@ -29,19 +29,16 @@ function queryVector(D, q, j) {
   return { source: "cells", index: L.starts[q.image] + r * L.grids[q.image].w + c };
 }
 
-/** Record query q's results as computed: which layers are shaded, the cells' range. */
+/** Record query q's results as computed: which layers are shaded, the cells' range (NaNs skipped). */
 function finish(D, key, queries) {
   let smin = Infinity;
   let smax = -Infinity;
   D.layers.forEach((L, j) => {
     L.shaded = !!queries[j];
     if (!L.shaded) return;
-    const out = L.out;
-    for (let i = 0; i < out.length; i++) {
-      const s = out[i];
-      if (s < smin) smin = s;
-      if (s > smax) smax = s;
-    }
+    const [lo, hi] = D.dots.results[j].range; // read while the results were written
+    smin = Math.min(smin, lo);
+    smax = Math.max(smax, hi);
   });
   D.key = key;
   D.smin = smin;

@@ -59,9 +59,9 @@ function run(c, worker) {
   const sq = scales ? (c.q.source === "tokens" ? tokenScales : cellScales)[c.q.index] : 1;
   const out = new Float32Array(c.n);
   const tokenOut = new Float32Array(c.tokens);
-  addParts(out, A.p.out, B.out, cellScales, sq);
+  const range = addParts(out, A.p.out, B.out, cellScales, sq);
   addParts(tokenOut, A.p.tokenOut, B.tokenOut, tokenScales, sq);
-  return { simd, out: Array.from(out), tokenOut: Array.from(tokenOut) };
+  return { simd, range, out: Array.from(out), tokenOut: Array.from(tokenOut) };
 }
 
 console.log(JSON.stringify(cases.map((c) => ({ worker: run(c, true), js: run(c, false) }))));
