@@ -45,10 +45,11 @@ export function rebuild(view, rawFactors) {
 function warmUp(view) {
   const { D } = view;
   if (!D || !D.layers.length) return;
-  const timer = setTimeout(() => {
+  if (view.warmTimer === undefined) view.life.add(() => clearTimeout(view.warmTimer)); // one slot per view
+  clearTimeout(view.warmTimer);
+  view.warmTimer = setTimeout(() => {
     if (view.D === D && !view.hover && !view.pinned) computeSims(D, { image: 0, layer: 0, row: 0, col: 0 }, () => {});
   }, 0);
-  view.life.add(() => clearTimeout(timer));
 }
 
 export function listenModel(view, onModel) {
