@@ -49,15 +49,19 @@ function layerSpec(L, k, N) {
   const names = prefixNames(L && L.prefix_names, P);
   const grids = shapes.map(([h, w]) => ({ h, w }));
   const worst = L && L.reduction && Array.isArray(L.reduction.worst) ? L.reduction.worst : [];
-  return { name, acts, grids, C, prefix, P, prefixNames: names, cells: grids.reduce((s, g) => s + g.h * g.w, 0), worst };
+  const list = (key) => (L && Array.isArray(L[key]) ? L[key] : []);
+  const cells = grids.reduce((s, g) => s + g.h * g.w, 0);
+  // scales: the 8-bit codes' per-vector scales (none for float16 vectors)
+  return { name, acts, grids, C, prefix, P, prefixNames: names, cells, worst,
+    scales: list("scales"), prefixScales: list("prefix_scales") };
 }
 
 /**
  * A layer's vectors for SplitDots: the cells of every image, then every image's prefix tokens;
  * float16 halves, or 8-bit codes (`codes`: int8 or uint8, every tensor alike) with each
- * vector's scale (`L.scales`, `L.prefix_scales`: h x w or P float32 per image).
+ * vector's scale (`spec.scales`, `spec.prefixScales`: h x w or P float32 per image).
  */
-function vectorsOf(spec, N, L, codes) {
+function vectorsOf(spec, N, codes) {
   const { acts, grids, C, cells, prefix, P, name } = spec;
   const dtype = codes ? String(acts[0].dtype) : "float16";
   if (codes && dtype !== "int8" && dtype !== "uint8") {
@@ -73,7 +77,7 @@ function vectorsOf(spec, N, L, codes) {
     cells: acts.map((a, n) => ({ values: vectorValues(a, counts[n] * C, dtype), count: counts[n] })),
     tokens: prefix.map((t) => ({ values: vectorValues(t, P * C, dtype), count: P })),
     scales: codes
-      ? { cells: scalesOf(L.scales, counts, name), tokens: scalesOf(L.prefix_scales || [], tokenCounts, name) }
+      ? { cells: scalesOf(spec.scales, counts, name), tokens: scalesOf(spec.prefixScales, tokenCounts, name) }
       : null,
   };
 }
@@ -95,8 +99,7 @@ function vectorValues(payload, n, dtype) {
 }
 
 /** Every vector's scale, from one float32 payload per image of `counts[n]` values. */
-function scalesOf(payloads, counts, name) {
-  const list = Array.isArray(payloads) ? payloads : [];
+function scalesOf(list, counts, name) {
   if (list.length !== counts.length) {
     throw new Error(`layer ${name}: ${list.length} scale tensors for ${counts.length} images`);
   }
@@ -123,7 +126,8 @@ function layerResults(spec, result) {
     sims.push(result.out.subarray(start, start + g.h * g.w));
     start += g.h * g.w;
   }
-  return { ...spec, acts: null, prefix: null, out: result.out, tokenOut: result.tokenOut, sims, starts, shaded: false };
+  const dropped = { acts: null, prefix: null, scales: null, prefixScales: null }; // the payloads, copied to SplitDots
+  return { ...spec, ...dropped, out: result.out, tokenOut: result.tokenOut, sims, starts, shaded: false };
 }
 
 /** Decode and validate `_data`; the activations go to SplitDots (both parts on this thread, or one in a worker). */
@@ -132,10 +136,10 @@ export function loadData(raw) {
   const N = images.length;
   const specs = (Array.isArray(raw.layers) ? raw.layers : []).map((L, k) => layerSpec(L, k, N));
   const codes = raw.hover_codes === true; // Python's choice (hover_precision): 8-bit codes of the vectors
-  const dots = new SplitDots(specs.map((spec, k) => vectorsOf(spec, N, raw.layers[k], codes)));
-  const shipped = (ts) => (Array.isArray(ts) ? ts.reduce((sum, t) => sum + bytesOf(t).length, 0) : 0);
-  const bytes = images.reduce((sum, im) => sum + im.bytes.length, 0) + specs.reduce((sum, L, k) => sum + shipped(L.acts)
-    + shipped(L.prefix) + shipped(raw.layers[k].scales) + shipped(raw.layers[k].prefix_scales), 0);
+  const dots = new SplitDots(specs.map((spec) => vectorsOf(spec, N, codes)));
+  const shipped = (...lists) => lists.flat().reduce((sum, t) => sum + bytesOf(t).length, 0);
+  const bytes = images.reduce((sum, im) => sum + im.bytes.length, 0)
+    + specs.reduce((sum, L) => sum + shipped(L.acts, L.prefix, L.scales, L.prefixScales), 0);
   const layers = specs.map((spec, j) => layerResults(spec, dots.results[j]));
   const similarity = raw.similarity == null ? "cosine" : String(raw.similarity);
   return { images, layers, dots, codes, bytes, similarity, key: null, smin: NaN, smax: NaN };

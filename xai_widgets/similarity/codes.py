@@ -47,7 +47,7 @@ def to_codes(x: torch.Tensor, levels: int) -> tuple[torch.Tensor, torch.Tensor]:
     """
     if levels not in (127, 255):
         raise ValueError(f"levels must be 127 (signed codes) or 255 (unsigned), got {levels!r}")
-    scales = x.abs().amax(dim=-1).float().div_(levels)
+    scales = torch.maximum(x.amax(dim=-1), -x.amin(dim=-1)).float().div_(levels)  # max |x|, no |x| copy
     inv = torch.where(scales > 0, 1.0 / scales, torch.zeros_like(scales))
     codes = (x * inv.unsqueeze(-1)).round_()  # float32 (type promotion): one temporary, rounded in place
     return codes.to(torch.uint8 if levels == 255 else torch.int8), scales
